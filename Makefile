@@ -1,0 +1,160 @@
+# sealpod: the one entry point. `make` builds every artifact under build/; `make run` boots the
+# guest; `make test` runs the whole suite. Expensive outputs (static dependencies, the kernel)
+# are cached outside the checkout, keyed by a hash of their inputs (scripts/lib.sh).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DELETE_ON_ERROR:
+.SUFFIXES:
+MAKEFLAGS += --no-builtin-rules
+
+B := build
+export SEALPOD_CACHE ?= $(HOME)/.cache/sealpod
+export SOURCE_DATE_EPOCH ?= 1704067200
+
+# --- the guest build: static-pie, musl, hardened, against the cached dependency prefix --------
+# build-deps writes the prefix path once the dependencies are built (read lazily: on a fresh
+# machine the toolchain that keys the prefix is only installed by the packages step).
+DEPS_PREFIX = $(file < $(B)/deps-prefix)
+GUEST_CC := gcc -specs $(CURDIR)/scripts/musl-static-pie.specs
+WARN := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wvla -Wno-unused-parameter
+GUEST_CFLAGS := -std=gnu11 -O2 -fPIE $(WARN) -fstack-protector-strong -D_FORTIFY_SOURCE=2 \
+	-fno-strict-aliasing -ffunction-sections -fdata-sections -ffile-prefix-map=$(CURDIR)=. \
+	-isystem $(DEPS_PREFIX)/include -I$(B)/gen -Iinit
+GUEST_LDFLAGS := -static-pie -Wl,-z,relro,-z,now,-z,noexecstack,--gc-sections -s -L$(DEPS_PREFIX)/lib
+GUEST_LIBS := -lprotobuf-c -ljson-c
+
+# --- the host build: glibc + Debian -dev libraries, ASan/UBSan, for unit tests and fuzzing ----
+HOST_CC := gcc
+SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+HOST_CFLAGS := -std=gnu11 -O1 -g $(WARN) $(SAN) -I$(B)/gen -Iinit -DSEALPOD_HOST_BUILD
+HOST_LIBS := -lprotobuf-c -lcrypto -ljson-c
+FUZZ_CC := clang
+FUZZ_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter \
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I$(B)/gen -Iinit -DSEALPOD_HOST_BUILD
+
+# --- sources ----------------------------------------------------------------------------------
+# /init is every init/<module>/*.c except the pause program; init/boot/main.c holds main().
+INIT_SRCS := $(sort $(filter-out init/pause/%,$(wildcard init/*/*.c)))
+LIB_SRCS := $(filter-out init/boot/main.c,$(INIT_SRCS))
+PAUSE_SRCS := $(sort $(wildcard init/pause/*.c))
+PROTOS := $(sort $(wildcard init/agent/proto/*.proto))
+PROTO_C := $(patsubst init/agent/proto/%.proto,$(B)/gen/%.pb-c.c,$(PROTOS))
+PROTO_H := $(PROTO_C:.c=.h)
+HDRS := $(wildcard init/*/*.h) $(PROTO_H)
+UNIT_SRCS := $(sort $(wildcard tests/unit/*.c))
+FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZERS := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRCS))
+TESTBIN_SRCS := $(sort $(wildcard tests/guest/*.c))
+TESTBINS := $(patsubst tests/guest/%.c,$(B)/guest/%,$(TESTBIN_SRCS))
+
+.PHONY: all deps kernel initramfs run test lint fuzz clean
+all: $(B)/bzImage $(B)/initramfs.img $(B)/initramfs-test.img $(B)/sealpod-cpio $(B)/sealpod-measure
+
+# --- Debian packages the build and the tests need (installed when missing, as root) -----------
+$(B)/packages.stamp: scripts/ensure-packages $(wildcard scripts/*-packages.txt)
+	@mkdir -p $(B)
+	scripts/ensure-packages
+	@touch $@
+
+# --- dependencies and kernel (cached outside the checkout) ------------------------------------
+deps: $(B)/deps.stamp
+$(B)/deps.stamp: $(B)/packages.stamp scripts/build-deps scripts/deps.lock scripts/lib.sh \
+		scripts/musl-static-pie.specs $(wildcard scripts/deps/*.sh)
+	scripts/build-deps --build $(B)/deps-manifest.txt
+	scripts/build-deps --print-prefix > $(B)/deps-prefix
+	@touch $@
+
+kernel: $(B)/bzImage
+$(B)/bzImage: $(B)/packages.stamp scripts/build-kernel scripts/lib.sh $(wildcard kernel-config/*.conf)
+	scripts/build-kernel $(B)
+	@touch $@
+
+# --- generated protobuf-c code ----------------------------------------------------------------
+$(B)/gen/%.pb-c.c $(B)/gen/%.pb-c.h: init/agent/proto/%.proto $(B)/packages.stamp
+	@mkdir -p $(B)/gen
+	protoc-c --proto_path=init/agent/proto --c_out=$(B)/gen $<
+
+# --- guest objects and programs ---------------------------------------------------------------
+$(B)/guest/obj/%.o: %.c $(HDRS) $(B)/deps.stamp
+	@mkdir -p $(dir $@)
+	$(GUEST_CC) $(GUEST_CFLAGS) -c $< -o $@
+$(B)/guest/obj/gen/%.o: $(B)/gen/%.c $(HDRS) $(B)/deps.stamp
+	@mkdir -p $(dir $@)
+	$(GUEST_CC) $(GUEST_CFLAGS) -c $< -o $@
+
+GUEST_INIT_OBJS := $(patsubst %.c,$(B)/guest/obj/%.o,$(INIT_SRCS)) \
+	$(patsubst $(B)/gen/%.c,$(B)/guest/obj/gen/%.o,$(PROTO_C))
+GUEST_LIB_OBJS := $(filter-out $(B)/guest/obj/init/boot/main.o,$(GUEST_INIT_OBJS))
+$(B)/guest/init: $(GUEST_INIT_OBJS)
+	$(GUEST_CC) $(GUEST_LDFLAGS) $^ $(GUEST_LIBS) -o $@
+$(B)/guest/pause: $(patsubst %.c,$(B)/guest/obj/%.o,$(PAUSE_SRCS))
+	$(GUEST_CC) $(GUEST_LDFLAGS) $^ -o $@
+# Test-overlay programs (relay, in-guest driver): one .c each, linked with init's library code.
+$(B)/guest/%: $(B)/guest/obj/tests/guest/%.o $(GUEST_LIB_OBJS)
+	$(GUEST_CC) $(GUEST_LDFLAGS) $^ $(GUEST_LIBS) -o $@
+
+# --- host tools -------------------------------------------------------------------------------
+$(B)/sealpod-cpio: measure/cpio.c measure/cpio.h measure/cpio_main.c $(B)/packages.stamp
+	$(HOST_CC) -std=gnu11 -O2 $(WARN) -D_FORTIFY_SOURCE=2 -fstack-protector-strong -Imeasure \
+		measure/cpio.c measure/cpio_main.c -o $@
+# sealpod-measure: reference values (PCR4/5/8/9) and event-log replay, OpenSSL libcrypto from
+# Debian's libssl-dev. main() lives alone in measure_main.c so unit tests and fuzzers link the rest.
+MEASURE_LIB_SRCS := $(sort $(filter-out measure/measure_main.c,\
+	$(wildcard measure/measure*.c measure/pe*.c measure/eventlog*.c)))
+$(B)/sealpod-measure: $(MEASURE_LIB_SRCS) measure/measure_main.c $(wildcard measure/*.h) \
+		$(B)/packages.stamp
+	$(HOST_CC) -std=gnu11 -O2 $(WARN) -fstack-protector-strong -D_FORTIFY_SOURCE=2 -Imeasure \
+		$(MEASURE_LIB_SRCS) measure/measure_main.c -lcrypto -o $@
+
+# --- initramfs images (bit-reproducible) ------------------------------------------------------
+INITRAMFS_INPUTS := $(B)/guest/init $(B)/guest/pause $(B)/sealpod-cpio rootfs/initramfs.list \
+	scripts/mkinitramfs
+$(B)/initramfs.img: $(INITRAMFS_INPUTS)
+	scripts/mkinitramfs $@ rootfs/initramfs.list
+$(B)/initramfs-test.img: $(INITRAMFS_INPUTS) $(TESTBINS) rootfs/test-overlay.list \
+		rootfs/test-overlay.marker
+	scripts/mkinitramfs $@ rootfs/initramfs.list rootfs/test-overlay.list
+initramfs: $(B)/initramfs.img $(B)/initramfs-test.img
+
+# --- host build for unit tests (ASan + UBSan) -------------------------------------------------
+$(B)/host/obj/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(HOST_CC) $(HOST_CFLAGS) -c $< -o $@
+$(B)/host/obj/gen/%.o: $(B)/gen/%.c $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(HOST_CC) $(HOST_CFLAGS) -c $< -o $@
+HOST_LIB_OBJS := $(patsubst %.c,$(B)/host/obj/%.o,$(LIB_SRCS)) \
+	$(patsubst $(B)/gen/%.c,$(B)/host/obj/gen/%.o,$(PROTO_C))
+$(B)/host/unit-tests: $(patsubst %.c,$(B)/host/obj/%.o,$(UNIT_SRCS)) $(HOST_LIB_OBJS) \
+		$(B)/host/obj/measure/cpio.o $(patsubst %.c,$(B)/host/obj/%.o,$(MEASURE_LIB_SRCS))
+	$(HOST_CC) $(HOST_CFLAGS) $^ $(HOST_LIBS) -o $@
+
+# --- fuzzing (clang libFuzzer + ASan/UBSan) ---------------------------------------------------
+$(B)/fuzz/obj/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+$(B)/fuzz/obj/gen/%.o: $(B)/gen/%.c $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+FUZZ_LIB_OBJS := $(patsubst %.c,$(B)/fuzz/obj/%.o,$(LIB_SRCS)) \
+	$(patsubst $(B)/gen/%.c,$(B)/fuzz/obj/gen/%.o,$(PROTO_C))
+$(B)/fuzz/%: $(B)/fuzz/obj/tests/fuzz/%.o $(FUZZ_LIB_OBJS) $(B)/fuzz/obj/measure/cpio.o \
+		$(patsubst %.c,$(B)/fuzz/obj/%.o,$(MEASURE_LIB_SRCS))
+	$(FUZZ_CC) $(FUZZ_CFLAGS) $^ $(HOST_LIBS) -o $@
+FUZZ_SECONDS ?= 1800
+fuzz: $(FUZZERS)
+	tests/fuzz/run $(FUZZ_SECONDS) $(FUZZERS)
+
+# --- user entry points ------------------------------------------------------------------------
+run: all
+	scripts/run-qemu --demo
+
+test: all $(B)/host/unit-tests $(FUZZERS)
+	tests/run
+
+lint:
+	scripts/lint
+
+clean:
+	rm -rf $(B)

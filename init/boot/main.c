@@ -1,0 +1,185 @@
+/* sealpod PID 1: the boot story. Each step is a function in its own module and logs one
+ * timeline line; the harness waits for "sealpod: ready". After boot PID 1 serves the control
+ * port and reaps children until it is told to power off. It never returns from main. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent/agent.h"
+#include "agent/gate.h"
+#include "boot/boot.h"
+#include "boot/config.h"
+#include "lib/fileio.h"
+#include "lib/log.h"
+
+#define TESTD_PATH "/sbin/sealpod-testd"
+
+static struct sp_loop loop = { .epfd = -1 };
+static struct sp_config cfg;
+static const char *host_cmdline; /* host test mode: --cmdline or $SEALPOD_CMDLINE */
+static bool test_overlay;
+
+static void step_signals(void)
+{
+	struct sp_err err;
+
+	if (sp_loop_init(&loop, &err) < 0 || sp_signals_init(&loop, &err) < 0)
+		sp_fatal("boot.signals", "%s", err.msg);
+}
+
+static void step_mounts(void)
+{
+	struct sp_err err;
+
+	if (!sp_is_pid1()) {
+		sp_info("mounts", "skipped: not PID 1 (host test mode)");
+		return;
+	}
+	if (sp_mount_all(&err) < 0)
+		sp_fatal("boot.mounts", "%s", err.msg);
+	sp_open_log_sinks();
+	if (sp_harden_self(&err) < 0)
+		sp_warn("mounts", "%s", err.msg);
+	if (sp_loopback_up(&err) < 0)
+		sp_warn("mounts", "lo: %s", err.msg);
+	else
+		sp_info("mounts", "lo up");
+}
+
+static void step_cmdline(void)
+{
+	char buf[SP_CMDLINE_MAX + 1];
+	char addr[128];
+	size_t len = 0;
+	bool truncated = false;
+	struct sp_err err;
+
+	sp_config_default(&cfg);
+	if (!sp_is_pid1()) {
+		len = host_cmdline ? strlen(host_cmdline) : 0;
+		sp_cmdline_parse(host_cmdline ? host_cmdline : "", len, &cfg);
+	} else if (sp_read_file("/proc/cmdline", buf, sizeof(buf), &len, &truncated, &err) < 0) {
+		sp_warn("cmdline", "%s; using defaults", err.msg);
+	} else {
+		/* buf holds one byte more than the parser reads, so it can tell truncation. */
+		sp_cmdline_parse(buf, len, &cfg);
+	}
+	sp_log_set_level(cfg.log_level);
+	for (unsigned i = 0; i < cfg.nnotes; i++)
+		sp_warn("cmdline", "%s", cfg.notes[i]);
+	if (cfg.notes_dropped)
+		sp_warn("cmdline", "%u more notes not shown", cfg.notes_dropped);
+	if (cfg.debug_console_requested)
+		sp_warn("cmdline", "agent.debug_console ignored: this guest has no shell");
+	sp_listen_addr_format(&cfg.addr, addr, sizeof(addr));
+	sp_info("cmdline", "server_addr=%s log=%s hotplug_timeout=%us loopback=%s attest=%s", addr,
+		cfg.log_level == SP_LOG_DEBUG ? "debug" : "info", cfg.hotplug_timeout_s,
+		cfg.sec.allow_loopback ? "test-overlay-only" : "refused",
+		cfg.sec.attest == SP_ATTEST_REQUIRED ? "required" : "auto");
+}
+
+/* initdata's policy replaces the built-in default once initdata is read (its own issue). */
+static void step_policy(void)
+{
+	struct sp_policy *p;
+	struct sp_err err;
+
+	if (sp_policy_builtin(&p, &err) < 0)
+		sp_fatal("policy.load", "%s", err.msg);
+	sp_agent_install_policy(p);
+	sp_info("policy", "%s", sp_policy_describe(p));
+}
+
+static void step_listen(void)
+{
+	struct sp_err err;
+	char addr[128];
+	bool loopback;
+
+	test_overlay = sp_path_exists(SP_TEST_OVERLAY_MARKER);
+	loopback = test_overlay && cfg.sec.allow_loopback;
+	sp_listen_addr_format(&cfg.addr, addr, sizeof(addr));
+	if (sp_agent_listen(&loop, &cfg.addr, loopback, &err) < 0)
+		sp_fatal("agent.listen", "%s", err.msg);
+	if (cfg.addr.kind == SP_ADDR_VSOCK)
+		sp_info("listen", "%s, peers: host (cid 2)%s", addr,
+			loopback       ? ", loopback (cid 1, test overlay)"
+			: test_overlay ? "; loopback refused by sealpod.loopback=0"
+				       : "");
+	else
+		sp_info("listen", "%s, peers: any (host test mode)", addr);
+	sp_info("ready", "control port %s", addr);
+}
+
+/* Test images only: the overlay's marker file is part of the measured initrd, so no production
+ * reference value matches a guest that runs this. */
+static void step_test_overlay(void)
+{
+	static char *const argv[] = { TESTD_PATH, NULL };
+	static char *const envp[] = { "PATH=/sbin:/bin:/usr/sbin:/usr/bin", "HOME=/", NULL };
+	struct sp_err err;
+	pid_t pid;
+
+	if (!test_overlay)
+		return;
+	if (sp_spawn(TESTD_PATH, argv, envp, &pid, &err) < 0)
+		sp_warn("testd", "%s", err.msg);
+	else
+		sp_info("testd", "started %s pid %d", TESTD_PATH, (int)pid);
+}
+
+static void serve(void)
+{
+	struct sp_err err;
+
+	for (;;) {
+		if (sp_loop_run_once(&loop, -1, &err) < 0)
+			sp_fatal("boot.loop", "%s", err.msg);
+	}
+}
+
+static void host_cleanup(void)
+{
+	sp_agent_shutdown();
+	if (cfg.addr.kind == SP_ADDR_UNIX)
+		unlink(cfg.addr.path);
+}
+
+/* Off PID 1 (host tests), argv configures what the kernel command line would. As PID 1 argv
+ * holds whatever the kernel did not understand and is ignored. */
+static void parse_host_args(int argc, char **argv)
+{
+	host_cmdline = getenv("SEALPOD_CMDLINE");
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--cmdline") == 0 && i + 1 < argc) {
+			host_cmdline = argv[++i];
+		} else if (strcmp(argv[i], "--version") == 0) {
+			printf("%s\n", SP_AGENT_VERSION);
+			exit(0);
+		} else {
+			fprintf(stderr,
+				"usage: %s [--cmdline 'agent.server_addr=unix:///tmp/a.sock "
+				"agent.log=debug']\n",
+				argv[0]);
+			exit(2);
+		}
+	}
+	atexit(host_cleanup);
+}
+
+int main(int argc, char **argv)
+{
+	if (!sp_is_pid1())
+		parse_host_args(argc, argv);
+	step_signals();
+	step_mounts();
+	step_cmdline();
+	step_policy();
+	step_listen();
+	step_test_overlay();
+	serve();
+}

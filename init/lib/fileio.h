@@ -1,0 +1,19 @@
+/* Small file helpers shared by several capabilities. */
+#ifndef SEALPOD_LIB_FILEIO_H
+#define SEALPOD_LIB_FILEIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "lib/err.h"
+
+/* Reads at most cap bytes of path into buf; *len gets the count, *truncated whether more was
+ * there. Does not NUL-terminate. */
+int sp_read_file(const char *path, char *buf, size_t cap, size_t *len, bool *truncated,
+		 struct sp_err *err);
+/* open(O_WRONLY|O_CLOEXEC) + write all of s + close. */
+int sp_write_file(const char *path, const char *s, size_t len, struct sp_err *err);
+int sp_write_all(int fd, const void *buf, size_t len);
+bool sp_path_exists(const char *path);
+
+#endif

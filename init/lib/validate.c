@@ -1,0 +1,108 @@
+#define _GNU_SOURCE
+#include "lib/validate.h"
+
+#include <string.h>
+
+static bool id_first(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+bool sp_valid_idn(const char *s, size_t len)
+{
+	if (!s || len == 0 || len > SP_ID_MAX || !id_first((unsigned char)s[0]))
+		return false;
+	for (size_t i = 1; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (!id_first(c) && c != '_' && c != '.' && c != '-')
+			return false;
+	}
+	return true;
+}
+
+bool sp_valid_id(const char *s)
+{
+	return s && sp_valid_idn(s, strnlen(s, SP_ID_MAX + 1));
+}
+
+/* Absolute and normalised; a trailing '/' is allowed only when dir is set. */
+static const char *check_normal(const char *p, size_t len, bool dir)
+{
+	size_t start;
+
+	if (len == 0 || p[0] != '/')
+		return "is not absolute";
+	if (len > SP_PATH_MAX)
+		return "is too long";
+	if (memchr(p, '\0', len))
+		return "contains a NUL byte";
+	for (size_t i = 0; i < len; i++)
+		if ((unsigned char)p[i] < 0x20 || p[i] == 0x7f)
+			return "contains a control character";
+	if (len == 1)
+		return dir ? NULL : "is the root directory";
+	if (p[len - 1] == '/' && !dir)
+		return "ends with '/'";
+	start = 1;
+	while (start < len) {
+		const char *slash = memchr(p + start, '/', len - start);
+		size_t end = slash ? (size_t)(slash - p) : len;
+		size_t n = end - start;
+
+		if (n == 0)
+			return "contains an empty component ('//')";
+		if ((n == 1 && p[start] == '.') ||
+		    (n == 2 && p[start] == '.' && p[start + 1] == '.'))
+			return "contains a '.' or '..' component";
+		if (n > SP_COMPONENT_MAX)
+			return "has a component longer than 255 bytes";
+		start = end + 1;
+	}
+	return NULL;
+}
+
+bool sp_valid_prefix(const char *prefix)
+{
+	size_t len;
+
+	if (!prefix)
+		return false;
+	len = strnlen(prefix, SP_PATH_MAX + 1);
+	return len > 1 && prefix[len - 1] == '/' && !check_normal(prefix, len, true);
+}
+
+int sp_path_beneathn(const char *path, size_t len, const char *prefix, const char **rest,
+		     const char **reason)
+{
+	const char *why;
+	size_t plen;
+
+	if (!path || !prefix || !sp_valid_prefix(prefix)) {
+		why = "cannot be checked (no path or an invalid prefix)";
+		goto fail;
+	}
+	why = check_normal(path, len, false);
+	if (why)
+		goto fail;
+	plen = strlen(prefix);
+	/* Both sides are normalised and prefix ends in '/', so a byte comparison decides: a look-alike
+	 * such as ".../containers-evil/x" differs at the '/'. */
+	if (len <= plen || memcmp(path, prefix, plen) != 0) {
+		why = "is not beneath the prefix";
+		goto fail;
+	}
+	if (rest)
+		*rest = path + plen;
+	return 0;
+fail:
+	if (reason)
+		*reason = why;
+	return -1;
+}
+
+int sp_path_beneath(const char *path, const char *prefix, const char **rest, const char **reason)
+{
+	size_t len = path ? strnlen(path, SP_PATH_MAX + 1) : 0;
+
+	return sp_path_beneathn(path, len, prefix, rest, reason);
+}

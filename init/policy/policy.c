@@ -1,0 +1,642 @@
+#define _GNU_SOURCE
+#include "policy/policy_int.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/log.h"
+#include "lib/validate.h"
+
+#define A SP_RULE_ALLOW
+#define D SP_RULE_DENY
+/* The built-in default (DESIGN.md): what Kata's shim needs is allowed; the requests a host could
+ * use to reach into a confidential pod or to weaken the guest are denied. SetPolicyRequest is
+ * allowed here and limited by sp_policy_set_allowed() (until the first container or attestation).
+ * CopyFileRequest is allowed only beneath the shared-files prefix (a constraint of every policy).
+ * UpdateEphemeralMountsRequest is allowed: the shim tolerates UNIMPLEMENTED from it but not
+ * PERMISSION_DENIED. */
+const struct sp_request_info sp_requests[] = {
+	{ "CreateContainer", "CreateContainerRequest", A },
+	{ "StartContainer", "StartContainerRequest", A },
+	{ "RemoveContainer", "RemoveContainerRequest", A },
+	{ "ExecProcess", "ExecProcessRequest", D },
+	{ "SignalProcess", "SignalProcessRequest", A },
+	{ "WaitProcess", "WaitProcessRequest", A },
+	{ "UpdateContainer", "UpdateContainerRequest", A },
+	{ "UpdateEphemeralMounts", "UpdateEphemeralMountsRequest", A },
+	{ "StatsContainer", "StatsContainerRequest", A },
+	{ "PauseContainer", "PauseContainerRequest", A },
+	{ "ResumeContainer", "ResumeContainerRequest", A },
+	{ "RemoveStaleVirtiofsShareMounts", "RemoveStaleVirtiofsShareMountsRequest", A },
+	{ "WriteStdin", "WriteStreamRequest", A },
+	{ "ReadStdout", "ReadStreamRequest", A },
+	{ "CloseStdin", "CloseStdinRequest", A },
+	{ "TtyWinResize", "TtyWinResizeRequest", A },
+	{ "UpdateInterface", "UpdateInterfaceRequest", A },
+	{ "UpdateRoutes", "UpdateRoutesRequest", A },
+	{ "ListInterfaces", "ListInterfacesRequest", A },
+	{ "ListRoutes", "ListRoutesRequest", A },
+	{ "AddARPNeighbors", "AddARPNeighborsRequest", A },
+	{ "GetIPTables", "GetIPTablesRequest", A },
+	{ "SetIPTables", "SetIPTablesRequest", A },
+	{ "GetMetrics", "GetMetricsRequest", A },
+	{ "CreateSandbox", "CreateSandboxRequest", A },
+	{ "DestroySandbox", "DestroySandboxRequest", A },
+	{ "OnlineCPUMem", "OnlineCPUMemRequest", A },
+	{ "ReseedRandomDev", "ReseedRandomDevRequest", D },
+	{ "GetGuestDetails", "GuestDetailsRequest", A },
+	{ "MemHotplugByProbe", "MemHotplugByProbeRequest", D },
+	{ "SetGuestDateTime", "SetGuestDateTimeRequest", D },
+	{ "CopyFile", "CopyFileRequest", A },
+	{ "GetOOMEvent", "GetOOMEventRequest", A },
+	{ "AddSwap", "AddSwapRequest", D },
+	{ "AddSwapPath", "AddSwapPathRequest", D },
+	{ "GetVolumeStats", "VolumeStatsRequest", A },
+	{ "ResizeVolume", "ResizeVolumeRequest", A },
+	{ "SetPolicy", "SetPolicyRequest", A },
+	{ "GetDiagnosticData", "GetDiagnosticDataRequest", D },
+	{ "MemAgentMemcgSet", "MemAgentMemcgConfig", A },
+	{ "MemAgentCompactSet", "MemAgentCompactConfig", A },
+	{ "StartTracing", "StartTracingRequest", A },
+	{ "StopTracing", "StopTracingRequest", A },
+};
+#undef A
+#undef D
+const size_t sp_nrequests = sizeof(sp_requests) / sizeof(sp_requests[0]);
+
+#define CHECK_REQUEST "CheckRequest" /* grpc.Health: Check and Version; never gated */
+
+const char *const sp_cap_names[] = {
+	"CAP_CHOWN",
+	"CAP_DAC_OVERRIDE",
+	"CAP_DAC_READ_SEARCH",
+	"CAP_FOWNER",
+	"CAP_FSETID",
+	"CAP_KILL",
+	"CAP_SETGID",
+	"CAP_SETUID",
+	"CAP_SETPCAP",
+	"CAP_LINUX_IMMUTABLE",
+	"CAP_NET_BIND_SERVICE",
+	"CAP_NET_BROADCAST",
+	"CAP_NET_ADMIN",
+	"CAP_NET_RAW",
+	"CAP_IPC_LOCK",
+	"CAP_IPC_OWNER",
+	"CAP_SYS_MODULE",
+	"CAP_SYS_RAWIO",
+	"CAP_SYS_CHROOT",
+	"CAP_SYS_PTRACE",
+	"CAP_SYS_PACCT",
+	"CAP_SYS_ADMIN",
+	"CAP_SYS_BOOT",
+	"CAP_SYS_NICE",
+	"CAP_SYS_RESOURCE",
+	"CAP_SYS_TIME",
+	"CAP_SYS_TTY_CONFIG",
+	"CAP_MKNOD",
+	"CAP_LEASE",
+	"CAP_AUDIT_WRITE",
+	"CAP_AUDIT_CONTROL",
+	"CAP_SETFCAP",
+	"CAP_MAC_OVERRIDE",
+	"CAP_MAC_ADMIN",
+	"CAP_SYSLOG",
+	"CAP_WAKE_ALARM",
+	"CAP_BLOCK_SUSPEND",
+	"CAP_AUDIT_READ",
+	"CAP_PERFMON",
+	"CAP_BPF",
+	"CAP_CHECKPOINT_RESTORE",
+};
+const size_t sp_ncaps = sizeof(sp_cap_names) / sizeof(sp_cap_names[0]);
+
+/* The default set a container gets without the policy's consent (containerd's default). */
+static const uint64_t default_caps = (1ULL << 0) | (1ULL << 1) | (1ULL << 3) | (1ULL << 4) |
+				     (1ULL << 5) | (1ULL << 6) | (1ULL << 7) | (1ULL << 8) |
+				     (1ULL << 10) | (1ULL << 13) | (1ULL << 18) | (1ULL << 27) |
+				     (1ULL << 29) | (1ULL << 31);
+
+#define MAX_INPUT_ITEMS 4096 /* argv, env or caps entries in one request that we look at */
+
+int sp_request_index(const char *request)
+{
+	if (!request)
+		return -1;
+	for (size_t i = 0; i < sp_nrequests; i++)
+		if (strcmp(sp_requests[i].request, request) == 0)
+			return (int)i;
+	return -1;
+}
+
+int sp_cap_index(const char *name)
+{
+	if (!name)
+		return -1;
+	for (size_t i = 0; i < sp_ncaps; i++)
+		if (strcmp(sp_cap_names[i], name) == 0)
+			return (int)i;
+	return -1;
+}
+
+const char *sp_policy_request_name(const char *method)
+{
+	if (!method)
+		return NULL;
+	if (strcmp(method, "Check") == 0 || strcmp(method, "Version") == 0)
+		return CHECK_REQUEST;
+	if (strcmp(method, "ReadStderr") == 0)
+		return "ReadStreamRequest";
+	for (size_t i = 0; i < sp_nrequests; i++)
+		if (strcmp(sp_requests[i].method, method) == 0)
+			return sp_requests[i].request;
+	return NULL;
+}
+
+bool sp_policy_known_request(const char *request)
+{
+	return request && (sp_request_index(request) >= 0 || strcmp(request, CHECK_REQUEST) == 0);
+}
+
+/* --- the arena -------------------------------------------------------------------------------- */
+struct sp_arena_chunk {
+	struct sp_arena_chunk *next;
+	max_align_t data[];
+};
+
+void *sp_policy_alloc(struct sp_policy *p, size_t size)
+{
+	struct sp_arena_chunk *c;
+
+	if (size > SIZE_MAX / 2)
+		return NULL;
+	c = calloc(1, sizeof(*c) + size);
+	if (!c)
+		return NULL;
+	c->next = p->arena;
+	p->arena = c;
+	return c->data;
+}
+
+char *sp_policy_strndup(struct sp_policy *p, const char *s, size_t len)
+{
+	char *d = sp_policy_alloc(p, len + 1);
+
+	if (d)
+		memcpy(d, s, len);
+	return d;
+}
+
+struct sp_policy *sp_policy_new(enum sp_policy_source source)
+{
+	struct sp_policy *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->source = source;
+	p->def = SP_RULE_DENY;
+	p->rules = sp_policy_alloc(p, sp_nrequests * sizeof(*p->rules));
+	if (!p->rules) {
+		sp_policy_free(p);
+		return NULL;
+	}
+	(void)snprintf(p->copy_prefix, sizeof(p->copy_prefix), "%s", SP_SHARED_PREFIX);
+	return p;
+}
+
+void sp_policy_free(struct sp_policy *p)
+{
+	if (!p)
+		return;
+	for (struct sp_arena_chunk *c = p->arena, *next; c; c = next) {
+		next = c->next;
+		free(c);
+	}
+	free(p);
+}
+
+void sp_policy_warn(struct sp_policy *p, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (p->nwarnings >= SP_POLICY_MAX_WARNINGS)
+		return;
+	va_start(ap, fmt);
+	(void)vsnprintf(p->warnings[p->nwarnings++], sizeof(p->warnings[0]), fmt, ap);
+	va_end(ap);
+}
+
+int sp_policy_doc_ok(const char *doc, size_t len, const char *what, struct sp_err *err)
+{
+	if (!doc && len)
+		return sp_error(err, 0, "%s: no document", what);
+	if (len > SP_POLICY_MAX_DOC)
+		return sp_error(err, 0, "%s: document is %zu bytes, over the %zu byte limit", what,
+				len, SP_POLICY_MAX_DOC);
+	if (len && memchr(doc, '\0', len))
+		return sp_error(err, 0, "%s: document contains a NUL byte", what);
+	return 0;
+}
+
+int sp_policy_builtin(struct sp_policy **out, struct sp_err *err)
+{
+	struct sp_policy *p = sp_policy_new(SP_POLICY_BUILTIN);
+
+	if (!p)
+		return sp_error(err, ENOMEM, "built-in policy");
+	for (size_t i = 0; i < sp_nrequests; i++)
+		p->rules[i] = sp_requests[i].builtin;
+	*out = p;
+	return 0;
+}
+
+int sp_policy_load(const char *doc, size_t len, struct sp_policy **out, struct sp_err *err)
+{
+	size_t i = 0;
+
+	while (doc && i < len &&
+	       (doc[i] == ' ' || doc[i] == '\t' || doc[i] == '\r' || doc[i] == '\n'))
+		i++;
+	if (doc && i < len && doc[i] == '{')
+		return sp_policy_load_json(doc, len, out, err);
+	return sp_policy_load_rego(doc, len, out, err);
+}
+
+enum sp_policy_source sp_policy_source(const struct sp_policy *p)
+{
+	return p->source;
+}
+
+const char *sp_policy_describe(const struct sp_policy *p)
+{
+	switch (p->source) {
+	case SP_POLICY_BUILTIN:
+		return "built-in default";
+	case SP_POLICY_JSON:
+		return "sealpod JSON policy";
+	case SP_POLICY_REGO:
+		return "Rego defaults-only policy";
+	}
+	return "unknown";
+}
+
+bool sp_policy_requires_attestation(const struct sp_policy *p)
+{
+	return p->require_attestation;
+}
+
+bool sp_policy_requires_encrypted_storage(const struct sp_policy *p)
+{
+	return p->require_encrypted_storage;
+}
+
+size_t sp_policy_nwarnings(const struct sp_policy *p)
+{
+	return p->nwarnings;
+}
+
+const char *sp_policy_warning(const struct sp_policy *p, size_t i)
+{
+	return i < p->nwarnings ? p->warnings[i] : NULL;
+}
+
+/* --- checking ---------------------------------------------------------------------------------- */
+/* Host text in a reason: escaped and cut to a length that leaves room for the rest. */
+#define ESC_MAX 80
+static const char *esc(char buf[ESC_MAX], const char *s)
+{
+	if (!s)
+		return "(none)";
+	sp_log_escape(buf, ESC_MAX, s, strnlen(s, SP_PATH_MAX + 1));
+	return buf;
+}
+
+static void say(char *why, size_t whylen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+static void say(char *why, size_t whylen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!why || !whylen)
+		return;
+	va_start(ap, fmt);
+	(void)vsnprintf(why, whylen, fmt, ap);
+	va_end(ap);
+}
+
+#define DENY(...)                                                                                  \
+	do {                                                                                       \
+		say(why, whylen, __VA_ARGS__);                                                     \
+		return SP_POLICY_DENY;                                                             \
+	} while (0)
+
+static enum sp_verdict rule_verdict(const struct sp_policy *p, int idx, char *why, size_t whylen)
+{
+	const char *name = sp_requests[idx].request;
+	enum sp_rule r = p->rules[idx];
+
+	if (r == SP_RULE_ALLOW) {
+		say(why, whylen, "%s allowed by rule '%s'", name, name);
+		return SP_POLICY_ALLOW;
+	}
+	if (r == SP_RULE_UNSET && p->def == SP_RULE_ALLOW) {
+		say(why, whylen, "%s allowed by default = allow", name);
+		return SP_POLICY_ALLOW;
+	}
+	switch (p->source) {
+	case SP_POLICY_BUILTIN:
+		DENY("%s is blocked by policy: the built-in default policy denies %s", name, name);
+	case SP_POLICY_REGO:
+		if (r == SP_RULE_DENY)
+			DENY("%s is blocked by policy: rule '%s' = false", name, name);
+		DENY("%s is blocked by policy: the Rego policy has no rule '%s' (a request without "
+		     "a rule is denied)",
+		     name, name);
+	case SP_POLICY_JSON:
+		if (r == SP_RULE_DENY)
+			DENY("%s is blocked by policy: rule '%s' = deny", name, name);
+		DENY("%s is blocked by policy: '%s' has no rule and default = deny", name, name);
+	}
+	DENY("%s is blocked by policy", name);
+}
+
+bool sp_policy_set_allowed(const struct sp_policy *cur, const struct sp_policy_state *st, char *why,
+			   size_t whylen)
+{
+	int idx = sp_request_index("SetPolicyRequest");
+
+	if (!cur || !st) {
+		say(why, whylen,
+		    "SetPolicyRequest is blocked by policy: no current policy or state");
+		return false;
+	}
+	if (st->attested) {
+		say(why, whylen,
+		    "SetPolicyRequest is blocked by policy: attestation has happened (the attested "
+		    "initdata must keep describing the running policy)");
+		return false;
+	}
+	if (st->first_container_created) {
+		say(why, whylen,
+		    "SetPolicyRequest is blocked by policy: a container has already been created");
+		return false;
+	}
+	return rule_verdict(cur, idx, why, whylen) == SP_POLICY_ALLOW;
+}
+
+static enum sp_verdict check_caps(const struct sp_policy *p, const char *request,
+				  const struct sp_policy_input *in, char *why, size_t whylen)
+{
+	char b[ESC_MAX];
+
+	if (in->ncaps && !in->caps)
+		DENY("%s is blocked by policy: capability list missing", request);
+	if (in->ncaps > MAX_INPUT_ITEMS)
+		DENY("%s is blocked by policy: %zu capabilities requested", request, in->ncaps);
+	for (size_t i = 0; i < in->ncaps; i++) {
+		int c = sp_cap_index(in->caps[i]);
+
+		if (c >= 0 && ((default_caps | p->extra_caps) & (1ULL << c)))
+			continue;
+		DENY("%s is blocked by policy: capability '%s' is beyond the default set and not "
+		     "in "
+		     "allow_privileged_capabilities",
+		     request, esc(b, in->caps[i]));
+	}
+	return SP_POLICY_ALLOW;
+}
+
+static bool strv_equal(const struct sp_strv *want, const char *const *v, size_t n)
+{
+	if (want->n != n || (n && !v))
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!v[i] || strcmp(want->v[i], v[i]) != 0)
+			return false;
+	return true;
+}
+
+/* env entry e against a pinned entry: equal, or "NAME=*" and e is "NAME=<anything>". */
+static bool env_match(const char *pin, const char *e)
+{
+	size_t n = strlen(pin);
+
+	if (n >= 2 && pin[n - 1] == '*' && pin[n - 2] == '=')
+		return strncmp(pin, e, n - 1) == 0;
+	return strcmp(pin, e) == 0;
+}
+
+/* Returns NULL when the process matches the pinned one, else which part differs. */
+static const char *process_mismatch(const struct sp_policy_image *im,
+				    const struct sp_policy_input *in)
+{
+	if (im->pin_args && !strv_equal(&im->args, in->argv, in->argc))
+		return "args";
+	if (im->pin_env) {
+		if (in->envc > MAX_INPUT_ITEMS || (in->envc && !in->env))
+			return "env";
+		for (size_t i = 0; i < in->envc; i++) {
+			size_t j = 0;
+
+			if (!in->env[i])
+				return "env";
+			while (j < im->env.n && !env_match(im->env.v[j], in->env[i]))
+				j++;
+			if (j == im->env.n)
+				return "env";
+		}
+		for (size_t j = 0; j < im->env.n; j++) {
+			size_t n = strlen(im->env.v[j]), i = 0;
+
+			if (n >= 2 && im->env.v[j][n - 1] == '*' && im->env.v[j][n - 2] == '=')
+				continue;
+			while (i < in->envc && strcmp(im->env.v[j], in->env[i]) != 0)
+				i++;
+			if (i == in->envc)
+				return "env";
+		}
+	}
+	if (im->pin_user && (!in->has_user || in->uid != im->uid || in->gid != im->gid))
+		return "user";
+	if (im->cwd && strcmp(im->cwd, in->cwd ? in->cwd : "") != 0)
+		return "cwd";
+	return NULL;
+}
+
+/* The digest a reference of the form name@sha256:<hex> carries, or NULL. */
+static const char *ref_digest(const char *ref)
+{
+	const char *at = strrchr(ref, '@');
+
+	return at && at[1] ? at + 1 : NULL;
+}
+
+static enum sp_verdict check_image(const struct sp_policy *p, const struct sp_policy_input *in,
+				   char *why, size_t whylen)
+{
+	const char *R = "CreateContainerRequest";
+	const char *digest, *mismatch = NULL;
+	bool pending = false;
+	char b[ESC_MAX];
+
+	if (!p->has_images)
+		return SP_POLICY_ALLOW;
+	if (!in->image_ref || !in->image_ref[0])
+		DENY("%s is blocked by policy: no image reference in the request (allowed_images "
+		     "is "
+		     "set)",
+		     R);
+	/* The sandbox container runs the pause program shipped in the measured initramfs. */
+	if (strcmp(in->image_ref, "pause") == 0)
+		return SP_POLICY_ALLOW;
+	digest = in->image_digest ? in->image_digest : ref_digest(in->image_ref);
+	for (size_t i = 0; i < p->nimages; i++) {
+		const struct sp_policy_image *im = &p->images[i];
+		const char *m;
+
+		if (im->reference && strcmp(im->reference, in->image_ref) != 0)
+			continue;
+		if (im->digest && digest && strcmp(im->digest, digest) != 0)
+			continue;
+		m = process_mismatch(im, in);
+		if (m) {
+			mismatch = m;
+			continue;
+		}
+		if (im->digest && !digest) {
+			pending = true;
+			continue;
+		}
+		say(why, whylen, "%s allowed: image '%s' matches allowed_images[%zu]", R,
+		    esc(b, in->image_ref), i);
+		return SP_POLICY_ALLOW;
+	}
+	if (pending) {
+		say(why, whylen, "%s allowed pending the digest of image '%s'", R,
+		    esc(b, in->image_ref));
+		return SP_POLICY_ALLOW_NEEDS_DIGEST;
+	}
+	if (mismatch)
+		DENY("%s is blocked by policy: the process %s differ from the one pinned for image "
+		     "'%s'",
+		     R, mismatch, esc(b, in->image_ref));
+	if (digest) {
+		char d[ESC_MAX];
+
+		DENY("%s is blocked by policy: image '%s' (digest '%s') is not in allowed_images",
+		     R, esc(b, in->image_ref), esc(d, digest));
+	}
+	DENY("%s is blocked by policy: image '%s' is not in allowed_images", R,
+	     esc(b, in->image_ref));
+}
+
+static enum sp_verdict check_exec(const struct sp_policy *p, const struct sp_policy_input *in,
+				  char *why, size_t whylen)
+{
+	char b[ESC_MAX];
+
+	if (!p->has_exec)
+		return SP_POLICY_ALLOW;
+	for (size_t i = 0; i < p->nexec; i++)
+		if (strv_equal(&p->exec[i], in->argv, in->argc))
+			return SP_POLICY_ALLOW;
+	DENY("ExecProcessRequest is blocked by policy: argv (%zu args, argv[0] '%s') is not in "
+	     "allowed_exec",
+	     in->argc, esc(b, in->argc && in->argv ? in->argv[0] : NULL));
+}
+
+static enum sp_verdict check_copy(const struct sp_policy *p, const struct sp_policy_input *in,
+				  char *why, size_t whylen)
+{
+	const char *reason = NULL;
+	char b[ESC_MAX];
+	size_t len;
+
+	if (!in->copy_path)
+		DENY("CopyFileRequest is blocked by policy: no path in the request");
+	len = in->copy_path_len ? in->copy_path_len : strnlen(in->copy_path, SP_PATH_MAX + 1);
+	if (sp_path_beneathn(in->copy_path, len, p->copy_prefix, NULL, &reason) < 0)
+		DENY("CopyFileRequest is blocked by policy: path '%s' %s %s", esc(b, in->copy_path),
+		     reason, p->copy_prefix);
+	return SP_POLICY_ALLOW;
+}
+
+enum sp_verdict sp_policy_check(const struct sp_policy *p, const struct sp_policy_state *st,
+				const char *request, const struct sp_policy_input *in, char *why,
+				size_t whylen)
+{
+	static const struct sp_policy_input none;
+	static const struct sp_policy_state fresh;
+	enum sp_verdict v;
+	char b[ESC_MAX];
+	int idx;
+
+	if (!p || !request)
+		DENY("request is blocked by policy: no policy or no request name");
+	if (!in)
+		in = &none;
+	if (!st)
+		st = &fresh;
+	if (strcmp(request, CHECK_REQUEST) == 0) {
+		say(why, whylen, "%s is never gated", CHECK_REQUEST);
+		return SP_POLICY_ALLOW;
+	}
+	idx = sp_request_index(request);
+	if (idx < 0)
+		DENY("%s is blocked by policy: unknown request", esc(b, request));
+	if (strcmp(request, "SetPolicyRequest") == 0)
+		return sp_policy_set_allowed(p, st, why, whylen) ? SP_POLICY_ALLOW : SP_POLICY_DENY;
+	v = rule_verdict(p, idx, why, whylen);
+	if (v != SP_POLICY_ALLOW)
+		return v;
+
+	if (strcmp(request, "CreateContainerRequest") == 0) {
+		if (p->require_attestation && !st->attested)
+			DENY("%s is blocked by policy: require_attestation is set and the guest "
+			     "has "
+			     "not attested",
+			     request);
+		if (p->require_encrypted_storage && !st->encrypted_storage)
+			DENY("%s is blocked by policy: require_encrypted_storage is set and there "
+			     "is "
+			     "no encrypted disk",
+			     request);
+		if (check_caps(p, request, in, why, whylen) != SP_POLICY_ALLOW)
+			return SP_POLICY_DENY;
+		return check_image(p, in, why, whylen);
+	}
+	if (strcmp(request, "ExecProcessRequest") == 0) {
+		if (check_caps(p, request, in, why, whylen) != SP_POLICY_ALLOW)
+			return SP_POLICY_DENY;
+		if (check_exec(p, in, why, whylen) != SP_POLICY_ALLOW)
+			return SP_POLICY_DENY;
+		say(why, whylen, "%s allowed", request);
+		return SP_POLICY_ALLOW;
+	}
+	if (strcmp(request, "CopyFileRequest") == 0) {
+		if (check_copy(p, in, why, whylen) != SP_POLICY_ALLOW)
+			return SP_POLICY_DENY;
+		say(why, whylen, "%s allowed beneath %s", request, p->copy_prefix);
+	}
+	return SP_POLICY_ALLOW;
+}
+
+int sp_policy_replace(struct sp_policy **cur, const struct sp_policy_state *st, const char *doc,
+		      size_t len, struct sp_err *err)
+{
+	struct sp_policy *next = NULL;
+	char why[SP_POLICY_WHY_MAX];
+
+	if (!cur || !*cur)
+		return sp_error(err, 0, "SetPolicyRequest: no current policy");
+	if (!sp_policy_set_allowed(*cur, st, why, sizeof(why)))
+		return sp_error(err, 0, "%s", why);
+	if (sp_policy_load(doc, len, &next, err) < 0)
+		return -1;
+	sp_policy_free(*cur);
+	*cur = next;
+	return 0;
+}

@@ -1,0 +1,460 @@
+/* Our declarative policy document (format in init/policy/POLICY.md), parsed with json-c. Strict:
+ * an unknown key, an unknown request name, a wrong type or a value out of range refuses the
+ * whole document, because a misspelt key would otherwise drop a constraint silently. */
+#define _GNU_SOURCE
+#include "policy/policy_int.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lib/cleanup.h"
+#include "lib/log.h"
+#include "lib/validate.h"
+
+#define DOC "policy.json"
+
+static void put_json(struct json_object **o)
+{
+	if (*o)
+		json_object_put(*o);
+}
+
+static void free_tokener(struct json_tokener **t)
+{
+	if (*t)
+		json_tokener_free(*t);
+}
+
+static const char *esc(char buf[64], const char *s)
+{
+	sp_log_escape(buf, 64, s, strnlen(s, SP_POLICY_MAX_STR));
+	return buf;
+}
+
+/* A bounded string without NUL; where names the value in errors ("allowed_images[2].digest"). */
+static int get_str(struct sp_policy *p, struct json_object *o, const char *where, char **out,
+		   struct sp_err *err)
+{
+	const char *s;
+	int n;
+
+	if (!json_object_is_type(o, json_type_string))
+		return sp_error(err, 0, DOC ": %s: expected a string", where);
+	s = json_object_get_string(o);
+	n = json_object_get_string_len(o);
+	if (n < 0 || n > SP_POLICY_MAX_STR)
+		return sp_error(err, 0, DOC ": %s: string longer than %d bytes", where,
+				SP_POLICY_MAX_STR);
+	if (memchr(s, '\0', (size_t)n))
+		return sp_error(err, 0, DOC ": %s: string contains a NUL character", where);
+	*out = sp_policy_strndup(p, s, (size_t)n);
+	if (!*out)
+		return sp_error(err, ENOMEM, DOC ": %s", where);
+	return 0;
+}
+
+static int get_bool(struct json_object *o, const char *where, bool *out, struct sp_err *err)
+{
+	if (!json_object_is_type(o, json_type_boolean))
+		return sp_error(err, 0, DOC ": %s: expected true or false", where);
+	*out = json_object_get_boolean(o);
+	return 0;
+}
+
+static int get_strv(struct sp_policy *p, struct json_object *o, const char *where,
+		    struct sp_strv *out, struct sp_err *err)
+{
+	size_t n;
+
+	if (!json_object_is_type(o, json_type_array))
+		return sp_error(err, 0, DOC ": %s: expected an array of strings", where);
+	n = json_object_array_length(o);
+	if (n > SP_POLICY_MAX_ARGS)
+		return sp_error(err, 0, DOC ": %s: %zu entries, over the limit of %d", where, n,
+				SP_POLICY_MAX_ARGS);
+	out->n = n;
+	out->v = sp_policy_alloc(p, (n ? n : 1) * sizeof(char *));
+	if (!out->v)
+		return sp_error(err, ENOMEM, DOC ": %s", where);
+	for (size_t i = 0; i < n; i++) {
+		char w[96];
+
+		(void)snprintf(w, sizeof(w), "%.64s[%zu]", where, i);
+		if (get_str(p, json_object_array_get_idx(o, i), w, &out->v[i], err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int get_u32(struct json_object *o, const char *where, uint32_t *out, struct sp_err *err)
+{
+	int64_t v;
+
+	if (!json_object_is_type(o, json_type_int))
+		return sp_error(err, 0, DOC ": %s: expected an integer", where);
+	errno = 0;
+	v = json_object_get_int64(o);
+	if (errno || v < 0 || v > UINT32_MAX)
+		return sp_error(err, 0, DOC ": %s: out of range 0..4294967295", where);
+	*out = (uint32_t)v;
+	return 0;
+}
+
+static int unknown_key(const char *where, const char *key, struct sp_err *err)
+{
+	char b[64];
+
+	return sp_error(err, 0, DOC ": %s: unknown key '%s'", where, esc(b, key));
+}
+
+static bool valid_digest(const char *d)
+{
+	static const struct {
+		const char *alg;
+		size_t hex;
+	} algs[] = { { "sha256:", 64 }, { "sha384:", 96 }, { "sha512:", 128 } };
+
+	for (size_t a = 0; a < sizeof(algs) / sizeof(algs[0]); a++) {
+		size_t k = strlen(algs[a].alg);
+
+		if (strncmp(d, algs[a].alg, k) != 0 || strlen(d + k) != algs[a].hex)
+			continue;
+		for (const char *c = d + k; *c; c++)
+			if (!((*c >= '0' && *c <= '9') || (*c >= 'a' && *c <= 'f')))
+				return false;
+		return true;
+	}
+	return false;
+}
+
+static int parse_process(struct sp_policy *p, struct json_object *o, const char *where,
+			 struct sp_policy_image *im, struct sp_err *err)
+{
+	char w[96];
+
+	if (!json_object_is_type(o, json_type_object))
+		return sp_error(err, 0, DOC ": %s: expected an object", where);
+	json_object_object_foreach(o, key, val)
+	{
+		(void)snprintf(w, sizeof(w), "%.64s.%.16s", where, key);
+		if (strcmp(key, "args") == 0) {
+			im->pin_args = true;
+			if (get_strv(p, val, w, &im->args, err) < 0)
+				return -1;
+		} else if (strcmp(key, "env") == 0) {
+			im->pin_env = true;
+			if (get_strv(p, val, w, &im->env, err) < 0)
+				return -1;
+			for (size_t i = 0; i < im->env.n; i++) {
+				const char *eq = strchr(im->env.v[i], '=');
+
+				if (!eq || eq == im->env.v[i])
+					return sp_error(err, 0,
+							DOC ": %s[%zu]: expected NAME=value "
+							    "or NAME=*",
+							w, i);
+			}
+		} else if (strcmp(key, "user") == 0) {
+			im->pin_user = true;
+			if (!json_object_is_type(val, json_type_object))
+				return sp_error(err, 0,
+						DOC ": %s: expected {\"uid\": N, \"gid\": N}", w);
+			json_object_object_foreach(val, ukey, uval)
+			{
+				char u[112];
+
+				(void)snprintf(u, sizeof(u), "%.80s.%.16s", w, ukey);
+				if (strcmp(ukey, "uid") == 0) {
+					if (get_u32(uval, u, &im->uid, err) < 0)
+						return -1;
+				} else if (strcmp(ukey, "gid") == 0) {
+					if (get_u32(uval, u, &im->gid, err) < 0)
+						return -1;
+				} else {
+					return unknown_key(w, ukey, err);
+				}
+			}
+			if (!json_object_object_get_ex(val, "uid", NULL) ||
+			    !json_object_object_get_ex(val, "gid", NULL))
+				return sp_error(err, 0, DOC ": %s: needs both uid and gid", w);
+		} else if (strcmp(key, "cwd") == 0) {
+			if (get_str(p, val, w, &im->cwd, err) < 0)
+				return -1;
+			if (im->cwd[0] != '/')
+				return sp_error(err, 0, DOC ": %s: must be an absolute path", w);
+		} else {
+			return unknown_key(where, key, err);
+		}
+	}
+	return 0;
+}
+
+static int parse_images(struct sp_policy *p, struct json_object *o, struct sp_err *err)
+{
+	size_t n;
+
+	if (!json_object_is_type(o, json_type_array))
+		return sp_error(err, 0, DOC ": allowed_images: expected an array of objects");
+	n = json_object_array_length(o);
+	if (n > SP_POLICY_MAX_IMAGES)
+		return sp_error(err, 0, DOC ": allowed_images: %zu entries, over the limit of %d",
+				n, SP_POLICY_MAX_IMAGES);
+	p->has_images = true;
+	p->nimages = n;
+	p->images = sp_policy_alloc(p, (n ? n : 1) * sizeof(*p->images));
+	if (!p->images)
+		return sp_error(err, ENOMEM, DOC ": allowed_images");
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *e = json_object_array_get_idx(o, i);
+		struct sp_policy_image *im = &p->images[i];
+		char where[48], w[96];
+
+		(void)snprintf(where, sizeof(where), "allowed_images[%zu]", i);
+		if (!json_object_is_type(e, json_type_object))
+			return sp_error(err, 0, DOC ": %s: expected an object", where);
+		json_object_object_foreach(e, key, val)
+		{
+			(void)snprintf(w, sizeof(w), "%.64s.%.16s", where, key);
+			if (strcmp(key, "reference") == 0) {
+				if (get_str(p, val, w, &im->reference, err) < 0)
+					return -1;
+				if (!im->reference[0])
+					return sp_error(err, 0, DOC ": %s: empty", w);
+			} else if (strcmp(key, "digest") == 0) {
+				if (get_str(p, val, w, &im->digest, err) < 0)
+					return -1;
+				if (!valid_digest(im->digest))
+					return sp_error(err, 0,
+							DOC ": %s: expected sha256:<64 hex>, "
+							    "sha384:<96 hex> or sha512:<128 hex> "
+							    "(lowercase)",
+							w);
+			} else if (strcmp(key, "process") == 0) {
+				if (parse_process(p, val, w, im, err) < 0)
+					return -1;
+			} else {
+				return unknown_key(where, key, err);
+			}
+		}
+		if (!im->reference && !im->digest)
+			return sp_error(err, 0, DOC ": %s: needs a reference, a digest or both",
+					where);
+	}
+	return 0;
+}
+
+static int parse_exec(struct sp_policy *p, struct json_object *o, struct sp_err *err)
+{
+	size_t n;
+
+	if (!json_object_is_type(o, json_type_array))
+		return sp_error(err, 0, DOC ": allowed_exec: expected an array of argv arrays");
+	n = json_object_array_length(o);
+	if (n > SP_POLICY_MAX_EXEC)
+		return sp_error(err, 0, DOC ": allowed_exec: %zu entries, over the limit of %d", n,
+				SP_POLICY_MAX_EXEC);
+	p->has_exec = true;
+	p->nexec = n;
+	p->exec = sp_policy_alloc(p, (n ? n : 1) * sizeof(*p->exec));
+	if (!p->exec)
+		return sp_error(err, ENOMEM, DOC ": allowed_exec");
+	for (size_t i = 0; i < n; i++) {
+		char w[48];
+
+		(void)snprintf(w, sizeof(w), "allowed_exec[%zu]", i);
+		if (get_strv(p, json_object_array_get_idx(o, i), w, &p->exec[i], err) < 0)
+			return -1;
+		if (p->exec[i].n == 0)
+			return sp_error(err, 0, DOC ": %s: an empty argv", w);
+	}
+	return 0;
+}
+
+static int parse_caps(struct sp_policy *p, struct json_object *o, struct sp_err *err)
+{
+	struct sp_strv v = { 0 };
+
+	if (get_strv(p, o, "allow_privileged_capabilities", &v, err) < 0)
+		return -1;
+	for (size_t i = 0; i < v.n; i++) {
+		int c = sp_cap_index(v.v[i]);
+		char b[64];
+
+		if (c < 0)
+			return sp_error(err, 0,
+					DOC ": allow_privileged_capabilities[%zu]: unknown "
+					    "capability '%s' (use the CAP_* name)",
+					i, esc(b, v.v[i]));
+		p->extra_caps |= 1ULL << c;
+	}
+	return 0;
+}
+
+static int parse_rule(struct json_object *o, const char *where, enum sp_rule *out,
+		      struct sp_err *err)
+{
+	const char *s;
+
+	if (json_object_is_type(o, json_type_string)) {
+		s = json_object_get_string(o);
+		if (strcmp(s, "allow") == 0) {
+			*out = SP_RULE_ALLOW;
+			return 0;
+		}
+		if (strcmp(s, "deny") == 0) {
+			*out = SP_RULE_DENY;
+			return 0;
+		}
+	}
+	return sp_error(err, 0, DOC ": %s: expected \"allow\" or \"deny\"", where);
+}
+
+static int parse_requests(struct sp_policy *p, struct json_object *o, struct sp_err *err)
+{
+	char b[64], w[96];
+
+	if (!json_object_is_type(o, json_type_object))
+		return sp_error(err, 0,
+				DOC ": requests: expected an object of "
+				    "\"<RequestName>\": \"allow\"|\"deny\"");
+	json_object_object_foreach(o, key, val)
+	{
+		int idx = sp_request_index(key);
+
+		if (idx < 0 && strcmp(key, "CheckRequest") == 0)
+			return sp_error(err, 0,
+					DOC ": requests: CheckRequest (health) is never "
+					    "gated and cannot have a rule");
+		/* Refused rather than ignored: with "default": "allow", a misspelt deny rule would
+		 * silently leave the request open. */
+		if (idx < 0)
+			return sp_error(err, 0,
+					DOC ": requests: unknown request name '%s' (Kata "
+					    "request message names, e.g. ExecProcessRequest)",
+					esc(b, key));
+		(void)snprintf(w, sizeof(w), "requests.%s", key);
+		if (parse_rule(val, w, &p->rules[idx], err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static bool allowed(const struct sp_policy *p, const char *request)
+{
+	enum sp_rule r = p->rules[sp_request_index(request)];
+
+	return r == SP_RULE_ALLOW || (r == SP_RULE_UNSET && p->def == SP_RULE_ALLOW);
+}
+
+static int parse_top(struct sp_policy *p, struct json_object *root, struct sp_err *err)
+{
+	bool have_version = false, have_default = false;
+	char *prefix = NULL;
+
+	if (!json_object_is_type(root, json_type_object))
+		return sp_error(err, 0, DOC ": the document must be a JSON object");
+	json_object_object_foreach(root, key, val)
+	{
+		if (strcmp(key, "version") == 0) {
+			if (!json_object_is_type(val, json_type_int) ||
+			    json_object_get_int64(val) != 1)
+				return sp_error(err, 0,
+						DOC ": version: only version 1 is supported");
+			p->version = 1;
+			have_version = true;
+		} else if (strcmp(key, "default") == 0) {
+			if (parse_rule(val, "default", &p->def, err) < 0)
+				return -1;
+			have_default = true;
+		} else if (strcmp(key, "requests") == 0) {
+			if (parse_requests(p, val, err) < 0)
+				return -1;
+		} else if (strcmp(key, "allowed_images") == 0) {
+			if (parse_images(p, val, err) < 0)
+				return -1;
+		} else if (strcmp(key, "allowed_exec") == 0) {
+			if (parse_exec(p, val, err) < 0)
+				return -1;
+		} else if (strcmp(key, "copy_file_prefix") == 0) {
+			if (get_str(p, val, "copy_file_prefix", &prefix, err) < 0 || !prefix)
+				return -1;
+			if (strlen(prefix) >= sizeof(p->copy_prefix) || !sp_valid_prefix(prefix) ||
+			    strncmp(prefix, SP_SHARED_PREFIX, strlen(SP_SHARED_PREFIX)) != 0)
+				return sp_error(err, 0,
+						DOC ": copy_file_prefix: must be " SP_SHARED_PREFIX
+						    " or a normalised directory beneath it ending "
+						    "in "
+						    "'/'");
+			(void)snprintf(p->copy_prefix, sizeof(p->copy_prefix), "%s", prefix);
+		} else if (strcmp(key, "allow_privileged_capabilities") == 0) {
+			if (parse_caps(p, val, err) < 0)
+				return -1;
+		} else if (strcmp(key, "require_encrypted_storage") == 0) {
+			if (get_bool(val, key, &p->require_encrypted_storage, err) < 0)
+				return -1;
+		} else if (strcmp(key, "require_attestation") == 0) {
+			if (get_bool(val, key, &p->require_attestation, err) < 0)
+				return -1;
+		} else {
+			return unknown_key("top level", key, err);
+		}
+	}
+	if (!have_version)
+		return sp_error(err, 0, DOC ": missing \"version\": 1");
+	if (!have_default)
+		return sp_error(err, 0, DOC ": missing \"default\": \"allow\" or \"deny\"");
+	/* Constraints narrow a request the rules allow; on a denied request they are a mistake. */
+	if (p->has_exec && !allowed(p, "ExecProcessRequest"))
+		return sp_error(err, 0,
+				DOC ": allowed_exec is set but ExecProcessRequest is denied "
+				    "(add \"ExecProcessRequest\": \"allow\" to requests)");
+	if (p->has_images && !allowed(p, "CreateContainerRequest"))
+		return sp_error(err, 0,
+				DOC ": allowed_images is set but CreateContainerRequest is "
+				    "denied (add \"CreateContainerRequest\": \"allow\" to "
+				    "requests)");
+	return 0;
+}
+
+int sp_policy_load_json(const char *doc, size_t len, struct sp_policy **out, struct sp_err *err)
+{
+	__attribute__((cleanup(free_tokener))) struct json_tokener *tok = NULL;
+	__attribute__((cleanup(put_json))) struct json_object *root = NULL;
+	enum json_tokener_error jerr;
+	struct sp_policy *p;
+	size_t end;
+
+	if (sp_policy_doc_ok(doc, len, DOC, err) < 0)
+		return -1;
+	if (len == 0)
+		return sp_error(err, 0, DOC ": empty document");
+	tok = json_tokener_new_ex(16);
+	if (!tok)
+		return sp_error(err, ENOMEM, DOC);
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	root = json_tokener_parse_ex(tok, doc, (int)len);
+	jerr = json_tokener_get_error(tok);
+	end = json_tokener_get_parse_end(tok);
+	if (jerr == json_tokener_continue)
+		return sp_error(err, 0, DOC ": truncated document (ends inside a value)");
+	if (!root || jerr != json_tokener_success)
+		return sp_error(err, 0, DOC ": invalid JSON at byte %zu: %s", end,
+				json_tokener_error_desc(jerr));
+	while (end < len &&
+	       (doc[end] == ' ' || doc[end] == '\t' || doc[end] == '\r' || doc[end] == '\n'))
+		end++;
+	if (end != len)
+		return sp_error(err, 0, DOC ": trailing bytes after the document at byte %zu", end);
+
+	p = sp_policy_new(SP_POLICY_JSON);
+	if (!p)
+		return sp_error(err, ENOMEM, DOC);
+	if (parse_top(p, root, err) < 0) {
+		sp_policy_free(p);
+		return -1;
+	}
+	*out = p;
+	return 0;
+}

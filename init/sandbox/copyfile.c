@@ -1,0 +1,293 @@
+/* CopyFile (Kata's shared_fs=none path): the host pushes ConfigMaps, Secrets, /etc/hosts and the
+ * like into the shared-files directory, file by file. Every name is host-chosen, so nothing here
+ * follows a symlink or leaves the directory: each step is an openat2() from a directory fd with
+ * RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS|RESOLVE_NO_MAGICLINKS, and the target itself is only ever
+ * replaced by rename, never opened for writing. */
+#define _GNU_SOURCE
+#include "sandbox/sandbox.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "lib/cleanup.h"
+#include "lib/log.h"
+#include "lib/validate.h"
+
+/* struct open_how and the RESOLVE_* flags of <linux/openat2.h>, which musl's headers lack. */
+struct sp_open_how {
+	uint64_t flags;
+	uint64_t mode;
+	uint64_t resolve;
+};
+#define SP_RESOLVE_NO_MAGICLINKS 0x02
+#define SP_RESOLVE_NO_SYMLINKS	 0x04
+#define SP_RESOLVE_BENEATH	 0x08
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+
+#define DEFAULT_DIR_MODE 0750
+
+static int openat_beneath(int dirfd, const char *name, int flags, mode_t mode)
+{
+	struct sp_open_how how = {
+		.flags = (uint64_t)(flags | O_CLOEXEC),
+		.mode = (flags & O_CREAT) ? mode : 0,
+		.resolve = SP_RESOLVE_BENEATH | SP_RESOLVE_NO_SYMLINKS | SP_RESOLVE_NO_MAGICLINKS,
+	};
+	long fd;
+
+	/* EAGAIN: the kernel saw a concurrent rename during the walk and asks to retry. */
+	for (int i = 0; i < 8; i++) {
+		fd = syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
+		if (fd >= 0 || (errno != EAGAIN && errno != EINTR))
+			break;
+	}
+	return (int)fd;
+}
+
+/* Which answer a failed system call deserves: what a planted symlink, a wrong file type or a
+ * missing chunk causes is the request's fault; a full disk is exhaustion; the rest is ours. */
+static int code_for(int errnum)
+{
+	switch (errnum) {
+	case 0:
+	case ELOOP:
+	case EXDEV:
+	case ENOTDIR:
+	case EISDIR:
+	case EEXIST:
+	case ENOTEMPTY:
+	case ENOENT:
+	case EINVAL:
+	case ENAMETOOLONG:
+	case EFBIG:
+		return -TT_INVALID_ARGUMENT;
+	case ENOSPC:
+	case EDQUOT:
+	case ENOMEM:
+		return -TT_RESOURCE_EXHAUSTED;
+	default:
+		return -TT_INTERNAL;
+	}
+}
+
+/* Fills err with fmt applied to the escaped host text what; evaluates to code_for(errnum). */
+#define FAIL(err, errnum, fmt, what)                                                               \
+	({                                                                                         \
+		int e_ = (errnum);                                                                 \
+		char b_[96];                                                                       \
+		sp_log_escape(b_, sizeof(b_), (what), strnlen((what), SP_PATH_MAX));               \
+		sp_error((err), e_, fmt, b_);                                                      \
+		code_for(e_);                                                                      \
+	})
+
+/* The temporary name a file is assembled under, in its own directory: stable across the chunks
+ * of one file, fixed length whatever the target's name. */
+static void temp_name(const char *leaf, char out[32])
+{
+	uint64_t h = 1469598103934665603ULL;
+
+	for (const unsigned char *p = (const unsigned char *)leaf; *p; p++)
+		h = (h ^ *p) * 1099511628211ULL;
+	(void)snprintf(out, 32, ".sealpod-copy-%016" PRIx64, h);
+}
+
+/* Walks rel (components separated by '/', at least one) from dirfd, creating missing
+ * directories with mode; returns an fd on the last one. */
+static int open_parents(int dirfd, char *rel, mode_t mode, struct sp_err *err)
+{
+	cleanup_close int cur = -1;
+	char *save = NULL;
+
+	for (char *c = strtok_r(rel, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
+		int at = cur >= 0 ? cur : dirfd, next;
+		bool made = mkdirat(at, c, mode) == 0;
+
+		if (!made && errno != EEXIST)
+			return FAIL(err, errno, "create directory '%s'", c);
+		next = openat_beneath(at, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
+		if (next < 0)
+			return FAIL(err, errno, "open directory '%s' (symlinks are not followed)",
+				    c);
+		if (made && fchmod(next, mode) < 0) {
+			int e = errno;
+
+			close(next);
+			return FAIL(err, e, "chmod directory '%s'", c);
+		}
+		if (cur >= 0)
+			close(cur);
+		cur = next;
+	}
+	return steal_fd(&cur);
+}
+
+static uid_t owner(int32_t id)
+{
+	return id < 0 ? (uid_t)-1 : (uid_t)id;
+}
+
+static int copy_dir(int pfd, const char *leaf, mode_t perm, const Grpc__CopyFileRequest *req,
+		    bool chown, struct sp_err *err)
+{
+	cleanup_close int fd = -1;
+
+	if (mkdirat(pfd, leaf, perm) < 0 && errno != EEXIST)
+		return FAIL(err, errno, "create directory '%s'", leaf);
+	fd = openat_beneath(pfd, leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
+	if (fd < 0)
+		return FAIL(err, errno, "'%s' exists and is not a directory", leaf);
+	if (fchmod(fd, perm) < 0)
+		return FAIL(err, errno, "chmod '%s'", leaf);
+	if (chown && fchown(fd, owner(req->uid), owner(req->gid)) < 0)
+		return FAIL(err, errno, "chown '%s'", leaf);
+	return 0;
+}
+
+static int copy_symlink(int pfd, const char *leaf, const Grpc__CopyFileRequest *req, bool chown,
+			struct sp_err *err)
+{
+	char target[SP_PATH_MAX + 1], tmp[32];
+	size_t n = req->data.len;
+
+	if (n == 0 || n > SP_PATH_MAX || memchr(req->data.data, '\0', n))
+		return FAIL(err, 0, "symlink '%s': target empty, too long or with a NUL byte",
+			    leaf);
+	memcpy(target, req->data.data, n);
+	target[n] = '\0';
+	temp_name(leaf, tmp);
+	if (unlinkat(pfd, tmp, 0) < 0 && errno != ENOENT)
+		return FAIL(err, errno, "remove a stale temporary for '%s'", leaf);
+	if (symlinkat(target, pfd, tmp) < 0)
+		return FAIL(err, errno, "create symlink '%s'", leaf);
+	if ((chown && fchownat(pfd, tmp, owner(req->uid), owner(req->gid),
+			       AT_SYMLINK_NOFOLLOW) < 0) ||
+	    renameat(pfd, tmp, pfd, leaf) < 0) {
+		int e = errno;
+
+		unlinkat(pfd, tmp, 0);
+		return FAIL(err, e, "install symlink '%s'", leaf);
+	}
+	return 0;
+}
+
+static int write_all_at(int fd, const uint8_t *p, size_t n, off_t off)
+{
+	while (n) {
+		ssize_t w = pwrite(fd, p, n, off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -1;
+		p += w;
+		n -= (size_t)w;
+		off += w;
+	}
+	return 0;
+}
+
+static int copy_regular(int pfd, const char *leaf, mode_t perm, const Grpc__CopyFileRequest *req,
+			bool chown, struct sp_err *err)
+{
+	int64_t off = req->offset, size = req->file_size, len = (int64_t)req->data.len;
+	cleanup_close int fd = -1;
+	struct statvfs vfs;
+	struct stat st;
+	char tmp[32];
+
+	if (size < 0 || off < 0 || len > size || off > size - len)
+		return FAIL(err, 0, "file '%s': offset/length outside file_size", leaf);
+	if (size > SP_COPY_MAX_FILE) {
+		sp_error(err, 0, "file of %" PRId64 " bytes (at most %" PRId64 ")", size,
+			 SP_COPY_MAX_FILE);
+		return -TT_RESOURCE_EXHAUSTED;
+	}
+	if (fstatvfs(pfd, &vfs) == 0 &&
+	    (uint64_t)vfs.f_bavail * vfs.f_frsize < (uint64_t)len + SP_COPY_FREE_RESERVE) {
+		sp_error(err, 0, "the shared-files filesystem is full");
+		return -TT_RESOURCE_EXHAUSTED;
+	}
+	temp_name(leaf, tmp);
+	if (off == 0) {
+		/* A fresh inode each time: a stale temporary is never written through. */
+		if (unlinkat(pfd, tmp, 0) < 0 && errno != ENOENT)
+			return FAIL(err, errno, "remove a stale temporary for '%s'", leaf);
+		fd = openat_beneath(pfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600);
+	} else {
+		fd = openat_beneath(pfd, tmp, O_WRONLY | O_NOFOLLOW, 0);
+	}
+	if (fd < 0)
+		return FAIL(err, errno,
+			    off ? "file '%s': a chunk without the ones before it"
+				: "create a temporary for '%s'",
+			    leaf);
+	if (fstat(fd, &st) < 0)
+		return FAIL(err, errno, "stat the temporary for '%s'", leaf);
+	if (!S_ISREG(st.st_mode) || st.st_size != off) {
+		sp_error(err, 0, "file chunk at offset %" PRId64 " but %" PRId64 " bytes written",
+			 off, (int64_t)st.st_size);
+		return -TT_INVALID_ARGUMENT;
+	}
+	if (len && write_all_at(fd, req->data.data, (size_t)len, (off_t)off) < 0)
+		return FAIL(err, errno, "write '%s'", leaf);
+	if (off + len < size)
+		return 0; /* more chunks to come */
+	if (fchmod(fd, perm) < 0 ||
+	    (chown && fchown(fd, owner(req->uid), owner(req->gid)) < 0) ||
+	    renameat(pfd, tmp, pfd, leaf) < 0) {
+		int e = errno;
+
+		unlinkat(pfd, tmp, 0);
+		return FAIL(err, e, "install file '%s'", leaf);
+	}
+	return 0;
+}
+
+int sp_copy_file_at(int dirfd, const char *rest, const Grpc__CopyFileRequest *req, bool chown,
+		    bool *stripped, struct sp_err *err)
+{
+	mode_t type = req->file_mode & S_IFMT, perm = req->file_mode & 07777;
+	mode_t dmode = req->dir_mode & 0777;
+	char rel[SP_PATH_MAX + 1], *slash;
+	const char *leaf;
+	cleanup_close int pfd = -1;
+
+	*stripped = (perm & 07000) != 0;
+	perm &= 0777;
+	if (!dmode)
+		dmode = DEFAULT_DIR_MODE;
+	if (type == S_IFCHR || type == S_IFBLK || type == S_IFIFO || type == S_IFSOCK)
+		return FAIL(err, 0, "'%s': device nodes, FIFOs and sockets are refused", rest);
+	if (type != 0 && type != S_IFREG && type != S_IFDIR && type != S_IFLNK)
+		return FAIL(err, 0, "'%s': unknown file type in file_mode", rest);
+	if (strlen(rest) > SP_PATH_MAX)
+		return FAIL(err, ENAMETOOLONG, "'%s'", rest);
+	memcpy(rel, rest, strlen(rest) + 1);
+	slash = strrchr(rel, '/');
+	if (slash) {
+		*slash = '\0';
+		leaf = slash + 1;
+		pfd = open_parents(dirfd, rel, dmode, err);
+		if (pfd < 0)
+			return pfd;
+	} else {
+		leaf = rel;
+		pfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+		if (pfd < 0)
+			return FAIL(err, errno, "dup the directory fd for '%s'", rest);
+	}
+	if (type == S_IFDIR)
+		return copy_dir(pfd, leaf, perm, req, chown, err);
+	if (type == S_IFLNK)
+		return copy_symlink(pfd, leaf, req, chown, err);
+	return copy_regular(pfd, leaf, perm, req, chown, err);
+}

@@ -1,0 +1,568 @@
+/* sealpod-measure: prints the reference values of a sealpod guest (see measure.h), or replays
+ * a guest's TCG2 event log and says which events differ from the prediction.
+ *
+ *   sealpod-measure --kernel FILE --initrd FILE --cmdline STR --mem MIB [--initdata FILE]
+ *       [--firmware FILE] [--loadopts suffix|prefix] [--no-qemu-patch] [--manifest FILE]...
+ *       [--reference-log FILE] [--format json|kbs]
+ *   sealpod-measure replay --eventlog FILE [--bank sha256|sha384|...] [the inputs above]
+ *
+ * --format json (default): one object with pcr4, pcr5, pcr9 (and pcr8 with --initdata), sha256,
+ *   lowercase hex; the inputs (kernel_sha256, kernel_authenticode_sha256, initrd_sha256,
+ *   initrd_size, cmdline, mem, loadopts, qemu_patch, initdata_sha256, firmware_sha256); the
+ *   predicted events; "manifest": the concatenated --manifest files. With --reference-log (the
+ *   binary_bios_measurements of a reference boot of the same firmware and VM configuration)
+ *   also pcr0, pcr1, pcr2, pcr3, pcr6, pcr7 replayed from it, and reference_log_sha256.
+ * --format kbs: a flat object of reference values a test KBS ingests, every value a list of
+ *   accepted lowercase-hex sha256 PCR values: {"pcr4":["…"],"pcr5":["…"],"pcr8":["…"],
+ *   "pcr9":["…"]} (pcr8 only with --initdata; pcr0-3, 6, 7 only with --reference-log).
+ * Strings are JSON-escaped with each byte >= 0x80 written as \u00XX (Latin-1), which is also
+ * how OVMF widens cmdline bytes into LoadOptions.
+ *
+ * replay prints {"bank","events","pcrs":{"N":"hex"},…} (for a TDX CCEL, --bank sha384, N is the
+ * MR index: 1 = RTMR0 … 3 = RTMR2) and, when --kernel is given,
+ * "predicted", "match" and "differences" for PCR4, 5 and 9; exit status 0 when they match, 1
+ * when they differ, 2 on errors. */
+#include "eventlog.h"
+#include "measure.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_INPUT_FILE (1ull << 31)
+#define MAX_MANIFESTS  8
+
+struct buf {
+	uint8_t *p;
+	size_t len;
+};
+
+static int read_file(const char *path, struct buf *b, char *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return measure_err(err, "open %s: %s", path, strerror(errno));
+	struct stat st;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size > MAX_INPUT_FILE) {
+		close(fd);
+		return measure_err(err, "%s: not a regular file of at most 2 GiB", path);
+	}
+	b->len = (size_t)st.st_size;
+	b->p = malloc(b->len ? b->len : 1);
+	if (!b->p) {
+		close(fd);
+		return measure_err(err, "%s: out of memory", path);
+	}
+	size_t got = 0;
+	while (got < b->len) {
+		ssize_t n = read(fd, b->p + got, b->len - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			int e = n < 0 ? errno : EIO;
+			close(fd);
+			free(b->p);
+			b->p = NULL;
+			return measure_err(err, "read %s: %s", path, strerror(e));
+		}
+		got += (size_t)n;
+	}
+	close(fd);
+	return 0;
+}
+
+/* JSON string contents, without the quotes. */
+static void json_escape(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+		if (c == '"' || c == '\\')
+			printf("\\%c", c);
+		else if (c == '\n')
+			(void)fputs("\\n", stdout);
+		else if (c < 0x20 || c >= 0x7f)
+			printf("\\u%04x", c);
+		else
+			putchar(c);
+	}
+}
+
+static void json_str(const char *s, size_t n)
+{
+	putchar('"');
+	json_escape(s, n);
+	putchar('"');
+}
+
+static void json_hex(const char *key, const uint8_t *d, size_t n, const char *sep)
+{
+	char hex[2 * 64 + 1];
+	measure_hex(d, n, hex);
+	printf("%s\"%s\": \"%s\"", sep, key, hex);
+}
+
+struct opts {
+	const char *kernel, *initrd, *cmdline, *initdata, *firmware, *eventlog, *format, *bank;
+	const char *reference_log;
+	const char *manifests[MAX_MANIFESTS];
+	int nmanifests;
+	uint64_t mem;
+	int has_mem, qemu_patch;
+	enum loadopts_mode loadopts;
+};
+
+static void usage(void)
+{
+	(void)fputs("usage: sealpod-measure --kernel FILE --initrd FILE --cmdline STR --mem MIB\n"
+		    "         [--initdata FILE] [--firmware FILE] [--loadopts suffix|prefix]\n"
+		    "         [--no-qemu-patch] [--manifest FILE]... [--reference-log FILE]\n"
+		    "         [--format json|kbs]\n"
+		    "       sealpod-measure replay --eventlog FILE [--bank sha256] [same inputs]\n",
+		    stderr);
+}
+
+static int parse_args(int argc, char **argv, struct opts *o, char *err)
+{
+	enum {
+		O_KERNEL = 256,
+		O_INITRD,
+		O_CMDLINE,
+		O_MEM,
+		O_INITDATA,
+		O_FIRMWARE,
+		O_LOADOPTS,
+		O_NOPATCH,
+		O_FORMAT,
+		O_MANIFEST,
+		O_EVENTLOG,
+		O_BANK,
+		O_REFLOG
+	};
+	static const struct option longopts[] = {
+		{ "kernel", required_argument, NULL, O_KERNEL },
+		{ "initrd", required_argument, NULL, O_INITRD },
+		{ "cmdline", required_argument, NULL, O_CMDLINE },
+		{ "mem", required_argument, NULL, O_MEM },
+		{ "initdata", required_argument, NULL, O_INITDATA },
+		{ "firmware", required_argument, NULL, O_FIRMWARE },
+		{ "loadopts", required_argument, NULL, O_LOADOPTS },
+		{ "no-qemu-patch", no_argument, NULL, O_NOPATCH },
+		{ "format", required_argument, NULL, O_FORMAT },
+		{ "manifest", required_argument, NULL, O_MANIFEST },
+		{ "eventlog", required_argument, NULL, O_EVENTLOG },
+		{ "bank", required_argument, NULL, O_BANK },
+		{ "reference-log", required_argument, NULL, O_REFLOG },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case O_KERNEL:
+			o->kernel = optarg;
+			break;
+		case O_INITRD:
+			o->initrd = optarg;
+			break;
+		case O_CMDLINE:
+			o->cmdline = optarg;
+			break;
+		case O_INITDATA:
+			o->initdata = optarg;
+			break;
+		case O_FIRMWARE:
+			o->firmware = optarg;
+			break;
+		case O_EVENTLOG:
+			o->eventlog = optarg;
+			break;
+		case O_REFLOG:
+			o->reference_log = optarg;
+			break;
+		case O_BANK:
+			o->bank = optarg;
+			break;
+		case O_NOPATCH:
+			o->qemu_patch = 0;
+			break;
+		case O_FORMAT:
+			if (strcmp(optarg, "json") != 0 && strcmp(optarg, "kbs") != 0)
+				return measure_err(err, "--format: json or kbs");
+			o->format = optarg;
+			break;
+		case O_LOADOPTS:
+			if (!strcmp(optarg, "suffix"))
+				o->loadopts = LOADOPTS_SUFFIX;
+			else if (!strcmp(optarg, "prefix"))
+				o->loadopts = LOADOPTS_PREFIX;
+			else
+				return measure_err(err, "--loadopts: suffix or prefix");
+			break;
+		case O_MEM: {
+			char *end;
+			errno = 0;
+			unsigned long long m = strtoull(optarg, &end, 10);
+			if (errno || end == optarg || *end || m == 0 || m > (1ull << 30))
+				return measure_err(err, "--mem: a size in MiB");
+			o->mem = m;
+			o->has_mem = 1;
+			break;
+		}
+		case O_MANIFEST:
+			if (o->nmanifests == MAX_MANIFESTS)
+				return measure_err(err, "at most %d --manifest files",
+						   MAX_MANIFESTS);
+			o->manifests[o->nmanifests++] = optarg;
+			break;
+		default:
+			usage();
+			return measure_err(err, "bad arguments");
+		}
+	}
+	if (optind != argc)
+		return measure_err(err, "unexpected argument %s", argv[optind]);
+	return 0;
+}
+
+/* PCR0-3, 6, 7 depend on the firmware build and the VM configuration (with Debian's OVMF
+ * 2022.11 even PCR0 changes with the RAM size): they come from the replayed event log of a
+ * reference boot of the same firmware, VM configuration and VARS template. */
+static const int firmware_pcrs[] = { 0, 1, 2, 3, 6, 7 };
+#define N_FIRMWARE_PCRS (int)(sizeof(firmware_pcrs) / sizeof(firmware_pcrs[0]))
+
+struct reference {
+	int have;
+	uint8_t pcr[EVLOG_NUM_PCRS][EVLOG_MAX_DIGEST];
+	uint8_t log_sha256[SHA256_LEN];
+};
+
+static int load_reference(const char *path, struct reference *ref, char *err)
+{
+	struct buf b = { 0 };
+	struct evlog log;
+	unsigned size;
+	if (read_file(path, &b, err) < 0)
+		return -1;
+	int ret = measure_sha256(b.p, b.len, ref->log_sha256, err);
+	if (ret == 0)
+		ret = evlog_parse(b.p, b.len, &log, err);
+	if (ret == 0) {
+		ret = evlog_replay(&log, TPM_ALG_SHA256, ref->pcr, &size, err);
+		evlog_free(&log);
+	}
+	free(b.p);
+	if (ret < 0) {
+		char why[MEASURE_ERR_MAX];
+		memcpy(why, err, sizeof(why));
+		return measure_err(err, "--reference-log %s: %.180s", path, why);
+	}
+	ref->have = 1;
+	return 0;
+}
+
+static void print_events(const struct measure_result *r)
+{
+	printf(",\n  \"events\": [");
+	for (size_t i = 0; i < r->nevents; i++) {
+		char hex[2 * SHA256_LEN + 1];
+		measure_hex(r->events[i].digest, SHA256_LEN, hex);
+		printf("%s\n    {\"pcr\": %u, \"type\": \"%s\", \"digest\": \"%s\", \"what\": ",
+		       i ? "," : "", r->events[i].pcr, evlog_type_name(r->events[i].type), hex);
+		json_str(r->events[i].what, strlen(r->events[i].what));
+		putchar('}');
+	}
+	printf("\n  ]");
+}
+
+static int print_json(const struct opts *o, const struct measure_input *in,
+		      const struct measure_result *r, const struct buf *firmware,
+		      const struct buf *manifests, const struct reference *ref, char *err)
+{
+	printf("{\n  \"tool\": \"sealpod-measure\",\n  \"bank\": \"sha256\"");
+	json_hex("pcr4", r->pcr4, SHA256_LEN, ",\n  ");
+	json_hex("pcr5", r->pcr5, SHA256_LEN, ",\n  ");
+	if (r->has_pcr8)
+		json_hex("pcr8", r->pcr8, SHA256_LEN, ",\n  ");
+	json_hex("pcr9", r->pcr9, SHA256_LEN, ",\n  ");
+	for (int i = 0; ref->have && i < N_FIRMWARE_PCRS; i++) {
+		char key[8];
+		(void)snprintf(key, sizeof(key), "pcr%d", firmware_pcrs[i]);
+		json_hex(key, ref->pcr[firmware_pcrs[i]], SHA256_LEN, ",\n  ");
+	}
+	if (ref->have) {
+		printf(",\n  \"reference_log\": ");
+		json_str(o->reference_log, strlen(o->reference_log));
+		json_hex("reference_log_sha256", ref->log_sha256, SHA256_LEN, ",\n  ");
+	}
+	json_hex("kernel_sha256", r->kernel_sha256, SHA256_LEN, ",\n  ");
+	json_hex("kernel_authenticode_sha256", r->kernel_authenticode, SHA256_LEN, ",\n  ");
+	if (in->initrd) {
+		json_hex("initrd_sha256", r->initrd_sha256, SHA256_LEN, ",\n  ");
+		printf(",\n  \"initrd_size\": %zu", in->initrd_len);
+	}
+	printf(",\n  \"cmdline\": ");
+	json_str(in->cmdline, strlen(in->cmdline));
+	printf(",\n  \"mem\": %llu", (unsigned long long)in->mem_mib);
+	printf(",\n  \"loadopts\": \"%s\"", in->loadopts == LOADOPTS_PREFIX ? "prefix" : "suffix");
+	printf(",\n  \"qemu_patch\": %s", in->qemu_patch ? "true" : "false");
+	if (r->has_loadopts)
+		json_hex("loadopts_sha256", r->loadopts_sha256, SHA256_LEN, ",\n  ");
+	if (r->has_pcr8)
+		json_hex("initdata_sha256", r->initdata_sha256, SHA256_LEN, ",\n  ");
+	if (firmware->p) {
+		uint8_t d[SHA256_LEN];
+		if (measure_sha256(firmware->p, firmware->len, d, err) < 0)
+			return -1;
+		json_hex("firmware_sha256", d, SHA256_LEN, ",\n  ");
+	}
+	print_events(r);
+	if (o->nmanifests) {
+		printf(",\n  \"manifest\": \"");
+		for (int i = 0; i < o->nmanifests; i++)
+			json_escape((const char *)manifests[i].p, manifests[i].len);
+		putchar('"');
+	}
+	printf("\n}\n");
+	return 0;
+}
+
+static void print_kbs(const struct measure_result *r, const struct reference *ref)
+{
+	char hex[2 * SHA256_LEN + 1];
+	putchar('{');
+	for (int i = 0; ref->have && i < N_FIRMWARE_PCRS && firmware_pcrs[i] < 4; i++) {
+		measure_hex(ref->pcr[firmware_pcrs[i]], SHA256_LEN, hex);
+		printf("\"pcr%d\": [\"%s\"], ", firmware_pcrs[i], hex);
+	}
+	measure_hex(r->pcr4, SHA256_LEN, hex);
+	printf("\"pcr4\": [\"%s\"]", hex);
+	measure_hex(r->pcr5, SHA256_LEN, hex);
+	printf(", \"pcr5\": [\"%s\"]", hex);
+	for (int i = 0; ref->have && i < N_FIRMWARE_PCRS; i++) {
+		if (firmware_pcrs[i] < 6)
+			continue;
+		measure_hex(ref->pcr[firmware_pcrs[i]], SHA256_LEN, hex);
+		printf(", \"pcr%d\": [\"%s\"]", firmware_pcrs[i], hex);
+	}
+	if (r->has_pcr8) {
+		measure_hex(r->pcr8, SHA256_LEN, hex);
+		printf(", \"pcr8\": [\"%s\"]", hex);
+	}
+	measure_hex(r->pcr9, SHA256_LEN, hex);
+	printf(", \"pcr9\": [\"%s\"]}\n", hex);
+}
+
+static int measure_replay_main(const struct opts *o, const struct measure_result *pred, char *err);
+
+int main(int argc, char **argv)
+{
+	char err[MEASURE_ERR_MAX] = "";
+	struct opts o = { .cmdline = NULL,
+			  .qemu_patch = 1,
+			  .loadopts = LOADOPTS_SUFFIX,
+			  .format = "json",
+			  .bank = "sha256" };
+	int replay = argc > 1 && !strcmp(argv[1], "replay");
+	int ret = 2;
+	struct buf kernel = { 0 }, initrd = { 0 }, initdata = { 0 }, firmware = { 0 };
+	struct buf manifests[MAX_MANIFESTS] = { { 0 } };
+	struct measure_result r;
+	static struct reference ref;
+
+	if (parse_args(argc - replay, argv + replay, &o, err) < 0)
+		goto out;
+	if (replay && !o.eventlog) {
+		measure_err(err, "replay needs --eventlog FILE");
+		goto out;
+	}
+	int predict = !replay || o.kernel;
+	if (predict && (!o.kernel || !o.initrd || !o.cmdline || !o.has_mem)) {
+		usage();
+		measure_err(err, "--kernel, --initrd, --cmdline and --mem are required");
+		goto out;
+	}
+	if (predict) {
+		if (read_file(o.kernel, &kernel, err) < 0 ||
+		    read_file(o.initrd, &initrd, err) < 0 ||
+		    (o.initdata && read_file(o.initdata, &initdata, err) < 0) ||
+		    (o.firmware && read_file(o.firmware, &firmware, err) < 0))
+			goto out;
+		/* everything is read before the first byte of output */
+		for (int i = 0; i < o.nmanifests; i++)
+			if (read_file(o.manifests[i], &manifests[i], err) < 0)
+				goto out;
+		if (o.reference_log && load_reference(o.reference_log, &ref, err) < 0)
+			goto out;
+		if (initdata.p && initdata.len >= 8 && !memcmp(initdata.p, "initdata", 8)) {
+			measure_err(err,
+				    "%s is an initdata disk image: pass the TOML document "
+				    "(its digest is what the guest extends into PCR8)",
+				    o.initdata);
+			goto out;
+		}
+		struct measure_input in = {
+			.kernel = kernel.p,
+			.kernel_len = kernel.len,
+			.initrd = initrd.p,
+			.initrd_len = initrd.len,
+			.cmdline = o.cmdline,
+			.mem_mib = o.mem,
+			.qemu_patch = o.qemu_patch,
+			.loadopts = o.loadopts,
+			.initdata = initdata.p,
+			.initdata_len = initdata.len,
+		};
+		if (measure_compute(&in, &r, err) < 0)
+			goto out;
+		if (!replay) {
+			if (!strcmp(o.format, "kbs"))
+				print_kbs(&r, &ref);
+			else if (print_json(&o, &in, &r, &firmware, manifests, &ref, err) < 0)
+				goto out;
+			ret = 0;
+			goto out;
+		}
+	}
+	ret = measure_replay_main(&o, predict ? &r : NULL, err);
+out:
+	if (fflush(stdout) != 0 && ret != 2) {
+		measure_err(err, "write: %s", strerror(errno));
+		ret = 2;
+	}
+	if (ret == 2)
+		(void)fprintf(stderr, "sealpod-measure: %s\n", err);
+	free(kernel.p);
+	free(initrd.p);
+	free(initdata.p);
+	free(firmware.p);
+	for (int i = 0; i < MAX_MANIFESTS; i++)
+		free(manifests[i].p);
+	return ret;
+}
+
+/* replay: the log's registers, then PCR4/5/9 compared event by event with the prediction. */
+static void print_difference(int *first, const struct evlog_event *ev, size_t idx,
+			     const struct measure_event *pe, uint32_t pcr, size_t pos)
+{
+	char hex[2 * SHA256_LEN + 1];
+	printf("%s\n    {\"pcr\": %u, \"position\": %zu", *first ? "" : ",", pcr, pos);
+	*first = 0;
+	if (ev) {
+		const uint8_t *d = evlog_event_digest(ev, TPM_ALG_SHA256);
+		printf(", \"log_event\": %zu, \"log_type\": \"%s\"", idx,
+		       evlog_type_name(ev->type));
+		if (d) {
+			measure_hex(d, SHA256_LEN, hex);
+			printf(", \"logged\": \"%s\"", hex);
+		}
+	}
+	if (pe) {
+		measure_hex(pe->digest, SHA256_LEN, hex);
+		printf(", \"expected_type\": \"%s\", \"expected\": \"%s\", \"expected_what\": ",
+		       evlog_type_name(pe->type), hex);
+		json_str(pe->what, strlen(pe->what));
+	}
+	putchar('}');
+}
+
+static int measure_replay_main(const struct opts *o, const struct measure_result *pred, char *err)
+{
+	struct buf log_bytes = { 0 };
+	struct evlog log;
+	if (read_file(o->eventlog, &log_bytes, err) < 0)
+		return 2;
+	if (evlog_parse(log_bytes.p, log_bytes.len, &log, err) < 0) {
+		free(log_bytes.p);
+		return 2;
+	}
+	uint16_t alg = 0;
+	for (uint16_t a = 1; a < 0x20; a++)
+		if (evlog_alg_name(a) && !strcmp(evlog_alg_name(a), o->bank))
+			alg = a;
+	static uint8_t regs[EVLOG_NUM_PCRS][EVLOG_MAX_DIGEST];
+	unsigned size;
+	int ret = 2;
+	if (!alg) {
+		measure_err(err, "--bank: sha1, sha256, sha384 or sha512");
+		goto out;
+	}
+	if (evlog_replay(&log, alg, regs, &size, err) < 0)
+		goto out;
+	int used[EVLOG_NUM_PCRS] = { 0 };
+	for (size_t i = 0; i < log.nevents; i++)
+		if (log.events[i].type != EV_NO_ACTION)
+			used[log.events[i].pcr] = 1;
+	printf("{\n  \"eventlog\": ");
+	json_str(o->eventlog, strlen(o->eventlog));
+	printf(",\n  \"bank\": \"%s\",\n  \"events\": %zu,\n  \"algorithms\": [", o->bank,
+	       log.nevents);
+	for (uint32_t i = 0; i < log.nalgs; i++)
+		printf("%s\"0x%04x\"", i ? ", " : "", log.algs[i].alg);
+	printf("],\n  \"pcrs\": {");
+	int first = 1;
+	for (int p = 0; p < EVLOG_NUM_PCRS; p++) {
+		if (!used[p])
+			continue;
+		char hex[2 * EVLOG_MAX_DIGEST + 1];
+		measure_hex(regs[p], size, hex);
+		printf("%s\n    \"%d\": \"%s\"", first ? "" : ",", p, hex);
+		first = 0;
+	}
+	printf("\n  }");
+	ret = 0;
+	if (pred && alg == TPM_ALG_SHA256) {
+		static const uint32_t pcrs[] = { 4, 5, 9 };
+		const uint8_t *want[] = { pred->pcr4, pred->pcr5, pred->pcr9 };
+		printf(",\n  \"predicted\": {");
+		for (int k = 0; k < 3; k++) {
+			char hex[2 * SHA256_LEN + 1];
+			measure_hex(want[k], SHA256_LEN, hex);
+			printf("%s\"%u\": \"%s\"", k ? ", " : "", pcrs[k], hex);
+		}
+		printf("},\n  \"match\": {");
+		for (int k = 0; k < 3; k++) {
+			int same = !memcmp(regs[pcrs[k]], want[k], SHA256_LEN);
+			printf("%s\"%u\": %s", k ? ", " : "", pcrs[k], same ? "true" : "false");
+			if (!same)
+				ret = 1;
+		}
+		printf("},\n  \"differences\": [");
+		first = 1;
+		for (int k = 0; k < 3; k++) {
+			size_t li = 0, pi = 0, pos = 0;
+			for (;; pos++) {
+				while (li < log.nevents && (log.events[li].pcr != pcrs[k] ||
+							    log.events[li].type == EV_NO_ACTION))
+					li++;
+				while (pi < pred->nevents && pred->events[pi].pcr != pcrs[k])
+					pi++;
+				const struct evlog_event *ev = li < log.nevents ? &log.events[li]
+										: NULL;
+				const struct measure_event *pe =
+					pi < pred->nevents ? &pred->events[pi] : NULL;
+				if (!ev && !pe)
+					break;
+				const uint8_t *d = ev ? evlog_event_digest(ev, TPM_ALG_SHA256)
+						      : NULL;
+				if (!ev || !pe || !d || ev->type != pe->type ||
+				    memcmp(d, pe->digest, SHA256_LEN) != 0) {
+					print_difference(&first, ev, li, pe, pcrs[k], pos);
+					ret = 1;
+				}
+				li += ev != NULL;
+				pi += pe != NULL;
+			}
+		}
+		printf("%s]", first ? "" : "\n  ");
+	}
+	printf("\n}\n");
+out:
+	evlog_free(&log);
+	free(log_bytes.p);
+	return ret;
+}

@@ -1,0 +1,108 @@
+/* Arbitrary bytes as a policy document (SetPolicy content comes from the host): loaded as our
+ * JSON and as the Rego subset, then every request checked with inputs cut from the same bytes.
+ * Also the id and path validators on those bytes. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/validate.h"
+#include "policy/policy.h"
+
+static const char *const requests[] = {
+	"CreateContainerRequest", "ExecProcessRequest", "CopyFileRequest", "SetPolicyRequest",
+	"ReadStreamRequest",	  "CheckRequest",	"AddSwapRequest",  "NoSuchRequest",
+};
+
+static void exercise(const struct sp_policy *p, const char *s, size_t len)
+{
+	/* Inputs: the bytes as one string and as NUL-separated pieces. */
+	const char *pieces[8];
+	size_t n = 0;
+	char why[SP_POLICY_WHY_MAX];
+
+	for (size_t i = 0; i < len && n < 8; i += strlen(s + i) + 1)
+		pieces[n++] = s + i;
+	for (unsigned bits = 0; bits < 8; bits++) {
+		struct sp_policy_state st = { .attested = bits & 1,
+					      .first_container_created = bits & 2,
+					      .encrypted_storage = bits & 4 };
+		struct sp_policy_input in = {
+			.image_ref = n > 0 ? pieces[0] : NULL,
+			.image_digest = (bits & 1) && n > 1 ? pieces[1] : NULL,
+			.argv = pieces,
+			.argc = n,
+			.env = pieces,
+			.envc = n,
+			.has_user = bits & 2,
+			.uid = (uint32_t)len,
+			.gid = 0,
+			.cwd = n > 2 ? pieces[2] : NULL,
+			.caps = pieces,
+			.ncaps = n,
+			.copy_path = s,
+			.copy_path_len = (bits & 4) ? len : 0,
+		};
+		for (size_t r = 0; r < sizeof(requests) / sizeof(requests[0]); r++) {
+			enum sp_verdict v =
+				sp_policy_check(p, &st, requests[r], &in, why, sizeof(why));
+			if (v != SP_POLICY_DENY && v != SP_POLICY_ALLOW &&
+			    v != SP_POLICY_ALLOW_NEEDS_DIGEST)
+				abort();
+			if (strnlen(why, sizeof(why)) >= sizeof(why))
+				abort();
+			if (v == SP_POLICY_DENY && !strstr(why, "is blocked by policy"))
+				abort();
+		}
+		/* The state machine's promises. */
+		if ((st.attested || st.first_container_created) &&
+		    sp_policy_set_allowed(p, &st, why, sizeof(why)))
+			abort();
+	}
+	for (size_t i = 0; i < sp_policy_nwarnings(p); i++)
+		if (!sp_policy_warning(p, i))
+			abort();
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct sp_policy *p = NULL, *cur = NULL;
+	struct sp_policy_state st = { 0 };
+	struct sp_err err;
+	const char *rest, *reason;
+	char *s = malloc(size + 1);
+
+	if (!s)
+		return 0;
+	memcpy(s, data, size);
+	s[size] = '\0';
+
+	if (sp_policy_load_json(s, size, &p, &err) == 0) {
+		exercise(p, s, size);
+		sp_policy_free(p);
+		p = NULL;
+	}
+	if (sp_policy_load_rego(s, size, &p, &err) == 0) {
+		exercise(p, s, size);
+		sp_policy_free(p);
+		p = NULL;
+	}
+	/* SetPolicy: on failure the old policy must stay in place. */
+	if (sp_policy_builtin(&cur, &err) == 0) {
+		struct sp_policy *old = cur;
+		if (sp_policy_replace(&cur, &st, s, size, &err) < 0 && cur != old)
+			abort();
+		sp_policy_free(cur);
+	}
+
+	if (sp_valid_idn(s, size) && (size == 0 || size > SP_ID_MAX || memchr(s, '/', size)))
+		abort();
+	if (sp_path_beneathn(s, size, SP_SHARED_PREFIX, &rest, &reason) == 0) {
+		size_t plen = strlen(SP_SHARED_PREFIX);
+		if (size <= plen || memcmp(s, SP_SHARED_PREFIX, plen) != 0 || !*rest ||
+		    strstr(s, "/../") || strstr(s, "/./") || strstr(s, "//") ||
+		    memchr(s, '\0', size))
+			abort();
+	}
+	free(s);
+	return 0;
+}

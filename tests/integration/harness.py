@@ -1,0 +1,279 @@
+"""Boot helper for sealpod's integration tests (run with /usr/bin/python3, standard library).
+
+    with Guest(test=True) as g:        # scripts/run-qemu --test ... ; waits for `sealpod: ready`
+        status, out = g.sh("uname -a")  # the test overlay's shell port (sealpod-testd)
+        s = g.agent_connect()           # the agent through the relay: a connected Unix socket
+
+A Guest always kills its QEMU on close (monitor `quit`, then SIGTERM/SIGKILL of the process
+group). Failures raise GuestError with what was being done and the last 30 console lines.
+
+Environment: SEALPOD_INITRD_TEST / SEALPOD_INITRD_PROD boot other initramfs images (development
+only), SEALPOD_KEEP=1 keeps each guest's directory (console log, run-qemu log) after the run.
+"""
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+RUN_QEMU = os.path.join(TOP, "scripts", "run-qemu")
+READY = "sealpod: ready"
+FATAL = "sealpod: FATAL"
+TIMELINE_RE = re.compile(r"\[\s*\d+\.\d+\] sealpod: ")
+TRAILER_RE = re.compile(rb"\x1eEXIT (\d+)\n\Z")
+RELAY_SETTLE_S = 0.4  # the relay looks for a host hang-up every 100 ms (sealpod-testd.c)
+
+
+class GuestError(Exception):
+    pass
+
+
+class Skip(Exception):
+    """Raised by a test that cannot run here; run.py prints SKIP with the reason."""
+
+
+def boots(**guest_kwargs):
+    """Mark a test as needing a guest booted with these Guest() arguments. Consecutive tests
+    with equal arguments share one boot."""
+    def mark(fn):
+        fn.boot = guest_kwargs
+        return fn
+    return mark
+
+
+class Guest:
+    def __init__(self, test=True, cmdline=None, mem=None, ready_timeout=30.0, lifetime=900,
+                 initrd=None, name="guest"):
+        self.test, self.cmdline, self.mem = test, cmdline, mem
+        self.ready_timeout, self.lifetime, self.name = ready_timeout, lifetime, name
+        env = "SEALPOD_INITRD_TEST" if test else "SEALPOD_INITRD_PROD"
+        self.initrd = initrd or os.environ.get(env) or None
+        self.dir = tempfile.mkdtemp(prefix=f"sealpod-it-{name}-")
+        self.serial = os.path.join(self.dir, "console.log")
+        self.shell_path = os.path.join(self.dir, "shell.sock")
+        self.agent_path = os.path.join(self.dir, "agent.sock")
+        self.monitor_path = os.path.join(self.dir, "monitor.sock")
+        self.qemu_log = os.path.join(self.dir, "run-qemu.log")
+        self.proc = None
+        self.ready_s = None      # QEMU start (console file created) -> `sealpod: ready`
+        self.launch_ready_s = None  # run-qemu started -> `sealpod: ready`
+        self.notes = {}          # shared state between the tests of one boot
+        self._shell = None
+        self._agent_closed_at = 0.0
+
+    # --- lifecycle -------------------------------------------------------------------------
+    def start(self):
+        for f in ("build/bzImage", "build/initramfs-test.img" if self.test else "build/initramfs.img"):
+            if not (self.initrd and f.endswith(".img")) and not os.path.exists(os.path.join(TOP, f)):
+                raise GuestError(f"{f} is missing: run `make` first")
+        cmd = [RUN_QEMU, "--serial", self.serial, "--monitor", self.monitor_path,
+               "--timeout", str(int(self.lifetime))]
+        if self.test:
+            cmd += ["--test", "--shell-socket", self.shell_path, "--agent-socket", self.agent_path]
+        if self.initrd:
+            cmd += ["--initrd", self.initrd]
+        if self.cmdline:
+            cmd += ["--cmdline", self.cmdline]
+        if self.mem:
+            cmd += ["--mem", str(self.mem)]
+        log = open(self.qemu_log, "wb")
+        t0 = time.monotonic()
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                                     cwd=TOP, start_new_session=True)
+        log.close()
+        self._wait_ready(t0)
+        return self
+
+    def _wait_ready(self, t0):
+        t_qemu = None
+        deadline = None
+        while True:
+            now = time.monotonic()
+            if t_qemu is None and os.path.exists(self.serial):
+                t_qemu = now
+                deadline = now + self.ready_timeout
+            text = self.console()
+            if READY in text:
+                self.ready_s = now - (t_qemu or t0)
+                self.launch_ready_s = now - t0
+                return
+            if FATAL in text:
+                raise GuestError(f"`{FATAL}` on the console before ready" + self.context())
+            if self.proc.poll() is not None:
+                raise GuestError(f"run-qemu exited with status {self.proc.returncode} before "
+                                 f"`{READY}`" + self.context())
+            if deadline is not None and now > deadline:
+                raise GuestError(f"no `{READY}` within {self.ready_timeout:.0f} s of QEMU "
+                                 f"starting" + self.context())
+            if deadline is None and now - t0 > 120:
+                raise GuestError("QEMU did not create the console file within 120 s" + self.context())
+            time.sleep(0.05)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def poweroff(self):
+        """Stop QEMU: monitor `quit` first, then the whole process group. Always safe."""
+        if self._shell:
+            self._shell.close()
+            self._shell = None
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            try:
+                m = socket.socket(socket.AF_UNIX)
+                m.settimeout(2)
+                m.connect(self.monitor_path)
+                m.sendall(b"quit\n")
+                # Closing at once can drop the command unread: wait for QEMU to hang up.
+                end = time.monotonic() + 5
+                while time.monotonic() < end and m.recv(4096):
+                    pass
+                m.close()
+                self.proc.wait(timeout=10)
+            except (OSError, subprocess.TimeoutExpired):
+                pass
+        for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 10)):
+            if self.proc.poll() is not None:
+                break
+            try:
+                os.killpg(self.proc.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                self.proc.wait(timeout=wait)
+            except subprocess.TimeoutExpired:
+                pass
+        # run-qemu may be gone while QEMU lingers in the group: sweep it.
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def close(self):
+        self.poweroff()
+        if os.environ.get("SEALPOD_KEEP"):
+            return
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # --- console ---------------------------------------------------------------------------
+    def console(self):
+        try:
+            with open(self.serial, "rb") as f:
+                return f.read().decode(errors="replace").replace("\r", "")
+        except FileNotFoundError:
+            return ""
+
+    def console_tail(self, n=30):
+        lines = self.console().splitlines()[-n:]
+        return "\n".join(lines)
+
+    def context(self, n=30):
+        """Text appended to failure messages: the console's and run-qemu's last lines."""
+        out = f"\n--- last {n} console lines ({self.serial}) ---\n{self.console_tail(n)}"
+        try:
+            with open(self.qemu_log, errors="replace") as f:
+                q = f.read().strip().splitlines()[-5:]
+            if q:
+                out += "\n--- run-qemu ---\n" + "\n".join(q)
+        except OSError:
+            pass
+        return out
+
+    def timeline(self):
+        """The guest's `[ t ] sealpod: step: detail` lines, escape sequences stripped."""
+        out = []
+        for line in self.console().splitlines():
+            m = TIMELINE_RE.search(line)
+            if m:
+                out.append(line[m.start():])
+        return out
+
+    # --- test shell ------------------------------------------------------------------------
+    def _shell_sock(self):
+        if not self.test:
+            raise GuestError("the production image has no test shell")
+        if self._shell is None:
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(self.shell_path)
+            self._shell = s
+        return self._shell
+
+    def sh(self, cmd, timeout=60):
+        """Run `/bin/sh -c CMD` in the guest; (exit status or 128+signal, output)."""
+        if "\n" in cmd:
+            raise ValueError("one line per command")
+        s = self._shell_sock()
+        s.sendall(f"\x1eT{int(timeout)} {cmd}\n".encode())
+        buf = bytearray()
+        deadline = time.monotonic() + timeout + 15
+        while True:
+            m = TRAILER_RE.search(buf)
+            if m:
+                return int(m.group(1)), buf[:m.start()].decode(errors="replace")
+            left = deadline - time.monotonic()
+            if left <= 0 or not self.alive():
+                self._shell.close()
+                self._shell = None
+                why = "timed out" if self.alive() else "QEMU exited"
+                raise GuestError(f"shell command {cmd!r} {why}; output so far: "
+                                 f"{bytes(buf[-500:])!r}" + self.context())
+            s.settimeout(min(left, 1.0))
+            try:
+                chunk = s.recv(65536)
+            except socket.timeout:
+                continue
+            if not chunk:
+                self._shell.close()
+                self._shell = None
+                raise GuestError(f"shell socket closed during {cmd!r}" + self.context())
+            buf += chunk
+
+    def sh_ok(self, cmd, timeout=60):
+        status, out = self.sh(cmd, timeout)
+        if status != 0:
+            raise AssertionError(f"`{cmd}` exited {status}: {out.strip()[-800:]}")
+        return out
+
+    # --- agent through the relay -----------------------------------------------------------
+    def agent_connect(self, timeout=10):
+        if not self.test:
+            raise GuestError("the production image has no relay")
+        settle = self._agent_closed_at + RELAY_SETTLE_S - time.monotonic()
+        if settle > 0:
+            time.sleep(settle)
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(timeout)
+        s.connect(self.agent_path)
+        return _RelaySocket(s, self)
+
+
+class _RelaySocket:
+    """A connected socket that notes when it was closed, so the next connection waits until
+    the relay has seen the hang-up (otherwise it could carry on the old vsock connection)."""
+
+    def __init__(self, sock, guest):
+        self._s, self._g = sock, guest
+
+    def __getattr__(self, name):
+        return getattr(self._s, name)
+
+    def close(self):
+        self._s.close()
+        self._g._agent_closed_at = time.monotonic()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
