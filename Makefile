@@ -18,17 +18,17 @@ export SOURCE_DATE_EPOCH ?= 1704067200
 DEPS_PREFIX = $(file < $(B)/deps-prefix)
 GUEST_CC := gcc -specs $(CURDIR)/scripts/musl-static-pie.specs
 WARN := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wvla -Wno-unused-parameter
-GUEST_CFLAGS := -std=gnu11 -O2 -fPIE $(WARN) -fstack-protector-strong -D_FORTIFY_SOURCE=2 \
+GUEST_CFLAGS = -std=gnu11 -O2 -fPIE $(WARN) -fstack-protector-strong -D_FORTIFY_SOURCE=2 \
 	-fno-strict-aliasing -ffunction-sections -fdata-sections -ffile-prefix-map=$(CURDIR)=. \
 	-isystem $(DEPS_PREFIX)/include -I$(B)/gen -Iinit
-GUEST_LDFLAGS := -static-pie -Wl,-z,relro,-z,now,-z,noexecstack,--gc-sections -s -L$(DEPS_PREFIX)/lib
-GUEST_LIBS := -lprotobuf-c -ljson-c
+GUEST_LDFLAGS = -static-pie -Wl,-z,relro,-z,now,-z,noexecstack,--gc-sections -s -L$(DEPS_PREFIX)/lib
+GUEST_LIBS := -lprotobuf-c -ljson-c -lseccomp
 
 # --- the host build: glibc + Debian -dev libraries, ASan/UBSan, for unit tests and fuzzing ----
 HOST_CC := gcc
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 HOST_CFLAGS := -std=gnu11 -O1 -g $(WARN) $(SAN) -I$(B)/gen -Iinit -DSEALPOD_HOST_BUILD
-HOST_LIBS := -lprotobuf-c -lcrypto -ljson-c
+HOST_LIBS := -lprotobuf-c -lcrypto -ljson-c -lseccomp
 FUZZ_CC := clang
 FUZZ_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I$(B)/gen -Iinit -DSEALPOD_HOST_BUILD
@@ -49,7 +49,8 @@ TESTBIN_SRCS := $(sort $(wildcard tests/guest/*.c))
 TESTBINS := $(patsubst tests/guest/%.c,$(B)/guest/%,$(TESTBIN_SRCS))
 
 .PHONY: all deps kernel initramfs run test lint fuzz clean
-all: $(B)/bzImage $(B)/initramfs.img $(B)/initramfs-test.img $(B)/sealpod-cpio $(B)/sealpod-measure
+all: $(B)/bzImage $(B)/initramfs.img $(B)/initramfs-test.img $(B)/sealpod-cpio $(B)/sealpod-measure \
+	$(B)/sealpod-ctl
 
 # --- Debian packages the build and the tests need (installed when missing, as root) -----------
 $(B)/packages.stamp: scripts/ensure-packages $(wildcard scripts/*-packages.txt)
@@ -66,7 +67,7 @@ $(B)/deps.stamp: $(B)/packages.stamp scripts/build-deps scripts/deps.lock script
 	@touch $@
 
 kernel: $(B)/bzImage
-$(B)/bzImage: $(B)/packages.stamp scripts/build-kernel scripts/lib.sh $(wildcard kernel-config/*.conf)
+$(B)/bzImage: $(B)/packages.stamp scripts/build-kernel scripts/check-kconfig scripts/lib.sh $(wildcard kernel-config/*.conf)
 	scripts/build-kernel $(B)
 	@touch $@
 
@@ -106,6 +107,13 @@ $(B)/sealpod-measure: $(MEASURE_LIB_SRCS) measure/measure_main.c $(wildcard meas
 		$(B)/packages.stamp
 	$(HOST_CC) -std=gnu11 -O2 $(WARN) -fstack-protector-strong -D_FORTIFY_SOURCE=2 -Imeasure \
 		$(MEASURE_LIB_SRCS) measure/measure_main.c -lcrypto -o $@
+
+# sealpod-ctl: the host's client of the agent API. It lives in init/agent/ctl/ (a subdirectory, so
+# not part of /init) and is linked with the agent's generated protobuf-c code.
+CTL_SRCS := $(sort $(wildcard init/agent/ctl/*.c))
+$(B)/sealpod-ctl: $(CTL_SRCS) $(wildcard init/agent/ctl/*.h) $(PROTO_C) $(PROTO_H) $(B)/packages.stamp
+	$(HOST_CC) -std=gnu11 -O2 $(WARN) -fstack-protector-strong -D_FORTIFY_SOURCE=2 -Iinit \
+		-I$(B)/gen $(CTL_SRCS) $(PROTO_C) -lprotobuf-c -ljson-c -o $@
 
 # --- initramfs images (bit-reproducible) ------------------------------------------------------
 INITRAMFS_INPUTS := $(B)/guest/init $(B)/guest/pause $(B)/sealpod-cpio rootfs/initramfs.list \

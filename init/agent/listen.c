@@ -246,7 +246,7 @@ static int bind_vsock(uint32_t port, struct sp_err *err)
 	sa.svm_cid = SP_VMADDR_CID_ANY;
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return sp_error(err, errno, "bind vsock port %u", port);
-	if (listen(fd, 16) < 0)
+	if (listen(fd, SP_AGENT_BACKLOG) < 0)
 		return sp_error(err, errno, "listen vsock port %u", port);
 	return steal_fd(&fd);
 }
@@ -269,7 +269,7 @@ static int bind_unix(const char *path, struct sp_err *err)
 		unlink(path);
 	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
 		return sp_error(err, errno, "bind %s", path);
-	if (listen(fd, 16) < 0)
+	if (listen(fd, SP_AGENT_BACKLOG) < 0)
 		return sp_error(err, errno, "listen %s", path);
 	return steal_fd(&fd);
 }

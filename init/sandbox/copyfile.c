@@ -168,8 +168,8 @@ static int copy_symlink(int pfd, const char *leaf, const Grpc__CopyFileRequest *
 		return FAIL(err, errno, "remove a stale temporary for '%s'", leaf);
 	if (symlinkat(target, pfd, tmp) < 0)
 		return FAIL(err, errno, "create symlink '%s'", leaf);
-	if ((chown && fchownat(pfd, tmp, owner(req->uid), owner(req->gid),
-			       AT_SYMLINK_NOFOLLOW) < 0) ||
+	if ((chown &&
+	     fchownat(pfd, tmp, owner(req->uid), owner(req->gid), AT_SYMLINK_NOFOLLOW) < 0) ||
 	    renameat(pfd, tmp, pfd, leaf) < 0) {
 		int e = errno;
 
@@ -241,8 +241,7 @@ static int copy_regular(int pfd, const char *leaf, mode_t perm, const Grpc__Copy
 		return FAIL(err, errno, "write '%s'", leaf);
 	if (off + len < size)
 		return 0; /* more chunks to come */
-	if (fchmod(fd, perm) < 0 ||
-	    (chown && fchown(fd, owner(req->uid), owner(req->gid)) < 0) ||
+	if (fchmod(fd, perm) < 0 || (chown && fchown(fd, owner(req->uid), owner(req->gid)) < 0) ||
 	    renameat(pfd, tmp, pfd, leaf) < 0) {
 		int e = errno;
 

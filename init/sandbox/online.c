@@ -32,7 +32,8 @@ static int list_numbered(const char *dir, const char *stem, unsigned **out, size
 	*out = NULL;
 	*n = 0;
 	if (!d)
-		return errno == ENOENT || errno == ENOTDIR ? 0 : sp_error(err, errno, "open %s", dir);
+		return errno == ENOENT || errno == ENOTDIR ? 0
+							   : sp_error(err, errno, "open %s", dir);
 	while ((e = readdir(d)) != NULL && *n < SP_ONLINE_MAX_ENTRIES) {
 		const char *num = e->d_name + stemlen;
 		char *end;
@@ -116,9 +117,8 @@ int sp_online_cpu_mem(const char *sysfs, uint32_t nb_cpus, bool cpu_only, unsign
 	*cpus = *mems = 0;
 	if (nb_cpus && online_all(sysfs, "devices/system/cpu", "cpu", nb_cpus, cpus, err) < 0)
 		return -1;
-	if (!cpu_only &&
-	    online_all(sysfs, "devices/system/memory", "memory", SP_ONLINE_MAX_ENTRIES, mems, err) <
-		    0)
+	if (!cpu_only && online_all(sysfs, "devices/system/memory", "memory", SP_ONLINE_MAX_ENTRIES,
+				    mems, err) < 0)
 		return -1;
 	return 0;
 }

@@ -156,7 +156,8 @@ int sp_resolv_conf_build(char *const *lines, size_t n, char *out, size_t size, s
 			int w = snprintf(out + used, size - used, "%s%s", tok[t],
 					 t + 1 < nt ? " " : "\n");
 
-			if (w < 0 || (size_t)w >= size - used || used + (size_t)w > SP_RESOLV_MAX_BYTES)
+			if (w < 0 || (size_t)w >= size - used ||
+			    used + (size_t)w > SP_RESOLV_MAX_BYTES)
 				return sp_error(err, 0, "resolv.conf over %d bytes",
 						SP_RESOLV_MAX_BYTES);
 			used += (size_t)w;

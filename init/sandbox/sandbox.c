@@ -119,7 +119,8 @@ int sp_agent_create_sandbox(struct tt_call *call, const Grpc__CreateSandboxReque
 
 	/* Everything is checked before anything changes: a refused request leaves no trace. */
 	if (!sp_valid_id(req->sandbox_id)) {
-		sp_log_escape(b, sizeof(b), req->sandbox_id, strnlen(req->sandbox_id, SP_ID_MAX + 1));
+		sp_log_escape(b, sizeof(b), req->sandbox_id,
+			      strnlen(req->sandbox_id, SP_ID_MAX + 1));
 		return tt_call_error(call, TT_INVALID_ARGUMENT,
 				     "CreateSandbox: sandbox_id '%s' is not a valid id", b);
 	}
@@ -168,7 +169,8 @@ int sp_agent_create_sandbox(struct tt_call *call, const Grpc__CreateSandboxReque
 	sandbox.pidns = req->sandbox_pidns;
 	sandbox.created = true;
 	sp_info("sandbox", "created %s hostname=%s dns=%zu lines pidns=%s", sandbox.id,
-		hlen ? req->hostname : "(unchanged)", req->n_dns, sandbox.pidns ? "shared" : "per-container");
+		hlen ? req->hostname : "(unchanged)", req->n_dns,
+		sandbox.pidns ? "shared" : "per-container");
 	return tt_call_reply(call, NULL);
 }
 
@@ -242,10 +244,12 @@ int sp_agent_online_cpu_mem(struct tt_call *call, const Grpc__OnlineCPUMemReques
 		return tt_call_error(call, TT_FAILED_PRECONDITION, "OnlineCPUMem: %s", err.msg);
 	if (sp_online_cpu_mem(sysfs, req->nb_cpus, req->cpu_only, &cpus, &mems, &err) < 0) {
 		sp_warn("sandbox", "OnlineCPUMem: %s", err.msg);
-		return tt_call_error(call, TT_INTERNAL, "OnlineCPUMem: cannot online CPUs or memory");
+		return tt_call_error(call, TT_INTERNAL,
+				     "OnlineCPUMem: cannot online CPUs or memory");
 	}
 	sp_info("sandbox", "OnlineCPUMem: %u of %u cpus, %u memory blocks onlined%s", cpus,
-		req->nb_cpus, mems, req->wait && cpus < req->nb_cpus ? " (not waiting for more)" : "");
+		req->nb_cpus, mems,
+		req->wait && cpus < req->nb_cpus ? " (not waiting for more)" : "");
 	return tt_call_reply(call, NULL);
 }
 
@@ -294,7 +298,7 @@ int sp_agent_copy_file(struct tt_call *call, const Grpc__CopyFileRequest *req)
 	if (ret < 0) {
 		sp_log_escape(b, sizeof(b), rest, strnlen(rest, SP_PATH_MAX));
 		sp_warn("sandbox", "CopyFile %s: %s", b, err.msg);
-		return tt_call_error(call, (enum tt_code)-ret, "CopyFile: %s", err.msg);
+		return tt_call_error(call, (enum tt_code) - ret, "CopyFile: %s", err.msg);
 	}
 	if (stripped) {
 		sp_log_escape(b, sizeof(b), rest, strnlen(rest, SP_PATH_MAX));

@@ -21,14 +21,14 @@
 
 #include "agent.pb-c.h"
 
-#define SP_HOSTNAME_MAX	     64	  /* bytes; HOST_NAME_MAX on Linux */
-#define SP_RESOLV_MAX_LINES  32	  /* dns lines in one CreateSandboxRequest */
-#define SP_RESOLV_MAX_LINE   512  /* bytes of one line */
-#define SP_RESOLV_MAX_BYTES  4096 /* the whole file we write */
-#define SP_RESOLV_PATH	     "/run/sealpod/resolv.conf"
-#define SP_COPY_MAX_FILE     ((int64_t)64 << 20) /* bytes of one CopyFile file */
-#define SP_COPY_FREE_RESERVE ((uint64_t)16 << 20) /* left free on the shared fs after a chunk */
-#define SP_ONLINE_MAX_ENTRIES 65536		    /* cpuN / memoryN entries looked at */
+#define SP_HOSTNAME_MAX	      64   /* bytes; HOST_NAME_MAX on Linux */
+#define SP_RESOLV_MAX_LINES   32   /* dns lines in one CreateSandboxRequest */
+#define SP_RESOLV_MAX_LINE    512  /* bytes of one line */
+#define SP_RESOLV_MAX_BYTES   4096 /* the whole file we write */
+#define SP_RESOLV_PATH	      "/run/sealpod/resolv.conf"
+#define SP_COPY_MAX_FILE      ((int64_t)64 << 20)  /* bytes of one CopyFile file */
+#define SP_COPY_FREE_RESERVE  ((uint64_t)16 << 20) /* left free on the shared fs after a chunk */
+#define SP_ONLINE_MAX_ENTRIES 65536		   /* cpuN / memoryN entries looked at */
 
 /* --- where files go (see above) --------------------------------------------------------------- */
 /* root: an absolute directory, or NULL to go back to the default for this process. */

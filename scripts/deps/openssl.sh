@@ -7,7 +7,7 @@ build_openssl() {
 	# (OpenSSL_version()); never embed the staging directory. The compiler wrapper supplies
 	# the header search path.
 	# shellcheck disable=SC2086 # word splitting of the flag lists is intended
-	./Configure linux-x86_64 --prefix=/usr --libdir=lib --openssldir=/etc/ssl \
+	env -u CFLAGS -u CPPFLAGS -u LDFLAGS ./Configure linux-x86_64 --prefix=/usr --libdir=lib --openssldir=/etc/ssl \
 		no-shared no-tests no-module no-engine no-dso no-afalgeng $nodocs \
 		no-ssl3 no-weak-ssl-ciphers no-comp no-uplink \
 		$CFLAGS_BASE -Wa,--noexecstack

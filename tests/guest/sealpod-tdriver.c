@@ -563,80 +563,90 @@ static int run_bad_case(const struct bad_case *c)
 	return ret;
 }
 
+/* The malformed inputs. `svc`/`method` set: a Request envelope (with `body` as its payload);
+ * else `body` behind a header of `type` on `stream`; type 0: `body` is the whole wire image. */
+#define REQ(nm, sv, me, lit, strm, code)                                                           \
+	{                                                                                          \
+		.name = nm, .svc = sv, .method = me, .body = lit, .blen = sizeof(lit) - 1,         \
+		.stream = strm, .type = T_REQUEST, .need_code = code, .must_reply = (code) != 0,   \
+		.after = SAME_CONN                                                                 \
+	}
+#define FRAME(nm, lit, strm, ty)                                                                   \
+	{                                                                                          \
+		.name = nm, .body = lit, .blen = sizeof(lit) - 1, .stream = strm, .type = ty,      \
+		.after = SAME_CONN                                                                 \
+	}
+#define WIRE(nm, lit, strm)                                                                        \
+	{                                                                                          \
+		.name = nm, .body = lit, .blen = sizeof(lit) - 1, .stream = strm,                  \
+		.after = CLOSE_ONLY                                                                \
+	}
+static const struct bad_spec {
+	const char *name, *svc, *method;
+	const char *body;
+	size_t blen;
+	uint32_t stream;
+	int type, need_code, must_reply;
+	enum after after;
+} bad_specs[] = {
+	REQ("unknown-service", "grpc.NoSuchService", "Check", "", 1, CODE_UNIMPLEMENTED),
+	REQ("unknown-method", "grpc.Health", "NoSuchMethod", "", 1, CODE_UNIMPLEMENTED),
+	REQ("unknown-agent-method", "grpc.AgentService", "NoSuchMethod", "", 1, CODE_UNIMPLEMENTED),
+	REQ("payload-wrong-wire-type", "grpc.Health", "Check", "\x08\x01", 1, 0),
+	REQ("payload-garbage", "grpc.Health", "Check", "\xff\xff", 1, 0),
+	REQ("even-stream-id", "grpc.Health", "Check", "", 2, 0),
+	REQ("stream-id-zero", "grpc.Health", "Check", "", 0, 0),
+	FRAME("empty-request", "", 1, T_REQUEST),
+	FRAME("garbage-body", "\x5b\x52\x49\x40\x37\x2e\x25\x1c\x13\x0a\x01\xf8\xef\xe6", 1,
+	      T_REQUEST),
+	FRAME("service-as-varint",
+	      "\x08\x05\x12\x05"
+	      "Check",
+	      1, T_REQUEST),
+	FRAME("method-as-fixed32", "\x0a\x0bgrpc.Health\x15\x01\x02\x03\x04", 1, T_REQUEST),
+	FRAME("wire-type-7", "\x0a\x0bgrpc.Health\x17\x00", 1, T_REQUEST),
+	FRAME("length-past-end", "\x0a\x40grpc.Health", 1, T_REQUEST),
+	FRAME("varint-overflow", "\x20\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 1, T_REQUEST),
+	FRAME("data-frame-unknown-stream", "abc", 7, T_DATA),
+	FRAME("response-frame-from-client", "\x12\x02\x08\x01", 9, T_RESPONSE),
+	FRAME("unknown-frame-type", "xyz", 11, 0x7f),
+	WIRE("garbage-header", "\xde\xad\xbe\xef\x00\xad\xbe\xef\x01\x00garbage", 0xadbeef),
+	WIRE("truncated-header", "\x00\x00\x00", 0),
+	WIRE("truncated-body", "\x00\x00\x00\x64\x00\x00\x00\x01\x01\x00\x0a\x0bgrpc.", 1),
+	WIRE("ascii-noise", "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 0),
+};
+#undef REQ
+#undef FRAME
+#undef WIRE
+
+static void bad_case_from(struct bad_case *c, const struct bad_spec *sp)
+{
+	*c = (struct bad_case){ .name = sp->name,
+				.stream = sp->stream,
+				.need_code = sp->need_code,
+				.must_reply = sp->must_reply,
+				.after = sp->after };
+	if (sp->svc) {
+		c->len = req_frame(c->bytes, sp->stream, sp->svc, sp->method, sp->body, sp->blen);
+	} else if (sp->type) {
+		c->len = frame_into(c->bytes, (uint32_t)sp->blen, sp->stream, sp->type, sp->body,
+				    sp->blen);
+	} else {
+		memcpy(c->bytes, sp->body, sp->blen);
+		c->len = sp->blen;
+	}
+}
+
 static int cmd_malformed(void)
 {
-	static struct bad_case cases[24];
-	static unsigned char big[64];
-	unsigned char body[200];
-	struct pbw w;
-	size_t n = 0, i;
+	const size_t n = sizeof(bad_specs) / sizeof(bad_specs[0]);
+	struct bad_case cases[sizeof(bad_specs) / sizeof(bad_specs[0])];
+	size_t i;
 	int failed = 0;
 	char list[400] = "";
 
-#define ADD(nm, strm, code, must, aft)                                                             \
-	(cases[n].name = (nm), cases[n].stream = (strm), cases[n].need_code = (code),              \
-	 cases[n].must_reply = (must), cases[n].after = (aft), &cases[n++])
-	struct bad_case *c;
-
-	c = ADD("unknown-service", 1, CODE_UNIMPLEMENTED, 1, SAME_CONN);
-	c->len = req_frame(c->bytes, 1, "grpc.NoSuchService", "Check", NULL, 0);
-	c = ADD("unknown-method", 1, CODE_UNIMPLEMENTED, 1, SAME_CONN);
-	c->len = req_frame(c->bytes, 1, "grpc.Health", "NoSuchMethod", NULL, 0);
-	c = ADD("unknown-agent-method", 1, CODE_UNIMPLEMENTED, 1, SAME_CONN);
-	c->len = req_frame(c->bytes, 1, "grpc.AgentService", "NoSuchMethod", NULL, 0);
-	c = ADD("empty-request", 1, 0, 0, SAME_CONN);
-	c->len = frame_into(c->bytes, 0, 1, T_REQUEST, NULL, 0);
-	c = ADD("garbage-body", 1, 0, 0, SAME_CONN);
-	for (i = 0; i < sizeof(big); i++)
-		big[i] = (unsigned char)(0xf7 * i + 0x5b);
-	c->len = frame_into(c->bytes, sizeof(big), 1, T_REQUEST, big, sizeof(big));
-	c = ADD("service-as-varint", 1, 0, 0, SAME_CONN); /* wrong wire type for field 1 */
-	memcpy(body,
-	       "\x08\x05\x12\x05"
-	       "Check",
-	       9);
-	c->len = frame_into(c->bytes, 9, 1, T_REQUEST, body, 9);
-	c = ADD("method-as-fixed32", 1, 0, 0, SAME_CONN);
-	memcpy(body, "\x0a\x0bgrpc.Health\x15\x01\x02\x03\x04", 18);
-	c->len = frame_into(c->bytes, 18, 1, T_REQUEST, body, 18);
-	c = ADD("wire-type-7", 1, 0, 0, SAME_CONN);
-	memcpy(body, "\x0a\x0bgrpc.Health\x17\x00", 15);
-	c->len = frame_into(c->bytes, 15, 1, T_REQUEST, body, 15);
-	c = ADD("length-past-end", 1, 0, 0, SAME_CONN);
-	memcpy(body, "\x0a\x40grpc.Health", 13);
-	c->len = frame_into(c->bytes, 13, 1, T_REQUEST, body, 13);
-	c = ADD("varint-overflow", 1, 0, 0, SAME_CONN);
-	memcpy(body, "\x20\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 12);
-	c->len = frame_into(c->bytes, 12, 1, T_REQUEST, body, 12);
-	c = ADD("payload-wrong-wire-type", 1, 0, 0, SAME_CONN); /* CheckRequest.service as varint */
-	c->len = req_frame(c->bytes, 1, "grpc.Health", "Check", "\x08\x01", 2);
-	c = ADD("payload-garbage", 1, 0, 0, SAME_CONN);
-	c->len = req_frame(c->bytes, 1, "grpc.Health", "Check", "\xff\xff", 2);
-	c = ADD("even-stream-id", 2, 0, 0, SAME_CONN);
-	build_request(&w, "grpc.Health", "Check", NULL, 0);
-	c->len = frame_into(c->bytes, (uint32_t)w.n, 2, T_REQUEST, w.d, w.n);
-	c = ADD("stream-id-zero", 0, 0, 0, SAME_CONN);
-	c->len = frame_into(c->bytes, (uint32_t)w.n, 0, T_REQUEST, w.d, w.n);
-	c = ADD("data-frame-unknown-stream", 7, 0, 0, SAME_CONN);
-	c->len = frame_into(c->bytes, 3, 7, T_DATA, "abc", 3);
-	c = ADD("response-frame-from-client", 9, 0, 0, SAME_CONN);
-	c->len = frame_into(c->bytes, 4, 9, T_RESPONSE, "\x12\x02\x08\x01", 4);
-	c = ADD("unknown-frame-type", 11, 0, 0, SAME_CONN);
-	c->len = frame_into(c->bytes, 3, 11, 0x7f, "xyz", 3);
-	c = ADD("garbage-header", 0xadbeef, 0, 0, CLOSE_ONLY);
-	memcpy(c->bytes, "\xde\xad\xbe\xef\x00\xad\xbe\xef\x01\x00garbage", 17);
-	c->len = 17;
-	c = ADD("truncated-header", 0, 0, 0, CLOSE_ONLY);
-	memcpy(c->bytes, "\x00\x00\x00", 3);
-	c->len = 3;
-	c = ADD("truncated-body", 1, 0, 0, CLOSE_ONLY);
-	memcpy(c->bytes, "\x00\x00\x00\x64\x00\x00\x00\x01\x01\x00\x0a\x0bgrpc.", 17);
-	c->len = 17;
-	c = ADD("ascii-noise", 0, 0, 0, CLOSE_ONLY);
-	memcpy(c->bytes, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", 27);
-	c->len = 27;
-#undef ADD
-
+	for (i = 0; i < n; i++)
+		bad_case_from(&cases[i], &bad_specs[i]);
 	for (i = 0; i < n; i++) {
 		int bad = run_bad_case(&cases[i]) < 0;
 		char why[2 * sizeof(g_why)] = "";

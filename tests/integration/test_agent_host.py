@@ -26,22 +26,31 @@ import harness  # noqa: E402
 AGENT_BIN = os.path.join(TOP, "build", "host", "agent-host")
 GOLDEN = os.path.join(TOP, "tests", "data", "golden")
 
-# Every grpc.AgentService method we serve, and what it answers today with an empty request.
+# Every grpc.AgentService method we serve, and what it answers today with an empty request under
+# the built-in default policy. SetPolicy comes first: the empty CreateContainerRequest passes the
+# policy, and from then on SetPolicy is refused (PERMISSION_DENIED). DestroySandbox is left out:
+# it ends the agent (test_shim_sandbox_sequence).
 AGENT_METHODS = {
-    "CreateContainer": tt.UNIMPLEMENTED, "StartContainer": tt.UNIMPLEMENTED,
-    "RemoveContainer": tt.UNIMPLEMENTED, "ExecProcess": tt.UNIMPLEMENTED,
-    "SignalProcess": tt.UNIMPLEMENTED, "WaitProcess": tt.UNIMPLEMENTED,
-    "ReadStdout": tt.UNIMPLEMENTED, "ReadStderr": tt.UNIMPLEMENTED,
-    "WriteStdin": tt.UNIMPLEMENTED, "CloseStdin": tt.UNIMPLEMENTED,
-    "TtyWinResize": tt.UNIMPLEMENTED, "StatsContainer": tt.UNIMPLEMENTED,
-    "UpdateInterface": tt.UNIMPLEMENTED, "UpdateRoutes": tt.UNIMPLEMENTED,
-    "AddARPNeighbors": tt.UNIMPLEMENTED, "OnlineCPUMem": tt.UNIMPLEMENTED,
-    "CopyFile": tt.UNIMPLEMENTED, "GetOOMEvent": tt.UNIMPLEMENTED,
-    "SetPolicy": tt.UNIMPLEMENTED, "UpdateEphemeralMounts": tt.UNIMPLEMENTED,
-    "GetDiagnosticData": tt.UNIMPLEMENTED, "CreateSandbox": tt.UNIMPLEMENTED,
-    "DestroySandbox": tt.UNIMPLEMENTED,
+    "SetPolicy": tt.INVALID_ARGUMENT,  # an empty document is not a policy
+    # The runtime (init/runtime/): an empty container id is refused, no container is found.
+    "CreateContainer": tt.INVALID_ARGUMENT, "StartContainer": tt.NOT_FOUND,
+    "RemoveContainer": tt.NOT_FOUND, "ExecProcess": tt.PERMISSION_DENIED,
+    "SignalProcess": tt.NOT_FOUND, "WaitProcess": tt.NOT_FOUND,
+    "ReadStdout": tt.NOT_FOUND, "ReadStderr": tt.NOT_FOUND,
+    "WriteStdin": tt.NOT_FOUND, "CloseStdin": tt.NOT_FOUND,
+    "TtyWinResize": tt.NOT_FOUND, "StatsContainer": tt.NOT_FOUND,
+    # Empty network requests change nothing: no interface named (refused), no routes or
+    # neighbours to install (a no-op, never "delete everything").
+    "UpdateInterface": tt.INVALID_ARGUMENT, "UpdateRoutes": tt.OK,
+    "AddARPNeighbors": tt.OK, "OnlineCPUMem": tt.OK,
+    # Off PID 1 no container runs, so no OOM event will come: FAILED_PRECONDITION (9).
+    "CopyFile": tt.PERMISSION_DENIED, "GetOOMEvent": 9,
+    "UpdateEphemeralMounts": tt.UNIMPLEMENTED,
+    "GetDiagnosticData": tt.PERMISSION_DENIED, "CreateSandbox": tt.INVALID_ARGUMENT,
     "RemoveStaleVirtiofsShareMounts": tt.OK, "GetGuestDetails": tt.OK,
 }
+
+SHARED = "/run/kata-containers/shared/containers/"
 
 
 def _sources():
@@ -70,7 +79,7 @@ def build_agent():
     cmd = ["gcc", "-std=gnu11", "-O1", "-g", "-fsanitize=address,undefined",
            "-fno-sanitize-recover=all", "-Iinit", "-Ibuild/gen", "-DSEALPOD_HOST_BUILD"]
     cmd += [os.path.relpath(s, TOP) for s in srcs] + [os.path.relpath(g, TOP) for g in gens]
-    cmd += ["-lprotobuf-c", "-ljson-c", "-lcrypto", "-o", AGENT_BIN + ".tmp"]
+    cmd += ["-lprotobuf-c", "-ljson-c", "-lcrypto", "-lseccomp", "-o", AGENT_BIN + ".tmp"]
     r = subprocess.run(cmd, cwd=TOP, capture_output=True, text=True)
     if r.returncode != 0:
         raise AssertionError("building the host agent failed:\n" + r.stderr[-2000:])
@@ -90,8 +99,12 @@ class HostAgent:
         self.proc = None
 
     def __enter__(self):
+        # The sandbox handlers write beneath this root instead of /run and /sys.
+        self.root = os.path.join(self.dir, "root")
+        os.makedirs(self.root)
         env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:exitcode=66",
-                   UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
+                   UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1",
+                   SEALPOD_HOST_ROOT=self.root)
         self.logf = open(self.log, "wb")
         self.proc = subprocess.Popen([self.binary, "--cmdline", self.cmdline], stdout=self.logf,
                                      stderr=subprocess.STDOUT, env=env, start_new_session=True)
@@ -216,7 +229,9 @@ def test_golden_create_container_reaches_handler():
         data = f.read()
     with HostAgent() as a, a.client() as c:
         rep = c.agent("CreateContainer", data)
-        assert rep.code == tt.UNIMPLEMENTED, rep  # decoded: the runtime is what is missing
+        # decoded, past the policy, and refused by the runtime's filter (the golden request
+        # carries a device; no device beyond the default set is ever created)
+        assert rep.code == tt.INVALID_ARGUMENT and "refused" in rep.message, rep
 
 
 def test_50_concurrent_calls_one_connection():
@@ -301,3 +316,120 @@ def test_golden_vectors_match_our_protos():
         checked += 1
     assert checked >= 20, checked
     return f"{checked} golden vectors"
+
+
+def _policy_file(name):
+    with open(os.path.join(TOP, "tests", "data", "policy", name)) as f:
+        return f.read()
+
+
+def test_shim_sandbox_sequence():
+    """The Go shim's sandbox-level calls in its order: Check, SetPolicy (allowed by the built-in
+    default before any container), CreateSandbox, GetGuestDetails, CopyFile (inside the prefix,
+    through a planted symlink, outside the prefix), then DestroySandbox: the reply, then the agent
+    exits cleanly and the connection ends."""
+    pb = _pb()
+    with HostAgent() as a, a.client() as c:
+        assert c.call("grpc.Health", "Check", pb.health.CheckRequest()).ok
+        rep = c.agent("SetPolicy", pb.agent.SetPolicyRequest(
+            policy=_policy_file("allow-all-except-exec.rego")))
+        assert rep.ok, rep
+        rep = c.agent("ExecProcess", pb.agent.ExecProcessRequest(container_id="c1", exec_id="e1"))
+        assert rep.code == tt.PERMISSION_DENIED, rep
+        assert rep.message == ("ExecProcessRequest is blocked by policy: "
+                               "rule 'ExecProcessRequest' = false"), rep
+
+        req = pb.agent.CreateSandboxRequest(
+            hostname="pod-1", sandbox_id="sb-0123",
+            dns=["search default.svc.cluster.local", "nameserver 10.96.0.10",
+                 "options ndots:5", ""])
+        assert c.agent("CreateSandbox", req).ok
+        with open(os.path.join(a.root, "run", "sealpod", "resolv.conf")) as f:
+            assert f.read() == ("search default.svc.cluster.local\nnameserver 10.96.0.10\n"
+                                "options ndots:5\n")
+        rep = c.agent("CreateSandbox", req)
+        assert rep.code == 6 and "already exists" in rep.message, rep  # ALREADY_EXISTS
+
+        gd = c.agent("GetGuestDetails", pb.agent.GuestDetailsRequest(mem_block_size=True,
+                                                                     mem_hotplug_probe=True),
+                     pb.agent.GuestDetailsResponse)
+        assert gd.agent_details.version.startswith("sealpod "), gd
+
+        # A file in two chunks, then a ConfigMap-style directory and symlink.
+        path = SHARED + "sb-0123-0123456789abcdef-hosts"
+        body = b"127.0.0.1 localhost\n10.0.0.5 pod-1\n"
+        for off in (0, 20):
+            rep = c.agent("CopyFile", pb.agent.CopyFileRequest(
+                path=path, file_size=len(body), file_mode=0o100644, dir_mode=0o40750,
+                uid=-1, gid=-1, offset=off, data=body[off:off + 20]))
+            assert rep.ok, rep
+        host_side = os.path.join(a.root, SHARED.lstrip("/"), os.path.basename(path))
+        with open(host_side, "rb") as f:
+            assert f.read() == body
+        assert oct(os.stat(host_side).st_mode & 0o7777) == "0o644"
+        rep = c.agent("CopyFile", pb.agent.CopyFileRequest(
+            path=SHARED + "sb-0123-cm/..2024", file_mode=0o40755, dir_mode=0o40750))
+        assert rep.ok, rep
+        rep = c.agent("CopyFile", pb.agent.CopyFileRequest(
+            path=SHARED + "sb-0123-cm/..data", file_mode=0o120777, data=b"..2024",
+            file_size=6))
+        assert rep.ok, rep
+        assert os.readlink(os.path.join(a.root, SHARED.lstrip("/"), "sb-0123-cm", "..data")) \
+            == "..2024"
+
+        # Through a symlink (planted, or the one just made): refused, nothing written outside.
+        outside = os.path.join(a.dir, "outside")
+        os.makedirs(outside)
+        os.symlink(outside, os.path.join(a.root, SHARED.lstrip("/"), "planted"))
+        for p in (SHARED + "planted/evil", SHARED + "sb-0123-cm/..data/evil"):
+            rep = c.agent("CopyFile", pb.agent.CopyFileRequest(
+                path=p, file_mode=0o100644, file_size=1, data=b"x"))
+            assert rep.code == tt.INVALID_ARGUMENT, (p, rep)
+        assert os.listdir(outside) == []
+        assert not os.path.exists(os.path.join(a.root, SHARED.lstrip("/"), "sb-0123-cm",
+                                               "..2024", "evil"))
+        # A device node, and a path outside the prefix (the policy's answer).
+        rep = c.agent("CopyFile", pb.agent.CopyFileRequest(
+            path=SHARED + "dev", file_mode=0o020666))
+        assert rep.code == tt.INVALID_ARGUMENT and "device" in rep.message, rep
+        for p in ("/etc/passwd", SHARED + "../../../../etc/passwd"):
+            rep = c.agent("CopyFile", pb.agent.CopyFileRequest(
+                path=p, file_mode=0o100644, file_size=1, data=b"x"))
+            assert rep.code == tt.PERMISSION_DENIED, (p, rep)
+            assert rep.message.startswith("CopyFileRequest is blocked by policy"), rep
+
+        rep = c.agent("DestroySandbox", pb.agent.DestroySandboxRequest())
+        assert rep.ok, rep
+        assert a.proc.wait(15) == 0  # off PID 1 the orderly power-off is a clean exit
+        try:
+            c.read_frame(timeout=5)
+            raise AssertionError("a frame after DestroySandbox's reply")
+        except ConnectionError:
+            pass  # EOF
+        assert "sandbox: DestroySandbox: powering off" in a.output()
+
+
+def test_policy_denials_logged_and_set_policy_closes():
+    """A denial names the request and the rule on the console under policy.deny; SetPolicy is
+    refused once a container was created, and the policy in force stays."""
+    pb = _pb()
+    with HostAgent() as a, a.client() as c:
+        rep = c.agent("GetDiagnosticData", pb.agent.GetDiagnosticDataRequest(
+            container_id="c1", log_type="termination_log"))
+        assert rep.code == tt.PERMISSION_DENIED, rep
+        rep = c.agent("SetPolicy", pb.agent.SetPolicyRequest(policy="package other\n"))
+        assert rep.code == tt.INVALID_ARGUMENT and rep.message.startswith("SetPolicy: "), rep
+        # passes the policy, then the runtime refuses the empty container id
+        assert c.agent("CreateContainer").code == tt.INVALID_ARGUMENT
+        rep = c.agent("SetPolicy", pb.agent.SetPolicyRequest(
+            policy=_policy_file("allow-all.rego")))
+        assert rep.code == tt.PERMISSION_DENIED, rep
+        assert "a container has already been created" in rep.message, rep
+        # Still the built-in default: ExecProcess stays denied.
+        rep = c.agent("ExecProcess")
+        assert rep.code == tt.PERMISSION_DENIED and "built-in default" in rep.message, rep
+        time.sleep(0.2)
+        log = a.output()
+    assert ("policy.deny: GetDiagnosticDataRequest is blocked by policy: the built-in default "
+            "policy denies GetDiagnosticDataRequest") in log, log
+    assert "policy.deny: SetPolicyRequest is blocked by policy" in log, log
