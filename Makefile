@@ -48,7 +48,7 @@ FUZZERS := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRCS))
 TESTBIN_SRCS := $(sort $(wildcard tests/guest/*.c))
 TESTBINS := $(patsubst tests/guest/%.c,$(B)/guest/%,$(TESTBIN_SRCS))
 
-.PHONY: all deps kernel initramfs run test lint fuzz clean
+.PHONY: all deps kernel initramfs run test lint fuzz clean bench
 all: $(B)/bzImage $(B)/initramfs.img $(B)/initramfs-test.img $(B)/sealpod-cpio $(B)/sealpod-measure \
 	$(B)/sealpod-ctl
 
@@ -163,6 +163,10 @@ test: all $(B)/host/unit-tests $(FUZZERS)
 
 lint:
 	scripts/lint
+
+# Our agent's ttRPC server vs containerd's Go ttRPC server, same run (tests/bench/README.md).
+bench: $(PROTO_C) $(PROTO_H)
+	tests/bench/run
 
 clean:
 	rm -rf $(B)

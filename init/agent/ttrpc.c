@@ -272,10 +272,6 @@ static void dispatch(struct tt_conn *conn, uint32_t stream, const uint8_t *data,
 		protocol_error(conn, stream, TT_UNIMPLEMENTED, msg);
 		goto out;
 	}
-	if (conn->nparked >= TT_MAX_PARKED) {
-		protocol_error(conn, stream, TT_RESOURCE_EXHAUSTED, "too many calls in flight");
-		goto out;
-	}
 	call = calloc(1, sizeof(*call));
 	if (!call) {
 		protocol_error(conn, stream, TT_RESOURCE_EXHAUSTED, "out of memory");
@@ -293,6 +289,12 @@ static void dispatch(struct tt_conn *conn, uint32_t stream, const uint8_t *data,
 			/* A handler bug; answer rather than leak the call or hang the client. */
 			sp_warn("ttrpc", "%s did not answer stream %u", m->name, stream);
 			tt_call_error(call, TT_INTERNAL, "internal error");
+		} else if (conn->nparked > TT_MAX_PARKED) {
+			/* The cap binds only calls that wait, so that Check and SignalProcess (the
+			 * way to release the parked calls) are still answered at the cap. */
+			if (call->cancel)
+				call->cancel(call);
+			tt_call_error(call, TT_RESOURCE_EXHAUSTED, "too many calls in flight");
 		}
 	}
 out:

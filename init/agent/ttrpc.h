@@ -19,7 +19,7 @@
 #define TT_MAX_DATA	(4u << 20)  /* the frame data limit of containerd/ttrpc */
 #define TT_OUT_SOFT_MAX (1u << 20)  /* stop reading a peer whose replies pile up beyond this */
 #define TT_OUT_HARD_MAX (16u << 20) /* a peer that lets more pile up is disconnected */
-#define TT_MAX_PARKED	1024	    /* calls in flight per connection */
+#define TT_MAX_PARKED	1024	    /* parked calls per connection (a call over it is refused) */
 
 enum tt_frame_type { TT_TYPE_REQUEST = 1, TT_TYPE_RESPONSE = 2, TT_TYPE_DATA = 3 };
 

@@ -5,8 +5,13 @@
  * Input: byte 0 picks the method (index into methods[] below, modulo its length) and the rest is
  * the request payload. With byte 0 = 0xff the rest is raw connection bytes instead (frames,
  * envelopes and all). Seeds: tests/fuzz/corpus/fuzz_agent/ (the golden requests). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -123,6 +128,24 @@ static void round_trip(const ProtobufCMessageDescriptor *desc, const uint8_t *p,
 	free(b);
 	protobuf_c_message_free_unpacked(m2, NULL);
 	protobuf_c_message_free_unpacked(m, NULL);
+}
+
+/* The handlers act for real: UpdateRoutes replaces routes, UpdateInterface renames links. Run
+ * as root on a development machine, the golden seeds would rewrite the host's own network, so
+ * the fuzzer moves into a network namespace of its own first and refuses to run otherwise.
+ * (Without root the kernel refuses those changes anyway.) File-writing handlers refuse to run
+ * off PID 1 unless SEALPOD_HOST_ROOT names a scratch root, which is left unset here. */
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	unsetenv("SEALPOD_HOST_ROOT");
+	if (unshare(CLONE_NEWNET) < 0 && geteuid() == 0) {
+		fprintf(stderr,
+			"fuzz_agent: unshare(CLONE_NEWNET): %s; refusing to fuzz the host's "
+			"network\n",
+			strerror(errno));
+		abort();
+	}
+	return 0;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -18,11 +18,18 @@
  *                     udp, udp6, raw, raw6, unix from /proc/net, vsock from sock_diag)
  *   concurrent N      N connections open at once, each Check answered SERVING
  *   loopback-refused  the agent listens on 1024 but a loopback (CID 1) peer gets no reply
+ *   churn N           N sequential connect/Check/close; PID 1's fd count and VmRSS before and
+ *                     after (after 200 warm-up connections) must not grow beyond a small bound
+ *                     (2 fds, 256 kB); prints the numbers and the time taken
+ *   conncap N         N connections open at once (N = the agent's cap, 64, when nothing else is
+ *                     connected), each answered; one more is refused (closed without a reply);
+ *                     the N still answer afterwards
  *
  * ttRPC frames and protobuf are encoded by hand here, independently of the agent's codec; the
  * reference bytes are in the kata-agent notes, section 1.3.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -945,10 +952,141 @@ static int cmd_loopback_refused(void)
 	return 0;
 }
 
+/* PID 1's open fds and VmRSS (kB); -1 with g_why on failure. */
+static int pid1_usage(long *fds, long *rss_kb)
+{
+	char line[256];
+	FILE *f = fopen("/proc/1/status", "re");
+	DIR *dir;
+	struct dirent *e;
+
+	*fds = *rss_kb = -1;
+	if (!f)
+		return fail("open /proc/1/status: %s", strerror(errno));
+	while (fgets(line, sizeof(line), f))
+		if (strncmp(line, "VmRSS:", 6) == 0)
+			*rss_kb = strtol(line + 6, NULL, 10);
+	fclose(f);
+	if (*rss_kb < 0)
+		return fail("no VmRSS in /proc/1/status");
+	dir = opendir("/proc/1/fd");
+	if (!dir)
+		return fail("open /proc/1/fd: %s", strerror(errno));
+	*fds = 0;
+	while ((e = readdir(dir)))
+		if (e->d_name[0] != '.')
+			(*fds)++;
+	closedir(dir);
+	return 0;
+}
+
+/* PID 1 frees a closed connection after its loop batch: give it a moment before measuring. */
+static void settle(void)
+{
+	struct timespec ts = { 0, 300 * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static int cmd_churn(long n)
+{
+	long fds0, rss0, fds1, rss1;
+	int64_t t0, dt;
+
+	if (n < 1)
+		return fail("N must be at least 1");
+	for (int i = 0; i < 200; i++) /* warm-up: PID 1's allocator reaches its steady state */
+		if (check_fresh() < 0)
+			return fail("warm-up connection %d: %s", i + 1, g_why);
+	settle();
+	if (pid1_usage(&fds0, &rss0) < 0)
+		return -1;
+	t0 = now_ms();
+	for (long i = 0; i < n; i++)
+		if (check_fresh() < 0)
+			return fail("connection %ld of %ld: %s", i + 1, n, g_why);
+	dt = now_ms() - t0;
+	settle();
+	if (pid1_usage(&fds1, &rss1) < 0)
+		return -1;
+	printf("  churn: %ld connections in %lld ms (%.0f us each); PID 1 fds %ld -> %ld, "
+	       "VmRSS %ld -> %ld kB\n",
+	       n, (long long)dt, dt * 1000.0 / (double)n, fds0, fds1, rss0, rss1);
+	if (fds1 > fds0 + 2)
+		return fail("PID 1's fds grew from %ld to %ld", fds0, fds1);
+	if (rss1 > rss0 + 256)
+		return fail("PID 1's VmRSS grew from %ld to %ld kB", rss0, rss1);
+	return 0;
+}
+
+static int cmd_conncap(int n)
+{
+	static int fds[1024];
+	struct reply rep;
+	int ret = 0, i, opened = 0, extra, r;
+
+	if (n < 1 || n > 1024)
+		return fail("N must be 1..1024");
+	for (i = 0; i < n; i++, opened++) {
+		fds[i] = dial();
+		if (fds[i] < 0) {
+			ret = fail("connection %d of %d: %s", i + 1, n, g_why);
+			goto out;
+		}
+		/* Answered, so PID 1 has accepted and counts it before the next one. */
+		if (check_on(fds[i], 1) < 0) {
+			ret = fail("connection %d of %d: %s", i + 1, n, g_why);
+			opened++;
+			goto out;
+		}
+	}
+	extra = dial();
+	if (extra < 0) {
+		printf("  connection %d: connect refused: %s\n", n + 1, g_why);
+	} else {
+		if (send_check(extra, 1) < 0) {
+			printf("  connection %d: send failed: %s\n", n + 1, g_why);
+		} else {
+			r = read_reply(extra, &rep, IO_TIMEOUT_MS);
+			if (r == 0) {
+				close(extra);
+				ret = fail("connection %d served (stream %u, code %lld): no cap",
+					   n + 1, rep.stream, (long long)rep.code);
+				goto out;
+			}
+			if (r == -2) {
+				close(extra);
+				ret = fail("connection %d neither answered nor closed in %d ms",
+					   n + 1, IO_TIMEOUT_MS);
+				goto out;
+			}
+			printf("  connection %d: closed without a reply (%s)\n", n + 1, g_why);
+		}
+		close(extra);
+	}
+	for (i = 0; i < n; i++)
+		if (check_on(fds[i], 3) < 0) {
+			ret = fail("Check on connection %d after the refusal: %s", i + 1, g_why);
+			goto out;
+		}
+	printf("  %d connections served, connection %d refused, the %d still served\n", n, n + 1,
+	       n);
+out:
+	for (i = 0; i < opened; i++)
+		close(fds[i]);
+	if (ret == 0) {
+		settle();
+		if (check_fresh() < 0)
+			ret = fail("fresh Check after closing the %d: %s", n, g_why);
+	}
+	return ret;
+}
+
 static int usage(void)
 {
 	fprintf(stderr, "usage: sealpod-tdriver [--addr vsock:CID:PORT|CID:PORT|unix:PATH] "
-			"check|malformed|oversize|listeners|concurrent N|loopback-refused\n");
+			"check|malformed|oversize|listeners|concurrent N|loopback-refused|\n"
+			"                      churn N|conncap N\n");
 	return 2;
 }
 
@@ -978,6 +1116,10 @@ int main(int argc, char **argv)
 		ret = cmd_concurrent(atoi(argv[i + 1]));
 	else if (strcmp(cmd, "loopback-refused") == 0)
 		ret = cmd_loopback_refused();
+	else if (strcmp(cmd, "churn") == 0 && i + 1 < argc)
+		ret = cmd_churn(atol(argv[i + 1]));
+	else if (strcmp(cmd, "conncap") == 0 && i + 1 < argc)
+		ret = cmd_conncap(atoi(argv[i + 1]));
 	else
 		return usage();
 	if (ret < 0) {

@@ -106,8 +106,13 @@ class HostAgent:
                    UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1",
                    SEALPOD_HOST_ROOT=self.root)
         self.logf = open(self.log, "wb")
-        self.proc = subprocess.Popen([self.binary, "--cmdline", self.cmdline], stdout=self.logf,
-                                     stderr=subprocess.STDOUT, env=env, start_new_session=True)
+        argv = [self.binary, "--cmdline", self.cmdline]
+        # The network handlers act on the namespace the agent runs in: never the host's own
+        # (as root they could replace its routes). `unshare -n` execs the agent, so proc is it.
+        if os.geteuid() == 0 and shutil.which("unshare"):
+            argv = ["unshare", "-n", "--"] + argv
+        self.proc = subprocess.Popen(argv, stdout=self.logf, stderr=subprocess.STDOUT, env=env,
+                                     start_new_session=True)
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -1,0 +1,181 @@
+/* Capabilities: names, the default set, and applying the five sets in the child. Raw capset(2)
+ * and prctl(2): no libcap. */
+#define _GNU_SOURCE
+#include "runtime/runtime.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "agent/ttrpc.h"
+#include "lib/log.h"
+
+static const char *const cap_names[SP_CAP_LAST + 1] = {
+	"CAP_CHOWN",
+	"CAP_DAC_OVERRIDE",
+	"CAP_DAC_READ_SEARCH",
+	"CAP_FOWNER",
+	"CAP_FSETID",
+	"CAP_KILL",
+	"CAP_SETGID",
+	"CAP_SETUID",
+	"CAP_SETPCAP",
+	"CAP_LINUX_IMMUTABLE",
+	"CAP_NET_BIND_SERVICE",
+	"CAP_NET_BROADCAST",
+	"CAP_NET_ADMIN",
+	"CAP_NET_RAW",
+	"CAP_IPC_LOCK",
+	"CAP_IPC_OWNER",
+	"CAP_SYS_MODULE",
+	"CAP_SYS_RAWIO",
+	"CAP_SYS_CHROOT",
+	"CAP_SYS_PTRACE",
+	"CAP_SYS_PACCT",
+	"CAP_SYS_ADMIN",
+	"CAP_SYS_BOOT",
+	"CAP_SYS_NICE",
+	"CAP_SYS_RESOURCE",
+	"CAP_SYS_TIME",
+	"CAP_SYS_TTY_CONFIG",
+	"CAP_MKNOD",
+	"CAP_LEASE",
+	"CAP_AUDIT_WRITE",
+	"CAP_AUDIT_CONTROL",
+	"CAP_SETFCAP",
+	"CAP_MAC_OVERRIDE",
+	"CAP_MAC_ADMIN",
+	"CAP_SYSLOG",
+	"CAP_WAKE_ALARM",
+	"CAP_BLOCK_SUSPEND",
+	"CAP_AUDIT_READ",
+	"CAP_PERFMON",
+	"CAP_BPF",
+	"CAP_CHECKPOINT_RESTORE",
+};
+
+#define BIT(n) (1ULL << (n))
+const uint64_t sp_cap_default_set = BIT(0) | BIT(1) | BIT(3) | BIT(4) | BIT(27) | BIT(13) | BIT(6) |
+				    BIT(7) | BIT(31) | BIT(8) | BIT(10) | BIT(18) | BIT(5) |
+				    BIT(29);
+
+int sp_cap_from_name(const char *name)
+{
+	if (!name)
+		return -1;
+	for (int i = 0; i <= SP_CAP_LAST; i++)
+		if (strcmp(cap_names[i], name) == 0)
+			return i;
+	return -1;
+}
+
+const char *sp_cap_name(int cap)
+{
+	return cap >= 0 && cap <= SP_CAP_LAST ? cap_names[cap] : "?";
+}
+
+static int parse_set(char **names, size_t n, uint64_t allowed, uint64_t *out, struct sp_err *err)
+{
+	char esc[64];
+
+	*out = 0;
+	if (n > (size_t)256)
+		return sp_error(err, 0, "%zu capabilities in one set", n), -TT_INVALID_ARGUMENT;
+	for (size_t i = 0; i < n; i++) {
+		int c = sp_cap_from_name(names[i]);
+
+		if (c < 0) {
+			sp_log_escape(esc, sizeof(esc), names[i], strnlen(names[i], 64));
+			sp_error(err, 0, "unknown capability '%s'", esc);
+			return -TT_INVALID_ARGUMENT;
+		}
+		if (!(allowed & BIT(c))) {
+			sp_error(err, 0,
+				 "capability %s is beyond the default set and the policy did not "
+				 "consent to it",
+				 cap_names[c]);
+			return -TT_PERMISSION_DENIED;
+		}
+		*out |= BIT(c);
+	}
+	return 0;
+}
+
+int sp_caps_parse(const Grpc__LinuxCapabilities *lc, uint64_t allowed_extra, struct sp_rt_caps *out,
+		  struct sp_err *err)
+{
+	uint64_t allowed = sp_cap_default_set | allowed_extra;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	if (!lc) {
+		out->bounding = out->effective = out->permitted = sp_cap_default_set;
+		return 0;
+	}
+	if ((ret = parse_set(lc->bounding, lc->n_bounding, allowed, &out->bounding, err)) < 0 ||
+	    (ret = parse_set(lc->effective, lc->n_effective, allowed, &out->effective, err)) < 0 ||
+	    (ret = parse_set(lc->inheritable, lc->n_inheritable, allowed, &out->inheritable, err)) <
+		    0 ||
+	    (ret = parse_set(lc->permitted, lc->n_permitted, allowed, &out->permitted, err)) < 0 ||
+	    (ret = parse_set(lc->ambient, lc->n_ambient, allowed, &out->ambient, err)) < 0)
+		return ret;
+	/* What the kernel would refuse anyway, said clearly up front. */
+	out->effective &= out->permitted;
+	out->ambient &= out->permitted & out->inheritable;
+	return 0;
+}
+
+struct cap_header {
+	uint32_t version;
+	int pid;
+};
+struct cap_data {
+	uint32_t effective, permitted, inheritable;
+};
+#define CAP_V3 0x20080522
+
+int sp_caps_apply_user(const struct sp_rt_caps *c, uid_t uid, gid_t gid, const gid_t *gids,
+		       size_t ngids, struct sp_err *err)
+{
+	struct cap_header h = { CAP_V3, 0 };
+	struct cap_data d[2];
+
+	for (int cap = 0; cap <= 63; cap++) {
+		if (c->bounding & BIT(cap))
+			continue;
+		if (prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) < 0) {
+			if (errno == EINVAL)
+				break; /* past the kernel's last capability */
+			return sp_error(err, errno, "drop %s from the bounding set",
+					sp_cap_name(cap));
+		}
+	}
+	if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
+		return sp_error(err, errno, "PR_SET_KEEPCAPS");
+	if (setgroups(ngids, gids) < 0)
+		return sp_error(err, errno, "setgroups");
+	if (setresgid(gid, gid, gid) < 0)
+		return sp_error(err, errno, "setgid %u", (unsigned)gid);
+	if (setresuid(uid, uid, uid) < 0)
+		return sp_error(err, errno, "setuid %u", (unsigned)uid);
+	if (prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0) < 0)
+		return sp_error(err, errno, "PR_SET_KEEPCAPS");
+	d[0].effective = (uint32_t)c->effective;
+	d[1].effective = (uint32_t)(c->effective >> 32);
+	d[0].permitted = (uint32_t)c->permitted;
+	d[1].permitted = (uint32_t)(c->permitted >> 32);
+	d[0].inheritable = (uint32_t)c->inheritable;
+	d[1].inheritable = (uint32_t)(c->inheritable >> 32);
+	if (syscall(SYS_capset, &h, d) < 0)
+		return sp_error(err, errno, "capset");
+	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
+		return sp_error(err, errno, "clear ambient capabilities");
+	for (int cap = 0; cap <= SP_CAP_LAST; cap++)
+		if ((c->ambient & BIT(cap)) &&
+		    prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0)
+			return sp_error(err, errno, "raise ambient %s", sp_cap_name(cap));
+	return 0;
+}

@@ -1,0 +1,242 @@
+/* The control port's container and process methods: the strong definitions of the sp_agent_*
+ * handlers that service.c declares weak. The request has passed the policy gate already; what
+ * the host asks for is still filtered here (spec.c). */
+#define _GNU_SOURCE
+#include "runtime/rt.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <termios.h>
+
+#include "agent/service.h"
+#include "boot/boot.h"
+#include "boot/config.h"
+#include "lib/fileio.h"
+#include "lib/log.h"
+
+/* Test images only (the overlay's marker is part of the measured initrd): the busybox bundle
+ * shipped in the overlay counts as prepared for a container that has no rootfs of its own, until
+ * the image pull prepares real ones. */
+#define TEST_BUNDLE_ROOTFS "/usr/share/sealpod/bundles/busybox/rootfs"
+
+static void test_overlay_rootfs(const Grpc__CreateContainerRequest *req)
+{
+	const char *want = req->oci && req->oci->root ? req->oci->root->path : NULL;
+
+	if (!want || strcmp(want, TEST_BUNDLE_ROOTFS) != 0 || !req->container_id ||
+	    !sp_valid_id(req->container_id) || sp_runtime_rootfs(req->container_id) ||
+	    !sp_path_exists(SP_TEST_OVERLAY_MARKER))
+		return;
+	(void)sp_runtime_register_rootfs(req->container_id, TEST_BUNDLE_ROOTFS);
+}
+
+/* Starts the runtime on PID 1's loop the first time a container is asked for. */
+static void ensure_ready(void)
+{
+	struct sp_err err;
+
+	if (rt.ready || !sp_is_pid1() || !sp_signals_loop())
+		return;
+	if (sp_rt_init(sp_signals_loop(), &err) < 0)
+		sp_warn("runtime", "%s", err.msg);
+}
+
+/* The gate (when linked) has checked every capability against the policy's consent; without
+ * it only the default set is granted. */
+static uint64_t allowed_extra_caps(void)
+{
+	return sp_agent_policy_gate ? ~0ULL : 0;
+}
+
+static int answer(struct tt_call *call, int ret, const struct sp_err *err)
+{
+	if (ret >= 0)
+		return tt_call_reply(call, NULL);
+	return tt_call_error(call, (enum tt_code) - ret, "%s", err->msg);
+}
+
+static bool is_pause(const Grpc__CreateContainerRequest *req)
+{
+	for (size_t i = 0; i < req->n_storages; i++) {
+		const Grpc__Storage *s = req->storages[i];
+
+		if (s->driver && strcmp(s->driver, "image_guest_pull") == 0 && s->source &&
+		    strcmp(s->source, "pause") == 0)
+			return true;
+	}
+	return false;
+}
+
+int sp_agent_create_container(struct tt_call *call, const Grpc__CreateContainerRequest *req)
+{
+	struct sp_err err = { 0 };
+	int ret;
+
+	if (req->n_devices)
+		return tt_call_error(call, TT_INVALID_ARGUMENT,
+				     "devices refused: containers get only the default devices");
+	ensure_ready();
+	if (rt.ready)
+		test_overlay_rootfs(req);
+	ret = sp_rt_create(req->container_id, req->oci, req->sandbox_pidns, is_pause(req),
+			   allowed_extra_caps(), NULL, &err);
+	if (ret < 0) {
+		char id[80];
+
+		sp_log_escape(id, sizeof(id), req->container_id ? req->container_id : "",
+			      req->container_id ? strnlen(req->container_id, 128) : 0);
+		sp_info("runtime", "CreateContainer %s refused: %s", id, err.msg);
+	}
+	return answer(call, ret, &err);
+}
+
+int sp_agent_start_container(struct tt_call *call, const Grpc__StartContainerRequest *req)
+{
+	struct sp_err err = { 0 };
+
+	return answer(call, sp_rt_start(req->container_id, &err), &err);
+}
+
+int sp_agent_remove_container(struct tt_call *call, const Grpc__RemoveContainerRequest *req)
+{
+	struct sp_err err = { 0 };
+
+	return answer(call, sp_rt_remove(req->container_id, &err), &err);
+}
+
+int sp_agent_exec_process(struct tt_call *call, const Grpc__ExecProcessRequest *req)
+{
+	struct sp_err err = { 0 };
+
+	return answer(call,
+		      sp_rt_exec(req->container_id, req->exec_id, req->process,
+				 allowed_extra_caps(), NULL, &err),
+		      &err);
+}
+
+int sp_agent_signal_process(struct tt_call *call, const Grpc__SignalProcessRequest *req)
+{
+	struct sp_err err = { 0 };
+
+	return answer(call, sp_rt_signal(req->container_id, req->exec_id, (int)req->signal, &err),
+		      &err);
+}
+
+/* The process a request names, or an answered NOT_FOUND. */
+static struct rt_proc *lookup(struct tt_call *call, const char *cid, const char *exec_id)
+{
+	struct rt_ctr *c = rt_ctr_find(cid);
+	struct rt_proc *p = c ? rt_proc_find(c, exec_id) : NULL;
+
+	if (!c)
+		tt_call_error(call, TT_NOT_FOUND, "container %s not found",
+			      cid && sp_valid_id(cid) ? cid : "(invalid id)");
+	else if (!p)
+		tt_call_error(call, TT_NOT_FOUND, "process %s not found in %s",
+			      exec_id && sp_valid_id(exec_id) ? exec_id : "(invalid id)", c->id);
+	return p;
+}
+
+int sp_agent_wait_process(struct tt_call *call, const Grpc__WaitProcessRequest *req)
+{
+	struct rt_proc *p = lookup(call, req->container_id, req->exec_id);
+
+	return p ? rt_proc_wait(call, p) : TT_DONE;
+}
+
+int sp_agent_read_stdout(struct tt_call *call, const Grpc__ReadStreamRequest *req)
+{
+	struct rt_proc *p = lookup(call, req->container_id, req->exec_id);
+
+	return p ? rt_proc_read(call, p, false, req->len) : TT_DONE;
+}
+
+int sp_agent_read_stderr(struct tt_call *call, const Grpc__ReadStreamRequest *req)
+{
+	struct rt_proc *p = lookup(call, req->container_id, req->exec_id);
+
+	return p ? rt_proc_read(call, p, true, req->len) : TT_DONE;
+}
+
+int sp_agent_write_stdin(struct tt_call *call, const Grpc__WriteStreamRequest *req)
+{
+	struct rt_proc *p = lookup(call, req->container_id, req->exec_id);
+
+	if (!p)
+		return TT_DONE;
+	if (req->data.len == 0) { /* as the Rust agent: empty data closes stdin */
+		Grpc__WriteStreamResponse r = GRPC__WRITE_STREAM_RESPONSE__INIT;
+
+		rt_proc_close_stdin(p);
+		return tt_call_reply(call, &r.base);
+	}
+	return rt_proc_write(call, p, req->data.data, req->data.len);
+}
+
+int sp_agent_close_stdin(struct tt_call *call, const Grpc__CloseStdinRequest *req)
+{
+	struct rt_proc *p = lookup(call, req->container_id, req->exec_id);
+
+	if (!p)
+		return TT_DONE;
+	rt_proc_close_stdin(p);
+	return tt_call_reply(call, NULL);
+}
+
+int sp_agent_tty_win_resize(struct tt_call *call, const Grpc__TtyWinResizeRequest *req)
+{
+	struct rt_proc *p = lookup(call, req->container_id, req->exec_id);
+	struct winsize ws;
+
+	if (!p)
+		return TT_DONE;
+	if (p->tty_master < 0)
+		return tt_call_error(call, TT_FAILED_PRECONDITION, "process %s has no terminal",
+				     p->exec_id);
+	memset(&ws, 0, sizeof(ws));
+	ws.ws_row = (unsigned short)(req->row > 0xffff ? 0xffff : req->row);
+	ws.ws_col = (unsigned short)(req->column > 0xffff ? 0xffff : req->column);
+	if (ioctl(p->tty_master, TIOCSWINSZ, &ws) < 0)
+		return tt_call_error(call, TT_INTERNAL, "TIOCSWINSZ: %s", strerror(errno));
+	return tt_call_reply(call, NULL);
+}
+
+int sp_agent_stats_container(struct tt_call *call, const Grpc__StatsContainerRequest *req)
+{
+	Grpc__StatsContainerResponse r = GRPC__STATS_CONTAINER_RESPONSE__INIT;
+	struct rt_ctr *c = rt_ctr_find(req->container_id);
+	struct rt_sp_stats_holder {
+		struct sp_rt_stats s;
+	} h;
+
+	if (!c)
+		return tt_call_error(call, TT_NOT_FOUND, "container %s not found",
+				     req->container_id && sp_valid_id(req->container_id)
+					     ? req->container_id
+					     : "(invalid id)");
+	if (c->cgfd >= 0) {
+		sp_cgroup_stats(c->cgfd, &h.s);
+		r.cgroup_stats = &h.s.st;
+	}
+	return tt_call_reply(call, &r.base);
+}
+
+int sp_agent_get_oom_event(struct tt_call *call, const Grpc__GetOOMEventRequest *req)
+{
+	ensure_ready();
+	if (!rt.ready)
+		return tt_call_error(call, TT_FAILED_PRECONDITION,
+				     "containers run only in the guest: no OOM event will come");
+	if (rt.oom_n) {
+		Grpc__OOMEvent ev = GRPC__OOMEVENT__INIT;
+
+		ev.container_id = rt.oom_queue[rt.oom_head];
+		rt.oom_head = (rt.oom_head + 1) % RT_OOM_QUEUE;
+		rt.oom_n--;
+		return tt_call_reply(call, &ev.base);
+	}
+	if (!rt_park_add(&rt.oom_waiters, call, 0))
+		return tt_call_error(call, TT_RESOURCE_EXHAUSTED, "out of memory");
+	return TT_PARKED;
+}

@@ -1,0 +1,116 @@
+/* Internal to the runtime: the container and process tables (container.c, process.c,
+ * handlers.c). Every object that owns a loop watch is freed only from a watch's on_release
+ * (after the loop's batch), counted by refs, so an event already fetched never touches freed
+ * memory. */
+#ifndef SEALPOD_RUNTIME_RT_H
+#define SEALPOD_RUNTIME_RT_H
+
+#include "agent/ttrpc.h"
+#include "lib/validate.h"
+#include "runtime/runtime.h"
+
+#define RT_READ_MAX  (1u << 20) /* bytes one ReadStdout/ReadStderr answers at most */
+#define RT_OOM_QUEUE 64
+/* wait(2) statuses built from a siginfo (musl has no W_EXITCODE). */
+#define RT_WEXIT(code) (((code)&0xff) << 8)
+#define RT_WSIG(sig)   ((sig)&0x7f)
+
+/* A parked call (WaitProcess, ReadStdout/ReadStderr, GetOOMEvent) in one list. */
+struct rt_park {
+	struct tt_call *call;
+	uint32_t len;
+	struct rt_plist *list;
+	struct rt_park *next, *prev;
+};
+struct rt_plist {
+	struct rt_park *head, *tail;
+};
+
+struct rt_proc;
+
+struct rt_stream {
+	struct sp_watch w; /* fd: our read end, non-blocking */
+	struct rt_proc *p;
+	bool in_loop, eof;
+	struct rt_plist readers;
+};
+
+enum rt_ctr_state { CTR_CREATED, CTR_RUNNING, CTR_STOPPED };
+
+struct rt_ctr;
+
+struct rt_proc {
+	char exec_id[SP_ID_MAX + 1];
+	struct rt_ctr *ctr;
+	pid_t pid;
+	bool is_init, exited, tty, waited;
+	int status;
+	struct sp_watch wpid; /* fd: the pidfd */
+	struct rt_stream out, err;
+	struct sp_watch win; /* fd: our write end of stdin (a dup of the pty master) */
+	bool win_in_loop;
+	uint8_t *in_buf; /* a WriteStdin that did not fit yet */
+	size_t in_len, in_off;
+	struct tt_call *in_call;
+	bool close_in_after;
+	int tty_master; /* == out.w.fd with a terminal; -1 otherwise */
+	struct rt_plist waiters;
+	int refs; /* watches not yet released */
+};
+
+struct rt_ctr {
+	char id[SP_ID_MAX + 1];
+	enum rt_ctr_state state;
+	bool pause;
+	char root[SP_PATH_MAX + 1];
+	struct rt_proc *procs[SP_RT_MAX_PROCS];
+	size_t nprocs;
+	int cgfd;
+	int sync_fd;	     /* write end: one byte starts the init */
+	int report_fd;	     /* read end: the init's setup/exec report */
+	struct sp_watch wev; /* fd: memory.events, EPOLLPRI */
+	long oom_seen;
+	Grpc__LinuxSeccomp *seccomp; /* a copy, for execs */
+	bool nnp;
+	int refs;
+};
+
+struct rt_state {
+	struct sp_loop *loop;
+	bool ready, cgroups;
+	int own_pidns; /* PID 1's pid namespace, to come back after cloning into another */
+	struct rt_ctr *ctrs[SP_RT_MAX_CONTAINERS];
+	size_t nctrs;
+	struct rt_ctr *sandbox; /* the pause container: its ipc/uts (and pid) are shared */
+	char oom_queue[RT_OOM_QUEUE][SP_ID_MAX + 1];
+	size_t oom_head, oom_n;
+	struct rt_plist oom_waiters;
+};
+extern struct rt_state rt;
+
+/* Lists of parked calls. */
+struct rt_park *rt_park_add(struct rt_plist *l, struct tt_call *call, uint32_t len);
+void rt_park_unlink(struct rt_park *pk);
+
+/* process.c */
+struct rt_proc *rt_proc_new(struct rt_ctr *c, const char *exec_id, bool terminal, const int *given,
+			    int stdio[3], int *tty_slave, struct sp_err *err);
+/* Takes the child's pid and pidfd, and watches it. */
+int rt_proc_started(struct rt_proc *p, pid_t pid, int pidfd, struct sp_err *err);
+/* Drops a process: answers its parked calls, releases its watches (freed after the batch). */
+void rt_proc_release(struct rt_proc *p);
+void rt_proc_close_child_ends(int stdio[3], int *tty_slave);
+int rt_proc_read(struct tt_call *call, struct rt_proc *p, bool err_stream, uint32_t len);
+int rt_proc_write(struct tt_call *call, struct rt_proc *p, const uint8_t *data, size_t len);
+void rt_proc_close_stdin(struct rt_proc *p);
+int rt_proc_wait(struct tt_call *call, struct rt_proc *p);
+/* SIGTERM to an init with no SIGTERM handler becomes SIGKILL. */
+int rt_proc_signal(struct rt_proc *p, int sig, struct sp_err *err);
+
+/* container.c */
+struct rt_ctr *rt_ctr_find(const char *id);
+struct rt_proc *rt_proc_find(struct rt_ctr *c, const char *exec_id);
+void rt_ctr_init_exited(struct rt_ctr *c);
+void rt_oom_push(const char *cid);
+
+#endif

@@ -1,0 +1,195 @@
+/* The container runtime: containers as children of PID 1, set up from an OCI spec that the host
+ * does not get to dictate (DESIGN.md, "Trust rules" and "Containers").
+ *
+ * Shape (one concern per file):
+ *   spec.c      filters the host's spec into a struct sp_rt_plan (pure: unit-tested on the host)
+ *   caps.c      capability names, the default set, applying the five sets
+ *   seccomp.c   the OCI profile and the filter that always denies AF_VSOCK sockets (libseccomp)
+ *   cgroup.c    cgroup v2: the sandbox cgroup, one per container, limits, kill, stats, OOM
+ *   rootfs.c    everything between the rootfs bind and pivot_root, never following a symlink
+ *   child.c     the container's first process: namespaces, rootfs, sync, user, privileges, exec
+ *   process.c   processes in PID 1's loop: pidfds, exit status, waiters, stdio pipes and ptys
+ *   container.c the container table and the lifecycle (create, start, exec, signal, remove)
+ *   handlers.c  the strong sp_agent_* definitions for the control port
+ *
+ * Errors: functions return 0 or a negative tt_code (-TT_INVALID_ARGUMENT for what the spec got
+ * wrong, -TT_PERMISSION_DENIED for what needs the policy's consent, -TT_NOT_FOUND, ...) with err
+ * saying why; the message goes to the host, so it names no secret. */
+#ifndef SEALPOD_RUNTIME_RUNTIME_H
+#define SEALPOD_RUNTIME_RUNTIME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "lib/err.h"
+#include "lib/loop.h"
+
+#include "agent.pb-c.h"
+
+#define SP_RT_MAX_CONTAINERS 512
+#define SP_RT_MAX_PROCS	     64	 /* processes (init + execs) per container */
+#define SP_RT_MAX_MOUNTS     128 /* OCI mounts in one spec */
+#define SP_RT_MAX_PATHS	     128 /* masked or read-only paths in one spec */
+#define SP_RT_MAX_RLIMITS    16
+#define SP_RT_MAX_ARGS	     4096 /* argv or env entries */
+#define SP_RT_MAX_GIDS	     64
+#define SP_RT_CGROUP_ROOT    "/sys/fs/cgroup"
+#define SP_RT_CGROUP_SANDBOX "sealpod" /* the sandbox cgroup, below SP_RT_CGROUP_ROOT */
+/* Bind-mount sources must lie beneath one of these (the Kata shared-file and sandbox paths). */
+#define SP_RT_SHARED_DIR  "/run/kata-containers/shared/"
+#define SP_RT_SANDBOX_DIR "/run/kata-containers/sandbox/"
+/* The pause program's directory, bind-mounted read-only as the sandbox container's rootfs. */
+#define SP_RT_PAUSE_DIR "/usr/libexec/sealpod"
+
+/* --- capabilities (caps.c) ------------------------------------------------------------------- */
+#define SP_CAP_LAST 40 /* CAP_CHECKPOINT_RESTORE */
+/* The default set (Docker's and containerd's): CHOWN DAC_OVERRIDE FSETID FOWNER MKNOD NET_RAW
+ * SETGID SETUID SETFCAP SETPCAP NET_BIND_SERVICE SYS_CHROOT KILL AUDIT_WRITE. */
+extern const uint64_t sp_cap_default_set;
+/* "CAP_SYS_ADMIN" -> 21; -1 when unknown. */
+int sp_cap_from_name(const char *name);
+const char *sp_cap_name(int cap);
+
+struct sp_rt_caps {
+	uint64_t bounding, effective, inheritable, permitted, ambient;
+};
+/* The sets named by lc (NULL: the default set in bounding/effective/permitted). Names outside
+ * allowed_extra | default are refused with PERMISSION_DENIED naming the capability; unknown
+ * names with INVALID_ARGUMENT. */
+int sp_caps_parse(const Grpc__LinuxCapabilities *lc, uint64_t allowed_extra, struct sp_rt_caps *out,
+		  struct sp_err *err);
+/* In the child: drops the bounding set, switches to uid/gid/groups keeping capabilities, then
+ * sets the other four sets. */
+int sp_caps_apply_user(const struct sp_rt_caps *c, uid_t uid, gid_t gid, const gid_t *gids,
+		       size_t ngids, struct sp_err *err);
+
+/* --- the plan: what the filter derived from a spec (spec.c) ----------------------------------- */
+enum sp_rt_mount_kind { MK_PROC, MK_SYSFS, MK_TMPFS, MK_DEVPTS, MK_MQUEUE, MK_BIND, MK_CGROUP };
+
+struct sp_rt_mount {
+	enum sp_rt_mount_kind kind;
+	const char *dest;   /* absolute, normalised; points into the spec */
+	const char *source; /* MK_BIND: absolute, beneath a shared dir */
+	unsigned long flags;
+	bool recursive; /* rbind */
+	char data[256]; /* filesystem options */
+};
+
+struct sp_rt_rlimit {
+	int resource;
+	uint64_t soft, hard;
+};
+
+struct sp_rt_limits {
+	int64_t memory_max;  /* bytes; -1 unlimited */
+	int64_t swap_max;    /* bytes of swap (memory.swap.max); -1 unlimited, -2 not set */
+	int64_t cpu_quota;   /* us; -1 unlimited */
+	uint64_t cpu_period; /* us */
+	uint64_t cpu_weight; /* 1..10000; 0 not set */
+	int64_t pids_max;    /* -1 unlimited */
+};
+
+/* The process part of a plan: shared by a container's init and every exec. */
+struct sp_rt_proc_plan {
+	const Grpc__Process *proc; /* argv, env, cwd: points into the request */
+	struct sp_rt_caps caps;
+	uid_t uid;
+	gid_t gid;
+	gid_t gids[SP_RT_MAX_GIDS];
+	size_t ngids;
+	struct sp_rt_rlimit rlimits[SP_RT_MAX_RLIMITS];
+	size_t nrlimits;
+	bool no_new_privs, terminal, has_oom_score;
+	int oom_score_adj;
+};
+
+struct sp_rt_plan {
+	const Grpc__Spec *spec;
+	struct sp_rt_proc_plan p;
+	const char *root; /* Root.Path, checked against the prepared rootfs */
+	bool root_readonly;
+	bool pause;	      /* the sandbox container: rootfs = SP_RT_PAUSE_DIR, read-only */
+	const char *hostname; /* NULL: keep the sandbox's */
+	struct sp_rt_mount mounts[SP_RT_MAX_MOUNTS];
+	size_t nmounts;
+	const char *masked[SP_RT_MAX_PATHS];
+	size_t nmasked;
+	const char *readonly[SP_RT_MAX_PATHS];
+	size_t nreadonly;
+	struct sp_rt_limits limits;
+	const Grpc__LinuxSeccomp *seccomp; /* NULL: only the always-on filter */
+};
+
+/* Filters spec for container cid. prepared_root: the rootfs this guest prepared for cid (NULL:
+ * none, every Root.Path is refused); pause: that rootfs is the pause program's. allowed_extra:
+ * capabilities beyond the default set that the policy consented to. */
+int sp_rt_filter_spec(const Grpc__Spec *spec, const char *cid, const char *prepared_root,
+		      bool pause, uint64_t allowed_extra, struct sp_rt_plan *plan,
+		      struct sp_err *err);
+/* The process part alone (also ExecProcess). */
+int sp_rt_filter_process(const Grpc__Process *proc, uint64_t allowed_extra,
+			 struct sp_rt_proc_plan *out, struct sp_err *err);
+/* True when path is absolute and normalised ("/a/b": no empty, "." or ".." component). */
+bool sp_rt_abs_path_ok(const char *path);
+
+/* --- seccomp (seccomp.c) --------------------------------------------------------------------- */
+/* Loads the OCI profile (when given) and then the filter denying socket(AF_VSOCK, ...) and
+ * io_uring (which could open sockets behind seccomp's back). nnp: no_new_privs is set. */
+int sp_seccomp_load(const Grpc__LinuxSeccomp *profile, bool nnp, struct sp_err *err);
+/* Builds (without loading) the profile's filter; for tests. Returns 0 or -TT_INVALID_ARGUMENT. */
+int sp_seccomp_check_profile(const Grpc__LinuxSeccomp *profile, struct sp_err *err);
+
+/* --- cgroup v2 (cgroup.c) --------------------------------------------------------------------- */
+int sp_cgroup_setup_sandbox(struct sp_err *err);
+/* Creates <root>/sealpod/<cid>, applies limits, returns an O_DIRECTORY fd in *fd. */
+int sp_cgroup_create(const char *cid, const struct sp_rt_limits *l, int *fd, struct sp_err *err);
+int sp_cgroup_kill(int cgfd, struct sp_err *err);
+int sp_cgroup_remove(const char *cid, struct sp_err *err);
+/* oom_kill counter from memory.events (-1 on error). */
+long sp_cgroup_oom_kills(int events_fd);
+struct sp_rt_stats {
+	Grpc__CgroupStats st;
+	Grpc__CpuStats cpu;
+	Grpc__CpuUsage cu;
+	Grpc__MemoryStats mem;
+	Grpc__MemoryData usage, swap, kernel;
+	Grpc__PidsStats pids;
+};
+/* Fills s (every message initialised here) from the cgroup's files. */
+void sp_cgroup_stats(int cgfd, struct sp_rt_stats *s);
+
+/* --- rootfs (rootfs.c), run in the child after it has its own mount namespace ----------------- */
+int sp_rootfs_setup(const struct sp_rt_plan *plan, struct sp_err *err);
+
+/* --- the runtime state and lifecycle (container.c, process.c) --------------------------------- */
+/* Starts the runtime on loop: child hook, cgroups. Off PID 1 only when force (the bundle
+ * driver). */
+int sp_rt_init(struct sp_loop *loop, struct sp_err *err);
+bool sp_rt_ready(void);
+/* The rootfs prepared for cid (the image pull calls this; tests register a bundle's). */
+int sp_runtime_register_rootfs(const char *cid, const char *path);
+const char *sp_runtime_rootfs(const char *cid);
+/* The lifecycle, without the control port (handlers.c and the bundle driver call these). Each
+ * returns 0 or a negative tt_code with err. stdio: fds for the container's 0, 1, 2 (NULL: pipes
+ * that ReadStdout/ReadStderr/WriteStdin serve). */
+int sp_rt_create(const char *cid, const Grpc__Spec *spec, bool sandbox_pidns, bool pause,
+		 uint64_t allowed_extra, const int *stdio, struct sp_err *err);
+int sp_rt_start(const char *cid, struct sp_err *err);
+int sp_rt_exec(const char *cid, const char *exec_id, const Grpc__Process *proc,
+	       uint64_t allowed_extra, const int *stdio, struct sp_err *err);
+/* exec_id "" means the container's init; SIGKILL to "" kills the whole cgroup. */
+int sp_rt_signal(const char *cid, const char *exec_id, int sig, struct sp_err *err);
+int sp_rt_remove(const char *cid, struct sp_err *err);
+/* 0 with *exited and *status (exit code or 128+signal), or -TT_NOT_FOUND. */
+int sp_rt_status(const char *cid, const char *exec_id, bool *exited, int *status);
+size_t sp_rt_count(void);
+
+/* PID 1's loop, as sp_signals_init() got it (NULL before): a hook in init/boot/signals.c. */
+struct sp_loop *sp_signals_loop(void);
+
+/* An exit reported by the reaper (PID 1's SIGCHLD or the driver's waitpid). */
+void sp_rt_child_exited(pid_t pid, int status);
+
+#endif

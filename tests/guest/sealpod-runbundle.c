@@ -1,0 +1,261 @@
+/* sealpod-runbundle: runs an OCI bundle (config.json + rootfs) through the runtime of init/runtime/
+ * without the control port: the same filter, clone, setup, cgroup and exec code that PID 1 uses.
+ * Test and benchmark driver, test overlay only.
+ *
+ *   sealpod-runbundle [--id ID] [--count N] [--allow-caps] BUNDLE
+ *   sealpod-runbundle --spec           print a default config.json (busybox, /bin/true)
+ *
+ * The container's stdio is ours. Exit status: the container's (code or 128+signal); with
+ * --count N the bundle runs N times in a row (ids ID-0..ID-N-1) and prints one line
+ * `runbundle: N runs, <ms> ms per container` plus the last status. Refusals print the runtime's
+ * message and exit 125. config.json keys are matched to the agent's .proto fields without regard
+ * to case or underscores, as Kata's shim does when it turns the OCI spec into protobuf. */
+#define _GNU_SOURCE
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/ctl/pbjson.c" /* one translation unit: the ctl's codec is not part of /init */
+#include "boot/boot.h"
+#include "lib/log.h"
+#include "runtime/runtime.h"
+
+static const char default_spec[] =
+	"{\n"
+	"  \"ociVersion\": \"1.1.0\",\n"
+	"  \"process\": {\n"
+	"    \"terminal\": false,\n"
+	"    \"user\": {\"uid\": 0, \"gid\": 0},\n"
+	"    \"args\": [\"/bin/true\"],\n"
+	"    \"env\": [\"PATH=/bin\", \"TERM=xterm\"],\n"
+	"    \"cwd\": \"/\",\n"
+	"    \"capabilities\": {\n"
+	"      \"bounding\": [\"CAP_AUDIT_WRITE\", \"CAP_KILL\", \"CAP_NET_BIND_SERVICE\"],\n"
+	"      \"effective\": [\"CAP_AUDIT_WRITE\", \"CAP_KILL\", \"CAP_NET_BIND_SERVICE\"],\n"
+	"      \"permitted\": [\"CAP_AUDIT_WRITE\", \"CAP_KILL\", \"CAP_NET_BIND_SERVICE\"]\n"
+	"    },\n"
+	"    \"rlimits\": [{\"type\": \"RLIMIT_NOFILE\", \"hard\": 1024, \"soft\": 1024}],\n"
+	"    \"noNewPrivileges\": true\n"
+	"  },\n"
+	"  \"root\": {\"path\": \"rootfs\", \"readonly\": true},\n"
+	"  \"hostname\": \"runbundle\",\n"
+	"  \"mounts\": [\n"
+	"    {\"destination\": \"/proc\", \"type\": \"proc\", \"source\": \"proc\"},\n"
+	"    {\"destination\": \"/dev/pts\", \"type\": \"devpts\", \"source\": \"devpts\",\n"
+	"     \"options\": [\"nosuid\", \"noexec\", \"newinstance\", \"ptmxmode=0666\", "
+	"\"mode=0620\"]},\n"
+	"    {\"destination\": \"/dev/shm\", \"type\": \"tmpfs\", \"source\": \"shm\",\n"
+	"     \"options\": [\"nosuid\", \"noexec\", \"nodev\", \"mode=1777\", \"size=65536k\"]},\n"
+	"    {\"destination\": \"/dev/mqueue\", \"type\": \"mqueue\", \"source\": \"mqueue\",\n"
+	"     \"options\": [\"nosuid\", \"noexec\", \"nodev\"]},\n"
+	"    {\"destination\": \"/sys\", \"type\": \"sysfs\", \"source\": \"sysfs\",\n"
+	"     \"options\": [\"nosuid\", \"noexec\", \"nodev\", \"ro\"]},\n"
+	"    {\"destination\": \"/tmp\", \"type\": \"tmpfs\", \"source\": \"tmpfs\",\n"
+	"     \"options\": [\"nosuid\", \"nodev\", \"mode=1777\"]}\n"
+	"  ],\n"
+	"  \"linux\": {\n"
+	"    \"resources\": {\"memory\": {\"limit\": 268435456}, \"pids\": {\"limit\": 128}},\n"
+	"    \"namespaces\": [{\"type\": \"pid\"}, {\"type\": \"ipc\"}, {\"type\": \"uts\"},\n"
+	"                   {\"type\": \"mount\"}],\n"
+	"    \"maskedPaths\": [\"/proc/kcore\", \"/proc/keys\", \"/proc/timer_list\", "
+	"\"/sys/firmware\"],\n"
+	"    \"readonlyPaths\": [\"/proc/bus\", \"/proc/fs\", \"/proc/irq\", \"/proc/sys\", "
+	"\"/proc/sysrq-trigger\"]\n"
+	"  }\n"
+	"}\n";
+
+/* Lower case without underscores: "noNewPrivileges", "NoNewPrivileges" and "no_new_privileges"
+ * all read "nonewprivileges". */
+static void norm(const char *in, char *out, size_t size)
+{
+	size_t k = 0;
+
+	for (; *in && k + 1 < size; in++)
+		if (*in != '_')
+			out[k++] = (char)tolower((unsigned char)*in);
+	out[k] = '\0';
+}
+
+static bool is_entry_desc(const ProtobufCMessageDescriptor *d)
+{
+	size_t n = strlen(d->name);
+
+	return n > 5 && !strcmp(d->name + n - 5, "Entry");
+}
+
+/* A copy of obj whose keys are the .proto field names of d; keys d does not know are dropped. */
+static json_object *rename_keys(const ProtobufCMessageDescriptor *d, json_object *obj)
+{
+	json_object *out = json_object_new_object();
+
+	json_object_object_foreach(obj, key, val)
+	{
+		const ProtobufCFieldDescriptor *f = NULL;
+		char a[128], b[128];
+		json_object *v;
+
+		norm(key, a, sizeof(a));
+		if (!strcmp(a, "ociversion"))
+			strcpy(a, "version");
+		for (unsigned i = 0; i < d->n_fields && !f; i++) {
+			norm(d->fields[i].name, b, sizeof(b));
+			if (!strcmp(a, b))
+				f = &d->fields[i];
+		}
+		if (!f)
+			continue;
+		if (f->type == PROTOBUF_C_TYPE_MESSAGE && !is_entry_desc(f->descriptor) &&
+		    json_object_is_type(val, json_type_object)) {
+			v = rename_keys(f->descriptor, val);
+		} else if (f->type == PROTOBUF_C_TYPE_MESSAGE && !is_entry_desc(f->descriptor) &&
+			   json_object_is_type(val, json_type_array)) {
+			v = json_object_new_array();
+			for (size_t i = 0; i < json_object_array_length(val); i++) {
+				json_object *e = json_object_array_get_idx(val, i);
+
+				json_object_array_add(v, json_object_is_type(e, json_type_object)
+								 ? rename_keys(f->descriptor, e)
+								 : json_object_get(e));
+			}
+		} else {
+			v = json_object_get(val);
+		}
+		json_object_object_add(out, f->name, v);
+	}
+	return out;
+}
+
+static Grpc__Spec *load_spec(const char *bundle)
+{
+	char path[PATH_MAX], why[256];
+	json_object *raw, *norm_obj;
+	ProtobufCMessage *m;
+
+	snprintf(path, sizeof(path), "%s/config.json", bundle);
+	raw = json_object_from_file(path);
+	if (!raw) {
+		fprintf(stderr, "runbundle: cannot read %s\n", path);
+		return NULL;
+	}
+	norm_obj = rename_keys(&grpc__spec__descriptor, raw);
+	m = pbjson_to_message(&grpc__spec__descriptor, norm_obj, why, sizeof(why));
+	json_object_put(raw);
+	json_object_put(norm_obj);
+	if (!m)
+		fprintf(stderr, "runbundle: %s: %s\n", path, why);
+	return (Grpc__Spec *)m;
+}
+
+static double now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* create + start + wait + remove of one container; returns its status or 125. */
+static int run_one(struct sp_loop *loop, const char *id, Grpc__Spec *spec, const char *root,
+		   uint64_t caps)
+{
+	static const int stdio[3] = { 0, 1, 2 };
+	struct sp_err err = { 0 };
+	bool exited = false;
+	int status = 0;
+
+	if (sp_runtime_register_rootfs(id, root) < 0) {
+		fprintf(stderr, "runbundle: cannot register %s\n", root);
+		return 125;
+	}
+	if (sp_rt_create(id, spec, false, false, caps, stdio, &err) < 0) {
+		fprintf(stderr, "runbundle: create %s: %s\n", id, err.msg);
+		return 125;
+	}
+	if (sp_rt_start(id, &err) < 0) {
+		fprintf(stderr, "runbundle: start %s: %s\n", id, err.msg);
+		status = 125;
+	}
+	while (sp_rt_status(id, "", &exited, &status) == 0 && !exited)
+		if (sp_loop_run_once(loop, 1000, &err) < 0)
+			break;
+	if (sp_rt_remove(id, &err) < 0)
+		fprintf(stderr, "runbundle: remove %s: %s\n", id, err.msg);
+	(void)sp_loop_run_once(loop, 0, &err); /* frees what was released */
+	return status;
+}
+
+int main(int argc, char **argv)
+{
+	static struct sp_loop loop = { .epfd = -1 };
+	const char *id = "runbundle", *bundle = NULL;
+	char root[PATH_MAX], idbuf[160];
+	uint64_t caps = 0;
+	long count = 1;
+	struct sp_err err;
+	Grpc__Spec *spec;
+	int status = 0;
+	double t0;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--spec")) {
+			fputs(default_spec, stdout);
+			return 0;
+		} else if (!strcmp(argv[i], "--id") && i + 1 < argc) {
+			id = argv[++i];
+		} else if (!strcmp(argv[i], "--count") && i + 1 < argc) {
+			count = strtol(argv[++i], NULL, 10);
+		} else if (!strcmp(argv[i], "--allow-caps")) {
+			caps = ~0ULL;
+		} else if (argv[i][0] != '-' && !bundle) {
+			bundle = argv[i];
+		} else {
+			fprintf(stderr,
+				"usage: %s [--id ID] [--count N] [--allow-caps] BUNDLE | "
+				"--spec\n",
+				argv[0]);
+			return 2;
+		}
+	}
+	if (!bundle || count < 1)
+		return fprintf(stderr, "runbundle: no bundle\n"), 2;
+	spec = load_spec(bundle);
+	if (!spec)
+		return 125;
+	if (!spec->root || !spec->root->path)
+		return fprintf(stderr, "runbundle: config.json has no root.path\n"), 125;
+	if (spec->root->path[0] == '/')
+		snprintf(root, sizeof(root), "%s", spec->root->path);
+	else {
+		char rel[PATH_MAX];
+
+		snprintf(rel, sizeof(rel), "%s/%s", bundle, spec->root->path);
+		if (!realpath(rel, root))
+			return fprintf(stderr, "runbundle: %s: %s\n", rel, strerror(errno)), 125;
+		free(spec->root->path);
+		spec->root->path = strdup(root);
+	}
+	sp_log_set_level(SP_LOG_WARN);
+	if (sp_loop_init(&loop, &err) < 0 || sp_signals_init(&loop, &err) < 0 ||
+	    sp_rt_init(&loop, &err) < 0)
+		return fprintf(stderr, "runbundle: %s\n", err.msg), 125;
+	t0 = now_ms();
+	for (long i = 0; i < count; i++) {
+		if (count > 1)
+			snprintf(idbuf, sizeof(idbuf), "%.100s-%ld", id, i);
+		else
+			snprintf(idbuf, sizeof(idbuf), "%.100s", id);
+		status = run_one(&loop, idbuf, spec, root, caps);
+		if (status == 125)
+			break;
+	}
+	if (count > 1)
+		printf("runbundle: %ld runs, %.2f ms per container, last status %d\n", count,
+		       (now_ms() - t0) / (double)count, status);
+	protobuf_c_message_free_unpacked(&spec->base, NULL);
+	return status;
+}
