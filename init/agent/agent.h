@@ -12,9 +12,10 @@
 #define SP_AGENT_VERSION     "sealpod 0.1.0"
 #define SP_AGENT_API_VERSION "0.0.1" /* what kata-agent reports as grpc_version */
 #define SP_AGENT_MAX_CONNS   64
-#define SP_AGENT_BACKLOG     128 /* the shim reconnects in bursts; connections over MAX_CONNS are refused after accept */
-#define SP_VSOCK_CID_LOCAL   1u
-#define SP_VSOCK_CID_HOST    2u
+#define SP_AGENT_BACKLOG                                                                           \
+	128 /* the shim reconnects in bursts; connections over MAX_CONNS are refused after accept */
+#define SP_VSOCK_CID_LOCAL 1u
+#define SP_VSOCK_CID_HOST  2u
 
 /* Binds and listens on addr and serves the services compiled in (grpc.Health for now).
  * vsock peers are accepted from the host (CID 2), from CID 1 only when accept_loopback. */

@@ -256,14 +256,16 @@ static int bind_unix(const char *path, struct sp_err *err)
 	cleanup_close int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	struct sockaddr_un sa;
 	struct stat st;
+	size_t len;
 
 	if (fd < 0)
 		return sp_error(err, errno, "socket(AF_UNIX)");
 	memset(&sa, 0, sizeof(sa));
 	sa.sun_family = AF_UNIX;
-	if (strlen(path) >= sizeof(sa.sun_path))
+	len = strlen(path);
+	if (len >= sizeof(sa.sun_path))
 		return sp_error(err, ENAMETOOLONG, "unix socket %s", path);
-	strcpy(sa.sun_path, path);
+	memcpy(sa.sun_path, path, len + 1);
 	/* A stale socket from an earlier run; never remove anything else. */
 	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
 		unlink(path);

@@ -12,6 +12,7 @@
 #include "agent/agent.h"
 #include "lib/fileio.h"
 #include "lib/log.h"
+#include "lib/validate.h"
 
 /* What a policy denial answers. */
 enum deny_as {
@@ -94,15 +95,37 @@ static int agent_dispatch(struct tt_call *call, const uint8_t *payload, size_t l
 #define ENTRY(method, reqname, lower, fn, deny) { #method, agent_dispatch },
 static const struct tt_method methods[] = { AGENT_METHODS(ENTRY) };
 
-_Static_assert(sizeof(specs) / sizeof(specs[0]) == sizeof(methods) / sizeof(methods[0]), "one spec "
-											 "per "
-											 "method");
+#define NMETHODS (sizeof(methods) / sizeof(methods[0]))
+_Static_assert(sizeof(specs) / sizeof(specs[0]) == NMETHODS, "one spec per method");
 
 const struct tt_service sp_agent_service = {
 	.name = "grpc.AgentService",
 	.methods = methods,
-	.nmethods = sizeof(methods) / sizeof(methods[0]),
+	.nmethods = NMETHODS,
 };
+
+/* Trust rules: every container and exec id the host names is checked against the id pattern
+ * before anything else sees it, in every request that carries one (a non-empty exec_id; an
+ * empty one means the container's init). One place, by field name, so a new handler cannot
+ * forget it. */
+static const char *bad_id_field(const ProtobufCMessage *req)
+{
+	static const char *const names[] = { "container_id", "exec_id" };
+
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		const ProtobufCFieldDescriptor *f =
+			protobuf_c_message_descriptor_get_field_by_name(req->descriptor, names[i]);
+		const char *v;
+
+		if (!f || f->type != PROTOBUF_C_TYPE_STRING ||
+		    f->label == PROTOBUF_C_LABEL_REPEATED)
+			continue;
+		v = *(const char *const *)((const char *)req + f->offset);
+		if (v && v[0] && !sp_valid_id(v))
+			return names[i];
+	}
+	return NULL;
+}
 
 static int agent_dispatch(struct tt_call *call, const uint8_t *payload, size_t len)
 {
@@ -112,6 +135,13 @@ static int agent_dispatch(struct tt_call *call, const uint8_t *payload, size_t l
 
 	if (!req)
 		return tt_call_error(call, TT_INVALID_ARGUMENT, "bad %s payload", m->request);
+	const char *bad = bad_id_field(req);
+
+	if (bad) {
+		protobuf_c_message_free_unpacked(req, NULL);
+		return tt_call_error(call, TT_INVALID_ARGUMENT, "%s: %s is not a valid id",
+				     m->request, bad);
+	}
 
 	/* POLICY: the one place where every AgentService request meets the policy, after it
 	 * decoded and before any handler sees it. */
@@ -123,7 +153,7 @@ static int agent_dispatch(struct tt_call *call, const uint8_t *payload, size_t l
 			if (!why[0])
 				(void)snprintf(why, sizeof(why), "%s is blocked by policy",
 					       m->request);
-			sp_info("agent", "%s", why);
+			/* The gate already logged it under policy.deny. */
 			if (m->deny == DENY_EMPTY)
 				return tt_call_reply(call, NULL);
 			return tt_call_error(call, TT_PERMISSION_DENIED, "%s", why);
@@ -225,9 +255,9 @@ int sp_agent_get_guest_details(struct tt_call *call, const Grpc__GuestDetailsReq
 	}
 	details.version = (char *)SP_AGENT_VERSION;
 	details.init_daemon = getpid() == 1;
-	/* No storage or device handlers and no seccomp until the runtime lands: the shim then
-	 * refuses a seccomp profile host-side instead of having us ignore it. */
-	details.supports_seccomp = false;
+	/* The runtime applies the OCI seccomp profile (init/runtime/seccomp.c); without this the
+	 * shim would drop the profile host-side. */
+	details.supports_seccomp = true;
 	resp.agent_details = &details;
 	/* We do not serve MemHotplugByProbe. */
 	resp.support_mem_hotplug_probe = false;

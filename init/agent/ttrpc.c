@@ -201,7 +201,7 @@ int tt_call_error(struct tt_call *call, enum tt_code code, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(message, sizeof(message), fmt, ap);
+	(void)vsnprintf(message, sizeof(message), fmt, ap);
 	va_end(ap);
 	status.code = (int32_t)code;
 	status.message = message;
@@ -268,7 +268,8 @@ static void dispatch(struct tt_conn *conn, uint32_t stream, const uint8_t *data,
 		/* Echoed to the peer and maybe logged: printable ASCII only (proto3 strings must be
 		 * UTF-8 for the Go client). */
 		sp_log_escape(name, sizeof(name), what, strlen(what));
-		snprintf(msg, sizeof(msg), "%s %s", service_found ? "method" : "service", name);
+		(void)snprintf(msg, sizeof(msg), "%s %s", service_found ? "method" : "service",
+			       name);
 		protocol_error(conn, stream, TT_UNIMPLEMENTED, msg);
 		goto out;
 	}
@@ -321,8 +322,9 @@ static void on_header(struct tt_conn *conn)
 		if (conn->type == TT_TYPE_REQUEST && (conn->stream & 1) &&
 		    conn->stream > conn->last_stream)
 			conn->last_stream = conn->stream;
-		snprintf(msg, sizeof(msg), "message length %u exceeds maximum message size of %u",
-			 conn->len, TT_MAX_DATA);
+		(void)snprintf(msg, sizeof(msg),
+			       "message length %u exceeds maximum message size of %u", conn->len,
+			       TT_MAX_DATA);
 		protocol_error(conn, conn->stream, TT_RESOURCE_EXHAUSTED, msg);
 	} else if (conn->type == TT_TYPE_DATA) {
 		/* No Kata RPC streams; a data frame can only be for a stream we do not know. */
@@ -435,13 +437,23 @@ void tt_conn_feed(struct tt_conn *conn, const uint8_t *data, size_t len)
 
 void tt_conn_destroy(struct tt_conn *conn)
 {
-	while (conn->parked) {
-		struct tt_call *call = conn->parked;
+	struct tt_call *call = conn->parked;
 
-		unlink_call(call);
+	/* Detach the whole list first, then walk it: each call is freed only after its successor
+	 * was read, and the list head never points at a freed call. */
+	conn->parked = NULL;
+	conn->nparked = 0;
+	while (call) {
+		struct tt_call *next = call->next;
+
+		call->parked = false;
+		call->prev = call->next = NULL;
+		if (conn->dispatching == call)
+			conn->dispatching = NULL;
 		if (call->cancel)
 			call->cancel(call);
 		free(call);
+		call = next;
 	}
 	free(conn->body);
 	free(conn->out);

@@ -44,7 +44,7 @@ static void note(struct sp_config *cfg, const char *fmt, ...)
 		return;
 	}
 	va_start(ap, fmt);
-	vsnprintf(cfg->notes[cfg->nnotes++], sizeof(cfg->notes[0]), fmt, ap);
+	(void)vsnprintf(cfg->notes[cfg->nnotes++], sizeof(cfg->notes[0]), fmt, ap);
 	va_end(ap);
 }
 
@@ -106,9 +106,9 @@ int sp_listen_addr_parse(const char *s, struct sp_listen_addr *out)
 void sp_listen_addr_format(const struct sp_listen_addr *a, char *buf, size_t size)
 {
 	if (a->kind == SP_ADDR_UNIX)
-		snprintf(buf, size, "unix:%s", a->path);
+		(void)snprintf(buf, size, "unix:%s", a->path);
 	else
-		snprintf(buf, size, "vsock:%u", (unsigned)a->port);
+		(void)snprintf(buf, size, "vsock:%u", (unsigned)a->port);
 }
 
 static int parse_level(const char *v, enum sp_log_level *out)

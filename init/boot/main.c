@@ -161,14 +161,14 @@ static void parse_host_args(int argc, char **argv)
 			printf("%s\n", SP_AGENT_VERSION);
 			exit(0);
 		} else {
-			fprintf(stderr,
-				"usage: %s [--cmdline 'agent.server_addr=unix:///tmp/a.sock "
-				"agent.log=debug']\n",
-				argv[0]);
+			(void)fprintf(stderr,
+				      "usage: %s [--cmdline 'agent.server_addr=unix:///tmp/a.sock "
+				      "agent.log=debug']\n",
+				      argv[0]);
 			exit(2);
 		}
 	}
-	atexit(host_cleanup);
+	(void)atexit(host_cleanup);
 }
 
 int main(int argc, char **argv)

@@ -29,17 +29,17 @@ struct fs_op {
 
 #define MKDIR(path, m, opt)                                                                        \
 	{                                                                                          \
-		.kind = FS_MKDIR, .target = path, .mode = m, .optional = opt                       \
+		.kind = FS_MKDIR, .target = (path), .mode = (m), .optional = (opt)                 \
 	}
 #define MOUNT(path, src, type, fl, d, opt)                                                         \
 	{                                                                                          \
-		.kind = FS_MOUNT, .target = path, .source = src, .fstype = type, .flags = fl,      \
-		.data = d, .optional = opt                                                         \
+		.kind = FS_MOUNT, .target = (path), .source = (src), .fstype = (type),             \
+		.flags = (fl), .data = (d), .optional = (opt)                                      \
 	}
 #define SYMLINK(path, to, repl)                                                                    \
 	{                                                                                          \
-		.kind = FS_SYMLINK, .target = path, .source = to, .optional = true,                \
-		.replace = repl                                                                    \
+		.kind = FS_SYMLINK, .target = (path), .source = (to), .optional = true,            \
+		.replace = (repl)                                                                  \
 	}
 
 /* The guest's filesystem layout, in order: review this table to see what PID 1 mounts.

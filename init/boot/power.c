@@ -22,7 +22,7 @@ bool sp_is_pid1(void)
 /* Reaps for up to ms milliseconds; returns early once no child is left. */
 static void reap_for(unsigned ms)
 {
-	struct timespec step = { 0, 50 * 1000 * 1000 };
+	struct timespec step = { 0, 50L * 1000 * 1000 };
 
 	for (unsigned waited = 0;; waited += 50) {
 		int status;
@@ -61,7 +61,7 @@ void sp_fatal(const char *code, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(reason, sizeof(reason), fmt, ap);
+	(void)vsnprintf(reason, sizeof(reason), fmt, ap);
 	va_end(ap);
 	sp_log_fatal(code, "%s", reason);
 	sp_poweroff("fatal error", 1);

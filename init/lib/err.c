@@ -18,7 +18,8 @@ int sp_error(struct sp_err *err, int errnum, const char *fmt, ...)
 	if (n < 0)
 		err->msg[0] = '\0';
 	if (errnum && n >= 0 && (size_t)n < sizeof(err->msg))
-		snprintf(err->msg + n, sizeof(err->msg) - (size_t)n, ": %s", strerror(errnum));
+		(void)snprintf(err->msg + n, sizeof(err->msg) - (size_t)n, ": %s",
+			       strerror(errnum));
 	return -1;
 }
 

@@ -51,7 +51,7 @@ static void emit(const char *what, const char *tag, const char *fmt, va_list ap)
 	int saved = errno;
 	int n;
 
-	vsnprintf(body, sizeof(body), fmt, ap);
+	(void)vsnprintf(body, sizeof(body), fmt, ap);
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	n = snprintf(line, sizeof(line), "[%5lu.%06lu] sealpod: %s%s%s\n", (unsigned long)ts.tv_sec,
 		     (unsigned long)(ts.tv_nsec / 1000), what, tag, body);
@@ -75,7 +75,7 @@ void sp_log(enum sp_log_level level, const char *step, const char *fmt, ...)
 
 	if (level > cur_level)
 		return;
-	snprintf(what, sizeof(what), "%s: ", step);
+	(void)snprintf(what, sizeof(what), "%s: ", step);
 	va_start(ap, fmt);
 	emit(what,
 	     level == SP_LOG_ERROR  ? "error: "
@@ -90,7 +90,7 @@ void sp_log_fatal(const char *code, const char *fmt, ...)
 	char what[64];
 	va_list ap;
 
-	snprintf(what, sizeof(what), "FATAL %s: ", code);
+	(void)snprintf(what, sizeof(what), "FATAL %s: ", code);
 	va_start(ap, fmt);
 	emit(what, "", fmt, ap);
 	va_end(ap);

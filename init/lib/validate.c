@@ -88,7 +88,7 @@ int sp_path_beneathn(const char *path, size_t len, const char *prefix, const cha
 	/* Both sides are normalised and prefix ends in '/', so a byte comparison decides: a look-alike
 	 * such as ".../containers-evil/x" differs at the '/'. */
 	if (len <= plen || memcmp(path, prefix, plen) != 0) {
-		why = "is not beneath the prefix";
+		why = "is outside the allowed prefix";
 		goto fail;
 	}
 	if (rest)

@@ -24,9 +24,10 @@ int sp_net_parse_mac(const char *s, uint8_t mac[6])
 	if (strlen(s) != 17)
 		return -1;
 	for (int i = 0; i < 6; i++) {
-		int hi = hexval(s[3 * i]), lo = hexval(s[3 * i + 1]);
+		size_t at = (size_t)i * 3;
+		int hi = hexval(s[at]), lo = hexval(s[at + 1]);
 
-		if (hi < 0 || lo < 0 || (i < 5 && s[3 * i + 2] != ':'))
+		if (hi < 0 || lo < 0 || (i < 5 && s[at + 2] != ':'))
 			return -1;
 		mac[i] = (uint8_t)(hi << 4 | lo);
 	}
@@ -117,8 +118,8 @@ static size_t ip_bytes(const struct sp_net_ip *ip)
 	return ip->family == AF_INET ? 4 : 16;
 }
 
-void sp_net_build_addr(struct sp_nlmsg *m, uint16_t type, uint16_t flags, uint32_t seq,
-		       int ifindex, const struct sp_net_ip *ip)
+void sp_net_build_addr(struct sp_nlmsg *m, uint16_t type, uint16_t flags, uint32_t seq, int ifindex,
+		       const struct sp_net_ip *ip)
 {
 	struct ifaddrmsg ifa = {
 		.ifa_family = (unsigned char)ip->family,

@@ -115,8 +115,9 @@ static bool host_bits_clear(const struct sp_net_ip *ip)
 	unsigned bytes = ip->family == AF_INET ? 4 : 16;
 
 	for (unsigned i = 0; i < bytes; i++) {
-		unsigned keep = ip->prefix >= (i + 1) * 8 ? 8 : ip->prefix > i * 8 ? ip->prefix - i * 8
-										    : 0;
+		unsigned keep = ip->prefix >= (i + 1) * 8 ? 8
+				: ip->prefix > i * 8	  ? ip->prefix - i * 8
+							  : 0;
 		uint8_t mask = (uint8_t)(keep ? 0xff << (8 - keep) : 0);
 
 		if (ip->addr[i] & (uint8_t)~mask)
@@ -228,8 +229,7 @@ static int collect_addr(const struct nlmsghdr *h, void *arg, struct sp_err *err)
 		return 0;
 	if (sp_nl_parse_addr(h, &a, err) < 0)
 		return -1;
-	if (a.index != al->index || !a.has_addr ||
-	    (a.family != AF_INET && a.family != AF_INET6))
+	if (a.index != al->index || !a.has_addr || (a.family != AF_INET && a.family != AF_INET6))
 		return 0;
 	if (al->n == sizeof(al->a) / sizeof(al->a[0]))
 		return sp_error(err, 0, "link %d has too many addresses", al->index);
@@ -273,7 +273,7 @@ static int set_link(struct sp_nl *nl, int index, unsigned flags, unsigned change
 static int apply_interface(struct sp_nl *nl, const struct sp_nl_link *l, const struct iface_plan *p,
 			   struct addr_list *al, struct sp_err *err)
 {
-	const char *rename = p->name && strcmp(p->name, l->name) ? p->name : NULL;
+	const char *rename = p->name && strcmp(p->name, l->name) != 0 ? p->name : NULL;
 	struct sp_nlmsg m;
 
 	/* A link is renamed only while down. */
@@ -290,7 +290,8 @@ static int apply_interface(struct sp_nl *nl, const struct sp_nl_link *l, const s
 			continue;
 		memcpy(ip.addr, al->a[i].addr, sizeof(ip.addr));
 		sp_net_build_addr(&m, RTM_DELADDR, 0, 0, l->index, &ip);
-		if (sp_nl_do(nl, &m, "remove an old address", err) < 0 && err->errnum != EADDRNOTAVAIL)
+		if (sp_nl_do(nl, &m, "remove an old address", err) < 0 &&
+		    err->errnum != EADDRNOTAVAIL)
 			return -1;
 	}
 	for (size_t i = 0; i < p->naddrs; i++) {
@@ -298,8 +299,8 @@ static int apply_interface(struct sp_nl *nl, const struct sp_nl_link *l, const s
 
 		sp_net_build_addr(&m, RTM_NEWADDR, NLM_F_CREATE | NLM_F_REPLACE, 0, l->index,
 				  &p->addrs[i]);
-		snprintf(what, sizeof(what), "add %s/%u", ip_str(&p->addrs[i], b, sizeof(b)),
-			 p->addrs[i].prefix);
+		(void)snprintf(what, sizeof(what), "add %s/%u", ip_str(&p->addrs[i], b, sizeof(b)),
+			       p->addrs[i].prefix);
 		if (sp_nl_do(nl, &m, what, err) < 0)
 			return -1;
 	}
@@ -326,7 +327,7 @@ int sp_agent_update_interface(struct tt_call *call, const Grpc__UpdateInterfaceR
 	if (sp_nl_open(&nl, &err) < 0 || load_links(&nl, &ls, &err) < 0)
 		goto fail;
 	for (size_t i = 0; i < ls.n; i++) {
-		if (ls.l[i].mac_len != 6 || memcmp(ls.l[i].mac, p.mac, 6))
+		if (ls.l[i].mac_len != 6 || memcmp(ls.l[i].mac, p.mac, 6) != 0)
 			continue;
 		if (is_loopback(&ls.l[i])) {
 			sp_nl_close(&nl);
@@ -344,8 +345,9 @@ int sp_agent_update_interface(struct tt_call *call, const Grpc__UpdateInterfaceR
 	}
 	if (!l) {
 		sp_nl_close(&nl);
-		return tt_call_error(call, TT_NOT_FOUND, "%s: Link not found: no link has hwAddr %s",
-				     M, req->interface->hwaddr);
+		return tt_call_error(call, TT_NOT_FOUND,
+				     "%s: Link not found: no link has hwAddr %s", M,
+				     req->interface->hwaddr);
 	}
 	index = l->index;
 	if (apply_interface(&nl, l, &p, &al, &err) < 0)
@@ -360,8 +362,8 @@ int sp_agent_update_interface(struct tt_call *call, const Grpc__UpdateInterfaceR
 	}
 	sp_nl_close(&nl);
 	memcpy(name, l->name, sizeof(name));
-	snprintf(mac_s, sizeof(mac_s), "%02x:%02x:%02x:%02x:%02x:%02x", l->mac[0], l->mac[1],
-		 l->mac[2], l->mac[3], l->mac[4], l->mac[5]);
+	(void)snprintf(mac_s, sizeof(mac_s), "%02x:%02x:%02x:%02x:%02x:%02x", l->mac[0], l->mac[1],
+		       l->mac[2], l->mac[3], l->mac[4], l->mac[5]);
 	out.device = name;
 	out.name = name;
 	out.mtu = l->mtu;
@@ -380,7 +382,7 @@ int sp_agent_update_interface(struct tt_call *call, const Grpc__UpdateInterfaceR
 		types__ipaddress__init(a);
 		a->family = al.a[i].family == AF_INET ? TYPES__IPFAMILY__v4 : TYPES__IPFAMILY__v6;
 		a->address = (char *)ip_str(&ip, addr_s[out.n_ipaddresses], INET6_ADDRSTRLEN);
-		snprintf(mask_s[out.n_ipaddresses], 4, "%u", al.a[i].prefix);
+		(void)snprintf(mask_s[out.n_ipaddresses], 4, "%u", al.a[i].prefix);
 		a->mask = mask_s[out.n_ipaddresses];
 		ipp[out.n_ipaddresses++] = a;
 	}
@@ -416,7 +418,7 @@ static int plan_route(const Types__Route *r, const struct links *ls, struct sp_n
 		return snprintf(why, whylen, "refusing to touch lo"), -1;
 	out->ifindex = l->index;
 	out->family = AF_UNSPEC;
-	if (r->dest[0] && strcmp(r->dest, "default")) {
+	if (r->dest[0] && strcmp(r->dest, "default") != 0) {
 		if (sp_net_parse_cidr(r->dest, &out->dst) < 0)
 			return snprintf(why, whylen, "bad dest '%s'", esc(b, sizeof(b), r->dest)),
 			       -1;
@@ -457,7 +459,8 @@ static int plan_route(const Types__Route *r, const struct links *ls, struct sp_n
 		return snprintf(why, whylen, "unknown scope %u", r->scope), -1;
 	}
 	if (out->has_gw && r->scope >= RT_SCOPE_LINK)
-		return snprintf(why, whylen, "a route via a gateway cannot have scope %u", r->scope),
+		return snprintf(why, whylen, "a route via a gateway cannot have scope %u",
+				r->scope),
 		       -1;
 	out->scope = r->scope;
 	if (r->mtu && !sp_net_valid_mtu(r->mtu))
@@ -510,9 +513,8 @@ static int collect_route(const struct nlmsghdr *h, void *arg, struct sp_err *err
 	return 0;
 }
 
-static int replace_routes(struct sp_nl *nl, const struct links *ls,
-			  const struct sp_net_route *plan, size_t n, size_t *order,
-			  struct sp_err *err)
+static int replace_routes(struct sp_nl *nl, const struct links *ls, const struct sp_net_route *plan,
+			  size_t n, size_t *order, struct sp_err *err)
 {
 	struct rtmsg dump = { .rtm_family = AF_UNSPEC };
 	struct old_routes *old = calloc(1, sizeof(*old));
@@ -547,8 +549,8 @@ static int replace_routes(struct sp_nl *nl, const struct links *ls,
 				continue;
 			sp_net_build_route(&m, RTM_NEWROUTE, NLM_F_CREATE | NLM_F_REPLACE, 0,
 					   &plan[i]);
-			snprintf(what, sizeof(what), "route %zu (%s/%u)", i,
-				 ip_str(&plan[i].dst, d, sizeof(d)), plan[i].dst.prefix);
+			(void)snprintf(what, sizeof(what), "route %zu (%s/%u)", i,
+				       ip_str(&plan[i].dst, d, sizeof(d)), plan[i].dst.prefix);
 			if (sp_nl_do(nl, &m, what, err) < 0)
 				goto out;
 			order[k++] = i;
@@ -590,7 +592,7 @@ int sp_agent_update_routes(struct tt_call *call, const Grpc__UpdateRoutesRequest
 		return tt_call_reply(call, &resp.base);
 	plan = calloc(n, sizeof(*plan));
 	outs = calloc(n, sizeof(*outs));
-	outp = calloc(n, sizeof(*outp));
+	outp = calloc(n, sizeof(Types__Route *));
 	order = calloc(n, sizeof(*order));
 	if (!plan || !outs || !outp || !order) {
 		ret = tt_call_error(call, TT_RESOURCE_EXHAUSTED, "%s: out of memory", M);
@@ -616,17 +618,21 @@ int sp_agent_update_routes(struct tt_call *call, const Grpc__UpdateRoutesRequest
 	/* The routes as installed, in the order they went in. */
 	for (size_t k = 0; k < n; k++) {
 		const struct sp_net_route *p = &plan[order[k]];
+		const struct sp_nl_link *l;
 		struct route_out *o = &outs[k];
 		char a[INET6_ADDRSTRLEN];
 
 		types__route__init(&o->r);
 		if (p->dst.prefix)
-			snprintf(o->dest, sizeof(o->dest), "%s/%u", ip_str(&p->dst, a, sizeof(a)),
-				 p->dst.prefix);
+			(void)snprintf(o->dest, sizeof(o->dest), "%s/%u",
+				       ip_str(&p->dst, a, sizeof(a)), p->dst.prefix);
 		o->r.dest = o->dest;
 		o->r.gateway = p->has_gw ? (char *)ip_str(&p->gw, o->gw, sizeof(o->gw)) : o->gw;
 		o->r.source = p->has_src ? (char *)ip_str(&p->src, o->src, sizeof(o->src)) : o->src;
-		memcpy(o->dev, link_by_index(&ls, p->ifindex)->name, sizeof(o->dev));
+		/* plan_route took p->ifindex from a link in ls, so l is always found. */
+		l = link_by_index(&ls, p->ifindex);
+		if (l)
+			memcpy(o->dev, l->name, sizeof(o->dev));
 		o->r.device = o->dev;
 		o->r.scope = p->scope;
 		o->r.family = p->family == AF_INET ? TYPES__IPFAMILY__v4 : TYPES__IPFAMILY__v6;
@@ -673,8 +679,7 @@ static int plan_neigh(const Types__ARPNeighbor *nb, const struct links *ls, stru
 				(unsigned)nb->state),
 		       -1;
 	if (nb->flags != 0)
-		return snprintf(why, whylen, "flags 0x%x: none are supported",
-				(unsigned)nb->flags),
+		return snprintf(why, whylen, "flags 0x%x: none are supported", (unsigned)nb->flags),
 		       -1;
 	if (check_device(nb->device, why, whylen) < 0)
 		return -1;
@@ -726,8 +731,8 @@ int sp_agent_add_arp_neighbors(struct tt_call *call, const Grpc__AddARPNeighbors
 		char a[INET6_ADDRSTRLEN], what[80];
 
 		sp_net_build_neigh(&m, 0, plan[i].ifindex, &plan[i].ip, plan[i].mac);
-		snprintf(what, sizeof(what), "neighbor %s",
-			 ip_str(&plan[i].ip, a, sizeof(a)));
+		(void)snprintf(what, sizeof(what), "neighbor %s",
+			       ip_str(&plan[i].ip, a, sizeof(a)));
 		if (sp_nl_do(&nl, &m, what, &err) < 0) {
 			ret = fail(call, M, &err);
 			goto out;

@@ -50,8 +50,8 @@ struct sp_net_route {
 };
 
 /* RTM_NEWADDR / RTM_DELADDR for ip on ifindex. */
-void sp_net_build_addr(struct sp_nlmsg *m, uint16_t type, uint16_t flags, uint32_t seq,
-		       int ifindex, const struct sp_net_ip *ip);
+void sp_net_build_addr(struct sp_nlmsg *m, uint16_t type, uint16_t flags, uint32_t seq, int ifindex,
+		       const struct sp_net_ip *ip);
 /* RTM_NEWROUTE / RTM_DELROUTE in the main table, protocol boot, unicast. */
 void sp_net_build_route(struct sp_nlmsg *m, uint16_t type, uint16_t flags, uint32_t seq,
 			const struct sp_net_route *r);

@@ -47,8 +47,8 @@ static void *reserve(struct sp_nlmsg *m, size_t n)
 	return p;
 }
 
-void sp_nl_begin(struct sp_nlmsg *m, uint16_t type, uint16_t flags, uint32_t seq,
-		 const void *fixed, size_t fixed_len)
+void sp_nl_begin(struct sp_nlmsg *m, uint16_t type, uint16_t flags, uint32_t seq, const void *fixed,
+		 size_t fixed_len)
 {
 	struct nlmsghdr *h = hdr(m);
 
@@ -383,7 +383,7 @@ static uint8_t rxbuf[SP_NL_RX_MAX] __attribute__((aligned(4)));
 
 int sp_nl_open(struct sp_nl *nl, struct sp_err *err)
 {
-	struct timeval tv = { SP_NL_TIMEOUT_MS / 1000, (SP_NL_TIMEOUT_MS % 1000) * 1000 };
+	struct timeval tv = { SP_NL_TIMEOUT_MS / 1000, (SP_NL_TIMEOUT_MS % 1000) * 1000L };
 	struct sockaddr_nl sa = { .nl_family = AF_NETLINK };
 	int one = 1;
 
@@ -426,10 +426,12 @@ static int transact(struct sp_nl *nl, struct sp_nlmsg *m, const char *what, bool
 	seq = ++nl->seq;
 	h->nlmsg_seq = seq;
 	h->nlmsg_flags |= NLM_F_REQUEST | (dump ? NLM_F_DUMP : NLM_F_ACK);
-	if (sendto(nl->fd, m->buf, m->len, 0, (struct sockaddr *)&to, sizeof(to)) != (ssize_t)m->len)
+	if (sendto(nl->fd, m->buf, m->len, 0, (struct sockaddr *)&to, sizeof(to)) !=
+	    (ssize_t)m->len)
 		return sp_error(err, errno, "%s: netlink send", what);
 	for (;;) {
-		struct sockaddr_nl from;
+		/* Not from the kernel unless recvfrom says so (a full address with pid 0). */
+		struct sockaddr_nl from = { .nl_family = AF_UNSPEC, .nl_pid = UINT32_MAX };
 		socklen_t fromlen = sizeof(from);
 		const struct nlmsghdr *r;
 		size_t off = 0;

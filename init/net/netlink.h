@@ -35,8 +35,8 @@ struct sp_nlmsg {
 
 /* Starts a message: header (length filled as attributes go in), then fixed_len bytes of the
  * family header (ifinfomsg, ifaddrmsg, rtmsg, ndmsg), zero-padded to 4. */
-void sp_nl_begin(struct sp_nlmsg *m, uint16_t type, uint16_t flags, uint32_t seq,
-		 const void *fixed, size_t fixed_len);
+void sp_nl_begin(struct sp_nlmsg *m, uint16_t type, uint16_t flags, uint32_t seq, const void *fixed,
+		 size_t fixed_len);
 void sp_nl_put(struct sp_nlmsg *m, uint16_t type, const void *data, size_t len);
 void sp_nl_put_u32(struct sp_nlmsg *m, uint16_t type, uint32_t v);
 void sp_nl_put_str(struct sp_nlmsg *m, uint16_t type, const char *s); /* with its NUL */

@@ -559,8 +559,8 @@ static enum sp_verdict check_copy(const struct sp_policy *p, const struct sp_pol
 		DENY("CopyFileRequest is blocked by policy: no path in the request");
 	len = in->copy_path_len ? in->copy_path_len : strnlen(in->copy_path, SP_PATH_MAX + 1);
 	if (sp_path_beneathn(in->copy_path, len, p->copy_prefix, NULL, &reason) < 0)
-		DENY("CopyFileRequest is blocked by policy: path '%s' %s %s", esc(b, in->copy_path),
-		     reason, p->copy_prefix);
+		DENY("CopyFileRequest is blocked by policy: path '%s' %s (allowed: beneath %s)",
+		     esc(b, in->copy_path), reason, p->copy_prefix);
 	return SP_POLICY_ALLOW;
 }
 

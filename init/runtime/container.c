@@ -389,6 +389,11 @@ int sp_rt_create(const char *cid, const Grpc__Spec *spec, bool sandbox_pidns, bo
 	c->pause = pause;
 	c->nnp = plan->p.no_new_privs;
 	(void)snprintf(c->root, sizeof(c->root), "%s", plan->root);
+	for (size_t i = 0; i < plan->nmounts; i++)
+		if (plan->mounts[i].kind == MK_BIND &&
+		    strcmp(plan->mounts[i].dest, RT_TERMINATION_LOG) == 0)
+			(void)snprintf(c->termlog, sizeof(c->termlog), "%s",
+				       plan->mounts[i].source);
 	if (rt.cgroups && (ret = sp_cgroup_create(cid, &plan->limits, &c->cgfd, err)) < 0)
 		goto out;
 	ret = -TT_INTERNAL;

@@ -5,13 +5,18 @@
 #include "runtime/rt.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <sys/ioctl.h>
 #include <termios.h>
 
 #include "agent/service.h"
 #include "boot/boot.h"
 #include "boot/config.h"
+#include "lib/cleanup.h"
 #include "lib/fileio.h"
 #include "lib/log.h"
 
@@ -239,4 +244,56 @@ int sp_agent_get_oom_event(struct tt_call *call, const Grpc__GetOOMEventRequest 
 	if (!rt_park_add(&rt.oom_waiters, call, 0))
 		return tt_call_error(call, TT_RESOURCE_EXHAUSTED, "out of memory");
 	return TT_PARKED;
+}
+
+/* The container's termination log: the file the pod spec bind-mounts on /dev/termination-log,
+ * which lives beneath the shared-files prefix (CopyFile put it there). The host chose that path
+ * and may have planted a symlink on it, so it is opened beneath the prefix without following any
+ * link, must be a regular file, and only printable text goes back: a way to read guest files
+ * or leak binary secrets through the diagnostics call would defeat the rest. */
+int sp_agent_get_diagnostic_data(struct tt_call *call, const Grpc__GetDiagnosticDataRequest *req)
+{
+	Grpc__GetDiagnosticDataResponse r = GRPC__GET_DIAGNOSTIC_DATA_RESPONSE__INIT;
+	char buf[RT_TERMINATION_LOG_MAX + 1];
+	cleanup_close int dirfd = -1, fd = -1;
+	const char *rest, *why;
+	struct rt_ctr *c;
+	struct stat st;
+	ssize_t n;
+
+	if (!req->container_id || !sp_valid_id(req->container_id))
+		return tt_call_error(call, TT_INVALID_ARGUMENT,
+				     "GetDiagnosticData: container_id is not a valid id");
+	if (!req->log_type || strcmp(req->log_type, "termination_log") != 0)
+		return tt_call_error(call, TT_INVALID_ARGUMENT,
+				     "GetDiagnosticData: only log_type termination_log is served");
+	if (!(c = rt_ctr_find(req->container_id)))
+		return tt_call_error(call, TT_NOT_FOUND,
+				     "GetDiagnosticData: container %s not found",
+				     req->container_id);
+	if (!c->termlog[0] || sp_path_beneath(c->termlog, SP_SHARED_PREFIX, &rest, &why) < 0)
+		return tt_call_error(call, TT_NOT_FOUND,
+				     "GetDiagnosticData: container %s has no termination log",
+				     req->container_id);
+	dirfd = open(SP_SHARED_PREFIX, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (dirfd >= 0)
+		fd = sp_openat2(dirfd, rest, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0,
+				RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		return tt_call_error(call, TT_NOT_FOUND,
+				     "GetDiagnosticData: the termination log of %s is not a "
+				     "readable "
+				     "regular file",
+				     req->container_id);
+	n = read(fd, buf, RT_TERMINATION_LOG_MAX);
+	if (n < 0)
+		return tt_call_error(call, TT_INTERNAL, "GetDiagnosticData: read: %s",
+				     strerror(errno));
+	for (ssize_t i = 0; i < n; i++)
+		if ((buf[i] < 0x20 && buf[i] != '\n' && buf[i] != '\t') || buf[i] == 0x7f ||
+		    (unsigned char)buf[i] >= 0x80)
+			buf[i] = '?';
+	buf[n] = '\0';
+	r.data = buf;
+	return tt_call_reply(call, &r.base);
 }

@@ -11,6 +11,9 @@
 
 #define RT_READ_MAX  (1u << 20) /* bytes one ReadStdout/ReadStderr answers at most */
 #define RT_OOM_QUEUE 64
+/* Kubernetes' default terminationMessagePath; the kubelet reads at most 4096 bytes of it. */
+#define RT_TERMINATION_LOG     "/dev/termination-log"
+#define RT_TERMINATION_LOG_MAX 4096
 /* wait(2) statuses built from a siginfo (musl has no W_EXITCODE). */
 #define RT_WEXIT(code) (((code)&0xff) << 8)
 #define RT_WSIG(sig)   ((sig)&0x7f)
@@ -63,6 +66,8 @@ struct rt_ctr {
 	enum rt_ctr_state state;
 	bool pause;
 	char root[SP_PATH_MAX + 1];
+	/* The bind source mounted on /dev/termination-log (beneath the shared prefix), or "". */
+	char termlog[SP_PATH_MAX + 1];
 	struct rt_proc *procs[SP_RT_MAX_PROCS];
 	size_t nprocs;
 	int cgfd;

@@ -8,49 +8,25 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "lib/cleanup.h"
+#include "lib/fileio.h"
 #include "lib/log.h"
 #include "lib/validate.h"
-
-/* struct open_how and the RESOLVE_* flags of <linux/openat2.h>, which musl's headers lack. */
-struct sp_open_how {
-	uint64_t flags;
-	uint64_t mode;
-	uint64_t resolve;
-};
-#define SP_RESOLVE_NO_MAGICLINKS 0x02
-#define SP_RESOLVE_NO_SYMLINKS	 0x04
-#define SP_RESOLVE_BENEATH	 0x08
-#ifndef SYS_openat2
-#define SYS_openat2 437
-#endif
 
 #define DEFAULT_DIR_MODE 0750
 
 static int openat_beneath(int dirfd, const char *name, int flags, mode_t mode)
 {
-	struct sp_open_how how = {
-		.flags = (uint64_t)(flags | O_CLOEXEC),
-		.mode = (flags & O_CREAT) ? mode : 0,
-		.resolve = SP_RESOLVE_BENEATH | SP_RESOLVE_NO_SYMLINKS | SP_RESOLVE_NO_MAGICLINKS,
-	};
-	long fd;
-
-	/* EAGAIN: the kernel saw a concurrent rename during the walk and asks to retry. */
-	for (int i = 0; i < 8; i++) {
-		fd = syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
-		if (fd >= 0 || (errno != EAGAIN && errno != EINTR))
-			break;
-	}
-	return (int)fd;
+	return sp_openat2(dirfd, name, flags, mode,
+			  RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
 }
 
 /* Which answer a failed system call deserves: what a planted symlink, a wrong file type or a

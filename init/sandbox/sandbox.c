@@ -307,21 +307,3 @@ int sp_agent_copy_file(struct tt_call *call, const Grpc__CopyFileRequest *req)
 	}
 	return tt_call_reply(call, NULL);
 }
-
-/* --- GetDiagnosticData ------------------------------------------------------------------------- */
-
-/* Kata answers with a container's termination log. No container exists until the runtime lands,
- * so every valid request names one we do not have (the built-in policy denies it before here). */
-int sp_agent_get_diagnostic_data(struct tt_call *call, const Grpc__GetDiagnosticDataRequest *req)
-{
-	char b[SP_ID_MAX + 8];
-
-	sp_log_escape(b, sizeof(b), req->container_id, strnlen(req->container_id, SP_ID_MAX + 1));
-	if (!sp_valid_id(req->container_id))
-		return tt_call_error(call, TT_INVALID_ARGUMENT,
-				     "GetDiagnosticData: container_id '%s' is not a valid id", b);
-	if (strcmp(req->log_type, "termination_log") != 0)
-		return tt_call_error(call, TT_INVALID_ARGUMENT,
-				     "GetDiagnosticData: only log_type termination_log is served");
-	return tt_call_error(call, TT_NOT_FOUND, "GetDiagnosticData: container '%s' not found", b);
-}

@@ -206,7 +206,7 @@ def test_get_guest_details():
                 want = int(f.read().strip(), 16)
         assert gd.mem_block_size_bytes == want, gd
         assert gd.agent_details.version.startswith("sealpod "), gd
-        assert not gd.agent_details.supports_seccomp, gd  # no runtime yet
+        assert gd.agent_details.supports_seccomp, gd  # the runtime applies OCI profiles
         assert not gd.support_mem_hotplug_probe, gd
 
 
@@ -226,6 +226,30 @@ def test_garbage_payload_invalid_argument():
         assert rep.message == "bad CreateContainerRequest payload", rep
         rep = c.agent("WriteStdin", b"\x07")
         assert rep.code == tt.INVALID_ARGUMENT and "WriteStreamRequest" in rep.message, rep
+        assert c.call("grpc.Health", "Check").ok
+
+
+def test_hostile_ids_refused():
+    """Container and exec ids with '/', '..', NUL-free control bytes or over 128 characters are
+    refused as INVALID_ARGUMENT by every request that carries them, before policy or handler."""
+    pb = _pb()
+    bad = ["../x", "a/b", "..", "/etc", "a\tb", "x" * 129, "-leading-dash"]
+    reqs = [
+        ("CreateContainer", lambda i: pb.agent.CreateContainerRequest(container_id=i)),
+        ("StartContainer", lambda i: pb.agent.StartContainerRequest(container_id=i)),
+        ("RemoveContainer", lambda i: pb.agent.RemoveContainerRequest(container_id=i)),
+        ("WaitProcess", lambda i: pb.agent.WaitProcessRequest(container_id="c1", exec_id=i)),
+        ("SignalProcess", lambda i: pb.agent.SignalProcessRequest(container_id=i, signal=9)),
+        ("ReadStdout", lambda i: pb.agent.ReadStreamRequest(container_id=i, len=10)),
+        ("StatsContainer", lambda i: pb.agent.StatsContainerRequest(container_id=i)),
+        ("ExecProcess", lambda i: pb.agent.ExecProcessRequest(container_id="c1", exec_id=i)),
+    ]
+    with HostAgent() as a, a.client() as c:
+        for method, make in reqs:
+            for i in bad:
+                rep = c.agent(method, make(i))
+                assert rep.code == tt.INVALID_ARGUMENT and "is not a valid id" in rep.message, \
+                    (method, i, rep)
         assert c.call("grpc.Health", "Check").ok
 
 

@@ -235,6 +235,44 @@ def test_no_vsock(g):
 
 
 @boots(**TEST)
+def test_termination_log(g):
+    """GetDiagnosticData answers the container's termination log (the file bind-mounted on
+    /dev/termination-log from the shared-files directory), printable text only; a termination
+    log the host replaced by a symlink to a guest file is refused, not followed."""
+    shared = "/run/kata-containers/shared/containers"
+    g.sh_ok(f"mkdir -p {shared} && : > {shared}/c-term.log && "
+            f"ln -sf /etc/sealpod/test-overlay {shared}/c-link.log")
+
+    def diag(c, cid):
+        return c.agent("GetDiagnosticData", pb.agent.GetDiagnosticDataRequest(
+            container_id=cid, log_type="termination_log"))
+
+    with client(g) as c:
+        s = sh("printf 'bye\\001now' > /dev/termination-log")
+        s.Mounts.add(destination="/dev/termination-log", type="bind",
+                     source=f"{shared}/c-term.log", options=["rbind", "rw"])
+        ok(create(c, "ct1", s), "create ct1")
+        ok(c.agent("StartContainer", pb.agent.StartContainerRequest(container_id="ct1")))
+        assert wait(c, "ct1") == 0
+        rep = ok(diag(c, "ct1"), "GetDiagnosticData")
+        data = rep.decode(pb.agent.GetDiagnosticDataResponse).data
+        assert data == "bye?now", repr(data)
+        remove(c, "ct1")
+        assert diag(c, "ct1").code == tt.NOT_FOUND
+        # The host swaps in a symlink to a guest file: the mount itself refuses it (runtime
+        # setup never follows links), and so does the diagnostics call.
+        s = sh("true")
+        s.Mounts.add(destination="/dev/termination-log", type="bind",
+                     source=f"{shared}/c-link.log", options=["rbind", "ro"])
+        rep = create(c, "ct2", s)
+        if rep.ok:
+            rep = diag(c, "ct2")
+            assert rep.code == tt.NOT_FOUND and "not a readable regular file" in rep.message, rep
+            remove(c, "ct2")
+        serving(c)
+
+
+@boots(**TEST)
 def test_exec_signals_kill_all(g):
     """ExecProcess joins a running container (its hostname, its pid namespace); SIGTERM to an
     init without a handler becomes SIGKILL; with a handler it is delivered; an empty exec_id

@@ -24,10 +24,10 @@ static int same(const struct sp_nlmsg *m, const uint8_t *want, size_t len)
 TEST(net_build_addr_bytes)
 {
 	static const uint8_t want[] = {
-		0x28, 0, 0, 0, 0x14, 0, 0x00, 0x05, 7, 0, 0, 0, 0, 0, 0, 0, /* nlmsghdr */
-		0x02, 24, 0, 0, 3, 0, 0, 0,				/* ifaddrmsg */
-		8, 0, 2, 0, 10, 0, 0, 2,				/* IFA_LOCAL */
-		8, 0, 1, 0, 10, 0, 0, 2,				/* IFA_ADDRESS */
+		0x28, 0,  0, 0, 0x14, 0, 0x00, 0x05, 7, 0, 0, 0, 0, 0, 0, 0, /* nlmsghdr */
+		0x02, 24, 0, 0, 3,    0, 0,    0,			     /* ifaddrmsg */
+		8,    0,  2, 0, 10,   0, 0,    2,			     /* IFA_LOCAL */
+		8,    0,  1, 0, 10,   0, 0,    2,			     /* IFA_ADDRESS */
 	};
 	struct sp_nlmsg m;
 	struct sp_net_ip ip;
@@ -41,16 +41,16 @@ TEST(net_build_addr_bytes)
 TEST(net_build_route_bytes)
 {
 	static const uint8_t link_route[] = {
-		0x2c, 0, 0, 0, 0x18, 0, 0x00, 0x05, 1, 0, 0, 0, 0, 0, 0, 0,
-		0x02, 24, 0, 0, 254, 3, 253, 1, 0, 0, 0, 0, /* rtmsg: main, boot, link, unicast */
-		8, 0, 1, 0, 10, 0, 0, 0,		     /* RTA_DST */
-		8, 0, 4, 0, 3, 0, 0, 0,			     /* RTA_OIF */
+		0x2c, 0,    0,	0, 0x18, 0,   0x00, 0x05, 1, 0, 0, 0, 0, 0, 0,
+		0,    0x02, 24, 0, 0,	 254, 3,    253,  1, 0, 0, 0, 0, /* rtmsg: main, boot, link, unicast */
+		8,    0,    1,	0, 10,	 0,   0,    0,			 /* RTA_DST */
+		8,    0,    4,	0, 3,	 0,   0,    0,			 /* RTA_OIF */
 	};
 	static const uint8_t gw_route[] = {
-		0x38, 0, 0, 0, 0x18, 0, 0x00, 0x05, 2, 0, 0, 0, 0, 0, 0, 0,
-		0x02, 0, 0, 0, 254, 3, 0, 1, 0, 0, 0, 0, 8, 0, 5, 0, 10, 0, 0, 1, /* RTA_GATEWAY */
-		8, 0, 4, 0, 3, 0, 0, 0, 12, 0, 8, 0, /* RTA_METRICS { RTAX_MTU 1400 } */
-		8, 0, 2, 0, 0x78, 0x05, 0, 0,
+		0x38, 0,   0, 0, 0x18, 0,    0x00, 0x05, 2,  0, 0, 0, 0, 0,  0, 0, 0x02, 0, 0,
+		0,    254, 3, 0, 1,    0,    0,	   0,	 0,  8, 0, 5, 0, 10, 0, 0, 1, /* RTA_GATEWAY */
+		8,    0,   4, 0, 3,    0,    0,	   0,	 12, 0, 8, 0, /* RTA_METRICS { RTAX_MTU 1400 } */
+		8,    0,   2, 0, 0x78, 0x05, 0,	   0,
 	};
 	struct sp_net_route r = { .family = AF_INET, .ifindex = 3, .scope = RT_SCOPE_LINK };
 	struct sp_nlmsg m;
@@ -139,9 +139,12 @@ TEST(net_parse_link_and_attrs)
 	size_t off = 0, n;
 
 	memcpy(body, &ifi, sizeof(ifi));
-	memcpy(body + 16, "\x08\x00\x03\x00" "eth0", 8);		      /* IFLA_IFNAME */
+	memcpy(body + 16,
+	       "\x08\x00\x03\x00"
+	       "eth0",
+	       8);								   /* IFLA_IFNAME */
 	memcpy(body + 24, "\x0a\x00\x01\x00\x02\x00\x00\x00\x00\x07\x00\x00", 12); /* MAC */
-	memcpy(body + 36, "\x08\x00\x04\x00\xdc\x05\x00\x00", 8);	      /* MTU 1500 */
+	memcpy(body + 36, "\x08\x00\x04\x00\xdc\x05\x00\x00", 8);		   /* MTU 1500 */
 	n = msg(buf, 16 + 44, RTM_NEWLINK, body, 44);
 	REQUIRE(sp_nl_next(buf, n, &off, &h, &err) == 1);
 	REQUIRE(sp_nl_parse_link(h, &l, &err) == 0);
@@ -173,7 +176,10 @@ TEST(net_parse_error_with_extack)
 
 	e.msg.nlmsg_len = 16;
 	memcpy(buf + 16, &e, sizeof(e));
-	memcpy(buf + 16 + sizeof(e), "\x0c\x00\x01\x00" "bad\x01x\0\0", 12);
+	memcpy(buf + 16 + sizeof(e),
+	       "\x0c\x00\x01\x00"
+	       "bad\x01x\0\0",
+	       12);
 	h->nlmsg_len = (uint32_t)(16 + sizeof(e) + 12);
 	h->nlmsg_type = NLMSG_ERROR;
 	h->nlmsg_flags = NLM_F_CAPPED | NLM_F_ACK_TLVS;
@@ -193,7 +199,7 @@ TEST(net_validation)
 
 	CHECK(sp_net_valid_ifname("eth0"));
 	CHECK(sp_net_valid_ifname("veth_a-1.2"));
-	CHECK(sp_net_valid_ifname("abcdefghijklmno"));	/* 15 */
+	CHECK(sp_net_valid_ifname("abcdefghijklmno"));	 /* 15 */
 	CHECK(!sp_net_valid_ifname("abcdefghijklmnop")); /* 16 = IFNAMSIZ */
 	CHECK(!sp_net_valid_ifname(""));
 	CHECK(!sp_net_valid_ifname(".."));
@@ -211,7 +217,8 @@ TEST(net_validation)
 	CHECK(sp_net_parse_prefix("-1", AF_INET, &p) < 0);
 	CHECK(sp_net_parse_prefix("", AF_INET, &p) < 0);
 	CHECK(sp_net_parse_prefix("255.255.255.0", AF_INET, &p) < 0);
-	CHECK(sp_net_parse_cidr("fd00::1/64", &ip) == 0 && ip.family == AF_INET6 && ip.prefix == 64);
+	CHECK(sp_net_parse_cidr("fd00::1/64", &ip) == 0 && ip.family == AF_INET6 &&
+	      ip.prefix == 64);
 	CHECK(sp_net_parse_cidr("10.1.2.3", &ip) == 0 && ip.prefix == 32);
 	CHECK(sp_net_parse_cidr("10.1.2.3/", &ip) < 0);
 	CHECK(sp_net_parse_cidr("10.1.2/24", &ip) < 0);

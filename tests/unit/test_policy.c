@@ -141,8 +141,8 @@ TEST(policy_copyfile_outside_prefix_denied)
 	}
 	in.copy_path = "/etc/passwd";
 	ask(p, "CopyFileRequest", &in, why);
-	CHECK_STR(why, "CopyFileRequest is blocked by policy: path '/etc/passwd' is not beneath "
-		       "the prefix /run/kata-containers/shared/containers/");
+	CHECK_STR(why, "CopyFileRequest is blocked by policy: path '/etc/passwd' is outside the "
+		       "allowed prefix (allowed: beneath /run/kata-containers/shared/containers/)");
 	/* An embedded NUL, given with the wire length. */
 	in.copy_path = SP_SHARED_PREFIX "a\0/../../x";
 	in.copy_path_len = sizeof(SP_SHARED_PREFIX "a\0/../../x") - 1;
@@ -763,7 +763,7 @@ TEST(validate_paths_beneath)
 	CHECK_STR(reason, "contains a '.' or '..' component");
 	CHECK(sp_path_beneath("/run/kata-containers/shared/containers-evil/x", SP_SHARED_PREFIX,
 			      &rest, &reason) < 0);
-	CHECK_STR(reason, "is not beneath the prefix");
+	CHECK_STR(reason, "is outside the allowed prefix");
 
 	CHECK(sp_path_beneath(SP_SHARED_PREFIX "a", SP_SHARED_PREFIX, &rest, &reason) == 0);
 	CHECK_STR(rest, "a");

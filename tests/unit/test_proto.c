@@ -818,7 +818,7 @@ TEST(agent_get_guest_details)
 	REQUIRE(g && g->agent_details);
 	CHECK(g->mem_block_size_bytes == 0x8000000);
 	CHECK_STR(g->agent_details->version, SP_AGENT_VERSION);
-	CHECK(!g->agent_details->supports_seccomp);
+	CHECK(g->agent_details->supports_seccomp);
 	CHECK(!g->support_mem_hotplug_probe);
 	grpc__guest_details_response__free_unpacked(g, NULL);
 	ttrpc__response__free_unpacked(r, NULL);

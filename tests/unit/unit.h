@@ -15,43 +15,42 @@ struct unit_case {
 
 void unit_register(struct unit_case *c);
 
-#define TEST(name)                                                                     \
-	static void test_##name(int *unit_failed_);                                    \
-	static struct unit_case unit_case_##name = { #name, test_##name, NULL };       \
-	__attribute__((constructor)) static void unit_reg_##name(void)                 \
-	{                                                                              \
-		unit_register(&unit_case_##name);                                      \
-	}                                                                              \
+#define TEST(name)                                                                                 \
+	static void test_##name(int *unit_failed_);                                                \
+	static struct unit_case unit_case_##name = { #name, test_##name, NULL };                   \
+	__attribute__((constructor)) static void unit_reg_##name(void)                             \
+	{                                                                                          \
+		unit_register(&unit_case_##name);                                                  \
+	}                                                                                          \
 	static void test_##name(int *unit_failed_)
 
-#define CHECK(cond)                                                                    \
-	do {                                                                           \
-		if (!(cond)) {                                                         \
-			fprintf(stderr, "    %s:%d: CHECK(%s) failed\n", __FILE__,     \
-				__LINE__, #cond);                                      \
-			*unit_failed_ = 1;                                             \
-		}                                                                      \
+#define CHECK(cond)                                                                                \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "    %s:%d: CHECK(%s) failed\n", __FILE__, __LINE__,       \
+				#cond);                                                            \
+			*unit_failed_ = 1;                                                         \
+		}                                                                                  \
 	} while (0)
 
-#define REQUIRE(cond)                                                                  \
-	do {                                                                           \
-		if (!(cond)) {                                                         \
-			fprintf(stderr, "    %s:%d: REQUIRE(%s) failed\n", __FILE__,   \
-				__LINE__, #cond);                                      \
-			*unit_failed_ = 1;                                             \
-			return;                                                        \
-		}                                                                      \
+#define REQUIRE(cond)                                                                              \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "    %s:%d: REQUIRE(%s) failed\n", __FILE__, __LINE__,     \
+				#cond);                                                            \
+			*unit_failed_ = 1;                                                         \
+			return;                                                                    \
+		}                                                                                  \
 	} while (0)
 
-#define CHECK_STR(a, b)                                                                \
-	do {                                                                           \
-		const char *unit_a_ = (a), *unit_b_ = (b);                             \
-		if (!unit_a_ || !unit_b_ || strcmp(unit_a_, unit_b_) != 0) {           \
-			fprintf(stderr, "    %s:%d: \"%s\" != \"%s\"\n", __FILE__,     \
-				__LINE__, unit_a_ ? unit_a_ : "(null)",                \
-				unit_b_ ? unit_b_ : "(null)");                         \
-			*unit_failed_ = 1;                                             \
-		}                                                                      \
+#define CHECK_STR(a, b)                                                                            \
+	do {                                                                                       \
+		const char *unit_a_ = (a), *unit_b_ = (b);                                         \
+		if (!unit_a_ || !unit_b_ || strcmp(unit_a_, unit_b_) != 0) {                       \
+			fprintf(stderr, "    %s:%d: \"%s\" != \"%s\"\n", __FILE__, __LINE__,       \
+				unit_a_ ? unit_a_ : "(null)", unit_b_ ? unit_b_ : "(null)");       \
+			*unit_failed_ = 1;                                                         \
+		}                                                                                  \
 	} while (0)
 
 #endif

@@ -232,10 +232,11 @@ static int set_one(const ProtobufCFieldDescriptor *f, void *dst, json_object *v,
 		const ProtobufCEnumValue *ev;
 
 		if (json_object_is_type(v, json_type_string)) {
-			ev = protobuf_c_enum_descriptor_get_value_by_name(ed,
-									  json_object_get_string(v));
+			ev = protobuf_c_enum_descriptor_get_value_by_name(
+				ed, json_object_get_string(v));
 			if (!ev)
-				return FAIL("'%s' is not a %s", json_object_get_string(v), ed->name);
+				return FAIL("'%s' is not a %s", json_object_get_string(v),
+					    ed->name);
 			*(int *)dst = ev->value;
 			return 0;
 		}
@@ -342,12 +343,12 @@ ProtobufCMessage *pbjson_to_message(const ProtobufCMessageDescriptor *desc, json
 	ProtobufCMessage *msg;
 
 	if (!json_object_is_type(obj, json_type_object)) {
-		snprintf(why, whylen, "%s: expected a JSON object", desc->name);
+		(void)snprintf(why, whylen, "%s: expected a JSON object", desc->name);
 		return NULL;
 	}
 	msg = calloc(1, desc->sizeof_message);
 	if (!msg) {
-		snprintf(why, whylen, "out of memory");
+		(void)snprintf(why, whylen, "out of memory");
 		return NULL;
 	}
 	desc->message_init(msg);
@@ -356,7 +357,7 @@ ProtobufCMessage *pbjson_to_message(const ProtobufCMessageDescriptor *desc, json
 		const ProtobufCFieldDescriptor *f = find_field(desc, key);
 
 		if (!f) {
-			snprintf(why, whylen, "%s has no field '%s'", desc->name, key);
+			(void)snprintf(why, whylen, "%s has no field '%s'", desc->name, key);
 			goto fail;
 		}
 		if (json_object_is_type(val, json_type_null))
@@ -459,7 +460,8 @@ json_object *pbjson_from_message(const ProtobufCMessage *msg)
 		if (f->label == PROTOBUF_C_LABEL_REPEATED) {
 			size_t n = *(const size_t *)(base + f->quantifier_offset);
 			const uint8_t *elems = *(const uint8_t *const *)p;
-			bool map = f->type == PROTOBUF_C_TYPE_MESSAGE && is_map_entry(f->descriptor);
+			bool map = f->type == PROTOBUF_C_TYPE_MESSAGE &&
+				   is_map_entry(f->descriptor);
 
 			if (n == 0)
 				continue;
@@ -470,9 +472,8 @@ json_object *pbjson_from_message(const ProtobufCMessage *msg)
 				if (map) {
 					const ProtobufCMessage *em = *(ProtobufCMessage *const *)e;
 					const ProtobufCMessageDescriptor *ed = f->descriptor;
-					const char *key =
-						*(char *const *)((const uint8_t *)em +
-								 ed->fields[0].offset);
+					const char *key = *(char *const *)((const uint8_t *)em +
+									   ed->fields[0].offset);
 
 					json_object_object_add(
 						v, key ? key : "",

@@ -38,9 +38,14 @@ struct method {
 	const ProtobufCMessageDescriptor *req, *resp;
 };
 
-#define H(n, rq, rs) { #n, "grpc.Health", &grpc__##rq##__descriptor, &grpc__##rs##__descriptor }
+#define H(n, rq, rs)                                                                               \
+	{                                                                                          \
+#n, "grpc.Health", &grpc__##rq##__descriptor, &grpc__##rs##__descriptor            \
+	}
 #define A(n, rq, rs)                                                                               \
-	{ #n, "grpc.AgentService", &grpc__##rq##__descriptor, &grpc__##rs##__descriptor }
+	{                                                                                          \
+#n, "grpc.AgentService", &grpc__##rq##__descriptor, &grpc__##rs##__descriptor      \
+	}
 static const struct method methods[] = {
 	H(Check, check_request, health_check_response),
 	H(Version, check_request, version_check_response),
@@ -73,10 +78,22 @@ static const struct method methods[] = {
 };
 
 static const char *const code_names[] = {
-	"OK",	     "CANCELLED",	   "UNKNOWN",	       "INVALID_ARGUMENT",
-	"DEADLINE_EXCEEDED", "NOT_FOUND",  "ALREADY_EXISTS",   "PERMISSION_DENIED",
-	"RESOURCE_EXHAUSTED", "FAILED_PRECONDITION", "ABORTED", "OUT_OF_RANGE",
-	"UNIMPLEMENTED", "INTERNAL",	   "UNAVAILABLE",      "DATA_LOSS",
+	"OK",
+	"CANCELLED",
+	"UNKNOWN",
+	"INVALID_ARGUMENT",
+	"DEADLINE_EXCEEDED",
+	"NOT_FOUND",
+	"ALREADY_EXISTS",
+	"PERMISSION_DENIED",
+	"RESOURCE_EXHAUSTED",
+	"FAILED_PRECONDITION",
+	"ABORTED",
+	"OUT_OF_RANGE",
+	"UNIMPLEMENTED",
+	"INTERNAL",
+	"UNAVAILABLE",
+	"DATA_LOSS",
 	"UNAUTHENTICATED",
 };
 
@@ -89,11 +106,11 @@ static void die(int code, const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("sealpod-ctl: ", stderr);
+	(void)fputs("sealpod-ctl: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	(void)vfprintf(stderr, fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
+	(void)fputc('\n', stderr);
 	exit(code);
 }
 
@@ -118,11 +135,12 @@ static void set_timeouts(int fd)
 static int unix_connect(const char *path)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	size_t len = strlen(path);
 	int fd;
 
-	if (strlen(path) >= sizeof(sa.sun_path))
+	if (len >= sizeof(sa.sun_path))
 		die(EXIT_USAGE, "socket path too long: %s", path);
-	strcpy(sa.sun_path, path);
+	memcpy(sa.sun_path, path, len + 1);
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		die(EXIT_CONN, "socket: %s", strerror(errno));
@@ -183,7 +201,7 @@ static int dial(const char *addr)
 		path[colon - addr - 9] = '\0';
 		port = parse_ulong(colon + 1, 0xffffffffu, "port");
 		fd = unix_connect(path);
-		snprintf(req, sizeof(req), "CONNECT %lu\n", port);
+		(void)snprintf(req, sizeof(req), "CONNECT %lu\n", port);
 		if (write(fd, req, strlen(req)) != (ssize_t)strlen(req))
 			die(EXIT_CONN, "%s: handshake write: %s", addr, strerror(errno));
 		/* Byte by byte: what follows the line is already ttRPC. */
@@ -200,8 +218,8 @@ static int dial(const char *addr)
 			die(EXIT_CONN, "%s: handshake refused: %.60s", addr, line);
 		return fd;
 	}
-	die(EXIT_USAGE, "bad address %s: want vsock://CID:PORT, unix:///PATH or hvsock:///PATH:PORT",
-	    addr);
+	die(EXIT_USAGE,
+	    "bad address %s: want vsock://CID:PORT, unix:///PATH or hvsock:///PATH:PORT", addr);
 }
 
 static void write_all(const uint8_t *p, size_t n)
@@ -228,7 +246,8 @@ static void read_all(uint8_t *p, size_t n)
 		if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			die(EXIT_CONN, "no reply within %d s", timeout_s);
 		if (r <= 0)
-			die(EXIT_CONN, "receive: %s", r < 0 ? strerror(errno) : "connection closed");
+			die(EXIT_CONN, "receive: %s",
+			    r < 0 ? strerror(errno) : "connection closed");
 		p += r;
 		n -= (size_t)r;
 	}
@@ -303,13 +322,13 @@ static ProtobufCMessage *call(const struct method *m, const ProtobufCMessage *re
 		die(EXIT_CONN, "%s: undecodable ttRPC response", m->name);
 	*code = resp->status ? resp->status->code : 0;
 	if (*code != 0) {
-		const char *name = *code > 0 && (size_t)*code < sizeof(code_names) /
-									 sizeof(code_names[0])
-					   ? code_names[*code]
-					   : "UNKNOWN";
+		const char *name =
+			*code > 0 && (size_t)*code < sizeof(code_names) / sizeof(code_names[0])
+				? code_names[*code]
+				: "UNKNOWN";
 
-		fprintf(stderr, "sealpod-ctl: %s: %s: %s\n", m->name, name,
-			resp->status->message ? resp->status->message : "");
+		(void)fprintf(stderr, "sealpod-ctl: %s: %s: %s\n", m->name, name,
+			      resp->status->message ? resp->status->message : "");
 		ttrpc__response__free_unpacked(resp, NULL);
 		if (soft)
 			return NULL;
@@ -326,7 +345,8 @@ static void print_json(const ProtobufCMessage *msg)
 {
 	json_object *j = pbjson_from_message(msg);
 
-	puts(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	puts(json_object_to_json_string_ext(j, JSON_C_TO_STRING_PLAIN |
+						       JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(j);
 }
 
@@ -372,7 +392,7 @@ static char *read_stdin(void)
 		if (r == 0)
 			break;
 		if (n + 1 == cap) {
-			if (cap > FRAME_MAX * 2)
+			if (cap > (size_t)FRAME_MAX * 2)
 				die(EXIT_JSON, "JSON on stdin too large");
 			buf = realloc(buf, cap *= 2);
 		}
@@ -441,10 +461,13 @@ static int verb_run(const struct opts *o, int argc, char **argv)
 	json_object *req = ids(o, false), *spec = json_object_new_object();
 	json_object *root = json_object_new_object(), *st = json_object_new_object();
 	json_object *storages = json_object_new_array();
+	int n;
 
 	if (!o->image)
 		die(EXIT_USAGE, "run: --image is required");
-	snprintf(rootfs, sizeof(rootfs), "/run/kata-containers/%s/rootfs", o->id);
+	n = snprintf(rootfs, sizeof(rootfs), "/run/kata-containers/%s/rootfs", o->id);
+	if (n < 0 || (size_t)n >= sizeof(rootfs))
+		die(EXIT_USAGE, "run: --id too long");
 	json_object_object_add(req, "exec_id", str(o->id));
 	json_object_object_add(st, "driver", str("image_guest_pull"));
 	json_object_object_add(st, "source", str(o->image));
@@ -468,6 +491,7 @@ static int verb_run(const struct opts *o, int argc, char **argv)
 static int verb_logs(const struct opts *o)
 {
 	static const char *const streams[] = { "ReadStdout", "ReadStderr" };
+	bool write_failed = false;
 
 	for (int s = 0; s < 2; s++) {
 		const struct method *m = find_method(streams[s]);
@@ -485,37 +509,47 @@ static int verb_logs(const struct opts *o)
 				grpc__read_stream_response__free_unpacked(resp, NULL);
 				break;
 			}
-			fwrite(resp->data.data, 1, resp->data.len, s ? stderr : stdout);
+			if (fwrite(resp->data.data, 1, resp->data.len, s ? stderr : stdout) !=
+			    resp->data.len)
+				write_failed = true;
 			grpc__read_stream_response__free_unpacked(resp, NULL);
 		}
 	}
-	fflush(stdout);
+	if (fflush(stdout) != 0 || write_failed)
+		die(1, "logs: writing the output failed");
 	return 0;
 }
 
 static void usage(FILE *f)
 {
-	fputs("usage: sealpod-ctl --addr ADDR [--timeout S] VERB [ARGS]\n"
-	      "  ADDR: vsock://CID:PORT | unix:///PATH | hvsock:///PATH:PORT\n"
-	      "  check | version | destroy\n"
-	      "  create-sandbox [--hostname H] [--dns LINE]... [--id ID]\n"
-	      "  run --id ID --image REF [--tty] [--] CMD [ARG]...\n"
-	      "  exec --id ID --exec-id EID [--tty] [--] CMD [ARG]...\n"
-	      "  kill --id ID [--exec-id EID] [--signal N]     (default 15)\n"
-	      "  wait --id ID [--exec-id EID] | logs --id ID [--exec-id EID] | stats --id ID\n"
-	      "  raw METHOD JSON|-                             (any method, JSON in and out)\n"
-	      "exit: 0 ok, 2 usage, 3 connection, 4 bad JSON, 64+N RPC status N\n",
-	      f);
+	(void)fputs("usage: sealpod-ctl --addr ADDR [--timeout S] VERB [ARGS]\n"
+		    "  ADDR: vsock://CID:PORT | unix:///PATH | hvsock:///PATH:PORT\n"
+		    "  check | version | destroy\n"
+		    "  create-sandbox [--hostname H] [--dns LINE]... [--id ID]\n"
+		    "  run --id ID --image REF [--tty] [--] CMD [ARG]...\n"
+		    "  exec --id ID --exec-id EID [--tty] [--] CMD [ARG]...\n"
+		    "  kill --id ID [--exec-id EID] [--signal N]     (default 15)\n"
+		    "  wait --id ID [--exec-id EID] | logs --id ID [--exec-id EID] | stats --id "
+		    "ID\n"
+		    "  raw METHOD JSON|-                             (any method, JSON in and "
+		    "out)\n"
+		    "exit: 0 ok, 2 usage, 3 connection, 4 bad JSON, 64+N RPC status N\n",
+		    f);
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option lopts[] = {
-		{ "addr", required_argument, NULL, 'a' },     { "timeout", required_argument, NULL, 't' },
-		{ "id", required_argument, NULL, 'i' },	      { "exec-id", required_argument, NULL, 'e' },
-		{ "image", required_argument, NULL, 'I' },    { "hostname", required_argument, NULL, 'H' },
-		{ "dns", required_argument, NULL, 'd' },      { "signal", required_argument, NULL, 's' },
-		{ "tty", no_argument, NULL, 'T' },	      { "help", no_argument, NULL, 'h' },
+		{ "addr", required_argument, NULL, 'a' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "id", required_argument, NULL, 'i' },
+		{ "exec-id", required_argument, NULL, 'e' },
+		{ "image", required_argument, NULL, 'I' },
+		{ "hostname", required_argument, NULL, 'H' },
+		{ "dns", required_argument, NULL, 'd' },
+		{ "signal", required_argument, NULL, 's' },
+		{ "tty", no_argument, NULL, 'T' },
+		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct opts o = { .sig = 15 };
