@@ -26,6 +26,8 @@ int sp_loopback_up(struct sp_err *err);
  * loop. SIGCHLD reaps every child (orphans included); SIGTERM, SIGINT (ctrl-alt-del) and SIGPWR
  * power the guest off. */
 int sp_signals_init(struct sp_loop *loop, struct sp_err *err);
+/* PID 1's loop, as sp_signals_init() got it (NULL before). */
+struct sp_loop *sp_signals_loop(void);
 /* Who else wants to know about exits (the container runtime, later). */
 typedef void (*sp_child_hook)(pid_t pid, int status, void *data);
 void sp_set_child_hook(sp_child_hook fn, void *data);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/caps.h"
 #include "lib/log.h"
 #include "lib/validate.h"
 
@@ -69,57 +70,6 @@ const size_t sp_nrequests = sizeof(sp_requests) / sizeof(sp_requests[0]);
 
 #define CHECK_REQUEST "CheckRequest" /* grpc.Health: Check and Version; never gated */
 
-const char *const sp_cap_names[] = {
-	"CAP_CHOWN",
-	"CAP_DAC_OVERRIDE",
-	"CAP_DAC_READ_SEARCH",
-	"CAP_FOWNER",
-	"CAP_FSETID",
-	"CAP_KILL",
-	"CAP_SETGID",
-	"CAP_SETUID",
-	"CAP_SETPCAP",
-	"CAP_LINUX_IMMUTABLE",
-	"CAP_NET_BIND_SERVICE",
-	"CAP_NET_BROADCAST",
-	"CAP_NET_ADMIN",
-	"CAP_NET_RAW",
-	"CAP_IPC_LOCK",
-	"CAP_IPC_OWNER",
-	"CAP_SYS_MODULE",
-	"CAP_SYS_RAWIO",
-	"CAP_SYS_CHROOT",
-	"CAP_SYS_PTRACE",
-	"CAP_SYS_PACCT",
-	"CAP_SYS_ADMIN",
-	"CAP_SYS_BOOT",
-	"CAP_SYS_NICE",
-	"CAP_SYS_RESOURCE",
-	"CAP_SYS_TIME",
-	"CAP_SYS_TTY_CONFIG",
-	"CAP_MKNOD",
-	"CAP_LEASE",
-	"CAP_AUDIT_WRITE",
-	"CAP_AUDIT_CONTROL",
-	"CAP_SETFCAP",
-	"CAP_MAC_OVERRIDE",
-	"CAP_MAC_ADMIN",
-	"CAP_SYSLOG",
-	"CAP_WAKE_ALARM",
-	"CAP_BLOCK_SUSPEND",
-	"CAP_AUDIT_READ",
-	"CAP_PERFMON",
-	"CAP_BPF",
-	"CAP_CHECKPOINT_RESTORE",
-};
-const size_t sp_ncaps = sizeof(sp_cap_names) / sizeof(sp_cap_names[0]);
-
-/* The default set a container gets without the policy's consent (containerd's default). */
-static const uint64_t default_caps = (1ULL << 0) | (1ULL << 1) | (1ULL << 3) | (1ULL << 4) |
-				     (1ULL << 5) | (1ULL << 6) | (1ULL << 7) | (1ULL << 8) |
-				     (1ULL << 10) | (1ULL << 13) | (1ULL << 18) | (1ULL << 27) |
-				     (1ULL << 29) | (1ULL << 31);
-
 #define MAX_INPUT_ITEMS 4096 /* argv, env or caps entries in one request that we look at */
 
 int sp_request_index(const char *request)
@@ -128,16 +78,6 @@ int sp_request_index(const char *request)
 		return -1;
 	for (size_t i = 0; i < sp_nrequests; i++)
 		if (strcmp(sp_requests[i].request, request) == 0)
-			return (int)i;
-	return -1;
-}
-
-int sp_cap_index(const char *name)
-{
-	if (!name)
-		return -1;
-	for (size_t i = 0; i < sp_ncaps; i++)
-		if (strcmp(sp_cap_names[i], name) == 0)
 			return (int)i;
 	return -1;
 }
@@ -397,9 +337,9 @@ static enum sp_verdict check_caps(const struct sp_policy *p, const char *request
 	if (in->ncaps > MAX_INPUT_ITEMS)
 		DENY("%s is blocked by policy: %zu capabilities requested", request, in->ncaps);
 	for (size_t i = 0; i < in->ncaps; i++) {
-		int c = sp_cap_index(in->caps[i]);
+		int c = sp_cap_from_name(in->caps[i]);
 
-		if (c >= 0 && ((default_caps | p->extra_caps) & (1ULL << c)))
+		if (c >= 0 && ((sp_cap_default_set | p->extra_caps) & (1ULL << c)))
 			continue;
 		DENY("%s is blocked by policy: capability '%s' is beyond the default set and not "
 		     "in "

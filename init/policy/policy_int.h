@@ -18,9 +18,6 @@ extern const size_t sp_nrequests;
 int sp_request_index(const char *request); /* -1 when unknown */
 
 /* The Linux capability names, indexed by number (CAP_CHOWN = 0 ...). */
-extern const char *const sp_cap_names[];
-extern const size_t sp_ncaps;
-int sp_cap_index(const char *name); /* -1 when unknown */
 
 struct sp_strv {
 	char **v;

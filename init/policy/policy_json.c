@@ -2,6 +2,7 @@
  * an unknown key, an unknown request name, a wrong type or a value out of range refuses the
  * whole document, because a misspelt key would otherwise drop a constraint silently. */
 #define _GNU_SOURCE
+#include "lib/caps.h"
 #include "policy/policy_int.h"
 
 #include <errno.h>
@@ -279,7 +280,7 @@ static int parse_caps(struct sp_policy *p, struct json_object *o, struct sp_err 
 	if (get_strv(p, o, "allow_privileged_capabilities", &v, err) < 0)
 		return -1;
 	for (size_t i = 0; i < v.n; i++) {
-		int c = sp_cap_index(v.v[i]);
+		int c = sp_cap_from_name(v.v[i]);
 		char b[64];
 
 		if (c < 0)

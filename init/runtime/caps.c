@@ -11,71 +11,10 @@
 #include <unistd.h>
 
 #include "agent/ttrpc.h"
+#include "lib/caps.h"
 #include "lib/log.h"
 
-static const char *const cap_names[SP_CAP_LAST + 1] = {
-	"CAP_CHOWN",
-	"CAP_DAC_OVERRIDE",
-	"CAP_DAC_READ_SEARCH",
-	"CAP_FOWNER",
-	"CAP_FSETID",
-	"CAP_KILL",
-	"CAP_SETGID",
-	"CAP_SETUID",
-	"CAP_SETPCAP",
-	"CAP_LINUX_IMMUTABLE",
-	"CAP_NET_BIND_SERVICE",
-	"CAP_NET_BROADCAST",
-	"CAP_NET_ADMIN",
-	"CAP_NET_RAW",
-	"CAP_IPC_LOCK",
-	"CAP_IPC_OWNER",
-	"CAP_SYS_MODULE",
-	"CAP_SYS_RAWIO",
-	"CAP_SYS_CHROOT",
-	"CAP_SYS_PTRACE",
-	"CAP_SYS_PACCT",
-	"CAP_SYS_ADMIN",
-	"CAP_SYS_BOOT",
-	"CAP_SYS_NICE",
-	"CAP_SYS_RESOURCE",
-	"CAP_SYS_TIME",
-	"CAP_SYS_TTY_CONFIG",
-	"CAP_MKNOD",
-	"CAP_LEASE",
-	"CAP_AUDIT_WRITE",
-	"CAP_AUDIT_CONTROL",
-	"CAP_SETFCAP",
-	"CAP_MAC_OVERRIDE",
-	"CAP_MAC_ADMIN",
-	"CAP_SYSLOG",
-	"CAP_WAKE_ALARM",
-	"CAP_BLOCK_SUSPEND",
-	"CAP_AUDIT_READ",
-	"CAP_PERFMON",
-	"CAP_BPF",
-	"CAP_CHECKPOINT_RESTORE",
-};
-
 #define BIT(n) (1ULL << (n))
-const uint64_t sp_cap_default_set = BIT(0) | BIT(1) | BIT(3) | BIT(4) | BIT(27) | BIT(13) | BIT(6) |
-				    BIT(7) | BIT(31) | BIT(8) | BIT(10) | BIT(18) | BIT(5) |
-				    BIT(29);
-
-int sp_cap_from_name(const char *name)
-{
-	if (!name)
-		return -1;
-	for (int i = 0; i <= SP_CAP_LAST; i++)
-		if (strcmp(cap_names[i], name) == 0)
-			return i;
-	return -1;
-}
-
-const char *sp_cap_name(int cap)
-{
-	return cap >= 0 && cap <= SP_CAP_LAST ? cap_names[cap] : "?";
-}
 
 static int parse_set(char **names, size_t n, uint64_t allowed, uint64_t *out, struct sp_err *err)
 {
@@ -96,7 +35,7 @@ static int parse_set(char **names, size_t n, uint64_t allowed, uint64_t *out, st
 			sp_error(err, 0,
 				 "capability %s is beyond the default set and the policy did not "
 				 "consent to it",
-				 cap_names[c]);
+				 sp_cap_name(c));
 			return -TT_PERMISSION_DENIED;
 		}
 		*out |= BIT(c);

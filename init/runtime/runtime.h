@@ -23,6 +23,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "lib/caps.h"
 #include "lib/err.h"
 #include "lib/loop.h"
 
@@ -44,13 +45,7 @@
 #define SP_RT_PAUSE_DIR "/usr/libexec/sealpod"
 
 /* --- capabilities (caps.c) ------------------------------------------------------------------- */
-#define SP_CAP_LAST 40 /* CAP_CHECKPOINT_RESTORE */
-/* The default set (Docker's and containerd's): CHOWN DAC_OVERRIDE FSETID FOWNER MKNOD NET_RAW
- * SETGID SETUID SETFCAP SETPCAP NET_BIND_SERVICE SYS_CHROOT KILL AUDIT_WRITE. */
-extern const uint64_t sp_cap_default_set;
-/* "CAP_SYS_ADMIN" -> 21; -1 when unknown. */
-int sp_cap_from_name(const char *name);
-const char *sp_cap_name(int cap);
+/* Names and the default set: lib/caps.h. */
 
 struct sp_rt_caps {
 	uint64_t bounding, effective, inheritable, permitted, ambient;
@@ -185,9 +180,6 @@ int sp_rt_remove(const char *cid, struct sp_err *err);
 /* 0 with *exited and *status (exit code or 128+signal), or -TT_NOT_FOUND. */
 int sp_rt_status(const char *cid, const char *exec_id, bool *exited, int *status);
 size_t sp_rt_count(void);
-
-/* PID 1's loop, as sp_signals_init() got it (NULL before): a hook in init/boot/signals.c. */
-struct sp_loop *sp_signals_loop(void);
 
 /* An exit reported by the reaper (PID 1's SIGCHLD or the driver's waitpid). */
 void sp_rt_child_exited(pid_t pid, int status);

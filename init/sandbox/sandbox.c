@@ -10,10 +10,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "agent/service.h"
+#include "boot/boot.h"
 #include "lib/cleanup.h"
 #include "lib/fileio.h"
 #include "lib/log.h"
@@ -199,19 +202,40 @@ void sp_sandbox_reset(void)
 /* --- DestroySandbox ---------------------------------------------------------------------------- */
 
 /* PID 1's loop owns SIGTERM through its signalfd (boot/signals.c), and SIGTERM there is the
- * orderly power-off (sync, RB_POWER_OFF; off PID 1, a clean exit). A SIGTERM we send ourselves
- * is read by the loop only after the current batch, that is after the connection that carried
- * DestroySandbox has flushed the reply. Where SIGTERM is not blocked (no loop: unit tests) it
- * would kill the process at once, so nothing is sent. */
+ * orderly power-off (sync, RB_POWER_OFF; off PID 1, a clean exit). The reply to DestroySandbox
+ * leaves PID 1 in the same batch, but it still has to cross the transport (vsock, or the test
+ * image's relay, which the power-off's SIGTERM-to-everyone would kill) before the host reads it;
+ * so the SIGTERM comes from a one-shot timer a moment later. Where SIGTERM is not blocked (no
+ * loop: unit tests) it would kill the process at once, so nothing is sent. */
+#define POWEROFF_GRACE_MS 500
+
+static struct sp_watch grace = { .fd = -1 };
+
+static void grace_expired(struct sp_watch *w, uint32_t events)
+{
+	(void)w;
+	(void)events;
+	kill(getpid(), SIGTERM);
+}
+
 static void request_poweroff(void)
 {
+	struct itimerspec its = { .it_value = { .tv_nsec = POWEROFF_GRACE_MS * 1000000L } };
+	struct sp_loop *loop = sp_signals_loop();
+	struct sp_err err;
 	sigset_t cur;
 
 	if (sigprocmask(SIG_BLOCK, NULL, &cur) < 0 || !sigismember(&cur, SIGTERM)) {
 		sp_warn("sandbox", "DestroySandbox: no event loop owns SIGTERM; not powering off");
 		return;
 	}
-	kill(getpid(), SIGTERM);
+	if (grace.fd >= 0)
+		return; /* already on its way */
+	grace.fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	grace.on_event = grace_expired;
+	if (!loop || grace.fd < 0 || timerfd_settime(grace.fd, 0, &its, NULL) < 0 ||
+	    sp_loop_add(loop, &grace, EPOLLIN, &err) < 0)
+		kill(getpid(), SIGTERM); /* no timer: power off without the grace */
 }
 
 static void (*destroy_hook)(void) = request_poweroff;
