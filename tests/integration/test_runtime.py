@@ -434,7 +434,8 @@ def test_hostile_specs(g):
 
 @boots(**TEST)
 def test_many_containers_no_growth(g):
-    """60 containers in a row: PID 1's fd count and RSS do not grow."""
+    """200 containers in a row: PID 1's fd count and RSS do not grow. Then 50 containers alive
+    at once: PID 1's RSS with them (reported), and all of them stop and are removed cleanly."""
     def pid1():
         fds = int(g.sh_ok("ls /proc/1/fd | wc -l").strip())
         rss = int(g.sh_ok("grep VmRSS /proc/1/status").split()[1])
@@ -444,11 +445,25 @@ def test_many_containers_no_growth(g):
         run(c, "w0", spec(["/bin/true"]))
         fds0, rss0 = pid1()
         t0 = time.monotonic()
-        for i in range(60):
+        for i in range(200):
             status, _, _ = run(c, f"m{i}", spec(["/bin/true"]))
             assert status == 0
-        per = (time.monotonic() - t0) / 60
+        per = (time.monotonic() - t0) / 200
         fds1, rss1 = pid1()
-    assert fds1 <= fds0 and rss1 <= rss0 + 256, (fds0, rss0, fds1, rss1)
+        assert fds1 <= fds0 and rss1 <= rss0 + 256, (fds0, rss0, fds1, rss1)
+        live = [f"l{i}" for i in range(50)]
+        for cid in live:
+            ok(create(c, cid, spec(["/bin/sleep", "600"])), f"create {cid}")
+            ok(c.agent("StartContainer", pb.agent.StartContainerRequest(container_id=cid)))
+        fds50, rss50 = pid1()
+        for cid in live:
+            ok(c.agent("SignalProcess", pb.agent.SignalProcessRequest(
+                container_id=cid, exec_id="", signal=SIGKILL)), f"kill {cid}")
+            assert wait(c, cid) == 128 + SIGKILL
+            remove(c, cid)
+        fds2, rss2 = pid1()
+        serving(c)
+    assert fds2 <= fds0, (fds0, fds2)
     return f"{per * 1000:.1f} ms per container over the relay; PID 1 fds {fds0}->{fds1}, " \
-           f"RSS {rss0}->{rss1} kB"
+           f"RSS {rss0}->{rss1} kB after 200; with 50 live containers RSS {rss50} kB, " \
+           f"fds {fds50}; after removing them fds {fds2}, RSS {rss2} kB"
