@@ -50,7 +50,7 @@ FUZZERS := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRCS))
 TESTBIN_SRCS := $(sort $(wildcard tests/guest/*.c))
 TESTBINS := $(patsubst tests/guest/%.c,$(B)/guest/%,$(TESTBIN_SRCS))
 
-.PHONY: all deps kernel initramfs run test lint fuzz clean bench
+.PHONY: all deps kernel kernel-repro initramfs run test lint fuzz clean bench
 all: $(B)/bzImage $(B)/initramfs.img $(B)/initramfs-test.img $(B)/sealpod-cpio $(B)/sealpod-measure \
 	$(B)/sealpod-ctl
 
@@ -69,6 +69,9 @@ $(B)/deps.stamp: $(B)/packages.stamp scripts/build-deps scripts/deps.lock script
 	@touch $@
 
 kernel: $(B)/bzImage
+# Two from-scratch kernel builds in different directories must give the same bytes (slow).
+kernel-repro: $(B)/packages.stamp
+	scripts/check-kernel-repro
 $(B)/bzImage: $(B)/packages.stamp scripts/build-kernel scripts/check-kconfig scripts/lib.sh $(wildcard kernel-config/*.conf)
 	scripts/build-kernel $(B)
 	@touch $@
