@@ -28,6 +28,10 @@ TRAILER_RE = re.compile(rb"\x1eEXIT (\d+)\n\Z")
 RELAY_SETTLE_S = 0.4  # the relay looks for a host hang-up every 100 ms (sealpod-testd.c)
 
 
+SHELL_PROBES = 4     # connection attempts before the test shell counts as dead
+SHELL_PROBE_S = 5    # seconds a probe (`true`) may take, the 15 s reply slack not included
+
+
 class GuestError(Exception):
     pass
 
@@ -64,6 +68,7 @@ class Guest:
         self.notes = {}          # shared state between the tests of one boot
         self._shell = None
         self._agent_closed_at = 0.0
+        self._agent_probed = False
 
     # --- lifecycle -------------------------------------------------------------------------
     def start(self):
@@ -204,16 +209,36 @@ class Guest:
         if not self.test:
             raise GuestError("the production image has no test shell")
         if self._shell is None:
-            s = socket.socket(socket.AF_UNIX)
-            s.connect(self.shell_path)
-            self._shell = s
+            # A fresh virtio-serial connection has been seen (once, under TCG) to sit silent
+            # until the host side made another socket event; a short probe with a reconnect
+            # catches that here instead of as a test's 75 s timeout.
+            for _ in range(SHELL_PROBES):
+                s = socket.socket(socket.AF_UNIX)
+                s.connect(self.shell_path)
+                self._shell = s
+                try:
+                    if self._run(s, "true", SHELL_PROBE_S)[0] == 0:
+                        break
+                except GuestError:
+                    if not self.alive():
+                        raise
+                self._drop_shell()
+            else:
+                raise GuestError("the test shell never answered" + self.context())
         return self._shell
+
+    def _drop_shell(self):
+        if self._shell is not None:
+            self._shell.close()
+            self._shell = None
 
     def sh(self, cmd, timeout=60):
         """Run `/bin/sh -c CMD` in the guest; (exit status or 128+signal, output)."""
         if "\n" in cmd:
             raise ValueError("one line per command")
-        s = self._shell_sock()
+        return self._run(self._shell_sock(), cmd, timeout)
+
+    def _run(self, s, cmd, timeout):
         s.sendall(f"\x1eT{int(timeout)} {cmd}\n".encode())
         buf = bytearray()
         deadline = time.monotonic() + timeout + 15
@@ -223,8 +248,7 @@ class Guest:
                 return int(m.group(1)), buf[:m.start()].decode(errors="replace")
             left = deadline - time.monotonic()
             if left <= 0 or not self.alive():
-                self._shell.close()
-                self._shell = None
+                self._drop_shell()
                 why = "timed out" if self.alive() else "QEMU exited"
                 raise GuestError(f"shell command {cmd!r} {why}; output so far: "
                                  f"{bytes(buf[-500:])!r}" + self.context())
@@ -234,8 +258,7 @@ class Guest:
             except socket.timeout:
                 continue
             if not chunk:
-                self._shell.close()
-                self._shell = None
+                self._drop_shell()
                 raise GuestError(f"shell socket closed during {cmd!r}" + self.context())
             buf += chunk
 
@@ -249,6 +272,9 @@ class Guest:
     def agent_connect(self, timeout=10):
         if not self.test:
             raise GuestError("the production image has no relay")
+        # With loopback refused the relay cannot reach the agent by design: nothing to probe.
+        if not self._agent_probed and "sealpod.loopback=0" not in (self.cmdline or ""):
+            self._probe_relay()
         settle = self._agent_closed_at + RELAY_SETTLE_S - time.monotonic()
         if settle > 0:
             time.sleep(settle)
@@ -256,6 +282,31 @@ class Guest:
         s.settimeout(timeout)
         s.connect(self.agent_path)
         return _RelaySocket(s, self)
+
+    def _probe_relay(self):
+        """The first relay connection of a boot carries one Check on a connection of its own
+        (a test's client starts its stream ids at 1), retried on a fresh connection if the
+        port sat silent (see _shell_sock)."""
+        import ttrpc  # tests/integration/ttrpc.py: hand-framed, no protobuf needed
+        last = None
+        for _ in range(SHELL_PROBES):
+            settle = self._agent_closed_at + RELAY_SETTLE_S - time.monotonic()
+            if settle > 0:
+                time.sleep(settle)
+            s = socket.socket(socket.AF_UNIX)
+            try:
+                s.connect(self.agent_path)
+                ttrpc.health_check(s, 1, SHELL_PROBE_S)
+                self._agent_probed = True
+                return
+            except (OSError, ttrpc.ProtocolError) as e:
+                last = e
+                if not self.alive():
+                    break
+            finally:
+                s.close()
+                self._agent_closed_at = time.monotonic()
+        raise GuestError(f"the agent relay never answered a Check: {last}" + self.context())
 
 
 class _RelaySocket:
