@@ -5,12 +5,10 @@ stand-in hybrid-vsock VMM socket; and the network handlers live, in a fresh netw
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import threading
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
@@ -157,31 +155,9 @@ def test_ctl_hvsock():
 # --- the network handlers, live in a fresh network namespace ----------------------------------
 
 class NetnsAgent(hostagent.HostAgent):
-    """The host agent started under `unshare -n`: its own network namespace (lo down, no other
-    link), entered by `nsenter -t PID -n` to add links and look at the result."""
-
-    def __enter__(self):
-        env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0:exitcode=66",
-                   UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1")
-        self.logf = open(self.log, "wb")
-        self.proc = subprocess.Popen(["unshare", "-n", "--", self.binary, "--cmdline",
-                                      self.cmdline], stdout=self.logf,
-                                     stderr=subprocess.STDOUT, env=env, start_new_session=True)
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"the agent exited with {self.proc.returncode}:\n"
-                                     + self.output())
-            if os.path.exists(self.path):
-                try:
-                    with socket.socket(socket.AF_UNIX) as s:
-                        s.connect(self.path)
-                    return self
-                except OSError:
-                    pass
-            time.sleep(0.05)
-        self.stop()
-        raise AssertionError("the agent did not listen within 20 s:\n" + self.output())
+    """The host agent, which HostAgent already starts under `unshare -n` as root: its own network
+    namespace (lo down, no other link), entered by `nsenter -t PID -n` to add links and look at
+    the result."""
 
     def ip(self, *args, check=True):
         r = subprocess.run(["nsenter", "-t", str(self.proc.pid), "-n", "ip", *args],

@@ -9,7 +9,6 @@ import os
 import sys
 import time
 
-import harness
 from harness import boots
 
 HERE = os.path.dirname(os.path.abspath(__file__))
