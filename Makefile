@@ -116,7 +116,7 @@ $(B)/sealpod-measure: $(MEASURE_LIB_SRCS) measure/measure_main.c $(wildcard meas
 # sealpod-ctl: the host's client of the agent API. It lives in init/agent/ctl/ (a subdirectory, so
 # not part of /init) and is linked with the agent's generated protobuf-c code.
 CTL_SRCS := $(sort $(wildcard init/agent/ctl/*.c))
-$(B)/sealpod-ctl: $(CTL_SRCS) $(wildcard init/agent/ctl/*.h) $(PROTO_C) $(PROTO_H) $(B)/packages.stamp
+$(B)/sealpod-ctl: $(CTL_SRCS) $(wildcard init/agent/ctl/*.h) init/lib/be.h $(PROTO_C) $(PROTO_H) $(B)/packages.stamp
 	$(HOST_CC) -std=gnu11 -O2 $(WARN) -fstack-protector-strong -D_FORTIFY_SOURCE=2 -Iinit \
 		-I$(B)/gen $(CTL_SRCS) $(PROTO_C) -lprotobuf-c -ljson-c -o $@
 

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/be.h"
 #include "lib/log.h"
 #include "ttrpc.pb-c.h"
 
@@ -45,19 +46,6 @@ void tt_conn_consume(struct tt_conn *conn, size_t n)
 	}
 }
 
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 /* Makes room for `more` bytes at the end of buf[0..*len). */
 static int reserve(uint8_t **buf, size_t *len, size_t *cap, size_t more)
 {
@@ -82,8 +70,8 @@ int tt_frame_append(uint8_t **buf, size_t *len, size_t *cap, uint32_t stream, ui
 {
 	if (dlen > UINT32_MAX || reserve(buf, len, cap, TT_HDR_LEN + dlen) < 0)
 		return -1;
-	put_be32(*buf + *len, (uint32_t)dlen);
-	put_be32(*buf + *len + 4, stream);
+	sp_put_be32(*buf + *len, (uint32_t)dlen);
+	sp_put_be32(*buf + *len + 4, stream);
 	(*buf)[*len + 8] = type;
 	(*buf)[*len + 9] = flags;
 	if (dlen)
@@ -109,8 +97,8 @@ static void queue_response(struct tt_conn *conn, uint32_t stream, const Ttrpc__R
 		conn->broken = true;
 		return;
 	}
-	put_be32(conn->out + conn->out_len, (uint32_t)size);
-	put_be32(conn->out + conn->out_len + 4, stream);
+	sp_put_be32(conn->out + conn->out_len, (uint32_t)size);
+	sp_put_be32(conn->out + conn->out_len + 4, stream);
 	conn->out[conn->out_len + 8] = TT_TYPE_RESPONSE;
 	conn->out[conn->out_len + 9] = 0;
 	ttrpc__response__pack(resp, conn->out + conn->out_len + TT_HDR_LEN);
@@ -306,8 +294,8 @@ out:
 
 static void on_header(struct tt_conn *conn)
 {
-	conn->len = get_be32(conn->hdr);
-	conn->stream = get_be32(conn->hdr + 4);
+	conn->len = sp_get_be32(conn->hdr);
+	conn->stream = sp_get_be32(conn->hdr + 4);
 	conn->type = conn->hdr[8];
 	conn->flags = conn->hdr[9];
 	conn->hdr_have = 0;

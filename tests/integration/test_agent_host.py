@@ -283,43 +283,66 @@ def test_50_concurrent_calls_one_connection():
         assert not c.pending, c.pending
 
 
+class StandInVMM:
+    """A stand-in for Cloud Hypervisor's or Firecracker's hybrid-vsock socket: accepts one
+    connection at vmm_path, reads the `CONNECT <port>` line (kept in .seen), answers
+    `OK <host port>` and then relays bytes both ways to the agent's Unix socket."""
+
+    def __init__(self, agent_path, vmm_path):
+        self.agent_path, self.seen = agent_path, []
+        self.ls = socket.socket(socket.AF_UNIX)
+        self.ls.bind(vmm_path)
+        self.ls.listen(1)
+        self.t = threading.Thread(target=self._serve, daemon=True)
+
+    def __enter__(self):
+        self.t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.t.join(5)
+        self.ls.close()
+
+    @staticmethod
+    def _pump(src, dst):
+        while True:
+            try:
+                d = src.recv(65536)
+            except OSError:
+                return
+            if not d:
+                try:
+                    dst.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
+                return
+            dst.sendall(d)
+
+    def _serve(self):
+        conn, _ = self.ls.accept()
+        line = b""
+        while not line.endswith(b"\n"):
+            b = conn.recv(1)
+            if not b:
+                return
+            line += b
+        self.seen.append(line)
+        up = socket.socket(socket.AF_UNIX)
+        up.connect(self.agent_path)
+        conn.sendall(b"OK 1073741824\n")
+        threading.Thread(target=self._pump, args=(up, conn), daemon=True).start()
+        self._pump(conn, up)
+
+
 def test_hvsock_handshake_client():
     """The client's hybrid-vsock mode against a stand-in VMM socket that answers `OK <port>`
     and then relays to the agent."""
     with HostAgent() as a:
         vmm = os.path.join(a.dir, "vmm.sock")
-        ls = socket.socket(socket.AF_UNIX)
-        ls.bind(vmm)
-        ls.listen(1)
-        seen = []
-
-        def vmm_side():
-            conn, _ = ls.accept()
-            line = b""
-            while not line.endswith(b"\n"):
-                line += conn.recv(1)
-            seen.append(line)
-            up = socket.socket(socket.AF_UNIX)
-            up.connect(a.path)
-            conn.sendall(b"OK 1073741824\n")
-
-            def pump(src, dst):
-                while True:
-                    d = src.recv(65536)
-                    if not d:
-                        dst.shutdown(socket.SHUT_WR)
-                        return
-                    dst.sendall(d)
-            threading.Thread(target=pump, args=(up, conn), daemon=True).start()
-            pump(conn, up)
-
-        t = threading.Thread(target=vmm_side, daemon=True)
-        t.start()
-        with tt.Client.connect(f"hvsock://{vmm}:1024", timeout=10) as c:
-            assert c.call("grpc.Health", "Check").ok
-        t.join(5)
-        ls.close()
-        assert seen == [b"CONNECT 1024\n"], seen
+        with StandInVMM(a.path, vmm) as v:
+            with tt.Client.connect(f"hvsock://{vmm}:1024", timeout=10) as c:
+                assert c.call("grpc.Health", "Check").ok
+        assert v.seen == [b"CONNECT 1024\n"], v.seen
 
 
 def test_golden_vectors_match_our_protos():

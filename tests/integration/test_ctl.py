@@ -5,10 +5,8 @@ stand-in hybrid-vsock VMM socket; and the network handlers live, in a fresh netw
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import threading
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
@@ -109,47 +107,10 @@ def test_ctl_hvsock():
     """hvsock:// through a stand-in VMM socket that answers `OK <port>` and then relays."""
     with hostagent.HostAgent() as a:
         vmm = os.path.join(a.dir, "vmm.sock")
-        ls = socket.socket(socket.AF_UNIX)
-        ls.bind(vmm)
-        ls.listen(1)
-        seen = []
-
-        def vmm_side():
-            conn, _ = ls.accept()
-            line = b""
-            while not line.endswith(b"\n"):
-                b = conn.recv(1)
-                if not b:
-                    return
-                line += b
-            seen.append(line)
-            up = socket.socket(socket.AF_UNIX)
-            up.connect(a.path)
-            conn.sendall(b"OK 1073741824\n")
-
-            def pump(src, dst):
-                while True:
-                    try:
-                        d = src.recv(65536)
-                    except OSError:
-                        return
-                    if not d:
-                        try:
-                            dst.shutdown(socket.SHUT_WR)
-                        except OSError:
-                            pass
-                        return
-                    dst.sendall(d)
-            threading.Thread(target=pump, args=(up, conn), daemon=True).start()
-            pump(conn, up)
-
-        t = threading.Thread(target=vmm_side, daemon=True)
-        t.start()
-        rc, out, err = ctl(f"hvsock://{vmm}:1024", "check")
-        t.join(5)
-        ls.close()
+        with hostagent.StandInVMM(a.path, vmm) as v:
+            rc, out, err = ctl(f"hvsock://{vmm}:1024", "check")
         assert rc == 0 and json.loads(out) == {"status": "SERVING"}, (rc, out, err)
-        assert seen == [b"CONNECT 1024\n"], seen
+        assert v.seen == [b"CONNECT 1024\n"], v.seen
 
 
 # --- the network handlers, live in a fresh network namespace ----------------------------------

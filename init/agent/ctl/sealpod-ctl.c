@@ -20,6 +20,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "lib/be.h"
 #include "agent.pb-c.h"
 #include "health.pb-c.h"
 #include "pbjson.h"
@@ -253,19 +254,6 @@ static void read_all(uint8_t *p, size_t n)
 	}
 }
 
-static void put_be32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static uint32_t get_be32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
-}
-
 /* One call. On an OK status returns the decoded response (caller frees); otherwise reports the
  * status on stderr and exits 64 + code unless soft, where it returns NULL with *code set. */
 static ProtobufCMessage *call(const struct method *m, const ProtobufCMessage *req, bool soft,
@@ -295,8 +283,8 @@ static ProtobufCMessage *call(const struct method *m, const ProtobufCMessage *re
 	frame = malloc(HDR_LEN + elen);
 	if (!frame)
 		die(EXIT_CONN, "out of memory");
-	put_be32(frame, (uint32_t)elen);
-	put_be32(frame + 4, stream);
+	sp_put_be32(frame, (uint32_t)elen);
+	sp_put_be32(frame + 4, stream);
 	frame[8] = 1; /* request */
 	frame[9] = 0;
 	ttrpc__request__pack(&env, frame + HDR_LEN);
@@ -305,14 +293,14 @@ static ProtobufCMessage *call(const struct method *m, const ProtobufCMessage *re
 	free(env.payload.data);
 	for (;;) {
 		read_all(hdr, HDR_LEN);
-		len = get_be32(hdr);
+		len = sp_get_be32(hdr);
 		if (len > FRAME_MAX)
 			die(EXIT_CONN, "%s: reply frame of %u bytes", m->name, len);
 		body = malloc(len ? len : 1);
 		if (!body)
 			die(EXIT_CONN, "out of memory");
 		read_all(body, len);
-		if (get_be32(hdr + 4) == stream && hdr[8] == 2)
+		if (sp_get_be32(hdr + 4) == stream && hdr[8] == 2)
 			break;
 		free(body); /* not ours: another stream or a data frame */
 	}
