@@ -27,6 +27,10 @@
 #define FW_PAGE		    4096u
 #define FW_MAX_IMAGE	    (64u << 20) /* flash images are 1-8 MiB; the GPA math assumes < 4 GiB */
 #define FW_TABLE_TAIL	    32		/* bytes between the footer entry and the end */
+/* Bound on the memory the sections of one image make the TDX module or the SNP firmware
+ * measure (real images: a few MiB), so a hostile image cannot make a measurement walk
+ * billions of pages. */
+#define FW_MAX_MEASURED	    (1ull << 30)
 
 /* GUIDs in their on-disk (EFI, mixed-endian) byte order. */
 extern const uint8_t FW_GUID_FOOTER[FW_GUID_LEN];	  /* 96b582de-1fb2-45f7-baea-a366c55a082d */
@@ -78,7 +82,8 @@ struct tdvf {
 
 /* Finds and checks the TDVF descriptor: version 1; type <= 6; attributes within MR.EXTEND |
  * PAGE.AUG; GPA and memory size page aligned, memory size > 0, no wrap; raw size <= memory
- * size; the raw data inside the image; MR.EXTEND and PAGE.AUG not both set. */
+ * size; the raw data inside the image; MR.EXTEND and PAGE.AUG not both set; at most
+ * FW_MAX_MEASURED bytes of sections that are not PAGE.AUG. */
 int tdvf_parse(const uint8_t *img, size_t len, struct tdvf *t, char *err);
 const char *tdvf_type_name(uint32_t type);
 
@@ -104,7 +109,8 @@ struct sev_meta {
 };
 
 /* Finds and checks the SEV metadata: version 1; known types; GPA and size page aligned
- * (SECRETS and CPUID exactly one page), size > 0, below 4 GiB. The kernel-hashes table,
+ * (SECRETS and CPUID exactly one page), size > 0, below 4 GiB, FW_MAX_MEASURED in all.
+ * The kernel-hashes table,
  * when present, lies inside the KERNEL_HASHES section. */
 int sev_meta_parse(const uint8_t *img, size_t len, struct sev_meta *m, char *err);
 const char *sev_type_name(uint32_t type);

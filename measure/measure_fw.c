@@ -115,6 +115,7 @@ int tdvf_parse(const uint8_t *img, size_t len, struct tdvf *td, char *err)
 	if (dlen < 16 + 32 * n || 16 + 32 * (size_t)n > len - pos)
 		return measure_err(err, "TDVF descriptor: %u sections do not fit (length %u)", n,
 				   dlen);
+	uint64_t measured = 0;
 	for (uint32_t i = 0; i < n; i++) {
 		const uint8_t *p = d + 16 + 32 * i;
 		struct tdvf_section *s = &td->s[i];
@@ -149,6 +150,12 @@ int tdvf_parse(const uint8_t *img, size_t len, struct tdvf *td, char *err)
 		if ((s->attributes & TDVF_ATTR_MR_EXTEND) && s->mem_size > FW_MAX_IMAGE)
 			return measure_err(err, "TDVF section %u: MR.EXTEND over 0x%llx bytes", i,
 					   (unsigned long long)s->mem_size);
+		if (!(s->attributes & TDVF_ATTR_PAGE_AUG)) {
+			measured += s->mem_size; /* each term < 2^52: no overflow in 64 sections */
+			if (measured > FW_MAX_MEASURED)
+				return measure_err(err, "TDVF sections add more than %llu bytes",
+						   (unsigned long long)FW_MAX_MEASURED);
+		}
 	}
 	td->n = n;
 	return 0;
@@ -189,6 +196,7 @@ int sev_meta_parse(const uint8_t *img, size_t len, struct sev_meta *m, char *err
 		return measure_err(err, "SEV metadata: %u sections", n);
 	if (mlen < 16 + 12 * n || 16 + 12 * (size_t)n > len - pos)
 		return measure_err(err, "SEV metadata: %u sections do not fit (length %u)", n, mlen);
+	uint64_t measured = 0;
 	for (uint32_t i = 0; i < n; i++) {
 		const uint8_t *p = d + 16 + 12 * i;
 		struct sev_section *s = &m->s[i];
@@ -205,6 +213,10 @@ int sev_meta_parse(const uint8_t *img, size_t len, struct sev_meta *m, char *err
 		if ((s->type == SEV_SECRETS || s->type == SEV_CPUID) && s->size != FW_PAGE)
 			return measure_err(err, "SEV metadata section %u: %s of 0x%x bytes (one "
 					   "page expected)", i, sev_type_name(s->type), s->size);
+		measured += s->size;
+		if (measured > FW_MAX_MEASURED)
+			return measure_err(err, "SEV metadata sections cover more than %llu bytes",
+					   (unsigned long long)FW_MAX_MEASURED);
 	}
 	m->n = n;
 

@@ -175,3 +175,126 @@ def test_prediction_inputs_matter():
     assert a["pcr4"] != b["pcr4"] and a["pcr4"] != raw["pcr4"], "PCR4 ignores mem/patch"
     assert a["pcr9"] == b["pcr9"] and a["pcr9"] != pre["pcr9"], "PCR9 ignores the order"
     assert a["pcr5"] == "a5ceb755d043f32431d63e39f5161464620a3437280494b5850dc1b47cc074e0"
+
+
+# --- TDX and SEV-SNP: vectors from public reference tools (tests/measure/make-vectors.sh) ---
+
+VECTORS = os.path.join(TOP, "tests", "measure")
+
+
+def _firmware_dir():
+    """The cache directory of `make firmware`, or Skip when it was not built here."""
+    r = subprocess.run([os.path.join(TOP, "firmware", "build"), "--print-dir"], cwd=TOP,
+                       capture_output=True, text=True)
+    d = r.stdout.strip()
+    if r.returncode != 0 or not os.path.exists(os.path.join(d, ".complete")):
+        raise harness.Skip("TDVF/AmdSev firmware not built (`make firmware`, ~20 min)")
+    return d
+
+
+def _sha256(path):
+    import hashlib
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _header(path):
+    """'# key … sha256 HEX' comment lines of a vector file as {key: hex}."""
+    out = {}
+    with open(path) as f:
+        for line in f:
+            if line.startswith("#") and " sha256 " in line:
+                for part in line[1:].split(";"):
+                    words = part.split()
+                    if "sha256" in words:
+                        out[" ".join(words[:words.index("sha256")])] = words[words.index("sha256") + 1]
+    return out
+
+
+def _rows(path):
+    with open(path) as f:
+        return [line.rstrip("\n").split("\t") for line in f if not line.startswith("#")]
+
+
+def test_snp_launch_digest_vectors():
+    """SEV-SNP launch digests of the AmdSev OVMF we build, with our kernel, equal those that
+    virtee/sev-snp-measure computed (vCPU counts and types, guest features, QEMU/EC2/GCE VMSAs,
+    an empty command line, our own initramfs)."""
+    fw = os.path.join(_firmware_dir(), "OVMF.amdsev.fd")
+    path = os.path.join(VECTORS, "snp-vectors.tsv")
+    head = _header(path)
+    if _sha256(fw) != head["firmware OVMF.amdsev.fd"]:
+        raise harness.Skip("the AmdSev image built here differs from the one the vectors were "
+                           "made with (rerun tests/measure/make-vectors.sh with the oracles)")
+    if _sha256(KERNEL) != head["kernel build/bzImage"]:
+        raise harness.Skip("build/bzImage differs from the vectors' kernel (kernel-config "
+                           "changed: rerun tests/measure/make-vectors.sh)")
+    with tempfile.TemporaryDirectory() as tmp:
+        fixed = os.path.join(tmp, "fixed-initrd")
+        with open(fixed, "wb") as f:
+            f.write(b"sealpod measure test initrd\n" * 2048)
+        assert _sha256(fixed) == head["initrd fixed"]
+        own_ok = _sha256(_initrd()) == head["initrd own = build/initramfs-test.img"]
+        lines, checked = [], 0
+        for name, vcpus, vcpu, feat, vmm, initrd, cmdline, want in _rows(path):
+            if initrd == "own" and not own_ok:
+                lines.append(f"{name}: not checked (build/initramfs-test.img changed since)")
+                continue
+            args = ["--tee", "snp", "--firmware", fw, "--kernel", KERNEL,
+                    "--initrd", fixed if initrd == "fixed" else _initrd(), "--cmdline", cmdline,
+                    "--vcpus", vcpus, "--guest-features", feat, "--vmm", vmm,
+                    "--vcpu-sig" if vcpu.startswith("0x") else "--vcpu-type", vcpu]
+            got = json.loads(_measure(args).stdout)["snp_launch_digest"]
+            assert got == want, f"{name}: ours {got} != sev-snp-measure {want}"
+            checked += 1
+            lines.append(f"{name}: {got[:16]}… = sev-snp-measure")
+        assert checked >= 8
+    return "\n".join(lines)
+
+
+def test_tdx_mrtd_vector():
+    """MRTD of the TDVF we build equals td-shim's reference calculator (single-pass page order);
+    the two-pass order differs from it (it is a different value, not proven by an oracle)."""
+    fw = os.path.join(_firmware_dir(), "OVMF.inteltdx.fd")
+    rows = _rows(os.path.join(VECTORS, "tdx-vectors.tsv"))
+    name, fw_sha, order, want = rows[0]
+    if _sha256(fw) != fw_sha:
+        raise harness.Skip("the TDVF image built here differs from the one the vector was made "
+                           "with (rerun tests/measure/make-vectors.sh with the oracle)")
+    base = ["--tee", "tdx", "--firmware", fw, "--kernel", KERNEL, "--initrd", _initrd(),
+            "--cmdline", "console=hvc0", "--mem", "2048"]
+    got = json.loads(_measure(base).stdout)
+    assert got["mrtd"] == want, f"MRTD ours {got['mrtd']} != td-shim {want}"
+    two = json.loads(_measure(base + ["--tdx-page-order", "two-pass"]).stdout)["mrtd"]
+    assert two != want
+    kinds = [s["type"] for s in got["tdvf_sections"]]
+    assert kinds[0] == "BFV" and "TD_HOB" in kinds, kinds
+    return f"mrtd {want[:16]}… = td-shim (single pass); two-pass {two[:16]}…"
+
+
+def test_tee_refusals():
+    """Inputs that would give a wrong reference value are refused: a plain OVMF (no kernel
+    hashes / no TDVF metadata) for SNP and TDX, Cloud Hypervisor, initdata on a TEE."""
+    plain = "/usr/share/OVMF/OVMF_CODE_4M.fd"
+    with tempfile.TemporaryDirectory() as tmp:
+        empty = os.path.join(tmp, "empty")
+        open(empty, "w").close()
+        base = ["--kernel", KERNEL, "--initrd", empty, "--cmdline", "", "--mem", "1024"]
+        cases = [(["--tee", "snp", "--vcpu-type", "EPYC", "--firmware", KERNEL], "OVMF"),
+                 (["--tee", "tdx", "--firmware", KERNEL], "OVMF"),
+                 (["--tee", "snp", "--vcpu-type", "EPYC", "--firmware", plain, "--vmm", "clh"],
+                  "Cloud Hypervisor"),
+                 (["--tee", "snp", "--firmware", plain], "--vcpu-type"),
+                 (["--tee", "tdx", "--initdata", empty], "vTPM inputs"),
+                 (["--tee", "snp", "--vcpu-type", "Haswell", "--firmware", plain], "unknown")]
+        if os.path.exists(plain):
+            cases.append((["--tee", "snp", "--vcpu-type", "EPYC", "--firmware", plain],
+                          "SEV metadata"))
+            cases.append((["--tee", "tdx", "--firmware", plain], "TDVF"))
+        for args, why in cases:
+            r = _measure(base + args, check=False)
+            assert r.returncode == 2 and why in r.stderr, (args, r.returncode, r.stderr)
+    return f"{len(cases)} refusals"
