@@ -772,6 +772,128 @@ static void print_difference(int *first, const struct evlog_event *ev, size_t id
 	putchar('}');
 }
 
+/* A short description of an event for a difference report: the variable name of a UEFI
+ * variable event, or the event data when it is printable text. */
+static void print_event_what(const struct evlog_event *ev)
+{
+	char what[72];
+	size_t n = 0;
+	if ((ev->type == EV_EFI_VARIABLE_DRIVER_CONFIG || ev->type == EV_EFI_VARIABLE_BOOT ||
+	     ev->type == 0x800000e0u) &&
+	    ev->data_len >= 32) {
+		uint64_t chars = 0;
+		for (int i = 7; i >= 0; i--)
+			chars = chars << 8 | ev->data[16 + i]; /* u64 UnicodeNameLength */
+		for (uint64_t i = 0; i < chars && n < sizeof(what) - 1 && 32 + 2 * i + 1 < ev->data_len;
+		     i++) {
+			uint8_t c = ev->data[32 + 2 * i];
+			what[n++] = c >= 0x20 && c < 0x7f && !ev->data[32 + 2 * i + 1] ? (char)c : '?';
+		}
+	} else {
+		for (uint32_t i = 0; i < ev->data_len && n < sizeof(what) - 1; i++) {
+			uint8_t c = ev->data[i];
+			if (c == 0 && i + 1 == ev->data_len)
+				break;
+			if (c < 0x20 || c >= 0x7f) {
+				n = 0;
+				break;
+			}
+			what[n++] = (char)c;
+		}
+	}
+	if (n) {
+		printf(", \"what\": ");
+		json_str(what, n);
+	}
+}
+
+/* Firmware PCRs (0-3, 6, 7) of the replayed log against a reference boot's log: the register
+ * values, then event by event per PCR (type and digest in the replayed bank). Returns 0 when
+ * they match, 1 when they differ, 2 on errors. */
+static int compare_reference(const struct opts *o, const struct evlog *log, uint16_t alg,
+			     unsigned size, uint8_t regs[EVLOG_NUM_PCRS][EVLOG_MAX_DIGEST],
+			     char *err)
+{
+	static const int pcrs[] = { 0, 1, 2, 3, 6, 7 };
+	static uint8_t ref_regs[EVLOG_NUM_PCRS][EVLOG_MAX_DIGEST];
+	struct buf b = { 0 };
+	struct evlog ref;
+	unsigned ref_size;
+	if (read_file(o->reference_log, &b, err) < 0)
+		return 2;
+	if (evlog_parse(b.p, b.len, &ref, err) < 0) {
+		free(b.p);
+		return 2;
+	}
+	int ret = 0;
+	if (evlog_replay(&ref, alg, ref_regs, &ref_size, err) < 0 || ref_size != size) {
+		ret = 2;
+		goto out;
+	}
+	printf(",\n  \"reference_log\": ");
+	json_str(o->reference_log, strlen(o->reference_log));
+	printf(",\n  \"firmware_match\": {");
+	for (int k = 0; k < 6; k++) {
+		int same = !memcmp(regs[pcrs[k]], ref_regs[pcrs[k]], size);
+		printf("%s\"%d\": %s", k ? ", " : "", pcrs[k], same ? "true" : "false");
+		if (!same)
+			ret = 1;
+	}
+	printf("},\n  \"firmware_differences\": [");
+	int first = 1;
+	for (int k = 0; k < 6; k++) {
+		size_t li = 0, ri = 0;
+		for (size_t pos = 0;; pos++) {
+			while (li < log->nevents && (log->events[li].pcr != (uint32_t)pcrs[k] ||
+						     log->events[li].type == EV_NO_ACTION))
+				li++;
+			while (ri < ref.nevents && (ref.events[ri].pcr != (uint32_t)pcrs[k] ||
+						    ref.events[ri].type == EV_NO_ACTION))
+				ri++;
+			const struct evlog_event *a = li < log->nevents ? &log->events[li] : NULL;
+			const struct evlog_event *r = ri < ref.nevents ? &ref.events[ri] : NULL;
+			if (!a && !r)
+				break;
+			const uint8_t *da = a ? evlog_event_digest(a, alg) : NULL;
+			const uint8_t *dr = r ? evlog_event_digest(r, alg) : NULL;
+			if (!a || !r || !da || !dr || a->type != r->type || memcmp(da, dr, size)) {
+				char hex[2 * EVLOG_MAX_DIGEST + 1];
+				printf("%s\n    {\"pcr\": %d, \"position\": %zu", first ? "" : ",",
+				       pcrs[k], pos);
+				first = 0;
+				if (a) {
+					printf(", \"log_event\": %zu, \"log_type\": \"%s\"", li,
+					       evlog_type_name(a->type));
+					if (da) {
+						measure_hex(da, size, hex);
+						printf(", \"logged\": \"%s\"", hex);
+					}
+					print_event_what(a);
+				}
+				if (r) {
+					printf(", \"reference_event\": %zu, \"reference_type\": \"%s\"", ri,
+					       evlog_type_name(r->type));
+					if (dr) {
+						measure_hex(dr, size, hex);
+						printf(", \"reference\": \"%s\"", hex);
+					}
+				}
+				putchar('}');
+				ret = 1;
+			}
+			li += a != NULL;
+			ri += r != NULL;
+		}
+	}
+	printf("%s]", first ? "" : "\n  ");
+out:
+	if (ret == 2 && !err[0])
+		measure_err(err, "--reference-log: no %s bank", o->bank);
+	evlog_free(&ref);
+	free(b.p);
+	return ret;
+}
+
 static int measure_replay_main(const struct opts *o, const struct measure_result *pred, char *err)
 {
 	struct buf log_bytes = { 0 };
@@ -861,6 +983,15 @@ static int measure_replay_main(const struct opts *o, const struct measure_result
 			}
 		}
 		printf("%s]", first ? "" : "\n  ");
+	}
+	if (o->reference_log) {
+		int r = compare_reference(o, &log, alg, size, regs, err);
+		if (r == 2) {
+			ret = 2;
+			goto out;
+		}
+		if (r == 1)
+			ret = 1;
 	}
 	printf("\n}\n");
 out:

@@ -79,35 +79,72 @@ class _SwtpmGuest:
         self.guest.close()
 
 
-def _check_boot(mem, extra):
-    for f, what in ((MEASURE, "build/sealpod-measure"), (KERNEL, "build/bzImage"),
-                    (_initrd(), "the test initramfs")):
-        if not os.path.exists(f):
-            raise AssertionError(f"{what} is missing: run `make`")
+def _boot_read(mem, extra):
+    """Boots the test image with a fresh vTPM; returns the TPM's sha256 PCRs 0-9 (hex), the
+    firmware event log (bytes) and /proc/cmdline."""
     if not shutil.which("swtpm"):
         raise harness.Skip("swtpm is not installed (scripts/test-packages.txt)")
-    cmdline = _measured_cmdline(extra)
-    inputs = ["--kernel", KERNEL, "--initrd", _initrd(), "--cmdline", cmdline,
-              "--mem", str(mem), "--loadopts", "suffix"]
-    predicted = json.loads(_measure(inputs + ["--format", "json"]).stdout)
-
     tmp = tempfile.mkdtemp(prefix="sealpod-measure-")
     try:
         tpmdir = os.path.join(tmp, "tpm")
         os.mkdir(tpmdir)
         with _SwtpmGuest(mem, extra, tpmdir) as g:
-            guest = {}
-            for n in (0, 1, 2, 3, 4, 5, 6, 7, 9):
-                guest[n] = g.sh_ok(f"cat /sys/class/tpm/tpm0/pcr-sha256/{n}").strip().lower()
+            pcrs = {}
+            for n in range(10):
+                pcrs[n] = g.sh_ok(f"cat /sys/class/tpm/tpm0/pcr-sha256/{n}").strip().lower()
             dump = g.sh_ok("od -An -v -tx1 /sys/kernel/security/tpm0/binary_bios_measurements",
                            timeout=120)
             proc_cmdline = g.sh_ok("cat /proc/cmdline").strip()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return pcrs, bytes.fromhex("".join(dump.split())), proc_cmdline
+
+
+REFERENCE = os.path.join(TOP, "tests", "measure", "reference", "reference.json")
+OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd"
+
+
+def _stored_reference(mem):
+    """The stored reference boot for this memory size with this machine's OVMF, or (None,
+    why not)."""
+    try:
+        with open(REFERENCE) as f:
+            entries = json.load(f)["boots"]
+    except FileNotFoundError:
+        return None, "no stored reference boots"
+    code = _sha256(OVMF_CODE) if os.path.exists(OVMF_CODE) else None
+    for e in entries:
+        if e["mem"] == mem and e["ovmf_code_sha256"] == code:
+            return e, ""
+    return None, (f"no stored reference for {mem} MiB with this OVMF_CODE_4M.fd "
+                  f"(sha256 {str(code)[:16]}…; recapture: tests/measure/capture-reference.py)")
+
+
+def _check_boot(mem, extra):
+    for f, what in ((MEASURE, "build/sealpod-measure"), (KERNEL, "build/bzImage"),
+                    (_initrd(), "the test initramfs")):
+        if not os.path.exists(f):
+            raise AssertionError(f"{what} is missing: run `make`")
+    cmdline = _measured_cmdline(extra)
+    inputs = ["--kernel", KERNEL, "--initrd", _initrd(), "--cmdline", cmdline,
+              "--mem", str(mem), "--loadopts", "suffix"]
+    predicted = json.loads(_measure(inputs + ["--format", "json"]).stdout)
+    guest, log_bytes, proc_cmdline = _boot_read(mem, extra)
+    stored, why = _stored_reference(mem)
+    tmp = tempfile.mkdtemp(prefix="sealpod-measure-")
+    try:
         log = os.path.join(tmp, "eventlog.bin")
         with open(log, "wb") as f:
-            f.write(bytes.fromhex("".join(dump.split())))
+            f.write(log_bytes)
         replay = _measure(["replay", "--eventlog", log] + inputs, check=False)
         # the firmware PCRs, replayed from this boot's own log, must equal the TPM's
         firmware = json.loads(_measure(inputs + ["--reference-log", log]).stdout)
+        # and this boot's firmware events must equal the stored reference boot's
+        ref_replay = None
+        if stored:
+            ref_log = os.path.join(os.path.dirname(REFERENCE), stored["file"])
+            ref_replay = _measure(["replay", "--eventlog", log, "--reference-log", ref_log],
+                                  check=False)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -126,6 +163,17 @@ def _check_boot(mem, extra):
     lines.append("pcr0-3,6,7 (firmware, from a reference log): " +
                  " ".join(f"{n}:{guest[n][:16]}" for n in (0, 1, 2, 3, 6, 7)) +
                  (" = replay" if not any("replay" in b for b in bad) else " != replay"))
+    if stored:
+        diff = [n for n in (0, 1, 2, 3, 6, 7) if guest[n] != stored["pcrs"][str(n)]]
+        if diff or ref_replay.returncode != 0:
+            bad.append("firmware PCRs vs the stored reference boot")
+            lines.append(f"stored reference {stored['file']} differs in pcr{diff}:\n" +
+                         (ref_replay.stdout or ref_replay.stderr).strip())
+        else:
+            lines.append(f"pcr0-3,6,7 = stored reference {stored['file']} "
+                         f"(captured {stored['captured']}), every firmware event equal")
+    else:
+        lines.append(f"stored reference not compared: {why}")
     if replay.returncode != 0:
         bad.append("event log")
         lines.append("event-log replay:\n" + (replay.stdout or replay.stderr).strip())
@@ -340,3 +388,34 @@ def test_tee_refusals():
             r = _measure(base + args, check=False)
             assert r.returncode == 2 and why in r.stderr, (args, r.returncode, r.stderr)
     return f"{len(cases)} refusals"
+
+
+def test_stored_reference_replay():
+    """Offline: each stored reference log replays to the PCRs recorded at capture, and replaying
+    one stored boot against another names the firmware event that differs (with bookworm's
+    OVMF the PEIFV blob in PCR0 depends on the RAM size)."""
+    with open(REFERENCE) as f:
+        boots = json.load(f)["boots"]
+    assert boots, "no stored reference boots"
+    d = os.path.dirname(REFERENCE)
+    lines = []
+    for b in boots:
+        log = os.path.join(d, b["file"])
+        r = _measure(["replay", "--eventlog", log, "--reference-log", log])
+        out = json.loads(r.stdout)
+        for n in (0, 1, 2, 3, 6, 7):
+            assert out["pcrs"][str(n)] == b["pcrs"][str(n)], (b["file"], n)
+        assert all(out["firmware_match"].values()) and not out["firmware_differences"]
+        lines.append(f"{b['file']}: replays to the recorded pcr0-3,6,7")
+    by_mem = {b["mem"]: b for b in boots if b["ovmf_package"] == boots[0]["ovmf_package"]}
+    if 512 in by_mem and 2048 in by_mem:
+        r = _measure(["replay", "--eventlog", os.path.join(d, by_mem[512]["file"]),
+                      "--reference-log", os.path.join(d, by_mem[2048]["file"])], check=False)
+        assert r.returncode == 1, r.stderr
+        out = json.loads(r.stdout)
+        diffs = out["firmware_differences"]
+        assert out["firmware_match"]["0"] is False and out["firmware_match"]["7"] is True
+        assert diffs and diffs[0]["pcr"] == 0, diffs
+        lines.append("512 MiB vs 2048 MiB reference: " + ", ".join(
+            f"pcr{x['pcr']} event {x['log_event']} {x['log_type']}" for x in diffs))
+    return "\n".join(lines)
