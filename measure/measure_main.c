@@ -444,7 +444,56 @@ static void print_kbs(const struct measure_result *r, const struct reference *re
 	printf(", \"pcr9\": [\"%s\"]}\n", hex);
 }
 
-static int measure_replay_main(const struct opts *o, const struct measure_result *pred, char *err);
+/* What replay compares a log with: the vTPM PCR4/5/9 events (sha256) or the TDX RTMR1/RTMR2
+ * events (sha384, CCEL MR index 2 and 3). */
+#define PRED_MAX_EVENTS (MEASURE_MAX_EVENTS > TDX_MAX_EVENTS ? MEASURE_MAX_EVENTS : TDX_MAX_EVENTS)
+struct prediction {
+	uint16_t alg;
+	unsigned size;
+	size_t nregs;
+	uint32_t regs[3];
+	const uint8_t *want[3];
+	size_t n;
+	struct {
+		uint32_t reg, type;
+		const uint8_t *digest;
+		const char *what;
+	} ev[PRED_MAX_EVENTS];
+};
+
+static void prediction_tpm(const struct measure_result *r, struct prediction *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->alg = TPM_ALG_SHA256;
+	p->size = SHA256_LEN;
+	p->nregs = 3;
+	p->regs[0] = 4, p->regs[1] = 5, p->regs[2] = 9;
+	p->want[0] = r->pcr4, p->want[1] = r->pcr5, p->want[2] = r->pcr9;
+	for (size_t i = 0; i < r->nevents && p->n < PRED_MAX_EVENTS; i++) {
+		p->ev[p->n].reg = r->events[i].pcr;
+		p->ev[p->n].type = r->events[i].type;
+		p->ev[p->n].digest = r->events[i].digest;
+		p->ev[p->n++].what = r->events[i].what;
+	}
+}
+
+static void prediction_tdx(const struct tdx_result *r, struct prediction *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->alg = TPM_ALG_SHA384;
+	p->size = SHA384_LEN;
+	p->nregs = 2;
+	p->regs[0] = 2, p->regs[1] = 3; /* CCEL MR index: RTMR1, RTMR2 */
+	p->want[0] = r->rtmr1, p->want[1] = r->rtmr2;
+	for (size_t i = 0; i < r->nevents && p->n < PRED_MAX_EVENTS; i++) {
+		p->ev[p->n].reg = r->events[i].rtmr + 1;
+		p->ev[p->n].type = r->events[i].type;
+		p->ev[p->n].digest = r->events[i].digest;
+		p->ev[p->n++].what = r->events[i].what;
+	}
+}
+
+static int measure_replay_main(const struct opts *o, const struct prediction *pred, char *err);
 
 static void print_manifest(const struct opts *o, const struct buf *manifests)
 {
@@ -623,7 +672,6 @@ int main(int argc, char **argv)
 			  .qemu_patch = 1,
 			  .loadopts = LOADOPTS_SUFFIX,
 			  .format = "json",
-			  .bank = "sha256",
 			  .tee = "tpm",
 			  .vmm = "qemu",
 			  .vcpus = 1,
@@ -633,6 +681,8 @@ int main(int argc, char **argv)
 	struct buf kernel = { 0 }, initrd = { 0 }, initdata = { 0 }, firmware = { 0 };
 	struct buf manifests[MAX_MANIFESTS] = { { 0 } };
 	struct measure_result r;
+	static struct tdx_result tdx_r;
+	static struct prediction pred;
 	static struct reference ref;
 
 	if (parse_args(argc - replay, argv + replay, &o, err) < 0)
@@ -643,14 +693,16 @@ int main(int argc, char **argv)
 	}
 	int predict = !replay || o.kernel;
 	int snp = !strcmp(o.tee, "snp"), tdx = !strcmp(o.tee, "tdx");
+	if (!o.bank)
+		o.bank = tdx ? "sha384" : "sha256";
 	if (predict && (!o.kernel || !o.initrd || !o.cmdline || (!o.has_mem && !snp))) {
 		usage();
 		measure_err(err, "--kernel, --initrd, --cmdline and --mem (but for --tee snp) are "
 				 "required");
 		goto out;
 	}
-	if ((snp || tdx) && replay) {
-		measure_err(err, "replay compares vTPM predictions; replay a CCEL without --tee");
+	if (snp && replay) {
+		measure_err(err, "replay: SEV-SNP has no event log");
 		goto out;
 	}
 	if (!strcmp(o.vmm, "clh")) {
@@ -715,12 +767,18 @@ int main(int argc, char **argv)
 			ret = run_snp(&o, &in, &firmware, manifests, err) < 0 ? 2 : 0;
 			goto out;
 		}
-		if (tdx) {
+		if (tdx && replay) {
+			if (tdx_rtmrs(&in, o.tdx_legacy_separator, &tdx_r, err) < 0)
+				goto out;
+			prediction_tdx(&tdx_r, &pred);
+		} else if (tdx) {
 			ret = run_tdx(&o, &in, &firmware, manifests, err) < 0 ? 2 : 0;
 			goto out;
 		}
-		if (measure_compute(&in, &r, err) < 0)
+		if (!tdx && measure_compute(&in, &r, err) < 0)
 			goto out;
+		if (!tdx)
+			prediction_tpm(&r, &pred);
 		if (!replay) {
 			if (!strcmp(o.format, "kbs"))
 				print_kbs(&r, &ref);
@@ -730,7 +788,7 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
-	ret = measure_replay_main(&o, predict ? &r : NULL, err);
+	ret = measure_replay_main(&o, predict ? &pred : NULL, err);
 out:
 	if (fflush(stdout) != 0 && ret != 2) {
 		measure_err(err, "write: %s", strerror(errno));
@@ -747,27 +805,27 @@ out:
 	return ret;
 }
 
-/* replay: the log's registers, then PCR4/5/9 compared event by event with the prediction. */
-static void print_difference(int *first, const struct evlog_event *ev, size_t idx,
-			     const struct measure_event *pe, uint32_t pcr, size_t pos)
+/* replay: the log's registers, then the predicted registers compared event by event. */
+static void print_difference(int *first, const struct prediction *p, const struct evlog_event *ev,
+			     size_t idx, size_t pi, uint32_t reg, size_t pos)
 {
-	char hex[2 * SHA256_LEN + 1];
-	printf("%s\n    {\"pcr\": %u, \"position\": %zu", *first ? "" : ",", pcr, pos);
+	char hex[2 * EVLOG_MAX_DIGEST + 1];
+	printf("%s\n    {\"pcr\": %u, \"position\": %zu", *first ? "" : ",", reg, pos);
 	*first = 0;
 	if (ev) {
-		const uint8_t *d = evlog_event_digest(ev, TPM_ALG_SHA256);
+		const uint8_t *d = evlog_event_digest(ev, p->alg);
 		printf(", \"log_event\": %zu, \"log_type\": \"%s\"", idx,
 		       evlog_type_name(ev->type));
 		if (d) {
-			measure_hex(d, SHA256_LEN, hex);
+			measure_hex(d, p->size, hex);
 			printf(", \"logged\": \"%s\"", hex);
 		}
 	}
-	if (pe) {
-		measure_hex(pe->digest, SHA256_LEN, hex);
+	if (pi < p->n) {
+		measure_hex(p->ev[pi].digest, p->size, hex);
 		printf(", \"expected_type\": \"%s\", \"expected\": \"%s\", \"expected_what\": ",
-		       evlog_type_name(pe->type), hex);
-		json_str(pe->what, strlen(pe->what));
+		       evlog_type_name(p->ev[pi].type), hex);
+		json_str(p->ev[pi].what, strlen(p->ev[pi].what));
 	}
 	putchar('}');
 }
@@ -894,7 +952,7 @@ out:
 	return ret;
 }
 
-static int measure_replay_main(const struct opts *o, const struct measure_result *pred, char *err)
+static int measure_replay_main(const struct opts *o, const struct prediction *pred, char *err)
 {
 	struct buf log_bytes = { 0 };
 	struct evlog log;
@@ -939,47 +997,49 @@ static int measure_replay_main(const struct opts *o, const struct measure_result
 	}
 	printf("\n  }");
 	ret = 0;
-	if (pred && alg == TPM_ALG_SHA256) {
-		static const uint32_t pcrs[] = { 4, 5, 9 };
-		const uint8_t *want[] = { pred->pcr4, pred->pcr5, pred->pcr9 };
+	if (pred && alg != pred->alg) {
+		measure_err(err, "--bank %s: the prediction is in the %s bank", o->bank,
+			    evlog_alg_name(pred->alg));
+		ret = 2;
+		goto out;
+	}
+	if (pred) {
 		printf(",\n  \"predicted\": {");
-		for (int k = 0; k < 3; k++) {
-			char hex[2 * SHA256_LEN + 1];
-			measure_hex(want[k], SHA256_LEN, hex);
-			printf("%s\"%u\": \"%s\"", k ? ", " : "", pcrs[k], hex);
+		for (size_t k = 0; k < pred->nregs; k++) {
+			char hex[2 * EVLOG_MAX_DIGEST + 1];
+			measure_hex(pred->want[k], pred->size, hex);
+			printf("%s\"%u\": \"%s\"", k ? ", " : "", pred->regs[k], hex);
 		}
 		printf("},\n  \"match\": {");
-		for (int k = 0; k < 3; k++) {
-			int same = !memcmp(regs[pcrs[k]], want[k], SHA256_LEN);
-			printf("%s\"%u\": %s", k ? ", " : "", pcrs[k], same ? "true" : "false");
+		for (size_t k = 0; k < pred->nregs; k++) {
+			int same = !memcmp(regs[pred->regs[k]], pred->want[k], pred->size);
+			printf("%s\"%u\": %s", k ? ", " : "", pred->regs[k], same ? "true" : "false");
 			if (!same)
 				ret = 1;
 		}
 		printf("},\n  \"differences\": [");
 		first = 1;
-		for (int k = 0; k < 3; k++) {
+		for (size_t k = 0; k < pred->nregs; k++) {
+			uint32_t reg = pred->regs[k];
 			size_t li = 0, pi = 0, pos = 0;
 			for (;; pos++) {
-				while (li < log.nevents && (log.events[li].pcr != pcrs[k] ||
+				while (li < log.nevents && (log.events[li].pcr != reg ||
 							    log.events[li].type == EV_NO_ACTION))
 					li++;
-				while (pi < pred->nevents && pred->events[pi].pcr != pcrs[k])
+				while (pi < pred->n && pred->ev[pi].reg != reg)
 					pi++;
 				const struct evlog_event *ev = li < log.nevents ? &log.events[li]
 										: NULL;
-				const struct measure_event *pe =
-					pi < pred->nevents ? &pred->events[pi] : NULL;
-				if (!ev && !pe)
+				if (!ev && pi == pred->n)
 					break;
-				const uint8_t *d = ev ? evlog_event_digest(ev, TPM_ALG_SHA256)
-						      : NULL;
-				if (!ev || !pe || !d || ev->type != pe->type ||
-				    memcmp(d, pe->digest, SHA256_LEN) != 0) {
-					print_difference(&first, ev, li, pe, pcrs[k], pos);
+				const uint8_t *d = ev ? evlog_event_digest(ev, alg) : NULL;
+				if (!ev || pi == pred->n || !d || ev->type != pred->ev[pi].type ||
+				    memcmp(d, pred->ev[pi].digest, pred->size) != 0) {
+					print_difference(&first, pred, ev, li, pi, reg, pos);
 					ret = 1;
 				}
 				li += ev != NULL;
-				pi += pe != NULL;
+				pi += pi < pred->n;
 			}
 		}
 		printf("%s]", first ? "" : "\n  ");

@@ -419,3 +419,31 @@ def test_stored_reference_replay():
         lines.append("512 MiB vs 2048 MiB reference: " + ", ".join(
             f"pcr{x['pcr']} event {x['log_event']} {x['log_type']}" for x in diffs))
     return "\n".join(lines)
+
+
+def test_tdx_ccel_replay():
+    """A real TDX CC event log (trustee test data, an OVMF older than edk2-stable202411):
+    replayed against our TDX prediction with the legacy separator layout, only the events of
+    the inputs we do not have (their kernel, load options, initrd) differ; every firmware event
+    of RTMR1 (the boot-option and ExitBootServices actions) is as predicted. With the current
+    layout the RTMR1 separator is reported missing from the log."""
+    ccel = os.path.join(VECTORS, "ccel_data_ovmf.bin")
+    with tempfile.TemporaryDirectory() as tmp:
+        empty = os.path.join(tmp, "initrd")
+        with open(empty, "wb") as f:
+            f.write(b"x")
+        base = ["replay", "--tee", "tdx", "--eventlog", ccel, "--kernel", KERNEL,
+                "--initrd", empty, "--cmdline", "console=hvc0", "--mem", "2048"]
+        r = _measure(base + ["--tdx-legacy-separator"], check=False)
+        assert r.returncode == 1, r.stderr
+        out = json.loads(r.stdout)
+        assert out["bank"] == "sha384"
+        got = [(d["pcr"], d["position"], d["expected_what"]) for d in out["differences"]]
+        assert got == [(2, 0, "kernel (Authenticode)"), (3, 0, "LOADED_IMAGE::LoadOptions"),
+                       (3, 1, "Linux initrd")], got
+        r = _measure(base, check=False)
+        out = json.loads(r.stdout)
+        sep = [d for d in out["differences"] if d.get("expected_type") == "EV_SEPARATOR"]
+        assert r.returncode == 1 and sep and sep[0]["pcr"] == 2, out["differences"]
+    return "legacy layout: only kernel/load-options/initrd events differ; current layout: " \
+           f"RTMR1 separator at position {sep[0]['position']} reported"
