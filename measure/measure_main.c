@@ -1,27 +1,40 @@
-/* sealpod-measure: prints the reference values of a sealpod guest (see measure.h), or replays
- * a guest's TCG2 event log and says which events differ from the prediction.
+/* sealpod-measure: prints the reference values of a sealpod guest (see measure.h, tee.h), or
+ * replays a guest's event log and says which events differ from the prediction.
  *
- *   sealpod-measure --kernel FILE --initrd FILE --cmdline STR --mem MIB [--initdata FILE]
- *       [--firmware FILE] [--loadopts suffix|prefix] [--no-qemu-patch] [--manifest FILE]...
- *       [--reference-log FILE] [--format json|kbs]
- *   sealpod-measure replay --eventlog FILE [--bank sha256|sha384|...] [the inputs above]
+ *   sealpod-measure --kernel FILE --initrd FILE --cmdline STR [--mem MIB] [--initdata FILE]
+ *       [--tee tpm|tdx|snp] [--firmware FILE] [--loadopts suffix|prefix]
+ *       [--no-qemu-patch | --qemu-patch] [--manifest FILE]... [--reference-log FILE]
+ *       [--vcpus N] [--vcpu-type MODEL | --vcpu-sig N] [--guest-features N]
+ *       [--vmm qemu|clh|ec2|gce] [--tdx-page-order single|two-pass] [--tdx-legacy-separator]
+ *       [--format json|kbs]
+ *   sealpod-measure replay --eventlog FILE [--bank sha256|sha384|...] [--reference-log FILE]
+ *       [the inputs above]
  *
- * --format json (default): one object with pcr4, pcr5, pcr9 (and pcr8 with --initdata), sha256,
- *   lowercase hex; the inputs (kernel_sha256, kernel_authenticode_sha256, initrd_sha256,
- *   initrd_size, cmdline, mem, loadopts, qemu_patch, initdata_sha256, firmware_sha256); the
- *   predicted events; "manifest": the concatenated --manifest files. With --reference-log (the
- *   binary_bios_measurements of a reference boot of the same firmware and VM configuration)
- *   also pcr0, pcr1, pcr2, pcr3, pcr6, pcr7 replayed from it, and reference_log_sha256.
+ * --tee tpm (default), --format json: one object with pcr4, pcr5, pcr9 (and pcr8 with
+ *   --initdata), sha256, lowercase hex; the inputs (kernel_sha256, kernel_authenticode_sha256,
+ *   initrd_sha256, initrd_size, cmdline, mem, loadopts, qemu_patch, initdata_sha256,
+ *   firmware_sha256); the predicted events; "manifest": the concatenated --manifest files. With
+ *   --reference-log (the binary_bios_measurements of a reference boot of the same firmware and
+ *   VM configuration) also pcr0, pcr1, pcr2, pcr3, pcr6, pcr7 replayed from it.
+ * --tee tdx: mrtd (with --firmware, a TDVF image), rtmr1, rtmr2 (sha384), the TDVF sections
+ *   and the predicted CCEL events; RTMR0 is listed under "not_computed".
+ * --tee snp: snp_launch_digest (sha384) for --firmware (an AmdSev OVMF), --vcpus, the vCPU
+ *   type or signature, --guest-features (default 0x1) and the VMM's VMSA flavour.
+ * --mem is needed only when QEMU patches the setup header (the vTPM default; TDX and SNP
+ *   default to the unpatched kernel).
  * --format kbs: a flat object of reference values a test KBS ingests, every value a list of
- *   accepted lowercase-hex sha256 PCR values: {"pcr4":["…"],"pcr5":["…"],"pcr8":["…"],
- *   "pcr9":["…"]} (pcr8 only with --initdata; pcr0-3, 6, 7 only with --reference-log).
+ *   accepted lowercase-hex values: {"pcr4":["…"],"pcr5":["…"],"pcr8":["…"],"pcr9":["…"]}
+ *   (pcr8 only with --initdata; pcr0-3, 6, 7 only with --reference-log), {"mrtd":[…],
+ *   "rtmr1":[…],"rtmr2":[…]} or {"snp_launch_digest":[…]}.
  * Strings are JSON-escaped with each byte >= 0x80 written as \u00XX (Latin-1), which is also
  * how OVMF widens cmdline bytes into LoadOptions.
  *
- * replay prints {"bank","events","pcrs":{"N":"hex"},…} (for a TDX CCEL, --bank sha384, N is the
- * MR index: 1 = RTMR0 … 3 = RTMR2) and, when --kernel is given,
- * "predicted", "match" and "differences" for PCR4, 5 and 9; exit status 0 when they match, 1
- * when they differ, 2 on errors. */
+ * replay prints {"bank","events","pcrs":{"N":"hex"},…} (for a TDX CCEL N is the MR index:
+ * 1 = RTMR0 … 3 = RTMR2) and, when --kernel is given, "predicted", "match" and "differences"
+ * for PCR4, 5 and 9 (or, with --tee tdx, MR index 2 and 3 in the sha384 bank); with
+ * --reference-log, "firmware_match" and "firmware_differences" for PCR 0-3, 6, 7 against that
+ * log, event by event. Exit status 0 when everything matches, 1 when something differs, 2 on
+ * errors. */
 #include "eventlog.h"
 #include "fw.h"
 #include "measure.h"
@@ -140,7 +153,8 @@ static void usage(void)
 {
 	(void)fputs("usage: sealpod-measure --kernel FILE --initrd FILE --cmdline STR --mem MIB\n"
 		    "         [--initdata FILE] [--firmware FILE] [--loadopts suffix|prefix]\n"
-		    "         [--no-qemu-patch] [--manifest FILE]... [--reference-log FILE]\n"
+		    "         [--no-qemu-patch | --qemu-patch] [--manifest FILE]...\n"
+		    "         [--reference-log FILE]\n"
 		    "         [--format json|kbs]\n"
 		    "         [--tee tpm|tdx|snp] [--vmm qemu|clh|ec2|gce] [--vcpus N]\n"
 		    "         [--vcpu-type MODEL | --vcpu-sig N] [--guest-features N]\n"
@@ -160,6 +174,7 @@ static int parse_args(int argc, char **argv, struct opts *o, char *err)
 		O_FIRMWARE,
 		O_LOADOPTS,
 		O_NOPATCH,
+		O_PATCH,
 		O_FORMAT,
 		O_MANIFEST,
 		O_EVENTLOG,
@@ -183,6 +198,7 @@ static int parse_args(int argc, char **argv, struct opts *o, char *err)
 		{ "firmware", required_argument, NULL, O_FIRMWARE },
 		{ "loadopts", required_argument, NULL, O_LOADOPTS },
 		{ "no-qemu-patch", no_argument, NULL, O_NOPATCH },
+		{ "qemu-patch", no_argument, NULL, O_PATCH },
 		{ "format", required_argument, NULL, O_FORMAT },
 		{ "manifest", required_argument, NULL, O_MANIFEST },
 		{ "eventlog", required_argument, NULL, O_EVENTLOG },
@@ -227,6 +243,9 @@ static int parse_args(int argc, char **argv, struct opts *o, char *err)
 			break;
 		case O_NOPATCH:
 			o->qemu_patch = 0;
+			break;
+		case O_PATCH:
+			o->qemu_patch = 1;
 			break;
 		case O_FORMAT:
 			if (strcmp(optarg, "json") != 0 && strcmp(optarg, "kbs") != 0)
@@ -556,7 +575,8 @@ static int run_tdx(const struct opts *o, const struct measure_input *in, const s
 	       "\"rtmr3\": \"runtime, not firmware\"}");
 	print_common_inputs(in, kernel_sha256);
 	json_hex("kernel_authenticode_sha384", r.kernel_authenticode, SHA384_LEN, ",\n  ");
-	printf(",\n  \"mem\": %llu", (unsigned long long)in->mem_mib);
+	if (in->qemu_patch)
+		printf(",\n  \"mem\": %llu", (unsigned long long)in->mem_mib);
 	printf(",\n  \"loadopts\": \"%s\"", in->loadopts == LOADOPTS_PREFIX ? "prefix" : "suffix");
 	printf(",\n  \"qemu_patch\": %s", in->qemu_patch ? "true" : "false");
 	printf(",\n  \"tdx_separator\": \"%s\"",
@@ -669,7 +689,7 @@ int main(int argc, char **argv)
 {
 	char err[MEASURE_ERR_MAX] = "";
 	struct opts o = { .cmdline = NULL,
-			  .qemu_patch = 1,
+			  .qemu_patch = -1,
 			  .loadopts = LOADOPTS_SUFFIX,
 			  .format = "json",
 			  .tee = "tpm",
@@ -695,10 +715,15 @@ int main(int argc, char **argv)
 	int snp = !strcmp(o.tee, "snp"), tdx = !strcmp(o.tee, "tdx");
 	if (!o.bank)
 		o.bank = tdx ? "sha384" : "sha256";
-	if (predict && (!o.kernel || !o.initrd || !o.cmdline || (!o.has_mem && !snp))) {
+	/* Whether OVMF hashes QEMU's patched setup header: yes on the vTPM path with Debian
+	 * bookworm's QEMU 7.2; no for TDX, which upstream needs QEMU >= 10.1, whose unpatched
+	 * etc/boot/kernel blob edk2 >= stable202502 (our TDVF) loads; never for SEV. */
+	if (o.qemu_patch < 0)
+		o.qemu_patch = !tdx && !snp;
+	if (predict && (!o.kernel || !o.initrd || !o.cmdline || (!o.has_mem && o.qemu_patch))) {
 		usage();
-		measure_err(err, "--kernel, --initrd, --cmdline and --mem (but for --tee snp) are "
-				 "required");
+		measure_err(err, "--kernel, --initrd and --cmdline are required, and --mem when QEMU "
+				 "patches the kernel (the vTPM path's default, --qemu-patch)");
 		goto out;
 	}
 	if (snp && replay) {
