@@ -271,13 +271,14 @@ static int parse_args(int argc, char **argv, struct opts *o, char *err)
 			break;
 		}
 		case O_TEE:
-			if (strcmp(optarg, "tpm") && strcmp(optarg, "tdx") && strcmp(optarg, "snp"))
+			if (strcmp(optarg, "tpm") != 0 && strcmp(optarg, "tdx") != 0 &&
+			    strcmp(optarg, "snp") != 0)
 				return measure_err(err, "--tee: tpm, tdx or snp");
 			o->tee = optarg;
 			break;
 		case O_VMM:
-			if (strcmp(optarg, "qemu") && strcmp(optarg, "clh") && strcmp(optarg, "ec2") &&
-			    strcmp(optarg, "gce"))
+			if (strcmp(optarg, "qemu") != 0 && strcmp(optarg, "clh") != 0 &&
+			    strcmp(optarg, "ec2") != 0 && strcmp(optarg, "gce") != 0)
 				return measure_err(err, "--vmm: qemu, clh, ec2 or gce");
 			o->vmm = optarg;
 			break;
@@ -291,9 +292,11 @@ static int parse_args(int argc, char **argv, struct opts *o, char *err)
 		case O_VCPU_TYPE:
 			o->vcpu_sig = snp_vcpu_sig(optarg);
 			if (!o->vcpu_sig)
-				return measure_err(err, "--vcpu-type %s: unknown (EPYC, EPYC-Rome, "
-							"EPYC-Milan, EPYC-Genoa, EPYC-Turin, "
-							"optionally -vN; or --vcpu-sig)", optarg);
+				return measure_err(err,
+						   "--vcpu-type %s: unknown (EPYC, EPYC-Rome, "
+						   "EPYC-Milan, EPYC-Genoa, EPYC-Turin, "
+						   "optionally -vN; or --vcpu-sig)",
+						   optarg);
 			o->vcpu_type = optarg;
 			break;
 		case O_VCPU_SIG: {
@@ -591,7 +594,8 @@ static int run_tdx(const struct opts *o, const struct measure_input *in, const s
 		printf(",\n  \"tdvf_sections\": [");
 		for (size_t i = 0; i < td.n; i++) {
 			const struct tdvf_section *s = &td.s[i];
-			printf("%s\n    {\"type\": \"%s\", \"gpa\": \"0x%llx\", \"size\": \"0x%llx\", "
+			printf("%s\n    {\"type\": \"%s\", \"gpa\": \"0x%llx\", \"size\": "
+			       "\"0x%llx\", "
 			       "\"data_offset\": \"0x%x\", \"raw_size\": \"0x%x\", "
 			       "\"mr_extend\": %s, \"page_aug\": %s}",
 			       i ? "," : "", tdvf_type_name(s->type), (unsigned long long)s->gpa,
@@ -605,7 +609,8 @@ static int run_tdx(const struct opts *o, const struct measure_input *in, const s
 	for (size_t i = 0; i < r.nevents; i++) {
 		char hex[2 * SHA384_LEN + 1];
 		measure_hex(r.events[i].digest, SHA384_LEN, hex);
-		printf("%s\n    {\"rtmr\": %u, \"mr_index\": %u, \"type\": \"%s\", \"digest\": \"%s\", "
+		printf("%s\n    {\"rtmr\": %u, \"mr_index\": %u, \"type\": \"%s\", \"digest\": "
+		       "\"%s\", "
 		       "\"what\": ",
 		       i ? "," : "", r.events[i].rtmr, r.events[i].rtmr + 1,
 		       evlog_type_name(r.events[i].type), hex);
@@ -676,14 +681,13 @@ static int run_snp(const struct opts *o, const struct measure_input *in, const s
 	       m.hashes_gpa);
 	printf(",\n  \"sev_sections\": [");
 	for (size_t i = 0; i < m.n; i++)
-		printf("%s\n    {\"type\": \"%s\", \"gpa\": \"0x%x\", \"size\": \"0x%x\"}", i ? "," : "",
-		       sev_type_name(m.s[i].type), m.s[i].gpa, m.s[i].size);
+		printf("%s\n    {\"type\": \"%s\", \"gpa\": \"0x%x\", \"size\": \"0x%x\"}",
+		       i ? "," : "", sev_type_name(m.s[i].type), m.s[i].gpa, m.s[i].size);
 	printf("\n  ]");
 	print_manifest(o, manifests);
 	printf("\n}\n");
 	return 0;
 }
-
 
 int main(int argc, char **argv)
 {
@@ -722,7 +726,8 @@ int main(int argc, char **argv)
 		o.qemu_patch = !tdx && !snp;
 	if (predict && (!o.kernel || !o.initrd || !o.cmdline || (!o.has_mem && o.qemu_patch))) {
 		usage();
-		measure_err(err, "--kernel, --initrd and --cmdline are required, and --mem when QEMU "
+		measure_err(err, "--kernel, --initrd and --cmdline are required, and --mem when "
+				 "QEMU "
 				 "patches the kernel (the vTPM path's default, --qemu-patch)");
 		goto out;
 	}
@@ -736,10 +741,11 @@ int main(int argc, char **argv)
 		 * and for SEV-SNP launches from an IGVM file whose VMSAs and pages come from the
 		 * file (igvmmeasure); none of these is this tool's OVMF + fw_cfg model. */
 		measure_err(err, "--vmm clh: Cloud Hypervisor's boot paths (no fw_cfg; TDX payload "
-				 "sections; SNP from IGVM) are not modelled, see measure/README.md");
+				 "sections; SNP from IGVM) are not modelled, see "
+				 "measure/README.md");
 		goto out;
 	}
-	if (strcmp(o.vmm, "qemu") && !snp) {
+	if (strcmp(o.vmm, "qemu") != 0 && !snp) {
 		measure_err(err, "--vmm %s: only for --tee snp (VMSA differences)", o.vmm);
 		goto out;
 	}
@@ -751,7 +757,8 @@ int main(int argc, char **argv)
 	if ((snp || tdx) && (o.initdata || o.reference_log)) {
 		/* initdata is bound through SNP HOSTDATA / TDX MRCONFIGID, set by the VMM at
 		 * launch: not a launch measurement, so not part of these reference values. */
-		measure_err(err, "--initdata and --reference-log are vTPM inputs (not with --tee %s)",
+		measure_err(err,
+			    "--initdata and --reference-log are vTPM inputs (not with --tee %s)",
 			    o.tee);
 		goto out;
 	}
@@ -867,10 +874,11 @@ static void print_event_what(const struct evlog_event *ev)
 		uint64_t chars = 0;
 		for (int i = 7; i >= 0; i--)
 			chars = chars << 8 | ev->data[16 + i]; /* u64 UnicodeNameLength */
-		for (uint64_t i = 0; i < chars && n < sizeof(what) - 1 && 32 + 2 * i + 1 < ev->data_len;
-		     i++) {
+		for (uint64_t i = 0;
+		     i < chars && n < sizeof(what) - 1 && 32 + 2 * i + 1 < ev->data_len; i++) {
 			uint8_t c = ev->data[32 + 2 * i];
-			what[n++] = c >= 0x20 && c < 0x7f && !ev->data[32 + 2 * i + 1] ? (char)c : '?';
+			what[n++] = c >= 0x20 && c < 0x7f && !ev->data[32 + 2 * i + 1] ? (char)c
+										       : '?';
 		}
 	} else {
 		for (uint32_t i = 0; i < ev->data_len && n < sizeof(what) - 1; i++) {
@@ -939,7 +947,8 @@ static int compare_reference(const struct opts *o, const struct evlog *log, uint
 				break;
 			const uint8_t *da = a ? evlog_event_digest(a, alg) : NULL;
 			const uint8_t *dr = r ? evlog_event_digest(r, alg) : NULL;
-			if (!a || !r || !da || !dr || a->type != r->type || memcmp(da, dr, size)) {
+			if (!a || !r || !da || !dr || a->type != r->type ||
+			    memcmp(da, dr, size) != 0) {
 				char hex[2 * EVLOG_MAX_DIGEST + 1];
 				printf("%s\n    {\"pcr\": %d, \"position\": %zu", first ? "" : ",",
 				       pcrs[k], pos);
@@ -954,8 +963,9 @@ static int compare_reference(const struct opts *o, const struct evlog *log, uint
 					print_event_what(a);
 				}
 				if (r) {
-					printf(", \"reference_event\": %zu, \"reference_type\": \"%s\"", ri,
-					       evlog_type_name(r->type));
+					printf(", \"reference_event\": %zu, \"reference_type\": "
+					       "\"%s\"",
+					       ri, evlog_type_name(r->type));
 					if (dr) {
 						measure_hex(dr, size, hex);
 						printf(", \"reference\": \"%s\"", hex);
@@ -1038,7 +1048,8 @@ static int measure_replay_main(const struct opts *o, const struct prediction *pr
 		printf("},\n  \"match\": {");
 		for (size_t k = 0; k < pred->nregs; k++) {
 			int same = !memcmp(regs[pred->regs[k]], pred->want[k], pred->size);
-			printf("%s\"%u\": %s", k ? ", " : "", pred->regs[k], same ? "true" : "false");
+			printf("%s\"%u\": %s", k ? ", " : "", pred->regs[k],
+			       same ? "true" : "false");
 			if (!same)
 				ret = 1;
 		}
