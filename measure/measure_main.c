@@ -17,7 +17,8 @@
  *   --reference-log (the binary_bios_measurements of a reference boot of the same firmware and
  *   VM configuration) also pcr0, pcr1, pcr2, pcr3, pcr6, pcr7 replayed from it.
  * --tee tdx: mrtd (with --firmware, a TDVF image), rtmr1, rtmr2 (sha384), the TDVF sections
- *   and the predicted CCEL events; RTMR0 is listed under "not_computed".
+ *   and the predicted CCEL events; rtmr0 only from --reference-log (a reference boot's CCEL),
+ *   else listed under "not_computed".
  * --tee snp: snp_launch_digest (sha384) for --firmware (an AmdSev OVMF), --vcpus, the vCPU
  *   type or signature, --guest-features (default 0x1) and the VMM's VMSA flavour.
  * --mem is needed only when QEMU patches the setup header (the vTPM default; TDX and SNP
@@ -350,7 +351,7 @@ struct reference {
 	uint8_t log_sha256[SHA256_LEN];
 };
 
-static int load_reference(const char *path, struct reference *ref, char *err)
+static int load_reference(const char *path, uint16_t alg, struct reference *ref, char *err)
 {
 	struct buf b = { 0 };
 	struct evlog log;
@@ -361,7 +362,7 @@ static int load_reference(const char *path, struct reference *ref, char *err)
 	if (ret == 0)
 		ret = evlog_parse(b.p, b.len, &log, err);
 	if (ret == 0) {
-		ret = evlog_replay(&log, TPM_ALG_SHA256, ref->pcr, &size, err);
+		ret = evlog_replay(&log, alg, ref->pcr, &size, err);
 		evlog_free(&log);
 	}
 	free(b.p);
@@ -543,7 +544,7 @@ static void print_common_inputs(const struct measure_input *in, const uint8_t *k
 
 /* TDX: MRTD from the TDVF image (when given), RTMR1 and RTMR2. */
 static int run_tdx(const struct opts *o, const struct measure_input *in, const struct buf *fw,
-		   const struct buf *manifests, char *err)
+		   const struct buf *manifests, const struct reference *ref, char *err)
 {
 	static struct tdvf td;
 	uint8_t mrtd[SHA384_LEN], kernel_sha256[SHA256_LEN];
@@ -561,6 +562,10 @@ static int run_tdx(const struct opts *o, const struct measure_input *in, const s
 			measure_hex(mrtd, SHA384_LEN, hex);
 			printf("\"mrtd\": [\"%s\"], ", hex);
 		}
+		if (ref->have) {
+			measure_hex(ref->pcr[1], SHA384_LEN, hex);
+			printf("\"rtmr0\": [\"%s\"], ", hex);
+		}
 		measure_hex(r.rtmr1, SHA384_LEN, hex);
 		printf("\"rtmr1\": [\"%s\"]", hex);
 		measure_hex(r.rtmr2, SHA384_LEN, hex);
@@ -572,10 +577,19 @@ static int run_tdx(const struct opts *o, const struct measure_input *in, const s
 		json_hex("mrtd", mrtd, SHA384_LEN, ",\n  ");
 	json_hex("rtmr1", r.rtmr1, SHA384_LEN, ",\n  ");
 	json_hex("rtmr2", r.rtmr2, SHA384_LEN, ",\n  ");
-	printf(",\n  \"not_computed\": {\"rtmr0\": \"TD HOB, TDVF CFV (VARS), Secure Boot and "
-	       "boot variables, ACPI tables and fw_cfg items: depends on the VM configuration; "
-	       "take it from a reference boot's CCEL (sealpod-measure replay --bank sha384)\", "
-	       "\"rtmr3\": \"runtime, not firmware\"}");
+	if (ref->have) {
+		/* RTMR0 (MR index 1) replayed from a reference boot's CCEL */
+		json_hex("rtmr0", ref->pcr[1], SHA384_LEN, ",\n  ");
+		printf(",\n  \"reference_log\": ");
+		json_str(o->reference_log, strlen(o->reference_log));
+		json_hex("reference_log_sha256", ref->log_sha256, SHA256_LEN, ",\n  ");
+		printf(",\n  \"not_computed\": {");
+	} else {
+		printf(",\n  \"not_computed\": {\"rtmr0\": \"TD HOB, TDVF CFV (VARS), Secure Boot "
+		       "and boot variables, ACPI tables and fw_cfg items: depends on the VM "
+		       "configuration; --reference-log CCEL takes it from a reference boot\", ");
+	}
+	printf("\"rtmr3\": \"runtime, not firmware\"}");
 	print_common_inputs(in, kernel_sha256);
 	json_hex("kernel_authenticode_sha384", r.kernel_authenticode, SHA384_LEN, ",\n  ");
 	if (in->qemu_patch)
@@ -754,12 +768,11 @@ int main(int argc, char **argv)
 				 "--vcpu-sig");
 		goto out;
 	}
-	if ((snp || tdx) && (o.initdata || o.reference_log)) {
+	if ((snp || tdx) && (o.initdata || (snp && o.reference_log))) {
 		/* initdata is bound through SNP HOSTDATA / TDX MRCONFIGID, set by the VMM at
 		 * launch: not a launch measurement, so not part of these reference values. */
-		measure_err(err,
-			    "--initdata and --reference-log are vTPM inputs (not with --tee %s)",
-			    o.tee);
+		measure_err(err, "--initdata%s is a vTPM input (not with --tee %s)",
+			    snp ? " or --reference-log" : "", o.tee);
 		goto out;
 	}
 	if (predict) {
@@ -772,7 +785,9 @@ int main(int argc, char **argv)
 		for (int i = 0; i < o.nmanifests; i++)
 			if (read_file(o.manifests[i], &manifests[i], err) < 0)
 				goto out;
-		if (o.reference_log && load_reference(o.reference_log, &ref, err) < 0)
+		if (o.reference_log &&
+		    load_reference(o.reference_log, tdx ? TPM_ALG_SHA384 : TPM_ALG_SHA256, &ref,
+				   err) < 0)
 			goto out;
 		if (initdata.p && initdata.len >= 8 && !memcmp(initdata.p, "initdata", 8)) {
 			measure_err(err,
@@ -804,7 +819,7 @@ int main(int argc, char **argv)
 				goto out;
 			prediction_tdx(&tdx_r, &pred);
 		} else if (tdx) {
-			ret = run_tdx(&o, &in, &firmware, manifests, err) < 0 ? 2 : 0;
+			ret = run_tdx(&o, &in, &firmware, manifests, &ref, err) < 0 ? 2 : 0;
 			goto out;
 		}
 		if (!tdx && measure_compute(&in, &r, err) < 0)
@@ -898,14 +913,19 @@ static void print_event_what(const struct evlog_event *ev)
 	}
 }
 
-/* Firmware PCRs (0-3, 6, 7) of the replayed log against a reference boot's log: the register
+/* Firmware PCRs (0-3, 6, 7; RTMR0 for a TDX CCEL) of the replayed log against a reference boot's
+ * log: the register
  * values, then event by event per PCR (type and digest in the replayed bank). Returns 0 when
  * they match, 1 when they differ, 2 on errors. */
 static int compare_reference(const struct opts *o, const struct evlog *log, uint16_t alg,
 			     unsigned size, uint8_t regs[EVLOG_NUM_PCRS][EVLOG_MAX_DIGEST],
 			     char *err)
 {
-	static const int pcrs[] = { 0, 1, 2, 3, 6, 7 };
+	/* vTPM: the firmware PCRs; TDX CCEL: MR index 1, RTMR0 (TD HOB, CFV, ACPI, variables) */
+	static const int tpm_pcrs[] = { 0, 1, 2, 3, 6, 7 }, tdx_regs[] = { 1 };
+	int tdx = !strcmp(o->tee, "tdx");
+	const int *pcrs = tdx ? tdx_regs : tpm_pcrs;
+	int npcrs = tdx ? 1 : 6;
 	static uint8_t ref_regs[EVLOG_NUM_PCRS][EVLOG_MAX_DIGEST];
 	struct buf b = { 0 };
 	struct evlog ref;
@@ -924,7 +944,7 @@ static int compare_reference(const struct opts *o, const struct evlog *log, uint
 	printf(",\n  \"reference_log\": ");
 	json_str(o->reference_log, strlen(o->reference_log));
 	printf(",\n  \"firmware_match\": {");
-	for (int k = 0; k < 6; k++) {
+	for (int k = 0; k < npcrs; k++) {
 		int same = !memcmp(regs[pcrs[k]], ref_regs[pcrs[k]], size);
 		printf("%s\"%d\": %s", k ? ", " : "", pcrs[k], same ? "true" : "false");
 		if (!same)
@@ -932,7 +952,7 @@ static int compare_reference(const struct opts *o, const struct evlog *log, uint
 	}
 	printf("},\n  \"firmware_differences\": [");
 	int first = 1;
-	for (int k = 0; k < 6; k++) {
+	for (int k = 0; k < npcrs; k++) {
 		size_t li = 0, ri = 0;
 		for (size_t pos = 0;; pos++) {
 			while (li < log->nevents && (log->events[li].pcr != (uint32_t)pcrs[k] ||
