@@ -19,6 +19,7 @@
 #include "lib/cleanup.h"
 #include "lib/fileio.h"
 #include "lib/log.h"
+#include "runtime/prepare.h"
 
 /* Test images only (the overlay's marker is part of the measured initrd): the busybox bundle
  * shipped in the overlay counts as prepared for a container that has no rootfs of its own, until
@@ -73,27 +74,26 @@ static bool is_pause(const Grpc__CreateContainerRequest *req)
 	return false;
 }
 
-int sp_agent_create_container(struct tt_call *call, const Grpc__CreateContainerRequest *req)
+/* The last preparation step (prepare.h): the container itself. */
+static int create_now(const Grpc__CreateContainerRequest *req, struct sp_err *err)
 {
-	struct sp_err err = { 0 };
-	int ret;
-
-	if (req->n_devices)
-		return tt_call_error(call, TT_INVALID_ARGUMENT,
-				     "devices refused: containers get only the default devices");
 	ensure_ready();
 	if (rt.ready)
 		test_overlay_rootfs(req);
-	ret = sp_rt_create(req->container_id, req->oci, req->sandbox_pidns, is_pause(req),
-			   allowed_extra_caps(), NULL, &err);
-	if (ret < 0) {
-		char id[80];
+	return sp_rt_create(req->container_id, req->oci, req->sandbox_pidns, is_pause(req),
+			    allowed_extra_caps(), NULL, err);
+}
 
-		sp_log_escape(id, sizeof(id), req->container_id ? req->container_id : "",
-			      req->container_id ? strnlen(req->container_id, 128) : 0);
-		sp_info("runtime", "CreateContainer %s refused: %s", id, err.msg);
-	}
-	return answer(call, ret, &err);
+int sp_agent_create_container(struct tt_call *call, const Grpc__CreateContainerRequest *req)
+{
+	if (req->n_devices)
+		return tt_call_error(call, TT_INVALID_ARGUMENT,
+				     "devices refused: containers get only the default devices");
+	if (req->container_id && sp_valid_id(req->container_id) &&
+	    sp_rt_status(req->container_id, "", &(bool){ false }, &(int){ 0 }) == 0)
+		return tt_call_error(call, TT_ALREADY_EXISTS, "container %s already exists",
+				     req->container_id);
+	return sp_prep_start(call, req, create_now);
 }
 
 int sp_agent_start_container(struct tt_call *call, const Grpc__StartContainerRequest *req)
@@ -106,8 +106,12 @@ int sp_agent_start_container(struct tt_call *call, const Grpc__StartContainerReq
 int sp_agent_remove_container(struct tt_call *call, const Grpc__RemoveContainerRequest *req)
 {
 	struct sp_err err = { 0 };
+	int ret = sp_rt_remove(req->container_id, &err);
 
-	return answer(call, sp_rt_remove(req->container_id, &err), &err);
+	/* The container is gone: release its storages (image rootfs, block devices). */
+	if (ret >= 0)
+		sp_prep_release_all(req->container_id);
+	return answer(call, ret, &err);
 }
 
 int sp_agent_exec_process(struct tt_call *call, const Grpc__ExecProcessRequest *req)
