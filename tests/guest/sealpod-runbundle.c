@@ -2,7 +2,7 @@
  * without the control port: the same filter, clone, setup, cgroup and exec code that PID 1 uses.
  * Test and benchmark driver, test overlay only.
  *
- *   sealpod-runbundle [--id ID] [--count N] [--allow-caps] BUNDLE
+ *   sealpod-runbundle [--id ID] [--count N] [--allow-caps] [--quiet] BUNDLE
  *   sealpod-runbundle --spec           print a default config.json (busybox, /bin/true)
  *   sealpod-runbundle --time N -- CMD [ARG...]
  *                                      benchmark loop: run CMD N times in a row (fork, exec,
@@ -297,6 +297,7 @@ int main(int argc, char **argv)
 	char root[PATH_MAX], idbuf[160];
 	uint64_t caps = 0;
 	long count = 1;
+	bool quiet = false;
 	struct sp_err err;
 	Grpc__Spec *spec;
 	int status = 0;
@@ -316,11 +317,13 @@ int main(int argc, char **argv)
 			count = strtol(argv[++i], NULL, 10);
 		} else if (!strcmp(argv[i], "--allow-caps")) {
 			caps = ~0ULL;
+		} else if (!strcmp(argv[i], "--quiet")) {
+			quiet = true; /* errors only (the benchmark runs without cgroups on the host) */
 		} else if (argv[i][0] != '-' && !bundle) {
 			bundle = argv[i];
 		} else {
 			fprintf(stderr,
-				"usage: %s [--id ID] [--count N] [--allow-caps] BUNDLE | "
+				"usage: %s [--id ID] [--count N] [--allow-caps] [--quiet] BUNDLE | "
 				"--spec\n",
 				argv[0]);
 			return 2;
@@ -344,7 +347,7 @@ int main(int argc, char **argv)
 		free(spec->root->path);
 		spec->root->path = strdup(root);
 	}
-	sp_log_set_level(SP_LOG_WARN);
+	sp_log_set_level(quiet ? SP_LOG_ERROR : SP_LOG_WARN);
 	if (sp_loop_init(&loop, &err) < 0 || sp_signals_init(&loop, &err) < 0 ||
 	    sp_rt_init(&loop, &err) < 0)
 		return fprintf(stderr, "runbundle: %s\n", err.msg), 125;
