@@ -461,6 +461,105 @@ def test_hostile_specs(g):
 
 
 @boots(**TEST)
+def test_readonly_paths_exec_vsock_overlay(g):
+    """Read-only paths refuse writes (EROFS) where the rest of a writable root accepts them; a
+    process started by ExecProcess gets the AF_VSOCK denial too; and a rootfs that is an
+    overlayfs mount point (what the image pull will register) works: writes land in the upper
+    directory, never in the lower layer."""
+    shared = "/run/kata-containers/shared/containers"
+    g.sh_ok(f"mkdir -p {shared} && cp /usr/bin/sealpod-tdriver {shared}/tdriver")
+    with client(g) as c:
+        status, out, err = run(c, "ro1", sh("touch /x && echo root-rw; touch /etc/x; "
+                                            "touch /tmp/x; echo done",
+                                            readonly_paths=["/etc", "/tmp"]))
+        assert status == 0 and "root-rw" in out and "done" in out, (out, err)
+        assert err.count("Read-only file system") == 2, err
+        s = spec(["/bin/sleep", "1000"])
+        s.Mounts.add(destination="/bin/tdriver", type="bind", source=f"{shared}/tdriver",
+                     options=["rbind", "ro"])
+        ok(create(c, "ev1", s), "create ev1")
+        ok(c.agent("StartContainer", pb.agent.StartContainerRequest(container_id="ev1")))
+        proc = pb.oci.Process(Args=["/bin/tdriver", "check"], Env=["PATH=/bin"], Cwd="/")
+        ok(c.agent("ExecProcess", pb.agent.ExecProcessRequest(container_id="ev1", exec_id="x1",
+                                                              process=proc)), "exec")
+        out = read_all(c, "ev1", "x1", "ReadStdout") + read_all(c, "ev1", "x1", "ReadStderr")
+        assert wait(c, "ev1", "x1") != 0 and \
+            "socket for vsock:1:1024: Permission denied" in out, out
+        ok(c.agent("SignalProcess", pb.agent.SignalProcessRequest(container_id="ev1",
+                                                                  exec_id="", signal=SIGKILL)))
+        remove(c, "ev1")
+    # overlayfs rootfs through the bundle driver, which registers the bundle's rootfs path
+    g.sh_ok(f"rm -f {ROOTFS}/x; mkdir -p /run/ovb/rootfs /run/ovl/upper /run/ovl/work && "
+            f"mount -t overlay overlay -o lowerdir={ROOTFS},upperdir=/run/ovl/upper,"
+            f"workdir=/run/ovl/work /run/ovb/rootfs")
+    conf = g.sh_ok("sealpod-runbundle --spec")
+    conf = conf.replace('"readonly": true', '"readonly": false').replace(
+        '"/bin/true"', '"/bin/sh", "-c", "echo hi > /written && head -1 /proc/self/mountinfo"')
+    assert "'" not in conf
+    g.sh_ok(f"printf '%s' '{conf}' > /run/ovb/config.json".replace("\n", " "))
+    status, out = g.sh("sealpod-runbundle /run/ovb")
+    assert status == 0 and " overlay " in out, (status, out)
+    assert g.sh_ok("cat /run/ovl/upper/written").strip() == "hi"
+    assert g.sh_ok(f"test -e {ROOTFS}/written && echo leaked || echo clean").strip() == "clean"
+    g.sh_ok("umount /run/ovb/rootfs")
+    return out.strip()
+
+
+@boots(**TEST)
+def test_hostile_specs_more(g):
+    """More hostile specs, each refused with a message naming what was wrong: a bind source
+    outside the shared paths, a shared-files bind source that is a symlink to a guest file, a
+    mount destination with '..', a block-device filesystem, shared propagation, a user
+    namespace, uid mappings; PID 1 keeps serving."""
+    shared = "/run/kata-containers/shared/containers"
+    g.sh_ok(f"mkdir -p {shared} && ln -sfn /etc {shared}/etc-link")
+
+    def with_mount(**m):
+        def f(s):
+            s.Mounts.add(**m)
+            return s
+        return f
+
+    def with_userns(s):
+        getattr(s, "Linux_").Namespaces.add(Type="user")
+        return s
+
+    def with_uidmap(s):
+        getattr(s, "Linux_").UIDMappings.add(HostID=0, ContainerID=0, Size=1)
+        return s
+
+    cases = [
+        ("bind /etc", with_mount(destination="/h", source="/etc", type="bind",
+                                 options=["rbind"]), tt.INVALID_ARGUMENT,
+         "bind mount source '/etc' refused"),
+        ("dotdot destination", with_mount(destination="/tmp/../../etc", source="tmpfs",
+                                          type="tmpfs"), tt.INVALID_ARGUMENT,
+         "is not an absolute normalised path"),
+        ("ext4 from a disk", with_mount(destination="/d", source="/dev/vda", type="ext4"),
+         tt.INVALID_ARGUMENT, "filesystem type 'ext4' refused"),
+        ("shared propagation", with_mount(destination="/t2", source="tmpfs", type="tmpfs",
+                                          options=["rshared"]), tt.INVALID_ARGUMENT,
+         "shared propagation refused"),
+        ("user namespace", with_userns, tt.INVALID_ARGUMENT, "user namespace refused"),
+        ("uid mappings", with_uidmap, tt.INVALID_ARGUMENT, "uid/gid mappings refused"),
+    ]
+    with client(g) as c:
+        for name, mutate, code, msg in cases:
+            rep = create(c, "hx", mutate(spec(["/bin/true"])))
+            assert rep.code == code and msg in rep.message, (name, rep)
+        # A bind source beneath the shared paths that is a symlink out of them: refused at
+        # setup (no symlink is followed), never mounted.
+        s = spec(["/bin/true"])
+        s.Mounts.add(destination="/h", source=f"{shared}/etc-link", type="bind",
+                     options=["rbind"])
+        rep = create(c, "hy", s)
+        assert not rep.ok and "bind source" in rep.message, rep
+        serving(c)
+        status, out, _ = run(c, "hz", sh("echo still"))
+        assert (status, out) == (0, "still\n"), (status, out)
+
+
+@boots(**TEST)
 def test_many_containers_no_growth(g):
     """200 containers in a row: PID 1's fd count and RSS do not grow. Then 50 containers alive
     at once: PID 1's RSS with them (reported), and all of them stop and are removed cleanly."""
