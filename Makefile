@@ -157,6 +157,13 @@ FUZZ_LIB_OBJS := $(patsubst %.c,$(B)/fuzz/obj/%.o,$(LIB_SRCS)) \
 $(B)/fuzz/%: $(B)/fuzz/obj/tests/fuzz/%.o $(FUZZ_LIB_OBJS) $(B)/fuzz/obj/measure/cpio.o \
 		$(patsubst %.c,$(B)/fuzz/obj/%.o,$(MEASURE_LIB_SRCS))
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $^ $(HOST_LIBS) -o $@
+# TDVF and AmdSev OVMF for the TDX/SNP reference values (firmware/build): built only on request
+# (about 10-40 minutes), cached outside the checkout keyed by the recipe, the edk2 version and the
+# toolchain; the measure tests use them when present and skip otherwise.
+.PHONY: firmware
+firmware: $(B)/deps.stamp
+	nice firmware/build --build
+
 FUZZ_SECONDS ?= 1800
 fuzz: $(FUZZERS)
 	tests/fuzz/run $(FUZZ_SECONDS) $(FUZZERS)
