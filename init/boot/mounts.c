@@ -255,9 +255,9 @@ static int copy_tree(int from, int to, int depth, struct copy_stats *cs, struct 
 				ret = sp_error(err, errno, "open directory %s", n);
 			else
 				ret = copy_tree(a, b, depth + 1, cs, err);
-			if (ret == 0 && (fchown(b, st.st_uid, st.st_gid) < 0 ||
-					 futimens(b, (const struct timespec[2]){ st.st_atim,
-										  st.st_mtim }) < 0))
+			if (ret == 0 &&
+			    (fchown(b, st.st_uid, st.st_gid) < 0 ||
+			     futimens(b, (const struct timespec[2]){ st.st_atim, st.st_mtim }) < 0))
 				ret = sp_error(err, errno, "set the attributes of %s", n);
 			if (a >= 0)
 				close(a);
@@ -280,9 +280,10 @@ static int copy_tree(int from, int to, int depth, struct copy_stats *cs, struct 
 				ret = sp_error(err, errno, "mknod %s", n);
 			break;
 		}
-		if (ret == 0 && (fchownat(to, n, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0 ||
-				 utimensat(to, n, (const struct timespec[2]){ st.st_atim, st.st_mtim },
-					   AT_SYMLINK_NOFOLLOW) < 0))
+		if (ret == 0 &&
+		    (fchownat(to, n, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0 ||
+		     utimensat(to, n, (const struct timespec[2]){ st.st_atim, st.st_mtim },
+			       AT_SYMLINK_NOFOLLOW) < 0))
 			ret = sp_error(err, errno, "set the attributes of %s", n);
 	}
 	if (ret == 0 && errno)
