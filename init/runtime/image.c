@@ -30,9 +30,9 @@
 #include "lib/fileio.h"
 #include "lib/log.h"
 
-#define IMG_STR_MAX   (64u * 1024)   /* bytes of one string */
-#define IMG_TOTAL_MAX (1024u * 1024) /* bytes of one configuration, copied */
-#define ETC_FILE_MAX  (1024u * 1024) /* bytes of /etc/passwd or /etc/group read */
+#define IMG_STR_MAX   ((size_t)64 * 1024)   /* bytes of one string */
+#define IMG_TOTAL_MAX ((size_t)1024 * 1024) /* bytes of one configuration, copied */
+#define ETC_FILE_MAX  ((size_t)1024 * 1024) /* bytes of /etc/passwd or /etc/group read */
 
 static struct {
 	char cid[SP_ID_MAX + 1];
