@@ -155,7 +155,7 @@ static int cmp_u64(const void *a, const void *b)
 size_t sp_ext4_sb_blocks(uint64_t nblocks, uint64_t *out, size_t max)
 {
 	const uint64_t per_group = 32768;
-	uint64_t ngroups = (nblocks + per_group - 1) / per_group;
+	uint64_t ngroups = nblocks / per_group + (nblocks % per_group != 0);
 	uint64_t groups[3 * 64 + 2];
 	size_t n = 0, stored;
 

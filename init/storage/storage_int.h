@@ -82,7 +82,7 @@ struct sp_fmt_req {
 
 /* Milliseconds spent in each stage, for the console line and the benchmark. */
 struct sp_fmt_times {
-	uint32_t luks_ms, wipe_ms, mkfs_ms, mount_ms, total_ms;
+	uint32_t luks_ms, activate_ms, wipe_ms, mkfs_ms, mount_ms, total_ms;
 };
 
 /* Formats and (when target is set) mounts; every failure is "storage.<stage>: reason". Runs the

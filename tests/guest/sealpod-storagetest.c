@@ -78,7 +78,8 @@ static int cmd_format(int argc, char **argv)
 		printf("format failed: %s\n", err.msg);
 		return 1;
 	}
-	printf("format ok: luks=%u prep=%u mkfs=%u mount=%u total=%u ms\n", t.luks_ms, t.wipe_ms,
+	printf("format ok: luks=%u (activate %u) prep=%u mkfs=%u mount=%u total=%u ms\n",
+	       t.luks_ms, t.activate_ms, t.wipe_ms,
 	       t.mkfs_ms, t.mount_ms, t.total_ms);
 	return 0;
 }
