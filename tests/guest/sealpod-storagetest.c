@@ -8,13 +8,17 @@
  *   sealpod-storagetest check FILE                O_DIRECT read: "ok", "altered" or "EIO"
  *   sealpod-storagetest seq write|read PATH MIB   O_DIRECT sequential 1 MiB I/O, prints MB/s
  *   sealpod-storagetest fill DIR                  write files until an error; prints its name
- *   sealpod-storagetest time CMD ARGS...          run CMD, print its wall time in ms */
+ *   sealpod-storagetest time CMD ARGS...          run CMD, print its wall time in ms
+ *   sealpod-storagetest table DMNAME              the device-mapper table (key included: the
+ *                                                 tests look for it where it must not be) */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/dm-ioctl.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -227,6 +231,36 @@ static int cmd_time(char **argv)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 }
 
+static int cmd_table(const char *name)
+{
+	static union {
+		struct dm_ioctl io;
+		char buf[16384];
+	} u;
+	struct dm_target_spec *t;
+	int fd = open("/dev/mapper/control", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0) {
+		perror("/dev/mapper/control");
+		return 1;
+	}
+	u.io.version[0] = DM_VERSION_MAJOR;
+	u.io.data_size = sizeof(u);
+	u.io.data_start = sizeof(struct dm_ioctl);
+	u.io.flags = DM_STATUS_TABLE_FLAG;
+	snprintf(u.io.name, sizeof(u.io.name), "%s", name);
+	if (ioctl(fd, DM_TABLE_STATUS, &u.io) < 0) {
+		perror("DM_TABLE_STATUS");
+		return 1;
+	}
+	t = (struct dm_target_spec *)(u.buf + u.io.data_start);
+	for (unsigned i = 0; i < u.io.target_count; i++) {
+		printf("%s %s\n", t->target_type, (char *)(t + 1));
+		t = (struct dm_target_spec *)(u.buf + u.io.data_start + t->next);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	const char *c = argc > 1 ? argv[1] : "";
@@ -244,6 +278,8 @@ int main(int argc, char **argv)
 		return cmd_seq(argv[2], argv[3], atol(argv[4]));
 	if (strcmp(c, "fill") == 0 && argc == 3)
 		return cmd_fill(argv[2]);
+	if (strcmp(c, "table") == 0 && argc == 3)
+		return cmd_table(argv[2]);
 	if (strcmp(c, "time") == 0 && argc > 2)
 		return cmd_time(argv + 2);
 	fprintf(stderr, "usage: see tests/guest/sealpod-storagetest.c\n");
