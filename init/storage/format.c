@@ -60,7 +60,7 @@ static void cs_log(int level, const char *msg, void *usrptr)
 
 	if (level != CRYPT_LOG_ERROR)
 		return;
-	snprintf(cs_last, sizeof(cs_last), "%s", msg);
+	(void)snprintf(cs_last, sizeof(cs_last), "%s", msg);
 	n = strlen(cs_last);
 	while (n && cs_last[n - 1] == '\n')
 		cs_last[--n] = '\0';
@@ -74,7 +74,7 @@ static int cs_error(struct sp_err *err, int r, const char *stage, const char *wh
 
 static void header_path(const char *dm_name, char *buf, size_t size)
 {
-	snprintf(buf, size, "%s/%s.hdr", SP_STORAGE_HDR_DIR, dm_name);
+	(void)snprintf(buf, size, "%s/%s.hdr", SP_STORAGE_HDR_DIR, dm_name);
 }
 
 static int make_header(const char *path, struct sp_err *err)
@@ -113,7 +113,7 @@ static int luks_setup(const struct sp_fmt_req *r, const char *hdr, uint32_t *act
 	unsigned char *key;
 	int ret = -1, rc;
 
-	snprintf(dev, sizeof(dev), "/dev/%s", r->disk);
+	(void)snprintf(dev, sizeof(dev), "/dev/%s", r->disk);
 	key = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (key == MAP_FAILED)
 		return sp_error(err, errno, "storage.key: mmap");
@@ -171,7 +171,7 @@ static int luks_setup(const struct sp_fmt_req *r, const char *hdr, uint32_t *act
 	if (r->flags & SP_FMT_WIPE) {
 		char mapped[128];
 
-		snprintf(mapped, sizeof(mapped), "/dev/mapper/%s", r->dm_name);
+		(void)snprintf(mapped, sizeof(mapped), "/dev/mapper/%s", r->dm_name);
 		rc = crypt_wipe(cd, mapped, CRYPT_WIPE_ZERO, 0, 0, 1u << 20, 0, NULL, NULL);
 		if (rc < 0) {
 			cs_error(err, rc, "wipe", mapped);
@@ -226,10 +226,11 @@ static int write_before_read(const char *mapped, struct sp_err *err)
 	if (n > sizeof(blocks) / sizeof(blocks[0]))
 		n = sizeof(blocks) / sizeof(blocks[0]);
 	if (zero_range(fd, zeros, 0, size < EDGE_BYTES ? size : EDGE_BYTES) < 0 ||
-	    (size > 2 * EDGE_BYTES && zero_range(fd, zeros, size - EDGE_BYTES, EDGE_BYTES) < 0))
+	    (size > 2ull * EDGE_BYTES && zero_range(fd, zeros, size - EDGE_BYTES, EDGE_BYTES) < 0))
 		ret = sp_error(err, errno, "storage.mkfs: zero the ends of %s", mapped);
 	for (size_t i = 0; ret == 0 && i < n; i++)
-		if (blocks[i] * 4096 >= EDGE_BYTES && zero_range(fd, zeros, blocks[i] * 4096, 4096) < 0)
+		if (blocks[i] * 4096 >= EDGE_BYTES &&
+		    zero_range(fd, zeros, blocks[i] * 4096, 4096) < 0)
 			ret = sp_error(err, errno, "storage.mkfs: zero block %llu of %s",
 				       (unsigned long long)blocks[i], mapped);
 	munmap(zeros, EDGE_BYTES);
@@ -241,7 +242,8 @@ static int write_before_read(const char *mapped, struct sp_err *err)
 /* Runs mke2fs and waits; its last stderr line becomes the error. */
 static int run_mke2fs(const struct sp_fmt_req *r, const char *mapped, struct sp_err *err)
 {
-	static char *const envp[] = { "PATH=/usr/bin:/sbin:/bin", "MKE2FS_CONFIG=/nonexistent", NULL };
+	static char *const envp[] = { "PATH=/usr/bin:/sbin:/bin", "MKE2FS_CONFIG=/nonexistent",
+				      NULL };
 	const char *inodes = (r->flags & SP_FMT_KATA_EMPTYDIR) ? "163840" : "32768";
 	const char *isize = (r->flags & SP_FMT_KATA_EMPTYDIR) ? "128" : "256";
 	char *argv[] = { "mke2fs",
@@ -327,7 +329,7 @@ static int open_target(const char *target, struct sp_err *err)
 	char *save = NULL, *comp;
 	int fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
 
-	snprintf(buf, sizeof(buf), "%s", target);
+	(void)snprintf(buf, sizeof(buf), "%s", target);
 	for (comp = strtok_r(buf, "/", &save); fd >= 0 && comp; comp = strtok_r(NULL, "/", &save)) {
 		int nfd;
 
@@ -367,9 +369,9 @@ int sp_storage_format(const struct sp_fmt_req *r, struct sp_fmt_times *t, struct
 	if (lbs > 4096)
 		return sp_error(err, 0, "storage.format: disk %s has %u-byte sectors (> 4096)",
 				r->disk, lbs);
-	snprintf(dev, sizeof(dev), "/dev/%s", r->disk);
+	(void)snprintf(dev, sizeof(dev), "/dev/%s", r->disk);
 	header_path(r->dm_name, hdr, sizeof(hdr));
-	snprintf(mapped, sizeof(mapped), "/dev/mapper/%s", r->dm_name);
+	(void)snprintf(mapped, sizeof(mapped), "/dev/mapper/%s", r->dm_name);
 	crypt_metadata_locking(NULL, 0); /* one writer: this worker; no /run/cryptsetup locks */
 
 	if (make_header(hdr, err) < 0 || luks_setup(r, hdr, &t->activate_ms, err) < 0)
@@ -390,7 +392,7 @@ int sp_storage_format(const struct sp_fmt_req *r, struct sp_fmt_times *t, struct
 
 		if (fd < 0)
 			goto undo;
-		snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", fd);
+		(void)snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", fd);
 		if (mount(mapped, fdpath, "ext4", MS_NODEV | MS_NOSUID | MS_NOATIME | r->mflags,
 			  "") < 0) {
 			sp_error(err, errno, "storage.mount: mount %s on %s", mapped, r->target);
@@ -402,7 +404,7 @@ int sp_storage_format(const struct sp_fmt_req *r, struct sp_fmt_times *t, struct
 	t->mount_ms = ms_since(&ts);
 	t->total_ms = ms_since(&t0);
 	return 0;
-undo: {
+undo : {
 	struct sp_err e2;
 
 	(void)sp_storage_teardown(NULL, r->dm_name, &e2);

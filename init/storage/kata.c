@@ -104,8 +104,7 @@ static bool disk_in_use(const char *name)
 	return false;
 }
 
-static void on_formatted(void *arg, int ret, const struct sp_err *err,
-			 const struct sp_fmt_times *t)
+static void on_formatted(void *arg, int ret, const struct sp_err *err, const struct sp_fmt_times *t)
 {
 	struct job *j = arg;
 
@@ -132,12 +131,12 @@ static int try_start(struct job *j)
 	int r;
 
 	if (j->by_name) {
-		snprintf(name, sizeof(name), "%s", j->req.disk);
+		(void)snprintf(name, sizeof(name), "%s", j->req.disk);
 		r = 0;
 		if (access("/sys/class/block", F_OK) == 0) {
 			char p[96];
 
-			snprintf(p, sizeof(p), "/sys/class/block/%s", name);
+			(void)snprintf(p, sizeof(p), "/sys/class/block/%s", name);
 			r = access(p, F_OK) == 0 ? 0 : 1;
 		}
 	} else {
@@ -158,7 +157,7 @@ static int try_start(struct job *j)
 		free_job(j);
 		return 0;
 	}
-	snprintf(j->req.disk, sizeof(j->req.disk), "%s", name);
+	(void)snprintf(j->req.disk, sizeof(j->req.disk), "%s", name);
 	j->worker = sp_worker_start(sp_storage_loop(), &j->req, false, on_formatted, j, &err);
 	if (!j->worker) {
 		report(j, -TT_INTERNAL, &err);
@@ -242,7 +241,8 @@ static int blk_prepare(struct sp_prep *h, const Grpc__Storage *s, struct sp_err 
 		return sp_error_wrap(err, "storage.options"), -TT_INVALID_ARGUMENT;
 	if (!o.encrypt && !o.create_fs)
 		return sp_error(err, 0,
-				"storage.options: mounting a host disk's file system unencrypted is "
+				"storage.options: mounting a host disk's file system unencrypted "
+				"is "
 				"refused; use encryption_key=ephemeral"),
 		       -TT_PERMISSION_DENIED;
 	if (s->fstype && s->fstype[0] && strcmp(s->fstype, "ext4") != 0) {
@@ -264,19 +264,20 @@ static int blk_prepare(struct sp_prep *h, const Grpc__Storage *s, struct sp_err 
 	sp_log_escape(j->shown_src, sizeof(j->shown_src), src, strnlen(src, 40));
 	if (strncmp(src, "/dev/", 5) == 0) {
 		if (!sp_valid_blkname(src + 5)) {
-			sp_error(err, 0, "storage.options: source '%s' is not a disk", j->shown_src);
+			sp_error(err, 0, "storage.options: source '%s' is not a disk",
+				 j->shown_src);
 			free(j);
 			return -TT_INVALID_ARGUMENT;
 		}
 		j->by_name = true;
-		snprintf(j->req.disk, sizeof(j->req.disk), "%s", src + 5);
+		(void)snprintf(j->req.disk, sizeof(j->req.disk), "%s", src + 5);
 	} else if (sp_pci_path_parse(src, strlen(src), &j->pci, err) < 0) {
 		free(j);
 		return sp_error_wrap(err, "storage.options"), -TT_INVALID_ARGUMENT;
 	}
-	snprintf(j->cid, sizeof(j->cid), "%s", sp_prep_cid(h));
-	snprintf(j->req.dm_name, sizeof(j->req.dm_name), "sealpod-c%u", ++seq);
-	snprintf(j->req.target, sizeof(j->req.target), "%s", mp);
+	(void)snprintf(j->cid, sizeof(j->cid), "%s", sp_prep_cid(h));
+	(void)snprintf(j->req.dm_name, sizeof(j->req.dm_name), "sealpod-c%u", ++seq);
+	(void)snprintf(j->req.target, sizeof(j->req.target), "%s", mp);
 	j->req.flags = SP_FMT_KATA_EMPTYDIR;
 	j->req.mflags = o.mflags;
 	j->h = h;
@@ -327,8 +328,8 @@ static void blk_release(const char *cid)
 		if (strcmp(j->cid, cid) != 0 || j->h)
 			continue;
 		if (j->state == JOB_READY) {
-			sp_info("storage", "container %s: releasing %s (/dev/%s)", cid, j->req.target,
-				j->req.disk);
+			sp_info("storage", "container %s: releasing %s (/dev/%s)", cid,
+				j->req.target, j->req.disk);
 			if (!sp_worker_start(sp_storage_loop(), &j->req, true, NULL, NULL, &err))
 				sp_log(SP_LOG_ERROR, "storage", "%s", err.msg);
 		}

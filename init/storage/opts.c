@@ -54,7 +54,7 @@ int sp_pci_path_parse(const char *s, size_t len, struct sp_pci_path *out, struct
 
 	memset(out, 0, sizeof(*out));
 	sp_log_escape(shown, sizeof(shown), s, len < 40 ? len : 40);
-	if (len == 0 || len > SP_PCI_PATH_MAX * 5)
+	if (len == 0 || len > (size_t)SP_PCI_PATH_MAX * 5)
 		return sp_error(err, 0, "PCI path '%s' is empty or too long", shown);
 	for (size_t i = 0; i <= len; i++) {
 		if (i < len && s[i] != '/')
@@ -122,9 +122,9 @@ int sp_blk_opts_parse(char *const *drv_opts, size_t ndrv, char *const *opts, siz
 		} else {
 			sp_log_escape(shown, sizeof(shown), o, strnlen(o, 48));
 			return sp_error(err, 0, "mount option '%s' is not supported%s", shown,
-					is(o, "dev") || is(o, "suid")
-						? " (storage is always nodev,nosuid)"
-						: "");
+					is(o, "dev") || is(o, "suid") ? " (storage is always "
+									"nodev,nosuid)"
+								      : "");
 		}
 	}
 	return 0;

@@ -58,8 +58,7 @@ static void notify_all(void)
 	}
 }
 
-static void on_formatted(void *arg, int ret, const struct sp_err *err,
-			 const struct sp_fmt_times *t)
+static void on_formatted(void *arg, int ret, const struct sp_err *err, const struct sp_fmt_times *t)
 {
 	if (ret < 0) {
 		state = POD_FAILED;
@@ -71,8 +70,10 @@ static void on_formatted(void *arg, int ret, const struct sp_err *err,
 		sp_agent_note_encrypted_storage();
 		sp_info("storage",
 			"%s ready: LUKS2 aes-xts-plain64 + hmac(sha256), 4096-byte sectors, ext4 "
-			"nodev,nosuid (luks %ums, mkfs prep %ums, mkfs %ums, mount %ums, total %ums)",
-			SP_STORAGE_DIR, t->luks_ms, t->wipe_ms, t->mkfs_ms, t->mount_ms, t->total_ms);
+			"nodev,nosuid (luks %ums, mkfs prep %ums, mkfs %ums, mount %ums, total "
+			"%ums)",
+			SP_STORAGE_DIR, t->luks_ms, t->wipe_ms, t->mkfs_ms, t->mount_ms,
+			t->total_ms);
 	}
 	notify_all();
 }
@@ -123,10 +124,10 @@ int sp_storage_boot(struct sp_loop *l, unsigned hotplug_timeout_s)
 		sp_log(SP_LOG_ERROR, "storage", "%s; pod storage unavailable", err.msg);
 		return -1;
 	}
-	snprintf(r.disk, sizeof(r.disk), "%s", disk);
-	snprintf(pod_disk, sizeof(pod_disk), "%s", disk);
-	snprintf(r.dm_name, sizeof(r.dm_name), "sealpod-pod");
-	snprintf(r.target, sizeof(r.target), "%s", SP_STORAGE_DIR);
+	(void)snprintf(r.disk, sizeof(r.disk), "%s", disk);
+	(void)snprintf(pod_disk, sizeof(pod_disk), "%s", disk);
+	(void)snprintf(r.dm_name, sizeof(r.dm_name), "sealpod-pod");
+	(void)snprintf(r.target, sizeof(r.target), "%s", SP_STORAGE_DIR);
 	state = POD_FORMATTING;
 	if (!sp_worker_start(l, &r, false, on_formatted, NULL, &err)) {
 		state = POD_FAILED;
@@ -153,10 +154,13 @@ void sp_storage_when_ready(sp_storage_ready_fn cb, void *arg)
 	struct waiter *w;
 
 	if (state == POD_READY || state == POD_FAILED || state == POD_NONE) {
-		static const struct sp_err none_yet = { 0, "storage: not set up (boot step missing)" };
+		static const struct sp_err none_yet = { 0, "storage: not set up (boot step "
+							   "missing)" };
 
 		cb(arg, state == POD_READY ? 0 : -1,
-		   state == POD_READY ? NULL : state == POD_FAILED ? &fail : &none_yet);
+		   state == POD_READY	 ? NULL
+		   : state == POD_FAILED ? &fail
+					 : &none_yet);
 		return;
 	}
 	w = calloc(1, sizeof(*w));

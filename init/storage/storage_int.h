@@ -32,9 +32,9 @@ int sp_pci_path_parse(const char *s, size_t len, struct sp_pci_path *out, struct
 
 /* What a Storage's driver_options and options ask of the blk driver. */
 struct sp_blk_opts {
-	bool encrypt;	    /* encryption_key=ephemeral */
-	bool create_fs;	    /* create_filesystem */
-	bool read_only;	    /* "ro" in options */
+	bool encrypt;	      /* encryption_key=ephemeral */
+	bool create_fs;	      /* create_filesystem */
+	bool read_only;	      /* "ro" in options */
 	unsigned long mflags; /* MS_* from options (nodev, nosuid always added) */
 };
 /* driver_options and options as the host sent them (n entries each). Unknown driver options and
@@ -68,7 +68,7 @@ int sp_sysfs_disk_size(const char *name, uint64_t *bytes, unsigned *lbs, struct 
 
 enum sp_fmt_flags {
 	SP_FMT_JOURNAL = 1u << 0, /* dm-integrity journal on (default off) */
-	SP_FMT_WIPE = 1u << 1,	  /* crypt_wipe the whole device instead of write-before-read mkfs */
+	SP_FMT_WIPE = 1u << 1, /* crypt_wipe the whole device instead of write-before-read mkfs */
 	SP_FMT_KATA_EMPTYDIR = 1u << 2, /* Kata's emptyDir mkfs profile (few inodes) */
 };
 

@@ -57,7 +57,7 @@ int sp_sysfs_find_serial(const char *serial, char *name, size_t size, struct sp_
 
 		if (strncmp(e->d_name, "vd", 2) != 0 || !sp_valid_blkname(e->d_name))
 			continue;
-		snprintf(path, sizeof(path), "/sys/block/%s/serial", e->d_name);
+		(void)snprintf(path, sizeof(path), "/sys/block/%s/serial", e->d_name);
 		if (read_attr(path, val, sizeof(val)) < 0 || strcmp(val, serial) != 0)
 			continue;
 		return copy_name(name, size, e->d_name) < 0 ? 1 : 0;
@@ -90,24 +90,24 @@ int sp_sysfs_find_pci(const struct sp_pci_path *p, char *name, size_t size, stru
 	for (unsigned i = 0; i < p->n; i++) {
 		size_t l = strlen(dev);
 
-		snprintf(dev + l, sizeof(dev) - l, "/%s:%02x.%u", bus, p->slot[i], p->fn[i]);
+		(void)snprintf(dev + l, sizeof(dev) - l, "/%s:%02x.%u", bus, p->slot[i], p->fn[i]);
 		if (access(dev, F_OK) < 0)
 			return 1; /* not plugged (yet) */
 		if (i + 1 == p->n)
 			break;
 		/* A bridge: the bus behind it is the single entry of its pci_bus/ directory. */
-		snprintf(path, sizeof(path), "%s/pci_bus", dev);
+		(void)snprintf(path, sizeof(path), "%s/pci_bus", dev);
 		if (only_entry(path, "0000:", bus, sizeof(bus)) < 0)
 			return 1; /* not a bridge, or not enumerated yet */
 	}
 	if (only_entry(dev, "virtio", sub, sizeof(sub)) < 0)
 		return 1; /* the driver has not bound yet */
-	snprintf(path, sizeof(path), "%s/%s/block", dev, sub);
+	(void)snprintf(path, sizeof(path), "%s/%s/block", dev, sub);
 	if (only_entry(path, "", blk, sizeof(blk)) < 0)
 		return 1;
 	if (!sp_valid_blkname(blk))
 		return sp_error(err, 0, "unexpected block device name under %s", path);
-	snprintf(name, size, "%s", blk);
+	(void)snprintf(name, size, "%s", blk);
 	return 0;
 }
 
@@ -116,14 +116,14 @@ int sp_sysfs_disk_size(const char *name, uint64_t *bytes, unsigned *lbs, struct 
 	char path[128], val[32], *end;
 	unsigned long long sectors, l;
 
-	snprintf(path, sizeof(path), "/sys/class/block/%s/size", name);
+	(void)snprintf(path, sizeof(path), "/sys/class/block/%s/size", name);
 	if (read_attr(path, val, sizeof(val)) < 0)
 		return sp_error(err, errno, "read %s", path);
 	errno = 0;
 	sectors = strtoull(val, &end, 10);
 	if (errno || *end || end == val || sectors > (1ull << 54))
 		return sp_error(err, 0, "%s: not a size", path);
-	snprintf(path, sizeof(path), "/sys/class/block/%s/queue/logical_block_size", name);
+	(void)snprintf(path, sizeof(path), "/sys/class/block/%s/queue/logical_block_size", name);
 	if (read_attr(path, val, sizeof(val)) < 0)
 		return sp_error(err, errno, "read %s", path);
 	l = strtoull(val, &end, 10);

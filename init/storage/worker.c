@@ -33,8 +33,7 @@ struct sp_worker {
 	size_t got;
 };
 
-__attribute__((noreturn)) static void worker_main(int fd, const struct sp_fmt_req *r,
-						  bool teardown)
+__attribute__((noreturn)) static void worker_main(int fd, const struct sp_fmt_req *r, bool teardown)
 {
 	struct report rep;
 	struct sp_err err = { 0 };

@@ -5,7 +5,8 @@
  *   sealpod-storagetest format DISK DMNAME [TARGET|-] [journal] [wipe] [kata]
  *   sealpod-storagetest teardown DMNAME [TARGET]
  *   sealpod-storagetest pattern FILE MIB          write MIB MiB of the test pattern, fsync
- *   sealpod-storagetest check FILE                O_DIRECT read: "ok", "altered" or "EIO"
+ *   sealpod-storagetest check FILE                O_DIRECT read: "ok", "altered", "EIO"...
+ *   sealpod-storagetest check-buffered FILE       the same through the page cache
  *   sealpod-storagetest seq write|read PATH MIB   O_DIRECT sequential 1 MiB I/O, prints MB/s
  *   sealpod-storagetest fill DIR                  write files until an error; prints its name
  *   sealpod-storagetest time CMD ARGS...          run CMD, print its wall time in ms
@@ -82,9 +83,8 @@ static int cmd_format(int argc, char **argv)
 		printf("format failed: %s\n", err.msg);
 		return 1;
 	}
-	printf("format ok: luks=%u (activate %u) prep=%u mkfs=%u mount=%u total=%u ms\n",
-	       t.luks_ms, t.activate_ms, t.wipe_ms,
-	       t.mkfs_ms, t.mount_ms, t.total_ms);
+	printf("format ok: luks=%u (activate %u) prep=%u mkfs=%u mount=%u total=%u ms\n", t.luks_ms,
+	       t.activate_ms, t.wipe_ms, t.mkfs_ms, t.mount_ms, t.total_ms);
 	return 0;
 }
 
@@ -126,10 +126,10 @@ static int cmd_pattern(const char *path, long mib)
 	return 0;
 }
 
-static int cmd_check(const char *path)
+static int cmd_check(const char *path, bool direct)
 {
 	char *b = abuf(), *want = abuf();
-	int fd = open(path, O_RDONLY | O_DIRECT | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | (direct ? O_DIRECT : 0) | O_CLOEXEC);
 	long long off = 0;
 
 	if (fd < 0) {
@@ -141,7 +141,11 @@ static int cmd_check(const char *path)
 		ssize_t n = read(fd, b, BUF);
 
 		if (n < 0) {
-			printf("%s at offset %lld\n", errno == EIO ? "EIO" : strerror(errno), off);
+			printf("%s at offset %lld\n",
+			       errno == EIO	 ? "EIO"
+			       : errno == EILSEQ ? "EILSEQ"
+						 : strerror(errno),
+			       off);
 			return 3;
 		}
 		if (n == 0)
@@ -173,7 +177,8 @@ static int cmd_seq(const char *mode, const char *path, long mib)
 		ssize_t n = wr ? write(fd, b, BUF) : read(fd, b, BUF);
 
 		if (n != BUF) {
-			printf("seq %s: %s at MiB %ld\n", mode, n < 0 ? strerror(errno) : "short", i);
+			printf("seq %s: %s at MiB %ld\n", mode, n < 0 ? strerror(errno) : "short",
+			       i);
 			return 1;
 		}
 	}
@@ -203,13 +208,28 @@ static int cmd_fill(const char *dir)
 			return errno == ENOSPC ? 0 : 1;
 		}
 		for (int i = 0; i < 64; i++, mib++) {
-			if (write(fd, b, BUF) != BUF || (i == 63 && fsync(fd) < 0)) {
-				int e = errno;
+			size_t done = 0;
 
-				close(fd);
-				printf("fill stopped: %s (%ld MiB)\n", strerror(e), mib);
-				return e == ENOSPC ? 0 : 1;
+			/* A short write at the end of space: the next one says why. */
+			while (done < BUF) {
+				ssize_t n = write(fd, b + done, BUF - done);
+
+				if (n <= 0) {
+					int e = n < 0 ? errno : EIO;
+
+					close(fd);
+					printf("fill stopped: %s (%ld MiB)\n", strerror(e), mib);
+					return e == ENOSPC ? 0 : 1;
+				}
+				done += (size_t)n;
 			}
+		}
+		if (fsync(fd) < 0) {
+			int e = errno;
+
+			close(fd);
+			printf("fill stopped: %s at fsync (%ld MiB)\n", strerror(e), mib);
+			return e == ENOSPC ? 0 : 1;
 		}
 		close(fd);
 	}
@@ -227,7 +247,8 @@ static int cmd_time(char **argv)
 		_exit(127);
 	}
 	waitpid(p, &status, 0);
-	printf("time: %.0f ms status %d\n", now_ms() - t0, WIFEXITED(status) ? WEXITSTATUS(status) : 128);
+	printf("time: %.0f ms status %d\n", now_ms() - t0,
+	       WIFEXITED(status) ? WEXITSTATUS(status) : 128);
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 1;
 }
 
@@ -273,7 +294,9 @@ int main(int argc, char **argv)
 	if (strcmp(c, "pattern") == 0 && argc == 4)
 		return cmd_pattern(argv[2], atol(argv[3]));
 	if (strcmp(c, "check") == 0 && argc == 3)
-		return cmd_check(argv[2]);
+		return cmd_check(argv[2], true);
+	if (strcmp(c, "check-buffered") == 0 && argc == 3)
+		return cmd_check(argv[2], false);
 	if (strcmp(c, "seq") == 0 && argc == 5)
 		return cmd_seq(argv[2], argv[3], atol(argv[4]));
 	if (strcmp(c, "fill") == 0 && argc == 3)
