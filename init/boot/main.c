@@ -15,6 +15,7 @@
 #include "boot/config.h"
 #include "lib/fileio.h"
 #include "lib/log.h"
+#include "storage/storage.h"
 
 #define TESTD_PATH "/sbin/sealpod-testd"
 
@@ -126,6 +127,13 @@ static void step_listen(void)
 	sp_info("ready", "control port %s", addr);
 }
 
+/* After the control port is up: formatting runs in a worker, so the port keeps answering. */
+static void step_storage(void)
+{
+	if (sp_storage_boot)
+		(void)sp_storage_boot(&loop, cfg.hotplug_timeout_s);
+}
+
 /* Test images only: the overlay's marker file is part of the measured initrd, so no production
  * reference value matches a guest that runs this. */
 static void step_test_overlay(void)
@@ -192,6 +200,7 @@ int main(int argc, char **argv)
 	step_cmdline();
 	step_policy();
 	step_listen();
+	step_storage();
 	step_test_overlay();
 	serve();
 }
