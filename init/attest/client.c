@@ -77,11 +77,12 @@ static int fail(struct sp_kbs_client *c, const char *stage, struct sp_err *err, 
 
 /* One request with retries on network errors and 5xx, within the client's deadline. */
 static int http(struct sp_kbs_client *c, const char *stage, const char *method, const char *path,
-		const char *body, struct resp *r, struct sp_err *err)
+		const char *body, int attempts, struct resp *r, struct sp_err *err)
 {
 	char url[600], auth[64 * 1024 + 32];
 	long backoff = BACKOFF_FIRST_MS;
 
+	c->retryable = false;
 	snprintf(url, sizeof(url), "%s/kbs/v0/%s", c->base, path);
 	for (int attempt = 1;; attempt++) {
 		struct curl_slist *h = NULL;
@@ -134,18 +135,20 @@ static int http(struct sp_kbs_client *c, const char *stage, const char *method, 
 			if (r->status < 500)
 				return 0;
 			sp_warn("attest", "%s %s: HTTP %ld (attempt %d of %d)", method, path, r->status,
-				attempt, ATTEMPTS);
+				attempt, attempts);
 		} else if (cr == CURLE_UNSUPPORTED_PROTOCOL || cr == CURLE_PEER_FAILED_VERIFICATION ||
 			   cr == CURLE_SSL_CACERT_BADFILE || cr == CURLE_SSL_CERTPROBLEM) {
 			return fail(c, stage, err, "%s %s: %s", method, path, curl_easy_strerror(cr));
 		} else {
 			sp_warn("attest", "%s %s: %s (attempt %d of %d)", method, path,
-				curl_easy_strerror(cr), attempt, ATTEMPTS);
+				curl_easy_strerror(cr), attempt, attempts);
 		}
-		if (attempt == ATTEMPTS)
-			return fail(c, stage, err, "%s %s: KBS unreachable after %d attempts (%s)",
-				    method, path, ATTEMPTS,
+		if (attempt >= attempts) {
+			c->retryable = true;
+			return fail(c, stage, err, "%s %s: KBS unreachable after %d attempt%s (%s)",
+				    method, path, attempts, attempts > 1 ? "s" : "",
 				    cr == CURLE_OK ? "server error" : curl_easy_strerror(cr));
+		}
 		left = (long)(c->deadline_ms - now_ms());
 		if (backoff > left)
 			backoff = left > 0 ? left : 0;
@@ -176,7 +179,7 @@ int sp_kbs_client_init(struct sp_kbs_client *c, struct sp_err *err)
 	return 0;
 }
 
-int sp_kbs_client_attest(struct sp_kbs_client *c, struct sp_err *err)
+static int handshake(struct sp_kbs_client *c, struct sp_err *err)
 {
 	struct resp r = { 0 };
 	struct sp_kbs_challenge ch;
@@ -193,7 +196,7 @@ int sp_kbs_client_attest(struct sp_kbs_client *c, struct sp_err *err)
 		fail(c, "attest.auth", err, "out of memory");
 		goto out;
 	}
-	if (http(c, "attest.auth", "POST", "auth", req, &r, err) < 0)
+	if (http(c, "attest.auth", "POST", "auth", req, ATTEMPTS, &r, err) < 0)
 		goto out;
 	if (r.status != 200) {
 		refusal(&r, why, sizeof(why));
@@ -220,7 +223,8 @@ int sp_kbs_client_attest(struct sp_kbs_client *c, struct sp_err *err)
 		c->stage = "attest.evidence";
 		goto out;
 	}
-	if (http(c, "attest.verify", "POST", "attest", body, &r, err) < 0)
+	/* One try: the nonce is single-use, a retry starts over at auth (the caller). */
+	if (http(c, "attest.verify", "POST", "attest", body, 1, &r, err) < 0)
 		goto out;
 	if (r.status != 200) {
 		refusal(&r, why, sizeof(why));
@@ -240,6 +244,22 @@ out:
 	return ret;
 }
 
+int sp_kbs_client_attest(struct sp_kbs_client *c, struct sp_err *err)
+{
+	long backoff = BACKOFF_FIRST_MS;
+
+	for (int i = 1;; i++) {
+		if (handshake(c, err) == 0)
+			return 0;
+		if (!c->retryable || i >= 3 || now_ms() + backoff >= c->deadline_ms)
+			return -1;
+		sp_warn("attest", "%s: %s; starting the handshake again", c->stage, err->msg);
+		struct timespec ts = { backoff / 1000, (backoff % 1000) * 1000000L };
+		nanosleep(&ts, NULL);
+		backoff *= 4;
+	}
+}
+
 int sp_kbs_client_resource(struct sp_kbs_client *c, const char *uri, uint8_t **data, size_t *len,
 			   struct sp_err *err)
 {
@@ -254,7 +274,7 @@ int sp_kbs_client_resource(struct sp_kbs_client *c, const char *uri, uint8_t **d
 	for (;;) {
 		if (!c->token && sp_kbs_client_attest(c, err) < 0)
 			return -1;
-		if (http(c, "attest.resource", "GET", path, NULL, &r, err) < 0)
+		if (http(c, "attest.resource", "GET", path, NULL, ATTEMPTS, &r, err) < 0)
 			return -1;
 		if (r.status == 401 && !reattested) {
 			/* The token or session may have expired: one fresh handshake. */

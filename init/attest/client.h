@@ -21,6 +21,7 @@ struct sp_kbs_client {
 	void *curl, *share;
 	char *token;
 	const char *stage; /* the stage code of the last failure */
+	bool retryable;	   /* it was the network or a 5xx: trying again may help */
 };
 
 int sp_kbs_client_init(struct sp_kbs_client *c, struct sp_err *err);

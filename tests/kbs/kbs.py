@@ -112,7 +112,7 @@ def parse_quote(msg):
 class State:
     def __init__(self, args):
         self.args = args
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
         self.sessions = {}
         self.resources = {}
         self.reference = {}
