@@ -299,7 +299,7 @@ static int jcs_value(struct obuf *b, struct json_object *v, unsigned depth, stru
 	}
 	case json_type_double: {
 		double d = json_object_get_double(v);
-		if (d != (double)(long long)d || d > 9007199254740992.0 || d < -9007199254740992.0)
+		if (!(d <= 9007199254740992.0 && d >= -9007199254740992.0) || d != (double)(long long)d)
 			return sp_error(err, 0, "canonical JSON: non-integer numbers are unsupported");
 		snprintf(num, sizeof(num), "%lld", (long long)d);
 		put(b, num, strlen(num));

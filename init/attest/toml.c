@@ -255,10 +255,12 @@ static int parse_string(struct parser *ps, struct sbuf *out, bool allow_multi)
 				skip_ws(ps);
 				if (!take_newline(ps))
 					return fail(ps, "backslash before text on the same line");
-				while (ps->p < ps->end &&
-				       (*ps->p == ' ' || *ps->p == '\t' || take_newline(ps)))
-					if (*ps->p == ' ' || *ps->p == '\t')
+				for (;;) {
+					if (ps->p < ps->end && (*ps->p == ' ' || *ps->p == '\t'))
 						ps->p++;
+					else if (!take_newline(ps))
+						break;
+				}
 				continue;
 			}
 			return fail(ps, "unknown escape");

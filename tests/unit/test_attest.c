@@ -108,6 +108,8 @@ TEST(attest_toml_rejects)
 		"\"\" = 1\n",
 		"x = '''never closed\n",
 		"x = \"a\"\r\n\r",
+		"x = \"\"\"a\\\n", /* fuzzer find: line-ending backslash at the very end */
+		"x = \"\"\"a\\  \n  \n",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		if (!toml_rejects(bad[i])) {
@@ -384,6 +386,8 @@ TEST(attest_jcs_vectors)
 		free(out);
 	}
 	CHECK(sp_jcs("{\"a\":1.5}", 9, &out, &err) < 0);
+	CHECK(sp_jcs("{\"a\":1e300}", 11, &out, &err) < 0); /* fuzzer find: UB on the cast */
+	CHECK(sp_jcs("[-1e300]", 8, &out, &err) < 0);
 	CHECK(sp_jcs("{\"a\":1} x", 9, &out, &err) < 0);
 	CHECK(sp_jcs("[1,", 3, &out, &err) < 0);
 }
