@@ -450,10 +450,19 @@ static void schedule_poweroff(void)
 		sp_poweroff("attestation failed", 1);
 }
 
+/* What the host gets: the stage code and the reason without the KBS's own words (reasons never
+ * hold secrets; the KBS detail may describe the owner's policy). */
+static void redact(char *dst, size_t size, const char *stage, const char *why)
+{
+	const char *cut = strstr(why, SP_ATTEST_DETAIL_SEP);
+	int n = cut ? (int)(cut - why) : (int)strlen(why);
+
+	snprintf(dst, size, "%.31s: %.*s", stage, n > 200 ? 200 : n, why);
+}
+
 static void host_error(struct sp_err *err)
 {
-	/* The host gets the stage code and the reason; reasons never hold secrets. */
-	snprintf(err->msg, sizeof(err->msg), "%.31s: %.200s", A.stage, A.why);
+	redact(err->msg, sizeof(err->msg), A.stage, A.why);
 	err->errnum = 0;
 }
 
@@ -532,7 +541,7 @@ static void resource_result(uint32_t id, int code, const uint8_t *p, size_t len)
 					      strnlen((const char *)p + sl, len - sl));
 			}
 			sp_warn("attest", "%s: %s", stage, why);
-			snprintf(err.msg, sizeof(err.msg), "%.31s: %.200s", stage, why);
+			redact(err.msg, sizeof(err.msg), stage, why);
 			if (r.cb)
 				r.cb(r.arg, -TT_UNAVAILABLE, NULL, 0, &err);
 		}

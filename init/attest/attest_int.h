@@ -103,6 +103,9 @@ int sp_kbs_attest_json(const char *initdata, const char *nonce, const char *jwk,
 int sp_kbs_parse_token(const char *body, size_t len, char **token, struct sp_err *err);
 /* An error body's type suffix ("PolicyDeny"), escaped, or "" when there is none. */
 void sp_kbs_error_type(const char *body, size_t len, char *out, size_t outlen);
+/* Its "detail" text, escaped, or "". Console only: what goes to the host stops at " | ". */
+void sp_kbs_error_detail(const char *body, size_t len, char *out, size_t outlen);
+#define SP_ATTEST_DETAIL_SEP " | KBS says: "
 /* kbs:///repo/type/tag → "repo/type/tag" (each part [A-Za-z0-9._-]+, not . or ..). */
 int sp_kbs_parse_uri(const char *uri, char *path, size_t pathlen, struct sp_err *err);
 

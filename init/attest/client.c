@@ -160,13 +160,12 @@ static int http(struct sp_kbs_client *c, const char *stage, const char *method, 
 
 static void refusal(struct resp *r, char *why, size_t n)
 {
-	char type[80];
+	char type[80], detail[160];
 
 	sp_kbs_error_type(r->body ? r->body : "", r->len, type, sizeof(type));
-	if (type[0])
-		snprintf(why, n, "HTTP %ld %s", r->status, type);
-	else
-		snprintf(why, n, "HTTP %ld", r->status);
+	sp_kbs_error_detail(r->body ? r->body : "", r->len, detail, sizeof(detail));
+	snprintf(why, n, "HTTP %ld%s%.60s%s%.100s", r->status, type[0] ? " " : "", type,
+		 detail[0] ? SP_ATTEST_DETAIL_SEP : "", detail);
 }
 
 int sp_kbs_client_init(struct sp_kbs_client *c, struct sp_err *err)
@@ -183,7 +182,7 @@ static int handshake(struct sp_kbs_client *c, struct sp_err *err)
 {
 	struct resp r = { 0 };
 	struct sp_kbs_challenge ch;
-	char *req = NULL, *rdata = NULL, *ev = NULL, *body = NULL, why[128];
+	char *req = NULL, *rdata = NULL, *ev = NULL, *body = NULL, why[240];
 	uint8_t digest[64];
 	size_t dlen = 0;
 	long long t0 = now_ms(), t1, t2;
@@ -263,7 +262,7 @@ int sp_kbs_client_attest(struct sp_kbs_client *c, struct sp_err *err)
 int sp_kbs_client_resource(struct sp_kbs_client *c, const char *uri, uint8_t **data, size_t *len,
 			   struct sp_err *err)
 {
-	char path[600], sub[512], why[128];
+	char path[600], sub[512], why[240];
 	struct resp r = { 0 };
 	bool reattested = false;
 

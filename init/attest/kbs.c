@@ -195,6 +195,21 @@ void sp_kbs_error_type(const char *body, size_t len, char *out, size_t outlen)
 	json_object_put(root);
 }
 
+void sp_kbs_error_detail(const char *body, size_t len, char *out, size_t outlen)
+{
+	struct json_object *root;
+	struct sp_err e;
+	const char *t;
+
+	out[0] = '\0';
+	if (sp_json_parse(body, len, &root, &e) < 0)
+		return;
+	t = sp_json_str(root, "detail", NULL);
+	if (t)
+		sp_log_escape(out, outlen, t, strnlen(t, 512));
+	json_object_put(root);
+}
+
 static bool uri_part_ok(const char *s, size_t n)
 {
 	if (n == 0 || n > 128 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.'))

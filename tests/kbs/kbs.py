@@ -276,12 +276,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
             raise Refused("InvalidRequest", "extra-params missing")
         sid = uuid.uuid4().hex
         nonce = base64.b64encode(secrets.token_bytes(32)).decode()
+        if self.st.args.bad_nonce:
+            self.st.log(event="auth", result="fault", kind="bad nonce")
+            return self.reply(200, {"nonce": "!!not base64!!", "extra-params": ""}, cookie=sid)
         self.st.sessions[sid] = {"tee": req["tee"], "nonce": nonce, "attested": False,
                                  "expires": time.time() + 300}
         self.st.log(event="auth", tee=req["tee"], session=sid)
         self.reply(200, {"nonce": nonce, "extra-params": ""}, cookie=sid)
 
     def attest(self):
+        if self.st.args.delay_attest:
+            time.sleep(self.st.args.delay_attest)
         sid, s = self.session()
         if not s:
             raise Refused("UnAuthenticatedCookie", "no valid kbs-session-id cookie")
@@ -404,6 +409,9 @@ def main():
     ap.add_argument("--ak")
     ap.add_argument("--ak-tofu", action="store_true")
     ap.add_argument("--log")
+    ap.add_argument("--delay-attest", type=float, default=0, help="seconds before answering")
+    ap.add_argument("--bad-nonce", action="store_true", help="fault: a challenge nonce that "
+                    "is not base64")
     args = ap.parse_args()
     if args.ak_tofu and args.mode == "production":
         ap.error("--ak-tofu is for test mode only")
