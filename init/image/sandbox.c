@@ -127,10 +127,10 @@ static int load_seccomp(bool network, struct sp_err *err)
 			r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, net[i], 0);
 		if (r == 0)
 			r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-					     SCMP_A0(SCMP_CMP_EQ, AF_INET));
+					     SCMP_A0(SCMP_CMP_EQ, AF_INET, 0));
 		if (r == 0)
 			r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1,
-					     SCMP_A0(SCMP_CMP_EQ, AF_INET6));
+					     SCMP_A0(SCMP_CMP_EQ, AF_INET6, 0));
 	}
 	if (r == 0)
 		r = seccomp_load(ctx);
