@@ -258,7 +258,8 @@ int sp_manifest_parse(const char *body, size_t len, const char *content_type, st
 	memcpy(ct, content_type ? content_type : "", n);
 	ct[n] = '\0';
 	sp_log_escape(esc, sizeof(esc), ct, strlen(ct));
-	if (strstr(ct, "manifest.v1+") || strstr(ct, "prettyjws"))
+	if (strcmp(ct, "application/vnd.docker.distribution.manifest.v1+json") == 0 ||
+	    strcmp(ct, "application/vnd.docker.distribution.manifest.v1+prettyjws") == 0)
 		return sp_error(err, 0, "schema1 manifests (%s) are refused", esc);
 	if (!is_manifest_type(ct) && !is_index_type(ct))
 		return sp_error(err, 0, "unexpected manifest media type '%s'", esc);
