@@ -23,6 +23,17 @@ static struct sp_config cfg;
 static const char *host_cmdline; /* host test mode: --cmdline or $SEALPOD_CMDLINE */
 static bool test_overlay;
 
+/* Leave the initramfs for a tmpfs root, so containers can pivot_root (boot/mounts.c). On
+ * success this execs /init again, which comes back here and goes on. */
+static void step_root(char **argv)
+{
+	extern char **environ;
+	struct sp_err err;
+
+	if (sp_is_pid1() && sp_switch_root(argv, environ, &err) < 0)
+		sp_fatal("boot.root", "%s", err.msg);
+}
+
 static void step_signals(void)
 {
 	struct sp_err err;
@@ -175,6 +186,7 @@ int main(int argc, char **argv)
 {
 	if (!sp_is_pid1())
 		parse_host_args(argc, argv);
+	step_root(argv);
 	step_signals();
 	step_mounts();
 	step_cmdline();
