@@ -52,4 +52,13 @@ int sp_layer_pipe_feed(void *pipe, const uint8_t *buf, size_t len, struct sp_err
 int sp_layer_pipe_finish(struct sp_layer_pipe *p, char *blob, char *diff, struct sp_err *err);
 void sp_layer_pipe_free(struct sp_layer_pipe *p);
 
+/* --- a pull worker's result for PID 1 (pull.c) ----------------------------------------------- */
+struct sp_pull_result;
+/* error != NULL: a failure report. *out is heap. */
+int sp_pull_result_encode(const struct sp_pull_result *r, const char *error, uint8_t **out,
+			  size_t *len);
+/* Fills r (digest and process defaults only) or error (escaped). -1: malformed. */
+int sp_pull_result_decode(const uint8_t *p, size_t len, struct sp_pull_result *r, char *error,
+			  size_t cap);
+
 #endif

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
@@ -370,6 +371,7 @@ static __attribute__((noreturn)) void meta_child(const struct sp_pull_opts *o,
 	int ret = -1;
 
 	signal(SIGPIPE, SIG_IGN);
+	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (!r)
 		_exit(3);
 	if (o->sandbox && sp_image_sandbox(&sock, 1, true, &err) < 0) {
@@ -492,6 +494,8 @@ static __attribute__((noreturn)) void layer_proc(const struct sp_pull_opts *o,
 
 	if (!r)
 		_exit(3);
+	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+	signal(SIGPIPE, SIG_IGN);
 	memset(&res, 0, sizeof(res));
 	setup_registry(r, o, ref);
 	if (m->token[0]) {
@@ -768,4 +772,104 @@ void sp_pull_result_free(struct sp_pull_result *res)
 	res->diff_ids = NULL;
 	res->entrypoint = res->cmd = res->env = NULL;
 	res->workdir = res->user = NULL;
+}
+
+/* --- the result, from a pull worker to PID 1 (driver.c) ------------------------------------------ */
+
+int sp_pull_result_encode(const struct sp_pull_result *r, const char *error, uint8_t **out,
+			  size_t *len)
+{
+	struct wire w = { 0 };
+
+	if (error) {
+		w_str(&w, T_ERROR, error);
+	} else {
+		w_str(&w, T_DIGEST, r->digest);
+		for (size_t i = 0; i < r->n_entrypoint; i++)
+			w_str(&w, T_ENTRYPOINT, r->entrypoint[i]);
+		for (size_t i = 0; i < r->n_cmd; i++)
+			w_str(&w, T_CMD, r->cmd[i]);
+		for (size_t i = 0; i < r->n_env; i++)
+			w_str(&w, T_ENV, r->env[i]);
+		w_str(&w, T_WORKDIR, r->workdir ? r->workdir : "");
+		w_str(&w, T_USER, r->user ? r->user : "");
+	}
+	if (w.oom) {
+		free(w.p);
+		return -1;
+	}
+	*out = w.p;
+	*len = w.len;
+	return 0;
+}
+
+int sp_pull_result_decode(const uint8_t *p, size_t len, struct sp_pull_result *r, char *error,
+			  size_t cap)
+{
+	struct meta *m = calloc(1, sizeof(*m));
+	size_t off = 0;
+	int ret = -1;
+
+	memset(r, 0, sizeof(*r));
+	error[0] = '\0';
+	if (!m)
+		return -1;
+	while (off < len) {
+		uint32_t h[2];
+		const uint8_t *d;
+		int bad = 0;
+
+		if (len - off < 8)
+			goto out;
+		memcpy(h, p + off, 8);
+		if (h[1] > len - off - 8)
+			goto out;
+		d = p + off + 8;
+		off += 8 + h[1];
+		switch (h[0]) {
+		case T_DIGEST: bad = copy_field(m->digest, sizeof(m->digest), d, h[1]); break;
+		case T_ENTRYPOINT:
+			bad = strv_push(&m->entrypoint, &m->n_entrypoint, d, h[1], SP_IMG_MAX_ARGS);
+			break;
+		case T_CMD: bad = strv_push(&m->cmd, &m->n_cmd, d, h[1], SP_IMG_MAX_ARGS); break;
+		case T_ENV: bad = strv_push(&m->env, &m->n_env, d, h[1], SP_IMG_MAX_ENV); break;
+		case T_WORKDIR:
+		case T_USER: {
+			char **dst = h[0] == T_WORKDIR ? &m->workdir : &m->user;
+
+			if (*dst || h[1] > SP_IMG_STR_MAX || memchr(d, '\0', h[1]))
+				goto out;
+			*dst = strndup((const char *)d, h[1]);
+			bad = !*dst;
+			break;
+		}
+		case T_ERROR: {
+			char raw[256];
+			size_t n = h[1] < sizeof(raw) ? h[1] : sizeof(raw) - 1;
+
+			memcpy(raw, d, n);
+			sp_log_escape(error, cap, raw, n);
+			break;
+		}
+		default:
+			goto out;
+		}
+		if (bad)
+			goto out;
+	}
+	if (!error[0] && !sp_digest_valid(m->digest))
+		goto out;
+	memcpy(r->digest, m->digest, sizeof(r->digest));
+	r->entrypoint = m->entrypoint, r->n_entrypoint = m->n_entrypoint;
+	r->cmd = m->cmd, r->n_cmd = m->n_cmd;
+	r->env = m->env, r->n_env = m->n_env;
+	r->workdir = m->workdir ? m->workdir : strdup("");
+	r->user = m->user ? m->user : strdup("");
+	m->entrypoint = m->cmd = m->env = NULL;
+	m->workdir = m->user = NULL;
+	ret = 0;
+out:
+	meta_free(m);
+	free(m);
+	return ret;
 }
