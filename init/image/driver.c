@@ -41,6 +41,8 @@
 #include "storage/storage.h"
 
 #define KATA_PREFIX    "/run/kata-containers/"
+/* Test images only: a registry CA the test put into the guest (keyed off the overlay marker). */
+#define TEST_REGISTRY_CA "/etc/sealpod/test-registry-ca.pem"
 #define RESULT_MAX     (2u << 20)
 #define MAX_JOBS       64
 
@@ -129,8 +131,9 @@ static char *ca_bundle(size_t *len)
 {
 	const struct sp_image_settings *st = sp_attest_image_settings ? sp_attest_image_settings() : NULL;
 	size_t extra = st && st->extra_ca_pem ? strlen(st->extra_ca_pem) : 0;
-	char *buf = malloc((1u << 20) + extra + 2);
+	char *buf = malloc((1u << 20) + extra + (64u << 10) + 4);
 	bool trunc = false;
+	size_t n = 0;
 
 	*len = 0;
 	if (!buf)
@@ -141,6 +144,11 @@ static char *ca_bundle(size_t *len)
 		buf[(*len)++] = '\n';
 		memcpy(buf + *len, st->extra_ca_pem, extra);
 		*len += extra;
+	}
+	if (sp_path_exists(SP_TEST_OVERLAY_MARKER)) {
+		buf[(*len)++] = '\n';
+		if (sp_read_file(TEST_REGISTRY_CA, buf + *len, 64u << 10, &n, &trunc, NULL) == 0)
+			*len += n;
 	}
 	buf[*len] = '\0';
 	return buf;
