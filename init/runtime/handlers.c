@@ -13,17 +13,83 @@
 #include <sys/ioctl.h>
 #include <termios.h>
 
+#include <json-c/json.h>
+
 #include "agent/service.h"
 #include "boot/boot.h"
 #include "boot/config.h"
 #include "lib/cleanup.h"
 #include "lib/fileio.h"
 #include "lib/log.h"
+#include "runtime/prepare.h"
 
 /* Test images only (the overlay's marker is part of the measured initrd): the busybox bundle
  * shipped in the overlay counts as prepared for a container that has no rootfs of its own, until
  * the image pull prepares real ones. */
 #define TEST_BUNDLE_ROOTFS "/usr/share/sealpod/bundles/busybox/rootfs"
+
+/* Test images only: the bundle's image-config.json, when a test put one there, stands for the
+ * configuration the image pull would register ({"Entrypoint": [...], "Cmd": [...], "Env": [...],
+ * "User": "...", "WorkingDir": "..."}, the "config" object of an OCI image configuration). */
+#define TEST_BUNDLE_IMAGE_CONFIG "/usr/share/sealpod/bundles/busybox/image-config.json"
+
+static size_t test_strv(json_object *o, const char *key, const char **v, size_t max)
+{
+	json_object *a;
+	size_t n = 0;
+
+	if (!json_object_object_get_ex(o, key, &a) || !json_object_is_type(a, json_type_array))
+		return 0;
+	for (size_t i = 0; i < json_object_array_length(a) && n < max; i++) {
+		json_object *e = json_object_array_get_idx(a, i);
+
+		if (json_object_is_type(e, json_type_string))
+			v[n++] = json_object_get_string(e);
+	}
+	return n;
+}
+
+static const char *test_str(json_object *o, const char *key)
+{
+	json_object *s;
+
+	return json_object_object_get_ex(o, key, &s) && json_object_is_type(s, json_type_string)
+		       ? json_object_get_string(s)
+		       : NULL;
+}
+
+static void test_overlay_image_config(const char *cid)
+{
+	const char *ep[16], *cmd[16], *env[32];
+	struct sp_rt_image_config c;
+	cleanup_close int fd = open(TEST_BUNDLE_IMAGE_CONFIG, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	char buf[8192];
+	ssize_t n;
+	json_object *o;
+
+	if (fd < 0 || (n = read(fd, buf, sizeof(buf) - 1)) <= 0)
+		return;
+	buf[n] = '\0';
+	o = json_tokener_parse(buf);
+	if (!o || !json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		sp_warn("runtime", "%s: not a JSON object", TEST_BUNDLE_IMAGE_CONFIG);
+		return;
+	}
+	memset(&c, 0, sizeof(c));
+	c.n_entrypoint = test_strv(o, "Entrypoint", ep, 16);
+	c.n_cmd = test_strv(o, "Cmd", cmd, 16);
+	c.n_env = test_strv(o, "Env", env, 32);
+	c.entrypoint = ep;
+	c.cmd = cmd;
+	c.env = env;
+	c.user = test_str(o, "User");
+	c.workdir = test_str(o, "WorkingDir");
+	c.digest = "sha256:test-overlay-bundle";
+	if (sp_runtime_register_image_config(cid, &c) < 0)
+		sp_warn("runtime", "%s: refused", TEST_BUNDLE_IMAGE_CONFIG);
+	json_object_put(o);
+}
 
 static void test_overlay_rootfs(const Grpc__CreateContainerRequest *req)
 {
@@ -34,6 +100,8 @@ static void test_overlay_rootfs(const Grpc__CreateContainerRequest *req)
 	    !sp_path_exists(SP_TEST_OVERLAY_MARKER))
 		return;
 	(void)sp_runtime_register_rootfs(req->container_id, TEST_BUNDLE_ROOTFS);
+	if (!sp_runtime_image_config(req->container_id))
+		test_overlay_image_config(req->container_id);
 }
 
 /* Starts the runtime on PID 1's loop the first time a container is asked for. */
@@ -73,27 +141,26 @@ static bool is_pause(const Grpc__CreateContainerRequest *req)
 	return false;
 }
 
-int sp_agent_create_container(struct tt_call *call, const Grpc__CreateContainerRequest *req)
+/* The last preparation step (prepare.h): the container itself. */
+static int create_now(const Grpc__CreateContainerRequest *req, struct sp_err *err)
 {
-	struct sp_err err = { 0 };
-	int ret;
-
-	if (req->n_devices)
-		return tt_call_error(call, TT_INVALID_ARGUMENT,
-				     "devices refused: containers get only the default devices");
 	ensure_ready();
 	if (rt.ready)
 		test_overlay_rootfs(req);
-	ret = sp_rt_create(req->container_id, req->oci, req->sandbox_pidns, is_pause(req),
-			   allowed_extra_caps(), NULL, &err);
-	if (ret < 0) {
-		char id[80];
+	return sp_rt_create(req->container_id, req->oci, req->sandbox_pidns, is_pause(req),
+			    allowed_extra_caps(), NULL, err);
+}
 
-		sp_log_escape(id, sizeof(id), req->container_id ? req->container_id : "",
-			      req->container_id ? strnlen(req->container_id, 128) : 0);
-		sp_info("runtime", "CreateContainer %s refused: %s", id, err.msg);
-	}
-	return answer(call, ret, &err);
+int sp_agent_create_container(struct tt_call *call, const Grpc__CreateContainerRequest *req)
+{
+	if (req->n_devices)
+		return tt_call_error(call, TT_INVALID_ARGUMENT,
+				     "devices refused: containers get only the default devices");
+	if (req->container_id && sp_valid_id(req->container_id) &&
+	    sp_rt_status(req->container_id, "", &(bool){ false }, &(int){ 0 }) == 0)
+		return tt_call_error(call, TT_ALREADY_EXISTS, "container %s already exists",
+				     req->container_id);
+	return sp_prep_start(call, req, create_now);
 }
 
 int sp_agent_start_container(struct tt_call *call, const Grpc__StartContainerRequest *req)
@@ -106,8 +173,12 @@ int sp_agent_start_container(struct tt_call *call, const Grpc__StartContainerReq
 int sp_agent_remove_container(struct tt_call *call, const Grpc__RemoveContainerRequest *req)
 {
 	struct sp_err err = { 0 };
+	int ret = sp_rt_remove(req->container_id, &err);
 
-	return answer(call, sp_rt_remove(req->container_id, &err), &err);
+	/* The container is gone: release its storages (image rootfs, block devices). */
+	if (ret >= 0)
+		sp_prep_release_all(req->container_id);
+	return answer(call, ret, &err);
 }
 
 int sp_agent_exec_process(struct tt_call *call, const Grpc__ExecProcessRequest *req)
