@@ -31,6 +31,18 @@ static bool encrypted;
 static struct sp_err fail;
 static struct waiter *waiters;
 static char pod_disk[32];
+static const char *pod_dir = SP_STORAGE_DIR;
+static void notify_all(void);
+
+void sp_storage_note_trusted(const char *dir)
+{
+	pod_dir = dir;
+	encrypted = true;
+	state = POD_READY;
+	sp_agent_note_encrypted_storage();
+	sp_info("storage", "pod storage (image layers) is now the trusted store at %s", dir);
+	notify_all();
+}
 
 const char *sp_storage_pod_disk(void)
 {
@@ -146,7 +158,7 @@ const char *sp_storage_pod_dir(bool *enc)
 		return NULL;
 	if (enc)
 		*enc = encrypted;
-	return SP_STORAGE_DIR;
+	return pod_dir;
 }
 
 void sp_storage_when_ready(sp_storage_ready_fn cb, void *arg)
