@@ -88,23 +88,28 @@ static void free_job(struct job *j)
 	free(j);
 }
 
+/* Tells the waiting CreateContainer calls how j went. On failure j is freed first: answering
+ * may run later steps, whose failure releases this container's storages (blk_release). */
 static void report(struct job *j, int ret, const struct sp_err *err)
 {
-	struct sp_prep *h = j->h;
+	struct sp_prep *hs[TRUSTED_WAITERS + 1];
+	unsigned n = 0;
 
+	if (j->h)
+		hs[n++] = j->h;
 	j->h = NULL;
 	for (unsigned i = 0; i < TRUSTED_WAITERS; i++) {
-		struct sp_prep *w = j->waiters[i];
-
+		if (j->waiters[i])
+			hs[n++] = j->waiters[i];
 		j->waiters[i] = NULL;
-		if (w)
-			sp_prep_done(w, ret, err);
 	}
-	if (ret < 0)
+	if (ret < 0) {
 		sp_log(SP_LOG_ERROR, "storage", "container %s storage %s: %s", j->cid, j->shown_src,
 		       err->msg);
-	if (h)
-		sp_prep_done(h, ret, err);
+		free_job(j);
+	}
+	for (unsigned i = 0; i < n; i++)
+		sp_prep_done(hs[i], ret, err);
 }
 
 static bool disk_in_use(const char *name)
@@ -126,7 +131,6 @@ static void on_formatted(void *arg, int ret, const struct sp_err *err, const str
 	j->worker = NULL;
 	if (ret < 0) {
 		report(j, -TT_INTERNAL, err);
-		free_job(j);
 		return;
 	}
 	j->state = JOB_READY;
@@ -164,21 +168,18 @@ static int try_start(struct job *j)
 	if (r < 0) {
 		sp_error_wrap(&err, "storage.hotplug");
 		report(j, -TT_INTERNAL, &err);
-		free_job(j);
 		return 0;
 	}
 	if (disk_in_use(name)) {
 		sp_error(&err, 0, "storage.hotplug: disk %s (PCI %s) is already in use", name,
 			 j->shown_src);
 		report(j, -TT_FAILED_PRECONDITION, &err);
-		free_job(j);
 		return 0;
 	}
 	(void)snprintf(j->req.disk, sizeof(j->req.disk), "%s", name);
 	j->worker = sp_worker_start(sp_storage_loop(), &j->req, false, on_formatted, j, &err);
 	if (!j->worker) {
 		report(j, -TT_INTERNAL, &err);
-		free_job(j);
 		return 0;
 	}
 	j->state = JOB_FORMATTING;
@@ -210,7 +211,6 @@ static void on_timer(struct sp_watch *w, uint32_t events)
 		sp_error(&err, 0, "storage.hotplug: no block device at PCI path %s after %u ms",
 			 j->shown_src, sp_storage_hotplug_timeout_ms());
 		report(j, -TT_DEADLINE_EXCEEDED, &err);
-		free_job(j);
 	}
 }
 
@@ -351,7 +351,7 @@ static void blk_release(const char *cid)
 		struct sp_err err;
 
 		next = j->next;
-		if (strcmp(j->cid, cid) != 0 || j->h || j->trusted)
+		if (strcmp(j->cid, cid) != 0 || j->h || j->trusted || j->state != JOB_READY)
 			continue;
 		if (j->state == JOB_READY) {
 			sp_info("storage", "container %s: releasing %s (/dev/%s)", cid,
