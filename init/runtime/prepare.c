@@ -112,7 +112,8 @@ static void release_done_steps(struct sp_prep *h)
 	size_t ndone = h->step > STEP_STORAGE0 ? h->step - STEP_STORAGE0 : 0;
 
 	for (size_t i = 0; i < ndone && i < h->req->n_storages; i++) {
-		const struct sp_storage_driver *d = sp_storage_driver_for(h->req->storages[i]->driver);
+		const struct sp_storage_driver *d =
+			sp_storage_driver_for(h->req->storages[i]->driver);
 		bool seen = is_builtin_pause(h->req->storages[i]);
 
 		for (size_t j = 0; j < i; j++)
