@@ -31,6 +31,7 @@ static bool encrypted;
 static struct sp_err fail;
 static struct waiter *waiters;
 static char pod_disk[32];
+static bool host_mode;
 static const char *pod_dir = SP_STORAGE_DIR;
 static void notify_all(void);
 
@@ -117,7 +118,9 @@ int sp_storage_boot(struct sp_loop *l, unsigned hotplug_timeout_s)
 	loop = l;
 	hotplug_ms = hotplug_timeout_s * 1000u;
 	if (!sp_is_pid1()) {
+		/* Ready, but no directory of ours: callers use their own host-test fallback. */
 		state = POD_READY;
+		host_mode = true;
 		sp_info("storage", "skipped: not PID 1 (host test mode)");
 		return 0;
 	}
@@ -154,7 +157,7 @@ int sp_storage_boot(struct sp_loop *l, unsigned hotplug_timeout_s)
 
 const char *sp_storage_pod_dir(bool *enc)
 {
-	if (state != POD_READY)
+	if (state != POD_READY || host_mode)
 		return NULL;
 	if (enc)
 		*enc = encrypted;
