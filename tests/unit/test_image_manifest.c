@@ -22,10 +22,10 @@ static int parse(const char *body, const char *ct, struct sp_err *err)
 }
 
 #define OCI_MAN                                                                                    \
-	"{\"schemaVersion\":2,\"mediaType\":\"" SP_MT_OCI_MANIFEST "\",\"config\":{\"mediaType\":"  \
-	"\"application/vnd.oci.image.config.v1+json\",\"digest\":\"" D1 "\",\"size\":10},"          \
-	"\"layers\":[{\"mediaType\":\"application/vnd.oci.image.layer.v1.tar+zstd\",\"digest\":\"" \
-	D2 "\",\"size\":20}]}"
+	"{\"schemaVersion\":2,\"mediaType\":\"" SP_MT_OCI_MANIFEST "\",\"config\":{\"mediaType\":" \
+	"\"application/vnd.oci.image.config.v1+json\",\"digest\":\"" D1 "\",\"size\":10},"         \
+	"\"layers\":[{\"mediaType\":\"application/"                                                \
+	"vnd.oci.image.layer.v1.tar+zstd\",\"digest\":\"" D2 "\",\"size\":20}]}"
 
 TEST(image_manifest_accepts_oci_docker_index)
 {
@@ -58,7 +58,7 @@ TEST(image_manifest_refusals)
 	} bad[] = {
 		{ OCI_MAN, "application/vnd.docker.distribution.manifest.v1+prettyjws", "schema1" },
 		{ "{\"schemaVersion\":1,\"fsLayers\":[]}", SP_MT_DOCKER_V2, "schemaVersion" },
-		{ OCI_MAN, SP_MT_OCI_INDEX, "mediaType" },  /* media-type confusion */
+		{ OCI_MAN, SP_MT_OCI_INDEX, "mediaType" }, /* media-type confusion */
 		{ OCI_MAN, "application/json", "unexpected" },
 		{ OCI_MAN, "", "unexpected" },
 		{ "{\"schemaVersion\":2,\"manifests\":[],\"layers\":[]}", SP_MT_OCI_INDEX, "both" },
@@ -67,17 +67,23 @@ TEST(image_manifest_refusals)
 		{ "[1,2]", SP_MT_OCI_MANIFEST, "not an object" },
 		{ "{\"schemaVersion\":2,", SP_MT_OCI_MANIFEST, "malformed" },
 		{ "{\"schemaVersion\":2} trailing", SP_MT_OCI_MANIFEST, "malformed" },
-		{ "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1"
-		  "+json\",\"digest\":\"" D1 "\",\"size\":1},\"layers\":[{\"mediaType\":\"application/"
+		{ "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"application/"
+		  "vnd.oci.image.config.v1"
+		  "+json\",\"digest\":\"" D1 "\",\"size\":1},\"layers\":[{\"mediaType\":"
+		  "\"application/"
 		  "vnd.oci.image.layer.v1.tar+encrypted\",\"digest\":\"" D2 "\",\"size\":1}]}",
 		  SP_MT_OCI_MANIFEST, "unsupported media type" },
-		{ "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1"
-		  "+json\",\"digest\":\"md5:abc\",\"size\":1},\"layers\":[]}", SP_MT_OCI_MANIFEST,
-		  "digest" },
+		{ "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"application/"
+		  "vnd.oci.image.config.v1"
+		  "+json\",\"digest\":\"md5:abc\",\"size\":1},\"layers\":[]}",
+		  SP_MT_OCI_MANIFEST, "digest" },
 		{ "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"text/plain\",\"digest\":\"" D1
-		  "\",\"size\":1},\"layers\":[]}", SP_MT_OCI_MANIFEST, "config media type" },
-		{ "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"application/vnd.oci.image.config.v1"
-		  "+json\",\"digest\":\"" D1 "\",\"size\":-1},\"layers\":[]}", SP_MT_OCI_MANIFEST, "size" },
+		  "\",\"size\":1},\"layers\":[]}",
+		  SP_MT_OCI_MANIFEST, "config media type" },
+		{ "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"application/"
+		  "vnd.oci.image.config.v1"
+		  "+json\",\"digest\":\"" D1 "\",\"size\":-1},\"layers\":[]}",
+		  SP_MT_OCI_MANIFEST, "size" },
 	};
 
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -93,8 +99,10 @@ TEST(image_manifest_refusals)
 
 TEST(image_config_parse)
 {
-	const char *good = "{\"os\":\"linux\",\"architecture\":\"amd64\",\"config\":{\"Entrypoint\":"
-			   "[\"/bin/sh\",\"-c\"],\"Cmd\":null,\"Env\":[\"PATH=/bin\"],\"User\":\"1:2\"},"
+	const char *good = "{\"os\":\"linux\",\"architecture\":\"amd64\",\"config\":{"
+			   "\"Entrypoint\":"
+			   "[\"/bin/sh\",\"-c\"],\"Cmd\":null,\"Env\":[\"PATH=/"
+			   "bin\"],\"User\":\"1:2\"},"
 			   "\"rootfs\":{\"type\":\"layers\",\"diff_ids\":[\"" D1 "\",\"" D2 "\"]}}";
 	struct sp_image_config c;
 	struct sp_err err;
@@ -111,13 +119,15 @@ TEST(image_config_parse)
 	}
 	CHECK(strstr(err.msg, "diff_ids") != NULL);
 	{
-		const char *b = "{\"os\":\"linux\",\"architecture\":\"amd64\",\"rootfs\":{\"diff_ids\":"
+		const char *b = "{\"os\":\"linux\",\"architecture\":\"amd64\",\"rootfs\":{\"diff_"
+				"ids\":"
 				"[\"sha256:zz\"]}}";
 
 		CHECK(sp_config_parse(b, strlen(b), &c, &err) < 0);
 	}
 	{
-		const char *b = "{\"os\":\"linux\",\"architecture\":\"amd64\",\"config\":{\"Cmd\":[1]},"
+		const char *b = "{\"os\":\"linux\",\"architecture\":\"amd64\",\"config\":{\"Cmd\":["
+				"1]},"
 				"\"rootfs\":{\"diff_ids\":[]}}";
 
 		CHECK(sp_config_parse(b, strlen(b), &c, &err) < 0);
@@ -167,7 +177,8 @@ TEST(image_auth_challenge)
 	CHECK_STR(c.realm, "https://auth.example/token");
 	CHECK_STR(c.service, "reg");
 	CHECK_STR(c.scope, "repository:a/b:pull,push");
-	CHECK(sp_auth_parse_challenge("basic realm=x", 13, &c, &err) == 0 && c.scheme == SP_AUTH_BASIC);
+	CHECK(sp_auth_parse_challenge("basic realm=x", 13, &c, &err) == 0 &&
+	      c.scheme == SP_AUTH_BASIC);
 	CHECK(sp_auth_parse_challenge("Negotiate abc", 13, &c, &err) < 0);
 	CHECK(sp_auth_parse_challenge("Bearer realm=\"ftp://x\"", 22, &c, &err) < 0);
 	CHECK(sp_auth_parse_challenge("Bearer service=\"x\"", 18, &c, &err) < 0); /* no realm */
@@ -183,15 +194,17 @@ TEST(image_auth_token_and_auth_json)
 	struct sp_err err;
 	const char *j;
 
-	CHECK(sp_auth_parse_token("{\"token\":\"abc\",\"expires_in\":10}", 31, tok, sizeof(tok), &exp,
-				  &err) == 0);
+	CHECK(sp_auth_parse_token("{\"token\":\"abc\",\"expires_in\":10}", 31, tok, sizeof(tok),
+				  &exp, &err) == 0);
 	CHECK_STR(tok, "abc");
 	CHECK(exp == 60); /* the spec's floor */
-	CHECK(sp_auth_parse_token("{\"access_token\":\"xyz\"}", 22, tok, sizeof(tok), &exp, &err) == 0);
+	CHECK(sp_auth_parse_token("{\"access_token\":\"xyz\"}", 22, tok, sizeof(tok), &exp, &err) ==
+	      0);
 	CHECK_STR(tok, "xyz");
 	CHECK(sp_auth_parse_token("{\"token\":\"\"}", 12, tok, sizeof(tok), &exp, &err) < 0);
 	CHECK(sp_auth_parse_token("{\"token\":\"a b\"}", 15, tok, sizeof(tok), &exp, &err) < 0);
-	CHECK(sp_auth_parse_token("{\"token\":\"a\\r\\nX: y\"}", 21, tok, sizeof(tok), &exp, &err) < 0);
+	CHECK(sp_auth_parse_token("{\"token\":\"a\\r\\nX: y\"}", 21, tok, sizeof(tok), &exp, &err) <
+	      0);
 	CHECK(sp_auth_parse_token("[]", 2, tok, sizeof(tok), &exp, &err) < 0);
 	/* the secret never appears in the message */
 	CHECK(strstr(err.msg, "a\r\n") == NULL);
@@ -203,8 +216,8 @@ TEST(image_auth_token_and_auth_json)
 				  pass, sizeof(pass), &err) == 1);
 	CHECK_STR(user, "u2"); /* the longest prefix on a path boundary */
 	CHECK_STR(pass, "p2");
-	CHECK(sp_auth_json_lookup(j, strlen(j), "reg.example:5000", "other", user, sizeof(user), pass,
-				  sizeof(pass), &err) == 1);
+	CHECK(sp_auth_json_lookup(j, strlen(j), "reg.example:5000", "other", user, sizeof(user),
+				  pass, sizeof(pass), &err) == 1);
 	CHECK_STR(user, "u1");
 	CHECK(sp_auth_json_lookup(j, strlen(j), "reg.example", "other", user, sizeof(user), pass,
 				  sizeof(pass), &err) == 0);
