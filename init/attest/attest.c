@@ -143,10 +143,11 @@ static void digest_mismatch(const char *where, const uint8_t *binding, size_t bl
 	memcpy(comp, A.id.digest, A.id.digest_len < blen ? A.id.digest_len : blen);
 	sp_hex(binding, blen, want);
 	sp_hex(comp, blen, got);
-	sp_fatal("initdata.digest",
-		 "initdata does not match the launch binding (%s): expected %s, computed %s (%s of "
-		 "%zu bytes of TOML)",
-		 where, want, got, sp_hash_name(A.id.alg), A.id.toml_len);
+	/* One line each: a hex digest is long, and both must reach the console whole. */
+	sp_warn("initdata", "expected %s (the launch binding: %s)", want, where);
+	sp_warn("initdata", "computed %s (%s of the %zu-byte TOML document)", got,
+		sp_hash_name(A.id.alg), A.id.toml_len);
+	sp_fatal("initdata.digest", "initdata does not match the launch binding (%s)", where);
 }
 
 /* Compares or extends: afterwards initdata is trusted (or the guest is off). */

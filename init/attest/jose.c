@@ -380,7 +380,7 @@ int sp_tee_key_new(enum sp_tee_key_kind kind, struct sp_tee_key **out, struct sp
 		return sp_error(err, ENOMEM, "TEE key");
 	k->kind = kind;
 	k->pkey = kind == SP_TEE_KEY_EC_P256 ? EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256")
-					     : EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)3072);
+					     : EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
 	if (!k->pkey) {
 		free(k);
 		return sp_error(err, 0, "TEE key generation failed");
