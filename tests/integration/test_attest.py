@@ -158,7 +158,17 @@ class Boot:
             if m:
                 return m
             if check and time.monotonic() - last > 1:
-                check()
+                try:
+                    check()
+                except (ConnectionError, OSError, TimeoutError):
+                    # Powering off after a fatal error closes the relay: fine if the console
+                    # shows the pattern we wait for (it may reach the file a moment later).
+                    for _ in range(30):
+                        m = re.search(pattern, self.console())
+                        if m:
+                            return m
+                        time.sleep(0.1)
+                    raise
                 last = time.monotonic()
             time.sleep(0.1)
         raise AssertionError(f"no /{pattern}/ on the console within {timeout} s" +
