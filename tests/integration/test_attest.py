@@ -543,3 +543,41 @@ def test_bad_challenge_is_a_clean_error():
     finally:
         kbs.stop()
         shutil.rmtree(work, ignore_errors=True)
+
+
+# --- under Kata: the network arrives through the control port; attest at CreateContainer ------
+def test_kata_mode_attests_at_first_create_container():
+    work = tmpdir("kata")
+    kbs = Kbs(work)
+    try:
+        with Boot(work, cmdline=f"sealpod.kbs=http://{GUEST_KBS} sealpod.evidence=sample",
+                  kbs=kbs) as g:
+            check = checker(g)
+            c, pb = check.client, tt.load_protos()
+            time.sleep(1)
+            assert "attest: start" not in g.console()  # no network yet: nothing to attest over
+            mac = g.guest.sh_ok("cat /sys/class/net/eth0/address").strip()
+            r = c.agent("UpdateInterface", pb.agent.UpdateInterfaceRequest(
+                interface=pb.types.Interface(
+                    device="eth0", name="eth0", hwAddr=mac, mtu=1500,
+                    IPAddresses=[pb.types.IPAddress(family=0, address="10.0.2.15", mask="24")])))
+            assert r.ok, r
+            assert "attest: start" not in g.console()
+            s = pb.oci.Spec(Version="1.1.0")
+            s.Root.Path = "/usr/share/sealpod/bundles/busybox/rootfs"
+            s.Process.Args.extend(["/bin/true"])
+            s.Process.Env.extend(["PATH=/bin"])
+            s.Process.Cwd = "/"
+            r = c.agent("CreateContainer", pb.agent.CreateContainerRequest(
+                container_id="k1", exec_id="k1", OCI=s), timeout=60)
+            con = g.console()
+            assert r.ok, f"{r}\n{con}"
+            # The attestation finished before the container was created.
+            done = timeline_ms(con, "attest: done")
+            assert done is not None, con
+            ev = kbs.events("attest")
+            assert ev and ev[0]["result"] == "ok", ev
+            check()
+    finally:
+        kbs.stop()
+        shutil.rmtree(work, ignore_errors=True)
