@@ -6,6 +6,7 @@
  * socket with length-prefixed frames. PID 1 watches its end of the socket on the loop, so the
  * health Check keeps answering whatever the KBS does. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/rtnetlink.h>
@@ -16,6 +17,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -43,6 +45,7 @@
 #define MSG_ATTEST	1u
 #define MSG_RESOURCE	2u
 #define MSG_GET		3u
+#define MSG_GO		4u /* PID 1 to the worker: the network is there, attest now */
 #define MSG_MAX		((size_t)2 << 20)
 #define MAX_WAITERS	64
 #define MAX_REQUESTS	64
@@ -75,7 +78,7 @@ static struct {
 	enum state st;
 	char stage[32], why[256];
 	struct sp_loop *loop;
-	struct sp_watch w;
+	struct sp_watch *w; /* the worker's socket, NULL when there is no worker */
 	pid_t pid;
 	uint8_t *rx;
 	size_t rxlen, rxcap;
@@ -89,7 +92,7 @@ static struct {
 	bool prefetched;
 	struct sp_watch grace;
 	long long t_start;
-} A = { .w = { .fd = -1 }, .grace = { .fd = -1 } };
+} A = { .grace = { .fd = -1 } };
 
 static struct sp_image_settings default_image = { .max_parallel_layers = 3 };
 
@@ -369,6 +372,29 @@ static void send_failure(int fd, uint32_t type, uint32_t id, const char *stage,
 	send_frame(fd, type, id, -1, buf, (size_t)n + 1);
 }
 
+/* The worker keeps only its socket and character devices (the console and /dev/kmsg, where its
+ * log lines go): a copy of a connection, pipe or the loop's fds held here would keep them open
+ * after PID 1 closed them. */
+static void close_inherited(int keep)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int self = d ? dirfd(d) : -1;
+
+	if (!d)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		struct stat st;
+		int n = atoi(de->d_name);
+		if (de->d_name[0] < '0' || de->d_name[0] > '9' || n <= 2 || n == keep || n == self)
+			continue;
+		if (fstat(n, &st) == 0 && S_ISCHR(st.st_mode))
+			continue;
+		close(n);
+	}
+	closedir(d);
+}
+
 __attribute__((noreturn)) static void worker_main(int fd)
 {
 	struct sp_kbs_client c = { 0 };
@@ -379,9 +405,17 @@ __attribute__((noreturn)) static void worker_main(int fd)
 
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+	close_inherited(fd);
 	if (sp_tee_key_new(A.key_kind, &key, &err) < 0 || !(jwk = sp_tee_key_jwk(key))) {
 		send_failure(fd, MSG_ATTEST, 0, "attest.auth", &err);
 		_exit(1);
+	}
+	/* The key is made as soon as the worker exists (at boot): RSA takes a while under
+	 * emulation, and under Kata the wait for the network hides it. */
+	{
+		struct frame go;
+		if (read_full(fd, &go, sizeof(go)) < 0 || go.type != MSG_GO)
+			_exit(0);
 	}
 	snprintf(c.base, sizeof(c.base), "%s", A.kbs_url);
 	c.ca_pem = A.ca;
@@ -552,9 +586,12 @@ static void resource_result(uint32_t id, int code, const uint8_t *p, size_t len)
 
 static void worker_gone(void)
 {
-	if (A.w.fd >= 0)
-		sp_loop_release(A.loop, &A.w);
-	A.w.fd = -1;
+	if (A.w) {
+		sp_loop_release(A.loop, A.w);
+		A.w = NULL; /* on_worker_release closes and frees it after the batch */
+	}
+	if (A.st == ST_IDLE)
+		return; /* a pre-started worker: the next attestation starts another */
 	if (A.st == ST_RUNNING) {
 		attest_result(-1, NULL, 0);
 	} else if (A.st == ST_OK) {
@@ -617,6 +654,7 @@ static void on_worker(struct sp_watch *w, uint32_t events)
 static void on_worker_release(struct sp_watch *w)
 {
 	close(w->fd);
+	free(w);
 }
 
 static int start_worker(struct sp_err *err)
@@ -638,13 +676,18 @@ static int start_worker(struct sp_err *err)
 	close(sv[1]);
 	A.pid = pid;
 	A.rxlen = 0;
-	A.w.fd = sv[0];
-	A.w.on_event = on_worker;
-	A.w.on_release = on_worker_release;
-	A.w.dead = false;
-	if (fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0 || sp_loop_add(A.loop, &A.w, EPOLLIN, err) < 0) {
+	A.w = calloc(1, sizeof(*A.w));
+	if (!A.w) {
 		close(sv[0]);
-		A.w.fd = -1;
+		return sp_error(err, ENOMEM, "worker watch");
+	}
+	A.w->fd = sv[0];
+	A.w->on_event = on_worker;
+	A.w->on_release = on_worker_release;
+	if (fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0 || sp_loop_add(A.loop, A.w, EPOLLIN, err) < 0) {
+		close(sv[0]);
+		free(A.w);
+		A.w = NULL;
 		return -1;
 	}
 	return 0;
@@ -652,9 +695,9 @@ static int start_worker(struct sp_err *err)
 
 static void begin_attestation(void)
 {
-	struct sp_err err;
+	struct sp_err err = { 0 };
 
-	if (A.st != ST_IDLE && !(A.st == ST_OK && A.w.fd < 0))
+	if (A.st != ST_IDLE && !(A.st == ST_OK && !A.w))
 		return;
 	if (!A.loop)
 		A.loop = sp_signals_loop();
@@ -662,7 +705,10 @@ static void begin_attestation(void)
 	sp_info("attest", "start: %s evidence to %s", sp_evidence_name(A.ev),
 		A.kbs_url[0] ? A.kbs_url : "(no KBS)");
 	A.st = ST_RUNNING;
-	if (!A.loop || start_worker(&err) < 0) {
+	if (!A.loop || (!A.w && start_worker(&err) < 0) ||
+	    send_frame(A.w->fd, MSG_GO, 0, 0, NULL, 0) < 0) {
+		if (!err.msg[0])
+			snprintf(err.msg, sizeof(err.msg), "the attestation worker is gone");
 		char buf[300];
 		int n = snprintf(buf, sizeof(buf), "attest.auth%c%s", 0,
 				 A.loop ? err.msg : "no event loop");
@@ -674,11 +720,11 @@ static void send_pending(void)
 {
 	for (size_t i = 0; i < A.nreqs; i++) {
 		struct request *r = &A.reqs[i];
-		if (r->sent || A.w.fd < 0)
+		if (r->sent || !A.w)
 			continue;
 		/* The worker reads one request at a time; a write to its socket never blocks long
 		 * (requests are small and the socket buffer holds many). */
-		if (send_frame(A.w.fd, MSG_GET, r->id, 0, r->uri, strlen(r->uri)) < 0) {
+		if (send_frame(A.w->fd, MSG_GET, r->id, 0, r->uri, strlen(r->uri)) < 0) {
 			worker_gone();
 			return;
 		}
@@ -731,7 +777,7 @@ static int queue_request(const char *uri, sp_resource_fn cb, void *arg, bool int
 	r->id = ++A.next_id;
 	snprintf(r->uri, sizeof(r->uri), "%s", uri);
 	r->cb = cb, r->arg = arg, r->internal = internal;
-	if (A.st == ST_OK && A.w.fd >= 0)
+	if (A.st == ST_OK && A.w)
 		send_pending();
 	else
 		begin_attestation();
@@ -827,6 +873,9 @@ void sp_attest_boot_start(struct sp_loop *loop, const struct sp_config *cfg)
 	struct sp_err err;
 
 	A.loop = loop;
+	/* The worker starts now and makes its TEE key while the guest waits for the network. */
+	if (A.st == ST_IDLE && sp_is_pid1() && start_worker(&err) < 0)
+		sp_warn("attest", "worker: %s (tried again at the first attestation)", err.msg);
 	if (cfg->net_cidr[0] && sp_is_pid1()) {
 		if (standalone_net(cfg->net_cidr, &err) < 0)
 			sp_warn("attest", "standalone network: %s", err.msg);
