@@ -52,7 +52,7 @@ FUZZERS := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRCS))
 TESTBIN_SRCS := $(sort $(wildcard tests/guest/*.c))
 TESTBINS := $(patsubst tests/guest/%.c,$(B)/guest/%,$(TESTBIN_SRCS))
 
-.PHONY: all deps kernel kernel-repro initramfs run test lint fuzz clean bench
+.PHONY: all deps kernel kernel-repro initramfs run test lint fuzz clean bench install
 all: $(B)/bzImage $(B)/initramfs.img $(B)/initramfs-test.img $(B)/sealpod-cpio $(B)/sealpod-measure \
 	$(B)/sealpod-ctl
 
@@ -157,6 +157,13 @@ FUZZ_LIB_OBJS := $(patsubst %.c,$(B)/fuzz/obj/%.o,$(LIB_SRCS)) \
 $(B)/fuzz/%: $(B)/fuzz/obj/tests/fuzz/%.o $(FUZZ_LIB_OBJS) $(B)/fuzz/obj/measure/cpio.o \
 		$(patsubst %.c,$(B)/fuzz/obj/%.o,$(MEASURE_LIB_SRCS))
 	$(FUZZ_CC) $(FUZZ_CFLAGS) $^ $(HOST_LIBS) -o $@
+# TDVF and AmdSev OVMF for the TDX/SNP reference values (firmware/build): built only on request
+# (about 10-40 minutes), cached outside the checkout keyed by the recipe, the edk2 version and the
+# toolchain; the measure tests use them when present and skip otherwise.
+.PHONY: firmware
+firmware: $(B)/deps.stamp
+	nice firmware/build --build
+
 FUZZ_SECONDS ?= 1800
 fuzz: $(FUZZERS)
 	tests/fuzz/run $(FUZZ_SECONDS) $(FUZZERS)
@@ -172,6 +179,11 @@ lint:
 	scripts/lint
 
 # Our agent's ttRPC server vs containerd's Go ttRPC server, same run (tests/bench/README.md).
+# The guest, the host tools, Kata drop-in configurations and their reference values
+# (scripts/install: PREFIX, DESTDIR, VCPUS, MAXVCPUS, MEMORY_MIB, KERNEL_PARAMS, firmware paths).
+install: all
+	scripts/install
+
 # Each area adds its own tests/bench/bench-* executable, run after the ttRPC comparison; every
 # one prints `bench:` lines (DESIGN.md, Conventions) and exits non-zero only when it broke.
 bench: $(PROTO_C) $(PROTO_H)

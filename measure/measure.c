@@ -118,7 +118,7 @@ static int add_separator(struct measure_result *r, uint32_t pcr, char *err)
 	return add_event(r, pcr, EV_SEPARATOR, d, "separator", err);
 }
 
-static int kernel_digest(const struct measure_input *in, uint8_t out[SHA256_LEN], char *err)
+int measure_kernel_image_digest(const struct measure_input *in, int sha384, uint8_t *out, char *err)
 {
 	uint8_t *img = malloc(in->kernel_len ? in->kernel_len : 1);
 	if (!img)
@@ -137,7 +137,8 @@ static int kernel_digest(const struct measure_input *in, uint8_t out[SHA256_LEN]
 	}
 	unsigned outlen = 0;
 	if (ret == 0)
-		ret = pe_authenticode(img, in->kernel_len, EVP_sha256(), out, &outlen, err);
+		ret = pe_authenticode(img, in->kernel_len, sha384 ? EVP_sha384() : EVP_sha256(),
+				      out, &outlen, err);
 	free(img);
 	return ret;
 }
@@ -155,7 +156,7 @@ int measure_compute(const struct measure_input *in, struct measure_result *r, ch
 {
 	memset(r, 0, sizeof(*r));
 	if (measure_sha256(in->kernel, in->kernel_len, r->kernel_sha256, err) < 0 ||
-	    kernel_digest(in, r->kernel_authenticode, err) < 0)
+	    measure_kernel_image_digest(in, 0, r->kernel_authenticode, err) < 0)
 		return -1;
 	if (in->initrd && measure_sha256(in->initrd, in->initrd_len, r->initrd_sha256, err) < 0)
 		return -1;

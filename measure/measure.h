@@ -78,6 +78,11 @@ struct measure_result {
 	size_t nevents;
 };
 
+/* The Authenticode digest (sha256, or sha384 when sha384 is set) of the kernel as OVMF
+ * received it: QEMU-patched per in->qemu_patch, in->mem_mib, the initrd and the cmdline. */
+int measure_kernel_image_digest(const struct measure_input *in, int sha384, uint8_t *out,
+				char *err);
+
 /* Computes every value above. */
 int measure_compute(const struct measure_input *in, struct measure_result *out, char *err);
 

@@ -1,29 +1,45 @@
-/* sealpod-measure: prints the reference values of a sealpod guest (see measure.h), or replays
- * a guest's TCG2 event log and says which events differ from the prediction.
+/* sealpod-measure: prints the reference values of a sealpod guest (see measure.h, tee.h), or
+ * replays a guest's event log and says which events differ from the prediction.
  *
- *   sealpod-measure --kernel FILE --initrd FILE --cmdline STR --mem MIB [--initdata FILE]
- *       [--firmware FILE] [--loadopts suffix|prefix] [--no-qemu-patch] [--manifest FILE]...
- *       [--reference-log FILE] [--format json|kbs]
- *   sealpod-measure replay --eventlog FILE [--bank sha256|sha384|...] [the inputs above]
+ *   sealpod-measure --kernel FILE --initrd FILE --cmdline STR [--mem MIB] [--initdata FILE]
+ *       [--tee tpm|tdx|snp] [--firmware FILE] [--loadopts suffix|prefix]
+ *       [--no-qemu-patch | --qemu-patch] [--manifest FILE]... [--reference-log FILE]
+ *       [--vcpus N] [--vcpu-type MODEL | --vcpu-sig N] [--guest-features N]
+ *       [--vmm qemu|clh|ec2|gce] [--tdx-page-order single|two-pass] [--tdx-legacy-separator]
+ *       [--format json|kbs]
+ *   sealpod-measure replay --eventlog FILE [--bank sha256|sha384|...] [--reference-log FILE]
+ *       [the inputs above]
  *
- * --format json (default): one object with pcr4, pcr5, pcr9 (and pcr8 with --initdata), sha256,
- *   lowercase hex; the inputs (kernel_sha256, kernel_authenticode_sha256, initrd_sha256,
- *   initrd_size, cmdline, mem, loadopts, qemu_patch, initdata_sha256, firmware_sha256); the
- *   predicted events; "manifest": the concatenated --manifest files. With --reference-log (the
- *   binary_bios_measurements of a reference boot of the same firmware and VM configuration)
- *   also pcr0, pcr1, pcr2, pcr3, pcr6, pcr7 replayed from it, and reference_log_sha256.
+ * --tee tpm (default), --format json: one object with pcr4, pcr5, pcr9 (and pcr8 with
+ *   --initdata), sha256, lowercase hex; the inputs (kernel_sha256, kernel_authenticode_sha256,
+ *   initrd_sha256, initrd_size, cmdline, mem, loadopts, qemu_patch, initdata_sha256,
+ *   firmware_sha256); the predicted events; "manifest": the concatenated --manifest files. With
+ *   --reference-log (the binary_bios_measurements of a reference boot of the same firmware and
+ *   VM configuration) also pcr0, pcr1, pcr2, pcr3, pcr6, pcr7 replayed from it.
+ * --tee tdx: mrtd (with --firmware, a TDVF image), rtmr1, rtmr2 (sha384), the TDVF sections
+ *   and the predicted CCEL events; rtmr0 only from --reference-log (a reference boot's CCEL),
+ *   else listed under "not_computed".
+ * --tee snp: snp_launch_digest (sha384) for --firmware (an AmdSev OVMF), --vcpus, the vCPU
+ *   type or signature, --guest-features (default 0x1) and the VMM's VMSA flavour.
+ * --mem is needed only when QEMU patches the setup header (the vTPM default; TDX and SNP
+ *   default to the unpatched kernel).
  * --format kbs: a flat object of reference values a test KBS ingests, every value a list of
- *   accepted lowercase-hex sha256 PCR values: {"pcr4":["…"],"pcr5":["…"],"pcr8":["…"],
- *   "pcr9":["…"]} (pcr8 only with --initdata; pcr0-3, 6, 7 only with --reference-log).
+ *   accepted lowercase-hex values: {"pcr4":["…"],"pcr5":["…"],"pcr8":["…"],"pcr9":["…"]}
+ *   (pcr8 only with --initdata; pcr0-3, 6, 7 only with --reference-log), {"mrtd":[…],
+ *   "rtmr1":[…],"rtmr2":[…]} or {"snp_launch_digest":[…]}.
  * Strings are JSON-escaped with each byte >= 0x80 written as \u00XX (Latin-1), which is also
  * how OVMF widens cmdline bytes into LoadOptions.
  *
- * replay prints {"bank","events","pcrs":{"N":"hex"},…} (for a TDX CCEL, --bank sha384, N is the
- * MR index: 1 = RTMR0 … 3 = RTMR2) and, when --kernel is given,
- * "predicted", "match" and "differences" for PCR4, 5 and 9; exit status 0 when they match, 1
- * when they differ, 2 on errors. */
+ * replay prints {"bank","events","pcrs":{"N":"hex"},…} (for a TDX CCEL N is the MR index:
+ * 1 = RTMR0 … 3 = RTMR2) and, when --kernel is given, "predicted", "match" and "differences"
+ * for PCR4, 5 and 9 (or, with --tee tdx, MR index 2 and 3 in the sha384 bank); with
+ * --reference-log, "firmware_match" and "firmware_differences" for PCR 0-3, 6, 7 against that
+ * log, event by event. Exit status 0 when everything matches, 1 when something differs, 2 on
+ * errors. */
 #include "eventlog.h"
+#include "fw.h"
 #include "measure.h"
+#include "tee.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -115,14 +131,35 @@ struct opts {
 	uint64_t mem;
 	int has_mem, qemu_patch;
 	enum loadopts_mode loadopts;
+	const char *tee, *vmm, *vcpu_type;
+	unsigned vcpus;
+	uint32_t vcpu_sig;
+	uint64_t guest_features;
+	enum tdx_page_order page_order;
+	int tdx_legacy_separator;
 };
+
+static int parse_u64(const char *s, int base, uint64_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long long v = strtoull(s, &end, base);
+	if (errno || end == s || *end || *s == '-')
+		return -1;
+	*out = v;
+	return 0;
+}
 
 static void usage(void)
 {
 	(void)fputs("usage: sealpod-measure --kernel FILE --initrd FILE --cmdline STR --mem MIB\n"
 		    "         [--initdata FILE] [--firmware FILE] [--loadopts suffix|prefix]\n"
-		    "         [--no-qemu-patch] [--manifest FILE]... [--reference-log FILE]\n"
+		    "         [--no-qemu-patch | --qemu-patch] [--manifest FILE]...\n"
+		    "         [--reference-log FILE]\n"
 		    "         [--format json|kbs]\n"
+		    "         [--tee tpm|tdx|snp] [--vmm qemu|clh|ec2|gce] [--vcpus N]\n"
+		    "         [--vcpu-type MODEL | --vcpu-sig N] [--guest-features N]\n"
+		    "         [--tdx-page-order single|two-pass] [--tdx-legacy-separator]\n"
 		    "       sealpod-measure replay --eventlog FILE [--bank sha256] [same inputs]\n",
 		    stderr);
 }
@@ -138,11 +175,20 @@ static int parse_args(int argc, char **argv, struct opts *o, char *err)
 		O_FIRMWARE,
 		O_LOADOPTS,
 		O_NOPATCH,
+		O_PATCH,
 		O_FORMAT,
 		O_MANIFEST,
 		O_EVENTLOG,
 		O_BANK,
-		O_REFLOG
+		O_REFLOG,
+		O_TEE,
+		O_VMM,
+		O_VCPUS,
+		O_VCPU_TYPE,
+		O_VCPU_SIG,
+		O_FEATURES,
+		O_PAGE_ORDER,
+		O_LEGACY_SEP
 	};
 	static const struct option longopts[] = {
 		{ "kernel", required_argument, NULL, O_KERNEL },
@@ -153,11 +199,20 @@ static int parse_args(int argc, char **argv, struct opts *o, char *err)
 		{ "firmware", required_argument, NULL, O_FIRMWARE },
 		{ "loadopts", required_argument, NULL, O_LOADOPTS },
 		{ "no-qemu-patch", no_argument, NULL, O_NOPATCH },
+		{ "qemu-patch", no_argument, NULL, O_PATCH },
 		{ "format", required_argument, NULL, O_FORMAT },
 		{ "manifest", required_argument, NULL, O_MANIFEST },
 		{ "eventlog", required_argument, NULL, O_EVENTLOG },
 		{ "bank", required_argument, NULL, O_BANK },
 		{ "reference-log", required_argument, NULL, O_REFLOG },
+		{ "tee", required_argument, NULL, O_TEE },
+		{ "vmm", required_argument, NULL, O_VMM },
+		{ "vcpus", required_argument, NULL, O_VCPUS },
+		{ "vcpu-type", required_argument, NULL, O_VCPU_TYPE },
+		{ "vcpu-sig", required_argument, NULL, O_VCPU_SIG },
+		{ "guest-features", required_argument, NULL, O_FEATURES },
+		{ "tdx-page-order", required_argument, NULL, O_PAGE_ORDER },
+		{ "tdx-legacy-separator", no_argument, NULL, O_LEGACY_SEP },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
@@ -190,6 +245,9 @@ static int parse_args(int argc, char **argv, struct opts *o, char *err)
 		case O_NOPATCH:
 			o->qemu_patch = 0;
 			break;
+		case O_PATCH:
+			o->qemu_patch = 1;
+			break;
 		case O_FORMAT:
 			if (strcmp(optarg, "json") != 0 && strcmp(optarg, "kbs") != 0)
 				return measure_err(err, "--format: json or kbs");
@@ -213,6 +271,58 @@ static int parse_args(int argc, char **argv, struct opts *o, char *err)
 			o->has_mem = 1;
 			break;
 		}
+		case O_TEE:
+			if (strcmp(optarg, "tpm") != 0 && strcmp(optarg, "tdx") != 0 &&
+			    strcmp(optarg, "snp") != 0)
+				return measure_err(err, "--tee: tpm, tdx or snp");
+			o->tee = optarg;
+			break;
+		case O_VMM:
+			if (strcmp(optarg, "qemu") != 0 && strcmp(optarg, "clh") != 0 &&
+			    strcmp(optarg, "ec2") != 0 && strcmp(optarg, "gce") != 0)
+				return measure_err(err, "--vmm: qemu, clh, ec2 or gce");
+			o->vmm = optarg;
+			break;
+		case O_VCPUS: {
+			uint64_t v;
+			if (parse_u64(optarg, 10, &v) < 0 || v == 0 || v > 512)
+				return measure_err(err, "--vcpus: 1 to 512");
+			o->vcpus = (unsigned)v;
+			break;
+		}
+		case O_VCPU_TYPE:
+			o->vcpu_sig = snp_vcpu_sig(optarg);
+			if (!o->vcpu_sig)
+				return measure_err(err,
+						   "--vcpu-type %s: unknown (EPYC, EPYC-Rome, "
+						   "EPYC-Milan, EPYC-Genoa, EPYC-Turin, "
+						   "optionally -vN; or --vcpu-sig)",
+						   optarg);
+			o->vcpu_type = optarg;
+			break;
+		case O_VCPU_SIG: {
+			uint64_t v;
+			if (parse_u64(optarg, 0, &v) < 0 || v > UINT32_MAX)
+				return measure_err(err, "--vcpu-sig: a 32-bit CPUID(1).EAX value");
+			o->vcpu_sig = (uint32_t)v;
+			o->vcpu_type = NULL;
+			break;
+		}
+		case O_FEATURES:
+			if (parse_u64(optarg, 0, &o->guest_features) < 0)
+				return measure_err(err, "--guest-features: a 64-bit number");
+			break;
+		case O_PAGE_ORDER:
+			if (!strcmp(optarg, "single"))
+				o->page_order = TDX_SINGLE_PASS;
+			else if (!strcmp(optarg, "two-pass"))
+				o->page_order = TDX_TWO_PASS;
+			else
+				return measure_err(err, "--tdx-page-order: single or two-pass");
+			break;
+		case O_LEGACY_SEP:
+			o->tdx_legacy_separator = 1;
+			break;
 		case O_MANIFEST:
 			if (o->nmanifests == MAX_MANIFESTS)
 				return measure_err(err, "at most %d --manifest files",
@@ -241,7 +351,7 @@ struct reference {
 	uint8_t log_sha256[SHA256_LEN];
 };
 
-static int load_reference(const char *path, struct reference *ref, char *err)
+static int load_reference(const char *path, uint16_t alg, struct reference *ref, char *err)
 {
 	struct buf b = { 0 };
 	struct evlog log;
@@ -252,7 +362,7 @@ static int load_reference(const char *path, struct reference *ref, char *err)
 	if (ret == 0)
 		ret = evlog_parse(b.p, b.len, &log, err);
 	if (ret == 0) {
-		ret = evlog_replay(&log, TPM_ALG_SHA256, ref->pcr, &size, err);
+		ret = evlog_replay(&log, alg, ref->pcr, &size, err);
 		evlog_free(&log);
 	}
 	free(b.p);
@@ -357,21 +467,260 @@ static void print_kbs(const struct measure_result *r, const struct reference *re
 	printf(", \"pcr9\": [\"%s\"]}\n", hex);
 }
 
-static int measure_replay_main(const struct opts *o, const struct measure_result *pred, char *err);
+/* What replay compares a log with: the vTPM PCR4/5/9 events (sha256) or the TDX RTMR1/RTMR2
+ * events (sha384, CCEL MR index 2 and 3). */
+#define PRED_MAX_EVENTS (MEASURE_MAX_EVENTS > TDX_MAX_EVENTS ? MEASURE_MAX_EVENTS : TDX_MAX_EVENTS)
+struct prediction {
+	uint16_t alg;
+	unsigned size;
+	size_t nregs;
+	uint32_t regs[3];
+	const uint8_t *want[3];
+	size_t n;
+	struct {
+		uint32_t reg, type;
+		const uint8_t *digest;
+		const char *what;
+	} ev[PRED_MAX_EVENTS];
+};
+
+static void prediction_tpm(const struct measure_result *r, struct prediction *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->alg = TPM_ALG_SHA256;
+	p->size = SHA256_LEN;
+	p->nregs = 3;
+	p->regs[0] = 4, p->regs[1] = 5, p->regs[2] = 9;
+	p->want[0] = r->pcr4, p->want[1] = r->pcr5, p->want[2] = r->pcr9;
+	for (size_t i = 0; i < r->nevents && p->n < PRED_MAX_EVENTS; i++) {
+		p->ev[p->n].reg = r->events[i].pcr;
+		p->ev[p->n].type = r->events[i].type;
+		p->ev[p->n].digest = r->events[i].digest;
+		p->ev[p->n++].what = r->events[i].what;
+	}
+}
+
+static void prediction_tdx(const struct tdx_result *r, struct prediction *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->alg = TPM_ALG_SHA384;
+	p->size = SHA384_LEN;
+	p->nregs = 2;
+	p->regs[0] = 2, p->regs[1] = 3; /* CCEL MR index: RTMR1, RTMR2 */
+	p->want[0] = r->rtmr1, p->want[1] = r->rtmr2;
+	for (size_t i = 0; i < r->nevents && p->n < PRED_MAX_EVENTS; i++) {
+		p->ev[p->n].reg = r->events[i].rtmr + 1;
+		p->ev[p->n].type = r->events[i].type;
+		p->ev[p->n].digest = r->events[i].digest;
+		p->ev[p->n++].what = r->events[i].what;
+	}
+}
+
+static int measure_replay_main(const struct opts *o, const struct prediction *pred, char *err);
+
+static void print_manifest(const struct opts *o, const struct buf *manifests)
+{
+	if (!o->nmanifests)
+		return;
+	printf(",\n  \"manifest\": \"");
+	for (int i = 0; i < o->nmanifests; i++)
+		json_escape((const char *)manifests[i].p, manifests[i].len);
+	putchar('"');
+}
+
+static void print_common_inputs(const struct measure_input *in, const uint8_t *kernel_sha256)
+{
+	json_hex("kernel_sha256", kernel_sha256, SHA256_LEN, ",\n  ");
+	if (in->initrd) {
+		uint8_t d[SHA256_LEN];
+		char err[MEASURE_ERR_MAX];
+		if (measure_sha256(in->initrd, in->initrd_len, d, err) == 0)
+			json_hex("initrd_sha256", d, SHA256_LEN, ",\n  ");
+		printf(",\n  \"initrd_size\": %zu", in->initrd_len);
+	}
+	printf(",\n  \"cmdline\": ");
+	json_str(in->cmdline, strlen(in->cmdline));
+}
+
+/* TDX: MRTD from the TDVF image (when given), RTMR1 and RTMR2. */
+static int run_tdx(const struct opts *o, const struct measure_input *in, const struct buf *fw,
+		   const struct buf *manifests, const struct reference *ref, char *err)
+{
+	static struct tdvf td;
+	uint8_t mrtd[SHA384_LEN], kernel_sha256[SHA256_LEN];
+	struct tdx_result r;
+	if (fw->p && (tdvf_parse(fw->p, fw->len, &td, err) < 0 ||
+		      tdx_mrtd(fw->p, fw->len, &td, o->page_order, mrtd, err) < 0))
+		return -1;
+	if (tdx_rtmrs(in, o->tdx_legacy_separator, &r, err) < 0 ||
+	    measure_sha256(in->kernel, in->kernel_len, kernel_sha256, err) < 0)
+		return -1;
+	if (!strcmp(o->format, "kbs")) {
+		char hex[2 * SHA384_LEN + 1];
+		putchar('{');
+		if (fw->p) {
+			measure_hex(mrtd, SHA384_LEN, hex);
+			printf("\"mrtd\": [\"%s\"], ", hex);
+		}
+		if (ref->have) {
+			measure_hex(ref->pcr[1], SHA384_LEN, hex);
+			printf("\"rtmr0\": [\"%s\"], ", hex);
+		}
+		measure_hex(r.rtmr1, SHA384_LEN, hex);
+		printf("\"rtmr1\": [\"%s\"]", hex);
+		measure_hex(r.rtmr2, SHA384_LEN, hex);
+		printf(", \"rtmr2\": [\"%s\"]}\n", hex);
+		return 0;
+	}
+	printf("{\n  \"tool\": \"sealpod-measure\",\n  \"tee\": \"tdx\",\n  \"bank\": \"sha384\"");
+	if (fw->p)
+		json_hex("mrtd", mrtd, SHA384_LEN, ",\n  ");
+	json_hex("rtmr1", r.rtmr1, SHA384_LEN, ",\n  ");
+	json_hex("rtmr2", r.rtmr2, SHA384_LEN, ",\n  ");
+	if (ref->have) {
+		/* RTMR0 (MR index 1) replayed from a reference boot's CCEL */
+		json_hex("rtmr0", ref->pcr[1], SHA384_LEN, ",\n  ");
+		printf(",\n  \"reference_log\": ");
+		json_str(o->reference_log, strlen(o->reference_log));
+		json_hex("reference_log_sha256", ref->log_sha256, SHA256_LEN, ",\n  ");
+		printf(",\n  \"not_computed\": {");
+	} else {
+		printf(",\n  \"not_computed\": {\"rtmr0\": \"TD HOB, TDVF CFV (VARS), Secure Boot "
+		       "and boot variables, ACPI tables and fw_cfg items: depends on the VM "
+		       "configuration; --reference-log CCEL takes it from a reference boot\", ");
+	}
+	printf("\"rtmr3\": \"runtime, not firmware\"}");
+	print_common_inputs(in, kernel_sha256);
+	json_hex("kernel_authenticode_sha384", r.kernel_authenticode, SHA384_LEN, ",\n  ");
+	if (in->qemu_patch)
+		printf(",\n  \"mem\": %llu", (unsigned long long)in->mem_mib);
+	printf(",\n  \"loadopts\": \"%s\"", in->loadopts == LOADOPTS_PREFIX ? "prefix" : "suffix");
+	printf(",\n  \"qemu_patch\": %s", in->qemu_patch ? "true" : "false");
+	printf(",\n  \"tdx_separator\": \"%s\"",
+	       o->tdx_legacy_separator ? "rtmr0 (edk2 before stable202411)" : "rtmr1");
+	if (fw->p) {
+		uint8_t d[SHA256_LEN];
+		if (measure_sha256(fw->p, fw->len, d, err) < 0)
+			return -1;
+		json_hex("firmware_sha256", d, SHA256_LEN, ",\n  ");
+		printf(",\n  \"tdx_page_order\": \"%s\"",
+		       o->page_order == TDX_TWO_PASS ? "two-pass" : "single");
+		printf(",\n  \"tdvf_sections\": [");
+		for (size_t i = 0; i < td.n; i++) {
+			const struct tdvf_section *s = &td.s[i];
+			printf("%s\n    {\"type\": \"%s\", \"gpa\": \"0x%llx\", \"size\": "
+			       "\"0x%llx\", "
+			       "\"data_offset\": \"0x%x\", \"raw_size\": \"0x%x\", "
+			       "\"mr_extend\": %s, \"page_aug\": %s}",
+			       i ? "," : "", tdvf_type_name(s->type), (unsigned long long)s->gpa,
+			       (unsigned long long)s->mem_size, s->data_offset, s->raw_size,
+			       s->attributes & TDVF_ATTR_MR_EXTEND ? "true" : "false",
+			       s->attributes & TDVF_ATTR_PAGE_AUG ? "true" : "false");
+		}
+		printf("\n  ]");
+	}
+	printf(",\n  \"events\": [");
+	for (size_t i = 0; i < r.nevents; i++) {
+		char hex[2 * SHA384_LEN + 1];
+		measure_hex(r.events[i].digest, SHA384_LEN, hex);
+		printf("%s\n    {\"rtmr\": %u, \"mr_index\": %u, \"type\": \"%s\", \"digest\": "
+		       "\"%s\", "
+		       "\"what\": ",
+		       i ? "," : "", r.events[i].rtmr, r.events[i].rtmr + 1,
+		       evlog_type_name(r.events[i].type), hex);
+		json_str(r.events[i].what, strlen(r.events[i].what));
+		putchar('}');
+	}
+	printf("\n  ]");
+	print_manifest(o, manifests);
+	printf("\n}\n");
+	return 0;
+}
+
+static enum snp_vmm snp_vmm_type(const char *vmm)
+{
+	if (!strcmp(vmm, "ec2"))
+		return SNP_VMM_EC2;
+	if (!strcmp(vmm, "gce"))
+		return SNP_VMM_GCE;
+	return SNP_VMM_QEMU;
+}
+
+/* SEV-SNP: the launch digest of an AmdSev OVMF with the kernel-hashes table. */
+static int run_snp(const struct opts *o, const struct measure_input *in, const struct buf *fw,
+		   const struct buf *manifests, char *err)
+{
+	static struct sev_meta m;
+	uint8_t digest[SHA384_LEN], kernel_sha256[SHA256_LEN], table[SNP_HASHES_TABLE_LEN];
+	struct snp_input si = {
+		.firmware = fw->p,
+		.firmware_len = fw->len,
+		.kernel = in->kernel,
+		.kernel_len = in->kernel_len,
+		.initrd = in->initrd,
+		.initrd_len = in->initrd_len,
+		.cmdline = in->cmdline,
+		.vcpus = o->vcpus,
+		.vcpu_sig = o->vcpu_sig,
+		.guest_features = o->guest_features,
+		.vmm = snp_vmm_type(o->vmm),
+	};
+	if (sev_meta_parse(fw->p, fw->len, &m, err) < 0 ||
+	    snp_launch_digest(&si, &m, digest, err) < 0 || snp_hashes_table(&si, table, err) < 0 ||
+	    measure_sha256(in->kernel, in->kernel_len, kernel_sha256, err) < 0)
+		return -1;
+	char hex[2 * SHA384_LEN + 1];
+	if (!strcmp(o->format, "kbs")) {
+		measure_hex(digest, SHA384_LEN, hex);
+		printf("{\"snp_launch_digest\": [\"%s\"]}\n", hex);
+		return 0;
+	}
+	printf("{\n  \"tool\": \"sealpod-measure\",\n  \"tee\": \"snp\"");
+	json_hex("snp_launch_digest", digest, SHA384_LEN, ",\n  ");
+	print_common_inputs(in, kernel_sha256);
+	/* the three hashes QEMU puts into the table: cmdline (with NUL), initrd, kernel */
+	json_hex("hashes_table_cmdline_sha256", table + 18 + 18, SHA256_LEN, ",\n  ");
+	printf(",\n  \"vcpus\": %u, \"vcpu_sig\": \"0x%x\"", o->vcpus, o->vcpu_sig);
+	if (o->vcpu_type) {
+		printf(", \"vcpu_type\": ");
+		json_str(o->vcpu_type, strlen(o->vcpu_type));
+	}
+	printf(",\n  \"guest_features\": \"0x%llx\", \"vmm\": \"%s\"",
+	       (unsigned long long)o->guest_features, o->vmm);
+	uint8_t d[SHA256_LEN];
+	if (measure_sha256(fw->p, fw->len, d, err) < 0)
+		return -1;
+	json_hex("firmware_sha256", d, SHA256_LEN, ",\n  ");
+	printf(",\n  \"ap_reset_eip\": \"0x%x\", \"hashes_table_gpa\": \"0x%x\"", m.ap_reset_eip,
+	       m.hashes_gpa);
+	printf(",\n  \"sev_sections\": [");
+	for (size_t i = 0; i < m.n; i++)
+		printf("%s\n    {\"type\": \"%s\", \"gpa\": \"0x%x\", \"size\": \"0x%x\"}",
+		       i ? "," : "", sev_type_name(m.s[i].type), m.s[i].gpa, m.s[i].size);
+	printf("\n  ]");
+	print_manifest(o, manifests);
+	printf("\n}\n");
+	return 0;
+}
 
 int main(int argc, char **argv)
 {
 	char err[MEASURE_ERR_MAX] = "";
 	struct opts o = { .cmdline = NULL,
-			  .qemu_patch = 1,
+			  .qemu_patch = -1,
 			  .loadopts = LOADOPTS_SUFFIX,
 			  .format = "json",
-			  .bank = "sha256" };
+			  .tee = "tpm",
+			  .vmm = "qemu",
+			  .vcpus = 1,
+			  .guest_features = 0x1 };
 	int replay = argc > 1 && !strcmp(argv[1], "replay");
 	int ret = 2;
 	struct buf kernel = { 0 }, initrd = { 0 }, initdata = { 0 }, firmware = { 0 };
 	struct buf manifests[MAX_MANIFESTS] = { { 0 } };
 	struct measure_result r;
+	static struct tdx_result tdx_r;
+	static struct prediction pred;
 	static struct reference ref;
 
 	if (parse_args(argc - replay, argv + replay, &o, err) < 0)
@@ -381,9 +730,49 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	int predict = !replay || o.kernel;
-	if (predict && (!o.kernel || !o.initrd || !o.cmdline || !o.has_mem)) {
+	int snp = !strcmp(o.tee, "snp"), tdx = !strcmp(o.tee, "tdx");
+	if (!o.bank)
+		o.bank = tdx ? "sha384" : "sha256";
+	/* Whether OVMF hashes QEMU's patched setup header: yes on the vTPM path with Debian
+	 * bookworm's QEMU 7.2; no for TDX, which upstream needs QEMU >= 10.1, whose unpatched
+	 * etc/boot/kernel blob edk2 >= stable202502 (our TDVF) loads; never for SEV. */
+	if (o.qemu_patch < 0)
+		o.qemu_patch = !tdx && !snp;
+	if (predict && (!o.kernel || !o.initrd || !o.cmdline || (!o.has_mem && o.qemu_patch))) {
 		usage();
-		measure_err(err, "--kernel, --initrd, --cmdline and --mem are required");
+		measure_err(err, "--kernel, --initrd and --cmdline are required, and --mem when "
+				 "QEMU "
+				 "patches the kernel (the vTPM path's default, --qemu-patch)");
+		goto out;
+	}
+	if (snp && replay) {
+		measure_err(err, "replay: SEV-SNP has no event log");
+		goto out;
+	}
+	if (!strcmp(o.vmm, "clh")) {
+		/* Cloud Hypervisor has no fw_cfg: it boots the kernel without firmware, or for
+		 * TDX puts it into a td-shim/TDVF payload section (MRTD or RTMR1 by that table),
+		 * and for SEV-SNP launches from an IGVM file whose VMSAs and pages come from the
+		 * file (igvmmeasure); none of these is this tool's OVMF + fw_cfg model. */
+		measure_err(err, "--vmm clh: Cloud Hypervisor's boot paths (no fw_cfg; TDX payload "
+				 "sections; SNP from IGVM) are not modelled, see "
+				 "measure/README.md");
+		goto out;
+	}
+	if (strcmp(o.vmm, "qemu") != 0 && !snp) {
+		measure_err(err, "--vmm %s: only for --tee snp (VMSA differences)", o.vmm);
+		goto out;
+	}
+	if (snp && (!o.firmware || !o.vcpu_sig)) {
+		measure_err(err, "--tee snp needs --firmware (the AmdSev OVMF) and --vcpu-type or "
+				 "--vcpu-sig");
+		goto out;
+	}
+	if ((snp || tdx) && (o.initdata || (snp && o.reference_log))) {
+		/* initdata is bound through SNP HOSTDATA / TDX MRCONFIGID, set by the VMM at
+		 * launch: not a launch measurement, so not part of these reference values. */
+		measure_err(err, "--initdata%s is a vTPM input (not with --tee %s)",
+			    snp ? " or --reference-log" : "", o.tee);
 		goto out;
 	}
 	if (predict) {
@@ -396,7 +785,9 @@ int main(int argc, char **argv)
 		for (int i = 0; i < o.nmanifests; i++)
 			if (read_file(o.manifests[i], &manifests[i], err) < 0)
 				goto out;
-		if (o.reference_log && load_reference(o.reference_log, &ref, err) < 0)
+		if (o.reference_log &&
+		    load_reference(o.reference_log, tdx ? TPM_ALG_SHA384 : TPM_ALG_SHA256, &ref,
+				   err) < 0)
 			goto out;
 		if (initdata.p && initdata.len >= 8 && !memcmp(initdata.p, "initdata", 8)) {
 			measure_err(err,
@@ -417,8 +808,24 @@ int main(int argc, char **argv)
 			.initdata = initdata.p,
 			.initdata_len = initdata.len,
 		};
-		if (measure_compute(&in, &r, err) < 0)
+		if (snp) {
+			/* QEMU hands SEV guests the unpatched kernel (and hashes that file). */
+			in.qemu_patch = 0;
+			ret = run_snp(&o, &in, &firmware, manifests, err) < 0 ? 2 : 0;
 			goto out;
+		}
+		if (tdx && replay) {
+			if (tdx_rtmrs(&in, o.tdx_legacy_separator, &tdx_r, err) < 0)
+				goto out;
+			prediction_tdx(&tdx_r, &pred);
+		} else if (tdx) {
+			ret = run_tdx(&o, &in, &firmware, manifests, &ref, err) < 0 ? 2 : 0;
+			goto out;
+		}
+		if (!tdx && measure_compute(&in, &r, err) < 0)
+			goto out;
+		if (!tdx)
+			prediction_tpm(&r, &pred);
 		if (!replay) {
 			if (!strcmp(o.format, "kbs"))
 				print_kbs(&r, &ref);
@@ -428,7 +835,7 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
-	ret = measure_replay_main(&o, predict ? &r : NULL, err);
+	ret = measure_replay_main(&o, predict ? &pred : NULL, err);
 out:
 	if (fflush(stdout) != 0 && ret != 2) {
 		measure_err(err, "write: %s", strerror(errno));
@@ -445,32 +852,162 @@ out:
 	return ret;
 }
 
-/* replay: the log's registers, then PCR4/5/9 compared event by event with the prediction. */
-static void print_difference(int *first, const struct evlog_event *ev, size_t idx,
-			     const struct measure_event *pe, uint32_t pcr, size_t pos)
+/* replay: the log's registers, then the predicted registers compared event by event. */
+static void print_difference(int *first, const struct prediction *p, const struct evlog_event *ev,
+			     size_t idx, size_t pi, uint32_t reg, size_t pos)
 {
-	char hex[2 * SHA256_LEN + 1];
-	printf("%s\n    {\"pcr\": %u, \"position\": %zu", *first ? "" : ",", pcr, pos);
+	char hex[2 * EVLOG_MAX_DIGEST + 1];
+	printf("%s\n    {\"pcr\": %u, \"position\": %zu", *first ? "" : ",", reg, pos);
 	*first = 0;
 	if (ev) {
-		const uint8_t *d = evlog_event_digest(ev, TPM_ALG_SHA256);
+		const uint8_t *d = evlog_event_digest(ev, p->alg);
 		printf(", \"log_event\": %zu, \"log_type\": \"%s\"", idx,
 		       evlog_type_name(ev->type));
 		if (d) {
-			measure_hex(d, SHA256_LEN, hex);
+			measure_hex(d, p->size, hex);
 			printf(", \"logged\": \"%s\"", hex);
 		}
 	}
-	if (pe) {
-		measure_hex(pe->digest, SHA256_LEN, hex);
+	if (pi < p->n) {
+		measure_hex(p->ev[pi].digest, p->size, hex);
 		printf(", \"expected_type\": \"%s\", \"expected\": \"%s\", \"expected_what\": ",
-		       evlog_type_name(pe->type), hex);
-		json_str(pe->what, strlen(pe->what));
+		       evlog_type_name(p->ev[pi].type), hex);
+		json_str(p->ev[pi].what, strlen(p->ev[pi].what));
 	}
 	putchar('}');
 }
 
-static int measure_replay_main(const struct opts *o, const struct measure_result *pred, char *err)
+/* A short description of an event for a difference report: the variable name of a UEFI
+ * variable event, or the event data when it is printable text. */
+static void print_event_what(const struct evlog_event *ev)
+{
+	char what[72];
+	size_t n = 0;
+	if ((ev->type == EV_EFI_VARIABLE_DRIVER_CONFIG || ev->type == EV_EFI_VARIABLE_BOOT ||
+	     ev->type == 0x800000e0u) &&
+	    ev->data_len >= 32) {
+		uint64_t chars = 0;
+		for (int i = 7; i >= 0; i--)
+			chars = chars << 8 | ev->data[16 + i]; /* u64 UnicodeNameLength */
+		for (uint64_t i = 0;
+		     i < chars && n < sizeof(what) - 1 && 32 + 2 * i + 1 < ev->data_len; i++) {
+			uint8_t c = ev->data[32 + 2 * i];
+			what[n++] = c >= 0x20 && c < 0x7f && !ev->data[32 + 2 * i + 1] ? (char)c
+										       : '?';
+		}
+	} else {
+		for (uint32_t i = 0; i < ev->data_len && n < sizeof(what) - 1; i++) {
+			uint8_t c = ev->data[i];
+			if (c == 0 && i + 1 == ev->data_len)
+				break;
+			if (c < 0x20 || c >= 0x7f) {
+				n = 0;
+				break;
+			}
+			what[n++] = (char)c;
+		}
+	}
+	if (n) {
+		printf(", \"what\": ");
+		json_str(what, n);
+	}
+}
+
+/* Firmware PCRs (0-3, 6, 7; RTMR0 for a TDX CCEL) of the replayed log against a reference boot's
+ * log: the register
+ * values, then event by event per PCR (type and digest in the replayed bank). Returns 0 when
+ * they match, 1 when they differ, 2 on errors. */
+static int compare_reference(const struct opts *o, const struct evlog *log, uint16_t alg,
+			     unsigned size, uint8_t regs[EVLOG_NUM_PCRS][EVLOG_MAX_DIGEST],
+			     char *err)
+{
+	/* vTPM: the firmware PCRs; TDX CCEL: MR index 1, RTMR0 (TD HOB, CFV, ACPI, variables) */
+	static const int tpm_pcrs[] = { 0, 1, 2, 3, 6, 7 }, tdx_regs[] = { 1 };
+	int tdx = !strcmp(o->tee, "tdx");
+	const int *pcrs = tdx ? tdx_regs : tpm_pcrs;
+	int npcrs = tdx ? 1 : 6;
+	static uint8_t ref_regs[EVLOG_NUM_PCRS][EVLOG_MAX_DIGEST];
+	struct buf b = { 0 };
+	struct evlog ref;
+	unsigned ref_size;
+	if (read_file(o->reference_log, &b, err) < 0)
+		return 2;
+	if (evlog_parse(b.p, b.len, &ref, err) < 0) {
+		free(b.p);
+		return 2;
+	}
+	int ret = 0;
+	if (evlog_replay(&ref, alg, ref_regs, &ref_size, err) < 0 || ref_size != size) {
+		ret = 2;
+		goto out;
+	}
+	printf(",\n  \"reference_log\": ");
+	json_str(o->reference_log, strlen(o->reference_log));
+	printf(",\n  \"firmware_match\": {");
+	for (int k = 0; k < npcrs; k++) {
+		int same = !memcmp(regs[pcrs[k]], ref_regs[pcrs[k]], size);
+		printf("%s\"%d\": %s", k ? ", " : "", pcrs[k], same ? "true" : "false");
+		if (!same)
+			ret = 1;
+	}
+	printf("},\n  \"firmware_differences\": [");
+	int first = 1;
+	for (int k = 0; k < npcrs; k++) {
+		size_t li = 0, ri = 0;
+		for (size_t pos = 0;; pos++) {
+			while (li < log->nevents && (log->events[li].pcr != (uint32_t)pcrs[k] ||
+						     log->events[li].type == EV_NO_ACTION))
+				li++;
+			while (ri < ref.nevents && (ref.events[ri].pcr != (uint32_t)pcrs[k] ||
+						    ref.events[ri].type == EV_NO_ACTION))
+				ri++;
+			const struct evlog_event *a = li < log->nevents ? &log->events[li] : NULL;
+			const struct evlog_event *r = ri < ref.nevents ? &ref.events[ri] : NULL;
+			if (!a && !r)
+				break;
+			const uint8_t *da = a ? evlog_event_digest(a, alg) : NULL;
+			const uint8_t *dr = r ? evlog_event_digest(r, alg) : NULL;
+			if (!a || !r || !da || !dr || a->type != r->type ||
+			    memcmp(da, dr, size) != 0) {
+				char hex[2 * EVLOG_MAX_DIGEST + 1];
+				printf("%s\n    {\"pcr\": %d, \"position\": %zu", first ? "" : ",",
+				       pcrs[k], pos);
+				first = 0;
+				if (a) {
+					printf(", \"log_event\": %zu, \"log_type\": \"%s\"", li,
+					       evlog_type_name(a->type));
+					if (da) {
+						measure_hex(da, size, hex);
+						printf(", \"logged\": \"%s\"", hex);
+					}
+					print_event_what(a);
+				}
+				if (r) {
+					printf(", \"reference_event\": %zu, \"reference_type\": "
+					       "\"%s\"",
+					       ri, evlog_type_name(r->type));
+					if (dr) {
+						measure_hex(dr, size, hex);
+						printf(", \"reference\": \"%s\"", hex);
+					}
+				}
+				putchar('}');
+				ret = 1;
+			}
+			li += a != NULL;
+			ri += r != NULL;
+		}
+	}
+	printf("%s]", first ? "" : "\n  ");
+out:
+	if (ret == 2 && !err[0])
+		measure_err(err, "--reference-log: no %s bank", o->bank);
+	evlog_free(&ref);
+	free(b.p);
+	return ret;
+}
+
+static int measure_replay_main(const struct opts *o, const struct prediction *pred, char *err)
 {
 	struct buf log_bytes = { 0 };
 	struct evlog log;
@@ -515,50 +1052,62 @@ static int measure_replay_main(const struct opts *o, const struct measure_result
 	}
 	printf("\n  }");
 	ret = 0;
-	if (pred && alg == TPM_ALG_SHA256) {
-		static const uint32_t pcrs[] = { 4, 5, 9 };
-		const uint8_t *want[] = { pred->pcr4, pred->pcr5, pred->pcr9 };
+	if (pred && alg != pred->alg) {
+		measure_err(err, "--bank %s: the prediction is in the %s bank", o->bank,
+			    evlog_alg_name(pred->alg));
+		ret = 2;
+		goto out;
+	}
+	if (pred) {
 		printf(",\n  \"predicted\": {");
-		for (int k = 0; k < 3; k++) {
-			char hex[2 * SHA256_LEN + 1];
-			measure_hex(want[k], SHA256_LEN, hex);
-			printf("%s\"%u\": \"%s\"", k ? ", " : "", pcrs[k], hex);
+		for (size_t k = 0; k < pred->nregs; k++) {
+			char hex[2 * EVLOG_MAX_DIGEST + 1];
+			measure_hex(pred->want[k], pred->size, hex);
+			printf("%s\"%u\": \"%s\"", k ? ", " : "", pred->regs[k], hex);
 		}
 		printf("},\n  \"match\": {");
-		for (int k = 0; k < 3; k++) {
-			int same = !memcmp(regs[pcrs[k]], want[k], SHA256_LEN);
-			printf("%s\"%u\": %s", k ? ", " : "", pcrs[k], same ? "true" : "false");
+		for (size_t k = 0; k < pred->nregs; k++) {
+			int same = !memcmp(regs[pred->regs[k]], pred->want[k], pred->size);
+			printf("%s\"%u\": %s", k ? ", " : "", pred->regs[k],
+			       same ? "true" : "false");
 			if (!same)
 				ret = 1;
 		}
 		printf("},\n  \"differences\": [");
 		first = 1;
-		for (int k = 0; k < 3; k++) {
+		for (size_t k = 0; k < pred->nregs; k++) {
+			uint32_t reg = pred->regs[k];
 			size_t li = 0, pi = 0, pos = 0;
 			for (;; pos++) {
-				while (li < log.nevents && (log.events[li].pcr != pcrs[k] ||
+				while (li < log.nevents && (log.events[li].pcr != reg ||
 							    log.events[li].type == EV_NO_ACTION))
 					li++;
-				while (pi < pred->nevents && pred->events[pi].pcr != pcrs[k])
+				while (pi < pred->n && pred->ev[pi].reg != reg)
 					pi++;
 				const struct evlog_event *ev = li < log.nevents ? &log.events[li]
 										: NULL;
-				const struct measure_event *pe =
-					pi < pred->nevents ? &pred->events[pi] : NULL;
-				if (!ev && !pe)
+				if (!ev && pi == pred->n)
 					break;
-				const uint8_t *d = ev ? evlog_event_digest(ev, TPM_ALG_SHA256)
-						      : NULL;
-				if (!ev || !pe || !d || ev->type != pe->type ||
-				    memcmp(d, pe->digest, SHA256_LEN) != 0) {
-					print_difference(&first, ev, li, pe, pcrs[k], pos);
+				const uint8_t *d = ev ? evlog_event_digest(ev, alg) : NULL;
+				if (!ev || pi == pred->n || !d || ev->type != pred->ev[pi].type ||
+				    memcmp(d, pred->ev[pi].digest, pred->size) != 0) {
+					print_difference(&first, pred, ev, li, pi, reg, pos);
 					ret = 1;
 				}
 				li += ev != NULL;
-				pi += pe != NULL;
+				pi += pi < pred->n;
 			}
 		}
 		printf("%s]", first ? "" : "\n  ");
+	}
+	if (o->reference_log) {
+		int r = compare_reference(o, &log, alg, size, regs, err);
+		if (r == 2) {
+			ret = 2;
+			goto out;
+		}
+		if (r == 1)
+			ret = 1;
 	}
 	printf("\n}\n");
 out:

@@ -16,6 +16,11 @@ bool sp_is_pid1(void);
 /* mounts.c: run the const table of mount/mkdir/symlink operations. Optional entries that fail
  * are logged; a required one fails the call. */
 int sp_mount_all(struct sp_err *err);
+/* mounts.c: leaves the initramfs (PID 1 only, first thing at boot): copies it into a tmpfs,
+ * empties rootfs, moves the tmpfs over / and execs /init (argv, envp) again from it, so that
+ * containers can pivot_root. Returns 0 in the re-executed PID 1 (or, with a warning, when only
+ * the exec failed: the new root is in place); -1 with err when the switch failed. */
+int sp_switch_root(char **argv, char **envp, struct sp_err *err);
 /* Opens /dev/console and /dev/kmsg as the log sinks (PID 1 only). */
 void sp_open_log_sinks(void);
 

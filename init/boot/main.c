@@ -16,6 +16,7 @@
 #include "boot/config.h"
 #include "lib/fileio.h"
 #include "lib/log.h"
+#include "storage/storage.h"
 
 #define TESTD_PATH "/sbin/sealpod-testd"
 
@@ -23,6 +24,17 @@ static struct sp_loop loop = { .epfd = -1 };
 static struct sp_config cfg;
 static const char *host_cmdline; /* host test mode: --cmdline or $SEALPOD_CMDLINE */
 static bool test_overlay;
+
+/* Leave the initramfs for a tmpfs root, so containers can pivot_root (boot/mounts.c). On
+ * success this execs /init again, which comes back here and goes on. */
+static void step_root(char **argv)
+{
+	extern char **environ;
+	struct sp_err err;
+
+	if (sp_is_pid1() && sp_switch_root(argv, environ, &err) < 0)
+		sp_fatal("boot.root", "%s", err.msg);
+}
 
 static void step_signals(void)
 {
@@ -124,6 +136,13 @@ static void step_listen(void)
 	sp_info("ready", "control port %s", addr);
 }
 
+/* After the control port is up: formatting runs in a worker, so the port keeps answering. */
+static void step_storage(void)
+{
+	if (sp_storage_boot)
+		(void)sp_storage_boot(&loop, cfg.hotplug_timeout_s);
+}
+
 /* Standalone (network from the command line): attest now; under Kata at the first
  * CreateContainer, once the network has arrived through the control port. */
 static void step_attest(void)
@@ -191,12 +210,14 @@ int main(int argc, char **argv)
 {
 	if (!sp_is_pid1())
 		parse_host_args(argc, argv);
+	step_root(argv);
 	step_signals();
 	step_mounts();
 	step_cmdline();
 	step_initdata();
 	step_policy();
 	step_listen();
+	step_storage();
 	step_test_overlay();
 	step_attest();
 	serve();

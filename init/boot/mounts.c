@@ -1,11 +1,14 @@
 #define _GNU_SOURCE
 #include "boot/boot.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/log.h"
@@ -138,4 +141,250 @@ void sp_open_log_sinks(void)
 	kmsg = open("/dev/kmsg", O_WRONLY | O_NOCTTY | O_CLOEXEC);
 	/* Without /dev/console, fd 2 is the best we have. */
 	sp_log_set_sinks(console >= 0 ? console : 2, kmsg);
+}
+
+/* --- leaving the initramfs --------------------------------------------------------------------
+ * The kernel unpacks the initramfs into rootfs, the one mount that has no parent, and
+ * pivot_root(2) refuses to move a root that has no parent: a container could then only be
+ * chrooted, and a chroot escape (CAP_SYS_CHROOT is in the default set) would land in the guest's
+ * files. So PID 1 first does what switch_root does on a distribution: copy the initramfs into
+ * a tmpfs, empty rootfs, move the tmpfs over / and exec /init again from it. Afterwards rootfs
+ * lies empty beneath everything, containers pivot_root and detach the guest's tree, and what a
+ * chroot escape can reach is an empty directory. */
+
+#define NEWROOT	     "/.sealpod-root"
+#define NEWROOT_NAME ".sealpod-root"
+#define SWITCHED_FD  3 /* held across the exec; the kernel starts init with fds 0-2 only */
+#define COPY_DEPTH   32
+
+struct copy_stats {
+	dev_t dev; /* rootfs's */
+	unsigned long entries;
+	unsigned long long bytes;
+};
+
+static int copy_file(int from, int to, const char *name, const struct stat *st,
+		     struct copy_stats *cs, struct sp_err *err)
+{
+	int in = openat(from, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int out = -1;
+	off_t left = st->st_size;
+	int ret = -1;
+
+	if (in < 0) {
+		sp_error(err, errno, "open %s", name);
+		goto done;
+	}
+	out = openat(to, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		     st->st_mode & 07777);
+	if (out < 0) {
+		sp_error(err, errno, "create %s", name);
+		goto done;
+	}
+	while (left > 0) {
+		ssize_t n = sendfile(out, in, NULL, (size_t)left);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			sp_error(err, n < 0 ? errno : EIO, "copy %s", name);
+			goto done;
+		}
+		left -= n;
+	}
+	if (fchown(out, st->st_uid, st->st_gid) < 0 || fchmod(out, st->st_mode & 07777) < 0 ||
+	    futimens(out, (const struct timespec[2]){ st->st_atim, st->st_mtim }) < 0) {
+		sp_error(err, errno, "set the attributes of %s", name);
+		goto done;
+	}
+	cs->bytes += (unsigned long long)st->st_size;
+	ret = 0;
+done:
+	if (in >= 0)
+		close(in);
+	if (out >= 0)
+		close(out);
+	return ret;
+}
+
+/* Copies the directory from (its entries, recursively) into to. At the top level the mount point
+ * of the new root is skipped. */
+static int copy_tree(int from, int to, int depth, struct copy_stats *cs, struct sp_err *err)
+{
+	int dfd = dup(from);
+	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+	struct dirent *de;
+	int ret = 0;
+
+	if (!d) {
+		if (dfd >= 0)
+			close(dfd);
+		return sp_error(err, errno, "read a directory of the initramfs");
+	}
+	rewinddir(d); /* the dup shares its offset with from, which may have been read */
+	if (depth > COPY_DEPTH) {
+		closedir(d);
+		return sp_error(err, ELOOP, "the initramfs nests deeper than %d", COPY_DEPTH);
+	}
+	while (ret == 0 && (errno = 0, de = readdir(d))) {
+		const char *n = de->d_name;
+		struct stat st;
+		char link[4096];
+		ssize_t len;
+
+		if (!strcmp(n, ".") || !strcmp(n, "..") || (depth == 0 && !strcmp(n, NEWROOT_NAME)))
+			continue;
+		if (fstatat(from, n, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			ret = sp_error(err, errno, "stat %s", n);
+			break;
+		}
+		if (st.st_dev != cs->dev)
+			continue; /* something mounted already: not the initramfs's */
+		cs->entries++;
+		switch (st.st_mode & S_IFMT) {
+		case S_IFREG:
+			ret = copy_file(from, to, n, &st, cs, err);
+			continue;
+		case S_IFDIR: {
+			int a, b;
+
+			if (mkdirat(to, n, st.st_mode & 07777) < 0) {
+				ret = sp_error(err, errno, "mkdir %s", n);
+				continue;
+			}
+			a = openat(from, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			b = openat(to, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (a < 0 || b < 0)
+				ret = sp_error(err, errno, "open directory %s", n);
+			else
+				ret = copy_tree(a, b, depth + 1, cs, err);
+			if (ret == 0 &&
+			    (fchown(b, st.st_uid, st.st_gid) < 0 ||
+			     futimens(b, (const struct timespec[2]){ st.st_atim, st.st_mtim }) < 0))
+				ret = sp_error(err, errno, "set the attributes of %s", n);
+			if (a >= 0)
+				close(a);
+			if (b >= 0)
+				close(b);
+			continue;
+		}
+		case S_IFLNK:
+			len = readlinkat(from, n, link, sizeof(link) - 1);
+			if (len < 0) {
+				ret = sp_error(err, errno, "readlink %s", n);
+				continue;
+			}
+			link[len] = '\0';
+			if (symlinkat(link, to, n) < 0)
+				ret = sp_error(err, errno, "symlink %s", n);
+			break;
+		default: /* device nodes, fifos, sockets */
+			if (mknodat(to, n, st.st_mode, st.st_rdev) < 0)
+				ret = sp_error(err, errno, "mknod %s", n);
+			break;
+		}
+		if (ret == 0 &&
+		    (fchownat(to, n, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0 ||
+		     utimensat(to, n, (const struct timespec[2]){ st.st_atim, st.st_mtim },
+			       AT_SYMLINK_NOFOLLOW) < 0))
+			ret = sp_error(err, errno, "set the attributes of %s", n);
+	}
+	if (ret == 0 && errno)
+		ret = sp_error(err, errno, "read a directory of the initramfs");
+	closedir(d);
+	return ret;
+}
+
+/* Empties the directory dir of rootfs (recursively); the new root's mount point stays. */
+static void empty_tree(int dir, dev_t dev, int depth)
+{
+	int dfd = dup(dir);
+	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+	struct dirent *de;
+
+	if (!d) {
+		if (dfd >= 0)
+			close(dfd);
+		return;
+	}
+	rewinddir(d);
+	while ((de = readdir(d))) {
+		const char *n = de->d_name;
+		int sub;
+
+		if (!strcmp(n, ".") || !strcmp(n, "..") || (depth == 0 && !strcmp(n, NEWROOT_NAME)))
+			continue;
+		if (de->d_type == DT_DIR && depth < COPY_DEPTH) {
+			struct stat st;
+
+			sub = openat(dir, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (sub >= 0 && fstat(sub, &st) == 0 && st.st_dev == dev)
+				empty_tree(sub, dev, depth + 1);
+			if (sub >= 0)
+				close(sub);
+			(void)unlinkat(dir, n, AT_REMOVEDIR);
+		} else {
+			(void)unlinkat(dir, n, 0);
+		}
+	}
+	closedir(d);
+}
+
+static double mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+int sp_switch_root(char **argv, char **envp, struct sp_err *err)
+{
+	struct copy_stats cs = { 0, 0, 0 };
+	struct stat rst;
+	int oldroot, newroot, marker;
+	double t0 = mono_ms();
+
+	if (fcntl(SWITCHED_FD, F_GETFD) >= 0) { /* the exec below brought us here */
+		close(SWITCHED_FD);
+		return 0;
+	}
+	umask(0);
+	if (mkdir(NEWROOT, 0755) < 0)
+		return sp_error(err, errno, "mkdir %s", NEWROOT);
+	/* nodev: /dev is a devtmpfs mounted over it; nothing here needs a device node. */
+	if (mount("tmpfs", NEWROOT, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755") < 0)
+		return sp_error(err, errno, "mount tmpfs on %s", NEWROOT);
+	oldroot = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	newroot = open(NEWROOT, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (oldroot < 0 || newroot < 0 || fstat(oldroot, &rst) < 0)
+		return sp_error(err, errno, "open / and %s", NEWROOT);
+	cs.dev = rst.st_dev;
+	/* Copy first, empty rootfs only once the copy is whole: a failure leaves the initramfs
+	 * as it was (and the caller powers off). */
+	if (copy_tree(oldroot, newroot, 0, &cs, err) < 0) {
+		(void)umount2(NEWROOT, MNT_DETACH);
+		return -1;
+	}
+	empty_tree(oldroot, cs.dev, 0);
+	if (chdir(NEWROOT) < 0 || mount(".", "/", NULL, MS_MOVE, NULL) < 0 || chroot(".") < 0 ||
+	    chdir("/") < 0)
+		return sp_error(err, errno, "move the new root over /");
+	(void)unlinkat(oldroot, NEWROOT_NAME, AT_REMOVEDIR); /* rootfs is empty now */
+	close(oldroot);
+	close(newroot);
+	umask(022);
+	sp_info("root", "initramfs moved to a tmpfs root: %lu entries, %llu KiB in %.1f ms",
+		cs.entries, cs.bytes / 1024, mono_ms() - t0);
+	marker = open("/", O_PATH | O_DIRECTORY); /* not CLOEXEC: it crosses the exec */
+	if (marker < 0 || (marker != SWITCHED_FD && dup2(marker, SWITCHED_FD) < 0))
+		return sp_error(err, errno, "keep a marker fd");
+	if (marker != SWITCHED_FD)
+		close(marker);
+	execve("/init", argv, envp);
+	/* Still on the new root, only running the old copy of the binary (which keeps the
+	 * emptied initramfs's /init in memory): worth a line, not a reason to stop. */
+	sp_warn("root", "exec /init from the new root: %s; going on", strerror(errno));
+	close(SWITCHED_FD);
+	return 0;
 }

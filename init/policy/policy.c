@@ -233,6 +233,13 @@ bool sp_policy_requires_encrypted_storage(const struct sp_policy *p)
 	return p->require_encrypted_storage;
 }
 
+void sp_policy_pin(const struct sp_policy *p, struct sp_policy_pin *out)
+{
+	out->enabled = p && p->pin_process;
+	out->allow_args_override = out->enabled && p->pin_args_override;
+	out->allow_extra_env = out->enabled && p->pin_extra_env;
+}
+
 size_t sp_policy_nwarnings(const struct sp_policy *p)
 {
 	return p->nwarnings;

@@ -87,6 +87,15 @@ enum sp_policy_source sp_policy_source(const struct sp_policy *p);
 const char *sp_policy_describe(const struct sp_policy *p); /* "built-in default", ... */
 bool sp_policy_requires_attestation(const struct sp_policy *p);
 bool sp_policy_requires_encrypted_storage(const struct sp_policy *p);
+/* pin_process_to_image: the container runtime refuses a CreateContainer whose process differs
+ * from the configuration of the image the guest pulled for it (runtime.h,
+ * sp_runtime_register_image_config). Off in the built-in default and under Rego. */
+struct sp_policy_pin {
+	bool enabled;
+	bool allow_args_override; /* args may be the entrypoint plus any arguments */
+	bool allow_extra_env;	  /* env may hold variables the image does not set */
+};
+void sp_policy_pin(const struct sp_policy *p, struct sp_policy_pin *out); /* p may be NULL */
 /* Non-fatal remarks made at load (an unknown request name in a Rego file, ...), for the console;
  * untrusted text in them is already escaped. */
 size_t sp_policy_nwarnings(const struct sp_policy *p);

@@ -50,6 +50,8 @@ struct sp_policy {
 	char copy_prefix[256];
 	uint64_t extra_caps; /* bit n: capability n may be granted beyond the default set */
 	bool require_encrypted_storage, require_attestation;
+	/* pin_process_to_image and its two relaxations (sp_policy_pin()). */
+	bool pin_process, pin_args_override, pin_extra_env;
 	char warnings[SP_POLICY_MAX_WARNINGS][160];
 	size_t nwarnings;
 	struct sp_arena_chunk *arena;

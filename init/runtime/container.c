@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "agent/gate.h"
 #include "boot/boot.h"
 #include "lib/cleanup.h"
 #include "lib/log.h"
@@ -337,6 +338,19 @@ static void watch_oom(struct rt_ctr *c)
 		sp_warn("runtime", "container %s: no OOM events: %s", c->id, e.msg);
 }
 
+/* The policy's pin_process_to_image against the image configuration registered for cid. */
+static int check_pin(const char *cid, const struct sp_rt_plan *plan, struct sp_err *err)
+{
+	struct sp_policy_pin pin;
+	cleanup_close int rootfd = -1;
+
+	sp_policy_pin(sp_agent_policy(), &pin);
+	if (!pin.enabled)
+		return 0;
+	rootfd = open(plan->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	return sp_rt_check_image_pin(sp_runtime_image_config(cid), &plan->p, &pin, rootfd, err);
+}
+
 int sp_rt_create(const char *cid, const Grpc__Spec *spec, bool sandbox_pidns, bool pause,
 		 uint64_t allowed_extra, const int *stdio_given, struct sp_err *err)
 {
@@ -368,6 +382,8 @@ int sp_rt_create(const char *cid, const Grpc__Spec *spec, bool sandbox_pidns, bo
 	ret = sp_rt_filter_spec(spec, cid, prepared[0] ? prepared : NULL, pause, allowed_extra,
 				plan, err);
 	if (ret < 0)
+		goto out;
+	if (!pause && (ret = check_pin(cid, plan, err)) < 0)
 		goto out;
 	ret = -TT_FAILED_PRECONDITION;
 	if (!rt.ready) {
@@ -717,7 +733,8 @@ int sp_rt_remove(const char *cid, struct sp_err *err)
 	for (size_t i = 1; i < c->nprocs; i++)
 		reap_failed(c->procs[i]);
 	ctr_drop(c);
-	unregister_rootfs(cid); /* the rootfs goes with the container */
+	unregister_rootfs(cid); /* the rootfs and the image configuration go with the container */
+	sp_runtime_forget_image_config(cid);
 	if (rt.cgroups && sp_cgroup_remove(cid, &e) < 0)
 		sp_warn("runtime", "container %s: %s", cid, e.msg);
 	sp_info("runtime", "container %s removed", cid);

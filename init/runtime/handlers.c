@@ -13,6 +13,8 @@
 #include <sys/ioctl.h>
 #include <termios.h>
 
+#include <json-c/json.h>
+
 #include "agent/service.h"
 #include "boot/boot.h"
 #include "boot/config.h"
@@ -26,6 +28,69 @@
  * the image pull prepares real ones. */
 #define TEST_BUNDLE_ROOTFS "/usr/share/sealpod/bundles/busybox/rootfs"
 
+/* Test images only: the bundle's image-config.json, when a test put one there, stands for the
+ * configuration the image pull would register ({"Entrypoint": [...], "Cmd": [...], "Env": [...],
+ * "User": "...", "WorkingDir": "..."}, the "config" object of an OCI image configuration). */
+#define TEST_BUNDLE_IMAGE_CONFIG "/usr/share/sealpod/bundles/busybox/image-config.json"
+
+static size_t test_strv(json_object *o, const char *key, const char **v, size_t max)
+{
+	json_object *a;
+	size_t n = 0;
+
+	if (!json_object_object_get_ex(o, key, &a) || !json_object_is_type(a, json_type_array))
+		return 0;
+	for (size_t i = 0; i < json_object_array_length(a) && n < max; i++) {
+		json_object *e = json_object_array_get_idx(a, i);
+
+		if (json_object_is_type(e, json_type_string))
+			v[n++] = json_object_get_string(e);
+	}
+	return n;
+}
+
+static const char *test_str(json_object *o, const char *key)
+{
+	json_object *s;
+
+	return json_object_object_get_ex(o, key, &s) && json_object_is_type(s, json_type_string)
+		       ? json_object_get_string(s)
+		       : NULL;
+}
+
+static void test_overlay_image_config(const char *cid)
+{
+	const char *ep[16], *cmd[16], *env[32];
+	struct sp_rt_image_config c;
+	cleanup_close int fd = open(TEST_BUNDLE_IMAGE_CONFIG, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	char buf[8192];
+	ssize_t n;
+	json_object *o;
+
+	if (fd < 0 || (n = read(fd, buf, sizeof(buf) - 1)) <= 0)
+		return;
+	buf[n] = '\0';
+	o = json_tokener_parse(buf);
+	if (!o || !json_object_is_type(o, json_type_object)) {
+		json_object_put(o);
+		sp_warn("runtime", "%s: not a JSON object", TEST_BUNDLE_IMAGE_CONFIG);
+		return;
+	}
+	memset(&c, 0, sizeof(c));
+	c.n_entrypoint = test_strv(o, "Entrypoint", ep, 16);
+	c.n_cmd = test_strv(o, "Cmd", cmd, 16);
+	c.n_env = test_strv(o, "Env", env, 32);
+	c.entrypoint = ep;
+	c.cmd = cmd;
+	c.env = env;
+	c.user = test_str(o, "User");
+	c.workdir = test_str(o, "WorkingDir");
+	c.digest = "sha256:test-overlay-bundle";
+	if (sp_runtime_register_image_config(cid, &c) < 0)
+		sp_warn("runtime", "%s: refused", TEST_BUNDLE_IMAGE_CONFIG);
+	json_object_put(o);
+}
+
 static void test_overlay_rootfs(const Grpc__CreateContainerRequest *req)
 {
 	const char *want = req->oci && req->oci->root ? req->oci->root->path : NULL;
@@ -35,6 +100,8 @@ static void test_overlay_rootfs(const Grpc__CreateContainerRequest *req)
 	    !sp_path_exists(SP_TEST_OVERLAY_MARKER))
 		return;
 	(void)sp_runtime_register_rootfs(req->container_id, TEST_BUNDLE_ROOTFS);
+	if (!sp_runtime_image_config(req->container_id))
+		test_overlay_image_config(req->container_id);
 }
 
 /* Starts the runtime on PID 1's loop the first time a container is asked for. */

@@ -83,6 +83,13 @@ bool sp_prep_busy(const char *cid)
 	return false;
 }
 
+/* Kata's sandbox container: a guest pull of "pause", which this guest never pulls. */
+static bool is_builtin_pause(const Grpc__Storage *s)
+{
+	return s->driver && strcmp(s->driver, "image_guest_pull") == 0 && s->source &&
+	       strcmp(s->source, "pause") == 0;
+}
+
 static void unlink_prep(struct sp_prep *h)
 {
 	for (struct sp_prep **pp = &pending; *pp; pp = &(*pp)->next) {
@@ -103,7 +110,7 @@ static void release_done_steps(struct sp_prep *h)
 
 	for (size_t i = 0; i < ndone && i < h->req->n_storages; i++) {
 		const struct sp_storage_driver *d = sp_storage_driver_for(h->req->storages[i]->driver);
-		bool seen = false;
+		bool seen = is_builtin_pause(h->req->storages[i]);
 
 		for (size_t j = 0; j < i; j++)
 			seen |= sp_storage_driver_for(h->req->storages[j]->driver) == d;
@@ -148,7 +155,9 @@ static int advance(struct sp_prep *h)
 			const Grpc__Storage *s = h->req->storages[h->step - 1];
 			const struct sp_storage_driver *d = sp_storage_driver_for(s->driver);
 
-			if (!d) {
+			if (is_builtin_pause(s)) {
+				r = 0; /* the runtime runs the pause program built into the initramfs */
+			} else if (!d) {
 				char b[64];
 
 				sp_log_escape(b, sizeof(b), s->driver ? s->driver : "",

@@ -6,6 +6,8 @@
  *   2. every Storage entry of the request, in the order the host sent them, each by the driver
  *      its `driver` string names (the image pull for "image_guest_pull", the encrypted block
  *      storage for "blk"/"blk-pci"/"ephemeral"/"local", ...). An unknown driver is refused.
+ *      The sandbox container's guest pull of "pause" needs no driver: the pause program is
+ *      built into the initramfs.
  *   3. sp_rt_create() with the rootfs the steps prepared.
  *
  * The request is copied (packed and unpacked again) when preparation starts, so the Storage and

@@ -236,98 +236,21 @@ static int readonly_path(int rootfd, const char *path, struct sp_err *err)
 	return remount_at(rootfd, path + 1, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, err);
 }
 
-/* After our root was moved over /: detaches every other mount of the guest's tree (the direct
- * children of the initramfs mount other than ours; their subtrees go with them), so that not even
- * a chroot escape finds /run, /proc or /sys of the guest. */
-static int detach_guest_mounts(int ns_root_id, int our_id, struct sp_err *err)
-{
-	char *buf = malloc(1 << 16);
-	size_t len = 0;
-	int fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC);
-	char *save = NULL;
-	ssize_t n;
-
-	if (!buf || fd < 0) {
-		free(buf);
-		if (fd >= 0)
-			close(fd);
-		return sp_error(err, errno, "read mountinfo");
-	}
-	while ((n = read(fd, buf + len, (1 << 16) - 1 - len)) > 0)
-		len += (size_t)n;
-	close(fd);
-	buf[len] = '\0';
-	for (char *l = strtok_r(buf, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
-		char mp[4096];
-		int id, parent;
-
-		if (sscanf(l, "%d %d %*s %*s %4095s", &id, &parent, mp) != 3)
-			continue;
-		if (parent != ns_root_id || id == our_id || id == ns_root_id)
-			continue;
-		if (umount2(mp, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT) {
-			free(buf);
-			return sp_error(err, errno, "detach %s", mp);
-		}
-	}
-	free(buf);
-	return 0;
-}
-
-/* The mount ids of "/" and of the last mount on path, from mountinfo. */
-static int mount_ids(const char *path, int *root_id, int *path_id, struct sp_err *err)
-{
-	char line[4352];
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-
-	*root_id = *path_id = -1;
-	if (!f)
-		return sp_error(err, errno, "open mountinfo");
-	while (fgets(line, sizeof(line), f)) {
-		char mp[4096];
-		int id, parent;
-
-		if (sscanf(line, "%d %d %*s %*s %4095s", &id, &parent, mp) != 3)
-			continue;
-		if (strcmp(mp, "/") == 0 && *root_id < 0)
-			*root_id = id;
-		if (strcmp(mp, path) == 0)
-			*path_id = id;
-	}
-	(void)fclose(f);
-	if (*root_id < 0 || *path_id < 0)
-		return sp_error(err, ENOENT, "find the mounts of / and %s", path);
-	return 0;
-}
-
-/* pivot_root, or, where / is the initramfs (rootfs cannot be pivoted), move the container's root
- * over / and chroot into it, after making this namespace's copy of the initramfs mount read-only
- * and detaching every other guest mount. */
+/* pivot_root into the container's root and detach the old one with everything mounted on it
+ * (the guest's /proc, /sys, /run, ...), as runc does. PID 1 left the initramfs at boot
+ * (boot/mounts.c), so the old root is an ordinary mount; what lies beneath it is the emptied
+ * rootfs, which is all that a chroot escape can reach. There is no chroot fallback: when
+ * pivot_root fails, the container is not created. */
 static int enter_root(const char *root, struct sp_err *err)
 {
-	int ns_root_id, our_id;
-
 	if (chdir(root) < 0)
 		return sp_error(err, errno, "chdir %s", root);
-	if (syscall(SYS_pivot_root, ".", ".") == 0) {
-		if (umount2(".", MNT_DETACH) < 0)
-			return sp_error(err, errno, "detach the old root");
-		if (chdir("/") < 0)
-			return sp_error(err, errno, "chdir /");
-		return 0;
-	}
-	if (errno != EINVAL)
+	if (syscall(SYS_pivot_root, ".", ".") < 0)
 		return sp_error(err, errno, "pivot_root %s", root);
-	if (mount_ids(root, &ns_root_id, &our_id, err) < 0)
-		return -1;
-	if (mount(NULL, "/", NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0)
-		return sp_error(err, errno, "remount the initramfs read-only");
-	if (mount(".", "/", NULL, MS_MOVE, NULL) < 0)
-		return sp_error(err, errno, "move %s to /", root);
-	if (detach_guest_mounts(ns_root_id, our_id, err) < 0)
-		return -1;
-	if (chroot(".") < 0 || chdir("/") < 0)
-		return sp_error(err, errno, "chroot %s", root);
+	if (umount2(".", MNT_DETACH) < 0)
+		return sp_error(err, errno, "detach the old root");
+	if (chdir("/") < 0)
+		return sp_error(err, errno, "chdir /");
 	return 0;
 }
 

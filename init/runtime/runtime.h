@@ -10,6 +10,7 @@
  *   child.c     the container's first process: namespaces, rootfs, sync, user, privileges, exec
  *   process.c   processes in PID 1's loop: pidfds, exit status, waiters, stdio pipes and ptys
  *   container.c the container table and the lifecycle (create, start, exec, signal, remove)
+ *   image.c     the image configuration per container, and pinning the process to it
  *   handlers.c  the strong sp_agent_* definitions for the control port
  *
  * Errors: functions return 0 or a negative tt_code (-TT_INVALID_ARGUMENT for what the spec got
@@ -26,6 +27,7 @@
 #include "lib/caps.h"
 #include "lib/err.h"
 #include "lib/loop.h"
+#include "policy/policy.h"
 
 #include "agent.pb-c.h"
 
@@ -166,6 +168,39 @@ bool sp_rt_ready(void);
 /* The rootfs prepared for cid (the image pull calls this; tests register a bundle's). */
 int sp_runtime_register_rootfs(const char *cid, const char *path);
 const char *sp_runtime_rootfs(const char *cid);
+/* The configuration of the image the guest pulled for cid (the image pull calls this after the
+ * pull, next to sp_runtime_register_rootfs). Everything is copied; a second call for the same
+ * cid replaces the first; RemoveContainer drops it. Returns 0, or -1 for an invalid id, NULL
+ * strings, more than SP_RT_MAX_ARGS entries in a list, a string over 64 KiB, over 1 MiB in all,
+ * or a full table. When the policy sets pin_process_to_image, CreateContainer refuses a process
+ * whose args, env or user differ from it (image.c has the rules). */
+struct sp_rt_image_config {
+	const char *const *entrypoint;
+	size_t n_entrypoint;
+	const char *const *cmd;
+	size_t n_cmd;
+	const char *const *env; /* "NAME=value" */
+	size_t n_env;
+	const char *workdir;
+	const char *user; /* OCI config.User: "", "uid", "name", "uid:gid", "name:group", ... */
+	const char *digest;
+};
+int sp_runtime_register_image_config(const char *cid, const struct sp_rt_image_config *cfg);
+const struct sp_rt_image_config *sp_runtime_image_config(const char *cid);
+void sp_runtime_forget_image_config(const char *cid);
+/* The uid and gid the image's User names; names are looked up in etc/passwd and etc/group
+ * beneath rootfd (-1: names are refused). */
+int sp_rt_image_user(const char *user, int rootfd, uint32_t *uid, uint32_t *gid,
+		     struct sp_err *err);
+/* The same from the files' contents (NUL-terminated; NULL: cannot be read). Parses image bytes:
+ * fuzzed by tests/fuzz/fuzz_image_user.c. */
+int sp_rt_image_user_db(const char *user, const char *passwd, const char *group, uint32_t *uid,
+			uint32_t *gid, struct sp_err *err);
+/* 0 when pin is off or pp's args, env and user agree with cfg (NULL: none registered, refused
+ * when pinning); else -TT_PERMISSION_DENIED (or another tt_code) with err naming the field. */
+int sp_rt_check_image_pin(const struct sp_rt_image_config *cfg, const struct sp_rt_proc_plan *pp,
+			  const struct sp_policy_pin *pin, int rootfd, struct sp_err *err);
+
 /* The lifecycle, without the control port (handlers.c and the bundle driver call these). Each
  * returns 0 or a negative tt_code with err. stdio: fds for the container's 0, 1, 2 (NULL: pipes
  * that ReadStdout/ReadStderr/WriteStdin serve). */

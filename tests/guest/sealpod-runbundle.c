@@ -2,8 +2,19 @@
  * without the control port: the same filter, clone, setup, cgroup and exec code that PID 1 uses.
  * Test and benchmark driver, test overlay only.
  *
- *   sealpod-runbundle [--id ID] [--count N] [--allow-caps] BUNDLE
+ *   sealpod-runbundle [--id ID] [--count N] [--allow-caps] [--quiet] BUNDLE
  *   sealpod-runbundle --spec           print a default config.json (busybox, /bin/true)
+ *   sealpod-runbundle --time N -- CMD [ARG...]
+ *                                      benchmark loop: run CMD N times in a row (fork, exec,
+ *                                      wait), "@ID@" in an ARG becomes a fresh id each time;
+ *                                      prints `time: runs=N mean_ms= median_ms= min_ms= max_ms=`
+ *                                      and stops at the first run that does not exit 0
+ *   sealpod-runbundle --probe-root     (inside a container) try the classic chroot escape and
+ *                                      print what the root it reaches holds
+ *   sealpod-runbundle --probe-nsroot   (inside a container with CAP_SYS_ADMIN) detach its own
+ *                                      root and setns into its own mount namespace, which
+ *                                      lands on the namespace's root mount, then uncovered,
+ *                                      and print what that holds
  *
  * The container's stdio is ours. Exit status: the container's (code or 128+signal); with
  * --count N the bundle runs N times in a row (ids ID-0..ID-N-1) and prints one line
@@ -12,11 +23,17 @@
  * to case or underscores, as Kata's shim does when it turns the OCI spec into protobuf. */
 #define _GNU_SOURCE
 #include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -46,6 +63,8 @@ static const char default_spec[] =
 	"  \"hostname\": \"runbundle\",\n"
 	"  \"mounts\": [\n"
 	"    {\"destination\": \"/proc\", \"type\": \"proc\", \"source\": \"proc\"},\n"
+	"    {\"destination\": \"/dev\", \"type\": \"tmpfs\", \"source\": \"tmpfs\",\n"
+	"     \"options\": [\"nosuid\", \"strictatime\", \"mode=755\", \"size=65536k\"]},\n"
 	"    {\"destination\": \"/dev/pts\", \"type\": \"devpts\", \"source\": \"devpts\",\n"
 	"     \"options\": [\"nosuid\", \"noexec\", \"newinstance\", \"ptmxmode=0666\", "
 	"\"mode=0620\"]},\n"
@@ -151,12 +170,121 @@ static Grpc__Spec *load_spec(const char *bundle)
 	return (Grpc__Spec *)m;
 }
 
+/* The classic escape for a process with CAP_SYS_CHROOT: chroot into a subdirectory while the
+ * working directory stays outside it, climb with "..", and chroot to where the climb stopped.
+ * In a container that was only chrooted this lands in the guest's root; after pivot_root and
+ * the detach of the old root it lands in the empty rootfs beneath every mount. Prints
+ * `probe: <name>` per entry of the root it reached and `probe: guest-files=<yes|no>`. */
+static int probe_list(void)
+{
+	struct dirent *de;
+	DIR *d;
+	int n = 0;
+
+	d = opendir("/");
+	if (!d)
+		return perror("probe: opendir /"), 1;
+	while ((de = readdir(d)))
+		if (strcmp(de->d_name, ".") && strcmp(de->d_name, "..")) {
+			printf("probe: %s\n", de->d_name);
+			n++;
+		}
+	closedir(d);
+	printf("probe: entries=%d\n", n);
+	printf("probe: guest-files=%s\n",
+	       access("/init", F_OK) == 0 || access("/etc/sealpod", F_OK) == 0 ? "yes" : "no");
+	return 0;
+}
+
+static int probe_root(void)
+{
+	if (mkdir("/tmp/probe-escape", 0700) < 0 && errno != EEXIST)
+		return perror("probe: mkdir /tmp/probe-escape"), 1;
+	if (chdir("/") < 0 || chroot("/tmp/probe-escape") < 0)
+		return perror("probe: chroot"), 1;
+	for (int i = 0; i < 64; i++)
+		if (chdir("..") < 0)
+			return perror("probe: chdir .."), 1;
+	if (chroot(".") < 0 || chdir("/") < 0)
+		return perror("probe: chroot ."), 1;
+	return probe_list();
+}
+
+/* setns(2) into a mount namespace sets root and cwd to whatever is mounted topmost on the
+ * namespace's root mount. Once the container's own root is detached, that is the namespace's
+ * root itself: the rootfs beneath everything, which PID 1 emptied at boot. */
+static int probe_nsroot(void)
+{
+	int fd = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || umount2("/", MNT_DETACH) < 0)
+		return perror("probe: detach /"), 1;
+	if (setns(fd, CLONE_NEWNS) < 0)
+		return perror("probe: setns"), 1;
+	close(fd);
+	return probe_list();
+}
+
 static double now_ms(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The benchmark loop: the same fork + exec + wait around every runtime, ours included. */
+static int time_runs(long n, char **cmd, int ncmd)
+{
+	double *ms = calloc((size_t)n, sizeof(double)), sum = 0;
+	char **argv = calloc((size_t)ncmd + 1, sizeof(char *));
+	char ids[32][64];
+
+	if (!ms || !argv || ncmd < 1 || ncmd > 32)
+		return fprintf(stderr, "time: bad arguments\n"), 2;
+	for (long i = 0; i < n; i++) {
+		double t0;
+		pid_t pid;
+		int st;
+
+		for (int k = 0; k < ncmd; k++) {
+			char *at = strstr(cmd[k], "@ID@");
+
+			argv[k] = cmd[k];
+			if (at) {
+				snprintf(ids[k], sizeof(ids[k]), "%.*sb%ld%s", (int)(at - cmd[k]),
+					 cmd[k], i, at + 4);
+				argv[k] = ids[k];
+			}
+		}
+		t0 = now_ms();
+		pid = fork();
+		if (pid == 0) {
+			execv(argv[0], argv);
+			_exit(127);
+		}
+		if (pid < 0 || waitpid(pid, &st, 0) != pid)
+			return perror("time: fork/wait"), 1;
+		ms[i] = now_ms() - t0;
+		if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+			fprintf(stderr, "time: run %ld of %s: status %d\n", i, argv[0], st);
+			return 1;
+		}
+		sum += ms[i];
+	}
+	qsort(ms, (size_t)n, sizeof(double), cmp_double);
+	printf("time: runs=%ld mean_ms=%.2f median_ms=%.2f min_ms=%.2f max_ms=%.2f\n", n,
+	       sum / (double)n, ms[n / 2], ms[0], ms[n - 1]);
+	free(ms);
+	free(argv);
+	return 0;
 }
 
 /* create + start + wait + remove of one container; returns its status or 125. */
@@ -196,13 +324,20 @@ int main(int argc, char **argv)
 	char root[PATH_MAX], idbuf[160];
 	uint64_t caps = 0;
 	long count = 1;
+	bool quiet = false;
 	struct sp_err err;
 	Grpc__Spec *spec;
 	int status = 0;
 	double t0;
 
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--spec")) {
+		if (!strcmp(argv[i], "--time") && i + 2 < argc && !strcmp(argv[i + 2], "--")) {
+			return time_runs(strtol(argv[i + 1], NULL, 10), argv + i + 3, argc - i - 3);
+		} else if (!strcmp(argv[i], "--probe-nsroot")) {
+			return probe_nsroot();
+		} else if (!strcmp(argv[i], "--probe-root")) {
+			return probe_root();
+		} else if (!strcmp(argv[i], "--spec")) {
 			fputs(default_spec, stdout);
 			return 0;
 		} else if (!strcmp(argv[i], "--id") && i + 1 < argc) {
@@ -211,11 +346,13 @@ int main(int argc, char **argv)
 			count = strtol(argv[++i], NULL, 10);
 		} else if (!strcmp(argv[i], "--allow-caps")) {
 			caps = ~0ULL;
+		} else if (!strcmp(argv[i], "--quiet")) {
+			quiet = true; /* errors only (the benchmark runs without cgroups on the host) */
 		} else if (argv[i][0] != '-' && !bundle) {
 			bundle = argv[i];
 		} else {
 			fprintf(stderr,
-				"usage: %s [--id ID] [--count N] [--allow-caps] BUNDLE | "
+				"usage: %s [--id ID] [--count N] [--allow-caps] [--quiet] BUNDLE | "
 				"--spec\n",
 				argv[0]);
 			return 2;
@@ -239,7 +376,7 @@ int main(int argc, char **argv)
 		free(spec->root->path);
 		spec->root->path = strdup(root);
 	}
-	sp_log_set_level(SP_LOG_WARN);
+	sp_log_set_level(quiet ? SP_LOG_ERROR : SP_LOG_WARN);
 	if (sp_loop_init(&loop, &err) < 0 || sp_signals_init(&loop, &err) < 0 ||
 	    sp_rt_init(&loop, &err) < 0)
 		return fprintf(stderr, "runbundle: %s\n", err.msg), 125;

@@ -5,6 +5,7 @@ come before the first container, so test_policy_first runs first; harmful tests 
 Containers use the busybox bundle rootfs of the test overlay, which the agent accepts as the
 prepared rootfs of a container that has none of its own (test overlay only).
 """
+import json
 import os
 import sys
 import time
@@ -234,6 +235,50 @@ def test_no_vsock(g):
 
 
 @boots(**TEST)
+def test_pivot_root_old_root_gone(g):
+    """PID 1 left the initramfs for a tmpfs root at boot, so a container's root is entered with
+    pivot_root and the old root is detached: the container's mount table holds only its own
+    mounts, and the classic chroot escape (CAP_SYS_CHROOT is in the default set) climbs no
+    higher than the container's own root: none of the guest's files are there. Even with
+    CAP_SYS_ADMIN (through the bundle driver, which skips the policy), detaching its own root
+    and setns into its own mount namespace lands on the namespace's root beneath every mount:
+    the rootfs PID 1 emptied at boot (with a chrooted container it was the initramfs)."""
+    con = g.console()
+    assert "root: initramfs moved to a tmpfs root" in con, g.context()
+    root_fs = g.sh_ok("awk '$2 == \"/\" {print $3}' /proc/mounts").split()
+    assert root_fs and root_fs[-1] == "tmpfs", root_fs
+    shared = "/run/kata-containers/shared/containers"
+    g.sh_ok(f"mkdir -p {shared} && cp /usr/bin/sealpod-runbundle {shared}/probe")
+    s = sh("cut -d' ' -f5 /proc/self/mountinfo | sort | tr '\\n' ' '; echo; /bin/probe --probe-root")
+    s.Mounts.add(destination="/bin/probe", type="bind", source=f"{shared}/probe",
+                 options=["rbind", "ro"])
+    with client(g) as c:
+        status, out, err = run(c, "pv1", s)
+    assert status == 0, (status, out, err)
+    mounts = set(out.splitlines()[0].split())
+    guest_only = {"/run", "/sys/fs/cgroup", "/sys/kernel/config", "/run/kata-containers"}
+    assert "/" in mounts and not (mounts & guest_only), mounts
+    reached = {l[len("probe: "):] for l in out.splitlines()
+               if l.startswith("probe: ") and "=" not in l}
+    own = set(g.sh_ok(f"ls -A {ROOTFS}").split())
+    assert "probe: guest-files=no" in out and reached == own, (out, own)
+    escape = " ".join(l for l in out.splitlines() if l.startswith("probe:"))
+    conf = json.loads(g.sh_ok("sealpod-runbundle --spec"))
+    conf["root"]["path"] = ROOTFS
+    conf["process"]["args"] = ["/bin/probe", "--probe-nsroot"]
+    for k in ("bounding", "effective", "permitted"):
+        conf["process"]["capabilities"][k] += ["CAP_SYS_ADMIN", "CAP_SYS_CHROOT"]
+    conf["mounts"].append({"destination": "/bin/probe", "type": "bind",
+                           "source": f"{shared}/probe", "options": ["rbind", "ro"]})
+    g.sh_ok(f"mkdir -p /run/nsb && printf '%s' '{json.dumps(conf)}' > /run/nsb/config.json")
+    status, out = g.sh("sealpod-runbundle --allow-caps --id nsroot /run/nsb")
+    assert status == 0 and "probe: entries=0" in out and "probe: guest-files=no" in out, \
+        (status, out)
+    return f"container mounts: {' '.join(sorted(mounts))}; escape: {escape}; setns: " + \
+        " ".join(l for l in out.splitlines() if l.startswith("probe:"))
+
+
+@boots(**TEST)
 def test_termination_log(g):
     """GetDiagnosticData answers the container's termination log (the file bind-mounted on
     /dev/termination-log from the shared-files directory), printable text only; a termination
@@ -432,6 +477,105 @@ def test_hostile_specs(g):
 
 
 @boots(**TEST)
+def test_readonly_paths_exec_vsock_overlay(g):
+    """Read-only paths refuse writes (EROFS) where the rest of a writable root accepts them; a
+    process started by ExecProcess gets the AF_VSOCK denial too; and a rootfs that is an
+    overlayfs mount point (what the image pull will register) works: writes land in the upper
+    directory, never in the lower layer."""
+    shared = "/run/kata-containers/shared/containers"
+    g.sh_ok(f"mkdir -p {shared} && cp /usr/bin/sealpod-tdriver {shared}/tdriver")
+    with client(g) as c:
+        status, out, err = run(c, "ro1", sh("touch /x && echo root-rw; touch /etc/x; "
+                                            "touch /tmp/x; echo done",
+                                            readonly_paths=["/etc", "/tmp"]))
+        assert status == 0 and "root-rw" in out and "done" in out, (out, err)
+        assert err.count("Read-only file system") == 2, err
+        s = spec(["/bin/sleep", "1000"])
+        s.Mounts.add(destination="/bin/tdriver", type="bind", source=f"{shared}/tdriver",
+                     options=["rbind", "ro"])
+        ok(create(c, "ev1", s), "create ev1")
+        ok(c.agent("StartContainer", pb.agent.StartContainerRequest(container_id="ev1")))
+        proc = pb.oci.Process(Args=["/bin/tdriver", "check"], Env=["PATH=/bin"], Cwd="/")
+        ok(c.agent("ExecProcess", pb.agent.ExecProcessRequest(container_id="ev1", exec_id="x1",
+                                                              process=proc)), "exec")
+        out = read_all(c, "ev1", "x1", "ReadStdout") + read_all(c, "ev1", "x1", "ReadStderr")
+        assert wait(c, "ev1", "x1") != 0 and \
+            "socket for vsock:1:1024: Permission denied" in out, out
+        ok(c.agent("SignalProcess", pb.agent.SignalProcessRequest(container_id="ev1",
+                                                                  exec_id="", signal=SIGKILL)))
+        remove(c, "ev1")
+    # overlayfs rootfs through the bundle driver, which registers the bundle's rootfs path
+    g.sh_ok(f"rm -f {ROOTFS}/x; mkdir -p /run/ovb/rootfs /run/ovl/upper /run/ovl/work && "
+            f"mount -t overlay overlay -o lowerdir={ROOTFS},upperdir=/run/ovl/upper,"
+            f"workdir=/run/ovl/work /run/ovb/rootfs")
+    conf = g.sh_ok("sealpod-runbundle --spec")
+    conf = conf.replace('"readonly": true', '"readonly": false').replace(
+        '"/bin/true"', '"/bin/sh", "-c", "echo hi > /written && head -1 /proc/self/mountinfo"')
+    assert "'" not in conf
+    g.sh_ok(f"printf '%s' '{conf}' > /run/ovb/config.json".replace("\n", " "))
+    status, out = g.sh("sealpod-runbundle /run/ovb")
+    assert status == 0 and " overlay " in out, (status, out)
+    assert g.sh_ok("cat /run/ovl/upper/written").strip() == "hi"
+    assert g.sh_ok(f"test -e {ROOTFS}/written && echo leaked || echo clean").strip() == "clean"
+    g.sh_ok("umount /run/ovb/rootfs")
+    return out.strip()
+
+
+@boots(**TEST)
+def test_hostile_specs_more(g):
+    """More hostile specs, each refused with a message naming what was wrong: a bind source
+    outside the shared paths, a shared-files bind source that is a symlink to a guest file, a
+    mount destination with '..', a block-device filesystem, shared propagation, a user
+    namespace, uid mappings; PID 1 keeps serving."""
+    shared = "/run/kata-containers/shared/containers"
+    g.sh_ok(f"mkdir -p {shared} && ln -sfn /etc {shared}/etc-link")
+
+    def with_mount(**m):
+        def f(s):
+            s.Mounts.add(**m)
+            return s
+        return f
+
+    def with_userns(s):
+        getattr(s, "Linux_").Namespaces.add(Type="user")
+        return s
+
+    def with_uidmap(s):
+        getattr(s, "Linux_").UIDMappings.add(HostID=0, ContainerID=0, Size=1)
+        return s
+
+    cases = [
+        ("bind /etc", with_mount(destination="/h", source="/etc", type="bind",
+                                 options=["rbind"]), tt.INVALID_ARGUMENT,
+         "bind mount source '/etc' refused"),
+        ("dotdot destination", with_mount(destination="/tmp/../../etc", source="tmpfs",
+                                          type="tmpfs"), tt.INVALID_ARGUMENT,
+         "is not an absolute normalised path"),
+        ("ext4 from a disk", with_mount(destination="/d", source="/dev/vda", type="ext4"),
+         tt.INVALID_ARGUMENT, "filesystem type 'ext4' refused"),
+        ("shared propagation", with_mount(destination="/t2", source="tmpfs", type="tmpfs",
+                                          options=["rshared"]), tt.INVALID_ARGUMENT,
+         "shared propagation refused"),
+        ("user namespace", with_userns, tt.INVALID_ARGUMENT, "user namespace refused"),
+        ("uid mappings", with_uidmap, tt.INVALID_ARGUMENT, "uid/gid mappings refused"),
+    ]
+    with client(g) as c:
+        for name, mutate, code, msg in cases:
+            rep = create(c, "hx", mutate(spec(["/bin/true"])))
+            assert rep.code == code and msg in rep.message, (name, rep)
+        # A bind source beneath the shared paths that is a symlink out of them: refused at
+        # setup (no symlink is followed), never mounted.
+        s = spec(["/bin/true"])
+        s.Mounts.add(destination="/h", source=f"{shared}/etc-link", type="bind",
+                     options=["rbind"])
+        rep = create(c, "hy", s)
+        assert not rep.ok and "bind source" in rep.message, rep
+        serving(c)
+        status, out, _ = run(c, "hz", sh("echo still"))
+        assert (status, out) == (0, "still\n"), (status, out)
+
+
+@boots(**TEST)
 def test_many_containers_no_growth(g):
     """200 containers in a row: PID 1's fd count and RSS do not grow. Then 50 containers alive
     at once: PID 1's RSS with them (reported), and all of them stop and are removed cleanly."""
@@ -466,3 +610,52 @@ def test_many_containers_no_growth(g):
     return f"{per * 1000:.1f} ms per container over the relay; PID 1 fds {fds0}->{fds1}, " \
            f"RSS {rss0}->{rss1} kB after 200; with 50 live containers RSS {rss50} kB, " \
            f"fds {fds50}; after removing them fds {fds2}, RSS {rss2} kB"
+
+
+# --- a second boot: a JSON policy with pin_process_to_image (SetPolicy closes after the first
+# container, so pinning cannot share the boot above) ----------------------------------------
+
+PIN_BOOT = dict(test=True, lifetime=600)
+
+
+@boots(**PIN_BOOT)
+def test_pin_process_to_image(g):
+    """With pin_process_to_image, CreateContainer runs only the image configuration's process
+    (registered here through the test overlay's image-config.json, as the image pull registers
+    it): args = entrypoint + cmd, the image's env, its user. Every difference is refused with
+    PERMISSION_DENIED naming the field, and no env value appears in the message."""
+    cfg = ('{"Entrypoint": ["/bin/sh", "-c"], "Cmd": ["echo pinned-ok; id -u; id -g"], '
+           '"Env": ["PATH=/bin", "MODE=prod"], "User": "1000:1001", "WorkingDir": "/"}')
+    g.sh_ok(f"printf '%s' '{cfg}' > {BUNDLE}/image-config.json")
+    policy = '{"version": 1, "default": "allow", "pin_process_to_image": true}'
+    args = ["/bin/sh", "-c", "echo pinned-ok; id -u; id -g"]
+    env = ("PATH=/bin", "MODE=prod")
+    good = dict(env=env, user=(1000, 1001, []))
+    cases = [
+        ("cmd", spec(["/bin/sh", "-c", "cat /etc/shadow"], **good),
+         "args[2] is \"cat /etc/shadow\", the image's cmd has"),
+        ("entrypoint", spec(["/bin/busybox", "sh", "-c", args[2]], **good),
+         "args[0] is \"/bin/busybox\", the image's entrypoint has \"/bin/sh\""),
+        ("extra env", spec(args, env=env + ("LD_PRELOAD=/tmp/x.so",), user=(1000, 1001, [])),
+         "env: LD_PRELOAD is not in the image configuration"),
+        ("changed env", spec(args, env=("PATH=/bin", "MODE=debug-s3cret"),
+                             user=(1000, 1001, [])),
+         "env: the image's variable MODE is missing or has another value"),
+        ("root user", spec(args, env=env), "user: the process runs as 0:0, the image's user "
+                                           "\"1000:1001\" is 1000:1001"),
+    ]
+    with client(g) as c:
+        ok(c.agent("SetPolicy", pb.agent.SetPolicyRequest(policy=policy)), "SetPolicy")
+        for i, (name, s, msg) in enumerate(cases):
+            rep = create(c, f"p{i}", s)
+            assert rep.code == tt.PERMISSION_DENIED and msg in rep.message, (name, rep)
+            assert "s3cret" not in rep.message, rep
+        status, out, err = run(c, "pgood", spec(args, **good))
+        assert (status, out) == (0, "pinned-ok\n1000\n1001\n"), (status, out, err)
+        # no configuration registered for the container: pinning refuses it
+        g.sh_ok(f"rm {BUNDLE}/image-config.json")
+        rep = create(c, "pnone", spec(args, **good))
+        assert rep.code == tt.PERMISSION_DENIED and \
+            "no image configuration is registered" in rep.message, rep
+        serving(c)
+    assert "s3cret" not in g.console()  # env values never reach the log either

@@ -1,10 +1,13 @@
 /* Unit tests of measure/: Authenticode on hand-built PE images, QEMU's setup-header patch,
- * OVMF load options, PCR chains, and the TCG2 event-log parser (including a real OVMF CCEL). */
+ * OVMF load options, PCR chains, the TCG2 event-log parser (including a real OVMF CCEL), the
+ * OVMF table / TDVF / SEV metadata parsers, MRTD, RTMR1/2 and the SNP launch-digest pieces. */
 #include "unit.h"
 
 #include "../../measure/eventlog.h"
+#include "../../measure/fw.h"
 #include "../../measure/measure.h"
 #include "../../measure/pe.h"
+#include "../../measure/tee.h"
 
 #include <openssl/evp.h>
 #include <stdint.h>
@@ -729,4 +732,515 @@ TEST(measure_eventlog_malformed)
 	unsigned size;
 	CHECK(evlog_replay(&log, TPM_ALG_SHA256, regs, &size, err) < 0);
 	evlog_free(&log);
+}
+
+/* ---- firmware metadata: TDVF and SEV ----------------------------------------------------- */
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	put32(p, (uint32_t)v);
+	put32(p + 4, (uint32_t)(v >> 32));
+}
+
+/* A 32 KiB image: TDVF descriptor at 0x1000, SEV metadata at 0x2000, BFV raw data at 0x4000
+ * (2 pages), CFV at 0x3000; the GUIDed table ends 32 bytes before the end with, from the
+ * footer backwards: TDX metadata offset, SEV metadata offset, SEV-ES reset block, hashes
+ * table {gpa, size}. */
+#define F_LEN	 0x8000
+#define F_TDVF	 0x1000
+#define F_ASEV	 0x2000
+#define F_FOOTER (F_LEN - 32 - 18)
+#define F_HT_GPA 0x804c00u
+#define F_AP_EIP 0xffffa0f0u
+
+struct tfw {
+	uint8_t b[F_LEN];
+};
+
+static size_t tfw_entry(struct tfw *f, size_t end, const uint8_t *guid, const void *data, size_t n)
+{
+	size_t start = end - n - 18;
+	memcpy(f->b + start, data, n);
+	put16(f->b + end - 18, (uint16_t)(n + 18));
+	memcpy(f->b + end - 16, guid, 16);
+	return start;
+}
+
+static void tfw_build(struct tfw *f)
+{
+	memset(f->b, 0, sizeof(f->b));
+	for (size_t i = 0x3000; i < 0x6000; i++)
+		f->b[i] = (uint8_t)(i * 7 + (i >> 8));
+	/* TDVF: BFV (MR.EXTEND), CFV, TempMem, a PAGE.AUG section */
+	uint8_t *d = f->b + F_TDVF;
+	memcpy(d, "TDVF", 4);
+	put32(d + 4, 16 + 4 * 32);
+	put32(d + 8, 1);
+	put32(d + 12, 4);
+	static const struct {
+		uint32_t off, raw;
+		uint64_t gpa, size;
+		uint32_t type, attr;
+	} ts[] = { { 0x4000, 0x2000, 0xffffe000ull - 0x1000, 0x2000, TDVF_BFV,
+		     TDVF_ATTR_MR_EXTEND },
+		   { 0x3000, 0x1000, 0xffffc000ull - 0x1000, 0x1000, TDVF_CFV, 0 },
+		   { 0, 0, 0x800000, 0x2000, TDVF_TEMP_MEM, 0 },
+		   { 0, 0, 0x900000, 0x1000, TDVF_PERM_MEM, TDVF_ATTR_PAGE_AUG } };
+	for (int i = 0; i < 4; i++) {
+		uint8_t *p = d + 16 + 32 * i;
+		put32(p, ts[i].off);
+		put32(p + 4, ts[i].raw);
+		put64(p + 8, ts[i].gpa);
+		put64(p + 16, ts[i].size);
+		put32(p + 24, ts[i].type);
+		put32(p + 28, ts[i].attr);
+	}
+	/* SEV: SEC_MEM x2 pages, SECRETS, CPUID, KERNEL_HASHES */
+	d = f->b + F_ASEV;
+	memcpy(d, "ASEV", 4);
+	put32(d + 4, 16 + 4 * 12);
+	put32(d + 8, 1);
+	put32(d + 12, 4);
+	static const uint32_t ss[][3] = { { 0x800000, 0x2000, SEV_SEC_MEM },
+					  { 0x802000, 0x1000, SEV_SECRETS },
+					  { 0x803000, 0x1000, SEV_CPUID },
+					  { 0x804000, 0x1000, SEV_KERNEL_HASHES } };
+	for (int i = 0; i < 4; i++) {
+		put32(d + 16 + 12 * i, ss[i][0]);
+		put32(d + 20 + 12 * i, ss[i][1]);
+		put32(d + 24 + 12 * i, ss[i][2]);
+	}
+	uint8_t v[8];
+	size_t end = F_FOOTER;
+	put32(v, F_LEN - F_TDVF);
+	end = tfw_entry(f, end, FW_GUID_TDX_METADATA, v, 4);
+	put32(v, F_LEN - F_ASEV);
+	end = tfw_entry(f, end, FW_GUID_SEV_METADATA, v, 4);
+	put32(v, F_AP_EIP);
+	end = tfw_entry(f, end, FW_GUID_SEV_RESET_BLOCK, v, 4);
+	put32(v, F_HT_GPA);
+	put32(v + 4, 0x400);
+	end = tfw_entry(f, end, FW_GUID_SEV_HASH_TABLE, v, 8);
+	put16(f->b + F_FOOTER, (uint16_t)(F_FOOTER - end + 18));
+	memcpy(f->b + F_FOOTER + 2, FW_GUID_FOOTER, 16);
+}
+
+TEST(measure_fw_table)
+{
+	static struct tfw f;
+	tfw_build(&f);
+	char err[MEASURE_ERR_MAX];
+	struct fw_table t;
+	REQUIRE(fw_table_parse(f.b, F_LEN, &t, err) == 0);
+	CHECK(t.n == 4);
+	const struct fw_table_entry *e = fw_table_find(&t, FW_GUID_SEV_HASH_TABLE);
+	REQUIRE(e != NULL);
+	CHECK(e->len == 8 && get32(e->data) == F_HT_GPA);
+	/* malformed: no footer GUID, footer length past the start, entry lengths 0 / too big,
+	 * stray bytes, too small an image */
+	static struct tfw bad;
+	bad = f;
+	bad.b[F_FOOTER + 5] ^= 1;
+	CHECK(fw_table_parse(bad.b, F_LEN, &t, err) < 0 && strstr(err, "footer"));
+	bad = f;
+	put16(bad.b + F_FOOTER, 0xffff);
+	CHECK(fw_table_parse(bad.b, 0x1000, &t, err) < 0);
+	put16(bad.b + F_FOOTER, 17);
+	CHECK(fw_table_parse(bad.b, F_LEN, &t, err) < 0);
+	bad = f;
+	put16(bad.b + F_FOOTER - 18, 0); /* the TDX entry: length 0 */
+	CHECK(fw_table_parse(bad.b, F_LEN, &t, err) < 0);
+	put16(bad.b + F_FOOTER - 18, 0x7000); /* longer than the table */
+	CHECK(fw_table_parse(bad.b, F_LEN, &t, err) < 0);
+	bad = f;
+	put16(bad.b + F_FOOTER, (uint16_t)(get32(bad.b + F_FOOTER) + 5)); /* 5 stray bytes */
+	CHECK(fw_table_parse(bad.b, F_LEN, &t, err) < 0 && strstr(err, "stray"));
+	CHECK(fw_table_parse(f.b, 49, &t, err) < 0);
+	CHECK(fw_table_parse(f.b + F_LEN - 50, 50, &t, err) < 0); /* a table longer than the file */
+}
+
+TEST(measure_tdvf_parse)
+{
+	static struct tfw f, bad;
+	tfw_build(&f);
+	char err[MEASURE_ERR_MAX];
+	static struct tdvf td;
+	REQUIRE(tdvf_parse(f.b, F_LEN, &td, err) == 0);
+	REQUIRE(td.n == 4);
+	CHECK(td.s[0].type == TDVF_BFV && td.s[0].data_offset == 0x4000 &&
+	      td.s[0].raw_size == 0x2000 && td.s[0].mem_size == 0x2000 &&
+	      td.s[0].attributes == TDVF_ATTR_MR_EXTEND);
+	CHECK(td.s[3].attributes == TDVF_ATTR_PAGE_AUG);
+	CHECK_STR(tdvf_type_name(2), "TD_HOB");
+	/* Each rejected field, one at a time. */
+	struct {
+		size_t off;
+		uint32_t val;
+		const char *why;
+	} cases[] = {
+		{ F_TDVF, 0x46564454 + 1, "bad signature" },
+		{ F_TDVF + 8, 2, "version" },
+		{ F_TDVF + 12, 0, "0 sections" },
+		{ F_TDVF + 12, FW_MAX_SECTIONS + 1, "sections" },
+		{ F_TDVF + 12, 200, "sections" },
+		{ F_TDVF + 4, 16, "do not fit" },
+		{ F_TDVF + 16 + 24, 7, "unknown type" },
+		{ F_TDVF + 16 + 28, 4, "unknown attributes" },
+		{ F_TDVF + 16 + 28, 3, "PAGE.AUG" },
+		{ F_TDVF + 16 + 8, 0x1234, "aligned" },
+		{ F_TDVF + 16 + 16, 0x1800, "aligned" },
+		{ F_TDVF + 16 + 16, 0, "aligned" },
+		{ F_TDVF + 16 + 4, 0x3000, "raw size" },
+		{ F_TDVF + 16, 0x7000, "outside the image" },
+		{ F_TDVF + 16, 0xffffff00, "outside the image" },
+		{ F_TDVF + 64 + 16 + 4, 0xfffff000, "TDVF section 2" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		bad = f;
+		put32(bad.b + cases[i].off, cases[i].val);
+		err[0] = 0;
+		int r = tdvf_parse(bad.b, F_LEN, &td, err);
+		CHECK(r < 0);
+		if (r == 0 || !strstr(err, cases[i].why))
+			fprintf(stderr, "    case %zu: \"%s\"\n", i, err);
+	}
+	/* GPA ranges that wrap or exceed 52 bits; more than FW_MAX_MEASURED added */
+	bad = f;
+	put64(bad.b + F_TDVF + 64 + 16 + 8, 0xfffffffffffff000ull);
+	CHECK(tdvf_parse(bad.b, F_LEN, &td, err) < 0);
+	bad = f;
+	put64(bad.b + F_TDVF + 64 + 16 + 16, FW_MAX_MEASURED + 0x1000);
+	CHECK(tdvf_parse(bad.b, F_LEN, &td, err) < 0 && strstr(err, "more than"));
+	bad = f; /* ... but a huge PAGE.AUG section is fine: it is not measured */
+	put64(bad.b + F_TDVF + 96 + 16 + 16, 1ull << 40);
+	CHECK(tdvf_parse(bad.b, F_LEN, &td, err) == 0);
+	/* the TDX table entry pointing outside the image, or too short */
+	bad = f;
+	put32(bad.b + F_FOOTER - 22, F_LEN + 1);
+	CHECK(tdvf_parse(bad.b, F_LEN, &td, err) < 0 && strstr(err, "outside"));
+	put32(bad.b + F_FOOTER - 22, 8);
+	CHECK(tdvf_parse(bad.b, F_LEN, &td, err) < 0);
+	/* no TDX entry at all */
+	bad = f;
+	bad.b[F_FOOTER - 1] ^= 0xff;
+	CHECK(tdvf_parse(bad.b, F_LEN, &td, err) < 0 && strstr(err, "no TDVF metadata"));
+	/* every single-byte corruption of the table and descriptor fails cleanly or parses */
+	for (size_t off = F_TDVF; off < F_TDVF + 16 + 4 * 32; off++) {
+		bad = f;
+		bad.b[off] ^= 0xa5;
+		(void)tdvf_parse(bad.b, F_LEN, &td, err);
+	}
+	for (size_t off = F_FOOTER - 100; off < F_LEN; off++) {
+		bad = f;
+		bad.b[off] ^= 0xa5;
+		(void)tdvf_parse(bad.b, F_LEN, &td, err);
+	}
+}
+
+static void rec(EVP_MD_CTX *c, const char *what, uint64_t gpa)
+{
+	uint8_t r[128] = { 0 };
+	memcpy(r, what, strlen(what));
+	put64(r + 16, gpa);
+	EVP_DigestUpdate(c, r, sizeof(r));
+}
+
+TEST(measure_tdx_mrtd)
+{
+	static struct tfw f;
+	tfw_build(&f);
+	char err[MEASURE_ERR_MAX];
+	static struct tdvf td;
+	REQUIRE(tdvf_parse(f.b, F_LEN, &td, err) == 0);
+	uint8_t got[48], two[48], want[48];
+	REQUIRE(tdx_mrtd(f.b, F_LEN, &td, TDX_SINGLE_PASS, got, err) == 0);
+	REQUIRE(tdx_mrtd(f.b, F_LEN, &td, TDX_TWO_PASS, two, err) == 0);
+	CHECK(memcmp(got, two, 48) != 0);
+	/* The records spelled out (TDX module ABI: TDH.MEM.PAGE.ADD, TDH.MR.EXTEND). */
+	for (int order = 0; order < 2; order++) {
+		EVP_MD_CTX *c = EVP_MD_CTX_new();
+		EVP_DigestInit_ex(c, EVP_sha384(), NULL);
+		uint64_t bfv = 0xffffd000ull;
+		for (int page = 0; page < 2; page++) {
+			rec(c, "MEM.PAGE.ADD", bfv + 0x1000 * page);
+			for (int k = 0; order == 0 && k < 16; k++) {
+				rec(c, "MR.EXTEND", bfv + 0x1000 * page + 256 * k);
+				EVP_DigestUpdate(c, f.b + 0x4000 + 0x1000 * page + 256 * k, 256);
+			}
+		}
+		for (int page = 0; order == 1 && page < 2; page++)
+			for (int k = 0; k < 16; k++) {
+				rec(c, "MR.EXTEND", bfv + 0x1000 * page + 256 * k);
+				EVP_DigestUpdate(c, f.b + 0x4000 + 0x1000 * page + 256 * k, 256);
+			}
+		rec(c, "MEM.PAGE.ADD", 0xffffb000ull); /* CFV: added, not extended */
+		rec(c, "MEM.PAGE.ADD", 0x800000);      /* TempMem */
+		rec(c, "MEM.PAGE.ADD", 0x801000);
+		/* the PAGE.AUG section adds nothing */
+		unsigned n;
+		EVP_DigestFinal_ex(c, want, &n);
+		EVP_MD_CTX_free(c);
+		CHECK(memcmp(order == 0 ? got : two, want, 48) == 0);
+	}
+	/* MR.EXTEND past the raw data hashes zeros (QEMU copies raw_size bytes into the
+	 * zero-filled region): shrink the BFV's raw data by one page. */
+	static struct tfw g;
+	g = f;
+	put32(g.b + F_TDVF + 16 + 4, 0x1000);
+	REQUIRE(tdvf_parse(g.b, F_LEN, &td, err) == 0);
+	uint8_t shrunk[48], zeroed[48];
+	REQUIRE(tdx_mrtd(g.b, F_LEN, &td, TDX_SINGLE_PASS, shrunk, err) == 0);
+	memset(g.b + 0x5000, 0, 0x1000);
+	put32(g.b + F_TDVF + 16 + 4, 0x2000);
+	REQUIRE(tdvf_parse(g.b, F_LEN, &td, err) == 0);
+	REQUIRE(tdx_mrtd(g.b, F_LEN, &td, TDX_SINGLE_PASS, zeroed, err) == 0);
+	CHECK(memcmp(shrunk, zeroed, 48) == 0);
+	/* a CFV byte does not change MRTD, a BFV byte does */
+	g = f;
+	g.b[0x3000] ^= 1;
+	REQUIRE(tdvf_parse(g.b, F_LEN, &td, err) == 0);
+	REQUIRE(tdx_mrtd(g.b, F_LEN, &td, TDX_SINGLE_PASS, want, err) == 0);
+	CHECK(memcmp(want, got, 48) == 0);
+	g.b[0x5fff] ^= 1;
+	REQUIRE(tdx_mrtd(g.b, F_LEN, &td, TDX_SINGLE_PASS, want, err) == 0);
+	CHECK(memcmp(want, got, 48) != 0);
+}
+
+static void sha384_chain(uint8_t reg[48], const uint8_t *d)
+{
+	uint8_t b[96];
+	unsigned n;
+	memcpy(b, reg, 48);
+	memcpy(b + 48, d, 48);
+	EVP_Digest(b, 96, reg, &n, EVP_sha384(), NULL);
+}
+
+TEST(measure_tdx_rtmrs)
+{
+	static const struct tsec s[] = { { 0x400, 0x200 }, { 0x600, 0x100 } };
+	static struct tpe t;
+	tpe_build(&t, s, 2, 0x700, 0);
+	static const uint8_t initrd[] = "an initrd";
+	struct measure_input in = { .kernel = t.b,
+				    .kernel_len = t.len,
+				    .initrd = initrd,
+				    .initrd_len = sizeof(initrd) - 1,
+				    .cmdline = "console=hvc0",
+				    .mem_mib = 2048,
+				    .qemu_patch = 0,
+				    .loadopts = LOADOPTS_SUFFIX };
+	char err[MEASURE_ERR_MAX], h[97];
+	struct tdx_result r, legacy;
+	REQUIRE(tdx_rtmrs(&in, 0, &r, err) == 0);
+	REQUIRE(r.nevents == 7);
+	/* the action and separator digests equal those in a real TDX CCEL (trustee test data,
+	 * tests/measure/ccel_data_ovmf.bin) */
+	hex(r.events[1].digest, 48, h);
+	CHECK_STR(h, "77a0dab2312b4e1e57a84d865a21e5b2ee8d677a21012ada819d0a98988078d3d740f6346bfe0"
+		     "abaa938ca20439a8d71");
+	hex(r.events[2].digest, 48, h);
+	CHECK_STR(h, "394341b7182cd227c5c6b07ef8000cdfd86136c4292b8e576573ad7ed9ae41019f5818b4b97"
+		     "1c9effc60e1ad9f1289f0");
+	hex(r.events[4].digest, 48, h);
+	CHECK_STR(h, "0a2e01c85deae718a530ad8c6d20a84009babe6c8989269e950d8cf440c6e997695e64d455c"
+		     "4174a652cd080f6230b74");
+	/* the kernel event is the Authenticode SHA-384 of the image */
+	uint8_t a[EVP_MAX_MD_SIZE];
+	unsigned alen;
+	REQUIRE(pe_authenticode(t.b, t.len, EVP_sha384(), a, &alen, err) == 0);
+	CHECK(alen == 48 && memcmp(a, r.events[0].digest, 48) == 0);
+	/* RTMR2 = ext(ext(0, sha384(UTF-16LE "console=hvc0 initrd=initrd" + NUL)), sha384(initrd)) */
+	uint8_t reg[48] = { 0 }, d[48], u16[128] = { 0 };
+	const char *opts = "console=hvc0 initrd=initrd";
+	size_t n = strlen(opts);
+	for (size_t i = 0; i < n; i++)
+		u16[2 * i] = (uint8_t)opts[i];
+	unsigned dl;
+	EVP_Digest(u16, 2 * n + 2, d, &dl, EVP_sha384(), NULL);
+	sha384_chain(reg, d);
+	EVP_Digest(initrd, sizeof(initrd) - 1, d, &dl, EVP_sha384(), NULL);
+	sha384_chain(reg, d);
+	CHECK(memcmp(reg, r.rtmr2, 48) == 0);
+	/* Before edk2-stable202411 the separator went to RTMR0: one event fewer in RTMR1. */
+	REQUIRE(tdx_rtmrs(&in, 1, &legacy, err) == 0);
+	CHECK(legacy.nevents == 6 && memcmp(legacy.rtmr1, r.rtmr1, 48) != 0);
+	CHECK(memcmp(legacy.rtmr2, r.rtmr2, 48) == 0);
+
+	/* Real evidence: the trustee CCEL was written by such an older TDVF. Its RTMR1 (MR index
+	 * 2) is our legacy event list with the log's own kernel digest in front. */
+	size_t len;
+	uint8_t *b = read_all("tests/measure/ccel_data_ovmf.bin", &len);
+	REQUIRE(b != NULL);
+	struct evlog log;
+	REQUIRE(evlog_parse(b, len, &log, err) == 0);
+	static uint8_t regs[EVLOG_NUM_PCRS][EVLOG_MAX_DIGEST];
+	unsigned size;
+	REQUIRE(evlog_replay(&log, TPM_ALG_SHA384, regs, &size, err) == 0);
+	const uint8_t *kernel = NULL;
+	for (size_t i = 0; i < log.nevents && !kernel; i++)
+		if (log.events[i].pcr == 2 &&
+		    log.events[i].type == EV_EFI_BOOT_SERVICES_APPLICATION)
+			kernel = evlog_event_digest(&log.events[i], TPM_ALG_SHA384);
+	REQUIRE(kernel != NULL);
+	memset(reg, 0, sizeof(reg));
+	sha384_chain(reg, kernel);
+	for (size_t i = 1; i < legacy.nevents && legacy.events[i].rtmr == 1; i++)
+		sha384_chain(reg, legacy.events[i].digest);
+	CHECK(memcmp(reg, regs[2], 48) == 0);
+	evlog_free(&log);
+	free(b);
+}
+
+TEST(measure_sev_meta_parse)
+{
+	static struct tfw f, bad;
+	tfw_build(&f);
+	char err[MEASURE_ERR_MAX];
+	static struct sev_meta m;
+	REQUIRE(sev_meta_parse(f.b, F_LEN, &m, err) == 0);
+	REQUIRE(m.n == 4);
+	CHECK(m.s[0].type == SEV_SEC_MEM && m.s[0].gpa == 0x800000 && m.s[0].size == 0x2000);
+	CHECK(m.s[3].type == SEV_KERNEL_HASHES);
+	CHECK(m.ap_reset_eip == F_AP_EIP && m.hashes_gpa == F_HT_GPA && m.hashes_size == 0x400);
+	CHECK_STR(sev_type_name(0x10), "SNP_KERNEL_HASHES");
+	struct {
+		size_t off;
+		uint32_t val;
+		const char *why;
+	} cases[] = {
+		{ F_ASEV, 0x56455340, "bad signature" }, { F_ASEV + 8, 0, "version" },
+		{ F_ASEV + 12, 0, "0 sections" },	 { F_ASEV + 12, 100000, "sections" },
+		{ F_ASEV + 4, 20, "do not fit" },	 { F_ASEV + 16 + 8, 5, "unknown type" },
+		{ F_ASEV + 16, 0x800100, "aligned" },	 { F_ASEV + 16 + 4, 0x10, "aligned" },
+		{ F_ASEV + 16 + 4, 0, "aligned" },	 { F_ASEV + 16, 0xfffff000, "above 4 GiB" },
+		{ F_ASEV + 28 + 4, 0x2000, "one page" }, { F_ASEV + 40 + 4, 0x3000, "one page" },
+		{ F_FOOTER - 44, F_LEN + 4, "outside" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		bad = f;
+		put32(bad.b + cases[i].off, cases[i].val);
+		err[0] = 0;
+		int r = sev_meta_parse(bad.b, F_LEN, &m, err);
+		CHECK(r < 0);
+		if (r == 0 || !strstr(err, cases[i].why))
+			fprintf(stderr, "    case %zu: \"%s\"\n", i, err);
+	}
+	bad = f;
+	put32(bad.b + F_ASEV + 16 + 4, 0x3ffff000); /* 1 GiB of SEC_MEM plus the rest */
+	put32(bad.b + F_ASEV + 16, 0x40000000);
+	CHECK(sev_meta_parse(bad.b, F_LEN, &m, err) < 0 && strstr(err, "more than"));
+	for (size_t off = F_ASEV; off < F_ASEV + 16 + 4 * 12; off++) {
+		bad = f;
+		bad.b[off] ^= 0x5a;
+		(void)sev_meta_parse(bad.b, F_LEN, &m, err);
+	}
+}
+
+TEST(measure_snp_pieces)
+{
+	CHECK(snp_vcpu_sig("EPYC") == 0x800f12);
+	CHECK(snp_vcpu_sig("EPYC-v4") == 0x800f12);
+	CHECK(snp_vcpu_sig("EPYC-Rome") == 0x830f10);
+	CHECK(snp_vcpu_sig("EPYC-Milan") == 0xa00f11);
+	CHECK(snp_vcpu_sig("EPYC-Milan-v2") == 0xa00f11);
+	CHECK(snp_vcpu_sig("EPYC-Genoa") == 0xa10f10);
+	CHECK(snp_vcpu_sig("EPYC-Turin") == 0xb00f00);
+	CHECK(snp_vcpu_sig("EPYC-vx") == 0 && snp_vcpu_sig("Haswell") == 0 &&
+	      snp_vcpu_sig("EPYC-Milan-v") == 0 && snp_vcpu_sig("") == 0);
+
+	static const uint8_t kernel[] = "kernel bytes", initrd[] = "initrd bytes";
+	struct snp_input in = { .kernel = kernel,
+				.kernel_len = sizeof(kernel) - 1,
+				.initrd = initrd,
+				.initrd_len = sizeof(initrd) - 1,
+				.cmdline = "console=ttyS0",
+				.vcpus = 1,
+				.vcpu_sig = 0xa00f11,
+				.guest_features = 1,
+				.vmm = SNP_VMM_QEMU };
+	uint8_t t[SNP_HASHES_TABLE_LEN], d[32];
+	char err[MEASURE_ERR_MAX];
+	REQUIRE(snp_hashes_table(&in, t, err) == 0);
+	CHECK(t[0] == 0x06 && t[15] == 0x21 && t[16] == 0xa8 && t[17] == 0); /* 9438d606-… */
+	CHECK(t[18] == 0xd8 && t[18 + 16] == 50);			     /* cmdline entry */
+	CHECK(t[68] == 0x31 && t[118] == 0x37);				     /* initrd, kernel */
+	REQUIRE(measure_sha256("console=ttyS0", 14, d, err) == 0);	     /* with its NUL */
+	CHECK(memcmp(t + 36, d, 32) == 0);
+	REQUIRE(measure_sha256(kernel, sizeof(kernel) - 1, d, err) == 0);
+	CHECK(memcmp(t + 136, d, 32) == 0);
+	for (int i = 168; i < SNP_HASHES_TABLE_LEN; i++)
+		CHECK(t[i] == 0);
+	in.initrd = NULL; /* no -initrd: hash of nothing */
+	REQUIRE(snp_hashes_table(&in, t, err) == 0);
+	REQUIRE(measure_sha256("", 0, d, err) == 0);
+	CHECK(memcmp(t + 86, d, 32) == 0);
+	in.initrd = initrd;
+
+	/* VMSA: the fields KVM sets at reset, where sev_es_save_area puts them */
+	static uint8_t v[FW_PAGE];
+	snp_vmsa(v, 0xfffffff0u, &in);
+	CHECK(get32(v + 0x10) == (0x9bu << 16 | 0xf000)); /* cs selector, attrib */
+	CHECK(get32(v + 0x18) == 0xffff0000u);		  /* cs base */
+	CHECK(get32(v + 0x178) == 0xfff0);		  /* rip */
+	CHECK(get32(v + 0x310) == 0xa00f11);		  /* rdx = CPUID(1).EAX */
+	CHECK(get32(v + 0x3b0) == 1);			  /* SEV_FEATURES */
+	CHECK(get32(v + 0x408) == 0x1f80 && v[0x410] == 0x7f && v[0x411] == 0x03);
+	snp_vmsa(v, F_AP_EIP, &in);
+	CHECK(get32(v + 0x18) == 0xffff0000u && get32(v + 0x178) == 0xa0f0);
+	in.vmm = SNP_VMM_EC2;
+	snp_vmsa(v, 0xfffffff0u, &in);
+	CHECK(v[0x12] == 0x9a && get32(v + 0x310) == 0x600 && get32(v + 0x408) == 0);
+	in.vmm = SNP_VMM_GCE;
+	snp_vmsa(v, 0xfffffff0u, &in);
+	CHECK(get32(v + 0x268) == 0x70106);
+	in.vmm = SNP_VMM_QEMU;
+
+	/* The launch digest: every input that QEMU/KVM feed the PSP changes it. */
+	static struct tfw f;
+	tfw_build(&f);
+	static struct sev_meta m;
+	REQUIRE(sev_meta_parse(f.b, F_LEN, &m, err) == 0);
+	in.firmware = f.b;
+	in.firmware_len = F_LEN;
+	uint8_t base[48], other[48];
+	REQUIRE(snp_launch_digest(&in, &m, base, err) == 0);
+	struct snp_input x = in;
+	x.vcpus = 2;
+	REQUIRE(snp_launch_digest(&x, &m, other, err) == 0);
+	CHECK(memcmp(base, other, 48) != 0);
+	x = in;
+	x.guest_features = 0x21;
+	REQUIRE(snp_launch_digest(&x, &m, other, err) == 0);
+	CHECK(memcmp(base, other, 48) != 0);
+	x = in;
+	x.cmdline = "console=ttyS1";
+	REQUIRE(snp_launch_digest(&x, &m, other, err) == 0);
+	CHECK(memcmp(base, other, 48) != 0);
+	x = in;
+	x.vmm = SNP_VMM_EC2;
+	REQUIRE(snp_launch_digest(&x, &m, other, err) == 0);
+	CHECK(memcmp(base, other, 48) != 0);
+	x = in;
+	x.kernel = NULL; /* no kernel: the hashes page is a ZERO page */
+	REQUIRE(snp_launch_digest(&x, &m, other, err) == 0);
+	CHECK(memcmp(base, other, 48) != 0);
+	/* refused: size not a page multiple, no vCPU, APs without a reset block, a kernel with
+	 * no hashes section, a hashes table crossing its page */
+	x = in;
+	x.firmware_len = F_LEN - 1;
+	CHECK(snp_launch_digest(&x, &m, other, err) < 0);
+	x = in;
+	x.vcpus = 0;
+	CHECK(snp_launch_digest(&x, &m, other, err) < 0);
+	static struct sev_meta mm;
+	mm = m;
+	mm.ap_reset_eip = 0;
+	x.vcpus = 2;
+	CHECK(snp_launch_digest(&x, &mm, other, err) < 0 && strstr(err, "reset block"));
+	mm = m;
+	mm.n = 3;
+	CHECK(snp_launch_digest(&in, &mm, other, err) < 0 && strstr(err, "AmdSev"));
+	mm = m;
+	mm.hashes_gpa = 0x804f80;
+	CHECK(snp_launch_digest(&in, &mm, other, err) < 0 && strstr(err, "does not fit"));
 }

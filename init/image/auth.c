@@ -1,0 +1,252 @@
+/* Registry authentication inputs (manifest.h, "auth"): the WWW-Authenticate challenge, the token
+ * endpoint's response and containers-auth.json. Credentials and tokens are secrets: no message
+ * here ever contains them. */
+#define _GNU_SOURCE
+#include "image/manifest.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+static bool tchar(char c)
+{
+	return isalnum((unsigned char)c) || strchr("!#$%&'*+-.^_`|~", c);
+}
+
+int sp_auth_parse_challenge(const char *h, size_t len, struct sp_challenge *c, struct sp_err *err)
+{
+	size_t i = 0, s;
+
+	memset(c, 0, sizeof(*c));
+	while (i < len && h[i] == ' ')
+		i++;
+	s = i;
+	while (i < len && tchar(h[i]))
+		i++;
+	if (i - s == 6 && strncasecmp(h + s, "Bearer", 6) == 0)
+		c->scheme = SP_AUTH_BEARER;
+	else if (i - s == 5 && strncasecmp(h + s, "Basic", 5) == 0)
+		c->scheme = SP_AUTH_BASIC;
+	else
+		return sp_error(err, 0, "pull.auth: unsupported authentication scheme");
+	/* auth-params: name=token or name="quoted", comma separated */
+	while (i < len) {
+		char name[32], val[1024];
+		size_t nl = 0, vl = 0;
+		char *dst = NULL;
+		size_t cap = 0;
+
+		while (i < len && (h[i] == ' ' || h[i] == ','))
+			i++;
+		if (i >= len)
+			break;
+		s = i;
+		while (i < len && tchar(h[i]))
+			i++;
+		nl = i - s;
+		if (nl == 0 || nl >= sizeof(name))
+			return sp_error(err, 0, "pull.auth: a malformed challenge parameter");
+		memcpy(name, h + s, nl);
+		name[nl] = '\0';
+		while (i < len && h[i] == ' ')
+			i++;
+		if (i >= len || h[i] != '=')
+			return sp_error(err, 0, "pull.auth: a challenge parameter without a value");
+		i++;
+		while (i < len && h[i] == ' ')
+			i++;
+		if (i < len && h[i] == '"') {
+			i++;
+			while (i < len && h[i] != '"') {
+				if (h[i] == '\\' && i + 1 < len)
+					i++;
+				if (vl + 1 >= sizeof(val) || (unsigned char)h[i] < 0x20)
+					return sp_error(err, 0, "pull.auth: a challenge value is too long or has a control byte");
+				val[vl++] = h[i++];
+			}
+			if (i >= len)
+				return sp_error(err, 0, "pull.auth: an unterminated quoted challenge value");
+			i++;
+		} else {
+			while (i < len && tchar(h[i]) && vl + 1 < sizeof(val))
+				val[vl++] = h[i++];
+			if (i < len && tchar(h[i]))
+				return sp_error(err, 0, "pull.auth: a challenge value is too long");
+		}
+		val[vl] = '\0';
+		if (strcasecmp(name, "realm") == 0)
+			dst = c->realm, cap = sizeof(c->realm);
+		else if (strcasecmp(name, "service") == 0)
+			dst = c->service, cap = sizeof(c->service);
+		else if (strcasecmp(name, "scope") == 0)
+			dst = c->scope, cap = sizeof(c->scope);
+		if (dst) {
+			if (vl >= cap)
+				return sp_error(err, 0, "pull.auth: the challenge's %s is too long", name);
+			memcpy(dst, val, vl + 1);
+		}
+		while (i < len && h[i] == ' ')
+			i++;
+		if (i < len && h[i] != ',')
+			return sp_error(err, 0, "pull.auth: a malformed challenge");
+	}
+	if (c->scheme == SP_AUTH_BEARER) {
+		if (strncmp(c->realm, "https://", 8) != 0 && strncmp(c->realm, "http://", 7) != 0)
+			return sp_error(err, 0, "pull.auth: the Bearer challenge has no http(s) realm");
+		for (const char *p = c->realm; *p; p++)
+			if ((unsigned char)*p <= 0x20 || *p == '"' || *p == '\\')
+				return sp_error(err, 0, "pull.auth: the realm is not a plain URL");
+	}
+	return 0;
+}
+
+int sp_auth_parse_token(const char *body, size_t len, char *token, size_t cap, unsigned *expires_in,
+			struct sp_err *err)
+{
+	json_tokener *tok = json_tokener_new_ex(8);
+	json_object *o = NULL, *v;
+	const char *t = NULL;
+	int ret = -1;
+
+	*expires_in = 60;
+	if (!tok || len > 1u << 20)
+		goto bad;
+	o = json_tokener_parse_ex(tok, body, (int)len);
+	if (!o || json_tokener_get_error(tok) != json_tokener_success ||
+	    !json_object_is_type(o, json_type_object))
+		goto bad;
+	if (json_object_object_get_ex(o, "token", &v) && json_object_is_type(v, json_type_string))
+		t = json_object_get_string(v);
+	if ((!t || !*t) && json_object_object_get_ex(o, "access_token", &v) &&
+	    json_object_is_type(v, json_type_string))
+		t = json_object_get_string(v);
+	if (!t || !*t || strlen(t) >= cap)
+		goto bad;
+	for (const char *p = t; *p; p++)
+		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
+			goto bad; /* it goes into a header line */
+	memcpy(token, t, strlen(t) + 1);
+	if (json_object_object_get_ex(o, "expires_in", &v) && json_object_is_type(v, json_type_int)) {
+		int64_t e = json_object_get_int64(v);
+
+		/* The spec's floor is 60 s; more than a day is clamped. */
+		*expires_in = e < 60 ? 60 : e > 86400 ? 86400 : (unsigned)e;
+	}
+	ret = 0;
+bad:
+	if (ret < 0)
+		sp_error(err, 0, "pull.auth: the token response is malformed or has no usable token");
+	json_object_put(o);
+	json_tokener_free(tok);
+	return ret;
+}
+
+static int b64val(int c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+/* Standard base64 with optional padding into out (NUL-terminated). -1 on bad input. */
+static int b64decode(const char *in, char *out, size_t cap)
+{
+	size_t o = 0;
+	uint32_t acc = 0;
+	int bits = 0;
+
+	for (; *in && *in != '='; in++) {
+		int v = b64val((unsigned char)*in);
+
+		if (v < 0)
+			return -1;
+		acc = (acc << 6) | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (o + 1 >= cap)
+				return -1;
+			out[o++] = (char)((acc >> bits) & 0xff);
+		}
+	}
+	out[o] = '\0';
+	return memchr(out, '\0', o) ? -1 : 0;
+}
+
+int sp_auth_json_lookup(const char *json, size_t len, const char *host, const char *repo, char *user,
+			size_t ucap, char *pass, size_t pcap, struct sp_err *err)
+{
+	json_tokener *tok = json_tokener_new_ex(8);
+	json_object *o = NULL, *auths, *best = NULL;
+	char full[600], dec[1024];
+	size_t best_len = 0;
+	int ret = -1;
+
+	if (!tok || len > 1u << 20)
+		goto bad;
+	o = json_tokener_parse_ex(tok, json, (int)len);
+	if (!o || json_tokener_get_error(tok) != json_tokener_success ||
+	    !json_object_is_type(o, json_type_object))
+		goto bad;
+	if (!json_object_object_get_ex(o, "auths", &auths) ||
+	    !json_object_is_type(auths, json_type_object)) {
+		ret = 0; /* no registries */
+		goto out;
+	}
+	snprintf(full, sizeof(full), "%s/%s", host, repo);
+	json_object_object_foreach(auths, key, val)
+	{
+		size_t kl = strlen(key);
+		const char *k = key;
+
+		/* "https://host/..." keys of docker's config.json style: compare without scheme */
+		if (strncmp(k, "https://", 8) == 0)
+			k += 8, kl -= 8;
+		while (kl && k[kl - 1] == '/')
+			kl--;
+		if (kl == 0 || kl < best_len)
+			continue;
+		if (strncmp(full, k, kl) == 0 && (full[kl] == '/' || full[kl] == '\0')) {
+			best = val;
+			best_len = kl;
+		}
+	}
+	if (!best) {
+		ret = 0;
+		goto out;
+	}
+	{
+		json_object *a;
+		const char *colon;
+
+		if (!json_object_is_type(best, json_type_object) ||
+		    !json_object_object_get_ex(best, "auth", &a) || !json_object_is_type(a, json_type_string) ||
+		    b64decode(json_object_get_string(a), dec, sizeof(dec)) < 0 ||
+		    !(colon = strchr(dec, ':')) || (size_t)(colon - dec) >= ucap ||
+		    strlen(colon + 1) >= pcap)
+			goto bad;
+		memcpy(user, dec, (size_t)(colon - dec));
+		user[colon - dec] = '\0';
+		memcpy(pass, colon + 1, strlen(colon + 1) + 1);
+		ret = 1;
+	}
+	goto out;
+bad:
+	ret = sp_error(err, 0, "pull.auth: the registry credentials (auth.json) are malformed");
+out:
+	explicit_bzero(dec, sizeof(dec));
+	json_object_put(o);
+	json_tokener_free(tok);
+	return ret;
+}

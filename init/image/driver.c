@@ -1,0 +1,488 @@
+/* Kata's image_guest_pull storage driver (runtime/prepare.h), asynchronous in PID 1's loop:
+ *
+ *   prepare  "pause": nothing to do (the runtime uses the built-in pause). Otherwise validate the
+ *            mount point, wait for the pod storage (storage module, else tmpfs), fetch the
+ *            registry credentials from the KBS when initdata names an auth.json, then fork a pull
+ *            worker. The worker pulls into <pod>/layers (the layer store, shared by every
+ *            container of the pod), checks the resolved digest against the policy before any
+ *            layer is fetched, mounts the overlay (upper/work in <pod>/overlay/<cid>) at the
+ *            mount point and reports over a pipe; PID 1 then registers the rootfs and the image
+ *            configuration with the runtime. PID 1 never blocks: Check keeps being answered.
+ *   cancel   the CreateContainer went away: the worker is killed.
+ *   release  unmounts the overlay; a child removes the upper dir. */
+#define _GNU_SOURCE
+#include "image/image.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "agent/gate.h"
+#include "agent/ttrpc.h"
+#include "attest/attest.h"
+#include "boot/boot.h"
+#include "boot/config.h"
+#include "image/image_int.h"
+#include "lib/fileio.h"
+#include "lib/log.h"
+#include "lib/loop.h"
+#include "lib/validate.h"
+#include "runtime/prepare.h"
+#include "runtime/runtime.h"
+#include "storage/storage.h"
+
+#define KATA_PREFIX    "/run/kata-containers/"
+/* Test images only: a registry CA the test put into the guest (keyed off the overlay marker). */
+#define TEST_REGISTRY_CA "/etc/sealpod/test-registry-ca.pem"
+#define RESULT_MAX     (2u << 20)
+#define MAX_JOBS       64
+
+struct job {
+	struct sp_watch w; /* the worker's result pipe */
+	struct sp_prep *h; /* NULL once cancelled */
+	char cid[SP_ID_MAX + 1];
+	char *ref, *target;
+	char pod[512];
+	bool encrypted;
+	pid_t pid;
+	uint8_t *buf;
+	size_t len;
+	char *auth; /* containers-auth.json (secret) */
+	size_t auth_len;
+	bool waiting_storage, waiting_auth;
+	bool added; /* w is in PID 1's loop */
+};
+
+/* What each container got: for release. */
+struct made {
+	char cid[SP_ID_MAX + 1];
+	char target[512], updir[700];
+};
+
+static struct job *jobs[MAX_JOBS];
+static struct made made[SP_RT_MAX_CONTAINERS];
+
+static struct job *job_for(const struct sp_prep *h)
+{
+	for (size_t i = 0; i < MAX_JOBS; i++)
+		if (jobs[i] && jobs[i]->h == h)
+			return jobs[i];
+	return NULL;
+}
+
+static void job_free(struct job *j)
+{
+	for (size_t i = 0; i < MAX_JOBS; i++)
+		if (jobs[i] == j)
+			jobs[i] = NULL;
+	if (j->auth) {
+		explicit_bzero(j->auth, j->auth_len);
+		free(j->auth);
+	}
+	free(j->ref);
+	free(j->target);
+	free(j->buf);
+	free(j);
+}
+
+static void job_release(struct sp_watch *w)
+{
+	if (w->fd >= 0)
+		close(w->fd);
+	job_free((struct job *)w);
+}
+
+/* Ends the job: out of the loop (freed after the batch) or freed now. */
+static void job_end(struct job *j)
+{
+	if (j->added) {
+		sp_loop_release(sp_signals_loop(), &j->w);
+	} else {
+		if (j->w.fd >= 0)
+			close(j->w.fd);
+		job_free(j);
+	}
+}
+
+static void remember(const char *cid, const char *target, const char *updir)
+{
+	for (size_t i = 0; i < SP_RT_MAX_CONTAINERS; i++) {
+		if (!made[i].cid[0] || strcmp(made[i].cid, cid) == 0) {
+			snprintf(made[i].cid, sizeof(made[i].cid), "%s", cid);
+			snprintf(made[i].target, sizeof(made[i].target), "%.500s", target);
+			snprintf(made[i].updir, sizeof(made[i].updir), "%s", updir);
+			return;
+		}
+	}
+}
+
+/* --- the worker (a child of PID 1) ------------------------------------------------------------- */
+
+static char *ca_bundle(size_t *len)
+{
+	const struct sp_image_settings *st = sp_attest_image_settings ? sp_attest_image_settings() : NULL;
+	size_t extra = st && st->extra_ca_pem ? strlen(st->extra_ca_pem) : 0;
+	char *buf = malloc((1u << 20) + extra + (64u << 10) + 4);
+	bool trunc = false;
+	size_t n = 0;
+
+	*len = 0;
+	if (!buf)
+		return NULL;
+	if (sp_read_file(SP_IMAGE_CA_BUNDLE, buf, 1u << 20, len, &trunc, NULL) < 0)
+		*len = 0;
+	if (extra) {
+		buf[(*len)++] = '\n';
+		memcpy(buf + *len, st->extra_ca_pem, extra);
+		*len += extra;
+	}
+	if (sp_path_exists(SP_TEST_OVERLAY_MARKER)) {
+		buf[(*len)++] = '\n';
+		if (sp_read_file(TEST_REGISTRY_CA, buf + *len, 64u << 10, &n, &trunc, NULL) == 0)
+			*len += n;
+	}
+	buf[*len] = '\0';
+	return buf;
+}
+
+static int check_digest(void *arg, const char *digest, char *why, size_t whylen)
+{
+	const Grpc__CreateContainerRequest *req = arg;
+
+	return sp_agent_policy_recheck_image(req, digest, why, whylen);
+}
+
+static __attribute__((noreturn)) void worker(struct job *j, int wfd)
+{
+	const struct sp_image_settings *st = sp_attest_image_settings ? sp_attest_image_settings() : NULL;
+	struct sp_pull_opts o = { 0 };
+	struct sp_pull_result res;
+	struct sp_err err = { 0 };
+	char store[600], updir[700];
+	uint8_t *out = NULL;
+	size_t outlen = 0;
+	sigset_t none;
+	int ret;
+
+	/* Only the result pipe and the console: PID 1's connections must not stay open in here. */
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (wfd != 3) {
+		dup2(wfd, 3);
+		wfd = 3;
+	}
+	syscall(SYS_close_range, 4u, ~0u, 0u);
+	sp_log_set_sinks(2, open("/dev/kmsg", O_WRONLY | O_CLOEXEC));
+
+	snprintf(store, sizeof(store), "%s/layers", j->pod);
+	snprintf(updir, sizeof(updir), "%s/overlay/%s", j->pod, j->cid);
+	o.ref = j->ref;
+	o.store = store;
+	o.ca_pem = ca_bundle(&o.ca_len);
+	if (st && sp_path_exists(SP_TEST_OVERLAY_MARKER)) {
+		/* plain http registries exist only with the test overlay (DESIGN.md, Trust rules) */
+		o.insecure = st->insecure_registries;
+		o.n_insecure = st->n_insecure_registries;
+	}
+	o.auth_json = j->auth;
+	o.auth_json_len = j->auth_len;
+	o.parallel = st && st->max_parallel_layers ? st->max_parallel_layers : SP_IMAGE_DEFAULT_PARALLEL;
+	o.chown = true;
+	o.sandbox = true;
+	o.check_digest = check_digest;
+	o.check_arg = (void *)sp_prep_request(j->h);
+	ret = sp_image_pull(&o, &res, &err);
+	if (ret == 0 && sp_image_mount_overlay(store, &res, updir, j->target, &err) < 0) {
+		sp_pull_result_free(&res);
+		ret = -1;
+	}
+	if (ret == 0)
+		ret = sp_pull_result_encode(&res, NULL, &out, &outlen);
+	else
+		ret = sp_pull_result_encode(NULL, err.msg, &out, &outlen) == 0 ? -1 : -2;
+	if (out)
+		(void)sp_write_all(wfd, out, outlen);
+	_exit(ret == 0 ? 0 : 1);
+}
+
+/* --- PID 1's side ---------------------------------------------------------------------------- */
+
+static void finish(struct job *j, int ret, const char *msg)
+{
+	struct sp_prep *h = j->h;
+	struct sp_err err = { 0 };
+
+	j->h = NULL;
+	job_end(j);
+	if (!h)
+		return;
+	if (ret < 0)
+		sp_error(&err, 0, "%s", msg);
+	sp_prep_done(h, ret < 0 ? -TT_FAILED_PRECONDITION : 0, &err);
+}
+
+static void on_result(struct sp_watch *w, uint32_t events)
+{
+	struct job *j = (struct job *)w;
+	struct sp_pull_result res;
+	char error[256], updir[700];
+	ssize_t n;
+
+	if (!j->buf)
+		j->buf = malloc(RESULT_MAX);
+	if (!j->buf) {
+		finish(j, -1, "pull: out of memory");
+		return;
+	}
+	n = read(w->fd, j->buf + j->len, RESULT_MAX - j->len);
+	if (n > 0 && j->len + (size_t)n < RESULT_MAX) {
+		j->len += (size_t)n;
+		return;
+	}
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	/* EOF (or too much): the worker is done */
+	if (sp_pull_result_decode(j->buf, j->len, &res, error, sizeof(error)) < 0) {
+		finish(j, -1, "pull: the pull worker died without a result");
+		return;
+	}
+	if (error[0]) {
+		sp_warn("pull", "%s: %s: %s", j->cid, j->ref, error);
+		finish(j, -1, error);
+		return;
+	}
+	snprintf(updir, sizeof(updir), "%s/overlay/%s", j->pod, j->cid);
+	remember(j->cid, j->target, updir);
+	{
+		struct sp_rt_image_config c = {
+			.entrypoint = (const char *const *)res.entrypoint, .n_entrypoint = res.n_entrypoint,
+			.cmd = (const char *const *)res.cmd, .n_cmd = res.n_cmd,
+			.env = (const char *const *)res.env, .n_env = res.n_env,
+			.workdir = res.workdir, .user = res.user, .digest = res.digest,
+		};
+		static const char *const empty[1] = { NULL };
+
+		if (!c.entrypoint)
+			c.entrypoint = empty;
+		if (!c.cmd)
+			c.cmd = empty;
+		if (!c.env)
+			c.env = empty;
+		if (sp_runtime_register_rootfs(j->cid, j->target) < 0 ||
+		    sp_runtime_register_image_config(j->cid, &c) < 0) {
+			sp_pull_result_free(&res);
+			finish(j, -1, "pull: the runtime refused the pulled rootfs");
+			return;
+		}
+	}
+	sp_info("pull", "%s: %s (%s) mounted at %s", j->cid, j->ref, res.digest, j->target);
+	sp_pull_result_free(&res);
+	finish(j, 0, NULL);
+}
+
+static void start_worker(struct job *j)
+{
+	struct sp_err err = { 0 };
+	int p[2];
+	pid_t pid;
+
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		finish(j, -1, "pull: pipe failed");
+		return;
+	}
+	pid = fork();
+	if (pid == 0) {
+		close(p[0]);
+		worker(j, p[1]);
+	}
+	close(p[1]);
+	if (j->auth) { /* the worker has its copy */
+		explicit_bzero(j->auth, j->auth_len);
+		free(j->auth);
+		j->auth = NULL;
+	}
+	if (pid < 0) {
+		close(p[0]);
+		finish(j, -1, "pull: fork failed");
+		return;
+	}
+	j->pid = pid;
+	j->w.fd = p[0];
+	j->w.on_event = on_result;
+	j->w.on_release = job_release;
+	fcntl(p[0], F_SETFL, O_NONBLOCK);
+	if (sp_loop_add(sp_signals_loop(), &j->w, EPOLLIN, &err) < 0) {
+		kill(pid, SIGKILL);
+		finish(j, -1, "pull: cannot watch the worker");
+		return;
+	}
+	j->added = true;
+}
+
+static void on_auth(void *arg, int ret, const uint8_t *data, size_t len, const struct sp_err *err)
+{
+	struct job *j = arg;
+
+	j->waiting_auth = false;
+	if (ret < 0) {
+		char msg[300];
+
+		snprintf(msg, sizeof(msg), "pull.auth: the registry credentials: %s",
+			 err ? err->msg : "unavailable");
+		finish(j, -1, msg);
+		return;
+	}
+	j->auth = malloc(len + 1);
+	if (!j->auth) {
+		finish(j, -1, "pull.auth: out of memory");
+		return;
+	}
+	memcpy(j->auth, data, len);
+	j->auth[len] = '\0';
+	j->auth_len = len;
+	start_worker(j);
+}
+
+static void after_storage(struct job *j)
+{
+	const struct sp_image_settings *st = sp_attest_image_settings ? sp_attest_image_settings() : NULL;
+	const char *pod = sp_storage_pod_dir ? sp_storage_pod_dir(&j->encrypted) : NULL;
+	struct sp_err err = { 0 };
+
+	if (!pod) {
+		pod = SP_IMAGE_TMPFS_POD_DIR;
+		j->encrypted = false;
+		if (mkdir("/run/sealpod", 0700) < 0 && errno != EEXIST)
+			sp_warn("pull", "mkdir /run/sealpod: %s", strerror(errno));
+		if (mkdir(pod, 0700) < 0 && errno != EEXIST)
+			sp_warn("pull", "mkdir %s: %s", pod, strerror(errno));
+	}
+	snprintf(j->pod, sizeof(j->pod), "%s", pod);
+	sp_info("pull", "%s: %s: layers in %s (%s)", j->cid, j->ref, j->pod,
+		j->encrypted ? "encrypted disk" : "tmpfs: guest memory, no disk");
+	if (st && st->auth_uri && sp_attest_resource_get) {
+		j->waiting_auth = true;
+		if (sp_attest_resource_get(st->auth_uri, on_auth, j, &err) < 0) {
+			j->waiting_auth = false;
+			char msg[300];
+
+			snprintf(msg, sizeof(msg), "pull.auth: %s", err.msg);
+			finish(j, -1, msg);
+		}
+		return;
+	}
+	start_worker(j);
+}
+
+static void on_storage(void *arg, int ret, const struct sp_err *err)
+{
+	struct job *j = arg;
+
+	j->waiting_storage = false;
+	if (ret < 0) {
+		char msg[300];
+
+		snprintf(msg, sizeof(msg), "pull: the pod storage failed: %s", err ? err->msg : "?");
+		finish(j, -1, msg);
+		return;
+	}
+	after_storage(j);
+}
+
+static int prepare(struct sp_prep *h, const Grpc__Storage *s, struct sp_err *err)
+{
+	const char *cid = sp_prep_cid(h), *rest, *why;
+	struct job *j;
+	size_t slot = MAX_JOBS;
+
+	if (!s->source || !*s->source)
+		return sp_error(err, 0, "image_guest_pull: no image reference"), -TT_INVALID_ARGUMENT;
+	if (strcmp(s->source, "pause") == 0)
+		return 0; /* the runtime runs the built-in pause program */
+	if (!s->mount_point || sp_path_beneath(s->mount_point, KATA_PREFIX, &rest, &why) < 0)
+		return sp_error(err, 0, "image_guest_pull: the mount point %s", s->mount_point ? why : "is missing"),
+		       -TT_INVALID_ARGUMENT;
+	if (!sp_signals_loop())
+		return sp_error(err, 0, "image_guest_pull: no event loop"), -TT_FAILED_PRECONDITION;
+	for (size_t i = 0; i < MAX_JOBS; i++)
+		if (!jobs[i]) {
+			slot = i;
+			break;
+		}
+	if (slot == MAX_JOBS)
+		return sp_error(err, 0, "image_guest_pull: too many pulls at once"), -TT_RESOURCE_EXHAUSTED;
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return sp_error(err, ENOMEM, "image_guest_pull"), -TT_RESOURCE_EXHAUSTED;
+	j->w.fd = -1;
+	j->h = h;
+	snprintf(j->cid, sizeof(j->cid), "%s", cid);
+	j->ref = strdup(s->source);
+	j->target = strdup(s->mount_point);
+	if (!j->ref || !j->target) {
+		job_free(j);
+		return sp_error(err, ENOMEM, "image_guest_pull"), -TT_RESOURCE_EXHAUSTED;
+	}
+	jobs[slot] = j;
+	if (sp_storage_pod_dir && sp_storage_when_ready && !sp_storage_pod_dir(&j->encrypted)) {
+		j->waiting_storage = true;
+		sp_info("pull", "%s: waiting for the pod storage", cid);
+		sp_storage_when_ready(on_storage, j);
+	} else {
+		after_storage(j);
+	}
+	return SP_PREP_PENDING; /* a report may already have happened (prepare.c records it) */
+}
+
+static void cancel(struct sp_prep *h)
+{
+	struct job *j = job_for(h);
+
+	if (!j)
+		return;
+	j->h = NULL;
+	if (j->waiting_storage && sp_storage_when_ready_cancel)
+		sp_storage_when_ready_cancel(j);
+	if (j->waiting_auth && sp_attest_resource_cancel)
+		sp_attest_resource_cancel(j);
+	if (j->pid > 0)
+		kill(j->pid, SIGKILL);
+	job_end(j);
+}
+
+static void release(const char *cid)
+{
+	for (size_t i = 0; i < SP_RT_MAX_CONTAINERS; i++) {
+		pid_t pid;
+
+		if (!made[i].cid[0] || strcmp(made[i].cid, cid) != 0)
+			continue;
+		if (umount2(made[i].target, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
+			sp_warn("pull", "%s: unmount %s: %s", cid, made[i].target, strerror(errno));
+		/* The upper dir may be large: removed by a child, PID 1 goes on. */
+		pid = fork();
+		if (pid == 0) {
+			int fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+			(void)sp_remove_tree_at(fd, made[i].updir + 1, NULL);
+			_exit(0);
+		}
+		made[i].cid[0] = '\0';
+	}
+}
+
+const struct sp_storage_driver sp_storage_driver_image_guest_pull = {
+	.prepare = prepare,
+	.cancel = cancel,
+	.release = release,
+};

@@ -1,0 +1,875 @@
+/* One image pull (image.h): a metadata child resolves the reference (manifest, index entry,
+ * config) and sends back a length-prefixed field list; the digest is checked against the policy;
+ * free space is checked; then up to `parallel` layer processes (each an applier with its own
+ * parser child) unpack the missing layers into staging directories renamed into the store. */
+#define _GNU_SOURCE
+#include "image/image.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+
+#include "image/image_int.h"
+#include "image/manifest.h"
+#include "image/registry.h"
+#include "lib/fileio.h"
+#include "lib/log.h"
+
+#define PULL_TIMEOUT_S	  1800
+#define PROGRESS_EVERY_MS 2000
+#define META_MAX	  (8u << 20)
+
+/* --- the field list (metadata child -> worker) ------------------------------------------------ */
+
+enum tag {
+	T_DIGEST = 1, T_CONFIG_DIGEST, T_LAYER_DIGEST, T_LAYER_COMP, T_LAYER_SIZE, T_DIFF_ID,
+	T_ENTRYPOINT, T_CMD, T_ENV, T_WORKDIR, T_USER, T_TOKEN, T_TOKEN_TTL, T_ERROR,
+};
+
+struct wire {
+	uint8_t *p;
+	size_t len, cap;
+	bool oom;
+};
+
+static void w_put(struct wire *w, uint32_t tag, const void *d, size_t n)
+{
+	uint32_t h[2] = { tag, (uint32_t)n };
+
+	if (w->oom)
+		return;
+	if (w->len + 8 + n > w->cap) {
+		size_t nc = (w->len + 8 + n) * 2;
+		uint8_t *np = realloc(w->p, nc);
+
+		if (!np) {
+			w->oom = true;
+			return;
+		}
+		w->p = np;
+		w->cap = nc;
+	}
+	memcpy(w->p + w->len, h, 8);
+	memcpy(w->p + w->len + 8, d, n);
+	w->len += 8 + n;
+}
+
+static void w_str(struct wire *w, uint32_t tag, const char *s)
+{
+	w_put(w, tag, s, strlen(s));
+}
+
+static void w_u64(struct wire *w, uint32_t tag, uint64_t v)
+{
+	w_put(w, tag, &v, sizeof(v));
+}
+
+/* What the metadata child found. */
+struct meta {
+	char digest[72], config_digest[72];
+	size_t n;
+	struct {
+		char digest[72], diff_id[72];
+		int comp;
+		uint64_t size;
+	} layers[SP_IMG_MAX_LAYERS];
+	size_t nd, nc; /* counters while decoding */
+	char **entrypoint, **cmd, **env;
+	size_t n_entrypoint, n_cmd, n_env;
+	char *workdir, *user;
+	char token[8192];
+	uint64_t token_ttl;
+	char error[256];
+};
+
+static void strv_free(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
+static int strv_push(char ***v, size_t *n, const uint8_t *d, size_t len, size_t max)
+{
+	char **nv;
+
+	if (*n >= max || len > SP_IMG_STR_MAX || memchr(d, '\0', len))
+		return -1;
+	nv = realloc(*v, (*n + 2) * sizeof(char *));
+	if (!nv)
+		return -1;
+	*v = nv;
+	nv[*n] = strndup((const char *)d, len);
+	if (!nv[*n])
+		return -1;
+	nv[++*n] = NULL;
+	return 0;
+}
+
+static int copy_field(char *dst, size_t cap, const uint8_t *d, size_t len)
+{
+	if (len >= cap || memchr(d, '\0', len))
+		return -1;
+	memcpy(dst, d, len);
+	dst[len] = '\0';
+	return 0;
+}
+
+/* Decodes the child's field list: lengths, counts and digest syntax are checked; nothing else
+ * is interpreted. */
+static int meta_decode(const uint8_t *p, size_t len, struct meta *m, struct sp_err *err)
+{
+	size_t off = 0, nsize = 0, ncomp = 0;
+
+	while (off < len) {
+		uint32_t h[2];
+		const uint8_t *d;
+		int bad = 0;
+
+		if (len - off < 8)
+			goto bad;
+		memcpy(h, p + off, 8);
+		if (h[1] > len - off - 8)
+			goto bad;
+		d = p + off + 8;
+		off += 8 + h[1];
+		switch (h[0]) {
+		case T_DIGEST: bad = copy_field(m->digest, sizeof(m->digest), d, h[1]); break;
+		case T_CONFIG_DIGEST:
+			bad = copy_field(m->config_digest, sizeof(m->config_digest), d, h[1]);
+			break;
+		case T_LAYER_DIGEST:
+			bad = m->n >= SP_IMG_MAX_LAYERS ||
+			      copy_field(m->layers[m->n].digest, 72, d, h[1]) ||
+			      !sp_digest_valid(m->layers[m->n].digest);
+			if (!bad)
+				m->n++;
+			break;
+		case T_LAYER_COMP:
+		case T_LAYER_SIZE: {
+			uint64_t v;
+			size_t *k = h[0] == T_LAYER_COMP ? &ncomp : &nsize;
+
+			if (h[1] != 8 || *k >= SP_IMG_MAX_LAYERS)
+				goto bad;
+			memcpy(&v, d, 8);
+			if (h[0] == T_LAYER_COMP) {
+				if (v > SP_COMP_ZSTD)
+					goto bad;
+				m->layers[*k].comp = (int)v;
+			} else {
+				m->layers[*k].size = v;
+			}
+			(*k)++;
+			break;
+		}
+		case T_DIFF_ID:
+			bad = m->nd >= SP_IMG_MAX_LAYERS ||
+			      copy_field(m->layers[m->nd].diff_id, 72, d, h[1]) ||
+			      !sp_digest_valid(m->layers[m->nd].diff_id);
+			if (!bad)
+				m->nd++;
+			break;
+		case T_ENTRYPOINT:
+			bad = strv_push(&m->entrypoint, &m->n_entrypoint, d, h[1], SP_IMG_MAX_ARGS);
+			break;
+		case T_CMD: bad = strv_push(&m->cmd, &m->n_cmd, d, h[1], SP_IMG_MAX_ARGS); break;
+		case T_ENV: bad = strv_push(&m->env, &m->n_env, d, h[1], SP_IMG_MAX_ENV); break;
+		case T_WORKDIR:
+		case T_USER: {
+			char **dst = h[0] == T_WORKDIR ? &m->workdir : &m->user;
+
+			if (*dst || h[1] > SP_IMG_STR_MAX || memchr(d, '\0', h[1]))
+				goto bad;
+			*dst = strndup((const char *)d, h[1]);
+			bad = !*dst;
+			break;
+		}
+		case T_TOKEN:
+			bad = copy_field(m->token, sizeof(m->token), d, h[1]);
+			for (size_t i = 0; !bad && i < h[1]; i++)
+				bad = d[i] <= 0x20 || d[i] >= 0x7f;
+			break;
+		case T_TOKEN_TTL:
+			if (h[1] != 8)
+				goto bad;
+			memcpy(&m->token_ttl, d, 8);
+			break;
+		case T_ERROR: {
+			char raw[256];
+			size_t n = h[1] < sizeof(raw) ? h[1] : sizeof(raw) - 1;
+
+			memcpy(raw, d, n);
+			sp_log_escape(m->error, sizeof(m->error), raw, n);
+			break;
+		}
+		default:
+			goto bad;
+		}
+		if (bad)
+			goto bad;
+	}
+	if (m->error[0])
+		return 0;
+	if (!sp_digest_valid(m->digest) || !sp_digest_valid(m->config_digest) || m->n == 0 ||
+	    m->nd != m->n || ncomp != m->n || nsize != m->n)
+		goto bad;
+	return 0;
+bad:
+	return sp_error(err, 0, "pull.manifest: the metadata child sent a malformed result");
+}
+
+static void meta_free(struct meta *m)
+{
+	strv_free(m->entrypoint);
+	strv_free(m->cmd);
+	strv_free(m->env);
+	free(m->workdir);
+	free(m->user);
+	explicit_bzero(m->token, sizeof(m->token));
+}
+
+/* --- the metadata child ------------------------------------------------------------------------ */
+
+static void setup_registry(struct sp_registry *r, const struct sp_pull_opts *o,
+			   const struct sp_image_ref *ref)
+{
+	struct sp_err e;
+
+	sp_registry_init(r, ref->api_host, ref->repo);
+	r->ca_pem = o->ca_pem;
+	r->ca_len = o->ca_len;
+	for (size_t i = 0; i < o->n_insecure; i++)
+		if (strcmp(o->insecure[i], ref->host) == 0 || strcmp(o->insecure[i], ref->api_host) == 0)
+			r->insecure = true;
+	if (o->auth_json &&
+	    sp_auth_json_lookup(o->auth_json, o->auth_json_len, ref->host, ref->repo, r->user,
+				sizeof(r->user), r->pass, sizeof(r->pass), &e) == 1)
+		r->has_creds = true;
+}
+
+static int resolve(struct sp_registry *r, const struct sp_image_ref *ref, struct wire *w,
+		   struct sp_err *err)
+{
+	struct sp_manifest *m = malloc(sizeof(*m));
+	struct sp_image_config cfg;
+	char ct[128], got[SP_DIGEST_LEN + 1], want[SP_DIGEST_LEN + 1];
+	char *body = NULL;
+	size_t len;
+	int ret = -1;
+
+	if (!m)
+		return sp_error(err, ENOMEM, "pull.manifest");
+	if (sp_registry_manifest(r, ref->digest[0] ? ref->digest : ref->tag, &body, &len, ct,
+				 sizeof(ct), err) < 0)
+		goto out;
+	sp_sha256_digest(body, len, got);
+	if (ref->digest[0] && strcmp(got, ref->digest) != 0) {
+		sp_error(err, 0, "pull.manifest: digest mismatch: expected %s, computed %s", ref->digest, got);
+		goto out;
+	}
+	w_str(w, T_DIGEST, got);
+	if (sp_manifest_parse(body, len, ct, m, err) < 0) {
+		sp_error_wrap(err, "pull.manifest");
+		goto out;
+	}
+	if (m->is_index) {
+		int i = sp_index_select(m, "linux", "amd64");
+
+		if (i < 0) {
+			sp_error(err, 0, "pull.manifest: the index has no linux/amd64 image");
+			goto out;
+		}
+		snprintf(want, sizeof(want), "%s", m->entries[i].digest);
+		free(body);
+		body = NULL;
+		if (sp_registry_manifest(r, want, &body, &len, ct, sizeof(ct), err) < 0)
+			goto out;
+		sp_sha256_digest(body, len, got);
+		if (strcmp(got, want) != 0) {
+			sp_error(err, 0, "pull.manifest: digest mismatch: expected %s, computed %s", want, got);
+			goto out;
+		}
+		if (sp_manifest_parse(body, len, ct, m, err) < 0) {
+			sp_error_wrap(err, "pull.manifest");
+			goto out;
+		}
+		if (m->is_index) {
+			sp_error(err, 0, "pull.manifest: an index entry is another index");
+			goto out;
+		}
+	}
+	free(body);
+	body = NULL;
+	if (m->config.size > SP_IMG_MAX_JSON) {
+		sp_error(err, 0, "pull.config: the config is larger than 4 MiB");
+		goto out;
+	}
+	if (sp_registry_blob_buf(r, m->config.digest, SP_IMG_MAX_JSON, &body, &len, err) < 0)
+		goto out;
+	sp_sha256_digest(body, len, got);
+	if (strcmp(got, m->config.digest) != 0) {
+		sp_error(err, 0, "pull.config: digest mismatch: expected %s, computed %s",
+			 m->config.digest, got);
+		goto out;
+	}
+	if (sp_config_parse(body, len, &cfg, err) < 0) {
+		sp_error_wrap(err, "pull.config");
+		goto out;
+	}
+	if (cfg.n_diff_ids != m->n) {
+		sp_error(err, 0, "pull.config: %zu diff_ids for %zu layers", cfg.n_diff_ids, m->n);
+		sp_config_free(&cfg);
+		goto out;
+	}
+	w_str(w, T_CONFIG_DIGEST, m->config.digest);
+	for (size_t i = 0; i < m->n; i++) {
+		w_str(w, T_LAYER_DIGEST, m->entries[i].digest);
+		w_u64(w, T_LAYER_COMP, (uint64_t)sp_layer_compression(m->entries[i].media_type));
+		w_u64(w, T_LAYER_SIZE, m->entries[i].size);
+		w_str(w, T_DIFF_ID, cfg.diff_ids[i]);
+	}
+	for (size_t i = 0; i < cfg.n_entrypoint; i++)
+		w_str(w, T_ENTRYPOINT, cfg.entrypoint[i]);
+	for (size_t i = 0; i < cfg.n_cmd; i++)
+		w_str(w, T_CMD, cfg.cmd[i]);
+	for (size_t i = 0; i < cfg.n_env; i++)
+		w_str(w, T_ENV, cfg.env[i]);
+	w_str(w, T_WORKDIR, cfg.workdir);
+	w_str(w, T_USER, cfg.user);
+	sp_config_free(&cfg);
+	if (r->scheme == SP_AUTH_BEARER && r->token[0]) {
+		w_str(w, T_TOKEN, r->token);
+		w_u64(w, T_TOKEN_TTL, 60);
+	}
+	ret = w->oom ? sp_error(err, ENOMEM, "pull.manifest") : 0;
+out:
+	free(body);
+	free(m);
+	return ret;
+}
+
+static __attribute__((noreturn)) void meta_child(const struct sp_pull_opts *o,
+						 const struct sp_image_ref *ref, int sock)
+{
+	struct sp_registry *r = malloc(sizeof(*r));
+	struct wire w = { 0 };
+	struct sp_err err = { 0 };
+	int ret = -1;
+
+	signal(SIGPIPE, SIG_IGN);
+	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (!r)
+		_exit(3);
+	if (o->sandbox && sp_image_sandbox(&sock, 1, true, &err) < 0) {
+		sp_error_wrap(&err, "pull.manifest: parser sandbox");
+	} else {
+		setup_registry(r, o, ref);
+		ret = resolve(r, ref, &w, &err);
+		sp_registry_wipe(r);
+	}
+	if (ret < 0) {
+		w.len = 0;
+		w.oom = false;
+		w_str(&w, T_ERROR, err.msg);
+	}
+	if (!w.oom)
+		(void)sp_write_all(sock, w.p, w.len);
+	if (w.p)
+		explicit_bzero(w.p, w.len);
+	_exit(ret < 0 ? 1 : 0);
+}
+
+static int run_meta(const struct sp_pull_opts *o, const struct sp_image_ref *ref, struct meta *m,
+		    struct sp_err *err)
+{
+	int sv[2], status;
+	uint8_t *buf = malloc(META_MAX);
+	size_t len = 0;
+	pid_t pid;
+	int ret;
+
+	if (!buf)
+		return sp_error(err, ENOMEM, "pull.manifest");
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
+		free(buf);
+		return sp_error(err, errno, "pull.manifest: socketpair");
+	}
+	pid = fork();
+	if (pid == 0) {
+		close(sv[0]);
+		meta_child(o, ref, sv[1]);
+	}
+	close(sv[1]);
+	if (pid < 0) {
+		close(sv[0]);
+		free(buf);
+		return sp_error(err, errno, "pull.manifest: fork");
+	}
+	for (;;) {
+		ssize_t n = read(sv[0], buf + len, META_MAX - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		if (len == META_MAX) {
+			kill(pid, SIGKILL);
+			break;
+		}
+	}
+	close(sv[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	ret = meta_decode(buf, len, m, err);
+	explicit_bzero(buf, len);
+	free(buf);
+	if (ret < 0)
+		return -1;
+	if (m->error[0])
+		return sp_error(err, 0, "%s", m->error);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+		return sp_error(err, 0, "pull.manifest: the metadata child failed");
+	return 0;
+}
+
+/* --- layers ------------------------------------------------------------------------------------ */
+
+void sp_image_layer_dir(const char *store, const char *diff_id, char *out, size_t cap)
+{
+	snprintf(out, cap, "%s/%s", store, diff_id + 7);
+}
+
+struct fetch_ctx {
+	struct sp_registry *r;
+	const char *digest;
+};
+
+static int fetch_blob(void *ctx, sp_sink_fn sink, void *sink_arg, struct sp_err *err)
+{
+	struct fetch_ctx *f = ctx;
+
+	return sp_registry_blob_stream(f->r, f->digest, sink, sink_arg, err);
+}
+
+struct lmsg { /* layer process -> worker */
+	uint8_t kind; /* 'P' progress, 'D' done, 'E' error */
+	uint64_t a, b;
+	char msg[256];
+};
+
+struct running {
+	pid_t pid;
+	int fd;
+	size_t idx;
+	uint64_t progress;
+};
+
+static __attribute__((noreturn)) void layer_proc(const struct sp_pull_opts *o,
+						 const struct sp_image_ref *ref, const struct meta *m,
+						 size_t i, int wfd, uint64_t max_layer)
+{
+	struct sp_registry *r = malloc(sizeof(*r));
+	struct lmsg out = { 0 };
+	struct sp_layer_result res;
+	struct sp_layer_job j = { 0 };
+	struct fetch_ctx fc;
+	char tmp[600], final[600];
+	struct sp_err err = { 0 };
+	int fd, ret;
+
+	if (!r)
+		_exit(3);
+	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
+	signal(SIGPIPE, SIG_IGN);
+	memset(&res, 0, sizeof(res));
+	setup_registry(r, o, ref);
+	if (m->token[0]) {
+		snprintf(r->token, sizeof(r->token), "%s", m->token);
+		r->scheme = SP_AUTH_BEARER;
+	}
+	sp_image_layer_dir(o->store, m->layers[i].diff_id, final, sizeof(final));
+	snprintf(tmp, sizeof(tmp), "%s/.tmp-%s-%d", o->store, m->layers[i].diff_id + 7, (int)getpid());
+	fc.r = r;
+	fc.digest = m->layers[i].digest;
+	j.in_fd = -1;
+	j.fetch = fetch_blob;
+	j.fetch_ctx = &fc;
+	j.comp = (enum sp_compress)m->layers[i].comp;
+	j.blob_digest = m->layers[i].digest;
+	j.diff_id = m->layers[i].diff_id;
+	sp_tar_limits_default(&j.lim);
+	j.lim.max_total = j.lim.max_file = max_layer;
+	j.chown = o->chown;
+	j.sandbox = o->sandbox;
+	if (mkdir(tmp, 0755) < 0 || (fd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
+		ret = sp_error(&err, errno, "pull.unpack: create %s", tmp);
+		snprintf(out.msg, sizeof(out.msg), "%s", err.msg);
+	} else {
+		ret = sp_layer_unpack(&j, fd, &res, &err);
+		close(fd);
+		if (ret == 0 && rename(tmp, final) < 0) {
+			if (errno == EEXIST || errno == ENOTEMPTY) {
+				/* another pull of the pod finished the same layer first */
+				int sfd = open(o->store, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+				(void)sp_remove_tree_at(sfd, strrchr(tmp, '/') + 1, NULL);
+				close(sfd);
+			} else {
+				ret = sp_error(&err, errno, "pull.unpack: rename the layer into the store");
+			}
+		}
+		if (ret < 0) {
+			int sfd = open(o->store, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+			(void)sp_remove_tree_at(sfd, strrchr(tmp, '/') + 1, NULL);
+			close(sfd);
+			snprintf(out.msg, sizeof(out.msg), "%s", err.msg);
+		}
+		out.a = res.blob_bytes;
+		out.b = res.tar_bytes;
+	}
+	sp_registry_wipe(r);
+	out.kind = ret < 0 ? 'E' : 'D';
+	(void)sp_write_all(wfd, &out, sizeof(out));
+	_exit(ret < 0 ? 1 : 0);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void human(uint64_t b, char *out, size_t cap)
+{
+	snprintf(out, cap, "%.1f MiB", (double)b / (1024.0 * 1024.0));
+}
+
+static int run_layers(const struct sp_pull_opts *o, const struct sp_image_ref *ref,
+		      const struct meta *m, const bool *todo, uint64_t max_layer,
+		      struct sp_pull_result *res, struct sp_err *err)
+{
+	unsigned par = o->parallel ? o->parallel : SP_IMAGE_DEFAULT_PARALLEL;
+	struct running run[16];
+	size_t nrun = 0, next = 0, total = 0, done = 0;
+	double start = now_s(), last = start;
+	int ret = 0;
+
+	if (par > 16)
+		par = 16;
+	for (size_t i = 0; i < m->n; i++)
+		total += todo[i];
+	while ((next < m->n || nrun) && ret == 0) {
+		struct pollfd pfd[16];
+
+		while (nrun < par && next < m->n) {
+			int p[2];
+			pid_t pid;
+
+			if (!todo[next]) {
+				next++;
+				continue;
+			}
+			if (pipe2(p, O_CLOEXEC) < 0) {
+				ret = sp_error(err, errno, "pull.layer: pipe");
+				break;
+			}
+			pid = fork();
+			if (pid == 0) {
+				close(p[0]);
+				layer_proc(o, ref, m, next, p[1], max_layer);
+			}
+			close(p[1]);
+			if (pid < 0) {
+				close(p[0]);
+				ret = sp_error(err, errno, "pull.layer: fork");
+				break;
+			}
+			run[nrun++] = (struct running){ pid, p[0], next, 0 };
+			next++;
+		}
+		if (ret < 0 || nrun == 0)
+			break;
+		for (size_t k = 0; k < nrun; k++)
+			pfd[k] = (struct pollfd){ run[k].fd, POLLIN, 0 };
+		if (poll(pfd, nrun, 1000) < 0 && errno != EINTR) {
+			ret = sp_error(err, errno, "pull.layer: poll");
+			break;
+		}
+		for (size_t k = 0; k < nrun && ret == 0; k++) {
+			struct lmsg msg;
+			ssize_t n;
+			int status;
+
+			if (!pfd[k].revents)
+				continue;
+			n = read(run[k].fd, &msg, sizeof(msg));
+			if (n == (ssize_t)sizeof(msg) && msg.kind == 'D') {
+				done++;
+				res->layers_fetched++;
+				res->bytes_fetched += msg.a;
+				res->bytes_unpacked += msg.b;
+			} else if (n == (ssize_t)sizeof(msg) && msg.kind == 'E') {
+				msg.msg[sizeof(msg.msg) - 1] = '\0';
+				ret = sp_error(err, 0, "%s", msg.msg);
+			} else if (n == 0 || n < 0) {
+				ret = sp_error(err, 0, "pull.layer: layer %zu's worker died", run[k].idx);
+			} else {
+				continue;
+			}
+			close(run[k].fd);
+			while (waitpid(run[k].pid, &status, 0) < 0 && errno == EINTR)
+				;
+			run[k] = run[--nrun];
+			pfd[k] = pfd[nrun];
+			k--;
+		}
+		if (!o->quiet && (now_s() - last) * 1000 >= PROGRESS_EVERY_MS) {
+			char b[32];
+
+			last = now_s();
+			human(res->bytes_fetched, b, sizeof(b));
+			sp_info("pull", "%s: layers %zu/%zu done, %s fetched, %zu running, %.0f s", o->ref,
+				done, total, b, nrun, last - start);
+		}
+		if (now_s() - start > PULL_TIMEOUT_S && ret == 0)
+			ret = sp_error(err, 0, "pull.layer: the pull took longer than %d s", PULL_TIMEOUT_S);
+	}
+	for (size_t k = 0; k < nrun; k++) { /* on failure: stop the others */
+		int status;
+
+		kill(run[k].pid, SIGKILL);
+		close(run[k].fd);
+		while (waitpid(run[k].pid, &status, 0) < 0 && errno == EINTR)
+			;
+	}
+	return ret;
+}
+
+/* --- the pull ---------------------------------------------------------------------------------- */
+
+int sp_image_pull(const struct sp_pull_opts *o, struct sp_pull_result *res, struct sp_err *err)
+{
+	struct sp_image_ref ref;
+	struct meta *m = calloc(1, sizeof(*m));
+	bool todo[SP_IMG_MAX_LAYERS] = { 0 };
+	uint64_t need = 0, have, max_layer;
+	struct statvfs vfs;
+	double start = now_s();
+	char why[512], a[32], b[32];
+	int ret = -1;
+
+	memset(res, 0, sizeof(*res));
+	if (!m)
+		return sp_error(err, ENOMEM, "pull");
+	if (sp_image_ref_parse(o->ref, &ref, err) < 0) {
+		sp_error_wrap(err, "pull.manifest");
+		goto out;
+	}
+	if (mkdir(o->store, 0700) < 0 && errno != EEXIST) {
+		sp_error(err, errno, "pull.unpack: create the layer store %s", o->store);
+		goto out;
+	}
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+	if (run_meta(o, &ref, m, err) < 0)
+		goto out;
+	if (o->check_digest && o->check_digest(o->check_arg, m->digest, why, sizeof(why)) < 0) {
+		sp_error(err, 0, "%s", why);
+		goto out;
+	}
+	/* Which layers are missing (the store is keyed by diff_id; one image may repeat one). */
+	for (size_t i = 0; i < m->n; i++) {
+		char dir[600];
+		bool dup = false;
+
+		sp_image_layer_dir(o->store, m->layers[i].diff_id, dir, sizeof(dir));
+		for (size_t k = 0; k < i; k++)
+			dup |= strcmp(m->layers[k].diff_id, m->layers[i].diff_id) == 0;
+		if (dup || sp_path_exists(dir)) {
+			res->layers_reused += !dup;
+			continue;
+		}
+		todo[i] = true;
+		need += m->layers[i].size;
+	}
+	if (statvfs(o->store, &vfs) < 0) {
+		sp_error(err, errno, "pull.unpack: statvfs %s", o->store);
+		goto out;
+	}
+	have = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	human(need, a, sizeof(a));
+	human(have, b, sizeof(b));
+	if (need > have) {
+		sp_error(err, 0, "pull.unpack: not enough space in %s: need at least %s (compressed), "
+			 "have %s", o->store, a, b);
+		goto out;
+	}
+	max_layer = o->max_layer_size ? o->max_layer_size : have;
+	if (!o->quiet)
+		sp_info("pull", "%s: %s, %zu layers (%u in the store), %s to fetch, %s free", o->ref,
+			m->digest, m->n, res->layers_reused, a, b);
+	if (run_layers(o, &ref, m, todo, max_layer, res, err) < 0)
+		goto out;
+
+	res->diff_ids = calloc(m->n, sizeof(*res->diff_ids));
+	if (!res->diff_ids) {
+		sp_error(err, ENOMEM, "pull");
+		goto out;
+	}
+	res->n_layers = m->n;
+	for (size_t i = 0; i < m->n; i++)
+		memcpy(res->diff_ids[i], m->layers[i].diff_id, 72);
+	memcpy(res->digest, m->digest, sizeof(res->digest));
+	memcpy(res->config_digest, m->config_digest, sizeof(res->config_digest));
+	res->entrypoint = m->entrypoint, res->n_entrypoint = m->n_entrypoint;
+	m->entrypoint = NULL;
+	res->cmd = m->cmd, res->n_cmd = m->n_cmd;
+	res->env = m->env, res->n_env = m->n_env;
+	res->workdir = m->workdir ? m->workdir : strdup("");
+	res->user = m->user ? m->user : strdup("");
+	m->cmd = m->env = NULL;
+	m->workdir = m->user = NULL;
+	res->seconds = now_s() - start;
+	ret = 0;
+	if (!o->quiet) {
+		human(res->bytes_fetched, a, sizeof(a));
+		sp_info("pull", "%s: done in %.1f s, %u layers fetched (%s), %u reused", o->ref,
+			res->seconds, res->layers_fetched, a, res->layers_reused);
+	}
+out:
+	if (ret < 0)
+		sp_pull_result_free(res);
+	meta_free(m);
+	free(m);
+	return ret;
+}
+
+void sp_pull_result_free(struct sp_pull_result *res)
+{
+	free(res->diff_ids);
+	strv_free(res->entrypoint);
+	strv_free(res->cmd);
+	strv_free(res->env);
+	free(res->workdir);
+	free(res->user);
+	res->diff_ids = NULL;
+	res->entrypoint = res->cmd = res->env = NULL;
+	res->workdir = res->user = NULL;
+}
+
+/* --- the result, from a pull worker to PID 1 (driver.c) ------------------------------------------ */
+
+int sp_pull_result_encode(const struct sp_pull_result *r, const char *error, uint8_t **out,
+			  size_t *len)
+{
+	struct wire w = { 0 };
+
+	if (error) {
+		w_str(&w, T_ERROR, error);
+	} else {
+		w_str(&w, T_DIGEST, r->digest);
+		for (size_t i = 0; i < r->n_entrypoint; i++)
+			w_str(&w, T_ENTRYPOINT, r->entrypoint[i]);
+		for (size_t i = 0; i < r->n_cmd; i++)
+			w_str(&w, T_CMD, r->cmd[i]);
+		for (size_t i = 0; i < r->n_env; i++)
+			w_str(&w, T_ENV, r->env[i]);
+		w_str(&w, T_WORKDIR, r->workdir ? r->workdir : "");
+		w_str(&w, T_USER, r->user ? r->user : "");
+	}
+	if (w.oom) {
+		free(w.p);
+		return -1;
+	}
+	*out = w.p;
+	*len = w.len;
+	return 0;
+}
+
+int sp_pull_result_decode(const uint8_t *p, size_t len, struct sp_pull_result *r, char *error,
+			  size_t cap)
+{
+	struct meta *m = calloc(1, sizeof(*m));
+	size_t off = 0;
+	int ret = -1;
+
+	memset(r, 0, sizeof(*r));
+	error[0] = '\0';
+	if (!m)
+		return -1;
+	while (off < len) {
+		uint32_t h[2];
+		const uint8_t *d;
+		int bad = 0;
+
+		if (len - off < 8)
+			goto out;
+		memcpy(h, p + off, 8);
+		if (h[1] > len - off - 8)
+			goto out;
+		d = p + off + 8;
+		off += 8 + h[1];
+		switch (h[0]) {
+		case T_DIGEST: bad = copy_field(m->digest, sizeof(m->digest), d, h[1]); break;
+		case T_ENTRYPOINT:
+			bad = strv_push(&m->entrypoint, &m->n_entrypoint, d, h[1], SP_IMG_MAX_ARGS);
+			break;
+		case T_CMD: bad = strv_push(&m->cmd, &m->n_cmd, d, h[1], SP_IMG_MAX_ARGS); break;
+		case T_ENV: bad = strv_push(&m->env, &m->n_env, d, h[1], SP_IMG_MAX_ENV); break;
+		case T_WORKDIR:
+		case T_USER: {
+			char **dst = h[0] == T_WORKDIR ? &m->workdir : &m->user;
+
+			if (*dst || h[1] > SP_IMG_STR_MAX || memchr(d, '\0', h[1]))
+				goto out;
+			*dst = strndup((const char *)d, h[1]);
+			bad = !*dst;
+			break;
+		}
+		case T_ERROR: {
+			char raw[256];
+			size_t n = h[1] < sizeof(raw) ? h[1] : sizeof(raw) - 1;
+
+			memcpy(raw, d, n);
+			sp_log_escape(error, cap, raw, n);
+			break;
+		}
+		default:
+			goto out;
+		}
+		if (bad)
+			goto out;
+	}
+	if (!error[0] && !sp_digest_valid(m->digest))
+		goto out;
+	memcpy(r->digest, m->digest, sizeof(r->digest));
+	r->entrypoint = m->entrypoint, r->n_entrypoint = m->n_entrypoint;
+	r->cmd = m->cmd, r->n_cmd = m->n_cmd;
+	r->env = m->env, r->n_env = m->n_env;
+	r->workdir = m->workdir ? m->workdir : strdup("");
+	r->user = m->user ? m->user : strdup("");
+	m->entrypoint = m->cmd = m->env = NULL;
+	m->workdir = m->user = NULL;
+	ret = 0;
+out:
+	meta_free(m);
+	free(m);
+	return ret;
+}

@@ -1,0 +1,479 @@
+/* The image configuration the guest pulled for each container (the image pull registers it with
+ * sp_runtime_register_image_config), and the check that pins a container's process to it when
+ * the policy says pin_process_to_image (DESIGN.md, "Trust rules": the policy may pin a
+ * container's process, args, env and user, to the verified image's configuration).
+ *
+ * The rules (init/policy/POLICY.md says the same for users):
+ *   args  equal entrypoint + cmd; with pin_allow_args_override, the entrypoint followed by any
+ *         arguments (what Kubernetes' `args` does: it replaces cmd, never the entrypoint).
+ *   env   every NAME=value of the image is present with the same value, and no entry names an
+ *         image variable with another value; entries for other variables need
+ *         pin_allow_extra_env. Values never appear in an error (they may be secrets).
+ *   user  uid and gid equal what the image's User resolves to: "" is 0:0; "uid", "name",
+ *         "uid:gid", "name:group" and mixes, names looked up in the rootfs's own /etc/passwd and
+ *         /etc/group (opened beneath the rootfs); a user without a group gets its passwd group,
+ *         or 0 when it has no passwd entry. Additional gids are not pinned (the image
+ *         configuration has none). */
+#define _GNU_SOURCE
+#include "runtime/rt.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/cleanup.h"
+#include "lib/fileio.h"
+#include "lib/log.h"
+
+#define IMG_STR_MAX   ((size_t)64 * 1024)   /* bytes of one string */
+#define IMG_TOTAL_MAX ((size_t)1024 * 1024) /* bytes of one configuration, copied */
+#define ETC_FILE_MAX  ((size_t)1024 * 1024) /* bytes of /etc/passwd or /etc/group read */
+
+static struct {
+	char cid[SP_ID_MAX + 1];
+	struct sp_rt_image_config *cfg; /* one allocation: the struct, the arrays, the strings */
+} images[SP_RT_MAX_CONTAINERS];
+
+/* --- the registry ---------------------------------------------------------------------------- */
+
+static bool strv_size(const char *const *v, size_t n, size_t *total)
+{
+	if (n && !v)
+		return false;
+	if (n > SP_RT_MAX_ARGS)
+		return false;
+	*total += n * sizeof(char *);
+	for (size_t i = 0; i < n; i++) {
+		size_t l = v[i] ? strnlen(v[i], IMG_STR_MAX + 1) : IMG_STR_MAX + 1;
+
+		if (l > IMG_STR_MAX)
+			return false;
+		*total += l + 1;
+	}
+	return true;
+}
+
+static bool str_size(const char *s, size_t *total)
+{
+	size_t l;
+
+	if (!s)
+		return true;
+	l = strnlen(s, IMG_STR_MAX + 1);
+	if (l > IMG_STR_MAX)
+		return false;
+	*total += l + 1;
+	return true;
+}
+
+static char *put_str(char **pool, const char *s)
+{
+	char *r = *pool;
+	size_t l = strlen(s) + 1;
+
+	memcpy(r, s, l);
+	*pool += l;
+	return r;
+}
+
+int sp_runtime_register_image_config(const char *cid, const struct sp_rt_image_config *cfg)
+{
+	size_t total = sizeof(struct sp_rt_image_config), slot = SIZE_MAX;
+	struct sp_rt_image_config *c;
+	char *pool;
+
+	if (!cid || !sp_valid_id(cid) || !cfg)
+		return -1;
+	if (!strv_size(cfg->entrypoint, cfg->n_entrypoint, &total) ||
+	    !strv_size(cfg->cmd, cfg->n_cmd, &total) || !strv_size(cfg->env, cfg->n_env, &total) ||
+	    !str_size(cfg->workdir, &total) || !str_size(cfg->user, &total) ||
+	    !str_size(cfg->digest, &total) || total > IMG_TOTAL_MAX)
+		return -1;
+	for (size_t i = 0; i < SP_RT_MAX_CONTAINERS; i++) {
+		if (images[i].cfg && strcmp(images[i].cid, cid) == 0) {
+			slot = i;
+			break;
+		}
+		if (!images[i].cfg && slot == SIZE_MAX)
+			slot = i;
+	}
+	if (slot == SIZE_MAX)
+		return -1;
+	/* Pointers first (aligned), strings after. */
+	c = calloc(1, total);
+	if (!c)
+		return -1;
+	pool = (char *)(c + 1);
+	c->n_entrypoint = cfg->n_entrypoint;
+	c->n_cmd = cfg->n_cmd;
+	c->n_env = cfg->n_env;
+	{
+		/* Lay out the three pointer arrays before any string, so they stay aligned. */
+		const char **ep = (const char **)(void *)pool, **cm, **en;
+
+		cm = ep + cfg->n_entrypoint;
+		en = cm + cfg->n_cmd;
+		pool = (char *)(en + cfg->n_env);
+		for (size_t i = 0; i < cfg->n_entrypoint; i++)
+			ep[i] = put_str(&pool, cfg->entrypoint[i]);
+		for (size_t i = 0; i < cfg->n_cmd; i++)
+			cm[i] = put_str(&pool, cfg->cmd[i]);
+		for (size_t i = 0; i < cfg->n_env; i++)
+			en[i] = put_str(&pool, cfg->env[i]);
+		c->entrypoint = ep;
+		c->cmd = cm;
+		c->env = en;
+	}
+	c->workdir = cfg->workdir ? put_str(&pool, cfg->workdir) : NULL;
+	c->user = cfg->user ? put_str(&pool, cfg->user) : NULL;
+	c->digest = cfg->digest ? put_str(&pool, cfg->digest) : NULL;
+	free(images[slot].cfg);
+	(void)snprintf(images[slot].cid, sizeof(images[slot].cid), "%s", cid);
+	images[slot].cfg = c;
+	return 0;
+}
+
+const struct sp_rt_image_config *sp_runtime_image_config(const char *cid)
+{
+	for (size_t i = 0; cid && i < SP_RT_MAX_CONTAINERS; i++)
+		if (images[i].cfg && strcmp(images[i].cid, cid) == 0)
+			return images[i].cfg;
+	return NULL;
+}
+
+void sp_runtime_forget_image_config(const char *cid)
+{
+	for (size_t i = 0; cid && i < SP_RT_MAX_CONTAINERS; i++)
+		if (images[i].cfg && strcmp(images[i].cid, cid) == 0) {
+			free(images[i].cfg);
+			images[i].cfg = NULL;
+		}
+}
+
+/* --- the image's user ------------------------------------------------------------------------- */
+
+static bool parse_id(const char *s, size_t len, uint32_t *out)
+{
+	uint64_t v = 0;
+
+	if (len == 0 || len > 10)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return false;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	if (v > UINT32_MAX)
+		return false;
+	*out = (uint32_t)v;
+	return true;
+}
+
+/* Reads etc/<file> beneath rootfd (symlinks resolved inside the rootfs) into a NUL-terminated
+ * heap buffer. */
+static char *read_etc(int rootfd, const char *file, struct sp_err *err)
+{
+	cleanup_close int fd = -1;
+	char path[32];
+	struct stat st;
+	char *buf;
+	size_t len = 0;
+
+	(void)snprintf(path, sizeof(path), "etc/%s", file);
+	fd = sp_openat2(rootfd, path, O_RDONLY | O_NONBLOCK, 0,
+			RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
+	if (fd < 0) {
+		sp_error(err, errno, "open /etc/%s of the image", file);
+		return NULL;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		sp_error(err, EINVAL, "/etc/%s of the image is not a regular file", file);
+		return NULL;
+	}
+	buf = malloc(ETC_FILE_MAX + 1);
+	if (!buf) {
+		sp_error(err, ENOMEM, "read /etc/%s", file);
+		return NULL;
+	}
+	for (;;) {
+		ssize_t n = read(fd, buf + len, ETC_FILE_MAX - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			sp_error(err, errno, "read /etc/%s of the image", file);
+			free(buf);
+			return NULL;
+		}
+		if (n == 0 || (len += (size_t)n) == ETC_FILE_MAX)
+			break;
+	}
+	buf[len] = '\0';
+	return buf;
+}
+
+/* Finds name in a passwd or group file: the 3rd field (the id) and, for passwd, the 4th. */
+static bool lookup(const char *db, const char *name, size_t nlen, uint32_t *id, uint32_t *gid)
+{
+	for (const char *l = db; l && *l;) {
+		const char *end = strchr(l, '\n');
+		const char *f[4] = { l, NULL, NULL, NULL };
+		size_t llen = end ? (size_t)(end - l) : strlen(l);
+		int k = 1;
+
+		for (size_t i = 0; i < llen && k < 4; i++)
+			if (l[i] == ':')
+				f[k++] = l + i + 1;
+		if (k >= 3 && (size_t)(f[1] - 1 - l) == nlen && memcmp(l, name, nlen) == 0) {
+			const char *idend = memchr(f[2], ':', llen - (size_t)(f[2] - l));
+			size_t idlen = idend ? (size_t)(idend - f[2]) : llen - (size_t)(f[2] - l);
+
+			if (!parse_id(f[2], idlen, id))
+				return false;
+			if (gid) {
+				const char *gend;
+				size_t glen;
+
+				if (k < 4)
+					return false;
+				gend = memchr(f[3], ':', llen - (size_t)(f[3] - l));
+				glen = gend ? (size_t)(gend - f[3]) : llen - (size_t)(f[3] - l);
+				return parse_id(f[3], glen, gid);
+			}
+			return true;
+		}
+		l = end ? end + 1 : NULL;
+	}
+	return false;
+}
+
+/* passwd entry by uid: its gid. */
+static bool lookup_uid(const char *db, uint32_t uid, uint32_t *gid)
+{
+	for (const char *l = db; l && *l;) {
+		const char *end = strchr(l, '\n');
+		const char *colon = strchr(l, ':');
+		uint32_t id, g;
+
+		if (colon && (!end || colon < end) && lookup(l, l, (size_t)(colon - l), &id, &g) &&
+		    id == uid) {
+			*gid = g;
+			return true;
+		}
+		l = end ? end + 1 : NULL;
+	}
+	return false;
+}
+
+int sp_rt_image_user_db(const char *user, const char *passwd, const char *group, uint32_t *uid,
+			uint32_t *gid, struct sp_err *err)
+{
+	const char *colon;
+	size_t ulen;
+	char shown[96];
+
+	*uid = *gid = 0;
+	if (!user || !user[0])
+		return 0;
+	sp_log_escape(shown, sizeof(shown), user, strnlen(user, 256));
+	colon = strchr(user, ':');
+	ulen = colon ? (size_t)(colon - user) : strlen(user);
+	if (ulen == 0 || (colon && !colon[1]) || (colon && strchr(colon + 1, ':')))
+		return sp_error(err, 0, "the image's user \"%s\" is not user[:group]", shown),
+		       -TT_INVALID_ARGUMENT;
+	if (!parse_id(user, ulen, uid)) {
+		if (!passwd)
+			return sp_error(err, 0,
+					"the image's user \"%s\" is a name and its /etc/passwd "
+					"cannot be read",
+					shown),
+			       -TT_FAILED_PRECONDITION;
+		if (!lookup(passwd, user, ulen, uid, gid))
+			return sp_error(err, 0, "the image's user \"%s\" is not in its /etc/passwd",
+					shown),
+			       -TT_FAILED_PRECONDITION;
+	} else if (!colon && passwd) {
+		(void)lookup_uid(passwd, *uid, gid); /* no passwd entry: gid 0 */
+	}
+	if (!colon)
+		return 0;
+	if (parse_id(colon + 1, strlen(colon + 1), gid))
+		return 0;
+	if (!group)
+		return sp_error(err, 0,
+				"the image's user \"%s\" names a group and its /etc/group cannot "
+				"be read",
+				shown),
+		       -TT_FAILED_PRECONDITION;
+	if (!lookup(group, colon + 1, strlen(colon + 1), gid, NULL))
+		return sp_error(err, 0, "the image's group in \"%s\" is not in its /etc/group",
+				shown),
+		       -TT_FAILED_PRECONDITION;
+	return 0;
+}
+
+int sp_rt_image_user(const char *user, int rootfd, uint32_t *uid, uint32_t *gid, struct sp_err *err)
+{
+	cleanup_free char *passwd = NULL;
+	cleanup_free char *group = NULL;
+	struct sp_err ignored;
+	const char *colon = user ? strchr(user, ':') : NULL;
+
+	/* Read only what the user string needs: a name or a bare uid needs passwd, a group name
+	 * needs group. A file that cannot be read is NULL (the lookup says why it matters). */
+	if (user && user[0] && rootfd >= 0) {
+		passwd = read_etc(rootfd, "passwd", &ignored);
+		if (colon)
+			group = read_etc(rootfd, "group", &ignored);
+	}
+	return sp_rt_image_user_db(user, passwd, group, uid, gid, err);
+}
+
+/* --- the check -------------------------------------------------------------------------------- */
+
+#define PIN "pin_process_to_image: "
+
+static const char *esc(char *buf, size_t size, const char *s)
+{
+	sp_log_escape(buf, size, s, strnlen(s, 200));
+	return buf;
+}
+
+static int check_args(const struct sp_rt_image_config *cfg, const Grpc__Process *p, bool override,
+		      struct sp_err *err)
+{
+	size_t ne = cfg->n_entrypoint, nc = cfg->n_cmd;
+	char a[96], b[96];
+
+	if (ne + nc == 0)
+		return sp_error(err, 0,
+				PIN "the image configuration has neither entrypoint nor cmd"),
+		       -TT_PERMISSION_DENIED;
+	for (size_t i = 0; i < ne; i++) {
+		if (i >= p->n_args)
+			return sp_error(err, 0,
+					PIN "args has %zu entries, the image's entrypoint alone "
+					    "has %zu",
+					p->n_args, ne),
+			       -TT_PERMISSION_DENIED;
+		if (strcmp(p->args[i], cfg->entrypoint[i]) != 0)
+			return sp_error(err, 0,
+					PIN "args[%zu] is \"%s\", the image's entrypoint has "
+					    "\"%s\"",
+					i, esc(a, sizeof(a), p->args[i]),
+					esc(b, sizeof(b), cfg->entrypoint[i])),
+			       -TT_PERMISSION_DENIED;
+	}
+	if (override && p->n_args > 0)
+		return 0; /* the entrypoint, then whatever replaces cmd */
+	if (p->n_args != ne + nc)
+		return sp_error(err, 0,
+				PIN "args has %zu entries, the image's entrypoint + cmd has %zu%s",
+				p->n_args, ne + nc,
+				override ? "" : " (the policy does not allow overriding cmd)"),
+		       -TT_PERMISSION_DENIED;
+	for (size_t i = 0; i < nc; i++)
+		if (strcmp(p->args[ne + i], cfg->cmd[i]) != 0)
+			return sp_error(err, 0,
+					PIN "args[%zu] is \"%s\", the image's cmd has \"%s\" (the "
+					    "policy does not allow overriding cmd)",
+					ne + i, esc(a, sizeof(a), p->args[ne + i]),
+					esc(b, sizeof(b), cfg->cmd[i])),
+			       -TT_PERMISSION_DENIED;
+	return 0;
+}
+
+static size_t name_len(const char *e)
+{
+	const char *eq = strchr(e, '=');
+
+	return eq ? (size_t)(eq - e) : 0;
+}
+
+static int check_env(const struct sp_rt_image_config *cfg, const Grpc__Process *p, bool extra,
+		     struct sp_err *err)
+{
+	char a[96];
+
+	for (size_t i = 0; i < cfg->n_env; i++) {
+		size_t n = name_len(cfg->env[i]);
+		bool found = false;
+
+		if (n == 0)
+			continue; /* not NAME=value: nothing a process could match */
+		for (size_t j = 0; j < p->n_env && !found; j++)
+			found = strcmp(p->env[j], cfg->env[i]) == 0;
+		if (!found) {
+			sp_log_escape(a, sizeof(a), cfg->env[i], n < 80 ? n : 80);
+			return sp_error(err, 0,
+					PIN "env: the image's variable %s is missing or has "
+					    "another value",
+					a),
+			       -TT_PERMISSION_DENIED;
+		}
+	}
+	for (size_t j = 0; j < p->n_env; j++) {
+		size_t n = name_len(p->env[j]);
+		bool known = false, same = false;
+
+		if (n == 0)
+			return sp_error(err, 0, PIN "env[%zu] is not NAME=value", j),
+			       -TT_INVALID_ARGUMENT;
+		for (size_t i = 0; i < cfg->n_env; i++)
+			if (name_len(cfg->env[i]) == n && memcmp(cfg->env[i], p->env[j], n) == 0) {
+				known = true;
+				same |= strcmp(cfg->env[i], p->env[j]) == 0;
+			}
+		sp_log_escape(a, sizeof(a), p->env[j], n < 80 ? n : 80);
+		if (known && !same)
+			return sp_error(err, 0,
+					PIN "env: %s is set to another value than the image's", a),
+			       -TT_PERMISSION_DENIED;
+		if (!known && !extra)
+			return sp_error(err, 0,
+					PIN "env: %s is not in the image configuration (the policy "
+					    "does not allow extra variables)",
+					a),
+			       -TT_PERMISSION_DENIED;
+	}
+	return 0;
+}
+
+int sp_rt_check_image_pin(const struct sp_rt_image_config *cfg, const struct sp_rt_proc_plan *pp,
+			  const struct sp_policy_pin *pin, int rootfd, struct sp_err *err)
+{
+	uint32_t uid, gid;
+	int ret;
+	char u[96];
+
+	if (!pin->enabled)
+		return 0;
+	if (!cfg)
+		return sp_error(err, 0,
+				PIN "no image configuration is registered for this "
+				    "container"),
+		       -TT_PERMISSION_DENIED;
+	if ((ret = check_args(cfg, pp->proc, pin->allow_args_override, err)) < 0)
+		return ret;
+	if ((ret = check_env(cfg, pp->proc, pin->allow_extra_env, err)) < 0)
+		return ret;
+	if ((ret = sp_rt_image_user(cfg->user, rootfd, &uid, &gid, err)) < 0) {
+		char why[sizeof(err->msg)];
+
+		(void)snprintf(why, sizeof(why), "%s", err->msg);
+		return sp_error(err, 0, PIN "user: %s", why), ret;
+	}
+	if (pp->uid != uid || pp->gid != gid)
+		return sp_error(err, 0,
+				PIN "user: the process runs as %u:%u, the image's user \"%s\" is "
+				    "%u:%u",
+				(unsigned)pp->uid, (unsigned)pp->gid,
+				esc(u, sizeof(u), cfg->user ? cfg->user : ""), uid, gid),
+		       -TT_PERMISSION_DENIED;
+	return 0;
+}

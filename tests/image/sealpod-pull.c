@@ -1,0 +1,129 @@
+/* sealpod-pull: the guest's image pull as a host command, for the image tests and the benchmark
+ * (tests/bench/bench-image). Same code as /init's image_guest_pull driver (init/image/), linked
+ * against the host's libraries.
+ *
+ *   sealpod-pull [--ca FILE] [--insecure HOST[:PORT]]... [--auth FILE] [--parallel N]
+ *                [--max-layer BYTES] [--no-chown] [--no-sandbox] [--quiet]
+ *                [--mount TARGET --upper DIR] REF STORE
+ *
+ * Prints `key: value` lines (digest, layers, fetched, reused, bytes, entrypoint, cmd, env,
+ * workdir, user, seconds); on failure `error: <stage>: <reason>` and exit status 1. */
+#define _GNU_SOURCE
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "image/image.h"
+#include "lib/fileio.h"
+
+static char *slurp(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t cap = 0, n;
+
+	*len = 0;
+	if (!f)
+		return NULL;
+	for (;;) {
+		if (*len + 65536 > cap) {
+			cap = (*len + 65536) * 2;
+			buf = realloc(buf, cap + 1);
+			if (!buf)
+				exit(2);
+		}
+		n = fread(buf + *len, 1, 65536, f);
+		if (n == 0)
+			break;
+		*len += n;
+	}
+	fclose(f);
+	buf[*len] = '\0';
+	return buf;
+}
+
+static void print_strv(const char *key, char **v)
+{
+	printf("%s:", key);
+	for (size_t i = 0; v && v[i]; i++)
+		printf(" %s", v[i]);
+	printf("\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "ca", 1, 0, 'c' },	     { "insecure", 1, 0, 'i' }, { "auth", 1, 0, 'a' },
+		{ "parallel", 1, 0, 'p' },   { "max-layer", 1, 0, 'm' }, { "no-chown", 0, 0, 'n' },
+		{ "no-sandbox", 0, 0, 's' }, { "quiet", 0, 0, 'q' },    { "mount", 1, 0, 'M' },
+		{ "upper", 1, 0, 'u' },	     { 0, 0, 0, 0 },
+	};
+	struct sp_pull_opts o = { .chown = true, .sandbox = true };
+	const char *insecure[16];
+	const char *ca = SP_IMAGE_CA_BUNDLE, *auth = NULL, *mnt = NULL, *upper = NULL;
+	struct sp_pull_result res;
+	struct sp_err err = { 0 };
+	char *ca_buf, *auth_buf = NULL;
+	int c, rc = 0;
+
+	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+		switch (c) {
+		case 'c': ca = optarg; break;
+		case 'i':
+			if (o.n_insecure < 16)
+				insecure[o.n_insecure++] = optarg;
+			break;
+		case 'a': auth = optarg; break;
+		case 'p': o.parallel = (unsigned)atoi(optarg); break;
+		case 'm': o.max_layer_size = strtoull(optarg, NULL, 0); break;
+		case 'n': o.chown = false; break;
+		case 's': o.sandbox = false; break;
+		case 'q': o.quiet = true; break;
+		case 'M': mnt = optarg; break;
+		case 'u': upper = optarg; break;
+		default: return 2;
+		}
+	}
+	if (argc - optind != 2 || (mnt && !upper)) {
+		fprintf(stderr, "usage: sealpod-pull [options] REF STORE\n");
+		return 2;
+	}
+	o.ref = argv[optind];
+	o.store = argv[optind + 1];
+	o.insecure = insecure;
+	o.ca_pem = ca_buf = slurp(ca, &o.ca_len);
+	if (!o.ca_pem) {
+		fprintf(stderr, "error: cannot read %s\n", ca);
+		return 1;
+	}
+	if (auth && !(o.auth_json = auth_buf = slurp(auth, &o.auth_json_len))) {
+		fprintf(stderr, "error: cannot read %s\n", auth);
+		return 1;
+	}
+	if (sp_image_pull(&o, &res, &err) < 0) {
+		printf("error: %s\n", err.msg);
+		free(ca_buf);
+		free(auth_buf);
+		return 1;
+	}
+	printf("digest: %s\nconfig: %s\nlayers: %zu\nfetched: %u\nreused: %u\nbytes: %llu\n"
+	       "unpacked: %llu\nseconds: %.3f\n",
+	       res.digest, res.config_digest, res.n_layers, res.layers_fetched, res.layers_reused,
+	       (unsigned long long)res.bytes_fetched, (unsigned long long)res.bytes_unpacked,
+	       res.seconds);
+	for (size_t i = 0; i < res.n_layers; i++)
+		printf("diff_id: %s\n", res.diff_ids[i]);
+	print_strv("entrypoint", res.entrypoint);
+	print_strv("cmd", res.cmd);
+	print_strv("env", res.env);
+	printf("workdir: %s\nuser: %s\n", res.workdir, res.user);
+	if (mnt && sp_image_mount_overlay(o.store, &res, upper, mnt, &err) < 0) {
+		printf("error: %s\n", err.msg);
+		rc = 1;
+	}
+	sp_pull_result_free(&res);
+	free(ca_buf);
+	free(auth_buf);
+	return rc;
+}
