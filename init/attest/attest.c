@@ -40,15 +40,15 @@
 #include "policy/policy.h"
 #include "runtime/prepare.h"
 
-#define TPM_DEV		"/dev/tpmrm0"
-#define TOTAL_S		60u
-#define MSG_ATTEST	1u
-#define MSG_RESOURCE	2u
-#define MSG_GET		3u
-#define MSG_GO		4u /* PID 1 to the worker: the network is there, attest now */
-#define MSG_MAX		((size_t)2 << 20)
-#define MAX_WAITERS	64
-#define MAX_REQUESTS	64
+#define TPM_DEV	     "/dev/tpmrm0"
+#define TOTAL_S	     60u
+#define MSG_ATTEST   1u
+#define MSG_RESOURCE 2u
+#define MSG_GET	     3u
+#define MSG_GO	     4u /* PID 1 to the worker: the network is there, attest now */
+#define MSG_MAX	     ((size_t)2 << 20)
+#define MAX_WAITERS  64
+#define MAX_REQUESTS 64
 
 enum state { ST_OFF, ST_IDLE, ST_RUNNING, ST_OK, ST_FAILED };
 
@@ -175,9 +175,10 @@ static void verify_binding(const struct sp_config *cfg, bool found)
 			return;
 		}
 		if (!sp_initdata_matches(A.id.digest, A.id.digest_len, binding, blen))
-			digest_mismatch(hw == SP_EV_TDX ? "TDX MRCONFIGID" : "SNP HOSTDATA", binding,
-					blen);
-		sp_info("initdata", "matches %s", hw == SP_EV_TDX ? "TDX MRCONFIGID" : "SNP HOSTDATA");
+			digest_mismatch(hw == SP_EV_TDX ? "TDX MRCONFIGID" : "SNP HOSTDATA",
+					binding, blen);
+		sp_info("initdata", "matches %s",
+			hw == SP_EV_TDX ? "TDX MRCONFIGID" : "SNP HOSTDATA");
 		return;
 	}
 	if (!found)
@@ -189,7 +190,8 @@ static void verify_binding(const struct sp_config *cfg, bool found)
 			if (hex_decode(cfg->test_binding, binding, sizeof(binding), &blen) < 0)
 				sp_fatal("initdata.digest", "sealpod.test_binding is not hex");
 			if (!sp_initdata_matches(A.id.digest, A.id.digest_len, binding, blen))
-				digest_mismatch("sealpod.test_binding, test overlay", binding, blen);
+				digest_mismatch("sealpod.test_binding, test overlay", binding,
+						blen);
 			sp_info("initdata", "matches sealpod.test_binding (test overlay)");
 		}
 	}
@@ -199,7 +201,8 @@ static void verify_binding(const struct sp_config *cfg, bool found)
 
 		if (A.id.alg != SP_HASH_SHA256)
 			sp_fatal("initdata.digest",
-				 "the vTPM binding (PCR8) needs algorithm = \"sha256\", initdata uses %s",
+				 "the vTPM binding (PCR8) needs algorithm = \"sha256\", initdata "
+				 "uses %s",
 				 sp_hash_name(A.id.alg));
 		if (sp_tpm_open(TPM_DEV, &t, &err) < 0 ||
 		    sp_tpm_extend_sha256(t, 8, A.id.digest, &err) < 0) {
@@ -213,9 +216,9 @@ static void verify_binding(const struct sp_config *cfg, bool found)
 	}
 	if (!cfg->test_binding[0] || !A.test_overlay) {
 		if (!A.test_overlay)
-			sp_fatal("initdata.digest",
-				 "no launch binding on this machine (no TDX, SNP or TPM) to verify "
-				 "initdata against");
+			sp_fatal("initdata.digest", "no launch binding on this machine (no TDX, "
+						    "SNP or TPM) to verify "
+						    "initdata against");
 		sp_warn("initdata", "not bound to the launch (no TEE, no TPM): accepted only "
 				    "because the test overlay is present");
 	}
@@ -234,7 +237,8 @@ static void choose_kbs(const struct sp_config *cfg)
 		if (A.test_overlay)
 			url = cfg->kbs_url, origin = "sealpod.kbs (test overlay)";
 		else
-			sp_warn("attest", "sealpod.kbs ignored: the KBS comes from initdata outside "
+			sp_warn("attest", "sealpod.kbs ignored: the KBS comes from initdata "
+					  "outside "
 					  "the test overlay");
 	}
 	if (!url)
@@ -251,14 +255,16 @@ static void choose_kbs(const struct sp_config *cfg)
 	} else if (!A.ca && !A.test_overlay) {
 		sp_fatal("attest.auth", "https KBS without a CA certificate in aa.toml: refused");
 	}
-	strcpy(A.kbs_url, url);
+	(void)snprintf(A.kbs_url, sizeof(A.kbs_url), "%s", url);
 	while (A.kbs_url[0] && A.kbs_url[strlen(A.kbs_url) - 1] == '/')
 		A.kbs_url[strlen(A.kbs_url) - 1] = '\0';
 }
 
 static void choose_evidence(const struct sp_config *cfg)
 {
-	const char *want = cfg->evidence[0] ? cfg->evidence : A.have_initdata ? A.id.evidence : NULL;
+	const char *want = cfg->evidence[0]  ? cfg->evidence
+			   : A.have_initdata ? A.id.evidence
+					     : NULL;
 
 	A.ev = sp_evidence_detect(A.test_overlay);
 	if (!want)
@@ -325,15 +331,18 @@ int sp_attest_boot_initdata(const struct sp_config *cfg, bool test_overlay,
 		const char *e = strchr(p, ',');
 		size_t n = e ? (size_t)(e - p) : strlen(p);
 		if (n < sizeof(A.prefetch[0]))
-			snprintf(A.prefetch[A.nprefetch++], sizeof(A.prefetch[0]), "%.*s", (int)n, p);
+			(void)snprintf(A.prefetch[A.nprefetch++], sizeof(A.prefetch[0]), "%.*s",
+				       (int)n, p);
 		p += n + (e ? 1 : 0);
 	}
 	if (A.have_initdata && A.id.image.auth_uri && A.nprefetch < 4)
-		snprintf(A.prefetch[A.nprefetch++], sizeof(A.prefetch[0]), "%s", A.id.image.auth_uri);
+		(void)snprintf(A.prefetch[A.nprefetch++], sizeof(A.prefetch[0]), "%s",
+			       A.id.image.auth_uri);
 	if (A.required || A.kbs_url[0]) {
 		A.st = ST_IDLE;
-		sp_info("attest", "required: kbs=%s evidence=%s key=%s", A.kbs_url[0] ? A.kbs_url : "(none)",
-			sp_evidence_name(A.ev), A.key_kind == SP_TEE_KEY_RSA ? "RSA-OAEP-256" : "ECDH-ES+A256KW");
+		sp_info("attest", "required: kbs=%s evidence=%s key=%s",
+			A.kbs_url[0] ? A.kbs_url : "(none)", sp_evidence_name(A.ev),
+			A.key_kind == SP_TEE_KEY_RSA ? "RSA-OAEP-256" : "ECDH-ES+A256KW");
 	} else {
 		sp_info("attest", "not required (no KBS configured)");
 	}
@@ -417,7 +426,7 @@ __attribute__((noreturn)) static void worker_main(int fd)
 		if (read_full(fd, &go, sizeof(go)) < 0 || go.type != MSG_GO)
 			_exit(0);
 	}
-	snprintf(c.base, sizeof(c.base), "%s", A.kbs_url);
+	(void)snprintf(c.base, sizeof(c.base), "%s", A.kbs_url);
 	c.ca_pem = A.ca;
 	c.allow_http = A.test_overlay;
 	c.ev = A.ev;
@@ -425,7 +434,7 @@ __attribute__((noreturn)) static void worker_main(int fd)
 	c.key = key;
 	c.jwk = jwk;
 	c.total_s = TOTAL_S;
-	c.deadline_ms = now_ms() + TOTAL_S * 1000;
+	c.deadline_ms = now_ms() + (long long)TOTAL_S * 1000;
 	if (!A.kbs_url[0]) {
 		sp_error(&err, 0, "attestation is required but no KBS is configured");
 		send_failure(fd, MSG_ATTEST, 0, "attest.auth", &err);
@@ -453,7 +462,7 @@ __attribute__((noreturn)) static void worker_main(int fd)
 		    read_full(fd, uri, f.len) < 0)
 			_exit(1);
 		uri[f.len] = '\0';
-		c.deadline_ms = now_ms() + TOTAL_S * 1000;
+		c.deadline_ms = now_ms() + (long long)TOTAL_S * 1000;
 		if (sp_kbs_client_resource(&c, uri, &data, &len, &err) < 0) {
 			send_failure(fd, MSG_RESOURCE, f.id, c.stage, &err);
 			continue;
@@ -492,7 +501,7 @@ static void redact(char *dst, size_t size, const char *stage, const char *why)
 	const char *cut = strstr(why, SP_ATTEST_DETAIL_SEP);
 	int n = cut ? (int)(cut - why) : (int)strlen(why);
 
-	snprintf(dst, size, "%.31s: %.*s", stage, n > 200 ? 200 : n, why);
+	(void)snprintf(dst, size, "%.31s: %.*s", stage, n > 200 ? 200 : n, why);
 }
 
 static void host_error(struct sp_err *err)
@@ -524,12 +533,12 @@ static void attest_result(int code, const char *payload, size_t len)
 	}
 	A.st = ST_FAILED;
 	if (payload && len && memchr(payload, 0, len)) {
-		snprintf(A.stage, sizeof(A.stage), "%s", payload);
+		(void)snprintf(A.stage, sizeof(A.stage), "%s", payload);
 		size_t sl = strlen(payload) + 1;
 		sp_log_escape(A.why, sizeof(A.why), payload + sl, strnlen(payload + sl, len - sl));
 	} else {
-		snprintf(A.stage, sizeof(A.stage), "attest.auth");
-		snprintf(A.why, sizeof(A.why), "the attestation worker died");
+		(void)snprintf(A.stage, sizeof(A.stage), "attest.auth");
+		(void)snprintf(A.why, sizeof(A.why), "the attestation worker died");
 	}
 	sp_log_fatal(A.stage, "%s", A.why);
 	host_error(&err);
@@ -557,12 +566,16 @@ static void resource_result(uint32_t id, int code, const uint8_t *p, size_t len)
 				uint8_t d[64];
 				size_t dl;
 				char hx[129];
-				if (A.test_overlay && sp_hash_digest(SP_HASH_SHA256, p, len, d, &dl) == 0) {
+				if (A.test_overlay &&
+				    sp_hash_digest(SP_HASH_SHA256, p, len, d, &dl) == 0) {
 					sp_hex(d, dl, hx);
-					sp_info("attest", "resource %s: %zu bytes received, sha256 %s "
-							  "(test overlay)", r.uri, len, hx);
+					sp_info("attest",
+						"resource %s: %zu bytes received, sha256 %s "
+						"(test overlay)",
+						r.uri, len, hx);
 				} else {
-					sp_info("attest", "resource %s: %zu bytes received", r.uri, len);
+					sp_info("attest", "resource %s: %zu bytes received", r.uri,
+						len);
 				}
 			}
 			if (r.cb)
@@ -570,7 +583,7 @@ static void resource_result(uint32_t id, int code, const uint8_t *p, size_t len)
 		} else {
 			char stage[32] = "attest.resource", why[256] = "failed";
 			if (len && memchr(p, 0, len)) {
-				snprintf(stage, sizeof(stage), "%s", (const char *)p);
+				(void)snprintf(stage, sizeof(stage), "%s", (const char *)p);
 				size_t sl = strlen(stage) + 1;
 				sp_log_escape(why, sizeof(why), (const char *)p + sl,
 					      strnlen((const char *)p + sl, len - sl));
@@ -708,7 +721,7 @@ static void begin_attestation(void)
 	if (!A.loop || (!A.w && start_worker(&err) < 0) ||
 	    send_frame(A.w->fd, MSG_GO, 0, 0, NULL, 0) < 0) {
 		if (!err.msg[0])
-			snprintf(err.msg, sizeof(err.msg), "the attestation worker is gone");
+			(void)snprintf(err.msg, sizeof(err.msg), "the attestation worker is gone");
 		char buf[300];
 		int n = snprintf(buf, sizeof(buf), "attest.auth%c%s", 0,
 				 A.loop ? err.msg : "no event loop");
@@ -744,7 +757,8 @@ static void finish_requests(bool fail_all)
 		if (A.st == ST_FAILED) {
 			host_error(&err);
 		} else {
-			snprintf(err.msg, sizeof(err.msg), "attest.resource: the KBS client stopped");
+			(void)snprintf(err.msg, sizeof(err.msg),
+				       "attest.resource: the KBS client stopped");
 			err.errnum = 0;
 		}
 		if (r.cb)
@@ -775,7 +789,7 @@ static int queue_request(const char *uri, sp_resource_fn cb, void *arg, bool int
 	r = &A.reqs[A.nreqs++];
 	memset(r, 0, sizeof(*r));
 	r->id = ++A.next_id;
-	snprintf(r->uri, sizeof(r->uri), "%s", uri);
+	(void)snprintf(r->uri, sizeof(r->uri), "%s", uri);
 	r->cb = cb, r->arg = arg, r->internal = internal;
 	if (A.st == ST_OK && A.w)
 		send_pending();
@@ -844,7 +858,9 @@ static int standalone_net(const char *cidr, struct sp_err *err)
 	struct sp_net_ip ip;
 	struct sp_nl nl;
 	struct sp_nlmsg m;
-	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_flags = IFF_UP, .ifi_change = IFF_UP };
+	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC,
+				 .ifi_flags = IFF_UP,
+				 .ifi_change = IFF_UP };
 	int idx = (int)if_nametoindex("eth0");
 
 	if (sp_net_parse_cidr(cidr, &ip) < 0)
@@ -887,4 +903,3 @@ void sp_attest_boot_start(struct sp_loop *loop, const struct sp_config *cfg)
 	}
 	/* Resources initdata names are fetched once attestation succeeds (attest_result). */
 }
-
