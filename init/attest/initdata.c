@@ -384,7 +384,7 @@ int sp_initdata_read_disk(const char *sysblock, const char *devdir, char **toml,
 	while ((de = readdir(dir)) != NULL && n < 32) {
 		if (strncmp(de->d_name, "vd", 2) != 0 || strlen(de->d_name) >= sizeof(names[0]))
 			continue;
-		(void)snprintf(names[n++], sizeof(names[0]), "%s", de->d_name);
+		(void)snprintf(names[n++], sizeof(names[0]), "%.31s", de->d_name);
 	}
 	closedir(dir);
 	for (size_t i = 0; i < n && pick < 0; i++)
