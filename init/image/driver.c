@@ -260,6 +260,7 @@ static void on_result(struct sp_watch *w, uint32_t events)
 		return;
 	}
 	if (error[0]) {
+		sp_pull_result_free(&res);
 		sp_warn("pull", "%s: %s: %s", j->cid, j->ref, error);
 		finish(j, -1, error);
 		return;
