@@ -152,7 +152,8 @@ def main():
             st = c.agent("WaitProcess", pb.agent.WaitProcessRequest(container_id="c1", exec_id="c1"))
             assert st.decode(pb.agent.WaitProcessResponse).status == 0
             con = g.console()
-            assert "layers in /run/sealpod/pod (tmpfs" in con, g.console_tail()
+            # No sealpod-ephemeral disk here: the storage module keeps the pod dir on tmpfs.
+            assert "layers in /run/sealpod/storage (tmpfs" in con, g.console_tail()
             return f"pull+create {took:.1f} s"
 
         def second_container_downloads_nothing():
@@ -220,6 +221,7 @@ def main():
         def sealpod_ctl_pull_and_run():
             """The standalone path: `sealpod-ctl pull`, then `run` + `logs` of the same image."""
             c.close()
+            time.sleep(1)  # the relay notices the hang-up before it takes the next connection
             ctl = [os.path.join(TOP, "build/sealpod-ctl"), "--addr", f"unix://{g.agent_path}",
                    "--timeout", "300"]
             ref = f"10.0.2.100:{GUEST_REG}/busybox:latest"
