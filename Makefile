@@ -32,7 +32,9 @@ GUEST_LIBS := -lcryptsetup -ldevmapper -lcurl -lssl -lcrypto -lprotobuf-c -ljson
 HOST_CC := gcc
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 HOST_CFLAGS := -std=gnu11 -O1 -g $(WARN) $(SAN) -I$(B)/gen -Iinit -DSEALPOD_HOST_BUILD
-HOST_LIBS := -lcryptsetup -lcurl -lssl -lprotobuf-c -lcrypto -ljson-c -lseccomp -lzstd -lz
+# One list for every host build of our code: the unit tests here, the host agent of
+# tests/integration/test_agent_host.py and the agent of tests/bench/run.
+HOST_LIBS := $(file < tests/host-libs.txt)
 FUZZ_CC := clang
 FUZZ_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I$(B)/gen -Iinit -DSEALPOD_HOST_BUILD
