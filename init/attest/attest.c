@@ -626,10 +626,17 @@ static void on_worker(struct sp_watch *w, uint32_t events)
 				worker_gone();
 				return;
 			}
-			t = realloc(A.rx, cap);
+			/* Not realloc: the old buffer may hold a secret that must not be left behind
+			 * in freed memory. */
+			t = malloc(cap);
 			if (!t) {
 				worker_gone();
 				return;
+			}
+			if (A.rx) {
+				memcpy(t, A.rx, A.rxlen);
+				OPENSSL_cleanse(A.rx, A.rxcap);
+				free(A.rx);
 			}
 			A.rx = t, A.rxcap = cap;
 		}
