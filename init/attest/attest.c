@@ -110,6 +110,11 @@ bool sp_attest_done(void)
 	return A.st == ST_OK;
 }
 
+bool sp_attest_pending(void)
+{
+	return A.st == ST_IDLE || A.st == ST_RUNNING;
+}
+
 /* --- boot: initdata ----------------------------------------------------------------------------- */
 static int hex_decode(const char *s, uint8_t *out, size_t cap, size_t *n)
 {
