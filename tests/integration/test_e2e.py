@@ -481,5 +481,70 @@ def test_e2e_production_image():
     return _outer("prod")
 
 
+# --- `make run` ---------------------------------------------------------------------------------
+DEMO = os.path.join(TOP, "scripts", "demo")
+
+
+def _leftovers(work):
+    """Processes that still name the demo's work directory (QEMU, swtpm, registry, KBS)."""
+    out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
+    return [ln for ln in out.splitlines() if work in ln and "ps -eo" not in ln]
+
+
+def test_make_run_demo():
+    """scripts/demo (what `make run` runs after building): the pod's output, where each piece
+    listens, the boot timeline, the guest powered off, nothing left running or on disk."""
+    p = subprocess.run([DEMO], cwd=TOP, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       timeout=900)
+    out = p.stdout.decode(errors="replace")
+    assert p.returncode == 0, out[-4000:]
+    for want in ("registry   https://127.0.0.1:", "KBS        https://127.0.0.1:", "swtpm      ",
+                 "agent      ", "| Hello from a confidential pod.",
+                 "|   container hostname: demo-pod", "exit status 0",
+                 "guest      powered off after DestroySandbox", "sealpod: attest: done in",
+                 "sealpod: runtime: container demo-app started", "KBS log: attestation ok",
+                 "demo: everything stopped"):
+        assert want in out, f"no {want!r} in the demo's output:\n{out[-4000:]}"
+    work = re.search(r"console    (/\S+)/console\.log", out).group(1)
+    assert not os.path.exists(work), work
+    assert not _leftovers(work), _leftovers(work)
+    tl = {m.group(2): float(m.group(1)) for m in re.finditer(
+        r"\[\s*(\d+\.\d+)\] sealpod: (ready|attest: done|storage: \S+ ready|"
+        r"runtime: container demo-app started)", out)}
+    return "guest clock: " + ", ".join(f"{k} {v:.2f} s" for k, v in tl.items())
+
+
+def test_make_run_demo_interrupted():
+    """SIGTERM to the demo while the guest boots: everything it started stops, its files go."""
+    p = subprocess.Popen([DEMO], cwd=TOP, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    out, work = b"", None
+    end = time.monotonic() + 300
+    try:
+        while time.monotonic() < end:
+            line = p.stdout.readline()
+            if not line:
+                break
+            out += line
+            m = re.match(rb"console    (/\S+)/console\.log", line)
+            if m:
+                work = m.group(1).decode()
+                break
+        assert work, out.decode(errors="replace")[-3000:]
+        time.sleep(3)
+        assert _leftovers(work), "nothing was running"
+        p.send_signal(15)
+        rest, _ = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    text = (out + rest).decode(errors="replace")
+    assert p.returncode == 130, (p.returncode, text[-3000:])
+    assert "demo: interrupted" in text and "demo: everything stopped" in text, text[-3000:]
+    time.sleep(1)
+    assert not _leftovers(work), _leftovers(work)
+    assert not os.path.exists(work), work
+
+
 if __name__ == "__main__":
     sys.exit(_inner(sys.argv[1]))
