@@ -297,7 +297,8 @@ def scenario_pod(work):
 
         # CreateContainer(app) pulled from the local registry, with the emptyDir
         script = (f"echo app up on $(cat /etc/hostname) marker=$(busybox head -c 18 "
-                  f"/opt/e2e-marker); for i in $(busybox seq 512); do echo {UPPER_PLAIN}; "
+                  f"/opt/e2e-marker) dns=$(busybox tail -1 /etc/resolv.conf)"
+                  f" hosts=$(busybox tail -1 /etc/hosts); for i in $(busybox seq 512); do echo {UPPER_PLAIN}; "
                   f"done > /upper-file; for i in $(busybox seq 512); do echo {EMPTYDIR_PLAIN};"
                   f" done > /cache/f; busybox sync; echo to-stderr >&2; exec sleep 1000")
         sp, rt = app_spec(["/bin/sh", "-c", script])
@@ -313,8 +314,9 @@ def scenario_pod(work):
         rep = c.agent("ReadStdout", pb.agent.ReadStreamRequest(container_id=APP, exec_id=APP,
                                                                len=4096), timeout=120)
         line = rep.decode(pb.agent.ReadStreamResponse).data.decode(errors="replace")
-        step("ReadStdout: the app's line (CopyFile'd hostname, image file)",
-             line == f"app up on {HOSTNAME} marker={LAYER_PLAIN[:18].decode()}\n", repr(line))
+        step("ReadStdout: the app's line (CopyFile'd hostname, resolv.conf, hosts; image file)",
+             line == f"app up on {HOSTNAME} marker={LAYER_PLAIN[:18].decode()} "
+             f"dns=search e2e.local hosts=10.0.2.15 {HOSTNAME}\n", repr(line))
         con = g.console()
         step("layers on the encrypted disk",
              re.search(rf"pull: {APP}: .*layers in \S+ \(encrypted disk\)", con)
