@@ -1,6 +1,7 @@
 # sealpod: the one entry point. `make` builds every artifact under build/; `make run` runs a
 # demo pod in the guest; `make test` runs the whole suite. Expensive outputs (static
-# dependencies, the kernel) are cached outside the checkout, keyed by a hash of their inputs (scripts/lib.sh).
+# dependencies, the kernel) are cached outside the checkout, keyed by a hash of their inputs
+# (scripts/lib.sh).
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
