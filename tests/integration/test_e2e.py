@@ -505,6 +505,8 @@ def test_make_run_demo():
                  "|   container hostname: demo-pod", "exit status 0",
                  "guest      powered off after DestroySandbox", "sealpod: attest: done in",
                  "sealpod: runtime: container demo-app started", "KBS log: attestation ok",
+                 "refused, exit 71: sealpod-ctl: ExecProcess: PERMISSION_DENIED",
+                 "pod start: control port ready",
                  "demo: everything stopped"):
         assert want in out, f"no {want!r} in the demo's output:\n{out[-4000:]}"
     work = re.search(r"console    (/\S+)/console\.log", out).group(1)
