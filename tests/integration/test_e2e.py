@@ -301,9 +301,10 @@ def scenario_pod(work):
         # CreateContainer(app) pulled from the local registry, with the emptyDir
         script = (f"echo app up on $(cat /etc/hostname) marker=$(busybox head -c 18 "
                   f"/opt/e2e-marker) dns=$(busybox tail -1 /etc/resolv.conf)"
-                  f" hosts=$(busybox tail -1 /etc/hosts); for i in $(busybox seq 512); do echo {UPPER_PLAIN}; "
-                  f"done > /upper-file; for i in $(busybox seq 512); do echo {EMPTYDIR_PLAIN};"
-                  f" done > /cache/f; busybox sync; echo to-stderr >&2; exec sleep 1000")
+                  f" hosts=$(busybox tail -1 /etc/hosts); "
+                  f"for i in $(busybox seq 512); do echo {UPPER_PLAIN}; done > /upper-file; "
+                  f"for i in $(busybox seq 512); do echo {EMPTYDIR_PLAIN}; done > /cache/f; "
+                  f"busybox sync; echo to-stderr >&2; exec sleep 1000")
         sp, rt = app_spec(["/bin/sh", "-c", script])
         req = pb.agent.CreateContainerRequest(container_id=APP, exec_id=APP, OCI=sp)
         req.storages.add(driver="image_guest_pull", source=IMAGE, mount_point=rt)
