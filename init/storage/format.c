@@ -240,12 +240,22 @@ static int write_before_read(const char *mapped, struct sp_err *err)
 }
 
 /* Runs mke2fs and waits; its last stderr line becomes the error. */
-static int run_mke2fs(const struct sp_fmt_req *r, const char *mapped, struct sp_err *err)
+static int run_mke2fs(const struct sp_fmt_req *r, const char *mapped, uint64_t bytes,
+		      struct sp_err *err)
 {
 	static char *const envp[] = { "PATH=/usr/bin:/sbin:/bin", "MKE2FS_CONFIG=/nonexistent",
 				      NULL };
-	const char *inodes = (r->flags & SP_FMT_KATA_EMPTYDIR) ? "163840" : "32768";
-	const char *isize = (r->flags & SP_FMT_KATA_EMPTYDIR) ? "128" : "256";
+	/* Kata's emptyDir profile: 1 inode per 160 KiB of 128 bytes. Image layers need more inodes
+	 * (ext4's default of 1 per 16 KiB), but every inode table is written at format time here
+	 * (and Kata's shim sizes disks to the host's whole file system): at most 4 Mi inodes, 1 GiB
+	 * of tables. */
+	bool kata = r->flags & SP_FMT_KATA_EMPTYDIR;
+	uint64_t ninodes = bytes / 16384 > (4u << 20) ? (4u << 20) : bytes / 16384;
+	char count[24];
+	const char *isize = kata ? "128" : "256";
+
+	(void)snprintf(count, sizeof(count), "%llu",
+		       (unsigned long long)(ninodes ? ninodes : 1024));
 	char *argv[] = { "mke2fs",
 			 "-q",
 			 "-F",
@@ -259,8 +269,8 @@ static int run_mke2fs(const struct sp_fmt_req *r, const char *mapped, struct sp_
 			 "^has_journal,^resize_inode",
 			 "-m",
 			 "0",
-			 "-i",
-			 (char *)inodes,
+			 kata ? "-i" : "-N",
+			 kata ? "163840" : count,
 			 "-I",
 			 (char *)isize,
 			 "-E",
@@ -382,7 +392,7 @@ int sp_storage_format(const struct sp_fmt_req *r, struct sp_fmt_times *t, struct
 		goto undo;
 	t->wipe_ms = ms_since(&ts);
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	if (run_mke2fs(r, mapped, err) < 0)
+	if (run_mke2fs(r, mapped, bytes, err) < 0)
 		goto undo;
 	t->mkfs_ms = ms_since(&ts);
 	clock_gettime(CLOCK_MONOTONIC, &ts);

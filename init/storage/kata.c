@@ -26,6 +26,10 @@
 
 enum job_state { JOB_WAITING, JOB_FORMATTING, JOB_READY };
 
+#define TRUSTED_DEVICE	"/dev/trusted_store"
+#define TRUSTED_TARGET	"/run/kata-containers/image"
+#define TRUSTED_WAITERS 16
+
 struct job;
 struct job_timer { /* its own allocation: the loop frees it after the batch it was released in */
 	struct sp_watch w;
@@ -44,6 +48,10 @@ struct job {
 	struct sp_fmt_req req;
 	struct timespec deadline;
 	struct sp_worker *worker;
+	/* The pod's trusted image store: kept until the guest goes, never released with a
+	 * container; other CreateContainer calls naming it wait here while it is being made. */
+	bool trusted;
+	struct sp_prep *waiters[TRUSTED_WAITERS];
 };
 
 static struct job *jobs;
@@ -80,16 +88,28 @@ static void free_job(struct job *j)
 	free(j);
 }
 
+/* Tells the waiting CreateContainer calls how j went. On failure j is freed first: answering
+ * may run later steps, whose failure releases this container's storages (blk_release). */
 static void report(struct job *j, int ret, const struct sp_err *err)
 {
-	struct sp_prep *h = j->h;
+	struct sp_prep *hs[TRUSTED_WAITERS + 1];
+	unsigned n = 0;
 
+	if (j->h)
+		hs[n++] = j->h;
 	j->h = NULL;
-	if (ret < 0)
+	for (unsigned i = 0; i < TRUSTED_WAITERS; i++) {
+		if (j->waiters[i])
+			hs[n++] = j->waiters[i];
+		j->waiters[i] = NULL;
+	}
+	if (ret < 0) {
 		sp_log(SP_LOG_ERROR, "storage", "container %s storage %s: %s", j->cid, j->shown_src,
 		       err->msg);
-	if (h)
-		sp_prep_done(h, ret, err);
+		free_job(j);
+	}
+	for (unsigned i = 0; i < n; i++)
+		sp_prep_done(hs[i], ret, err);
 }
 
 static bool disk_in_use(const char *name)
@@ -111,10 +131,11 @@ static void on_formatted(void *arg, int ret, const struct sp_err *err, const str
 	j->worker = NULL;
 	if (ret < 0) {
 		report(j, -TT_INTERNAL, err);
-		free_job(j);
 		return;
 	}
 	j->state = JOB_READY;
+	if (j->trusted)
+		sp_storage_note_trusted(TRUSTED_TARGET);
 	sp_info("storage",
 		"container %s: /dev/%s (PCI %s) encrypted and mounted at %s (luks %ums, mkfs %ums, "
 		"total %ums)",
@@ -147,21 +168,18 @@ static int try_start(struct job *j)
 	if (r < 0) {
 		sp_error_wrap(&err, "storage.hotplug");
 		report(j, -TT_INTERNAL, &err);
-		free_job(j);
 		return 0;
 	}
 	if (disk_in_use(name)) {
 		sp_error(&err, 0, "storage.hotplug: disk %s (PCI %s) is already in use", name,
 			 j->shown_src);
 		report(j, -TT_FAILED_PRECONDITION, &err);
-		free_job(j);
 		return 0;
 	}
 	(void)snprintf(j->req.disk, sizeof(j->req.disk), "%s", name);
 	j->worker = sp_worker_start(sp_storage_loop(), &j->req, false, on_formatted, j, &err);
 	if (!j->worker) {
 		report(j, -TT_INTERNAL, &err);
-		free_job(j);
 		return 0;
 	}
 	j->state = JOB_FORMATTING;
@@ -193,7 +211,6 @@ static void on_timer(struct sp_watch *w, uint32_t events)
 		sp_error(&err, 0, "storage.hotplug: no block device at PCI path %s after %u ms",
 			 j->shown_src, sp_storage_hotplug_timeout_ms());
 		report(j, -TT_DEADLINE_EXCEEDED, &err);
-		free_job(j);
 	}
 }
 
@@ -223,6 +240,35 @@ static int start_timer(struct job *j, struct sp_err *err)
 	}
 	j->timer = t;
 	return 0;
+}
+
+/* Links j in and starts it: at once when its disk is there, else a sysfs poll until the
+ * hot-plug deadline. Returns SP_PREP_PENDING or a negative tt_code (j freed). */
+static int start_job(struct job *j, struct sp_prep *h, struct sp_err *err)
+{
+	unsigned ms = sp_storage_hotplug_timeout_ms();
+
+	j->h = h;
+	j->state = JOB_WAITING;
+	clock_gettime(CLOCK_MONOTONIC, &j->deadline);
+	j->deadline.tv_sec += ms / 1000;
+	j->deadline.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (j->deadline.tv_nsec >= 1000000000L) {
+		j->deadline.tv_sec++;
+		j->deadline.tv_nsec -= 1000000000L;
+	}
+	j->next = jobs;
+	jobs = j;
+	if (try_start(j) == 0)
+		return SP_PREP_PENDING; /* started, or failed and already reported */
+	sp_info("storage", "container %s: waiting up to %u ms for the disk at PCI path %s", j->cid,
+		ms, j->shown_src);
+	if (start_timer(j, err) < 0) {
+		j->h = NULL;
+		free_job(j);
+		return -TT_INTERNAL;
+	}
+	return SP_PREP_PENDING;
 }
 
 static int blk_prepare(struct sp_prep *h, const Grpc__Storage *s, struct sp_err *err)
@@ -280,33 +326,13 @@ static int blk_prepare(struct sp_prep *h, const Grpc__Storage *s, struct sp_err 
 	(void)snprintf(j->req.target, sizeof(j->req.target), "%s", mp);
 	j->req.flags = SP_FMT_KATA_EMPTYDIR;
 	j->req.mflags = o.mflags;
-	j->h = h;
-	j->state = JOB_WAITING;
-	clock_gettime(CLOCK_MONOTONIC, &j->deadline);
-	j->deadline.tv_sec += sp_storage_hotplug_timeout_ms() / 1000;
-	j->deadline.tv_nsec += (long)(sp_storage_hotplug_timeout_ms() % 1000) * 1000000L;
-	if (j->deadline.tv_nsec >= 1000000000L) {
-		j->deadline.tv_sec++;
-		j->deadline.tv_nsec -= 1000000000L;
-	}
-	j->next = jobs;
-	jobs = j;
-	if (try_start(j) == 0)
-		return SP_PREP_PENDING; /* started, or failed and already reported */
-	sp_info("storage", "container %s: waiting up to %u ms for the disk at PCI path %s", j->cid,
-		sp_storage_hotplug_timeout_ms(), j->shown_src);
-	if (start_timer(j, err) < 0) {
-		j->h = NULL;
-		free_job(j);
-		return -TT_INTERNAL;
-	}
-	return SP_PREP_PENDING;
+	return start_job(j, h, err);
 }
 
 static void blk_cancel(struct sp_prep *h)
 {
 	for (struct job *j = jobs; j; j = j->next) {
-		if (j->h != h)
+		if (j->h != h || j->trusted)
 			continue;
 		j->h = NULL;
 		if (j->state == JOB_FORMATTING) {
@@ -325,7 +351,7 @@ static void blk_release(const char *cid)
 		struct sp_err err;
 
 		next = j->next;
-		if (strcmp(j->cid, cid) != 0 || j->h)
+		if (strcmp(j->cid, cid) != 0 || j->h || j->trusted || j->state != JOB_READY)
 			continue;
 		if (j->state == JOB_READY) {
 			sp_info("storage", "container %s: releasing %s (/dev/%s)", cid,
@@ -335,6 +361,75 @@ static void blk_release(const char *cid)
 		}
 		free_job(j);
 	}
+}
+
+static struct job *trusted_job(void)
+{
+	for (struct job *j = jobs; j; j = j->next)
+		if (j->trusted)
+			return j;
+	return NULL;
+}
+
+/* Kata's trusted image storage: a block device the pod names /dev/trusted_store (Device.id its
+ * PCI path), formatted like the pod disk and mounted on /run/kata-containers/image, where the
+ * image pull then unpacks layers (sp_storage_pod_dir() moves there). */
+int sp_storage_devices_prepare(struct sp_prep *h, struct sp_err *err)
+{
+	const Grpc__CreateContainerRequest *req = sp_prep_request(h);
+	const Grpc__Device *d = NULL;
+	struct job *j;
+
+	for (size_t i = 0; i < req->n_devices; i++)
+		if (req->devices[i]->container_path &&
+		    strcmp(req->devices[i]->container_path, TRUSTED_DEVICE) == 0)
+			d = req->devices[i];
+	if (!d)
+		return 0;
+	if (!sp_storage_loop())
+		return sp_error(err, 0, "storage: not initialised"), -TT_UNAVAILABLE;
+	j = trusted_job();
+	if (j && j->state == JOB_READY)
+		return 0; /* pod-scoped: made once */
+	if (j) {
+		for (unsigned i = 0; i < TRUSTED_WAITERS; i++)
+			if (!j->waiters[i]) {
+				j->waiters[i] = h;
+				return SP_PREP_PENDING;
+			}
+		return sp_error(err, 0, "storage: too many containers wait for the trusted store"),
+		       -TT_RESOURCE_EXHAUSTED;
+	}
+	j = calloc(1, sizeof(*j));
+	if (!j)
+		return sp_error(err, ENOMEM, "storage"), -TT_RESOURCE_EXHAUSTED;
+	sp_log_escape(j->shown_src, sizeof(j->shown_src), d->id ? d->id : "",
+		      d->id ? strnlen(d->id, 40) : 0);
+	if (!d->id || sp_pci_path_parse(d->id, strlen(d->id), &j->pci, err) < 0) {
+		if (!d->id)
+			(void)sp_error(err, 0, "no PCI path");
+		free(j);
+		return sp_error_wrap(err, "storage.options: %s", TRUSTED_DEVICE),
+		       -TT_INVALID_ARGUMENT;
+	}
+	j->trusted = true;
+	(void)snprintf(j->cid, sizeof(j->cid), "%s", sp_prep_cid(h));
+	(void)snprintf(j->req.dm_name, sizeof(j->req.dm_name), "sealpod-image");
+	(void)snprintf(j->req.target, sizeof(j->req.target), "%s", TRUSTED_TARGET);
+	return start_job(j, h, err);
+}
+
+void sp_storage_devices_cancel(struct sp_prep *h)
+{
+	struct job *j = trusted_job();
+
+	if (!j)
+		return;
+	for (unsigned i = 0; i < TRUSTED_WAITERS; i++)
+		if (j->waiters[i] == h)
+			j->waiters[i] = NULL;
+	if (j->h == h)
+		j->h = NULL; /* the store is the pod's: let the format finish for the next caller */
 }
 
 const struct sp_storage_driver sp_storage_driver_blk = {

@@ -31,6 +31,19 @@ static bool encrypted;
 static struct sp_err fail;
 static struct waiter *waiters;
 static char pod_disk[32];
+static bool host_mode;
+static const char *pod_dir = SP_STORAGE_DIR;
+static void notify_all(void);
+
+void sp_storage_note_trusted(const char *dir)
+{
+	pod_dir = dir;
+	encrypted = true;
+	state = POD_READY;
+	sp_agent_note_encrypted_storage();
+	sp_info("storage", "pod storage (image layers) is now the trusted store at %s", dir);
+	notify_all();
+}
 
 const char *sp_storage_pod_disk(void)
 {
@@ -105,7 +118,9 @@ int sp_storage_boot(struct sp_loop *l, unsigned hotplug_timeout_s)
 	loop = l;
 	hotplug_ms = hotplug_timeout_s * 1000u;
 	if (!sp_is_pid1()) {
+		/* Ready, but no directory of ours: callers use their own host-test fallback. */
 		state = POD_READY;
+		host_mode = true;
 		sp_info("storage", "skipped: not PID 1 (host test mode)");
 		return 0;
 	}
@@ -142,11 +157,11 @@ int sp_storage_boot(struct sp_loop *l, unsigned hotplug_timeout_s)
 
 const char *sp_storage_pod_dir(bool *enc)
 {
-	if (state != POD_READY)
+	if (state != POD_READY || host_mode)
 		return NULL;
 	if (enc)
 		*enc = encrypted;
-	return SP_STORAGE_DIR;
+	return pod_dir;
 }
 
 void sp_storage_when_ready(sp_storage_ready_fn cb, void *arg)

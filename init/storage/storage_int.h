@@ -107,6 +107,8 @@ void sp_worker_abandon(struct sp_worker *w);
 /* --- pod.c / kata.c ------------------------------------------------------------------------- */
 struct sp_loop *sp_storage_loop(void);
 unsigned sp_storage_hotplug_timeout_ms(void);
+/* The trusted image store is mounted at dir: the pod dir moves there (encrypted). */
+void sp_storage_note_trusted(const char *dir);
 /* Kernel name of the standalone pod disk, NULL when there is none. */
 const char *sp_storage_pod_disk(void);
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "lib/cleanup.h"
@@ -40,8 +41,17 @@ __attribute__((noreturn)) static void worker_main(int fd, const struct sp_fmt_re
 	struct sigaction dfl = { .sa_handler = SIG_DFL };
 	sigset_t none;
 
+	/* Hold none of PID 1's sockets and pipes: a connection PID 1 closes must not stay open
+	 * here. The report pipe moves to fd 3. */
+	if (fd != 3) {
+		if (dup2(fd, 3) < 0)
+			_exit(1);
+		fd = 3;
+	}
+	(void)fcntl(fd, F_SETFD, FD_CLOEXEC); /* not for mke2fs */
+	(void)syscall(SYS_close_range, 4u, ~0u, 0u);
 	for (int s = 1; s < NSIG; s++)
-		sigaction(s, &dfl, NULL);
+		(void)sigaction(s, &dfl, NULL);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	memset(&rep, 0, sizeof(rep));

@@ -6,6 +6,7 @@ One boot carries most tests, ordered from harmless to harmful:
   pod disk  (serial sealpod-ephemeral, 256 MiB): formatted at boot by PID 1
   kata disk (root bus slot 0x11, PCI path "11", 160 MiB): the storage tool and a Kata storage
   small disk (slot 0x12, PCI path "12", 16 MiB): too small; also the scanner's positive control
+  trusted disk (slot 0x13, PCI path "13", 128 MiB): Kata's /dev/trusted_store
   a PCIe root port at slot 0x10 for the hot-plug test (PCI path "10/00")
 """
 import atexit
@@ -35,7 +36,7 @@ INVALID_ARGUMENT, DEADLINE_EXCEEDED, PERMISSION_DENIED, INTERNAL = 3, 4, 7, 13
 DIR = tempfile.mkdtemp(prefix="sealpod-storage-")
 atexit.register(shutil.rmtree, DIR, True)
 DISKS = {"pod": 256 << 20, "kata": 160 << 20, "small": 16 << 20, "hot": 96 << 20,
-         "prod": 128 << 20}
+         "prod": 128 << 20, "trusted": 128 << 20}
 PATHS = {k: os.path.join(DIR, k + ".img") for k in DISKS}
 for k, size in DISKS.items():
     with open(PATHS[k], "wb") as f:
@@ -43,7 +44,7 @@ for k, size in DISKS.items():
 
 MAIN = dict(test=True, mem=1024, cmdline="agent.hotplug_timeout=10",
             extra=("--disk", PATHS["pod"], "--blk", PATHS["kata"], "--blk", PATHS["small"],
-                   "--hotplug-port"))
+                   "--blk", PATHS["trusted"], "--hotplug-port"))
 
 
 def wait_console(g, needle, timeout=180):
@@ -277,6 +278,27 @@ def test_kata_blk_hotplug(g):
         time.sleep(0.2)
     assert f" {mp} " not in mounts(g)
     assert "waiting up to 10000 ms for the disk at PCI path 10/00" in g.console()
+
+
+@boots(**MAIN)
+def test_kata_trusted_store(g):
+    """A Device with container_path /dev/trusted_store (Device.id its PCI path) becomes the
+    encrypted image store on /run/kata-containers/image, made once for the pod: a second
+    container naming it reuses it, and RemoveContainer leaves it in place."""
+    target = "/run/kata-containers/image"
+    with client(g) as c:
+        for cid in ("ctr-ts1", "ctr-ts2"):
+            req = create_req(cid, [])
+            req.devices.add(id="13", type="blk", container_path="/dev/trusted_store")
+            rep = c.agent("CreateContainer", req, timeout=120)
+            assert rep.ok, rep
+            line = [m for m in mounts(g).splitlines() if f" {target} " in m]
+            assert len(line) == 1 and line[0].startswith("/dev/mapper/sealpod-image "), line
+            assert c.agent("RemoveContainer",
+                           pb.agent.RemoveContainerRequest(container_id=cid)).ok
+        assert f" {target} " in mounts(g), "the pod's image store went with a container"
+    assert "pod storage (image layers) is now the trusted store at " + target in g.console()
+    assert "authenc(hmac(sha256),xts(aes))" in g.sh_ok(f"{ST} table sealpod-image")
 
 
 @boots(**MAIN)
