@@ -468,8 +468,14 @@ static void cancel(struct sp_prep *h)
 		sp_storage_when_ready_cancel(j);
 	if (j->waiting_auth && sp_attest_resource_cancel)
 		sp_attest_resource_cancel(j);
-	if (j->pid > 0)
-		kill(j->pid, SIGKILL);
+	if (j->pid > 0) {
+		char updir[700];
+
+		(void)kill(j->pid, SIGKILL);
+		/* The worker may have mounted already: undo it like a release. */
+		(void)snprintf(updir, sizeof(updir), "%s/overlay/%s", j->pod, j->cid);
+		remember(j->cid, j->target, updir);
+	}
 	job_end(j);
 }
 
