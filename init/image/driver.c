@@ -220,6 +220,16 @@ static __attribute__((noreturn)) void worker(struct job *j, int wfd)
 
 /* --- PID 1's side ---------------------------------------------------------------------------- */
 
+/* The status a failed pull answers with, from its stage code. */
+static int code_for(const char *msg)
+{
+	if (strstr(msg, "blocked by policy") || strncmp(msg, "pull.auth", 9) == 0)
+		return TT_PERMISSION_DENIED;
+	if (strncmp(msg, "pull.manifest", 13) == 0)
+		return TT_NOT_FOUND; /* the reference does not resolve to an image we accept */
+	return TT_FAILED_PRECONDITION;
+}
+
 static void finish(struct job *j, int ret, const char *msg)
 {
 	struct sp_prep *h = j->h;
@@ -231,7 +241,7 @@ static void finish(struct job *j, int ret, const char *msg)
 		return;
 	if (ret < 0)
 		(void)sp_error(&err, 0, "%s", msg);
-	sp_prep_done(h, ret < 0 ? -TT_FAILED_PRECONDITION : 0, &err);
+	sp_prep_done(h, ret < 0 ? -code_for(msg) : 0, &err);
 }
 
 static void on_result(struct sp_watch *w, uint32_t events)
@@ -260,6 +270,7 @@ static void on_result(struct sp_watch *w, uint32_t events)
 		return;
 	}
 	if (error[0]) {
+		sp_pull_result_free(&res);
 		sp_warn("pull", "%s: %s: %s", j->cid, j->ref, error);
 		finish(j, -1, error);
 		return;

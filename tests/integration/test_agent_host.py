@@ -79,7 +79,8 @@ def build_agent():
     cmd = ["gcc", "-std=gnu11", "-O1", "-g", "-fsanitize=address,undefined",
            "-fno-sanitize-recover=all", "-Iinit", "-Ibuild/gen", "-DSEALPOD_HOST_BUILD"]
     cmd += [os.path.relpath(s, TOP) for s in srcs] + [os.path.relpath(g, TOP) for g in gens]
-    cmd += ["-lprotobuf-c", "-ljson-c", "-lcrypto", "-lseccomp", "-o", AGENT_BIN + ".tmp"]
+    cmd += ["-lprotobuf-c", "-ljson-c", "-lcurl", "-lssl", "-lcrypto", "-lseccomp", "-lzstd", "-lz",
+            "-o", AGENT_BIN + ".tmp"]
     r = subprocess.run(cmd, cwd=TOP, capture_output=True, text=True)
     if r.returncode != 0:
         raise AssertionError("building the host agent failed:\n" + r.stderr[-2000:])
