@@ -1,6 +1,7 @@
-# sealpod: the one entry point. `make` builds every artifact under build/; `make run` boots the
-# guest; `make test` runs the whole suite. Expensive outputs (static dependencies, the kernel)
-# are cached outside the checkout, keyed by a hash of their inputs (scripts/lib.sh).
+# sealpod: the one entry point. `make` builds every artifact under build/; `make run` runs a
+# demo pod in the guest; `make test` runs the whole suite. Expensive outputs (static
+# dependencies, the kernel) are cached outside the checkout, keyed by a hash of their inputs
+# (scripts/lib.sh).
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -32,7 +33,9 @@ GUEST_LIBS := -lcryptsetup -ldevmapper -lcurl -lssl -lcrypto -lprotobuf-c -ljson
 HOST_CC := gcc
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 HOST_CFLAGS := -std=gnu11 -O1 -g $(WARN) $(SAN) -I$(B)/gen -Iinit -DSEALPOD_HOST_BUILD
-HOST_LIBS := -lcryptsetup -lcurl -lssl -lprotobuf-c -lcrypto -ljson-c -lseccomp -lzstd -lz
+# One list for every host build of our code: the unit tests here, the host agent of
+# tests/integration/test_agent_host.py and the agent of tests/bench/run.
+HOST_LIBS := $(file < tests/host-libs.txt)
 FUZZ_CC := clang
 FUZZ_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -I$(B)/gen -Iinit -DSEALPOD_HOST_BUILD
@@ -169,8 +172,11 @@ fuzz: $(FUZZERS)
 	tests/fuzz/run $(FUZZ_SECONDS) $(FUZZERS)
 
 # --- user entry points ------------------------------------------------------------------------
+# A whole confidential pod on loopback (scripts/demo): registry + demo image, test KBS, swtpm,
+# the guest, a pod through sealpod-ctl, its output and the boot timeline. A plain boot of the
+# production image with its timeline: scripts/run-qemu --demo.
 run: all
-	scripts/run-qemu --demo
+	scripts/demo
 
 test: all $(B)/host/unit-tests $(FUZZERS)
 	tests/run

@@ -21,23 +21,23 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FW_GUID_LEN	    16
-#define FW_MAX_TABLE	    32
-#define FW_MAX_SECTIONS	    64
-#define FW_PAGE		    4096u
-#define FW_MAX_IMAGE	    (64u << 20) /* flash images are 1-8 MiB; the GPA math assumes < 4 GiB */
-#define FW_TABLE_TAIL	    32		/* bytes between the footer entry and the end */
+#define FW_GUID_LEN	16
+#define FW_MAX_TABLE	32
+#define FW_MAX_SECTIONS 64
+#define FW_PAGE		4096u
+#define FW_MAX_IMAGE	(64u << 20) /* flash images are 1-8 MiB; the GPA math assumes < 4 GiB */
+#define FW_TABLE_TAIL	32	    /* bytes between the footer entry and the end */
 /* Bound on the memory the sections of one image make the TDX module or the SNP firmware
  * measure (real images: a few MiB), so a hostile image cannot make a measurement walk
  * billions of pages. */
-#define FW_MAX_MEASURED	    (1ull << 30)
+#define FW_MAX_MEASURED (1ull << 30)
 
 /* GUIDs in their on-disk (EFI, mixed-endian) byte order. */
-extern const uint8_t FW_GUID_FOOTER[FW_GUID_LEN];	  /* 96b582de-1fb2-45f7-baea-a366c55a082d */
-extern const uint8_t FW_GUID_TDX_METADATA[FW_GUID_LEN];	  /* e47a6535-984a-4798-865e-4685a7bf8ec2 */
-extern const uint8_t FW_GUID_SEV_METADATA[FW_GUID_LEN];	  /* dc886566-984a-4798-a75e-5585a7bf67cc */
+extern const uint8_t FW_GUID_FOOTER[FW_GUID_LEN];	/* 96b582de-1fb2-45f7-baea-a366c55a082d */
+extern const uint8_t FW_GUID_TDX_METADATA[FW_GUID_LEN]; /* e47a6535-984a-4798-865e-4685a7bf8ec2 */
+extern const uint8_t FW_GUID_SEV_METADATA[FW_GUID_LEN]; /* dc886566-984a-4798-a75e-5585a7bf67cc */
 extern const uint8_t FW_GUID_SEV_RESET_BLOCK[FW_GUID_LEN]; /* 00f771de-1a7e-4fcb-890e-68c77e2fb44e */
-extern const uint8_t FW_GUID_SEV_HASH_TABLE[FW_GUID_LEN];  /* 7255371f-3a3b-4b04-927b-1da6efa8d454 */
+extern const uint8_t FW_GUID_SEV_HASH_TABLE[FW_GUID_LEN]; /* 7255371f-3a3b-4b04-927b-1da6efa8d454 */
 
 struct fw_table_entry {
 	uint8_t guid[FW_GUID_LEN];

@@ -118,8 +118,7 @@ static int add_separator(struct measure_result *r, uint32_t pcr, char *err)
 	return add_event(r, pcr, EV_SEPARATOR, d, "separator", err);
 }
 
-int measure_kernel_image_digest(const struct measure_input *in, int sha384, uint8_t *out,
-				char *err)
+int measure_kernel_image_digest(const struct measure_input *in, int sha384, uint8_t *out, char *err)
 {
 	uint8_t *img = malloc(in->kernel_len ? in->kernel_len : 1);
 	if (!img)
@@ -138,8 +137,8 @@ int measure_kernel_image_digest(const struct measure_input *in, int sha384, uint
 	}
 	unsigned outlen = 0;
 	if (ret == 0)
-		ret = pe_authenticode(img, in->kernel_len, sha384 ? EVP_sha384() : EVP_sha256(), out,
-				      &outlen, err);
+		ret = pe_authenticode(img, in->kernel_len, sha384 ? EVP_sha384() : EVP_sha256(),
+				      out, &outlen, err);
 	free(img);
 	return ret;
 }

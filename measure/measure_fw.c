@@ -7,12 +7,10 @@
 
 const uint8_t FW_GUID_FOOTER[FW_GUID_LEN] = { 0xde, 0x82, 0xb5, 0x96, 0xb2, 0x1f, 0xf7, 0x45,
 					      0xba, 0xea, 0xa3, 0x66, 0xc5, 0x5a, 0x08, 0x2d };
-const uint8_t FW_GUID_TDX_METADATA[FW_GUID_LEN] = { 0x35, 0x65, 0x7a, 0xe4, 0x4a, 0x98,
-						    0x98, 0x47, 0x86, 0x5e, 0x46, 0x85,
-						    0xa7, 0xbf, 0x8e, 0xc2 };
-const uint8_t FW_GUID_SEV_METADATA[FW_GUID_LEN] = { 0x66, 0x65, 0x88, 0xdc, 0x4a, 0x98,
-						    0x98, 0x47, 0xa7, 0x5e, 0x55, 0x85,
-						    0xa7, 0xbf, 0x67, 0xcc };
+const uint8_t FW_GUID_TDX_METADATA[FW_GUID_LEN] = { 0x35, 0x65, 0x7a, 0xe4, 0x4a, 0x98, 0x98, 0x47,
+						    0x86, 0x5e, 0x46, 0x85, 0xa7, 0xbf, 0x8e, 0xc2 };
+const uint8_t FW_GUID_SEV_METADATA[FW_GUID_LEN] = { 0x66, 0x65, 0x88, 0xdc, 0x4a, 0x98, 0x98, 0x47,
+						    0xa7, 0x5e, 0x55, 0x85, 0xa7, 0xbf, 0x67, 0xcc };
 const uint8_t FW_GUID_SEV_RESET_BLOCK[FW_GUID_LEN] = { 0xde, 0x71, 0xf7, 0x00, 0x7e, 0x1a,
 						       0xcb, 0x4f, 0x89, 0x0e, 0x68, 0xc7,
 						       0x7e, 0x2f, 0xb4, 0x4e };
@@ -23,12 +21,18 @@ const uint8_t FW_GUID_SEV_HASH_TABLE[FW_GUID_LEN] = { 0x1f, 0x37, 0x55, 0x72, 0x
 #define ENTRY_TRAILER 18 /* u16 length + GUID */
 #define FOUR_GIB      0x100000000ull
 
-static uint16_t le16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static uint16_t le16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
 static uint32_t le32(const uint8_t *p)
 {
 	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
-static uint64_t le64(const uint8_t *p) { return le32(p) | (uint64_t)le32(p + 4) << 32; }
+static uint64_t le64(const uint8_t *p)
+{
+	return le32(p) | (uint64_t)le32(p + 4) << 32;
+}
 
 int fw_table_parse(const uint8_t *img, size_t len, struct fw_table *t, char *err)
 {
@@ -50,8 +54,8 @@ int fw_table_parse(const uint8_t *img, size_t len, struct fw_table *t, char *err
 					   end - start, start);
 		size_t esize = le16(img + end - ENTRY_TRAILER);
 		if (esize < ENTRY_TRAILER || esize > end - start)
-			return measure_err(err, "OVMF table: bad entry length %zu at offset %zu", esize,
-					   end - ENTRY_TRAILER);
+			return measure_err(err, "OVMF table: bad entry length %zu at offset %zu",
+					   esize, end - ENTRY_TRAILER);
 		if (t->n == FW_MAX_TABLE)
 			return measure_err(err, "OVMF table: more than %d entries", FW_MAX_TABLE);
 		struct fw_table_entry *e = &t->e[t->n++];
@@ -91,7 +95,7 @@ static int locate(const uint8_t *img, size_t len, const struct fw_table *t,
 
 const char *tdvf_type_name(uint32_t type)
 {
-	static const char *const names[] = { "BFV",	"CFV",	   "TD_HOB",	   "TempMem",
+	static const char *const names[] = { "BFV",	"CFV",	   "TD_HOB",	  "TempMem",
 					     "PermMem", "Payload", "PayloadParam" };
 	return type < sizeof(names) / sizeof(names[0]) ? names[type] : "unknown";
 }
@@ -99,7 +103,7 @@ const char *tdvf_type_name(uint32_t type)
 int tdvf_parse(const uint8_t *img, size_t len, struct tdvf *td, char *err)
 {
 	struct fw_table t;
-	size_t pos;
+	size_t pos = 0;
 	memset(td, 0, sizeof(*td));
 	if (fw_table_parse(img, len, &t, err) < 0 ||
 	    locate(img, len, &t, FW_GUID_TDX_METADATA, "TDVF metadata", &pos, err) < 0)
@@ -117,7 +121,7 @@ int tdvf_parse(const uint8_t *img, size_t len, struct tdvf *td, char *err)
 				   dlen);
 	uint64_t measured = 0;
 	for (uint32_t i = 0; i < n; i++) {
-		const uint8_t *p = d + 16 + 32 * i;
+		const uint8_t *p = d + 16 + (size_t)32 * i;
 		struct tdvf_section *s = &td->s[i];
 		s->data_offset = le32(p);
 		s->raw_size = le32(p + 4);
@@ -134,15 +138,17 @@ int tdvf_parse(const uint8_t *img, size_t len, struct tdvf *td, char *err)
 			return measure_err(err, "TDVF section %u: MR.EXTEND on a PAGE.AUG section",
 					   i);
 		if (s->gpa % FW_PAGE || s->mem_size % FW_PAGE || s->mem_size == 0)
-			return measure_err(err, "TDVF section %u: GPA 0x%llx size 0x%llx not page "
-					   "aligned", i, (unsigned long long)s->gpa,
+			return measure_err(err,
+					   "TDVF section %u: GPA 0x%llx size 0x%llx not page "
+					   "aligned",
+					   i, (unsigned long long)s->gpa,
 					   (unsigned long long)s->mem_size);
 		/* GPAs are at most 52 bits; this also rules out wrapping. */
 		if (s->gpa >= (1ull << 52) || s->mem_size > (1ull << 52) - s->gpa)
 			return measure_err(err, "TDVF section %u: GPA range out of bounds", i);
 		if (s->raw_size > s->mem_size)
-			return measure_err(err, "TDVF section %u: raw size 0x%x above memory size", i,
-					   s->raw_size);
+			return measure_err(err, "TDVF section %u: raw size 0x%x above memory size",
+					   i, s->raw_size);
 		if (s->data_offset > len || s->raw_size > len - s->data_offset)
 			return measure_err(err, "TDVF section %u: raw data outside the image", i);
 		/* Only raw data is ever read (MR.EXTEND hashes zeros past it), and the number of
@@ -181,7 +187,7 @@ const char *sev_type_name(uint32_t type)
 int sev_meta_parse(const uint8_t *img, size_t len, struct sev_meta *m, char *err)
 {
 	struct fw_table t;
-	size_t pos;
+	size_t pos = 0;
 	memset(m, 0, sizeof(*m));
 	if (fw_table_parse(img, len, &t, err) < 0 ||
 	    locate(img, len, &t, FW_GUID_SEV_METADATA, "SEV metadata", &pos, err) < 0)
@@ -195,10 +201,11 @@ int sev_meta_parse(const uint8_t *img, size_t len, struct sev_meta *m, char *err
 	if (n == 0 || n > FW_MAX_SECTIONS)
 		return measure_err(err, "SEV metadata: %u sections", n);
 	if (mlen < 16 + 12 * n || 16 + 12 * (size_t)n > len - pos)
-		return measure_err(err, "SEV metadata: %u sections do not fit (length %u)", n, mlen);
+		return measure_err(err, "SEV metadata: %u sections do not fit (length %u)", n,
+				   mlen);
 	uint64_t measured = 0;
 	for (uint32_t i = 0; i < n; i++) {
-		const uint8_t *p = d + 16 + 12 * i;
+		const uint8_t *p = d + 16 + (size_t)12 * i;
 		struct sev_section *s = &m->s[i];
 		s->gpa = le32(p);
 		s->size = le32(p + 4);
@@ -208,11 +215,15 @@ int sev_meta_parse(const uint8_t *img, size_t len, struct sev_meta *m, char *err
 					   s->type);
 		if (s->gpa % FW_PAGE || s->size % FW_PAGE || s->size == 0 ||
 		    (uint64_t)s->gpa + s->size > FOUR_GIB)
-			return measure_err(err, "SEV metadata section %u: GPA 0x%x size 0x%x not "
-					   "page aligned or above 4 GiB", i, s->gpa, s->size);
+			return measure_err(err,
+					   "SEV metadata section %u: GPA 0x%x size 0x%x not "
+					   "page aligned or above 4 GiB",
+					   i, s->gpa, s->size);
 		if ((s->type == SEV_SECRETS || s->type == SEV_CPUID) && s->size != FW_PAGE)
-			return measure_err(err, "SEV metadata section %u: %s of 0x%x bytes (one "
-					   "page expected)", i, sev_type_name(s->type), s->size);
+			return measure_err(err,
+					   "SEV metadata section %u: %s of 0x%x bytes (one "
+					   "page expected)",
+					   i, sev_type_name(s->type), s->size);
 		measured += s->size;
 		if (measured > FW_MAX_MEASURED)
 			return measure_err(err, "SEV metadata sections cover more than %llu bytes",

@@ -1,27 +1,41 @@
-/* sealpod-measure: prints the reference values of a sealpod guest (see measure.h), or replays
- * a guest's TCG2 event log and says which events differ from the prediction.
+/* sealpod-measure: prints the reference values of a sealpod guest (see measure.h, tee.h), or
+ * replays a guest's event log and says which events differ from the prediction.
  *
- *   sealpod-measure --kernel FILE --initrd FILE --cmdline STR --mem MIB [--initdata FILE]
- *       [--firmware FILE] [--loadopts suffix|prefix] [--no-qemu-patch] [--manifest FILE]...
- *       [--reference-log FILE] [--format json|kbs]
- *   sealpod-measure replay --eventlog FILE [--bank sha256|sha384|...] [the inputs above]
+ *   sealpod-measure --kernel FILE --initrd FILE --cmdline STR [--mem MIB] [--initdata FILE]
+ *       [--tee tpm|tdx|snp] [--firmware FILE] [--loadopts suffix|prefix]
+ *       [--no-qemu-patch | --qemu-patch] [--manifest FILE]... [--reference-log FILE]
+ *       [--vcpus N] [--vcpu-type MODEL | --vcpu-sig N] [--guest-features N]
+ *       [--vmm qemu|clh|ec2|gce] [--tdx-page-order single|two-pass] [--tdx-legacy-separator]
+ *       [--format json|kbs]
+ *   sealpod-measure replay --eventlog FILE [--bank sha256|sha384|...] [--reference-log FILE]
+ *       [the inputs above]
  *
- * --format json (default): one object with pcr4, pcr5, pcr9 (and pcr8 with --initdata), sha256,
- *   lowercase hex; the inputs (kernel_sha256, kernel_authenticode_sha256, initrd_sha256,
- *   initrd_size, cmdline, mem, loadopts, qemu_patch, initdata_sha256, firmware_sha256); the
- *   predicted events; "manifest": the concatenated --manifest files. With --reference-log (the
- *   binary_bios_measurements of a reference boot of the same firmware and VM configuration)
- *   also pcr0, pcr1, pcr2, pcr3, pcr6, pcr7 replayed from it, and reference_log_sha256.
+ * --tee tpm (default), --format json: one object with pcr4, pcr5, pcr9 (and pcr8 with
+ *   --initdata), sha256, lowercase hex; the inputs (kernel_sha256, kernel_authenticode_sha256,
+ *   initrd_sha256, initrd_size, cmdline, mem, loadopts, qemu_patch, initdata_sha256,
+ *   firmware_sha256); the predicted events; "manifest": the concatenated --manifest files. With
+ *   --reference-log (the binary_bios_measurements of a reference boot of the same firmware and
+ *   VM configuration) also pcr0, pcr1, pcr2, pcr3, pcr6, pcr7 replayed from it.
+ * --tee tdx: mrtd (with --firmware, a TDVF image), rtmr1, rtmr2 (sha384), the TDVF sections
+ *   and the predicted CCEL events; rtmr0 only from --reference-log (a reference boot's CCEL),
+ *   else listed under "not_computed".
+ * --tee snp: snp_launch_digest (sha384) for --firmware (an AmdSev OVMF), --vcpus, the vCPU
+ *   type or signature, --guest-features (default 0x1) and the VMM's VMSA flavour.
+ * --mem is needed only when QEMU patches the setup header (the vTPM default; TDX and SNP
+ *   default to the unpatched kernel).
  * --format kbs: a flat object of reference values a test KBS ingests, every value a list of
- *   accepted lowercase-hex sha256 PCR values: {"pcr4":["…"],"pcr5":["…"],"pcr8":["…"],
- *   "pcr9":["…"]} (pcr8 only with --initdata; pcr0-3, 6, 7 only with --reference-log).
+ *   accepted lowercase-hex values: {"pcr4":["…"],"pcr5":["…"],"pcr8":["…"],"pcr9":["…"]}
+ *   (pcr8 only with --initdata; pcr0-3, 6, 7 only with --reference-log), {"mrtd":[…],
+ *   "rtmr1":[…],"rtmr2":[…]} or {"snp_launch_digest":[…]}.
  * Strings are JSON-escaped with each byte >= 0x80 written as \u00XX (Latin-1), which is also
  * how OVMF widens cmdline bytes into LoadOptions.
  *
- * replay prints {"bank","events","pcrs":{"N":"hex"},…} (for a TDX CCEL, --bank sha384, N is the
- * MR index: 1 = RTMR0 … 3 = RTMR2) and, when --kernel is given,
- * "predicted", "match" and "differences" for PCR4, 5 and 9; exit status 0 when they match, 1
- * when they differ, 2 on errors. */
+ * replay prints {"bank","events","pcrs":{"N":"hex"},…} (for a TDX CCEL N is the MR index:
+ * 1 = RTMR0 … 3 = RTMR2) and, when --kernel is given, "predicted", "match" and "differences"
+ * for PCR4, 5 and 9 (or, with --tee tdx, MR index 2 and 3 in the sha384 bank); with
+ * --reference-log, "firmware_match" and "firmware_differences" for PCR 0-3, 6, 7 against that
+ * log, event by event. Exit status 0 when everything matches, 1 when something differs, 2 on
+ * errors. */
 #include "eventlog.h"
 #include "fw.h"
 #include "measure.h"
@@ -140,7 +154,8 @@ static void usage(void)
 {
 	(void)fputs("usage: sealpod-measure --kernel FILE --initrd FILE --cmdline STR --mem MIB\n"
 		    "         [--initdata FILE] [--firmware FILE] [--loadopts suffix|prefix]\n"
-		    "         [--no-qemu-patch] [--manifest FILE]... [--reference-log FILE]\n"
+		    "         [--no-qemu-patch | --qemu-patch] [--manifest FILE]...\n"
+		    "         [--reference-log FILE]\n"
 		    "         [--format json|kbs]\n"
 		    "         [--tee tpm|tdx|snp] [--vmm qemu|clh|ec2|gce] [--vcpus N]\n"
 		    "         [--vcpu-type MODEL | --vcpu-sig N] [--guest-features N]\n"
@@ -160,6 +175,7 @@ static int parse_args(int argc, char **argv, struct opts *o, char *err)
 		O_FIRMWARE,
 		O_LOADOPTS,
 		O_NOPATCH,
+		O_PATCH,
 		O_FORMAT,
 		O_MANIFEST,
 		O_EVENTLOG,
@@ -183,6 +199,7 @@ static int parse_args(int argc, char **argv, struct opts *o, char *err)
 		{ "firmware", required_argument, NULL, O_FIRMWARE },
 		{ "loadopts", required_argument, NULL, O_LOADOPTS },
 		{ "no-qemu-patch", no_argument, NULL, O_NOPATCH },
+		{ "qemu-patch", no_argument, NULL, O_PATCH },
 		{ "format", required_argument, NULL, O_FORMAT },
 		{ "manifest", required_argument, NULL, O_MANIFEST },
 		{ "eventlog", required_argument, NULL, O_EVENTLOG },
@@ -228,6 +245,9 @@ static int parse_args(int argc, char **argv, struct opts *o, char *err)
 		case O_NOPATCH:
 			o->qemu_patch = 0;
 			break;
+		case O_PATCH:
+			o->qemu_patch = 1;
+			break;
 		case O_FORMAT:
 			if (strcmp(optarg, "json") != 0 && strcmp(optarg, "kbs") != 0)
 				return measure_err(err, "--format: json or kbs");
@@ -252,13 +272,14 @@ static int parse_args(int argc, char **argv, struct opts *o, char *err)
 			break;
 		}
 		case O_TEE:
-			if (strcmp(optarg, "tpm") && strcmp(optarg, "tdx") && strcmp(optarg, "snp"))
+			if (strcmp(optarg, "tpm") != 0 && strcmp(optarg, "tdx") != 0 &&
+			    strcmp(optarg, "snp") != 0)
 				return measure_err(err, "--tee: tpm, tdx or snp");
 			o->tee = optarg;
 			break;
 		case O_VMM:
-			if (strcmp(optarg, "qemu") && strcmp(optarg, "clh") && strcmp(optarg, "ec2") &&
-			    strcmp(optarg, "gce"))
+			if (strcmp(optarg, "qemu") != 0 && strcmp(optarg, "clh") != 0 &&
+			    strcmp(optarg, "ec2") != 0 && strcmp(optarg, "gce") != 0)
 				return measure_err(err, "--vmm: qemu, clh, ec2 or gce");
 			o->vmm = optarg;
 			break;
@@ -272,9 +293,11 @@ static int parse_args(int argc, char **argv, struct opts *o, char *err)
 		case O_VCPU_TYPE:
 			o->vcpu_sig = snp_vcpu_sig(optarg);
 			if (!o->vcpu_sig)
-				return measure_err(err, "--vcpu-type %s: unknown (EPYC, EPYC-Rome, "
-							"EPYC-Milan, EPYC-Genoa, EPYC-Turin, "
-							"optionally -vN; or --vcpu-sig)", optarg);
+				return measure_err(err,
+						   "--vcpu-type %s: unknown (EPYC, EPYC-Rome, "
+						   "EPYC-Milan, EPYC-Genoa, EPYC-Turin, "
+						   "optionally -vN; or --vcpu-sig)",
+						   optarg);
 			o->vcpu_type = optarg;
 			break;
 		case O_VCPU_SIG: {
@@ -328,7 +351,7 @@ struct reference {
 	uint8_t log_sha256[SHA256_LEN];
 };
 
-static int load_reference(const char *path, struct reference *ref, char *err)
+static int load_reference(const char *path, uint16_t alg, struct reference *ref, char *err)
 {
 	struct buf b = { 0 };
 	struct evlog log;
@@ -339,7 +362,7 @@ static int load_reference(const char *path, struct reference *ref, char *err)
 	if (ret == 0)
 		ret = evlog_parse(b.p, b.len, &log, err);
 	if (ret == 0) {
-		ret = evlog_replay(&log, TPM_ALG_SHA256, ref->pcr, &size, err);
+		ret = evlog_replay(&log, alg, ref->pcr, &size, err);
 		evlog_free(&log);
 	}
 	free(b.p);
@@ -521,7 +544,7 @@ static void print_common_inputs(const struct measure_input *in, const uint8_t *k
 
 /* TDX: MRTD from the TDVF image (when given), RTMR1 and RTMR2. */
 static int run_tdx(const struct opts *o, const struct measure_input *in, const struct buf *fw,
-		   const struct buf *manifests, char *err)
+		   const struct buf *manifests, const struct reference *ref, char *err)
 {
 	static struct tdvf td;
 	uint8_t mrtd[SHA384_LEN], kernel_sha256[SHA256_LEN];
@@ -539,6 +562,10 @@ static int run_tdx(const struct opts *o, const struct measure_input *in, const s
 			measure_hex(mrtd, SHA384_LEN, hex);
 			printf("\"mrtd\": [\"%s\"], ", hex);
 		}
+		if (ref->have) {
+			measure_hex(ref->pcr[1], SHA384_LEN, hex);
+			printf("\"rtmr0\": [\"%s\"], ", hex);
+		}
 		measure_hex(r.rtmr1, SHA384_LEN, hex);
 		printf("\"rtmr1\": [\"%s\"]", hex);
 		measure_hex(r.rtmr2, SHA384_LEN, hex);
@@ -550,13 +577,23 @@ static int run_tdx(const struct opts *o, const struct measure_input *in, const s
 		json_hex("mrtd", mrtd, SHA384_LEN, ",\n  ");
 	json_hex("rtmr1", r.rtmr1, SHA384_LEN, ",\n  ");
 	json_hex("rtmr2", r.rtmr2, SHA384_LEN, ",\n  ");
-	printf(",\n  \"not_computed\": {\"rtmr0\": \"TD HOB, TDVF CFV (VARS), Secure Boot and "
-	       "boot variables, ACPI tables and fw_cfg items: depends on the VM configuration; "
-	       "take it from a reference boot's CCEL (sealpod-measure replay --bank sha384)\", "
-	       "\"rtmr3\": \"runtime, not firmware\"}");
+	if (ref->have) {
+		/* RTMR0 (MR index 1) replayed from a reference boot's CCEL */
+		json_hex("rtmr0", ref->pcr[1], SHA384_LEN, ",\n  ");
+		printf(",\n  \"reference_log\": ");
+		json_str(o->reference_log, strlen(o->reference_log));
+		json_hex("reference_log_sha256", ref->log_sha256, SHA256_LEN, ",\n  ");
+		printf(",\n  \"not_computed\": {");
+	} else {
+		printf(",\n  \"not_computed\": {\"rtmr0\": \"TD HOB, TDVF CFV (VARS), Secure Boot "
+		       "and boot variables, ACPI tables and fw_cfg items: depends on the VM "
+		       "configuration; --reference-log CCEL takes it from a reference boot\", ");
+	}
+	printf("\"rtmr3\": \"runtime, not firmware\"}");
 	print_common_inputs(in, kernel_sha256);
 	json_hex("kernel_authenticode_sha384", r.kernel_authenticode, SHA384_LEN, ",\n  ");
-	printf(",\n  \"mem\": %llu", (unsigned long long)in->mem_mib);
+	if (in->qemu_patch)
+		printf(",\n  \"mem\": %llu", (unsigned long long)in->mem_mib);
 	printf(",\n  \"loadopts\": \"%s\"", in->loadopts == LOADOPTS_PREFIX ? "prefix" : "suffix");
 	printf(",\n  \"qemu_patch\": %s", in->qemu_patch ? "true" : "false");
 	printf(",\n  \"tdx_separator\": \"%s\"",
@@ -571,7 +608,8 @@ static int run_tdx(const struct opts *o, const struct measure_input *in, const s
 		printf(",\n  \"tdvf_sections\": [");
 		for (size_t i = 0; i < td.n; i++) {
 			const struct tdvf_section *s = &td.s[i];
-			printf("%s\n    {\"type\": \"%s\", \"gpa\": \"0x%llx\", \"size\": \"0x%llx\", "
+			printf("%s\n    {\"type\": \"%s\", \"gpa\": \"0x%llx\", \"size\": "
+			       "\"0x%llx\", "
 			       "\"data_offset\": \"0x%x\", \"raw_size\": \"0x%x\", "
 			       "\"mr_extend\": %s, \"page_aug\": %s}",
 			       i ? "," : "", tdvf_type_name(s->type), (unsigned long long)s->gpa,
@@ -585,7 +623,8 @@ static int run_tdx(const struct opts *o, const struct measure_input *in, const s
 	for (size_t i = 0; i < r.nevents; i++) {
 		char hex[2 * SHA384_LEN + 1];
 		measure_hex(r.events[i].digest, SHA384_LEN, hex);
-		printf("%s\n    {\"rtmr\": %u, \"mr_index\": %u, \"type\": \"%s\", \"digest\": \"%s\", "
+		printf("%s\n    {\"rtmr\": %u, \"mr_index\": %u, \"type\": \"%s\", \"digest\": "
+		       "\"%s\", "
 		       "\"what\": ",
 		       i ? "," : "", r.events[i].rtmr, r.events[i].rtmr + 1,
 		       evlog_type_name(r.events[i].type), hex);
@@ -656,20 +695,19 @@ static int run_snp(const struct opts *o, const struct measure_input *in, const s
 	       m.hashes_gpa);
 	printf(",\n  \"sev_sections\": [");
 	for (size_t i = 0; i < m.n; i++)
-		printf("%s\n    {\"type\": \"%s\", \"gpa\": \"0x%x\", \"size\": \"0x%x\"}", i ? "," : "",
-		       sev_type_name(m.s[i].type), m.s[i].gpa, m.s[i].size);
+		printf("%s\n    {\"type\": \"%s\", \"gpa\": \"0x%x\", \"size\": \"0x%x\"}",
+		       i ? "," : "", sev_type_name(m.s[i].type), m.s[i].gpa, m.s[i].size);
 	printf("\n  ]");
 	print_manifest(o, manifests);
 	printf("\n}\n");
 	return 0;
 }
 
-
 int main(int argc, char **argv)
 {
 	char err[MEASURE_ERR_MAX] = "";
 	struct opts o = { .cmdline = NULL,
-			  .qemu_patch = 1,
+			  .qemu_patch = -1,
 			  .loadopts = LOADOPTS_SUFFIX,
 			  .format = "json",
 			  .tee = "tpm",
@@ -695,10 +733,16 @@ int main(int argc, char **argv)
 	int snp = !strcmp(o.tee, "snp"), tdx = !strcmp(o.tee, "tdx");
 	if (!o.bank)
 		o.bank = tdx ? "sha384" : "sha256";
-	if (predict && (!o.kernel || !o.initrd || !o.cmdline || (!o.has_mem && !snp))) {
+	/* Whether OVMF hashes QEMU's patched setup header: yes on the vTPM path with Debian
+	 * bookworm's QEMU 7.2; no for TDX, which upstream needs QEMU >= 10.1, whose unpatched
+	 * etc/boot/kernel blob edk2 >= stable202502 (our TDVF) loads; never for SEV. */
+	if (o.qemu_patch < 0)
+		o.qemu_patch = !tdx && !snp;
+	if (predict && (!o.kernel || !o.initrd || !o.cmdline || (!o.has_mem && o.qemu_patch))) {
 		usage();
-		measure_err(err, "--kernel, --initrd, --cmdline and --mem (but for --tee snp) are "
-				 "required");
+		measure_err(err, "--kernel, --initrd and --cmdline are required, and --mem when "
+				 "QEMU "
+				 "patches the kernel (the vTPM path's default, --qemu-patch)");
 		goto out;
 	}
 	if (snp && replay) {
@@ -711,10 +755,11 @@ int main(int argc, char **argv)
 		 * and for SEV-SNP launches from an IGVM file whose VMSAs and pages come from the
 		 * file (igvmmeasure); none of these is this tool's OVMF + fw_cfg model. */
 		measure_err(err, "--vmm clh: Cloud Hypervisor's boot paths (no fw_cfg; TDX payload "
-				 "sections; SNP from IGVM) are not modelled, see measure/README.md");
+				 "sections; SNP from IGVM) are not modelled, see "
+				 "measure/README.md");
 		goto out;
 	}
-	if (strcmp(o.vmm, "qemu") && !snp) {
+	if (strcmp(o.vmm, "qemu") != 0 && !snp) {
 		measure_err(err, "--vmm %s: only for --tee snp (VMSA differences)", o.vmm);
 		goto out;
 	}
@@ -723,11 +768,11 @@ int main(int argc, char **argv)
 				 "--vcpu-sig");
 		goto out;
 	}
-	if ((snp || tdx) && (o.initdata || o.reference_log)) {
+	if ((snp || tdx) && (o.initdata || (snp && o.reference_log))) {
 		/* initdata is bound through SNP HOSTDATA / TDX MRCONFIGID, set by the VMM at
 		 * launch: not a launch measurement, so not part of these reference values. */
-		measure_err(err, "--initdata and --reference-log are vTPM inputs (not with --tee %s)",
-			    o.tee);
+		measure_err(err, "--initdata%s is a vTPM input (not with --tee %s)",
+			    snp ? " or --reference-log" : "", o.tee);
 		goto out;
 	}
 	if (predict) {
@@ -740,7 +785,9 @@ int main(int argc, char **argv)
 		for (int i = 0; i < o.nmanifests; i++)
 			if (read_file(o.manifests[i], &manifests[i], err) < 0)
 				goto out;
-		if (o.reference_log && load_reference(o.reference_log, &ref, err) < 0)
+		if (o.reference_log &&
+		    load_reference(o.reference_log, tdx ? TPM_ALG_SHA384 : TPM_ALG_SHA256, &ref,
+				   err) < 0)
 			goto out;
 		if (initdata.p && initdata.len >= 8 && !memcmp(initdata.p, "initdata", 8)) {
 			measure_err(err,
@@ -772,7 +819,7 @@ int main(int argc, char **argv)
 				goto out;
 			prediction_tdx(&tdx_r, &pred);
 		} else if (tdx) {
-			ret = run_tdx(&o, &in, &firmware, manifests, err) < 0 ? 2 : 0;
+			ret = run_tdx(&o, &in, &firmware, manifests, &ref, err) < 0 ? 2 : 0;
 			goto out;
 		}
 		if (!tdx && measure_compute(&in, &r, err) < 0)
@@ -842,10 +889,11 @@ static void print_event_what(const struct evlog_event *ev)
 		uint64_t chars = 0;
 		for (int i = 7; i >= 0; i--)
 			chars = chars << 8 | ev->data[16 + i]; /* u64 UnicodeNameLength */
-		for (uint64_t i = 0; i < chars && n < sizeof(what) - 1 && 32 + 2 * i + 1 < ev->data_len;
-		     i++) {
+		for (uint64_t i = 0;
+		     i < chars && n < sizeof(what) - 1 && 32 + 2 * i + 1 < ev->data_len; i++) {
 			uint8_t c = ev->data[32 + 2 * i];
-			what[n++] = c >= 0x20 && c < 0x7f && !ev->data[32 + 2 * i + 1] ? (char)c : '?';
+			what[n++] = c >= 0x20 && c < 0x7f && !ev->data[32 + 2 * i + 1] ? (char)c
+										       : '?';
 		}
 	} else {
 		for (uint32_t i = 0; i < ev->data_len && n < sizeof(what) - 1; i++) {
@@ -865,14 +913,19 @@ static void print_event_what(const struct evlog_event *ev)
 	}
 }
 
-/* Firmware PCRs (0-3, 6, 7) of the replayed log against a reference boot's log: the register
+/* Firmware PCRs (0-3, 6, 7; RTMR0 for a TDX CCEL) of the replayed log against a reference boot's
+ * log: the register
  * values, then event by event per PCR (type and digest in the replayed bank). Returns 0 when
  * they match, 1 when they differ, 2 on errors. */
 static int compare_reference(const struct opts *o, const struct evlog *log, uint16_t alg,
 			     unsigned size, uint8_t regs[EVLOG_NUM_PCRS][EVLOG_MAX_DIGEST],
 			     char *err)
 {
-	static const int pcrs[] = { 0, 1, 2, 3, 6, 7 };
+	/* vTPM: the firmware PCRs; TDX CCEL: MR index 1, RTMR0 (TD HOB, CFV, ACPI, variables) */
+	static const int tpm_pcrs[] = { 0, 1, 2, 3, 6, 7 }, tdx_regs[] = { 1 };
+	int tdx = !strcmp(o->tee, "tdx");
+	const int *pcrs = tdx ? tdx_regs : tpm_pcrs;
+	int npcrs = tdx ? 1 : 6;
 	static uint8_t ref_regs[EVLOG_NUM_PCRS][EVLOG_MAX_DIGEST];
 	struct buf b = { 0 };
 	struct evlog ref;
@@ -891,7 +944,7 @@ static int compare_reference(const struct opts *o, const struct evlog *log, uint
 	printf(",\n  \"reference_log\": ");
 	json_str(o->reference_log, strlen(o->reference_log));
 	printf(",\n  \"firmware_match\": {");
-	for (int k = 0; k < 6; k++) {
+	for (int k = 0; k < npcrs; k++) {
 		int same = !memcmp(regs[pcrs[k]], ref_regs[pcrs[k]], size);
 		printf("%s\"%d\": %s", k ? ", " : "", pcrs[k], same ? "true" : "false");
 		if (!same)
@@ -899,7 +952,7 @@ static int compare_reference(const struct opts *o, const struct evlog *log, uint
 	}
 	printf("},\n  \"firmware_differences\": [");
 	int first = 1;
-	for (int k = 0; k < 6; k++) {
+	for (int k = 0; k < npcrs; k++) {
 		size_t li = 0, ri = 0;
 		for (size_t pos = 0;; pos++) {
 			while (li < log->nevents && (log->events[li].pcr != (uint32_t)pcrs[k] ||
@@ -914,7 +967,8 @@ static int compare_reference(const struct opts *o, const struct evlog *log, uint
 				break;
 			const uint8_t *da = a ? evlog_event_digest(a, alg) : NULL;
 			const uint8_t *dr = r ? evlog_event_digest(r, alg) : NULL;
-			if (!a || !r || !da || !dr || a->type != r->type || memcmp(da, dr, size)) {
+			if (!a || !r || !da || !dr || a->type != r->type ||
+			    memcmp(da, dr, size) != 0) {
 				char hex[2 * EVLOG_MAX_DIGEST + 1];
 				printf("%s\n    {\"pcr\": %d, \"position\": %zu", first ? "" : ",",
 				       pcrs[k], pos);
@@ -929,8 +983,9 @@ static int compare_reference(const struct opts *o, const struct evlog *log, uint
 					print_event_what(a);
 				}
 				if (r) {
-					printf(", \"reference_event\": %zu, \"reference_type\": \"%s\"", ri,
-					       evlog_type_name(r->type));
+					printf(", \"reference_event\": %zu, \"reference_type\": "
+					       "\"%s\"",
+					       ri, evlog_type_name(r->type));
 					if (dr) {
 						measure_hex(dr, size, hex);
 						printf(", \"reference\": \"%s\"", hex);
@@ -1013,7 +1068,8 @@ static int measure_replay_main(const struct opts *o, const struct prediction *pr
 		printf("},\n  \"match\": {");
 		for (size_t k = 0; k < pred->nregs; k++) {
 			int same = !memcmp(regs[pred->regs[k]], pred->want[k], pred->size);
-			printf("%s\"%u\": %s", k ? ", " : "", pred->regs[k], same ? "true" : "false");
+			printf("%s\"%u\": %s", k ? ", " : "", pred->regs[k],
+			       same ? "true" : "false");
 			if (!same)
 				ret = 1;
 		}

@@ -44,8 +44,7 @@ static int md_update(EVP_MD_CTX *c, const void *p, size_t n, char *err)
 
 static int page_add(EVP_MD_CTX *c, uint64_t gpa, char *err)
 {
-	uint8_t rec[128] = { 0 };
-	memcpy(rec, "MEM.PAGE.ADD", 12);
+	uint8_t rec[128] = "MEM.PAGE.ADD"; /* the rest zero */
 	put64(rec + 16, gpa);
 	return md_update(c, rec, sizeof(rec), err);
 }
@@ -56,9 +55,8 @@ static int page_extend(EVP_MD_CTX *c, const uint8_t *img, const struct tdvf_sect
 		       uint64_t page, char *err)
 {
 	for (unsigned i = 0; i < FW_PAGE / MR_EXTEND_CHUNK; i++) {
-		uint8_t rec[128] = { 0 }, chunk[MR_EXTEND_CHUNK] = { 0 };
+		uint8_t rec[128] = "MR.EXTEND", chunk[MR_EXTEND_CHUNK] = { 0 };
 		uint64_t off = page * FW_PAGE + (uint64_t)i * MR_EXTEND_CHUNK;
-		memcpy(rec, "MR.EXTEND", 9);
 		put64(rec + 16, s->gpa + off);
 		if (off < s->raw_size) {
 			uint64_t n = s->raw_size - off < MR_EXTEND_CHUNK ? s->raw_size - off
@@ -87,6 +85,9 @@ int tdx_mrtd(const uint8_t *img, size_t len, const struct tdvf *td, enum tdx_pag
 		uint64_t pages = s->mem_size / FW_PAGE;
 		int add = !(s->attributes & TDVF_ATTR_PAGE_AUG);
 		int extend = (s->attributes & TDVF_ATTR_MR_EXTEND) != 0;
+		if (!add && !extend)
+			continue; /* PAGE.AUG: accepted by the guest later, not measured (and of any
+				   * size: the walk must not visit its pages) */
 		if (order == TDX_TWO_PASS) {
 			for (uint64_t p = 0; add && p < pages && ret == 0; p++)
 				ret = page_add(c, s->gpa + p * FW_PAGE, err);
@@ -134,8 +135,7 @@ static int tdx_add_data(struct tdx_result *r, uint32_t rtmr, uint32_t type, cons
 	return tdx_add(r, rtmr, type, d, what, err);
 }
 
-int tdx_rtmrs(const struct measure_input *in, int legacy_separator, struct tdx_result *r,
-	      char *err)
+int tdx_rtmrs(const struct measure_input *in, int legacy_separator, struct tdx_result *r, char *err)
 {
 	static const uint8_t separator[4];
 	memset(r, 0, sizeof(*r));
@@ -144,9 +144,10 @@ int tdx_rtmrs(const struct measure_input *in, int legacy_separator, struct tdx_r
 		    "kernel (Authenticode)", err) < 0 ||
 	    tdx_add_data(r, 1, EV_EFI_ACTION, ACTION_CALLING, strlen(ACTION_CALLING),
 			 ACTION_CALLING, err) < 0 ||
-	    (!legacy_separator &&
-	     tdx_add_data(r, 1, EV_SEPARATOR, separator, sizeof(separator), "separator", err) < 0) ||
-	    tdx_add_data(r, 1, EV_EFI_ACTION, ACTION_EBS, strlen(ACTION_EBS), ACTION_EBS, err) < 0 ||
+	    (!legacy_separator && tdx_add_data(r, 1, EV_SEPARATOR, separator, sizeof(separator),
+					       "separator", err) < 0) ||
+	    tdx_add_data(r, 1, EV_EFI_ACTION, ACTION_EBS, strlen(ACTION_EBS), ACTION_EBS, err) <
+		    0 ||
 	    tdx_add_data(r, 1, EV_EFI_ACTION, ACTION_EBS_OK, strlen(ACTION_EBS_OK), ACTION_EBS_OK,
 			 err) < 0)
 		return -1;
@@ -172,18 +173,21 @@ int tdx_rtmrs(const struct measure_input *in, int legacy_separator, struct tdx_r
 
 enum { PT_NORMAL = 1, PT_VMSA = 2, PT_ZERO = 3, PT_UNMEASURED = 4, PT_SECRETS = 5, PT_CPUID = 6 };
 
-static const uint8_t GUID_HT_HEADER[FW_GUID_LEN] = { 0x06, 0xd6, 0x38, 0x94, 0x22, 0x4f,
-						     0xc9, 0x4c, 0xb4, 0x79, 0xa7, 0x93,
-						     0xd4, 0x11, 0xfd, 0x21 };
+static const uint8_t GUID_HT_HEADER[FW_GUID_LEN] = {
+	0x06, 0xd6, 0x38, 0x94, 0x22, 0x4f, 0xc9, 0x4c,
+	0xb4, 0x79, 0xa7, 0x93, 0xd4, 0x11, 0xfd, 0x21
+};
 static const uint8_t GUID_HT_CMDLINE[FW_GUID_LEN] = { 0xd8, 0x2d, 0xd0, 0x97, 0x20, 0xbd,
 						      0x94, 0x4c, 0xaa, 0x78, 0xe7, 0x71,
 						      0x4d, 0x36, 0xab, 0x2a };
-static const uint8_t GUID_HT_INITRD[FW_GUID_LEN] = { 0x31, 0xf7, 0xba, 0x44, 0x2f, 0x3a,
-						     0xd7, 0x4b, 0x9a, 0xf1, 0x41, 0xe2,
-						     0x91, 0x69, 0x78, 0x1d };
-static const uint8_t GUID_HT_KERNEL[FW_GUID_LEN] = { 0x37, 0x94, 0xe7, 0x4d, 0xd2, 0xab,
-						     0x7f, 0x42, 0xb8, 0x35, 0xd5, 0xb1,
-						     0x72, 0xd2, 0x04, 0x5b };
+static const uint8_t GUID_HT_INITRD[FW_GUID_LEN] = {
+	0x31, 0xf7, 0xba, 0x44, 0x2f, 0x3a, 0xd7, 0x4b,
+	0x9a, 0xf1, 0x41, 0xe2, 0x91, 0x69, 0x78, 0x1d
+};
+static const uint8_t GUID_HT_KERNEL[FW_GUID_LEN] = {
+	0x37, 0x94, 0xe7, 0x4d, 0xd2, 0xab, 0x7f, 0x42,
+	0xb8, 0x35, 0xd5, 0xb1, 0x72, 0xd2, 0x04, 0x5b
+};
 
 #define HT_ENTRY_LEN 50	 /* GUID + u16 + sha256 */
 #define HT_LEN	     168 /* GUID + u16 + 3 entries */
@@ -207,7 +211,7 @@ int snp_hashes_table(const struct snp_input *in, uint8_t out[SNP_HASHES_TABLE_LE
 		{ GUID_HT_KERNEL, in->kernel, in->kernel_len },
 	};
 	for (int i = 0; i < 3; i++) {
-		uint8_t *p = out + 18 + HT_ENTRY_LEN * i;
+		uint8_t *p = out + 18 + (size_t)HT_ENTRY_LEN * i;
 		memcpy(p, e[i].guid, FW_GUID_LEN);
 		put16(p + 16, HT_ENTRY_LEN);
 		if (measure_sha256(e[i].data, e[i].len, p + 18, err) < 0)
@@ -336,12 +340,11 @@ static int gctx_empty(struct gctx *g, uint8_t type, uint64_t gpa, uint64_t len, 
 	return 0;
 }
 
-int snp_launch_digest(const struct snp_input *in, const struct sev_meta *m,
-		      uint8_t out[SHA384_LEN], char *err)
+int snp_launch_digest(const struct snp_input *in, const struct sev_meta *m, uint8_t out[SHA384_LEN],
+		      char *err)
 {
 	struct gctx g = { { 0 } };
-	if (in->firmware_len % FW_PAGE || in->firmware_len == 0 ||
-	    in->firmware_len > FW_MAX_IMAGE)
+	if (in->firmware_len % FW_PAGE || in->firmware_len == 0 || in->firmware_len > FW_MAX_IMAGE)
 		return measure_err(err, "firmware size %zu is not a multiple of 4 KiB",
 				   in->firmware_len);
 	if (in->vcpus == 0 || in->vcpus > 512)
@@ -385,8 +388,9 @@ int snp_launch_digest(const struct snp_input *in, const struct sev_meta *m,
 			}
 			if (s->size != FW_PAGE || m->hashes_gpa < s->gpa ||
 			    m->hashes_gpa - s->gpa + SNP_HASHES_TABLE_LEN > FW_PAGE)
-				return measure_err(err, "kernel-hashes table at 0x%x does not fit "
-							"its one-page section at 0x%x",
+				return measure_err(err,
+						   "kernel-hashes table at 0x%x does not fit "
+						   "its one-page section at 0x%x",
 						   m->hashes_gpa, s->gpa);
 			uint8_t page[FW_PAGE] = { 0 };
 			ret = snp_hashes_table(in, page + (m->hashes_gpa - s->gpa), err);
@@ -421,8 +425,8 @@ int snp_launch_digest(const struct snp_input *in, const struct sev_meta *m,
 static uint32_t cpu_sig(uint32_t family, uint32_t model, uint32_t stepping)
 {
 	uint32_t fam_lo = family > 0xf ? 0xf : family, fam_hi = family > 0xf ? family - 0xf : 0;
-	return (fam_hi & 0xff) << 20 | ((model >> 4) & 0xf) << 16 | fam_lo << 8 | (model & 0xf) << 4 |
-	       (stepping & 0xf);
+	return (fam_hi & 0xff) << 20 | ((model >> 4) & 0xf) << 16 | fam_lo << 8 |
+	       (model & 0xf) << 4 | (stepping & 0xf);
 }
 
 uint32_t snp_vcpu_sig(const char *model)

@@ -89,8 +89,8 @@ int snp_hashes_table(const struct snp_input *in, uint8_t out[SNP_HASHES_TABLE_LE
 void snp_vmsa(uint8_t page[FW_PAGE], uint32_t eip, const struct snp_input *in);
 
 /* The SNP launch digest (MEASUREMENT of the attestation report). */
-int snp_launch_digest(const struct snp_input *in, const struct sev_meta *m,
-		      uint8_t out[SHA384_LEN], char *err);
+int snp_launch_digest(const struct snp_input *in, const struct sev_meta *m, uint8_t out[SHA384_LEN],
+		      char *err);
 
 /* CPUID(1).EAX for a QEMU CPU model name ("EPYC", "EPYC-Milan", "EPYC-Genoa-v1", ...), or 0
  * when unknown. */

@@ -43,5 +43,23 @@ void sp_attest_resource_cancel(void *arg) __attribute__((weak));
 
 /* True once the guest has attested successfully in this boot. */
 bool sp_attest_done(void) __attribute__((weak));
+/* True while attestation is configured and has neither succeeded nor failed: CreateContainer's
+ * attestation gate (runtime/prepare.c) parks the container until it ends, and refuses it if it
+ * fails. */
+bool sp_attest_pending(void) __attribute__((weak));
+
+/* --- boot steps (init/boot/main.c) ------------------------------------------------------------ */
+struct sp_config;
+struct sp_loop;
+struct sp_policy;
+/* Step 2, after the command line: reads the initdata disk, verifies it against the launch binding
+ * (TDX MRCONFIGID, SNP HOSTDATA, or extends vTPM PCR8), parses aa.toml/cdh.toml and the policy
+ * (*policy: initdata's, or NULL for the built-in default), and decides whether and where the
+ * guest attests. A mismatch or malformed initdata is fatal (the guest powers off). */
+int sp_attest_boot_initdata(const struct sp_config *cfg, bool test_overlay,
+			    struct sp_policy **policy);
+/* Step 4, after the control port opened: standalone (sealpod.ip on the command line) configures
+ * eth0 and starts attestation at once; under Kata the first CreateContainer starts it. */
+void sp_attest_boot_start(struct sp_loop *loop, const struct sp_config *cfg);
 
 #endif

@@ -131,6 +131,23 @@ static int parse_level(const char *v, enum sp_log_level *out)
 	return -1;
 }
 
+/* A printable-ASCII value that fits, else the setting stays empty and a note says why. */
+static void copy_val(struct sp_config *cfg, const char *key, const char *val, const char *esc,
+		     char *dst, size_t size)
+{
+	size_t n = val ? strlen(val) : 0;
+
+	dst[0] = '\0';
+	for (size_t i = 0; i < n; i++)
+		if (val[i] <= ' ' || val[i] > '~')
+			n = 0;
+	if (n == 0 || n >= size) {
+		note(cfg, "%s: invalid value \"%s\", ignored", key, esc);
+		return;
+	}
+	memcpy(dst, val, n + 1);
+}
+
 static void apply(struct sp_config *cfg, const char *key, const char *val)
 {
 	char esc[96];
@@ -183,6 +200,16 @@ static void apply(struct sp_config *cfg, const char *key, const char *val)
 		} else if (!val || strcmp(val, "auto") != 0) {
 			note(cfg, "sealpod.attest: invalid value \"%s\", ignored", esc);
 		}
+	} else if (strcmp(key, "sealpod.kbs") == 0) {
+		copy_val(cfg, key, val, esc, cfg->kbs_url, sizeof(cfg->kbs_url));
+	} else if (strcmp(key, "sealpod.evidence") == 0) {
+		copy_val(cfg, key, val, esc, cfg->evidence, sizeof(cfg->evidence));
+	} else if (strcmp(key, "sealpod.ip") == 0) {
+		copy_val(cfg, key, val, esc, cfg->net_cidr, sizeof(cfg->net_cidr));
+	} else if (strcmp(key, "sealpod.test_binding") == 0) {
+		copy_val(cfg, key, val, esc, cfg->test_binding, sizeof(cfg->test_binding));
+	} else if (strcmp(key, "sealpod.test_resources") == 0) {
+		copy_val(cfg, key, val, esc, cfg->test_resources, sizeof(cfg->test_resources));
 	}
 	/* Everything else (other agent.* keys, kernel parameters) is not ours: ignored. */
 }

@@ -47,6 +47,14 @@ struct sp_config {
 	unsigned hotplug_timeout_s;
 	bool debug_console_requested; /* agent.debug_console: refused, there is no shell */
 	struct sp_security sec;
+	/* Attestation (init/attest/). The KBS URL, sample evidence, the test binding and test
+	 * resources are honoured only when the test overlay is present (decided at run time);
+	 * net_cidr configures eth0 in standalone mode (the network is untrusted anyway). */
+	char kbs_url[256];	  /* sealpod.kbs=URL */
+	char evidence[16];	  /* sealpod.evidence=sample|tpm|tdx|snp */
+	char net_cidr[64];	  /* sealpod.ip=ADDR/PREFIX */
+	char test_binding[129];	  /* sealpod.test_binding=HEX (stands in for MRCONFIGID) */
+	char test_resources[512]; /* sealpod.test_resources=kbs:///a/b/c,... */
 	/* What the parser ignored or refused, escaped, for the caller to log. */
 	unsigned nnotes, notes_dropped;
 	char notes[SP_CONFIG_MAX_NOTES][192];

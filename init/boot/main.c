@@ -11,10 +11,12 @@
 
 #include "agent/agent.h"
 #include "agent/gate.h"
+#include "attest/attest.h"
 #include "boot/boot.h"
 #include "boot/config.h"
 #include "lib/fileio.h"
 #include "lib/log.h"
+#include "storage/storage.h"
 
 #define TESTD_PATH "/sbin/sealpod-testd"
 
@@ -93,13 +95,22 @@ static void step_cmdline(void)
 		cfg.sec.attest == SP_ATTEST_REQUIRED ? "required" : "auto");
 }
 
-/* initdata's policy replaces the built-in default once initdata is read (its own issue). */
+/* initdata: read, verified against the launch binding, parsed (init/attest/). Its policy, if
+ * any, replaces the built-in default in the next step. */
+static struct sp_policy *initdata_policy;
+
+static void step_initdata(void)
+{
+	test_overlay = sp_path_exists(SP_TEST_OVERLAY_MARKER);
+	sp_attest_boot_initdata(&cfg, test_overlay, &initdata_policy);
+}
+
 static void step_policy(void)
 {
-	struct sp_policy *p;
+	struct sp_policy *p = initdata_policy;
 	struct sp_err err;
 
-	if (sp_policy_builtin(&p, &err) < 0)
+	if (!p && sp_policy_builtin(&p, &err) < 0)
 		sp_fatal("policy.load", "%s", err.msg);
 	sp_agent_install_policy(p);
 	sp_info("policy", "%s", sp_policy_describe(p));
@@ -111,7 +122,6 @@ static void step_listen(void)
 	char addr[128];
 	bool loopback;
 
-	test_overlay = sp_path_exists(SP_TEST_OVERLAY_MARKER);
 	loopback = test_overlay && cfg.sec.allow_loopback;
 	sp_listen_addr_format(&cfg.addr, addr, sizeof(addr));
 	if (sp_agent_listen(&loop, &cfg.addr, loopback, &err) < 0)
@@ -124,6 +134,20 @@ static void step_listen(void)
 	else
 		sp_info("listen", "%s, peers: any (host test mode)", addr);
 	sp_info("ready", "control port %s", addr);
+}
+
+/* After the control port is up: formatting runs in a worker, so the port keeps answering. */
+static void step_storage(void)
+{
+	if (sp_storage_boot)
+		(void)sp_storage_boot(&loop, cfg.hotplug_timeout_s);
+}
+
+/* Standalone (network from the command line): attest now; under Kata at the first
+ * CreateContainer, once the network has arrived through the control port. */
+static void step_attest(void)
+{
+	sp_attest_boot_start(&loop, &cfg);
 }
 
 /* Test images only: the overlay's marker file is part of the measured initrd, so no production
@@ -190,8 +214,11 @@ int main(int argc, char **argv)
 	step_signals();
 	step_mounts();
 	step_cmdline();
+	step_initdata();
 	step_policy();
 	step_listen();
+	step_storage();
 	step_test_overlay();
+	step_attest();
 	serve();
 }

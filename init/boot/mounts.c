@@ -158,6 +158,7 @@ void sp_open_log_sinks(void)
 #define COPY_DEPTH   32
 
 struct copy_stats {
+	dev_t dev; /* rootfs's */
 	unsigned long entries;
 	unsigned long long bytes;
 };
@@ -237,6 +238,8 @@ static int copy_tree(int from, int to, int depth, struct copy_stats *cs, struct 
 			ret = sp_error(err, errno, "stat %s", n);
 			break;
 		}
+		if (st.st_dev != cs->dev)
+			continue; /* something mounted already: not the initramfs's */
 		cs->entries++;
 		switch (st.st_mode & S_IFMT) {
 		case S_IFREG:
@@ -255,9 +258,9 @@ static int copy_tree(int from, int to, int depth, struct copy_stats *cs, struct 
 				ret = sp_error(err, errno, "open directory %s", n);
 			else
 				ret = copy_tree(a, b, depth + 1, cs, err);
-			if (ret == 0 && (fchown(b, st.st_uid, st.st_gid) < 0 ||
-					 futimens(b, (const struct timespec[2]){ st.st_atim,
-										  st.st_mtim }) < 0))
+			if (ret == 0 &&
+			    (fchown(b, st.st_uid, st.st_gid) < 0 ||
+			     futimens(b, (const struct timespec[2]){ st.st_atim, st.st_mtim }) < 0))
 				ret = sp_error(err, errno, "set the attributes of %s", n);
 			if (a >= 0)
 				close(a);
@@ -280,9 +283,10 @@ static int copy_tree(int from, int to, int depth, struct copy_stats *cs, struct 
 				ret = sp_error(err, errno, "mknod %s", n);
 			break;
 		}
-		if (ret == 0 && (fchownat(to, n, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0 ||
-				 utimensat(to, n, (const struct timespec[2]){ st.st_atim, st.st_mtim },
-					   AT_SYMLINK_NOFOLLOW) < 0))
+		if (ret == 0 &&
+		    (fchownat(to, n, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0 ||
+		     utimensat(to, n, (const struct timespec[2]){ st.st_atim, st.st_mtim },
+			       AT_SYMLINK_NOFOLLOW) < 0))
 			ret = sp_error(err, errno, "set the attributes of %s", n);
 	}
 	if (ret == 0 && errno)
@@ -292,7 +296,7 @@ static int copy_tree(int from, int to, int depth, struct copy_stats *cs, struct 
 }
 
 /* Empties the directory dir of rootfs (recursively); the new root's mount point stays. */
-static void empty_tree(int dir, int depth)
+static void empty_tree(int dir, dev_t dev, int depth)
 {
 	int dfd = dup(dir);
 	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
@@ -311,11 +315,13 @@ static void empty_tree(int dir, int depth)
 		if (!strcmp(n, ".") || !strcmp(n, "..") || (depth == 0 && !strcmp(n, NEWROOT_NAME)))
 			continue;
 		if (de->d_type == DT_DIR && depth < COPY_DEPTH) {
+			struct stat st;
+
 			sub = openat(dir, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (sub >= 0) {
-				empty_tree(sub, depth + 1);
+			if (sub >= 0 && fstat(sub, &st) == 0 && st.st_dev == dev)
+				empty_tree(sub, dev, depth + 1);
+			if (sub >= 0)
 				close(sub);
-			}
 			(void)unlinkat(dir, n, AT_REMOVEDIR);
 		} else {
 			(void)unlinkat(dir, n, 0);
@@ -334,7 +340,8 @@ static double mono_ms(void)
 
 int sp_switch_root(char **argv, char **envp, struct sp_err *err)
 {
-	struct copy_stats cs = { 0, 0 };
+	struct copy_stats cs = { 0, 0, 0 };
+	struct stat rst;
 	int oldroot, newroot, marker;
 	double t0 = mono_ms();
 
@@ -350,15 +357,16 @@ int sp_switch_root(char **argv, char **envp, struct sp_err *err)
 		return sp_error(err, errno, "mount tmpfs on %s", NEWROOT);
 	oldroot = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	newroot = open(NEWROOT, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (oldroot < 0 || newroot < 0)
+	if (oldroot < 0 || newroot < 0 || fstat(oldroot, &rst) < 0)
 		return sp_error(err, errno, "open / and %s", NEWROOT);
+	cs.dev = rst.st_dev;
 	/* Copy first, empty rootfs only once the copy is whole: a failure leaves the initramfs
 	 * as it was (and the caller powers off). */
 	if (copy_tree(oldroot, newroot, 0, &cs, err) < 0) {
 		(void)umount2(NEWROOT, MNT_DETACH);
 		return -1;
 	}
-	empty_tree(oldroot, 0);
+	empty_tree(oldroot, cs.dev, 0);
 	if (chdir(NEWROOT) < 0 || mount(".", "/", NULL, MS_MOVE, NULL) < 0 || chroot(".") < 0 ||
 	    chdir("/") < 0)
 		return sp_error(err, errno, "move the new root over /");

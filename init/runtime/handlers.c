@@ -151,9 +151,22 @@ static int create_now(const Grpc__CreateContainerRequest *req, struct sp_err *er
 			    allowed_extra_caps(), NULL, err);
 }
 
+/* The only device a request may name is the pod's trusted image store, which the storage module
+ * consumes (prepare.h, sp_storage_devices_prepare) and no container ever sees. */
+static bool devices_allowed(const Grpc__CreateContainerRequest *req)
+{
+	for (size_t i = 0; i < req->n_devices; i++) {
+		const char *p = req->devices[i]->container_path;
+
+		if (!sp_storage_devices_prepare || !p || strcmp(p, "/dev/trusted_store") != 0)
+			return false;
+	}
+	return true;
+}
+
 int sp_agent_create_container(struct tt_call *call, const Grpc__CreateContainerRequest *req)
 {
-	if (req->n_devices)
+	if (!devices_allowed(req))
 		return tt_call_error(call, TT_INVALID_ARGUMENT,
 				     "devices refused: containers get only the default devices");
 	if (req->container_id && sp_valid_id(req->container_id) &&

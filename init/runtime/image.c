@@ -30,9 +30,9 @@
 #include "lib/fileio.h"
 #include "lib/log.h"
 
-#define IMG_STR_MAX   (64u * 1024)   /* bytes of one string */
-#define IMG_TOTAL_MAX (1024u * 1024) /* bytes of one configuration, copied */
-#define ETC_FILE_MAX  (1024u * 1024) /* bytes of /etc/passwd or /etc/group read */
+#define IMG_STR_MAX   ((size_t)64 * 1024)   /* bytes of one string */
+#define IMG_TOTAL_MAX ((size_t)1024 * 1024) /* bytes of one configuration, copied */
+#define ETC_FILE_MAX  ((size_t)1024 * 1024) /* bytes of /etc/passwd or /etc/group read */
 
 static struct {
 	char cid[SP_ID_MAX + 1];
@@ -260,8 +260,8 @@ static bool lookup_uid(const char *db, uint32_t uid, uint32_t *gid)
 		const char *colon = strchr(l, ':');
 		uint32_t id, g;
 
-		if (colon && (!end || colon < end) &&
-		    lookup(l, l, (size_t)(colon - l), &id, &g) && id == uid) {
+		if (colon && (!end || colon < end) && lookup(l, l, (size_t)(colon - l), &id, &g) &&
+		    id == uid) {
 			*gid = g;
 			return true;
 		}
@@ -270,11 +270,9 @@ static bool lookup_uid(const char *db, uint32_t uid, uint32_t *gid)
 	return false;
 }
 
-int sp_rt_image_user(const char *user, int rootfd, uint32_t *uid, uint32_t *gid,
-		     struct sp_err *err)
+int sp_rt_image_user_db(const char *user, const char *passwd, const char *group, uint32_t *uid,
+			uint32_t *gid, struct sp_err *err)
 {
-	cleanup_free char *passwd = NULL;
-	cleanup_free char *group = NULL;
 	const char *colon;
 	size_t ulen;
 	char shown[96];
@@ -289,7 +287,7 @@ int sp_rt_image_user(const char *user, int rootfd, uint32_t *uid, uint32_t *gid,
 		return sp_error(err, 0, "the image's user \"%s\" is not user[:group]", shown),
 		       -TT_INVALID_ARGUMENT;
 	if (!parse_id(user, ulen, uid)) {
-		if (rootfd < 0 || !(passwd = read_etc(rootfd, "passwd", err)))
+		if (!passwd)
 			return sp_error(err, 0,
 					"the image's user \"%s\" is a name and its /etc/passwd "
 					"cannot be read",
@@ -299,14 +297,14 @@ int sp_rt_image_user(const char *user, int rootfd, uint32_t *uid, uint32_t *gid,
 			return sp_error(err, 0, "the image's user \"%s\" is not in its /etc/passwd",
 					shown),
 			       -TT_FAILED_PRECONDITION;
-	} else if (!colon && rootfd >= 0 && (passwd = read_etc(rootfd, "passwd", err))) {
+	} else if (!colon && passwd) {
 		(void)lookup_uid(passwd, *uid, gid); /* no passwd entry: gid 0 */
 	}
 	if (!colon)
 		return 0;
 	if (parse_id(colon + 1, strlen(colon + 1), gid))
 		return 0;
-	if (rootfd < 0 || !(group = read_etc(rootfd, "group", err)))
+	if (!group)
 		return sp_error(err, 0,
 				"the image's user \"%s\" names a group and its /etc/group cannot "
 				"be read",
@@ -319,6 +317,23 @@ int sp_rt_image_user(const char *user, int rootfd, uint32_t *uid, uint32_t *gid,
 	return 0;
 }
 
+int sp_rt_image_user(const char *user, int rootfd, uint32_t *uid, uint32_t *gid, struct sp_err *err)
+{
+	cleanup_free char *passwd = NULL;
+	cleanup_free char *group = NULL;
+	struct sp_err ignored;
+	const char *colon = user ? strchr(user, ':') : NULL;
+
+	/* Read only what the user string needs: a name or a bare uid needs passwd, a group name
+	 * needs group. A file that cannot be read is NULL (the lookup says why it matters). */
+	if (user && user[0] && rootfd >= 0) {
+		passwd = read_etc(rootfd, "passwd", &ignored);
+		if (colon)
+			group = read_etc(rootfd, "group", &ignored);
+	}
+	return sp_rt_image_user_db(user, passwd, group, uid, gid, err);
+}
+
 /* --- the check -------------------------------------------------------------------------------- */
 
 #define PIN "pin_process_to_image: "
@@ -329,14 +344,15 @@ static const char *esc(char *buf, size_t size, const char *s)
 	return buf;
 }
 
-static int check_args(const struct sp_rt_image_config *cfg, const Grpc__Process *p,
-		      bool override, struct sp_err *err)
+static int check_args(const struct sp_rt_image_config *cfg, const Grpc__Process *p, bool override,
+		      struct sp_err *err)
 {
 	size_t ne = cfg->n_entrypoint, nc = cfg->n_cmd;
 	char a[96], b[96];
 
 	if (ne + nc == 0)
-		return sp_error(err, 0, PIN "the image configuration has neither entrypoint nor cmd"),
+		return sp_error(err, 0,
+				PIN "the image configuration has neither entrypoint nor cmd"),
 		       -TT_PERMISSION_DENIED;
 	for (size_t i = 0; i < ne; i++) {
 		if (i >= p->n_args)
@@ -347,7 +363,8 @@ static int check_args(const struct sp_rt_image_config *cfg, const Grpc__Process 
 			       -TT_PERMISSION_DENIED;
 		if (strcmp(p->args[i], cfg->entrypoint[i]) != 0)
 			return sp_error(err, 0,
-					PIN "args[%zu] is \"%s\", the image's entrypoint has \"%s\"",
+					PIN "args[%zu] is \"%s\", the image's entrypoint has "
+					    "\"%s\"",
 					i, esc(a, sizeof(a), p->args[i]),
 					esc(b, sizeof(b), cfg->entrypoint[i])),
 			       -TT_PERMISSION_DENIED;
@@ -415,8 +432,7 @@ static int check_env(const struct sp_rt_image_config *cfg, const Grpc__Process *
 		sp_log_escape(a, sizeof(a), p->env[j], n < 80 ? n : 80);
 		if (known && !same)
 			return sp_error(err, 0,
-					PIN "env: %s is set to another value than the image's",
-					a),
+					PIN "env: %s is set to another value than the image's", a),
 			       -TT_PERMISSION_DENIED;
 		if (!known && !extra)
 			return sp_error(err, 0,
@@ -438,8 +454,9 @@ int sp_rt_check_image_pin(const struct sp_rt_image_config *cfg, const struct sp_
 	if (!pin->enabled)
 		return 0;
 	if (!cfg)
-		return sp_error(err, 0, PIN "no image configuration is registered for this "
-					    "container"),
+		return sp_error(err, 0,
+				PIN "no image configuration is registered for this "
+				    "container"),
 		       -TT_PERMISSION_DENIED;
 	if ((ret = check_args(cfg, pp->proc, pin->allow_args_override, err)) < 0)
 		return ret;

@@ -16,7 +16,7 @@ struct sp_prep {
 	struct tt_call *call;
 	Grpc__CreateContainerRequest *req; /* our copy */
 	char cid[SP_ID_MAX + 1];
-	size_t step;  /* 0: the gate; 1..n: storages[step-1]; n+1: create */
+	size_t step;  /* 0: the gate; 1: devices; 2..n+1: storages[step-2]; n+2: create */
 	bool in_step; /* a step function is running: sp_prep_done only records */
 	bool reported;
 	int rep_ret;
@@ -103,13 +103,17 @@ static void unlink_prep(struct sp_prep *h)
 	free(h);
 }
 
+#define STEP_DEVICES  1
+#define STEP_STORAGE0 2
+
 /* Releases what the storage steps before h->step made (each driver once). */
 static void release_done_steps(struct sp_prep *h)
 {
-	size_t ndone = h->step > 1 ? h->step - 1 : 0;
+	size_t ndone = h->step > STEP_STORAGE0 ? h->step - STEP_STORAGE0 : 0;
 
 	for (size_t i = 0; i < ndone && i < h->req->n_storages; i++) {
-		const struct sp_storage_driver *d = sp_storage_driver_for(h->req->storages[i]->driver);
+		const struct sp_storage_driver *d =
+			sp_storage_driver_for(h->req->storages[i]->driver);
 		bool seen = is_builtin_pause(h->req->storages[i]);
 
 		for (size_t j = 0; j < i; j++)
@@ -151,8 +155,10 @@ static int advance(struct sp_prep *h)
 		h->reported = false;
 		if (h->step == 0) {
 			r = sp_attest_gate ? sp_attest_gate(h, &err) : 0;
-		} else if (h->step <= n) {
-			const Grpc__Storage *s = h->req->storages[h->step - 1];
+		} else if (h->step == STEP_DEVICES) {
+			r = sp_storage_devices_prepare ? sp_storage_devices_prepare(h, &err) : 0;
+		} else if (h->step - STEP_STORAGE0 < n) {
+			const Grpc__Storage *s = h->req->storages[h->step - STEP_STORAGE0];
 			const struct sp_storage_driver *d = sp_storage_driver_for(s->driver);
 
 			if (is_builtin_pause(s)) {
@@ -199,9 +205,12 @@ static void cancel_call(struct tt_call *call)
 	if (h->step == 0) {
 		if (sp_attest_gate_cancel)
 			sp_attest_gate_cancel(h);
-	} else if (h->step <= n) {
+	} else if (h->step == STEP_DEVICES) {
+		if (sp_storage_devices_cancel)
+			sp_storage_devices_cancel(h);
+	} else if (h->step - STEP_STORAGE0 < n) {
 		const struct sp_storage_driver *d =
-			sp_storage_driver_for(h->req->storages[h->step - 1]->driver);
+			sp_storage_driver_for(h->req->storages[h->step - STEP_STORAGE0]->driver);
 
 		if (d && d->cancel)
 			d->cancel(h);

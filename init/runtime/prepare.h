@@ -54,7 +54,8 @@ struct sp_storage_driver {
 
 /* The drivers (each defined by the module that implements it). */
 extern const struct sp_storage_driver sp_storage_driver_image_guest_pull __attribute__((weak));
-extern const struct sp_storage_driver sp_storage_driver_blk __attribute__((weak)); /* blk, blk-pci */
+extern const struct sp_storage_driver sp_storage_driver_blk
+	__attribute__((weak)); /* blk, blk-pci */
 extern const struct sp_storage_driver sp_storage_driver_ephemeral __attribute__((weak));
 extern const struct sp_storage_driver sp_storage_driver_local __attribute__((weak));
 
@@ -63,6 +64,12 @@ extern const struct sp_storage_driver sp_storage_driver_local __attribute__((wea
  * (attestation failed or is required and impossible). */
 int sp_attest_gate(struct sp_prep *h, struct sp_err *err) __attribute__((weak));
 void sp_attest_gate_cancel(struct sp_prep *h) __attribute__((weak));
+
+/* Between the gate and the storages: the pod's trusted image store, a `/dev/trusted_store` entry
+ * among the request's devices (init/storage/): 0 done or nothing to do, SP_PREP_PENDING, or a
+ * negative tt_code. Pod-scoped: nothing to release when the container goes. */
+int sp_storage_devices_prepare(struct sp_prep *h, struct sp_err *err) __attribute__((weak));
+void sp_storage_devices_cancel(struct sp_prep *h) __attribute__((weak));
 
 /* The driver for a Storage driver string, NULL when unsupported. */
 const struct sp_storage_driver *sp_storage_driver_for(const char *name);

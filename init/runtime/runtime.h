@@ -192,6 +192,10 @@ void sp_runtime_forget_image_config(const char *cid);
  * beneath rootfd (-1: names are refused). */
 int sp_rt_image_user(const char *user, int rootfd, uint32_t *uid, uint32_t *gid,
 		     struct sp_err *err);
+/* The same from the files' contents (NUL-terminated; NULL: cannot be read). Parses image bytes:
+ * fuzzed by tests/fuzz/fuzz_image_user.c. */
+int sp_rt_image_user_db(const char *user, const char *passwd, const char *group, uint32_t *uid,
+			uint32_t *gid, struct sp_err *err);
 /* 0 when pin is off or pp's args, env and user agree with cfg (NULL: none registered, refused
  * when pinning); else -TT_PERMISSION_DENIED (or another tt_code) with err naming the field. */
 int sp_rt_check_image_pin(const struct sp_rt_image_config *cfg, const struct sp_rt_proc_plan *pp,

@@ -24,4 +24,10 @@ void sp_storage_when_ready(sp_storage_ready_fn cb, void *arg) __attribute__((wea
 /* Forgets every pending callback registered with arg (its requester went away). */
 void sp_storage_when_ready_cancel(void *arg) __attribute__((weak));
 
+/* Boot step (init/boot/main.c): finds the sealpod-ephemeral disk and starts formatting it in a
+ * worker on loop (or settles on tmpfs); remembers loop and agent.hotplug_timeout for the Kata
+ * block storages. Returns at once; -1 when the pod storage failed already (console says why). */
+struct sp_loop;
+int sp_storage_boot(struct sp_loop *loop, unsigned hotplug_timeout_s) __attribute__((weak));
+
 #endif

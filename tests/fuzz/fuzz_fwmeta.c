@@ -34,7 +34,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		uint64_t added = 0;
 		for (size_t i = 0; i < td.n; i++) {
 			const struct tdvf_section *s = &td.s[i];
-			if ((uint64_t)s->data_offset + s->raw_size > size || s->raw_size > s->mem_size)
+			if ((uint64_t)s->data_offset + s->raw_size > size ||
+			    s->raw_size > s->mem_size)
 				abort();
 			if (!(s->attributes & TDVF_ATTR_PAGE_AUG))
 				added += s->mem_size;

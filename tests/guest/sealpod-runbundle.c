@@ -11,6 +11,10 @@
  *                                      and stops at the first run that does not exit 0
  *   sealpod-runbundle --probe-root     (inside a container) try the classic chroot escape and
  *                                      print what the root it reaches holds
+ *   sealpod-runbundle --probe-nsroot   (inside a container with CAP_SYS_ADMIN) detach its own
+ *                                      root and setns into its own mount namespace, which
+ *                                      lands on the namespace's root mount, then uncovered,
+ *                                      and print what that holds
  *
  * The container's stdio is ours. Exit status: the container's (code or 128+signal); with
  * --count N the bundle runs N times in a row (ids ID-0..ID-N-1) and prints one line
@@ -21,10 +25,13 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -168,21 +175,12 @@ static Grpc__Spec *load_spec(const char *bundle)
  * In a container that was only chrooted this lands in the guest's root; after pivot_root and
  * the detach of the old root it lands in the empty rootfs beneath every mount. Prints
  * `probe: <name>` per entry of the root it reached and `probe: guest-files=<yes|no>`. */
-static int probe_root(void)
+static int probe_list(void)
 {
 	struct dirent *de;
 	DIR *d;
 	int n = 0;
 
-	if (mkdir("/tmp/probe-escape", 0700) < 0 && errno != EEXIST)
-		return perror("probe: mkdir /tmp/probe-escape"), 1;
-	if (chdir("/") < 0 || chroot("/tmp/probe-escape") < 0)
-		return perror("probe: chroot"), 1;
-	for (int i = 0; i < 64; i++)
-		if (chdir("..") < 0)
-			return perror("probe: chdir .."), 1;
-	if (chroot(".") < 0 || chdir("/") < 0)
-		return perror("probe: chroot ."), 1;
 	d = opendir("/");
 	if (!d)
 		return perror("probe: opendir /"), 1;
@@ -196,6 +194,35 @@ static int probe_root(void)
 	printf("probe: guest-files=%s\n",
 	       access("/init", F_OK) == 0 || access("/etc/sealpod", F_OK) == 0 ? "yes" : "no");
 	return 0;
+}
+
+static int probe_root(void)
+{
+	if (mkdir("/tmp/probe-escape", 0700) < 0 && errno != EEXIST)
+		return perror("probe: mkdir /tmp/probe-escape"), 1;
+	if (chdir("/") < 0 || chroot("/tmp/probe-escape") < 0)
+		return perror("probe: chroot"), 1;
+	for (int i = 0; i < 64; i++)
+		if (chdir("..") < 0)
+			return perror("probe: chdir .."), 1;
+	if (chroot(".") < 0 || chdir("/") < 0)
+		return perror("probe: chroot ."), 1;
+	return probe_list();
+}
+
+/* setns(2) into a mount namespace sets root and cwd to whatever is mounted topmost on the
+ * namespace's root mount. Once the container's own root is detached, that is the namespace's
+ * root itself: the rootfs beneath everything, which PID 1 emptied at boot. */
+static int probe_nsroot(void)
+{
+	int fd = open("/proc/self/ns/mnt", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0 || umount2("/", MNT_DETACH) < 0)
+		return perror("probe: detach /"), 1;
+	if (setns(fd, CLONE_NEWNS) < 0)
+		return perror("probe: setns"), 1;
+	close(fd);
+	return probe_list();
 }
 
 static double now_ms(void)
@@ -306,6 +333,8 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--time") && i + 2 < argc && !strcmp(argv[i + 2], "--")) {
 			return time_runs(strtol(argv[i + 1], NULL, 10), argv + i + 3, argc - i - 3);
+		} else if (!strcmp(argv[i], "--probe-nsroot")) {
+			return probe_nsroot();
 		} else if (!strcmp(argv[i], "--probe-root")) {
 			return probe_root();
 		} else if (!strcmp(argv[i], "--spec")) {

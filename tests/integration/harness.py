@@ -51,8 +51,9 @@ def boots(**guest_kwargs):
 
 class Guest:
     def __init__(self, test=True, cmdline=None, mem=None, ready_timeout=30.0, lifetime=900,
-                 initrd=None, name="guest"):
+                 initrd=None, name="guest", extra=()):
         self.test, self.cmdline, self.mem = test, cmdline, mem
+        self.extra = tuple(extra)  # more run-qemu options (disks: --disk, --blk, ...)
         self.ready_timeout, self.lifetime, self.name = ready_timeout, lifetime, name
         env = "SEALPOD_INITRD_TEST" if test else "SEALPOD_INITRD_PROD"
         self.initrd = initrd or os.environ.get(env) or None
@@ -85,6 +86,7 @@ class Guest:
             cmd += ["--cmdline", self.cmdline]
         if self.mem:
             cmd += ["--mem", str(self.mem)]
+        cmd += list(self.extra)
         log = open(self.qemu_log, "wb")
         t0 = time.monotonic()
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log,

@@ -52,7 +52,8 @@ class _SwtpmGuest:
 
     def __init__(self, mem, extra, tpmdir):
         self.tpmdir, self.wrapper = tpmdir, None
-        kw = dict(test=True, mem=mem, cmdline=extra, name=f"measure-{mem}")
+        # TCG boots on a shared 2-core machine: allow for load (the default is 30 s)
+        kw = dict(test=True, mem=mem, cmdline=extra, name=f"measure-{mem}", ready_timeout=120.0)
         if "swtpm" in inspect.signature(harness.Guest.__init__).parameters:
             kw["swtpm"] = tpmdir
         else:
@@ -378,7 +379,7 @@ def test_tee_refusals():
                  (["--tee", "snp", "--vcpu-type", "EPYC", "--firmware", plain, "--vmm", "clh"],
                   "Cloud Hypervisor"),
                  (["--tee", "snp", "--firmware", plain], "--vcpu-type"),
-                 (["--tee", "tdx", "--initdata", empty], "vTPM inputs"),
+                 (["--tee", "tdx", "--initdata", empty], "vTPM input"),
                  (["--tee", "snp", "--vcpu-type", "Haswell", "--firmware", plain], "unknown")]
         if os.path.exists(plain):
             cases.append((["--tee", "snp", "--vcpu-type", "EPYC", "--firmware", plain],
@@ -445,5 +446,11 @@ def test_tdx_ccel_replay():
         out = json.loads(r.stdout)
         sep = [d for d in out["differences"] if d.get("expected_type") == "EV_SEPARATOR"]
         assert r.returncode == 1 and sep and sep[0]["pcr"] == 2, out["differences"]
+        # RTMR0 from a reference boot's CCEL: the value its parsed form gives (unit test)
+        ref = json.loads(_measure(["--tee", "tdx", "--kernel", KERNEL, "--initrd", empty,
+                                   "--cmdline", "", "--reference-log", ccel]).stdout)
+        assert ref["rtmr0"].startswith("8566f998798db094"), ref["rtmr0"]
+        r = _measure(["replay", "--tee", "tdx", "--eventlog", ccel, "--reference-log", ccel])
+        assert json.loads(r.stdout)["firmware_match"] == {"1": True}
     return "legacy layout: only kernel/load-options/initrd events differ; current layout: " \
            f"RTMR1 separator at position {sep[0]['position']} reported"

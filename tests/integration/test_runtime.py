@@ -5,6 +5,7 @@ come before the first container, so test_policy_first runs first; harmful tests 
 Containers use the busybox bundle rootfs of the test overlay, which the agent accepts as the
 prepared rootfs of a container that has none of its own (test overlay only).
 """
+import json
 import os
 import sys
 import time
@@ -238,7 +239,10 @@ def test_pivot_root_old_root_gone(g):
     """PID 1 left the initramfs for a tmpfs root at boot, so a container's root is entered with
     pivot_root and the old root is detached: the container's mount table holds only its own
     mounts, and the classic chroot escape (CAP_SYS_CHROOT is in the default set) climbs no
-    higher than the container's own root: none of the guest's files are there."""
+    higher than the container's own root: none of the guest's files are there. Even with
+    CAP_SYS_ADMIN (through the bundle driver, which skips the policy), detaching its own root
+    and setns into its own mount namespace lands on the namespace's root beneath every mount:
+    the rootfs PID 1 emptied at boot (with a chrooted container it was the initramfs)."""
     con = g.console()
     assert "root: initramfs moved to a tmpfs root" in con, g.context()
     root_fs = g.sh_ok("awk '$2 == \"/\" {print $3}' /proc/mounts").split()
@@ -258,7 +262,19 @@ def test_pivot_root_old_root_gone(g):
                if l.startswith("probe: ") and "=" not in l}
     own = set(g.sh_ok(f"ls -A {ROOTFS}").split())
     assert "probe: guest-files=no" in out and reached == own, (out, own)
-    return f"container mounts: {' '.join(sorted(mounts))}; escape: " + \
+    escape = " ".join(l for l in out.splitlines() if l.startswith("probe:"))
+    conf = json.loads(g.sh_ok("sealpod-runbundle --spec"))
+    conf["root"]["path"] = ROOTFS
+    conf["process"]["args"] = ["/bin/probe", "--probe-nsroot"]
+    for k in ("bounding", "effective", "permitted"):
+        conf["process"]["capabilities"][k] += ["CAP_SYS_ADMIN", "CAP_SYS_CHROOT"]
+    conf["mounts"].append({"destination": "/bin/probe", "type": "bind",
+                           "source": f"{shared}/probe", "options": ["rbind", "ro"]})
+    g.sh_ok(f"mkdir -p /run/nsb && printf '%s' '{json.dumps(conf)}' > /run/nsb/config.json")
+    status, out = g.sh("sealpod-runbundle --allow-caps --id nsroot /run/nsb")
+    assert status == 0 and "probe: entries=0" in out and "probe: guest-files=no" in out, \
+        (status, out)
+    return f"container mounts: {' '.join(sorted(mounts))}; escape: {escape}; setns: " + \
         " ".join(l for l in out.splitlines() if l.startswith("probe:"))
 
 

@@ -8,6 +8,8 @@
 #include "agent/gate.h"
 #include "agent/service.h"
 #include "agent/ttrpc.h"
+#include "attest/attest.h"
+#include "attest/attest_int.h"
 #include "lib/validate.h"
 #include "agent.pb-c.h"
 #include "ttrpc.pb-c.h"
@@ -337,4 +339,41 @@ TEST(gate_set_policy_rules)
 	sp_agent_gate_reset();
 	free(doc);
 	free(genpolicy);
+}
+
+/* require_attestation with attestation configured but not run yet (Kata's flow: it starts with
+ * the first CreateContainer): the gate lets CreateContainer through to the preparation's
+ * attestation gate, which waits for it; with no attestation configured it still refuses. */
+TEST(gate_require_attestation_defers_to_pending_attestation)
+{
+	static char *web_args[] = { "/usr/bin/web", "--port", "8080" };
+	static char *env[] = { "PATH=/usr/bin:/bin", "HOSTNAME=web-1", "LOG_LEVEL=info" };
+	struct sp_policy *p = NULL;
+	struct sp_err err;
+	char why[SP_POLICY_WHY_MAX];
+	struct cc c;
+	size_t len;
+	char *doc = slurp("tests/data/policy/example.json", &len);
+
+	REQUIRE(doc);
+	sp_agent_gate_reset();
+	REQUIRE(sp_policy_load(doc, len, &p, &err) == 0);
+	free(doc);
+	sp_agent_install_policy(p);
+	cc_init(&c, "registry.example.com/shop/web:1.4", web_args, 3, env, 3);
+
+	sp_attest_test_set_pending(false);
+	CHECK(!sp_attest_pending());
+	CHECK(gate("CreateContainerRequest", &c.req.base, why, sizeof(why)) < 0);
+	CHECK(strstr(why, "require_attestation") != NULL);
+	CHECK(!sp_agent_policy_state()->first_container_created);
+
+	sp_attest_test_set_pending(true);
+	CHECK(sp_attest_pending());
+	CHECK(gate("CreateContainerRequest", &c.req.base, why, sizeof(why)) == 0);
+	/* Only CreateContainer is deferred; the guest still counts as not attested. */
+	CHECK(!sp_agent_policy_state()->attested);
+
+	sp_attest_test_set_pending(false);
+	sp_agent_gate_reset();
 }

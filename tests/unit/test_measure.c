@@ -746,19 +746,18 @@ static void put64(uint8_t *p, uint64_t v)
  * (2 pages), CFV at 0x3000; the GUIDed table ends 32 bytes before the end with, from the
  * footer backwards: TDX metadata offset, SEV metadata offset, SEV-ES reset block, hashes
  * table {gpa, size}. */
-#define F_LEN	   0x8000
-#define F_TDVF	   0x1000
-#define F_ASEV	   0x2000
-#define F_FOOTER   (F_LEN - 32 - 18)
-#define F_HT_GPA   0x804c00u
-#define F_AP_EIP   0xffffa0f0u
+#define F_LEN	 0x8000
+#define F_TDVF	 0x1000
+#define F_ASEV	 0x2000
+#define F_FOOTER (F_LEN - 32 - 18)
+#define F_HT_GPA 0x804c00u
+#define F_AP_EIP 0xffffa0f0u
 
 struct tfw {
 	uint8_t b[F_LEN];
 };
 
-static size_t tfw_entry(struct tfw *f, size_t end, const uint8_t *guid, const void *data,
-			size_t n)
+static size_t tfw_entry(struct tfw *f, size_t end, const uint8_t *guid, const void *data, size_t n)
 {
 	size_t start = end - n - 18;
 	memcpy(f->b + start, data, n);
@@ -782,7 +781,8 @@ static void tfw_build(struct tfw *f)
 		uint32_t off, raw;
 		uint64_t gpa, size;
 		uint32_t type, attr;
-	} ts[] = { { 0x4000, 0x2000, 0xffffe000ull - 0x1000, 0x2000, TDVF_BFV, TDVF_ATTR_MR_EXTEND },
+	} ts[] = { { 0x4000, 0x2000, 0xffffe000ull - 0x1000, 0x2000, TDVF_BFV,
+		     TDVF_ATTR_MR_EXTEND },
 		   { 0x3000, 0x1000, 0xffffc000ull - 0x1000, 0x1000, TDVF_CFV, 0 },
 		   { 0, 0, 0x800000, 0x2000, TDVF_TEMP_MEM, 0 },
 		   { 0, 0, 0x900000, 0x1000, TDVF_PERM_MEM, TDVF_ATTR_PAGE_AUG } };
@@ -911,9 +911,15 @@ TEST(measure_tdvf_parse)
 	bad = f;
 	put64(bad.b + F_TDVF + 64 + 16 + 16, FW_MAX_MEASURED + 0x1000);
 	CHECK(tdvf_parse(bad.b, F_LEN, &td, err) < 0 && strstr(err, "more than"));
-	bad = f; /* ... but a huge PAGE.AUG section is fine: it is not measured */
+	bad = f; /* ... but a huge PAGE.AUG section is fine: it is not measured, and the MRTD
+		  * walk must not visit its pages (a fuzzer found a 6 TiB one taking minutes) */
 	put64(bad.b + F_TDVF + 96 + 16 + 16, 1ull << 40);
 	CHECK(tdvf_parse(bad.b, F_LEN, &td, err) == 0);
+	uint8_t m1[48], m2[48];
+	CHECK(tdx_mrtd(bad.b, F_LEN, &td, TDX_SINGLE_PASS, m1, err) == 0);
+	REQUIRE(tdvf_parse(f.b, F_LEN, &td, err) == 0);
+	CHECK(tdx_mrtd(f.b, F_LEN, &td, TDX_SINGLE_PASS, m2, err) == 0);
+	CHECK(memcmp(m1, m2, 48) == 0);
 	/* the TDX table entry pointing outside the image, or too short */
 	bad = f;
 	put32(bad.b + F_FOOTER - 22, F_LEN + 1);
@@ -1078,7 +1084,8 @@ TEST(measure_tdx_rtmrs)
 	REQUIRE(evlog_replay(&log, TPM_ALG_SHA384, regs, &size, err) == 0);
 	const uint8_t *kernel = NULL;
 	for (size_t i = 0; i < log.nevents && !kernel; i++)
-		if (log.events[i].pcr == 2 && log.events[i].type == EV_EFI_BOOT_SERVICES_APPLICATION)
+		if (log.events[i].pcr == 2 &&
+		    log.events[i].type == EV_EFI_BOOT_SERVICES_APPLICATION)
 			kernel = evlog_event_digest(&log.events[i], TPM_ALG_SHA384);
 	REQUIRE(kernel != NULL);
 	memset(reg, 0, sizeof(reg));
@@ -1107,18 +1114,12 @@ TEST(measure_sev_meta_parse)
 		uint32_t val;
 		const char *why;
 	} cases[] = {
-		{ F_ASEV, 0x56455340, "bad signature" },
-		{ F_ASEV + 8, 0, "version" },
-		{ F_ASEV + 12, 0, "0 sections" },
-		{ F_ASEV + 12, 100000, "sections" },
-		{ F_ASEV + 4, 20, "do not fit" },
-		{ F_ASEV + 16 + 8, 5, "unknown type" },
-		{ F_ASEV + 16, 0x800100, "aligned" },
-		{ F_ASEV + 16 + 4, 0x10, "aligned" },
-		{ F_ASEV + 16 + 4, 0, "aligned" },
-		{ F_ASEV + 16, 0xfffff000, "above 4 GiB" },
-		{ F_ASEV + 28 + 4, 0x2000, "one page" },
-		{ F_ASEV + 40 + 4, 0x3000, "one page" },
+		{ F_ASEV, 0x56455340, "bad signature" }, { F_ASEV + 8, 0, "version" },
+		{ F_ASEV + 12, 0, "0 sections" },	 { F_ASEV + 12, 100000, "sections" },
+		{ F_ASEV + 4, 20, "do not fit" },	 { F_ASEV + 16 + 8, 5, "unknown type" },
+		{ F_ASEV + 16, 0x800100, "aligned" },	 { F_ASEV + 16 + 4, 0x10, "aligned" },
+		{ F_ASEV + 16 + 4, 0, "aligned" },	 { F_ASEV + 16, 0xfffff000, "above 4 GiB" },
+		{ F_ASEV + 28 + 4, 0x2000, "one page" }, { F_ASEV + 40 + 4, 0x3000, "one page" },
 		{ F_FOOTER - 44, F_LEN + 4, "outside" },
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -1167,9 +1168,9 @@ TEST(measure_snp_pieces)
 	char err[MEASURE_ERR_MAX];
 	REQUIRE(snp_hashes_table(&in, t, err) == 0);
 	CHECK(t[0] == 0x06 && t[15] == 0x21 && t[16] == 0xa8 && t[17] == 0); /* 9438d606-… */
-	CHECK(t[18] == 0xd8 && t[18 + 16] == 50);				/* cmdline entry */
-	CHECK(t[68] == 0x31 && t[118] == 0x37);				/* initrd, kernel */
-	REQUIRE(measure_sha256("console=ttyS0", 14, d, err) == 0);		/* with its NUL */
+	CHECK(t[18] == 0xd8 && t[18 + 16] == 50);			     /* cmdline entry */
+	CHECK(t[68] == 0x31 && t[118] == 0x37);				     /* initrd, kernel */
+	REQUIRE(measure_sha256("console=ttyS0", 14, d, err) == 0);	     /* with its NUL */
 	CHECK(memcmp(t + 36, d, 32) == 0);
 	REQUIRE(measure_sha256(kernel, sizeof(kernel) - 1, d, err) == 0);
 	CHECK(memcmp(t + 136, d, 32) == 0);
@@ -1185,10 +1186,10 @@ TEST(measure_snp_pieces)
 	static uint8_t v[FW_PAGE];
 	snp_vmsa(v, 0xfffffff0u, &in);
 	CHECK(get32(v + 0x10) == (0x9bu << 16 | 0xf000)); /* cs selector, attrib */
-	CHECK(get32(v + 0x18) == 0xffff0000u);		   /* cs base */
-	CHECK(get32(v + 0x178) == 0xfff0);		   /* rip */
-	CHECK(get32(v + 0x310) == 0xa00f11);		   /* rdx = CPUID(1).EAX */
-	CHECK(get32(v + 0x3b0) == 1);			   /* SEV_FEATURES */
+	CHECK(get32(v + 0x18) == 0xffff0000u);		  /* cs base */
+	CHECK(get32(v + 0x178) == 0xfff0);		  /* rip */
+	CHECK(get32(v + 0x310) == 0xa00f11);		  /* rdx = CPUID(1).EAX */
+	CHECK(get32(v + 0x3b0) == 1);			  /* SEV_FEATURES */
 	CHECK(get32(v + 0x408) == 0x1f80 && v[0x410] == 0x7f && v[0x411] == 0x03);
 	snp_vmsa(v, F_AP_EIP, &in);
 	CHECK(get32(v + 0x18) == 0xffff0000u && get32(v + 0x178) == 0xa0f0);

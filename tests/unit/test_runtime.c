@@ -448,7 +448,9 @@ static struct sp_rt_proc_plan *tproc(struct tproc *t, const char *const *args, s
 	return &t->pp;
 }
 
-#define ARGS(...) (const char *const[]){ __VA_ARGS__ }, sizeof((const char *const[]){ __VA_ARGS__ }) / sizeof(char *)
+#define ARGS(...)                                                                                  \
+	(const char *const[]){ __VA_ARGS__ },                                                      \
+		sizeof((const char *const[]){ __VA_ARGS__ }) / sizeof(char *)
 
 TEST(runtime_image_config_registry)
 {
@@ -681,4 +683,34 @@ TEST(runtime_policy_pin_keys)
 	sp_policy_free(p);
 	sp_policy_pin(NULL, &pin);
 	CHECK(!pin.enabled);
+}
+
+TEST(runtime_image_user_malformed_db)
+{
+	struct sp_err err;
+	uint32_t uid, gid;
+
+	/* no trailing newline, comment-free minimal lines */
+	CHECK(sp_rt_image_user_db("a", "a:x:5:6", NULL, &uid, &gid, &err) == 0 && uid == 5 &&
+	      gid == 6);
+	/* fields missing, ids not numbers or too big, an empty file: the name is not found */
+	CHECK(sp_rt_image_user_db("a", "a:x:5", NULL, &uid, &gid, &err) < 0);
+	CHECK(sp_rt_image_user_db("a", "a", NULL, &uid, &gid, &err) < 0);
+	CHECK(sp_rt_image_user_db("a", "a:x::6\n", NULL, &uid, &gid, &err) < 0);
+	CHECK(sp_rt_image_user_db("a", "a:x:-1:6\n", NULL, &uid, &gid, &err) < 0);
+	CHECK(sp_rt_image_user_db("a", "a:x:4294967296:6\n", NULL, &uid, &gid, &err) < 0);
+	CHECK(sp_rt_image_user_db("a", "", NULL, &uid, &gid, &err) < 0);
+	CHECK(sp_rt_image_user_db("a", NULL, NULL, &uid, &gid, &err) == -TT_FAILED_PRECONDITION);
+	/* a prefix of a name is not the name; the first entry of a name wins */
+	CHECK(sp_rt_image_user_db("a", "ab:x:1:1\na:x:2:2\na:x:3:3\n", NULL, &uid, &gid, &err) ==
+		      0 &&
+	      uid == 2 && gid == 2);
+	/* group: the 3rd field, members ignored; a missing group file refuses a group name */
+	CHECK(sp_rt_image_user_db("1:g", NULL, "g:x:9:a,b", &uid, &gid, &err) == 0 && uid == 1 &&
+	      gid == 9);
+	CHECK(sp_rt_image_user_db("1:g", NULL, NULL, &uid, &gid, &err) == -TT_FAILED_PRECONDITION);
+	CHECK(sp_rt_image_user_db("1:g", NULL, "g:x\n", &uid, &gid, &err) < 0);
+	/* escaped in the message */
+	CHECK(sp_rt_image_user_db("\x1b[2J", "", NULL, &uid, &gid, &err) < 0);
+	CHECK(strchr(err.msg, '\x1b') == NULL);
 }

@@ -1,0 +1,146 @@
+/* The attestation module's insides, shared between its files and its unit tests and fuzzers.
+ *
+ *   initdata.c  the Kata initdata disk, its digest and the settings it carries (aa/cdh.toml)
+ *   toml.c      the strict TOML reader those documents go through
+ *   jose.c      base64, RFC 8785 canonical JSON, the TEE key (JWK) and JWE decryption
+ *   kbs.c       the KBS protocol 0.4.0 messages (build and parse) and the HTTP exchange
+ *   tpm.c       raw TPM 2.0 commands over /dev/tpmrm0 (PCR extend/read, a signing key, quote)
+ *   evidence.c  evidence providers: sample, tpm, tdx/snp (configfs-tsm, /dev/sev-guest)
+ *   attest.c    the boot steps, the worker process, the gate and the resource requests */
+#ifndef SEALPOD_ATTEST_ATTEST_INT_H
+#define SEALPOD_ATTEST_ATTEST_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "attest/attest.h"
+#include "lib/err.h"
+
+/* --- initdata ------------------------------------------------------------------------------- */
+#define SP_INITDATA_MAGIC    "initdata"
+#define SP_INITDATA_MAX_GZ   ((size_t)1 << 20) /* compressed bytes we read from the disk */
+#define SP_INITDATA_MAX_TOML ((size_t)1 << 20) /* uncompressed */
+#define SP_INITDATA_SERIAL   "sealpod-initdata"
+
+enum sp_hash { SP_HASH_SHA256 = 0, SP_HASH_SHA384, SP_HASH_SHA512 };
+
+struct sp_initdata {
+	char *toml; /* the document exactly as read (NUL-terminated copy) */
+	size_t toml_len;
+	enum sp_hash alg;
+	uint8_t digest[64];
+	size_t digest_len;
+	/* From [data]: borrowed from the parsed documents, valid while this lives. */
+	const char *policy;	  /* policy.rego, or NULL */
+	const char *kbs_url;	  /* aa.toml [token_configs.kbs] url, else cdh.toml [kbc] url */
+	const char *kbs_cert;	  /* PEM */
+	const char *tee_key_alg;  /* aa.toml [token_configs.kbs] tee_key_algorithm, or NULL */
+	const char *evidence;	  /* aa.toml [sealpod] evidence, or NULL (auto) */
+	bool require_attestation; /* a KBS is named, or aa.toml [sealpod] attestation="required" */
+	struct sp_image_settings image;
+	const char *insecure[16];
+	/* Owned parse trees. */
+	void *docs; /* struct sp_toml[3]: initdata, aa, cdh */
+};
+
+/* The bytes of the disk (or a prefix of it) → the TOML document (malloc'd, NUL-terminated). */
+int sp_initdata_unpack(const uint8_t *disk, size_t len, char **toml, size_t *toml_len,
+		       struct sp_err *err);
+/* Parses and digests toml (takes ownership of it on success and failure). */
+int sp_initdata_parse(char *toml, size_t len, struct sp_initdata *out, struct sp_err *err);
+void sp_initdata_free(struct sp_initdata *d);
+/* Finds the initdata disk: the virtio-blk disk with serial SP_INITDATA_SERIAL, else any vd* disk
+ * that starts with the magic. 0 and *found=false when there is none. */
+int sp_initdata_read_disk(const char *sysblock, const char *devdir, char **toml, size_t *toml_len,
+			  bool *found, struct sp_err *err);
+const char *sp_hash_name(enum sp_hash h);
+int sp_hash_digest(enum sp_hash h, const void *data, size_t len, uint8_t *out, size_t *out_len);
+/* The binding comparison: the digest zero-padded or truncated to the binding's size. */
+bool sp_initdata_matches(const uint8_t *digest, size_t dlen, const uint8_t *binding, size_t blen);
+void sp_hex(const uint8_t *p, size_t n, char *out); /* out: 2n+1 */
+
+/* --- JOSE ------------------------------------------------------------------------------------ */
+/* base64 (standard, padded) and base64url (no padding). Encoders return a malloc'd string. */
+char *sp_b64_encode(const uint8_t *p, size_t n, bool url);
+/* Decoders are strict: the exact alphabet, no whitespace, padding required (std) / refused (url).
+ * Return a malloc'd buffer (one NUL byte after the data). */
+int sp_b64_decode(const char *s, size_t slen, bool url, uint8_t **out, size_t *out_len);
+
+/* RFC 8785 canonical JSON of json text in (objects, arrays, strings, integers, true/false/null;
+ * non-integer numbers are refused). malloc'd result. */
+int sp_jcs(const char *json, size_t len, char **out, struct sp_err *err);
+
+enum sp_tee_key_kind { SP_TEE_KEY_EC_P256 = 0, SP_TEE_KEY_RSA };
+struct sp_tee_key;
+int sp_tee_key_new(enum sp_tee_key_kind kind, struct sp_tee_key **out, struct sp_err *err);
+void sp_tee_key_free(struct sp_tee_key *k);
+/* The JWK with exactly kty,crv,alg,x,y or kty,alg,n,e (in that member order), malloc'd. */
+char *sp_tee_key_jwk(const struct sp_tee_key *k);
+/* Decrypts a flattened JWE (JSON text) addressed to k. *plain is malloc'd; the caller wipes it. */
+int sp_jwe_decrypt(const struct sp_tee_key *k, const char *json, size_t len, uint8_t **plain,
+		   size_t *plain_len, struct sp_err *err);
+#ifdef SEALPOD_HOST_BUILD
+/* Tests: attestation configured and not yet run (true) or not configured (false). */
+void sp_attest_test_set_pending(bool pending);
+/* Tests: a key from PEM (PKCS#8) so vectors made elsewhere can be decrypted. */
+int sp_tee_key_from_pem(const char *pem, struct sp_tee_key **out, struct sp_err *err);
+#endif
+
+/* --- KBS protocol messages --------------------------------------------------------------------- */
+struct sp_kbs_challenge {
+	char nonce[128];
+	enum sp_hash hash; /* extra-params.selected-hash-algorithm, default sha384 */
+};
+/* The Request body for tee. malloc'd. */
+char *sp_kbs_request_json(const char *tee);
+int sp_kbs_parse_challenge(const char *body, size_t len, struct sp_kbs_challenge *c,
+			   struct sp_err *err);
+/* The canonical runtime data {"additional-evidence":"","nonce":..,"tee-pubkey":..} (malloc'd). */
+int sp_kbs_runtime_data(const char *nonce, const char *jwk, char **out, struct sp_err *err);
+/* The Attestation body. initdata may be NULL. */
+int sp_kbs_attest_json(const char *initdata, const char *nonce, const char *jwk,
+		       const char *evidence, char **out, struct sp_err *err);
+/* {"token":"..."} → the token (malloc'd). */
+int sp_kbs_parse_token(const char *body, size_t len, char **token, struct sp_err *err);
+/* An error body's type suffix ("PolicyDeny"), escaped, or "" when there is none. */
+void sp_kbs_error_type(const char *body, size_t len, char *out, size_t outlen);
+/* Its "detail" text, escaped, or "". Console only: what goes to the host stops at " | ". */
+void sp_kbs_error_detail(const char *body, size_t len, char *out, size_t outlen);
+#define SP_ATTEST_DETAIL_SEP " | KBS says: "
+/* kbs:///repo/type/tag → "repo/type/tag" (each part [A-Za-z0-9._-]+, not . or ..). */
+int sp_kbs_parse_uri(const char *uri, char *path, size_t pathlen, struct sp_err *err);
+
+/* --- SNP report → trustee JSON ----------------------------------------------------------------- */
+#define SP_SNP_REPORT_LEN 1184
+/* The attestation_report object as the KBS expects it (malloc'd). */
+char *sp_snp_report_json(const uint8_t report[SP_SNP_REPORT_LEN]);
+
+/* --- TPM ------------------------------------------------------------------------------------------ */
+struct sp_tpm;
+int sp_tpm_open(const char *dev, struct sp_tpm **out, struct sp_err *err);
+void sp_tpm_close(struct sp_tpm *t);
+int sp_tpm_extend_sha256(struct sp_tpm *t, unsigned pcr, const uint8_t digest[32],
+			 struct sp_err *err);
+int sp_tpm_pcr_read_sha256(struct sp_tpm *t, uint8_t pcrs[24][32], struct sp_err *err);
+/* Creates the attestation key (a primary RSA 2048 restricted signing key, RSASSA-SHA256, in the
+ * endorsement hierarchy); *spki is its DER SubjectPublicKeyInfo (malloc'd). */
+int sp_tpm_create_ak(struct sp_tpm *t, uint8_t **spki, size_t *spki_len, struct sp_err *err);
+/* TPM2_Quote over sha256 PCRs 0-23 with qualifying data qd (<= 32 bytes): the marshalled
+ * TPMS_ATTEST and TPMT_SIGNATURE (malloc'd). */
+int sp_tpm_quote(struct sp_tpm *t, const uint8_t *qd, size_t qdlen, uint8_t **attest,
+		 size_t *attest_len, uint8_t **sig, size_t *sig_len, struct sp_err *err);
+
+/* --- evidence ------------------------------------------------------------------------------------ */
+enum sp_evidence_kind { SP_EV_NONE = 0, SP_EV_SAMPLE, SP_EV_TPM, SP_EV_TDX, SP_EV_SNP };
+const char *sp_evidence_name(enum sp_evidence_kind k);
+/* What this machine offers, best first: tdx, snp, tpm; sample only with the test overlay. */
+enum sp_evidence_kind sp_evidence_detect(bool test_overlay);
+/* The primary_evidence JSON for report data rd (the runtime-data digest, rdlen bytes). */
+int sp_evidence_collect(enum sp_evidence_kind k, const uint8_t *rd, size_t rdlen, char **json,
+			struct sp_err *err);
+/* The launch binding of initdata: TDX MRCONFIGID (48), SNP HOSTDATA (32). 0 with *len 0 when this
+ * machine has no such binding. */
+int sp_evidence_binding(enum sp_evidence_kind k, uint8_t *out, size_t *len, struct sp_err *err);
+
+#endif
