@@ -143,6 +143,8 @@ def test_pod_storage_ready(g):
     assert "sector_size:4096" in table and "integrity:32:aead" in table, table
     itable = g.sh_ok(f"{ST} table sealpod-pod_dif")
     assert re.search(r"^integrity .* D ", itable), f"journal must be off (mode D): {itable}"
+    aead = g.sh_ok("dmesg | grep -i -E 'AEAD ERROR|checksum failed' || true")
+    assert not aead.strip(), f"a sector was read before it was written: {aead}"
     m = re.search(r"storage: /run/sealpod/storage ready: .*total (\d+)ms", con)
     return f"format at boot: {m.group(0) if m else '?'}"
 
@@ -196,7 +198,8 @@ def test_heavy_write_fsck_and_enospc(g):
     status, fsck = g.sh("e2fsck -fn /dev/mapper/sp-heavy", timeout=300)
     assert status == 0, f"e2fsck status {status}: {fsck}"
     dmesg = g.sh_ok("dmesg | grep -i -E 'AEAD ERROR|checksum failed|I/O error' || true")
-    assert not dmesg.strip(), f"a sector was read before it was written: {dmesg}"
+    names = g.sh_ok("for d in /sys/block/dm-*; do echo $d $(cat $d/dm/name); done")
+    assert not dmesg.strip(), f"a sector was read before it was written: {dmesg}\n{names}"
     g.sh_ok(f"{ST} teardown sp-heavy")
     assert "sp-heavy" not in " ".join(dm_names(g))
     return f"{out.strip()}; {fill.strip()}; {fsck.strip().splitlines()[-1]}"
