@@ -42,7 +42,7 @@ for k, size in DISKS.items():
     with open(PATHS[k], "wb") as f:
         f.truncate(size)  # sparse, as Kata's shim makes them
 
-MAIN = dict(test=True, mem=1024, cmdline="agent.hotplug_timeout=10",
+MAIN = dict(test=True, mem=1024, cmdline="agent.hotplug_timeout=30",
             extra=("--disk", PATHS["pod"], "--blk", PATHS["kata"], "--blk", PATHS["small"],
                    "--blk", PATHS["trusted"], "--hotplug-port"))
 
@@ -171,7 +171,7 @@ def test_key_never_logged_or_stored(g):
     assert re.fullmatch(r"[0-9a-f]{192}", key_hex), f"unexpected key field: {key_hex[:20]}..."
     key = bytes.fromhex(key_hex)
     assert key_hex not in g.console() and key_hex.upper() not in g.console()
-    found = g.sh(f"grep -rl -i {key_hex[:64]} /run /tmp /etc 2>/dev/null")[1]
+    found = g.sh(f"grep -rl -i {key_hex[:64]} /run /tmp /etc 2>/dev/null", timeout=600)[1]
     assert not found.strip(), f"key hex in guest files: {found}"
     assert not file_contains(PATHS["pod"], key[:32]) and not file_contains(PATHS["pod"], key[32:64])
     assert not file_contains(PATHS["pod"], key_hex[:64].encode())
@@ -275,7 +275,7 @@ def test_kata_blk_hotplug(g):
         assert rep.ok, "PID 1 must answer while the storage waits"
         hmp(g, f"drive_add 0 file={PATHS['hot']},if=none,id=hotd,format=raw,cache=none")
         hmp(g, "device_add virtio-blk-pci,drive=hotd,bus=hp0,id=hotdev")
-        rep = c.wait(sid, timeout=120)
+        rep = c.wait(sid, timeout=180)
         assert rep.ok, rep
         assert f" {mp} " in mounts(g)
         assert c.agent("RemoveContainer",
@@ -284,7 +284,7 @@ def test_kata_blk_hotplug(g):
     while time.monotonic() < end and f" {mp} " in mounts(g):
         time.sleep(0.2)
     assert f" {mp} " not in mounts(g)
-    assert "waiting up to 10000 ms for the disk at PCI path 10/00" in g.console()
+    assert "waiting up to 30000 ms for the disk at PCI path 10/00" in g.console()
 
 
 @boots(**MAIN)
@@ -322,7 +322,7 @@ def test_kata_blk_refusals(g):
         (blk("11", "/run/kata-containers/../etc"), INVALID_ARGUMENT, "mount point"),
         (blk("11", "/run/kata-containers/x/y", options=["suid"]), INVALID_ARGUMENT, "suid"),
         (blk("12", "/run/kata-containers/x/small"), INTERNAL, "at least 64 MiB"),
-        (blk("1e", "/run/kata-containers/x/never"), DEADLINE_EXCEEDED, "after 10000 ms"),
+        (blk("1e", "/run/kata-containers/x/never"), DEADLINE_EXCEEDED, "after 30000 ms"),
     ]
     with client(g) as c:
         for i, (st, code, words) in enumerate(cases):
@@ -331,7 +331,8 @@ def test_kata_blk_refusals(g):
             assert not rep.ok and rep.code == code, (st, rep)
             assert words in rep.message, (words, rep.message)
             if code == DEADLINE_EXCEEDED:
-                assert time.monotonic() - t0 >= 9, "gave up before agent.hotplug_timeout"
+                # The guest's clock under TCG on a loaded host is only roughly the host's.
+                assert time.monotonic() - t0 >= 15, "gave up long before agent.hotplug_timeout"
         assert c.call("grpc.Health", "Check", pb.health.CheckRequest()).ok
     con = g.console()
     for words in ("storage.options: mounting a host disk", "storage.size: disk",
