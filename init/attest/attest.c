@@ -6,6 +6,7 @@
  * socket with length-prefixed frames. PID 1 watches its end of the socket on the loop, so the
  * health Check keeps answering whatever the KBS does. */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/rtnetlink.h>
@@ -16,6 +17,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,14 +40,15 @@
 #include "policy/policy.h"
 #include "runtime/prepare.h"
 
-#define TPM_DEV		"/dev/tpmrm0"
-#define TOTAL_S		60u
-#define MSG_ATTEST	1u
-#define MSG_RESOURCE	2u
-#define MSG_GET		3u
-#define MSG_MAX		((size_t)2 << 20)
-#define MAX_WAITERS	64
-#define MAX_REQUESTS	64
+#define TPM_DEV	     "/dev/tpmrm0"
+#define TOTAL_S	     60u
+#define MSG_ATTEST   1u
+#define MSG_RESOURCE 2u
+#define MSG_GET	     3u
+#define MSG_GO	     4u /* PID 1 to the worker: the network is there, attest now */
+#define MSG_MAX	     ((size_t)2 << 20)
+#define MAX_WAITERS  64
+#define MAX_REQUESTS 64
 
 enum state { ST_OFF, ST_IDLE, ST_RUNNING, ST_OK, ST_FAILED };
 
@@ -75,7 +78,7 @@ static struct {
 	enum state st;
 	char stage[32], why[256];
 	struct sp_loop *loop;
-	struct sp_watch w;
+	struct sp_watch *w; /* the worker's socket, NULL when there is no worker */
 	pid_t pid;
 	uint8_t *rx;
 	size_t rxlen, rxcap;
@@ -89,7 +92,7 @@ static struct {
 	bool prefetched;
 	struct sp_watch grace;
 	long long t_start;
-} A = { .w = { .fd = -1 }, .grace = { .fd = -1 } };
+} A = { .grace = { .fd = -1 } };
 
 static struct sp_image_settings default_image = { .max_parallel_layers = 3 };
 
@@ -143,10 +146,11 @@ static void digest_mismatch(const char *where, const uint8_t *binding, size_t bl
 	memcpy(comp, A.id.digest, A.id.digest_len < blen ? A.id.digest_len : blen);
 	sp_hex(binding, blen, want);
 	sp_hex(comp, blen, got);
-	sp_fatal("initdata.digest",
-		 "initdata does not match the launch binding (%s): expected %s, computed %s (%s of "
-		 "%zu bytes of TOML)",
-		 where, want, got, sp_hash_name(A.id.alg), A.id.toml_len);
+	/* One line each: a hex digest is long, and both must reach the console whole. */
+	sp_warn("initdata", "expected %s (the launch binding: %s)", want, where);
+	sp_warn("initdata", "computed %s (%s of the %zu-byte TOML document)", got,
+		sp_hash_name(A.id.alg), A.id.toml_len);
+	sp_fatal("initdata.digest", "initdata does not match the launch binding (%s)", where);
 }
 
 /* Compares or extends: afterwards initdata is trusted (or the guest is off). */
@@ -171,9 +175,10 @@ static void verify_binding(const struct sp_config *cfg, bool found)
 			return;
 		}
 		if (!sp_initdata_matches(A.id.digest, A.id.digest_len, binding, blen))
-			digest_mismatch(hw == SP_EV_TDX ? "TDX MRCONFIGID" : "SNP HOSTDATA", binding,
-					blen);
-		sp_info("initdata", "matches %s", hw == SP_EV_TDX ? "TDX MRCONFIGID" : "SNP HOSTDATA");
+			digest_mismatch(hw == SP_EV_TDX ? "TDX MRCONFIGID" : "SNP HOSTDATA",
+					binding, blen);
+		sp_info("initdata", "matches %s",
+			hw == SP_EV_TDX ? "TDX MRCONFIGID" : "SNP HOSTDATA");
 		return;
 	}
 	if (!found)
@@ -185,7 +190,8 @@ static void verify_binding(const struct sp_config *cfg, bool found)
 			if (hex_decode(cfg->test_binding, binding, sizeof(binding), &blen) < 0)
 				sp_fatal("initdata.digest", "sealpod.test_binding is not hex");
 			if (!sp_initdata_matches(A.id.digest, A.id.digest_len, binding, blen))
-				digest_mismatch("sealpod.test_binding, test overlay", binding, blen);
+				digest_mismatch("sealpod.test_binding, test overlay", binding,
+						blen);
 			sp_info("initdata", "matches sealpod.test_binding (test overlay)");
 		}
 	}
@@ -195,7 +201,8 @@ static void verify_binding(const struct sp_config *cfg, bool found)
 
 		if (A.id.alg != SP_HASH_SHA256)
 			sp_fatal("initdata.digest",
-				 "the vTPM binding (PCR8) needs algorithm = \"sha256\", initdata uses %s",
+				 "the vTPM binding (PCR8) needs algorithm = \"sha256\", initdata "
+				 "uses %s",
 				 sp_hash_name(A.id.alg));
 		if (sp_tpm_open(TPM_DEV, &t, &err) < 0 ||
 		    sp_tpm_extend_sha256(t, 8, A.id.digest, &err) < 0) {
@@ -209,9 +216,9 @@ static void verify_binding(const struct sp_config *cfg, bool found)
 	}
 	if (!cfg->test_binding[0] || !A.test_overlay) {
 		if (!A.test_overlay)
-			sp_fatal("initdata.digest",
-				 "no launch binding on this machine (no TDX, SNP or TPM) to verify "
-				 "initdata against");
+			sp_fatal("initdata.digest", "no launch binding on this machine (no TDX, "
+						    "SNP or TPM) to verify "
+						    "initdata against");
 		sp_warn("initdata", "not bound to the launch (no TEE, no TPM): accepted only "
 				    "because the test overlay is present");
 	}
@@ -230,7 +237,8 @@ static void choose_kbs(const struct sp_config *cfg)
 		if (A.test_overlay)
 			url = cfg->kbs_url, origin = "sealpod.kbs (test overlay)";
 		else
-			sp_warn("attest", "sealpod.kbs ignored: the KBS comes from initdata outside "
+			sp_warn("attest", "sealpod.kbs ignored: the KBS comes from initdata "
+					  "outside "
 					  "the test overlay");
 	}
 	if (!url)
@@ -247,14 +255,16 @@ static void choose_kbs(const struct sp_config *cfg)
 	} else if (!A.ca && !A.test_overlay) {
 		sp_fatal("attest.auth", "https KBS without a CA certificate in aa.toml: refused");
 	}
-	strcpy(A.kbs_url, url);
+	(void)snprintf(A.kbs_url, sizeof(A.kbs_url), "%s", url);
 	while (A.kbs_url[0] && A.kbs_url[strlen(A.kbs_url) - 1] == '/')
 		A.kbs_url[strlen(A.kbs_url) - 1] = '\0';
 }
 
 static void choose_evidence(const struct sp_config *cfg)
 {
-	const char *want = cfg->evidence[0] ? cfg->evidence : A.have_initdata ? A.id.evidence : NULL;
+	const char *want = cfg->evidence[0]  ? cfg->evidence
+			   : A.have_initdata ? A.id.evidence
+					     : NULL;
 
 	A.ev = sp_evidence_detect(A.test_overlay);
 	if (!want)
@@ -321,15 +331,18 @@ int sp_attest_boot_initdata(const struct sp_config *cfg, bool test_overlay,
 		const char *e = strchr(p, ',');
 		size_t n = e ? (size_t)(e - p) : strlen(p);
 		if (n < sizeof(A.prefetch[0]))
-			snprintf(A.prefetch[A.nprefetch++], sizeof(A.prefetch[0]), "%.*s", (int)n, p);
+			(void)snprintf(A.prefetch[A.nprefetch++], sizeof(A.prefetch[0]), "%.*s",
+				       (int)n, p);
 		p += n + (e ? 1 : 0);
 	}
 	if (A.have_initdata && A.id.image.auth_uri && A.nprefetch < 4)
-		snprintf(A.prefetch[A.nprefetch++], sizeof(A.prefetch[0]), "%s", A.id.image.auth_uri);
+		(void)snprintf(A.prefetch[A.nprefetch++], sizeof(A.prefetch[0]), "%s",
+			       A.id.image.auth_uri);
 	if (A.required || A.kbs_url[0]) {
 		A.st = ST_IDLE;
-		sp_info("attest", "required: kbs=%s evidence=%s key=%s", A.kbs_url[0] ? A.kbs_url : "(none)",
-			sp_evidence_name(A.ev), A.key_kind == SP_TEE_KEY_RSA ? "RSA-OAEP-256" : "ECDH-ES+A256KW");
+		sp_info("attest", "required: kbs=%s evidence=%s key=%s",
+			A.kbs_url[0] ? A.kbs_url : "(none)", sp_evidence_name(A.ev),
+			A.key_kind == SP_TEE_KEY_RSA ? "RSA-OAEP-256" : "ECDH-ES+A256KW");
 	} else {
 		sp_info("attest", "not required (no KBS configured)");
 	}
@@ -368,6 +381,29 @@ static void send_failure(int fd, uint32_t type, uint32_t id, const char *stage,
 	send_frame(fd, type, id, -1, buf, (size_t)n + 1);
 }
 
+/* The worker keeps only its socket and character devices (the console and /dev/kmsg, where its
+ * log lines go): a copy of a connection, pipe or the loop's fds held here would keep them open
+ * after PID 1 closed them. */
+static void close_inherited(int keep)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	int self = d ? dirfd(d) : -1;
+
+	if (!d)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		struct stat st;
+		int n = atoi(de->d_name);
+		if (de->d_name[0] < '0' || de->d_name[0] > '9' || n <= 2 || n == keep || n == self)
+			continue;
+		if (fstat(n, &st) == 0 && S_ISCHR(st.st_mode))
+			continue;
+		close(n);
+	}
+	closedir(d);
+}
+
 __attribute__((noreturn)) static void worker_main(int fd)
 {
 	struct sp_kbs_client c = { 0 };
@@ -378,11 +414,19 @@ __attribute__((noreturn)) static void worker_main(int fd)
 
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+	close_inherited(fd);
 	if (sp_tee_key_new(A.key_kind, &key, &err) < 0 || !(jwk = sp_tee_key_jwk(key))) {
 		send_failure(fd, MSG_ATTEST, 0, "attest.auth", &err);
 		_exit(1);
 	}
-	snprintf(c.base, sizeof(c.base), "%s", A.kbs_url);
+	/* The key is made as soon as the worker exists (at boot): RSA takes a while under
+	 * emulation, and under Kata the wait for the network hides it. */
+	{
+		struct frame go;
+		if (read_full(fd, &go, sizeof(go)) < 0 || go.type != MSG_GO)
+			_exit(0);
+	}
+	(void)snprintf(c.base, sizeof(c.base), "%s", A.kbs_url);
 	c.ca_pem = A.ca;
 	c.allow_http = A.test_overlay;
 	c.ev = A.ev;
@@ -390,7 +434,7 @@ __attribute__((noreturn)) static void worker_main(int fd)
 	c.key = key;
 	c.jwk = jwk;
 	c.total_s = TOTAL_S;
-	c.deadline_ms = now_ms() + TOTAL_S * 1000;
+	c.deadline_ms = now_ms() + (long long)TOTAL_S * 1000;
 	if (!A.kbs_url[0]) {
 		sp_error(&err, 0, "attestation is required but no KBS is configured");
 		send_failure(fd, MSG_ATTEST, 0, "attest.auth", &err);
@@ -418,7 +462,7 @@ __attribute__((noreturn)) static void worker_main(int fd)
 		    read_full(fd, uri, f.len) < 0)
 			_exit(1);
 		uri[f.len] = '\0';
-		c.deadline_ms = now_ms() + TOTAL_S * 1000;
+		c.deadline_ms = now_ms() + (long long)TOTAL_S * 1000;
 		if (sp_kbs_client_resource(&c, uri, &data, &len, &err) < 0) {
 			send_failure(fd, MSG_RESOURCE, f.id, c.stage, &err);
 			continue;
@@ -457,7 +501,7 @@ static void redact(char *dst, size_t size, const char *stage, const char *why)
 	const char *cut = strstr(why, SP_ATTEST_DETAIL_SEP);
 	int n = cut ? (int)(cut - why) : (int)strlen(why);
 
-	snprintf(dst, size, "%.31s: %.*s", stage, n > 200 ? 200 : n, why);
+	(void)snprintf(dst, size, "%.31s: %.*s", stage, n > 200 ? 200 : n, why);
 }
 
 static void host_error(struct sp_err *err)
@@ -489,12 +533,12 @@ static void attest_result(int code, const char *payload, size_t len)
 	}
 	A.st = ST_FAILED;
 	if (payload && len && memchr(payload, 0, len)) {
-		snprintf(A.stage, sizeof(A.stage), "%s", payload);
+		(void)snprintf(A.stage, sizeof(A.stage), "%s", payload);
 		size_t sl = strlen(payload) + 1;
 		sp_log_escape(A.why, sizeof(A.why), payload + sl, strnlen(payload + sl, len - sl));
 	} else {
-		snprintf(A.stage, sizeof(A.stage), "attest.auth");
-		snprintf(A.why, sizeof(A.why), "the attestation worker died");
+		(void)snprintf(A.stage, sizeof(A.stage), "attest.auth");
+		(void)snprintf(A.why, sizeof(A.why), "the attestation worker died");
 	}
 	sp_log_fatal(A.stage, "%s", A.why);
 	host_error(&err);
@@ -522,12 +566,16 @@ static void resource_result(uint32_t id, int code, const uint8_t *p, size_t len)
 				uint8_t d[64];
 				size_t dl;
 				char hx[129];
-				if (A.test_overlay && sp_hash_digest(SP_HASH_SHA256, p, len, d, &dl) == 0) {
+				if (A.test_overlay &&
+				    sp_hash_digest(SP_HASH_SHA256, p, len, d, &dl) == 0) {
 					sp_hex(d, dl, hx);
-					sp_info("attest", "resource %s: %zu bytes received, sha256 %s "
-							  "(test overlay)", r.uri, len, hx);
+					sp_info("attest",
+						"resource %s: %zu bytes received, sha256 %s "
+						"(test overlay)",
+						r.uri, len, hx);
 				} else {
-					sp_info("attest", "resource %s: %zu bytes received", r.uri, len);
+					sp_info("attest", "resource %s: %zu bytes received", r.uri,
+						len);
 				}
 			}
 			if (r.cb)
@@ -535,7 +583,7 @@ static void resource_result(uint32_t id, int code, const uint8_t *p, size_t len)
 		} else {
 			char stage[32] = "attest.resource", why[256] = "failed";
 			if (len && memchr(p, 0, len)) {
-				snprintf(stage, sizeof(stage), "%s", (const char *)p);
+				(void)snprintf(stage, sizeof(stage), "%s", (const char *)p);
 				size_t sl = strlen(stage) + 1;
 				sp_log_escape(why, sizeof(why), (const char *)p + sl,
 					      strnlen((const char *)p + sl, len - sl));
@@ -551,9 +599,12 @@ static void resource_result(uint32_t id, int code, const uint8_t *p, size_t len)
 
 static void worker_gone(void)
 {
-	if (A.w.fd >= 0)
-		sp_loop_release(A.loop, &A.w);
-	A.w.fd = -1;
+	if (A.w) {
+		sp_loop_release(A.loop, A.w);
+		A.w = NULL; /* on_worker_release closes and frees it after the batch */
+	}
+	if (A.st == ST_IDLE)
+		return; /* a pre-started worker: the next attestation starts another */
 	if (A.st == ST_RUNNING) {
 		attest_result(-1, NULL, 0);
 	} else if (A.st == ST_OK) {
@@ -575,10 +626,17 @@ static void on_worker(struct sp_watch *w, uint32_t events)
 				worker_gone();
 				return;
 			}
-			t = realloc(A.rx, cap);
+			/* Not realloc: the old buffer may hold a secret that must not be left behind
+			 * in freed memory. */
+			t = malloc(cap);
 			if (!t) {
 				worker_gone();
 				return;
+			}
+			if (A.rx) {
+				memcpy(t, A.rx, A.rxlen);
+				OPENSSL_cleanse(A.rx, A.rxcap);
+				free(A.rx);
 			}
 			A.rx = t, A.rxcap = cap;
 		}
@@ -616,6 +674,7 @@ static void on_worker(struct sp_watch *w, uint32_t events)
 static void on_worker_release(struct sp_watch *w)
 {
 	close(w->fd);
+	free(w);
 }
 
 static int start_worker(struct sp_err *err)
@@ -637,13 +696,18 @@ static int start_worker(struct sp_err *err)
 	close(sv[1]);
 	A.pid = pid;
 	A.rxlen = 0;
-	A.w.fd = sv[0];
-	A.w.on_event = on_worker;
-	A.w.on_release = on_worker_release;
-	A.w.dead = false;
-	if (fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0 || sp_loop_add(A.loop, &A.w, EPOLLIN, err) < 0) {
+	A.w = calloc(1, sizeof(*A.w));
+	if (!A.w) {
 		close(sv[0]);
-		A.w.fd = -1;
+		return sp_error(err, ENOMEM, "worker watch");
+	}
+	A.w->fd = sv[0];
+	A.w->on_event = on_worker;
+	A.w->on_release = on_worker_release;
+	if (fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0 || sp_loop_add(A.loop, A.w, EPOLLIN, err) < 0) {
+		close(sv[0]);
+		free(A.w);
+		A.w = NULL;
 		return -1;
 	}
 	return 0;
@@ -651,9 +715,9 @@ static int start_worker(struct sp_err *err)
 
 static void begin_attestation(void)
 {
-	struct sp_err err;
+	struct sp_err err = { 0 };
 
-	if (A.st != ST_IDLE && !(A.st == ST_OK && A.w.fd < 0))
+	if (A.st != ST_IDLE && !(A.st == ST_OK && !A.w))
 		return;
 	if (!A.loop)
 		A.loop = sp_signals_loop();
@@ -661,7 +725,10 @@ static void begin_attestation(void)
 	sp_info("attest", "start: %s evidence to %s", sp_evidence_name(A.ev),
 		A.kbs_url[0] ? A.kbs_url : "(no KBS)");
 	A.st = ST_RUNNING;
-	if (!A.loop || start_worker(&err) < 0) {
+	if (!A.loop || (!A.w && start_worker(&err) < 0) ||
+	    send_frame(A.w->fd, MSG_GO, 0, 0, NULL, 0) < 0) {
+		if (!err.msg[0])
+			(void)snprintf(err.msg, sizeof(err.msg), "the attestation worker is gone");
 		char buf[300];
 		int n = snprintf(buf, sizeof(buf), "attest.auth%c%s", 0,
 				 A.loop ? err.msg : "no event loop");
@@ -673,11 +740,11 @@ static void send_pending(void)
 {
 	for (size_t i = 0; i < A.nreqs; i++) {
 		struct request *r = &A.reqs[i];
-		if (r->sent || A.w.fd < 0)
+		if (r->sent || !A.w)
 			continue;
 		/* The worker reads one request at a time; a write to its socket never blocks long
 		 * (requests are small and the socket buffer holds many). */
-		if (send_frame(A.w.fd, MSG_GET, r->id, 0, r->uri, strlen(r->uri)) < 0) {
+		if (send_frame(A.w->fd, MSG_GET, r->id, 0, r->uri, strlen(r->uri)) < 0) {
 			worker_gone();
 			return;
 		}
@@ -697,7 +764,8 @@ static void finish_requests(bool fail_all)
 		if (A.st == ST_FAILED) {
 			host_error(&err);
 		} else {
-			snprintf(err.msg, sizeof(err.msg), "attest.resource: the KBS client stopped");
+			(void)snprintf(err.msg, sizeof(err.msg),
+				       "attest.resource: the KBS client stopped");
 			err.errnum = 0;
 		}
 		if (r.cb)
@@ -728,9 +796,9 @@ static int queue_request(const char *uri, sp_resource_fn cb, void *arg, bool int
 	r = &A.reqs[A.nreqs++];
 	memset(r, 0, sizeof(*r));
 	r->id = ++A.next_id;
-	snprintf(r->uri, sizeof(r->uri), "%s", uri);
+	(void)snprintf(r->uri, sizeof(r->uri), "%s", uri);
 	r->cb = cb, r->arg = arg, r->internal = internal;
-	if (A.st == ST_OK && A.w.fd >= 0)
+	if (A.st == ST_OK && A.w)
 		send_pending();
 	else
 		begin_attestation();
@@ -797,7 +865,9 @@ static int standalone_net(const char *cidr, struct sp_err *err)
 	struct sp_net_ip ip;
 	struct sp_nl nl;
 	struct sp_nlmsg m;
-	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC, .ifi_flags = IFF_UP, .ifi_change = IFF_UP };
+	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC,
+				 .ifi_flags = IFF_UP,
+				 .ifi_change = IFF_UP };
 	int idx = (int)if_nametoindex("eth0");
 
 	if (sp_net_parse_cidr(cidr, &ip) < 0)
@@ -826,6 +896,9 @@ void sp_attest_boot_start(struct sp_loop *loop, const struct sp_config *cfg)
 	struct sp_err err;
 
 	A.loop = loop;
+	/* The worker starts now and makes its TEE key while the guest waits for the network. */
+	if (A.st == ST_IDLE && sp_is_pid1() && start_worker(&err) < 0)
+		sp_warn("attest", "worker: %s (tried again at the first attestation)", err.msg);
 	if (cfg->net_cidr[0] && sp_is_pid1()) {
 		if (standalone_net(cfg->net_cidr, &err) < 0)
 			sp_warn("attest", "standalone network: %s", err.msg);
@@ -837,4 +910,3 @@ void sp_attest_boot_start(struct sp_loop *loop, const struct sp_config *cfg)
 	}
 	/* Resources initdata names are fetched once attestation succeeds (attest_result). */
 }
-

@@ -18,10 +18,10 @@
 #include "lib/err.h"
 
 /* --- initdata ------------------------------------------------------------------------------- */
-#define SP_INITDATA_MAGIC	  "initdata"
-#define SP_INITDATA_MAX_GZ	  ((size_t)1 << 20) /* compressed bytes we read from the disk */
-#define SP_INITDATA_MAX_TOML	  ((size_t)1 << 20) /* uncompressed */
-#define SP_INITDATA_SERIAL	  "sealpod-initdata"
+#define SP_INITDATA_MAGIC    "initdata"
+#define SP_INITDATA_MAX_GZ   ((size_t)1 << 20) /* compressed bytes we read from the disk */
+#define SP_INITDATA_MAX_TOML ((size_t)1 << 20) /* uncompressed */
+#define SP_INITDATA_SERIAL   "sealpod-initdata"
 
 enum sp_hash { SP_HASH_SHA256 = 0, SP_HASH_SHA384, SP_HASH_SHA512 };
 
@@ -32,11 +32,11 @@ struct sp_initdata {
 	uint8_t digest[64];
 	size_t digest_len;
 	/* From [data]: borrowed from the parsed documents, valid while this lives. */
-	const char *policy;  /* policy.rego, or NULL */
-	const char *kbs_url; /* aa.toml [token_configs.kbs] url, else cdh.toml [kbc] url */
-	const char *kbs_cert; /* PEM */
-	const char *tee_key_alg; /* aa.toml [token_configs.kbs] tee_key_algorithm, or NULL */
-	const char *evidence;	 /* aa.toml [sealpod] evidence, or NULL (auto) */
+	const char *policy;	  /* policy.rego, or NULL */
+	const char *kbs_url;	  /* aa.toml [token_configs.kbs] url, else cdh.toml [kbc] url */
+	const char *kbs_cert;	  /* PEM */
+	const char *tee_key_alg;  /* aa.toml [token_configs.kbs] tee_key_algorithm, or NULL */
+	const char *evidence;	  /* aa.toml [sealpod] evidence, or NULL (auto) */
 	bool require_attestation; /* a KBS is named, or aa.toml [sealpod] attestation="required" */
 	struct sp_image_settings image;
 	const char *insecure[16];

@@ -61,15 +61,16 @@ static size_t on_data(char *p, size_t sz, size_t nm, void *arg)
 	return n;
 }
 
-static int fail(struct sp_kbs_client *c, const char *stage, struct sp_err *err, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int fail(struct sp_kbs_client *c, const char *stage, struct sp_err *err, const char *fmt, ...)
+static int fail(struct sp_kbs_client *c, const char *stage, struct sp_err *err, const char *fmt,
+		...) __attribute__((format(printf, 4, 5)));
+static int fail(struct sp_kbs_client *c, const char *stage, struct sp_err *err, const char *fmt,
+		...)
 {
 	va_list ap;
 
 	c->stage = stage;
 	va_start(ap, fmt);
-	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	(void)vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 	va_end(ap);
 	err->errnum = 0;
 	return -1;
@@ -83,7 +84,7 @@ static int http(struct sp_kbs_client *c, const char *stage, const char *method, 
 	long backoff = BACKOFF_FIRST_MS;
 
 	c->retryable = false;
-	snprintf(url, sizeof(url), "%s/kbs/v0/%s", c->base, path);
+	(void)snprintf(url, sizeof(url), "%s/kbs/v0/%s", c->base, path);
 	for (int attempt = 1;; attempt++) {
 		struct curl_slist *h = NULL;
 		CURLcode cr;
@@ -91,17 +92,19 @@ static int http(struct sp_kbs_client *c, const char *stage, const char *method, 
 
 		resp_free(r);
 		if (left <= 0)
-			return fail(c, stage, err, "%s %s: gave up after the %u s limit", method, path,
-				    c->total_s);
+			return fail(c, stage, err, "%s %s: gave up after the %u s limit", method,
+				    path, c->total_s);
 		curl_easy_reset(c->curl);
 		curl_easy_setopt(c->curl, CURLOPT_URL, url);
 		curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
 		curl_easy_setopt(c->curl, CURLOPT_PROXY, "");
 		curl_easy_setopt(c->curl, CURLOPT_FOLLOWLOCATION, 0L);
-		curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, c->allow_http ? "http,https" : "https");
+		curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR,
+				 c->allow_http ? "http,https" : "https");
 		curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, left < 5000 ? left : 5000L);
 		curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, left < 20000 ? left : 20000L);
-		curl_easy_setopt(c->curl, CURLOPT_COOKIEFILE, ""); /* the cookie engine, in memory */
+		curl_easy_setopt(c->curl, CURLOPT_COOKIEFILE,
+				 ""); /* the cookie engine, in memory */
 		curl_easy_setopt(c->curl, CURLOPT_SHARE, c->share);
 		curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_data);
 		curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, r);
@@ -120,7 +123,7 @@ static int http(struct sp_kbs_client *c, const char *stage, const char *method, 
 			curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body);
 		}
 		if (c->token && strcmp(method, "GET") == 0) {
-			snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->token);
+			(void)snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->token);
 			h = curl_slist_append(h, auth);
 		}
 		curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, h);
@@ -128,17 +131,19 @@ static int http(struct sp_kbs_client *c, const char *stage, const char *method, 
 		curl_slist_free_all(h);
 		OPENSSL_cleanse(auth, sizeof(auth));
 		if (r->too_big)
-			return fail(c, stage, err, "%s %s: reply larger than %zu bytes", method, path,
-				    MAX_BODY);
+			return fail(c, stage, err, "%s %s: reply larger than %zu bytes", method,
+				    path, MAX_BODY);
 		if (cr == CURLE_OK) {
 			curl_easy_getinfo(c->curl, CURLINFO_RESPONSE_CODE, &r->status);
 			if (r->status < 500)
 				return 0;
-			sp_warn("attest", "%s %s: HTTP %ld (attempt %d of %d)", method, path, r->status,
-				attempt, attempts);
-		} else if (cr == CURLE_UNSUPPORTED_PROTOCOL || cr == CURLE_PEER_FAILED_VERIFICATION ||
-			   cr == CURLE_SSL_CACERT_BADFILE || cr == CURLE_SSL_CERTPROBLEM) {
-			return fail(c, stage, err, "%s %s: %s", method, path, curl_easy_strerror(cr));
+			sp_warn("attest", "%s %s: HTTP %ld (attempt %d of %d)", method, path,
+				r->status, attempt, attempts);
+		} else if (cr == CURLE_UNSUPPORTED_PROTOCOL ||
+			   cr == CURLE_PEER_FAILED_VERIFICATION || cr == CURLE_SSL_CACERT_BADFILE ||
+			   cr == CURLE_SSL_CERTPROBLEM) {
+			return fail(c, stage, err, "%s %s: %s", method, path,
+				    curl_easy_strerror(cr));
 		} else {
 			sp_warn("attest", "%s %s: %s (attempt %d of %d)", method, path,
 				curl_easy_strerror(cr), attempt, attempts);
@@ -164,8 +169,8 @@ static void refusal(struct resp *r, char *why, size_t n)
 
 	sp_kbs_error_type(r->body ? r->body : "", r->len, type, sizeof(type));
 	sp_kbs_error_detail(r->body ? r->body : "", r->len, detail, sizeof(detail));
-	snprintf(why, n, "HTTP %ld%s%.60s%s%.100s", r->status, type[0] ? " " : "", type,
-		 detail[0] ? SP_ATTEST_DETAIL_SEP : "", detail);
+	(void)snprintf(why, n, "HTTP %ld%s%.60s%s%.100s", r->status, type[0] ? " " : "", type,
+		       detail[0] ? SP_ATTEST_DETAIL_SEP : "", detail);
 }
 
 int sp_kbs_client_init(struct sp_kbs_client *c, struct sp_err *err)
@@ -234,7 +239,8 @@ static int handshake(struct sp_kbs_client *c, struct sp_err *err)
 		c->stage = "attest.verify";
 		goto out;
 	}
-	sp_info("attest", "attested to %s with %s evidence (auth %lld ms, evidence %lld ms, attest %lld ms)",
+	sp_info("attest",
+		"attested to %s with %s evidence (auth %lld ms, evidence %lld ms, attest %lld ms)",
 		c->base, sp_evidence_name(c->ev), t1 - t0, t2 - t1, now_ms() - t2);
 	ret = 0;
 out:
@@ -269,7 +275,7 @@ int sp_kbs_client_resource(struct sp_kbs_client *c, const char *uri, uint8_t **d
 	*data = NULL;
 	if (sp_kbs_parse_uri(uri, sub, sizeof(sub), err) < 0)
 		return fail(c, "attest.resource", err, "%s", err->msg);
-	snprintf(path, sizeof(path), "resource/%s", sub);
+	(void)snprintf(path, sizeof(path), "resource/%s", sub);
 	for (;;) {
 		if (!c->token && sp_kbs_client_attest(c, err) < 0)
 			return -1;
@@ -287,7 +293,8 @@ int sp_kbs_client_resource(struct sp_kbs_client *c, const char *uri, uint8_t **d
 		if (r.status != 200) {
 			refusal(&r, why, sizeof(why));
 			resp_free(&r);
-			return fail(c, "attest.resource", err, "KBS refused resource %s: %s", sub, why);
+			return fail(c, "attest.resource", err, "KBS refused resource %s: %s", sub,
+				    why);
 		}
 		break;
 	}

@@ -8,9 +8,9 @@
 
 struct sp_kbs_client {
 	/* set by the caller */
-	char base[256];	      /* scheme://host[:port], no trailing slash */
-	const char *ca_pem;   /* the only CA trusted for https (from initdata) */
-	bool allow_http;      /* test overlay only */
+	char base[256];	    /* scheme://host[:port], no trailing slash */
+	const char *ca_pem; /* the only CA trusted for https (from initdata) */
+	bool allow_http;    /* test overlay only */
 	enum sp_evidence_kind ev;
 	const char *initdata; /* the TOML sent as init-data, or NULL */
 	struct sp_tee_key *key;

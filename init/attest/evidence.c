@@ -26,11 +26,16 @@
 const char *sp_evidence_name(enum sp_evidence_kind k)
 {
 	switch (k) {
-	case SP_EV_SAMPLE: return "sample";
-	case SP_EV_TPM: return "tpm";
-	case SP_EV_TDX: return "tdx";
-	case SP_EV_SNP: return "snp";
-	default: return "none";
+	case SP_EV_SAMPLE:
+		return "sample";
+	case SP_EV_TPM:
+		return "tpm";
+	case SP_EV_TDX:
+		return "tdx";
+	case SP_EV_SNP:
+		return "snp";
+	default:
+		return "none";
 	}
 }
 
@@ -55,13 +60,13 @@ static int tsm_report(const char *want_provider, const uint8_t rd[64], uint8_t *
 	bool trunc;
 	int ret = -1;
 	cleanup_close int fd = -1;
-	cleanup_free uint8_t *blob = NULL;
-	size_t cap = 64 * 1024, got = 0;
+	uint8_t *blob = NULL;
+	size_t cap = (size_t)64 * 1024, got = 0;
 
-	snprintf(dir, sizeof(dir), TSM_REPORT "/sealpod-%d-%u", (int)getpid(), seq++);
+	(void)snprintf(dir, sizeof(dir), TSM_REPORT "/sealpod-%d-%u", (int)getpid(), seq++);
 	if (mkdir(dir, 0700) < 0)
 		return sp_error(err, errno, "mkdir %s", dir);
-	snprintf(path, sizeof(path), "%s/provider", dir);
+	(void)snprintf(path, sizeof(path), "%s/provider", dir);
 	if (sp_read_file(path, buf, sizeof(buf) - 1, &n, &trunc, err) < 0)
 		goto out;
 	buf[n] = '\0';
@@ -71,14 +76,14 @@ static int tsm_report(const char *want_provider, const uint8_t rd[64], uint8_t *
 		sp_error(err, 0, "configfs-tsm provider is %.32s, not %s", buf, want_provider);
 		goto out;
 	}
-	snprintf(path, sizeof(path), "%s/inblob", dir);
+	(void)snprintf(path, sizeof(path), "%s/inblob", dir);
 	fd = open(path, O_WRONLY | O_CLOEXEC);
 	if (fd < 0 || write(fd, rd, 64) != 64) {
 		sp_error(err, errno, "write %s", path);
 		goto out;
 	}
 	close(steal_fd(&fd));
-	snprintf(path, sizeof(path), "%s/outblob", dir);
+	(void)snprintf(path, sizeof(path), "%s/outblob", dir);
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	blob = malloc(cap);
 	if (fd < 0 || !blob) {
@@ -101,18 +106,20 @@ static int tsm_report(const char *want_provider, const uint8_t rd[64], uint8_t *
 			goto out;
 		}
 	}
-	snprintf(path, sizeof(path), "%s/generation", dir);
+	(void)snprintf(path, sizeof(path), "%s/generation", dir);
 	if (sp_read_file(path, buf, sizeof(buf) - 1, &n, &trunc, err) < 0)
 		goto out;
 	buf[n] = '\0';
 	if (strtoul(buf, NULL, 10) != 1) {
-		sp_error(err, 0, "configfs-tsm generation %.16s != 1: another writer raced us", buf);
+		sp_error(err, 0, "configfs-tsm generation %.16s != 1: another writer raced us",
+			 buf);
 		goto out;
 	}
 	*out = steal_ptr(&blob);
 	*len = got;
 	ret = 0;
 out:
+	free(blob);
 	rmdir(dir);
 	return ret;
 }
@@ -232,8 +239,8 @@ static int ev_tpm(const uint8_t *rd, size_t rdlen, char **json, struct sp_err *e
 		goto out;
 	if (EVP_Digest(spki, spki_len, fp, &fplen, EVP_sha256(), NULL) == 1) {
 		sp_hex(fp, 32, fphex);
-		sp_info("attest", "tpm: attestation key sha256:%s (RSA 2048, endorsement hierarchy)",
-			fphex);
+		sp_info("attest",
+			"tpm: attestation key sha256:%s (RSA 2048, endorsement hierarchy)", fphex);
 	}
 	a = sp_b64_encode(spki, spki_len, false);
 	q = sp_b64_encode(att, att_len, false);
@@ -241,17 +248,20 @@ static int ev_tpm(const uint8_t *rd, size_t rdlen, char **json, struct sp_err *e
 	f = open_memstream(json, &len);
 	if (!a || !q || !s || !f) {
 		if (f)
-			fclose(f);
+			(void)fclose(f);
 		sp_error(err, ENOMEM, "tpm evidence");
 		goto out;
 	}
-	fprintf(f, "{\"ak_public\":\"%s\",\"tpm_quote\":{\"signature\":\"%s\",\"message\":\"%s\","
-		   "\"pcrs\":[", a, s, q);
+	(void)fprintf(f,
+		      "{\"ak_public\":\"%s\",\"tpm_quote\":{\"signature\":\"%s\",\"message\":\"%"
+		      "s\","
+		      "\"pcrs\":[",
+		      a, s, q);
 	for (int i = 0; i < 24; i++) {
 		sp_hex(pcrs[i], 32, hex);
-		fprintf(f, i ? ",\"%s\"" : "\"%s\"", hex);
+		(void)fprintf(f, i ? ",\"%s\"" : "\"%s\"", hex);
 	}
-	fputs("]}}", f);
+	(void)fputs("]}}", f);
 	if (fclose(f) != 0) {
 		sp_error(err, errno, "tpm evidence");
 		goto out;
@@ -309,10 +319,15 @@ int sp_evidence_collect(enum sp_evidence_kind k, const uint8_t *rd, size_t rdlen
 {
 	*json = NULL;
 	switch (k) {
-	case SP_EV_SAMPLE: return ev_sample(rd, rdlen, json, err);
-	case SP_EV_TPM: return ev_tpm(rd, rdlen, json, err);
-	case SP_EV_TDX: return ev_tdx(rd, rdlen, json, err);
-	case SP_EV_SNP: return ev_snp(rd, rdlen, json, err);
-	default: return sp_error(err, 0, "no evidence provider on this machine");
+	case SP_EV_SAMPLE:
+		return ev_sample(rd, rdlen, json, err);
+	case SP_EV_TPM:
+		return ev_tpm(rd, rdlen, json, err);
+	case SP_EV_TDX:
+		return ev_tdx(rd, rdlen, json, err);
+	case SP_EV_SNP:
+		return ev_snp(rd, rdlen, json, err);
+	default:
+		return sp_error(err, 0, "no evidence provider on this machine");
 	}
 }

@@ -28,7 +28,7 @@ const char *sp_hash_name(enum sp_hash h)
 
 int sp_hash_digest(enum sp_hash h, const void *data, size_t len, uint8_t *out, size_t *out_len)
 {
-	const EVP_MD *md = h == SP_HASH_SHA256 ? EVP_sha256()
+	const EVP_MD *md = h == SP_HASH_SHA256	 ? EVP_sha256()
 			   : h == SP_HASH_SHA384 ? EVP_sha384()
 						 : EVP_sha512();
 	unsigned n = 0;
@@ -64,7 +64,7 @@ int sp_initdata_unpack(const uint8_t *disk, size_t len, char **toml, size_t *tom
 	uint64_t glen = 0;
 	z_stream zs = { 0 };
 	cleanup_free char *out = NULL;
-	size_t cap = 64 * 1024;
+	size_t cap = (size_t)64 * 1024;
 	int zr;
 
 	*toml = NULL;
@@ -193,7 +193,7 @@ int sp_initdata_parse(char *toml, size_t len, struct sp_initdata *d, struct sp_e
 		sp_error(err, 0, "initdata: digest failed");
 		goto fail;
 	}
-	e = sp_toml_get(&docs[DOC_INITDATA], "data", NULL);
+	e = sp_toml_get(&docs[DOC_INITDATA], (const char *[]){ "data", NULL });
 	for (size_t i = 0; i < docs[DOC_INITDATA].n; i++) {
 		const struct sp_toml_ent *x = &docs[DOC_INITDATA].ents[i];
 		if (strncmp(x->path, "data\x1f", 5) == 0 && x->type != SP_TOML_STRING) {
@@ -206,8 +206,8 @@ int sp_initdata_parse(char *toml, size_t len, struct sp_initdata *d, struct sp_e
 		    &aa, err) < 0 ||
 	    get_str(&docs[DOC_INITDATA], "initdata", (const char *[]){ "data", "cdh.toml", NULL },
 		    &cdh, err) < 0 ||
-	    get_str(&docs[DOC_INITDATA], "initdata", (const char *[]){ "data", "policy.rego", NULL },
-		    &d->policy, err) < 0)
+	    get_str(&docs[DOC_INITDATA], "initdata",
+		    (const char *[]){ "data", "policy.rego", NULL }, &d->policy, err) < 0)
 		goto fail;
 	if (parse_sub(&docs[DOC_AA], "aa.toml", aa, err) < 0 ||
 	    parse_sub(&docs[DOC_CDH], "cdh.toml", cdh, err) < 0)
@@ -215,9 +215,11 @@ int sp_initdata_parse(char *toml, size_t len, struct sp_initdata *d, struct sp_e
 
 	/* aa.toml: the KBS (Kata/CoCo's keys), and ours under [sealpod]. */
 	if (get_str(&docs[DOC_AA], "aa.toml",
-		    (const char *[]){ "token_configs", "kbs", "url", NULL }, &d->kbs_url, err) < 0 ||
+		    (const char *[]){ "token_configs", "kbs", "url", NULL }, &d->kbs_url,
+		    err) < 0 ||
 	    get_str(&docs[DOC_AA], "aa.toml",
-		    (const char *[]){ "token_configs", "kbs", "cert", NULL }, &d->kbs_cert, err) < 0 ||
+		    (const char *[]){ "token_configs", "kbs", "cert", NULL }, &d->kbs_cert,
+		    err) < 0 ||
 	    get_str(&docs[DOC_AA], "aa.toml",
 		    (const char *[]){ "token_configs", "kbs", "tee_key_algorithm", NULL },
 		    &d->tee_key_alg, err) < 0 ||
@@ -234,8 +236,8 @@ int sp_initdata_parse(char *toml, size_t len, struct sp_initdata *d, struct sp_e
 	/* cdh.toml: [kbc] names the same KBS in CDH's own words; aa.toml wins when both do. */
 	{
 		const char *curl = NULL, *ccert = NULL;
-		if (get_str(&docs[DOC_CDH], "cdh.toml", (const char *[]){ "kbc", "url", NULL }, &curl,
-			    err) < 0 ||
+		if (get_str(&docs[DOC_CDH], "cdh.toml", (const char *[]){ "kbc", "url", NULL },
+			    &curl, err) < 0 ||
 		    get_str(&docs[DOC_CDH], "cdh.toml", (const char *[]){ "kbc", "kbs_cert", NULL },
 			    &ccert, err) < 0)
 			goto fail;
@@ -262,19 +264,24 @@ int sp_initdata_parse(char *toml, size_t len, struct sp_initdata *d, struct sp_e
 			goto fail;
 		}
 	}
-	e = sp_toml_get(&docs[DOC_CDH], "image", "max_concurrent_layer_downloads_per_image", NULL);
+	e = sp_toml_get(&docs[DOC_CDH],
+			(const char *[]){ "image", "max_concurrent_layer_downloads_per_image",
+					  NULL });
 	if (e) {
 		if (e->type != SP_TOML_INT || e->i < 1 || e->i > 64) {
 			sp_error(err, 0,
-				 "cdh.toml: max_concurrent_layer_downloads_per_image must be 1..64");
+				 "cdh.toml: max_concurrent_layer_downloads_per_image must be "
+				 "1..64");
 			goto fail;
 		}
 		d->image.max_parallel_layers = (unsigned)e->i;
 	}
-	e = sp_toml_get(&docs[DOC_CDH], "sealpod", "insecure_registries", NULL);
+	e = sp_toml_get(&docs[DOC_CDH], (const char *[]){ "sealpod", "insecure_registries", NULL });
 	if (e) {
-		if (e->type != SP_TOML_ARRAY || e->narr > sizeof(d->insecure) / sizeof(d->insecure[0])) {
-			sp_error(err, 0, "cdh.toml: insecure_registries must be at most 16 strings");
+		if (e->type != SP_TOML_ARRAY ||
+		    e->narr > sizeof(d->insecure) / sizeof(d->insecure[0])) {
+			sp_error(err, 0,
+				 "cdh.toml: insecure_registries must be at most 16 strings");
 			goto fail;
 		}
 		for (size_t i = 0; i < e->narr; i++)
@@ -315,7 +322,7 @@ static bool serial_is(const char *sysblock, const char *name, const char *want)
 	bool trunc;
 	struct sp_err e;
 
-	snprintf(path, sizeof(path), "%s/%s/serial", sysblock, name);
+	(void)snprintf(path, sizeof(path), "%s/%s/serial", sysblock, name);
 	if (sp_read_file(path, buf, sizeof(buf) - 1, &n, &trunc, &e) < 0)
 		return false;
 	while (n && (buf[n - 1] == '\n' || buf[n - 1] == '\0'))
@@ -377,7 +384,7 @@ int sp_initdata_read_disk(const char *sysblock, const char *devdir, char **toml,
 	while ((de = readdir(dir)) != NULL && n < 32) {
 		if (strncmp(de->d_name, "vd", 2) != 0 || strlen(de->d_name) >= sizeof(names[0]))
 			continue;
-		strcpy(names[n++], de->d_name);
+		(void)snprintf(names[n++], sizeof(names[0]), "%.31s", de->d_name);
 	}
 	closedir(dir);
 	for (size_t i = 0; i < n && pick < 0; i++)
@@ -391,7 +398,7 @@ int sp_initdata_read_disk(const char *sysblock, const char *devdir, char **toml,
 			continue;
 		if (pick < 0 && serial_is(sysblock, names[i], "sealpod-ephemeral"))
 			continue;
-		snprintf(dev, sizeof(dev), "%.64s/%.31s", devdir, names[i]);
+		(void)snprintf(dev, sizeof(dev), "%.64s/%.31s", devdir, names[i]);
 		if (read_disk(dev, toml, toml_len, &magic, err) < 0)
 			return -1;
 		if (magic) {
@@ -399,7 +406,8 @@ int sp_initdata_read_disk(const char *sysblock, const char *devdir, char **toml,
 			return 0;
 		}
 		if (pick >= 0)
-			return sp_error(err, 0, "%s (serial %s) does not start with the initdata magic",
+			return sp_error(err, 0,
+					"%s (serial %s) does not start with the initdata magic",
 					dev, SP_INITDATA_SERIAL);
 	}
 	return 0;

@@ -140,8 +140,8 @@ int sp_json_parse(const char *buf, size_t len, struct json_object **out, struct 
 				jerr == json_tokener_continue ? "truncated"
 							      : json_tokener_error_desc(jerr));
 	}
-	while (end < len && (buf[end] == ' ' || buf[end] == '\t' || buf[end] == '\r' ||
-			     buf[end] == '\n'))
+	while (end < len &&
+	       (buf[end] == ' ' || buf[end] == '\t' || buf[end] == '\r' || buf[end] == '\n'))
 		end++;
 	if (end != len) {
 		json_object_put(*out);
@@ -197,16 +197,30 @@ static void put_jstr(struct obuf *b, const char *s, size_t n)
 		unsigned char c = (unsigned char)s[i];
 		char esc[8];
 		switch (c) {
-		case '"': put(b, "\\\"", 2); break;
-		case '\\': put(b, "\\\\", 2); break;
-		case '\b': put(b, "\\b", 2); break;
-		case '\f': put(b, "\\f", 2); break;
-		case '\n': put(b, "\\n", 2); break;
-		case '\r': put(b, "\\r", 2); break;
-		case '\t': put(b, "\\t", 2); break;
+		case '"':
+			put(b, "\\\"", 2);
+			break;
+		case '\\':
+			put(b, "\\\\", 2);
+			break;
+		case '\b':
+			put(b, "\\b", 2);
+			break;
+		case '\f':
+			put(b, "\\f", 2);
+			break;
+		case '\n':
+			put(b, "\\n", 2);
+			break;
+		case '\r':
+			put(b, "\\r", 2);
+			break;
+		case '\t':
+			put(b, "\\t", 2);
+			break;
 		default:
 			if (c < 0x20) {
-				snprintf(esc, sizeof(esc), "\\u%04x", c);
+				(void)snprintf(esc, sizeof(esc), "\\u%04x", c);
 				put(b, esc, 6);
 			} else {
 				put(b, (const char *)&c, 1);
@@ -282,7 +296,9 @@ static int jcs_value(struct obuf *b, struct json_object *v, unsigned depth, stru
 	if (depth > 32)
 		return sp_error(err, 0, "canonical JSON: nested too deeply");
 	switch (json_object_get_type(v)) {
-	case json_type_null: put(b, "null", 4); return 0;
+	case json_type_null:
+		put(b, "null", 4);
+		return 0;
 	case json_type_boolean:
 		if (json_object_get_boolean(v))
 			put(b, "true", 4);
@@ -293,15 +309,17 @@ static int jcs_value(struct obuf *b, struct json_object *v, unsigned depth, stru
 		int64_t i = json_object_get_int64(v);
 		if (i > (1LL << 53) || i < -(1LL << 53))
 			return sp_error(err, 0, "canonical JSON: integer beyond 2^53");
-		snprintf(num, sizeof(num), "%lld", (long long)i);
+		(void)snprintf(num, sizeof(num), "%lld", (long long)i);
 		put(b, num, strlen(num));
 		return 0;
 	}
 	case json_type_double: {
 		double d = json_object_get_double(v);
-		if (!(d <= 9007199254740992.0 && d >= -9007199254740992.0) || d != (double)(long long)d)
-			return sp_error(err, 0, "canonical JSON: non-integer numbers are unsupported");
-		snprintf(num, sizeof(num), "%lld", (long long)d);
+		if (!(d <= 9007199254740992.0 && d >= -9007199254740992.0) ||
+		    d != (double)(long long)d)
+			return sp_error(err, 0,
+					"canonical JSON: non-integer numbers are unsupported");
+		(void)snprintf(num, sizeof(num), "%lld", (long long)d);
 		put(b, num, strlen(num));
 		return 0;
 	}
@@ -380,7 +398,7 @@ int sp_tee_key_new(enum sp_tee_key_kind kind, struct sp_tee_key **out, struct sp
 		return sp_error(err, ENOMEM, "TEE key");
 	k->kind = kind;
 	k->pkey = kind == SP_TEE_KEY_EC_P256 ? EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256")
-					     : EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)3072);
+					     : EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)2048);
 	if (!k->pkey) {
 		free(k);
 		return sp_error(err, 0, "TEE key generation failed");
@@ -431,7 +449,8 @@ char *sp_tee_key_jwk(const struct sp_tee_key *k)
 		b = bn_b64(k->pkey, OSSL_PKEY_PARAM_RSA_E, 0);
 		if (a && b)
 			r = asprintf(&out,
-				     "{\"kty\":\"RSA\",\"alg\":\"RSA-OAEP-256\",\"n\":\"%s\",\"e\":\"%s\"}",
+				     "{\"kty\":\"RSA\",\"alg\":\"RSA-OAEP-256\",\"n\":\"%s\",\"e\":"
+				     "\"%s\"}",
 				     a, b);
 	}
 	free(a);
@@ -500,7 +519,7 @@ static EVP_PKEY *epk_key(struct json_object *epk, struct sp_err *err)
 	EVP_PKEY_CTX *ctx = NULL, *chk = NULL;
 	EVP_PKEY *pk = NULL;
 
-	if (!kty || strcmp(kty, "EC") || !crv || strcmp(crv, "P-256")) {
+	if (!kty || strcmp(kty, "EC") != 0 || !crv || strcmp(crv, "P-256") != 0) {
 		sp_error(err, 0, "JWE: epk must be an EC P-256 key");
 		return NULL;
 	}
@@ -515,7 +534,8 @@ static EVP_PKEY *epk_key(struct json_object *epk, struct sp_err *err)
 	memcpy(pt + 33, y.p, 32);
 	blob_free(&x), blob_free(&y);
 	bld = OSSL_PARAM_BLD_new();
-	if (bld && OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) &&
+	if (bld &&
+	    OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME, "prime256v1", 0) &&
 	    OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, pt, sizeof(pt)))
 		params = OSSL_PARAM_BLD_to_param(bld);
 	ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL);
@@ -597,8 +617,8 @@ static int ecdh_unwrap(const struct sp_tee_key *k, struct json_object *hdr, cons
 		goto kdf_fail;
 	c = EVP_CIPHER_CTX_new();
 	if (!c || !EVP_DecryptInit_ex(c, EVP_aes_256_wrap(), NULL, kek, NULL) ||
-	    !EVP_DecryptUpdate(c, cek, &outl, ek->p, 40) || !EVP_DecryptFinal_ex(c, cek + outl, &fin) ||
-	    outl + fin != 32) {
+	    !EVP_DecryptUpdate(c, cek, &outl, ek->p, 40) ||
+	    !EVP_DecryptFinal_ex(c, cek + outl, &fin) || outl + fin != 32) {
 		sp_error(err, 0, "JWE: key unwrap failed (wrong key or tampered encrypted_key)");
 		goto out;
 	}
@@ -708,7 +728,8 @@ int sp_jwe_decrypt(const struct sp_tee_key *k, const char *json, size_t len, uin
 		sp_error(err, 0, "JWE: enc must be A256GCM");
 		goto out;
 	}
-	if (json_object_object_get_ex(hdr, "zip", &x) || json_object_object_get_ex(hdr, "crit", &x)) {
+	if (json_object_object_get_ex(hdr, "zip", &x) ||
+	    json_object_object_get_ex(hdr, "crit", &x)) {
 		sp_error(err, 0, "JWE: zip and crit are unsupported");
 		goto out;
 	}
@@ -744,7 +765,7 @@ int sp_jwe_decrypt(const struct sp_tee_key *k, const char *json, size_t len, uin
 		goto out;
 	}
 	*plain = out;
-	*plain_len = (size_t)(outl + fin);
+	*plain_len = (size_t)outl + (size_t)fin;
 	out[*plain_len] = 0;
 	ret = 0;
 out:

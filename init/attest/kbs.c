@@ -13,16 +13,16 @@
 
 static void put_json_string(FILE *f, const char *s)
 {
-	fputc('"', f);
+	(void)fputc('"', f);
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
 		if (*p == '"' || *p == '\\')
-			fprintf(f, "\\%c", *p);
+			(void)fprintf(f, "\\%c", *p);
 		else if (*p < 0x20)
-			fprintf(f, "\\u%04x", *p);
+			(void)fprintf(f, "\\u%04x", *p);
 		else
-			fputc(*p, f);
+			(void)fputc(*p, f);
 	}
-	fputc('"', f);
+	(void)fputc('"', f);
 }
 
 char *sp_kbs_request_json(const char *tee)
@@ -107,9 +107,9 @@ int sp_kbs_runtime_data(const char *nonce, const char *jwk, char **out, struct s
 	*out = NULL;
 	if (!f)
 		return sp_error(err, errno, "runtime data");
-	fputs("{\"additional-evidence\":\"\",\"nonce\":", f);
+	(void)fputs("{\"additional-evidence\":\"\",\"nonce\":", f);
 	put_json_string(f, nonce);
-	fprintf(f, ",\"tee-pubkey\":%s}", jwk);
+	(void)fprintf(f, ",\"tee-pubkey\":%s}", jwk);
 	if (fclose(f) != 0) {
 		free(doc);
 		return sp_error(err, errno, "runtime data");
@@ -129,18 +129,18 @@ int sp_kbs_attest_json(const char *initdata, const char *nonce, const char *jwk,
 	*out = NULL;
 	if (!f)
 		return sp_error(err, errno, "attestation body");
-	fputc('{', f);
+	(void)fputc('{', f);
 	if (initdata) {
-		fputs("\"init-data\":{\"format\":\"toml\",\"body\":", f);
+		(void)fputs("\"init-data\":{\"format\":\"toml\",\"body\":", f);
 		put_json_string(f, initdata);
-		fputs("},", f);
+		(void)fputs("},", f);
 	}
-	fputs("\"runtime-data\":{\"nonce\":", f);
+	(void)fputs("\"runtime-data\":{\"nonce\":", f);
 	put_json_string(f, nonce);
-	fprintf(f,
-		",\"tee-pubkey\":%s},\"tee-evidence\":{\"primary_evidence\":%s,"
-		"\"additional_evidence\":\"\"}}",
-		jwk, evidence);
+	(void)fprintf(f,
+		      ",\"tee-pubkey\":%s},\"tee-evidence\":{\"primary_evidence\":%s,"
+		      "\"additional_evidence\":\"\"}}",
+		      jwk, evidence);
 	if (fclose(f) != 0) {
 		free(doc);
 		return sp_error(err, errno, "attestation body");
@@ -159,15 +159,15 @@ int sp_kbs_parse_token(const char *body, size_t len, char **token, struct sp_err
 	if (sp_json_parse(body, len, &root, err) < 0)
 		return sp_error_wrap(err, "attestation reply");
 	t = sp_json_str(root, "token", &tlen);
-	if (!t || tlen == 0 || tlen > 64 * 1024) {
+	if (!t || tlen == 0 || tlen > (size_t)64 * 1024) {
 		json_object_put(root);
 		return sp_error(err, 0, "attestation reply: no token");
 	}
 	/* A JWT: three base64url parts; it only goes back to the KBS as a bearer token. */
 	for (size_t i = 0; i < tlen; i++) {
 		char ch = t[i];
-		if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
-		      ch == '-' || ch == '_' || ch == '.')) {
+		if (!((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+		      (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.')) {
 			json_object_put(root);
 			return sp_error(err, 0, "attestation reply: token is not a JWT");
 		}
@@ -244,7 +244,7 @@ int sp_kbs_parse_uri(const char *uri, char *path, size_t pathlen, struct sp_err 
 	}
 	if (lens[0] + lens[1] + lens[2] + 3 > pathlen)
 		return sp_error(err, 0, "resource URI too long");
-	snprintf(path, pathlen, "%.*s/%.*s/%.*s", (int)lens[0], parts[0], (int)lens[1], parts[1],
-		 (int)lens[2], parts[2]);
+	(void)snprintf(path, pathlen, "%.*s/%.*s/%.*s", (int)lens[0], parts[0], (int)lens[1],
+		       parts[1], (int)lens[2], parts[2]);
 	return 0;
 }

@@ -19,22 +19,26 @@ static uint64_t le(const uint8_t *p, unsigned n)
 
 static void bytes(FILE *f, const char *name, const uint8_t *p, size_t n)
 {
-	fprintf(f, "\"%s\":[", name);
+	(void)fprintf(f, "\"%s\":[", name);
 	for (size_t i = 0; i < n; i++)
-		fprintf(f, i ? ",%u" : "%u", p[i]);
-	fputs("],", f);
+		(void)fprintf(f, i ? ",%u" : "%u", p[i]);
+	(void)fputs("],", f);
 }
 
 /* The TCB version's layout depends on the CPU generation: Turin (family 0x1a) has an FMC byte. */
 static void tcb(FILE *f, const char *name, const uint8_t *p, bool turin)
 {
 	if (turin)
-		fprintf(f, "\"%s\":{\"fmc\":%u,\"bootloader\":%u,\"tee\":%u,\"snp\":%u,\"microcode\":%u},",
-			name, p[0], p[1], p[2], p[3], p[7]);
+		(void)fprintf(f,
+			      "\"%s\":{\"fmc\":%u,\"bootloader\":%u,\"tee\":%u,\"snp\":%u,"
+			      "\"microcode\":%"
+			      "u},",
+			      name, p[0], p[1], p[2], p[3], p[7]);
 	else
-		fprintf(f,
-			"\"%s\":{\"fmc\":null,\"bootloader\":%u,\"tee\":%u,\"snp\":%u,\"microcode\":%u},",
-			name, p[0], p[1], p[6], p[7]);
+		(void)fprintf(f,
+			      "\"%s\":{\"fmc\":null,\"bootloader\":%u,\"tee\":%u,\"snp\":%u,"
+			      "\"microcode\":%u},",
+			      name, p[0], p[1], p[6], p[7]);
 }
 
 char *sp_snp_report_json(const uint8_t r[SP_SNP_REPORT_LEN])
@@ -48,15 +52,15 @@ char *sp_snp_report_json(const uint8_t r[SP_SNP_REPORT_LEN])
 
 	if (!f)
 		return NULL;
-	fprintf(f, "{\"version\":%u,\"guest_svn\":%u,\"policy\":%llu,", version,
-		(unsigned)le(r + 0x04, 4), (unsigned long long)le(r + 0x08, 8));
+	(void)fprintf(f, "{\"version\":%u,\"guest_svn\":%u,\"policy\":%llu,", version,
+		      (unsigned)le(r + 0x04, 4), (unsigned long long)le(r + 0x08, 8));
 	bytes(f, "family_id", r + 0x10, 16);
 	bytes(f, "image_id", r + 0x20, 16);
-	fprintf(f, "\"vmpl\":%u,\"sig_algo\":%u,", (unsigned)le(r + 0x30, 4),
-		(unsigned)le(r + 0x34, 4));
+	(void)fprintf(f, "\"vmpl\":%u,\"sig_algo\":%u,", (unsigned)le(r + 0x30, 4),
+		      (unsigned)le(r + 0x34, 4));
 	tcb(f, "current_tcb", r + 0x38, turin);
-	fprintf(f, "\"plat_info\":%llu,\"key_info\":%u,", (unsigned long long)le(r + 0x40, 8),
-		(unsigned)le(r + 0x48, 4));
+	(void)fprintf(f, "\"plat_info\":%llu,\"key_info\":%u,", (unsigned long long)le(r + 0x40, 8),
+		      (unsigned)le(r + 0x48, 4));
 	bytes(f, "report_data", r + 0x50, 64);
 	bytes(f, "measurement", r + 0x90, 48);
 	bytes(f, "host_data", r + 0xc0, 32);
@@ -66,27 +70,28 @@ char *sp_snp_report_json(const uint8_t r[SP_SNP_REPORT_LEN])
 	bytes(f, "report_id_ma", r + 0x160, 32);
 	tcb(f, "reported_tcb", r + 0x180, turin);
 	if (has_cpuid)
-		fprintf(f, "\"cpuid_fam_id\":%u,\"cpuid_mod_id\":%u,\"cpuid_step\":%u,", r[0x188],
-			r[0x189], r[0x18a]);
+		(void)fprintf(f, "\"cpuid_fam_id\":%u,\"cpuid_mod_id\":%u,\"cpuid_step\":%u,",
+			      r[0x188], r[0x189], r[0x18a]);
 	else
-		fputs("\"cpuid_fam_id\":null,\"cpuid_mod_id\":null,\"cpuid_step\":null,", f);
+		(void)fputs("\"cpuid_fam_id\":null,\"cpuid_mod_id\":null,\"cpuid_step\":null,", f);
 	bytes(f, "chip_id", r + 0x1a0, 64);
 	tcb(f, "committed_tcb", r + 0x1e0, turin);
-	fprintf(f, "\"current\":{\"major\":%u,\"minor\":%u,\"build\":%u},", r[0x1ea], r[0x1e9],
-		r[0x1e8]);
-	fprintf(f, "\"committed\":{\"major\":%u,\"minor\":%u,\"build\":%u},", r[0x1ee], r[0x1ed],
-		r[0x1ec]);
+	(void)fprintf(f, "\"current\":{\"major\":%u,\"minor\":%u,\"build\":%u},", r[0x1ea],
+		      r[0x1e9], r[0x1e8]);
+	(void)fprintf(f, "\"committed\":{\"major\":%u,\"minor\":%u,\"build\":%u},", r[0x1ee],
+		      r[0x1ed], r[0x1ec]);
 	tcb(f, "launch_tcb", r + 0x1f0, turin);
 	if (version >= 5)
-		fprintf(f, "\"launch_mit_vector\":%llu,\"current_mit_vector\":%llu,",
-			(unsigned long long)le(r + 0x1f8, 8), (unsigned long long)le(r + 0x200, 8));
-	fputs("\"signature\":{", f);
+		(void)fprintf(f, "\"launch_mit_vector\":%llu,\"current_mit_vector\":%llu,",
+			      (unsigned long long)le(r + 0x1f8, 8),
+			      (unsigned long long)le(r + 0x200, 8));
+	(void)fputs("\"signature\":{", f);
 	bytes(f, "r", r + 0x2a0, 72);
 	/* bytes() leaves a comma: rewrite the last one as the closing of "s". */
-	fputs("\"s\":[", f);
+	(void)fputs("\"s\":[", f);
 	for (size_t i = 0; i < 72; i++)
-		fprintf(f, i ? ",%u" : "%u", r[0x2e8 + i]);
-	fputs("]}}", f);
+		(void)fprintf(f, i ? ",%u" : "%u", r[0x2e8 + i]);
+	(void)fputs("]}}", f);
 	if (fclose(f) != 0) {
 		free(out);
 		return NULL;

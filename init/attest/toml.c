@@ -1,6 +1,5 @@
 /* Strict TOML subset reader (toml.h). One pass over the bytes, no recursion: keys and values are
  * copied into a flat table of entries keyed by their full path. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,7 +73,10 @@ static int sb_put(struct sbuf *b, const char *s, size_t n)
 			return -1;
 		b->s = t, b->cap = cap;
 	}
-	memcpy(b->s + b->n, s, n);
+	if (!b->s)
+		return -1;
+	if (n)
+		memcpy(b->s + b->n, s, n);
 	b->n += n;
 	b->s[b->n] = '\0';
 	return 0;
@@ -221,13 +223,27 @@ static int parse_string(struct parser *ps, struct sbuf *out, bool allow_multi)
 		c = (unsigned char)*ps->p++;
 		const char *simple = NULL;
 		switch (c) {
-		case 'b': simple = "\b"; break;
-		case 't': simple = "\t"; break;
-		case 'n': simple = "\n"; break;
-		case 'f': simple = "\f"; break;
-		case 'r': simple = "\r"; break;
-		case '"': simple = "\""; break;
-		case '\\': simple = "\\"; break;
+		case 'b':
+			simple = "\b";
+			break;
+		case 't':
+			simple = "\t";
+			break;
+		case 'n':
+			simple = "\n";
+			break;
+		case 'f':
+			simple = "\f";
+			break;
+		case 'r':
+			simple = "\r";
+			break;
+		case '"':
+			simple = "\"";
+			break;
+		case '\\':
+			simple = "\\";
+			break;
 		case 'u':
 		case 'U': {
 			unsigned nd = c == 'u' ? 4 : 8;
@@ -436,7 +452,8 @@ static int parse_int(struct parser *ps, struct sp_toml_ent *e)
 	if (ps->p >= ps->end || *ps->p < '0' || *ps->p > '9')
 		return fail(ps, "unsupported value");
 	if (*ps->p == '0' && ps->p + 1 < ps->end && (bare_char(ps->p[1]) || ps->p[1] == '.'))
-		return fail(ps, "leading zeros, floats, dates and prefixed integers are unsupported");
+		return fail(ps, "leading zeros, floats, dates and prefixed integers are "
+				"unsupported");
 	while (ps->p < ps->end && ((*ps->p >= '0' && *ps->p <= '9') || *ps->p == '_')) {
 		if (*ps->p == '_') {
 			if (prev < '0' || prev > '9' || ps->p + 1 >= ps->end || ps->p[1] < '0' ||
@@ -493,14 +510,18 @@ static int parse_value(struct parser *ps, struct sp_toml_ent *e)
 
 static char *join(const char *a, const char *b)
 {
-	size_t na = strlen(a), nb = strlen(b);
+	size_t na = a ? strlen(a) : 0, nb = b ? strlen(b) : 0;
 	char *s = malloc(na + nb + 2);
 
 	if (!s)
 		return NULL;
-	memcpy(s, a, na);
-	s[na] = SP_TOML_SEP;
-	memcpy(s + na + (na ? 1 : 0), b, nb + 1);
+	if (na) {
+		memcpy(s, a, na);
+		s[na++] = SP_TOML_SEP;
+	}
+	if (nb)
+		memcpy(s + na, b, nb);
+	s[na + nb] = '\0';
 	return s;
 }
 
@@ -555,7 +576,8 @@ int sp_toml_parse(const char *buf, size_t len, struct sp_toml *doc, struct sp_er
 				free(path);
 				goto out;
 			}
-			if (end_of_line(&ps) < 0)
+			/* path now belongs to doc (add_entry stored it). */
+			if (end_of_line(&ps) < 0) // NOLINT(clang-analyzer-unix.Malloc)
 				goto out;
 			continue;
 		}
@@ -585,7 +607,8 @@ int sp_toml_parse(const char *buf, size_t len, struct sp_toml *doc, struct sp_er
 				ent_free(&e);
 				goto out;
 			}
-			if (end_of_line(&ps) < 0)
+			/* path and e's buffers now belong to doc. */
+			if (end_of_line(&ps) < 0) // NOLINT(clang-analyzer-unix.Malloc)
 				goto out;
 		}
 	}
@@ -627,22 +650,8 @@ static const struct sp_toml_ent *find(const struct sp_toml *doc, const char *con
 	return NULL;
 }
 
-const struct sp_toml_ent *sp_toml_get(const struct sp_toml *doc, ...)
+const struct sp_toml_ent *sp_toml_get(const struct sp_toml *doc, const char *const *segs)
 {
-	const char *segs[SP_TOML_MAX_DEPTH + 1];
-	size_t n = 0;
-	va_list ap;
-
-	va_start(ap, doc);
-	for (const char *s; (s = va_arg(ap, const char *)) != NULL;) {
-		if (n == SP_TOML_MAX_DEPTH) {
-			va_end(ap);
-			return NULL;
-		}
-		segs[n++] = s;
-	}
-	va_end(ap);
-	segs[n] = NULL;
 	return find(doc, segs);
 }
 

@@ -15,7 +15,7 @@
 #define SP_TOML_MAX_DOC	    ((size_t)1 << 20) /* bytes of one document */
 #define SP_TOML_MAX_ENTRIES 1024
 #define SP_TOML_MAX_ARRAY   256
-#define SP_TOML_MAX_DEPTH   16 /* key segments */
+#define SP_TOML_MAX_DEPTH   16	   /* key segments */
 #define SP_TOML_SEP	    '\x1f' /* joins key segments in a path (never inside a key) */
 
 enum sp_toml_type { SP_TOML_TABLE, SP_TOML_STRING, SP_TOML_INT, SP_TOML_BOOL, SP_TOML_ARRAY };
@@ -39,9 +39,9 @@ struct sp_toml {
 int sp_toml_parse(const char *buf, size_t len, struct sp_toml *doc, struct sp_err *err);
 void sp_toml_free(struct sp_toml *doc);
 
-/* Lookups by key segments, NULL-terminated: sp_toml_get(doc, "data", "aa.toml", NULL). */
-const struct sp_toml_ent *sp_toml_get(const struct sp_toml *doc, ...)
-	__attribute__((sentinel));
+/* Lookups by key segments, NULL-terminated:
+ * sp_toml_get(doc, (const char *[]){ "data", "aa.toml", NULL }). */
+const struct sp_toml_ent *sp_toml_get(const struct sp_toml *doc, const char *const *segs);
 /* A string value, NULL when absent; -1 with err when present with another type. */
 int sp_toml_string(const struct sp_toml *doc, const char *const *segs, const char **out,
 		   struct sp_err *err);

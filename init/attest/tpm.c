@@ -130,6 +130,7 @@ static ssize_t transact(struct sp_tpm *t, struct mbuf *m, uint8_t *resp, size_t 
 	while (r < 0 && errno == EINTR);
 	if (r < 10)
 		return sp_error(err, r < 0 ? errno : EIO, "tpm %s: short response", what);
+	memset(resp + r, 0, cap - (size_t)r); /* nothing past the response is ever read as data */
 	size = (uint32_t)resp[2] << 24 | (uint32_t)resp[3] << 16 | (uint32_t)resp[4] << 8 | resp[5];
 	rc = (uint32_t)resp[6] << 24 | (uint32_t)resp[7] << 16 | (uint32_t)resp[8] << 8 | resp[9];
 	if (size != (uint32_t)r)
@@ -157,7 +158,7 @@ int sp_tpm_open(const char *dev, struct sp_tpm **out, struct sp_err *err)
 
 void sp_tpm_close(struct sp_tpm *t)
 {
-	uint8_t resp[64];
+	uint8_t resp[64] = { 0 };
 	struct mbuf m;
 	struct sp_err e;
 
@@ -176,7 +177,7 @@ int sp_tpm_extend_sha256(struct sp_tpm *t, unsigned pcr, const uint8_t digest[32
 			 struct sp_err *err)
 {
 	struct mbuf m;
-	uint8_t resp[64];
+	uint8_t resp[64] = { 0 };
 
 	begin(&m, ST_SESSIONS, CC_PCR_EXTEND);
 	put32(&m, pcr);
@@ -197,7 +198,7 @@ int sp_tpm_pcr_read_sha256(struct sp_tpm *t, uint8_t pcrs[24][32], struct sp_err
 
 	for (int round = 0; want && round < 8; round++) {
 		struct mbuf m;
-		uint8_t resp[TPM_MAX];
+		uint8_t resp[TPM_MAX] = { 0 };
 		struct rd r;
 		ssize_t n;
 		uint32_t got = 0, cnt, ndig;
@@ -278,7 +279,7 @@ static int spki_from_n(const uint8_t *n, size_t nlen, uint8_t **spki, size_t *sp
 int sp_tpm_create_ak(struct sp_tpm *t, uint8_t **spki, size_t *spki_len, struct sp_err *err)
 {
 	struct mbuf m;
-	uint8_t resp[TPM_MAX];
+	uint8_t resp[TPM_MAX] = { 0 };
 	struct rd r;
 	ssize_t n;
 	size_t pub_start;
@@ -294,11 +295,11 @@ int sp_tpm_create_ak(struct sp_tpm *t, uint8_t **spki, size_t *spki_len, struct 
 	put16(&m, ALG_RSA), put16(&m, ALG_SHA256);
 	/* fixedTPM | fixedParent | sensitiveDataOrigin | userWithAuth | restricted | sign */
 	put32(&m, 0x00050072);
-	put16(&m, 0);			      /* authPolicy */
-	put16(&m, ALG_NULL);		      /* symmetric */
+	put16(&m, 0);				      /* authPolicy */
+	put16(&m, ALG_NULL);			      /* symmetric */
 	put16(&m, ALG_RSASSA), put16(&m, ALG_SHA256); /* scheme */
-	put16(&m, 2048), put32(&m, 0);	      /* keyBits, exponent (default) */
-	put16(&m, 0);			      /* unique */
+	put16(&m, 2048), put32(&m, 0);		      /* keyBits, exponent (default) */
+	put16(&m, 0);				      /* unique */
 	sz = (uint16_t)(m.n - pub_start - 2);
 	m.b[pub_start] = (uint8_t)(sz >> 8), m.b[pub_start + 1] = (uint8_t)sz;
 	put16(&m, 0); /* outsideInfo */
@@ -311,8 +312,8 @@ int sp_tpm_create_ak(struct sp_tpm *t, uint8_t **spki, size_t *spki_len, struct 
 	get(&r, 4); /* parameterSize */
 	get(&r, 2); /* outPublic size */
 	type = (uint16_t)get(&r, 2);
-	get(&r, 2), get(&r, 4);	   /* nameAlg, attributes */
-	getn(&r, get(&r, 2));	   /* authPolicy */
+	get(&r, 2), get(&r, 4);	    /* nameAlg, attributes */
+	getn(&r, get(&r, 2));	    /* authPolicy */
 	if (get(&r, 2) != ALG_NULL) /* symmetric */
 		r.bad = true;
 	if (get(&r, 2) == ALG_RSASSA)
@@ -329,7 +330,7 @@ int sp_tpm_quote(struct sp_tpm *t, const uint8_t *qd, size_t qdlen, uint8_t **at
 		 size_t *attest_len, uint8_t **sig, size_t *sig_len, struct sp_err *err)
 {
 	struct mbuf m;
-	uint8_t resp[TPM_MAX];
+	uint8_t resp[TPM_MAX] = { 0 };
 	struct rd r;
 	ssize_t n;
 	uint16_t alen, slen;

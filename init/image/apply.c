@@ -18,7 +18,7 @@
 #include "lib/fileio.h"
 #include "lib/log.h"
 
-#define RESOLVE (RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV)
+#define RESOLVE		 (RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV)
 #define MAX_REMOVE_DEPTH 128
 
 struct dir_time {
@@ -92,7 +92,7 @@ static int rm_rec(int pfd, const char *name, int depth, struct sp_err *err)
 	d = fdopendir(fd);
 	if (!d)
 		return sp_error(err, errno, "read a directory to remove");
-	fd = -1; /* owned by d now */
+	(void)steal_fd(&fd); /* owned by d now */
 	while ((de = readdir(d))) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
 			continue;
@@ -137,14 +137,15 @@ static int open_dir(struct sp_apply *a, const char *dir, struct sp_err *err)
 
 	if (fd >= 0 || errno != ENOENT) {
 		if (fd < 0)
-			return sp_error(err, errno, "open the directory '%s'", esc(dir, eb, sizeof(eb)));
+			return sp_error(err, errno, "open the directory '%s'",
+					esc(dir, eb, sizeof(eb)));
 		return fd;
 	}
 	/* Create the missing components one by one, each resolved from the root again. */
 	prev = sp_openat2(a->root, ".", O_PATH | O_DIRECTORY, 0, RESOLVE);
 	if (prev < 0)
 		return sp_error(err, errno, "open the layer root");
-	snprintf(buf, sizeof(buf), "%s", dir);
+	(void)snprintf(buf, sizeof(buf), "%s", dir);
 	for (char *c = buf;;) {
 		char *s = strchrnul(c, '/');
 		char save = *s;
@@ -168,7 +169,8 @@ static int open_dir(struct sp_apply *a, const char *dir, struct sp_err *err)
 			int e = errno;
 
 			close(prev);
-			return sp_error(err, e, "open the directory '%s'", esc(buf, eb, sizeof(eb)));
+			return sp_error(err, e, "open the directory '%s'",
+					esc(buf, eb, sizeof(eb)));
 		}
 		close(prev);
 		prev = fd;
@@ -210,7 +212,8 @@ static int set_xattrs(int fd, const struct sp_tar_entry *e, struct sp_err *err)
 		memcpy(&vl, e->xattrs + off + nl + 1, 4);
 		if (off + nl + 5 + vl > e->xattrs_len)
 			return sp_error(err, 0, "malformed xattrs");
-		if (strncmp(name, "trusted.", 8) == 0) /* the parser never sends these: re-checked */
+		if (strncmp(name, "trusted.", 8) ==
+		    0) /* the parser never sends these: re-checked */
 			return sp_error(err, 0, "a trusted.* xattr from the image is refused");
 		if (fsetxattr(fd, name, e->xattrs + off + nl + 5, vl, 0) < 0 && errno != ENOTSUP)
 			return sp_error(err, errno, "set an xattr");

@@ -64,11 +64,15 @@ int sp_auth_parse_challenge(const char *h, size_t len, struct sp_challenge *c, s
 				if (h[i] == '\\' && i + 1 < len)
 					i++;
 				if (vl + 1 >= sizeof(val) || (unsigned char)h[i] < 0x20)
-					return sp_error(err, 0, "pull.auth: a challenge value is too long or has a control byte");
+					return sp_error(err, 0,
+							"pull.auth: a challenge value is too long "
+							"or has a control byte");
 				val[vl++] = h[i++];
 			}
 			if (i >= len)
-				return sp_error(err, 0, "pull.auth: an unterminated quoted challenge value");
+				return sp_error(err, 0,
+						"pull.auth: an unterminated quoted challenge "
+						"value");
 			i++;
 		} else {
 			while (i < len && tchar(h[i]) && vl + 1 < sizeof(val))
@@ -85,7 +89,8 @@ int sp_auth_parse_challenge(const char *h, size_t len, struct sp_challenge *c, s
 			dst = c->scope, cap = sizeof(c->scope);
 		if (dst) {
 			if (vl >= cap)
-				return sp_error(err, 0, "pull.auth: the challenge's %s is too long", name);
+				return sp_error(err, 0, "pull.auth: the challenge's %s is too long",
+						name);
 			memcpy(dst, val, vl + 1);
 		}
 		while (i < len && h[i] == ' ')
@@ -95,7 +100,8 @@ int sp_auth_parse_challenge(const char *h, size_t len, struct sp_challenge *c, s
 	}
 	if (c->scheme == SP_AUTH_BEARER) {
 		if (strncmp(c->realm, "https://", 8) != 0 && strncmp(c->realm, "http://", 7) != 0)
-			return sp_error(err, 0, "pull.auth: the Bearer challenge has no http(s) realm");
+			return sp_error(err, 0,
+					"pull.auth: the Bearer challenge has no http(s) realm");
 		for (const char *p = c->realm; *p; p++)
 			if ((unsigned char)*p <= 0x20 || *p == '"' || *p == '\\')
 				return sp_error(err, 0, "pull.auth: the realm is not a plain URL");
@@ -129,7 +135,8 @@ int sp_auth_parse_token(const char *body, size_t len, char *token, size_t cap, u
 		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
 			goto bad; /* it goes into a header line */
 	memcpy(token, t, strlen(t) + 1);
-	if (json_object_object_get_ex(o, "expires_in", &v) && json_object_is_type(v, json_type_int)) {
+	if (json_object_object_get_ex(o, "expires_in", &v) &&
+	    json_object_is_type(v, json_type_int)) {
 		int64_t e = json_object_get_int64(v);
 
 		/* The spec's floor is 60 s; more than a day is clamped. */
@@ -138,7 +145,8 @@ int sp_auth_parse_token(const char *body, size_t len, char *token, size_t cap, u
 	ret = 0;
 bad:
 	if (ret < 0)
-		sp_error(err, 0, "pull.auth: the token response is malformed or has no usable token");
+		(void)sp_error(err, 0,
+			       "pull.auth: the token response is malformed or has no usable token");
 	json_object_put(o);
 	json_tokener_free(tok);
 	return ret;
@@ -184,8 +192,8 @@ static int b64decode(const char *in, char *out, size_t cap)
 	return memchr(out, '\0', o) ? -1 : 0;
 }
 
-int sp_auth_json_lookup(const char *json, size_t len, const char *host, const char *repo, char *user,
-			size_t ucap, char *pass, size_t pcap, struct sp_err *err)
+int sp_auth_json_lookup(const char *json, size_t len, const char *host, const char *repo,
+			char *user, size_t ucap, char *pass, size_t pcap, struct sp_err *err)
 {
 	json_tokener *tok = json_tokener_new_ex(8);
 	json_object *o = NULL, *auths, *best = NULL;
@@ -204,7 +212,7 @@ int sp_auth_json_lookup(const char *json, size_t len, const char *host, const ch
 		ret = 0; /* no registries */
 		goto out;
 	}
-	snprintf(full, sizeof(full), "%s/%s", host, repo);
+	(void)snprintf(full, sizeof(full), "%s/%s", host, repo);
 	json_object_object_foreach(auths, key, val)
 	{
 		size_t kl = strlen(key);
@@ -231,7 +239,8 @@ int sp_auth_json_lookup(const char *json, size_t len, const char *host, const ch
 		const char *colon;
 
 		if (!json_object_is_type(best, json_type_object) ||
-		    !json_object_object_get_ex(best, "auth", &a) || !json_object_is_type(a, json_type_string) ||
+		    !json_object_object_get_ex(best, "auth", &a) ||
+		    !json_object_is_type(a, json_type_string) ||
 		    b64decode(json_object_get_string(a), dec, sizeof(dec)) < 0 ||
 		    !(colon = strchr(dec, ':')) || (size_t)(colon - dec) >= ucap ||
 		    strlen(colon + 1) >= pcap)

@@ -40,11 +40,11 @@
 #include "runtime/runtime.h"
 #include "storage/storage.h"
 
-#define KATA_PREFIX    "/run/kata-containers/"
+#define KATA_PREFIX "/run/kata-containers/"
 /* Test images only: a registry CA the test put into the guest (keyed off the overlay marker). */
 #define TEST_REGISTRY_CA "/etc/sealpod/test-registry-ca.pem"
-#define RESULT_MAX     (2u << 20)
-#define MAX_JOBS       64
+#define RESULT_MAX	 (2u << 20)
+#define MAX_JOBS	 64
 
 struct job {
 	struct sp_watch w; /* the worker's result pipe */
@@ -117,9 +117,9 @@ static void remember(const char *cid, const char *target, const char *updir)
 {
 	for (size_t i = 0; i < SP_RT_MAX_CONTAINERS; i++) {
 		if (!made[i].cid[0] || strcmp(made[i].cid, cid) == 0) {
-			snprintf(made[i].cid, sizeof(made[i].cid), "%s", cid);
-			snprintf(made[i].target, sizeof(made[i].target), "%.500s", target);
-			snprintf(made[i].updir, sizeof(made[i].updir), "%s", updir);
+			(void)snprintf(made[i].cid, sizeof(made[i].cid), "%s", cid);
+			(void)snprintf(made[i].target, sizeof(made[i].target), "%.500s", target);
+			(void)snprintf(made[i].updir, sizeof(made[i].updir), "%s", updir);
 			return;
 		}
 	}
@@ -129,7 +129,8 @@ static void remember(const char *cid, const char *target, const char *updir)
 
 static char *ca_bundle(size_t *len)
 {
-	const struct sp_image_settings *st = sp_attest_image_settings ? sp_attest_image_settings() : NULL;
+	const struct sp_image_settings *st = sp_attest_image_settings ? sp_attest_image_settings()
+								      : NULL;
 	size_t extra = st && st->extra_ca_pem ? strlen(st->extra_ca_pem) : 0;
 	char *buf = malloc((1u << 20) + extra + (64u << 10) + 4);
 	bool trunc = false;
@@ -163,7 +164,8 @@ static int check_digest(void *arg, const char *digest, char *why, size_t whylen)
 
 static __attribute__((noreturn)) void worker(struct job *j, int wfd)
 {
-	const struct sp_image_settings *st = sp_attest_image_settings ? sp_attest_image_settings() : NULL;
+	const struct sp_image_settings *st = sp_attest_image_settings ? sp_attest_image_settings()
+								      : NULL;
 	struct sp_pull_opts o = { 0 };
 	struct sp_pull_result res;
 	struct sp_err err = { 0 };
@@ -174,18 +176,18 @@ static __attribute__((noreturn)) void worker(struct job *j, int wfd)
 	int ret;
 
 	/* Only the result pipe and the console: PID 1's connections must not stay open in here. */
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
+	(void)sigemptyset(&none);
+	(void)sigprocmask(SIG_SETMASK, &none, NULL);
 	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (wfd != 3) {
-		dup2(wfd, 3);
+		(void)dup2(wfd, 3);
 		wfd = 3;
 	}
-	syscall(SYS_close_range, 4u, ~0u, 0u);
+	(void)syscall(SYS_close_range, 4u, ~0u, 0u);
 	sp_log_set_sinks(2, open("/dev/kmsg", O_WRONLY | O_CLOEXEC));
 
-	snprintf(store, sizeof(store), "%s/layers", j->pod);
-	snprintf(updir, sizeof(updir), "%s/overlay/%s", j->pod, j->cid);
+	(void)snprintf(store, sizeof(store), "%s/layers", j->pod);
+	(void)snprintf(updir, sizeof(updir), "%s/overlay/%s", j->pod, j->cid);
 	o.ref = j->ref;
 	o.store = store;
 	o.ca_pem = ca_bundle(&o.ca_len);
@@ -196,7 +198,8 @@ static __attribute__((noreturn)) void worker(struct job *j, int wfd)
 	}
 	o.auth_json = j->auth;
 	o.auth_json_len = j->auth_len;
-	o.parallel = st && st->max_parallel_layers ? st->max_parallel_layers : SP_IMAGE_DEFAULT_PARALLEL;
+	o.parallel = st && st->max_parallel_layers ? st->max_parallel_layers
+						   : SP_IMAGE_DEFAULT_PARALLEL;
 	o.chown = true;
 	o.sandbox = true;
 	o.check_digest = check_digest;
@@ -227,7 +230,7 @@ static void finish(struct job *j, int ret, const char *msg)
 	if (!h)
 		return;
 	if (ret < 0)
-		sp_error(&err, 0, "%s", msg);
+		(void)sp_error(&err, 0, "%s", msg);
 	sp_prep_done(h, ret < 0 ? -TT_FAILED_PRECONDITION : 0, &err);
 }
 
@@ -257,18 +260,24 @@ static void on_result(struct sp_watch *w, uint32_t events)
 		return;
 	}
 	if (error[0]) {
+		sp_pull_result_free(&res);
 		sp_warn("pull", "%s: %s: %s", j->cid, j->ref, error);
 		finish(j, -1, error);
 		return;
 	}
-	snprintf(updir, sizeof(updir), "%s/overlay/%s", j->pod, j->cid);
+	(void)snprintf(updir, sizeof(updir), "%s/overlay/%s", j->pod, j->cid);
 	remember(j->cid, j->target, updir);
 	{
 		struct sp_rt_image_config c = {
-			.entrypoint = (const char *const *)res.entrypoint, .n_entrypoint = res.n_entrypoint,
-			.cmd = (const char *const *)res.cmd, .n_cmd = res.n_cmd,
-			.env = (const char *const *)res.env, .n_env = res.n_env,
-			.workdir = res.workdir, .user = res.user, .digest = res.digest,
+			.entrypoint = (const char *const *)res.entrypoint,
+			.n_entrypoint = res.n_entrypoint,
+			.cmd = (const char *const *)res.cmd,
+			.n_cmd = res.n_cmd,
+			.env = (const char *const *)res.env,
+			.n_env = res.n_env,
+			.workdir = res.workdir,
+			.user = res.user,
+			.digest = res.digest,
 		};
 		static const char *const empty[1] = { NULL };
 
@@ -320,7 +329,7 @@ static void start_worker(struct job *j)
 	j->w.fd = p[0];
 	j->w.on_event = on_result;
 	j->w.on_release = job_release;
-	fcntl(p[0], F_SETFL, O_NONBLOCK);
+	(void)fcntl(p[0], F_SETFL, O_NONBLOCK);
 	if (sp_loop_add(sp_signals_loop(), &j->w, EPOLLIN, &err) < 0) {
 		kill(pid, SIGKILL);
 		finish(j, -1, "pull: cannot watch the worker");
@@ -337,8 +346,8 @@ static void on_auth(void *arg, int ret, const uint8_t *data, size_t len, const s
 	if (ret < 0) {
 		char msg[300];
 
-		snprintf(msg, sizeof(msg), "pull.auth: the registry credentials: %s",
-			 err ? err->msg : "unavailable");
+		(void)snprintf(msg, sizeof(msg), "pull.auth: the registry credentials: %s",
+			       err ? err->msg : "unavailable");
 		finish(j, -1, msg);
 		return;
 	}
@@ -355,7 +364,8 @@ static void on_auth(void *arg, int ret, const uint8_t *data, size_t len, const s
 
 static void after_storage(struct job *j)
 {
-	const struct sp_image_settings *st = sp_attest_image_settings ? sp_attest_image_settings() : NULL;
+	const struct sp_image_settings *st = sp_attest_image_settings ? sp_attest_image_settings()
+								      : NULL;
 	const char *pod = sp_storage_pod_dir ? sp_storage_pod_dir(&j->encrypted) : NULL;
 	struct sp_err err = { 0 };
 
@@ -367,7 +377,7 @@ static void after_storage(struct job *j)
 		if (mkdir(pod, 0700) < 0 && errno != EEXIST)
 			sp_warn("pull", "mkdir %s: %s", pod, strerror(errno));
 	}
-	snprintf(j->pod, sizeof(j->pod), "%s", pod);
+	(void)snprintf(j->pod, sizeof(j->pod), "%s", pod);
 	sp_info("pull", "%s: %s: layers in %s (%s)", j->cid, j->ref, j->pod,
 		j->encrypted ? "encrypted disk" : "tmpfs: guest memory, no disk");
 	if (st && st->auth_uri && sp_attest_resource_get) {
@@ -376,7 +386,7 @@ static void after_storage(struct job *j)
 			j->waiting_auth = false;
 			char msg[300];
 
-			snprintf(msg, sizeof(msg), "pull.auth: %s", err.msg);
+			(void)snprintf(msg, sizeof(msg), "pull.auth: %s", err.msg);
 			finish(j, -1, msg);
 		}
 		return;
@@ -392,7 +402,8 @@ static void on_storage(void *arg, int ret, const struct sp_err *err)
 	if (ret < 0) {
 		char msg[300];
 
-		snprintf(msg, sizeof(msg), "pull: the pod storage failed: %s", err ? err->msg : "?");
+		(void)snprintf(msg, sizeof(msg), "pull: the pod storage failed: %s",
+			       err ? err->msg : "?");
 		finish(j, -1, msg);
 		return;
 	}
@@ -406,11 +417,13 @@ static int prepare(struct sp_prep *h, const Grpc__Storage *s, struct sp_err *err
 	size_t slot = MAX_JOBS;
 
 	if (!s->source || !*s->source)
-		return sp_error(err, 0, "image_guest_pull: no image reference"), -TT_INVALID_ARGUMENT;
+		return sp_error(err, 0, "image_guest_pull: no image reference"),
+		       -TT_INVALID_ARGUMENT;
 	if (strcmp(s->source, "pause") == 0)
 		return 0; /* the runtime runs the built-in pause program */
 	if (!s->mount_point || sp_path_beneath(s->mount_point, KATA_PREFIX, &rest, &why) < 0)
-		return sp_error(err, 0, "image_guest_pull: the mount point %s", s->mount_point ? why : "is missing"),
+		return sp_error(err, 0, "image_guest_pull: the mount point %s",
+				s->mount_point ? why : "is missing"),
 		       -TT_INVALID_ARGUMENT;
 	if (!sp_signals_loop())
 		return sp_error(err, 0, "image_guest_pull: no event loop"), -TT_FAILED_PRECONDITION;
@@ -420,13 +433,14 @@ static int prepare(struct sp_prep *h, const Grpc__Storage *s, struct sp_err *err
 			break;
 		}
 	if (slot == MAX_JOBS)
-		return sp_error(err, 0, "image_guest_pull: too many pulls at once"), -TT_RESOURCE_EXHAUSTED;
+		return sp_error(err, 0, "image_guest_pull: too many pulls at once"),
+		       -TT_RESOURCE_EXHAUSTED;
 	j = calloc(1, sizeof(*j));
 	if (!j)
 		return sp_error(err, ENOMEM, "image_guest_pull"), -TT_RESOURCE_EXHAUSTED;
 	j->w.fd = -1;
 	j->h = h;
-	snprintf(j->cid, sizeof(j->cid), "%s", cid);
+	(void)snprintf(j->cid, sizeof(j->cid), "%s", cid);
 	j->ref = strdup(s->source);
 	j->target = strdup(s->mount_point);
 	if (!j->ref || !j->target) {

@@ -35,8 +35,8 @@
 
 struct sp_pull_opts {
 	const char *ref;
-	const char *store;	/* the layer store directory: <store>/<hex of diff_id> */
-	const char *ca_pem;	/* CA bundle (PEM) in memory */
+	const char *store;  /* the layer store directory: <store>/<hex of diff_id> */
+	const char *ca_pem; /* CA bundle (PEM) in memory */
 	size_t ca_len;
 	const char *const *insecure; /* registries (host[:port]) reachable over plain http */
 	size_t n_insecure;
@@ -54,7 +54,7 @@ struct sp_pull_opts {
 };
 
 struct sp_pull_result {
-	char digest[72];	/* what the reference resolved to (index or manifest) */
+	char digest[72]; /* what the reference resolved to (index or manifest) */
 	char config_digest[72];
 	size_t n_layers;
 	char (*diff_ids)[72]; /* heap, n_layers entries, base layer first */

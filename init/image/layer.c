@@ -36,9 +36,9 @@ struct rec_done {
 	uint64_t in_bytes, out_bytes, entries;
 };
 
-#define DATA_MAX (64 * 1024)
-#define REC_MAX	 (sizeof(struct rec_entry) + 2 * SP_TAR_PATH_MAX + SP_TAR_XATTRS_MAX)
-#define BUF_SIZE (256 * 1024)
+#define DATA_MAX ((size_t)64 << 10)
+#define REC_MAX	 (sizeof(struct rec_entry) + (size_t)2 * SP_TAR_PATH_MAX + SP_TAR_XATTRS_MAX)
+#define BUF_SIZE ((size_t)256 << 10)
 
 /* --- the parser side ------------------------------------------------------------------------- */
 
@@ -51,8 +51,8 @@ struct sp_layer_pipe {
 };
 
 static int put_rec(struct sp_layer_pipe *p, uint32_t kind, const void *a, size_t alen,
-		   const void *b, size_t blen, const void *c, size_t clen, const void *d, size_t dlen,
-		   struct sp_err *err)
+		   const void *b, size_t blen, const void *c, size_t clen, const void *d,
+		   size_t dlen, struct sp_err *err)
 {
 	struct rec_hdr h = { kind, (uint32_t)(alen + blen + clen + dlen) };
 	uint8_t *o = p->rec;
@@ -77,10 +77,18 @@ static int on_entry(void *arg, const struct sp_tar_entry *e, struct sp_err *err)
 {
 	struct sp_layer_pipe *p = arg;
 	struct rec_entry r = {
-		.kind = e->kind, .mode = e->mode, .uid = e->uid, .gid = e->gid,
-		.devmajor = e->devmajor, .devminor = e->devminor, .mtime_nsec = e->mtime_nsec,
-		.nxattrs = e->nxattrs, .size = e->size, .mtime = e->mtime,
-		.path_len = (uint32_t)strlen(e->path), .link_len = (uint32_t)strlen(e->link),
+		.kind = e->kind,
+		.mode = e->mode,
+		.uid = e->uid,
+		.gid = e->gid,
+		.devmajor = e->devmajor,
+		.devminor = e->devminor,
+		.mtime_nsec = e->mtime_nsec,
+		.nxattrs = e->nxattrs,
+		.size = e->size,
+		.mtime = e->mtime,
+		.path_len = (uint32_t)strlen(e->path),
+		.link_len = (uint32_t)strlen(e->link),
 		.xattrs_len = (uint32_t)e->xattrs_len,
 	};
 
@@ -205,17 +213,17 @@ static __attribute__((noreturn)) void child_main(const struct sp_layer_job *j, i
 	struct rec_done d = { 0 };
 	int r = -1;
 
-	signal(SIGPIPE, SIG_IGN);
+	(void)signal(SIGPIPE, SIG_IGN);
 	w.buf = malloc(BUF_SIZE);
 	if (!w.buf)
 		_exit(3);
 	if (j->sandbox && sp_image_sandbox(keep, 2, j->in_fd < 0, &err) < 0) {
-		sp_error_wrap(&err, "pull.layer: parser sandbox");
+		(void)sp_error_wrap(&err, "pull.layer: parser sandbox");
 		goto out;
 	}
 	p = sp_layer_pipe_new(j->comp, &j->lim, wsink, &w);
 	if (!p) {
-		sp_error(&err, ENOMEM, "pull.unpack");
+		(void)sp_error(&err, ENOMEM, "pull.unpack");
 		goto out;
 	}
 	if (j->in_fd >= 0) {
@@ -223,14 +231,14 @@ static __attribute__((noreturn)) void child_main(const struct sp_layer_job *j, i
 		ssize_t n;
 
 		if (!buf) {
-			sp_error(&err, ENOMEM, "pull.unpack");
+			(void)sp_error(&err, ENOMEM, "pull.unpack");
 			goto out;
 		}
 		while ((n = read(j->in_fd, buf, BUF_SIZE)) != 0) {
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n < 0) {
-				sp_error(&err, errno, "pull.layer: read the blob");
+				(void)sp_error(&err, errno, "pull.layer: read the blob");
 				break;
 			}
 			if (sp_layer_pipe_feed(p, buf, (size_t)n, &err) < 0)
@@ -245,13 +253,14 @@ static __attribute__((noreturn)) void child_main(const struct sp_layer_job *j, i
 	if (sp_layer_pipe_finish(p, d.blob, d.diff, &err) < 0)
 		goto out;
 	if (strcmp(d.blob, j->blob_digest) != 0) {
-		sp_error(&err, 0, "pull.layer: blob digest mismatch: expected %s, computed %s",
-			 j->blob_digest, d.blob);
+		(void)sp_error(&err, 0,
+			       "pull.layer: blob digest mismatch: expected %s, computed %s",
+			       j->blob_digest, d.blob);
 		goto out;
 	}
 	if (strcmp(d.diff, j->diff_id) != 0) {
-		sp_error(&err, 0, "pull.layer: diff_id mismatch: expected %s, computed %s",
-			 j->diff_id, d.diff);
+		(void)sp_error(&err, 0, "pull.layer: diff_id mismatch: expected %s, computed %s",
+			       j->diff_id, d.diff);
 		goto out;
 	}
 	d.in_bytes = sp_stream_in_bytes(p->s);
@@ -296,7 +305,9 @@ static int rneed(struct reader *r, size_t n, struct sp_err *err)
 		if (k < 0)
 			return sp_error(err, errno, "pull.unpack: read the entry stream");
 		if (k == 0)
-			return r->end == 0 ? 1 : sp_error(err, 0, "pull.unpack: the entry stream is truncated");
+			return r->end == 0 ? 1
+					   : sp_error(err, 0,
+						      "pull.unpack: the entry stream is truncated");
 		r->end += (size_t)k;
 	}
 	return 0;
@@ -349,7 +360,7 @@ static int apply_stream(const struct sp_layer_job *j, int fd, int root_fd,
 	int ret = -1;
 
 	if (!rd.buf || !e || !a) {
-		sp_error(err, ENOMEM, "pull.unpack");
+		(void)sp_error(err, ENOMEM, "pull.unpack");
 		goto out;
 	}
 	for (;;) {
@@ -363,12 +374,13 @@ static int apply_stream(const struct sp_layer_job *j, int fd, int root_fd,
 			goto out;
 		memcpy(&h, rd.buf + rd.start, sizeof(h));
 		if (h.len > REC_MAX) {
-			sp_error(err, 0, "pull.unpack: an oversized record");
+			(void)sp_error(err, 0, "pull.unpack: an oversized record");
 			goto out;
 		}
 		if (rneed(&rd, sizeof(h) + h.len, err) != 0) {
 			if (!err->msg[0])
-				sp_error(err, 0, "pull.unpack: the entry stream is truncated");
+				(void)sp_error(err, 0,
+					       "pull.unpack: the entry stream is truncated");
 			goto out;
 		}
 		p = rd.buf + rd.start + sizeof(h);
@@ -381,7 +393,7 @@ static int apply_stream(const struct sp_layer_job *j, int fd, int root_fd,
 		case REC_DATA:
 			total += h.len;
 			if (total > j->lim.max_total) {
-				sp_error(err, 0, "the layer exceeds the size cap");
+				(void)sp_error(err, 0, "the layer exceeds the size cap");
 				goto unpack_err;
 			}
 			if (sp_apply_data(a, p, h.len, err) < 0)
@@ -391,13 +403,15 @@ static int apply_stream(const struct sp_layer_job *j, int fd, int root_fd,
 			struct rec_done d;
 
 			if (h.len != sizeof(d)) {
-				sp_error(err, 0, "pull.unpack: a malformed done record");
+				(void)sp_error(err, 0, "pull.unpack: a malformed done record");
 				goto out;
 			}
 			memcpy(&d, p, sizeof(d));
 			d.blob[SP_DIGEST_LEN] = d.diff[SP_DIGEST_LEN] = '\0';
-			if (strcmp(d.blob, j->blob_digest) != 0 || strcmp(d.diff, j->diff_id) != 0) {
-				sp_error(err, 0, "pull.layer: the layer's digests do not match");
+			if (strcmp(d.blob, j->blob_digest) != 0 ||
+			    strcmp(d.diff, j->diff_id) != 0) {
+				(void)sp_error(err, 0,
+					       "pull.layer: the layer's digests do not match");
 				goto out;
 			}
 			if (sp_apply_finish(a, err) < 0)
@@ -419,17 +433,17 @@ static int apply_stream(const struct sp_layer_job *j, int fd, int root_fd,
 				char safe[sizeof(err->msg)];
 
 				sp_log_escape(safe, sizeof(safe), msg, n);
-				sp_error(err, 0, "%s", safe);
+				(void)sp_error(err, 0, "%s", safe);
 			}
 			goto out;
 		}
 		default:
-			sp_error(err, 0, "pull.unpack: an unknown record");
+			(void)sp_error(err, 0, "pull.unpack: an unknown record");
 			goto out;
 		}
 	}
 unpack_err:
-	sp_error_wrap(err, "pull.unpack");
+	(void)sp_error_wrap(err, "pull.unpack");
 out:
 	sp_apply_free(a);
 	free(e);
@@ -469,6 +483,6 @@ int sp_layer_unpack(const struct sp_layer_job *j, int root_fd, struct sp_layer_r
 	if (ret == 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
 		return sp_error(err, 0, "pull.layer: the parser child failed after its result");
 	if (ret < 0 && WIFSIGNALED(status) && WTERMSIG(status) != SIGKILL)
-		sp_error_wrap(err, "parser child killed by signal %d", WTERMSIG(status));
+		(void)sp_error_wrap(err, "parser child killed by signal %d", WTERMSIG(status));
 	return ret;
 }

@@ -40,7 +40,8 @@ static bool name_ok(const char *s)
 			} else {
 				return false;
 			}
-			if (i >= n || !(islower((unsigned char)s[i]) || isdigit((unsigned char)s[i])))
+			if (i >= n ||
+			    !(islower((unsigned char)s[i]) || isdigit((unsigned char)s[i])))
 				return false;
 		}
 		if (i == start)
@@ -87,27 +88,29 @@ int sp_image_ref_parse(const char *s, struct sp_image_ref *r, struct sp_err *err
 	sp_log_escape(esc, sizeof(esc), s, strnlen(s, 512));
 	if (strlen(s) >= sizeof(buf) - 20)
 		return sp_error(err, 0, "image reference '%s' is too long", esc);
-	snprintf(buf, sizeof(buf), "%s", s);
+	(void)snprintf(buf, sizeof(buf), "%s", s);
 	at = strchr(buf, '@');
 	if (at) {
 		*at = '\0';
 		if (!sp_digest_valid(at + 1))
-			return sp_error(err, 0, "image reference '%s': the digest is not sha256:<64 hex>",
+			return sp_error(err, 0,
+					"image reference '%s': the digest is not sha256:<64 hex>",
 					esc);
-		snprintf(r->digest, sizeof(r->digest), "%s", at + 1);
+		(void)snprintf(r->digest, sizeof(r->digest), "%s", at + 1);
 	}
 	name = buf;
 	slash = strchr(buf, '/');
 	/* The first component is a host when it has a '.' or ':' or is "localhost". */
-	if (slash && (memchr(buf, '.', (size_t)(slash - buf)) || memchr(buf, ':', (size_t)(slash - buf)) ||
-		      strncmp(buf, "localhost/", 10) == 0)) {
+	if (slash &&
+	    (memchr(buf, '.', (size_t)(slash - buf)) || memchr(buf, ':', (size_t)(slash - buf)) ||
+	     strncmp(buf, "localhost/", 10) == 0)) {
 		*slash = '\0';
 		if (strlen(buf) >= sizeof(r->host))
 			return sp_error(err, 0, "image reference '%s': the host is too long", esc);
 		memcpy(r->host, buf, strlen(buf) + 1);
 		name = slash + 1;
 	} else {
-		snprintf(r->host, sizeof(r->host), "docker.io");
+		(void)snprintf(r->host, sizeof(r->host), "docker.io");
 	}
 	colon = strrchr(name, ':');
 	if (colon) {
@@ -118,18 +121,18 @@ int sp_image_ref_parse(const char *s, struct sp_image_ref *r, struct sp_err *err
 		if (!tag_ok(r->tag))
 			return sp_error(err, 0, "image reference '%s': the tag is not valid", esc);
 	} else if (!r->digest[0]) {
-		snprintf(r->tag, sizeof(r->tag), "latest");
+		(void)snprintf(r->tag, sizeof(r->tag), "latest");
 	}
 	if (strlen(name) > 240)
 		return sp_error(err, 0, "image reference '%s': the name is too long", esc);
 	if (strcmp(r->host, "docker.io") == 0 && !strchr(name, '/'))
-		snprintf(r->repo, sizeof(r->repo), "library/%.240s", name);
+		(void)snprintf(r->repo, sizeof(r->repo), "library/%.240s", name);
 	else
-		snprintf(r->repo, sizeof(r->repo), "%.240s", name);
+		(void)snprintf(r->repo, sizeof(r->repo), "%.240s", name);
 	if (!host_ok(r->host) || !name_ok(r->repo))
 		return sp_error(err, 0, "image reference '%s' is not valid", esc);
-	snprintf(r->api_host, sizeof(r->api_host), "%s",
-		 strcmp(r->host, "docker.io") == 0 ? "registry-1.docker.io" : r->host);
+	(void)snprintf(r->api_host, sizeof(r->api_host), "%s",
+		       strcmp(r->host, "docker.io") == 0 ? "registry-1.docker.io" : r->host);
 	return 0;
 }
 
@@ -164,7 +167,8 @@ static const char *jstr(json_object *o, const char *key)
 {
 	json_object *v;
 
-	if (!o || !json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, json_type_string))
+	if (!o || !json_object_object_get_ex(o, key, &v) ||
+	    !json_object_is_type(v, json_type_string))
 		return NULL;
 	return json_object_get_string(v);
 }
@@ -218,7 +222,8 @@ static int parse_desc(json_object *d, struct sp_descriptor *out, struct sp_err *
 	    (size = json_object_get_int64(v)) < 0)
 		return sp_error(err, 0, "a descriptor has no valid size");
 	out->size = (uint64_t)size;
-	if (json_object_object_get_ex(d, "platform", &p) && json_object_is_type(p, json_type_object)) {
+	if (json_object_object_get_ex(d, "platform", &p) &&
+	    json_object_is_type(p, json_type_object)) {
 		if (copy_str(out->os, sizeof(out->os), jstr(p, "os")) < 0 ||
 		    copy_str(out->arch, sizeof(out->arch), jstr(p, "architecture")) < 0)
 			return sp_error(err, 0, "an index entry's platform is malformed");
@@ -250,12 +255,14 @@ int sp_manifest_parse(const char *body, size_t len, const char *content_type, st
 	memset(m, 0, offsetof(struct sp_manifest, entries));
 	m->n = 0;
 	/* The Content-Type without parameters or surrounding space. */
-	n = strcspn(content_type ? content_type : "", ";");
+	if (!content_type)
+		content_type = "";
+	n = strcspn(content_type, ";");
 	while (n && content_type[n - 1] == ' ')
 		n--;
 	if (n >= sizeof(ct))
 		n = sizeof(ct) - 1;
-	memcpy(ct, content_type ? content_type : "", n);
+	memcpy(ct, content_type, n);
 	ct[n] = '\0';
 	sp_log_escape(esc, sizeof(esc), ct, strlen(ct));
 	if (strcmp(ct, "application/vnd.docker.distribution.manifest.v1+json") == 0 ||
@@ -268,12 +275,12 @@ int sp_manifest_parse(const char *body, size_t len, const char *content_type, st
 		return -1;
 	if (!json_object_object_get_ex(o, "schemaVersion", &v) ||
 	    !json_object_is_type(v, json_type_int) || json_object_get_int(v) != 2) {
-		sp_error(err, 0, "schemaVersion is not 2 (schema1 is refused)");
+		(void)sp_error(err, 0, "schemaVersion is not 2 (schema1 is refused)");
 		goto out;
 	}
 	mt = jstr(o, "mediaType");
 	if (json_object_object_get_ex(o, "mediaType", &v) && !mt) {
-		sp_error(err, 0, "mediaType is not a string");
+		(void)sp_error(err, 0, "mediaType is not a string");
 		goto out;
 	}
 	/* Media-type confusion (CVE-2021-41190): the body's own type must agree. */
@@ -281,25 +288,28 @@ int sp_manifest_parse(const char *body, size_t len, const char *content_type, st
 		char e2[96];
 
 		sp_log_escape(e2, sizeof(e2), mt, strlen(mt));
-		sp_error(err, 0, "the manifest says mediaType '%s' but was served as '%s'", e2, esc);
+		(void)sp_error(err, 0, "the manifest says mediaType '%s' but was served as '%s'",
+			       e2, esc);
 		goto out;
 	}
 	m->is_index = is_index_type(ct);
 	/* A body that is both (manifests and layers, or config) is ambiguous: refused. */
 	if ((json_object_object_get_ex(o, "manifests", &v) &&
-	     (json_object_object_get_ex(o, "layers", &v) || json_object_object_get_ex(o, "config", &v)))) {
-		sp_error(err, 0, "the document has both manifests and layers/config");
+	     (json_object_object_get_ex(o, "layers", &v) ||
+	      json_object_object_get_ex(o, "config", &v)))) {
+		(void)sp_error(err, 0, "the document has both manifests and layers/config");
 		goto out;
 	}
 	if (!json_object_object_get_ex(o, m->is_index ? "manifests" : "layers", &arr) ||
 	    !json_object_is_type(arr, json_type_array)) {
-		sp_error(err, 0, "the %s has no %s array", m->is_index ? "index" : "manifest",
-			 m->is_index ? "manifests" : "layers");
+		(void)sp_error(err, 0, "the %s has no %s array", m->is_index ? "index" : "manifest",
+			       m->is_index ? "manifests" : "layers");
 		goto out;
 	}
 	n = json_object_array_length(arr);
 	if (n > (m->is_index ? SP_IMG_MAX_INDEX : SP_IMG_MAX_LAYERS)) {
-		sp_error(err, 0, "too many %s (%zu)", m->is_index ? "index entries" : "layers", n);
+		(void)sp_error(err, 0, "too many %s (%zu)",
+			       m->is_index ? "index entries" : "layers", n);
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -309,20 +319,24 @@ int sp_manifest_parse(const char *body, size_t len, const char *content_type, st
 			goto out;
 		if (!m->is_index && sp_layer_compression(d->media_type) < 0) {
 			sp_log_escape(esc, sizeof(esc), d->media_type, strlen(d->media_type));
-			sp_error(err, 0, "layer %zu has an unsupported media type '%s'", i, esc);
+			(void)sp_error(err, 0, "layer %zu has an unsupported media type '%s'", i,
+				       esc);
 			goto out;
 		}
 	}
 	m->n = n;
 	if (!m->is_index) {
-		if (!json_object_object_get_ex(o, "config", &v) || parse_desc(v, &m->config, err) < 0) {
+		if (!json_object_object_get_ex(o, "config", &v) ||
+		    parse_desc(v, &m->config, err) < 0) {
 			if (!err || !err->msg[0] || !strstr(err->msg, "descriptor"))
-				sp_error(err, 0, "the manifest has no valid config descriptor");
+				(void)sp_error(err, 0,
+					       "the manifest has no valid config descriptor");
 			goto out;
 		}
 		if (strcmp(m->config.media_type, "application/vnd.oci.image.config.v1+json") != 0 &&
-		    strcmp(m->config.media_type, "application/vnd.docker.container.image.v1+json") != 0) {
-			sp_error(err, 0, "the config media type is not an image config");
+		    strcmp(m->config.media_type, "application/"
+						 "vnd.docker.container.image.v1+json") != 0) {
+			(void)sp_error(err, 0, "the config media type is not an image config");
 			goto out;
 		}
 	}
@@ -371,8 +385,10 @@ static int str_array(json_object *o, const char *key, size_t max, char ***out, s
 		if (!json_object_is_type(s, json_type_string))
 			return sp_error(err, 0, "config %s has a non-string entry", key);
 		v = json_object_get_string(s);
-		if ((size_t)json_object_get_string_len(s) != strlen(v) || strlen(v) > SP_IMG_STR_MAX)
-			return sp_error(err, 0, "config %s has an entry with a NUL or over 4 KiB", key);
+		if ((size_t)json_object_get_string_len(s) != strlen(v) ||
+		    strlen(v) > SP_IMG_STR_MAX)
+			return sp_error(err, 0, "config %s has an entry with a NUL or over 4 KiB",
+					key);
 		(*out)[i] = strdup(v);
 		if (!(*out)[i])
 			return sp_error(err, 0, "out of memory");
@@ -403,27 +419,28 @@ int sp_config_parse(const char *body, size_t len, struct sp_image_config *c, str
 		return -1;
 	if (copy_str(c->os, sizeof(c->os), jstr(o, "os")) < 0 ||
 	    copy_str(c->arch, sizeof(c->arch), jstr(o, "architecture")) < 0) {
-		sp_error(err, 0, "the image config has no os/architecture");
+		(void)sp_error(err, 0, "the image config has no os/architecture");
 		goto out;
 	}
 	if (!json_object_object_get_ex(o, "rootfs", &rootfs) ||
 	    !json_object_object_get_ex(rootfs, "diff_ids", &ids) ||
 	    !json_object_is_type(ids, json_type_array)) {
-		sp_error(err, 0, "the image config has no rootfs.diff_ids");
+		(void)sp_error(err, 0, "the image config has no rootfs.diff_ids");
 		goto out;
 	}
 	n = json_object_array_length(ids);
 	if (n > SP_IMG_MAX_LAYERS) {
-		sp_error(err, 0, "the image config has too many diff_ids");
+		(void)sp_error(err, 0, "the image config has too many diff_ids");
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
 		json_object *s = json_object_array_get_idx(ids, i);
 
 		if (!json_object_is_type(s, json_type_string) ||
-		    copy_str(c->diff_ids[i], sizeof(c->diff_ids[i]), json_object_get_string(s)) < 0 ||
+		    copy_str(c->diff_ids[i], sizeof(c->diff_ids[i]), json_object_get_string(s)) <
+			    0 ||
 		    !sp_digest_valid(c->diff_ids[i])) {
-			sp_error(err, 0, "diff_id %zu is not sha256:<64 hex>", i);
+			(void)sp_error(err, 0, "diff_id %zu is not sha256:<64 hex>", i);
 			goto out;
 		}
 	}
@@ -431,10 +448,12 @@ int sp_config_parse(const char *body, size_t len, struct sp_image_config *c, str
 	(void)json_object_object_get_ex(o, "config", &cfg);
 	if (cfg && !json_object_is_type(cfg, json_type_object))
 		cfg = NULL;
-	if (str_array(cfg, "Entrypoint", SP_IMG_MAX_ARGS, &c->entrypoint, &c->n_entrypoint, err) < 0 ||
+	if (str_array(cfg, "Entrypoint", SP_IMG_MAX_ARGS, &c->entrypoint, &c->n_entrypoint, err) <
+		    0 ||
 	    str_array(cfg, "Cmd", SP_IMG_MAX_ARGS, &c->cmd, &c->n_cmd, err) < 0 ||
 	    str_array(cfg, "Env", SP_IMG_MAX_ENV, &c->env, &c->n_env, err) < 0 ||
-	    opt_str(cfg, "WorkingDir", &c->workdir, err) < 0 || opt_str(cfg, "User", &c->user, err) < 0)
+	    opt_str(cfg, "WorkingDir", &c->workdir, err) < 0 ||
+	    opt_str(cfg, "User", &c->user, err) < 0)
 		goto out;
 	ret = 0;
 out:

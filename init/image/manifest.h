@@ -15,22 +15,23 @@
 #include "image/stream.h"
 #include "lib/err.h"
 
-#define SP_IMG_MAX_LAYERS  128
-#define SP_IMG_MAX_INDEX   256
-#define SP_IMG_MAX_JSON	   (4u << 20) /* a manifest, index, config or token response */
-#define SP_IMG_MAX_ARGS	   256	      /* Entrypoint + Cmd entries */
-#define SP_IMG_MAX_ENV	   512
-#define SP_IMG_STR_MAX	   4096
+#define SP_IMG_MAX_LAYERS 128
+#define SP_IMG_MAX_INDEX  256
+#define SP_IMG_MAX_JSON	  (4u << 20) /* a manifest, index, config or token response */
+#define SP_IMG_MAX_ARGS	  256	     /* Entrypoint + Cmd entries */
+#define SP_IMG_MAX_ENV	  512
+#define SP_IMG_STR_MAX	  4096
 
 #define SP_MT_OCI_MANIFEST "application/vnd.oci.image.manifest.v1+json"
 #define SP_MT_OCI_INDEX	   "application/vnd.oci.image.index.v1+json"
 #define SP_MT_DOCKER_V2	   "application/vnd.docker.distribution.manifest.v2+json"
 #define SP_MT_DOCKER_LIST  "application/vnd.docker.distribution.manifest.list.v2+json"
-#define SP_MT_ACCEPT	   SP_MT_OCI_MANIFEST ", " SP_MT_OCI_INDEX ", " SP_MT_DOCKER_V2 ", " SP_MT_DOCKER_LIST
+#define SP_MT_ACCEPT                                                                               \
+	SP_MT_OCI_MANIFEST ", " SP_MT_OCI_INDEX ", " SP_MT_DOCKER_V2 ", " SP_MT_DOCKER_LIST
 
 /* --- references --------------------------------------------------------------------------- */
 struct sp_image_ref {
-	char host[256];	 /* registry host[:port] as in the reference ("docker.io" by default) */
+	char host[256];	    /* registry host[:port] as in the reference ("docker.io" by default) */
 	char api_host[256]; /* where to send requests (registry-1.docker.io for docker.io) */
 	char repo[256];	    /* name, e.g. library/busybox */
 	char tag[129];	    /* "" when pulled by digest only */
@@ -83,13 +84,14 @@ struct sp_challenge {
 	char realm[1024], service[256], scope[512];
 };
 /* One WWW-Authenticate header value (RFC 6750 3 / RFC 7235 auth-params). */
-int sp_auth_parse_challenge(const char *hdr, size_t len, struct sp_challenge *c, struct sp_err *err);
+int sp_auth_parse_challenge(const char *hdr, size_t len, struct sp_challenge *c,
+			    struct sp_err *err);
 /* A token endpoint's JSON: "token" or "access_token"; expires_in (default 60, floor 60). */
-int sp_auth_parse_token(const char *body, size_t len, char *token, size_t cap,
-			unsigned *expires_in, struct sp_err *err);
+int sp_auth_parse_token(const char *body, size_t len, char *token, size_t cap, unsigned *expires_in,
+			struct sp_err *err);
 /* containers-auth.json: the credentials of the longest "auths" key that prefixes host/repo
  * (or equals host). Returns 1 and fills user/pass, 0 when none matches, -1 when malformed. */
-int sp_auth_json_lookup(const char *json, size_t len, const char *host, const char *repo, char *user,
-			size_t ucap, char *pass, size_t pcap, struct sp_err *err);
+int sp_auth_json_lookup(const char *json, size_t len, const char *host, const char *repo,
+			char *user, size_t ucap, char *pass, size_t pcap, struct sp_err *err);
 
 #endif

@@ -35,8 +35,20 @@
 /* --- the field list (metadata child -> worker) ------------------------------------------------ */
 
 enum tag {
-	T_DIGEST = 1, T_CONFIG_DIGEST, T_LAYER_DIGEST, T_LAYER_COMP, T_LAYER_SIZE, T_DIFF_ID,
-	T_ENTRYPOINT, T_CMD, T_ENV, T_WORKDIR, T_USER, T_TOKEN, T_TOKEN_TTL, T_ERROR,
+	T_DIGEST = 1,
+	T_CONFIG_DIGEST,
+	T_LAYER_DIGEST,
+	T_LAYER_COMP,
+	T_LAYER_SIZE,
+	T_DIFF_ID,
+	T_ENTRYPOINT,
+	T_CMD,
+	T_ENV,
+	T_WORKDIR,
+	T_USER,
+	T_TOKEN,
+	T_TOKEN_TTL,
+	T_ERROR,
 };
 
 struct wire {
@@ -147,7 +159,9 @@ static int meta_decode(const uint8_t *p, size_t len, struct meta *m, struct sp_e
 		d = p + off + 8;
 		off += 8 + h[1];
 		switch (h[0]) {
-		case T_DIGEST: bad = copy_field(m->digest, sizeof(m->digest), d, h[1]); break;
+		case T_DIGEST:
+			bad = copy_field(m->digest, sizeof(m->digest), d, h[1]);
+			break;
 		case T_CONFIG_DIGEST:
 			bad = copy_field(m->config_digest, sizeof(m->config_digest), d, h[1]);
 			break;
@@ -186,8 +200,12 @@ static int meta_decode(const uint8_t *p, size_t len, struct meta *m, struct sp_e
 		case T_ENTRYPOINT:
 			bad = strv_push(&m->entrypoint, &m->n_entrypoint, d, h[1], SP_IMG_MAX_ARGS);
 			break;
-		case T_CMD: bad = strv_push(&m->cmd, &m->n_cmd, d, h[1], SP_IMG_MAX_ARGS); break;
-		case T_ENV: bad = strv_push(&m->env, &m->n_env, d, h[1], SP_IMG_MAX_ENV); break;
+		case T_CMD:
+			bad = strv_push(&m->cmd, &m->n_cmd, d, h[1], SP_IMG_MAX_ARGS);
+			break;
+		case T_ENV:
+			bad = strv_push(&m->env, &m->n_env, d, h[1], SP_IMG_MAX_ENV);
+			break;
 		case T_WORKDIR:
 		case T_USER: {
 			char **dst = h[0] == T_WORKDIR ? &m->workdir : &m->user;
@@ -253,7 +271,8 @@ static void setup_registry(struct sp_registry *r, const struct sp_pull_opts *o,
 	r->ca_pem = o->ca_pem;
 	r->ca_len = o->ca_len;
 	for (size_t i = 0; i < o->n_insecure; i++)
-		if (strcmp(o->insecure[i], ref->host) == 0 || strcmp(o->insecure[i], ref->api_host) == 0)
+		if (strcmp(o->insecure[i], ref->host) == 0 ||
+		    strcmp(o->insecure[i], ref->api_host) == 0)
 			r->insecure = true;
 	if (o->auth_json &&
 	    sp_auth_json_lookup(o->auth_json, o->auth_json_len, ref->host, ref->repo, r->user,
@@ -278,60 +297,64 @@ static int resolve(struct sp_registry *r, const struct sp_image_ref *ref, struct
 		goto out;
 	sp_sha256_digest(body, len, got);
 	if (ref->digest[0] && strcmp(got, ref->digest) != 0) {
-		sp_error(err, 0, "pull.manifest: digest mismatch: expected %s, computed %s", ref->digest, got);
+		(void)sp_error(err, 0, "pull.manifest: digest mismatch: expected %s, computed %s",
+			       ref->digest, got);
 		goto out;
 	}
 	w_str(w, T_DIGEST, got);
 	if (sp_manifest_parse(body, len, ct, m, err) < 0) {
-		sp_error_wrap(err, "pull.manifest");
+		(void)sp_error_wrap(err, "pull.manifest");
 		goto out;
 	}
 	if (m->is_index) {
 		int i = sp_index_select(m, "linux", "amd64");
 
 		if (i < 0) {
-			sp_error(err, 0, "pull.manifest: the index has no linux/amd64 image");
+			(void)sp_error(err, 0, "pull.manifest: the index has no linux/amd64 image");
 			goto out;
 		}
-		snprintf(want, sizeof(want), "%s", m->entries[i].digest);
+		(void)snprintf(want, sizeof(want), "%s", m->entries[i].digest);
 		free(body);
 		body = NULL;
 		if (sp_registry_manifest(r, want, &body, &len, ct, sizeof(ct), err) < 0)
 			goto out;
 		sp_sha256_digest(body, len, got);
 		if (strcmp(got, want) != 0) {
-			sp_error(err, 0, "pull.manifest: digest mismatch: expected %s, computed %s", want, got);
+			(void)sp_error(err, 0,
+				       "pull.manifest: digest mismatch: expected %s, computed %s",
+				       want, got);
 			goto out;
 		}
 		if (sp_manifest_parse(body, len, ct, m, err) < 0) {
-			sp_error_wrap(err, "pull.manifest");
+			(void)sp_error_wrap(err, "pull.manifest");
 			goto out;
 		}
 		if (m->is_index) {
-			sp_error(err, 0, "pull.manifest: an index entry is another index");
+			(void)sp_error(err, 0, "pull.manifest: an index entry is another index");
 			goto out;
 		}
 	}
 	free(body);
 	body = NULL;
 	if (m->config.size > SP_IMG_MAX_JSON) {
-		sp_error(err, 0, "pull.config: the config is larger than 4 MiB");
+		(void)sp_error(err, 0, "pull.config: the config is larger than 4 MiB");
 		goto out;
 	}
 	if (sp_registry_blob_buf(r, m->config.digest, SP_IMG_MAX_JSON, &body, &len, err) < 0)
 		goto out;
 	sp_sha256_digest(body, len, got);
 	if (strcmp(got, m->config.digest) != 0) {
-		sp_error(err, 0, "pull.config: digest mismatch: expected %s, computed %s",
-			 m->config.digest, got);
+		(void)sp_error(err, 0, "pull.config: digest mismatch: expected %s, computed %s",
+			       m->config.digest, got);
 		goto out;
 	}
 	if (sp_config_parse(body, len, &cfg, err) < 0) {
-		sp_error_wrap(err, "pull.config");
+		(void)sp_error_wrap(err, "pull.config");
 		goto out;
 	}
 	if (cfg.n_diff_ids != m->n) {
-		sp_error(err, 0, "pull.config: %zu diff_ids for %zu layers", cfg.n_diff_ids, m->n);
+		(void)sp_error(err, 0, "pull.config: %zu diff_ids for %zu layers", cfg.n_diff_ids,
+			       m->n);
 		sp_config_free(&cfg);
 		goto out;
 	}
@@ -370,12 +393,12 @@ static __attribute__((noreturn)) void meta_child(const struct sp_pull_opts *o,
 	struct sp_err err = { 0 };
 	int ret = -1;
 
-	signal(SIGPIPE, SIG_IGN);
+	(void)signal(SIGPIPE, SIG_IGN);
 	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (!r)
 		_exit(3);
 	if (o->sandbox && sp_image_sandbox(&sock, 1, true, &err) < 0) {
-		sp_error_wrap(&err, "pull.manifest: parser sandbox");
+		(void)sp_error_wrap(&err, "pull.manifest: parser sandbox");
 	} else {
 		setup_registry(r, o, ref);
 		ret = resolve(r, ref, &w, &err);
@@ -451,7 +474,7 @@ static int run_meta(const struct sp_pull_opts *o, const struct sp_image_ref *ref
 
 void sp_image_layer_dir(const char *store, const char *diff_id, char *out, size_t cap)
 {
-	snprintf(out, cap, "%s/%s", store, diff_id + 7);
+	(void)snprintf(out, cap, "%s/%s", store, diff_id + 7);
 }
 
 struct fetch_ctx {
@@ -466,7 +489,7 @@ static int fetch_blob(void *ctx, sp_sink_fn sink, void *sink_arg, struct sp_err 
 	return sp_registry_blob_stream(f->r, f->digest, sink, sink_arg, err);
 }
 
-struct lmsg { /* layer process -> worker */
+struct lmsg {	      /* layer process -> worker */
 	uint8_t kind; /* 'P' progress, 'D' done, 'E' error */
 	uint64_t a, b;
 	char msg[256];
@@ -480,8 +503,9 @@ struct running {
 };
 
 static __attribute__((noreturn)) void layer_proc(const struct sp_pull_opts *o,
-						 const struct sp_image_ref *ref, const struct meta *m,
-						 size_t i, int wfd, uint64_t max_layer)
+						 const struct sp_image_ref *ref,
+						 const struct meta *m, size_t i, int wfd,
+						 uint64_t max_layer)
 {
 	struct sp_registry *r = malloc(sizeof(*r));
 	struct lmsg out = { 0 };
@@ -495,15 +519,16 @@ static __attribute__((noreturn)) void layer_proc(const struct sp_pull_opts *o,
 	if (!r)
 		_exit(3);
 	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-	signal(SIGPIPE, SIG_IGN);
+	(void)signal(SIGPIPE, SIG_IGN);
 	memset(&res, 0, sizeof(res));
 	setup_registry(r, o, ref);
 	if (m->token[0]) {
-		snprintf(r->token, sizeof(r->token), "%s", m->token);
+		(void)snprintf(r->token, sizeof(r->token), "%s", m->token);
 		r->scheme = SP_AUTH_BEARER;
 	}
 	sp_image_layer_dir(o->store, m->layers[i].diff_id, final, sizeof(final));
-	snprintf(tmp, sizeof(tmp), "%s/.tmp-%s-%d", o->store, m->layers[i].diff_id + 7, (int)getpid());
+	(void)snprintf(tmp, sizeof(tmp), "%s/.tmp-%s-%d", o->store, m->layers[i].diff_id + 7,
+		       (int)getpid());
 	fc.r = r;
 	fc.digest = m->layers[i].digest;
 	j.in_fd = -1;
@@ -518,7 +543,7 @@ static __attribute__((noreturn)) void layer_proc(const struct sp_pull_opts *o,
 	j.sandbox = o->sandbox;
 	if (mkdir(tmp, 0755) < 0 || (fd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
 		ret = sp_error(&err, errno, "pull.unpack: create %s", tmp);
-		snprintf(out.msg, sizeof(out.msg), "%s", err.msg);
+		(void)snprintf(out.msg, sizeof(out.msg), "%s", err.msg);
 	} else {
 		ret = sp_layer_unpack(&j, fd, &res, &err);
 		close(fd);
@@ -530,7 +555,8 @@ static __attribute__((noreturn)) void layer_proc(const struct sp_pull_opts *o,
 				(void)sp_remove_tree_at(sfd, strrchr(tmp, '/') + 1, NULL);
 				close(sfd);
 			} else {
-				ret = sp_error(&err, errno, "pull.unpack: rename the layer into the store");
+				ret = sp_error(&err, errno,
+					       "pull.unpack: rename the layer into the store");
 			}
 		}
 		if (ret < 0) {
@@ -538,7 +564,7 @@ static __attribute__((noreturn)) void layer_proc(const struct sp_pull_opts *o,
 
 			(void)sp_remove_tree_at(sfd, strrchr(tmp, '/') + 1, NULL);
 			close(sfd);
-			snprintf(out.msg, sizeof(out.msg), "%s", err.msg);
+			(void)snprintf(out.msg, sizeof(out.msg), "%s", err.msg);
 		}
 		out.a = res.blob_bytes;
 		out.b = res.tar_bytes;
@@ -559,7 +585,7 @@ static double now_s(void)
 
 static void human(uint64_t b, char *out, size_t cap)
 {
-	snprintf(out, cap, "%.1f MiB", (double)b / (1024.0 * 1024.0));
+	(void)snprintf(out, cap, "%.1f MiB", (double)b / (1024.0 * 1024.0));
 }
 
 static int run_layers(const struct sp_pull_opts *o, const struct sp_image_ref *ref,
@@ -630,7 +656,8 @@ static int run_layers(const struct sp_pull_opts *o, const struct sp_image_ref *r
 				msg.msg[sizeof(msg.msg) - 1] = '\0';
 				ret = sp_error(err, 0, "%s", msg.msg);
 			} else if (n == 0 || n < 0) {
-				ret = sp_error(err, 0, "pull.layer: layer %zu's worker died", run[k].idx);
+				ret = sp_error(err, 0, "pull.layer: layer %zu's worker died",
+					       run[k].idx);
 			} else {
 				continue;
 			}
@@ -646,11 +673,12 @@ static int run_layers(const struct sp_pull_opts *o, const struct sp_image_ref *r
 
 			last = now_s();
 			human(res->bytes_fetched, b, sizeof(b));
-			sp_info("pull", "%s: layers %zu/%zu done, %s fetched, %zu running, %.0f s", o->ref,
-				done, total, b, nrun, last - start);
+			sp_info("pull", "%s: layers %zu/%zu done, %s fetched, %zu running, %.0f s",
+				o->ref, done, total, b, nrun, last - start);
 		}
 		if (now_s() - start > PULL_TIMEOUT_S && ret == 0)
-			ret = sp_error(err, 0, "pull.layer: the pull took longer than %d s", PULL_TIMEOUT_S);
+			ret = sp_error(err, 0, "pull.layer: the pull took longer than %d s",
+				       PULL_TIMEOUT_S);
 	}
 	for (size_t k = 0; k < nrun; k++) { /* on failure: stop the others */
 		int status;
@@ -680,18 +708,18 @@ int sp_image_pull(const struct sp_pull_opts *o, struct sp_pull_result *res, stru
 	if (!m)
 		return sp_error(err, ENOMEM, "pull");
 	if (sp_image_ref_parse(o->ref, &ref, err) < 0) {
-		sp_error_wrap(err, "pull.manifest");
+		(void)sp_error_wrap(err, "pull.manifest");
 		goto out;
 	}
 	if (mkdir(o->store, 0700) < 0 && errno != EEXIST) {
-		sp_error(err, errno, "pull.unpack: create the layer store %s", o->store);
+		(void)sp_error(err, errno, "pull.unpack: create the layer store %s", o->store);
 		goto out;
 	}
-	curl_global_init(CURL_GLOBAL_DEFAULT);
+	(void)curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (run_meta(o, &ref, m, err) < 0)
 		goto out;
 	if (o->check_digest && o->check_digest(o->check_arg, m->digest, why, sizeof(why)) < 0) {
-		sp_error(err, 0, "%s", why);
+		(void)sp_error(err, 0, "%s", why);
 		goto out;
 	}
 	/* Which layers are missing (the store is keyed by diff_id; one image may repeat one). */
@@ -710,27 +738,30 @@ int sp_image_pull(const struct sp_pull_opts *o, struct sp_pull_result *res, stru
 		need += m->layers[i].size;
 	}
 	if (statvfs(o->store, &vfs) < 0) {
-		sp_error(err, errno, "pull.unpack: statvfs %s", o->store);
+		(void)sp_error(err, errno, "pull.unpack: statvfs %s", o->store);
 		goto out;
 	}
 	have = (uint64_t)vfs.f_bavail * vfs.f_frsize;
 	human(need, a, sizeof(a));
 	human(have, b, sizeof(b));
 	if (need > have) {
-		sp_error(err, 0, "pull.unpack: not enough space in %s: need at least %s (compressed), "
-			 "have %s", o->store, a, b);
+		(void)sp_error(err, 0,
+			       "pull.unpack: not enough space in %s: need at least %s "
+			       "(compressed), "
+			       "have %s",
+			       o->store, a, b);
 		goto out;
 	}
 	max_layer = o->max_layer_size ? o->max_layer_size : have;
 	if (!o->quiet)
-		sp_info("pull", "%s: %s, %zu layers (%u in the store), %s to fetch, %s free", o->ref,
-			m->digest, m->n, res->layers_reused, a, b);
+		sp_info("pull", "%s: %s, %zu layers (%u in the store), %s to fetch, %s free",
+			o->ref, m->digest, m->n, res->layers_reused, a, b);
 	if (run_layers(o, &ref, m, todo, max_layer, res, err) < 0)
 		goto out;
 
-	res->diff_ids = calloc(m->n, sizeof(*res->diff_ids));
+	res->diff_ids = calloc(m->n ? m->n : 1, sizeof(*res->diff_ids));
 	if (!res->diff_ids) {
-		sp_error(err, ENOMEM, "pull");
+		(void)sp_error(err, ENOMEM, "pull");
 		goto out;
 	}
 	res->n_layers = m->n;
@@ -827,12 +858,18 @@ int sp_pull_result_decode(const uint8_t *p, size_t len, struct sp_pull_result *r
 		d = p + off + 8;
 		off += 8 + h[1];
 		switch (h[0]) {
-		case T_DIGEST: bad = copy_field(m->digest, sizeof(m->digest), d, h[1]); break;
+		case T_DIGEST:
+			bad = copy_field(m->digest, sizeof(m->digest), d, h[1]);
+			break;
 		case T_ENTRYPOINT:
 			bad = strv_push(&m->entrypoint, &m->n_entrypoint, d, h[1], SP_IMG_MAX_ARGS);
 			break;
-		case T_CMD: bad = strv_push(&m->cmd, &m->n_cmd, d, h[1], SP_IMG_MAX_ARGS); break;
-		case T_ENV: bad = strv_push(&m->env, &m->n_env, d, h[1], SP_IMG_MAX_ENV); break;
+		case T_CMD:
+			bad = strv_push(&m->cmd, &m->n_cmd, d, h[1], SP_IMG_MAX_ARGS);
+			break;
+		case T_ENV:
+			bad = strv_push(&m->env, &m->n_env, d, h[1], SP_IMG_MAX_ENV);
+			break;
 		case T_WORKDIR:
 		case T_USER: {
 			char **dst = h[0] == T_WORKDIR ? &m->workdir : &m->user;

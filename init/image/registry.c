@@ -20,8 +20,8 @@
 void sp_registry_init(struct sp_registry *r, const char *host, const char *repo)
 {
 	memset(r, 0, sizeof(*r));
-	snprintf(r->host, sizeof(r->host), "%s", host);
-	snprintf(r->repo, sizeof(r->repo), "%s", repo);
+	(void)snprintf(r->host, sizeof(r->host), "%s", host);
+	(void)snprintf(r->repo, sizeof(r->repo), "%s", repo);
 	r->connect_timeout_s = 20;
 	r->stall_timeout_s = 30;
 	r->max_attempts = 4;
@@ -74,7 +74,8 @@ struct xfer {
 	uint64_t delivered, skip, range_from;
 	bool body_started;
 	long status;
-	char content_type[128], www_auth[2048], content_range[128], docker_digest[SP_DIGEST_LEN + 8];
+	char content_type[128], www_auth[2048], content_range[128],
+		docker_digest[SP_DIGEST_LEN + 8];
 	bool sink_failed;
 	struct sp_err sink_err;
 };
@@ -105,7 +106,8 @@ static size_t on_header(char *b, size_t size, size_t nitems, void *arg)
 	}
 #define H(name, field)                                                                             \
 	if (n > sizeof(name) - 1 && strncasecmp(b, name, sizeof(name) - 1) == 0) {                 \
-		hdr_value(x->field, sizeof(x->field), b + sizeof(name) - 1, n - (sizeof(name) - 1)); \
+		hdr_value(x->field, sizeof(x->field), b + sizeof(name) - 1,                        \
+			  n - (sizeof(name) - 1));                                                 \
 		return n;                                                                          \
 	}
 	H("content-type:", content_type)
@@ -132,10 +134,12 @@ static size_t on_body(char *b, size_t size, size_t nmemb, void *arg)
 		} else if (x->range_from && x->status == 206) {
 			char want[48];
 
-			snprintf(want, sizeof(want), "bytes %llu-", (unsigned long long)x->range_from);
+			(void)snprintf(want, sizeof(want), "bytes %llu-",
+				       (unsigned long long)x->range_from);
 			if (strncmp(x->content_range, want, strlen(want)) != 0) {
-				sp_error(&x->sink_err, 0, "pull.layer: a resumed download does not "
-					 "continue where it stopped");
+				(void)sp_error(&x->sink_err, 0,
+					       "pull.layer: a resumed download does not "
+					       "continue where it stopped");
 				x->sink_failed = true;
 				return 0;
 			}
@@ -190,33 +194,34 @@ static CURLcode exchange(struct sp_registry *r, const char *url, const char *acc
 	x->body_started = false;
 	x->skip = 0;
 	r->requests++;
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, r->insecure ? "http,https" : "https");
-	curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
-	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, (long)r->connect_timeout_s);
-	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (long)r->stall_timeout_s);
-	curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
-	curl_easy_setopt(c, CURLOPT_CAINFO, NULL);
-	curl_easy_setopt(c, CURLOPT_CAPATH, NULL);
+	(void)curl_easy_setopt(c, CURLOPT_URL, url);
+	(void)curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, r->insecure ? "http,https" : "https");
+	(void)curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+	(void)curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+	(void)curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	(void)curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, (long)r->connect_timeout_s);
+	(void)curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	(void)curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (long)r->stall_timeout_s);
+	(void)curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+	(void)curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+	(void)curl_easy_setopt(c, CURLOPT_CAINFO, NULL);
+	(void)curl_easy_setopt(c, CURLOPT_CAPATH, NULL);
 	if (r->ca_pem)
-		curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &ca);
-	curl_easy_setopt(c, CURLOPT_USERAGENT, "sealpod");
-	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
+		(void)curl_easy_setopt(c, CURLOPT_CAINFO_BLOB, &ca);
+	(void)curl_easy_setopt(c, CURLOPT_USERAGENT, "sealpod");
+	(void)curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	(void)curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
+	(void)curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	(void)curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
 	h = curl_slist_append(h, accept ? "Accept: " SP_MT_ACCEPT : "Accept: */*");
 	if (auth)
 		h = curl_slist_append(h, auth);
 	if (range_from) {
-		snprintf(line, sizeof(line), "Range: bytes=%llu-", (unsigned long long)range_from);
+		(void)snprintf(line, sizeof(line), "Range: bytes=%llu-",
+			       (unsigned long long)range_from);
 		h = curl_slist_append(h, line);
 	}
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	(void)curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
 	rc = curl_easy_perform(c);
 	if (rc == CURLE_OK && x->status >= 300 && x->status < 400) {
 		char *loc = NULL;
@@ -303,11 +308,11 @@ static int fetch_token(struct sp_registry *r, const struct sp_challenge *ch, str
 		curl_easy_cleanup(c);
 		return sp_error(err, 0, "pull.auth: the token realm is not an https URL");
 	}
-	snprintf(scope, sizeof(scope), "repository:%s:pull", r->repo);
+	(void)snprintf(scope, sizeof(scope), "repository:%s:pull", r->repo);
 	es = curl_easy_escape(c, ch->service, 0);
 	ss = curl_easy_escape(c, scope, 0);
-	snprintf(url, sizeof(url), "%s%cservice=%s&scope=%s", ch->realm, strchr(ch->realm, '?') ? '&' : '?',
-		 es ? es : "", ss ? ss : "");
+	(void)snprintf(url, sizeof(url), "%s%cservice=%s&scope=%s", ch->realm,
+		       strchr(ch->realm, '?') ? '&' : '?', es ? es : "", ss ? ss : "");
 	curl_free(es);
 	curl_free(ss);
 	curl_easy_cleanup(c);
@@ -317,13 +322,16 @@ static int fetch_token(struct sp_registry *r, const struct sp_challenge *ch, str
 	explicit_bzero(auth, sizeof(auth));
 	free(redirect);
 	if (rc != CURLE_OK)
-		sp_error(err, 0, "pull.auth: token request to %s: %s", host, curl_easy_strerror(rc));
+		(void)sp_error(err, 0, "pull.auth: token request to %s: %s", host,
+			       curl_easy_strerror(rc));
 	else if (x.status == 401 || x.status == 403)
-		sp_error(err, 0, "pull.auth: the token service %s refused %s (HTTP %ld)", host,
-			 r->has_creds ? "the credentials" : "anonymous access", x.status);
+		(void)sp_error(err, 0, "pull.auth: the token service %s refused %s (HTTP %ld)",
+			       host, r->has_creds ? "the credentials" : "anonymous access",
+			       x.status);
 	else if (x.status != 200)
-		sp_error(err, 0, "pull.auth: token request to %s: HTTP %ld", host, x.status);
-	else if (sp_auth_parse_token(m.p ? m.p : "", m.len, r->token, sizeof(r->token), &expires, err) == 0) {
+		(void)sp_error(err, 0, "pull.auth: token request to %s: HTTP %ld", host, x.status);
+	else if (sp_auth_parse_token(m.p ? m.p : "", m.len, r->token, sizeof(r->token), &expires,
+				     err) == 0) {
 		r->token_expiry = mono_now() + expires - 5;
 		r->scheme = SP_AUTH_BEARER;
 		ret = 0;
@@ -353,7 +361,8 @@ static int request(struct sp_registry *r, const char *path, bool manifest, struc
 
 		if (attempt)
 			backoff(attempt - 1), r->retries++;
-		snprintf(url, sizeof(url), "%s://%s%s", r->insecure ? "http" : "https", r->host, path);
+		(void)snprintf(url, sizeof(url), "%s://%s%s", r->insecure ? "http" : "https",
+			       r->host, path);
 		cur = strdup(url);
 		if (!cur)
 			return sp_error(err, ENOMEM, "request");
@@ -367,14 +376,15 @@ static int request(struct sp_registry *r, const char *path, bool manifest, struc
 			const char *a = NULL;
 
 			if (same_host && r->scheme == SP_AUTH_BEARER && r->token[0]) {
-				snprintf(auth, sizeof(auth), "Authorization: Bearer %s", r->token);
+				(void)snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
+					       r->token);
 				a = auth;
 			} else if (same_host && r->scheme == SP_AUTH_BASIC && r->has_creds &&
 				   basic_header(r, auth, sizeof(auth)) == 0) {
 				a = auth;
 			}
-			rc = exchange(r, cur, manifest ? SP_MT_ACCEPT : NULL, a, resume ? x->delivered : 0,
-				      x, &redirect);
+			rc = exchange(r, cur, manifest ? SP_MT_ACCEPT : NULL, a,
+				      resume ? x->delivered : 0, x, &redirect);
 			explicit_bzero(auth, sizeof(auth));
 			if (x->sink_failed) {
 				free(cur);
@@ -389,12 +399,16 @@ static int request(struct sp_registry *r, const char *path, bool manifest, struc
 			if (x->status >= 300 && x->status < 400 && redirect) {
 				char nh[256];
 
-				if (++hops > MAX_REDIRECTS || sp_url_host(redirect, nh, sizeof(nh), &https) < 0 ||
+				if (++hops > MAX_REDIRECTS ||
+				    sp_url_host(redirect, nh, sizeof(nh), &https) < 0 ||
 				    (!https && !r->insecure)) {
 					free(cur);
 					free(redirect);
-					return sp_error(err, 0, "%s: a redirect is refused (too many, malformed or "
-						       "to plain http)", manifest ? "pull.manifest" : "pull.layer");
+					return sp_error(err, 0,
+							"%s: a redirect is refused (too many, "
+							"malformed or "
+							"to plain http)",
+							manifest ? "pull.manifest" : "pull.layer");
 				}
 				/* Authorization never crosses to another host (distribution-spec). */
 				if (strcmp(nh, r->host) != 0)
@@ -411,8 +425,9 @@ static int request(struct sp_registry *r, const char *path, bool manifest, struc
 		if (rc != CURLE_OK) {
 			if (retryable_curl(rc))
 				continue;
-			return sp_error(err, 0, "%s: %s: %s", manifest ? "pull.manifest" : "pull.layer",
-					r->host, curl_easy_strerror(rc));
+			return sp_error(err, 0, "%s: %s: %s",
+					manifest ? "pull.manifest" : "pull.layer", r->host,
+					curl_easy_strerror(rc));
 		}
 		if (x->status == 401 && !auth_tried) {
 			struct sp_challenge ch;
@@ -424,8 +439,11 @@ static int request(struct sp_registry *r, const char *path, bool manifest, struc
 				if (fetch_token(r, &ch, err) < 0)
 					return -1;
 			} else if (!r->has_creds) {
-				return sp_error(err, 0, "pull.auth: %s asks for credentials (Basic) and none "
-						"are configured for it", r->host);
+				return sp_error(err, 0,
+						"pull.auth: %s asks for credentials (Basic) and "
+						"none "
+						"are configured for it",
+						r->host);
 			} else {
 				r->scheme = SP_AUTH_BASIC;
 			}
@@ -434,7 +452,8 @@ static int request(struct sp_registry *r, const char *path, bool manifest, struc
 		}
 		if (x->status == 401 || x->status == 403)
 			return sp_error(err, 0, "pull.auth: %s refused %s (HTTP %ld)", r->host,
-					r->scheme == SP_AUTH_NONE ? "anonymous access" : "the credentials",
+					r->scheme == SP_AUTH_NONE ? "anonymous access"
+								  : "the credentials",
 					x->status);
 		if (x->status == 429 || x->status >= 500)
 			continue;
@@ -442,8 +461,9 @@ static int request(struct sp_registry *r, const char *path, bool manifest, struc
 			ret = 0;
 			break;
 		}
-		return sp_error(err, 0, "%s: %s%s: HTTP %ld", manifest ? "pull.manifest" : "pull.layer",
-				r->host, path, x->status);
+		return sp_error(err, 0, "%s: %s%s: HTTP %ld",
+				manifest ? "pull.manifest" : "pull.layer", r->host, path,
+				x->status);
 	}
 	if (ret < 0) {
 		if (rc != CURLE_OK)
@@ -473,7 +493,7 @@ int sp_registry_manifest(struct sp_registry *r, const char *ref, char **body, si
 	struct xfer x = { .sink = mem_sink, .arg = &m };
 	char path[600];
 
-	snprintf(path, sizeof(path), "/v2/%s/manifests/%s", r->repo, ref);
+	(void)snprintf(path, sizeof(path), "/v2/%s/manifests/%s", r->repo, ref);
 	if (request(r, path, true, &x, false, mem_reset, err) < 0) {
 		free(m.p);
 		if (m.over)
@@ -486,7 +506,7 @@ int sp_registry_manifest(struct sp_registry *r, const char *ref, char **body, si
 	}
 	*body = m.p ? m.p : strdup("");
 	*len = m.len;
-	snprintf(content_type, ct_cap, "%s", x.content_type);
+	(void)snprintf(content_type, ct_cap, "%s", x.content_type);
 	return *body ? 0 : sp_error(err, ENOMEM, "pull.manifest");
 }
 
@@ -497,7 +517,7 @@ int sp_registry_blob_buf(struct sp_registry *r, const char *digest, size_t max, 
 	struct xfer x = { .sink = mem_sink, .arg = &m };
 	char path[600];
 
-	snprintf(path, sizeof(path), "/v2/%s/blobs/%s", r->repo, digest);
+	(void)snprintf(path, sizeof(path), "/v2/%s/blobs/%s", r->repo, digest);
 	if (request(r, path, false, &x, false, mem_reset, err) < 0) {
 		free(m.p);
 		return -1;
@@ -517,7 +537,7 @@ int sp_registry_blob_stream(struct sp_registry *r, const char *digest, sp_sink_f
 	struct xfer x = { .sink = sink, .arg = arg };
 	char path[600];
 
-	snprintf(path, sizeof(path), "/v2/%s/blobs/%s", r->repo, digest);
+	(void)snprintf(path, sizeof(path), "/v2/%s/blobs/%s", r->repo, digest);
 	/* After a transport error the next attempt asks for Range: bytes=<delivered>-; a 206 must
 	 * continue there, a 200 repeats the blob and what we have is skipped (on_body). The digest
 	 * check at the end covers both. */

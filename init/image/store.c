@@ -17,9 +17,9 @@
 #include "lib/cleanup.h"
 
 #ifndef FSCONFIG_SET_STRING
-#define FSCONFIG_SET_STRING 1
-#define FSCONFIG_CMD_CREATE 6
-#define FSMOUNT_CLOEXEC	    0x00000001
+#define FSCONFIG_SET_STRING	1
+#define FSCONFIG_CMD_CREATE	6
+#define FSMOUNT_CLOEXEC		0x00000001
 #define MOVE_MOUNT_F_EMPTY_PATH 0x00000004
 #endif
 
@@ -77,8 +77,8 @@ int sp_image_mount_overlay(const char *store, const struct sp_pull_result *res, 
 
 	if (res->n_layers == 0)
 		return sp_error(err, 0, "pull.unpack: the image has no layers");
-	snprintf(upper, sizeof(upper), "%s/upper", updir);
-	snprintf(work, sizeof(work), "%s/work", updir);
+	(void)snprintf(upper, sizeof(upper), "%s/upper", updir);
+	(void)snprintf(work, sizeof(work), "%s/work", updir);
 	if (mkdir_p(upper, 0755) < 0 || mkdir_p(work, 0700) < 0)
 		return sp_error(err, errno, "pull.unpack: create %s", updir);
 	if (mkdir_p(target, 0755) < 0)
@@ -95,7 +95,7 @@ int sp_image_mount_overlay(const char *store, const struct sp_pull_result *res, 
 		sp_image_layer_dir(store, res->diff_ids[i], dir, sizeof(dir));
 		len += (size_t)snprintf(opts + len, cap - len, "%s%s", dir, i ? ":" : "");
 	}
-	snprintf(opts + len, cap - len, ",upperdir=%s,workdir=%s", upper, work);
+	(void)snprintf(opts + len, cap - len, ",upperdir=%s,workdir=%s", upper, work);
 	r = mount("overlay", target, "overlay", MS_NODEV, opts);
 	free(opts);
 	if (r < 0)

@@ -11,7 +11,7 @@
 #include <zlib.h>
 #include <zstd.h>
 
-#define OUTBUF (128 * 1024)
+#define OUTBUF ((size_t)128 << 10)
 
 struct sp_stream {
 	enum sp_compress c;
@@ -54,7 +54,7 @@ struct sp_stream *sp_stream_new(enum sp_compress c, uint64_t max_out, sp_stream_
 		if (!s->zs)
 			goto fail;
 		/* Refuse frames that ask for a window over 128 MiB (memory), zstd's default cap. */
-		ZSTD_DCtx_setParameter(s->zs, ZSTD_d_windowLogMax, 27);
+		(void)ZSTD_DCtx_setParameter(s->zs, ZSTD_d_windowLogMax, 27);
 		s->zs_last = 0;
 	}
 	return s;
@@ -70,7 +70,7 @@ void sp_stream_free(struct sp_stream *s)
 	EVP_MD_CTX_free(s->blob);
 	EVP_MD_CTX_free(s->diff);
 	if (s->z_init)
-		inflateEnd(&s->z);
+		(void)inflateEnd(&s->z);
 	if (s->zs)
 		ZSTD_freeDStream(s->zs);
 	free(s->obuf);
@@ -97,7 +97,7 @@ static int emit(struct sp_stream *s, const uint8_t *buf, size_t len, struct sp_e
 				(unsigned long long)s->max_out);
 	}
 	s->out_bytes += len;
-	EVP_DigestUpdate(s->diff, buf, len);
+	(void)EVP_DigestUpdate(s->diff, buf, len);
 	if (s->out(s->arg, buf, len, err) < 0) {
 		s->failed = true;
 		return -1;
@@ -163,7 +163,7 @@ int sp_stream_feed(struct sp_stream *s, const uint8_t *buf, size_t len, struct s
 	if (s->failed)
 		return sp_error(err, 0, "the layer stream already failed");
 	s->in_bytes += len;
-	EVP_DigestUpdate(s->blob, buf, len);
+	(void)EVP_DigestUpdate(s->blob, buf, len);
 	switch (s->c) {
 	case SP_COMP_NONE:
 		return emit(s, buf, len, err);
@@ -180,10 +180,15 @@ static void hexdigest(EVP_MD_CTX *c, char *out)
 	unsigned char md[32];
 	unsigned int n = 0;
 
-	EVP_DigestFinal_ex(c, md, &n);
-	memcpy(out, "sha256:", 7);
-	for (unsigned i = 0; i < 32; i++)
-		snprintf(out + 7 + 2 * i, 3, "%02x", md[i]);
+	static const char hex[] = "0123456789abcdef";
+
+	(void)EVP_DigestFinal_ex(c, md, &n);
+	(void)snprintf(out, SP_DIGEST_LEN + 1, "sha256:");
+	for (size_t i = 0; i < 32; i++) {
+		out[7 + 2 * i] = hex[md[i] >> 4];
+		out[8 + 2 * i] = hex[md[i] & 15];
+	}
+	out[SP_DIGEST_LEN] = '\0';
 }
 
 int sp_stream_finish(struct sp_stream *s, char *blob_digest, char *diff_digest, struct sp_err *err)
@@ -205,10 +210,10 @@ void sp_sha256_digest(const void *buf, size_t len, char *out)
 
 	if (!c || !EVP_DigestInit_ex(c, EVP_sha256(), NULL)) {
 		EVP_MD_CTX_free(c);
-		snprintf(out, SP_DIGEST_LEN + 1, "sha256:?");
+		(void)snprintf(out, SP_DIGEST_LEN + 1, "sha256:?");
 		return;
 	}
-	EVP_DigestUpdate(c, buf, len);
+	(void)EVP_DigestUpdate(c, buf, len);
 	hexdigest(c, out);
 	EVP_MD_CTX_free(c);
 }

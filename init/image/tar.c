@@ -136,7 +136,8 @@ bool sp_tar_path_ok(const char *p)
 		const char *s = strchrnul(c, '/');
 		size_t n = (size_t)(s - c);
 
-		if (n == 0 || n > 255 || (n == 1 && c[0] == '.') || (n == 2 && c[0] == '.' && c[1] == '.'))
+		if (n == 0 || n > 255 || (n == 1 && c[0] == '.') ||
+		    (n == 2 && c[0] == '.' && c[1] == '.'))
 			return false;
 		c = *s ? s + 1 : s;
 	}
@@ -304,13 +305,15 @@ static int parse_pax(struct sp_tar *t, struct sp_err *err)
 				return fail(t, err, "%s", "tar: sparse files are refused");
 		} else if (KEY("path")) {
 			if (vlen > SP_TAR_PATH_MAX)
-				return fail(t, err, "%s", "tar: a PAX path is longer than 4095 bytes");
+				return fail(t, err, "%s",
+					    "tar: a PAX path is longer than 4095 bytes");
 			memcpy(t->p_path, val, vlen);
 			t->p_path_len = vlen;
 			t->has_path = true;
 		} else if (KEY("linkpath")) {
 			if (vlen > SP_TAR_PATH_MAX)
-				return fail(t, err, "%s", "tar: a PAX linkpath is longer than 4095 bytes");
+				return fail(t, err, "%s",
+					    "tar: a PAX linkpath is longer than 4095 bytes");
 			memcpy(t->p_link, val, vlen);
 			t->p_link_len = vlen;
 			t->has_link = true;
@@ -397,8 +400,12 @@ static int start_entry(struct sp_tar *t, struct sp_err *err)
 		return fail(t, err, "%s", "tar: a malformed size field");
 	if (type == 'x' || type == 'g' || type == 'L' || type == 'K') {
 		if (size > t->lim.max_pax)
-			return fail(t, err, "%s", "tar: a PAX or long-name header exceeds the size cap");
-		t->meta = type == 'x' ? M_PAX : type == 'g' ? M_GLOBAL : type == 'L' ? M_LONGNAME : M_LONGLINK;
+			return fail(t, err, "%s",
+				    "tar: a PAX or long-name header exceeds the size cap");
+		t->meta = type == 'x'	? M_PAX
+			  : type == 'g' ? M_GLOBAL
+			  : type == 'L' ? M_LONGNAME
+					: M_LONGLINK;
 		t->mbuf = malloc(size ? size : 1);
 		if (!t->mbuf)
 			return fail(t, err, "%s", "tar: out of memory");
@@ -413,17 +420,33 @@ static int start_entry(struct sp_tar *t, struct sp_err *err)
 
 	memset(e, 0, offsetof(struct sp_tar_entry, xattrs));
 	switch (type) {
-	case '0': case '\0': case '7': e->kind = SP_TAR_FILE; break;
-	case '1': e->kind = SP_TAR_HARDLINK; break;
-	case '2': e->kind = SP_TAR_SYMLINK; break;
-	case '3': e->kind = SP_TAR_CHAR; break;
-	case '4': e->kind = SP_TAR_BLOCK; break;
-	case '5': e->kind = SP_TAR_DIR; break;
-	case '6': e->kind = SP_TAR_FIFO; break;
+	case '0':
+	case '\0':
+	case '7':
+		e->kind = SP_TAR_FILE;
+		break;
+	case '1':
+		e->kind = SP_TAR_HARDLINK;
+		break;
+	case '2':
+		e->kind = SP_TAR_SYMLINK;
+		break;
+	case '3':
+		e->kind = SP_TAR_CHAR;
+		break;
+	case '4':
+		e->kind = SP_TAR_BLOCK;
+		break;
+	case '5':
+		e->kind = SP_TAR_DIR;
+		break;
+	case '6':
+		e->kind = SP_TAR_FIFO;
+		break;
 	default: {
 		char c[8];
 
-		snprintf(c, sizeof(c), type >= 0x20 && type < 0x7f ? "'%c'" : "0x%02x", type);
+		(void)snprintf(c, sizeof(c), type >= 0x20 && type < 0x7f ? "'%c'" : "0x%02x", type);
 		return fail(t, err, "tar: unsupported entry type %s", c);
 	}
 	}
@@ -464,7 +487,8 @@ static int start_entry(struct sp_tar *t, struct sp_err *err)
 				skip = true; /* aufs bookkeeping (.wh..wh.plnk, ...): not content */
 			} else if (base[4] == '\0' || strcmp(base + 4, ".") == 0 ||
 				   strcmp(base + 4, "..") == 0) {
-				return fail(t, err, "%s", "tar: a whiteout without a name is refused");
+				return fail(t, err, "%s",
+					    "tar: a whiteout without a name is refused");
 			} else {
 				e->kind = SP_TAR_WHITEOUT;
 				memmove(base, base + 4, strlen(base + 4) + 1);
@@ -494,7 +518,8 @@ static int start_entry(struct sp_tar *t, struct sp_err *err)
 			if (sp_tar_normalise(raw, ll, e->link, &reason) < 0)
 				return fail(t, err, "tar: a hard-link target %s", reason);
 			if (e->link[0] == '\0')
-				return fail(t, err, "%s", "tar: a hard link to the root is refused");
+				return fail(t, err, "%s",
+					    "tar: a hard link to the root is refused");
 		}
 	}
 
@@ -595,7 +620,8 @@ int sp_tar_feed(struct sp_tar *t, const uint8_t *buf, size_t len, struct sp_err 
 				if (t->st == ST_META) {
 					memcpy(t->mbuf + t->mfill, buf, n);
 					t->mfill += n;
-				} else if (t->st == ST_DATA && t->ops->on_data(t->arg, buf, n, err) < 0) {
+				} else if (t->st == ST_DATA &&
+					   t->ops->on_data(t->arg, buf, n, err) < 0) {
 					t->st = ST_FAIL;
 					return -1;
 				}
@@ -633,7 +659,8 @@ int sp_tar_finish(struct sp_tar *t, struct sp_err *err)
 {
 	if (t->st == ST_FAIL)
 		return sp_error(err, 0, "tar: the archive was already refused");
-	if (t->st == ST_END || (t->st == ST_HDR && t->hdr_fill == 0 && !t->has_path && !t->has_link))
+	if (t->st == ST_END ||
+	    (t->st == ST_HDR && t->hdr_fill == 0 && !t->has_path && !t->has_link))
 		return 0;
 	t->st = ST_FAIL;
 	return sp_error(err, 0, "tar: the archive is truncated");

@@ -14,7 +14,7 @@
 
 #include "lib/err.h"
 
-#define SP_TAR_PATH_MAX	  4095 /* bytes of a normalised path or link target */
+#define SP_TAR_PATH_MAX	  4095	/* bytes of a normalised path or link target */
 #define SP_TAR_XATTRS_MAX 65536 /* bytes of encoded xattrs of one entry */
 
 enum sp_tar_kind {
@@ -42,8 +42,9 @@ void sp_tar_limits_default(struct sp_tar_limits *l);
 struct sp_tar_entry {
 	enum sp_tar_kind kind;
 	char path[SP_TAR_PATH_MAX + 1]; /* normalised, relative; "" is the layer root */
-	char link[SP_TAR_PATH_MAX + 1]; /* symlink target (verbatim) or hard-link target (normalised) */
-	uint32_t mode;			/* permission bits, 07777 */
+	char link[SP_TAR_PATH_MAX +
+		  1];  /* symlink target (verbatim) or hard-link target (normalised) */
+	uint32_t mode; /* permission bits, 07777 */
 	uint32_t uid, gid;
 	uint64_t size; /* bytes of content that follow (files only; 0 otherwise) */
 	int64_t mtime;

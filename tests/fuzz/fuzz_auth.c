@@ -27,7 +27,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (sp_auth_parse_challenge(s, size - 1, &ch, &err) == 0) {
 			if (ch.scheme == SP_AUTH_BEARER && strncmp(ch.realm, "http", 4) != 0)
 				abort();
-			if (strlen(ch.realm) >= sizeof(ch.realm) || strlen(ch.scope) >= sizeof(ch.scope))
+			if (strlen(ch.realm) >= sizeof(ch.realm) ||
+			    strlen(ch.scope) >= sizeof(ch.scope))
 				abort();
 		}
 		break;
@@ -41,8 +42,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		break;
 	case 2:
-		if (sp_auth_json_lookup(s, size - 1, "registry.example:5000", "library/busybox", user,
-					sizeof(user), pass, sizeof(pass), &err) == 1 &&
+		if (sp_auth_json_lookup(s, size - 1, "registry.example:5000", "library/busybox",
+					user, sizeof(user), pass, sizeof(pass), &err) == 1 &&
 		    (strlen(user) >= sizeof(user) || strlen(pass) >= sizeof(pass)))
 			abort();
 		break;

@@ -16,8 +16,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    strnlen(c.nonce, sizeof(c.nonce)) >= sizeof(c.nonce))
 		abort();
 	if (sp_kbs_parse_token((const char *)data, size, &s, &err) == 0) {
-		if (strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.") !=
-		    strlen(s))
+		if (strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+			      ".") != strlen(s))
 			abort();
 		free(s);
 	}

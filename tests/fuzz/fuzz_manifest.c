@@ -8,9 +8,14 @@
 #include "image/manifest.h"
 
 static const char *types[] = {
-	SP_MT_OCI_MANIFEST, SP_MT_OCI_INDEX, SP_MT_DOCKER_V2, SP_MT_DOCKER_LIST,
-	"application/vnd.docker.distribution.manifest.v1+prettyjws", "application/json",
-	SP_MT_OCI_MANIFEST "; charset=utf-8", "",
+	SP_MT_OCI_MANIFEST,
+	SP_MT_OCI_INDEX,
+	SP_MT_DOCKER_V2,
+	SP_MT_DOCKER_LIST,
+	"application/vnd.docker.distribution.manifest.v1+prettyjws",
+	"application/json",
+	SP_MT_OCI_MANIFEST "; charset=utf-8",
+	"",
 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -75,7 +75,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		data += n;
 		size -= n;
 	}
-	if (!size && sp_stream_finish(s, b, d, &err) == 0 && sp_tar_finish(t, &err) == 0 && file_left)
+	if (!size && sp_stream_finish(s, b, d, &err) == 0 && sp_tar_finish(t, &err) == 0 &&
+	    file_left)
 		abort(); /* a complete archive cannot end inside a file */
 	sp_stream_free(s);
 	sp_tar_free(t);

@@ -152,7 +152,8 @@ def main():
             st = c.agent("WaitProcess", pb.agent.WaitProcessRequest(container_id="c1", exec_id="c1"))
             assert st.decode(pb.agent.WaitProcessResponse).status == 0
             con = g.console()
-            assert "layers in /run/sealpod/pod (tmpfs" in con, g.console_tail()
+            # No sealpod-ephemeral disk here: the storage module keeps the pod dir on tmpfs.
+            assert "layers in /run/sealpod/storage (tmpfs" in con, g.console_tail()
             return f"pull+create {took:.1f} s"
 
         def second_container_downloads_nothing():
@@ -217,10 +218,27 @@ def main():
             assert "No such file" in out and out.count("No such file") == 2, out
             return "; ".join(seen)
 
+        def sealpod_ctl_pull_and_run():
+            """The standalone path: `sealpod-ctl pull`, then `run` + `logs` of the same image."""
+            c.close()
+            time.sleep(1)  # the relay notices the hang-up before it takes the next connection
+            ctl = [os.path.join(TOP, "build/sealpod-ctl"), "--addr", f"unix://{g.agent_path}",
+                   "--timeout", "300"]
+            ref = f"10.0.2.100:{GUEST_REG}/busybox:latest"
+            for args in (["pull", "--image", ref, "--id", "p1"],
+                         ["run", "--id", "r1", "--image", ref, "--", "/app/hello.sh"]):
+                p = subprocess.run(ctl + args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                   timeout=300)
+                assert p.returncode == 0, (args, p.stdout)
+                time.sleep(0.5)  # the relay carries one connection at a time
+            time.sleep(1)
+            p = subprocess.run(ctl + ["logs", "--id", "r1"], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, timeout=60)
+            assert b"hello from the pulled image" in p.stdout, p.stdout
+
         for fn in (pull_and_run, second_container_downloads_nothing, zstd_image_and_whiteouts,
-                   check_answers_during_pull, adversarial_images_refused):
+                   check_answers_during_pull, adversarial_images_refused, sealpod_ctl_pull_and_run):
             case(fn)
-        c.close()
     except Exception as e:  # noqa: BLE001
         results.append(("boot", e))
         print(f"not ok boot: {e}", flush=True)

@@ -54,10 +54,17 @@ static void print_strv(const char *key, char **v)
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
-		{ "ca", 1, 0, 'c' },	     { "insecure", 1, 0, 'i' }, { "auth", 1, 0, 'a' },
-		{ "parallel", 1, 0, 'p' },   { "max-layer", 1, 0, 'm' }, { "no-chown", 0, 0, 'n' },
-		{ "no-sandbox", 0, 0, 's' }, { "quiet", 0, 0, 'q' },    { "mount", 1, 0, 'M' },
-		{ "upper", 1, 0, 'u' },	     { 0, 0, 0, 0 },
+		{ "ca", 1, 0, 'c' },
+		{ "insecure", 1, 0, 'i' },
+		{ "auth", 1, 0, 'a' },
+		{ "parallel", 1, 0, 'p' },
+		{ "max-layer", 1, 0, 'm' },
+		{ "no-chown", 0, 0, 'n' },
+		{ "no-sandbox", 0, 0, 's' },
+		{ "quiet", 0, 0, 'q' },
+		{ "mount", 1, 0, 'M' },
+		{ "upper", 1, 0, 'u' },
+		{ 0, 0, 0, 0 },
 	};
 	struct sp_pull_opts o = { .chown = true, .sandbox = true };
 	const char *insecure[16];
@@ -69,20 +76,39 @@ int main(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
-		case 'c': ca = optarg; break;
+		case 'c':
+			ca = optarg;
+			break;
 		case 'i':
 			if (o.n_insecure < 16)
 				insecure[o.n_insecure++] = optarg;
 			break;
-		case 'a': auth = optarg; break;
-		case 'p': o.parallel = (unsigned)atoi(optarg); break;
-		case 'm': o.max_layer_size = strtoull(optarg, NULL, 0); break;
-		case 'n': o.chown = false; break;
-		case 's': o.sandbox = false; break;
-		case 'q': o.quiet = true; break;
-		case 'M': mnt = optarg; break;
-		case 'u': upper = optarg; break;
-		default: return 2;
+		case 'a':
+			auth = optarg;
+			break;
+		case 'p':
+			o.parallel = (unsigned)atoi(optarg);
+			break;
+		case 'm':
+			o.max_layer_size = strtoull(optarg, NULL, 0);
+			break;
+		case 'n':
+			o.chown = false;
+			break;
+		case 's':
+			o.sandbox = false;
+			break;
+		case 'q':
+			o.quiet = true;
+			break;
+		case 'M':
+			mnt = optarg;
+			break;
+		case 'u':
+			upper = optarg;
+			break;
+		default:
+			return 2;
 		}
 	}
 	if (argc - optind != 2 || (mnt && !upper)) {

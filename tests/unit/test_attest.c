@@ -56,22 +56,26 @@ TEST(attest_toml_values)
 			  "k = \"v\"\n";
 
 	REQUIRE(toml_ok(doc, &d) == 0);
-	CHECK_STR(sp_toml_get(&d, "version", NULL)->str, "0.1.0");
-	CHECK(sp_toml_get(&d, "n", NULL)->i == -42);
-	CHECK(sp_toml_get(&d, "big", NULL)->i == 1000);
-	CHECK(sp_toml_get(&d, "yes", NULL)->b == true);
-	CHECK(sp_toml_get(&d, "no", NULL)->type == SP_TOML_BOOL);
-	CHECK_STR(sp_toml_get(&d, "data", "aa.toml", NULL)->str,
-		  "[token_configs.kbs]\nurl = \"https://kbs\"\n");
-	CHECK_STR(sp_toml_get(&d, "data", "lit", NULL)->str, "C:\\path");
-	CHECK_STR(sp_toml_get(&d, "data", "esc", NULL)->str, "a\tb\xc3\xa9\"q\\");
-	CHECK_STR(sp_toml_get(&d, "data", "ml", NULL)->str, "one two");
-	e = sp_toml_get(&d, "data", "arr", NULL);
+	CHECK_STR(sp_toml_get(&d, (const char *[]){ "version", NULL })->str, "0.1.0");
+	CHECK(sp_toml_get(&d, (const char *[]){ "n", NULL })->i == -42);
+	CHECK(sp_toml_get(&d, (const char *[]){ "big", NULL })->i == 1000);
+	CHECK(sp_toml_get(&d, (const char *[]){ "yes", NULL })->b == true);
+	CHECK(sp_toml_get(&d, (const char *[]){ "no", NULL })->type == SP_TOML_BOOL);
+	CHECK_STR(sp_toml_get(&d, (const char *[]){ "data", "aa.toml", NULL })->str, "[token_"
+										     "configs.kbs]"
+										     "\nurl = "
+										     "\"https://"
+										     "kbs\"\n");
+	CHECK_STR(sp_toml_get(&d, (const char *[]){ "data", "lit", NULL })->str, "C:\\path");
+	CHECK_STR(sp_toml_get(&d, (const char *[]){ "data", "esc", NULL })->str, "a\tb\xc3\xa9\"q"
+										 "\\");
+	CHECK_STR(sp_toml_get(&d, (const char *[]){ "data", "ml", NULL })->str, "one two");
+	e = sp_toml_get(&d, (const char *[]){ "data", "arr", NULL });
 	REQUIRE(e && e->type == SP_TOML_ARRAY && e->narr == 3);
 	CHECK_STR(e->arr[2], "z");
-	CHECK_STR(sp_toml_get(&d, "data", "a", "b", "c", NULL)->str, "dotted");
-	CHECK_STR(sp_toml_get(&d, "t", "q.k", "k", NULL)->str, "v");
-	CHECK(sp_toml_get(&d, "t", "q", NULL) == NULL);
+	CHECK_STR(sp_toml_get(&d, (const char *[]){ "data", "a", "b", "c", NULL })->str, "dotted");
+	CHECK_STR(sp_toml_get(&d, (const char *[]){ "t", "q.k", "k", NULL })->str, "v");
+	CHECK(sp_toml_get(&d, (const char *[]){ "t", "q", NULL }) == NULL);
 	sp_toml_free(&d);
 }
 
@@ -135,40 +139,40 @@ TEST(attest_toml_rejects)
 }
 
 /* --- initdata ---------------------------------------------------------------------------------- */
-static const char KATA_INITDATA[] =
-	"version = \"0.1.0\"\n"
-	"algorithm = \"sha384\"\n"
-	"[data]\n"
-	"\"aa.toml\" = '''\n"
-	"[token_configs]\n"
-	"[token_configs.coco_as]\n"
-	"url = 'http://127.0.0.1:8080'\n"
-	"\n"
-	"[token_configs.kbs]\n"
-	"url = 'https://10.0.2.100:8443'\n"
-	"cert = \"\"\"\n"
-	"-----BEGIN CERTIFICATE-----\n"
-	"MIIB\n"
-	"-----END CERTIFICATE-----\n"
-	"\"\"\"\n"
-	"'''\n"
-	"\"cdh.toml\" = '''\n"
-	"socket = 'unix:///run/confidential-containers/cdh.sock'\n"
-	"credentials = []\n"
-	"\n"
-	"[kbc]\n"
-	"name = 'cc_kbc'\n"
-	"url = 'https://10.0.2.100:8443'\n"
-	"\n"
-	"[image]\n"
-	"authenticated_registry_credentials_uri = 'kbs:///default/credential/test'\n"
-	"max_concurrent_layer_downloads_per_image = 5\n"
-	"'''\n"
-	"\"policy.rego\" = '''\n"
-	"package agent_policy\n"
-	"\n"
-	"default AllowRequestsFailingPolicy := false\n"
-	"'''\n";
+static const char KATA_INITDATA[] = "version = \"0.1.0\"\n"
+				    "algorithm = \"sha384\"\n"
+				    "[data]\n"
+				    "\"aa.toml\" = '''\n"
+				    "[token_configs]\n"
+				    "[token_configs.coco_as]\n"
+				    "url = 'http://127.0.0.1:8080'\n"
+				    "\n"
+				    "[token_configs.kbs]\n"
+				    "url = 'https://10.0.2.100:8443'\n"
+				    "cert = \"\"\"\n"
+				    "-----BEGIN CERTIFICATE-----\n"
+				    "MIIB\n"
+				    "-----END CERTIFICATE-----\n"
+				    "\"\"\"\n"
+				    "'''\n"
+				    "\"cdh.toml\" = '''\n"
+				    "socket = 'unix:///run/confidential-containers/cdh.sock'\n"
+				    "credentials = []\n"
+				    "\n"
+				    "[kbc]\n"
+				    "name = 'cc_kbc'\n"
+				    "url = 'https://10.0.2.100:8443'\n"
+				    "\n"
+				    "[image]\n"
+				    "authenticated_registry_credentials_uri = "
+				    "'kbs:///default/credential/test'\n"
+				    "max_concurrent_layer_downloads_per_image = 5\n"
+				    "'''\n"
+				    "\"policy.rego\" = '''\n"
+				    "package agent_policy\n"
+				    "\n"
+				    "default AllowRequestsFailingPolicy := false\n"
+				    "'''\n";
 
 static size_t gz(const char *s, size_t n, uint8_t *out, size_t cap)
 {
@@ -246,7 +250,8 @@ TEST(attest_initdata_algorithms)
 		struct sp_err err;
 		uint8_t want[64];
 		unsigned wl;
-		int n = asprintf(&doc, "version = \"0.1.0\"\nalgorithm = \"%s\"\n[data]\n", algs[i]);
+		int n = asprintf(&doc, "version = \"0.1.0\"\nalgorithm = \"%s\"\n[data]\n",
+				 algs[i]);
 		EVP_Digest(doc, (size_t)n, want, &wl, mds[i](), NULL);
 		REQUIRE(sp_initdata_parse(doc, (size_t)n, &id, &err) == 0);
 		CHECK(id.digest_len == wl && memcmp(id.digest, want, wl) == 0);
@@ -269,7 +274,8 @@ TEST(attest_initdata_rejects)
 		"authenticated_registry_credentials_uri = \"kbs:///a/../c\"\n'''\n",
 		"version = \"0.1.0\"\nalgorithm = \"sha256\"\n[data]\n\"cdh.toml\" = '''\n[image]\n"
 		"max_concurrent_layer_downloads_per_image = 0\n'''\n",
-		"version = \"0.1.0\"\nalgorithm = \"sha256\"\n[data]\n\"aa.toml\" = '''\n[sealpod]\n"
+		"version = \"0.1.0\"\nalgorithm = \"sha256\"\n[data]\n\"aa.toml\" = "
+		"'''\n[sealpod]\n"
 		"attestation = \"off\"\n'''\n",
 		"version = 1\nalgorithm = \"sha256\"\n",
 	};
@@ -378,7 +384,8 @@ TEST(attest_jcs_vectors)
 	/* RFC 8785 3.2.3: keys by UTF-16 code units (U+1D11E sorts before U+FB33 there, after it
 	 * in UTF-8 byte order); strings escaped minimally; whitespace gone. */
 	{
-		const char *in = "{ \"\xef\xac\xb3\": 1, \"\xf0\x9d\x84\x9e\": 2, \"\\u0007\": [true, "
+		const char *in = "{ \"\xef\xac\xb3\": 1, \"\xf0\x9d\x84\x9e\": 2, \"\\u0007\": "
+				 "[true, "
 				 "null, \"/\\n\\u00e9\"], \"1\": -0 }";
 		REQUIRE(sp_jcs(in, strlen(in), &out, &err) == 0);
 		CHECK_STR(out, "{\"\\u0007\":[true,null,\"/\\n\xc3\xa9\"],\"1\":0,"
@@ -396,18 +403,22 @@ TEST(attest_runtime_data_and_messages)
 {
 	char *out, *body;
 	struct sp_err err;
-	const char *jwk = "{\"kty\":\"EC\",\"crv\":\"P-256\",\"alg\":\"ECDH-ES+A256KW\",\"x\":\"X\","
+	const char *jwk = "{\"kty\":\"EC\",\"crv\":\"P-256\",\"alg\":\"ECDH-ES+A256KW\",\"x\":"
+			  "\"X\","
 			  "\"y\":\"Y\"}";
 
 	REQUIRE(sp_kbs_runtime_data("NONCE", jwk, &out, &err) == 0);
 	CHECK_STR(out, "{\"additional-evidence\":\"\",\"nonce\":\"NONCE\",\"tee-pubkey\":{\"alg\":"
-		       "\"ECDH-ES+A256KW\",\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"X\",\"y\":\"Y\"}}");
+		       "\"ECDH-ES+A256KW\",\"crv\":\"P-256\",\"kty\":\"EC\",\"x\":\"X\",\"y\":"
+		       "\"Y\"}}");
 	free(out);
 	body = sp_kbs_request_json("tpm");
 	CHECK(body && strstr(body, "\"version\":\"0.4.0\"") && strstr(body, "\"tee\":\"tpm\""));
 	free(body);
-	REQUIRE(sp_kbs_attest_json("a = \"q\\\"\"\n", "N", jwk, "{\"svn\":\"1\"}", &body, &err) == 0);
-	CHECK(strstr(body, "\"init-data\":{\"format\":\"toml\",\"body\":\"a = \\\"q\\\\\\\"\\\"\\u000a\"}"));
+	REQUIRE(sp_kbs_attest_json("a = \"q\\\"\"\n", "N", jwk, "{\"svn\":\"1\"}", &body, &err) ==
+		0);
+	CHECK(strstr(body, "\"init-data\":{\"format\":\"toml\",\"body\":\"a = "
+			   "\\\"q\\\\\\\"\\\"\\u000a\"}"));
 	CHECK(strstr(body, "\"additional_evidence\":\"\"}}"));
 	REQUIRE(sp_jcs(body, strlen(body), &out, &err) == 0); /* valid JSON */
 	free(out);
@@ -467,9 +478,9 @@ TEST(attest_kbs_uri)
 
 	REQUIRE(sp_kbs_parse_uri("kbs:///default/key/disk-1.k_v", p, sizeof(p), &err) == 0);
 	CHECK_STR(p, "default/key/disk-1.k_v");
-	static const char *bad[] = { "kbs://host/a/b/c", "kbs:///a/b", "kbs:///a/b/c/d",
-				     "kbs:///a/../c", "kbs:///a//c", "kbs:///a/b/c?x",
-				     "kbs:///a/b/%2e", "http:///a/b/c", "kbs:///./b/c" };
+	static const char *bad[] = { "kbs://host/a/b/c", "kbs:///a/b",	  "kbs:///a/b/c/d",
+				     "kbs:///a/../c",	 "kbs:///a//c",	  "kbs:///a/b/c?x",
+				     "kbs:///a/b/%2e",	 "http:///a/b/c", "kbs:///./b/c" };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		CHECK(sp_kbs_parse_uri(bad[i], p, sizeof(p), &err) < 0);
 }

@@ -75,9 +75,10 @@ static void interop(int *unit_failed_, enum sp_tee_key_kind kind)
 	jwk = sp_tee_key_jwk(k);
 	REQUIRE(jwk);
 	{
-		const char *pfx = kind == SP_TEE_KEY_EC_P256
-					  ? "{\"kty\":\"EC\",\"crv\":\"P-256\",\"alg\":\"ECDH-ES+A256KW\",\"x\":"
-					  : "{\"kty\":\"RSA\",\"alg\":\"RSA-OAEP-256\",\"n\":";
+		const char *pfx = kind == SP_TEE_KEY_EC_P256 ? "{\"kty\":\"EC\",\"crv\":\"P-256\","
+							       "\"alg\":\"ECDH-ES+A256KW\",\"x\":"
+							     : "{\"kty\":\"RSA\",\"alg\":\"RSA-"
+							       "OAEP-256\",\"n\":";
 		CHECK(strncmp(jwk, pfx, strlen(pfx)) == 0);
 	}
 	jwe = jwcrypto_jwe(jwk, "the secret 0123456789");
@@ -165,13 +166,15 @@ TEST(attest_jwe_malformed)
 		"[]",
 		"{\"protected\":5}",
 		"{\"protected\":\"eyJhbGciOiJkaXIiLCJlbmMiOiJBMjU2R0NNIn0\",\"encrypted_key\":\"\","
-		"\"iv\":\"AAAAAAAAAAAAAAAA\",\"ciphertext\":\"\",\"tag\":\"AAAAAAAAAAAAAAAAAAAAAA\"}",
+		"\"iv\":\"AAAAAAAAAAAAAAAA\",\"ciphertext\":\"\",\"tag\":"
+		"\"AAAAAAAAAAAAAAAAAAAAAA\"}",
 		"{\"protected\":\"eyJhbGciOiJFQ0RILUVTK0EyNTZLVyIsImVuYyI6IkExMjhHQ00ifQ\","
 		"\"encrypted_key\":\"\",\"iv\":\"AAAAAAAAAAAAAAAA\",\"ciphertext\":\"\","
 		"\"tag\":\"AAAAAAAAAAAAAAAAAAAAAA\"}",
 		"{\"protected\":\"e30\",\"encrypted_key\":\"\",\"iv\":\"AA\",\"ciphertext\":\"\","
 		"\"tag\":\"AA\"}",
-		"{\"protected\":\"!!\",\"encrypted_key\":\"\",\"iv\":\"\",\"ciphertext\":\"\",\"tag\":\"\"}",
+		"{\"protected\":\"!!\",\"encrypted_key\":\"\",\"iv\":\"\",\"ciphertext\":\"\","
+		"\"tag\":\"\"}",
 	};
 
 	REQUIRE(sp_tee_key_new(SP_TEE_KEY_EC_P256, &k, &err) == 0);

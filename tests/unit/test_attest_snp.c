@@ -99,14 +99,15 @@ TEST(attest_snp_report_json_matches_trustee)
 	rep = json_object_object_get(root, "attestation_report");
 	put_le(raw + 0x00, (uint64_t)geti(rep, "version"), 4);
 	put_le(raw + 0x04, (uint64_t)geti(rep, "guest_svn"), 4);
-	put_le(raw + 0x08, (uint64_t)json_object_get_int64(json_object_object_get(rep, "policy")), 8);
+	put_le(raw + 0x08, (uint64_t)json_object_get_int64(json_object_object_get(rep, "policy")),
+	       8);
 	put_bytes(raw + 0x10, rep, "family_id", 16);
 	put_bytes(raw + 0x20, rep, "image_id", 16);
 	put_le(raw + 0x30, (uint64_t)geti(rep, "vmpl"), 4);
 	put_le(raw + 0x34, (uint64_t)geti(rep, "sig_algo"), 4);
 	put_tcb(raw + 0x38, rep, "current_tcb");
-	put_le(raw + 0x40, (uint64_t)json_object_get_int64(json_object_object_get(rep, "plat_info")),
-	       8);
+	put_le(raw + 0x40,
+	       (uint64_t)json_object_get_int64(json_object_object_get(rep, "plat_info")), 8);
 	put_le(raw + 0x48, (uint64_t)geti(rep, "key_info"), 4);
 	put_bytes(raw + 0x50, rep, "report_data", 64);
 	put_bytes(raw + 0x90, rep, "measurement", 48);

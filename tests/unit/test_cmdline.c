@@ -279,3 +279,26 @@ TEST(log_escape)
 	sp_log_escape(buf, sizeof(buf), "\\", 1);
 	CHECK_STR(buf, "\\x5c");
 }
+
+TEST(cmdline_attest_keys)
+{
+	struct sp_config c = parse("sealpod.kbs=http://10.0.2.100:8080 sealpod.evidence=sample "
+				   "sealpod.ip=10.0.2.15/24 sealpod.test_binding=abcd "
+				   "sealpod.test_resources=kbs:///a/b/c,kbs:///d/e/f");
+
+	CHECK_STR(c.kbs_url, "http://10.0.2.100:8080");
+	CHECK_STR(c.evidence, "sample");
+	CHECK_STR(c.net_cidr, "10.0.2.15/24");
+	CHECK_STR(c.test_binding, "abcd");
+	CHECK_STR(c.test_resources, "kbs:///a/b/c,kbs:///d/e/f");
+	CHECK(c.nnotes == 0);
+	/* Values that do not fit or carry control bytes are dropped with a note. */
+	c = parse("sealpod.evidence=waytoolongforthisfield sealpod.kbs= \"sealpod.ip=a\x01b\"");
+	CHECK_STR(c.evidence, "");
+	CHECK_STR(c.kbs_url, "");
+	CHECK_STR(c.net_cidr, "");
+	CHECK(c.nnotes == 3);
+	/* sealpod.attest only tightens: "auto" after "required" changes nothing. */
+	c = parse("sealpod.attest=required sealpod.attest=auto");
+	CHECK(c.sec.attest == SP_ATTEST_REQUIRED);
+}

@@ -440,7 +440,8 @@ TEST(image_adv_wrong_digests)
 {
 	struct tb t = { 0 };
 	struct fixture f;
-	const char *wrong = "sha256:0000000000000000000000000000000000000000000000000000000000000000";
+	const char *wrong = "sha256:"
+			    "0000000000000000000000000000000000000000000000000000000000000000";
 
 	busy_layer(&t);
 	fx_init(&f);

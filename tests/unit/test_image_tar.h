@@ -52,7 +52,10 @@ static inline void tb_hdr(struct tb *t, const char *name, char type, const char 
 	h[156] = (uint8_t)type;
 	if (link)
 		strncpy((char *)h + 157, link, 100);
-	memcpy(h + 257, "ustar\0" "00", 8);
+	memcpy(h + 257,
+	       "ustar\0"
+	       "00",
+	       8);
 	memset(h + 148, ' ', 8);
 	for (int i = 0; i < 512; i++)
 		sum += h[i];

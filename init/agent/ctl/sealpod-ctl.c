@@ -441,9 +441,8 @@ static json_object *process(int argc, char **argv, bool tty)
 	return p;
 }
 
-/* CreateContainer with a minimal spec (the image pulled in the guest, the given command) and
- * StartContainer. */
-static int verb_run(const struct opts *o, int argc, char **argv)
+/* CreateContainer with a minimal spec (the image pulled in the guest, the given command). */
+static void verb_run_create(const struct opts *o, int argc, char **argv)
 {
 	char rootfs[256];
 	json_object *req = ids(o, false), *spec = json_object_new_object();
@@ -469,8 +468,36 @@ static int verb_run(const struct opts *o, int argc, char **argv)
 	json_object_object_add(req, "OCI", spec);
 	call_json("CreateContainer", req);
 	json_object_put(req);
+}
+
+/* run: CreateContainer, then StartContainer. */
+static int verb_run(const struct opts *o, int argc, char **argv)
+{
+	json_object *req;
+
+	verb_run_create(o, argc, argv);
 	req = ids(o, false);
 	call_json("StartContainer", req);
+	json_object_put(req);
+	return 0;
+}
+
+/* pull: the guest pulls --image into the pod's layer store (CreateContainer with an
+ * image_guest_pull Storage for a container that is never started, then RemoveContainer: the
+ * layers stay in the store, so a later `run` of the image downloads nothing). */
+static int verb_pull(struct opts *o)
+{
+	static char *const argv[] = { "/bin/true", NULL };
+	char id[64];
+	json_object *req;
+
+	if (!o->id) {
+		snprintf(id, sizeof(id), "pull-%ld", (long)getpid());
+		o->id = id;
+	}
+	verb_run_create(o, 1, (char **)argv);
+	req = ids(o, false);
+	call_json("RemoveContainer", req);
 	json_object_put(req);
 	return 0;
 }
@@ -515,6 +542,7 @@ static void usage(FILE *f)
 		    "  check | version | destroy\n"
 		    "  create-sandbox [--hostname H] [--dns LINE]... [--id ID]\n"
 		    "  run --id ID --image REF [--tty] [--] CMD [ARG]...\n"
+		    "  pull --image REF [--id ID]                    (into the pod's layer store)\n"
 		    "  exec --id ID --exec-id EID [--tty] [--] CMD [ARG]...\n"
 		    "  kill --id ID [--exec-id EID] [--signal N]     (default 15)\n"
 		    "  wait --id ID [--exec-id EID] | logs --id ID [--exec-id EID] | stats --id "
@@ -628,6 +656,11 @@ int main(int argc, char **argv)
 		if (o.id)
 			json_object_object_add(req, "sandbox_id", str(o.id));
 		call_json("CreateSandbox", req);
+	} else if (!strcmp(verb, "pull")) {
+		if (!o.image)
+			die(EXIT_USAGE, "pull: --image is required");
+		ret = verb_pull(&o);
+		req = NULL;
 	} else if (!strcmp(verb, "run")) {
 		ret = verb_run(&o, argc, argv);
 		req = NULL;
