@@ -408,8 +408,8 @@ def test_no_disk_uses_tmpfs_and_says_so(g):
     """Without a sealpod-ephemeral disk, pod storage is a tmpfs directory and the console says
     so (and that require_encrypted_storage refuses containers)."""
     wait_console(g, "no sealpod-ephemeral disk", timeout=30)
-    assert "tmpfs at /run/sealpod/pod" in g.console_tail(40)
-    assert "/run/sealpod/pod" in g.sh_ok("ls -d /run/sealpod/pod")
+    assert f"tmpfs at {POD}" in g.console_tail(40)
+    assert POD in g.sh_ok(f"ls -d {POD}")
     assert f" {POD} " not in mounts(g)
 
 
