@@ -186,6 +186,13 @@ def test_heavy_write_fsck_and_enospc(g):
     the kernel log). PID 1 keeps answering throughout."""
     kata = disk_of(g, "11")
     out = g.sh_ok(f"{ST} format {kata} sp-heavy /mnt/heavy", timeout=300)
+    try:
+        return heavy(g, out)
+    finally:  # leave the disk free for the next tests whatever happened
+        g.sh("umount /mnt/heavy 2>/dev/null; " + f"{ST} teardown sp-heavy", timeout=120)
+
+
+def heavy(g, out):
     g.sh_ok("cd /mnt/heavy && for d in 1 2 3 4; do mkdir d$d; for f in $(seq 1 50); do "
             "head -c $((f * 997)) /dev/urandom > d$d/f$f; done; done", timeout=300)
     fill = g.sh_ok(f"{ST} fill /mnt/heavy", timeout=600)
