@@ -156,6 +156,11 @@ int sp_storage_boot(struct sp_loop *l, unsigned hotplug_timeout_s)
 	return 0;
 }
 
+bool sp_storage_encryption_pending(void)
+{
+	return state == POD_FORMATTING;
+}
+
 const char *sp_storage_pod_dir(bool *enc)
 {
 	if (state != POD_READY || host_mode)
