@@ -418,6 +418,24 @@ def test_no_disk_uses_tmpfs_and_says_so(g):
     assert f"tmpfs at {POD}" in g.console_tail(40)
     assert POD in g.sh_ok(f"ls -d {POD}")
     assert f" {POD} " not in mounts(g)
+    # A policy that requires encrypted storage: the sandbox's built-in pause (it writes nothing)
+    # is created, a container whose layers would land on tmpfs is refused, naming the rule.
+    c = client(g)
+    try:
+        doc = b'{"version": 1, "default": "allow", "require_encrypted_storage": true}'
+        r = c.agent("SetPolicy", pb.agent.SetPolicyRequest(policy=doc.decode()))
+        assert r.ok, r
+        pause = pb.agent.CreateContainerRequest(container_id="sb", exec_id="sb",
+                                                OCI=spec(["/pause"]))
+        pause.storages.add(driver="image_guest_pull", source="pause",
+                           mount_point="/run/kata-containers/sb/rootfs")
+        pause.OCI.Root.Path = "/run/kata-containers/sb/rootfs"
+        r = c.agent("CreateContainer", pause)
+        assert r.ok, r
+        r = c.agent("CreateContainer", create_req("app", []))
+        assert r.code == tt.PERMISSION_DENIED and "require_encrypted_storage" in r.message, r
+    finally:
+        c.close()
 
 
 @boots(test=False, extra=("--disk", PATHS["prod"]))
