@@ -52,6 +52,14 @@ int sp_storage_size_check(const char *name, uint64_t bytes, struct sp_err *err);
  * how many (at most max are stored). */
 size_t sp_ext4_sb_blocks(uint64_t nblocks, uint64_t *out, size_t max);
 
+/* The options of Kata's "ephemeral" and "local" emptyDir storages (sandboxfs.c). */
+struct sp_sandboxfs_opts {
+	long gid;  /* fsgid=N, -1 when absent */
+	long mode; /* local only: mode=OOOO, -1 when absent */
+};
+int sp_sandboxfs_opts_parse(char *const *opts, size_t n, bool local, struct sp_sandboxfs_opts *out,
+			    struct sp_err *err);
+
 /* "vdb" etc.: a kernel block device name we accept from sysfs (no '/', no dots, short). */
 bool sp_valid_blkname(const char *s);
 

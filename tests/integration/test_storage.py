@@ -444,3 +444,72 @@ def test_production_image_formats_the_disk(g):
     disk at boot."""
     wait_console(g, "storage: /run/sealpod/storage ready", timeout=180)
     assert not file_contains(PATHS["prod"], b"sealpod-pod"), "dm name on the disk?"
+
+
+# --- Kata's memory-backed and local emptyDirs -----------------------------------------------------
+
+EPH = "/run/kata-containers/sandbox/ephemeral/cache"
+LOCAL = "/run/kata-containers/shared/containers/sb1/rootfs/local/scratch"
+
+
+@boots(test=True, mem=768)
+def test_ephemeral_and_local_emptydirs(g):
+    """Driver "ephemeral" mounts a tmpfs (nodev, nosuid) and "local" makes a directory, at mount
+    points beneath Kata's sandbox and shared paths; both are shared by the pod's containers and
+    outlive RemoveContainer; mount points elsewhere, hugetlbfs, unknown or set-user-id options
+    are refused while PID 1 keeps serving."""
+    c = client(g)
+    try:
+        def with_dirs(cid, args):
+            req = pb.agent.CreateContainerRequest(container_id=cid, exec_id=cid, OCI=spec(args))
+            req.storages.add(driver="ephemeral", source="tmpfs", fstype="tmpfs",
+                             mount_point=EPH, options=["fsgid=1234"])
+            req.storages.add(driver="local", source="local", fstype="local",
+                             mount_point=LOCAL, options=["mode=0777"])
+            for src, dst in ((EPH, "/cache"), (LOCAL, "/scratch")):
+                m = req.OCI.Mounts.add(destination=dst, source=src, type="bind")
+                m.options.extend(["rbind", "rw"])
+            return req
+
+        def run(cid, script):
+            r = c.agent("CreateContainer", with_dirs(cid, ["/bin/sh", "-c", script]))
+            assert r.ok, r
+            assert c.agent("StartContainer", pb.agent.StartContainerRequest(container_id=cid)).ok
+            st = c.agent("WaitProcess", pb.agent.WaitProcessRequest(container_id=cid,
+                                                                    exec_id=cid))
+            assert st.ok, st
+            status = st.decode(pb.agent.WaitProcessResponse).status
+            assert c.agent("RemoveContainer",
+                           pb.agent.RemoveContainerRequest(container_id=cid)).ok
+            return status
+
+        assert run("w1", "echo mem > /cache/a && echo disk > /scratch/b") == 0
+        # A second container of the pod sees the same directories; RemoveContainer kept them.
+        assert run("w2", "grep -q mem /cache/a && grep -q disk /scratch/b") == 0
+        mnt = [ln for ln in mounts(g).splitlines() if f" {EPH} " in ln]
+        assert len(mnt) == 1 and mnt[0].startswith("tmpfs ") and "nosuid" in mnt[0] \
+            and "nodev" in mnt[0], mnt
+        st = g.sh_ok(f"stat -c '%g %a' {EPH} {LOCAL}").split("\n")
+        assert st[0].startswith("1234 ") and st[0].endswith("777"), st  # setgid + fsgid
+        assert st[1].strip() == "0 777", st
+        assert f" {LOCAL} " not in mounts(g), "a local emptyDir is a directory, not a mount"
+
+        bad = [
+            dict(driver="ephemeral", source="tmpfs", fstype="tmpfs", mount_point="/etc/x"),
+            dict(driver="ephemeral", source="tmpfs", fstype="tmpfs",
+                 mount_point="/run/kata-containers/sandbox/ephemeral/../../../etc"),
+            dict(driver="ephemeral", source="hugetlbfs", fstype="hugetlbfs",
+                 mount_point=EPH + "2", options=["pagesize=2097152"]),
+            dict(driver="ephemeral", source="tmpfs", fstype="tmpfs", mount_point=EPH + "3",
+                 options=["size=1G,exec"]),
+            dict(driver="local", source="local", fstype="local", mount_point=LOCAL + "2",
+                 options=["mode=4777"]),
+            dict(driver="local", source="local", fstype="local", mount_point="/run/sealpod/x"),
+        ]
+        for i, st in enumerate(bad):
+            r = c.agent("CreateContainer", create_req(f"bad{i}", [st]))
+            assert r.code == tt.INVALID_ARGUMENT and "storage.options" in r.message, (st, r)
+        assert "x" not in g.sh_ok("ls /etc/ | grep -x x || true")
+        assert c.call("grpc.Health", "Check", pb.health.CheckRequest()).ok
+    finally:
+        c.close()

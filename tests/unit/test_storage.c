@@ -166,3 +166,28 @@ TEST(storage_blkname)
 	CHECK(!sp_valid_blkname("vda "));
 	CHECK(!sp_valid_blkname("aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
 }
+
+TEST(storage_sandboxfs_options)
+{
+	struct sp_sandboxfs_opts o;
+	struct sp_err err;
+	char *ok[] = { "fsgid=1000", "mode=0777" };
+	char *sticky[] = { "mode=1777" };
+	char *bad[][1] = { { "mode=4755" }, { "mode=0x1ff" }, { "mode=17777" }, { "fsgid=-1" },
+			   { "fsgid=" },    { "fsgid=1a" },	 { "size=1G" },	   { "rw" },
+			   { "" } };
+	char *twice[] = { "fsgid=1", "fsgid=2" };
+
+	REQUIRE(sp_sandboxfs_opts_parse(ok, 2, true, &o, &err) == 0);
+	CHECK(o.gid == 1000 && o.mode == 0777);
+	REQUIRE(sp_sandboxfs_opts_parse(sticky, 1, true, &o, &err) == 0);
+	CHECK(o.gid == -1 && o.mode == 01777);
+	REQUIRE(sp_sandboxfs_opts_parse(NULL, 0, false, &o, &err) == 0);
+	CHECK(o.gid == -1 && o.mode == -1);
+	/* mode is a local-directory option only; a tmpfs keeps 1777 */
+	CHECK(sp_sandboxfs_opts_parse(&ok[1], 1, false, &o, &err) < 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK(sp_sandboxfs_opts_parse(bad[i], 1, true, &o, &err) < 0);
+	CHECK(sp_sandboxfs_opts_parse(twice, 2, true, &o, &err) < 0);
+	CHECK(strstr(err.msg, "repeated") != NULL);
+}
