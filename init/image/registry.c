@@ -33,6 +33,9 @@ void sp_registry_wipe(struct sp_registry *r)
 	explicit_bzero(r->pass, sizeof(r->pass));
 	explicit_bzero(r->token, sizeof(r->token));
 	r->has_creds = false;
+	if (r->curl)
+		curl_easy_cleanup(r->curl);
+	r->curl = NULL;
 }
 
 int sp_url_host(const char *url, char *host, size_t cap, bool *https)
@@ -183,10 +186,14 @@ static CURLcode exchange(struct sp_registry *r, const char *url, const char *acc
 	struct curl_blob ca = { (void *)r->ca_pem, r->ca_len, CURL_BLOB_NOCOPY };
 	struct curl_slist *h = NULL;
 	char line[160];
-	CURL *c = curl_easy_init();
+	CURL *c = r->curl;
 	CURLcode rc;
 
 	*redirect = NULL;
+	if (c)
+		curl_easy_reset(c); /* options back to defaults; connections and caches stay */
+	else
+		c = r->curl = curl_easy_init();
 	if (!c)
 		return CURLE_OUT_OF_MEMORY;
 	x->status = 0;
@@ -234,8 +241,9 @@ static CURLcode exchange(struct sp_registry *r, const char *url, const char *acc
 		if (loc)
 			*redirect = strdup(loc);
 	}
+	/* The header list must outlive the request only: no later request sees it (reset). */
+	(void)curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
 	curl_slist_free_all(h);
-	curl_easy_cleanup(c);
 	return rc;
 }
 

@@ -29,6 +29,9 @@ struct sp_registry {
 	time_t token_expiry;
 	enum sp_auth_scheme scheme; /* what the registry asked for last */
 	unsigned connect_timeout_s, stall_timeout_s, max_attempts;
+	/* One libcurl handle for every request of this registry: reset between requests, it keeps
+	 * its connections (keep-alive, TLS sessions) and its CA store. Freed by sp_registry_wipe(). */
+	void *curl;
 	/* counters */
 	unsigned requests, retries, redirects;
 };
