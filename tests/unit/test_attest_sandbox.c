@@ -2,7 +2,8 @@
  * the child tries what a compromised worker would (read a file of the guest, write or create one,
  * open a unix, vsock or netlink socket, make a process, signal another one, map executable memory,
  * mount, chroot) and reports each errno; the parent reads the child's /proc status for the
- * capability sets, NoNewPrivs and Seccomp. Needs root and mount namespaces (skipped without). */
+ * capability sets, NoNewPrivs and Seccomp. Needs root and mount namespaces (skipped without).
+ * Also the storage worker's narrowed capabilities (init/storage/worker.c). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +21,7 @@
 #include <unistd.h>
 
 #include "attest/attest_int.h"
+#include "storage/storage_int.h"
 #include "unit.h"
 
 #ifndef AF_VSOCK
@@ -193,4 +195,43 @@ TEST(attest_sandbox_confines_the_worker)
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	close(out[0]);
 	rmdir(root);
+}
+
+TEST(storage_worker_keeps_only_its_capabilities)
+{
+	int out[2], hold[2], st, r = -1;
+	char v[64], want[32];
+	pid_t pid;
+
+	if (geteuid() != 0) {
+		fprintf(stderr, "    skipped: needs root\n");
+		return;
+	}
+	REQUIRE(pipe(out) == 0 && pipe(hold) == 0);
+	pid = fork();
+	REQUIRE(pid >= 0);
+	if (pid == 0) {
+		char c;
+		close(out[0]), close(hold[1]);
+		r = sp_storage_narrow_caps(sp_storage_worker_caps) < 0 ? errno : 0;
+		if (r == 0) /* a capability outside the set is gone: no chroot, no kill(1) */
+			r = chroot("/") == 0 ? -2 : errno == EPERM ? 0 : errno;
+		if (write(out[1], &r, sizeof(r)) != (ssize_t)sizeof(r))
+			syscall(SYS_exit_group, 2);
+		(void)!read(hold[0], &c, 1);
+		syscall(SYS_exit_group, 0);
+	}
+	close(out[1]), close(hold[0]);
+	CHECK(read(out[0], &r, sizeof(r)) == (ssize_t)sizeof(r));
+	CHECK(r == 0);
+	snprintf(want, sizeof(want), "%016llx", (unsigned long long)sp_storage_worker_caps);
+	CHECK(want[0] && status_field(pid, "CapBnd", v, sizeof(v)) == 0 && strcmp(v, want) == 0);
+	CHECK(status_field(pid, "CapEff", v, sizeof(v)) == 0 && strcmp(v, want) == 0);
+	CHECK(status_field(pid, "CapPrm", v, sizeof(v)) == 0 && strcmp(v, want) == 0);
+	CHECK(status_field(pid, "CapInh", v, sizeof(v)) == 0 &&
+	      strcmp(v, "0000000000000000") == 0);
+	CHECK(status_field(pid, "NoNewPrivs", v, sizeof(v)) == 0 && strcmp(v, "1") == 0);
+	close(hold[1]);
+	CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	close(out[0]);
 }
