@@ -37,11 +37,11 @@
 #include "attest/attest_int.h"
 #include "lib/fileio.h"
 
-#define TSM_DIR	    "/sys/kernel/config/tsm/report"
-#define TPM_PATH    "/dev/tpmrm0"
-#define SEV_PATH    "/dev/sev-guest"
+#define TSM_DIR	 "/sys/kernel/config/tsm/report"
+#define TPM_PATH "/dev/tpmrm0"
+#define SEV_PATH "/dev/sev-guest"
 /* SNP_GET_REPORT: _IOWR('S', 0, struct snp_guest_request_ioctl) (32 bytes), as in evidence.c. */
-#define SNP_IOCTL   0xc0205300UL
+#define SNP_IOCTL 0xc0205300UL
 
 static int copy_small(const char *src, const char *dst)
 {
@@ -132,26 +132,60 @@ static int load_seccomp(enum sp_evidence_kind ev, struct sp_err *err)
 {
 	static const int allow[] = {
 		/* its socket to PID 1, log fds, HTTP sockets, evidence files */
-		SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(readv), SCMP_SYS(writev),
-		SCMP_SYS(close), SCMP_SYS(fcntl), SCMP_SYS(lseek),
-		SCMP_SYS(fstat), SCMP_SYS(newfstatat), SCMP_SYS(statx), /* stat, lstat */
+		SCMP_SYS(read),
+		SCMP_SYS(write),
+		SCMP_SYS(readv),
+		SCMP_SYS(writev),
+		SCMP_SYS(close),
+		SCMP_SYS(fcntl),
+		SCMP_SYS(lseek),
+		SCMP_SYS(fstat),
+		SCMP_SYS(newfstatat),
+		SCMP_SYS(statx), /* stat, lstat */
 		/* memory (mmap/mprotect further below: never executable) */
-		SCMP_SYS(munmap), SCMP_SYS(mremap), SCMP_SYS(brk), SCMP_SYS(madvise),
+		SCMP_SYS(munmap),
+		SCMP_SYS(mremap),
+		SCMP_SYS(brk),
+		SCMP_SYS(madvise),
 		/* signals (curl's NOSIGNAL still sets SIGPIPE handling) and threads */
-		SCMP_SYS(rt_sigaction), SCMP_SYS(rt_sigprocmask), SCMP_SYS(rt_sigreturn),
-		SCMP_SYS(futex), SCMP_SYS(set_robust_list), SCMP_SYS(set_tid_address),
-		SCMP_SYS(sched_yield), SCMP_SYS(exit), SCMP_SYS(exit_group),
-		SCMP_SYS(getpid), SCMP_SYS(gettid), SCMP_SYS(getuid), SCMP_SYS(geteuid),
-		SCMP_SYS(getgid), SCMP_SYS(getegid),
+		SCMP_SYS(rt_sigaction),
+		SCMP_SYS(rt_sigprocmask),
+		SCMP_SYS(rt_sigreturn),
+		SCMP_SYS(futex),
+		SCMP_SYS(set_robust_list),
+		SCMP_SYS(set_tid_address),
+		SCMP_SYS(sched_yield),
+		SCMP_SYS(exit),
+		SCMP_SYS(exit_group),
+		SCMP_SYS(getpid),
+		SCMP_SYS(gettid),
+		SCMP_SYS(getuid),
+		SCMP_SYS(geteuid),
+		SCMP_SYS(getgid),
+		SCMP_SYS(getegid),
 		/* libcurl's event wait and wake-up pipe */
-		SCMP_SYS(poll), SCMP_SYS(ppoll), SCMP_SYS(pipe2), SCMP_SYS(eventfd2),
+		SCMP_SYS(poll),
+		SCMP_SYS(ppoll),
+		SCMP_SYS(pipe2),
+		SCMP_SYS(eventfd2),
 		/* time, randomness (TEE key, TLS, JWE) */
-		SCMP_SYS(clock_gettime), SCMP_SYS(gettimeofday), SCMP_SYS(clock_nanosleep),
-		SCMP_SYS(nanosleep), SCMP_SYS(getrandom),
+		SCMP_SYS(clock_gettime),
+		SCMP_SYS(gettimeofday),
+		SCMP_SYS(clock_nanosleep),
+		SCMP_SYS(nanosleep),
+		SCMP_SYS(getrandom),
 		/* TCP to the KBS and the resolver's UDP (socket() itself further below) */
-		SCMP_SYS(connect), SCMP_SYS(bind), SCMP_SYS(getsockopt), SCMP_SYS(setsockopt),
-		SCMP_SYS(getsockname), SCMP_SYS(getpeername), SCMP_SYS(sendto),
-		SCMP_SYS(recvfrom), SCMP_SYS(sendmsg), SCMP_SYS(recvmsg), SCMP_SYS(shutdown),
+		SCMP_SYS(connect),
+		SCMP_SYS(bind),
+		SCMP_SYS(getsockopt),
+		SCMP_SYS(setsockopt),
+		SCMP_SYS(getsockname),
+		SCMP_SYS(getpeername),
+		SCMP_SYS(sendto),
+		SCMP_SYS(recvfrom),
+		SCMP_SYS(sendmsg),
+		SCMP_SYS(recvmsg),
+		SCMP_SYS(shutdown),
 	};
 	const uint64_t wflags = O_WRONLY | O_RDWR | O_CREAT | O_TRUNC | O_APPEND | O_TMPFILE;
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ERRNO(EPERM));
@@ -159,10 +193,10 @@ static int load_seccomp(enum sp_evidence_kind ev, struct sp_err *err)
 	bool tsm = ev == SP_EV_TDX || ev == SP_EV_SNP;
 	int r = 0;
 
-#define ADD(...)                                                                   \
-	do {                                                                       \
-		if (r == 0)                                                        \
-			r = seccomp_rule_add(ctx, __VA_ARGS__);                    \
+#define ADD(...)                                                                                   \
+	do {                                                                                       \
+		if (r == 0)                                                                        \
+			r = seccomp_rule_add(ctx, __VA_ARGS__);                                    \
 	} while (0)
 	if (!ctx)
 		return sp_error(err, 0, "seccomp_init failed");
@@ -192,8 +226,7 @@ static int load_seccomp(enum sp_evidence_kind ev, struct sp_err *err)
 	 * except where the evidence needs a read-write device or writes configfs-tsm's inblob. */
 	if (dev_rw) {
 		ADD(SCMP_ACT_ALLOW, SCMP_SYS(open), 1, SCMP_A1(SCMP_CMP_MASKED_EQ, O_CREAT, 0));
-		ADD(SCMP_ACT_ALLOW, SCMP_SYS(openat), 1,
-		    SCMP_A2(SCMP_CMP_MASKED_EQ, O_CREAT, 0));
+		ADD(SCMP_ACT_ALLOW, SCMP_SYS(openat), 1, SCMP_A2(SCMP_CMP_MASKED_EQ, O_CREAT, 0));
 	} else {
 		ADD(SCMP_ACT_ALLOW, SCMP_SYS(open), 1, SCMP_A1(SCMP_CMP_MASKED_EQ, wflags, 0));
 		ADD(SCMP_ACT_ALLOW, SCMP_SYS(openat), 1, SCMP_A2(SCMP_CMP_MASKED_EQ, wflags, 0));

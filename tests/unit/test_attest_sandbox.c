@@ -73,7 +73,9 @@ static void child(const char *root, int out, int hold)
 	char c;
 
 	memset(r, 0, sizeof(r));
-	r[P_SANDBOX] = sp_attest_sandbox(SP_EV_SAMPLE, root, &err) < 0 ? (err.errnum ? err.errnum : -1) : 0;
+	r[P_SANDBOX] = sp_attest_sandbox(SP_EV_SAMPLE, root, &err) < 0
+			       ? (err.errnum ? err.errnum : -1)
+			       : 0;
 	if (r[P_SANDBOX] == 0) {
 		int fd = open("/etc/passwd", O_RDONLY);
 		r[P_READ_GUEST_FILE] = res(fd);
@@ -177,14 +179,14 @@ TEST(attest_sandbox_confines_the_worker)
 		CHECK(r[P_MOUNT] == EPERM);
 		CHECK(r[P_CHROOT] == EPERM);
 		CHECK(r[P_UNSHARE] == EPERM);
-		CHECK(status_field(pid, "CapEff", v, sizeof(v)) == 0 &&
-		      strcmp(v, "0000000000000000") == 0);
-		CHECK(status_field(pid, "CapPrm", v, sizeof(v)) == 0 &&
-		      strcmp(v, "0000000000000000") == 0);
-		CHECK(status_field(pid, "CapBnd", v, sizeof(v)) == 0 &&
-		      strcmp(v, "0000000000000000") == 0);
-		CHECK(status_field(pid, "CapAmb", v, sizeof(v)) == 0 &&
-		      strcmp(v, "0000000000000000") == 0);
+		CHECK(status_field(pid, "CapEff", v, sizeof(v)) == 0 && strcmp(v, "000000000000000"
+										  "0") == 0);
+		CHECK(status_field(pid, "CapPrm", v, sizeof(v)) == 0 && strcmp(v, "000000000000000"
+										  "0") == 0);
+		CHECK(status_field(pid, "CapBnd", v, sizeof(v)) == 0 && strcmp(v, "000000000000000"
+										  "0") == 0);
+		CHECK(status_field(pid, "CapAmb", v, sizeof(v)) == 0 && strcmp(v, "000000000000000"
+										  "0") == 0);
 		CHECK(status_field(pid, "NoNewPrivs", v, sizeof(v)) == 0 && strcmp(v, "1") == 0);
 		CHECK(status_field(pid, "Seccomp", v, sizeof(v)) == 0 && strcmp(v, "2") == 0);
 	}
@@ -228,8 +230,7 @@ TEST(storage_worker_keeps_only_its_capabilities)
 	CHECK(want[0] && status_field(pid, "CapBnd", v, sizeof(v)) == 0 && strcmp(v, want) == 0);
 	CHECK(status_field(pid, "CapEff", v, sizeof(v)) == 0 && strcmp(v, want) == 0);
 	CHECK(status_field(pid, "CapPrm", v, sizeof(v)) == 0 && strcmp(v, want) == 0);
-	CHECK(status_field(pid, "CapInh", v, sizeof(v)) == 0 &&
-	      strcmp(v, "0000000000000000") == 0);
+	CHECK(status_field(pid, "CapInh", v, sizeof(v)) == 0 && strcmp(v, "0000000000000000") == 0);
 	CHECK(status_field(pid, "NoNewPrivs", v, sizeof(v)) == 0 && strcmp(v, "1") == 0);
 	close(hold[1]);
 	CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
