@@ -1,6 +1,7 @@
-# sealpod: the one entry point. `make` builds every artifact under build/; `make run` boots the
-# guest; `make test` runs the whole suite. Expensive outputs (static dependencies, the kernel)
-# are cached outside the checkout, keyed by a hash of their inputs (scripts/lib.sh).
+# sealpod: the one entry point. `make` builds every artifact under build/; `make run` runs a
+# demo pod in the guest; `make test` runs the whole suite. Expensive outputs (static
+# dependencies, the kernel) are cached outside the checkout, keyed by a hash of their inputs
+# (scripts/lib.sh).
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -47,7 +48,7 @@ PAUSE_SRCS := $(sort $(wildcard init/pause/*.c))
 PROTOS := $(sort $(wildcard init/agent/proto/*.proto))
 PROTO_C := $(patsubst init/agent/proto/%.proto,$(B)/gen/%.pb-c.c,$(PROTOS))
 PROTO_H := $(PROTO_C:.c=.h)
-HDRS := $(wildcard init/*/*.h) $(PROTO_H)
+HDRS := $(wildcard init/*/*.h measure/*.h) $(PROTO_H)
 UNIT_SRCS := $(sort $(wildcard tests/unit/*.c))
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZERS := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRCS))
@@ -171,8 +172,11 @@ fuzz: $(FUZZERS)
 	tests/fuzz/run $(FUZZ_SECONDS) $(FUZZERS)
 
 # --- user entry points ------------------------------------------------------------------------
+# A whole confidential pod on loopback (scripts/demo): registry + demo image, test KBS, swtpm,
+# the guest, a pod through sealpod-ctl, its output and the boot timeline. A plain boot of the
+# production image with its timeline: scripts/run-qemu --demo.
 run: all
-	scripts/run-qemu --demo
+	scripts/demo
 
 test: all $(B)/host/unit-tests $(FUZZERS)
 	tests/run

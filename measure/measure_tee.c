@@ -85,6 +85,9 @@ int tdx_mrtd(const uint8_t *img, size_t len, const struct tdvf *td, enum tdx_pag
 		uint64_t pages = s->mem_size / FW_PAGE;
 		int add = !(s->attributes & TDVF_ATTR_PAGE_AUG);
 		int extend = (s->attributes & TDVF_ATTR_MR_EXTEND) != 0;
+		if (!add && !extend)
+			continue; /* PAGE.AUG: accepted by the guest later, not measured (and of any
+				   * size: the walk must not visit its pages) */
 		if (order == TDX_TWO_PASS) {
 			for (uint64_t p = 0; add && p < pages && ret == 0; p++)
 				ret = page_add(c, s->gpa + p * FW_PAGE, err);

@@ -21,7 +21,10 @@ work=$(mktemp -d "${TMPDIR:-/tmp}/sealpod-repro.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
 # The host files the lists read, as the packer resolves them (B = the real build directory).
-mapfile -t sources < <(cd / && "$cpio_tool" --root "$TOP" -D "B=$TOP/build" --deps \
+# DEPS = the static dependency prefix (outside the checkout: the same files for both packs).
+deps=/nonexistent
+[ ! -r "$TOP/build/deps-prefix" ] || deps=$(cat "$TOP/build/deps-prefix")
+mapfile -t sources < <(cd / && "$cpio_tool" --root "$TOP" -D "B=$TOP/build" -D "DEPS=$deps" --deps \
 	"${LISTS[@]/#/$TOP/}" 2>/dev/null | sort -u) || true
 [ ${#sources[@]} -gt 0 ] || fail "sealpod-cpio --deps listed no sources"
 
@@ -35,6 +38,7 @@ make_copy() {
 		cp "$TOP/scripts/mkinitramfs" "$TOP/scripts/lib.sh" "$dir/scripts/"
 		cp -r "$TOP/rootfs" "$dir/"
 		cp "$cpio_tool" "$dir/build/"
+		[ ! -r "$TOP/build/deps-prefix" ] || cp "$TOP/build/deps-prefix" "$dir/build/"
 		for src in "${sources[@]}"; do
 			case $src in
 			"$TOP"/*) rel=${src#"$TOP"/} ;;

@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "agent/service.h"
+#include "attest/attest.h"
+#include "storage/storage.h"
 #include "lib/log.h"
 
 static struct sp_policy *policy;
@@ -147,6 +149,25 @@ static int image_ref(const Grpc__CreateContainerRequest *req, const char **ref, 
 	return 0;
 }
 
+/* The pod storage will be encrypted by the time this CreateContainer's preparation ends. */
+static bool encryption_coming(const Grpc__CreateContainerRequest *r)
+{
+	if (sp_storage_encryption_pending && sp_storage_encryption_pending())
+		return true;
+	for (size_t i = 0; i < r->n_devices; i++)
+		if (r->devices[i]->container_path &&
+		    strcmp(r->devices[i]->container_path, "/dev/trusted_store") == 0)
+			return true;
+	return false;
+}
+
+bool sp_agent_encrypted_storage_required(void)
+{
+	const struct sp_policy *p = current();
+
+	return p && sp_policy_requires_encrypted_storage(p);
+}
+
 /* Fills in from msg, the decoded request_name. Returns -1 with why for a request that cannot
  * be judged (the message is then denied). */
 static int fill_input(const char *request_name, const ProtobufCMessage *msg,
@@ -198,7 +219,27 @@ int sp_agent_policy_gate(const char *request_name, const ProtobufCMessage *msg, 
 		deny_log(why);
 		goto out;
 	}
-	v = sp_policy_check(p, &state, request_name, &in, why, whylen);
+	{
+		/* require_attestation and an attestation not yet run (it starts lazily with the
+		 * first CreateContainer) or under way: the request's preparation waits for it
+		 * (runtime/prepare.c's attestation gate, first of its steps) and is refused if it
+		 * fails, so the policy lets it reach that gate instead of refusing the very
+		 * request that starts the attestation. */
+		struct sp_policy_state st = state;
+
+		if (strcmp(request_name, "CreateContainerRequest") == 0 && !st.attested &&
+		    sp_attest_pending && sp_attest_pending())
+			st.attested = true;
+		/* require_encrypted_storage likewise: the pod disk is still being formatted, or
+		 * this request brings Kata's trusted store, or it is the sandbox's built-in pause
+		 * (it writes nothing). The preparation's last step checks that the pod storage
+		 * really is encrypted (sp_agent_encrypted_storage_required). */
+		if (strcmp(request_name, "CreateContainerRequest") == 0 && !st.encrypted_storage &&
+		    (encryption_coming((const Grpc__CreateContainerRequest *)(const void *)msg) ||
+		     (in.image_ref && strcmp(in.image_ref, "pause") == 0)))
+			st.encrypted_storage = true;
+		v = sp_policy_check(p, &st, request_name, &in, why, whylen);
+	}
 	if (v == SP_POLICY_DENY) {
 		deny_log(why);
 		goto out;

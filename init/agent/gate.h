@@ -25,6 +25,9 @@ const struct sp_policy_state *sp_agent_policy_state(void);
 void sp_agent_note_attested(void);
 void sp_agent_note_container_created(void);
 void sp_agent_note_encrypted_storage(void);
+/* The current policy's require_encrypted_storage (checked again once a container's storages are
+ * prepared, since the gate lets a request through while the encrypted storage is still coming). */
+bool sp_agent_encrypted_storage_required(void);
 
 /* For the runtime: when the gate's verdict on a CreateContainerRequest was "allowed pending the
  * digest" (an allowed_images entry pins a digest and the request names a tag), the runtime

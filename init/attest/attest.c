@@ -120,6 +120,18 @@ bool sp_attest_done(void)
 	return A.st == ST_OK;
 }
 
+bool sp_attest_pending(void)
+{
+	return A.st == ST_IDLE || A.st == ST_RUNNING;
+}
+
+#ifdef SEALPOD_HOST_BUILD
+void sp_attest_test_set_pending(bool pending)
+{
+	A.st = pending ? ST_IDLE : ST_OFF;
+}
+#endif
+
 /* --- boot: initdata ----------------------------------------------------------------------------- */
 static int hex_decode(const char *s, uint8_t *out, size_t cap, size_t *n)
 {

@@ -43,6 +43,10 @@ void sp_attest_resource_cancel(void *arg) __attribute__((weak));
 
 /* True once the guest has attested successfully in this boot. */
 bool sp_attest_done(void) __attribute__((weak));
+/* True while attestation is configured and has neither succeeded nor failed: CreateContainer's
+ * attestation gate (runtime/prepare.c) parks the container until it ends, and refuses it if it
+ * fails. */
+bool sp_attest_pending(void) __attribute__((weak));
 
 /* --- boot steps (init/boot/main.c) ------------------------------------------------------------ */
 struct sp_config;

@@ -81,6 +81,8 @@ char *sp_tee_key_jwk(const struct sp_tee_key *k);
 int sp_jwe_decrypt(const struct sp_tee_key *k, const char *json, size_t len, uint8_t **plain,
 		   size_t *plain_len, struct sp_err *err);
 #ifdef SEALPOD_HOST_BUILD
+/* Tests: attestation configured and not yet run (true) or not configured (false). */
+void sp_attest_test_set_pending(bool pending);
 /* Tests: a key from PEM (PKCS#8) so vectors made elsewhere can be decrypted. */
 int sp_tee_key_from_pem(const char *pem, struct sp_tee_key **out, struct sp_err *err);
 #endif

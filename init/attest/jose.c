@@ -132,6 +132,13 @@ int sp_json_parse(const char *buf, size_t len, struct json_object **out, struct 
 	*out = json_tokener_parse_ex(tok, buf, (int)len);
 	jerr = json_tokener_get_error(tok);
 	end = json_tokener_get_parse_end(tok);
+	if (!*out && jerr == json_tokener_continue && end == len) {
+		/* A bare number at the very end ("0") is complete only once the tokener sees
+		 * something after it: end the input with a space (JSON whitespace). */
+		*out = json_tokener_parse_ex(tok, " ", 1);
+		jerr = json_tokener_get_error(tok);
+		end = len;
+	}
 	json_tokener_free(tok);
 	if (!*out || jerr != json_tokener_success) {
 		json_object_put(*out);

@@ -220,6 +220,16 @@ static __attribute__((noreturn)) void worker(struct job *j, int wfd)
 
 /* --- PID 1's side ---------------------------------------------------------------------------- */
 
+/* The status a failed pull answers with, from its stage code. */
+static int code_for(const char *msg)
+{
+	if (strstr(msg, "blocked by policy") || strncmp(msg, "pull.auth", 9) == 0)
+		return TT_PERMISSION_DENIED;
+	if (strncmp(msg, "pull.manifest", 13) == 0)
+		return TT_NOT_FOUND; /* the reference does not resolve to an image we accept */
+	return TT_FAILED_PRECONDITION;
+}
+
 static void finish(struct job *j, int ret, const char *msg)
 {
 	struct sp_prep *h = j->h;
@@ -231,7 +241,7 @@ static void finish(struct job *j, int ret, const char *msg)
 		return;
 	if (ret < 0)
 		(void)sp_error(&err, 0, "%s", msg);
-	sp_prep_done(h, ret < 0 ? -TT_FAILED_PRECONDITION : 0, &err);
+	sp_prep_done(h, ret < 0 ? -code_for(msg) : 0, &err);
 }
 
 static void on_result(struct sp_watch *w, uint32_t events)
@@ -469,8 +479,14 @@ static void cancel(struct sp_prep *h)
 		sp_storage_when_ready_cancel(j);
 	if (j->waiting_auth && sp_attest_resource_cancel)
 		sp_attest_resource_cancel(j);
-	if (j->pid > 0)
-		kill(j->pid, SIGKILL);
+	if (j->pid > 0) {
+		char updir[700];
+
+		(void)kill(j->pid, SIGKILL);
+		/* The worker may have mounted already: undo it like a release. */
+		(void)snprintf(updir, sizeof(updir), "%s/overlay/%s", j->pod, j->cid);
+		remember(j->cid, j->target, updir);
+	}
 	job_end(j);
 }
 

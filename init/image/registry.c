@@ -76,7 +76,7 @@ struct xfer {
 	long status;
 	char content_type[128], www_auth[2048], content_range[128],
 		docker_digest[SP_DIGEST_LEN + 8];
-	bool sink_failed;
+	bool sink_failed, sink_is_stream;
 	struct sp_err sink_err;
 };
 
@@ -202,6 +202,10 @@ static CURLcode exchange(struct sp_registry *r, const char *url, const char *acc
 	(void)curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, (long)r->connect_timeout_s);
 	(void)curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	(void)curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (long)r->stall_timeout_s);
+	/* Small documents (manifests, configs, tokens) get a total deadline; layers only the
+	 * stall timeout (their size is unbounded) and the pull's overall limit. */
+	if (accept || !x->sink_is_stream)
+		(void)curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
 	(void)curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
 	(void)curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
 	(void)curl_easy_setopt(c, CURLOPT_CAINFO, NULL);
@@ -534,7 +538,7 @@ int sp_registry_blob_buf(struct sp_registry *r, const char *digest, size_t max, 
 int sp_registry_blob_stream(struct sp_registry *r, const char *digest, sp_sink_fn sink, void *arg,
 			    struct sp_err *err)
 {
-	struct xfer x = { .sink = sink, .arg = arg };
+	struct xfer x = { .sink = sink, .arg = arg, .sink_is_stream = true };
 	char path[600];
 
 	(void)snprintf(path, sizeof(path), "/v2/%s/blobs/%s", r->repo, digest);

@@ -22,6 +22,8 @@
 #include "lib/fileio.h"
 #include "lib/log.h"
 #include "runtime/prepare.h"
+#include "storage/storage.h"
+#include "agent/gate.h"
 
 /* Test images only (the overlay's marker is part of the measured initrd): the busybox bundle
  * shipped in the overlay counts as prepared for a container that has no rootfs of its own, until
@@ -144,6 +146,16 @@ static bool is_pause(const Grpc__CreateContainerRequest *req)
 /* The last preparation step (prepare.h): the container itself. */
 static int create_now(const Grpc__CreateContainerRequest *req, struct sp_err *err)
 {
+	bool encrypted = false;
+
+	/* The gate let this request through while the encrypted storage was still coming; by now
+	 * the pod storage must be it (the built-in pause writes nothing and is exempt). */
+	if (!is_pause(req) && sp_agent_encrypted_storage_required() &&
+	    !(sp_storage_pod_dir && sp_storage_pod_dir(&encrypted) && encrypted))
+		return sp_error(err, 0,
+				"policy.deny: require_encrypted_storage is set and the pod storage "
+				"is not on an encrypted disk"),
+		       -TT_PERMISSION_DENIED;
 	ensure_ready();
 	if (rt.ready)
 		test_overlay_rootfs(req);

@@ -95,15 +95,16 @@ static void use_tmpfs(const char *why)
 {
 	if (mkdir("/run/sealpod", 0755) < 0 && errno != EEXIST)
 		sp_warn("storage", "mkdir /run/sealpod: %s", strerror(errno));
-	if (mkdir(SP_STORAGE_DIR, 0700) < 0 && errno != EEXIST)
-		sp_warn("storage", "mkdir %s: %s", SP_STORAGE_DIR, strerror(errno));
+	if (mkdir(SP_STORAGE_TMPFS_DIR, 0700) < 0 && errno != EEXIST)
+		sp_warn("storage", "mkdir %s: %s", SP_STORAGE_TMPFS_DIR, strerror(errno));
 	state = POD_READY;
 	encrypted = false;
+	pod_dir = SP_STORAGE_TMPFS_DIR;
 	sp_info("storage",
 		"%s: image layers and upper dirs live on tmpfs at %s (guest memory), as "
 		"Confidential Containers does; a policy with require_encrypted_storage refuses "
 		"containers",
-		why, SP_STORAGE_DIR);
+		why, SP_STORAGE_TMPFS_DIR);
 }
 
 int sp_storage_boot(struct sp_loop *l, unsigned hotplug_timeout_s)
@@ -153,6 +154,11 @@ int sp_storage_boot(struct sp_loop *l, unsigned hotplug_timeout_s)
 	sp_info("storage", "formatting /dev/%s (%llu MiB, serial %s) in a worker", disk,
 		(unsigned long long)(bytes >> 20), SP_STORAGE_SERIAL);
 	return 0;
+}
+
+bool sp_storage_encryption_pending(void)
+{
+	return state == POD_FORMATTING;
 }
 
 const char *sp_storage_pod_dir(bool *enc)

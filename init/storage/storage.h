@@ -23,6 +23,9 @@ const char *sp_storage_pod_dir(bool *encrypted) __attribute__((weak));
 void sp_storage_when_ready(sp_storage_ready_fn cb, void *arg) __attribute__((weak));
 /* Forgets every pending callback registered with arg (its requester went away). */
 void sp_storage_when_ready_cancel(void *arg) __attribute__((weak));
+/* True while the standalone sealpod-ephemeral disk is being formatted (the pod dir will be
+ * encrypted once sp_storage_when_ready reports). */
+bool sp_storage_encryption_pending(void) __attribute__((weak));
 
 /* Boot step (init/boot/main.c): finds the sealpod-ephemeral disk and starts formatting it in a
  * worker on loop (or settles on tmpfs); remembers loop and agent.hotplug_timeout for the Kata

@@ -12,6 +12,7 @@
 #include "lib/loop.h"
 
 #define SP_STORAGE_DIR	     "/run/sealpod/storage"
+#define SP_STORAGE_TMPFS_DIR SP_STORAGE_DIR	 /* no disk: the same path, on /run's tmpfs */
 #define SP_STORAGE_HDR_DIR   "/run/sealpod/luks" /* detached LUKS2 headers, on tmpfs */
 #define SP_STORAGE_SERIAL    "sealpod-ephemeral"
 #define SP_STORAGE_MIN_BYTES (64ull << 20)

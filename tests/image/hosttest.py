@@ -175,6 +175,19 @@ def group_registry():
         assert "pull.manifest" in info["error"], info
 
     @case
+    def registry_free_space_checked():
+        small = os.path.join(WORK, "small")
+        os.makedirs(small, exist_ok=True)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", small], check=True)
+        try:
+            info = pull(f"{reg.host}/busybox-oci:latest", store=os.path.join(small, "store"),
+                        auth=auth, expect_ok=False)
+            assert "not enough space" in info["error"] and "need at least" in info["error"] \
+                and "have" in info["error"], info
+        finally:
+            subprocess.run(["umount", small])
+
+    @case
     def registry_tls_verified():
         other = R.Pki(os.path.join(WORK, "other-pki"))
         p = subprocess.run([CLI, "--ca", other.ca, "--auth", auth, f"{reg.host}/busybox-oci:latest",

@@ -136,3 +136,33 @@ def test_install_refuses_bad_variables():
         r = subprocess.run([os.path.join(TOP, "scripts", "install")], env=e, capture_output=True,
                            text=True, timeout=60)
         assert r.returncode == 2 and "install:" in r.stderr, (env, r.returncode, r.stderr)
+
+
+def test_tee_reference_values():
+    """TDX and SEV-SNP values come with the firmware the configuration names: computed from the
+    staged TDVF / AmdSev OVMF (`make firmware`), for the confidential command line (no
+    nr_cpus), equal to sealpod-measure run directly."""
+    r = subprocess.run([os.path.join(TOP, "firmware", "build"), "--print-dir"],
+                       capture_output=True, text=True)
+    fwdir = r.stdout.strip()
+    if r.returncode != 0 or not os.path.exists(os.path.join(fwdir, "OVMF.amdsev.fd")):
+        raise harness.Skip("no firmware built (make firmware takes 8-17 minutes; not part of "
+                           "make test)")
+    dest = _install()
+    root = os.path.join(dest, PREFIX.lstrip("/"))
+    for name, tee, key, fw in (("qemu-tdx", "tdx", "mrtd", "OVMF.inteltdx.fd"),
+                               ("qemu-snp", "snp", "snp_launch_digest", "OVMF.amdsev.fd")):
+        with open(os.path.join(root, f"share/sealpod/reference-values/{name}.json")) as f:
+            ref = json.load(f)
+        assert "nr_cpus" not in ref["cmdline"], ref["cmdline"]
+        cmd = [os.path.join(B, "sealpod-measure"), "--tee", tee,
+               "--firmware", os.path.join(fwdir, fw), "--kernel", os.path.join(B, "bzImage"),
+               "--initrd", os.path.join(B, "initramfs.img"), "--cmdline", ref["cmdline"],
+               "--format", "json"]
+        if tee == "snp":
+            cmd += ["--vcpus", "1", "--vcpu-type", "EPYC-v4", "--vmm", "qemu"]
+        direct = json.loads(subprocess.run(cmd, capture_output=True, text=True,
+                                           check=True).stdout)
+        keys = ("mrtd", "rtmr1", "rtmr2") if tee == "tdx" else (key,)
+        for k in keys:
+            assert len(ref["measure"][k]) == 96 and ref["measure"][k] == direct[k], (name, k)

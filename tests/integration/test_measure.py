@@ -52,7 +52,8 @@ class _SwtpmGuest:
 
     def __init__(self, mem, extra, tpmdir):
         self.tpmdir, self.wrapper = tpmdir, None
-        kw = dict(test=True, mem=mem, cmdline=extra, name=f"measure-{mem}")
+        # TCG boots on a shared 2-core machine: allow for load (the default is 30 s)
+        kw = dict(test=True, mem=mem, cmdline=extra, name=f"measure-{mem}", ready_timeout=120.0)
         if "swtpm" in inspect.signature(harness.Guest.__init__).parameters:
             kw["swtpm"] = tpmdir
         else:

@@ -42,7 +42,7 @@ for k, size in DISKS.items():
     with open(PATHS[k], "wb") as f:
         f.truncate(size)  # sparse, as Kata's shim makes them
 
-MAIN = dict(test=True, mem=1024, cmdline="agent.hotplug_timeout=10",
+MAIN = dict(test=True, mem=1024, cmdline="agent.hotplug_timeout=30",
             extra=("--disk", PATHS["pod"], "--blk", PATHS["kata"], "--blk", PATHS["small"],
                    "--blk", PATHS["trusted"], "--hotplug-port"))
 
@@ -143,6 +143,8 @@ def test_pod_storage_ready(g):
     assert "sector_size:4096" in table and "integrity:32:aead" in table, table
     itable = g.sh_ok(f"{ST} table sealpod-pod_dif")
     assert re.search(r"^integrity .* D ", itable), f"journal must be off (mode D): {itable}"
+    aead = g.sh_ok("dmesg | grep -i -E 'AEAD ERROR|checksum failed' || true")
+    assert not aead.strip(), f"a sector was read before it was written: {aead}"
     m = re.search(r"storage: /run/sealpod/storage ready: .*total (\d+)ms", con)
     return f"format at boot: {m.group(0) if m else '?'}"
 
@@ -169,7 +171,7 @@ def test_key_never_logged_or_stored(g):
     assert re.fullmatch(r"[0-9a-f]{192}", key_hex), f"unexpected key field: {key_hex[:20]}..."
     key = bytes.fromhex(key_hex)
     assert key_hex not in g.console() and key_hex.upper() not in g.console()
-    found = g.sh(f"grep -rl -i {key_hex[:64]} /run /tmp /etc 2>/dev/null")[1]
+    found = g.sh(f"grep -rl -i {key_hex[:64]} /run /tmp /etc 2>/dev/null", timeout=600)[1]
     assert not found.strip(), f"key hex in guest files: {found}"
     assert not file_contains(PATHS["pod"], key[:32]) and not file_contains(PATHS["pod"], key[32:64])
     assert not file_contains(PATHS["pod"], key_hex[:64].encode())
@@ -184,6 +186,13 @@ def test_heavy_write_fsck_and_enospc(g):
     the kernel log). PID 1 keeps answering throughout."""
     kata = disk_of(g, "11")
     out = g.sh_ok(f"{ST} format {kata} sp-heavy /mnt/heavy", timeout=300)
+    try:
+        return heavy(g, out)
+    finally:  # leave the disk free for the next tests whatever happened
+        g.sh("umount /mnt/heavy 2>/dev/null; " + f"{ST} teardown sp-heavy", timeout=120)
+
+
+def heavy(g, out):
     g.sh_ok("cd /mnt/heavy && for d in 1 2 3 4; do mkdir d$d; for f in $(seq 1 50); do "
             "head -c $((f * 997)) /dev/urandom > d$d/f$f; done; done", timeout=300)
     fill = g.sh_ok(f"{ST} fill /mnt/heavy", timeout=600)
@@ -195,8 +204,13 @@ def test_heavy_write_fsck_and_enospc(g):
     g.sh_ok("umount /mnt/heavy")
     status, fsck = g.sh("e2fsck -fn /dev/mapper/sp-heavy", timeout=300)
     assert status == 0, f"e2fsck status {status}: {fsck}"
+    # This test's own devices (the pod disk's are checked by test_pod_storage_ready).
+    names = g.sh_ok("for d in /sys/block/dm-*; do echo ${d##*/} $(cat $d/dm/name); done")
+    mine = [ln.split()[0] for ln in names.splitlines() if ln.split()[1].startswith("sp-heavy")]
+    assert len(mine) == 2, names
     dmesg = g.sh_ok("dmesg | grep -i -E 'AEAD ERROR|checksum failed|I/O error' || true")
-    assert not dmesg.strip(), f"a sector was read before it was written: {dmesg}"
+    bad = [ln for ln in dmesg.splitlines() if any(f"{d}:" in ln or f"{d}," in ln for d in mine)]
+    assert not bad, f"a sector was read before it was written: {bad}\n{names}"
     g.sh_ok(f"{ST} teardown sp-heavy")
     assert "sp-heavy" not in " ".join(dm_names(g))
     return f"{out.strip()}; {fill.strip()}; {fsck.strip().splitlines()[-1]}"
@@ -204,17 +218,18 @@ def test_heavy_write_fsck_and_enospc(g):
 
 @boots(**MAIN)
 def test_two_formats_differ(g):
-    """Formatting the same disk twice and writing the same file gives unrelated ciphertext: no
-    4 KiB block that is non-zero in both images is equal."""
+    """Formatting the same disk twice and writing the same plaintext to the same place (the
+    first 4 MiB of the mapped device) gives unrelated ciphertext: none of the blocks that the
+    write changed is equal between the two formats."""
     kata = disk_of(g, "11")
     changed = []
     for i in range(2):
         os.truncate(PATHS["kata"], 0)  # the host zeroes the disk between the two uses
         os.truncate(PATHS["kata"], DISKS["kata"])
-        g.sh_ok(f"{ST} format {kata} sp-twice /mnt/twice kata && sync", timeout=300)
+        g.sh_ok(f"{ST} format {kata} sp-twice - kata && sync", timeout=300)
         before = nonzero_blocks(PATHS["kata"])
-        g.sh_ok(f"{ST} pattern /mnt/twice/same 4 && sync")
-        g.sh_ok(f"umount /mnt/twice && {ST} teardown sp-twice")
+        g.sh_ok(f"{ST} seq write /dev/mapper/sp-twice 4 && sync")
+        g.sh_ok(f"{ST} teardown sp-twice")
         after = nonzero_blocks(PATHS["kata"])
         changed.append({n: b for n, b in after.items() if before.get(n) != b})
     a, b = changed
@@ -222,7 +237,7 @@ def test_two_formats_differ(g):
     same = [n for n in both if a[n] == b[n]]
     assert len(both) >= 1024, f"only {len(both)} blocks changed by the write in both formats"
     assert not same, f"{len(same)} identical ciphertext blocks, e.g. block {same[0]}"
-    return f"{len(both)} blocks written by the same file in both formats, 0 identical"
+    return f"{len(both)} blocks written with the same plaintext in both formats, 0 identical"
 
 
 # --- Kata storages: block emptyDir by PCI path -------------------------------------------------
@@ -268,7 +283,7 @@ def test_kata_blk_hotplug(g):
         assert rep.ok, "PID 1 must answer while the storage waits"
         hmp(g, f"drive_add 0 file={PATHS['hot']},if=none,id=hotd,format=raw,cache=none")
         hmp(g, "device_add virtio-blk-pci,drive=hotd,bus=hp0,id=hotdev")
-        rep = c.wait(sid, timeout=120)
+        rep = c.wait(sid, timeout=180)
         assert rep.ok, rep
         assert f" {mp} " in mounts(g)
         assert c.agent("RemoveContainer",
@@ -277,7 +292,7 @@ def test_kata_blk_hotplug(g):
     while time.monotonic() < end and f" {mp} " in mounts(g):
         time.sleep(0.2)
     assert f" {mp} " not in mounts(g)
-    assert "waiting up to 10000 ms for the disk at PCI path 10/00" in g.console()
+    assert "waiting up to 30000 ms for the disk at PCI path 10/00" in g.console()
 
 
 @boots(**MAIN)
@@ -315,7 +330,7 @@ def test_kata_blk_refusals(g):
         (blk("11", "/run/kata-containers/../etc"), INVALID_ARGUMENT, "mount point"),
         (blk("11", "/run/kata-containers/x/y", options=["suid"]), INVALID_ARGUMENT, "suid"),
         (blk("12", "/run/kata-containers/x/small"), INTERNAL, "at least 64 MiB"),
-        (blk("1e", "/run/kata-containers/x/never"), DEADLINE_EXCEEDED, "after 10000 ms"),
+        (blk("1e", "/run/kata-containers/x/never"), DEADLINE_EXCEEDED, "after 30000 ms"),
     ]
     with client(g) as c:
         for i, (st, code, words) in enumerate(cases):
@@ -324,7 +339,8 @@ def test_kata_blk_refusals(g):
             assert not rep.ok and rep.code == code, (st, rep)
             assert words in rep.message, (words, rep.message)
             if code == DEADLINE_EXCEEDED:
-                assert time.monotonic() - t0 >= 9, "gave up before agent.hotplug_timeout"
+                # The guest's clock under TCG on a loaded host is only roughly the host's.
+                assert time.monotonic() - t0 >= 15, "gave up long before agent.hotplug_timeout"
         assert c.call("grpc.Health", "Check", pb.health.CheckRequest()).ok
     con = g.console()
     for words in ("storage.options: mounting a host disk", "storage.size: disk",
@@ -399,8 +415,9 @@ def test_no_disk_uses_tmpfs_and_says_so(g):
     """Without a sealpod-ephemeral disk, pod storage is a tmpfs directory and the console says
     so (and that require_encrypted_storage refuses containers)."""
     wait_console(g, "no sealpod-ephemeral disk", timeout=30)
-    assert "tmpfs" in g.console_tail(40)
+    assert f"tmpfs at {POD}" in g.console_tail(40)
     assert POD in g.sh_ok(f"ls -d {POD}")
+    assert f" {POD} " not in mounts(g)
 
 
 @boots(test=False, extra=("--disk", PATHS["prod"]))

@@ -397,6 +397,17 @@ TEST(attest_jcs_vectors)
 	CHECK(sp_jcs("[-1e300]", 8, &out, &err) < 0);
 	CHECK(sp_jcs("{\"a\":1} x", 9, &out, &err) < 0);
 	CHECK(sp_jcs("[1,", 3, &out, &err) < 0);
+	/* Fuzzer find: a bare number at the end of the input ("0 " canonicalised to "0", which
+	 * then failed to parse as "truncated"): canonical JSON must be a fixed point. */
+	for (int i = 0; i < 2; i++) {
+		REQUIRE(sp_jcs(i ? "0" : "0 ", i ? 1 : 2, &out, &err) == 0);
+		CHECK_STR(out, "0");
+		free(out);
+	}
+	REQUIRE(sp_jcs("-12", 3, &out, &err) == 0);
+	CHECK_STR(out, "-12");
+	free(out);
+	CHECK(sp_jcs("\"ab", 3, &out, &err) < 0); /* an unterminated string stays truncated */
 }
 
 TEST(attest_runtime_data_and_messages)

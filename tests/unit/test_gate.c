@@ -8,6 +8,8 @@
 #include "agent/gate.h"
 #include "agent/service.h"
 #include "agent/ttrpc.h"
+#include "attest/attest.h"
+#include "attest/attest_int.h"
 #include "lib/validate.h"
 #include "agent.pb-c.h"
 #include "ttrpc.pb-c.h"
@@ -337,4 +339,79 @@ TEST(gate_set_policy_rules)
 	sp_agent_gate_reset();
 	free(doc);
 	free(genpolicy);
+}
+
+/* require_attestation with attestation configured but not run yet (Kata's flow: it starts with
+ * the first CreateContainer): the gate lets CreateContainer through to the preparation's
+ * attestation gate, which waits for it; with no attestation configured it still refuses. */
+TEST(gate_require_attestation_defers_to_pending_attestation)
+{
+	static char *web_args[] = { "/usr/bin/web", "--port", "8080" };
+	static char *env[] = { "PATH=/usr/bin:/bin", "HOSTNAME=web-1", "LOG_LEVEL=info" };
+	struct sp_policy *p = NULL;
+	struct sp_err err;
+	char why[SP_POLICY_WHY_MAX];
+	struct cc c;
+	size_t len;
+	char *doc = slurp("tests/data/policy/example.json", &len);
+
+	REQUIRE(doc);
+	sp_agent_gate_reset();
+	REQUIRE(sp_policy_load(doc, len, &p, &err) == 0);
+	free(doc);
+	sp_agent_install_policy(p);
+	cc_init(&c, "registry.example.com/shop/web:1.4", web_args, 3, env, 3);
+
+	sp_attest_test_set_pending(false);
+	CHECK(!sp_attest_pending());
+	CHECK(gate("CreateContainerRequest", &c.req.base, why, sizeof(why)) < 0);
+	CHECK(strstr(why, "require_attestation") != NULL);
+	CHECK(!sp_agent_policy_state()->first_container_created);
+
+	sp_attest_test_set_pending(true);
+	CHECK(sp_attest_pending());
+	CHECK(gate("CreateContainerRequest", &c.req.base, why, sizeof(why)) == 0);
+	/* Only CreateContainer is deferred; the guest still counts as not attested. */
+	CHECK(!sp_agent_policy_state()->attested);
+
+	sp_attest_test_set_pending(false);
+	sp_agent_gate_reset();
+}
+
+/* require_encrypted_storage under Kata: the pause container (built in, writes nothing) and a
+ * CreateContainer that brings the trusted store (/dev/trusted_store) pass the gate, and the
+ * preparation's last step checks the pod storage; any other request is refused at once. */
+TEST(gate_require_encrypted_storage_lets_the_store_arrive)
+{
+	static const char doc[] =
+		"{\"version\": 1, \"default\": \"allow\", \"require_encrypted_storage\": true}";
+	static char *args[] = { "/bin/true" };
+	struct sp_policy *p = NULL;
+	struct sp_err err;
+	char why[SP_POLICY_WHY_MAX];
+	struct cc c, pause;
+	Grpc__Device dev = GRPC__DEVICE__INIT, *devp[1] = { &dev };
+
+	sp_agent_gate_reset();
+	REQUIRE(sp_policy_load(doc, sizeof(doc) - 1, &p, &err) == 0);
+	sp_agent_install_policy(p);
+	CHECK(sp_agent_encrypted_storage_required());
+	sp_attest_test_set_pending(false);
+
+	cc_init(&c, "registry.example.com/shop/web:1.4", args, 1, NULL, 0);
+	CHECK(gate("CreateContainerRequest", &c.req.base, why, sizeof(why)) < 0);
+	CHECK(strstr(why, "require_encrypted_storage") != NULL);
+
+	cc_init(&pause, "pause", args, 1, NULL, 0);
+	CHECK(gate("CreateContainerRequest", &pause.req.base, why, sizeof(why)) == 0);
+
+	dev.container_path = "/dev/trusted_store";
+	dev.id = "02/00";
+	c.req.devices = devp;
+	c.req.n_devices = 1;
+	CHECK(gate("CreateContainerRequest", &c.req.base, why, sizeof(why)) == 0);
+	dev.container_path = "/dev/vdb";
+	CHECK(gate("CreateContainerRequest", &c.req.base, why, sizeof(why)) < 0);
+	sp_agent_gate_reset();
+	CHECK(!sp_agent_encrypted_storage_required());
 }

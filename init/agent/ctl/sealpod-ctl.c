@@ -492,7 +492,7 @@ static int verb_pull(struct opts *o)
 	json_object *req;
 
 	if (!o->id) {
-		snprintf(id, sizeof(id), "pull-%ld", (long)getpid());
+		(void)snprintf(id, sizeof(id), "pull-%ld", (long)getpid());
 		o->id = id;
 	}
 	verb_run_create(o, 1, (char **)argv);
