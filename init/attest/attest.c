@@ -4,7 +4,14 @@
  * The worker is forked once, when attestation first starts, and lives for the boot: it holds the
  * TEE private key and the token (PID 1 never does), and answers resource requests over a stream
  * socket with length-prefixed frames. PID 1 watches its end of the socket on the loop, so the
- * health Check keeps answering whatever the KBS does. */
+ * health Check keeps answering whatever the KBS does.
+ *
+ * The worker is confined before it talks to the network (sandbox.c, sp_attest_sandbox): an empty
+ * read-only root with only resolv.conf, hosts and the evidence device bind-mounted in (tpm:
+ * /dev/tpmrm0; tdx/snp: configfs-tsm's report directory, snp also /dev/sev-guest), no
+ * capabilities, no_new_privs and a seccomp allow-list (IPv4/IPv6 sockets only). PID 1 keeps the
+ * TPM use at boot (PCR8) and everything else; the worker makes its key before (no untrusted input
+ * yet) and enters the sandbox when PID 1 says the network is up (MSG_GO). */
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <errno.h>
@@ -437,6 +444,12 @@ __attribute__((noreturn)) static void worker_main(int fd)
 		struct frame go;
 		if (read_full(fd, &go, sizeof(go)) < 0 || go.type != MSG_GO)
 			_exit(0);
+	}
+	/* Now, not at fork: resolv.conf is complete only once the network is (sandbox.c). */
+	if (sp_attest_sandbox(A.ev, "/tmp", &err) < 0) {
+		(void)sp_error_wrap(&err, "worker sandbox");
+		send_failure(fd, MSG_ATTEST, 0, "attest.auth", &err);
+		_exit(1);
 	}
 	(void)snprintf(c.base, sizeof(c.base), "%s", A.kbs_url);
 	c.ca_pem = A.ca;

@@ -139,6 +139,10 @@ enum sp_evidence_kind sp_evidence_detect(bool test_overlay);
 /* The primary_evidence JSON for report data rd (the runtime-data digest, rdlen bytes). */
 int sp_evidence_collect(enum sp_evidence_kind k, const uint8_t *rd, size_t rdlen, char **json,
 			struct sp_err *err);
+/* The attestation worker's confinement (sandbox.c): a private mount namespace whose root is a
+ * read-only tmpfs mounted on root (resolv.conf, hosts and the evidence device of ev), no
+ * capabilities, no_new_privs, a seccomp allow-list. Irreversible: the worker calls it once. */
+int sp_attest_sandbox(enum sp_evidence_kind ev, const char *root, struct sp_err *err);
 /* The launch binding of initdata: TDX MRCONFIGID (48), SNP HOSTDATA (32). 0 with *len 0 when this
  * machine has no such binding. */
 int sp_evidence_binding(enum sp_evidence_kind k, uint8_t *out, size_t *len, struct sp_err *err);

@@ -121,4 +121,9 @@ void sp_storage_note_trusted(const char *dir);
 /* Kernel name of the standalone pod disk, NULL when there is none. */
 const char *sp_storage_pod_disk(void);
 
+/* The worker's capabilities (worker.c): every one outside keep leaves every set, bounding and
+ * ambient included, and no_new_privs is set. Irreversible. */
+extern const uint64_t sp_storage_worker_caps;
+int sp_storage_narrow_caps(uint64_t keep);
+
 #endif

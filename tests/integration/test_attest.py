@@ -196,6 +196,27 @@ def checker(g):
     return check
 
 
+def worker_confined(g, dev=None):
+    """The attestation worker (comm sp-attest, init/attest/sandbox.c) as the test shell sees it:
+    no capability in any set, no_new_privs, a seccomp filter, and a root holding only etc/ (the
+    resolver's two files) plus dev (the evidence device, for TPM evidence)."""
+    out = g.guest.sh_ok("for p in /proc/[0-9]*; do grep -q '^Name:.sp-attest$' $p/status "
+                        "2>/dev/null || continue; echo PID ${p#/proc/}; "
+                        "grep -E '^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs|Seccomp):' $p/status; "
+                        "echo ROOT $(ls -A $p/root) ETC $(ls -A $p/root/etc) "
+                        "DEV $(ls -A $p/root/dev 2>/dev/null); done")
+    assert out.count("PID ") == 1, out
+    for cap in ("CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"):
+        assert re.search(rf"^{cap}:\s+0{{16}}$", out, re.M), out
+    assert re.search(r"^NoNewPrivs:\s+1$", out, re.M), out
+    assert re.search(r"^Seccomp:\s+2$", out, re.M), out
+    root = re.search(r"^ROOT(.*) ETC(.*) DEV(.*)$", out, re.M)
+    assert root, out
+    assert root.group(1).split() == (["dev", "etc"] if dev else ["etc"]), out
+    assert set(root.group(2).split()) <= {"hosts", "resolv.conf"}, out
+    assert root.group(3).split() == ([dev] if dev else []), out
+
+
 def timeline_ms(console, step_re):
     m = re.search(r"\[\s*(\d+\.\d+)\] sealpod: " + step_re, console)
     return float(m.group(1)) * 1000 if m else None
@@ -293,6 +314,7 @@ def test_sample_evidence_secret_and_bad_replies():
             ev = kbs.events("attest")
             assert ev and ev[0]["result"] == "ok" and ev[0]["tee"] == "sample", ev
             assert SECRET.decode(errors="replace") not in con
+            worker_confined(g)
             report_share(con, "sample")
     finally:
         kbs.stop()
@@ -335,6 +357,7 @@ def test_tpm_evidence_with_initdata():
             r = check.client.agent("SetPolicy", pb.agent.SetPolicyRequest(policy=ALLOW_ALL))
             assert r.code == 7 and "attest" in r.message, r
             check()
+            worker_confined(g, dev="tpmrm0")
             report_share(con, "tpm")
     finally:
         kbs.stop()
