@@ -6,6 +6,7 @@
 #include "image/image.h"
 
 #include <errno.h>
+#include <linux/capability.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -26,6 +27,7 @@
 #include "image/manifest.h"
 #include "image/registry.h"
 #include "lib/fileio.h"
+#include "lib/caps.h"
 #include "lib/log.h"
 
 #define PULL_TIMEOUT_S	  1800
@@ -502,6 +504,12 @@ struct running {
 	uint64_t progress;
 };
 
+#define CAPB(c) (1ull << (c))
+#define APPLIER_CAPS                                                                               \
+	(CAPB(CAP_CHOWN) | CAPB(CAP_DAC_OVERRIDE) | CAPB(CAP_DAC_READ_SEARCH) | CAPB(CAP_FOWNER) |  \
+	 CAPB(CAP_FSETID) | CAPB(CAP_MKNOD) | CAPB(CAP_SETFCAP) | CAPB(CAP_SETUID) |                \
+	 CAPB(CAP_SETGID) | CAPB(CAP_SYS_CHROOT) | CAPB(CAP_SYS_ADMIN))
+
 static __attribute__((noreturn)) void layer_proc(const struct sp_pull_opts *o,
 						 const struct sp_image_ref *ref,
 						 const struct meta *m, size_t i, int wfd,
@@ -521,6 +529,16 @@ static __attribute__((noreturn)) void layer_proc(const struct sp_pull_opts *o,
 	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
 	(void)signal(SIGPIPE, SIG_IGN);
 	memset(&res, 0, sizeof(res));
+	/* The applier keeps what writing a layer needs (ownership, modes, whiteout nodes, file
+	 * capabilities, trusted.overlay xattrs) and what making the parser child's sandbox needs
+	 * (namespaces and mounts, chroot, the switch to nobody); nothing else, in any set. */
+	if (o->sandbox && sp_caps_narrow(APPLIER_CAPS) < 0) {
+		(void)snprintf(out.msg, sizeof(out.msg), "pull.unpack: narrow capabilities: %s",
+			       strerror(errno));
+		out.kind = 'E';
+		(void)sp_write_all(wfd, &out, sizeof(out));
+		_exit(1);
+	}
 	setup_registry(r, o, ref);
 	if (m->token[0]) {
 		(void)snprintf(r->token, sizeof(r->token), "%s", m->token);

@@ -27,6 +27,7 @@
 
 #include "lib/cleanup.h"
 #include "lib/fileio.h"
+#include "lib/caps.h"
 #include "lib/log.h"
 #include "storage/storage_int.h"
 
@@ -53,21 +54,7 @@ const uint64_t sp_storage_worker_caps = CAPBIT(CAP_SYS_ADMIN) | CAPBIT(CAP_IPC_L
 
 int sp_storage_narrow_caps(uint64_t keep)
 {
-	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
-	struct __user_cap_data_struct d[2];
-
-	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
-		return -1;
-	for (int c = 0; c <= 63; c++)
-		if (!(keep & CAPBIT(c)) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 &&
-		    errno != EINVAL)
-			return -1;
-	memset(d, 0, sizeof(d));
-	d[0].effective = d[0].permitted = (uint32_t)keep;
-	d[1].effective = d[1].permitted = (uint32_t)(keep >> 32);
-	if (syscall(SYS_capset, &h, d) < 0)
-		return -1;
-	return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+	return sp_caps_narrow(keep);
 }
 
 __attribute__((noreturn)) static void worker_main(int fd, const struct sp_fmt_req *r, bool teardown)
