@@ -210,21 +210,21 @@ static int load_seccomp(enum sp_evidence_kind ev, struct sp_err *err)
 	ADD(SCMP_ACT_ALLOW, SCMP_SYS(mprotect), 1, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
 	/* Sockets: IPv4 and IPv6 only (no unix, vsock, netlink, packet); a socketpair of unix
 	 * sockets is only ever connected to itself (libcurl's wake-up pair). */
-	ADD(SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_EQ, AF_INET));
-	ADD(SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_EQ, AF_INET6));
-	ADD(SCMP_ACT_ALLOW, SCMP_SYS(socketpair), 1, SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
+	ADD(SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_EQ, AF_INET, 0));
+	ADD(SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_EQ, AF_INET6, 0));
+	ADD(SCMP_ACT_ALLOW, SCMP_SYS(socketpair), 1, SCMP_A0(SCMP_CMP_EQ, AF_UNIX, 0));
 	/* Threads only (the resolver): a clone without CLONE_THREAD would be a new process. */
 	ADD(SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
 	    SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
 	ADD(SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0); /* libcs fall back to clone */
 	/* Signals to its own threads only (abort, pthread_kill): never to another process. */
-	ADD(SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1, SCMP_A0(SCMP_CMP_EQ, (uint64_t)getpid()));
+	ADD(SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1, SCMP_A0(SCMP_CMP_EQ, (uint64_t)getpid(), 0));
 	/* ioctl: non-blocking and pending-bytes on sockets, isatty, and the SNP report. */
-	ADD(SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, FIONBIO));
-	ADD(SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, FIONREAD));
-	ADD(SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, TIOCGWINSZ));
+	ADD(SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, FIONBIO, 0));
+	ADD(SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, FIONREAD, 0));
+	ADD(SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, TIOCGWINSZ, 0));
 	if (ev == SP_EV_SNP)
-		ADD(SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, SNP_IOCTL));
+		ADD(SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, SNP_IOCTL, 0));
 	/* Opens: the root holds only the resolver's files and the evidence mounts. Read-only,
 	 * except where the evidence needs a read-write device or writes configfs-tsm's inblob. */
 	if (dev_rw) {
@@ -239,7 +239,7 @@ static int load_seccomp(enum sp_evidence_kind ev, struct sp_err *err)
 		ADD(SCMP_ACT_ALLOW, SCMP_SYS(mkdir), 0);
 		ADD(SCMP_ACT_ALLOW, SCMP_SYS(mkdirat), 0);
 		ADD(SCMP_ACT_ALLOW, SCMP_SYS(rmdir), 0);
-		ADD(SCMP_ACT_ALLOW, SCMP_SYS(unlinkat), 1, SCMP_A2(SCMP_CMP_EQ, AT_REMOVEDIR));
+		ADD(SCMP_ACT_ALLOW, SCMP_SYS(unlinkat), 1, SCMP_A2(SCMP_CMP_EQ, AT_REMOVEDIR, 0));
 	}
 #undef ADD
 	if (r == 0)
