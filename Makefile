@@ -192,9 +192,14 @@ install: all
 
 # Each area adds its own tests/bench/bench-* executable, run after the ttRPC comparison; every
 # one prints `bench:` lines (DESIGN.md, Conventions) and exits non-zero only when it broke.
-bench: $(PROTO_C) $(PROTO_H)
-	rc=0; tests/bench/run || rc=1; \
-	for b in $(sort $(wildcard tests/bench/bench-*)); do [ -x "$$b" ] || continue; "$$b" || rc=1; done; \
+# tests/bench/summary closes with a table (sizes, the boot timeline, every ratio of the run).
+bench: all $(PROTO_C) $(PROTO_H)
+	@mkdir -p $(B)/bench
+	rc=0; : >$(B)/bench/lines.txt; \
+	tests/bench/run | tee -a $(B)/bench/lines.txt || rc=1; \
+	for b in $(sort $(wildcard tests/bench/bench-*)); do [ -x "$$b" ] || continue; \
+		"$$b" | tee -a $(B)/bench/lines.txt || rc=1; done; \
+	tests/bench/summary $(B)/bench/lines.txt || rc=1; \
 	exit $$rc
 
 clean:
