@@ -76,6 +76,8 @@ def test_kata_configurations():
         assert rt["experimental_force_guest_pull"] is True, name
         assert rt["static_sandbox_resource_mgmt"] is True, name
         assert rt["disable_guest_seccomp"] is False, name
+        # A pod may bring initdata (measured), and no annotation that changes the launch.
+        assert hv["enable_annotations"] == ["cc_init_data"], name
     assert _conf(dest, "qemu-tdx")["hypervisor"]["qemu"]["confidential_guest"] is True
     snp = _conf(dest, "qemu-snp")["hypervisor"]["qemu"]
     assert snp["confidential_guest"] is True and snp["sev_snp_guest"] is True
@@ -118,8 +120,8 @@ def test_cmdline_follows_the_configuration():
                          text=True, check=True).stdout.strip()
     assert "nr_cpus" not in out and out.endswith("selinux=0 sealpod.log=debug"), out
     with open(path) as f:
-        text = f.read().replace("enable_debug = false\nenable_annotations",
-                                "enable_debug = true\nenable_annotations", 1)
+        # The first enable_debug is the [hypervisor.qemu] one (the agent's comes later).
+        text = f.read().replace("enable_debug = false", "enable_debug = true", 1)
     dbg = os.path.join(dest, "debug.toml")
     with open(dbg, "w") as f:
         f.write(text)
