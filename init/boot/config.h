@@ -32,7 +32,7 @@ struct sp_security {
 	/* Accept vsock peers with CID 1 (loopback). Effective only when the test-overlay marker
 	 * also exists; `sealpod.loopback=0` turns it off even then. */
 	bool allow_loopback;
-	/* Reserved for the attestation issue: `sealpod.attest=required`. */
+	/* `sealpod.attest=required`: attest even when initdata does not ask for it (tighten only). */
 	enum sp_attest_mode attest;
 };
 
