@@ -93,7 +93,8 @@ def test_ctl_raw_errors():
         # run pulls in the guest: this agent's network namespace has no route, so the pull
         # fails at its first stage and says so.
         rc, out, err = ctl(addr, "run", "--id", "c1", "--image", "busybox", "--", "echo", "hi")
-        assert rc in (RPC_EXIT + tt.FAILED_PRECONDITION, RPC_EXIT + tt.UNAVAILABLE), (rc, err)
+        assert rc in (RPC_EXIT + tt.NOT_FOUND, RPC_EXIT + tt.FAILED_PRECONDITION,
+                      RPC_EXIT + tt.UNAVAILABLE), (rc, err)
         assert "CreateContainer" in err and "pull." in err, err
         for verb in (["kill", "--id", "c1", "--signal", "9"], ["wait", "--id", "c1"],
                      ["logs", "--id", "c1"], ["stats", "--id", "c1"]):
