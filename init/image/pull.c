@@ -26,6 +26,7 @@
 #include "image/image_int.h"
 #include "image/manifest.h"
 #include "image/registry.h"
+#include "image/wire.h"
 #include "lib/fileio.h"
 #include "lib/caps.h"
 #include "lib/log.h"
@@ -33,234 +34,6 @@
 #define PULL_TIMEOUT_S	  1800
 #define PROGRESS_EVERY_MS 2000
 #define META_MAX	  (8u << 20)
-
-/* --- the field list (metadata child -> worker) ------------------------------------------------ */
-
-enum tag {
-	T_DIGEST = 1,
-	T_CONFIG_DIGEST,
-	T_LAYER_DIGEST,
-	T_LAYER_COMP,
-	T_LAYER_SIZE,
-	T_DIFF_ID,
-	T_ENTRYPOINT,
-	T_CMD,
-	T_ENV,
-	T_WORKDIR,
-	T_USER,
-	T_TOKEN,
-	T_TOKEN_TTL,
-	T_ERROR,
-};
-
-struct wire {
-	uint8_t *p;
-	size_t len, cap;
-	bool oom;
-};
-
-static void w_put(struct wire *w, uint32_t tag, const void *d, size_t n)
-{
-	uint32_t h[2] = { tag, (uint32_t)n };
-
-	if (w->oom)
-		return;
-	if (w->len + 8 + n > w->cap) {
-		size_t nc = (w->len + 8 + n) * 2;
-		uint8_t *np = realloc(w->p, nc);
-
-		if (!np) {
-			w->oom = true;
-			return;
-		}
-		w->p = np;
-		w->cap = nc;
-	}
-	memcpy(w->p + w->len, h, 8);
-	memcpy(w->p + w->len + 8, d, n);
-	w->len += 8 + n;
-}
-
-static void w_str(struct wire *w, uint32_t tag, const char *s)
-{
-	w_put(w, tag, s, strlen(s));
-}
-
-static void w_u64(struct wire *w, uint32_t tag, uint64_t v)
-{
-	w_put(w, tag, &v, sizeof(v));
-}
-
-/* What the metadata child found. */
-struct meta {
-	char digest[72], config_digest[72];
-	size_t n;
-	struct {
-		char digest[72], diff_id[72];
-		int comp;
-		uint64_t size;
-	} layers[SP_IMG_MAX_LAYERS];
-	size_t nd, nc; /* counters while decoding */
-	char **entrypoint, **cmd, **env;
-	size_t n_entrypoint, n_cmd, n_env;
-	char *workdir, *user;
-	char token[8192];
-	uint64_t token_ttl;
-	char error[256];
-};
-
-static void strv_free(char **v)
-{
-	for (size_t i = 0; v && v[i]; i++)
-		free(v[i]);
-	free(v);
-}
-
-static int strv_push(char ***v, size_t *n, const uint8_t *d, size_t len, size_t max)
-{
-	char **nv;
-
-	if (*n >= max || len > SP_IMG_STR_MAX || memchr(d, '\0', len))
-		return -1;
-	nv = realloc(*v, (*n + 2) * sizeof(char *));
-	if (!nv)
-		return -1;
-	*v = nv;
-	nv[*n] = strndup((const char *)d, len);
-	if (!nv[*n])
-		return -1;
-	nv[++*n] = NULL;
-	return 0;
-}
-
-static int copy_field(char *dst, size_t cap, const uint8_t *d, size_t len)
-{
-	if (len >= cap || memchr(d, '\0', len))
-		return -1;
-	memcpy(dst, d, len);
-	dst[len] = '\0';
-	return 0;
-}
-
-/* Decodes the child's field list: lengths, counts and digest syntax are checked; nothing else
- * is interpreted. */
-static int meta_decode(const uint8_t *p, size_t len, struct meta *m, struct sp_err *err)
-{
-	size_t off = 0, nsize = 0, ncomp = 0;
-
-	while (off < len) {
-		uint32_t h[2];
-		const uint8_t *d;
-		int bad = 0;
-
-		if (len - off < 8)
-			goto bad;
-		memcpy(h, p + off, 8);
-		if (h[1] > len - off - 8)
-			goto bad;
-		d = p + off + 8;
-		off += 8 + h[1];
-		switch (h[0]) {
-		case T_DIGEST:
-			bad = copy_field(m->digest, sizeof(m->digest), d, h[1]);
-			break;
-		case T_CONFIG_DIGEST:
-			bad = copy_field(m->config_digest, sizeof(m->config_digest), d, h[1]);
-			break;
-		case T_LAYER_DIGEST:
-			bad = m->n >= SP_IMG_MAX_LAYERS ||
-			      copy_field(m->layers[m->n].digest, 72, d, h[1]) ||
-			      !sp_digest_valid(m->layers[m->n].digest);
-			if (!bad)
-				m->n++;
-			break;
-		case T_LAYER_COMP:
-		case T_LAYER_SIZE: {
-			uint64_t v;
-			size_t *k = h[0] == T_LAYER_COMP ? &ncomp : &nsize;
-
-			if (h[1] != 8 || *k >= SP_IMG_MAX_LAYERS)
-				goto bad;
-			memcpy(&v, d, 8);
-			if (h[0] == T_LAYER_COMP) {
-				if (v > SP_COMP_ZSTD)
-					goto bad;
-				m->layers[*k].comp = (int)v;
-			} else {
-				m->layers[*k].size = v;
-			}
-			(*k)++;
-			break;
-		}
-		case T_DIFF_ID:
-			bad = m->nd >= SP_IMG_MAX_LAYERS ||
-			      copy_field(m->layers[m->nd].diff_id, 72, d, h[1]) ||
-			      !sp_digest_valid(m->layers[m->nd].diff_id);
-			if (!bad)
-				m->nd++;
-			break;
-		case T_ENTRYPOINT:
-			bad = strv_push(&m->entrypoint, &m->n_entrypoint, d, h[1], SP_IMG_MAX_ARGS);
-			break;
-		case T_CMD:
-			bad = strv_push(&m->cmd, &m->n_cmd, d, h[1], SP_IMG_MAX_ARGS);
-			break;
-		case T_ENV:
-			bad = strv_push(&m->env, &m->n_env, d, h[1], SP_IMG_MAX_ENV);
-			break;
-		case T_WORKDIR:
-		case T_USER: {
-			char **dst = h[0] == T_WORKDIR ? &m->workdir : &m->user;
-
-			if (*dst || h[1] > SP_IMG_STR_MAX || memchr(d, '\0', h[1]))
-				goto bad;
-			*dst = strndup((const char *)d, h[1]);
-			bad = !*dst;
-			break;
-		}
-		case T_TOKEN:
-			bad = copy_field(m->token, sizeof(m->token), d, h[1]);
-			for (size_t i = 0; !bad && i < h[1]; i++)
-				bad = d[i] <= 0x20 || d[i] >= 0x7f;
-			break;
-		case T_TOKEN_TTL:
-			if (h[1] != 8)
-				goto bad;
-			memcpy(&m->token_ttl, d, 8);
-			break;
-		case T_ERROR: {
-			char raw[256];
-			size_t n = h[1] < sizeof(raw) ? h[1] : sizeof(raw) - 1;
-
-			memcpy(raw, d, n);
-			sp_log_escape(m->error, sizeof(m->error), raw, n);
-			break;
-		}
-		default:
-			goto bad;
-		}
-		if (bad)
-			goto bad;
-	}
-	if (m->error[0])
-		return 0;
-	if (!sp_digest_valid(m->digest) || !sp_digest_valid(m->config_digest) || m->n == 0 ||
-	    m->nd != m->n || ncomp != m->n || nsize != m->n)
-		goto bad;
-	return 0;
-bad:
-	return sp_error(err, 0, "pull.manifest: the metadata child sent a malformed result");
-}
-
-static void meta_free(struct meta *m)
-{
-	strv_free(m->entrypoint);
-	strv_free(m->cmd);
-	strv_free(m->env);
-	free(m->workdir);
-	free(m->user);
-	explicit_bzero(m->token, sizeof(m->token));
-}
 
 /* --- the metadata child ------------------------------------------------------------------------ */
 
@@ -282,7 +55,7 @@ static void setup_registry(struct sp_registry *r, const struct sp_pull_opts *o,
 		r->has_creds = true;
 }
 
-static int resolve(struct sp_registry *r, const struct sp_image_ref *ref, struct wire *w,
+static int resolve(struct sp_registry *r, const struct sp_image_ref *ref, struct sp_wire *w,
 		   struct sp_err *err)
 {
 	struct sp_manifest *m = malloc(sizeof(*m));
@@ -303,7 +76,7 @@ static int resolve(struct sp_registry *r, const struct sp_image_ref *ref, struct
 			       ref->digest, got);
 		goto out;
 	}
-	w_str(w, T_DIGEST, got);
+	sp_wire_str(w, T_DIGEST, got);
 	if (sp_manifest_parse(body, len, ct, m, err) < 0) {
 		(void)sp_error_wrap(err, "pull.manifest");
 		goto out;
@@ -360,25 +133,25 @@ static int resolve(struct sp_registry *r, const struct sp_image_ref *ref, struct
 		sp_config_free(&cfg);
 		goto out;
 	}
-	w_str(w, T_CONFIG_DIGEST, m->config.digest);
+	sp_wire_str(w, T_CONFIG_DIGEST, m->config.digest);
 	for (size_t i = 0; i < m->n; i++) {
-		w_str(w, T_LAYER_DIGEST, m->entries[i].digest);
-		w_u64(w, T_LAYER_COMP, (uint64_t)sp_layer_compression(m->entries[i].media_type));
-		w_u64(w, T_LAYER_SIZE, m->entries[i].size);
-		w_str(w, T_DIFF_ID, cfg.diff_ids[i]);
+		sp_wire_str(w, T_LAYER_DIGEST, m->entries[i].digest);
+		sp_wire_u64(w, T_LAYER_COMP, (uint64_t)sp_layer_compression(m->entries[i].media_type));
+		sp_wire_u64(w, T_LAYER_SIZE, m->entries[i].size);
+		sp_wire_str(w, T_DIFF_ID, cfg.diff_ids[i]);
 	}
 	for (size_t i = 0; i < cfg.n_entrypoint; i++)
-		w_str(w, T_ENTRYPOINT, cfg.entrypoint[i]);
+		sp_wire_str(w, T_ENTRYPOINT, cfg.entrypoint[i]);
 	for (size_t i = 0; i < cfg.n_cmd; i++)
-		w_str(w, T_CMD, cfg.cmd[i]);
+		sp_wire_str(w, T_CMD, cfg.cmd[i]);
 	for (size_t i = 0; i < cfg.n_env; i++)
-		w_str(w, T_ENV, cfg.env[i]);
-	w_str(w, T_WORKDIR, cfg.workdir);
-	w_str(w, T_USER, cfg.user);
+		sp_wire_str(w, T_ENV, cfg.env[i]);
+	sp_wire_str(w, T_WORKDIR, cfg.workdir);
+	sp_wire_str(w, T_USER, cfg.user);
 	sp_config_free(&cfg);
 	if (r->scheme == SP_AUTH_BEARER && r->token[0]) {
-		w_str(w, T_TOKEN, r->token);
-		w_u64(w, T_TOKEN_TTL, 60);
+		sp_wire_str(w, T_TOKEN, r->token);
+		sp_wire_u64(w, T_TOKEN_TTL, 60);
 	}
 	ret = w->oom ? sp_error(err, ENOMEM, "pull.manifest") : 0;
 out:
@@ -391,7 +164,7 @@ static __attribute__((noreturn)) void meta_child(const struct sp_pull_opts *o,
 						 const struct sp_image_ref *ref, int sock)
 {
 	struct sp_registry *r = malloc(sizeof(*r));
-	struct wire w = { 0 };
+	struct sp_wire w = { 0 };
 	struct sp_err err = { 0 };
 	int ret = -1;
 
@@ -409,7 +182,7 @@ static __attribute__((noreturn)) void meta_child(const struct sp_pull_opts *o,
 	if (ret < 0) {
 		w.len = 0;
 		w.oom = false;
-		w_str(&w, T_ERROR, err.msg);
+		sp_wire_str(&w, T_ERROR, err.msg);
 	}
 	if (!w.oom)
 		(void)sp_write_all(sock, w.p, w.len);
@@ -418,7 +191,7 @@ static __attribute__((noreturn)) void meta_child(const struct sp_pull_opts *o,
 	_exit(ret < 0 ? 1 : 0);
 }
 
-static int run_meta(const struct sp_pull_opts *o, const struct sp_image_ref *ref, struct meta *m,
+static int run_meta(const struct sp_pull_opts *o, const struct sp_image_ref *ref, struct sp_meta *m,
 		    struct sp_err *err)
 {
 	int sv[2], status;
@@ -460,7 +233,7 @@ static int run_meta(const struct sp_pull_opts *o, const struct sp_image_ref *ref
 	close(sv[0]);
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
-	ret = meta_decode(buf, len, m, err);
+	ret = sp_meta_decode(buf, len, m, err);
 	explicit_bzero(buf, len);
 	free(buf);
 	if (ret < 0)
@@ -512,7 +285,7 @@ struct running {
 
 static __attribute__((noreturn)) void layer_proc(const struct sp_pull_opts *o,
 						 const struct sp_image_ref *ref,
-						 const struct meta *m, size_t i, int wfd,
+						 const struct sp_meta *m, size_t i, int wfd,
 						 uint64_t max_layer)
 {
 	struct sp_registry *r = malloc(sizeof(*r));
@@ -607,7 +380,7 @@ static void human(uint64_t b, char *out, size_t cap)
 }
 
 static int run_layers(const struct sp_pull_opts *o, const struct sp_image_ref *ref,
-		      const struct meta *m, const bool *todo, uint64_t max_layer,
+		      const struct sp_meta *m, const bool *todo, uint64_t max_layer,
 		      struct sp_pull_result *res, struct sp_err *err)
 {
 	unsigned par = o->parallel ? o->parallel : SP_IMAGE_DEFAULT_PARALLEL;
@@ -714,7 +487,7 @@ static int run_layers(const struct sp_pull_opts *o, const struct sp_image_ref *r
 int sp_image_pull(const struct sp_pull_opts *o, struct sp_pull_result *res, struct sp_err *err)
 {
 	struct sp_image_ref ref;
-	struct meta *m = calloc(1, sizeof(*m));
+	struct sp_meta *m = calloc(1, sizeof(*m));
 	bool todo[SP_IMG_MAX_LAYERS] = { 0 };
 	uint64_t need = 0, have, max_layer;
 	struct statvfs vfs;
@@ -805,7 +578,7 @@ int sp_image_pull(const struct sp_pull_opts *o, struct sp_pull_result *res, stru
 out:
 	if (ret < 0)
 		sp_pull_result_free(res);
-	meta_free(m);
+	sp_meta_free(m);
 	free(m);
 	return ret;
 }
@@ -813,118 +586,12 @@ out:
 void sp_pull_result_free(struct sp_pull_result *res)
 {
 	free(res->diff_ids);
-	strv_free(res->entrypoint);
-	strv_free(res->cmd);
-	strv_free(res->env);
+	sp_strv_free(res->entrypoint);
+	sp_strv_free(res->cmd);
+	sp_strv_free(res->env);
 	free(res->workdir);
 	free(res->user);
 	res->diff_ids = NULL;
 	res->entrypoint = res->cmd = res->env = NULL;
 	res->workdir = res->user = NULL;
-}
-
-/* --- the result, from a pull worker to PID 1 (driver.c) ------------------------------------------ */
-
-int sp_pull_result_encode(const struct sp_pull_result *r, const char *error, uint8_t **out,
-			  size_t *len)
-{
-	struct wire w = { 0 };
-
-	if (error) {
-		w_str(&w, T_ERROR, error);
-	} else {
-		w_str(&w, T_DIGEST, r->digest);
-		for (size_t i = 0; i < r->n_entrypoint; i++)
-			w_str(&w, T_ENTRYPOINT, r->entrypoint[i]);
-		for (size_t i = 0; i < r->n_cmd; i++)
-			w_str(&w, T_CMD, r->cmd[i]);
-		for (size_t i = 0; i < r->n_env; i++)
-			w_str(&w, T_ENV, r->env[i]);
-		w_str(&w, T_WORKDIR, r->workdir ? r->workdir : "");
-		w_str(&w, T_USER, r->user ? r->user : "");
-	}
-	if (w.oom) {
-		free(w.p);
-		return -1;
-	}
-	*out = w.p;
-	*len = w.len;
-	return 0;
-}
-
-int sp_pull_result_decode(const uint8_t *p, size_t len, struct sp_pull_result *r, char *error,
-			  size_t cap)
-{
-	struct meta *m = calloc(1, sizeof(*m));
-	size_t off = 0;
-	int ret = -1;
-
-	memset(r, 0, sizeof(*r));
-	error[0] = '\0';
-	if (!m)
-		return -1;
-	while (off < len) {
-		uint32_t h[2];
-		const uint8_t *d;
-		int bad = 0;
-
-		if (len - off < 8)
-			goto out;
-		memcpy(h, p + off, 8);
-		if (h[1] > len - off - 8)
-			goto out;
-		d = p + off + 8;
-		off += 8 + h[1];
-		switch (h[0]) {
-		case T_DIGEST:
-			bad = copy_field(m->digest, sizeof(m->digest), d, h[1]);
-			break;
-		case T_ENTRYPOINT:
-			bad = strv_push(&m->entrypoint, &m->n_entrypoint, d, h[1], SP_IMG_MAX_ARGS);
-			break;
-		case T_CMD:
-			bad = strv_push(&m->cmd, &m->n_cmd, d, h[1], SP_IMG_MAX_ARGS);
-			break;
-		case T_ENV:
-			bad = strv_push(&m->env, &m->n_env, d, h[1], SP_IMG_MAX_ENV);
-			break;
-		case T_WORKDIR:
-		case T_USER: {
-			char **dst = h[0] == T_WORKDIR ? &m->workdir : &m->user;
-
-			if (*dst || h[1] > SP_IMG_STR_MAX || memchr(d, '\0', h[1]))
-				goto out;
-			*dst = strndup((const char *)d, h[1]);
-			bad = !*dst;
-			break;
-		}
-		case T_ERROR: {
-			char raw[256];
-			size_t n = h[1] < sizeof(raw) ? h[1] : sizeof(raw) - 1;
-
-			memcpy(raw, d, n);
-			sp_log_escape(error, cap, raw, n);
-			break;
-		}
-		default:
-			goto out;
-		}
-		if (bad)
-			goto out;
-	}
-	if (!error[0] && !sp_digest_valid(m->digest))
-		goto out;
-	memcpy(r->digest, m->digest, sizeof(r->digest));
-	r->entrypoint = m->entrypoint, r->n_entrypoint = m->n_entrypoint;
-	r->cmd = m->cmd, r->n_cmd = m->n_cmd;
-	r->env = m->env, r->n_env = m->n_env;
-	r->workdir = m->workdir ? m->workdir : strdup("");
-	r->user = m->user ? m->user : strdup("");
-	m->entrypoint = m->cmd = m->env = NULL;
-	m->workdir = m->user = NULL;
-	ret = 0;
-out:
-	meta_free(m);
-	free(m);
-	return ret;
 }
