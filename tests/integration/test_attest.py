@@ -275,7 +275,10 @@ def test_kbs_is_strict():
         assert st == 401 and "members" in body["detail"], body
         st, ch, cookie = post("/kbs/v0/auth", {"version": "0.4.0", "tee": "sample",
                                                "extra-params": {}})
-        st, body, _ = attest("A" + ch["nonce"][1:], jwk, cookie)
+        # a different nonce of the same length: swap the first character for another one
+        # (replacing it with a fixed letter would be the real nonce 1 time in 64)
+        wrong = ("B" if ch["nonce"][0] == "A" else "A") + ch["nonce"][1:]
+        st, body, _ = attest(wrong, jwk, cookie)
         assert st == 401 and "nonce" in body["detail"], body
         st, ch, cookie = post("/kbs/v0/auth", {"version": "0.4.0", "tee": "sample",
                                                "extra-params": {}})
