@@ -115,6 +115,12 @@ const struct sp_image_settings *sp_attest_image_settings(void)
 	return A.have_initdata ? &A.id.image : &default_image;
 }
 
+size_t sp_attest_secrets(const struct sp_secret_decl **out)
+{
+	*out = A.have_initdata ? A.id.secrets : NULL;
+	return A.have_initdata ? A.id.nsecrets : 0;
+}
+
 bool sp_attest_done(void)
 {
 	return A.st == ST_OK;
@@ -324,7 +330,8 @@ int sp_attest_boot_initdata(const struct sp_config *cfg, bool test_overlay,
 			sp_fatal("initdata.parse", "%s", err.msg);
 		A.have_initdata = true;
 		sp_hex(A.id.digest, A.id.digest_len, hx);
-		sp_info("initdata", "%zu bytes of TOML, %s %s", len, sp_hash_name(A.id.alg), hx);
+		sp_info("initdata", "%zu bytes of TOML, %s %s; %zu secret%s for containers", len,
+			sp_hash_name(A.id.alg), hx, A.id.nsecrets, A.id.nsecrets == 1 ? "" : "s");
 	} else {
 		sp_info("initdata", "none");
 	}

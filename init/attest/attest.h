@@ -29,6 +29,31 @@ struct sp_image_settings {
 };
 const struct sp_image_settings *sp_attest_image_settings(void) __attribute__((weak));
 
+/* Secrets for containers, from verified initdata (cdh.toml, one table per secret):
+ *
+ *   [sealpod.secrets.<name>]
+ *   resource = "kbs:///<repo>/<type>/<tag>"   the KBS resource that holds the bytes
+ *   image = "sha256:<64 hex>"                 the digest the container's image reference must
+ *                                             resolve to in the guest's own pull
+ *   path = "/run/secrets/<file>"              where the container sees it (absolute)
+ *   mode = "0400"                             optional, octal, at most 0444
+ *
+ * A container receives a secret only when its rootfs was pulled in the guest and the pull
+ * resolved to that digest, after its spec passed the policy; the file lives on a tmpfs that only
+ * PID 1 and that container see, read-only, owned by the container's user (DESIGN.md, Trust
+ * rules: never bound to a host-chosen name). Nothing the host sends names a secret. */
+#define SP_SECRETS_MAX	   32
+#define SP_SECRET_NAME_MAX 64
+struct sp_secret_decl {
+	char name[SP_SECRET_NAME_MAX + 1]; /* an id ([A-Za-z0-9][A-Za-z0-9_.-]*) */
+	const char *resource;		   /* kbs:///<repo>/<type>/<tag> */
+	const char *image;		   /* sha256:<64 lowercase hex> */
+	const char *path; /* absolute, normalised, not "/", not in /proc /sys /dev */
+	unsigned mode;	  /* permission bits, 0400 unless set */
+};
+/* The declarations (*out: an array of the returned count, valid for the whole boot). */
+size_t sp_attest_secrets(const struct sp_secret_decl **out) __attribute__((weak));
+
 /* Fetches a KBS resource named by a kbs:///<repo>/<type>/<tag> URI, attesting first when the
  * guest has not (or its token expired). Asynchronous: returns 0 and later runs cb once from PID
  * 1's loop; data (len bytes, the plaintext secret) is valid only during cb and wiped after it.

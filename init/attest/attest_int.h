@@ -6,6 +6,7 @@
  *   kbs.c       the KBS protocol 0.4.0 messages (build and parse) and the HTTP exchange
  *   tpm.c       raw TPM 2.0 commands over /dev/tpmrm0 (PCR extend/read, a signing key, quote)
  *   evidence.c  evidence providers: sample, tpm, tdx/snp (configfs-tsm, /dev/sev-guest)
+ *   secrets.c   the [sealpod.secrets.*] declarations of cdh.toml (secrets for containers)
  *   attest.c    the boot steps, the worker process, the gate and the resource requests */
 #ifndef SEALPOD_ATTEST_ATTEST_INT_H
 #define SEALPOD_ATTEST_ATTEST_INT_H
@@ -40,6 +41,8 @@ struct sp_initdata {
 	bool require_attestation; /* a KBS is named, or aa.toml [sealpod] attestation="required" */
 	struct sp_image_settings image;
 	const char *insecure[16];
+	struct sp_secret_decl secrets[SP_SECRETS_MAX]; /* cdh.toml [sealpod.secrets.*] */
+	size_t nsecrets;
 	/* Owned parse trees. */
 	void *docs; /* struct sp_toml[3]: initdata, aa, cdh */
 };
@@ -50,6 +53,10 @@ int sp_initdata_unpack(const uint8_t *disk, size_t len, char **toml, size_t *tom
 /* Parses and digests toml (takes ownership of it on success and failure). */
 int sp_initdata_parse(char *toml, size_t len, struct sp_initdata *out, struct sp_err *err);
 void sp_initdata_free(struct sp_initdata *d);
+/* cdh.toml's [sealpod.secrets.<name>] tables (secrets.c) into d->secrets, strictly: an unknown
+ * key, a missing or malformed value, a duplicate path or more than SP_SECRETS_MAX is an error.
+ * cdh is a struct sp_toml; the strings stay borrowed from it. */
+int sp_initdata_parse_secrets(const void *cdh, struct sp_initdata *d, struct sp_err *err);
 /* Finds the initdata disk: the virtio-blk disk with serial SP_INITDATA_SERIAL, else any vd* disk
  * that starts with the magic. 0 and *found=false when there is none. */
 int sp_initdata_read_disk(const char *sysblock, const char *devdir, char **toml, size_t *toml_len,

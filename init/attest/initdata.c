@@ -292,6 +292,13 @@ int sp_initdata_parse(char *toml, size_t len, struct sp_initdata *d, struct sp_e
 	if (get_str(&docs[DOC_CDH], "cdh.toml", (const char *[]){ "sealpod", "registry_ca", NULL },
 		    &d->image.extra_ca_pem, err) < 0)
 		goto fail;
+	if (sp_initdata_parse_secrets(&docs[DOC_CDH], d, err) < 0)
+		goto fail;
+	if (d->nsecrets && !d->kbs_url) {
+		sp_error(err, 0,
+			 "cdh.toml declares secrets but no KBS is named to fetch them from");
+		goto fail;
+	}
 	return 0;
 bad_nul:
 	sp_error(err, 0, "initdata: the document holds a NUL byte");

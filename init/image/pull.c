@@ -136,7 +136,8 @@ static int resolve(struct sp_registry *r, const struct sp_image_ref *ref, struct
 	sp_wire_str(w, T_CONFIG_DIGEST, m->config.digest);
 	for (size_t i = 0; i < m->n; i++) {
 		sp_wire_str(w, T_LAYER_DIGEST, m->entries[i].digest);
-		sp_wire_u64(w, T_LAYER_COMP, (uint64_t)sp_layer_compression(m->entries[i].media_type));
+		sp_wire_u64(w, T_LAYER_COMP,
+			    (uint64_t)sp_layer_compression(m->entries[i].media_type));
 		sp_wire_u64(w, T_LAYER_SIZE, m->entries[i].size);
 		sp_wire_str(w, T_DIFF_ID, cfg.diff_ids[i]);
 	}
@@ -279,8 +280,8 @@ struct running {
 
 #define CAPB(c) (1ull << (c))
 #define APPLIER_CAPS                                                                               \
-	(CAPB(CAP_CHOWN) | CAPB(CAP_DAC_OVERRIDE) | CAPB(CAP_DAC_READ_SEARCH) | CAPB(CAP_FOWNER) |  \
-	 CAPB(CAP_FSETID) | CAPB(CAP_MKNOD) | CAPB(CAP_SETFCAP) | CAPB(CAP_SETUID) |                \
+	(CAPB(CAP_CHOWN) | CAPB(CAP_DAC_OVERRIDE) | CAPB(CAP_DAC_READ_SEARCH) | CAPB(CAP_FOWNER) | \
+	 CAPB(CAP_FSETID) | CAPB(CAP_MKNOD) | CAPB(CAP_SETFCAP) | CAPB(CAP_SETUID) |               \
 	 CAPB(CAP_SETGID) | CAPB(CAP_SYS_CHROOT) | CAPB(CAP_SYS_ADMIN))
 
 static __attribute__((noreturn)) void layer_proc(const struct sp_pull_opts *o,

@@ -385,6 +385,8 @@ int sp_rt_create(const char *cid, const Grpc__Spec *spec, bool sandbox_pidns, bo
 		goto out;
 	if (!pause && (ret = check_pin(cid, plan, err)) < 0)
 		goto out;
+	if (!pause && (ret = sp_rt_secret_mounts(cid, plan, err)) < 0)
+		goto out;
 	ret = -TT_FAILED_PRECONDITION;
 	if (!rt.ready) {
 		sp_error(err, 0, "containers run only in the guest");

@@ -1,5 +1,5 @@
 /* CreateContainer's preparation steps (prepare.h): the attestation gate, then each Storage entry
- * by its driver, then the creation itself. Each step may park the call; the loop goes on. */
+ * by its driver, then the container's secrets, then the creation itself. Each step may park the call; the loop goes on. */
 #define _GNU_SOURCE
 #include "runtime/prepare.h"
 
@@ -16,7 +16,7 @@ struct sp_prep {
 	struct tt_call *call;
 	Grpc__CreateContainerRequest *req; /* our copy */
 	char cid[SP_ID_MAX + 1];
-	size_t step;  /* 0: the gate; 1: devices; 2..n+1: storages[step-2]; n+2: create */
+	size_t step; /* 0: the gate; 1: devices; 2..n+1: storages[step-2]; n+2: secrets; n+3: create */
 	bool in_step; /* a step function is running: sp_prep_done only records */
 	bool reported;
 	int rep_ret;
@@ -49,6 +49,7 @@ const struct sp_storage_driver *sp_storage_driver_for(const char *name)
 
 void sp_prep_release_all(const char *cid)
 {
+	sp_secrets_release(cid);
 	for (size_t i = 0; i < sizeof(drivers) / sizeof(drivers[0]); i++) {
 		const struct sp_storage_driver *d = drivers[i].drv;
 		bool seen = false;
@@ -106,10 +107,12 @@ static void unlink_prep(struct sp_prep *h)
 #define STEP_DEVICES  1
 #define STEP_STORAGE0 2
 
-/* Releases what the storage steps before h->step made (each driver once). */
+/* Releases what the storage and secrets steps before h->step made (each driver once). */
 static void release_done_steps(struct sp_prep *h)
 {
 	size_t ndone = h->step > STEP_STORAGE0 ? h->step - STEP_STORAGE0 : 0;
+
+	sp_secrets_release(h->cid);
 
 	for (size_t i = 0; i < ndone && i < h->req->n_storages; i++) {
 		const struct sp_storage_driver *d =
@@ -173,6 +176,8 @@ static int advance(struct sp_prep *h)
 			} else {
 				r = d->prepare(h, s, &err);
 			}
+		} else if (h->step - STEP_STORAGE0 == n) {
+			r = sp_secrets_prepare(h, &err);
 		} else {
 			h->in_step = false;
 			r = h->create(h->req, &err);
@@ -216,6 +221,8 @@ static void cancel_call(struct tt_call *call)
 			d->cancel(h);
 		if (d && d->release)
 			d->release(h->cid);
+	} else if (h->step - STEP_STORAGE0 == n) {
+		sp_secrets_cancel(h);
 	}
 	sp_info("runtime", "CreateContainer %s abandoned: the caller went away", h->cid);
 	release_done_steps(h);
@@ -269,7 +276,7 @@ int sp_prep_start(struct tt_call *call, const Grpc__CreateContainerRequest *req,
 		free(h);
 		return tt_call_error(call, TT_RESOURCE_EXHAUSTED, "out of memory");
 	}
-	snprintf(h->cid, sizeof(h->cid), "%s", req->container_id);
+	(void)snprintf(h->cid, sizeof(h->cid), "%s", req->container_id);
 	h->call = call;
 	h->create = create;
 	h->next = pending;

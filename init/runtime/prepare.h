@@ -8,7 +8,9 @@
  *      storage for "blk"/"blk-pci"/"ephemeral"/"local", ...). An unknown driver is refused.
  *      The sandbox container's guest pull of "pause" needs no driver: the pause program is
  *      built into the initramfs.
- *   3. sp_rt_create() with the rootfs the steps prepared.
+ *   3. the secrets verified initdata binds to the digest the guest's pull resolved the container's
+ *      image to (runtime/secrets.c), fetched from the KBS;
+ *   4. sp_rt_create() with the rootfs the steps prepared.
  *
  * The request is copied (packed and unpacked again) when preparation starts, so the Storage and
  * the spec a step sees stay valid until that step reports. A step that fails fails the
@@ -70,6 +72,13 @@ void sp_attest_gate_cancel(struct sp_prep *h) __attribute__((weak));
  * negative tt_code. Pod-scoped: nothing to release when the container goes. */
 int sp_storage_devices_prepare(struct sp_prep *h, struct sp_err *err) __attribute__((weak));
 void sp_storage_devices_cancel(struct sp_prep *h) __attribute__((weak));
+
+/* After the storages (runtime/secrets.c): 0 when no secret is bound to the container's image,
+ * SP_PREP_PENDING while they are fetched. Release: RemoveContainer or a failed create (a cid
+ * without secrets is a no-op). */
+int sp_secrets_prepare(struct sp_prep *h, struct sp_err *err);
+void sp_secrets_cancel(struct sp_prep *h);
+void sp_secrets_release(const char *cid);
 
 /* The driver for a Storage driver string, NULL when unsupported. */
 const struct sp_storage_driver *sp_storage_driver_for(const char *name);

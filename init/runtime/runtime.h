@@ -11,6 +11,7 @@
  *   process.c   processes in PID 1's loop: pidfds, exit status, waiters, stdio pipes and ptys
  *   container.c the container table and the lifecycle (create, start, exec, signal, remove)
  *   image.c     the image configuration per container, and pinning the process to it
+ *   secrets.c   the secrets initdata binds to a container's image: fetched, on a tmpfs, bound in
  *   handlers.c  the strong sp_agent_* definitions for the control port
  *
  * Errors: functions return 0 or a negative tt_code (-TT_INVALID_ARGUMENT for what the spec got
@@ -200,6 +201,12 @@ int sp_rt_image_user_db(const char *user, const char *passwd, const char *group,
  * when pinning); else -TT_PERMISSION_DENIED (or another tt_code) with err naming the field. */
 int sp_rt_check_image_pin(const struct sp_rt_image_config *cfg, const struct sp_rt_proc_plan *pp,
 			  const struct sp_policy_pin *pin, int rootfd, struct sp_err *err);
+
+/* Appends to plan a read-only (nosuid, nodev, noexec) bind of each secret prepared for cid
+ * (secrets.c) at its declared path, after the host's mounts so that none covers it; each file is
+ * made the container user's, with its declared mode. 0 (also when there are none) or a negative
+ * tt_code. */
+int sp_rt_secret_mounts(const char *cid, struct sp_rt_plan *plan, struct sp_err *err);
 
 /* The lifecycle, without the control port (handlers.c and the bundle driver call these). Each
  * returns 0 or a negative tt_code with err. stdio: fds for the container's 0, 1, 2 (NULL: pipes

@@ -53,8 +53,9 @@ int sp_sandboxfs_opts_parse(char *const *opts, size_t n, bool local, struct sp_s
 			if (errno || end == o + 5 || *end || v > 07777 || out->mode >= 0)
 				return sp_error(err, 0, "storage.options: bad or repeated mode");
 			if (v & S_ISUID)
-				return sp_error(err, 0, "storage.options: a set-user-id directory is "
-							"refused");
+				return sp_error(err, 0,
+						"storage.options: a set-user-id directory is "
+						"refused");
 			out->mode = (long)v;
 		} else {
 			char b[64];
@@ -85,7 +86,8 @@ static int make_dirs(int dirfd, const char *rel, struct sp_err *err)
 				  RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
 		if (next < 0)
 			return sp_error(err, errno,
-					"storage: open the mount point (symlinks are not followed)");
+					"storage: open the mount point (symlinks are not "
+					"followed)");
 		if (cur >= 0)
 			close(cur);
 		cur = next;
@@ -96,8 +98,8 @@ static int make_dirs(int dirfd, const char *rel, struct sp_err *err)
 static int prepare(const Grpc__Storage *s, bool local, struct sp_err *err)
 {
 	const char *prefix = local ? SP_SHARED_PREFIX : EPHEMERAL_PREFIX;
-	const char *rest = NULL, *why = NULL, *base = local ? "/run/kata-containers/shared"
-							    : "/run/kata-containers/sandbox";
+	const char *rest = NULL, *why = NULL,
+		   *base = local ? "/run/kata-containers/shared" : "/run/kata-containers/sandbox";
 	struct sp_sandboxfs_opts o;
 	cleanup_close int top = -1, dir = -1;
 	char fdpath[64], esc[96];
@@ -106,13 +108,14 @@ static int prepare(const Grpc__Storage *s, bool local, struct sp_err *err)
 	if (!s->mount_point || sp_path_beneath(s->mount_point, prefix, &rest, &why) < 0) {
 		sp_log_escape(esc, sizeof(esc), s->mount_point ? s->mount_point : "",
 			      s->mount_point ? strnlen(s->mount_point, 80) : 0);
-		sp_error(err, 0, "storage.options: %s mount point '%s' %s", local ? "local" : "ephemeral",
-			 esc, why ? why : "is missing");
+		sp_error(err, 0, "storage.options: %s mount point '%s' %s",
+			 local ? "local" : "ephemeral", esc, why ? why : "is missing");
 		return -TT_INVALID_ARGUMENT;
 	}
 	if (!local && (!s->fstype || strcmp(s->fstype, "tmpfs") != 0)) {
-		sp_error(err, 0, "storage.options: ephemeral storage must be tmpfs (hugetlbfs and "
-				 "others are not supported)");
+		sp_error(err, 0,
+			 "storage.options: ephemeral storage must be tmpfs (hugetlbfs and "
+			 "others are not supported)");
 		return -TT_INVALID_ARGUMENT;
 	}
 	if (sp_sandboxfs_opts_parse(s->options, s->n_options, local, &o, err) < 0)

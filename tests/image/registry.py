@@ -27,6 +27,7 @@ import socket
 import ssl
 import subprocess
 import tarfile
+import tempfile
 import threading
 import time
 import urllib.request
@@ -417,10 +418,16 @@ def build_umoci_image(layout, tag="latest", layers=None):
 
 
 def skopeo_push(pki, layout, tag, reg, repo, fmt="oci", creds=True):
-    cmd = ["skopeo", "copy", "-q", "--dest-cert-dir", pki.certdir, "--format", fmt]
-    cmd += ["--dest-creds", f"{USER}:{PASSWORD}"] if creds else ["--dest-no-creds"]
-    cmd += [f"oci:{layout}:{tag}", f"docker://{reg.host}/{repo}:{tag}"]
-    run(cmd)
+    """Pushes the layout's tag; returns the digest of the manifest as the registry holds it."""
+    with tempfile.TemporaryDirectory() as td:
+        digestfile = os.path.join(td, "digest")
+        cmd = ["skopeo", "copy", "-q", "--dest-cert-dir", pki.certdir, "--format", fmt,
+               "--digestfile", digestfile]
+        cmd += ["--dest-creds", f"{USER}:{PASSWORD}"] if creds else ["--dest-no-creds"]
+        cmd += [f"oci:{layout}:{tag}", f"docker://{reg.host}/{repo}:{tag}"]
+        run(cmd)
+        with open(digestfile) as f:
+            return f.read().strip()
 
 
 def push_index(reg, repo, ref, amd64, token=None):

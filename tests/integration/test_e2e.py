@@ -16,6 +16,7 @@ Each scenario runs in a fresh network namespace (`unshare -n`): this file re-exe
 there (`python3 test_e2e.py pod|prod`), printing `ok`/`not ok` lines.
 """
 import base64
+import hashlib
 import json
 import os
 import re
@@ -41,6 +42,10 @@ LAYER_PLAIN = b"sealpod-e2e-layer-plaintext-4c1d9b7e20aa\n"
 UPPER_PLAIN = "sealpod-e2e-upper-plaintext-91f0c3d2"
 EMPTYDIR_PLAIN = "sealpod-e2e-emptydir-plaintext-5b8e7a61"
 SANDBOX, APP = "e2e-sandbox", "e2e-app"
+# A secret for the app's image (a KBS resource that initdata binds to the image's digest), and
+# one bound to another digest, which the app must not get.
+SECRET = b"sealpod-e2e-secret-7f3a19c2d4e8b6a0"
+SECRET_PATH, OTHER_SECRET_PATH = "/run/secrets/app-token", "/run/secrets/other"
 HOSTNAME = "e2e-pod"
 
 
@@ -63,13 +68,18 @@ def policy():
     }, indent=1) + "\n"
 
 
-def initdata_toml(ca_pem, pol):
+def initdata_toml(ca_pem, pol, app_digest):
+    other = "sha256:" + "0" * 64
     return (f'version = "0.1.0"\nalgorithm = "sha256"\n[data]\n'
             f'"aa.toml" = \'\'\'\n[token_configs.kbs]\nurl = "https://10.0.2.100:{GUEST_KBS}"\n'
             f'cert = """\n{ca_pem}"""\n\'\'\'\n'
             f'"cdh.toml" = \'\'\'\n[image]\n'
             f'authenticated_registry_credentials_uri = "kbs:///default/credential/registry"\n'
-            f'[sealpod]\nregistry_ca = """\n{ca_pem}"""\n\'\'\'\n'
+            f'[sealpod]\nregistry_ca = """\n{ca_pem}"""\n'
+            f'[sealpod.secrets.app-token]\nresource = "kbs:///default/key/app-token"\n'
+            f'image = "{app_digest}"\npath = "{SECRET_PATH}"\nmode = "0440"\n'
+            f'[sealpod.secrets.other]\nresource = "kbs:///default/key/other"\n'
+            f'image = "{other}"\npath = "{OTHER_SECRET_PATH}"\n\'\'\'\n'
             f'"policy.rego" = \'\'\'\n{pol}\'\'\'\n')
 
 
@@ -91,18 +101,23 @@ class Stack:
         extra.add("opt", "dir")
         extra.add("opt/e2e-marker", "file", LAYER_PLAIN * 1024)
         layout = R.build_umoci_image(os.path.join(work, "oci"), layers=layers + [extra.bytes()])
-        R.skopeo_push(self.pki, layout, "latest", self.reg, "demo/app")
+        self.app_digest = R.skopeo_push(self.pki, layout, "latest", self.reg, "demo/app")
         auth = {"auths": {f"10.0.2.100:{GUEST_REG}": {"auth": base64.b64encode(
             f"{R.USER}:{R.PASSWORD}".encode()).decode()}}}
         authf = os.path.join(work, "auth.json")
         with open(authf, "w") as f:
             json.dump(auth, f)
-        self.toml = initdata_toml(self.ca_pem, policy())
+        secretf = os.path.join(work, "app-token")
+        with open(secretf, "wb") as f:
+            f.write(SECRET)
+        self.toml = initdata_toml(self.ca_pem, policy(), self.app_digest)
         self.initdata = A.initdata_disk(work, self.toml)
         self.cmdline = "" if test else A.NET
         self.ref, self.refv = A.reference(work, test, self.cmdline)
         self.kbs = A.Kbs(work, "--ak-tofu", "--reference", self.ref,
                          "--resource", f"default/credential/registry={authf}",
+                         "--resource", f"default/key/app-token={secretf}",
+                         "--resource", f"default/key/other={secretf}",
                          tls=(self.pki.cert, self.pki.key))
         self.pod_disk = os.path.join(work, "pod.img")
         self.ed_disk = os.path.join(work, "emptydir.img")
@@ -286,6 +301,10 @@ def scenario_pod(work):
                               source=f"{SHARED}/{APP}-{name}", options=["rbind", "ro"])
             sp.Mounts.add(destination="/cache", type="bind", source=EMPTYDIR,
                           options=["rbind", "rw"])
+            # The host tries to put a file of its own where the secret goes: the secret wins
+            # (the line below checks its sha256).
+            sp.Mounts.add(destination=SECRET_PATH, type="bind",
+                          source=f"{SHARED}/{APP}-hostname", options=["rbind", "ro"])
             sp.Annotations["io.kubernetes.cri.container-type"] = "container"
             sp.Annotations["io.kubernetes.cri.sandbox-id"] = SANDBOX
             return sp, root_
@@ -301,7 +320,11 @@ def scenario_pod(work):
         # CreateContainer(app) pulled from the local registry, with the emptyDir
         script = (f"echo app up on $(cat /etc/hostname) marker=$(busybox head -c 18 "
                   f"/opt/e2e-marker) dns=$(busybox tail -1 /etc/resolv.conf)"
-                  f" hosts=$(busybox tail -1 /etc/hosts); "
+                  f" hosts=$(busybox tail -1 /etc/hosts)"
+                  f" secret=$(busybox sha256sum {SECRET_PATH} | busybox cut -c1-64)"
+                  f" mode=$(busybox stat -c %a {SECRET_PATH})"
+                  f" ro=$( (echo x >> {SECRET_PATH}) 2>/dev/null && echo no || echo yes)"
+                  f" other=$(busybox test -e {OTHER_SECRET_PATH} && echo present || echo absent); "
                   f"for i in $(busybox seq 512); do echo {UPPER_PLAIN}; done > /upper-file; "
                   f"for i in $(busybox seq 512); do echo {EMPTYDIR_PLAIN}; done > /cache/f; "
                   f"busybox sync; echo to-stderr >&2; exec sleep 1000")
@@ -332,7 +355,16 @@ def scenario_pod(work):
         line = rep.decode(pb.agent.ReadStreamResponse).data.decode(errors="replace")
         step("ReadStdout: the app's line (CopyFile'd hostname, resolv.conf, hosts; image file)",
              line == f"app up on {HOSTNAME} marker={LAYER_PLAIN[:18].decode()} "
-             f"dns=search e2e.local hosts=10.0.2.15 {HOSTNAME}\n", repr(line))
+             f"dns=search e2e.local hosts=10.0.2.15 {HOSTNAME} "
+             f"secret={hashlib.sha256(SECRET).hexdigest()} mode=440 ro=yes other=absent\n",
+             repr(line))
+        con = g.console()
+        step("the secret bound to the app's image digest, fetched after attestation",
+             f"secrets: container {APP}: 1 secret from the KBS for image {st.app_digest}" in con and
+             f"secrets: container {APP}: app-token at {SECRET_PATH} (mode 0440)" in con and
+             [e["path"] for e in st.kbs.events("resource")].count("default/key/app-token") == 1
+             and "default/key/other" not in [e["path"] for e in st.kbs.events("resource")],
+             g.console_tail(30))
         con = g.console()
         step("layers on the encrypted disk",
              re.search(rf"pull: {APP}: .*layers in \S+ \(encrypted disk\)", con)
@@ -402,10 +434,12 @@ def scenario_pod(work):
         for path, what in ((st.pod_disk, "pod disk"), (st.ed_disk, "emptyDir disk")):
             used = nonzero_mib(path)
             step(f"{what} written ({used} MiB touched)", used >= 4, used)
-            for plain in (LAYER_PLAIN, UPPER_PLAIN.encode(), EMPTYDIR_PLAIN.encode()):
+            for plain in (LAYER_PLAIN, UPPER_PLAIN.encode(), EMPTYDIR_PLAIN.encode(), SECRET):
                 step(f"{what}: no plaintext {plain[:24]!r}", not file_has(path, plain), path)
         step("no registry password or KBS secret on the console",
-             st.R.PASSWORD not in con, "password on console")
+             st.R.PASSWORD not in con and SECRET.decode() not in con, "secret on console")
+        step("the app's secret wiped when it was removed",
+             f"secrets: container {APP}: 1 secret removed" in con, g.console_tail(30))
         print(f"ok pod: {len(results)} checks; pause create (attestation) {pause_s:.1f} s, "
               f"app create (pull) {pull_s:.1f} s with {checks} Checks answered meanwhile "
               f"(slowest {worst * 1000:.0f} ms)")

@@ -383,8 +383,8 @@ TEST(gate_require_attestation_defers_to_pending_attestation)
  * preparation's last step checks the pod storage; any other request is refused at once. */
 TEST(gate_require_encrypted_storage_lets_the_store_arrive)
 {
-	static const char doc[] =
-		"{\"version\": 1, \"default\": \"allow\", \"require_encrypted_storage\": true}";
+	static const char doc[] = "{\"version\": 1, \"default\": \"allow\", "
+				  "\"require_encrypted_storage\": true}";
 	static char *args[] = { "/bin/true" };
 	struct sp_policy *p = NULL;
 	struct sp_err err;

@@ -173,9 +173,9 @@ TEST(storage_sandboxfs_options)
 	struct sp_err err;
 	char *ok[] = { "fsgid=1000", "mode=0777" };
 	char *sticky[] = { "mode=1777" };
-	char *bad[][1] = { { "mode=4755" }, { "mode=0x1ff" }, { "mode=17777" }, { "fsgid=-1" },
-			   { "fsgid=" },    { "fsgid=1a" },	 { "size=1G" },	   { "rw" },
-			   { "" } };
+	char *bad[][1] = { { "mode=4755" }, { "mode=0x1ff" }, { "mode=17777" },
+			   { "fsgid=-1" },  { "fsgid=" },     { "fsgid=1a" },
+			   { "size=1G" },   { "rw" },	      { "" } };
 	char *twice[] = { "fsgid=1", "fsgid=2" };
 
 	REQUIRE(sp_sandboxfs_opts_parse(ok, 2, true, &o, &err) == 0);
