@@ -556,6 +556,8 @@ def test_make_run_demo():
     for want in ("registry   https://127.0.0.1:", "KBS        https://127.0.0.1:", "swtpm      ",
                  "agent      ", "| Hello from a confidential pod.",
                  "|   container hostname: demo-pod", "exit status 0",
+                 "|   49 bytes, mode 400, sha256 ", "sealpod: secrets: container demo-app: "
+                 "greeting at /run/secrets/greeting (mode 0400)",
                  "guest      powered off after DestroySandbox", "sealpod: attest: done in",
                  "sealpod: runtime: container demo-app started", "KBS log: attestation ok",
                  "refused, exit 71: sealpod-ctl: ExecProcess: PERMISSION_DENIED",
