@@ -145,7 +145,9 @@ static void conn_on_event(struct sp_watch *w, uint32_t events)
 				return;
 			}
 			tt_conn_feed(&c->tt, buf, (size_t)n);
-			if (c->tt.broken)
+			/* A short read drained the socket: the loop is level-triggered and calls again
+			 * when more arrives, so a recv that would only say EAGAIN is saved. */
+			if (c->tt.broken || (size_t)n < sizeof(buf))
 				break;
 		}
 	}
