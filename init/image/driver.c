@@ -9,7 +9,12 @@
  *            mount point and reports over a pipe; PID 1 then registers the rootfs and the image
  *            configuration with the runtime. PID 1 never blocks: Check keeps being answered.
  *   cancel   the CreateContainer went away: the worker is killed.
- *   release  unmounts the overlay; a child removes the upper dir. */
+ *   release  unmounts the overlay; a child removes the upper dir.
+ *
+ * Bearer tokens: PID 1 keeps the token each pull ended with, per registry and repository, until
+ * it expires, and hands it to the next pull of that repository, so a pod's containers ask the
+ * token service once (a registry that refuses it gets a fresh one). Tokens are secrets: kept
+ * only in PID 1's memory, wiped when replaced or expired, never logged. */
 #define _GNU_SOURCE
 #include "image/image.h"
 
@@ -24,6 +29,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent/gate.h"
@@ -32,6 +38,7 @@
 #include "boot/boot.h"
 #include "boot/config.h"
 #include "image/image_int.h"
+#include "image/manifest.h"
 #include "lib/fileio.h"
 #include "lib/log.h"
 #include "lib/loop.h"
@@ -70,6 +77,84 @@ struct made {
 
 static struct job *jobs[MAX_JOBS];
 static struct made made[SP_RT_MAX_CONTAINERS];
+
+/* --- bearer tokens across pulls ---------------------------------------------------------------- */
+
+#define MAX_TOKENS 8
+
+static struct {
+	char key[520]; /* api_host "/" repo; "" when free */
+	char token[8192];
+	time_t expiry; /* CLOCK_MONOTONIC seconds */
+} tokens[MAX_TOKENS];
+
+static time_t mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+static bool token_key(const char *ref, char *key, size_t cap)
+{
+	struct sp_image_ref r;
+
+	if (sp_image_ref_parse(ref, &r, NULL) < 0)
+		return false;
+	(void)snprintf(key, cap, "%s/%s", r.api_host, r.repo);
+	return true;
+}
+
+static void token_drop(size_t i)
+{
+	explicit_bzero(tokens[i].token, sizeof(tokens[i].token));
+	tokens[i].key[0] = '\0';
+	tokens[i].expiry = 0;
+}
+
+/* The live token for ref's repository (NULL: none), and its seconds left. */
+static const char *token_for(const char *ref, uint64_t *ttl)
+{
+	char key[520];
+	time_t now = mono_s();
+
+	*ttl = 0;
+	if (!token_key(ref, key, sizeof(key)))
+		return NULL;
+	for (size_t i = 0; i < MAX_TOKENS; i++) {
+		if (tokens[i].key[0] && tokens[i].expiry <= now + 5)
+			token_drop(i);
+		else if (tokens[i].key[0] && strcmp(tokens[i].key, key) == 0) {
+			*ttl = (uint64_t)(tokens[i].expiry - now);
+			return tokens[i].token;
+		}
+	}
+	return NULL;
+}
+
+static void token_keep(const char *ref, const char *token, uint64_t ttl)
+{
+	char key[520];
+	size_t slot = 0;
+
+	if (!token[0] || !ttl || !token_key(ref, key, sizeof(key)))
+		return;
+	if (ttl > (uint64_t)24 * 3600)
+		ttl = (uint64_t)24 * 3600;
+	for (size_t i = 0; i < MAX_TOKENS; i++) {
+		if (strcmp(tokens[i].key, key) == 0) {
+			slot = i;
+			break;
+		}
+		if (tokens[i].expiry < tokens[slot].expiry) /* a free slot, else the oldest */
+			slot = i;
+	}
+	token_drop(slot);
+	(void)snprintf(tokens[slot].key, sizeof(tokens[slot].key), "%s", key);
+	(void)snprintf(tokens[slot].token, sizeof(tokens[slot].token), "%s", token);
+	tokens[slot].expiry = mono_s() + (time_t)ttl;
+}
 
 static struct job *job_for(const struct sp_prep *h)
 {
@@ -204,6 +289,17 @@ static __attribute__((noreturn)) void worker(struct job *j, int wfd)
 	o.sandbox = true;
 	o.check_digest = check_digest;
 	o.check_arg = (void *)sp_prep_request(j->h);
+	{
+		/* This pull's token only: the others leave the worker's (and its children's) memory. */
+		static char mine[sizeof(tokens[0].token)];
+		const char *t = token_for(j->ref, &o.token_ttl);
+
+		if (t)
+			(void)snprintf(mine, sizeof(mine), "%s", t);
+		for (size_t i = 0; i < MAX_TOKENS; i++)
+			token_drop(i);
+		o.token = t ? mine : NULL;
+	}
 	ret = sp_image_pull(&o, &res, &err);
 	if (ret == 0 && sp_image_mount_overlay(store, &res, updir, j->target, &err) < 0) {
 		sp_pull_result_free(&res);
@@ -275,6 +371,7 @@ static void on_result(struct sp_watch *w, uint32_t events)
 		finish(j, -1, error);
 		return;
 	}
+	token_keep(j->ref, res.token, res.token_ttl);
 	(void)snprintf(updir, sizeof(updir), "%s/overlay/%s", j->pod, j->cid);
 	remember(j->cid, j->target, updir);
 	{

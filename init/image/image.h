@@ -51,6 +51,10 @@ struct sp_pull_opts {
 	 * -1 with why to refuse (the policy's pinned digests). May be NULL. */
 	int (*check_digest)(void *arg, const char *digest, char *why, size_t whylen);
 	void *check_arg;
+	/* A bearer token (secret) an earlier pull got for this reference's registry and repository,
+	 * and the seconds it has left; NULL: none. Used until the registry refuses it. */
+	const char *token;
+	uint64_t token_ttl;
 };
 
 struct sp_pull_result {
@@ -62,6 +66,11 @@ struct sp_pull_result {
 	char **entrypoint, **cmd, **env;
 	size_t n_entrypoint, n_cmd, n_env;
 	char *workdir, *user;
+	/* The bearer token the pull ended with (secret; "" when the registry asked for none) and
+	 * the seconds it has left, for the next pull from the same repository. Wiped by
+	 * sp_pull_result_free(). */
+	char token[8192];
+	uint64_t token_ttl;
 	/* what happened */
 	unsigned layers_fetched, layers_reused;
 	uint64_t bytes_fetched, bytes_unpacked;

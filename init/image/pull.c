@@ -37,6 +37,14 @@
 
 /* --- the metadata child ------------------------------------------------------------------------ */
 
+static time_t mono_s(void) /* the clock registry.c keeps token_expiry in */
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
 static void setup_registry(struct sp_registry *r, const struct sp_pull_opts *o,
 			   const struct sp_image_ref *ref)
 {
@@ -53,6 +61,13 @@ static void setup_registry(struct sp_registry *r, const struct sp_pull_opts *o,
 	    sp_auth_json_lookup(o->auth_json, o->auth_json_len, ref->host, ref->repo, r->user,
 				sizeof(r->user), r->pass, sizeof(r->pass), &e) == 1)
 		r->has_creds = true;
+	/* An earlier pull's token for this repository: sent from the first request on, replaced
+	 * when the registry answers 401. */
+	if (o->token && o->token[0] && o->token_ttl > 0 && strlen(o->token) < sizeof(r->token)) {
+		(void)snprintf(r->token, sizeof(r->token), "%s", o->token);
+		r->token_expiry = mono_s() + (time_t)o->token_ttl;
+		r->scheme = SP_AUTH_BEARER;
+	}
 }
 
 static int resolve(struct sp_registry *r, const struct sp_image_ref *ref, struct sp_wire *w,
@@ -150,9 +165,9 @@ static int resolve(struct sp_registry *r, const struct sp_image_ref *ref, struct
 	sp_wire_str(w, T_WORKDIR, cfg.workdir);
 	sp_wire_str(w, T_USER, cfg.user);
 	sp_config_free(&cfg);
-	if (r->scheme == SP_AUTH_BEARER && r->token[0]) {
+	if (r->scheme == SP_AUTH_BEARER && r->token[0] && r->token_expiry > mono_s()) {
 		sp_wire_str(w, T_TOKEN, r->token);
-		sp_wire_u64(w, T_TOKEN_TTL, 60);
+		sp_wire_u64(w, T_TOKEN_TTL, (uint64_t)(r->token_expiry - mono_s()));
 	}
 	ret = w->oom ? sp_error(err, ENOMEM, "pull.manifest") : 0;
 out:
@@ -569,6 +584,10 @@ int sp_image_pull(const struct sp_pull_opts *o, struct sp_pull_result *res, stru
 	res->user = m->user ? m->user : strdup("");
 	m->cmd = m->env = NULL;
 	m->workdir = m->user = NULL;
+	if (m->token[0] && m->token_ttl) {
+		memcpy(res->token, m->token, sizeof(res->token));
+		res->token_ttl = m->token_ttl;
+	}
 	res->seconds = now_s() - start;
 	ret = 0;
 	if (!o->quiet) {
@@ -592,6 +611,8 @@ void sp_pull_result_free(struct sp_pull_result *res)
 	sp_strv_free(res->env);
 	free(res->workdir);
 	free(res->user);
+	explicit_bzero(res->token, sizeof(res->token));
+	res->token_ttl = 0;
 	res->diff_ids = NULL;
 	res->entrypoint = res->cmd = res->env = NULL;
 	res->workdir = res->user = NULL;

@@ -182,7 +182,7 @@ static int decode(const uint8_t *p, size_t len, struct sp_meta *m, uint32_t mask
 	 TAG(T_LAYER_SIZE) | TAG(T_DIFF_ID) | RESULT_TAGS | TAG(T_TOKEN) | TAG(T_TOKEN_TTL))
 #define RESULT_TAGS                                                                                \
 	(TAG(T_DIGEST) | TAG(T_ENTRYPOINT) | TAG(T_CMD) | TAG(T_ENV) | TAG(T_WORKDIR) |            \
-	 TAG(T_USER) | TAG(T_ERROR))
+	 TAG(T_USER) | TAG(T_ERROR) | TAG(T_TOKEN) | TAG(T_TOKEN_TTL))
 
 int sp_meta_decode(const uint8_t *p, size_t len, struct sp_meta *m, struct sp_err *err)
 {
@@ -229,6 +229,10 @@ int sp_pull_result_encode(const struct sp_pull_result *r, const char *error, uin
 			sp_wire_str(&w, T_ENV, r->env[i]);
 		sp_wire_str(&w, T_WORKDIR, r->workdir ? r->workdir : "");
 		sp_wire_str(&w, T_USER, r->user ? r->user : "");
+		if (r->token[0] && r->token_ttl) {
+			sp_wire_str(&w, T_TOKEN, r->token);
+			sp_wire_u64(&w, T_TOKEN_TTL, r->token_ttl);
+		}
 	}
 	if (w.oom) {
 		free(w.p);
@@ -263,6 +267,10 @@ int sp_pull_result_decode(const uint8_t *p, size_t len, struct sp_pull_result *r
 	r->env = m->env, r->n_env = m->n_env;
 	r->workdir = m->workdir ? m->workdir : strdup("");
 	r->user = m->user ? m->user : strdup("");
+	if (m->token[0] && m->token_ttl) {
+		memcpy(r->token, m->token, sizeof(r->token));
+		r->token_ttl = m->token_ttl;
+	}
 	m->entrypoint = m->cmd = m->env = NULL;
 	m->workdir = m->user = NULL;
 	ret = 0;

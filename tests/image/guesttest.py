@@ -29,6 +29,7 @@ import client as tt  # noqa: E402
 pb = tt.load_protos()
 WORK = tempfile.mkdtemp(prefix="sealpod-image-guest-")
 GUEST_REG, GUEST_EVIL = 5000, 5001
+GUEST_TOKREG, GUEST_TOKSRV = 5002, 5003  # a token-auth registry and its token service
 results = []
 
 
@@ -114,6 +115,13 @@ def main():
     R.push_raw(reg, "busybox-zstd", "latest", *R.image_blobs(layers, "zstd"))
     big = R.TarBuilder().add("big.bin", "file", os.urandom(8 << 20)).bytes()
     R.push_raw(reg, "busybox-big", "latest", *R.image_blobs(layers + [big], "gzip"))
+    # Bearer tokens, anonymous as on a public registry: the pod's pulls of one repository ask
+    # the token service once (PID 1 keeps the token until it expires).
+    ts = R.TokenServer(pki, anonymous=True, expires_in=600)
+    treg = R.Registry(os.path.join(WORK, "treg"), pki, auth="token",
+                      realm=f"https://10.0.2.100:{GUEST_TOKSRV}/token")
+    R.push_raw(treg, "busybox", "latest", *R.image_blobs(layers, "gzip"),
+               token=ts.token("busybox"))
     ev = R.EvilRegistry(pki)
     sys.path.insert(0, HERE)
     import hosttest  # the adversarial layers
@@ -135,6 +143,7 @@ def main():
     ev.add_image("pinned-ok", "latest", pman, pmt, pblobs)
     ev.add_image("notlisted", "latest", pman, pmt, pblobs)
     refs = [f"10.0.2.100:{GUEST_REG}/{r}:latest" for r in ("busybox", "busybox-zstd", "busybox-big")]
+    refs += [f"10.0.2.100:{GUEST_TOKREG}/busybox:latest"]
     refs += [f"10.0.2.100:{GUEST_EVIL}/{r}:latest" for r in (
         "dotdot", "symlink-abs", "hardlink-out", "root-symlink", "overlay-xattr", "wrongblob",
         "confused")]
@@ -142,8 +151,9 @@ def main():
         {"reference": f"10.0.2.100:{GUEST_EVIL}/pinned:latest", "digest": "sha256:" + "0" * 64},
         {"reference": f"10.0.2.100:{GUEST_EVIL}/pinned-ok:latest", "digest": R.sha256(pman)}]}
 
-    g = PullGuest([f"{GUEST_REG}:{reg.port}", f"{GUEST_EVIL}:{ev.port}"], test=True, mem=1024,
-                  name="image")
+    g = PullGuest([f"{GUEST_REG}:{reg.port}", f"{GUEST_EVIL}:{ev.port}",
+                   f"{GUEST_TOKREG}:{treg.port}", f"{GUEST_TOKSRV}:{ts.port}"], test=True,
+                  mem=1024, name="image")
     try:
         g.start()
         g.sh_ok("ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0")
@@ -258,6 +268,20 @@ def main():
             assert not rep.ok and "mount point" in rep.message, rep
             serving(c)
 
+        def bearer_token_once_per_repository():
+            """Two containers of a token-auth registry's image: one token request in all (the
+            second pull starts with the token the first ended with)."""
+            ts.requests.clear()
+            for cid in ("tok1", "tok2"):
+                rep = create(c, cid, f"10.0.2.100:{GUEST_TOKREG}/busybox:latest", ["/bin/true"])
+                assert rep.ok, rep
+            assert len(ts.requests) == 1, ts.requests
+            assert "scope=repository%3Abusybox%3Apull" in ts.requests[0]["path"], ts.requests
+            for cid in ("tok1", "tok2"):
+                assert c.agent("RemoveContainer",
+                               pb.agent.RemoveContainerRequest(container_id=cid)).ok
+            return "2 pulls, 1 token request"
+
         def sealpod_ctl_pull_and_run():
             """The standalone path: `sealpod-ctl pull`, then `run` + `logs` of the same image."""
             c.close()
@@ -278,7 +302,7 @@ def main():
 
         for fn in (pull_and_run, second_container_downloads_nothing, zstd_image_and_whiteouts,
                    check_answers_during_pull, adversarial_images_refused, policy_digests_before_layers,
-                   sealpod_ctl_pull_and_run):
+                   bearer_token_once_per_repository, sealpod_ctl_pull_and_run):
             case(fn)
     except Exception as e:  # noqa: BLE001
         results.append(("boot", e))
@@ -290,6 +314,8 @@ def main():
         g.poweroff()
         reg.stop()
         ev.stop()
+        treg.stop()
+        ts.stop()
     failed = sum(1 for _, e in results if e)
     print(f"{len(results) - failed} passed, {failed} failed")
     subprocess.run(["rm", "-rf", WORK])
