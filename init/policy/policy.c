@@ -238,6 +238,7 @@ void sp_policy_pin(const struct sp_policy *p, struct sp_policy_pin *out)
 	out->enabled = p && p->pin_process;
 	out->allow_args_override = out->enabled && p->pin_args_override;
 	out->allow_extra_env = out->enabled && p->pin_extra_env;
+	out->allow_workdir_override = out->enabled && p->pin_workdir_override;
 }
 
 size_t sp_policy_nwarnings(const struct sp_policy *p)

@@ -92,8 +92,9 @@ bool sp_policy_requires_encrypted_storage(const struct sp_policy *p);
  * sp_runtime_register_image_config). Off in the built-in default and under Rego. */
 struct sp_policy_pin {
 	bool enabled;
-	bool allow_args_override; /* args may be the entrypoint plus any arguments */
-	bool allow_extra_env;	  /* env may hold variables the image does not set */
+	bool allow_args_override;    /* args may be the entrypoint plus any arguments */
+	bool allow_extra_env;	     /* env may hold variables the image does not set */
+	bool allow_workdir_override; /* cwd may differ from the image's WorkingDir */
 };
 void sp_policy_pin(const struct sp_policy *p, struct sp_policy_pin *out); /* p may be NULL */
 /* Non-fatal remarks made at load (an unknown request name in a Rego file, ...), for the console;

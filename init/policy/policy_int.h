@@ -51,7 +51,7 @@ struct sp_policy {
 	uint64_t extra_caps; /* bit n: capability n may be granted beyond the default set */
 	bool require_encrypted_storage, require_attestation;
 	/* pin_process_to_image and its two relaxations (sp_policy_pin()). */
-	bool pin_process, pin_args_override, pin_extra_env;
+	bool pin_process, pin_args_override, pin_extra_env, pin_workdir_override;
 	char warnings[SP_POLICY_MAX_WARNINGS][160];
 	size_t nwarnings;
 	struct sp_arena_chunk *arena;

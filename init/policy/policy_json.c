@@ -407,6 +407,9 @@ static int parse_top(struct sp_policy *p, struct json_object *root, struct sp_er
 		} else if (strcmp(key, "pin_allow_extra_env") == 0) {
 			if (get_bool(val, key, &p->pin_extra_env, err) < 0)
 				return -1;
+		} else if (strcmp(key, "pin_allow_workdir_override") == 0) {
+			if (get_bool(val, key, &p->pin_workdir_override, err) < 0)
+				return -1;
 		} else {
 			return unknown_key("top level", key, err);
 		}
@@ -420,10 +423,13 @@ static int parse_top(struct sp_policy *p, struct json_object *root, struct sp_er
 		return sp_error(err, 0,
 				DOC ": allowed_exec is set but ExecProcessRequest is denied "
 				    "(add \"ExecProcessRequest\": \"allow\" to requests)");
-	if ((p->pin_args_override || p->pin_extra_env) && !p->pin_process)
+	if ((p->pin_args_override || p->pin_extra_env || p->pin_workdir_override) &&
+	    !p->pin_process)
 		return sp_error(err, 0,
-				DOC ": pin_allow_args_override and pin_allow_extra_env relax "
-				    "pin_process_to_image, which is not set");
+				DOC ": pin_allow_args_override, pin_allow_extra_env and "
+				    "pin_allow_workdir_override relax pin_process_to_image, which "
+				    "is "
+				    "not set");
 	if (p->has_images && !allowed(p, "CreateContainerRequest"))
 		return sp_error(err, 0,
 				DOC ": allowed_images is set but CreateContainerRequest is "

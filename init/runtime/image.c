@@ -9,6 +9,7 @@
  *   env   every NAME=value of the image is present with the same value, and no entry names an
  *         image variable with another value; entries for other variables need
  *         pin_allow_extra_env. Values never appear in an error (they may be secrets).
+ *   cwd   equals the image's WorkingDir ("" is "/"), unless pin_allow_workdir_override.
  *   user  uid and gid equal what the image's User resolves to: "" is 0:0; "uid", "name",
  *         "uid:gid", "name:group" and mixes, names looked up in the rootfs's own /etc/passwd and
  *         /etc/group (opened beneath the rootfs); a user without a group gets its passwd group,
@@ -462,6 +463,18 @@ int sp_rt_check_image_pin(const struct sp_rt_image_config *cfg, const struct sp_
 		return ret;
 	if ((ret = check_env(cfg, pp->proc, pin->allow_extra_env, err)) < 0)
 		return ret;
+	if (!pin->allow_workdir_override) {
+		const char *want = cfg->workdir && cfg->workdir[0] ? cfg->workdir : "/";
+		const char *cwd = pp->proc && pp->proc->cwd && pp->proc->cwd[0] ? pp->proc->cwd
+										: "/";
+
+		if (strcmp(want, cwd) != 0)
+			return sp_error(err, 0,
+					PIN "cwd \"%s\" is not the image's WorkingDir \"%s\" (the "
+					    "policy does not allow overriding it)",
+					esc(u, 48, cwd), esc(u + 48, 48, want)),
+			       -TT_PERMISSION_DENIED;
+	}
 	if ((ret = sp_rt_image_user(cfg->user, rootfd, &uid, &gid, err)) < 0) {
 		char why[sizeof(err->msg)];
 

@@ -622,7 +622,7 @@ PIN_BOOT = dict(test=True, lifetime=600)
 def test_pin_process_to_image(g):
     """With pin_process_to_image, CreateContainer runs only the image configuration's process
     (registered here through the test overlay's image-config.json, as the image pull registers
-    it): args = entrypoint + cmd, the image's env, its user. Every difference is refused with
+    it): args = entrypoint + cmd, the image's env, its working directory, its user. Every difference is refused with
     PERMISSION_DENIED naming the field, and no env value appears in the message."""
     cfg = ('{"Entrypoint": ["/bin/sh", "-c"], "Cmd": ["echo pinned-ok; id -u; id -g"], '
            '"Env": ["PATH=/bin", "MODE=prod"], "User": "1000:1001", "WorkingDir": "/"}')
@@ -643,6 +643,8 @@ def test_pin_process_to_image(g):
          "env: the image's variable MODE is missing or has another value"),
         ("root user", spec(args, env=env), "user: the process runs as 0:0, the image's user "
                                            "\"1000:1001\" is 1000:1001"),
+        ("cwd", spec(args, cwd="/tmp", **good),
+         "cwd \"/tmp\" is not the image's WorkingDir \"/\""),
     ]
     with client(g) as c:
         ok(c.agent("SetPolicy", pb.agent.SetPolicyRequest(policy=policy)), "SetPolicy")

@@ -442,6 +442,7 @@ static struct sp_rt_proc_plan *tproc(struct tproc *t, const char *const *args, s
 	t->proc.n_args = nargs;
 	t->proc.env = t->env;
 	t->proc.n_env = nenv;
+	t->proc.cwd = (char *)"/srv"; /* img_cfg's WorkingDir */
 	t->pp.proc = &t->proc;
 	t->pp.uid = uid;
 	t->pp.gid = gid;
@@ -507,8 +508,9 @@ TEST(runtime_image_config_registry)
 
 TEST(runtime_image_pin_args_env)
 {
-	struct sp_policy_pin off = { false, false, false }, on = { true, false, false },
-			     relaxed = { true, true, true };
+	struct sp_policy_pin off = { false, false, false, false },
+			     on = { true, false, false, false },
+			     relaxed = { true, true, true, true };
 	struct sp_rt_image_config c;
 	struct sp_err err;
 	struct tproc t;
@@ -554,6 +556,21 @@ TEST(runtime_image_pin_args_env)
 	pp = tproc(&t, ARGS("/bin/web", "--port", "8080"),
 		   ARGS("PATH=/usr/bin:/bin", "MODE=prod", "NOEQUALS"), 0, 0);
 	CHECK(sp_rt_check_image_pin(&c, pp, &relaxed, -1, &err) == -TT_INVALID_ARGUMENT);
+	/* cwd: the image's WorkingDir, unless the policy allows overriding it; "" is "/" */
+	pp = tproc(&t, ARGS("/bin/web", "--port", "8080"), ARGS("PATH=/usr/bin:/bin", "MODE=prod"),
+		   0, 0);
+	t.proc.cwd = (char *)"/tmp";
+	CHECK(sp_rt_check_image_pin(&c, pp, &on, -1, &err) == -TT_PERMISSION_DENIED);
+	CHECK(strstr(err.msg, "cwd \"/tmp\" is not the image's WorkingDir \"/srv\"") != NULL);
+	CHECK(sp_rt_check_image_pin(&c, pp, &relaxed, -1, &err) == 0);
+	c.workdir = "";
+	t.proc.cwd = (char *)"";
+	CHECK(sp_rt_check_image_pin(&c, pp, &on, -1, &err) == 0);
+	t.proc.cwd = (char *)"/";
+	CHECK(sp_rt_check_image_pin(&c, pp, &on, -1, &err) == 0);
+	t.proc.cwd = (char *)"/srv";
+	CHECK(sp_rt_check_image_pin(&c, pp, &on, -1, &err) == -TT_PERMISSION_DENIED);
+	c.workdir = "/srv";
 	/* an image with neither entrypoint nor cmd cannot pin anything: refused */
 	c.n_entrypoint = c.n_cmd = 0;
 	CHECK(sp_rt_check_image_pin(&c, pp, &relaxed, -1, &err) == -TT_PERMISSION_DENIED);
@@ -605,7 +622,7 @@ TEST(runtime_image_user)
 	uint32_t uid, gid;
 	struct sp_rt_image_config c;
 	struct tproc t;
-	struct sp_policy_pin on = { true, false, false };
+	struct sp_policy_pin on = { true, false, false, false };
 	struct sp_rt_proc_plan *pp;
 
 	REQUIRE(rootfd >= 0);
@@ -659,6 +676,11 @@ TEST(runtime_policy_pin_keys)
 				 "\"pin_process_to_image\": true, \"pin_allow_extra_env\": true}";
 	static const char orphan[] = "{\"version\": 1, \"default\": \"allow\", "
 				     "\"pin_allow_args_override\": true}";
+	static const char orphan_wd[] = "{\"version\": 1, \"default\": \"allow\", "
+					"\"pin_allow_workdir_override\": true}";
+	static const char wd[] = "{\"version\": 1, \"default\": \"allow\", "
+				 "\"pin_process_to_image\": true, "
+				 "\"pin_allow_workdir_override\": true}";
 	static const char wrong[] = "{\"version\": 1, \"default\": \"allow\", "
 				    "\"pin_process_to_image\": \"yes\"}";
 	static const char rego[] = "package agent_policy\ndefault CreateContainerRequest := true\n";
@@ -672,6 +694,11 @@ TEST(runtime_policy_pin_keys)
 	sp_policy_free(p);
 	CHECK(sp_policy_load(orphan, strlen(orphan), &p, &err) < 0);
 	CHECK(strstr(err.msg, "pin_process_to_image, which is not set") != NULL);
+	CHECK(sp_policy_load(orphan_wd, strlen(orphan_wd), &p, &err) < 0);
+	REQUIRE(sp_policy_load(wd, strlen(wd), &p, &err) == 0);
+	sp_policy_pin(p, &pin);
+	CHECK(pin.enabled && pin.allow_workdir_override && !pin.allow_extra_env);
+	sp_policy_free(p);
 	CHECK(sp_policy_load(wrong, strlen(wrong), &p, &err) < 0);
 	REQUIRE(sp_policy_load(rego, strlen(rego), &p, &err) == 0);
 	sp_policy_pin(p, &pin);
