@@ -3,8 +3,11 @@
 The test image boots under QEMU TCG with OVMF and swtpm, with
   - an initdata disk: aa.toml names the test KBS (https, its CA inline), cdh.toml the registry
     credentials (a KBS resource) and the registry's CA, policy.rego a JSON policy;
-  - an encrypted pod disk (serial sealpod-ephemeral) for layers and upper dirs, and a Kata
-    block disk (PCI path "11") for an `encryption_key=ephemeral` emptyDir;
+  - Kata's trusted store (PCI path "12", named /dev/trusted_store in the pause container's
+    CreateContainer) that the guest encrypts for image layers and upper dirs, and a Kata block
+    disk (PCI path "11") for an `encryption_key=ephemeral` emptyDir (the production scenario
+    uses the standalone pod disk, serial sealpod-ephemeral, instead of the trusted store);
+  - the secrets initdata binds to the app image's digest (a KBS resource);
   - docker-registry (TLS + htpasswd) with an image built by umoci and pushed by skopeo, and the
     test KBS (TPM evidence, AK trust on first use, reference values from sealpod-measure), both
     on host loopback, reached from the guest through `scripts/run-qemu --forward`.
@@ -125,11 +128,15 @@ class Stack:
             with open(p, "wb") as f:
                 f.truncate(size)
 
-    def run_qemu_args(self):
+    def run_qemu_args(self, kata=True):
+        """kata: the pod disk is Kata's trusted store, a plain block device at PCI path "12"
+        that CreateContainer names as /dev/trusted_store (the emptyDir disk is at "11");
+        otherwise it is the standalone disk with serial sealpod-ephemeral, found at boot."""
+        disks = (("--blk", self.ed_disk, "--blk", self.pod_disk) if kata else
+                 ("--disk", self.pod_disk, "--blk", self.ed_disk))
         return ("--forward", f"{GUEST_REG}:{self.reg.port}",
                 "--forward", f"{GUEST_KBS}:{self.kbs.port}",
-                "--swtpm", os.path.join(self.work, "tpm"), "--initdata", self.initdata,
-                "--disk", self.pod_disk, "--blk", self.ed_disk)
+                "--swtpm", os.path.join(self.work, "tpm"), "--initdata", self.initdata) + disks
 
     def stop(self):
         for s in (self.kbs, self.reg):
@@ -173,7 +180,8 @@ def first(tl, pattern):
 def milestones(console):
     tl = timeline(console)
     ms = [("ready (control port up)", r"^ready"),
-          ("storage ready (encrypted disk)", r"^storage: /run/sealpod/storage ready"),
+          ("storage ready (encrypted disk)", r"^storage: (/run/sealpod/storage ready|"
+           r"container \S+: \S+ \(PCI \S+\) encrypted and mounted at /run/kata-containers/image)"),
           ("attested", r"^attest: done in"),
           ("registry credentials from KBS", r"^attest: resource kbs:///default/credential"),
           ("sandbox (pause) started", rf"^runtime: container {SANDBOX} started"),
@@ -270,6 +278,8 @@ def scenario_pod(work):
         s.Annotations["io.kubernetes.cri.container-type"] = "sandbox"
         req = pb.agent.CreateContainerRequest(container_id=SANDBOX, exec_id=SANDBOX, OCI=s)
         req.storages.add(driver="image_guest_pull", source="pause", mount_point=root)
+        # the pod's encrypted image store, as Kata names it (Device.id = its PCI path)
+        req.devices.add(id="12", type="blk", container_path="/dev/trusted_store")
         t0 = time.monotonic()
         ok(c.agent("CreateContainer", req, timeout=300), "CreateContainer pause")
         pause_s = time.monotonic() - t0
@@ -366,9 +376,10 @@ def scenario_pod(work):
              and "default/key/other" not in [e["path"] for e in st.kbs.events("resource")],
              g.console_tail(30))
         con = g.console()
-        step("layers on the encrypted disk",
-             re.search(rf"pull: {APP}: .*layers in \S+ \(encrypted disk\)", con)
-             is not None, g.console_tail(30))
+        step("layers on the encrypted trusted store",
+             "pod storage (image layers) is now the trusted store at /run/kata-containers/image"
+             in con and re.search(rf"pull: {APP}: .*layers in /run/kata-containers/image "
+                                  rf"\(encrypted disk\)", con) is not None, g.console_tail(30))
         # wait for the writes to be done: the script's stderr line comes after the sync
         rep = c.agent("ReadStderr", pb.agent.ReadStreamRequest(container_id=APP, exec_id=APP,
                                                                len=4096), timeout=120)
@@ -467,7 +478,7 @@ def scenario_prod(work):
     import harness
     st = Stack(work, test=False)
     g = harness.Guest(test=False, name="e2e-prod", ready_timeout=90, cmdline=st.cmdline,
-                      extra=st.run_qemu_args())
+                      extra=st.run_qemu_args(kata=False))
     try:
         g.start()
         end = time.monotonic() + 240
