@@ -122,6 +122,15 @@ int sp_kbs_parse_uri(const char *uri, char *path, size_t pathlen, struct sp_err 
 #define SP_SNP_REPORT_LEN 1184
 /* The attestation_report object as the KBS expects it (malloc'd). */
 char *sp_snp_report_json(const uint8_t report[SP_SNP_REPORT_LEN]);
+/* The certificate table the host attaches to an extended report (configfs-tsm auxblob, or the
+ * SNP_GET_EXT_REPORT buffer) as the evidence's cert_chain: a JSON array of {"cert_type":"VCEK",
+ * "data":[bytes]} (serde's form of virtee/sev's CertTableEntry; VLEK, ASK, ARK and CRL by name,
+ * any other GUID as {"OTHER":"<uuid>"}), or "null" for an empty table. The bytes are the host's:
+ * a malformed table (an entry outside the buffer or overlapping the table, a zero length, no
+ * terminator, more than SP_SNP_MAX_CERTS entries) is refused with err. malloc'd *json. */
+#define SP_SNP_MAX_CERTS     16
+#define SP_SNP_CERTS_MAX_LEN ((size_t)64 << 10)
+int sp_snp_cert_chain_json(const uint8_t *table, size_t len, char **json, struct sp_err *err);
 
 /* --- TPM ------------------------------------------------------------------------------------------ */
 struct sp_tpm;

@@ -51,8 +51,10 @@ enum sp_evidence_kind sp_evidence_detect(bool test_overlay)
 }
 
 /* --- configfs-tsm ---------------------------------------------------------------------------- */
+/* A report from configfs-tsm: *out the outblob; with aux, the auxblob too (*aux NULL when the
+ * provider offers none or it is empty: for sev_guest, the host's certificate table). */
 static int tsm_report(const char *want_provider, const uint8_t rd[64], uint8_t **out, size_t *len,
-		      struct sp_err *err)
+		      uint8_t **aux, size_t *auxlen, struct sp_err *err)
 {
 	static unsigned seq;
 	char dir[128], path[192], buf[64];
@@ -115,6 +117,25 @@ static int tsm_report(const char *want_provider, const uint8_t rd[64], uint8_t *
 			 buf);
 		goto out;
 	}
+	if (aux) {
+		uint8_t *a = malloc(SP_SNP_CERTS_MAX_LEN + 1);
+		struct sp_err e;
+
+		*aux = NULL;
+		*auxlen = 0;
+		(void)snprintf(path, sizeof(path), "%s/auxblob", dir);
+		if (a &&
+		    sp_read_file(path, (char *)a, SP_SNP_CERTS_MAX_LEN + 1, &n, &trunc, &e) == 0 &&
+		    !trunc && n > 0) {
+			*aux = a;
+			*auxlen = n;
+			a = NULL;
+		} else if (a && sp_path_exists(path) && trunc) {
+			sp_warn("attest", "%s is over %zu bytes: no certificates sent", path,
+				SP_SNP_CERTS_MAX_LEN);
+		}
+		free(a);
+	}
 	*out = steal_ptr(&blob);
 	*len = got;
 	ret = 0;
@@ -139,9 +160,49 @@ struct snp_guest_request_ioctl {
 	uint64_t resp_data;
 	uint64_t exitinfo2;
 };
-#define SNP_GET_REPORT _IOWR('S', 0x0, struct snp_guest_request_ioctl)
+struct snp_ext_report_req {
+	struct snp_report_req data;
+	uint64_t certs_address; /* page-aligned */
+	uint32_t certs_len;	/* a multiple of the page size; the size needed on INVALID_LEN */
+};
+#define SNP_GET_REPORT		_IOWR('S', 0x0, struct snp_guest_request_ioctl)
+#define SNP_GET_EXT_REPORT	_IOWR('S', 0x2, struct snp_guest_request_ioctl)
+#define SNP_VMM_ERR_INVALID_LEN 1 /* in exitinfo2's upper 32 bits */
 
-static int snp_report(const uint8_t rd[64], uint8_t report[SP_SNP_REPORT_LEN], struct sp_err *err)
+/* The extended report through the ioctl: the report in resp, the host's certificate table in
+ * *certs (NULL when the host provided none). -1 when the ioctl fails (the caller falls back to
+ * SNP_GET_REPORT). */
+static int snp_ext_report(int fd, const uint8_t rd[64], struct snp_report_resp *resp,
+			  uint8_t **certs, size_t *certs_len)
+{
+	for (size_t cap = 16384; cap <= SP_SNP_CERTS_MAX_LEN; cap *= 2) {
+		struct snp_ext_report_req req = { 0 };
+		struct snp_guest_request_ioctl io = { .msg_version = 1 };
+		uint8_t *buf = aligned_alloc(4096, cap);
+
+		if (!buf)
+			return -1;
+		memset(buf, 0, cap);
+		memcpy(req.data.user_data, rd, 64);
+		req.certs_address = (uint64_t)(uintptr_t)buf;
+		req.certs_len = (uint32_t)cap;
+		io.req_data = (uint64_t)(uintptr_t)&req;
+		io.resp_data = (uint64_t)(uintptr_t)resp;
+		if (ioctl(fd, SNP_GET_EXT_REPORT, &io) == 0) {
+			*certs = buf;
+			*certs_len = cap;
+			return 0;
+		}
+		free(buf);
+		if ((io.exitinfo2 >> 32) != SNP_VMM_ERR_INVALID_LEN || req.certs_len <= cap)
+			return -1;
+	}
+	return -1;
+}
+
+/* The report for rd; with certs, the host's certificate table too (*certs NULL when none). */
+static int snp_report(const uint8_t rd[64], uint8_t report[SP_SNP_REPORT_LEN], uint8_t **certs,
+		      size_t *certs_len, struct sp_err *err)
 {
 	struct snp_report_req req = { 0 };
 	static struct snp_report_resp resp;
@@ -150,7 +211,12 @@ static int snp_report(const uint8_t rd[64], uint8_t report[SP_SNP_REPORT_LEN], s
 	size_t len = 0;
 	cleanup_close int fd = -1;
 
-	if (sp_path_exists(TSM_REPORT) && tsm_report("sev_guest", rd, &blob, &len, err) == 0) {
+	if (certs) {
+		*certs = NULL;
+		*certs_len = 0;
+	}
+	if (sp_path_exists(TSM_REPORT) &&
+	    tsm_report("sev_guest", rd, &blob, &len, certs, certs_len, err) == 0) {
 		if (len < SP_SNP_REPORT_LEN) {
 			free(blob);
 			return sp_error(err, 0, "configfs-tsm SNP report of %zu bytes", len);
@@ -162,12 +228,15 @@ static int snp_report(const uint8_t rd[64], uint8_t report[SP_SNP_REPORT_LEN], s
 	fd = open(SEV_DEV, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return sp_error(err, errno, "open " SEV_DEV);
+	if (certs && snp_ext_report(fd, rd, &resp, certs, certs_len) == 0)
+		goto got;
 	memcpy(req.user_data, rd, 64);
 	io.req_data = (uint64_t)(uintptr_t)&req;
 	io.resp_data = (uint64_t)(uintptr_t)&resp;
 	if (ioctl(fd, SNP_GET_REPORT, &io) < 0)
 		return sp_error(err, errno, "SNP_GET_REPORT (fw 0x%llx)",
 				(unsigned long long)io.exitinfo2);
+got:
 	/* MSG_REPORT_RSP: status, report_size, reserved, then the report at 0x20. */
 	if (resp.data[0] | resp.data[1] | resp.data[2] | resp.data[3])
 		return sp_error(err, 0, "SNP_GET_REPORT: status %u", resp.data[0]);
@@ -197,7 +266,7 @@ int sp_evidence_binding(enum sp_evidence_kind k, uint8_t *out, size_t *len, stru
 		*len = 48;
 	} else if (k == SP_EV_SNP) {
 		static uint8_t report[SP_SNP_REPORT_LEN];
-		if (snp_report(rd, report, err) < 0)
+		if (snp_report(rd, report, NULL, NULL, err) < 0)
 			return -1;
 		memcpy(out, report + 0xc0, 32);
 		*len = 32;
@@ -284,7 +353,7 @@ static int ev_tdx(const uint8_t *rd, size_t rdlen, char **json, struct sp_err *e
 	char *b;
 
 	memcpy(pad, rd, rdlen > 64 ? 64 : rdlen);
-	if (tsm_report("tdx_guest", pad, &quote, &qlen, err) < 0)
+	if (tsm_report("tdx_guest", pad, &quote, &qlen, NULL, NULL, err) < 0)
 		return -1;
 	b = sp_b64_encode(quote, qlen, false);
 	free(quote);
@@ -298,19 +367,29 @@ static int ev_tdx(const uint8_t *rd, size_t rdlen, char **json, struct sp_err *e
 
 static int ev_snp(const uint8_t *rd, size_t rdlen, char **json, struct sp_err *err)
 {
-	uint8_t pad[64] = { 0 };
+	uint8_t pad[64] = { 0 }, *certs = NULL;
 	static uint8_t report[SP_SNP_REPORT_LEN];
-	char *r;
+	size_t certs_len = 0;
+	char *r, *chain = NULL;
+	struct sp_err e;
 
 	memcpy(pad, rd, rdlen > 64 ? 64 : rdlen);
-	if (snp_report(pad, report, err) < 0)
+	if (snp_report(pad, report, &certs, &certs_len, err) < 0)
 		return -1;
+	/* The host's certificates let the verifier skip AMD's key server; a table that does not
+	 * parse is dropped (cert_chain null), never trusted: the VCEK signature is what counts. */
+	if (certs && sp_snp_cert_chain_json(certs, certs_len, &chain, &e) < 0)
+		sp_warn("attest", "%s; sending cert_chain null", e.msg);
+	free(certs);
 	r = sp_snp_report_json(report);
-	if (!r || asprintf(json, "{\"attestation_report\":%s,\"cert_chain\":null}", r) < 0) {
+	if (!r || asprintf(json, "{\"attestation_report\":%s,\"cert_chain\":%s}", r,
+			   chain ? chain : "null") < 0) {
 		free(r);
+		free(chain);
 		return sp_error(err, ENOMEM, "snp evidence");
 	}
 	free(r);
+	free(chain);
 	return 0;
 }
 

@@ -178,3 +178,127 @@ TEST(attest_snp_report_v2_signature_fields)
 	free(raw);
 	free(der);
 }
+
+/* --- the certificate table of an extended report ------------------------------------------------ */
+
+static const uint8_t GUID_VCEK[16] = { 0x63, 0xda, 0x75, 0x8d, 0xe6, 0x64, 0x45, 0x64,
+				       0xad, 0xc5, 0xf4, 0xb9, 0x3b, 0xe8, 0xac, 0xcd };
+static const uint8_t GUID_ASK[16] = { 0x4a, 0xb7, 0xb3, 0x79, 0xbb, 0xac, 0x4f, 0xe4,
+				      0xa0, 0x2f, 0x05, 0xae, 0xf3, 0x27, 0xc7, 0x82 };
+
+/* A table of n entries (guids[i], certs[i] of lens[i] bytes) then the certificates, as the host
+ * lays it out: the table, its all-zero terminator, the data. Returns the length. */
+static size_t cert_table(uint8_t *buf, size_t cap, size_t n, const uint8_t *const *guids,
+			 const uint8_t *const *certs, const size_t *lens)
+{
+	size_t off = (n + 1) * 24;
+
+	memset(buf, 0, cap);
+	for (size_t i = 0; i < n; i++) {
+		memcpy(buf + i * 24, guids[i], 16);
+		put_le(buf + i * 24 + 16, off, 4);
+		put_le(buf + i * 24 + 20, lens[i], 4);
+		memcpy(buf + off, certs[i], lens[i]);
+		off += lens[i];
+	}
+	return off;
+}
+
+TEST(attest_snp_evidence_with_cert_chain_matches_trustee)
+{
+	size_t len, derlen;
+	char *text = slurp("tests/data/attest/snp-evidence.json", &len);
+	struct json_object *root, *cert;
+	uint8_t der[4096], table[8192];
+	char *chain = NULL, *want;
+	struct sp_err err;
+	size_t tlen;
+
+	REQUIRE(text);
+	root = json_tokener_parse(text);
+	REQUIRE(root);
+	cert = json_object_array_get_idx(json_object_object_get(root, "cert_chain"), 0);
+	derlen = json_object_array_length(json_object_object_get(cert, "data"));
+	REQUIRE(derlen <= sizeof(der));
+	put_bytes(der, cert, "data", derlen);
+	tlen = cert_table(table, sizeof(table), 1, (const uint8_t *const[]){ GUID_VCEK },
+			  (const uint8_t *const[]){ der }, (size_t[]){ derlen });
+	/* The host hands over whole pages: trailing zeros after the data are normal. */
+	REQUIRE(sp_snp_cert_chain_json(table, tlen + 1000, &chain, &err) == 0);
+	want = strstr(text, "\"cert_chain\":") + strlen("\"cert_chain\":");
+	CHECK(strlen(chain) + 1 == strlen(want)); /* the file ends with the evidence's '}' */
+	CHECK(strncmp(chain, want, strlen(chain)) == 0);
+	free(chain);
+	json_object_put(root);
+	free(text);
+}
+
+TEST(attest_snp_cert_chain_forms)
+{
+	uint8_t t[4096] = { 0 }, other[16];
+	const uint8_t a[3] = { 1, 2, 3 }, b[2] = { 250, 251 };
+	char *chain;
+	struct sp_err err;
+	size_t n;
+
+	/* nothing provisioned: no bytes, or a page of zeros */
+	REQUIRE(sp_snp_cert_chain_json(t, 0, &chain, &err) == 0);
+	CHECK_STR(chain, "null");
+	free(chain);
+	memset(t, 0, sizeof(t));
+	REQUIRE(sp_snp_cert_chain_json(t, sizeof(t), &chain, &err) == 0);
+	CHECK_STR(chain, "null");
+	free(chain);
+	/* two known types in the host's order, and an unknown GUID kept as OTHER */
+	memset(other, 0x11, sizeof(other));
+	n = cert_table(t, sizeof(t), 3, (const uint8_t *const[]){ GUID_VCEK, GUID_ASK, other },
+		       (const uint8_t *const[]){ a, b, a }, (size_t[]){ 3, 2, 1 });
+	REQUIRE(sp_snp_cert_chain_json(t, n, &chain, &err) == 0);
+	CHECK_STR(chain, "[{\"cert_type\":\"VCEK\",\"data\":[1,2,3]},"
+			 "{\"cert_type\":\"ASK\",\"data\":[250,251]},"
+			 "{\"cert_type\":{\"OTHER\":\"11111111-1111-1111-1111-111111111111\"},"
+			 "\"data\":[1]}]");
+	free(chain);
+}
+
+TEST(attest_snp_cert_chain_malformed)
+{
+	uint8_t t[4096];
+	const uint8_t a[3] = { 1, 2, 3 };
+	char *chain = NULL;
+	struct sp_err err;
+	size_t n;
+
+	n = cert_table(t, sizeof(t), 1, (const uint8_t *const[]){ GUID_VCEK },
+		       (const uint8_t *const[]){ a }, (size_t[]){ 3 });
+	/* the data cut short */
+	CHECK(sp_snp_cert_chain_json(t, n - 1, &chain, &err) < 0 && !chain);
+	CHECK(strstr(err.msg, "outside") != NULL);
+	/* no terminator: the buffer ends inside the table */
+	CHECK(sp_snp_cert_chain_json(t, 30, &chain, &err) < 0 && !chain);
+	CHECK(strstr(err.msg, "terminator") != NULL);
+	/* an offset pointing into the table itself */
+	put_le(t + 16, 8, 4);
+	CHECK(sp_snp_cert_chain_json(t, n, &chain, &err) < 0 && !chain);
+	put_le(t + 16, 48, 4);
+	/* a huge length, an offset past the end, a zero length */
+	put_le(t + 20, 0xffffffffu, 4);
+	CHECK(sp_snp_cert_chain_json(t, n, &chain, &err) < 0 && !chain);
+	put_le(t + 16, 0xfffffff0u, 4);
+	put_le(t + 20, 0x20, 4);
+	CHECK(sp_snp_cert_chain_json(t, n, &chain, &err) < 0 && !chain);
+	put_le(t + 16, 48, 4);
+	put_le(t + 20, 0, 4);
+	CHECK(sp_snp_cert_chain_json(t, n, &chain, &err) < 0 && !chain);
+	/* more entries than SP_SNP_MAX_CERTS */
+	memset(t, 0, sizeof(t));
+	for (size_t i = 0; i <= SP_SNP_MAX_CERTS; i++) {
+		memcpy(t + i * 24, GUID_VCEK, 16);
+		put_le(t + i * 24 + 16, 1000, 4);
+		put_le(t + i * 24 + 20, 1, 4);
+	}
+	CHECK(sp_snp_cert_chain_json(t, sizeof(t), &chain, &err) < 0 && !chain);
+	CHECK(strstr(err.msg, "more than") != NULL);
+	/* a table larger than the cap */
+	CHECK(sp_snp_cert_chain_json(t, SP_SNP_CERTS_MAX_LEN + 1, &chain, &err) < 0 && !chain);
+}
