@@ -110,13 +110,15 @@ $(B)/sealpod-cpio: measure/cpio.c measure/cpio.h measure/cpio_main.c $(B)/packag
 	$(HOST_CC) -std=gnu11 -O2 $(WARN) -D_FORTIFY_SOURCE=2 -fstack-protector-strong -Imeasure \
 		measure/cpio.c measure/cpio_main.c -o $@
 # sealpod-measure: reference values (PCR4/5/8/9) and event-log replay, OpenSSL libcrypto from
-# Debian's libssl-dev. main() lives alone in measure_main.c so unit tests and fuzzers link the rest.
+# Debian's libssl-dev. The command line (main() in measure_main.c, the replay subcommand in
+# replay_cli.c) stays out of MEASURE_LIB_SRCS so unit tests and fuzzers link the rest.
+MEASURE_CLI_SRCS := measure/measure_main.c measure/replay_cli.c
 MEASURE_LIB_SRCS := $(sort $(filter-out measure/measure_main.c,\
 	$(wildcard measure/measure*.c measure/pe*.c measure/eventlog*.c)))
-$(B)/sealpod-measure: $(MEASURE_LIB_SRCS) measure/measure_main.c $(wildcard measure/*.h) \
+$(B)/sealpod-measure: $(MEASURE_LIB_SRCS) $(MEASURE_CLI_SRCS) $(wildcard measure/*.h) \
 		$(B)/packages.stamp
 	$(HOST_CC) -std=gnu11 -O2 $(WARN) -fstack-protector-strong -D_FORTIFY_SOURCE=2 -Imeasure \
-		$(MEASURE_LIB_SRCS) measure/measure_main.c -lcrypto -o $@
+		$(MEASURE_LIB_SRCS) $(MEASURE_CLI_SRCS) -lcrypto -o $@
 
 # sealpod-ctl: the host's client of the agent API. It lives in init/agent/ctl/ (a subdirectory, so
 # not part of /init) and is linked with the agent's generated protobuf-c code.

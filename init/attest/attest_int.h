@@ -7,7 +7,11 @@
  *   tpm.c       raw TPM 2.0 commands over /dev/tpmrm0 (PCR extend/read, a signing key, quote)
  *   evidence.c  evidence providers: sample, tpm, tdx/snp (configfs-tsm, /dev/sev-guest)
  *   secrets.c   the [sealpod.secrets.*] declarations of cdh.toml (secrets for containers)
- *   attest.c    the boot steps, the worker process, the gate and the resource requests */
+ *   sandbox.c   the worker's confinement (mount namespace, capabilities, seccomp)
+ *   snp.c       the SNP report and certificate table as trustee's JSON
+ *   boot.c      the initdata boot step: the launch binding, the KBS, evidence and key to use
+ *   worker.c    the worker process that holds the TEE key and talks to the KBS (protocol: worker.h)
+ *   attest.c    PID 1's side: starting the worker, the gate and the resource requests */
 #ifndef SEALPOD_ATTEST_ATTEST_INT_H
 #define SEALPOD_ATTEST_ATTEST_INT_H
 
@@ -162,5 +166,24 @@ int sp_attest_sandbox(enum sp_evidence_kind ev, const char *root, struct sp_err 
 /* The launch binding of initdata: TDX MRCONFIGID (48), SNP HOSTDATA (32). 0 with *len 0 when this
  * machine has no such binding. */
 int sp_evidence_binding(enum sp_evidence_kind k, uint8_t *out, size_t *len, struct sp_err *err);
+
+/* --- the attestation's settings ---------------------------------------------------------------- */
+/* What the boot step settles (boot.c, from initdata and the kernel command line), read by PID 1's
+ * side (attest.c) and by the worker, which gets its copy at fork (worker.c). */
+struct sp_attest_conf {
+	bool test_overlay;
+	bool have_initdata;
+	struct sp_initdata id;
+	char kbs_url[256];
+	const char *ca;
+	enum sp_evidence_kind ev;
+	enum sp_tee_key_kind key_kind;
+	bool required;
+	char prefetch[4][256];
+	size_t nprefetch;
+};
+extern struct sp_attest_conf attest_conf;
+/* The boot step's verdict (attest.c): attestation waits for its first trigger (true) or is off. */
+void sp_attest_arm(bool pending);
 
 #endif
