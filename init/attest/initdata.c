@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -132,6 +133,45 @@ static int get_str(const struct sp_toml *doc, const char *what, const char *cons
 	return 0;
 }
 
+/* Registry credentials come only from a KBS resource (DESIGN.md, Trust rules): initdata is
+ * integrity-bound, not confidential, so anything in it that looks like a literal credential (a
+ * containers-auth.json among the [data] files, a user name, password, token or auths table in
+ * cdh.toml) refuses the whole initdata, saying where to put it instead. */
+static int refuse_literal_credentials(const struct sp_toml *initdata, const struct sp_toml *cdh,
+				      struct sp_err *err)
+{
+	static const char *const keys[] = { "auth",	     "auths",
+					    "username",	     "password",
+					    "registry_auth", "identitytoken",
+					    "registrytoken", "authenticated_registry_credentials" };
+	static const char hint[] = "initdata is not confidential: put registry credentials in a "
+				   "KBS resource named by cdh.toml [image] "
+				   "authenticated_registry_credentials_uri";
+
+	for (size_t i = 0; i < initdata->n; i++) {
+		const char *p = initdata->ents[i].path, *name;
+		size_t n;
+
+		if (strncmp(p, "data\x1f", 5) != 0)
+			continue;
+		name = p + 5;
+		n = strlen(name);
+		if (n >= 5 && strcmp(name + n - 5, ".json") == 0 && strcasestr(name, "auth"))
+			return sp_error(err, 0, "initdata: [data] \"%.64s\" refused: %s", name,
+					hint);
+	}
+	for (size_t i = 0; cdh && i < cdh->n; i++) {
+		const char *last = strrchr(cdh->ents[i].path, SP_TOML_SEP);
+
+		last = last ? last + 1 : cdh->ents[i].path;
+		for (size_t k = 0; k < sizeof(keys) / sizeof(keys[0]); k++)
+			if (strcasecmp(last, keys[k]) == 0)
+				return sp_error(err, 0, "cdh.toml: key \"%s\" refused: %s", keys[k],
+						hint);
+	}
+	return 0;
+}
+
 static int parse_sub(struct sp_toml *doc, const char *name, const char *text, struct sp_err *err)
 {
 	if (!text)
@@ -210,7 +250,8 @@ int sp_initdata_parse(char *toml, size_t len, struct sp_initdata *d, struct sp_e
 		    (const char *[]){ "data", "policy.rego", NULL }, &d->policy, err) < 0)
 		goto fail;
 	if (parse_sub(&docs[DOC_AA], "aa.toml", aa, err) < 0 ||
-	    parse_sub(&docs[DOC_CDH], "cdh.toml", cdh, err) < 0)
+	    parse_sub(&docs[DOC_CDH], "cdh.toml", cdh, err) < 0 ||
+	    refuse_literal_credentials(&docs[DOC_INITDATA], &docs[DOC_CDH], err) < 0)
 		goto fail;
 
 	/* aa.toml: the KBS (Kata/CoCo's keys), and ours under [sealpod]. */

@@ -278,6 +278,17 @@ TEST(attest_initdata_rejects)
 		"'''\n[sealpod]\n"
 		"attestation = \"off\"\n'''\n",
 		"version = 1\nalgorithm = \"sha256\"\n",
+		/* literal registry credentials, anywhere initdata could carry them */
+		"version = \"0.1.0\"\nalgorithm = \"sha256\"\n[data]\n\"auth.json\" = "
+		"'{\"auths\":{\"r.example\":{\"auth\":\"dTpw\"}}}'\n",
+		"version = \"0.1.0\"\nalgorithm = \"sha256\"\n[data]\n\"registry-Auth.json\" = "
+		"\"{}\"\n",
+		"version = \"0.1.0\"\nalgorithm = \"sha256\"\n[data]\n\"cdh.toml\" = '''\n[image]\n"
+		"username = \"u\"\npassword = \"p\"\n'''\n",
+		"version = \"0.1.0\"\nalgorithm = \"sha256\"\n[data]\n\"cdh.toml\" = '''\n"
+		"[image.auths.\"r.example\"]\nauth = \"dTpw\"\n'''\n",
+		"version = \"0.1.0\"\nalgorithm = \"sha256\"\n[data]\n\"cdh.toml\" = '''\n[image]\n"
+		"authenticated_registry_credentials = \"u:p\"\n'''\n",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct sp_initdata id;
