@@ -36,6 +36,10 @@ PY = "/usr/bin/python3"
 GUEST_REG, GUEST_KBS = 5000, 8080
 IMAGE = f"10.0.2.100:{GUEST_REG}/demo/app:latest"
 OTHER_IMAGE = f"10.0.2.100:{GUEST_REG}/demo/other:latest"
+# The app's layers under another manifest (Docker schema 2), so another digest: initdata binds it
+# a secret the KBS does not hold, and its CreateContainer must fail cleanly.
+IMAGE2 = f"10.0.2.100:{GUEST_REG}/demo/app2:latest"
+APP2 = "e2e-app2"
 MAC = "52:54:00:12:34:56"  # QEMU's first NIC
 SHARED = "/run/kata-containers/shared/containers"
 EMPTYDIR = "/run/kata-containers/sandbox/storage/e2e-cache"
@@ -64,14 +68,14 @@ def policy():
     return json.dumps({
         "version": 1, "default": "deny",
         "requests": {r: "allow" for r in allow},
-        "allowed_images": [{"reference": IMAGE}],
+        "allowed_images": [{"reference": IMAGE}, {"reference": IMAGE2}],
         "allowed_exec": [["/bin/cat", "/etc/hostname"]],
         "copy_file_prefix": SHARED + "/",
         "require_attestation": True,
     }, indent=1) + "\n"
 
 
-def initdata_toml(ca_pem, pol, app_digest):
+def initdata_toml(ca_pem, pol, app_digest, app2_digest):
     other = "sha256:" + "0" * 64
     return (f'version = "0.1.0"\nalgorithm = "sha256"\n[data]\n'
             f'"aa.toml" = \'\'\'\n[token_configs.kbs]\nurl = "https://10.0.2.100:{GUEST_KBS}"\n'
@@ -82,7 +86,9 @@ def initdata_toml(ca_pem, pol, app_digest):
             f'[sealpod.secrets.app-token]\nresource = "kbs:///default/key/app-token"\n'
             f'image = "{app_digest}"\npath = "{SECRET_PATH}"\nmode = "0440"\n'
             f'[sealpod.secrets.other]\nresource = "kbs:///default/key/other"\n'
-            f'image = "{other}"\npath = "{OTHER_SECRET_PATH}"\n\'\'\'\n'
+            f'image = "{other}"\npath = "{OTHER_SECRET_PATH}"\n'
+            f'[sealpod.secrets.missing]\nresource = "kbs:///default/key/missing"\n'
+            f'image = "{app2_digest}"\npath = "/run/secrets/missing"\n\'\'\'\n'
             f'"policy.rego" = \'\'\'\n{pol}\'\'\'\n')
 
 
@@ -105,6 +111,9 @@ class Stack:
         extra.add("opt/e2e-marker", "file", LAYER_PLAIN * 1024)
         layout = R.build_umoci_image(os.path.join(work, "oci"), layers=layers + [extra.bytes()])
         self.app_digest = R.skopeo_push(self.pki, layout, "latest", self.reg, "demo/app")
+        self.app2_digest = R.skopeo_push(self.pki, layout, "latest", self.reg, "demo/app2",
+                                         fmt="v2s2")
+        assert self.app2_digest != self.app_digest
         auth = {"auths": {f"10.0.2.100:{GUEST_REG}": {"auth": base64.b64encode(
             f"{R.USER}:{R.PASSWORD}".encode()).decode()}}}
         authf = os.path.join(work, "auth.json")
@@ -113,7 +122,7 @@ class Stack:
         secretf = os.path.join(work, "app-token")
         with open(secretf, "wb") as f:
             f.write(SECRET)
-        self.toml = initdata_toml(self.ca_pem, policy(), self.app_digest)
+        self.toml = initdata_toml(self.ca_pem, policy(), self.app_digest, self.app2_digest)
         self.initdata = A.initdata_disk(work, self.toml)
         self.cmdline = "" if test else A.NET
         self.ref, self.refv = A.reference(work, test, self.cmdline)
@@ -426,6 +435,21 @@ def scenario_pod(work):
         step("WaitProcess after SIGTERM", status in (128 + 15, 128 + 9), status)
         ok(c.agent("RemoveContainer", pb.agent.RemoveContainerRequest(container_id=APP)),
            "RemoveContainer app")
+        # A secret the KBS does not hold: CreateContainer fails naming the secret and the stage,
+        # and nothing of the container is left (no process, rootfs, secrets directory).
+        sp, _ = app_spec(["/bin/true"])
+        root2 = f"/run/kata-containers/{APP2}/rootfs"
+        sp.Root.Path = root2
+        req = pb.agent.CreateContainerRequest(container_id=APP2, exec_id=APP2, OCI=sp)
+        req.storages.add(driver="image_guest_pull", source=IMAGE2, mount_point=root2)
+        r = c.agent("CreateContainer", req, timeout=300)
+        step("a secret the KBS refuses fails CreateContainer",
+             not r.ok and "secret missing" in r.message and "attest.resource" in r.message, r)
+        left = g.sh_ok(f"ls /run/sealpod/secrets; grep -c {APP2} /proc/mounts || true")
+        step("nothing left of the refused container", APP2 not in left.split()[:-1] and
+             left.split()[-1] == "0", left)
+        r = c.agent("WaitProcess", pb.agent.WaitProcessRequest(container_id=APP2, exec_id=APP2))
+        step("the refused container does not exist", r.code == 5, r)
         ok(c.agent("RemoveStaleVirtiofsShareMounts",
                    pb.agent.RemoveStaleVirtiofsShareMountsRequest()),
            "RemoveStaleVirtiofsShareMounts")
