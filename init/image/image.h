@@ -47,8 +47,10 @@ struct sp_pull_opts {
 	bool chown;		 /* apply the layers' uid/gid (false: unprivileged host tests) */
 	bool sandbox;		 /* confine the parser children */
 	bool quiet;		 /* no progress lines */
-	/* Called with the digest the reference resolved to, before any layer is fetched. Return
-	 * -1 with why to refuse (the policy's pinned digests). May be NULL. */
+	/* Called with the digest the reference resolved to, right after the manifest (in the
+	 * metadata child, before the config and any layer is fetched) and again in the pull worker
+	 * from the child's result. Return -1 with why to refuse (the policy's pinned digests). May
+	 * be NULL. */
 	int (*check_digest)(void *arg, const char *digest, char *why, size_t whylen);
 	void *check_arg;
 	/* A bearer token (secret) an earlier pull got for this reference's registry and repository,

@@ -70,8 +70,8 @@ static void setup_registry(struct sp_registry *r, const struct sp_pull_opts *o,
 	}
 }
 
-static int resolve(struct sp_registry *r, const struct sp_image_ref *ref, struct sp_wire *w,
-		   struct sp_err *err)
+static int resolve(struct sp_registry *r, const struct sp_pull_opts *o,
+		   const struct sp_image_ref *ref, struct sp_wire *w, struct sp_err *err)
 {
 	struct sp_manifest *m = malloc(sizeof(*m));
 	struct sp_image_config cfg;
@@ -92,6 +92,17 @@ static int resolve(struct sp_registry *r, const struct sp_image_ref *ref, struct
 		goto out;
 	}
 	sp_wire_str(w, T_DIGEST, got);
+	/* The policy's pinned digests, before anything else is fetched (the config included). An
+	 * early refusal only: the pull worker checks again, since a parser that registry bytes took
+	 * over could skip this. */
+	if (o->check_digest) {
+		char why[512];
+
+		if (o->check_digest(o->check_arg, got, why, sizeof(why)) < 0) {
+			(void)sp_error(err, 0, "%s", why);
+			goto out;
+		}
+	}
 	if (sp_manifest_parse(body, len, ct, m, err) < 0) {
 		(void)sp_error_wrap(err, "pull.manifest");
 		goto out;
@@ -192,7 +203,7 @@ static __attribute__((noreturn)) void meta_child(const struct sp_pull_opts *o,
 		(void)sp_error_wrap(&err, "pull.manifest: parser sandbox");
 	} else {
 		setup_registry(r, o, ref);
-		ret = resolve(r, ref, &w, &err);
+		ret = resolve(r, o, ref, &w, &err);
 		sp_registry_wipe(r);
 	}
 	if (ret < 0) {
