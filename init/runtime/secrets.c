@@ -203,7 +203,10 @@ static void fetched(void *arg, int ret, const uint8_t *data, size_t len, const s
 	struct sp_err err = { 0 };
 
 	if (ret < 0) {
-		err = *e;
+		if (e)
+			err = *e;
+		else
+			sp_error(&err, 0, "attest.resource: the request failed");
 		sp_error_wrap(&err, "secret %s", d->name);
 		c->h = NULL;
 		sp_prep_done(h, ret, &err); /* the failed create releases c */
