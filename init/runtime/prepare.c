@@ -1,5 +1,6 @@
 /* CreateContainer's preparation steps (prepare.h): the attestation gate, then each Storage entry
- * by its driver, then the container's secrets, then the creation itself. Each step may park the call; the loop goes on. */
+ * by its driver, then the container's secrets, then the creation itself. Each step may park the
+ * call; the loop goes on. */
 #define _GNU_SOURCE
 #include "runtime/prepare.h"
 
