@@ -168,6 +168,9 @@ struct snp_ext_report_req {
 #define SNP_GET_REPORT		_IOWR('S', 0x0, struct snp_guest_request_ioctl)
 #define SNP_GET_EXT_REPORT	_IOWR('S', 0x2, struct snp_guest_request_ioctl)
 #define SNP_VMM_ERR_INVALID_LEN 1 /* in exitinfo2's upper 32 bits */
+/* sandbox.c's seccomp filter allows exactly these two requests on the device. */
+_Static_assert(SNP_GET_REPORT == 0xc0205300UL, "sandbox.c");
+_Static_assert(SNP_GET_EXT_REPORT == 0xc0205302UL, "sandbox.c");
 
 /* The extended report through the ioctl: the report in resp, the host's certificate table in
  * *certs (NULL when the host provided none). -1 when the ioctl fails (the caller falls back to

@@ -43,8 +43,10 @@
 #define TSM_DIR	 "/sys/kernel/config/tsm/report"
 #define TPM_PATH "/dev/tpmrm0"
 #define SEV_PATH "/dev/sev-guest"
-/* SNP_GET_REPORT: _IOWR('S', 0, struct snp_guest_request_ioctl) (32 bytes), as in evidence.c. */
-#define SNP_IOCTL 0xc0205300UL
+/* SNP_GET_REPORT and SNP_GET_EXT_REPORT: _IOWR('S', 0 and 2, struct snp_guest_request_ioctl)
+ * (32 bytes), as in evidence.c. */
+#define SNP_IOCTL     0xc0205300UL
+#define SNP_EXT_IOCTL 0xc0205302UL
 
 static int copy_small(const char *src, const char *dst)
 {
@@ -223,8 +225,10 @@ static int load_seccomp(enum sp_evidence_kind ev, struct sp_err *err)
 	ADD(SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, FIONBIO, 0));
 	ADD(SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, FIONREAD, 0));
 	ADD(SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, TIOCGWINSZ, 0));
-	if (ev == SP_EV_SNP)
+	if (ev == SP_EV_SNP) {
 		ADD(SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, SNP_IOCTL, 0));
+		ADD(SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1, SCMP_A1(SCMP_CMP_EQ, SNP_EXT_IOCTL, 0));
+	}
 	/* Opens: the root holds only the resolver's files and the evidence mounts. Read-only,
 	 * except where the evidence needs a read-write device or writes configfs-tsm's inblob. */
 	if (dev_rw) {
