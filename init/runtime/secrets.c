@@ -5,8 +5,8 @@
  * A CreateContainer step after the storages (prepare.c): when initdata binds secrets to the
  * digest the guest's own pull resolved this container's image to, each one is fetched from the
  * KBS (attesting first if need be) and written to its own file in SECRETS_DIR/<cid>/, a tmpfs
- * that only PID 1 can reach (mode 0700, nodev, nosuid, noexec, never swapped: the guest has no
- * swap). sp_rt_create then binds each file read-only at its declared path, owned by the
+ * that only PID 1 can reach (mode 0700, nodev, nosuid, noexec; never swapped out: nothing in
+ * the guest enables swap). sp_rt_create then binds each file read-only at its declared path, owned by the
  * container's user with the declared mode. RemoveContainer, or a create that fails, overwrites and
  * removes the files.
  *
