@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agent/gate.h"
 #include "attest/attest.h"
 #include "boot/boot.h"
 #include "lib/cleanup.h"
@@ -234,8 +235,19 @@ static void fetch_next(struct ctr_secrets *c)
 	int ret;
 
 	if (c->n == c->nwant) {
+		struct sp_policy_pin pin;
+
 		sp_info("secrets", "container %s: %zu secret%s from the KBS for image %s", c->cid,
 			c->n, c->n == 1 ? "" : "s", c->want[0]->image);
+		/* The digest says which image; only the policy says which process. */
+		sp_policy_pin(sp_agent_policy(), &pin);
+		if (!pin.enabled)
+			sp_warn("secrets",
+				"container %s: the policy does not pin the process to the image "
+				"(pin_process_to_image): the host chose its command, which can "
+				"read "
+				"the secrets",
+				c->cid);
 		for (size_t i = 0; i < c->n; i++)
 			sp_info("secrets", "container %s: %s at %s (mode %04o)", c->cid,
 				c->f[i].name, c->f[i].dest, c->f[i].mode);

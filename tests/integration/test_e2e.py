@@ -596,9 +596,12 @@ def test_make_run_demo():
                  "guest      powered off after DestroySandbox", "sealpod: attest: done in",
                  "sealpod: runtime: container demo-app started", "KBS log: attestation ok",
                  "refused, exit 71: sealpod-ctl: ExecProcess: PERMISSION_DENIED",
+                 "refused, exit 71: sealpod-ctl: CreateContainer: PERMISSION_DENIED: "
+                 "pin_process_to_image: args",
                  "pod start: control port ready",
                  "demo: everything stopped"):
         assert want in out, f"no {want!r} in the demo's output:\n{out[-4000:]}"
+    assert "does not pin the process" not in out, out[-4000:]  # the demo's policy pins it
     work = re.search(r"console    (/\S+)/console\.log", out).group(1)
     assert not os.path.exists(work), work
     assert not _leftovers(work), _leftovers(work)

@@ -394,8 +394,8 @@ static char *read_stdin(void)
 /* --- verbs ------------------------------------------------------------------------------------- */
 
 struct opts {
-	const char *id, *exec_id, *image, *hostname;
-	json_object *dns;
+	const char *id, *exec_id, *image, *hostname, *cwd;
+	json_object *dns, *env; /* env: NULL until the first --env */
 	unsigned long sig;
 	bool tty;
 };
@@ -426,18 +426,24 @@ static json_object *ids(const struct opts *o, bool exec)
 	return j;
 }
 
-static json_object *process(int argc, char **argv, bool tty)
+/* The process: argv, the --env entries (default: a PATH), --cwd (default /). */
+static json_object *process(const struct opts *o, int argc, char **argv)
 {
-	json_object *p = json_object_new_object(), *env = json_object_new_array();
+	json_object *p = json_object_new_object(), *env = o->env;
 
 	if (argc == 0)
 		die(EXIT_USAGE, "a command is required after the options");
-	json_object_array_add(env, str("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:"
-				       "/sbin:/bin"));
-	json_object_object_add(p, "Terminal", json_object_new_boolean(tty));
+	if (env) {
+		env = json_object_get(env);
+	} else {
+		env = json_object_new_array();
+		json_object_array_add(env, str("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:"
+					       "/usr/bin:/sbin:/bin"));
+	}
+	json_object_object_add(p, "Terminal", json_object_new_boolean(o->tty));
 	json_object_object_add(p, "Args", argv_array(argc, argv));
 	json_object_object_add(p, "Env", env);
-	json_object_object_add(p, "Cwd", str("/"));
+	json_object_object_add(p, "Cwd", str(o->cwd ? o->cwd : "/"));
 	return p;
 }
 
@@ -463,7 +469,7 @@ static void verb_run_create(const struct opts *o, int argc, char **argv)
 	json_object_object_add(req, "storages", storages);
 	json_object_object_add(root, "Path", str(rootfs));
 	json_object_object_add(spec, "Version", str("1.1.0"));
-	json_object_object_add(spec, "Process", process(argc, argv, o->tty));
+	json_object_object_add(spec, "Process", process(o, argc, argv));
 	json_object_object_add(spec, "Root", root);
 	json_object_object_add(req, "OCI", spec);
 	call_json("CreateContainer", req);
@@ -541,9 +547,10 @@ static void usage(FILE *f)
 		    "  ADDR: vsock://CID:PORT | unix:///PATH | hvsock:///PATH:PORT\n"
 		    "  check | version | destroy\n"
 		    "  create-sandbox [--hostname H] [--dns LINE]... [--id ID]\n"
-		    "  run --id ID --image REF [--tty] [--] CMD [ARG]...\n"
+		    "  run --id ID --image REF [--tty] [--env K=V]... [--cwd DIR] [--] CMD "
+		    "[ARG]...\n"
 		    "  pull --image REF [--id ID]                    (into the pod's layer store)\n"
-		    "  exec --id ID --exec-id EID [--tty] [--] CMD [ARG]...\n"
+		    "  exec --id ID --exec-id EID [--tty] [--env K=V]... [--cwd DIR] [--] CMD...\n"
 		    "  kill --id ID [--exec-id EID] [--signal N]     (default 15)\n"
 		    "  wait --id ID [--exec-id EID] | logs --id ID [--exec-id EID] | stats --id "
 		    "ID\n"
@@ -565,6 +572,8 @@ int main(int argc, char **argv)
 		{ "dns", required_argument, NULL, 'd' },
 		{ "signal", required_argument, NULL, 's' },
 		{ "tty", no_argument, NULL, 'T' },
+		{ "env", required_argument, NULL, 'E' },
+		{ "cwd", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -626,6 +635,16 @@ int main(int argc, char **argv)
 			case 'T':
 				o.tty = true;
 				break;
+			case 'E':
+				if (!strchr(optarg, '='))
+					die(EXIT_USAGE, "--env takes NAME=VALUE");
+				if (!o.env)
+					o.env = json_object_new_array();
+				json_object_array_add(o.env, str(optarg));
+				break;
+			case 'C':
+				o.cwd = optarg;
+				break;
 			default:
 				usage(stderr);
 				return EXIT_USAGE;
@@ -668,7 +687,7 @@ int main(int argc, char **argv)
 		req = ids(&o, true);
 		if (!o.exec_id)
 			die(EXIT_USAGE, "exec: --exec-id is required");
-		json_object_object_add(req, "process", process(argc, argv, o.tty));
+		json_object_object_add(req, "process", process(&o, argc, argv));
 		call_json("ExecProcess", req);
 	} else if (!strcmp(verb, "kill")) {
 		req = ids(&o, true);
