@@ -74,13 +74,6 @@ static struct {
 	long long t_start;
 } A = { .grace = { .fd = -1 } };
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 bool sp_attest_done(void)
 {
 	return A.st == ST_OK;
@@ -150,7 +143,7 @@ static void attest_result(int code, const char *payload, size_t len)
 	if (code == 0) {
 		A.st = ST_OK;
 		sp_agent_note_attested();
-		sp_info("attest", "done in %lld ms", now_ms() - A.t_start);
+		sp_info("attest", "done in %lld ms", sp_attest_now_ms() - A.t_start);
 		for (size_t i = 0; i < A.nwaiters; i++)
 			sp_prep_done(A.waiters[i], 0, NULL);
 		A.nwaiters = 0;
@@ -351,7 +344,7 @@ static void begin_attestation(void)
 		return;
 	if (!A.loop)
 		A.loop = sp_signals_loop();
-	A.t_start = now_ms();
+	A.t_start = sp_attest_now_ms();
 	sp_info("attest", "start: %s evidence to %s", sp_evidence_name(attest_conf.ev),
 		attest_conf.kbs_url[0] ? attest_conf.kbs_url : "(no KBS)");
 	A.st = ST_RUNNING;

@@ -122,6 +122,9 @@ void sp_kbs_error_detail(const char *body, size_t len, char *out, size_t outlen)
 /* kbs:///repo/type/tag → "repo/type/tag" (each part [A-Za-z0-9._-]+, not . or ..). */
 int sp_kbs_parse_uri(const char *uri, char *path, size_t pathlen, struct sp_err *err);
 
+/* CLOCK_MONOTONIC in milliseconds (client.c), for the module's timings and deadlines. */
+long long sp_attest_now_ms(void);
+
 /* --- SNP report → trustee JSON ----------------------------------------------------------------- */
 #define SP_SNP_REPORT_LEN 1184
 /* The attestation_report object as the KBS expects it (malloc'd). */

@@ -19,7 +19,7 @@
 #define ATTEMPTS	 5
 #define BACKOFF_FIRST_MS 250
 
-static long long now_ms(void)
+long long sp_attest_now_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -88,7 +88,7 @@ static int http(struct sp_kbs_client *c, const char *stage, const char *method, 
 	for (int attempt = 1;; attempt++) {
 		struct curl_slist *h = NULL;
 		CURLcode cr;
-		long left = (long)(c->deadline_ms - now_ms());
+		long left = (long)(c->deadline_ms - sp_attest_now_ms());
 
 		resp_free(r);
 		if (left <= 0)
@@ -154,7 +154,7 @@ static int http(struct sp_kbs_client *c, const char *stage, const char *method, 
 				    method, path, attempts, attempts > 1 ? "s" : "",
 				    cr == CURLE_OK ? "server error" : curl_easy_strerror(cr));
 		}
-		left = (long)(c->deadline_ms - now_ms());
+		left = (long)(c->deadline_ms - sp_attest_now_ms());
 		if (backoff > left)
 			backoff = left > 0 ? left : 0;
 		struct timespec ts = { backoff / 1000, (backoff % 1000) * 1000000L };
@@ -190,7 +190,7 @@ static int handshake(struct sp_kbs_client *c, struct sp_err *err)
 	char *req = NULL, *rdata = NULL, *ev = NULL, *body = NULL, why[240];
 	uint8_t digest[64];
 	size_t dlen = 0;
-	long long t0 = now_ms(), t1, t2;
+	long long t0 = sp_attest_now_ms(), t1, t2;
 	int ret = -1;
 
 	free(c->token);
@@ -216,13 +216,13 @@ static int handshake(struct sp_kbs_client *c, struct sp_err *err)
 		c->stage = "attest.evidence";
 		goto out;
 	}
-	t1 = now_ms();
+	t1 = sp_attest_now_ms();
 	if (sp_evidence_collect(c->ev, digest, dlen, &ev, err) < 0) {
 		sp_error_wrap(err, "%s evidence", sp_evidence_name(c->ev));
 		c->stage = "attest.evidence";
 		goto out;
 	}
-	t2 = now_ms();
+	t2 = sp_attest_now_ms();
 	if (sp_kbs_attest_json(c->initdata, ch.nonce, c->jwk, ev, &body, err) < 0) {
 		c->stage = "attest.evidence";
 		goto out;
@@ -241,7 +241,7 @@ static int handshake(struct sp_kbs_client *c, struct sp_err *err)
 	}
 	sp_info("attest",
 		"attested to %s with %s evidence (auth %lld ms, evidence %lld ms, attest %lld ms)",
-		c->base, sp_evidence_name(c->ev), t1 - t0, t2 - t1, now_ms() - t2);
+		c->base, sp_evidence_name(c->ev), t1 - t0, t2 - t1, sp_attest_now_ms() - t2);
 	ret = 0;
 out:
 	resp_free(&r);
@@ -256,7 +256,7 @@ int sp_kbs_client_attest(struct sp_kbs_client *c, struct sp_err *err)
 	for (int i = 1;; i++) {
 		if (handshake(c, err) == 0)
 			return 0;
-		if (!c->retryable || i >= 3 || now_ms() + backoff >= c->deadline_ms)
+		if (!c->retryable || i >= 3 || sp_attest_now_ms() + backoff >= c->deadline_ms)
 			return -1;
 		sp_warn("attest", "%s: %s; starting the handshake again", c->stage, err->msg);
 		struct timespec ts = { backoff / 1000, (backoff % 1000) * 1000000L };

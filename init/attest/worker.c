@@ -22,13 +22,6 @@
 
 #define TOTAL_S 60u
 
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* --- the worker ------------------------------------------------------------------------------------ */
 int sp_attest_send_frame(int fd, uint32_t type, uint32_t id, int32_t code, const void *p, size_t n)
 {
@@ -120,7 +113,7 @@ void sp_attest_worker_main(int fd, const struct sp_attest_conf *conf)
 	c.key = key;
 	c.jwk = jwk;
 	c.total_s = TOTAL_S;
-	c.deadline_ms = now_ms() + (long long)TOTAL_S * 1000;
+	c.deadline_ms = sp_attest_now_ms() + (long long)TOTAL_S * 1000;
 	if (!conf->kbs_url[0]) {
 		sp_error(&err, 0, "attestation is required but no KBS is configured");
 		send_failure(fd, MSG_ATTEST, 0, "attest.auth", &err);
@@ -148,7 +141,7 @@ void sp_attest_worker_main(int fd, const struct sp_attest_conf *conf)
 		    read_full(fd, uri, f.len) < 0)
 			_exit(1);
 		uri[f.len] = '\0';
-		c.deadline_ms = now_ms() + (long long)TOTAL_S * 1000;
+		c.deadline_ms = sp_attest_now_ms() + (long long)TOTAL_S * 1000;
 		if (sp_kbs_client_resource(&c, uri, &data, &len, &err) < 0) {
 			send_failure(fd, MSG_RESOURCE, f.id, c.stage, &err);
 			continue;

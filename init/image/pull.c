@@ -37,14 +37,6 @@
 
 /* --- the metadata child ------------------------------------------------------------------------ */
 
-static time_t mono_s(void) /* the clock registry.c keeps token_expiry in */
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec;
-}
-
 static void setup_registry(struct sp_registry *r, const struct sp_pull_opts *o,
 			   const struct sp_image_ref *ref)
 {
@@ -63,11 +55,8 @@ static void setup_registry(struct sp_registry *r, const struct sp_pull_opts *o,
 		r->has_creds = true;
 	/* An earlier pull's token for this repository: sent from the first request on, replaced
 	 * when the registry answers 401. */
-	if (o->token && o->token[0] && o->token_ttl > 0 && strlen(o->token) < sizeof(r->token)) {
-		(void)snprintf(r->token, sizeof(r->token), "%s", o->token);
-		r->token_expiry = mono_s() + (time_t)o->token_ttl;
-		r->scheme = SP_AUTH_BEARER;
-	}
+	if (o->token && o->token_ttl > 0)
+		sp_registry_use_token(r, o->token, o->token_ttl);
 }
 
 static int resolve(struct sp_registry *r, const struct sp_pull_opts *o,
@@ -78,6 +67,7 @@ static int resolve(struct sp_registry *r, const struct sp_pull_opts *o,
 	char ct[128], got[SP_DIGEST_LEN + 1], want[SP_DIGEST_LEN + 1];
 	char *body = NULL;
 	size_t len;
+	uint64_t ttl;
 	int ret = -1;
 
 	if (!m)
@@ -176,9 +166,9 @@ static int resolve(struct sp_registry *r, const struct sp_pull_opts *o,
 	sp_wire_str(w, T_WORKDIR, cfg.workdir);
 	sp_wire_str(w, T_USER, cfg.user);
 	sp_config_free(&cfg);
-	if (r->scheme == SP_AUTH_BEARER && r->token[0] && r->token_expiry > mono_s()) {
+	if ((ttl = sp_registry_token_ttl(r)) > 0) {
 		sp_wire_str(w, T_TOKEN, r->token);
-		sp_wire_u64(w, T_TOKEN_TTL, (uint64_t)(r->token_expiry - mono_s()));
+		sp_wire_u64(w, T_TOKEN_TTL, ttl);
 	}
 	ret = w->oom ? sp_error(err, ENOMEM, "pull.manifest") : 0;
 out:
@@ -341,8 +331,7 @@ static __attribute__((noreturn)) void layer_proc(const struct sp_pull_opts *o,
 	}
 	setup_registry(r, o, ref);
 	if (m->token[0]) {
-		(void)snprintf(r->token, sizeof(r->token), "%s", m->token);
-		r->scheme = SP_AUTH_BEARER;
+		sp_registry_use_token(r, m->token, m->token_ttl);
 	}
 	sp_image_layer_dir(o->store, m->layers[i].diff_id, final, sizeof(final));
 	(void)snprintf(tmp, sizeof(tmp), "%s/.tmp-%s-%d", o->store, m->layers[i].diff_id + 7,

@@ -555,3 +555,21 @@ int sp_registry_blob_stream(struct sp_registry *r, const char *digest, sp_sink_f
 	 * check at the end covers both. */
 	return request(r, path, false, &x, true, NULL, err);
 }
+
+void sp_registry_use_token(struct sp_registry *r, const char *token, uint64_t ttl_s)
+{
+	if (!token || !token[0] || strlen(token) >= sizeof(r->token))
+		return;
+	(void)snprintf(r->token, sizeof(r->token), "%s", token);
+	r->token_expiry = mono_now() + (time_t)ttl_s;
+	r->scheme = SP_AUTH_BEARER;
+}
+
+uint64_t sp_registry_token_ttl(const struct sp_registry *r)
+{
+	time_t now = mono_now();
+
+	if (r->scheme != SP_AUTH_BEARER || !r->token[0] || r->token_expiry <= now)
+		return 0;
+	return (uint64_t)(r->token_expiry - now);
+}

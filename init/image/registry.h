@@ -51,6 +51,12 @@ int sp_registry_blob_buf(struct sp_registry *r, const char *digest, size_t max, 
 int sp_registry_blob_stream(struct sp_registry *r, const char *digest, sp_sink_fn sink, void *arg,
 			    struct sp_err *err);
 
+/* Starts r with a bearer token an earlier request got (a longer one than r holds is ignored):
+ * sent from the first request on, replaced when the registry answers 401. */
+void sp_registry_use_token(struct sp_registry *r, const char *token, uint64_t ttl_s);
+/* Seconds r's bearer token has left, 0 when it has none (or it expired). */
+uint64_t sp_registry_token_ttl(const struct sp_registry *r);
+
 /* The host part of an http(s) URL ("host[:port]"), for the same-host check; -1 when malformed. */
 int sp_url_host(const char *url, char *host, size_t cap, bool *https);
 
