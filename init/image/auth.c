@@ -3,6 +3,7 @@
  * here ever contains them. */
 #define _GNU_SOURCE
 #include "image/manifest.h"
+#include "image/image_int.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -31,7 +32,8 @@ int sp_auth_parse_challenge(const char *h, size_t len, struct sp_challenge *c, s
 	else if (i - s == 5 && strncasecmp(h + s, "Basic", 5) == 0)
 		c->scheme = SP_AUTH_BASIC;
 	else
-		return sp_error(err, 0, "pull.auth: unsupported authentication scheme");
+		return sp_pull_fail(err, SP_STAGE_PULL_AUTH, 0,
+				    "pull.auth: unsupported authentication scheme");
 	/* auth-params: name=token or name="quoted", comma separated */
 	while (i < len) {
 		char name[32], val[1024];
@@ -48,13 +50,15 @@ int sp_auth_parse_challenge(const char *h, size_t len, struct sp_challenge *c, s
 			i++;
 		nl = i - s;
 		if (nl == 0 || nl >= sizeof(name))
-			return sp_error(err, 0, "pull.auth: a malformed challenge parameter");
+			return sp_pull_fail(err, SP_STAGE_PULL_AUTH, 0,
+					    "pull.auth: a malformed challenge parameter");
 		memcpy(name, h + s, nl);
 		name[nl] = '\0';
 		while (i < len && h[i] == ' ')
 			i++;
 		if (i >= len || h[i] != '=')
-			return sp_error(err, 0, "pull.auth: a challenge parameter without a value");
+			return sp_pull_fail(err, SP_STAGE_PULL_AUTH, 0,
+					    "pull.auth: a challenge parameter without a value");
 		i++;
 		while (i < len && h[i] == ' ')
 			i++;
@@ -64,21 +68,23 @@ int sp_auth_parse_challenge(const char *h, size_t len, struct sp_challenge *c, s
 				if (h[i] == '\\' && i + 1 < len)
 					i++;
 				if (vl + 1 >= sizeof(val) || (unsigned char)h[i] < 0x20)
-					return sp_error(err, 0,
-							"pull.auth: a challenge value is too long "
-							"or has a control byte");
+					return sp_pull_fail(err, SP_STAGE_PULL_AUTH, 0,
+							    "pull.auth: a challenge value is too "
+							    "long "
+							    "or has a control byte");
 				val[vl++] = h[i++];
 			}
 			if (i >= len)
-				return sp_error(err, 0,
-						"pull.auth: an unterminated quoted challenge "
-						"value");
+				return sp_pull_fail(err, SP_STAGE_PULL_AUTH, 0,
+						    "pull.auth: an unterminated quoted challenge "
+						    "value");
 			i++;
 		} else {
 			while (i < len && tchar(h[i]) && vl + 1 < sizeof(val))
 				val[vl++] = h[i++];
 			if (i < len && tchar(h[i]))
-				return sp_error(err, 0, "pull.auth: a challenge value is too long");
+				return sp_pull_fail(err, SP_STAGE_PULL_AUTH, 0,
+						    "pull.auth: a challenge value is too long");
 		}
 		val[vl] = '\0';
 		if (strcasecmp(name, "realm") == 0)
@@ -89,22 +95,25 @@ int sp_auth_parse_challenge(const char *h, size_t len, struct sp_challenge *c, s
 			dst = c->scope, cap = sizeof(c->scope);
 		if (dst) {
 			if (vl >= cap)
-				return sp_error(err, 0, "pull.auth: the challenge's %s is too long",
-						name);
+				return sp_pull_fail(err, SP_STAGE_PULL_AUTH, 0,
+						    "pull.auth: the challenge's %s is too long",
+						    name);
 			memcpy(dst, val, vl + 1);
 		}
 		while (i < len && h[i] == ' ')
 			i++;
 		if (i < len && h[i] != ',')
-			return sp_error(err, 0, "pull.auth: a malformed challenge");
+			return sp_pull_fail(err, SP_STAGE_PULL_AUTH, 0,
+					    "pull.auth: a malformed challenge");
 	}
 	if (c->scheme == SP_AUTH_BEARER) {
 		if (strncmp(c->realm, "https://", 8) != 0 && strncmp(c->realm, "http://", 7) != 0)
-			return sp_error(err, 0,
-					"pull.auth: the Bearer challenge has no http(s) realm");
+			return sp_pull_fail(err, SP_STAGE_PULL_AUTH, 0,
+					    "pull.auth: the Bearer challenge has no http(s) realm");
 		for (const char *p = c->realm; *p; p++)
 			if ((unsigned char)*p <= 0x20 || *p == '"' || *p == '\\')
-				return sp_error(err, 0, "pull.auth: the realm is not a plain URL");
+				return sp_pull_fail(err, SP_STAGE_PULL_AUTH, 0,
+						    "pull.auth: the realm is not a plain URL");
 	}
 	return 0;
 }
@@ -145,8 +154,9 @@ int sp_auth_parse_token(const char *body, size_t len, char *token, size_t cap, u
 	ret = 0;
 bad:
 	if (ret < 0)
-		(void)sp_error(err, 0,
-			       "pull.auth: the token response is malformed or has no usable token");
+		(void)sp_pull_fail(err, SP_STAGE_PULL_AUTH, 0,
+				   "pull.auth: the token response is malformed or has no usable "
+				   "token");
 	json_object_put(o);
 	json_tokener_free(tok);
 	return ret;
@@ -252,7 +262,8 @@ int sp_auth_json_lookup(const char *json, size_t len, const char *host, const ch
 	}
 	goto out;
 bad:
-	ret = sp_error(err, 0, "pull.auth: the registry credentials (auth.json) are malformed");
+	ret = sp_pull_fail(err, SP_STAGE_PULL_AUTH, 0,
+			   "pull.auth: the registry credentials (auth.json) are malformed");
 out:
 	explicit_bzero(dec, sizeof(dec));
 	json_object_put(o);

@@ -29,6 +29,7 @@
 #include "image/wire.h"
 #include "lib/fileio.h"
 #include "lib/caps.h"
+#include "lib/cleanup.h"
 #include "lib/log.h"
 
 #define PULL_TIMEOUT_S	  1800
@@ -36,6 +37,70 @@
 #define META_MAX	  (8u << 20)
 
 /* --- the metadata child ------------------------------------------------------------------------ */
+
+static enum sp_err_kind kind_of_stage(enum sp_stage stage)
+{
+	switch (stage) {
+	case SP_STAGE_PULL_AUTH:
+	case SP_STAGE_POLICY_DENY:
+		return SP_E_DENIED;
+	case SP_STAGE_PULL_MANIFEST:
+		return SP_E_NOT_FOUND;
+	default:
+		return SP_E_PRECONDITION;
+	}
+}
+
+int sp_pull_fail(struct sp_err *err, enum sp_stage stage, int errnum, const char *fmt, ...)
+{
+	char msg[sizeof(err->msg)];
+	va_list ap;
+
+	if (!err)
+		return -1;
+	va_start(ap, fmt);
+	(void)vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	sp_fail(err, kind_of_stage(stage), errnum, "%s", msg);
+	return sp_err_stage(err, stage);
+}
+
+/* The policy's pinned digests (sp_pull_opts.pinned): the digest the reference resolved to must
+ * be one of them. */
+static int check_pinned(const struct sp_pull_opts *o, const char *digest, struct sp_err *err)
+{
+	char ref[128];
+
+	if (!o->npinned)
+		return 0;
+	for (size_t i = 0; i < o->npinned; i++)
+		if (o->pinned[i] && strcmp(o->pinned[i], digest) == 0)
+			return 0;
+	sp_log_escape(ref, sizeof(ref), o->ref, strnlen(o->ref, 100));
+	sp_fail(err, SP_E_DENIED, 0,
+		"policy.deny: CreateContainerRequest is blocked by policy: image '%s' resolved to "
+		"%s, a digest no allowed_images entry for it pins",
+		ref, digest);
+	return sp_err_stage(err, SP_STAGE_POLICY_DENY);
+}
+
+int sp_pull_wrap(struct sp_err *err, enum sp_stage stage, const char *fmt, ...)
+{
+	char ctx[sizeof(err->msg)];
+	va_list ap;
+
+	if (!err)
+		return -1;
+	va_start(ap, fmt);
+	(void)vsnprintf(ctx, sizeof(ctx), fmt, ap);
+	va_end(ap);
+	sp_error_wrap(err, "%s", ctx);
+	if (err->stage == SP_STAGE_NONE) {
+		err->stage = (uint8_t)stage;
+		err->kind = (uint8_t)kind_of_stage(stage);
+	}
+	return -1;
+}
 
 static void setup_registry(struct sp_registry *r, const struct sp_pull_opts *o,
 			   const struct sp_image_ref *ref)
@@ -59,95 +124,86 @@ static void setup_registry(struct sp_registry *r, const struct sp_pull_opts *o,
 		sp_registry_use_token(r, o->token, o->token_ttl);
 }
 
-static int resolve(struct sp_registry *r, const struct sp_pull_opts *o,
-		   const struct sp_image_ref *ref, struct sp_wire *w, struct sp_err *err)
+/* Fetches the manifest what names, checks it is want (when given) and parses it into m; got
+ * gets its digest. */
+static int manifest_get(struct sp_registry *r, const char *what, const char *want,
+			struct sp_manifest *m, char got[SP_DIGEST_LEN + 1], struct sp_err *err)
 {
-	struct sp_manifest *m = malloc(sizeof(*m));
-	struct sp_image_config cfg;
-	char ct[128], got[SP_DIGEST_LEN + 1], want[SP_DIGEST_LEN + 1];
-	char *body = NULL;
+	cleanup_free char *body = NULL;
+	char ct[128];
 	size_t len;
-	uint64_t ttl;
-	int ret = -1;
 
-	if (!m)
-		return sp_error(err, ENOMEM, "pull.manifest");
-	if (sp_registry_manifest(r, ref->digest[0] ? ref->digest : ref->tag, &body, &len, ct,
-				 sizeof(ct), err) < 0)
-		goto out;
+	if (sp_registry_manifest(r, what, &body, &len, ct, sizeof(ct), err) < 0)
+		return -1;
 	sp_sha256_digest(body, len, got);
-	if (ref->digest[0] && strcmp(got, ref->digest) != 0) {
-		(void)sp_error(err, 0, "pull.manifest: digest mismatch: expected %s, computed %s",
-			       ref->digest, got);
-		goto out;
-	}
+	if (want && strcmp(got, want) != 0)
+		return sp_pull_fail(err, SP_STAGE_PULL_MANIFEST, 0,
+				    "pull.manifest: digest mismatch: expected %s, computed %s", want,
+				    got);
+	if (sp_manifest_parse(body, len, ct, m, err) < 0)
+		return sp_pull_wrap(err, SP_STAGE_PULL_MANIFEST, "pull.manifest");
+	return 0;
+}
+
+/* The image manifest ref resolves to, through an index when it names one; the digest it
+ * resolved to goes on the wire (what the reference named: the index's, when it is one). */
+static int fetch_manifest(struct sp_registry *r, const struct sp_pull_opts *o,
+			  const struct sp_image_ref *ref, struct sp_manifest *m, struct sp_wire *w,
+			  struct sp_err *err)
+{
+	char got[SP_DIGEST_LEN + 1], want[SP_DIGEST_LEN + 1];
+	int i;
+
+	if (manifest_get(r, ref->digest[0] ? ref->digest : ref->tag,
+			 ref->digest[0] ? ref->digest : NULL, m, got, err) < 0)
+		return -1;
 	sp_wire_str(w, T_DIGEST, got);
 	/* The policy's pinned digests, before anything else is fetched (the config included). An
 	 * early refusal only: the pull worker checks again, since a parser that registry bytes took
 	 * over could skip this. */
-	if (o->check_digest) {
-		char why[512];
+	if (check_pinned(o, got, err) < 0)
+		return -1;
+	if (!m->is_index)
+		return 0;
+	i = sp_index_select(m, "linux", "amd64");
+	if (i < 0)
+		return sp_pull_fail(err, SP_STAGE_PULL_MANIFEST, 0,
+				    "pull.manifest: the index has no linux/amd64 image");
+	(void)snprintf(want, sizeof(want), "%s", m->entries[i].digest);
+	if (manifest_get(r, want, want, m, got, err) < 0)
+		return -1;
+	if (m->is_index)
+		return sp_pull_fail(err, SP_STAGE_PULL_MANIFEST, 0,
+				    "pull.manifest: an index entry is another index");
+	return 0;
+}
 
-		if (o->check_digest(o->check_arg, got, why, sizeof(why)) < 0) {
-			(void)sp_error(err, 0, "%s", why);
-			goto out;
-		}
-	}
-	if (sp_manifest_parse(body, len, ct, m, err) < 0) {
-		(void)sp_error_wrap(err, "pull.manifest");
-		goto out;
-	}
-	if (m->is_index) {
-		int i = sp_index_select(m, "linux", "amd64");
+/* The image configuration m names: its diff_ids with m's layers, and the process defaults. */
+static int fetch_config(struct sp_registry *r, const struct sp_manifest *m, struct sp_wire *w,
+			struct sp_err *err)
+{
+	cleanup_free char *body = NULL;
+	struct sp_image_config cfg;
+	char got[SP_DIGEST_LEN + 1];
+	size_t len;
 
-		if (i < 0) {
-			(void)sp_error(err, 0, "pull.manifest: the index has no linux/amd64 image");
-			goto out;
-		}
-		(void)snprintf(want, sizeof(want), "%s", m->entries[i].digest);
-		free(body);
-		body = NULL;
-		if (sp_registry_manifest(r, want, &body, &len, ct, sizeof(ct), err) < 0)
-			goto out;
-		sp_sha256_digest(body, len, got);
-		if (strcmp(got, want) != 0) {
-			(void)sp_error(err, 0,
-				       "pull.manifest: digest mismatch: expected %s, computed %s",
-				       want, got);
-			goto out;
-		}
-		if (sp_manifest_parse(body, len, ct, m, err) < 0) {
-			(void)sp_error_wrap(err, "pull.manifest");
-			goto out;
-		}
-		if (m->is_index) {
-			(void)sp_error(err, 0, "pull.manifest: an index entry is another index");
-			goto out;
-		}
-	}
-	free(body);
-	body = NULL;
-	if (m->config.size > SP_IMG_MAX_JSON) {
-		(void)sp_error(err, 0, "pull.config: the config is larger than 4 MiB");
-		goto out;
-	}
+	if (m->config.size > SP_IMG_MAX_JSON)
+		return sp_pull_fail(err, SP_STAGE_PULL_CONFIG, 0,
+				    "pull.config: the config is larger than 4 MiB");
 	if (sp_registry_blob_buf(r, m->config.digest, SP_IMG_MAX_JSON, &body, &len, err) < 0)
-		goto out;
+		return -1;
 	sp_sha256_digest(body, len, got);
-	if (strcmp(got, m->config.digest) != 0) {
-		(void)sp_error(err, 0, "pull.config: digest mismatch: expected %s, computed %s",
-			       m->config.digest, got);
-		goto out;
-	}
-	if (sp_config_parse(body, len, &cfg, err) < 0) {
-		(void)sp_error_wrap(err, "pull.config");
-		goto out;
-	}
+	if (strcmp(got, m->config.digest) != 0)
+		return sp_pull_fail(err, SP_STAGE_PULL_CONFIG, 0,
+				    "pull.config: digest mismatch: expected %s, computed %s",
+				    m->config.digest, got);
+	if (sp_config_parse(body, len, &cfg, err) < 0)
+		return sp_pull_wrap(err, SP_STAGE_PULL_CONFIG, "pull.config");
 	if (cfg.n_diff_ids != m->n) {
-		(void)sp_error(err, 0, "pull.config: %zu diff_ids for %zu layers", cfg.n_diff_ids,
-			       m->n);
 		sp_config_free(&cfg);
-		goto out;
+		return sp_pull_fail(err, SP_STAGE_PULL_CONFIG, 0,
+				    "pull.config: %zu diff_ids for %zu layers", cfg.n_diff_ids,
+				    m->n);
 	}
 	sp_wire_str(w, T_CONFIG_DIGEST, m->config.digest);
 	for (size_t i = 0; i < m->n; i++) {
@@ -166,15 +222,26 @@ static int resolve(struct sp_registry *r, const struct sp_pull_opts *o,
 	sp_wire_str(w, T_WORKDIR, cfg.workdir);
 	sp_wire_str(w, T_USER, cfg.user);
 	sp_config_free(&cfg);
+	return 0;
+}
+
+static int resolve(struct sp_registry *r, const struct sp_pull_opts *o,
+		   const struct sp_image_ref *ref, struct sp_wire *w, struct sp_err *err)
+{
+	cleanup_free struct sp_manifest *m = malloc(sizeof(*m));
+	uint64_t ttl;
+
+	if (!m)
+		return sp_pull_fail(err, SP_STAGE_PULL_MANIFEST, ENOMEM, "pull.manifest");
+	if (fetch_manifest(r, o, ref, m, w, err) < 0 || fetch_config(r, m, w, err) < 0)
+		return -1;
 	if ((ttl = sp_registry_token_ttl(r)) > 0) {
 		sp_wire_str(w, T_TOKEN, r->token);
 		sp_wire_u64(w, T_TOKEN_TTL, ttl);
 	}
-	ret = w->oom ? sp_error(err, ENOMEM, "pull.manifest") : 0;
-out:
-	free(body);
-	free(m);
-	return ret;
+	if (w->oom)
+		return sp_pull_fail(err, SP_STAGE_PULL_MANIFEST, ENOMEM, "pull.manifest");
+	return 0;
 }
 
 static __attribute__((noreturn)) void meta_child(const struct sp_pull_opts *o,
@@ -190,7 +257,7 @@ static __attribute__((noreturn)) void meta_child(const struct sp_pull_opts *o,
 	if (!r)
 		_exit(3);
 	if (o->sandbox && sp_image_sandbox(&sock, 1, true, &err) < 0) {
-		(void)sp_error_wrap(&err, "pull.manifest: parser sandbox");
+		(void)sp_pull_wrap(&err, SP_STAGE_PULL_MANIFEST, "pull.manifest: parser sandbox");
 	} else {
 		setup_registry(r, o, ref);
 		ret = resolve(r, o, ref, &w, &err);
@@ -199,7 +266,7 @@ static __attribute__((noreturn)) void meta_child(const struct sp_pull_opts *o,
 	if (ret < 0) {
 		w.len = 0;
 		w.oom = false;
-		sp_wire_str(&w, T_ERROR, err.msg);
+		sp_wire_error(&w, &err);
 	}
 	if (!w.oom)
 		(void)sp_write_all(sock, w.p, w.len);
@@ -218,10 +285,11 @@ static int run_meta(const struct sp_pull_opts *o, const struct sp_image_ref *ref
 	int ret;
 
 	if (!buf)
-		return sp_error(err, ENOMEM, "pull.manifest");
+		return sp_pull_fail(err, SP_STAGE_PULL_MANIFEST, ENOMEM, "pull.manifest");
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
 		free(buf);
-		return sp_error(err, errno, "pull.manifest: socketpair");
+		return sp_pull_fail(err, SP_STAGE_PULL_MANIFEST, errno,
+				    "pull.manifest: socketpair");
 	}
 	pid = fork();
 	if (pid == 0) {
@@ -232,7 +300,7 @@ static int run_meta(const struct sp_pull_opts *o, const struct sp_image_ref *ref
 	if (pid < 0) {
 		close(sv[0]);
 		free(buf);
-		return sp_error(err, errno, "pull.manifest: fork");
+		return sp_pull_fail(err, SP_STAGE_PULL_MANIFEST, errno, "pull.manifest: fork");
 	}
 	for (;;) {
 		ssize_t n = read(sv[0], buf + len, META_MAX - len);
@@ -255,10 +323,13 @@ static int run_meta(const struct sp_pull_opts *o, const struct sp_image_ref *ref
 	free(buf);
 	if (ret < 0)
 		return -1;
-	if (m->error[0])
-		return sp_error(err, 0, "%s", m->error);
+	if (m->error[0]) {
+		sp_meta_error(m, err);
+		return -1;
+	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-		return sp_error(err, 0, "pull.manifest: the metadata child failed");
+		return sp_pull_fail(err, SP_STAGE_PULL_MANIFEST, 0,
+				    "pull.manifest: the metadata child failed");
 	return 0;
 }
 
@@ -349,7 +420,8 @@ static __attribute__((noreturn)) void layer_proc(const struct sp_pull_opts *o,
 	j.chown = o->chown;
 	j.sandbox = o->sandbox;
 	if (mkdir(tmp, 0755) < 0 || (fd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-		ret = sp_error(&err, errno, "pull.unpack: create %s", tmp);
+		ret = sp_pull_fail(&err, SP_STAGE_PULL_UNPACK, errno, "pull.unpack: create %s",
+				   tmp);
 		(void)snprintf(out.msg, sizeof(out.msg), "%s", err.msg);
 	} else {
 		ret = sp_layer_unpack(&j, fd, &res, &err);
@@ -362,8 +434,8 @@ static __attribute__((noreturn)) void layer_proc(const struct sp_pull_opts *o,
 				(void)sp_remove_tree_at(sfd, strrchr(tmp, '/') + 1, NULL);
 				close(sfd);
 			} else {
-				ret = sp_error(&err, errno,
-					       "pull.unpack: rename the layer into the store");
+				ret = sp_pull_fail(&err, SP_STAGE_PULL_UNPACK, errno,
+						   "pull.unpack: rename the layer into the store");
 			}
 		}
 		if (ret < 0) {
@@ -421,7 +493,8 @@ static int run_layers(const struct sp_pull_opts *o, const struct sp_image_ref *r
 				continue;
 			}
 			if (pipe2(p, O_CLOEXEC) < 0) {
-				ret = sp_error(err, errno, "pull.layer: pipe");
+				ret = sp_pull_fail(err, SP_STAGE_PULL_LAYER, errno,
+						   "pull.layer: pipe");
 				break;
 			}
 			pid = fork();
@@ -432,7 +505,8 @@ static int run_layers(const struct sp_pull_opts *o, const struct sp_image_ref *r
 			close(p[1]);
 			if (pid < 0) {
 				close(p[0]);
-				ret = sp_error(err, errno, "pull.layer: fork");
+				ret = sp_pull_fail(err, SP_STAGE_PULL_LAYER, errno,
+						   "pull.layer: fork");
 				break;
 			}
 			run[nrun++] = (struct running){ pid, p[0], next, 0 };
@@ -443,7 +517,7 @@ static int run_layers(const struct sp_pull_opts *o, const struct sp_image_ref *r
 		for (size_t k = 0; k < nrun; k++)
 			pfd[k] = (struct pollfd){ run[k].fd, POLLIN, 0 };
 		if (poll(pfd, nrun, 1000) < 0 && errno != EINTR) {
-			ret = sp_error(err, errno, "pull.layer: poll");
+			ret = sp_pull_fail(err, SP_STAGE_PULL_LAYER, errno, "pull.layer: poll");
 			break;
 		}
 		for (size_t k = 0; k < nrun && ret == 0; k++) {
@@ -463,8 +537,9 @@ static int run_layers(const struct sp_pull_opts *o, const struct sp_image_ref *r
 				msg.msg[sizeof(msg.msg) - 1] = '\0';
 				ret = sp_error(err, 0, "%s", msg.msg);
 			} else if (n == 0 || n < 0) {
-				ret = sp_error(err, 0, "pull.layer: layer %zu's worker died",
-					       run[k].idx);
+				ret = sp_pull_fail(err, SP_STAGE_PULL_LAYER, 0,
+						   "pull.layer: layer %zu's worker died",
+						   run[k].idx);
 			} else {
 				continue;
 			}
@@ -484,8 +559,9 @@ static int run_layers(const struct sp_pull_opts *o, const struct sp_image_ref *r
 				o->ref, done, total, b, nrun, last - start);
 		}
 		if (now_s() - start > PULL_TIMEOUT_S && ret == 0)
-			ret = sp_error(err, 0, "pull.layer: the pull took longer than %d s",
-				       PULL_TIMEOUT_S);
+			ret = sp_pull_fail(err, SP_STAGE_PULL_LAYER, 0,
+					   "pull.layer: the pull took longer than %d s",
+					   PULL_TIMEOUT_S);
 	}
 	for (size_t k = 0; k < nrun; k++) { /* on failure: stop the others */
 		int status;
@@ -508,27 +584,26 @@ int sp_image_pull(const struct sp_pull_opts *o, struct sp_pull_result *res, stru
 	uint64_t need = 0, have, max_layer;
 	struct statvfs vfs;
 	double start = now_s();
-	char why[512], a[32], b[32];
+	char a[32], b[32];
 	int ret = -1;
 
 	memset(res, 0, sizeof(*res));
 	if (!m)
 		return sp_error(err, ENOMEM, "pull");
 	if (sp_image_ref_parse(o->ref, &ref, err) < 0) {
-		(void)sp_error_wrap(err, "pull.manifest");
+		(void)sp_pull_wrap(err, SP_STAGE_PULL_MANIFEST, "pull.manifest");
 		goto out;
 	}
 	if (mkdir(o->store, 0700) < 0 && errno != EEXIST) {
-		(void)sp_error(err, errno, "pull.unpack: create the layer store %s", o->store);
+		(void)sp_pull_fail(err, SP_STAGE_PULL_UNPACK, errno,
+				   "pull.unpack: create the layer store %s", o->store);
 		goto out;
 	}
 	(void)curl_global_init(CURL_GLOBAL_DEFAULT);
 	if (run_meta(o, &ref, m, err) < 0)
 		goto out;
-	if (o->check_digest && o->check_digest(o->check_arg, m->digest, why, sizeof(why)) < 0) {
-		(void)sp_error(err, 0, "%s", why);
+	if (check_pinned(o, m->digest, err) < 0)
 		goto out;
-	}
 	/* Which layers are missing (the store is keyed by diff_id; one image may repeat one). */
 	for (size_t i = 0; i < m->n; i++) {
 		char dir[600];
@@ -545,18 +620,19 @@ int sp_image_pull(const struct sp_pull_opts *o, struct sp_pull_result *res, stru
 		need += m->layers[i].size;
 	}
 	if (statvfs(o->store, &vfs) < 0) {
-		(void)sp_error(err, errno, "pull.unpack: statvfs %s", o->store);
+		(void)sp_pull_fail(err, SP_STAGE_PULL_UNPACK, errno, "pull.unpack: statvfs %s",
+				   o->store);
 		goto out;
 	}
 	have = (uint64_t)vfs.f_bavail * vfs.f_frsize;
 	human(need, a, sizeof(a));
 	human(have, b, sizeof(b));
 	if (need > have) {
-		(void)sp_error(err, 0,
-			       "pull.unpack: not enough space in %s: need at least %s "
-			       "(compressed), "
-			       "have %s",
-			       o->store, a, b);
+		(void)sp_pull_fail(err, SP_STAGE_PULL_UNPACK, 0,
+				   "pull.unpack: not enough space in %s: need at least %s "
+				   "(compressed), "
+				   "have %s",
+				   o->store, a, b);
 		goto out;
 	}
 	max_layer = o->max_layer_size ? o->max_layer_size : have;

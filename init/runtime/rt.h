@@ -38,7 +38,8 @@ struct rt_stream {
 	struct rt_plist readers;
 };
 
-enum rt_ctr_state { CTR_CREATED, CTR_RUNNING, CTR_STOPPED };
+enum rt_ctr_state { CTR_SETUP, CTR_CREATED, CTR_RUNNING, CTR_STOPPED };
+#define RT_CG_PENDING 64 /* cgroups of removed containers waiting to be empty */
 
 struct rt_ctr;
 
@@ -58,6 +59,10 @@ struct rt_proc {
 	bool close_in_after;
 	int tty_master; /* == out.w.fd with a terminal; -1 otherwise */
 	struct rt_plist waiters;
+	/* An exec waiting for its report: done runs once with its result. */
+	struct rt_await *await;
+	sp_done_fn done;
+	void *done_arg;
 	int refs; /* watches not yet released */
 };
 
@@ -77,7 +82,10 @@ struct rt_ctr {
 	long oom_seen;
 	Grpc__LinuxSeccomp *seccomp; /* a copy, for execs */
 	bool nnp;
-	int refs;
+	/* The create or start waiting for the init's report: done runs once with its result. */
+	struct rt_await *await;
+	sp_done_fn done;
+	void *done_arg;
 };
 
 struct rt_state {
@@ -90,6 +98,10 @@ struct rt_state {
 	char oom_queue[RT_OOM_QUEUE][SP_ID_MAX + 1];
 	size_t oom_head, oom_n;
 	struct rt_plist oom_waiters;
+	/* Cgroups of removed containers, removed once their last process is gone. */
+	char cg_pending[RT_CG_PENDING][SP_ID_MAX + 1];
+	size_t ncg_pending;
+	struct sp_runtime_conf conf;
 };
 extern struct rt_state rt;
 
@@ -112,10 +124,23 @@ int rt_proc_wait(struct tt_call *call, struct rt_proc *p);
 /* SIGTERM to an init with no SIGTERM handler becomes SIGKILL. */
 int rt_proc_signal(struct rt_proc *p, int sig, struct sp_err *err);
 
+/* await.c: waits for one record on a child's report pipe (fd stays the caller's). fn gets ret 0
+ * with the record (stage 0: EOF, the child exec'd or died) or -1 with err (the deadline passed,
+ * or the pipe failed), once, from the loop, unless rt_await_cancel() came first. */
+struct sp_rt_report;
+struct rt_await;
+typedef void (*rt_report_fn)(void *arg, int ret, const struct sp_rt_report *rep,
+			     const struct sp_err *err);
+struct rt_await *rt_await_report(int fd, unsigned timeout_ms, rt_report_fn fn, void *arg,
+				 struct sp_err *err);
+void rt_await_cancel(struct rt_await *a);
+
 /* container.c */
 struct rt_ctr *rt_ctr_find(const char *id);
 struct rt_proc *rt_proc_find(struct rt_ctr *c, const char *exec_id);
 void rt_ctr_init_exited(struct rt_ctr *c);
 void rt_oom_push(const char *cid);
+/* Tries to remove the cgroups of removed containers (after an exit, or a removal). */
+void rt_cgroup_gc(void);
 
 #endif

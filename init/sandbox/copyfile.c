@@ -31,7 +31,7 @@ static int openat_beneath(int dirfd, const char *name, int flags, mode_t mode)
 
 /* Which answer a failed system call deserves: what a planted symlink, a wrong file type or a
  * missing chunk causes is the request's fault; a full disk is exhaustion; the rest is ours. */
-static int code_for(int errnum)
+static enum sp_err_kind kind_for(int errnum)
 {
 	switch (errnum) {
 	case 0:
@@ -45,24 +45,24 @@ static int code_for(int errnum)
 	case EINVAL:
 	case ENAMETOOLONG:
 	case EFBIG:
-		return -TT_INVALID_ARGUMENT;
+		return SP_E_INVALID;
 	case ENOSPC:
 	case EDQUOT:
 	case ENOMEM:
-		return -TT_RESOURCE_EXHAUSTED;
+		return SP_E_EXHAUSTED;
 	default:
-		return -TT_INTERNAL;
+		return SP_E_INTERNAL;
 	}
 }
 
-/* Fills err with fmt applied to the escaped host text what; evaluates to code_for(errnum). */
+/* Fills err with fmt applied to the escaped host text what and the kind kind_for(errnum);
+ * evaluates to -1. */
 #define FAIL(err, errnum, fmt, what)                                                               \
 	({                                                                                         \
 		int e_ = (errnum);                                                                 \
 		char b_[96];                                                                       \
 		sp_log_escape(b_, sizeof(b_), (what), strnlen((what), SP_PATH_MAX));               \
-		sp_error((err), e_, fmt, b_);                                                      \
-		code_for(e_);                                                                      \
+		sp_fail((err), kind_for(e_), e_, fmt, b_);                                         \
 	})
 
 /* The temporary name a file is assembled under, in its own directory: stable across the chunks
@@ -183,14 +183,13 @@ static int copy_regular(int pfd, const char *leaf, mode_t perm, const Grpc__Copy
 	if (size < 0 || off < 0 || len > size || off > size - len)
 		return FAIL(err, 0, "file '%s': offset/length outside file_size", leaf);
 	if (size > SP_COPY_MAX_FILE) {
-		sp_error(err, 0, "file of %" PRId64 " bytes (at most %" PRId64 ")", size,
-			 SP_COPY_MAX_FILE);
-		return -TT_RESOURCE_EXHAUSTED;
+		return sp_fail(err, SP_E_EXHAUSTED, 0,
+			       "file of %" PRId64 " bytes (at most %" PRId64 ")", size,
+			       SP_COPY_MAX_FILE);
 	}
 	if (fstatvfs(pfd, &vfs) == 0 &&
 	    (uint64_t)vfs.f_bavail * vfs.f_frsize < (uint64_t)len + SP_COPY_FREE_RESERVE) {
-		sp_error(err, 0, "the shared-files filesystem is full");
-		return -TT_RESOURCE_EXHAUSTED;
+		return sp_fail(err, SP_E_EXHAUSTED, 0, "the shared-files filesystem is full");
 	}
 	temp_name(leaf, tmp);
 	if (off == 0) {
@@ -209,9 +208,9 @@ static int copy_regular(int pfd, const char *leaf, mode_t perm, const Grpc__Copy
 	if (fstat(fd, &st) < 0)
 		return FAIL(err, errno, "stat the temporary for '%s'", leaf);
 	if (!S_ISREG(st.st_mode) || st.st_size != off) {
-		sp_error(err, 0, "file chunk at offset %" PRId64 " but %" PRId64 " bytes written",
-			 off, (int64_t)st.st_size);
-		return -TT_INVALID_ARGUMENT;
+		return sp_fail(err, SP_E_INVALID, 0,
+			       "file chunk at offset %" PRId64 " but %" PRId64 " bytes written",
+			       off, (int64_t)st.st_size);
 	}
 	if (len && write_all_at(fd, req->data.data, (size_t)len, (off_t)off) < 0)
 		return FAIL(err, errno, "write '%s'", leaf);

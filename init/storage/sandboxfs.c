@@ -20,12 +20,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "agent/ttrpc.h"
 #include "lib/cleanup.h"
 #include "lib/fileio.h"
 #include "lib/log.h"
 #include "lib/validate.h"
-#include "runtime/prepare.h"
+#include "storage/storage.h"
 #include "storage/storage_int.h"
 
 #define EPHEMERAL_PREFIX "/run/kata-containers/sandbox/ephemeral/"
@@ -95,7 +94,7 @@ static int make_dirs(int dirfd, const char *rel, struct sp_err *err)
 	return steal_fd(&cur);
 }
 
-static int prepare(const Grpc__Storage *s, bool local, struct sp_err *err)
+int sp_storage_sandboxfs_prepare(const Grpc__Storage *s, bool local, struct sp_err *err)
 {
 	const char *prefix = local ? SP_SHARED_PREFIX : EPHEMERAL_PREFIX;
 	const char *rest = NULL, *why = NULL,
@@ -108,38 +107,35 @@ static int prepare(const Grpc__Storage *s, bool local, struct sp_err *err)
 	if (!s->mount_point || sp_path_beneath(s->mount_point, prefix, &rest, &why) < 0) {
 		sp_log_escape(esc, sizeof(esc), s->mount_point ? s->mount_point : "",
 			      s->mount_point ? strnlen(s->mount_point, 80) : 0);
-		sp_error(err, 0, "storage.options: %s mount point '%s' %s",
-			 local ? "local" : "ephemeral", esc, why ? why : "is missing");
-		return -TT_INVALID_ARGUMENT;
+		return sp_fail(err, SP_E_INVALID, 0, "storage.options: %s mount point '%s' %s",
+			       local ? "local" : "ephemeral", esc, why ? why : "is missing");
 	}
 	if (!local && (!s->fstype || strcmp(s->fstype, "tmpfs") != 0)) {
-		sp_error(err, 0,
-			 "storage.options: ephemeral storage must be tmpfs (hugetlbfs and "
-			 "others are not supported)");
-		return -TT_INVALID_ARGUMENT;
+		return sp_fail(err, SP_E_INVALID, 0,
+			       "storage.options: ephemeral storage must be tmpfs (hugetlbfs and "
+			       "others are not supported)");
 	}
 	if (sp_sandboxfs_opts_parse(s->options, s->n_options, local, &o, err) < 0)
-		return -TT_INVALID_ARGUMENT;
+		return sp_err_kind(err, SP_E_INVALID);
 	(void)mkdir("/run/kata-containers", 0755);
 	(void)mkdir(base, 0755);
 	top = sp_openat2(AT_FDCWD, base, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0,
 			 RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
 	if (top < 0)
-		return sp_error(err, errno, "storage: open %s", base), -TT_INTERNAL;
+		return sp_error(err, errno, "storage: open %s", base);
 	/* The prefix's remaining components, then the mount point's own. */
 	r = snprintf(fdpath, sizeof(fdpath), "%s", prefix + strlen(base) + 1);
 	if (r < 0 || (size_t)r >= sizeof(fdpath))
-		return sp_error(err, 0, "storage: prefix"), -TT_INTERNAL;
+		return sp_error(err, 0, "storage: prefix");
 	{
 		char rel[4096];
 
 		if (snprintf(rel, sizeof(rel), "%s%s", fdpath, rest) >= (int)sizeof(rel))
-			return sp_error(err, ENAMETOOLONG, "storage: mount point"),
-			       -TT_INVALID_ARGUMENT;
+			return sp_fail(err, SP_E_INVALID, ENAMETOOLONG, "storage: mount point");
 		dir = make_dirs(top, rel, err);
 	}
 	if (dir < 0)
-		return -TT_INTERNAL;
+		return -1;
 	(void)snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", dir);
 	if (!local) {
 		struct stat st;
@@ -155,7 +151,7 @@ static int prepare(const Grpc__Storage *s, bool local, struct sp_err *err)
 		}
 		if (!mounted) {
 			if (mount("tmpfs", fdpath, "tmpfs", MS_NODEV | MS_NOSUID, "mode=1777") < 0)
-				return sp_error(err, errno, "storage.mount: tmpfs"), -TT_INTERNAL;
+				return sp_error(err, errno, "storage.mount: tmpfs");
 			close(dir);
 			dir = sp_openat2(top, "ephemeral", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0,
 					 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS);
@@ -167,36 +163,19 @@ static int prepare(const Grpc__Storage *s, bool local, struct sp_err *err)
 				dir = d2;
 			}
 			if (dir < 0)
-				return sp_error(err, errno, "storage: reopen the tmpfs"),
-				       -TT_INTERNAL;
+				return sp_error(err, errno, "storage: reopen the tmpfs");
 		}
 	} else if (o.mode >= 0 && fchmod(dir, (mode_t)o.mode) < 0) {
-		return sp_error(err, errno, "storage: chmod the local directory"), -TT_INTERNAL;
+		return sp_error(err, errno, "storage: chmod the local directory");
 	}
 	if (o.gid >= 0) {
 		struct stat st;
 
 		if (fchown(dir, (uid_t)-1, (gid_t)o.gid) < 0 || fstat(dir, &st) < 0 ||
 		    fchmod(dir, (st.st_mode & 07777) | S_ISGID) < 0)
-			return sp_error(err, errno, "storage: fsgid"), -TT_INTERNAL;
+			return sp_error(err, errno, "storage: fsgid");
 	}
 	sp_log_escape(esc, sizeof(esc), s->mount_point, strnlen(s->mount_point, 80));
 	sp_info("storage", "%s emptyDir at %s (guest memory)", local ? "local" : "ephemeral", esc);
 	return 0;
 }
-
-static int prepare_ephemeral(struct sp_prep *h, const Grpc__Storage *s, struct sp_err *err)
-{
-	(void)h;
-	return prepare(s, false, err);
-}
-
-static int prepare_local(struct sp_prep *h, const Grpc__Storage *s, struct sp_err *err)
-{
-	(void)h;
-	return prepare(s, true, err);
-}
-
-/* Synchronous and sandbox-scoped: nothing to cancel, nothing released per container. */
-const struct sp_storage_driver sp_storage_driver_ephemeral = { .prepare = prepare_ephemeral };
-const struct sp_storage_driver sp_storage_driver_local = { .prepare = prepare_local };

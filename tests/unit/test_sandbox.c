@@ -250,25 +250,27 @@ TEST(sandbox_copy_file_at)
 	CHECK(copy(dfd, "cid-1/empty", S_IFREG | 0600, 0, 0, NULL, &stripped, &err) == 0);
 	CHECK(get(shared, "cid-1/empty", buf, sizeof(buf)) == 0);
 	/* Chunks out of order, past the end, or over the limit. */
-	CHECK(copy(dfd, "cid-1/x", S_IFREG | 0644, 10, 4, "4567", &stripped, &err) ==
-	      -TT_INVALID_ARGUMENT);
+	CHECK(FAILS_AS(copy(dfd, "cid-1/x", S_IFREG | 0644, 10, 4, "4567", &stripped, &err), err,
+		       SP_E_INVALID));
 	CHECK(copy(dfd, "cid-1/x", S_IFREG | 0644, 10, 0, "0123", &stripped, &err) == 0);
-	CHECK(copy(dfd, "cid-1/x", S_IFREG | 0644, 10, 6, "6789", &stripped, &err) ==
-	      -TT_INVALID_ARGUMENT);
-	CHECK(copy(dfd, "cid-1/x", S_IFREG | 0644, 3, 0, "0123", &stripped, &err) ==
-	      -TT_INVALID_ARGUMENT);
-	CHECK(copy(dfd, "cid-1/big", S_IFREG | 0644, SP_COPY_MAX_FILE + 1, 0, "0", &stripped,
-		   &err) == -TT_RESOURCE_EXHAUSTED);
+	CHECK(FAILS_AS(copy(dfd, "cid-1/x", S_IFREG | 0644, 10, 6, "6789", &stripped, &err), err,
+		       SP_E_INVALID));
+	CHECK(FAILS_AS(copy(dfd, "cid-1/x", S_IFREG | 0644, 3, 0, "0123", &stripped, &err), err,
+		       SP_E_INVALID));
+	CHECK(FAILS_AS(copy(dfd, "cid-1/big", S_IFREG | 0644, SP_COPY_MAX_FILE + 1, 0, "0",
+			    &stripped, &err),
+		       err, SP_E_EXHAUSTED));
 
 	/* A planted symlink in the path: refused, nothing written outside. */
 	snprintf(p, sizeof(p), "%s/cid-1/evil", shared);
 	REQUIRE(symlink(outside, p) == 0);
-	CHECK(copy(dfd, "cid-1/evil/secret", S_IFREG | 0644, 3, 0, "bad", &stripped, &err) ==
-	      -TT_INVALID_ARGUMENT);
-	CHECK(copy(dfd, "cid-1/evil/new/file", S_IFREG | 0644, 3, 0, "bad", &stripped, &err) ==
-	      -TT_INVALID_ARGUMENT);
-	CHECK(copy(dfd, "cid-1/evil/d", S_IFDIR | 0755, 0, 0, NULL, &stripped, &err) ==
-	      -TT_INVALID_ARGUMENT);
+	CHECK(FAILS_AS(copy(dfd, "cid-1/evil/secret", S_IFREG | 0644, 3, 0, "bad", &stripped, &err),
+		       err, SP_E_INVALID));
+	CHECK(FAILS_AS(copy(dfd, "cid-1/evil/new/file", S_IFREG | 0644, 3, 0, "bad", &stripped,
+			    &err),
+		       err, SP_E_INVALID));
+	CHECK(FAILS_AS(copy(dfd, "cid-1/evil/d", S_IFDIR | 0755, 0, 0, NULL, &stripped, &err), err,
+		       SP_E_INVALID));
 	CHECK(get(outside, "secret", buf, sizeof(buf)) == 4 && strcmp(buf, "keep") == 0);
 	CHECK(entries(outside) == 1);
 	/* A symlink as the target is replaced, never written through. */
@@ -293,14 +295,14 @@ TEST(sandbox_copy_file_at)
 	CHECK(stripped && (mode_of(shared, "cid-1/sticky") & 07777) == 0777);
 	CHECK(copy(dfd, "cid-1/plain", S_IFREG | 0640, 1, 0, "x", &stripped, &err) == 0 &&
 	      !stripped);
-	CHECK(copy(dfd, "cid-1/dev", S_IFCHR | 0666, 0, 0, NULL, &stripped, &err) ==
-	      -TT_INVALID_ARGUMENT);
-	CHECK(copy(dfd, "cid-1/blk", S_IFBLK | 0666, 0, 0, NULL, &stripped, &err) ==
-	      -TT_INVALID_ARGUMENT);
-	CHECK(copy(dfd, "cid-1/fifo", S_IFIFO | 0666, 0, 0, NULL, &stripped, &err) ==
-	      -TT_INVALID_ARGUMENT);
-	CHECK(copy(dfd, "cid-1/sock", S_IFSOCK | 0666, 0, 0, NULL, &stripped, &err) ==
-	      -TT_INVALID_ARGUMENT);
+	CHECK(FAILS_AS(copy(dfd, "cid-1/dev", S_IFCHR | 0666, 0, 0, NULL, &stripped, &err), err,
+		       SP_E_INVALID));
+	CHECK(FAILS_AS(copy(dfd, "cid-1/blk", S_IFBLK | 0666, 0, 0, NULL, &stripped, &err), err,
+		       SP_E_INVALID));
+	CHECK(FAILS_AS(copy(dfd, "cid-1/fifo", S_IFIFO | 0666, 0, 0, NULL, &stripped, &err), err,
+		       SP_E_INVALID));
+	CHECK(FAILS_AS(copy(dfd, "cid-1/sock", S_IFSOCK | 0666, 0, 0, NULL, &stripped, &err), err,
+		       SP_E_INVALID));
 	CHECK(mode_of(shared, "cid-1/dev") == 0 && mode_of(shared, "cid-1/fifo") == 0);
 
 	/* Directories and symlinks as Kata sends them (a ConfigMap's ..data layout). */
@@ -316,13 +318,14 @@ TEST(sandbox_copy_file_at)
 	CHECK(readlink(p, buf, sizeof(buf)) == 6 && memcmp(buf, "/other", 6) == 0);
 	CHECK(copy(dfd, "cid-1/cm/..2024_01_01", S_IFREG | 0644, 1, 0, "x", &stripped, &err) < 0);
 	/* Writing beneath a symlink Kata itself created is refused too: never followed. */
-	CHECK(copy(dfd, "cid-1/cm/..data/key", S_IFREG | 0644, 1, 0, "x", &stripped, &err) ==
-	      -TT_INVALID_ARGUMENT);
-	CHECK(copy(dfd, "cid-1/cm/empty-link", S_IFLNK | 0777, 0, 0, NULL, &stripped, &err) ==
-	      -TT_INVALID_ARGUMENT);
+	CHECK(FAILS_AS(copy(dfd, "cid-1/cm/..data/key", S_IFREG | 0644, 1, 0, "x", &stripped, &err),
+		       err, SP_E_INVALID));
+	CHECK(FAILS_AS(copy(dfd, "cid-1/cm/empty-link", S_IFLNK | 0777, 0, 0, NULL, &stripped,
+			    &err),
+		       err, SP_E_INVALID));
 	/* A directory over an existing file. */
-	CHECK(copy(dfd, "cid-1/plain", S_IFDIR | 0755, 0, 0, NULL, &stripped, &err) ==
-	      -TT_INVALID_ARGUMENT);
+	CHECK(FAILS_AS(copy(dfd, "cid-1/plain", S_IFDIR | 0755, 0, 0, NULL, &stripped, &err), err,
+		       SP_E_INVALID));
 
 	close(dfd);
 	rm_rf(top);
@@ -421,7 +424,7 @@ TEST(sandbox_handlers_through_dispatch)
 				  "true\n";
 
 		REQUIRE(sp_policy_load(doc, strlen(doc), &pol, &err) == 0);
-		sp_agent_install_policy(pol);
+		sp_agent_install_policy(pol, false);
 		CHECK(call("GetDiagnosticData", &gd.base, msg, sizeof(msg)) == TT_NOT_FOUND);
 		gd.container_id = "../c1";
 		CHECK(call("GetDiagnosticData", &gd.base, msg, sizeof(msg)) == TT_INVALID_ARGUMENT);
