@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "image/manifest.h"
 #include "image/image_int.h"
+#include "lib/cleanup.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -202,26 +203,14 @@ static int b64decode(const char *in, char *out, size_t cap)
 	return memchr(out, '\0', o) ? -1 : 0;
 }
 
-int sp_auth_json_lookup(const char *json, size_t len, const char *host, const char *repo,
-			char *user, size_t ucap, char *pass, size_t pcap, struct sp_err *err)
+/* The entry of auths that covers host/repo best (the longest key that is a prefix at a path
+ * boundary), or NULL. */
+static json_object *best_auth(json_object *auths, const char *host, const char *repo)
 {
-	json_tokener *tok = json_tokener_new_ex(8);
-	json_object *o = NULL, *auths, *best = NULL;
-	char full[600], dec[1024];
+	json_object *best = NULL;
 	size_t best_len = 0;
-	int ret = -1;
+	char full[600];
 
-	if (!tok || len > 1u << 20)
-		goto bad;
-	o = json_tokener_parse_ex(tok, json, (int)len);
-	if (!o || json_tokener_get_error(tok) != json_tokener_success ||
-	    !json_object_is_type(o, json_type_object))
-		goto bad;
-	if (!json_object_object_get_ex(o, "auths", &auths) ||
-	    !json_object_is_type(auths, json_type_object)) {
-		ret = 0; /* no registries */
-		goto out;
-	}
 	(void)snprintf(full, sizeof(full), "%s/%s", host, repo);
 	json_object_object_foreach(auths, key, val)
 	{
@@ -240,33 +229,46 @@ int sp_auth_json_lookup(const char *json, size_t len, const char *host, const ch
 			best_len = kl;
 		}
 	}
-	if (!best) {
-		ret = 0;
-		goto out;
-	}
-	{
-		json_object *a;
-		const char *colon;
+	return best;
+}
 
-		if (!json_object_is_type(best, json_type_object) ||
-		    !json_object_object_get_ex(best, "auth", &a) ||
-		    !json_object_is_type(a, json_type_string) ||
-		    b64decode(json_object_get_string(a), dec, sizeof(dec)) < 0 ||
-		    !(colon = strchr(dec, ':')) || (size_t)(colon - dec) >= ucap ||
-		    strlen(colon + 1) >= pcap)
-			goto bad;
-		memcpy(user, dec, (size_t)(colon - dec));
-		user[colon - dec] = '\0';
-		memcpy(pass, colon + 1, strlen(colon + 1) + 1);
-		ret = 1;
-	}
-	goto out;
-bad:
-	ret = sp_pull_fail(err, SP_STAGE_PULL_AUTH, 0,
-			   "pull.auth: the registry credentials (auth.json) are malformed");
-out:
-	explicit_bzero(dec, sizeof(dec));
-	json_object_put(o);
-	json_tokener_free(tok);
-	return ret;
+static int malformed(struct sp_err *err)
+{
+	return sp_pull_fail(err, SP_STAGE_PULL_AUTH, 0,
+			    "pull.auth: the registry credentials (auth.json) are malformed");
+}
+
+int sp_auth_json_lookup(const char *json, size_t len, const char *host, const char *repo,
+			char *user, size_t ucap, char *pass, size_t pcap, struct sp_err *err)
+{
+	cleanup_json_tokener json_tokener *tok = json_tokener_new_ex(8);
+	cleanup_json json_object *o = NULL;
+	char dec[1024];
+	SP_WIPE_ON_EXIT(dec);
+	json_object *auths, *best, *a;
+	const char *colon;
+
+	if (!tok || len > 1u << 20)
+		return malformed(err);
+	o = json_tokener_parse_ex(tok, json, (int)len);
+	if (!o || json_tokener_get_error(tok) != json_tokener_success ||
+	    !json_object_is_type(o, json_type_object))
+		return malformed(err);
+	if (!json_object_object_get_ex(o, "auths", &auths) ||
+	    !json_object_is_type(auths, json_type_object))
+		return 0; /* no registries */
+	best = best_auth(auths, host, repo);
+	if (!best)
+		return 0;
+	if (!json_object_is_type(best, json_type_object) ||
+	    !json_object_object_get_ex(best, "auth", &a) ||
+	    !json_object_is_type(a, json_type_string) ||
+	    b64decode(json_object_get_string(a), dec, sizeof(dec)) < 0 ||
+	    !(colon = strchr(dec, ':')) || (size_t)(colon - dec) >= ucap ||
+	    strlen(colon + 1) >= pcap)
+		return malformed(err);
+	memcpy(user, dec, (size_t)(colon - dec));
+	user[colon - dec] = '\0';
+	memcpy(pass, colon + 1, strlen(colon + 1) + 1);
+	return 1;
 }

@@ -138,8 +138,8 @@ static int manifest_get(struct sp_registry *r, const char *what, const char *wan
 	sp_sha256_digest(body, len, got);
 	if (want && strcmp(got, want) != 0)
 		return sp_pull_fail(err, SP_STAGE_PULL_MANIFEST, 0,
-				    "pull.manifest: digest mismatch: expected %s, computed %s", want,
-				    got);
+				    "pull.manifest: digest mismatch: expected %s, computed %s",
+				    want, got);
 	if (sp_manifest_parse(body, len, ct, m, err) < 0)
 		return sp_pull_wrap(err, SP_STAGE_PULL_MANIFEST, "pull.manifest");
 	return 0;
@@ -275,52 +275,55 @@ static __attribute__((noreturn)) void meta_child(const struct sp_pull_opts *o,
 	_exit(ret < 0 ? 1 : 0);
 }
 
+/* All the metadata child sends, into buf (META_MAX bytes); *len what came. */
+static void read_meta(int fd, uint8_t *buf, size_t *len)
+{
+	for (*len = 0; *len < META_MAX;) {
+		ssize_t n = read(fd, buf + *len, META_MAX - *len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		*len += (size_t)n;
+	}
+}
+
+/* The metadata child (resolve() behind the parser sandbox) and its findings in m. This runs in
+ * the pull worker, which may wait for its own child. */
 static int run_meta(const struct sp_pull_opts *o, const struct sp_image_ref *ref, struct sp_meta *m,
 		    struct sp_err *err)
 {
-	int sv[2], status;
-	uint8_t *buf = malloc(META_MAX);
+	cleanup_free uint8_t *buf = NULL;
+	cleanup_close int fd = -1;
+	cleanup_pid pid_t pid = -1;
+	int sv[2], status, ret;
 	size_t len = 0;
-	pid_t pid;
-	int ret;
 
-	if (!buf)
-		return sp_pull_fail(err, SP_STAGE_PULL_MANIFEST, ENOMEM, "pull.manifest");
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
-		free(buf);
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
 		return sp_pull_fail(err, SP_STAGE_PULL_MANIFEST, errno,
 				    "pull.manifest: socketpair");
-	}
 	pid = fork();
 	if (pid == 0) {
 		close(sv[0]);
 		meta_child(o, ref, sv[1]);
 	}
 	close(sv[1]);
-	if (pid < 0) {
-		close(sv[0]);
-		free(buf);
+	fd = sv[0];
+	if (pid < 0)
 		return sp_pull_fail(err, SP_STAGE_PULL_MANIFEST, errno, "pull.manifest: fork");
-	}
-	for (;;) {
-		ssize_t n = read(sv[0], buf + len, META_MAX - len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-		if (len == META_MAX) {
-			kill(pid, SIGKILL);
-			break;
-		}
-	}
-	close(sv[0]);
+	buf = malloc(META_MAX);
+	if (!buf)
+		return sp_pull_fail(err, SP_STAGE_PULL_MANIFEST, ENOMEM, "pull.manifest");
+	read_meta(fd, buf, &len);
+	if (len == META_MAX) /* too much: the child is killed (cleanup_pid), the list refused */
+		return sp_pull_fail(err, SP_STAGE_PULL_MANIFEST, 0,
+				    "pull.manifest: the metadata child sent too much");
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
+	(void)steal_pid(&pid); /* reaped */
 	ret = sp_meta_decode(buf, len, m, err);
-	explicit_bzero(buf, len);
-	free(buf);
+	explicit_bzero(buf, len); /* the registry token may be in it */
 	if (ret < 0)
 		return -1;
 	if (m->error[0]) {
