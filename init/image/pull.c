@@ -470,144 +470,156 @@ static void human(uint64_t b, char *out, size_t cap)
 	(void)snprintf(out, cap, "%.1f MiB", (double)b / (1024.0 * 1024.0));
 }
 
+/* The layer workers of one pull: at most par at once, each reporting over its own pipe. */
+struct layers {
+	const struct sp_pull_opts *o;
+	const struct sp_image_ref *ref;
+	const struct sp_meta *m;
+	const bool *todo;
+	uint64_t max_layer;
+	unsigned par;
+	struct running run[16];
+	size_t nrun, next, total, done;
+};
+
+/* Forks workers for the next layers to fetch, up to the limit. */
+static int layers_start(struct layers *l, struct sp_err *err)
+{
+	while (l->nrun < l->par && l->next < l->m->n) {
+		int p[2];
+		pid_t pid;
+
+		if (!l->todo[l->next]) {
+			l->next++;
+			continue;
+		}
+		if (pipe2(p, O_CLOEXEC) < 0)
+			return sp_pull_fail(err, SP_STAGE_PULL_LAYER, errno, "pull.layer: pipe");
+		pid = fork();
+		if (pid == 0) {
+			close(p[0]);
+			layer_proc(l->o, l->ref, l->m, l->next, p[1], l->max_layer);
+		}
+		close(p[1]);
+		if (pid < 0) {
+			close(p[0]);
+			return sp_pull_fail(err, SP_STAGE_PULL_LAYER, errno, "pull.layer: fork");
+		}
+		l->run[l->nrun++] = (struct running){ pid, p[0], l->next, 0 };
+		l->next++;
+	}
+	return 0;
+}
+
+/* Worker k reported (or died): 1 it goes on (a partial message), 0 done, -1 failed. */
+static int layer_report(struct layers *l, size_t k, struct sp_pull_result *res, struct sp_err *err)
+{
+	struct lmsg msg;
+	ssize_t n = read(l->run[k].fd, &msg, sizeof(msg));
+
+	if (n == (ssize_t)sizeof(msg) && msg.kind == 'D') {
+		l->done++;
+		res->layers_fetched++;
+		res->bytes_fetched += msg.a;
+		res->bytes_unpacked += msg.b;
+		return 0;
+	}
+	if (n == (ssize_t)sizeof(msg) && msg.kind == 'E') {
+		msg.msg[sizeof(msg.msg) - 1] = '\0';
+		return sp_error(err, 0, "%s", msg.msg);
+	}
+	if (n <= 0)
+		return sp_pull_fail(err, SP_STAGE_PULL_LAYER, 0,
+				    "pull.layer: layer %zu's worker died", l->run[k].idx);
+	return 1;
+}
+
+/* Waits (a second at most) for reports and reaps the workers that reported. */
+static int layers_collect(struct layers *l, struct sp_pull_result *res, struct sp_err *err)
+{
+	struct pollfd pfd[16];
+	int ret = 0;
+
+	for (size_t k = 0; k < l->nrun; k++)
+		pfd[k] = (struct pollfd){ l->run[k].fd, POLLIN, 0 };
+	if (poll(pfd, l->nrun, 1000) < 0 && errno != EINTR)
+		return sp_pull_fail(err, SP_STAGE_PULL_LAYER, errno, "pull.layer: poll");
+	for (size_t k = 0; k < l->nrun && ret == 0; k++) {
+		int status;
+
+		if (!pfd[k].revents || (ret = layer_report(l, k, res, err)) > 0) {
+			ret = 0;
+			continue;
+		}
+		close(l->run[k].fd);
+		while (waitpid(l->run[k].pid, &status, 0) < 0 && errno == EINTR)
+			;
+		l->run[k] = l->run[--l->nrun];
+		pfd[k] = pfd[l->nrun];
+		k--;
+	}
+	return ret;
+}
+
+/* On failure: the workers still running are stopped. */
+static void layers_stop(struct layers *l)
+{
+	for (size_t k = 0; k < l->nrun; k++) {
+		int status;
+
+		kill(l->run[k].pid, SIGKILL);
+		close(l->run[k].fd);
+		while (waitpid(l->run[k].pid, &status, 0) < 0 && errno == EINTR)
+			;
+	}
+	l->nrun = 0;
+}
+
 static int run_layers(const struct sp_pull_opts *o, const struct sp_image_ref *ref,
 		      const struct sp_meta *m, const bool *todo, uint64_t max_layer,
 		      struct sp_pull_result *res, struct sp_err *err)
 {
-	unsigned par = o->parallel ? o->parallel : SP_IMAGE_DEFAULT_PARALLEL;
-	struct running run[16];
-	size_t nrun = 0, next = 0, total = 0, done = 0;
+	struct layers l = { .o = o, .ref = ref, .m = m, .todo = todo, .max_layer = max_layer };
 	double start = now_s(), last = start;
 	int ret = 0;
 
-	if (par > 16)
-		par = 16;
+	l.par = o->parallel ? o->parallel : SP_IMAGE_DEFAULT_PARALLEL;
+	if (l.par > 16)
+		l.par = 16;
 	for (size_t i = 0; i < m->n; i++)
-		total += todo[i];
-	while ((next < m->n || nrun) && ret == 0) {
-		struct pollfd pfd[16];
-
-		while (nrun < par && next < m->n) {
-			int p[2];
-			pid_t pid;
-
-			if (!todo[next]) {
-				next++;
-				continue;
-			}
-			if (pipe2(p, O_CLOEXEC) < 0) {
-				ret = sp_pull_fail(err, SP_STAGE_PULL_LAYER, errno,
-						   "pull.layer: pipe");
-				break;
-			}
-			pid = fork();
-			if (pid == 0) {
-				close(p[0]);
-				layer_proc(o, ref, m, next, p[1], max_layer);
-			}
-			close(p[1]);
-			if (pid < 0) {
-				close(p[0]);
-				ret = sp_pull_fail(err, SP_STAGE_PULL_LAYER, errno,
-						   "pull.layer: fork");
-				break;
-			}
-			run[nrun++] = (struct running){ pid, p[0], next, 0 };
-			next++;
-		}
-		if (ret < 0 || nrun == 0)
+		l.total += todo[i];
+	while ((l.next < m->n || l.nrun) && ret == 0) {
+		if ((ret = layers_start(&l, err)) < 0 || l.nrun == 0 ||
+		    (ret = layers_collect(&l, res, err)) < 0)
 			break;
-		for (size_t k = 0; k < nrun; k++)
-			pfd[k] = (struct pollfd){ run[k].fd, POLLIN, 0 };
-		if (poll(pfd, nrun, 1000) < 0 && errno != EINTR) {
-			ret = sp_pull_fail(err, SP_STAGE_PULL_LAYER, errno, "pull.layer: poll");
-			break;
-		}
-		for (size_t k = 0; k < nrun && ret == 0; k++) {
-			struct lmsg msg;
-			ssize_t n;
-			int status;
-
-			if (!pfd[k].revents)
-				continue;
-			n = read(run[k].fd, &msg, sizeof(msg));
-			if (n == (ssize_t)sizeof(msg) && msg.kind == 'D') {
-				done++;
-				res->layers_fetched++;
-				res->bytes_fetched += msg.a;
-				res->bytes_unpacked += msg.b;
-			} else if (n == (ssize_t)sizeof(msg) && msg.kind == 'E') {
-				msg.msg[sizeof(msg.msg) - 1] = '\0';
-				ret = sp_error(err, 0, "%s", msg.msg);
-			} else if (n == 0 || n < 0) {
-				ret = sp_pull_fail(err, SP_STAGE_PULL_LAYER, 0,
-						   "pull.layer: layer %zu's worker died",
-						   run[k].idx);
-			} else {
-				continue;
-			}
-			close(run[k].fd);
-			while (waitpid(run[k].pid, &status, 0) < 0 && errno == EINTR)
-				;
-			run[k] = run[--nrun];
-			pfd[k] = pfd[nrun];
-			k--;
-		}
 		if (!o->quiet && (now_s() - last) * 1000 >= PROGRESS_EVERY_MS) {
 			char b[32];
 
 			last = now_s();
 			human(res->bytes_fetched, b, sizeof(b));
 			sp_info("pull", "%s: layers %zu/%zu done, %s fetched, %zu running, %.0f s",
-				o->ref, done, total, b, nrun, last - start);
+				o->ref, l.done, l.total, b, l.nrun, last - start);
 		}
-		if (now_s() - start > PULL_TIMEOUT_S && ret == 0)
+		if (now_s() - start > PULL_TIMEOUT_S)
 			ret = sp_pull_fail(err, SP_STAGE_PULL_LAYER, 0,
 					   "pull.layer: the pull took longer than %d s",
 					   PULL_TIMEOUT_S);
 	}
-	for (size_t k = 0; k < nrun; k++) { /* on failure: stop the others */
-		int status;
-
-		kill(run[k].pid, SIGKILL);
-		close(run[k].fd);
-		while (waitpid(run[k].pid, &status, 0) < 0 && errno == EINTR)
-			;
-	}
+	layers_stop(&l);
 	return ret;
 }
 
 /* --- the pull ---------------------------------------------------------------------------------- */
 
-int sp_image_pull(const struct sp_pull_opts *o, struct sp_pull_result *res, struct sp_err *err)
+/* Which layers are missing from the store (keyed by diff_id; an image may repeat one): todo,
+ * and the compressed bytes to fetch; checked against the store's free space. */
+static int plan_layers(const struct sp_pull_opts *o, const struct sp_meta *m, bool *todo,
+		       struct sp_pull_result *res, uint64_t *have, struct sp_err *err)
 {
-	struct sp_image_ref ref;
-	struct sp_meta *m = calloc(1, sizeof(*m));
-	bool todo[SP_IMG_MAX_LAYERS] = { 0 };
-	uint64_t need = 0, have, max_layer;
+	uint64_t need = 0;
 	struct statvfs vfs;
-	double start = now_s();
 	char a[32], b[32];
-	int ret = -1;
 
-	memset(res, 0, sizeof(*res));
-	if (!m)
-		return sp_error(err, ENOMEM, "pull");
-	if (sp_image_ref_parse(o->ref, &ref, err) < 0) {
-		(void)sp_pull_wrap(err, SP_STAGE_PULL_MANIFEST, "pull.manifest");
-		goto out;
-	}
-	if (mkdir(o->store, 0700) < 0 && errno != EEXIST) {
-		(void)sp_pull_fail(err, SP_STAGE_PULL_UNPACK, errno,
-				   "pull.unpack: create the layer store %s", o->store);
-		goto out;
-	}
-	(void)curl_global_init(CURL_GLOBAL_DEFAULT);
-	if (run_meta(o, &ref, m, err) < 0)
-		goto out;
-	if (check_pinned(o, m->digest, err) < 0)
-		goto out;
-	/* Which layers are missing (the store is keyed by diff_id; one image may repeat one). */
 	for (size_t i = 0; i < m->n; i++) {
 		char dir[600];
 		bool dup = false;
@@ -622,64 +634,100 @@ int sp_image_pull(const struct sp_pull_opts *o, struct sp_pull_result *res, stru
 		todo[i] = true;
 		need += m->layers[i].size;
 	}
-	if (statvfs(o->store, &vfs) < 0) {
-		(void)sp_pull_fail(err, SP_STAGE_PULL_UNPACK, errno, "pull.unpack: statvfs %s",
-				   o->store);
-		goto out;
-	}
-	have = (uint64_t)vfs.f_bavail * vfs.f_frsize;
+	if (statvfs(o->store, &vfs) < 0)
+		return sp_pull_fail(err, SP_STAGE_PULL_UNPACK, errno, "pull.unpack: statvfs %s",
+				    o->store);
+	*have = (uint64_t)vfs.f_bavail * vfs.f_frsize;
 	human(need, a, sizeof(a));
-	human(have, b, sizeof(b));
-	if (need > have) {
-		(void)sp_pull_fail(err, SP_STAGE_PULL_UNPACK, 0,
-				   "pull.unpack: not enough space in %s: need at least %s "
-				   "(compressed), "
-				   "have %s",
-				   o->store, a, b);
-		goto out;
-	}
-	max_layer = o->max_layer_size ? o->max_layer_size : have;
+	human(*have, b, sizeof(b));
+	if (need > *have)
+		return sp_pull_fail(err, SP_STAGE_PULL_UNPACK, 0,
+				    "pull.unpack: not enough space in %s: need at least %s "
+				    "(compressed), have %s",
+				    o->store, a, b);
 	if (!o->quiet)
 		sp_info("pull", "%s: %s, %zu layers (%u in the store), %s to fetch, %s free",
 			o->ref, m->digest, m->n, res->layers_reused, a, b);
-	if (run_layers(o, &ref, m, todo, max_layer, res, err) < 0)
-		goto out;
+	return 0;
+}
 
+/* What the metadata child found moves into the result. */
+static int take_meta(struct sp_meta *m, struct sp_pull_result *res, struct sp_err *err)
+{
 	res->diff_ids = calloc(m->n ? m->n : 1, sizeof(*res->diff_ids));
-	if (!res->diff_ids) {
-		(void)sp_error(err, ENOMEM, "pull");
-		goto out;
-	}
+	if (!res->diff_ids)
+		return sp_error(err, ENOMEM, "pull");
 	res->n_layers = m->n;
 	for (size_t i = 0; i < m->n; i++)
 		memcpy(res->diff_ids[i], m->layers[i].diff_id, 72);
 	memcpy(res->digest, m->digest, sizeof(res->digest));
 	memcpy(res->config_digest, m->config_digest, sizeof(res->config_digest));
 	res->entrypoint = m->entrypoint, res->n_entrypoint = m->n_entrypoint;
-	m->entrypoint = NULL;
 	res->cmd = m->cmd, res->n_cmd = m->n_cmd;
 	res->env = m->env, res->n_env = m->n_env;
 	res->workdir = m->workdir ? m->workdir : strdup("");
 	res->user = m->user ? m->user : strdup("");
-	m->cmd = m->env = NULL;
+	m->entrypoint = m->cmd = m->env = NULL;
 	m->workdir = m->user = NULL;
 	if (m->token[0] && m->token_ttl) {
 		memcpy(res->token, m->token, sizeof(res->token));
 		res->token_ttl = m->token_ttl;
 	}
+	return 0;
+}
+
+static void meta_release(struct sp_meta **m)
+{
+	if (*m)
+		sp_meta_free(*m);
+	free(*m);
+}
+
+/* The metadata, the digest pin, the layers into the store, the result. */
+static int pull_into(const struct sp_pull_opts *o, const struct sp_image_ref *ref,
+		     struct sp_meta *m, struct sp_pull_result *res, struct sp_err *err)
+{
+	bool todo[SP_IMG_MAX_LAYERS] = { 0 };
+	uint64_t have = 0;
+
+	if (run_meta(o, ref, m, err) < 0 || check_pinned(o, m->digest, err) < 0 ||
+	    plan_layers(o, m, todo, res, &have, err) < 0 ||
+	    run_layers(o, ref, m, todo, o->max_layer_size ? o->max_layer_size : have, res, err) < 0)
+		return -1;
+	return take_meta(m, res, err);
+}
+
+int sp_image_pull(const struct sp_pull_opts *o, struct sp_pull_result *res, struct sp_err *err)
+{
+	struct sp_meta *m = NULL;
+	struct sp_image_ref ref;
+	double start = now_s();
+	int ret;
+	char a[32];
+
+	memset(res, 0, sizeof(*res));
+	if (sp_image_ref_parse(o->ref, &ref, err) < 0)
+		return sp_pull_wrap(err, SP_STAGE_PULL_MANIFEST, "pull.manifest");
+	if (mkdir(o->store, 0700) < 0 && errno != EEXIST)
+		return sp_pull_fail(err, SP_STAGE_PULL_UNPACK, errno,
+				    "pull.unpack: create the layer store %s", o->store);
+	(void)curl_global_init(CURL_GLOBAL_DEFAULT);
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return sp_error(err, ENOMEM, "pull");
+	ret = pull_into(o, &ref, m, res, err);
+	meta_release(&m);
+	if (ret < 0) {
+		sp_pull_result_free(res);
+		return -1;
+	}
 	res->seconds = now_s() - start;
-	ret = 0;
 	if (!o->quiet) {
 		human(res->bytes_fetched, a, sizeof(a));
 		sp_info("pull", "%s: done in %.1f s, %u layers fetched (%s), %u reused", o->ref,
 			res->seconds, res->layers_fetched, a, res->layers_reused);
 	}
-out:
-	if (ret < 0)
-		sp_pull_result_free(res);
-	sp_meta_free(m);
-	free(m);
-	return ret;
+	return 0;
 }
 
 void sp_pull_result_free(struct sp_pull_result *res)

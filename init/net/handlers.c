@@ -307,48 +307,90 @@ static int apply_interface(struct sp_nl *nl, const struct sp_nl_link *l, const s
 	return set_link(nl, l->index, IFF_UP, IFF_UP, NULL, 0, err);
 }
 
+/* The one link with the request's hwAddr (never lo). */
+static int find_link(const struct links *ls, const uint8_t mac[6], const char *shown,
+		     const struct sp_nl_link **out, struct sp_err *err)
+{
+	*out = NULL;
+	for (size_t i = 0; i < ls->n; i++) {
+		if (ls->l[i].mac_len != 6 || memcmp(ls->l[i].mac, mac, 6) != 0)
+			continue;
+		if (is_loopback(&ls->l[i]))
+			return sp_fail(err, SP_E_INVALID, 0,
+				       "hwAddr %s is lo's: refusing to touch lo", shown);
+		if (*out)
+			return sp_fail(err, SP_E_PRECONDITION, 0,
+				       "links %s and %s both have hwAddr %s", (*out)->name,
+				       ls->l[i].name, shown);
+		*out = &ls->l[i];
+	}
+	if (!*out)
+		return sp_fail(err, SP_E_NOT_FOUND, 0, "Link not found: no link has hwAddr %s",
+			       shown);
+	return 0;
+}
+
+/* The interface as the kernel now has it (not as it was asked for). */
+static int reply_interface(struct tt_call *call, const struct sp_nl_link *l,
+			   const struct addr_list *al, const Types__Interface *in)
+{
+	Types__Interface out = TYPES__INTERFACE__INIT;
+	Types__IPAddress ips[SP_NET_MAX_ADDRS * 4], *ipp[SP_NET_MAX_ADDRS * 4];
+	char addr_s[SP_NET_MAX_ADDRS * 4][INET6_ADDRSTRLEN], mask_s[SP_NET_MAX_ADDRS * 4][4];
+	char mac_s[18], name[IFNAMSIZ];
+
+	memcpy(name, l->name, sizeof(name));
+	(void)snprintf(mac_s, sizeof(mac_s), "%02x:%02x:%02x:%02x:%02x:%02x", l->mac[0], l->mac[1],
+		       l->mac[2], l->mac[3], l->mac[4], l->mac[5]);
+	out.device = name;
+	out.name = name;
+	out.mtu = l->mtu;
+	out.hwaddr = mac_s;
+	out.devicepath = in->devicepath;
+	out.type = in->type;
+	out.raw_flags = l->flags & IFF_NOARP;
+	out.ipaddresses = ipp;
+	for (size_t i = 0; i < al->n; i++) {
+		struct sp_net_ip ip = { .family = al->a[i].family };
+		Types__IPAddress *a = &ips[out.n_ipaddresses];
+
+		if (kernel_link_local(&al->a[i]))
+			continue;
+		memcpy(ip.addr, al->a[i].addr, sizeof(ip.addr));
+		types__ipaddress__init(a);
+		a->family = al->a[i].family == AF_INET ? TYPES__IPFAMILY__v4 : TYPES__IPFAMILY__v6;
+		a->address = (char *)ip_str(&ip, addr_s[out.n_ipaddresses], INET6_ADDRSTRLEN);
+		(void)snprintf(mask_s[out.n_ipaddresses], 4, "%u", al->a[i].prefix);
+		a->mask = mask_s[out.n_ipaddresses];
+		ipp[out.n_ipaddresses++] = a;
+	}
+	sp_info(STEP, "UpdateInterface: %s mtu %u, %zu addresses, up", name, l->mtu,
+		out.n_ipaddresses);
+	return tt_call_reply(call, &out.base);
+}
+
 static int update_interface(struct tt_call *call, const Grpc__UpdateInterfaceRequest *req,
 			    const struct sp_verdict *verdict)
 {
 	static const char M[] = "UpdateInterface";
-	Types__Interface out = TYPES__INTERFACE__INIT;
-	Types__IPAddress ips[SP_NET_MAX_ADDRS * 4], *ipp[SP_NET_MAX_ADDRS * 4];
-	char addr_s[SP_NET_MAX_ADDRS * 4][INET6_ADDRSTRLEN], mask_s[SP_NET_MAX_ADDRS * 4][4];
-	char why[256], mac_s[18], name[IFNAMSIZ];
 	const struct sp_nl_link *l = NULL;
 	struct sp_nl nl = { .fd = -1 };
 	struct iface_plan p;
 	struct addr_list al;
 	struct links ls;
 	struct sp_err err;
+	char why[256];
 	int index, ret;
 
+	(void)verdict;
 	if (plan_interface(req->interface, &p, why, sizeof(why)) < 0)
 		return tt_call_failf(call, SP_E_INVALID, "%s: %s", M, why);
 	if (sp_nl_open(&nl, &err) < 0 || load_links(&nl, &ls, &err) < 0)
 		goto fail;
-	for (size_t i = 0; i < ls.n; i++) {
-		if (ls.l[i].mac_len != 6 || memcmp(ls.l[i].mac, p.mac, 6) != 0)
-			continue;
-		if (is_loopback(&ls.l[i])) {
-			sp_nl_close(&nl);
-			return tt_call_failf(call, SP_E_INVALID,
-					     "%s: hwAddr %s is lo's: refusing to touch lo", M,
-					     req->interface->hwaddr);
-		}
-		if (l) {
-			sp_nl_close(&nl);
-			return tt_call_failf(call, SP_E_PRECONDITION,
-					     "%s: links %s and %s both have hwAddr %s", M, l->name,
-					     ls.l[i].name, req->interface->hwaddr);
-		}
-		l = &ls.l[i];
-	}
-	if (!l) {
+	if (find_link(&ls, p.mac, req->interface->hwaddr, &l, &err) < 0 || !l) {
 		sp_nl_close(&nl);
-		return tt_call_failf(call, SP_E_NOT_FOUND,
-				     "%s: Link not found: no link has hwAddr %s", M,
-				     req->interface->hwaddr);
+		sp_error_wrap(&err, "%s", M);
+		return tt_call_fail(call, &err);
 	}
 	index = l->index;
 	if (apply_interface(&nl, l, &p, &al, &err) < 0)
@@ -362,33 +404,7 @@ static int update_interface(struct tt_call *call, const Grpc__UpdateInterfaceReq
 		goto fail;
 	}
 	sp_nl_close(&nl);
-	memcpy(name, l->name, sizeof(name));
-	(void)snprintf(mac_s, sizeof(mac_s), "%02x:%02x:%02x:%02x:%02x:%02x", l->mac[0], l->mac[1],
-		       l->mac[2], l->mac[3], l->mac[4], l->mac[5]);
-	out.device = name;
-	out.name = name;
-	out.mtu = l->mtu;
-	out.hwaddr = mac_s;
-	out.devicepath = req->interface->devicepath;
-	out.type = req->interface->type;
-	out.raw_flags = l->flags & IFF_NOARP;
-	out.ipaddresses = ipp;
-	for (size_t i = 0; i < al.n; i++) {
-		struct sp_net_ip ip = { .family = al.a[i].family };
-		Types__IPAddress *a = &ips[out.n_ipaddresses];
-
-		if (kernel_link_local(&al.a[i]))
-			continue;
-		memcpy(ip.addr, al.a[i].addr, sizeof(ip.addr));
-		types__ipaddress__init(a);
-		a->family = al.a[i].family == AF_INET ? TYPES__IPFAMILY__v4 : TYPES__IPFAMILY__v6;
-		a->address = (char *)ip_str(&ip, addr_s[out.n_ipaddresses], INET6_ADDRSTRLEN);
-		(void)snprintf(mask_s[out.n_ipaddresses], 4, "%u", al.a[i].prefix);
-		a->mask = mask_s[out.n_ipaddresses];
-		ipp[out.n_ipaddresses++] = a;
-	}
-	sp_info(STEP, "%s: %s mtu %u, %zu addresses, up", M, name, l->mtu, out.n_ipaddresses);
-	return tt_call_reply(call, &out.base);
+	return reply_interface(call, l, &al, req->interface);
 fail:
 	ret = fail(call, M, &err);
 	sp_nl_close(&nl);

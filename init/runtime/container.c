@@ -1,8 +1,7 @@
-/* The container table and the lifecycle: create (plan, allocate, spawn the init, which sets
- * everything up and holds before exec; then await its report), start (release it, learn whether
- * exec worked), exec, signal, remove. PID 1 stays single-threaded and never waits on a child: a
- * report is awaited on the loop (await.c), and a removed container's cgroup goes once its last
- * process has been reaped. */
+/* The container table and the lifecycle after creation (create.c): start (release the init,
+ * learn whether exec worked), exec, signal, remove. PID 1 stays single-threaded and never waits
+ * on a child: a report is awaited on the loop (await.c), and a removed container's cgroup goes
+ * once its last process has been reaped. */
 #define _GNU_SOURCE
 #include "runtime/rt.h"
 
@@ -22,8 +21,6 @@
 #include "lib/log.h"
 #include "lib/power.h"
 #include "runtime/child.h"
-
-#define REPORT_TIMEOUT_MS 20000
 
 struct rt_state rt = { .own_pidns = -1 };
 
@@ -52,7 +49,7 @@ size_t sp_rt_count(void)
 	return rt.nctrs;
 }
 
-static struct rt_proc *ctr_init(struct rt_ctr *c)
+struct rt_proc *rt_ctr_init(struct rt_ctr *c)
 {
 	return c->nprocs ? c->procs[0] : NULL;
 }
@@ -86,29 +83,9 @@ void rt_oom_push(const char *cid)
 	rt.oom_n++;
 }
 
-static void on_mem_events(struct sp_watch *w, uint32_t events)
-{
-	struct rt_ctr *c = (struct rt_ctr *)((char *)w - offsetof(struct rt_ctr, wev));
-	long n = sp_cgroup_oom_kills(w->fd);
-
-	if (n > c->oom_seen) {
-		c->oom_seen = n;
-		rt_oom_push(c->id);
-	}
-}
-
-static void ctr_free(struct sp_watch *w)
-{
-	struct rt_ctr *c = (struct rt_ctr *)((char *)w - offsetof(struct rt_ctr, wev));
-
-	if (c->seccomp)
-		protobuf_c_message_free_unpacked(&c->seccomp->base, NULL);
-	free(c);
-}
-
 /* --- cgroups of removed containers ------------------------------------------------------------ */
 
-static bool cg_pending(const char *cid)
+bool rt_cgroup_pending(const char *cid)
 {
 	for (size_t i = 0; i < rt.ncg_pending; i++)
 		if (strcmp(rt.cg_pending[i], cid) == 0)
@@ -148,7 +125,7 @@ static void cg_release(const char *cid)
 }
 
 /* Answers the create or start waiting on c, if any. */
-static void ctr_report(struct rt_ctr *c, int ret, const struct sp_err *err)
+void rt_ctr_report(struct rt_ctr *c, int ret, const struct sp_err *err)
 {
 	sp_done_fn done = c->done;
 
@@ -162,7 +139,7 @@ static void ctr_report(struct rt_ctr *c, int ret, const struct sp_err *err)
 }
 
 /* Takes c out of the table, kills what still runs and frees it after the batch. */
-static void ctr_drop(struct rt_ctr *c)
+void rt_ctr_drop(struct rt_ctr *c)
 {
 	struct sp_err e;
 
@@ -184,7 +161,7 @@ static void ctr_drop(struct rt_ctr *c)
 	}
 	c->nprocs = 0;
 	sp_fail(&e, SP_E_NOT_FOUND, 0, "container %s was removed", c->id);
-	ctr_report(c, -1, &e);
+	rt_ctr_report(c, -1, &e);
 	if (c->sync_fd >= 0)
 		close(c->sync_fd);
 	if (c->report_fd >= 0)
@@ -239,89 +216,9 @@ bool sp_rt_ready(void)
 	return rt.ready;
 }
 
-/* --- create: plan -------------------------------------------------------------------------------- */
+/* --- what create and exec share --------------------------------------------------------------- */
 
-static int mkdir_p(const char *path)
-{
-	char buf[SP_PATH_MAX + 1];
-
-	(void)snprintf(buf, sizeof(buf), "%s", path);
-	for (char *s = buf + 1;; s++) {
-		if (*s == '/' || !*s) {
-			char c = *s;
-
-			*s = '\0';
-			if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-				return -1;
-			*s = c;
-			if (!c)
-				return 0;
-		}
-	}
-}
-
-/* The policy's pin_process_to_image against the configuration of the pulled image. */
-static int check_pin(const struct sp_rt_create *a, const struct sp_rt_plan *plan,
-		     struct sp_err *err)
-{
-	cleanup_close int rootfd = -1;
-
-	if (!a->pin.enabled)
-		return 0;
-	rootfd = open(plan->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	return sp_rt_check_image_pin(a->img, &plan->p, &a->pin, rootfd, err);
-}
-
-/* What the spec may do, as filtered; heap (*out) because it is large. */
-static int plan_create(const struct sp_rt_create *a, struct sp_rt_plan **out, struct sp_err *err)
-{
-	cleanup_free struct sp_rt_plan *plan = NULL;
-	char prepared[SP_PATH_MAX + 1] = "";
-
-	if (!a->cid || !sp_valid_id(a->cid))
-		return sp_fail(err, SP_E_INVALID, 0, "container id is not valid");
-	if (rt_ctr_find(a->cid))
-		return sp_fail(err, SP_E_PRECONDITION, 0, "container %s already exists", a->cid);
-	if (a->pause)
-		(void)snprintf(prepared, sizeof(prepared), "/run/kata-containers/%s/rootfs",
-			       a->cid);
-	else if (a->rootfs)
-		(void)snprintf(prepared, sizeof(prepared), "%s", a->rootfs->path);
-	plan = malloc(sizeof(*plan));
-	if (!plan)
-		return sp_fail(err, SP_E_EXHAUSTED, ENOMEM, "plan");
-	if (sp_rt_filter_spec(a->spec, a->cid, prepared[0] ? prepared : NULL, a->pause,
-			      a->allowed_extra, plan, err) < 0)
-		return -1;
-	if (!a->pause &&
-	    (check_pin(a, plan, err) < 0 || sp_rt_secret_mounts(a->secrets, plan, err) < 0))
-		return -1;
-	if (!rt.ready)
-		return sp_fail(err, SP_E_PRECONDITION, 0, "containers run only in the guest");
-	if (rt.nctrs >= SP_RT_MAX_CONTAINERS)
-		return sp_fail(err, SP_E_EXHAUSTED, 0, "%d containers already",
-			       SP_RT_MAX_CONTAINERS);
-	rt_cgroup_gc();
-	if (cg_pending(a->cid))
-		return sp_fail(err, SP_E_PRECONDITION, 0,
-			       "container %s: the cgroup of its earlier instance is not empty yet",
-			       a->cid);
-	if (a->pause && mkdir_p(plan->root) < 0)
-		return sp_error(err, errno, "mkdir %s", plan->root);
-	*out = steal_ptr(&plan);
-	return 0;
-}
-
-/* --- create: allocate ---------------------------------------------------------------------------- */
-
-/* What the spawn needs besides the container: the init's ends of its pipes. */
-struct spawn {
-	struct rt_proc *p;
-	int stdio[3], tty_slave;
-	int rp[2], sp[2]; /* report pipe (child writes), sync pipe (child reads) */
-};
-
-static void spawn_close(struct spawn *s)
+void rt_spawn_close(struct rt_spawn *s)
 {
 	for (int i = 0; i < 2; i++) {
 		if (s->rp[i] >= 0)
@@ -333,88 +230,8 @@ static void spawn_close(struct spawn *s)
 	rt_proc_close_child_ends(s->stdio, &s->tty_slave);
 }
 
-static int ctr_new(const char *cid, struct rt_ctr **out, struct sp_err *err)
-{
-	struct rt_ctr *c = calloc(1, sizeof(*c));
-
-	*out = NULL;
-	if (!c)
-		return sp_fail(err, SP_E_EXHAUSTED, ENOMEM, "container");
-	(void)snprintf(c->id, sizeof(c->id), "%s", cid);
-	c->cgfd = c->sync_fd = c->report_fd = c->wev.fd = -1;
-	c->wev.on_event = on_mem_events;
-	c->wev.on_release = ctr_free;
-	c->state = CTR_SETUP;
-	*out = c;
-	return 0;
-}
-
-static void copy_seccomp(struct rt_ctr *c, const Grpc__LinuxSeccomp *s)
-{
-	size_t n;
-	uint8_t *buf;
-
-	if (!s)
-		return;
-	n = grpc__linux_seccomp__get_packed_size(s);
-	buf = malloc(n ? n : 1);
-	if (!buf)
-		return;
-	grpc__linux_seccomp__pack(s, buf);
-	c->seccomp = grpc__linux_seccomp__unpack(NULL, n, buf);
-	free(buf);
-}
-
-/* Frees what alloc_ctr made of c when the spawn does not happen (c is not in the table). */
-static void ctr_discard(struct rt_ctr *c, struct spawn *s)
-{
-	spawn_close(s);
-	if (s->p)
-		rt_proc_release(s->p);
-	if (c->cgfd >= 0) {
-		close(c->cgfd);
-		c->cgfd = -1;
-		(void)sp_cgroup_remove(c->id, &(struct sp_err){ 0 });
-	}
-	sp_loop_release(rt.loop, &c->wev); /* frees c after the batch */
-}
-
-static int alloc_ctr(const struct sp_rt_create *a, const struct sp_rt_plan *plan,
-		     struct rt_ctr **out, struct spawn *s, struct sp_err *err)
-{
-	struct rt_ctr *c = NULL;
-
-	if (ctr_new(a->cid, &c, err) < 0 || !c)
-		return -1;
-	c->pause = a->pause;
-	c->nnp = plan->p.no_new_privs;
-	(void)snprintf(c->root, sizeof(c->root), "%s", plan->root);
-	for (size_t i = 0; i < plan->nmounts; i++)
-		if (plan->mounts[i].kind == MK_BIND &&
-		    strcmp(plan->mounts[i].dest, RT_TERMINATION_LOG) == 0)
-			(void)snprintf(c->termlog, sizeof(c->termlog), "%s",
-				       plan->mounts[i].source);
-	if ((rt.cgroups && sp_cgroup_create(a->cid, &plan->limits, &c->cgfd, err) < 0) ||
-	    !(s->p = rt_proc_new(c, a->cid, plan->p.terminal, a->stdio, s->stdio, &s->tty_slave,
-				 err))) {
-		ctr_discard(c, s);
-		return -1;
-	}
-	s->p->is_init = true;
-	if (pipe2(s->rp, O_CLOEXEC) < 0 || pipe2(s->sp, O_CLOEXEC) < 0) {
-		sp_error(err, errno, "pipe2");
-		ctr_discard(c, s);
-		return -1;
-	}
-	copy_seccomp(c, plan->seccomp);
-	*out = c;
-	return 0;
-}
-
-/* --- create: spawn ----------------------------------------------------------------------------- */
-
 /* Clones into pidns_of (its pid namespace for our child) when pidns_of >= 0. */
-static pid_t clone_child(uint64_t flags, int cgfd, int pidns_of, int *pidfd, struct sp_err *err)
+pid_t rt_clone_child(uint64_t flags, int cgfd, int pidns_of, int *pidfd, struct sp_err *err)
 {
 	pid_t pid;
 
@@ -427,151 +244,6 @@ static pid_t clone_child(uint64_t flags, int cgfd, int pidns_of, int *pidfd, str
 		sp_fatal("runtime.pidns", "cannot return to PID 1's pid namespace: %s",
 			 strerror(errno));
 	return pid;
-}
-
-/* The sandbox's init, whose namespaces a container shares; NULL when there is none alive. */
-static struct rt_proc *sandbox_init(void)
-{
-	struct rt_proc *sb = rt.sandbox ? ctr_init(rt.sandbox) : NULL;
-
-	return sb && !sb->exited ? sb : NULL;
-}
-
-static int spawn(struct rt_ctr *c, const struct sp_rt_create *a, const struct sp_rt_plan *plan,
-		 struct spawn *s, struct sp_err *err)
-{
-	struct rt_proc *sb = sandbox_init();
-	struct sp_rt_child_args ca = {
-		.plan = plan,
-		.pp = &plan->p,
-		.seccomp = plan->seccomp,
-		.report_fd = s->rp[1],
-		.sync_fd = s->sp[0],
-		.tty_slave = s->tty_slave,
-		.join_pidfd = -1,
-		.exec_rootfd = -1,
-	};
-	uint64_t flags = CLONE_NEWNS | (c->cgfd >= 0 ? CLONE_NEWCGROUP : 0);
-	int pidfd = -1;
-	pid_t pid;
-
-	memcpy(ca.stdio, s->stdio, sizeof(ca.stdio));
-	if (sb) {
-		/* ipc and uts are the sandbox's, as Kata shares them per pod. */
-		ca.join_pidfd = sb->wpid.fd;
-		ca.join_flags = CLONE_NEWIPC | CLONE_NEWUTS;
-	} else {
-		flags |= CLONE_NEWIPC | CLONE_NEWUTS;
-	}
-	if (!(a->sandbox_pidns && sb))
-		flags |= CLONE_NEWPID;
-	pid = clone_child(flags, c->cgfd, a->sandbox_pidns && sb ? sb->wpid.fd : -1, &pidfd, err);
-	if (pid == 0) {
-		close(s->rp[0]);
-		close(s->sp[1]);
-		sp_rt_child(&ca);
-	}
-	close(s->rp[1]);
-	close(s->sp[0]);
-	s->rp[1] = s->sp[0] = -1;
-	rt_proc_close_child_ends(s->stdio, &s->tty_slave);
-	if (pid < 0) {
-		ctr_discard(c, s);
-		return -1;
-	}
-	c->report_fd = steal_fd(&s->rp[0]);
-	c->sync_fd = steal_fd(&s->sp[1]);
-	c->procs[c->nprocs++] = s->p;
-	rt.ctrs[rt.nctrs++] = c;
-	if (rt_proc_started(s->p, pid, pidfd, err) < 0) {
-		syscall(SYS_pidfd_send_signal, pidfd, SIGKILL, NULL, 0);
-		close(pidfd);
-		s->p->wpid.fd = -1;
-		ctr_drop(c);
-		return -1;
-	}
-	return 0;
-}
-
-/* --- create: await ------------------------------------------------------------------------------ */
-
-static void watch_oom(struct rt_ctr *c)
-{
-	struct sp_err e;
-
-	if (c->cgfd < 0)
-		return;
-	c->wev.fd = openat(c->cgfd, "memory.events", O_RDONLY | O_CLOEXEC);
-	if (c->wev.fd < 0)
-		return;
-	c->oom_seen = sp_cgroup_oom_kills(c->wev.fd);
-	if (sp_loop_add(rt.loop, &c->wev, EPOLLPRI, &e) < 0)
-		sp_warn("runtime", "container %s: no OOM events: %s", c->id, e.msg);
-}
-
-/* The init's setup report: READY, or why it failed (then it is killed and forgotten). */
-static void on_setup_report(void *arg, int ret, const struct sp_rt_report *rep,
-			    const struct sp_err *err)
-{
-	struct rt_ctr *c = arg;
-	struct rt_proc *p = ctr_init(c);
-	struct sp_err e;
-
-	c->await = NULL;
-	if (ret == 0 && rep->stage == SP_RT_STAGE_READY) {
-		c->state = CTR_CREATED;
-		watch_oom(c);
-		if (c->pause)
-			rt.sandbox = c;
-		sp_info("runtime", "container %s created, init pid %d%s", c->id, (int)p->pid,
-			c->pause ? " (sandbox)" : "");
-		ctr_report(c, 0, NULL);
-		return;
-	}
-	if (ret < 0)
-		e = *err;
-	else if (rep->stage == SP_RT_STAGE_ERROR)
-		sp_error(&e, 0, "%s", rep->msg);
-	else
-		sp_error(&e, 0, "container setup failed without a report");
-	if (ret == 0 && rep->stage == SP_RT_STAGE_ERROR)
-		e.errnum = rep->errnum;
-	ctr_report(c, -1, &e); /* before the drop, which would answer "removed" */
-	ctr_drop(c);
-}
-
-int sp_rt_create(const struct sp_rt_create *a, sp_done_fn done, void *arg,
-		 struct sp_rt_pending **pending, struct sp_err *err)
-{
-	cleanup_free struct sp_rt_plan *plan = NULL;
-	struct spawn s = {
-		.stdio = { -1, -1, -1 }, .tty_slave = -1, .rp = { -1, -1 }, .sp = { -1, -1 }
-	};
-	struct rt_ctr *c = NULL;
-
-	*pending = NULL;
-	if (plan_create(a, &plan, err) < 0 || !plan || alloc_ctr(a, plan, &c, &s, err) < 0 ||
-	    !c || spawn(c, a, plan, &s, err) < 0)
-		return -1;
-	c->await = rt_await_report(c->report_fd, REPORT_TIMEOUT_MS, on_setup_report, c, err);
-	if (!c->await) {
-		ctr_drop(c);
-		return -1;
-	}
-	c->done = done;
-	c->done_arg = arg;
-	*pending = (struct sp_rt_pending *)c;
-	return SP_PENDING;
-}
-
-void sp_rt_create_cancel(struct sp_rt_pending *pending)
-{
-	struct rt_ctr *c = (struct rt_ctr *)pending;
-
-	if (!c || c->state != CTR_SETUP)
-		return;
-	c->done = NULL; /* the caller went away: nobody to tell */
-	ctr_drop(c);
 }
 
 /* --- start, exec ----------------------------------------------------------------------------- */
@@ -608,7 +280,7 @@ static void on_start_report(void *arg, int ret, const struct sp_rt_report *rep,
 	c->state = ret < 0 ? CTR_STOPPED : CTR_RUNNING;
 	if (ret == 0)
 		sp_info("runtime", "container %s started", c->id);
-	ctr_report(c, ret, ret < 0 ? &e : NULL);
+	rt_ctr_report(c, ret, ret < 0 ? &e : NULL);
 }
 
 int sp_rt_start(const char *cid, sp_done_fn done, void *arg, struct sp_err *err)
@@ -619,7 +291,7 @@ int sp_rt_start(const char *cid, sp_done_fn done, void *arg, struct sp_err *err)
 
 	if (!c)
 		return sp_fail(err, SP_E_NOT_FOUND, 0, "container %s not found", cid ? cid : "");
-	p = ctr_init(c);
+	p = rt_ctr_init(c);
 	if (c->state != CTR_CREATED || !p || p->exited || c->await)
 		return sp_fail(err, SP_E_PRECONDITION, 0, "container %s is not waiting to start",
 			       cid);
@@ -627,7 +299,7 @@ int sp_rt_start(const char *cid, sp_done_fn done, void *arg, struct sp_err *err)
 		return sp_error(err, errno, "start container %s", cid);
 	close(c->sync_fd);
 	c->sync_fd = -1;
-	c->await = rt_await_report(c->report_fd, REPORT_TIMEOUT_MS, on_start_report, c, err);
+	c->await = rt_await_report(c->report_fd, RT_REPORT_TIMEOUT_MS, on_start_report, c, err);
 	if (!c->await) {
 		c->state = CTR_STOPPED;
 		return -1;
@@ -690,7 +362,7 @@ static int exec_check(struct rt_ctr *c, const char *cid, const char *exec_id, st
 		return sp_fail(err, SP_E_NOT_FOUND, 0, "container %s not found", cid ? cid : "");
 	if (!exec_id || !sp_valid_id(exec_id))
 		return sp_fail(err, SP_E_INVALID, 0, "exec id is not valid");
-	init = ctr_init(c);
+	init = rt_ctr_init(c);
 	if (c->state != CTR_RUNNING || !init || init->exited)
 		return sp_fail(err, SP_E_PRECONDITION, 0, "container %s is not running", cid);
 	if (rt_proc_find(c, exec_id))
@@ -702,9 +374,9 @@ static int exec_check(struct rt_ctr *c, const char *cid, const char *exec_id, st
 /* Clones the exec's process into the container; 0 with the process started, -1 with p
  * released. */
 static int exec_spawn(struct rt_ctr *c, struct rt_proc *p, const struct sp_rt_proc_plan *pp,
-		      int rootfd, struct spawn *s, struct sp_err *err)
+		      int rootfd, struct rt_spawn *s, struct sp_err *err)
 {
-	struct rt_proc *init = ctr_init(c);
+	struct rt_proc *init = rt_ctr_init(c);
 	struct sp_rt_child_args ca = {
 		.pp = pp,
 		.seccomp = c->seccomp,
@@ -720,7 +392,7 @@ static int exec_spawn(struct rt_ctr *c, struct rt_proc *p, const struct sp_rt_pr
 	pid_t pid;
 
 	memcpy(ca.stdio, s->stdio, sizeof(ca.stdio));
-	pid = clone_child(0, c->cgfd, init->wpid.fd, &pidfd, err);
+	pid = rt_clone_child(0, c->cgfd, init->wpid.fd, &pidfd, err);
 	if (pid == 0) {
 		close(s->rp[0]);
 		sp_rt_child(&ca);
@@ -749,7 +421,7 @@ int sp_rt_exec(const char *cid, const char *exec_id, const Grpc__Process *proc,
 {
 	struct rt_ctr *c = rt_ctr_find(cid);
 	cleanup_free struct sp_rt_proc_plan *pp = NULL;
-	struct spawn s = {
+	struct rt_spawn s = {
 		.stdio = { -1, -1, -1 }, .tty_slave = -1, .rp = { -1, -1 }, .sp = { -1, -1 }
 	};
 	cleanup_close int rootfd = -1;
@@ -765,9 +437,9 @@ int sp_rt_exec(const char *cid, const char *exec_id, const Grpc__Process *proc,
 	if (sp_rt_filter_process(proc, allowed_extra, pp, err) < 0)
 		return -1;
 	/* The container's root, through the init: valid while the pidfd says it lives. */
-	(void)snprintf(path, sizeof(path), "/proc/%d/root", (int)ctr_init(c)->pid);
+	(void)snprintf(path, sizeof(path), "/proc/%d/root", (int)rt_ctr_init(c)->pid);
 	rootfd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (rootfd < 0 || syscall(SYS_pidfd_send_signal, ctr_init(c)->wpid.fd, 0, NULL, 0) < 0)
+	if (rootfd < 0 || syscall(SYS_pidfd_send_signal, rt_ctr_init(c)->wpid.fd, 0, NULL, 0) < 0)
 		return sp_fail(err, SP_E_PRECONDITION, errno, "container %s: its init is gone",
 			       cid);
 	p = rt_proc_new(c, exec_id, pp->terminal, stdio_given, s.stdio, &s.tty_slave, err);
@@ -781,7 +453,7 @@ int sp_rt_exec(const char *cid, const char *exec_id, const Grpc__Process *proc,
 	}
 	if (exec_spawn(c, p, pp, rootfd, &s, err) < 0)
 		goto out; /* p is released */
-	p->await = rt_await_report(s.rp[0], REPORT_TIMEOUT_MS, on_exec_report, p, err);
+	p->await = rt_await_report(s.rp[0], RT_REPORT_TIMEOUT_MS, on_exec_report, p, err);
 	if (!p->await) {
 		proc_forget(c, p);
 		goto out;
@@ -790,7 +462,7 @@ int sp_rt_exec(const char *cid, const char *exec_id, const Grpc__Process *proc,
 	p->done_arg = arg;
 	ret = SP_PENDING;
 out:
-	spawn_close(&s);
+	rt_spawn_close(&s);
 	return ret;
 }
 
@@ -836,7 +508,7 @@ int sp_rt_remove(const char *cid, struct sp_err *err)
 			       cid);
 	/* Killed, not waited for: what the host stalls (a process in D state on a host disk)
 	 * must not stall PID 1. The cgroup goes once the reaper has seen the last exit. */
-	ctr_drop(c);
+	rt_ctr_drop(c);
 	rt_cgroup_gc();
 	sp_info("runtime", "container %s removed", cid);
 	return 0;

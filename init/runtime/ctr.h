@@ -16,8 +16,9 @@ struct sp_ctr {
 	struct sp_ctr *next;
 	char cid[SP_ID_MAX + 1];
 	struct tt_call *call;		   /* the parked CreateContainer; NULL once answered/gone */
-	Grpc__CreateContainerRequest *req; /* our copy: valid for the record's life */
+	Grpc__CreateContainerRequest *req; /* our copy, until the container is created */
 	struct sp_create_facts facts;	   /* parsed once, pointers into req */
+	size_t nstorages;		   /* req's, kept for the undo once req is gone */
 	struct sp_verdict verdict;	   /* the policy's, its pinned digests pointing below */
 	char (*pinned)[SP_DIGEST_STR_MAX];
 
@@ -26,10 +27,10 @@ struct sp_ctr {
 	struct sp_rootfs rootfs;      /* path "" until the pull reported */
 	struct sp_rt_image_config *img;
 	char digest[SP_DIGEST_STR_MAX]; /* what the pull resolved the reference to, or "" */
-	struct ctr_made {		/* per Storage of the request: */
+	struct ctr_made {		/* per Storage of the request (nstorages): */
 		struct sp_blk *blk;	/* a block storage made for it, or NULL */
-	} *made;
-	char *auth;			/* registry credentials (secret): wiped after the pulls */
+	} * made;
+	char *auth; /* registry credentials (secret): wiped after the pulls */
 	size_t auth_len;
 	struct sp_secret_set *secrets;
 

@@ -64,7 +64,7 @@ const char *sp_ctr_cid(const struct sp_ctr *c)
 
 const Grpc__CreateContainerRequest *sp_ctr_request(const struct sp_ctr *c)
 {
-	return c->req;
+	return c->req; /* NULL once the container is created */
 }
 
 const struct sp_create_facts *sp_ctr_facts(const struct sp_ctr *c)
@@ -156,6 +156,7 @@ static int ctr_new(const Grpc__CreateContainerRequest *req, const struct sp_verd
 		return -1;
 	}
 	(void)snprintf(c->cid, sizeof(c->cid), "%s", req->container_id);
+	c->nstorages = c->req->n_storages;
 	c->steps = steps;
 	c->nsteps = nsteps < SP_PREP_MAX_STEPS ? nsteps : SP_PREP_MAX_STEPS;
 	*out = c;
@@ -199,6 +200,11 @@ static int finish(struct sp_ctr *c, int ret, const struct sp_err *err)
 		unlink_ctr(c);
 		ctr_free(c);
 	} else {
+		/* The request is no longer needed (a 4 MiB one would stay for the container's
+		 * life): what the undo needs is in the record. */
+		grpc__create_container_request__free_unpacked(c->req, NULL);
+		c->req = NULL;
+		memset(&c->facts, 0, sizeof(c->facts));
 		c->created = true;
 		npending--;
 	}

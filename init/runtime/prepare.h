@@ -76,7 +76,8 @@ void sp_prep_remove(const char *cid);
 unsigned sp_prep_pending(void);
 bool sp_prep_busy(const char *cid);
 
-/* --- for steps -------------------------------------------------------------------------------------- */
+/* --- for steps (the request and its facts: while the steps run; a created container's record
+ * keeps only what the undo needs) ---------------------------------------------------------------- */
 const char *sp_ctr_cid(const struct sp_ctr *c);
 const Grpc__CreateContainerRequest *sp_ctr_request(const struct sp_ctr *c);
 const struct sp_create_facts *sp_ctr_facts(const struct sp_ctr *c);

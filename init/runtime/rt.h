@@ -136,11 +136,30 @@ struct rt_await *rt_await_report(int fd, unsigned timeout_ms, rt_report_fn fn, v
 void rt_await_cancel(struct rt_await *a);
 
 /* container.c */
+#define RT_REPORT_TIMEOUT_MS 20000 /* a child's setup or exec report */
 struct rt_ctr *rt_ctr_find(const char *id);
+/* The container's init (its first process), NULL before it was spawned. */
+struct rt_proc *rt_ctr_init(struct rt_ctr *c);
+/* Answers the create or start waiting on c, if any (its await cancelled). */
+void rt_ctr_report(struct rt_ctr *c, int ret, const struct sp_err *err);
+/* Takes c out of the table, kills what still runs and frees it after the batch. */
+void rt_ctr_drop(struct rt_ctr *c);
+/* What a spawn needs besides the container: the child's ends of its stdio, report and sync
+ * pipes. rt_spawn_close closes what is still open. */
+struct rt_spawn {
+	struct rt_proc *p;
+	int stdio[3], tty_slave;
+	int rp[2], sp[2]; /* report pipe (child writes), sync pipe (child reads) */
+};
+void rt_spawn_close(struct rt_spawn *s);
+/* clone3 into cgfd and, when pidns_of >= 0, into that process's pid namespace. */
+pid_t rt_clone_child(uint64_t flags, int cgfd, int pidns_of, int *pidfd, struct sp_err *err);
 struct rt_proc *rt_proc_find(struct rt_ctr *c, const char *exec_id);
 void rt_ctr_init_exited(struct rt_ctr *c);
 void rt_oom_push(const char *cid);
-/* Tries to remove the cgroups of removed containers (after an exit, or a removal). */
+/* Tries to remove the cgroups of removed containers (after an exit, or a removal); whether
+ * cid's is one still waiting to be empty. */
 void rt_cgroup_gc(void);
+bool rt_cgroup_pending(const char *cid);
 
 #endif

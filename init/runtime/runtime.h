@@ -10,7 +10,8 @@
  *   child.c     the container's first process: namespaces, rootfs, sync, user, privileges, exec
  *   process.c   processes in PID 1's loop: pidfds, exit status, waiters, stdio pipes and ptys
  *   await.c     waiting for a child's report pipe on the loop (PID 1 never blocks on a child)
- *   container.c the container table and the lifecycle (create, start, exec, signal, remove)
+ *   create.c    creating a container: plan, allocate, spawn, await the init's report
+ *   container.c the container table and the rest of the lifecycle (start, exec, signal, remove)
  *   image.c     an image configuration's copy, and pinning the process to it
  *   secrets.c   the secrets initdata binds to a container's image: fetched, on a tmpfs, bound in
  *   prepare.c   CreateContainer's orchestrator: one record per container and a table of steps

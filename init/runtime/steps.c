@@ -438,7 +438,7 @@ static void storages_undo(struct sp_ctr *c)
 	c->digest[0] = '\0';
 	free(c->img);
 	c->img = NULL;
-	for (size_t i = 0; i < c->req->n_storages; i++) {
+	for (size_t i = 0; i < c->nstorages; i++) {
 		sp_storage_blk_release(c->made[i].blk);
 		c->made[i].blk = NULL;
 	}
