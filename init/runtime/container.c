@@ -31,6 +31,7 @@
 #endif
 
 struct rt_state rt = { .own_pidns = -1 };
+static struct sp_err no_cgroup; /* why sp_rt_init found no cgroup (no container runs then) */
 
 /* --- prepared rootfs registry ---------------------------------------------------------------- */
 
@@ -191,8 +192,6 @@ static void child_hook(pid_t pid, int status, void *data)
 
 int sp_rt_init(struct sp_loop *loop, struct sp_err *err)
 {
-	struct sp_err e;
-
 	if (rt.ready)
 		return 0;
 	if (!loop)
@@ -201,8 +200,8 @@ int sp_rt_init(struct sp_loop *loop, struct sp_err *err)
 	rt.own_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
 	if (rt.own_pidns < 0)
 		return sp_error(err, errno, "open /proc/self/ns/pid");
-	if (sp_cgroup_setup_sandbox(&e) < 0)
-		sp_warn("runtime", "containers get no cgroup: %s", e.msg);
+	if (sp_cgroup_setup_sandbox(&no_cgroup) < 0)
+		sp_warn("runtime", "no container will run: %s", no_cgroup.msg);
 	else
 		rt.cgroups = true;
 	sp_set_child_hook(child_hook, NULL);
@@ -390,6 +389,10 @@ int sp_rt_create(const char *cid, const Grpc__Spec *spec, bool sandbox_pidns, bo
 	ret = -TT_FAILED_PRECONDITION;
 	if (!rt.ready) {
 		sp_error(err, 0, "containers run only in the guest");
+		goto out;
+	}
+	if (!rt.cgroups) { /* no limits and, above all, no device cgroup */
+		sp_error(err, 0, "no container runs without its cgroup: %s", no_cgroup.msg);
 		goto out;
 	}
 	if (rt.nctrs >= SP_RT_MAX_CONTAINERS) {
