@@ -450,6 +450,8 @@ int sp_rt_create(const char *cid, const Grpc__Spec *spec, bool sandbox_pidns, bo
 	}
 	if (!(sandbox_pidns && sb_init))
 		flags |= CLONE_NEWPID;
+	/* Co-tenants of one pid namespace: each its own Landlock domain (child.c). */
+	c->shared_pidns = a.own_domain = sandbox_pidns && sb_init;
 	pid = clone_child(flags, c->cgfd, sandbox_pidns && sb_init ? sb_init->wpid.fd : -1, &pidfd,
 			  err);
 	if (pid == 0) {
@@ -644,6 +646,7 @@ int sp_rt_exec(const char *cid, const char *exec_id, const Grpc__Process *proc,
 	a.join_flags = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS |
 		       (c->cgfd >= 0 ? CLONE_NEWCGROUP : 0);
 	a.exec_rootfd = rootfd;
+	a.own_domain = c->shared_pidns;
 	pid = clone_child(0, c->cgfd, init->wpid.fd, &pidfd, err);
 	if (pid == 0) {
 		close(rp[0]);

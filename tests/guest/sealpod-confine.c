@@ -52,12 +52,12 @@ static const char *ename(int e)
 		int e;
 		const char *n;
 	} names[] = {
-		{ 0, "OK" },	       { EPERM, "EPERM" },   { EACCES, "EACCES" },
-		{ ENOENT, "ENOENT" },  { ENXIO, "ENXIO" },   { ESRCH, "ESRCH" },
-		{ ENOSPC, "ENOSPC" },  { EROFS, "EROFS" },   { EINVAL, "EINVAL" },
-		{ EBADF, "EBADF" },    { EIO, "EIO" },	     { EAFNOSUPPORT, "EAFNOSUPPORT" },
-		{ ENODEV, "ENODEV" },  { EEXIST, "EEXIST" }, { EPROTONOSUPPORT, "EPROTONOSUPPORT" },
-		{ ENOTTY, "ENOTTY" },  { ENOSYS, "ENOSYS" },
+		{ 0, "OK" },	      { EPERM, "EPERM" },   { EACCES, "EACCES" },
+		{ ENOENT, "ENOENT" }, { ENXIO, "ENXIO" },   { ESRCH, "ESRCH" },
+		{ ENOSPC, "ENOSPC" }, { EROFS, "EROFS" },   { EINVAL, "EINVAL" },
+		{ EBADF, "EBADF" },   { EIO, "EIO" },	    { EAFNOSUPPORT, "EAFNOSUPPORT" },
+		{ ENODEV, "ENODEV" }, { EEXIST, "EEXIST" }, { EPROTONOSUPPORT, "EPROTONOSUPPORT" },
+		{ ENOTTY, "ENOTTY" }, { ENOSYS, "ENOSYS" },
 	};
 	static char other[16];
 
@@ -318,7 +318,8 @@ static int nodes(const char *where, char **specs, int n)
 			if (fd >= 0)
 				close(fd);
 		}
-		printf("nodes: %s mknod=%s open=%s\n", specs[i], ename(mk), op < 0 ? "-" : ename(op));
+		printf("nodes: %s mknod=%s open=%s\n", specs[i], ename(mk),
+		       op < 0 ? "-" : ename(op));
 	}
 	return 0;
 }
