@@ -7,7 +7,7 @@
  *                                   gone. A process we could seize is stopped at once and must
  *                                   already run WANT_EXE (/proc/PID/exe); anything else was a copy
  *                                   of PID 1 between clone and execve. Prints a `breach:` line per
- *                                   such copy and `race: pids=N eperm=N execd=N breach=N`
+ *                                   such copy and `race: pids=N eperm=N execd=N gone=N breach=N`
  *   sealpod-confine rawsock         `rawsock: inet=<errno> packet=<errno>`: socket(AF_INET,
  *                                   SOCK_RAW) and socket(AF_PACKET, SOCK_RAW)
  *   sealpod-confine peek NEEDLE     every other process's /proc/PID/environ and root/tmp/secret
@@ -98,7 +98,7 @@ struct race {
 	size_t ndone;
 	pid_t seen[RACE_MAX];
 	size_t nseen;
-	unsigned long eperm, execd, breach;
+	unsigned long eperm, execd, breach, gone;
 };
 
 static volatile sig_atomic_t stop;
@@ -118,15 +118,19 @@ static bool in(const pid_t *v, size_t n, pid_t pid)
 }
 
 /* Seized: stop it (PTRACE_INTERRUPT), so that what /proc/PID/exe says is what ran when we got
- * hold of it, then let it go. */
+ * hold of it, then let it go. A process that exits before it stops (the container's `true`,
+ * just exec'd) is counted as gone: an exited process has no exe to read. */
 static void judge_seized(struct race *r, pid_t pid)
 {
 	char path[64], exe[512];
 	ssize_t n;
-	int st;
+	int st = 0;
 
-	if (ptrace(PTRACE_INTERRUPT, pid, 0, 0) == 0)
-		(void)waitpid(pid, &st, __WALL);
+	if (ptrace(PTRACE_INTERRUPT, pid, 0, 0) < 0 || waitpid(pid, &st, __WALL) < 0 ||
+	    !WIFSTOPPED(st)) {
+		r->gone++;
+		return;
+	}
 	(void)snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
 	n = readlink(path, exe, sizeof(exe) - 1);
 	exe[n > 0 ? n : 0] = '\0';
@@ -168,8 +172,8 @@ static int race(const char *want)
 	r.want = want;
 	while (!stop)
 		each_pid(race_one, &r);
-	printf("race: pids=%zu eperm=%lu execd=%lu breach=%lu\n", r.nseen, r.eperm, r.execd,
-	       r.breach);
+	printf("race: pids=%zu eperm=%lu execd=%lu gone=%lu breach=%lu\n", r.nseen, r.eperm,
+	       r.execd, r.gone, r.breach);
 	return 0;
 }
 
