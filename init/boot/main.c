@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "agent/agent.h"
@@ -34,6 +35,16 @@ static void step_root(char **argv)
 
 	if (sp_is_pid1() && sp_switch_root(argv, environ, &err) < 0)
 		sp_fatal("boot.root", "%s", err.msg);
+}
+
+/* Every process PID 1 forks is a copy of its memory until it execs, and some never do (the
+ * workers): none may be ptraced, or read through /proc, by anything without CAP_SYS_PTRACE, from
+ * the fork on. execve of a program makes a process dumpable again. After step_root, whose exec
+ * would undo it. */
+static void step_undumpable(void)
+{
+	if (sp_is_pid1() && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		sp_fatal("boot.dumpable", "PR_SET_DUMPABLE: %s", strerror(errno));
 }
 
 static void step_signals(void)
@@ -211,6 +222,7 @@ int main(int argc, char **argv)
 	if (!sp_is_pid1())
 		parse_host_args(argc, argv);
 	step_root(argv);
+	step_undumpable();
 	step_signals();
 	step_mounts();
 	step_cmdline();

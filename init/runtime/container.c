@@ -31,6 +31,7 @@
 #endif
 
 struct rt_state rt = { .own_pidns = -1 };
+static struct sp_err no_cgroup; /* why sp_rt_init found no cgroup (no container runs then) */
 
 /* --- prepared rootfs registry ---------------------------------------------------------------- */
 
@@ -191,8 +192,6 @@ static void child_hook(pid_t pid, int status, void *data)
 
 int sp_rt_init(struct sp_loop *loop, struct sp_err *err)
 {
-	struct sp_err e;
-
 	if (rt.ready)
 		return 0;
 	if (!loop)
@@ -201,8 +200,8 @@ int sp_rt_init(struct sp_loop *loop, struct sp_err *err)
 	rt.own_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
 	if (rt.own_pidns < 0)
 		return sp_error(err, errno, "open /proc/self/ns/pid");
-	if (sp_cgroup_setup_sandbox(&e) < 0)
-		sp_warn("runtime", "containers get no cgroup: %s", e.msg);
+	if (sp_cgroup_setup_sandbox(&no_cgroup) < 0)
+		sp_warn("runtime", "no container will run: %s", no_cgroup.msg);
 	else
 		rt.cgroups = true;
 	sp_set_child_hook(child_hook, NULL);
@@ -392,6 +391,10 @@ int sp_rt_create(const char *cid, const Grpc__Spec *spec, bool sandbox_pidns, bo
 		sp_error(err, 0, "containers run only in the guest");
 		goto out;
 	}
+	if (!rt.cgroups) { /* no limits and, above all, no device cgroup */
+		sp_error(err, 0, "no container runs without its cgroup: %s", no_cgroup.msg);
+		goto out;
+	}
 	if (rt.nctrs >= SP_RT_MAX_CONTAINERS) {
 		sp_error(err, 0, "%d containers already", SP_RT_MAX_CONTAINERS);
 		ret = -TT_RESOURCE_EXHAUSTED;
@@ -447,6 +450,8 @@ int sp_rt_create(const char *cid, const Grpc__Spec *spec, bool sandbox_pidns, bo
 	}
 	if (!(sandbox_pidns && sb_init))
 		flags |= CLONE_NEWPID;
+	/* Co-tenants of one pid namespace: each its own Landlock domain (child.c). */
+	c->shared_pidns = a.own_domain = sandbox_pidns && sb_init;
 	pid = clone_child(flags, c->cgfd, sandbox_pidns && sb_init ? sb_init->wpid.fd : -1, &pidfd,
 			  err);
 	if (pid == 0) {
@@ -641,6 +646,7 @@ int sp_rt_exec(const char *cid, const char *exec_id, const Grpc__Process *proc,
 	a.join_flags = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS |
 		       (c->cgfd >= 0 ? CLONE_NEWCGROUP : 0);
 	a.exec_rootfd = rootfd;
+	a.own_domain = c->shared_pidns;
 	pid = clone_child(0, c->cgfd, init->wpid.fd, &pidfd, err);
 	if (pid == 0) {
 		close(rp[0]);

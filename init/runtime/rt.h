@@ -77,6 +77,7 @@ struct rt_ctr {
 	long oom_seen;
 	Grpc__LinuxSeccomp *seccomp; /* a copy, for execs */
 	bool nnp;
+	bool shared_pidns; /* in the sandbox's pid namespace: every process in a domain of its own */
 	int refs;
 };
 
