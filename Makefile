@@ -34,7 +34,7 @@ HOST_CC := gcc
 SAN := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 HOST_CFLAGS := -std=gnu11 -O1 -g $(WARN) $(SAN) -I$(B)/gen -Iinit -DSEALPOD_HOST_BUILD
 # One list for every host build of our code: the unit tests here, the host agent of
-# tests/integration/test_agent_host.py and the agent of tests/bench/run.
+# tests/integration/test_agent_host.py (the bench runs the guest's own /init instead).
 HOST_LIBS := $(file < tests/host-libs.txt)
 FUZZ_CC := clang
 FUZZ_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter \
