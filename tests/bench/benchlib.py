@@ -54,6 +54,8 @@ def fmt(v, unit):
         return f"{v:.3f}{unit}"
     if unit in ("rps",):
         return f"{v:.0f}{unit}"
+    if v >= 1000:
+        return f"{v:.0f}{unit}"
     if v >= 100:
         return f"{v:.1f}{unit}"
     return f"{v:.2f}{unit}"
