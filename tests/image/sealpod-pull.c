@@ -1,6 +1,7 @@
-/* sealpod-pull: the guest's image pull as a host command, for the image tests and the benchmark
- * (tests/bench/bench-image). Same code as /init's image_guest_pull driver (init/image/), linked
- * against the host's libraries.
+/* sealpod-pull: the guest's image pull as a command, the same code as /init's image_guest_pull
+ * driver (init/image/). Two builds: build/host/sealpod-pull-asan (tests/image/build-cli --asan,
+ * host libraries, ASan/UBSan) for the image tests, and build/bench/sealpod-pull (the Makefile:
+ * linked with the static musl, hardened objects /init is built from) for tests/bench/bench-image.
  *
  *   sealpod-pull [--ca FILE] [--insecure HOST[:PORT]]... [--auth FILE] [--parallel N]
  *                [--max-layer BYTES] [--no-chown] [--no-sandbox] [--quiet]
