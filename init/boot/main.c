@@ -17,6 +17,7 @@
 #include "boot/config.h"
 #include "lib/fileio.h"
 #include "lib/log.h"
+#include "lib/testmode.h"
 #include "storage/storage.h"
 
 #define TESTD_PATH "/sbin/sealpod-testd"
@@ -112,7 +113,7 @@ static struct sp_policy *initdata_policy;
 
 static void step_initdata(void)
 {
-	test_overlay = sp_path_exists(SP_TEST_OVERLAY_MARKER);
+	test_overlay = sp_test_overlay_latch(SP_TEST_OVERLAY_MARKER);
 	sp_attest_boot_initdata(&cfg, test_overlay, &initdata_policy);
 }
 
