@@ -1,15 +1,20 @@
 /* Kata's image_guest_pull storage driver (runtime/prepare.h), asynchronous in PID 1's loop:
  *
- *   prepare  "pause": nothing to do (the runtime uses the built-in pause). Otherwise validate the
- *            mount point, wait for the pod storage (storage module, else tmpfs), fetch the
- *            registry credentials from the KBS when initdata names an auth.json, then fork a pull
- *            worker. The worker pulls into <pod>/layers (the layer store, shared by every
- *            container of the pod), checks the resolved digest against the policy before any
- *            layer is fetched, mounts the overlay (upper/work in <pod>/overlay/<cid>) at the
- *            mount point and reports over a pipe; PID 1 then registers the rootfs and the image
- *            configuration with the runtime. PID 1 never blocks: Check keeps being answered.
+ *   prepare  "pause": nothing to do (the runtime uses the built-in pause). Otherwise check the
+ *            mount point (exactly one of the two rootfs shapes for this container id, its
+ *            directories made without following a symlink: image/store.c), wait for the pod
+ *            storage (storage module, else tmpfs), fetch the registry credentials from the KBS
+ *            when initdata names an auth.json, then fork a pull worker. The worker pulls into
+ *            <pod>/layers (the layer store, shared by every container of the pod), checks the
+ *            resolved digest against the policy before any layer is fetched, mounts the overlay
+ *            (upper/work in <pod>/overlay/<cid>) on the mount point's fd and reports over a pipe
+ *            with the mount's id; PID 1 checks that the mount point holds that mount, then
+ *            registers the rootfs (path and mount id) and the image configuration with the
+ *            runtime. PID 1 never blocks: Check keeps being answered.
  *   cancel   the CreateContainer went away: the worker is killed.
- *   release  unmounts the overlay; a child removes the upper dir.
+ *   release  unmounts the overlay by an fd on it, opened without following a symlink and checked
+ *            to be the mount the worker made (never a path the host could have re-pointed); a
+ *            child removes the upper dir.
  *
  * Bearer tokens: PID 1 keeps the token each pull ended with, per registry and repository, until
  * it expires, and hands it to the next pull of that repository, so a pod's containers ask the
@@ -20,6 +25,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +34,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -39,16 +46,18 @@
 #include "boot/config.h"
 #include "image/image_int.h"
 #include "image/manifest.h"
+#include "lib/cleanup.h"
 #include "lib/fileio.h"
 #include "lib/log.h"
 #include "lib/loop.h"
+#include "lib/pathat.h"
+#include "lib/testmode.h"
 #include "lib/validate.h"
 #include "runtime/prepare.h"
 #include "runtime/runtime.h"
 #include "storage/storage.h"
 
-#define KATA_PREFIX "/run/kata-containers/"
-/* Test images only: a registry CA the test put into the guest (keyed off the overlay marker). */
+/* Test images only: a registry CA the test put into the guest (the overlay as decided at boot). */
 #define TEST_REGISTRY_CA "/etc/sealpod/test-registry-ca.pem"
 #define RESULT_MAX	 (2u << 20)
 #define MAX_JOBS	 64
@@ -73,9 +82,11 @@ struct job {
 struct made {
 	char cid[SP_ID_MAX + 1];
 	char target[512], updir[700];
+	uint64_t mnt_id; /* 0: unknown (the worker was killed) */
 };
 
 static struct job *jobs[MAX_JOBS];
+static void release(const char *cid);
 static struct made made[SP_RT_MAX_CONTAINERS];
 
 /* --- bearer tokens across pulls ---------------------------------------------------------------- */
@@ -198,13 +209,14 @@ static void job_end(struct job *j)
 	}
 }
 
-static void remember(const char *cid, const char *target, const char *updir)
+static void remember(const char *cid, const char *target, const char *updir, uint64_t mnt_id)
 {
 	for (size_t i = 0; i < SP_RT_MAX_CONTAINERS; i++) {
 		if (!made[i].cid[0] || strcmp(made[i].cid, cid) == 0) {
 			(void)snprintf(made[i].cid, sizeof(made[i].cid), "%s", cid);
 			(void)snprintf(made[i].target, sizeof(made[i].target), "%.500s", target);
 			(void)snprintf(made[i].updir, sizeof(made[i].updir), "%s", updir);
+			made[i].mnt_id = mnt_id;
 			return;
 		}
 	}
@@ -231,7 +243,7 @@ static char *ca_bundle(size_t *len)
 		memcpy(buf + *len, st->extra_ca_pem, extra);
 		*len += extra;
 	}
-	if (sp_path_exists(SP_TEST_OVERLAY_MARKER)) {
+	if (sp_test_overlay()) {
 		buf[(*len)++] = '\n';
 		if (sp_read_file(TEST_REGISTRY_CA, buf + *len, 64u << 10, &n, &trunc, NULL) == 0)
 			*len += n;
@@ -245,6 +257,22 @@ static int check_digest(void *arg, const char *digest, char *why, size_t whylen)
 	const Grpc__CreateContainerRequest *req = arg;
 
 	return sp_agent_policy_recheck_image(req, digest, why, whylen);
+}
+
+/* The overlay on the job's mount point, resolved again here from /run/kata-containers (PID 1
+ * made and checked it at prepare; nothing the host did since is followed). */
+static int mount_rootfs(const struct job *j, const char *store, const char *updir,
+			struct sp_pull_result *res, struct sp_err *err)
+{
+	cleanup_close int kata = sp_image_kata_dir(err);
+	cleanup_close int parent = -1;
+
+	if (kata < 0)
+		return sp_error_wrap(err, "pull.mount");
+	parent = sp_image_rootfs_dir(kata, j->cid, j->target, err);
+	if (parent < 0)
+		return sp_error_wrap(err, "pull.mount: the mount point");
+	return sp_image_mount_overlay(store, res, updir, parent, "rootfs", &res->mnt_id, err);
 }
 
 static __attribute__((noreturn)) void worker(struct job *j, int wfd)
@@ -276,7 +304,7 @@ static __attribute__((noreturn)) void worker(struct job *j, int wfd)
 	o.ref = j->ref;
 	o.store = store;
 	o.ca_pem = ca_bundle(&o.ca_len);
-	if (st && sp_path_exists(SP_TEST_OVERLAY_MARKER)) {
+	if (st && sp_test_overlay()) {
 		/* plain http registries exist only with the test overlay (DESIGN.md, Trust rules) */
 		o.insecure = st->insecure_registries;
 		o.n_insecure = st->n_insecure_registries;
@@ -301,7 +329,7 @@ static __attribute__((noreturn)) void worker(struct job *j, int wfd)
 		o.token = t ? mine : NULL;
 	}
 	ret = sp_image_pull(&o, &res, &err);
-	if (ret == 0 && sp_image_mount_overlay(store, &res, updir, j->target, &err) < 0) {
+	if (ret == 0 && mount_rootfs(j, store, updir, &res, &err) < 0) {
 		sp_pull_result_free(&res);
 		ret = -1;
 	}
@@ -340,11 +368,53 @@ static void finish(struct job *j, int ret, const char *msg)
 	sp_prep_done(h, ret < 0 ? -code_for(msg) : 0, &err);
 }
 
+/* PID 1's own look at the mount point: the mount the worker reported is what is there. */
+static bool mounted_here(const char *target, uint64_t mnt_id)
+{
+	struct sp_err err;
+	int fd = sp_open_on_mount(target, mnt_id, &err);
+
+	if (fd < 0) {
+		sp_warn("pull", "%s", err.msg);
+		return false;
+	}
+	close(fd);
+	return true;
+}
+
+/* Registers what the worker made with the runtime, once PID 1 has seen for itself that the mount
+ * point holds the mount the worker reported. 0, or -1 with *msg. */
+static int register_result(const struct job *j, const struct sp_pull_result *res, const char **msg)
+{
+	static const char *const empty[1] = { NULL };
+	struct sp_rt_image_config c = {
+		.entrypoint = res->entrypoint ? (const char *const *)res->entrypoint : empty,
+		.n_entrypoint = res->n_entrypoint,
+		.cmd = res->cmd ? (const char *const *)res->cmd : empty,
+		.n_cmd = res->n_cmd,
+		.env = res->env ? (const char *const *)res->env : empty,
+		.n_env = res->n_env,
+		.workdir = res->workdir,
+		.user = res->user,
+		.digest = res->digest,
+	};
+
+	*msg = "pull.mount: the mount point does not hold the mount the worker made";
+	if (!mounted_here(j->target, res->mnt_id))
+		return -1;
+	*msg = "pull: the runtime refused the pulled rootfs";
+	if (sp_runtime_register_rootfs(j->cid, j->target, res->mnt_id) < 0 ||
+	    sp_runtime_register_image_config(j->cid, &c) < 0)
+		return -1;
+	return 0;
+}
+
 static void on_result(struct sp_watch *w, uint32_t events)
 {
 	struct job *j = (struct job *)w;
 	struct sp_pull_result res;
 	char error[256], updir[700];
+	const char *msg;
 	ssize_t n;
 
 	if (!j->buf)
@@ -373,33 +443,12 @@ static void on_result(struct sp_watch *w, uint32_t events)
 	}
 	token_keep(j->ref, res.token, res.token_ttl);
 	(void)snprintf(updir, sizeof(updir), "%s/overlay/%s", j->pod, j->cid);
-	remember(j->cid, j->target, updir);
-	{
-		struct sp_rt_image_config c = {
-			.entrypoint = (const char *const *)res.entrypoint,
-			.n_entrypoint = res.n_entrypoint,
-			.cmd = (const char *const *)res.cmd,
-			.n_cmd = res.n_cmd,
-			.env = (const char *const *)res.env,
-			.n_env = res.n_env,
-			.workdir = res.workdir,
-			.user = res.user,
-			.digest = res.digest,
-		};
-		static const char *const empty[1] = { NULL };
-
-		if (!c.entrypoint)
-			c.entrypoint = empty;
-		if (!c.cmd)
-			c.cmd = empty;
-		if (!c.env)
-			c.env = empty;
-		if (sp_runtime_register_rootfs(j->cid, j->target) < 0 ||
-		    sp_runtime_register_image_config(j->cid, &c) < 0) {
-			sp_pull_result_free(&res);
-			finish(j, -1, "pull: the runtime refused the pulled rootfs");
-			return;
-		}
+	remember(j->cid, j->target, updir, res.mnt_id);
+	if (register_result(j, &res, &msg) < 0) {
+		sp_pull_result_free(&res);
+		release(j->cid); /* this step failed: nobody else releases what it made */
+		finish(j, -1, msg);
+		return;
 	}
 	sp_info("pull", "%s: %s (%s) mounted at %s", j->cid, j->ref, res.digest, j->target);
 	sp_pull_result_free(&res);
@@ -517,9 +566,28 @@ static void on_storage(void *arg, int ret, const struct sp_err *err)
 	after_storage(j);
 }
 
+/* The mount point must be exactly one of the rootfs shapes for this container, and its directories
+ * are made now, in PID 1, so that a planted symlink or mount is refused before anything is
+ * pulled (the worker resolves it again before mounting). */
+static int check_mount_point(const char *cid, const char *mp, struct sp_err *err)
+{
+	cleanup_close int kata = -1, parent = -1;
+	struct sp_err why = { 0 };
+	char esc[96];
+
+	sp_log_escape(esc, sizeof(esc), mp ? mp : "", mp ? strnlen(mp, 80) : 0);
+	kata = sp_image_kata_dir(&why);
+	if (kata >= 0)
+		parent = sp_image_rootfs_dir(kata, cid, mp, &why);
+	if (parent >= 0)
+		return 0;
+	return sp_error(err, 0, "image_guest_pull: the mount point '%s' %s (container %s)", esc,
+			why.msg, cid);
+}
+
 static int prepare(struct sp_prep *h, const Grpc__Storage *s, struct sp_err *err)
 {
-	const char *cid = sp_prep_cid(h), *rest, *why;
+	const char *cid = sp_prep_cid(h);
 	struct job *j;
 	size_t slot = MAX_JOBS;
 
@@ -528,10 +596,8 @@ static int prepare(struct sp_prep *h, const Grpc__Storage *s, struct sp_err *err
 		       -TT_INVALID_ARGUMENT;
 	if (strcmp(s->source, "pause") == 0)
 		return 0; /* the runtime runs the built-in pause program */
-	if (!s->mount_point || sp_path_beneath(s->mount_point, KATA_PREFIX, &rest, &why) < 0)
-		return sp_error(err, 0, "image_guest_pull: the mount point %s",
-				s->mount_point ? why : "is missing"),
-		       -TT_INVALID_ARGUMENT;
+	if (check_mount_point(cid, s->mount_point, err) < 0)
+		return -TT_INVALID_ARGUMENT;
 	if (!sp_signals_loop())
 		return sp_error(err, 0, "image_guest_pull: no event loop"), -TT_FAILED_PRECONDITION;
 	for (size_t i = 0; i < MAX_JOBS; i++)
@@ -582,9 +648,40 @@ static void cancel(struct sp_prep *h)
 		(void)kill(j->pid, SIGKILL);
 		/* The worker may have mounted already: undo it like a release. */
 		(void)snprintf(updir, sizeof(updir), "%s/overlay/%s", j->pod, j->cid);
-		remember(j->cid, j->target, updir);
+		remember(j->cid, j->target, updir, 0);
 	}
 	job_end(j);
+}
+
+/* Unmounts what the worker mounted for m, by an fd on it (never by the path string, which the host
+ * may have re-pointed since): the mount id it recorded, or, when the worker was killed before it
+ * could report one, an overlay mounted exactly at the mount point, reached without a symlink
+ * (nothing but this container's worker mounts there: sp_image_rootfs_dir refuses a mount point
+ * that already holds a mount). */
+static void unmount_made(const struct made *m)
+{
+	cleanup_close int fd = -1;
+	struct sp_err err = { 0 };
+	struct statfs sf;
+	char p[32];
+
+	if (m->mnt_id) {
+		fd = sp_open_on_mount(m->target, m->mnt_id, &err);
+	} else {
+		fd = sp_openat2(AT_FDCWD, m->target, O_PATH | O_DIRECTORY, 0,
+				RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+		if (fd >= 0 && (!sp_is_mount_root(fd) || fstatfs(fd, &sf) < 0 ||
+				sf.f_type != OVERLAYFS_SUPER_MAGIC))
+			return; /* nothing of ours is mounted there */
+	}
+	if (fd < 0) {
+		if (m->mnt_id)
+			sp_warn("pull", "%s: not unmounted: %s", m->cid, err.msg);
+		return;
+	}
+	(void)snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
+	if (umount2(p, MNT_DETACH) < 0)
+		sp_warn("pull", "%s: unmount %s: %s", m->cid, m->target, strerror(errno));
 }
 
 static void release(const char *cid)
@@ -594,8 +691,7 @@ static void release(const char *cid)
 
 		if (!made[i].cid[0] || strcmp(made[i].cid, cid) != 0)
 			continue;
-		if (umount2(made[i].target, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
-			sp_warn("pull", "%s: unmount %s: %s", cid, made[i].target, strerror(errno));
+		unmount_made(&made[i]);
 		/* The upper dir may be large: removed by a child, PID 1 goes on. */
 		pid = fork();
 		if (pid == 0) {

@@ -73,6 +73,8 @@ struct sp_pull_result {
 	 * sp_pull_result_free(). */
 	char token[8192];
 	uint64_t token_ttl;
+	/* The id of the overlay mount the worker made (sp_image_mount_overlay); 0: none. */
+	uint64_t mnt_id;
 	/* what happened */
 	unsigned layers_fetched, layers_reused;
 	uint64_t bytes_fetched, bytes_unpacked;
@@ -88,9 +90,23 @@ void sp_pull_result_free(struct sp_pull_result *res);
 /* The directory of a layer in the store: <store>/<64 hex>. */
 void sp_image_layer_dir(const char *store, const char *diff_id, char *out, size_t cap);
 
-/* Mounts an overlay of the result's layers at target (created when missing) with upper/work
- * under updir (created). Returns 0 or -1 with err. */
+/* /run/kata-containers (created when missing), opened without following a symlink: the
+ * directory every rootfs mount point is resolved from. An O_PATH fd or -1 with err. */
+int sp_image_kata_dir(struct sp_err *err);
+
+/* The directory that holds container cid's rootfs mount point target, which must be exactly one
+ * of the two shapes of lib/pathat.h (".../<cid>/rootfs"). Creates what is missing beneath kata
+ * (sp_image_kata_dir, or a test's directory), every component a plain directory on kata's own
+ * mount, reached without a symlink; "rootfs" too, with nothing mounted on it yet. Returns an
+ * O_PATH fd of the parent (mount with name "rootfs"), or -1 with err saying what the mount point
+ * is or has (fit for "the mount point '<p>' <err>"). */
+int sp_image_rootfs_dir(int kata, const char *cid, const char *target, struct sp_err *err);
+
+/* Mounts an overlay of the result's layers on the directory name in dirfd (a plain directory on
+ * dirfd's mount with nothing mounted on it, resolved without following a symlink), attached to
+ * its fd, with upper/work under updir (created). *mnt_id gets the new mount's id, checked to be
+ * what name resolves to afterwards. Returns 0 or -1 with err. */
 int sp_image_mount_overlay(const char *store, const struct sp_pull_result *res, const char *updir,
-			   const char *target, struct sp_err *err);
+			   int dirfd, const char *name, uint64_t *mnt_id, struct sp_err *err);
 
 #endif

@@ -145,6 +145,11 @@ static int field(struct sp_meta *m, uint32_t tag, const uint8_t *d, uint32_t n, 
 			return -1;
 		memcpy(&m->token_ttl, d, 8);
 		return 0;
+	case T_MNT_ID:
+		if (n != 8 || m->mnt_id)
+			return -1;
+		memcpy(&m->mnt_id, d, 8);
+		return m->mnt_id ? 0 : -1;
 	case T_ERROR: {
 		char raw[256];
 		size_t k = n < sizeof(raw) ? n : sizeof(raw) - 1;
@@ -179,10 +184,11 @@ static int decode(const uint8_t *p, size_t len, struct sp_meta *m, uint32_t mask
 #define TAG(t) (1u << (t))
 #define META_TAGS                                                                                  \
 	(TAG(T_DIGEST) | TAG(T_CONFIG_DIGEST) | TAG(T_LAYER_DIGEST) | TAG(T_LAYER_COMP) |          \
-	 TAG(T_LAYER_SIZE) | TAG(T_DIFF_ID) | RESULT_TAGS | TAG(T_TOKEN) | TAG(T_TOKEN_TTL))
+	 TAG(T_LAYER_SIZE) | TAG(T_DIFF_ID) | (RESULT_TAGS & ~TAG(T_MNT_ID)) | TAG(T_TOKEN) |      \
+	 TAG(T_TOKEN_TTL))
 #define RESULT_TAGS                                                                                \
 	(TAG(T_DIGEST) | TAG(T_ENTRYPOINT) | TAG(T_CMD) | TAG(T_ENV) | TAG(T_WORKDIR) |            \
-	 TAG(T_USER) | TAG(T_ERROR) | TAG(T_TOKEN) | TAG(T_TOKEN_TTL))
+	 TAG(T_USER) | TAG(T_ERROR) | TAG(T_TOKEN) | TAG(T_TOKEN_TTL) | TAG(T_MNT_ID))
 
 int sp_meta_decode(const uint8_t *p, size_t len, struct sp_meta *m, struct sp_err *err)
 {
@@ -233,6 +239,8 @@ int sp_pull_result_encode(const struct sp_pull_result *r, const char *error, uin
 			sp_wire_str(&w, T_TOKEN, r->token);
 			sp_wire_u64(&w, T_TOKEN_TTL, r->token_ttl);
 		}
+		if (r->mnt_id)
+			sp_wire_u64(&w, T_MNT_ID, r->mnt_id);
 	}
 	if (w.oom) {
 		free(w.p);
@@ -271,6 +279,7 @@ int sp_pull_result_decode(const uint8_t *p, size_t len, struct sp_pull_result *r
 		memcpy(r->token, m->token, sizeof(r->token));
 		r->token_ttl = m->token_ttl;
 	}
+	r->mnt_id = m->mnt_id;
 	m->entrypoint = m->cmd = m->env = NULL;
 	m->workdir = m->user = NULL;
 	ret = 0;

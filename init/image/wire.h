@@ -27,6 +27,7 @@ enum sp_wire_tag {
 	T_TOKEN,
 	T_TOKEN_TTL,
 	T_ERROR,
+	T_MNT_ID, /* the result only: the overlay mount's id */
 };
 
 struct sp_wire {
@@ -54,6 +55,7 @@ struct sp_meta {
 	char *workdir, *user;
 	char token[8192];
 	uint64_t token_ttl;
+	uint64_t mnt_id;
 	char error[256];
 };
 

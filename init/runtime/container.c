@@ -23,6 +23,7 @@
 #include "boot/boot.h"
 #include "lib/cleanup.h"
 #include "lib/log.h"
+#include "lib/pathat.h"
 #include "runtime/child.h"
 
 #define REPORT_TIMEOUT_MS 20000
@@ -38,28 +39,31 @@ static struct sp_err no_cgroup; /* why sp_rt_init found no cgroup (no container 
 static struct {
 	char cid[SP_ID_MAX + 1];
 	char *path;
+	uint64_t mnt_id; /* the mount its preparer made (lib/pathat.h) */
 } roots[SP_RT_MAX_CONTAINERS];
 
-int sp_runtime_register_rootfs(const char *cid, const char *path)
+int sp_runtime_register_rootfs(const char *cid, const char *path, uint64_t mnt_id)
 {
-	size_t free_slot = SIZE_MAX;
+	size_t slot = SIZE_MAX;
 
-	if (!sp_valid_id(cid) || !sp_rt_abs_path_ok(path))
+	if (!sp_valid_id(cid) || !sp_rt_abs_path_ok(path) || mnt_id == 0)
 		return -1;
 	for (size_t i = 0; i < SP_RT_MAX_CONTAINERS; i++) {
 		if (roots[i].path && strcmp(roots[i].cid, cid) == 0) {
 			free(roots[i].path);
-			roots[i].path = strdup(path);
-			return roots[i].path ? 0 : -1;
+			roots[i].path = NULL;
+			slot = i;
+			break;
 		}
-		if (!roots[i].path && free_slot == SIZE_MAX)
-			free_slot = i;
+		if (!roots[i].path && slot == SIZE_MAX)
+			slot = i;
 	}
-	if (free_slot == SIZE_MAX)
+	if (slot == SIZE_MAX)
 		return -1;
-	(void)snprintf(roots[free_slot].cid, sizeof(roots[free_slot].cid), "%s", cid);
-	roots[free_slot].path = strdup(path);
-	return roots[free_slot].path ? 0 : -1;
+	(void)snprintf(roots[slot].cid, sizeof(roots[slot].cid), "%s", cid);
+	roots[slot].path = strdup(path);
+	roots[slot].mnt_id = mnt_id;
+	return roots[slot].path ? 0 : -1;
 }
 
 static void unregister_rootfs(const char *cid)
@@ -68,6 +72,7 @@ static void unregister_rootfs(const char *cid)
 		if (roots[i].path && strcmp(roots[i].cid, cid) == 0) {
 			free(roots[i].path);
 			roots[i].path = NULL;
+			roots[i].mnt_id = 0;
 		}
 }
 
@@ -77,6 +82,14 @@ const char *sp_runtime_rootfs(const char *cid)
 		if (roots[i].path && strcmp(roots[i].cid, cid) == 0)
 			return roots[i].path;
 	return NULL;
+}
+
+static uint64_t rootfs_mnt_id(const char *cid)
+{
+	for (size_t i = 0; i < SP_RT_MAX_CONTAINERS; i++)
+		if (roots[i].path && strcmp(roots[i].cid, cid) == 0)
+			return roots[i].mnt_id;
+	return 0;
 }
 
 /* --- table ----------------------------------------------------------------------------------- */
@@ -337,16 +350,24 @@ static void watch_oom(struct rt_ctr *c)
 		sp_warn("runtime", "container %s: no OOM events: %s", c->id, e.msg);
 }
 
-/* The policy's pin_process_to_image against the image configuration registered for cid. */
-static int check_pin(const char *cid, const struct sp_rt_plan *plan, struct sp_err *err)
+/* The rootfs at Root.Path must be, now, the very mount its preparer registered (a string is not
+ * enough: another mount could sit there or beneath it); the child binds only that directory
+ * (rootfs.c). Then the policy's pin_process_to_image against the image configuration registered
+ * for cid, read through the same verified fd. */
+static int check_root(const char *cid, struct sp_rt_plan *plan, struct sp_err *err)
 {
+	cleanup_close int rootfd = sp_open_on_mount(plan->root, rootfs_mnt_id(cid), err);
 	struct sp_policy_pin pin;
-	cleanup_close int rootfd = -1;
+	struct stat st;
 
+	if (rootfd < 0 || fstat(rootfd, &st) < 0)
+		return sp_error_wrap(err, "root.path refused"), -TT_FAILED_PRECONDITION;
+	plan->root_dev = st.st_dev;
+	plan->root_ino = st.st_ino;
+	plan->root_verified = true;
 	sp_policy_pin(sp_agent_policy(), &pin);
 	if (!pin.enabled)
 		return 0;
-	rootfd = open(plan->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	return sp_rt_check_image_pin(sp_runtime_image_config(cid), &plan->p, &pin, rootfd, err);
 }
 
@@ -382,7 +403,7 @@ int sp_rt_create(const char *cid, const Grpc__Spec *spec, bool sandbox_pidns, bo
 				plan, err);
 	if (ret < 0)
 		goto out;
-	if (!pause && (ret = check_pin(cid, plan, err)) < 0)
+	if (!pause && (ret = check_root(cid, plan, err)) < 0)
 		goto out;
 	if (!pause && (ret = sp_rt_secret_mounts(cid, plan, err)) < 0)
 		goto out;

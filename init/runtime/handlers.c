@@ -21,6 +21,8 @@
 #include "lib/cleanup.h"
 #include "lib/fileio.h"
 #include "lib/log.h"
+#include "lib/pathat.h"
+#include "lib/testmode.h"
 #include "runtime/prepare.h"
 #include "storage/storage.h"
 #include "agent/gate.h"
@@ -97,11 +99,15 @@ static void test_overlay_rootfs(const Grpc__CreateContainerRequest *req)
 {
 	const char *want = req->oci && req->oci->root ? req->oci->root->path : NULL;
 
+	uint64_t mnt_id;
+
+	/* The overlay decision is the one made at boot: a marker file appearing later counts for
+	 * nothing. */
 	if (!want || strcmp(want, TEST_BUNDLE_ROOTFS) != 0 || !req->container_id ||
 	    !sp_valid_id(req->container_id) || sp_runtime_rootfs(req->container_id) ||
-	    !sp_path_exists(SP_TEST_OVERLAY_MARKER))
+	    !sp_test_overlay() || sp_path_mount_id(TEST_BUNDLE_ROOTFS, &mnt_id, NULL) < 0)
 		return;
-	(void)sp_runtime_register_rootfs(req->container_id, TEST_BUNDLE_ROOTFS);
+	(void)sp_runtime_register_rootfs(req->container_id, TEST_BUNDLE_ROOTFS, mnt_id);
 	if (!sp_runtime_image_config(req->container_id))
 		test_overlay_image_config(req->container_id);
 }

@@ -321,15 +321,40 @@ static int enter_root(const char *root, struct sp_err *err)
 	return 0;
 }
 
+/* Binds the container's root on plan->root, both resolved without a symlink. Not recursive: a
+ * mount that something else placed beneath the rootfs never comes along. Outside the pause, the
+ * directory bound must be the one PID 1 verified on the registered mount (container.c). */
+static int bind_root(const struct sp_rt_plan *plan, struct sp_err *err)
+{
+	const uint64_t how = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+	cleanup_close int dst = openat2_safe(AT_FDCWD, plan->root, O_PATH | O_DIRECTORY, how);
+	cleanup_close int src = -1;
+	char sp[32], dp[32];
+	struct stat st;
+
+	if (dst < 0)
+		return sp_error(err, errno, "open the rootfs %s", plan->root);
+	if (plan->pause) {
+		src = openat2_safe(AT_FDCWD, SP_RT_PAUSE_DIR, O_PATH | O_DIRECTORY, how);
+		if (src < 0)
+			return sp_error(err, errno, "open %s", SP_RT_PAUSE_DIR);
+	} else if (!plan->root_verified || fstat(dst, &st) < 0 || st.st_dev != plan->root_dev ||
+		   st.st_ino != plan->root_ino) {
+		return sp_error(err, 0, "the rootfs at %s is not the one prepared", plan->root);
+	}
+	if (mount(fdpath(src >= 0 ? src : dst, sp), fdpath(dst, dp), NULL, MS_BIND, NULL) < 0)
+		return sp_error(err, errno, "bind the rootfs on %s", plan->root);
+	return 0;
+}
+
 int sp_rootfs_setup(const struct sp_rt_plan *plan, struct sp_err *err)
 {
 	cleanup_close int rootfd = -1;
-	const char *src = plan->pause ? SP_RT_PAUSE_DIR : plan->root;
 
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return sp_error(err, errno, "make / private");
-	if (mount(src, plan->root, NULL, MS_BIND | MS_REC, NULL) < 0)
-		return sp_error(err, errno, "bind the rootfs on %s", plan->root);
+	if (bind_root(plan, err) < 0)
+		return -1;
 	if (mount(NULL, plan->root, NULL,
 		  MS_REMOUNT | MS_BIND | MS_NODEV | (plan->pause ? MS_RDONLY | MS_NOSUID : 0),
 		  NULL) < 0)

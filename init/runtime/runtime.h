@@ -109,6 +109,11 @@ struct sp_rt_plan {
 	const Grpc__Spec *spec;
 	struct sp_rt_proc_plan p;
 	const char *root; /* Root.Path, checked against the prepared rootfs */
+	/* What PID 1 found at root on the mount its preparer registered (container.c): the child
+	 * binds only this directory. Unset for the pause container. */
+	bool root_verified;
+	dev_t root_dev;
+	ino_t root_ino;
 	bool root_readonly;
 	bool pause;	      /* the sandbox container: rootfs = SP_RT_PAUSE_DIR, read-only */
 	const char *hostname; /* NULL: keep the sandbox's */
@@ -191,8 +196,10 @@ int sp_devcg_attach(int cgfd, struct sp_err *err);
  * driver). */
 int sp_rt_init(struct sp_loop *loop, struct sp_err *err);
 bool sp_rt_ready(void);
-/* The rootfs prepared for cid (the image pull calls this; tests register a bundle's). */
-int sp_runtime_register_rootfs(const char *cid, const char *path);
+/* The rootfs prepared for cid (the image pull calls this; tests register a bundle's): path and
+ * the id of the mount the preparer made or found there (lib/pathat.h; 0 is refused). A container
+ * gets that mount only: CreateContainer refuses a Root.Path where another is now. */
+int sp_runtime_register_rootfs(const char *cid, const char *path, uint64_t mnt_id);
 const char *sp_runtime_rootfs(const char *cid);
 /* The configuration of the image the guest pulled for cid (the image pull calls this after the
  * pull, next to sp_runtime_register_rootfs). Everything is copied; a second call for the same

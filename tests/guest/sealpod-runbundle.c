@@ -40,6 +40,7 @@
 #include "agent/ctl/pbjson.c" /* one translation unit: the ctl's codec is not part of /init */
 #include "boot/boot.h"
 #include "lib/log.h"
+#include "lib/pathat.h"
 #include "runtime/runtime.h"
 
 static const char default_spec[] =
@@ -295,8 +296,10 @@ static int run_one(struct sp_loop *loop, const char *id, Grpc__Spec *spec, const
 	struct sp_err err = { 0 };
 	bool exited = false;
 	int status = 0;
+	uint64_t mnt_id;
 
-	if (sp_runtime_register_rootfs(id, root) < 0) {
+	if (sp_path_mount_id(root, &mnt_id, &err) < 0 ||
+	    sp_runtime_register_rootfs(id, root, mnt_id) < 0) {
 		fprintf(stderr, "runbundle: cannot register %s\n", root);
 		return 125;
 	}

@@ -393,11 +393,15 @@ TEST(runtime_abs_paths)
 
 TEST(runtime_rootfs_registry)
 {
-	CHECK(sp_runtime_register_rootfs("../x", "/a") < 0);
-	CHECK(sp_runtime_register_rootfs("unit-r1", "a/b") < 0);
-	REQUIRE(sp_runtime_register_rootfs("unit-r1", "/run/kata-containers/unit-r1/rootfs") == 0);
+	CHECK(sp_runtime_register_rootfs("../x", "/a", 7) < 0);
+	CHECK(sp_runtime_register_rootfs("unit-r1", "a/b", 7) < 0);
+	/* A rootfs without the id of the mount made for it is never registered. */
+	CHECK(sp_runtime_register_rootfs("unit-r1", "/run/kata-containers/unit-r1/rootfs", 0) < 0);
+	CHECK(sp_runtime_rootfs("unit-r1") == NULL);
+	REQUIRE(sp_runtime_register_rootfs("unit-r1", "/run/kata-containers/unit-r1/rootfs", 7) ==
+		0);
 	CHECK_STR(sp_runtime_rootfs("unit-r1"), "/run/kata-containers/unit-r1/rootfs");
-	REQUIRE(sp_runtime_register_rootfs("unit-r1", "/other") == 0);
+	REQUIRE(sp_runtime_register_rootfs("unit-r1", "/other", 8) == 0);
 	CHECK_STR(sp_runtime_rootfs("unit-r1"), "/other");
 	CHECK(sp_runtime_rootfs("unit-r2") == NULL);
 }
