@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "agent/agent.h"
@@ -20,6 +21,7 @@
 #include "lib/config.h"
 #include "lib/fileio.h"
 #include "lib/log.h"
+#include "lib/testmode.h"
 #include "runtime/runtime.h"
 #include "sandbox/sandbox.h"
 #include "storage/storage.h"
@@ -45,6 +47,16 @@ static void step_root(char **argv)
 
 	if (sp_is_pid1() && sp_switch_root(argv, environ, &err) < 0)
 		sp_fatal("boot.root", "%s", err.msg);
+}
+
+/* Every process PID 1 forks is a copy of its memory until it execs, and some never do (the
+ * workers): none may be ptraced, or read through /proc, by anything without CAP_SYS_PTRACE, from
+ * the fork on. execve of a program makes a process dumpable again. After step_root, whose exec
+ * would undo it. */
+static void step_undumpable(void)
+{
+	if (sp_is_pid1() && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		sp_fatal("boot.dumpable", "PR_SET_DUMPABLE: %s", strerror(errno));
 }
 
 static void step_signals(struct boot *b)
@@ -112,7 +124,7 @@ static void step_cmdline(struct boot *b)
  * runtime. */
 static void step_initdata(struct boot *b)
 {
-	b->test_overlay = sp_path_exists(SP_TEST_OVERLAY_MARKER);
+	b->test_overlay = sp_test_overlay_latch(SP_TEST_OVERLAY_MARKER);
 	sp_attest_boot_initdata(&b->cfg, b->test_overlay, &b->initdata);
 }
 
@@ -249,6 +261,7 @@ int main(int argc, char **argv)
 	if (!sp_is_pid1())
 		parse_host_args(b, argc, argv);
 	step_root(argv);
+	step_undumpable();
 	step_signals(b);
 	step_mounts();
 	step_cmdline(b);

@@ -1,9 +1,15 @@
-/* A pull as an asynchronous primitive of PID 1's loop (image.h, sp_image_pull_start): a pull
- * worker, forked here, pulls into the pod's layer store, checks the resolved digest against the
- * policy's pinned digests before any layer is fetched, mounts the overlay at the mount point and
- * reports over a pipe; the completion hands the caller the rootfs (path and mount id), the
- * image configuration and the mount to release. PID 1 never blocks: Check keeps being answered.
- * A cancelled pull is killed; what it mounted is undone once the worker is gone.
+/* A pull as an asynchronous primitive of PID 1's loop (image.h, sp_image_pull_start). PID 1
+ * first checks the mount point (exactly one of the two rootfs shapes for this container id, its
+ * directories made without following a symlink: image/store.c); a pull worker, forked here, then
+ * pulls into the pod's layer store, checks the resolved digest against the policy's pinned
+ * digests before any layer is fetched, mounts the overlay on the mount point's fd (resolved
+ * again) and reports over a pipe with the mount's id. PID 1 checks that the mount point holds
+ * that mount, then the completion hands the caller the rootfs (path and mount id), the image
+ * configuration and the mount to release. PID 1 never blocks: Check keeps being answered. A
+ * cancelled pull is killed; what it mounted is undone once the worker is gone. A release
+ * unmounts the overlay by an fd on it, opened without following a symlink and checked to be the
+ * mount the worker made (never a path the host could have re-pointed); a child removes the
+ * upper dir.
  *
  * Bearer tokens: PID 1 keeps the token each pull ended with, per registry and repository, until
  * it expires, and hands it to the next pull of that repository, so a pod's containers ask the
@@ -14,6 +20,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +29,7 @@
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -32,9 +40,9 @@
 #include "lib/fileio.h"
 #include "lib/log.h"
 #include "lib/loop.h"
+#include "lib/pathat.h"
 #include "lib/validate.h"
 
-#define KATA_PREFIX "/run/kata-containers/"
 /* Test images only: a registry CA the test put into the guest. */
 #define TEST_REGISTRY_CA "/etc/sealpod/test-registry-ca.pem"
 #define RESULT_MAX	 (2u << 20)
@@ -56,7 +64,9 @@ struct sp_pull_job {
 
 /* What a pull mounted: released with the container. */
 struct sp_image_mount {
+	char cid[SP_ID_MAX + 1];
 	char target[512], updir[700];
+	uint64_t mnt_id; /* 0: unknown (the worker was killed before it reported) */
 };
 
 static unsigned njobs;
@@ -213,15 +223,20 @@ static void pull_opts(const struct sp_pull_req *rq, const char *store, struct sp
 	o->token = t ? mine : NULL;
 }
 
-/* The id of the mount now at target (the overlay just mounted), 0 when it cannot be read. */
-static uint64_t mount_id(const char *target)
+/* The overlay on the request's mount point, resolved again here from /run/kata-containers (PID 1
+ * made and checked it before the fork; nothing the host did since is followed). */
+static int mount_rootfs(const struct sp_pull_req *rq, const char *store, const char *updir,
+			struct sp_pull_result *res, struct sp_err *err)
 {
-	cleanup_close int fd = open(target, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	uint64_t id = 0;
+	cleanup_close int kata = sp_image_kata_dir(err);
+	cleanup_close int parent = -1;
 
-	if (fd >= 0)
-		(void)sp_fd_mnt_id(fd, &id, NULL);
-	return id;
+	if (kata < 0)
+		return sp_error_wrap(err, "pull.mount");
+	parent = sp_image_rootfs_dir(kata, rq->cid, rq->mount_point, err);
+	if (parent < 0)
+		return sp_error_wrap(err, "pull.mount: the mount point");
+	return sp_image_mount_overlay(store, res, updir, parent, "rootfs", &res->mnt_id, err);
 }
 
 static __attribute__((noreturn)) void worker(const struct sp_pull_req *rq, const char *pod, int wfd)
@@ -250,12 +265,11 @@ static __attribute__((noreturn)) void worker(const struct sp_pull_req *rq, const
 	(void)snprintf(updir, sizeof(updir), "%s/overlay/%s", pod, rq->cid);
 	pull_opts(rq, store, &o);
 	ret = sp_image_pull(&o, &res, &err);
-	if (ret == 0 && sp_image_mount_overlay(store, &res, updir, rq->mount_point, &err) < 0) {
+	if (ret == 0 && mount_rootfs(rq, store, updir, &res, &err) < 0) {
 		sp_pull_result_free(&res);
 		ret = -1;
 	}
 	if (ret == 0) {
-		res.mnt_id = mount_id(rq->mount_point);
 		ret = sp_pull_result_encode(&res, NULL, &out, &outlen);
 	} else {
 		/* What has no stage of its own (the overlay, the store) is a failed precondition. */
@@ -275,12 +289,42 @@ static void updir_of(const struct sp_pull_job *j, char *out, size_t cap)
 	(void)snprintf(out, cap, "%s/overlay/%s", j->pod, j->cid);
 }
 
-static void undo_mount(const char *target, const char *updir)
+/* Unmounts what the worker mounted at target, by an fd on it (never by the path string, which
+ * the host may have re-pointed since): the mount with the id it reported, or, when it was killed
+ * before it could report one (mnt_id 0), an overlay mounted exactly at the mount point, reached
+ * without a symlink (nothing but this container's worker mounts there: sp_image_rootfs_dir
+ * refuses a mount point that already holds a mount). */
+static void unmount_made(const char *cid, const char *target, uint64_t mnt_id)
+{
+	cleanup_close int fd = -1;
+	struct sp_err err = { 0 };
+	struct statfs sf;
+	char p[32];
+
+	if (mnt_id) {
+		fd = sp_open_on_mount(target, mnt_id, &err);
+	} else {
+		fd = sp_openat2(AT_FDCWD, target, O_PATH | O_DIRECTORY, 0,
+				RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+		if (fd >= 0 && (!sp_is_mount_root(fd) || fstatfs(fd, &sf) < 0 ||
+				sf.f_type != OVERLAYFS_SUPER_MAGIC))
+			return; /* nothing of ours is mounted there */
+	}
+	if (fd < 0) {
+		if (mnt_id)
+			sp_warn("pull", "%s: not unmounted: %s", cid, err.msg);
+		return;
+	}
+	(void)snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
+	if (umount2(p, MNT_DETACH) < 0)
+		sp_warn("pull", "%s: unmount %s: %s", cid, target, strerror(errno));
+}
+
+static void undo_mount(const char *cid, const char *target, uint64_t mnt_id, const char *updir)
 {
 	pid_t pid;
 
-	if (umount2(target, MNT_DETACH) < 0 && errno != EINVAL && errno != ENOENT)
-		sp_warn("pull", "unmount %s: %s", target, strerror(errno));
+	unmount_made(cid, target, mnt_id);
 	/* The upper dir may be large: removed by a child, PID 1 goes on. */
 	pid = fork();
 	if (pid == 0) {
@@ -291,13 +335,13 @@ static void undo_mount(const char *target, const char *updir)
 	}
 }
 
-/* Undoes what a job's worker may have mounted. */
-static void undo_job(const struct sp_pull_job *j)
+/* Undoes what a job's worker may have mounted (mnt_id: what it reported, 0 when nothing). */
+static void undo_job(const struct sp_pull_job *j, uint64_t mnt_id)
 {
 	char updir[700];
 
 	updir_of(j, updir, sizeof(updir));
-	undo_mount(j->target, updir);
+	undo_mount(j->cid, j->target, mnt_id, updir);
 }
 
 static void kill_worker(const struct sp_pull_job *j)
@@ -326,21 +370,45 @@ static void finish_msg(struct sp_pull_job *j, enum sp_err_kind kind, const char 
 	finish(j, -1, NULL, &err);
 }
 
-/* A pull that succeeded: its mount goes to the caller, or is undone when the caller went away. */
+/* PID 1's own look at the mount point: the mount the worker reported is what is there. */
+static bool mounted_here(const char *target, uint64_t mnt_id)
+{
+	struct sp_err err;
+	int fd = sp_open_on_mount(target, mnt_id, &err);
+
+	if (fd < 0) {
+		sp_warn("pull", "%s", err.msg);
+		return false;
+	}
+	close(fd);
+	return true;
+}
+
+/* A pull that succeeded: its mount goes to the caller once PID 1 has seen for itself that the
+ * mount point holds the mount the worker reported, or is undone when the caller went away. */
 static void pulled(struct sp_pull_job *j, struct sp_pull_result *res)
 {
-	struct sp_image_mount *m = calloc(1, sizeof(*m));
+	struct sp_image_mount *m = NULL;
 	struct sp_pulled p = { .res = res };
 
 	token_keep(j->ref, res->token, res->token_ttl);
+	if (!mounted_here(j->target, res->mnt_id)) {
+		undo_job(j, res->mnt_id); /* nobody else releases what it made */
+		finish_msg(j, SP_E_PRECONDITION,
+			   "pull.mount: the mount point does not hold the mount the worker made");
+		return;
+	}
+	m = calloc(1, sizeof(*m));
 	if (!m || !j->done) {
-		undo_job(j);
+		undo_job(j, res->mnt_id);
 		free(m);
 		finish_msg(j, SP_E_EXHAUSTED, "pull: out of memory");
 		return;
 	}
+	(void)snprintf(m->cid, sizeof(m->cid), "%s", j->cid);
 	(void)snprintf(m->target, sizeof(m->target), "%.500s", j->target);
 	updir_of(j, m->updir, sizeof(m->updir));
+	m->mnt_id = res->mnt_id;
 	(void)snprintf(p.rootfs.path, sizeof(p.rootfs.path), "%s", j->target);
 	p.rootfs.mnt_id = res->mnt_id;
 	p.mount = m;
@@ -357,7 +425,7 @@ static void worker_ended(struct sp_pull_job *j)
 
 	if (sp_pull_result_decode(j->buf, j->len, &res, &error) < 0) {
 		if (!j->done)
-			undo_job(j);
+			undo_job(j, 0);
 		finish_msg(j, SP_E_PRECONDITION, "pull: the pull worker died without a result");
 		return;
 	}
@@ -393,17 +461,34 @@ static void on_result(struct sp_watch *w, uint32_t events)
 	worker_ended(j); /* EOF (or too much): the worker is done */
 }
 
+/* The mount point must be exactly one of the rootfs shapes for this container, and its directories
+ * are made now, in PID 1, so that a planted symlink or mount is refused before anything is
+ * pulled (the worker resolves it again before mounting). */
+static int check_mount_point(const char *cid, const char *mp, struct sp_err *err)
+{
+	cleanup_close int kata = -1, parent = -1;
+	struct sp_err why = { 0 };
+	char esc[96];
+
+	sp_log_escape(esc, sizeof(esc), mp ? mp : "", mp ? strnlen(mp, 80) : 0);
+	kata = sp_image_kata_dir(&why);
+	if (kata >= 0)
+		parent = sp_image_rootfs_dir(kata, cid, mp, &why);
+	if (parent >= 0)
+		return 0;
+	return sp_fail(err, SP_E_INVALID, 0,
+		       "image_guest_pull: the mount point '%s' %s (container %s)", esc, why.msg,
+		       cid && sp_valid_id(cid) ? cid : "?");
+}
+
 static struct sp_pull_job *job_new(const struct sp_pull_req *rq, struct sp_err *err)
 {
-	const char *rest, *why;
 	struct sp_pull_job *j;
 
 	if (!rq->ref || !*rq->ref)
 		return sp_fail(err, SP_E_INVALID, 0, "image_guest_pull: no image reference"), NULL;
-	if (!rq->mount_point || sp_path_beneath(rq->mount_point, KATA_PREFIX, &rest, &why) < 0)
-		return sp_fail(err, SP_E_INVALID, 0, "image_guest_pull: the mount point %s",
-			       rq->mount_point ? why : "is missing"),
-		       NULL;
+	if (check_mount_point(rq->cid, rq->mount_point, err) < 0)
+		return NULL;
 	if (!rq->loop)
 		return sp_fail(err, SP_E_PRECONDITION, 0, "image_guest_pull: no event loop"), NULL;
 	if (njobs >= MAX_JOBS)
@@ -507,6 +592,6 @@ void sp_image_release(struct sp_image_mount *m)
 {
 	if (!m)
 		return;
-	undo_mount(m->target, m->updir);
+	undo_mount(m->cid, m->target, m->mnt_id, m->updir);
 	free(m);
 }

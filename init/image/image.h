@@ -75,7 +75,8 @@ struct sp_pull_result {
 	 * sp_pull_result_free(). */
 	char token[8192];
 	uint64_t token_ttl;
-	/* The mount id (statx STATX_MNT_ID) of the overlay the pull worker mounted; 0 unknown. */
+	/* The id of the overlay mount the worker made (sp_image_mount_overlay, lib/pathat.h's
+	 * sp_mount_id); 0: none. */
 	uint64_t mnt_id;
 	/* what happened */
 	unsigned layers_fetched, layers_reused;
@@ -92,21 +93,37 @@ void sp_pull_result_free(struct sp_pull_result *res);
 /* The directory of a layer in the store: <store>/<64 hex>. */
 void sp_image_layer_dir(const char *store, const char *diff_id, char *out, size_t cap);
 
-/* Mounts an overlay of the result's layers at target (created when missing) with upper/work
- * under updir (created). Returns 0 or -1 with err. */
+/* /run/kata-containers (created when missing), opened without following a symlink: the
+ * directory every rootfs mount point is resolved from. An O_PATH fd or -1 with err. */
+int sp_image_kata_dir(struct sp_err *err);
+
+/* The directory that holds container cid's rootfs mount point target, which must be exactly one
+ * of the two shapes of lib/pathat.h (".../<cid>/rootfs"). Creates what is missing beneath kata
+ * (sp_image_kata_dir, or a test's directory), every component a plain directory on kata's own
+ * mount, reached without a symlink; "rootfs" too, with nothing mounted on it yet. Returns an
+ * O_PATH fd of the parent (mount with name "rootfs"), or -1 with err saying what the mount point
+ * is or has (fit for "the mount point '<p>' <err>"). */
+int sp_image_rootfs_dir(int kata, const char *cid, const char *target, struct sp_err *err);
+
+/* Mounts an overlay of the result's layers on the directory name in dirfd (a plain directory on
+ * dirfd's mount with nothing mounted on it, resolved without following a symlink), attached to
+ * its fd, with upper/work under updir (created). *mnt_id gets the new mount's id, checked to be
+ * what name resolves to afterwards. Returns 0 or -1 with err. */
 int sp_image_mount_overlay(const char *store, const struct sp_pull_result *res, const char *updir,
-			   const char *target, struct sp_err *err);
+			   int dirfd, const char *name, uint64_t *mnt_id, struct sp_err *err);
 
 /* --- a pull in PID 1's loop (driver.c) ------------------------------------------------------------
  * Forks a pull worker that pulls rq->ref into <pod_dir>/layers (the pod's layer store), checks
  * the resolved digest against rq->pinned before any layer is fetched, mounts the overlay (upper
- * and work dirs in <pod_dir>/overlay/<cid>) at rq->mount_point and reports over a pipe. PID 1
- * never blocks on it: Check keeps being answered. */
+ * and work dirs in <pod_dir>/overlay/<cid>) on rq->mount_point's fd (its directories made and
+ * checked by PID 1 first: sp_image_rootfs_dir) and reports over a pipe with the mount's id, which
+ * PID 1 checks is what the mount point holds before the completion. PID 1 never blocks on it:
+ * Check keeps being answered. */
 struct sp_pull_req {
 	struct sp_loop *loop;
 	const char *cid;
 	const char *ref;
-	const char *mount_point;   /* beneath /run/kata-containers/ */
+	const char *mount_point;   /* exactly one of lib/pathat.h's two rootfs shapes for cid */
 	const char *pod_dir;	   /* NULL: a tmpfs directory (no pod storage: host tests) */
 	bool encrypted;		   /* pod_dir is on the encrypted disk (for the console) */
 	const char *const *pinned; /* the policy's digests for this image (sp_pull_opts) */
@@ -144,7 +161,9 @@ struct sp_pull_job;
 int sp_image_pull_start(const struct sp_pull_req *rq, sp_pull_done_fn done, void *arg,
 			struct sp_pull_job **job, struct sp_err *err);
 void sp_image_pull_cancel(struct sp_pull_job *job);
-/* Unmounts what a pull mounted and removes its upper dir (in a child: it may be large). */
+/* Unmounts what a pull mounted, by an fd on it checked to be the mount the worker made (never by
+ * the path, which the host may have re-pointed), and removes its upper dir (in a child: it may
+ * be large). */
 void sp_image_release(struct sp_image_mount *m);
 
 #endif

@@ -152,10 +152,10 @@ static int field(struct sp_meta *m, uint32_t tag, const uint8_t *d, uint32_t n, 
 		memcpy(&m->token_ttl, d, 8);
 		return 0;
 	case T_MNT_ID:
-		if (n != 8)
+		if (n != 8 || m->mnt_id)
 			return -1;
 		memcpy(&m->mnt_id, d, 8);
-		return 0;
+		return m->mnt_id ? 0 : -1;
 	case T_ERROR_CODE: {
 		uint64_t v;
 
@@ -202,7 +202,8 @@ static int decode(const uint8_t *p, size_t len, struct sp_meta *m, uint32_t mask
 #define TAG(t) (1u << (t))
 #define META_TAGS                                                                                  \
 	(TAG(T_DIGEST) | TAG(T_CONFIG_DIGEST) | TAG(T_LAYER_DIGEST) | TAG(T_LAYER_COMP) |          \
-	 TAG(T_LAYER_SIZE) | TAG(T_DIFF_ID) | RESULT_TAGS | TAG(T_TOKEN) | TAG(T_TOKEN_TTL))
+	 TAG(T_LAYER_SIZE) | TAG(T_DIFF_ID) | (RESULT_TAGS & ~TAG(T_MNT_ID)) | TAG(T_TOKEN) |      \
+	 TAG(T_TOKEN_TTL))
 #define RESULT_TAGS                                                                                \
 	(TAG(T_DIGEST) | TAG(T_ENTRYPOINT) | TAG(T_CMD) | TAG(T_ENV) | TAG(T_WORKDIR) |            \
 	 TAG(T_USER) | TAG(T_ERROR) | TAG(T_ERROR_CODE) | TAG(T_TOKEN) | TAG(T_TOKEN_TTL) |        \

@@ -28,7 +28,7 @@ enum sp_wire_tag {
 	T_TOKEN_TTL,
 	T_ERROR,
 	T_ERROR_CODE, /* u64: the error's kind | its stage << 8 (lib/err.h) */
-	T_MNT_ID,     /* u64: the id of the overlay mount the pull worker made */
+	T_MNT_ID,     /* u64, the result only: the id of the overlay mount the pull worker made */
 };
 
 struct sp_wire {

@@ -93,26 +93,3 @@ int sp_openat2(int dirfd, const char *path, int flags, mode_t mode, uint64_t res
 	}
 	return (int)fd;
 }
-
-int sp_fd_mnt_id(int fd, uint64_t *id, struct sp_err *err)
-{
-	char path[64], buf[512];
-	size_t len = 0;
-	bool truncated = false;
-	const char *p;
-
-	*id = 0;
-	(void)snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	if (sp_read_file(path, buf, sizeof(buf) - 1, &len, &truncated, err) < 0)
-		return -1;
-	buf[len] = '\0';
-	for (p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL) {
-		unsigned long long v;
-
-		if (strncmp(p, "mnt_id:", 7) == 0 && sscanf(p + 7, "%llu", &v) == 1 && v) {
-			*id = v;
-			return 0;
-		}
-	}
-	return sp_error(err, 0, "%s: no mnt_id", path);
-}

@@ -20,8 +20,5 @@ bool sp_path_exists(const char *path);
 /* openat2(2) with O_CLOEXEC added: resolve takes RESOLVE_* from <linux/openat2.h> (musl has no
  * wrapper). Retries the kernel's EAGAIN, which it returns when a rename raced the walk. */
 int sp_openat2(int dirfd, const char *path, int flags, mode_t mode, uint64_t resolve);
-/* The id of the mount fd lies on (/proc/self/fdinfo's mnt_id): which mount a path was, after the
- * path itself may have changed. */
-int sp_fd_mnt_id(int fd, uint64_t *id, struct sp_err *err);
 
 #endif

@@ -1,6 +1,6 @@
 /* cgroup v2, mounted at /sys/fs/cgroup by PID 1: the sandbox cgroup `sealpod` with the memory,
- * cpu and pids controllers delegated, and one child per container. Every file is reached from a
- * directory fd with *at() calls. */
+ * cpu and pids controllers delegated and the device program (devcg.c), and one child per
+ * container. Every file is reached from a directory fd with *at() calls. */
 #define _GNU_SOURCE
 #include "runtime/runtime.h"
 
@@ -75,11 +75,13 @@ int sp_cgroup_setup_sandbox(struct sp_err *err)
 	delegate(root);
 	if (mkdirat(root, SP_RT_CGROUP_SANDBOX, 0755) < 0 && errno != EEXIST)
 		return sp_error(err, errno, "mkdir %s/%s", SP_RT_CGROUP_ROOT, SP_RT_CGROUP_SANDBOX);
-	sb = openat(root, SP_RT_CGROUP_SANDBOX, O_PATH | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+	sb = openat(root, SP_RT_CGROUP_SANDBOX, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	if (sb < 0)
 		return sp_error(err, errno, "open the sandbox cgroup");
 	delegate(sb);
-	return 0;
+	/* On the sandbox cgroup, so that every container's cgroup below it gets it and none can
+	 * remove it (devcg.c). No container runs without it: sp_rt_init refuses them. */
+	return sp_devcg_attach(sb, err);
 }
 
 static int sandbox_fd(struct sp_err *err)

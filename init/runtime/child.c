@@ -23,8 +23,21 @@
 #ifndef SYS_close_range
 #define SYS_close_range 436
 #endif
+#ifndef SYS_landlock_create_ruleset
+#define SYS_landlock_create_ruleset 444
+#endif
+#ifndef SYS_landlock_restrict_self
+#define SYS_landlock_restrict_self 446
+#endif
 
 #include "lib/cleanup.h"
+
+/* struct landlock_ruleset_attr as of Landlock ABI 6 (Linux 6.12), spelled out: older headers
+ * lack `scoped`. */
+struct ll_ruleset_attr {
+	uint64_t handled_access_fs, handled_access_net, scoped;
+};
+#define LL_SCOPE_ABSTRACT_UNIX_SOCKET (1ULL << 0)
 
 static void send_report(int fd, int stage, const struct sp_err *e)
 {
@@ -179,6 +192,33 @@ static void exec_process(const Grpc__Process *p)
 	errno = saved;
 }
 
+/* Containers that share the sandbox's pid namespace see each other's processes, and root in one
+ * has the same uid and capabilities as root in another: ptrace_may_access lets it read the
+ * other's /proc/PID/root (its secrets), environ and mem, and attach. What the kernel checks
+ * beyond uid and capabilities is dumpability and the LSMs. Dumpability cannot be kept: every
+ * execve of an ordinary program makes a process dumpable again (that is runc's and Kata's
+ * behaviour too), and an undumpable process's /proc files are root's, which breaks non-root
+ * programs that read their own. So each process that PID 1 starts in a shared namespace (a
+ * container's init and every exec) enters a Landlock domain of its own before it runs anything
+ * of the container's. A domain may ptrace (and read through /proc) only itself and domains
+ * nested in it, whatever the capabilities, so co-tenants, and a container's execs and its
+ * init, are out of each other's reach; signals still pass (Kubernetes' shared process
+ * namespace is for that). A ruleset must restrict something: it scopes abstract Unix sockets,
+ * so connecting to one made in another domain is refused too. Without Landlock (ABI 6) the
+ * container is refused, never started unconfined. */
+static int enter_own_domain(struct sp_err *err)
+{
+	struct ll_ruleset_attr attr = { .scoped = LL_SCOPE_ABSTRACT_UNIX_SOCKET };
+	cleanup_close int fd = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr), 0);
+
+	if (fd < 0)
+		return sp_error(err, errno,
+				"a shared pid namespace needs Landlock ABI 6: create a ruleset");
+	if (syscall(SYS_landlock_restrict_self, fd, 0) < 0)
+		return sp_error(err, errno, "enter a Landlock domain");
+	return 0;
+}
+
 __attribute__((noreturn)) void sp_rt_child(const struct sp_rt_child_args *a)
 {
 	const struct sp_rt_proc_plan *pp = a->pp;
@@ -187,6 +227,13 @@ __attribute__((noreturn)) void sp_rt_child(const struct sp_rt_child_args *a)
 	char go;
 	ssize_t n;
 
+	/* Until execve this is a copy of PID 1's memory (registry tokens, other requests), and once
+	 * the capabilities are dropped, root in the container would pass ptrace_may_access (same
+	 * uid, no more capabilities than its own) but for this. PID 1 is undumpable itself
+	 * (boot/main.c), so this holds from the clone on; it is said again for the bundle driver,
+	 * which is not PID 1. The exec of the container's program makes it dumpable again, as
+	 * itself: enter_own_domain says why that is right. */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 	reset_signals();
 	/* Our parent is PID 1: if it went away we would be a stray. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
@@ -218,6 +265,8 @@ __attribute__((noreturn)) void sp_rt_child(const struct sp_rt_child_args *a)
 		sp_error(&err, errno, "enter the container's root");
 		fail(a, &err);
 	}
+	if (a->own_domain && enter_own_domain(&err) < 0)
+		fail(a, &err);
 	if (set_rlimits(pp, &err) < 0)
 		fail(a, &err);
 	if (chdir(cwd) < 0) {

@@ -27,6 +27,7 @@ struct sp_rt_child_args {
 	int join_pidfd; /* whose namespaces to join first (-1: none) */
 	int join_flags;
 	int exec_rootfd; /* an exec: the container's root (/proc/<pid>/root) */
+	bool own_domain; /* a shared pid namespace: enter a Landlock domain of its own */
 };
 
 __attribute__((noreturn)) void sp_rt_child(const struct sp_rt_child_args *a);

@@ -180,8 +180,6 @@ void rt_ctr_drop(struct rt_ctr *c)
 
 int sp_rt_init(struct sp_loop *loop, struct sp_err *err)
 {
-	struct sp_err e;
-
 	if (rt.ready)
 		return 0;
 	if (!loop)
@@ -191,8 +189,8 @@ int sp_rt_init(struct sp_loop *loop, struct sp_err *err)
 	rt.own_pidns = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
 	if (rt.own_pidns < 0)
 		return sp_error(err, errno, "open /proc/self/ns/pid");
-	if (sp_cgroup_setup_sandbox(&e) < 0)
-		sp_warn("runtime", "containers get no cgroup: %s", e.msg);
+	if (sp_cgroup_setup_sandbox(&rt.no_cgroup) < 0)
+		sp_warn("runtime", "no container will run: %s", rt.no_cgroup.msg);
 	else
 		rt.cgroups = true;
 	rt.ready = true;
@@ -387,6 +385,7 @@ static int exec_spawn(struct rt_ctr *c, struct rt_proc *p, const struct sp_rt_pr
 		.join_flags = CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS |
 			      (c->cgfd >= 0 ? CLONE_NEWCGROUP : 0),
 		.exec_rootfd = rootfd,
+		.own_domain = c->shared_pidns,
 	};
 	int pidfd = -1;
 	pid_t pid;

@@ -19,6 +19,7 @@
 
 #include "lib/cleanup.h"
 #include "lib/log.h"
+#include "lib/pathat.h"
 #include "runtime/child.h"
 
 static void on_mem_events(struct sp_watch *w, uint32_t events)
@@ -62,15 +63,26 @@ static int mkdir_p(const char *path)
 	}
 }
 
-/* The policy's pin_process_to_image against the configuration of the pulled image. */
-static int check_pin(const struct sp_rt_create *a, const struct sp_rt_plan *plan,
-		     struct sp_err *err)
+/* The rootfs at Root.Path must be, now, the very mount the guest prepared for the container (a
+ * string is not enough: another mount could sit there or beneath it); the child binds only that
+ * directory (rootfs.c). Then the policy's pin_process_to_image against the configuration of the
+ * pulled image, read through the same verified fd. */
+static int check_root(const struct sp_rt_create *a, struct sp_rt_plan *plan, struct sp_err *err)
 {
 	cleanup_close int rootfd = -1;
+	struct stat st;
 
+	rootfd = sp_open_on_mount(plan->root, a->rootfs ? a->rootfs->mnt_id : 0, err);
+	if (rootfd < 0 || fstat(rootfd, &st) < 0) {
+		if (rootfd >= 0)
+			sp_error(err, errno, "stat %s", plan->root);
+		return sp_fail_wrap(err, SP_E_PRECONDITION, "root.path refused");
+	}
+	plan->root_dev = st.st_dev;
+	plan->root_ino = st.st_ino;
+	plan->root_verified = true;
 	if (!a->pin.enabled)
 		return 0;
-	rootfd = open(plan->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	return sp_rt_check_image_pin(a->img, &plan->p, &a->pin, rootfd, err);
 }
 
@@ -96,10 +108,13 @@ static int plan_create(const struct sp_rt_create *a, struct sp_rt_plan **out, st
 			      a->allowed_extra, plan, err) < 0)
 		return -1;
 	if (!a->pause &&
-	    (check_pin(a, plan, err) < 0 || sp_rt_secret_mounts(a->secrets, plan, err) < 0))
+	    (check_root(a, plan, err) < 0 || sp_rt_secret_mounts(a->secrets, plan, err) < 0))
 		return -1;
 	if (!rt.ready)
 		return sp_fail(err, SP_E_PRECONDITION, 0, "containers run only in the guest");
+	if (!rt.cgroups) /* no limits and, above all, no device cgroup */
+		return sp_fail(err, SP_E_PRECONDITION, 0,
+			       "no container runs without its cgroup: %s", rt.no_cgroup.msg);
 	if (rt.nctrs >= SP_RT_MAX_CONTAINERS)
 		return sp_fail(err, SP_E_EXHAUSTED, 0, "%d containers already",
 			       SP_RT_MAX_CONTAINERS);
@@ -232,6 +247,8 @@ static int spawn(struct rt_ctr *c, const struct sp_rt_create *a, const struct sp
 	}
 	if (!(a->sandbox_pidns && sb))
 		flags |= CLONE_NEWPID;
+	/* Co-tenants of one pid namespace: each its own Landlock domain (child.c). */
+	c->shared_pidns = ca.own_domain = a->sandbox_pidns && sb;
 	pid = rt_clone_child(flags, c->cgfd, a->sandbox_pidns && sb ? sb->wpid.fd : -1, &pidfd,
 			     err);
 	if (pid == 0) {

@@ -21,6 +21,7 @@
 
 #include "lib/cleanup.h"
 #include "lib/fileio.h"
+#include "lib/validate.h"
 
 #define RESOLVE_SAFE (RESOLVE_IN_ROOT | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS)
 
@@ -104,14 +105,6 @@ static int remount_at(int rootfd, const char *rel, unsigned long flags, struct s
 }
 
 static const struct {
-	const char *name;
-	unsigned major, minor;
-} dev_nodes[] = {
-	{ "null", 1, 3 },   { "zero", 1, 5 },	 { "full", 1, 7 },
-	{ "random", 1, 8 }, { "urandom", 1, 9 }, { "tty", 5, 0 },
-};
-
-static const struct {
 	const char *name, *target;
 } dev_links[] = {
 	{ "ptmx", "pts/ptmx" },		 { "fd", "/proc/self/fd" },
@@ -134,10 +127,12 @@ static int setup_dev(int rootfd, struct sp_err *err)
 	dev = openat2_safe(rootfd, "dev", O_RDONLY | O_DIRECTORY, RESOLVE_SAFE);
 	if (dev < 0)
 		return sp_error(err, errno, "reopen /dev");
-	for (size_t i = 0; i < sizeof(dev_nodes) / sizeof(dev_nodes[0]); i++)
-		if (mknodat(dev, dev_nodes[i].name, S_IFCHR | 0666,
-			    makedev(dev_nodes[i].major, dev_nodes[i].minor)) < 0)
-			return sp_error(err, errno, "mknod /dev/%s", dev_nodes[i].name);
+	/* The device cgroup (devcg.c) allows these and nothing else. */
+	for (size_t i = 0; i < sp_rt_ndevs; i++)
+		if (sp_rt_devs[i].node &&
+		    mknodat(dev, sp_rt_devs[i].name, S_IFCHR | 0666,
+			    makedev(sp_rt_devs[i].major, (unsigned)sp_rt_devs[i].minor)) < 0)
+			return sp_error(err, errno, "mknod /dev/%s", sp_rt_devs[i].name);
 	for (size_t i = 0; i < sizeof(dev_links) / sizeof(dev_links[0]); i++)
 		if (symlinkat(dev_links[i].target, dev, dev_links[i].name) < 0)
 			return sp_error(err, errno, "symlink /dev/%s", dev_links[i].name);
@@ -236,6 +231,78 @@ static int readonly_path(int rootfd, const char *path, struct sp_err *err)
 	return remount_at(rootfd, path + 1, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, err);
 }
 
+/* Masked and read-only whatever the spec says, beneath every proc and sysfs mount the spec makes
+ * (wherever it puts them); the spec's own lists come on top and can only add. The floor is what
+ * containerd and the kubelet send by default (/proc/interrupts since Kubernetes 1.34), plus
+ * /sys/kernel/vmcoreinfo, the physical address of the kernel's crash notes, which would help
+ * a container defeat the guest kernel's address randomisation. In a confidential guest
+ * /sys/firmware matters more than usual: the ACPI tables (the CCEL measurement log among them)
+ * and the EFI variables. A container that the policy grants CAP_SYS_ADMIN can mount a proc of
+ * its own, which no mask covers: that consent is the policy's to give. */
+static const struct {
+	const char *rel;
+	enum sp_rt_mount_kind fs;
+	bool masked;
+} floor_paths[] = {
+	{ "acpi", MK_PROC, true },
+	{ "asound", MK_PROC, true },
+	{ "interrupts", MK_PROC, true },
+	{ "kcore", MK_PROC, true },
+	{ "keys", MK_PROC, true },
+	{ "latency_stats", MK_PROC, true },
+	{ "timer_list", MK_PROC, true },
+	{ "timer_stats", MK_PROC, true },
+	{ "sched_debug", MK_PROC, true },
+	{ "scsi", MK_PROC, true },
+	{ "firmware", MK_SYSFS, true },
+	{ "devices/virtual/powercap", MK_SYSFS, true },
+	{ "kernel/vmcoreinfo", MK_SYSFS, true },
+	{ "bus", MK_PROC, false },
+	{ "fs", MK_PROC, false },
+	{ "irq", MK_PROC, false },
+	{ "sys", MK_PROC, false },
+	{ "sysrq-trigger", MK_PROC, false },
+};
+
+int sp_rt_floor_path(const struct sp_rt_plan *plan, size_t i, char *buf, size_t size, bool *masked)
+{
+	const size_t nfloor = sizeof(floor_paths) / sizeof(floor_paths[0]);
+
+	for (size_t m = 0; m < plan->nmounts; m++) {
+		const struct sp_rt_mount *mt = &plan->mounts[m];
+		int n;
+
+		if (mt->kind != MK_PROC && mt->kind != MK_SYSFS)
+			continue;
+		for (size_t k = 0; k < nfloor; k++) {
+			if (floor_paths[k].fs != mt->kind)
+				continue;
+			if (i > 0) {
+				i--;
+				continue;
+			}
+			n = snprintf(buf, size, "%s/%s", mt->dest, floor_paths[k].rel);
+			if (n < 0 || (size_t)n >= size)
+				return -1;
+			*masked = floor_paths[k].masked;
+			return 1;
+		}
+	}
+	return 0;
+}
+
+static int mask_floor(int rootfd, const struct sp_rt_plan *plan, struct sp_err *err)
+{
+	char path[SP_PATH_MAX + 32];
+	bool masked;
+	int r;
+
+	for (size_t i = 0; (r = sp_rt_floor_path(plan, i, path, sizeof(path), &masked)) > 0; i++)
+		if ((masked ? mask_path(rootfd, path, err) : readonly_path(rootfd, path, err)) < 0)
+			return -1;
+	return r < 0 ? sp_error(err, ENAMETOOLONG, "mandatory masked paths beneath a mount") : 0;
+}
+
 /* pivot_root into the container's root and detach the old one with everything mounted on it
  * (the guest's /proc, /sys, /run, ...), as runc does. PID 1 left the initramfs at boot
  * (boot/mounts.c), so the old root is an ordinary mount; what lies beneath it is the emptied
@@ -254,15 +321,40 @@ static int enter_root(const char *root, struct sp_err *err)
 	return 0;
 }
 
+/* Binds the container's root on plan->root, both resolved without a symlink. Not recursive: a
+ * mount that something else placed beneath the rootfs never comes along. Outside the pause, the
+ * directory bound must be the one PID 1 verified on the prepared mount (create.c). */
+static int bind_root(const struct sp_rt_plan *plan, struct sp_err *err)
+{
+	const uint64_t how = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+	cleanup_close int dst = openat2_safe(AT_FDCWD, plan->root, O_PATH | O_DIRECTORY, how);
+	cleanup_close int src = -1;
+	char sp[32], dp[32];
+	struct stat st;
+
+	if (dst < 0)
+		return sp_error(err, errno, "open the rootfs %s", plan->root);
+	if (plan->pause) {
+		src = openat2_safe(AT_FDCWD, SP_RT_PAUSE_DIR, O_PATH | O_DIRECTORY, how);
+		if (src < 0)
+			return sp_error(err, errno, "open %s", SP_RT_PAUSE_DIR);
+	} else if (!plan->root_verified || fstat(dst, &st) < 0 || st.st_dev != plan->root_dev ||
+		   st.st_ino != plan->root_ino) {
+		return sp_error(err, 0, "the rootfs at %s is not the one prepared", plan->root);
+	}
+	if (mount(fdpath(src >= 0 ? src : dst, sp), fdpath(dst, dp), NULL, MS_BIND, NULL) < 0)
+		return sp_error(err, errno, "bind the rootfs on %s", plan->root);
+	return 0;
+}
+
 int sp_rootfs_setup(const struct sp_rt_plan *plan, struct sp_err *err)
 {
 	cleanup_close int rootfd = -1;
-	const char *src = plan->pause ? SP_RT_PAUSE_DIR : plan->root;
 
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return sp_error(err, errno, "make / private");
-	if (mount(src, plan->root, NULL, MS_BIND | MS_REC, NULL) < 0)
-		return sp_error(err, errno, "bind the rootfs on %s", plan->root);
+	if (bind_root(plan, err) < 0)
+		return -1;
 	if (mount(NULL, plan->root, NULL,
 		  MS_REMOUNT | MS_BIND | MS_NODEV | (plan->pause ? MS_RDONLY | MS_NOSUID : 0),
 		  NULL) < 0)
@@ -297,6 +389,8 @@ int sp_rootfs_setup(const struct sp_rt_plan *plan, struct sp_err *err)
 			if (do_mount(rootfd, &m, err) < 0)
 				return -1;
 		}
+		if (mask_floor(rootfd, plan, err) < 0)
+			return -1;
 		for (size_t i = 0; i < plan->nmasked; i++)
 			if (mask_path(rootfd, plan->masked[i], err) < 0)
 				return -1;

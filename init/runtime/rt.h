@@ -82,6 +82,7 @@ struct rt_ctr {
 	long oom_seen;
 	Grpc__LinuxSeccomp *seccomp; /* a copy, for execs */
 	bool nnp;
+	bool shared_pidns; /* in the sandbox's pid namespace: every process in a domain of its own */
 	/* The create or start waiting for the init's report: done runs once with its result. */
 	struct rt_await *await;
 	sp_done_fn done;
@@ -91,6 +92,7 @@ struct rt_ctr {
 struct rt_state {
 	struct sp_loop *loop;
 	bool ready, cgroups;
+	struct sp_err no_cgroup; /* why sp_rt_init found no cgroup (no container runs then) */
 	int own_pidns; /* PID 1's pid namespace, to come back after cloning into another */
 	struct rt_ctr *ctrs[SP_RT_MAX_CONTAINERS];
 	size_t nctrs;

@@ -6,7 +6,9 @@
  *   caps.c      capability names, the default set, applying the five sets
  *   seccomp.c   the OCI profile and the filter that always denies AF_VSOCK sockets (libseccomp)
  *   cgroup.c    cgroup v2: the sandbox cgroup, one per container, limits, kill, stats, OOM
- *   rootfs.c    everything between the rootfs bind and pivot_root, never following a symlink
+ *   devcg.c     the device cgroup: a BPF program that allows a container its own /dev nodes only
+ *   rootfs.c    everything between the rootfs bind and pivot_root, never following a symlink;
+ *               the masked and read-only paths every container gets
  *   child.c     the container's first process: namespaces, rootfs, sync, user, privileges, exec
  *   process.c   processes in PID 1's loop: pidfds, exit status, waiters, stdio pipes and ptys
  *   await.c     waiting for a child's report pipe on the loop (PID 1 never blocks on a child)
@@ -114,6 +116,11 @@ struct sp_rt_plan {
 	const Grpc__Spec *spec;
 	struct sp_rt_proc_plan p;
 	const char *root; /* Root.Path, checked against the prepared rootfs */
+	/* What PID 1 found at root on the mount the guest prepared for the container (its
+	 * sp_rootfs: create.c): the child binds only this directory. Unset for the pause. */
+	bool root_verified;
+	dev_t root_dev;
+	ino_t root_ino;
 	bool root_readonly;
 	bool pause;	      /* the sandbox container: rootfs = SP_RT_PAUSE_DIR, read-only */
 	const char *hostname; /* NULL: keep the sandbox's */
@@ -165,6 +172,29 @@ void sp_cgroup_stats(int cgfd, struct sp_rt_stats *s);
 
 /* --- rootfs (rootfs.c), run in the child after it has its own mount namespace ----------------- */
 int sp_rootfs_setup(const struct sp_rt_plan *plan, struct sp_err *err);
+/* The i-th (0, 1, ...) of the paths every container gets masked or read-only whatever its spec
+ * says, beneath each proc and sysfs mount of plan: its absolute path in buf, *masked (else
+ * read-only). 1, 0 past the last, -1 when the path does not fit in size. */
+int sp_rt_floor_path(const struct sp_rt_plan *plan, size_t i, char *buf, size_t size, bool *masked);
+
+/* --- the device cgroup (devcg.c) ------------------------------------------------------------ */
+/* The devices a container may use, and nothing else: node, the ones rootfs.c creates in its
+ * /dev; minor -1, any; access, the BPF_DEVCG_ACC_* bits allowed. */
+struct sp_rt_dev {
+	const char *name;
+	unsigned major;
+	int minor;
+	bool node;
+	unsigned access;
+};
+extern const struct sp_rt_dev sp_rt_devs[];
+extern const size_t sp_rt_ndevs;
+struct bpf_insn;
+/* The BPF_PROG_TYPE_CGROUP_DEVICE program that allows sp_rt_devs only: its length, or 0 when
+ * max instructions are too few. */
+size_t sp_devcg_program(struct bpf_insn *prog, size_t max);
+/* Loads it and attaches it, with no flags, to cgfd (an O_RDONLY cgroup directory). */
+int sp_devcg_attach(int cgfd, struct sp_err *err);
 
 /* --- the runtime state and lifecycle (container.c, process.c) --------------------------------- */
 /* What main hands the runtime at boot (step_runtime). The secret declarations and the image
@@ -240,7 +270,8 @@ int sp_rt_secret_mounts(const struct sp_secret_set *set, struct sp_rt_plan *plan
 
 /* --- the lifecycle, without the control port (handlers.c and the bundle driver) ---------------- */
 /* One container to create. rootfs: what the guest prepared for it (NULL: none, every Root.Path
- * is refused); pause: the sandbox container (the built-in pause program, read-only);
+ * is refused), path and mount id (0 is refused: Root.Path must be on that very mount, checked
+ * when the container is created); pause: the sandbox container (the built-in pause program, read-only);
  * allowed_extra: capabilities beyond the default set that the policy consented to; stdio: fds
  * for the container's 0, 1, 2 (NULL: pipes that ReadStdout/ReadStderr/WriteStdin serve). */
 struct sp_rt_create {

@@ -17,6 +17,7 @@
 #include "image/image.h"
 #include "lib/cleanup.h"
 #include "lib/log.h"
+#include "lib/pathat.h"
 #include "runtime/ctr.h"
 #include "runtime/rt.h"
 #include "storage/storage.h"
@@ -591,11 +592,16 @@ static void test_bundle(struct sp_ctr *c)
 {
 	const Grpc__Spec *spec = c->req->oci;
 	const char *want = spec && spec->root ? spec->root->path : NULL;
+	uint64_t mnt_id;
 
+	/* The bundle is on the initramfs's mount: the create still checks that Root.Path is on it
+	 * and binds only that directory, not recursively. */
 	if (!rt.conf.test_overlay || c->rootfs.path[0] || !want ||
-	    strcmp(want, TEST_BUNDLE_ROOTFS) != 0)
+	    strcmp(want, TEST_BUNDLE_ROOTFS) != 0 ||
+	    sp_path_mount_id(TEST_BUNDLE_ROOTFS, &mnt_id, NULL) < 0)
 		return;
 	(void)snprintf(c->rootfs.path, sizeof(c->rootfs.path), "%s", TEST_BUNDLE_ROOTFS);
+	c->rootfs.mnt_id = mnt_id;
 	if (!c->img)
 		c->img = test_image_config();
 }

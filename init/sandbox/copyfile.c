@@ -1,8 +1,10 @@
 /* CopyFile (Kata's shared_fs=none path): the host pushes ConfigMaps, Secrets, /etc/hosts and the
  * like into the shared-files directory, file by file. Every name is host-chosen, so nothing here
- * follows a symlink or leaves the directory: each step is an openat2() from a directory fd with
- * RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS|RESOLVE_NO_MAGICLINKS, and the target itself is only ever
- * replaced by rename, never opened for writing. */
+ * follows a symlink, leaves the directory or enters a mount beneath it (a container's rootfs is
+ * mounted at shared/containers/<cid>/rootfs by real shims): each step is an openat2() from a
+ * directory fd with RESOLVE_BENEATH|RESOLVE_NO_SYMLINKS|RESOLVE_NO_MAGICLINKS|RESOLVE_NO_XDEV,
+ * and the target itself is only ever replaced by rename, never opened for writing. The symlinks
+ * it makes stay inside the directory too (link_target_escapes). */
 #define _GNU_SOURCE
 #include "sandbox/sandbox.h"
 
@@ -26,7 +28,8 @@
 static int openat_beneath(int dirfd, const char *name, int flags, mode_t mode)
 {
 	return sp_openat2(dirfd, name, flags, mode,
-			  RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+			  RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS |
+				  RESOLVE_NO_XDEV);
 }
 
 /* Which answer a failed system call deserves: what a planted symlink, a wrong file type or a
@@ -45,6 +48,7 @@ static enum sp_err_kind kind_for(int errnum)
 	case EINVAL:
 	case ENAMETOOLONG:
 	case EFBIG:
+	case EBUSY: /* a rename over a mount point */
 		return SP_E_INVALID;
 	case ENOSPC:
 	case EDQUOT:
@@ -90,6 +94,9 @@ static int open_parents(int dirfd, char *rel, mode_t mode, struct sp_err *err)
 		if (!made && errno != EEXIST)
 			return FAIL(err, errno, "create directory '%s'", c);
 		next = openat_beneath(at, c, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
+		if (next < 0 && errno == EXDEV)
+			return FAIL(err, EXDEV, "directory '%s' is a mount point (never entered)",
+				    c);
 		if (next < 0)
 			return FAIL(err, errno, "open directory '%s' (symlinks are not followed)",
 				    c);
@@ -119,6 +126,9 @@ static int copy_dir(int pfd, const char *leaf, mode_t perm, const Grpc__CopyFile
 	if (mkdirat(pfd, leaf, perm) < 0 && errno != EEXIST)
 		return FAIL(err, errno, "create directory '%s'", leaf);
 	fd = openat_beneath(pfd, leaf, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0);
+	if (fd < 0 && errno == EXDEV)
+		return FAIL(err, EXDEV, "'%s' is a mount point (CopyFile never enters a mount)",
+			    leaf);
 	if (fd < 0)
 		return FAIL(err, errno, "'%s' exists and is not a directory", leaf);
 	if (fchmod(fd, perm) < 0)
@@ -128,17 +138,57 @@ static int copy_dir(int pfd, const char *leaf, mode_t perm, const Grpc__CopyFile
 	return 0;
 }
 
-static int copy_symlink(int pfd, const char *leaf, const Grpc__CopyFileRequest *req, bool chown,
-			struct sp_err *err)
+/* Why a link at depth (directories between the shared-files directory and the link's own) with
+ * target could lead out of the shared-files directory, or NULL. Decided lexically, so the target
+ * must be relative, and its ".." components must all come first and climb at most depth levels:
+ * a ".." after a name climbs from wherever that name leads, and the name may be another link
+ * ("up -> ..", then "up/../.."). kubelet's "..data -> ..2024_01_01_00_00_00.1" and
+ * "key -> ..data/key" pass. */
+static const char *link_target_escapes(const char *target, size_t depth)
 {
-	char target[SP_PATH_MAX + 1], tmp[32];
+	bool named = false;
+
+	if (target[0] == '/')
+		return "is absolute";
+	for (const char *c = target; *c;) {
+		const char *e = strchrnul(c, '/');
+		size_t n = (size_t)(e - c);
+
+		if (n == 2 && c[0] == '.' && c[1] == '.') {
+			if (named)
+				return "has a '..' after a name";
+			if (depth == 0)
+				return "climbs out of the shared-files directory";
+			depth--;
+		} else if (n > 0 && !(n == 1 && c[0] == '.')) {
+			named = true;
+		}
+		c = *e ? e + 1 : e;
+	}
+	return NULL;
+}
+
+static int copy_symlink(int pfd, const char *leaf, size_t depth, const Grpc__CopyFileRequest *req,
+			bool chown, struct sp_err *err)
+{
+	char target[SP_PATH_MAX + 1], tmp[32], el[96], et[96];
 	size_t n = req->data.len;
+	const char *why;
 
 	if (n == 0 || n > SP_PATH_MAX || memchr(req->data.data, '\0', n))
 		return FAIL(err, 0, "symlink '%s': target empty, too long or with a NUL byte",
 			    leaf);
 	memcpy(target, req->data.data, n);
 	target[n] = '\0';
+	why = link_target_escapes(target, depth);
+	if (why) {
+		sp_log_escape(el, sizeof(el), leaf, strnlen(leaf, 80));
+		sp_log_escape(et, sizeof(et), target, strnlen(target, 80));
+		return sp_fail(err, SP_E_INVALID, 0,
+			       "symlink '%s': its target '%s' %s (a symlink must stay inside the "
+			       "shared-files directory)",
+			       el, et, why);
+	}
 	temp_name(leaf, tmp);
 	if (unlinkat(pfd, tmp, 0) < 0 && errno != ENOENT)
 		return FAIL(err, errno, "remove a stale temporary for '%s'", leaf);
@@ -261,7 +311,12 @@ int sp_copy_file_at(int dirfd, const char *rest, const Grpc__CopyFileRequest *re
 	}
 	if (type == S_IFDIR)
 		return copy_dir(pfd, leaf, perm, req, chown, err);
-	if (type == S_IFLNK)
-		return copy_symlink(pfd, leaf, req, chown, err);
+	if (type == S_IFLNK) {
+		size_t depth = 0;
+
+		for (const char *c = rest; *c; c++)
+			depth += *c == '/';
+		return copy_symlink(pfd, leaf, depth, req, chown, err);
+	}
 	return copy_regular(pfd, leaf, perm, req, chown, err);
 }

@@ -34,6 +34,7 @@
 
 #include "lib/cleanup.h"
 #include "lib/fileio.h"
+#include "lib/pathat.h"
 #include "storage/storage_int.h"
 
 #define KEY_BYTES  96 /* 64 for aes-xts-plain64 (AES-256 x 2) + 32 for hmac(sha256) */
@@ -335,26 +336,14 @@ static int run_mke2fs(const struct sp_fmt_req *r, const char *mapped, uint64_t b
  * O_PATH fd of the last one. */
 static int open_target(const char *target, struct sp_err *err)
 {
-	char buf[256];
-	char *save = NULL, *comp;
-	int fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	cleanup_close int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	int fd;
 
-	(void)snprintf(buf, sizeof(buf), "%s", target);
-	for (comp = strtok_r(buf, "/", &save); fd >= 0 && comp; comp = strtok_r(NULL, "/", &save)) {
-		int nfd;
-
-		if (mkdirat(fd, comp, 0755) < 0 && errno != EEXIST) {
-			sp_error(err, errno, "storage.mount: mkdir %s", target);
-			close(fd);
-			return -1;
-		}
-		nfd = sp_openat2(fd, comp, O_PATH | O_DIRECTORY, 0,
-				 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
-		close(fd);
-		fd = nfd;
-	}
+	if (root < 0 || target[0] != '/')
+		return sp_error(err, errno, "storage.mount: open / for %s", target);
+	fd = sp_mkdirs_at(root, target + 1, 0755, O_PATH, SP_RESOLVE_STRICT, err);
 	if (fd < 0)
-		sp_error(err, errno, "storage.mount: open %s", target);
+		sp_error_wrap(err, "storage.mount: %s", target);
 	return fd;
 }
 

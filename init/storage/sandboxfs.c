@@ -23,6 +23,7 @@
 #include "lib/cleanup.h"
 #include "lib/fileio.h"
 #include "lib/log.h"
+#include "lib/pathat.h"
 #include "lib/validate.h"
 #include "storage/storage.h"
 #include "storage/storage_int.h"
@@ -66,34 +67,6 @@ int sp_sandboxfs_opts_parse(char *const *opts, size_t n, bool local, struct sp_s
 	return 0;
 }
 
-/* Creates the directories of rel beneath dirfd (mode 0755, never following a symlink) and
- * returns an fd on the last one. */
-static int make_dirs(int dirfd, const char *rel, struct sp_err *err)
-{
-	char buf[4096];
-	cleanup_close int cur = -1;
-	char *save = NULL;
-
-	if (snprintf(buf, sizeof(buf), "%s", rel) >= (int)sizeof(buf))
-		return sp_error(err, ENAMETOOLONG, "storage: mount point");
-	for (char *c = strtok_r(buf, "/", &save); c; c = strtok_r(NULL, "/", &save)) {
-		int at = cur >= 0 ? cur : dirfd, next;
-
-		if (mkdirat(at, c, 0755) < 0 && errno != EEXIST)
-			return sp_error(err, errno, "storage: create the mount point");
-		next = sp_openat2(at, c, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0,
-				  RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
-		if (next < 0)
-			return sp_error(err, errno,
-					"storage: open the mount point (symlinks are not "
-					"followed)");
-		if (cur >= 0)
-			close(cur);
-		cur = next;
-	}
-	return steal_fd(&cur);
-}
-
 /* What the host's Storage asks, checked: the mount point beneath prefix (*rest: the part after
  * it), tmpfs for ephemeral, the options. */
 static int check_storage(const Grpc__Storage *s, bool local, const char *prefix, const char **rest,
@@ -123,6 +96,7 @@ static int open_dir(const char *base, const char *prefix, const char *rest, int 
 		    struct sp_err *err)
 {
 	char rel[4096];
+	int dir;
 
 	(void)mkdir("/run/kata-containers", 0755);
 	(void)mkdir(base, 0755);
@@ -132,7 +106,10 @@ static int open_dir(const char *base, const char *prefix, const char *rest, int 
 		return sp_error(err, errno, "storage: open %s", base);
 	if (snprintf(rel, sizeof(rel), "%s%s", prefix + strlen(base) + 1, rest) >= (int)sizeof(rel))
 		return sp_fail(err, SP_E_INVALID, ENAMETOOLONG, "storage: mount point");
-	return make_dirs(*top, rel, err);
+	dir = sp_mkdirs_at(*top, rel, 0755, O_RDONLY, SP_RESOLVE_STRICT, err);
+	if (dir < 0)
+		sp_error_wrap(err, "storage: the mount point");
+	return dir;
 }
 
 /* A tmpfs on the ephemeral directory dir (unless a second container of the pod names the same

@@ -14,7 +14,10 @@
  * With -p it also samples VmRSS of that process during the measured window.
  *
  * Prints one line:
- *   rps=<n> p50_us=<n> p99_us=<n> requests=<n> errors=<n> seconds=<n> [rss_max_kib=<n>]
+ *   us_per_call=<n> rps=<n> p50_us=<n> p99_us=<n> requests=<n> errors=<n> seconds=<n>
+ *   outstanding=<n> [rss_max_kib=<n>]
+ * us_per_call is the measured window divided by the calls completed in it: the time per call
+ * of the whole closed loop, the inverse of rps (what the bench compares: lower is better).
  * Exit status 0 when the run completed without errors, 1 otherwise. */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -417,8 +420,9 @@ done:;
 	for (int i = 0; i < nconn; i++)
 		left += (uint64_t)conns[i].inflight;
 	qsort(lat, nlat, sizeof(*lat), cmp_u32);
-	printf("rps=%.0f p50_us=%.1f p99_us=%.1f requests=%llu errors=%llu seconds=%.3f "
-	       "outstanding=%llu",
+	printf("us_per_call=%.3f rps=%.0f p50_us=%.1f p99_us=%.1f requests=%llu errors=%llu "
+	       "seconds=%.3f outstanding=%llu",
+	       completed ? elapsed * 1e6 / (double)completed : 0.0,
 	       measuring && elapsed > 0 ? (double)completed / elapsed : 0.0, pct_us(0.50),
 	       pct_us(0.99), (unsigned long long)completed, (unsigned long long)errors, elapsed,
 	       (unsigned long long)left);

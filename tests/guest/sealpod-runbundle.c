@@ -40,6 +40,7 @@
 #include "agent/ctl/pbjson.c" /* one translation unit: the ctl's codec is not part of /init */
 #include "boot/boot.h"
 #include "lib/log.h"
+#include "lib/pathat.h"
 #include "runtime/runtime.h"
 
 static const char default_spec[] =
@@ -332,6 +333,10 @@ static int run_one(struct sp_loop *loop, const char *id, Grpc__Spec *spec, const
 	int status = 0;
 
 	snprintf(rootfs.path, sizeof(rootfs.path), "%s", root);
+	if (sp_path_mount_id(root, &rootfs.mnt_id, &err) < 0) {
+		fprintf(stderr, "runbundle: %s: %s\n", root, err.msg);
+		return 125;
+	}
 	if (wait_for(loop, sp_rt_create(&a, on_done, &created, &pending, &err), &created, &err) <
 	    0) {
 		fprintf(stderr, "runbundle: create %s: %s\n", id, err.msg);

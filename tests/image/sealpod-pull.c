@@ -1,6 +1,7 @@
-/* sealpod-pull: the guest's image pull as a host command, for the image tests and the benchmark
- * (tests/bench/bench-image). Same code as /init's image_guest_pull driver (init/image/), linked
- * against the host's libraries.
+/* sealpod-pull: the guest's image pull as a command, the same code as /init's image_guest_pull
+ * driver (init/image/). Two builds: build/host/sealpod-pull-asan (tests/image/build-cli --asan,
+ * host libraries, ASan/UBSan) for the image tests, and build/bench/sealpod-pull (the Makefile:
+ * linked with the static musl, hardened objects /init is built from) for tests/bench/bench-image.
  *
  *   sealpod-pull [--ca FILE] [--insecure HOST[:PORT]]... [--auth FILE] [--parallel N]
  *                [--max-layer BYTES] [--no-chown] [--no-sandbox] [--quiet]
@@ -9,13 +10,18 @@
  * Prints `key: value` lines (digest, layers, fetched, reused, bytes, entrypoint, cmd, env,
  * workdir, user, seconds); on failure `error: <stage>: <reason>` and exit status 1. */
 #define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "image/image.h"
 #include "lib/fileio.h"
+#include "lib/pathat.h"
 
 static char *slurp(const char *path, size_t *len)
 {
@@ -49,6 +55,34 @@ static void print_strv(const char *key, char **v)
 	for (size_t i = 0; v && v[i]; i++)
 		printf(" %s", v[i]);
 	printf("\n");
+}
+
+/* --mount: the overlay on mnt (an absolute path, created when missing, no symlink on the way). */
+static int mount_at(const char *store, const struct sp_pull_result *res, const char *upper,
+		    const char *mnt, struct sp_err *err)
+{
+	char dir[4096];
+	const char *base;
+	int root, parent, r;
+	uint64_t id;
+
+	if (mnt[0] != '/' || snprintf(dir, sizeof(dir), "%s", mnt) >= (int)sizeof(dir) ||
+	    !strrchr(dir, '/')[1])
+		return sp_error(err, 0, "--mount: an absolute path, please");
+	*strrchr(dir, '/') = '\0';
+	base = mnt + strlen(dir) + 1;
+	root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	parent = dir[0] ? sp_mkdirs_at(root, dir + 1, 0755, O_PATH, SP_RESOLVE_STRICT, err)
+			: fcntl(root, F_DUPFD_CLOEXEC, 0);
+	close(root);
+	if (parent < 0)
+		return -1;
+	if (mkdirat(parent, base, 0755) < 0 && errno != EEXIST)
+		r = sp_error(err, errno, "mkdir %s", mnt);
+	else
+		r = sp_image_mount_overlay(store, res, upper, parent, base, &id, err);
+	close(parent);
+	return r;
 }
 
 int main(int argc, char **argv)
@@ -144,7 +178,7 @@ int main(int argc, char **argv)
 	print_strv("cmd", res.cmd);
 	print_strv("env", res.env);
 	printf("workdir: %s\nuser: %s\n", res.workdir, res.user);
-	if (mnt && sp_image_mount_overlay(o.store, &res, upper, mnt, &err) < 0) {
+	if (mnt && mount_at(o.store, &res, upper, mnt, &err) < 0) {
 		printf("error: %s\n", err.msg);
 		rc = 1;
 	}

@@ -244,10 +244,12 @@ TEST(image_pull_result_wire)
 	in.n_env = 2;
 	in.workdir = "/w";
 	in.user = "u";
+	in.mnt_id = 0x100000042ull;
 	REQUIRE(sp_pull_result_encode(&in, NULL, &buf, &len) == 0);
 	REQUIRE(sp_pull_result_decode(buf, len, &out, &error) == 0);
 	CHECK(error.msg[0] == '\0' && strcmp(out.digest, D1) == 0 && out.n_cmd == 1 &&
 	      out.n_env == 2);
+	CHECK(out.mnt_id == 0x100000042ull);
 	CHECK_STR(out.env[1], "B=2");
 	CHECK_STR(out.workdir, "/w");
 	sp_pull_result_free(&out);

@@ -484,8 +484,9 @@ TEST(policy_json_exec_and_capabilities)
 			  "\"allow_privileged_capabilities\":[\"CAP_NET_ADMIN\"]}";
 	const char *ok1[] = { "cat", "/etc/hostname" }, *ok2[] = { "/bin/date" };
 	const char *bad1[] = { "cat", "/etc/shadow" }, *bad2[] = { "cat", "/etc/hostname", "x" };
-	const char *caps_ok[] = { "CAP_CHOWN", "CAP_KILL", "CAP_NET_ADMIN", "CAP_NET_RAW" };
+	const char *caps_ok[] = { "CAP_CHOWN", "CAP_KILL", "CAP_NET_ADMIN", "CAP_MKNOD" };
 	const char *caps_bad[] = { "CAP_CHOWN", "CAP_SYS_ADMIN" };
+	const char *caps_raw[] = { "CAP_CHOWN", "CAP_NET_RAW" }; /* not in the default set */
 	const char *caps_odd[] = { "cap_sys_admin" };
 	struct sp_policy_input in = { .argv = ok1, .argc = 2 };
 	struct sp_policy *p;
@@ -517,6 +518,9 @@ TEST(policy_json_exec_and_capabilities)
 	CHECK_STR(why, "CreateContainerRequest is blocked by policy: capability 'CAP_SYS_ADMIN' is "
 		       "beyond the default set and not in allow_privileged_capabilities");
 	CHECK(ask(p, "ExecProcessRequest", &in, why) == DENY);
+	in.caps = caps_raw, in.ncaps = 2;
+	CHECK(ask(p, "CreateContainerRequest", &in, why) == DENY);
+	CHECK(strstr(why, "'CAP_NET_RAW'") != NULL);
 	in.caps = caps_odd, in.ncaps = 1;
 	CHECK(ask(p, "CreateContainerRequest", &in, why) == DENY);
 	in.caps = NULL, in.ncaps = 3;

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "agent/ttrpc.h"
+#include "lib/pathat.h"
 #include "runtime/runtime.h"
 #include "unit.h"
 
@@ -312,7 +313,7 @@ TEST(runtime_capability_names)
 	CHECK(sp_cap_from_name(NULL) == -1);
 	CHECK_STR(sp_cap_name(27), "CAP_MKNOD");
 	CHECK_STR(sp_cap_name(99), "?");
-	CHECK(sp_cap_default_set == 0xa80425fbULL); /* Docker's and containerd's default */
+	CHECK(sp_cap_default_set == 0xa80405fbULL); /* Docker's and containerd's, less NET_RAW */
 	REQUIRE(sp_caps_parse(NULL, 0, &c, &err) == 0);
 	CHECK(c.bounding == sp_cap_default_set && c.effective == sp_cap_default_set &&
 	      c.inheritable == 0 && c.ambient == 0);
@@ -650,6 +651,59 @@ TEST(runtime_image_user)
 		CHECK(sp_rt_image_user("root", rootfd, &uid, &gid, &err) < 0);
 		unlink(p);
 	}
+	close(rootfd);
+	rm_rootfs(dir);
+}
+
+static void no_done(void *arg, int ret, const struct sp_err *err)
+{
+	(void)arg, (void)ret, (void)err;
+}
+
+/* Creates a container with Root.Path dir and the prepared rootfs {path, mnt_id}: fails (off PID
+ * 1 nothing is created), err says at which check. */
+static int create_at(const char *dir, const char *path, uint64_t mnt_id, struct sp_err *err)
+{
+	struct sp_rootfs rootfs = { .mnt_id = mnt_id };
+	struct sp_rt_create a = { .cid = "unit-r1", .rootfs = &rootfs };
+	struct sp_rt_pending *pending;
+	struct tspec t;
+
+	tspec_init(&t);
+	t.root.path = (char *)dir;
+	a.spec = &t.spec;
+	(void)snprintf(rootfs.path, sizeof(rootfs.path), "%s", path);
+	memset(err, 0, sizeof(*err));
+	return sp_rt_create(&a, no_done, NULL, &pending, err);
+}
+
+/* Root.Path must be, when the container is created, on the very mount the guest prepared for it
+ * (the pull's mount id), reached without a symlink; only then does creation go on (here, off PID
+ * 1, to "containers run only in the guest"). */
+TEST(runtime_rootfs_on_its_mount)
+{
+	struct sp_err err;
+	char dir[64], link[96];
+	int rootfd = tmp_rootfs(dir, NULL, NULL);
+	uint64_t id = 0;
+
+	REQUIRE(rootfd >= 0);
+	REQUIRE(sp_path_mount_id(dir, &id, &err) == 0 && id != 0);
+	/* no mount id: never accepted */
+	CHECK(FAILS_AS(create_at(dir, dir, 0, &err), err, SP_E_PRECONDITION));
+	CHECK(strstr(err.msg, "root.path refused") != NULL);
+	/* another mount than the one made for it */
+	CHECK(FAILS_AS(create_at(dir, dir, id + 1, &err), err, SP_E_PRECONDITION));
+	CHECK(strstr(err.msg, "is not the mount made there") != NULL);
+	/* a symlink to it is not followed */
+	(void)snprintf(link, sizeof(link), "%s-link", dir);
+	REQUIRE(symlink(dir, link) == 0);
+	CHECK(FAILS_AS(create_at(link, link, id, &err), err, SP_E_PRECONDITION));
+	CHECK(strstr(err.msg, "root.path refused") != NULL);
+	unlink(link);
+	/* the mount it was prepared on: past the check */
+	CHECK(FAILS_AS(create_at(dir, dir, id, &err), err, SP_E_PRECONDITION));
+	CHECK(strstr(err.msg, "containers run only in the guest") != NULL);
 	close(rootfd);
 	rm_rootfs(dir);
 }

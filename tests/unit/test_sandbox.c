@@ -7,8 +7,11 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sched.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "agent/gate.h"
@@ -314,8 +317,9 @@ TEST(sandbox_copy_file_at)
 	snprintf(p, sizeof(p), "%s/cid-1/cm/key", shared);
 	CHECK(readlink(p, buf, sizeof(buf)) == 10 && memcmp(buf, "..data/key", 10) == 0);
 	/* Replacing a symlink works; a file over a directory does not. */
-	CHECK(copy(dfd, "cid-1/cm/key", S_IFLNK | 0777, 6, 0, "/other", &stripped, &err) == 0);
-	CHECK(readlink(p, buf, sizeof(buf)) == 6 && memcmp(buf, "/other", 6) == 0);
+	CHECK(copy(dfd, "cid-1/cm/key", S_IFLNK | 0777, 12, 0, "..data/other", &stripped, &err) ==
+	      0);
+	CHECK(readlink(p, buf, sizeof(buf)) == 12 && memcmp(buf, "..data/other", 12) == 0);
 	CHECK(copy(dfd, "cid-1/cm/..2024_01_01", S_IFREG | 0644, 1, 0, "x", &stripped, &err) < 0);
 	/* Writing beneath a symlink Kata itself created is refused too: never followed. */
 	CHECK(FAILS_AS(copy(dfd, "cid-1/cm/..data/key", S_IFREG | 0644, 1, 0, "x", &stripped, &err),
@@ -328,6 +332,127 @@ TEST(sandbox_copy_file_at)
 		       SP_E_INVALID));
 
 	close(dfd);
+	rm_rf(top);
+}
+
+/* A symlink CopyFile makes at rest with target: 0, or the refusal (whose message names the
+ * symlink), with nothing created. */
+static int link_at(int dfd, const char *shared, const char *rest, const char *target)
+{
+	struct sp_err err = { 0 };
+	bool stripped;
+	char p[700], buf[8];
+	int r = copy(dfd, rest, S_IFLNK | 0777, (int64_t)strlen(target), 0, target, &stripped,
+		     &err);
+
+	snprintf(p, sizeof(p), "%s/%s", shared, rest);
+	if (r == 0)
+		return 0;
+	if (err.kind != SP_E_INVALID || !strstr(err.msg, "symlink") ||
+	    readlink(p, buf, sizeof(buf)) >= 0)
+		return 1; /* refused without saying why, or refused and made anyway */
+	return -1;
+}
+
+TEST(sandbox_copy_file_symlink_targets_stay_inside)
+{
+	char top[] = "/tmp/sealpod-unit-links-XXXXXX", shared[600];
+	int dfd;
+
+	REQUIRE(mkdtemp(top));
+	snprintf(shared, sizeof(shared), "%s/shared", top);
+	REQUIRE(mkdir(shared, 0755) == 0);
+	dfd = open(shared, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	REQUIRE(dfd >= 0);
+	/* kubelet's atomic-writer layout, as both shims copy it. */
+	CHECK(link_at(dfd, shared, "c-1-app/..data", "..2024_01_01_00_00_00.1") == 0);
+	CHECK(link_at(dfd, shared, "c-1-app/key", "..data/key") == 0);
+	CHECK(link_at(dfd, shared, "c-1-app/sub", "..data/sub/dir") == 0);
+	CHECK(link_at(dfd, shared, "c-1-app/dot", "./..data//key") == 0);
+	/* Climbing, but never above the shared-files directory. */
+	CHECK(link_at(dfd, shared, "c-1-app/up", "..") == 0);
+	CHECK(link_at(dfd, shared, "c-1-app/d/up2", "../../c-1-app/key") == 0);
+	CHECK(link_at(dfd, shared, "top", "c-1-app/key") == 0);
+	/* Absolute, or out of the directory. */
+	CHECK(link_at(dfd, shared, "esc", "/etc") == -1);
+	CHECK(link_at(dfd, shared, "c-1-app/abs", "/run/kata-containers/shared/containers/x") ==
+	      -1);
+	CHECK(link_at(dfd, shared, "esc2", "..") == -1);
+	CHECK(link_at(dfd, shared, "esc3", "../shared/x") == -1);
+	CHECK(link_at(dfd, shared, "c-1-app/esc4", "../../etc") == -1);
+	CHECK(link_at(dfd, shared, "c-1-app/d/esc5", "../../../x") == -1);
+	/* A ".." after a name climbs from wherever that name leads: "up" above is "..", so
+	 * "up/../.." would be two levels above c-1-app although it reads as one. */
+	CHECK(link_at(dfd, shared, "c-1-app/esc6", "up/../..") == -1);
+	CHECK(link_at(dfd, shared, "c-1-app/esc7", "..data/../key") == -1);
+	close(dfd);
+	rm_rf(top);
+}
+
+/* Run as a child in its own mount namespace: CopyFile refuses to enter a mount beneath the
+ * shared-files directory (a container's rootfs at <cid>/rootfs) or to replace one. */
+static int copy_into_mount_child(const char *shared)
+{
+	struct sp_err err = { 0 };
+	bool stripped;
+	char p[700], buf[16];
+	int dfd, bad = 0;
+
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return 100;
+	snprintf(p, sizeof(p), "%s/w1/rootfs", shared);
+	if (mount("tmpfs", p, "tmpfs", 0, "size=1m") < 0)
+		return 101;
+	put(p, "bin-sh", "busybox");
+	dfd = open(shared, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	bad += !FAILS_AS(copy(dfd, "w1/rootfs/bin-sh", S_IFREG | 0755, 4, 0, "host", &stripped,
+			      &err),
+			 err, SP_E_INVALID);
+	bad += !strstr(err.msg, "mount point");
+	bad += !FAILS_AS(copy(dfd, "w1/rootfs/new/file", S_IFREG | 0644, 1, 0, "x", &stripped,
+			      &err),
+			 err, SP_E_INVALID);
+	bad += !FAILS_AS(copy(dfd, "w1/rootfs", S_IFDIR | 0755, 0, 0, NULL, &stripped, &err), err,
+			 SP_E_INVALID);
+	bad += !FAILS_AS(copy(dfd, "w1/rootfs", S_IFREG | 0644, 1, 0, "x", &stripped, &err), err,
+			 SP_E_INVALID);
+	bad += !FAILS_AS(copy(dfd, "w1/rootfs", S_IFLNK | 0777, 1, 0, "x", &stripped, &err), err,
+			 SP_E_INVALID);
+	bad += get(p, "bin-sh", buf, sizeof(buf)) != 7 || strcmp(buf, "busybox") != 0;
+	/* Beside the mount, the directory works as before. */
+	bad += copy(dfd, "w1/hosts", S_IFREG | 0644, 1, 0, "x", &stripped, &err) != 0;
+	close(dfd);
+	umount2(p, MNT_DETACH);
+	return bad;
+}
+
+TEST(sandbox_copy_file_never_enters_a_mount)
+{
+	char top[] = "/tmp/sealpod-unit-xdev-XXXXXX", shared[600], p[700];
+	int st = -1;
+	pid_t pid;
+
+	if (geteuid() != 0 || unshare(0) < 0) {
+		fprintf(stderr, "    skipped: needs root\n");
+		return;
+	}
+	REQUIRE(mkdtemp(top));
+	snprintf(shared, sizeof(shared), "%s/shared", top);
+	snprintf(p, sizeof(p), "%s/w1/rootfs", shared);
+	REQUIRE(mkdir(shared, 0755) == 0);
+	snprintf(p, sizeof(p), "%s/w1", shared);
+	REQUIRE(mkdir(p, 0755) == 0);
+	snprintf(p, sizeof(p), "%s/w1/rootfs", shared);
+	REQUIRE(mkdir(p, 0755) == 0);
+	pid = fork();
+	REQUIRE(pid >= 0);
+	if (pid == 0)
+		_exit(unshare(CLONE_NEWNS) < 0 ? 99 : copy_into_mount_child(shared));
+	CHECK(waitpid(pid, &st, 0) == pid);
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 99)
+		fprintf(stderr, "    skipped: no mount namespaces here\n");
+	else
+		CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	rm_rf(top);
 }
 

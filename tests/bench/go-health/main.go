@@ -4,7 +4,8 @@
 //
 // The messages are encoded by hand: ttrpc 1.1.1's codec hands any value with gogo-style
 // Marshal()/Unmarshal() methods to them, so the reply payload is the same two bytes our agent
-// sends (08 01) without generated code.
+// sends (08 01) without generated code. Nothing is tuned: GOMAXPROCS, GOGC and the rest are Go's
+// defaults, as in a Go binary that sets none of them; it prints GOMAXPROCS at start.
 //
 //	go-health SOCKET
 package main
@@ -15,6 +16,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"syscall"
 
 	"github.com/containerd/ttrpc"
@@ -66,6 +68,9 @@ func main() {
 			return &checkResponse{}, nil
 		},
 	})
+	// The bench prints what Go chose: GOMAXPROCS is left to the runtime's default.
+	fmt.Fprintf(os.Stderr, "go-health: gomaxprocs=%d numcpu=%d\n", runtime.GOMAXPROCS(0),
+		runtime.NumCPU())
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGTERM, syscall.SIGINT)
 	go func() {
