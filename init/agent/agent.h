@@ -1,11 +1,12 @@
 /* The control port: a ttRPC server on AF_VSOCK (or a Unix socket for host tests) inside PID 1's
- * epoll loop. */
+ * epoll loop. Transport: it serves whatever server it is handed (agent/service.h builds the
+ * AgentService). */
 #ifndef SEALPOD_AGENT_AGENT_H
 #define SEALPOD_AGENT_AGENT_H
 
 #include <stdbool.h>
 
-#include "boot/config.h"
+#include "lib/config.h"
 #include "lib/err.h"
 #include "lib/loop.h"
 
@@ -17,10 +18,11 @@
 #define SP_VSOCK_CID_LOCAL 1u
 #define SP_VSOCK_CID_HOST  2u
 
-/* Binds and listens on addr and serves the services compiled in (grpc.Health for now).
- * vsock peers are accepted from the host (CID 2), from CID 1 only when accept_loopback. */
+/* Binds and listens on addr and serves server's services. vsock peers are accepted from the
+ * host (CID 2), from CID 1 only when accept_loopback. */
+struct tt_server;
 int sp_agent_listen(struct sp_loop *loop, const struct sp_listen_addr *addr, bool accept_loopback,
-		    struct sp_err *err);
+		    const struct tt_server *server, struct sp_err *err);
 /* Closes every connection (cancelling parked calls) and the listener. */
 void sp_agent_shutdown(void);
 

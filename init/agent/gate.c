@@ -1,5 +1,5 @@
-/* The policy gate (see gate.h and service.h): what each request shows the policy, the verdict,
- * the console line for a denial, and the SetPolicy handler. */
+/* The policy gate (see gate.h): what each request shows the policy, the verdict, the console
+ * line for a denial, and the SetPolicy handler. */
 #define _GNU_SOURCE
 #include "agent/gate.h"
 
@@ -7,20 +7,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/service.h"
+#include "agent/ttrpc.h"
 #include "attest/attest.h"
-#include "storage/storage.h"
 #include "lib/log.h"
+#include "runtime/prepare.h"
+#include "storage/storage.h"
 
 static struct sp_policy *policy;
-static struct sp_policy_state state;
+static bool from_initdata;
+static bool container_accepted;
 
-void sp_agent_install_policy(struct sp_policy *p)
+void sp_agent_install_policy(struct sp_policy *p, bool initdata)
 {
-	if (p == policy)
-		return;
-	sp_policy_free(policy);
+	if (p != policy)
+		sp_policy_free(policy);
 	policy = p;
+	from_initdata = p && initdata;
 }
 
 static struct sp_policy *current(void)
@@ -37,24 +39,9 @@ const struct sp_policy *sp_agent_policy(void)
 	return current();
 }
 
-const struct sp_policy_state *sp_agent_policy_state(void)
+bool sp_agent_container_accepted(void)
 {
-	return &state;
-}
-
-void sp_agent_note_attested(void)
-{
-	state.attested = true;
-}
-
-void sp_agent_note_container_created(void)
-{
-	state.first_container_created = true;
-}
-
-void sp_agent_note_encrypted_storage(void)
-{
-	state.encrypted_storage = true;
+	return container_accepted;
 }
 
 #ifdef SEALPOD_HOST_BUILD
@@ -62,9 +49,26 @@ void sp_agent_gate_reset(void)
 {
 	sp_policy_free(policy);
 	policy = NULL;
-	memset(&state, 0, sizeof(state));
+	from_initdata = false;
+	container_accepted = false;
 }
 #endif
+
+/* What has happened in the guest, read from the modules that know. */
+static void read_state(struct sp_policy_state *st)
+{
+	enum sp_attest_state a = sp_attest_state();
+	bool enc = false;
+	enum sp_pod_state pod = sp_storage_state(&enc);
+
+	memset(st, 0, sizeof(*st));
+	st->attested = a == SP_ATTESTATION_DONE;
+	st->attestation_coming = a == SP_ATTESTATION_PENDING;
+	st->first_container_created = container_accepted;
+	st->encrypted_storage = pod == SP_POD_READY && enc;
+	st->encryption_coming = pod == SP_POD_PENDING;
+	st->from_initdata = from_initdata;
+}
 
 /* --- what the policy sees of a request --------------------------------------------------------- */
 
@@ -117,67 +121,38 @@ static int process_input(const Grpc__Process *proc, struct sp_policy_input *in)
 	return 0;
 }
 
-static const char *annotation(const Grpc__Spec *spec, const char *key)
+/* CreateContainer: the facts of the request (runtime/prepare.h) as the policy sees them; the
+ * Kata trusted store it brings makes the pod storage encrypted before its container runs. */
+static int create_input(const Grpc__CreateContainerRequest *r, struct sp_policy_input *in,
+			struct sp_policy_state *st, char *why, size_t whylen)
 {
-	for (size_t i = 0; spec && i < spec->n_annotations; i++)
-		if (spec->annotations[i]->key && strcmp(spec->annotations[i]->key, key) == 0)
-			return spec->annotations[i]->value;
-	return NULL;
-}
+	struct sp_create_facts f;
+	struct sp_err err;
 
-/* The image reference: the source of the image_guest_pull Storage (what the guest will pull),
- * else the CRI image-name annotation. Two guest-pull storages are ambiguous: refused. */
-static int image_ref(const Grpc__CreateContainerRequest *req, const char **ref, char *why,
-		     size_t whylen)
-{
-	*ref = NULL;
-	for (size_t i = 0; i < req->n_storages; i++) {
-		if (strcmp(req->storages[i]->driver, "image_guest_pull") != 0)
-			continue;
-		if (*ref) {
-			(void)snprintf(why, whylen,
-				       "CreateContainerRequest is blocked by policy: more than one "
-				       "image_guest_pull storage");
-			return -1;
-		}
-		*ref = req->storages[i]->source;
+	if (sp_create_facts_parse(r, &f, &err) < 0) {
+		(void)snprintf(why, whylen, "CreateContainerRequest is blocked by policy: %.180s",
+			       err.msg);
+		return -1;
 	}
-	if (!*ref)
-		*ref = annotation(req->oci, "io.kubernetes.cri.image-name");
-	if (!*ref)
-		*ref = annotation(req->oci, "io.kubernetes.cri-o.ImageName");
+	in->image_ref = f.image_ref;
+	in->image_pulled = f.image_pulled;
+	in->builtin_pause = f.pause;
+	if (f.trusted_store)
+		st->encryption_coming = true;
 	return 0;
 }
 
-/* The pod storage will be encrypted by the time this CreateContainer's preparation ends. */
-static bool encryption_coming(const Grpc__CreateContainerRequest *r)
-{
-	if (sp_storage_encryption_pending && sp_storage_encryption_pending())
-		return true;
-	for (size_t i = 0; i < r->n_devices; i++)
-		if (r->devices[i]->container_path &&
-		    strcmp(r->devices[i]->container_path, "/dev/trusted_store") == 0)
-			return true;
-	return false;
-}
-
-bool sp_agent_encrypted_storage_required(void)
-{
-	const struct sp_policy *p = current();
-
-	return p && sp_policy_requires_encrypted_storage(p);
-}
-
-/* Fills in from msg, the decoded request_name. Returns -1 with why for a request that cannot
- * be judged (the message is then denied). */
+/* Fills in (and st, for what the request itself brings) from msg, the decoded request_name.
+ * Returns -1 with why for a request that cannot be judged (the message is then denied). */
 static int fill_input(const char *request_name, const ProtobufCMessage *msg,
-		      struct sp_policy_input *in, char *why, size_t whylen)
+		      struct sp_policy_input *in, struct sp_policy_state *st, char *why,
+		      size_t whylen)
 {
 	if (strcmp(request_name, "CreateContainerRequest") == 0 &&
 	    msg->descriptor == &grpc__create_container_request__descriptor) {
 		const Grpc__CreateContainerRequest *r = (const void *)msg;
 
-		if (image_ref(r, &in->image_ref, why, whylen) < 0)
+		if (create_input(r, in, st, why, whylen) < 0)
 			return -1;
 		if (r->oci && process_input(r->oci->process, in) < 0)
 			goto nomem;
@@ -201,111 +176,64 @@ static void deny_log(const char *why)
 	sp_info("policy.deny", "%s", why);
 }
 
-int sp_agent_policy_gate(const char *request_name, const ProtobufCMessage *msg, char *why,
-			 size_t whylen)
+int sp_agent_policy_gate(const char *request_name, const ProtobufCMessage *msg,
+			 struct sp_verdict *v)
 {
 	struct sp_policy_input in = { 0 };
+	struct sp_policy_state st;
 	const struct sp_policy *p = current();
-	enum sp_verdict v;
 	int ret = -1;
 
+	memset(v, 0, sizeof(*v));
 	if (!p) {
-		(void)snprintf(why, whylen, "%s is blocked by policy: no policy is loaded",
-			       request_name);
-		deny_log(why);
+		(void)snprintf(v->why, sizeof(v->why),
+			       "%s is blocked by policy: no policy is loaded", request_name);
+		deny_log(v->why);
 		return -1;
 	}
-	if (fill_input(request_name, msg, &in, why, whylen) < 0) {
-		deny_log(why);
+	read_state(&st);
+	if (fill_input(request_name, msg, &in, &st, v->why, sizeof(v->why)) < 0) {
+		v->allow = false;
+		deny_log(v->why);
 		goto out;
 	}
-	{
-		/* require_attestation and an attestation not yet run (it starts lazily with the
-		 * first CreateContainer) or under way: the request's preparation waits for it
-		 * (runtime/prepare.c's attestation gate, first of its steps) and is refused if it
-		 * fails, so the policy lets it reach that gate instead of refusing the very
-		 * request that starts the attestation. */
-		struct sp_policy_state st = state;
-
-		if (strcmp(request_name, "CreateContainerRequest") == 0 && !st.attested &&
-		    sp_attest_pending && sp_attest_pending())
-			st.attested = true;
-		/* require_encrypted_storage likewise: the pod disk is still being formatted, or
-		 * this request brings Kata's trusted store, or it is the sandbox's built-in pause
-		 * (it writes nothing). The preparation's last step checks that the pod storage
-		 * really is encrypted (sp_agent_encrypted_storage_required). */
-		if (strcmp(request_name, "CreateContainerRequest") == 0 && !st.encrypted_storage &&
-		    (encryption_coming((const Grpc__CreateContainerRequest *)(const void *)msg) ||
-		     (in.image_ref && strcmp(in.image_ref, "pause") == 0)))
-			st.encrypted_storage = true;
-		v = sp_policy_check(p, &st, request_name, &in, why, whylen);
-	}
-	if (v == SP_POLICY_DENY) {
-		deny_log(why);
+	if (!sp_policy_check(p, &st, request_name, &in, v)) {
+		deny_log(v->why);
 		goto out;
 	}
 	if (strcmp(request_name, "CreateContainerRequest") == 0)
-		state.first_container_created = true;
-	sp_debug("policy", "%s", why);
+		container_accepted = true;
+	sp_debug("policy", "%s", v->why);
 	ret = 0;
 out:
 	free((void *)in.caps);
 	return ret;
 }
 
-int sp_agent_policy_recheck_image(const Grpc__CreateContainerRequest *req, const char *digest,
-				  char *why, size_t whylen)
-{
-	struct sp_policy_input in = { 0 };
-	const struct sp_policy *p = current();
-	enum sp_verdict v = SP_POLICY_DENY;
-
-	if (!p) {
-		(void)snprintf(why, whylen,
-			       "CreateContainerRequest is blocked by policy: no policy is loaded");
-	} else if (fill_input("CreateContainerRequest", &req->base, &in, why, whylen) == 0) {
-		in.image_digest = digest;
-		v = sp_policy_check(p, &state, "CreateContainerRequest", &in, why, whylen);
-		/* Still pending means the digest given does not settle it: refuse. */
-		if (v == SP_POLICY_ALLOW_NEEDS_DIGEST) {
-			(void)snprintf(why, whylen,
-				       "CreateContainerRequest is blocked by policy: no digest for "
-				       "an image whose allowed_images entry pins one");
-			v = SP_POLICY_DENY;
-		}
-	}
-	free((void *)in.caps);
-	if (v != SP_POLICY_ALLOW) {
-		deny_log(why);
-		return -1;
-	}
-	return 0;
-}
-
 /* --- SetPolicy --------------------------------------------------------------------------------- */
 
-#define DENIED_PREFIX "SetPolicyRequest is blocked by policy"
-
-int sp_agent_set_policy(struct tt_call *call, const Grpc__SetPolicyRequest *req)
+int sp_agent_set_policy(struct tt_call *call, const Grpc__SetPolicyRequest *req,
+			const struct sp_verdict *verdict)
 {
 	size_t len = strlen(req->policy);
+	struct sp_policy_state st;
 	struct sp_err err;
-	char msg[sizeof(err.msg)];
 
+	(void)verdict;
 	if (!current())
-		return tt_call_error(call, TT_PERMISSION_DENIED,
-				     DENIED_PREFIX ": no policy is loaded");
+		return tt_call_failf(call, SP_E_DENIED,
+				     "SetPolicyRequest is blocked by policy: no policy is loaded");
+	read_state(&st);
 	/* On any failure the policy in force stays as it was. */
-	if (sp_policy_replace(&policy, &state, req->policy, len, &err) < 0) {
+	if (sp_policy_replace(&policy, &st, req->policy, len, &err) < 0) {
 		/* The policy module escaped the host text in its message already. */
-		(void)snprintf(msg, sizeof(msg), "%s", err.msg);
-		if (strncmp(msg, DENIED_PREFIX, strlen(DENIED_PREFIX)) == 0) {
-			deny_log(msg);
-			return tt_call_error(call, TT_PERMISSION_DENIED, "%s", msg);
+		if (err.kind == SP_E_DENIED) {
+			deny_log(err.msg);
+			return tt_call_fail(call, &err);
 		}
 		sp_warn("policy", "SetPolicy refused, the %s stays in force: %s",
-			sp_policy_describe(policy), msg);
-		return tt_call_error(call, TT_INVALID_ARGUMENT, "SetPolicy: %s", msg);
+			sp_policy_describe(policy), err.msg);
+		return tt_call_failf(call, SP_E_INVALID, "SetPolicy: %s", err.msg);
 	}
 	sp_info("policy", "SetPolicy: now %s (%zu bytes)", sp_policy_describe(policy), len);
 	for (size_t i = 0; i < sp_policy_nwarnings(policy); i++)

@@ -1,43 +1,46 @@
-/* The glue between the control port and the API policy (init/policy/): the current policy and
- * the guest's policy state live here; agent_dispatch() asks sp_agent_policy_gate() (service.h)
- * about every request; the SetPolicy handler replaces the policy. */
+/* The glue between the control port and the API policy (init/policy/): the policy in force lives
+ * here; agent_dispatch() (service.c) asks sp_agent_policy_gate() about every request and hands
+ * the verdict to the handler; the SetPolicy handler replaces the policy.
+ *
+ * The gate only reads the guest's state (sp_attest_state, sp_storage_state): nothing writes
+ * into it. What the policy allows on a condition a later step can check (the image digest, an
+ * attestation under way, an encrypted disk being made) is an obligation in the verdict, which
+ * the CreateContainer preparation (runtime/prepare.c) turns into steps. */
 #ifndef SEALPOD_AGENT_GATE_H
 #define SEALPOD_AGENT_GATE_H
 
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "agent/ttrpc.h"
 #include "policy/policy.h"
 
 #include "agent.pb-c.h"
 
 /* Hands the policy in force to the agent (boot: the built-in default, or initdata's). Takes
- * ownership of p and frees the one it replaces. Until a first call, the gate loads the built-in
- * default on first use: a request is never checked against nothing. */
-void sp_agent_install_policy(struct sp_policy *p);
+ * ownership of p and frees the one it replaces. from_initdata: p came from verified initdata,
+ * so SetPolicy can never replace it. Until a first call, the gate loads the built-in default on
+ * first use: a request is never checked against nothing. */
+void sp_agent_install_policy(struct sp_policy *p, bool from_initdata);
 /* The policy in force (NULL only when not even the built-in default could be loaded). */
 const struct sp_policy *sp_agent_policy(void);
-const struct sp_policy_state *sp_agent_policy_state(void);
+/* True once the policy accepted a CreateContainerRequest (SetPolicy closes then). */
+bool sp_agent_container_accepted(void);
 
-/* What happened in the guest; each flag only ever goes from false to true. The gate sets
- * first_container_created itself as soon as the policy accepts a CreateContainerRequest (before
- * the runtime runs: SetPolicy closes even when creating the container then fails). */
-void sp_agent_note_attested(void);
-void sp_agent_note_container_created(void);
-void sp_agent_note_encrypted_storage(void);
-/* The current policy's require_encrypted_storage (checked again once a container's storages are
- * prepared, since the gate lets a request through while the encrypted storage is still coming). */
-bool sp_agent_encrypted_storage_required(void);
+/* The one policy check of every AgentService request (service.c, after it decoded the request):
+ * request_name is Kata's request message name as its Rego rules use it
+ * ("CreateContainerRequest", "ReadStreamRequest" for ReadStdout and ReadStderr, ...), req the
+ * decoded request. Returns 0 to allow, -1 to deny; v holds the verdict either way (v->why the
+ * reason, logged under policy.deny for a denial). */
+int sp_agent_policy_gate(const char *request_name, const ProtobufCMessage *req,
+			 struct sp_verdict *v);
 
-/* For the runtime: when the gate's verdict on a CreateContainerRequest was "allowed pending the
- * digest" (an allowed_images entry pins a digest and the request names a tag), the runtime
- * resolves the manifest digest and calls this before using any layer. Returns 0 to go on, -1
- * with why ("CreateContainerRequest is blocked by policy: ...") to refuse. */
-int sp_agent_policy_recheck_image(const Grpc__CreateContainerRequest *req, const char *digest,
-				  char *why, size_t whylen);
+/* The SetPolicy handler (the agent's own method table, service.c). */
+int sp_agent_set_policy(struct tt_call *call, const Grpc__SetPolicyRequest *req,
+			const struct sp_verdict *verdict);
 
 #ifdef SEALPOD_HOST_BUILD
-/* Tests only: no policy installed, every state flag false. */
+/* Tests only: no policy installed, no container accepted. */
 void sp_agent_gate_reset(void);
 #endif
 

@@ -1,3 +1,5 @@
+/* The control port's socket layer (transport: it knows the ttRPC core, not the services it
+ * serves; main hands it the server). */
 #define _GNU_SOURCE
 #include "agent/agent.h"
 
@@ -10,7 +12,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "agent/service.h"
 #include "agent/ttrpc.h"
 #include "lib/cleanup.h"
 #include "lib/log.h"
@@ -26,16 +27,6 @@ struct sp_sockaddr_vm {
 };
 #define SP_VMADDR_CID_ANY 0xffffffffu
 
-static const struct tt_service *const services[] = {
-	&sp_health_service,
-	&sp_agent_service,
-};
-
-static const struct tt_server server = {
-	.services = services,
-	.nservices = sizeof(services) / sizeof(services[0]),
-};
-
 struct conn {
 	struct sp_watch w;
 	struct tt_conn tt;
@@ -47,6 +38,7 @@ struct conn {
 
 static struct {
 	struct sp_loop *loop;
+	const struct tt_server *server;
 	struct sp_watch w;
 	bool vsock, accept_loopback;
 	struct conn *conns;
@@ -195,7 +187,7 @@ static void accept_one(int fd, const struct sp_sockaddr_vm *peer)
 	c->w.on_release = conn_release;
 	c->events = EPOLLIN;
 	c->id = ++agent.next_id;
-	tt_conn_init(&c->tt, &server);
+	tt_conn_init(&c->tt, agent.server);
 	c->tt.owner = c;
 	c->tt.on_output = conn_on_output;
 	if (sp_loop_add(agent.loop, &c->w, c->events, &err) < 0) {
@@ -279,11 +271,12 @@ static int bind_unix(const char *path, struct sp_err *err)
 }
 
 int sp_agent_listen(struct sp_loop *loop, const struct sp_listen_addr *addr, bool accept_loopback,
-		    struct sp_err *err)
+		    const struct tt_server *server, struct sp_err *err)
 {
 	int fd;
 
 	agent.loop = loop;
+	agent.server = server;
 	agent.vsock = addr->kind == SP_ADDR_VSOCK;
 	agent.accept_loopback = accept_loopback;
 	fd = agent.vsock ? bind_vsock(addr->port, err) : bind_unix(addr->path, err);

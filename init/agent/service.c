@@ -1,5 +1,5 @@
 /* grpc.AgentService: the method table and the one path every request takes through it
- * (decode, policy, handler). See service.h. */
+ * (decode, ids, policy, handler). See service.h. */
 #define _GNU_SOURCE
 #include "agent/service.h"
 
@@ -10,99 +10,86 @@
 #include <unistd.h>
 
 #include "agent/agent.h"
+#include "agent/gate.h"
 #include "lib/fileio.h"
 #include "lib/log.h"
 #include "lib/validate.h"
+#include "net/net.h"
+#include "policy/policy.h"
+#include "runtime/runtime.h"
+#include "sandbox/sandbox.h"
 
-/* What a policy denial answers. */
-enum deny_as {
-	DENY_ERROR, /* PERMISSION_DENIED "<Request> is blocked by policy" */
-	DENY_EMPTY, /* an OK reply with no data: what Kata does for ReadStdout/ReadStderr */
+#define MAX_METHODS 64
+
+/* The module tables the AgentService is made of (each module's header declares its own). */
+static const struct tt_msg_table *const tables[] = {
+	&sp_agent_api,
+	&sp_runtime_api,
+	&sp_sandbox_api,
+	&sp_net_api,
 };
 
-/* X(method, request message, its descriptor's prefix, handler, deny_as): every method we serve.
- * Request names are Kata's message names, which are also the names its policies use. */
-#define AGENT_METHODS(X)                                                                           \
-	X(CreateContainer, CreateContainerRequest, create_container_request,                       \
-	  sp_agent_create_container, DENY_ERROR)                                                   \
-	X(StartContainer, StartContainerRequest, start_container_request,                          \
-	  sp_agent_start_container, DENY_ERROR)                                                    \
-	X(RemoveContainer, RemoveContainerRequest, remove_container_request,                       \
-	  sp_agent_remove_container, DENY_ERROR)                                                   \
-	X(ExecProcess, ExecProcessRequest, exec_process_request, sp_agent_exec_process,            \
-	  DENY_ERROR)                                                                              \
-	X(SignalProcess, SignalProcessRequest, signal_process_request, sp_agent_signal_process,    \
-	  DENY_ERROR)                                                                              \
-	X(WaitProcess, WaitProcessRequest, wait_process_request, sp_agent_wait_process,            \
-	  DENY_ERROR)                                                                              \
-	X(ReadStdout, ReadStreamRequest, read_stream_request, sp_agent_read_stdout, DENY_EMPTY)    \
-	X(ReadStderr, ReadStreamRequest, read_stream_request, sp_agent_read_stderr, DENY_EMPTY)    \
-	X(WriteStdin, WriteStreamRequest, write_stream_request, sp_agent_write_stdin, DENY_ERROR)  \
-	X(CloseStdin, CloseStdinRequest, close_stdin_request, sp_agent_close_stdin, DENY_ERROR)    \
-	X(TtyWinResize, TtyWinResizeRequest, tty_win_resize_request, sp_agent_tty_win_resize,      \
-	  DENY_ERROR)                                                                              \
-	X(StatsContainer, StatsContainerRequest, stats_container_request,                          \
-	  sp_agent_stats_container, DENY_ERROR)                                                    \
-	X(GetOOMEvent, GetOOMEventRequest, get_oomevent_request, sp_agent_get_oom_event,           \
-	  DENY_ERROR)                                                                              \
-	X(GetDiagnosticData, GetDiagnosticDataRequest, get_diagnostic_data_request,                \
-	  sp_agent_get_diagnostic_data, DENY_ERROR)                                                \
-	X(CreateSandbox, CreateSandboxRequest, create_sandbox_request, sp_agent_create_sandbox,    \
-	  DENY_ERROR)                                                                              \
-	X(DestroySandbox, DestroySandboxRequest, destroy_sandbox_request,                          \
-	  sp_agent_destroy_sandbox, DENY_ERROR)                                                    \
-	X(UpdateInterface, UpdateInterfaceRequest, update_interface_request,                       \
-	  sp_agent_update_interface, DENY_ERROR)                                                   \
-	X(UpdateRoutes, UpdateRoutesRequest, update_routes_request, sp_agent_update_routes,        \
-	  DENY_ERROR)                                                                              \
-	X(AddARPNeighbors, AddARPNeighborsRequest, add_arpneighbors_request,                       \
-	  sp_agent_add_arp_neighbors, DENY_ERROR)                                                  \
-	X(OnlineCPUMem, OnlineCPUMemRequest, online_cpumem_request, sp_agent_online_cpu_mem,       \
-	  DENY_ERROR)                                                                              \
-	X(CopyFile, CopyFileRequest, copy_file_request, sp_agent_copy_file, DENY_ERROR)            \
-	X(UpdateEphemeralMounts, UpdateEphemeralMountsRequest, update_ephemeral_mounts_request,    \
-	  sp_agent_update_ephemeral_mounts, DENY_ERROR)                                            \
-	X(GetGuestDetails, GuestDetailsRequest, guest_details_request, sp_agent_get_guest_details, \
-	  DENY_ERROR)                                                                              \
-	X(RemoveStaleVirtiofsShareMounts, RemoveStaleVirtiofsShareMountsRequest,                   \
-	  remove_stale_virtiofs_share_mounts_request, sp_agent_remove_stale_virtiofs_share_mounts, \
-	  DENY_ERROR)                                                                              \
-	X(SetPolicy, SetPolicyRequest, set_policy_request, sp_agent_set_policy, DENY_ERROR)
-
-typedef int (*agent_handler)(struct tt_call *call, const ProtobufCMessage *req);
-
+/* One served method: its handler and what the policy calls its request. */
 struct agent_method {
+	const struct tt_msg_method *impl;
 	const char *request; /* Kata's request message name, for errors and the policy */
-	const ProtobufCMessageDescriptor *desc;
-	agent_handler fn;
-	enum deny_as deny;
+	/* A denial answers an OK reply with no data instead of PERMISSION_DENIED: what Kata does
+	 * for ReadStdout/ReadStderr. */
+	bool deny_empty;
 };
-
-/* One typed adapter per method, so that each handler keeps its request type. */
-#define ADAPTER(method, reqname, lower, fn, deny)                                                  \
-	static int call_##fn(struct tt_call *call, const ProtobufCMessage *req)                    \
-	{                                                                                          \
-		return fn(call, (const Grpc__##reqname *)req);                                     \
-	}
-AGENT_METHODS(ADAPTER)
-
-#define SPEC(method, reqname, lower, fn, deny)                                                     \
-	{ #reqname, &grpc__##lower##__descriptor, call_##fn, deny },
-static const struct agent_method specs[] = { AGENT_METHODS(SPEC) };
 
 static int agent_dispatch(struct tt_call *call, const uint8_t *payload, size_t len);
 
-#define ENTRY(method, reqname, lower, fn, deny) { #method, agent_dispatch },
-static const struct tt_method methods[] = { AGENT_METHODS(ENTRY) };
+static struct tt_method methods[MAX_METHODS];
+static struct agent_method specs[MAX_METHODS];
 
-#define NMETHODS (sizeof(methods) / sizeof(methods[0]))
-_Static_assert(sizeof(specs) / sizeof(specs[0]) == NMETHODS, "one spec per method");
-
-const struct tt_service sp_agent_service = {
+struct tt_service sp_agent_service = {
 	.name = "grpc.AgentService",
 	.methods = methods,
-	.nmethods = NMETHODS,
+	.nmethods = 0,
 };
+
+static const struct tt_service *const services[] = { &sp_health_service, &sp_agent_service };
+static const struct tt_server server = { services, 2, NULL };
+
+const struct tt_server *sp_agent_server(void)
+{
+	return &server;
+}
+
+static int add_method(size_t *n, const struct tt_msg_table *t, const struct tt_msg_method *m,
+		      struct sp_err *err)
+{
+	const char *request = sp_policy_request_name(m->name);
+
+	if (!request || !m->desc || !m->fn)
+		return sp_error(err, 0, "%s: method %s: the policy has no request for it",
+				t->module, m->name);
+	for (size_t i = 0; i < *n; i++)
+		if (strcmp(methods[i].name, m->name) == 0)
+			return sp_error(err, 0, "%s: method %s is served twice", t->module,
+					m->name);
+	if (*n >= MAX_METHODS)
+		return sp_error(err, 0, "more than %d methods", MAX_METHODS);
+	methods[*n] = (struct tt_method){ m->name, agent_dispatch };
+	specs[*n] = (struct agent_method){ m, request, strcmp(request, "ReadStreamRequest") == 0 };
+	(*n)++;
+	return 0;
+}
+
+int sp_agent_service_init(struct sp_err *err)
+{
+	size_t n = 0;
+
+	if (sp_agent_service.nmethods)
+		return 0;
+	for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++)
+		for (size_t i = 0; i < tables[t]->n; i++)
+			if (add_method(&n, tables[t], &tables[t]->methods[i], err) < 0)
+				return -1;
+	sp_agent_service.nmethods = n;
+	return 0;
+}
 
 /* Trust rules: every container and exec id the host names is checked against the id pattern
  * before anything else sees it, in every request that carries one (a non-empty exec_id; an
@@ -130,88 +117,51 @@ static const char *bad_id_field(const ProtobufCMessage *req)
 static int agent_dispatch(struct tt_call *call, const uint8_t *payload, size_t len)
 {
 	const struct agent_method *m = &specs[call->method - methods];
-	ProtobufCMessage *req = protobuf_c_message_unpack(m->desc, NULL, len, payload);
+	ProtobufCMessage *req = protobuf_c_message_unpack(m->impl->desc, NULL, len, payload);
+	struct sp_verdict *v;
+	const char *bad;
 	int ret;
 
 	if (!req)
-		return tt_call_error(call, TT_INVALID_ARGUMENT, "bad %s payload", m->request);
-	const char *bad = bad_id_field(req);
-
+		return tt_call_failf(call, SP_E_INVALID, "bad %s payload", m->request);
+	bad = bad_id_field(req);
 	if (bad) {
 		protobuf_c_message_free_unpacked(req, NULL);
-		return tt_call_error(call, TT_INVALID_ARGUMENT, "%s: %s is not a valid id",
-				     m->request, bad);
+		return tt_call_failf(call, SP_E_INVALID, "%s: %s is not a valid id", m->request,
+				     bad);
 	}
-
+	v = malloc(sizeof(*v));
+	if (!v) {
+		protobuf_c_message_free_unpacked(req, NULL);
+		return tt_call_failf(call, SP_E_EXHAUSTED, "out of memory");
+	}
 	/* POLICY: the one place where every AgentService request meets the policy, after it
-	 * decoded and before any handler sees it. */
-	if (sp_agent_policy_gate) {
-		char why[256] = "";
-
-		if (sp_agent_policy_gate(m->request, req, why, sizeof(why)) < 0) {
-			protobuf_c_message_free_unpacked(req, NULL);
-			if (!why[0])
-				(void)snprintf(why, sizeof(why), "%s is blocked by policy",
-					       m->request);
-			/* The gate already logged it under policy.deny. */
-			if (m->deny == DENY_EMPTY)
-				return tt_call_reply(call, NULL);
-			return tt_call_error(call, TT_PERMISSION_DENIED, "%s", why);
-		}
+	 * decoded and before any handler sees it. The gate logged a denial under policy.deny. */
+	if (sp_agent_policy_gate(m->request, req, v) < 0) {
+		protobuf_c_message_free_unpacked(req, NULL);
+		if (!v->why[0])
+			(void)snprintf(v->why, sizeof(v->why), "%s is blocked by policy",
+				       m->request);
+		ret = m->deny_empty ? tt_call_reply(call, NULL)
+				    : tt_call_failf(call, SP_E_DENIED, "%s", v->why);
+		free(v);
+		return ret;
 	}
-
-	ret = m->fn(call, req);
+	ret = m->impl->fn(call, req, v);
 	protobuf_c_message_free_unpacked(req, NULL);
+	free(v);
 	return ret;
 }
 
-/* --- handlers not written yet: weak defaults (see service.h) --------------------------------- */
+/* --- the agent's own methods ------------------------------------------------------------------ */
 
-static int not_yet(struct tt_call *call)
+/* A no-op answering OK, as in Kata (we keep no virtio-fs share mounts). */
+static int
+remove_stale_virtiofs_share_mounts(struct tt_call *call,
+				   const Grpc__RemoveStaleVirtiofsShareMountsRequest *req,
+				   const struct sp_verdict *verdict)
 {
-	return tt_call_error(call, TT_UNIMPLEMENTED, "%s: not implemented yet", call->method->name);
-}
-
-#define NOT_YET(fn, reqname)                                                                       \
-	__attribute__((weak)) int fn(struct tt_call *call, const Grpc__##reqname *req)             \
-	{                                                                                          \
-		(void)req;                                                                         \
-		return not_yet(call);                                                              \
-	}
-
-/* The runtime module: no fakes until it exists. */
-NOT_YET(sp_agent_create_container, CreateContainerRequest)
-NOT_YET(sp_agent_start_container, StartContainerRequest)
-NOT_YET(sp_agent_remove_container, RemoveContainerRequest)
-NOT_YET(sp_agent_exec_process, ExecProcessRequest)
-NOT_YET(sp_agent_signal_process, SignalProcessRequest)
-NOT_YET(sp_agent_wait_process, WaitProcessRequest)
-NOT_YET(sp_agent_read_stdout, ReadStreamRequest)
-NOT_YET(sp_agent_read_stderr, ReadStreamRequest)
-NOT_YET(sp_agent_write_stdin, WriteStreamRequest)
-NOT_YET(sp_agent_close_stdin, CloseStdinRequest)
-NOT_YET(sp_agent_tty_win_resize, TtyWinResizeRequest)
-NOT_YET(sp_agent_stats_container, StatsContainerRequest)
-NOT_YET(sp_agent_get_oom_event, GetOOMEventRequest)
-NOT_YET(sp_agent_get_diagnostic_data, GetDiagnosticDataRequest)
-/* Sandbox-level handlers. */
-NOT_YET(sp_agent_create_sandbox, CreateSandboxRequest)
-NOT_YET(sp_agent_destroy_sandbox, DestroySandboxRequest)
-NOT_YET(sp_agent_update_interface, UpdateInterfaceRequest)
-NOT_YET(sp_agent_update_routes, UpdateRoutesRequest)
-NOT_YET(sp_agent_add_arp_neighbors, AddARPNeighborsRequest)
-NOT_YET(sp_agent_online_cpu_mem, OnlineCPUMemRequest)
-NOT_YET(sp_agent_copy_file, CopyFileRequest)
-NOT_YET(sp_agent_update_ephemeral_mounts, UpdateEphemeralMountsRequest)
-/* The policy module's. */
-NOT_YET(sp_agent_set_policy, SetPolicyRequest)
-
-/* --- handlers that are complete ---------------------------------------------------------------- */
-
-int sp_agent_remove_stale_virtiofs_share_mounts(
-	struct tt_call *call, const Grpc__RemoveStaleVirtiofsShareMountsRequest *req)
-{
-	(void)req;
+	(void)req, (void)verdict;
 	return tt_call_reply(call, NULL);
 }
 
@@ -241,7 +191,18 @@ static int mem_block_size(uint64_t *size, struct sp_err *err)
 	return 0;
 }
 
-int sp_agent_get_guest_details(struct tt_call *call, const Grpc__GuestDetailsRequest *req)
+/* Not served: the shim takes UNIMPLEMENTED from it as "nothing to update". */
+static int update_ephemeral_mounts(struct tt_call *call,
+				   const Grpc__UpdateEphemeralMountsRequest *req,
+				   const struct sp_verdict *verdict)
+{
+	(void)req, (void)verdict;
+	return tt_call_failf(call, SP_E_UNSUPPORTED, "UpdateEphemeralMounts: not implemented yet");
+}
+
+/* The memory block size from sysfs and our agent details. */
+static int get_guest_details(struct tt_call *call, const Grpc__GuestDetailsRequest *req,
+			     const struct sp_verdict *verdict)
 {
 	Grpc__GuestDetailsResponse resp = GRPC__GUEST_DETAILS_RESPONSE__INIT;
 	Grpc__AgentDetails details = GRPC__AGENT_DETAILS__INIT;
@@ -249,9 +210,8 @@ int sp_agent_get_guest_details(struct tt_call *call, const Grpc__GuestDetailsReq
 
 	if (req->mem_block_size && mem_block_size(&resp.mem_block_size_bytes, &err) < 0) {
 		sp_warn("agent", "GetGuestDetails: %s", err.msg);
-		return tt_call_error(call, TT_INTERNAL,
-				     "GetGuestDetails: cannot read the memory "
-				     "block size");
+		return tt_call_failf(call, SP_E_INTERNAL,
+				     "GetGuestDetails: cannot read the memory block size");
 	}
 	details.version = (char *)SP_AGENT_VERSION;
 	details.init_daemon = getpid() == 1;
@@ -263,3 +223,21 @@ int sp_agent_get_guest_details(struct tt_call *call, const Grpc__GuestDetailsReq
 	resp.support_mem_hotplug_probe = false;
 	return tt_call_reply(call, &resp.base);
 }
+
+TT_MSG_ADAPTER(get_guest_details, Grpc__GuestDetailsRequest)
+TT_MSG_ADAPTER(remove_stale_virtiofs_share_mounts, Grpc__RemoveStaleVirtiofsShareMountsRequest)
+TT_MSG_ADAPTER(sp_agent_set_policy, Grpc__SetPolicyRequest)
+TT_MSG_ADAPTER(update_ephemeral_mounts, Grpc__UpdateEphemeralMountsRequest)
+
+static const struct tt_msg_method agent_methods[] = {
+	TT_MSG_METHOD("GetGuestDetails", grpc__guest_details_request, get_guest_details),
+	TT_MSG_METHOD("RemoveStaleVirtiofsShareMounts",
+		      grpc__remove_stale_virtiofs_share_mounts_request,
+		      remove_stale_virtiofs_share_mounts),
+	TT_MSG_METHOD("SetPolicy", grpc__set_policy_request, sp_agent_set_policy),
+	TT_MSG_METHOD("UpdateEphemeralMounts", grpc__update_ephemeral_mounts_request,
+		      update_ephemeral_mounts),
+};
+
+const struct tt_msg_table sp_agent_api = { "agent", agent_methods,
+					   sizeof(agent_methods) / sizeof(agent_methods[0]) };

@@ -198,6 +198,42 @@ int tt_call_error(struct tt_call *call, enum tt_code code, const char *fmt, ...)
 	return TT_DONE;
 }
 
+enum tt_code tt_code_for(const struct sp_err *err)
+{
+	static const enum tt_code codes[] = {
+		[SP_E_INTERNAL] = TT_INTERNAL,
+		[SP_E_INVALID] = TT_INVALID_ARGUMENT,
+		[SP_E_DENIED] = TT_PERMISSION_DENIED,
+		[SP_E_NOT_FOUND] = TT_NOT_FOUND,
+		[SP_E_EXISTS] = TT_ALREADY_EXISTS,
+		[SP_E_PRECONDITION] = TT_FAILED_PRECONDITION,
+		[SP_E_EXHAUSTED] = TT_RESOURCE_EXHAUSTED,
+		[SP_E_UNAVAILABLE] = TT_UNAVAILABLE,
+		[SP_E_TIMEOUT] = TT_DEADLINE_EXCEEDED,
+		[SP_E_UNSUPPORTED] = TT_UNIMPLEMENTED,
+	};
+
+	if (!err || err->kind >= sizeof(codes) / sizeof(codes[0]))
+		return TT_INTERNAL;
+	return codes[err->kind];
+}
+
+int tt_call_fail(struct tt_call *call, const struct sp_err *err)
+{
+	return tt_call_error(call, tt_code_for(err), "%s", err ? err->msg : "internal error");
+}
+
+int tt_call_failf(struct tt_call *call, enum sp_err_kind kind, const char *fmt, ...)
+{
+	struct sp_err err = { .kind = (uint8_t)kind };
+	va_list ap;
+
+	va_start(ap, fmt);
+	(void)vsnprintf(err.msg, sizeof(err.msg), fmt, ap);
+	va_end(ap);
+	return tt_call_fail(call, &err);
+}
+
 void tt_call_park(struct tt_call *call, void (*cancel)(struct tt_call *call), void *priv)
 {
 	struct tt_conn *conn = call->conn;

@@ -15,6 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/err.h"
+
 #define TT_HDR_LEN	10
 #define TT_MAX_DATA	(4u << 20)  /* the frame data limit of containerd/ttrpc */
 #define TT_OUT_SOFT_MAX (1u << 20)  /* stop reading a peer whose replies pile up beyond this */
@@ -123,6 +125,48 @@ int tt_call_reply(struct tt_call *call, const ProtobufCMessage *msg);
 int tt_call_error(struct tt_call *call, enum tt_code code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void tt_call_park(struct tt_call *call, void (*cancel)(struct tt_call *call), void *priv);
+
+/* The one place where the kind of an error becomes a gRPC status: the modules below the API
+ * say what kind of failure it was (lib/err.h), never which code the host gets. */
+enum tt_code tt_code_for(const struct sp_err *err);
+/* Answers with tt_code_for(err) and err->msg (never err->detail). Returns TT_DONE. */
+int tt_call_fail(struct tt_call *call, const struct sp_err *err);
+/* The same for a failure described here: tt_call_failf(call, SP_E_NOT_FOUND, "no %s", x). */
+int tt_call_failf(struct tt_call *call, enum sp_err_kind kind, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* --- methods that take a decoded request ------------------------------------------------------
+ * A module that serves requests exports a table of these (runtime, net, sandbox, the agent's
+ * own); agent/service.c assembles the AgentService from the tables, decodes each request with
+ * desc, asks the policy and calls fn with the decoded request (freed when fn returns: a handler
+ * that parks copies what it needs) and the policy's verdict on it (struct sp_verdict,
+ * policy/policy.h: what the policy consented to and what the request must still show). fn
+ * answers like a tt_handler. */
+struct sp_verdict;
+typedef int (*tt_msg_handler)(struct tt_call *call, const ProtobufCMessage *req,
+			      const struct sp_verdict *verdict);
+struct tt_msg_method {
+	const char *name; /* the method, e.g. "CreateContainer" */
+	const ProtobufCMessageDescriptor *desc;
+	tt_msg_handler fn;
+};
+struct tt_msg_table {
+	const char *module; /* for messages */
+	const struct tt_msg_method *methods;
+	size_t n;
+};
+/* One table entry for handler fn(struct tt_call *, const Type *, const struct sp_verdict *): an
+ * adapter keeps the handler's request type. lower is the message's descriptor prefix. */
+#define TT_MSG_ADAPTER(fn, Type)                                                                   \
+	static int fn##_msg(struct tt_call *call, const ProtobufCMessage *req,                     \
+			    const struct sp_verdict *verdict)                                      \
+	{                                                                                          \
+		return fn(call, (const Type *)(const void *)req, verdict);                         \
+	}
+#define TT_MSG_METHOD(name, lower, fn)                                                             \
+	{                                                                                          \
+		name, &lower##__descriptor, fn##_msg                                               \
+	}
 
 /* Appends one frame (header + data) to conn's output; also used by tests to build requests. */
 int tt_frame_append(uint8_t **buf, size_t *len, size_t *cap, uint32_t stream, uint8_t type,

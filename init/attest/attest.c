@@ -1,6 +1,6 @@
-/* Attestation in PID 1: starting the worker process that talks to the KBS (worker.c), the gate
- * that holds CreateContainer until the guest has attested, and resource requests. The initdata
- * boot step that settles the KBS, evidence and key (attest_conf) is boot.c.
+/* Attestation in PID 1: starting the worker process that talks to the KBS (worker.c), waiting
+ * for the attestation (sp_attest_wait) and resource requests. The initdata boot step that
+ * settles the KBS, evidence and key (attest_conf) is boot.c.
  *
  * The worker is forked once, when attestation first starts, and lives for the boot: it holds the
  * TEE private key and the token (PID 1 never does), and answers resource requests over a stream
@@ -12,7 +12,11 @@
  * /dev/tpmrm0; tdx/snp: configfs-tsm's report directory, snp also /dev/sev-guest), no
  * capabilities, no_new_privs and a seccomp allow-list (IPv4/IPv6 sockets only). PID 1 keeps the
  * TPM use at boot (PCR8) and everything else; the worker makes its key before (no untrusted input
- * yet) and enters the sandbox when PID 1 says the network is up (MSG_GO). */
+ * yet) and enters the sandbox when PID 1 says the network is up (MSG_GO).
+ *
+ * A failure frame carries "stage\0reason\0detail": the stage and the reason go to the console
+ * and the host, the KBS's own words (detail) into sp_err.detail only, which is never printed
+ * or sent. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -30,18 +34,15 @@
 #include <curl/curl.h>
 #include <openssl/crypto.h>
 
-#include "agent/gate.h"
-#include "agent/ttrpc.h"
 #include "attest/attest.h"
 #include "attest/attest_int.h"
 #include "attest/worker.h"
-#include "boot/boot.h"
-#include "boot/config.h"
 #include "lib/cleanup.h"
+#include "lib/config.h"
 #include "lib/log.h"
+#include "lib/power.h"
 #include "net/net.h"
 #include "net/netlink.h"
-#include "runtime/prepare.h"
 
 #define MAX_WAITERS  64
 #define MAX_REQUESTS 64
@@ -56,16 +57,21 @@ struct request {
 	bool sent, internal;
 };
 
+struct sp_attest_waiter {
+	sp_done_fn done;
+	void *arg;
+	bool used;
+};
+
 static struct {
 	enum state st;
-	char stage[32], why[256];
+	struct sp_err fail; /* why it failed: stage, reason and the KBS's words (detail) */
 	struct sp_loop *loop;
 	struct sp_watch *w; /* the worker's socket, NULL when there is no worker */
 	pid_t pid;
 	uint8_t *rx;
 	size_t rxlen, rxcap;
-	struct sp_prep *waiters[MAX_WAITERS];
-	size_t nwaiters;
+	struct sp_attest_waiter waiters[MAX_WAITERS];
 	struct request reqs[MAX_REQUESTS];
 	size_t nreqs;
 	uint32_t next_id;
@@ -74,27 +80,40 @@ static struct {
 	long long t_start;
 } A = { .grace = { .fd = -1 } };
 
-bool sp_attest_done(void)
+enum sp_attest_state sp_attest_state(void)
 {
-	return A.st == ST_OK;
+	switch (A.st) {
+	case ST_OFF:
+		return SP_ATTESTATION_OFF;
+	case ST_IDLE:
+	case ST_RUNNING:
+		return SP_ATTESTATION_PENDING;
+	case ST_OK:
+		return SP_ATTESTATION_DONE;
+	case ST_FAILED:
+		break;
+	}
+	return SP_ATTESTATION_FAILED;
 }
-
-bool sp_attest_pending(void)
-{
-	return A.st == ST_IDLE || A.st == ST_RUNNING;
-}
-
-#ifdef SEALPOD_HOST_BUILD
-void sp_attest_test_set_pending(bool pending)
-{
-	A.st = pending ? ST_IDLE : ST_OFF;
-}
-#endif
 
 void sp_attest_arm(bool pending)
 {
 	A.st = pending ? ST_IDLE : ST_OFF;
 }
+
+#ifdef SEALPOD_HOST_BUILD
+void sp_attest_test_state(enum sp_attest_state st)
+{
+	static const enum state map[] = { [SP_ATTESTATION_OFF] = ST_OFF,
+					  [SP_ATTESTATION_PENDING] = ST_IDLE,
+					  [SP_ATTESTATION_DONE] = ST_OK,
+					  [SP_ATTESTATION_FAILED] = ST_FAILED };
+
+	A.st = map[st];
+	if (st == SP_ATTESTATION_FAILED)
+		sp_fail(&A.fail, SP_E_PRECONDITION, 0, "attest.auth: a test said so");
+}
+#endif
 
 /* --- PID 1's side ---------------------------------------------------------------------------------- */
 static void grace_expired(struct sp_watch *w, uint32_t events)
@@ -117,36 +136,64 @@ static void schedule_poweroff(void)
 		sp_poweroff("attestation failed", 1);
 }
 
-/* What the host gets: the stage code and the reason without the KBS's own words (reasons never
- * hold secrets; the KBS detail may describe the owner's policy). */
-static void redact(char *dst, size_t size, const char *stage, const char *why)
+/* A failure frame's payload "stage\0reason\0detail" into err: the message is "stage: reason"
+ * (reason escaped, also left in why for the console), the detail stays in err->detail. A
+ * payload without the NULs is the worker's death or a bug: the default stage with what. */
+void sp_attest_failure_parse(const char *p, size_t len, const char *dflt_stage, const char *what,
+			     enum sp_err_kind kind, struct sp_err *err, char *why, size_t whylen)
 {
-	const char *cut = strstr(why, SP_ATTEST_DETAIL_SEP);
-	int n = cut ? (int)(cut - why) : (int)strlen(why);
+	const char *stage = dflt_stage, *reason = what, *detail = "";
+	size_t n;
 
-	(void)snprintf(dst, size, "%.31s: %.*s", stage, n > 200 ? 200 : n, why);
+	/* Three strings, each ended by a NUL inside the payload. */
+	if (p && len && (n = strnlen(p, len)) < len) {
+		const char *r = p + n + 1;
+		size_t left = len - n - 1, rn = strnlen(r, left);
+
+		stage = p;
+		reason = rn < left ? r : "";
+		if (rn < left && strnlen(r + rn + 1, left - rn - 1) < left - rn - 1)
+			detail = r + rn + 1;
+	}
+	sp_log_escape(why, whylen, reason, strnlen(reason, 400));
+	sp_fail(err, kind, 0, "%.31s: %s", stage, why);
+	err->stage = (uint8_t)sp_stage_from_name(stage);
+	if (!err->stage)
+		err->stage = (uint8_t)sp_stage_from_name(dflt_stage);
+	sp_log_escape(err->detail, sizeof(err->detail), detail, strnlen(detail, 400));
 }
 
+/* The failed attestation as every later request sees it: the same message, not the detail. */
 static void host_error(struct sp_err *err)
 {
-	redact(err->msg, sizeof(err->msg), A.stage, A.why);
-	err->errnum = 0;
+	*err = A.fail;
+	err->detail[0] = '\0';
 }
 
 static void finish_requests(bool fail_all);
 static void prefetch(void);
 
+static void wake_waiters(int ret, const struct sp_err *err)
+{
+	for (size_t i = 0; i < MAX_WAITERS; i++) {
+		struct sp_attest_waiter *w = &A.waiters[i];
+
+		if (!w->used)
+			continue;
+		w->used = false; /* before done: it may wait again or cancel */
+		w->done(w->arg, ret, err);
+	}
+}
+
 static void attest_result(int code, const char *payload, size_t len)
 {
 	struct sp_err err;
+	char why[200];
 
 	if (code == 0) {
 		A.st = ST_OK;
-		sp_agent_note_attested();
 		sp_info("attest", "done in %lld ms", sp_attest_now_ms() - A.t_start);
-		for (size_t i = 0; i < A.nwaiters; i++)
-			sp_prep_done(A.waiters[i], 0, NULL);
-		A.nwaiters = 0;
+		wake_waiters(0, NULL);
 		if (!A.prefetched) {
 			A.prefetched = true;
 			prefetch();
@@ -155,19 +202,12 @@ static void attest_result(int code, const char *payload, size_t len)
 		return;
 	}
 	A.st = ST_FAILED;
-	if (payload && len && memchr(payload, 0, len)) {
-		(void)snprintf(A.stage, sizeof(A.stage), "%s", payload);
-		size_t sl = strlen(payload) + 1;
-		sp_log_escape(A.why, sizeof(A.why), payload + sl, strnlen(payload + sl, len - sl));
-	} else {
-		(void)snprintf(A.stage, sizeof(A.stage), "attest.auth");
-		(void)snprintf(A.why, sizeof(A.why), "the attestation worker died");
-	}
-	sp_log_fatal(A.stage, "%s", A.why);
+	sp_attest_failure_parse(payload, len, "attest.auth", "the attestation worker died",
+				SP_E_PRECONDITION, &A.fail, why, sizeof(why));
+	/* The console gets what the host gets: the KBS's words stay in A.fail.detail. */
+	sp_log_fatal(sp_stage_name(A.fail.stage), "%s", why);
 	host_error(&err);
-	for (size_t i = 0; i < A.nwaiters; i++)
-		sp_prep_done(A.waiters[i], -TT_FAILED_PRECONDITION, &err);
-	A.nwaiters = 0;
+	wake_waiters(-1, &err);
 	finish_requests(true);
 	if (attest_conf.required) {
 		sp_warn("attest", "no container will be created; powering off");
@@ -175,47 +215,45 @@ static void attest_result(int code, const char *payload, size_t len)
 	}
 }
 
+static void resource_ok(const struct request *r, const uint8_t *p, size_t len)
+{
+	uint8_t d[64];
+	size_t dl;
+	char hx[129];
+
+	if (!r->internal)
+		return;
+	if (attest_conf.test_overlay && sp_hash_digest(SP_HASH_SHA256, p, len, d, &dl) == 0) {
+		sp_hex(d, dl, hx);
+		sp_info("attest", "resource %s: %zu bytes received, sha256 %s (test overlay)",
+			r->uri, len, hx);
+	} else {
+		sp_info("attest", "resource %s: %zu bytes received", r->uri, len);
+	}
+}
+
 static void resource_result(uint32_t id, int code, const uint8_t *p, size_t len)
 {
 	for (size_t i = 0; i < A.nreqs; i++) {
 		struct request r = A.reqs[i];
-		struct sp_err err = { 0 };
+		struct sp_err err;
+		char why[200];
 
 		if (r.id != id)
 			continue;
 		A.reqs[i] = A.reqs[--A.nreqs];
 		if (code == 0) {
-			if (r.internal) {
-				uint8_t d[64];
-				size_t dl;
-				char hx[129];
-				if (attest_conf.test_overlay &&
-				    sp_hash_digest(SP_HASH_SHA256, p, len, d, &dl) == 0) {
-					sp_hex(d, dl, hx);
-					sp_info("attest",
-						"resource %s: %zu bytes received, sha256 %s "
-						"(test overlay)",
-						r.uri, len, hx);
-				} else {
-					sp_info("attest", "resource %s: %zu bytes received", r.uri,
-						len);
-				}
-			}
+			resource_ok(&r, p, len);
 			if (r.cb)
 				r.cb(r.arg, 0, p, len, NULL);
-		} else {
-			char stage[32] = "attest.resource", why[256] = "failed";
-			if (len && memchr(p, 0, len)) {
-				(void)snprintf(stage, sizeof(stage), "%s", (const char *)p);
-				size_t sl = strlen(stage) + 1;
-				sp_log_escape(why, sizeof(why), (const char *)p + sl,
-					      strnlen((const char *)p + sl, len - sl));
-			}
-			sp_warn("attest", "%s: %s", stage, why);
-			redact(err.msg, sizeof(err.msg), stage, why);
-			if (r.cb)
-				r.cb(r.arg, -TT_UNAVAILABLE, NULL, 0, &err);
+			return;
 		}
+		sp_attest_failure_parse((const char *)p, len, "attest.resource", "failed",
+					SP_E_UNAVAILABLE, &err, why, sizeof(why));
+		sp_warn("attest", "%s", err.msg);
+		err.detail[0] = '\0'; /* the requester needs only what it may show */
+		if (r.cb)
+			r.cb(r.arg, -1, NULL, 0, &err);
 		return;
 	}
 }
@@ -228,13 +266,54 @@ static void worker_gone(void)
 	}
 	if (A.st == ST_IDLE)
 		return; /* a pre-started worker: the next attestation starts another */
-	if (A.st == ST_RUNNING) {
+	if (A.st == ST_RUNNING)
 		attest_result(-1, NULL, 0);
-	} else if (A.st == ST_OK) {
-		/* Resources can no longer be fetched; the next request starts a new worker. */
-		A.st = ST_OK;
-		finish_requests(true);
+	else if (A.st == ST_OK)
+		finish_requests(true); /* the next request starts a new worker */
+}
+
+/* Grows the receive buffer; false when it would exceed what a frame may need. */
+static bool rx_grow(void)
+{
+	size_t cap = A.rxcap ? A.rxcap * 2 : 65536;
+	uint8_t *t;
+
+	if (cap > MSG_MAX + sizeof(struct frame) + 65536)
+		return false;
+	/* Not realloc: the old buffer may hold a secret that must not be left behind in freed
+	 * memory. */
+	t = malloc(cap);
+	if (!t)
+		return false;
+	if (A.rx) {
+		memcpy(t, A.rx, A.rxlen);
+		OPENSSL_cleanse(A.rx, A.rxcap);
+		free(A.rx);
 	}
+	A.rx = t, A.rxcap = cap;
+	return true;
+}
+
+/* Handles every whole frame in the buffer; false when the worker broke the protocol. */
+static bool rx_frames(void)
+{
+	while (A.rxlen >= sizeof(struct frame)) {
+		struct frame f;
+
+		memcpy(&f, A.rx, sizeof(f));
+		if (f.len > MSG_MAX)
+			return false;
+		if (A.rxlen < sizeof(f) + f.len)
+			break;
+		if (f.type == MSG_ATTEST)
+			attest_result(f.code, (const char *)A.rx + sizeof(f), f.len);
+		else if (f.type == MSG_RESOURCE)
+			resource_result(f.id, f.code, A.rx + sizeof(f), f.len);
+		OPENSSL_cleanse(A.rx + sizeof(f), f.len);
+		memmove(A.rx, A.rx + sizeof(f) + f.len, A.rxlen - sizeof(f) - f.len);
+		A.rxlen -= sizeof(f) + f.len;
+	}
+	return true;
 }
 
 static void on_worker(struct sp_watch *w, uint32_t events)
@@ -242,26 +321,9 @@ static void on_worker(struct sp_watch *w, uint32_t events)
 	for (;;) {
 		ssize_t r;
 
-		if (A.rxcap - A.rxlen < 65536) {
-			size_t cap = A.rxcap ? A.rxcap * 2 : 65536;
-			uint8_t *t;
-			if (cap > MSG_MAX + sizeof(struct frame) + 65536) {
-				worker_gone();
-				return;
-			}
-			/* Not realloc: the old buffer may hold a secret that must not be left behind
-			 * in freed memory. */
-			t = malloc(cap);
-			if (!t) {
-				worker_gone();
-				return;
-			}
-			if (A.rx) {
-				memcpy(t, A.rx, A.rxlen);
-				OPENSSL_cleanse(A.rx, A.rxcap);
-				free(A.rx);
-			}
-			A.rx = t, A.rxcap = cap;
+		if (A.rxcap - A.rxlen < 65536 && !rx_grow()) {
+			worker_gone();
+			return;
 		}
 		r = read(w->fd, A.rx + A.rxlen, A.rxcap - A.rxlen);
 		if (r < 0 && errno == EINTR)
@@ -273,22 +335,9 @@ static void on_worker(struct sp_watch *w, uint32_t events)
 			return;
 		}
 		A.rxlen += (size_t)r;
-		while (A.rxlen >= sizeof(struct frame)) {
-			struct frame f;
-			memcpy(&f, A.rx, sizeof(f));
-			if (f.len > MSG_MAX) {
-				worker_gone();
-				return;
-			}
-			if (A.rxlen < sizeof(f) + f.len)
-				break;
-			if (f.type == MSG_ATTEST)
-				attest_result(f.code, (const char *)A.rx + sizeof(f), f.len);
-			else if (f.type == MSG_RESOURCE)
-				resource_result(f.id, f.code, A.rx + sizeof(f), f.len);
-			OPENSSL_cleanse(A.rx + sizeof(f), f.len);
-			memmove(A.rx, A.rx + sizeof(f) + f.len, A.rxlen - sizeof(f) - f.len);
-			A.rxlen -= sizeof(f) + f.len;
+		if (!rx_frames()) {
+			worker_gone();
+			return;
 		}
 	}
 	(void)events;
@@ -339,30 +388,29 @@ static int start_worker(struct sp_err *err)
 static void begin_attestation(void)
 {
 	struct sp_err err = { 0 };
+	char buf[300];
+	int n;
 
 	if (A.st != ST_IDLE && !(A.st == ST_OK && !A.w))
 		return;
-	if (!A.loop)
-		A.loop = sp_signals_loop();
 	A.t_start = sp_attest_now_ms();
 	sp_info("attest", "start: %s evidence to %s", sp_evidence_name(attest_conf.ev),
 		attest_conf.kbs_url[0] ? attest_conf.kbs_url : "(no KBS)");
 	A.st = ST_RUNNING;
-	if (!A.loop || (!A.w && start_worker(&err) < 0) ||
-	    sp_attest_send_frame(A.w->fd, MSG_GO, 0, 0, NULL, 0) < 0) {
-		if (!err.msg[0])
-			(void)snprintf(err.msg, sizeof(err.msg), "the attestation worker is gone");
-		char buf[300];
-		int n = snprintf(buf, sizeof(buf), "attest.auth%c%s", 0,
-				 A.loop ? err.msg : "no event loop");
-		attest_result(-1, buf, (size_t)n + 1);
-	}
+	if (A.loop && (A.w || start_worker(&err) == 0) &&
+	    sp_attest_send_frame(A.w->fd, MSG_GO, 0, 0, NULL, 0) == 0)
+		return;
+	if (!err.msg[0])
+		(void)snprintf(err.msg, sizeof(err.msg), "the attestation worker is gone");
+	n = snprintf(buf, sizeof(buf), "attest.auth%c%s", 0, A.loop ? err.msg : "no event loop");
+	attest_result(-1, buf, (size_t)n + 1);
 }
 
 static void send_pending(void)
 {
 	for (size_t i = 0; i < A.nreqs; i++) {
 		struct request *r = &A.reqs[i];
+
 		if (r->sent || !A.w)
 			continue;
 		/* The worker reads one request at a time; a write to its socket never blocks long
@@ -384,43 +432,44 @@ static void finish_requests(bool fail_all)
 	while (A.nreqs) {
 		struct request r = A.reqs[--A.nreqs];
 		struct sp_err err;
-		if (A.st == ST_FAILED) {
+
+		if (A.st == ST_FAILED)
 			host_error(&err);
-		} else {
-			(void)snprintf(err.msg, sizeof(err.msg),
-				       "attest.resource: the KBS client stopped");
-			err.errnum = 0;
-		}
+		else
+			sp_fail(&err, SP_E_UNAVAILABLE, 0,
+				"attest.resource: the KBS client stopped");
+		err.stage = SP_STAGE_ATTEST_RESOURCE;
 		if (r.cb)
-			r.cb(r.arg, -TT_UNAVAILABLE, NULL, 0, &err);
+			r.cb(r.arg, -1, NULL, 0, &err);
 	}
 }
 
-static int queue_request(const char *uri, sp_resource_fn cb, void *arg, bool internal,
+static int queue_request(const char *uri, sp_resource_fn cb, void *arg, bool internal, uint32_t *id,
 			 struct sp_err *err)
 {
 	char path[512];
 	struct request *r;
 
 	if (sp_kbs_parse_uri(uri, path, sizeof(path), err) < 0)
-		return sp_error_wrap(err, "attest.resource"), -TT_INVALID_ARGUMENT;
-	if (!attest_conf.kbs_url[0]) {
-		sp_error(err, 0, "attest.resource: no KBS is configured");
-		return -TT_FAILED_PRECONDITION;
-	}
+		return sp_fail_wrap(err, SP_E_INVALID, "attest.resource");
+	if (!attest_conf.kbs_url[0])
+		return sp_fail(err, SP_E_PRECONDITION, 0, "attest.resource: no KBS is configured");
 	if (A.st == ST_FAILED) {
 		host_error(err);
-		return -TT_FAILED_PRECONDITION;
+		return -1;
 	}
-	if (A.nreqs >= MAX_REQUESTS) {
-		sp_error(err, 0, "attest.resource: too many requests in flight");
-		return -TT_RESOURCE_EXHAUSTED;
-	}
+	if (A.nreqs >= MAX_REQUESTS)
+		return sp_fail(err, SP_E_EXHAUSTED, 0,
+			       "attest.resource: too many requests in flight");
 	r = &A.reqs[A.nreqs++];
 	memset(r, 0, sizeof(*r));
 	r->id = ++A.next_id;
+	if (!r->id)
+		r->id = ++A.next_id; /* 0 means "none" to callers */
 	(void)snprintf(r->uri, sizeof(r->uri), "%s", uri);
 	r->cb = cb, r->arg = arg, r->internal = internal;
+	if (id)
+		*id = r->id;
 	if (A.st == ST_OK && A.w)
 		send_pending();
 	else
@@ -428,16 +477,16 @@ static int queue_request(const char *uri, sp_resource_fn cb, void *arg, bool int
 	return 0;
 }
 
-int sp_attest_resource_get(const char *uri, sp_resource_fn cb, void *arg, struct sp_err *err)
+int sp_attest_resource_get(const char *uri, sp_resource_fn cb, void *arg, uint32_t *id,
+			   struct sp_err *err)
 {
-	int r = queue_request(uri, cb, arg, false, err);
-	return r < 0 ? r : 0;
+	return queue_request(uri, cb, arg, false, id, err) < 0 ? -1 : 0;
 }
 
-void sp_attest_resource_cancel(void *arg)
+void sp_attest_resource_cancel(uint32_t id)
 {
-	for (size_t i = 0; i < A.nreqs; i++)
-		if (!A.reqs[i].internal && A.reqs[i].arg == arg)
+	for (size_t i = 0; id && i < A.nreqs; i++)
+		if (!A.reqs[i].internal && A.reqs[i].id == id)
 			A.reqs[i].cb = NULL; /* its reply is still read and dropped */
 }
 
@@ -446,40 +495,41 @@ static void prefetch(void)
 	struct sp_err err;
 
 	for (size_t i = 0; i < attest_conf.nprefetch; i++)
-		if (queue_request(attest_conf.prefetch[i], NULL, NULL, true, &err) < 0)
+		if (queue_request(attest_conf.prefetch[i], NULL, NULL, true, NULL, &err) < 0)
 			sp_warn("attest", "%s", err.msg);
 }
 
-int sp_attest_gate(struct sp_prep *h, struct sp_err *err)
+int sp_attest_wait(sp_done_fn done, void *arg, struct sp_attest_waiter **out, struct sp_err *err)
 {
+	*out = NULL;
 	switch (A.st) {
 	case ST_OFF:
 	case ST_OK:
 		return 0;
 	case ST_FAILED:
 		host_error(err);
-		return -TT_FAILED_PRECONDITION;
+		return -1;
 	case ST_IDLE:
 	case ST_RUNNING:
-		if (A.nwaiters >= MAX_WAITERS) {
-			sp_error(err, 0, "attest: too many CreateContainer calls waiting");
-			return -TT_RESOURCE_EXHAUSTED;
-		}
-		A.waiters[A.nwaiters++] = h;
-		begin_attestation();
-		/* begin_attestation may have failed at once and answered h already. */
-		return SP_PREP_PENDING;
+		break;
 	}
-	return 0;
+	for (size_t i = 0; i < MAX_WAITERS; i++) {
+		struct sp_attest_waiter *w = &A.waiters[i];
+
+		if (w->used)
+			continue;
+		*w = (struct sp_attest_waiter){ .done = done, .arg = arg, .used = true };
+		*out = w;
+		begin_attestation(); /* may fail at once and call done already */
+		return SP_PENDING;
+	}
+	return sp_fail(err, SP_E_EXHAUSTED, 0, "attest: too many CreateContainer calls waiting");
 }
 
-void sp_attest_gate_cancel(struct sp_prep *h)
+void sp_attest_wait_cancel(struct sp_attest_waiter *w)
 {
-	for (size_t i = 0; i < A.nwaiters; i++)
-		if (A.waiters[i] == h) {
-			A.waiters[i] = A.waiters[--A.nwaiters];
-			return;
-		}
+	if (w)
+		w->used = false;
 }
 
 /* --- boot: standalone network and the early start ----------------------------------------------- */
@@ -527,7 +577,7 @@ void sp_attest_boot_start(struct sp_loop *loop, const struct sp_config *cfg)
 			sp_warn("attest", "standalone network: %s", err.msg);
 		else
 			sp_info("attest", "standalone network: eth0 %s", cfg->net_cidr);
-		/* Standalone: the network is here, attest now (DESIGN.md, Boot sequence 4). */
+		/* Standalone: the network is here, attest now. */
 		if (A.st == ST_IDLE)
 			begin_attestation();
 	}

@@ -1,9 +1,7 @@
-/* Attestation and what initdata configures (DESIGN.md, "Configuration and initdata" and
- * "Attestation"). init/attest/ defines these; the declarations are weak so a caller built
- * without the module can tell (the function's address is NULL).
- *
- * The attestation gate that holds CreateContainer until the guest has attested is declared in
- * runtime/prepare.h (sp_attest_gate). */
+/* Attestation and what initdata configures. init/attest/ defines these; main (init/boot/) runs
+ * the two boot steps, the CreateContainer preparation (runtime/prepare.c) waits for the
+ * attestation and fetches secrets through the asynchronous primitives below, and the policy gate
+ * (agent/gate.c) reads sp_attest_state(). Nothing here knows who calls it. */
 #ifndef SEALPOD_ATTEST_ATTEST_H
 #define SEALPOD_ATTEST_ATTEST_H
 
@@ -11,7 +9,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/config.h"
 #include "lib/err.h"
+#include "lib/loop.h"
 
 /* Image settings from verified initdata (cdh.toml), or the defaults when there is none. */
 struct sp_image_settings {
@@ -19,7 +19,7 @@ struct sp_image_settings {
 	 * (cdh.toml [image] authenticated_registry_credentials_uri) */
 	const char *auth_uri;
 	/* Registries (host[:port]) reachable over plain HTTP; honoured only when the test overlay is
-	 * present (DESIGN.md, Trust rules). */
+	 * present (README, Trust rules). */
 	const char *const *insecure_registries;
 	size_t n_insecure_registries;
 	/* Extra CA certificates (PEM) trusted for registries, besides the built-in bundle. */
@@ -27,7 +27,6 @@ struct sp_image_settings {
 	/* Parallel layer downloads per image (cdh.toml [image] max_concurrent_layer_downloads_per_image). */
 	unsigned max_parallel_layers;
 };
-const struct sp_image_settings *sp_attest_image_settings(void) __attribute__((weak));
 
 /* Secrets for containers, from verified initdata (cdh.toml, one table per secret):
  *
@@ -40,8 +39,8 @@ const struct sp_image_settings *sp_attest_image_settings(void) __attribute__((we
  *
  * A container receives a secret only when its rootfs was pulled in the guest and the pull
  * resolved to that digest, after its spec passed the policy; the file lives on a tmpfs that only
- * PID 1 and that container see, read-only, owned by the container's user (DESIGN.md, Trust
- * rules: never bound to a host-chosen name). Nothing the host sends names a secret. */
+ * PID 1 and that container see, read-only, owned by the container's user (never bound to a
+ * host-chosen name). Nothing the host sends names a secret. */
 #define SP_SECRETS_MAX	   32
 #define SP_SECRET_NAME_MAX 64
 struct sp_secret_decl {
@@ -51,40 +50,55 @@ struct sp_secret_decl {
 	const char *path; /* absolute, normalised, not "/", not in /proc /sys /dev */
 	unsigned mode;	  /* permission bits, 0400 unless set */
 };
-/* The declarations (*out: an array of the returned count, valid for the whole boot). */
-size_t sp_attest_secrets(const struct sp_secret_decl **out) __attribute__((weak));
+
+/* --- what the attestation boot step settles (sp_attest_boot_initdata) --------------------------- */
+struct sp_policy;
+struct sp_initdata_conf {
+	bool present;			       /* a verified initdata disk */
+	struct sp_policy *policy;	       /* its policy (the caller owns it), or NULL */
+	const struct sp_image_settings *image; /* never NULL: initdata's, else the defaults */
+	const struct sp_secret_decl *secrets;  /* valid for the whole boot */
+	size_t nsecrets;
+};
+
+/* Step 2, after the command line: reads the initdata disk, verifies it against the launch binding
+ * (TDX MRCONFIGID, SNP HOSTDATA, or extends vTPM PCR8), parses aa.toml/cdh.toml and the policy,
+ * and decides whether and where the guest attests. A mismatch or malformed initdata is fatal
+ * (the guest powers off). */
+void sp_attest_boot_initdata(const struct sp_config *cfg, bool test_overlay,
+			     struct sp_initdata_conf *out);
+/* Step 4, after the control port opened: the attestation runs on loop. Standalone (sealpod.ip on
+ * the command line) configures eth0 and starts attestation at once; under Kata the first
+ * CreateContainer starts it (sp_attest_wait). */
+void sp_attest_boot_start(struct sp_loop *loop, const struct sp_config *cfg);
+
+/* --- the attestation ---------------------------------------------------------------------------- */
+enum sp_attest_state {
+	SP_ATTESTATION_OFF = 0, /* not configured: nothing will attest */
+	SP_ATTESTATION_PENDING, /* configured, not run yet or under way */
+	SP_ATTESTATION_DONE,	/* succeeded in this boot */
+	SP_ATTESTATION_FAILED,
+};
+enum sp_attest_state sp_attest_state(void);
+
+/* Waits for the attestation, starting it when it has not run: 0 when the guest attested already
+ * or attestation is off, -1 with err (the stage and a reason without the KBS's words) when it
+ * failed, SP_PENDING and then done (lib/err.h). */
+struct sp_attest_waiter;
+int sp_attest_wait(sp_done_fn done, void *arg, struct sp_attest_waiter **w, struct sp_err *err);
+void sp_attest_wait_cancel(struct sp_attest_waiter *w);
 
 /* Fetches a KBS resource named by a kbs:///<repo>/<type>/<tag> URI, attesting first when the
- * guest has not (or its token expired). Asynchronous: returns 0 and later runs cb once from PID
- * 1's loop; data (len bytes, the plaintext secret) is valid only during cb and wiped after it.
- * ret < 0: a negative tt_code, err names the stage (attest.*) and a redacted reason. Returns
- * negative at once (with err) when the request cannot start. */
+ * guest has not (or its token expired). Asynchronous: returns 0 with *id and later runs cb once
+ * from PID 1's loop, unless sp_attest_resource_cancel(*id) comes first; data (len bytes, the
+ * plaintext secret) is valid only during cb and wiped after it. ret < 0: err names the stage
+ * (attest.*) and a reason without the KBS's words. Returns -1 at once (with err) when the
+ * request cannot start. */
 typedef void (*sp_resource_fn)(void *arg, int ret, const uint8_t *data, size_t len,
 			       const struct sp_err *err);
-int sp_attest_resource_get(const char *uri, sp_resource_fn cb, void *arg, struct sp_err *err)
-	__attribute__((weak));
-/* Forgets every pending callback registered with arg (its requester went away). */
-void sp_attest_resource_cancel(void *arg) __attribute__((weak));
-
-/* True once the guest has attested successfully in this boot. */
-bool sp_attest_done(void) __attribute__((weak));
-/* True while attestation is configured and has neither succeeded nor failed: CreateContainer's
- * attestation gate (runtime/prepare.c) parks the container until it ends, and refuses it if it
- * fails. */
-bool sp_attest_pending(void) __attribute__((weak));
-
-/* --- boot steps (init/boot/main.c) ------------------------------------------------------------ */
-struct sp_config;
-struct sp_loop;
-struct sp_policy;
-/* Step 2, after the command line: reads the initdata disk, verifies it against the launch binding
- * (TDX MRCONFIGID, SNP HOSTDATA, or extends vTPM PCR8), parses aa.toml/cdh.toml and the policy
- * (*policy: initdata's, or NULL for the built-in default), and decides whether and where the
- * guest attests. A mismatch or malformed initdata is fatal (the guest powers off). */
-int sp_attest_boot_initdata(const struct sp_config *cfg, bool test_overlay,
-			    struct sp_policy **policy);
-/* Step 4, after the control port opened: standalone (sealpod.ip on the command line) configures
- * eth0 and starts attestation at once; under Kata the first CreateContainer starts it. */
-void sp_attest_boot_start(struct sp_loop *loop, const struct sp_config *cfg);
+int sp_attest_resource_get(const char *uri, sp_resource_fn cb, void *arg, uint32_t *id,
+			   struct sp_err *err);
+/* The requester went away: cb will not run (the reply is still read and wiped). */
+void sp_attest_resource_cancel(uint32_t id);
 
 #endif

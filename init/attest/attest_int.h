@@ -11,7 +11,7 @@
  *   snp.c       the SNP report and certificate table as trustee's JSON
  *   boot.c      the initdata boot step: the launch binding, the KBS, evidence and key to use
  *   worker.c    the worker process that holds the TEE key and talks to the KBS (protocol: worker.h)
- *   attest.c    PID 1's side: starting the worker, the gate and the resource requests */
+ *   attest.c    PID 1's side: starting the worker, waiting for it and the resource requests */
 #ifndef SEALPOD_ATTEST_ATTEST_INT_H
 #define SEALPOD_ATTEST_ATTEST_INT_H
 
@@ -92,8 +92,8 @@ char *sp_tee_key_jwk(const struct sp_tee_key *k);
 int sp_jwe_decrypt(const struct sp_tee_key *k, const char *json, size_t len, uint8_t **plain,
 		   size_t *plain_len, struct sp_err *err);
 #ifdef SEALPOD_HOST_BUILD
-/* Tests: attestation configured and not yet run (true) or not configured (false). */
-void sp_attest_test_set_pending(bool pending);
+/* Tests: the attestation's state as the gate and the preparation see it. */
+void sp_attest_test_state(enum sp_attest_state st);
 /* Tests: a key from PEM (PKCS#8) so vectors made elsewhere can be decrypted. */
 int sp_tee_key_from_pem(const char *pem, struct sp_tee_key **out, struct sp_err *err);
 #endif
@@ -116,9 +116,9 @@ int sp_kbs_attest_json(const char *initdata, const char *nonce, const char *jwk,
 int sp_kbs_parse_token(const char *body, size_t len, char **token, struct sp_err *err);
 /* An error body's type suffix ("PolicyDeny"), escaped, or "" when there is none. */
 void sp_kbs_error_type(const char *body, size_t len, char *out, size_t outlen);
-/* Its "detail" text, escaped, or "". Console only: what goes to the host stops at " | ". */
+/* Its "detail" text, escaped, or "". It may describe the owner's policy: it goes into
+ * sp_err.detail only, never into a log line or a reply (the host reads the console too). */
 void sp_kbs_error_detail(const char *body, size_t len, char *out, size_t outlen);
-#define SP_ATTEST_DETAIL_SEP " | KBS says: "
 /* kbs:///repo/type/tag → "repo/type/tag" (each part [A-Za-z0-9._-]+, not . or ..). */
 int sp_kbs_parse_uri(const char *uri, char *path, size_t pathlen, struct sp_err *err);
 
@@ -159,6 +159,16 @@ enum sp_evidence_kind { SP_EV_NONE = 0, SP_EV_SAMPLE, SP_EV_TPM, SP_EV_TDX, SP_E
 const char *sp_evidence_name(enum sp_evidence_kind k);
 /* What this machine offers, best first: tdx, snp, tpm; sample only with the test overlay. */
 enum sp_evidence_kind sp_evidence_detect(bool test_overlay);
+/* The evidence to send (boot.c), from what detection found (detected, the best the machine
+ * offers), whether a TPM is there, initdata's [sealpod] evidence and the command line's
+ * sealpod.evidence (NULL or "" when unset): initdata may choose any the machine has; the
+ * command line only on a test image (elsewhere it could only choose weaker evidence, e.g. the
+ * host's vTPM over TDX); "sample" only on a test image. A refused or unavailable choice leaves
+ * detected and a line for the console in note ("" when none). Pure: the detector is the
+ * caller's, so a unit test can stand in for any machine. */
+enum sp_evidence_kind sp_attest_choose_evidence(enum sp_evidence_kind detected, bool tpm_present,
+						const char *initdata, const char *cmdline,
+						bool test_overlay, char *note, size_t notelen);
 /* The primary_evidence JSON for report data rd (the runtime-data digest, rdlen bytes). */
 int sp_evidence_collect(enum sp_evidence_kind k, const uint8_t *rd, size_t rdlen, char **json,
 			struct sp_err *err);
@@ -186,7 +196,14 @@ struct sp_attest_conf {
 	size_t nprefetch;
 };
 extern struct sp_attest_conf attest_conf;
-/* The boot step's verdict (attest.c): attestation waits for its first trigger (true) or is off. */
+/* A failure frame's payload from the worker, "stage\0reason\0detail" (attest.c): err gets
+ * "stage: reason" (escaped; also in why, for the console) with kind and the stage's code, and
+ * the KBS's words in err->detail only, never printed or sent. Without the NULs (the worker died)
+ * the stage is dflt_stage and the reason what. */
+void sp_attest_failure_parse(const char *p, size_t len, const char *dflt_stage, const char *what,
+			     enum sp_err_kind kind, struct sp_err *err, char *why, size_t whylen);
+/* The boot step's verdict (attest.c): attestation waits for its first trigger (true) or is off.
+ * Unit tests use it to stand for a configured attestation. */
 void sp_attest_arm(bool pending);
 
 #endif

@@ -8,28 +8,17 @@
 
 #include "attest/attest.h"
 #include "attest/attest_int.h"
-#include "boot/boot.h"
-#include "boot/config.h"
+#include "lib/config.h"
 #include "lib/fileio.h"
 #include "lib/log.h"
+#include "lib/power.h"
 #include "policy/policy.h"
 
 #define TPM_DEV "/dev/tpmrm0"
 
 struct sp_attest_conf attest_conf;
 
-static struct sp_image_settings default_image = { .max_parallel_layers = 3 };
-
-const struct sp_image_settings *sp_attest_image_settings(void)
-{
-	return attest_conf.have_initdata ? &attest_conf.id.image : &default_image;
-}
-
-size_t sp_attest_secrets(const struct sp_secret_decl **out)
-{
-	*out = attest_conf.have_initdata ? attest_conf.id.secrets : NULL;
-	return attest_conf.have_initdata ? attest_conf.id.nsecrets : 0;
-}
+static const struct sp_image_settings default_image = { .max_parallel_layers = 3 };
 
 /* --- boot: initdata ----------------------------------------------------------------------------- */
 static int hex_decode(const char *s, uint8_t *out, size_t cap, size_t *n)
@@ -182,32 +171,61 @@ static void choose_kbs(const struct sp_config *cfg)
 		attest_conf.kbs_url[strlen(attest_conf.kbs_url) - 1] = '\0';
 }
 
-static void choose_evidence(const struct sp_config *cfg)
+enum sp_evidence_kind sp_attest_choose_evidence(enum sp_evidence_kind detected, bool tpm_present,
+						const char *initdata, const char *cmdline,
+						bool test_overlay, char *note, size_t notelen)
 {
-	const char *want = cfg->evidence[0]	       ? cfg->evidence
-			   : attest_conf.have_initdata ? attest_conf.id.evidence
-						       : NULL;
+	const char *want = initdata;
+	char esc[32];
 
-	attest_conf.ev = sp_evidence_detect(attest_conf.test_overlay);
-	if (!want)
-		return;
-	if (strcmp(want, "sample") == 0) {
-		if (attest_conf.test_overlay)
-			attest_conf.ev = SP_EV_SAMPLE;
-		else
-			sp_warn("attest", "evidence \"sample\" ignored: test overlay only");
-	} else if (strcmp(want, "tpm") == 0 && sp_path_exists(TPM_DEV)) {
-		attest_conf.ev = SP_EV_TPM;
-	} else if (strcmp(want, sp_evidence_name(attest_conf.ev)) != 0) {
-		char esc[32];
-		sp_log_escape(esc, sizeof(esc), want, strlen(want));
-		sp_warn("attest", "evidence \"%s\" is not available here; using %s", esc,
-			sp_evidence_name(attest_conf.ev));
+	note[0] = '\0';
+	/* The command line is the host's: it may pick the evidence only on a test image. Anywhere
+	 * else it could only ever pick something weaker than the hardware offers (the host's vTPM
+	 * instead of TDX or SNP), so it is ignored. */
+	if (cmdline && cmdline[0]) {
+		if (test_overlay) {
+			want = cmdline;
+		} else if (strcmp(cmdline, sp_evidence_name(detected)) != 0) {
+			sp_log_escape(esc, sizeof(esc), cmdline, strnlen(cmdline, 16));
+			(void)snprintf(note, notelen,
+				       "evidence \"%s\" ignored: the command line "
+				       "(sealpod.evidence) "
+				       "chooses the evidence only with the test overlay",
+				       esc);
+		}
 	}
+	if (!want || !want[0])
+		return detected;
+	if (strcmp(want, "sample") == 0) {
+		if (test_overlay)
+			return SP_EV_SAMPLE;
+		(void)snprintf(note, notelen, "evidence \"sample\" ignored: test overlay only");
+		return detected;
+	}
+	if (strcmp(want, "tpm") == 0 && tpm_present)
+		return SP_EV_TPM;
+	if (strcmp(want, sp_evidence_name(detected)) != 0) {
+		sp_log_escape(esc, sizeof(esc), want, strnlen(want, 16));
+		(void)snprintf(note, notelen, "evidence \"%s\" is not available here; using %s",
+			       esc, sp_evidence_name(detected));
+	}
+	return detected;
 }
 
-int sp_attest_boot_initdata(const struct sp_config *cfg, bool test_overlay,
-			    struct sp_policy **policy)
+static void choose_evidence(const struct sp_config *cfg)
+{
+	char note[160];
+
+	attest_conf.ev = sp_attest_choose_evidence(
+		sp_evidence_detect(attest_conf.test_overlay), sp_path_exists(TPM_DEV),
+		attest_conf.have_initdata ? attest_conf.id.evidence : NULL, cfg->evidence,
+		attest_conf.test_overlay, note, sizeof(note));
+	if (note[0])
+		sp_warn("attest", "%s", note);
+}
+
+/* The disk, parsed and verified: attest_conf.id and have_initdata (fatal when it is bad). */
+static void read_initdata(const struct sp_config *cfg)
 {
 	char *toml = NULL;
 	size_t len = 0;
@@ -215,10 +233,6 @@ int sp_attest_boot_initdata(const struct sp_config *cfg, bool test_overlay,
 	struct sp_err err;
 	char hx[129];
 
-	*policy = NULL;
-	memset(&attest_conf.id, 0, sizeof(attest_conf.id));
-	attest_conf.test_overlay = test_overlay;
-	sp_attest_arm(false);
 	if (sp_is_pid1() &&
 	    sp_initdata_read_disk("/sys/block", "/dev", &toml, &len, &found, &err) < 0)
 		sp_fatal("initdata.read", "%s", err.msg);
@@ -235,27 +249,17 @@ int sp_attest_boot_initdata(const struct sp_config *cfg, bool test_overlay,
 	}
 	if (sp_is_pid1())
 		verify_binding(cfg, found);
-	if (attest_conf.have_initdata && attest_conf.id.policy) {
-		if (sp_policy_load(attest_conf.id.policy, strlen(attest_conf.id.policy), policy,
-				   &err) < 0)
-			sp_fatal("policy.load", "initdata policy.rego: %s", err.msg);
-	}
-	choose_kbs(cfg);
-	choose_evidence(cfg);
-	if (attest_conf.have_initdata && attest_conf.id.tee_key_alg) {
-		if (strcmp(attest_conf.id.tee_key_alg, "RSA-OAEP-256") == 0)
-			attest_conf.key_kind = SP_TEE_KEY_RSA;
-		else if (strcmp(attest_conf.id.tee_key_alg, "ECDH-ES+A256KW-P256") != 0 &&
-			 strcmp(attest_conf.id.tee_key_alg, "ECDH-ES+A256KW") != 0)
-			sp_fatal("initdata.parse", "aa.toml tee_key_algorithm: unsupported value");
-	}
-	attest_conf.required = cfg->sec.attest == SP_ATTEST_REQUIRED || attest_conf.kbs_url[0] ||
-			       (attest_conf.have_initdata && attest_conf.id.require_attestation) ||
-			       (*policy && sp_policy_requires_attestation(*policy));
+}
+
+/* The resources fetched once attestation succeeds: the test overlay's, and initdata's registry
+ * credentials. */
+static void choose_prefetch(const struct sp_config *cfg)
+{
 	for (const char *p = cfg->test_resources;
 	     attest_conf.test_overlay && *p && attest_conf.nprefetch < 4;) {
 		const char *e = strchr(p, ',');
 		size_t n = e ? (size_t)(e - p) : strlen(p);
+
 		if (n < sizeof(attest_conf.prefetch[0]))
 			(void)snprintf(attest_conf.prefetch[attest_conf.nprefetch++],
 				       sizeof(attest_conf.prefetch[0]), "%.*s", (int)n, p);
@@ -265,6 +269,41 @@ int sp_attest_boot_initdata(const struct sp_config *cfg, bool test_overlay,
 		(void)snprintf(attest_conf.prefetch[attest_conf.nprefetch++],
 			       sizeof(attest_conf.prefetch[0]), "%s",
 			       attest_conf.id.image.auth_uri);
+}
+
+static void choose_key(void)
+{
+	const char *alg = attest_conf.have_initdata ? attest_conf.id.tee_key_alg : NULL;
+
+	if (!alg)
+		return;
+	if (strcmp(alg, "RSA-OAEP-256") == 0)
+		attest_conf.key_kind = SP_TEE_KEY_RSA;
+	else if (strcmp(alg, "ECDH-ES+A256KW-P256") != 0 && strcmp(alg, "ECDH-ES+A256KW") != 0)
+		sp_fatal("initdata.parse", "aa.toml tee_key_algorithm: unsupported value");
+}
+
+void sp_attest_boot_initdata(const struct sp_config *cfg, bool test_overlay,
+			     struct sp_initdata_conf *out)
+{
+	struct sp_policy *policy = NULL;
+	struct sp_err err;
+
+	memset(out, 0, sizeof(*out));
+	memset(&attest_conf.id, 0, sizeof(attest_conf.id));
+	attest_conf.test_overlay = test_overlay;
+	sp_attest_arm(false);
+	read_initdata(cfg);
+	if (attest_conf.have_initdata && attest_conf.id.policy &&
+	    sp_policy_load(attest_conf.id.policy, strlen(attest_conf.id.policy), &policy, &err) < 0)
+		sp_fatal("policy.load", "initdata policy.rego: %s", err.msg);
+	choose_kbs(cfg);
+	choose_evidence(cfg);
+	choose_key();
+	attest_conf.required = cfg->sec.attest == SP_ATTEST_REQUIRED || attest_conf.kbs_url[0] ||
+			       (attest_conf.have_initdata && attest_conf.id.require_attestation) ||
+			       (policy && sp_policy_requires_attestation(policy));
+	choose_prefetch(cfg);
 	if (attest_conf.required || attest_conf.kbs_url[0]) {
 		sp_attest_arm(true);
 		sp_info("attest", "required: kbs=%s evidence=%s key=%s",
@@ -274,5 +313,9 @@ int sp_attest_boot_initdata(const struct sp_config *cfg, bool test_overlay,
 	} else {
 		sp_info("attest", "not required (no KBS configured)");
 	}
-	return 0;
+	out->present = attest_conf.have_initdata;
+	out->policy = policy;
+	out->image = attest_conf.have_initdata ? &attest_conf.id.image : &default_image;
+	out->secrets = attest_conf.have_initdata ? attest_conf.id.secrets : NULL;
+	out->nsecrets = attest_conf.have_initdata ? attest_conf.id.nsecrets : 0;
 }

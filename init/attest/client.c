@@ -13,6 +13,7 @@
 #include <openssl/crypto.h>
 
 #include "attest/client.h"
+#include "lib/cleanup.h"
 #include "lib/log.h"
 
 #define MAX_BODY	 ((size_t)1 << 20)
@@ -73,6 +74,9 @@ static int fail(struct sp_kbs_client *c, const char *stage, struct sp_err *err, 
 	(void)vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 	va_end(ap);
 	err->errnum = 0;
+	err->stage = (uint8_t)sp_stage_from_name(stage);
+	(void)snprintf(err->detail, sizeof(err->detail), "%s", c->detail);
+	c->detail[0] = '\0';
 	return -1;
 }
 
@@ -163,14 +167,16 @@ static int http(struct sp_kbs_client *c, const char *stage, const char *method, 
 	}
 }
 
-static void refusal(struct resp *r, char *why, size_t n)
+/* What a refusal says: the status and the error type go into why, for the host and the console;
+ * the KBS's own words into c->detail only, which never leaves the guest (they may describe the
+ * owner's policy, and the host reads the console too). */
+static void refusal(struct sp_kbs_client *c, struct resp *r, char *why, size_t n)
 {
-	char type[80], detail[160];
+	char type[80];
 
 	sp_kbs_error_type(r->body ? r->body : "", r->len, type, sizeof(type));
-	sp_kbs_error_detail(r->body ? r->body : "", r->len, detail, sizeof(detail));
-	(void)snprintf(why, n, "HTTP %ld%s%.60s%s%.100s", r->status, type[0] ? " " : "", type,
-		       detail[0] ? SP_ATTEST_DETAIL_SEP : "", detail);
+	sp_kbs_error_detail(r->body ? r->body : "", r->len, c->detail, sizeof(c->detail));
+	(void)snprintf(why, n, "HTTP %ld%s%.60s", r->status, type[0] ? " " : "", type);
 }
 
 int sp_kbs_client_init(struct sp_kbs_client *c, struct sp_err *err)
@@ -183,70 +189,88 @@ int sp_kbs_client_init(struct sp_kbs_client *c, struct sp_err *err)
 	return 0;
 }
 
-static int handshake(struct sp_kbs_client *c, struct sp_err *err)
+#define cleanup_resp __attribute__((cleanup(resp_free)))
+
+/* Step one of the handshake: the KBS's challenge for our evidence kind. */
+static int challenge(struct sp_kbs_client *c, struct sp_kbs_challenge *ch, struct sp_err *err)
 {
-	struct resp r = { 0 };
-	struct sp_kbs_challenge ch;
-	char *req = NULL, *rdata = NULL, *ev = NULL, *body = NULL, why[240];
+	cleanup_resp struct resp r = { 0 };
+	cleanup_free char *req = sp_kbs_request_json(sp_evidence_name(c->ev));
+	char why[240];
+
+	if (!req)
+		return fail(c, "attest.auth", err, "out of memory");
+	if (http(c, "attest.auth", "POST", "auth", req, ATTEMPTS, &r, err) < 0)
+		return -1;
+	if (r.status != 200) {
+		refusal(c, &r, why, sizeof(why));
+		return fail(c, "attest.auth", err, "KBS refused the handshake: %s", why);
+	}
+	if (sp_kbs_parse_challenge(r.body, r.len, ch, err) < 0) {
+		c->stage = "attest.auth";
+		return -1;
+	}
+	return 0;
+}
+
+/* Step two: the evidence over the challenge's runtime data, as the Attestation body. */
+static int evidence(struct sp_kbs_client *c, const struct sp_kbs_challenge *ch, char **body,
+		    struct sp_err *err)
+{
+	cleanup_free char *rdata = NULL;
+	cleanup_free char *ev = NULL;
 	uint8_t digest[64];
 	size_t dlen = 0;
-	long long t0 = sp_attest_now_ms(), t1, t2;
-	int ret = -1;
 
-	free(c->token);
-	c->token = NULL;
-	req = sp_kbs_request_json(sp_evidence_name(c->ev));
-	if (!req) {
-		fail(c, "attest.auth", err, "out of memory");
-		goto out;
-	}
-	if (http(c, "attest.auth", "POST", "auth", req, ATTEMPTS, &r, err) < 0)
-		goto out;
-	if (r.status != 200) {
-		refusal(&r, why, sizeof(why));
-		fail(c, "attest.auth", err, "KBS refused the handshake: %s", why);
-		goto out;
-	}
-	if (sp_kbs_parse_challenge(r.body, r.len, &ch, err) < 0) {
-		c->stage = "attest.auth";
-		goto out;
-	}
-	if (sp_kbs_runtime_data(ch.nonce, c->jwk, &rdata, err) < 0 ||
-	    sp_hash_digest(ch.hash, rdata, strlen(rdata), digest, &dlen) < 0) {
-		c->stage = "attest.evidence";
-		goto out;
-	}
-	t1 = sp_attest_now_ms();
-	if (sp_evidence_collect(c->ev, digest, dlen, &ev, err) < 0) {
-		sp_error_wrap(err, "%s evidence", sp_evidence_name(c->ev));
-		c->stage = "attest.evidence";
-		goto out;
-	}
-	t2 = sp_attest_now_ms();
-	if (sp_kbs_attest_json(c->initdata, ch.nonce, c->jwk, ev, &body, err) < 0) {
-		c->stage = "attest.evidence";
-		goto out;
-	}
+	c->stage = "attest.evidence";
+	if (sp_kbs_runtime_data(ch->nonce, c->jwk, &rdata, err) < 0 ||
+	    sp_hash_digest(ch->hash, rdata, strlen(rdata), digest, &dlen) < 0)
+		return -1;
+	if (sp_evidence_collect(c->ev, digest, dlen, &ev, err) < 0)
+		return sp_error_wrap(err, "%s evidence", sp_evidence_name(c->ev));
+	return sp_kbs_attest_json(c->initdata, ch->nonce, c->jwk, ev, body, err);
+}
+
+/* Step three: the KBS verifies the evidence and answers with the token. */
+static int verify(struct sp_kbs_client *c, const char *body, struct sp_err *err)
+{
+	cleanup_resp struct resp r = { 0 };
+	char why[240];
+
 	/* One try: the nonce is single-use, a retry starts over at auth (the caller). */
 	if (http(c, "attest.verify", "POST", "attest", body, 1, &r, err) < 0)
-		goto out;
+		return -1;
 	if (r.status != 200) {
-		refusal(&r, why, sizeof(why));
-		fail(c, "attest.verify", err, "KBS refused the evidence: %s", why);
-		goto out;
+		refusal(c, &r, why, sizeof(why));
+		return fail(c, "attest.verify", err, "KBS refused the evidence: %s", why);
 	}
 	if (sp_kbs_parse_token(r.body, r.len, &c->token, err) < 0) {
 		c->stage = "attest.verify";
-		goto out;
+		return -1;
 	}
+	return 0;
+}
+
+static int handshake(struct sp_kbs_client *c, struct sp_err *err)
+{
+	struct sp_kbs_challenge ch = { 0 };
+	cleanup_free char *body = NULL;
+	long long t0 = sp_attest_now_ms(), t1, t2;
+
+	free(c->token);
+	c->token = NULL;
+	if (challenge(c, &ch, err) < 0)
+		return -1;
+	t1 = sp_attest_now_ms();
+	if (evidence(c, &ch, &body, err) < 0)
+		return -1;
+	t2 = sp_attest_now_ms();
+	if (verify(c, body, err) < 0)
+		return -1;
 	sp_info("attest",
 		"attested to %s with %s evidence (auth %lld ms, evidence %lld ms, attest %lld ms)",
 		c->base, sp_evidence_name(c->ev), t1 - t0, t2 - t1, sp_attest_now_ms() - t2);
-	ret = 0;
-out:
-	resp_free(&r);
-	free(req), free(rdata), free(ev), free(body);
-	return ret;
+	return 0;
 }
 
 int sp_kbs_client_attest(struct sp_kbs_client *c, struct sp_err *err)
@@ -283,7 +307,7 @@ int sp_kbs_client_resource(struct sp_kbs_client *c, const char *uri, uint8_t **d
 			return -1;
 		if (r.status == 401 && !reattested) {
 			/* The token or session may have expired: one fresh handshake. */
-			refusal(&r, why, sizeof(why));
+			refusal(c, &r, why, sizeof(why));
 			sp_warn("attest", "resource %s: %s; attesting again once", sub, why);
 			reattested = true;
 			free(c->token);
@@ -291,7 +315,7 @@ int sp_kbs_client_resource(struct sp_kbs_client *c, const char *uri, uint8_t **d
 			continue;
 		}
 		if (r.status != 200) {
-			refusal(&r, why, sizeof(why));
+			refusal(c, &r, why, sizeof(why));
 			resp_free(&r);
 			return fail(c, "attest.resource", err, "KBS refused resource %s: %s", sub,
 				    why);

@@ -21,6 +21,7 @@ struct sp_kbs_client {
 	void *curl, *share;
 	char *token;
 	const char *stage; /* the stage code of the last failure */
+	char detail[160];  /* the KBS's words in its last refusal: never logged, never sent */
 	bool retryable;	   /* it was the network or a 5xx: trying again may help */
 };
 

@@ -667,119 +667,141 @@ static int rsa_unwrap(const struct sp_tee_key *k, const struct blob *ek, uint8_t
 	return ret;
 }
 
+/* The members of a flattened JWE, decoded (blobs wiped and freed with it). */
+struct jwe {
+	const char *prot; /* the protected header as sent: the AAD */
+	size_t prot_len;
+	struct blob ph, ek, iv, ct, tag;
+};
+
+static void jwe_free(struct jwe *j)
+{
+	blob_free(&j->ph), blob_free(&j->ek), blob_free(&j->iv), blob_free(&j->ct);
+	blob_free(&j->tag);
+}
+
+#define cleanup_jwe __attribute__((cleanup(jwe_free)))
+
+static int jwe_members(struct json_object *root, struct jwe *j, struct sp_err *err)
+{
+	if (!json_object_is_type(root, json_type_object))
+		return sp_error(err, 0, "JWE: not a JSON object");
+	j->prot = sp_json_str(root, "protected", &j->prot_len);
+	if (!j->prot || j->prot_len == 0)
+		return sp_error(err, 0, "JWE: protected missing");
+	if (member_b64(root, "protected", true, &j->ph, err) < 0 ||
+	    member_b64(root, "encrypted_key", true, &j->ek, err) < 0 ||
+	    member_b64(root, "iv", true, &j->iv, err) < 0 ||
+	    member_b64(root, "ciphertext", true, &j->ct, err) < 0 ||
+	    member_b64(root, "tag", true, &j->tag, err) < 0)
+		return -1;
+	if (j->iv.n != 12 || j->tag.n != 16)
+		return sp_error(err, 0, "JWE: iv must be 12 bytes and tag 16");
+	return 0;
+}
+
+/* The JOSE header: the protected header (*hdr, the caller's) with the unprotected ones merged
+ * in. RFC 7516 4: their members must be disjoint (jwcrypto puts epk in the per-recipient
+ * "header"). Only the protected part is authenticated (AAD), but a forged epk or alg only makes
+ * the key derivation, and then the tag check, fail. */
+static int jwe_header(struct json_object *root, const struct jwe *j, struct json_object **hdr,
+		      struct sp_err *err)
+{
+	static const char *const unprot[] = { "header", "unprotected" };
+
+	if (!j->ph.p || sp_json_parse((const char *)j->ph.p, j->ph.n, hdr, err) < 0 ||
+	    !json_object_is_type(*hdr, json_type_object))
+		return sp_error(err, 0, "JWE: protected header is not a JSON object");
+	for (int u = 0; u < 2; u++) {
+		struct json_object *uh;
+
+		if (!json_object_object_get_ex(root, unprot[u], &uh))
+			continue;
+		if (!json_object_is_type(uh, json_type_object))
+			return sp_error(err, 0, "JWE: %s is not an object", unprot[u]);
+		json_object_object_foreach(uh, key, val)
+		{
+			if (json_object_object_get_ex(*hdr, key, NULL))
+				return sp_error(err, 0, "JWE: header member %.32s appears twice",
+						key);
+			json_object_object_add(*hdr, key, json_object_get(val));
+		}
+	}
+	return 0;
+}
+
+/* The content encryption key, unwrapped with k as the header's alg says. */
+static int jwe_cek(const struct sp_tee_key *k, struct json_object *hdr, const struct jwe *j,
+		   uint8_t cek[32], struct sp_err *err)
+{
+	const char *alg = sp_json_str(hdr, "alg", NULL);
+	const char *enc = sp_json_str(hdr, "enc", NULL);
+	struct json_object *x;
+
+	if (!enc || strcmp(enc, "A256GCM") != 0)
+		return sp_error(err, 0, "JWE: enc must be A256GCM");
+	if (json_object_object_get_ex(hdr, "zip", &x) || json_object_object_get_ex(hdr, "crit", &x))
+		return sp_error(err, 0, "JWE: zip and crit are unsupported");
+	if (k->kind == SP_TEE_KEY_EC_P256) {
+		if (!alg || strcmp(alg, "ECDH-ES+A256KW") != 0)
+			return sp_error(err, 0, "JWE: alg must be ECDH-ES+A256KW for this key");
+		return ecdh_unwrap(k, hdr, &j->ek, cek, err);
+	}
+	if (!alg || strcmp(alg, "RSA-OAEP-256") != 0)
+		return sp_error(err, 0, "JWE: alg must be RSA-OAEP-256 for this key");
+	return rsa_unwrap(k, &j->ek, cek, err);
+}
+
+/* AES-256-GCM over the ciphertext, the protected header as AAD: the plaintext (heap, NUL after
+ * it) only when the tag holds. */
+static int jwe_open(const uint8_t cek[32], const struct jwe *j, uint8_t **plain, size_t *plain_len,
+		    struct sp_err *err)
+{
+	cleanup_evp_ctx EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+	cleanup_wipe uint8_t *out = NULL;
+	int outl = 0, fin = 0;
+
+	if (!c || !EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, NULL, NULL) ||
+	    !EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, 12, NULL) ||
+	    !EVP_DecryptInit_ex(c, NULL, NULL, cek, j->iv.p) ||
+	    !EVP_DecryptUpdate(c, NULL, &outl, (const uint8_t *)j->prot, (int)j->prot_len) ||
+	    !(out = malloc(j->ct.n + 1)) ||
+	    !EVP_DecryptUpdate(c, out, &outl, j->ct.p, (int)j->ct.n) ||
+	    !EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, 16, j->tag.p) ||
+	    EVP_DecryptFinal_ex(c, out + outl, &fin) <= 0)
+		return sp_error(err, 0, // NOLINT(clang-analyzer-unix.Malloc): out is cleanup_wipe
+				"JWE: authentication failed (wrong tag, key or protected header)");
+	*plain_len = (size_t)outl + (size_t)fin;
+	out[*plain_len] = 0;
+	*plain = steal_ptr(&out);
+	return 0;
+}
+
+/* A 256-bit key on the stack, wiped when it goes out of scope. */
+struct key256 {
+	uint8_t b[32];
+};
+
+static void key256_wipe(struct key256 *k)
+{
+	OPENSSL_cleanse(k->b, sizeof(k->b));
+}
+
 int sp_jwe_decrypt(const struct sp_tee_key *k, const char *json, size_t len, uint8_t **plain,
 		   size_t *plain_len, struct sp_err *err)
 {
-	struct json_object *root = NULL, *hdr = NULL, *x;
-	struct blob ph = { 0 }, ek = { 0 }, iv = { 0 }, ct = { 0 }, tag = { 0 };
-	const char *prot, *alg, *enc;
-	size_t prot_len;
-	uint8_t cek[32];
-	EVP_CIPHER_CTX *c = NULL;
-	uint8_t *out = NULL;
-	int outl = 0, fin = 0, ret = -1;
+	cleanup_json struct json_object *root = NULL;
+	cleanup_json struct json_object *hdr = NULL;
+	cleanup_jwe struct jwe j = { 0 };
+	__attribute__((cleanup(key256_wipe))) struct key256 cek;
 
 	*plain = NULL;
 	*plain_len = 0;
 	if (sp_json_parse(json, len, &root, err) < 0)
 		return sp_error_wrap(err, "JWE");
-	if (!json_object_is_type(root, json_type_object)) {
-		sp_error(err, 0, "JWE: not a JSON object");
-		goto out;
-	}
-	prot = sp_json_str(root, "protected", &prot_len);
-	if (!prot || prot_len == 0) {
-		sp_error(err, 0, "JWE: protected missing");
-		goto out;
-	}
-	if (member_b64(root, "protected", true, &ph, err) < 0 ||
-	    member_b64(root, "encrypted_key", true, &ek, err) < 0 ||
-	    member_b64(root, "iv", true, &iv, err) < 0 ||
-	    member_b64(root, "ciphertext", true, &ct, err) < 0 ||
-	    member_b64(root, "tag", true, &tag, err) < 0)
-		goto out;
-	if (iv.n != 12 || tag.n != 16) {
-		sp_error(err, 0, "JWE: iv must be 12 bytes and tag 16");
-		goto out;
-	}
-	if (sp_json_parse((const char *)ph.p, ph.n, &hdr, err) < 0 ||
-	    !json_object_is_type(hdr, json_type_object)) {
-		sp_error(err, 0, "JWE: protected header is not a JSON object");
-		goto out;
-	}
-	/* The JOSE header is the union of the protected header and the unprotected ones (jwcrypto
-	 * puts epk in the per-recipient "header"); RFC 7516 4: their members must be disjoint. Only
-	 * the protected part is authenticated (AAD), but a forged epk or alg only makes the key
-	 * derivation, and then the tag check, fail. */
-	static const char *const unprot[] = { "header", "unprotected" };
-	for (int u = 0; u < 2; u++) {
-		struct json_object *uh;
-		if (!json_object_object_get_ex(root, unprot[u], &uh))
-			continue;
-		if (!json_object_is_type(uh, json_type_object)) {
-			sp_error(err, 0, "JWE: %s is not an object", unprot[u]);
-			goto out;
-		}
-		json_object_object_foreach(uh, key, val)
-		{
-			if (json_object_object_get_ex(hdr, key, NULL)) {
-				sp_error(err, 0, "JWE: header member %.32s appears twice", key);
-				goto out;
-			}
-			json_object_object_add(hdr, key, json_object_get(val));
-		}
-	}
-	alg = sp_json_str(hdr, "alg", NULL);
-	enc = sp_json_str(hdr, "enc", NULL);
-	if (!enc || strcmp(enc, "A256GCM") != 0) {
-		sp_error(err, 0, "JWE: enc must be A256GCM");
-		goto out;
-	}
-	if (json_object_object_get_ex(hdr, "zip", &x) ||
-	    json_object_object_get_ex(hdr, "crit", &x)) {
-		sp_error(err, 0, "JWE: zip and crit are unsupported");
-		goto out;
-	}
-	if (k->kind == SP_TEE_KEY_EC_P256) {
-		if (!alg || strcmp(alg, "ECDH-ES+A256KW") != 0) {
-			sp_error(err, 0, "JWE: alg must be ECDH-ES+A256KW for this key");
-			goto out;
-		}
-		if (ecdh_unwrap(k, hdr, &ek, cek, err) < 0)
-			goto out;
-	} else {
-		if (!alg || strcmp(alg, "RSA-OAEP-256") != 0) {
-			sp_error(err, 0, "JWE: alg must be RSA-OAEP-256 for this key");
-			goto out;
-		}
-		if (rsa_unwrap(k, &ek, cek, err) < 0)
-			goto out;
-	}
-	out = malloc(ct.n + 1);
-	c = EVP_CIPHER_CTX_new();
-	if (!out || !c || !EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, NULL, NULL) ||
-	    !EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, 12, NULL) ||
-	    !EVP_DecryptInit_ex(c, NULL, NULL, cek, iv.p) ||
-	    !EVP_DecryptUpdate(c, NULL, &outl, (const uint8_t *)prot, (int)prot_len) ||
-	    !EVP_DecryptUpdate(c, out, &outl, ct.p, (int)ct.n) ||
-	    !EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, 16, tag.p) ||
-	    EVP_DecryptFinal_ex(c, out + outl, &fin) <= 0) {
-		sp_error(err, 0, "JWE: authentication failed (wrong tag, key or protected header)");
-		if (out)
-			OPENSSL_cleanse(out, ct.n);
-		free(out);
-		out = NULL;
-		goto out;
-	}
-	*plain = out;
-	*plain_len = (size_t)outl + (size_t)fin;
-	out[*plain_len] = 0;
-	ret = 0;
-out:
-	OPENSSL_cleanse(cek, sizeof(cek));
-	EVP_CIPHER_CTX_free(c);
-	json_object_put(hdr);
-	json_object_put(root);
-	blob_free(&ph), blob_free(&ek), blob_free(&iv), blob_free(&ct), blob_free(&tag);
-	return ret;
+	/* clang-analyzer does not model cleanup attributes: j's blobs are freed with j. */
+	if (jwe_members(root, &j, err) < 0 || jwe_header(root, &j, &hdr, err) < 0 ||
+	    jwe_cek(k, hdr, &j, cek.b, err) < 0)
+		return -1;				   // NOLINT(clang-analyzer-unix.Malloc)
+	return jwe_open(cek.b, &j, plain, plain_len, err); // NOLINT(clang-analyzer-unix.Malloc)
 }

@@ -11,7 +11,6 @@
 #include "attest/toml.h"
 #include "lib/log.h"
 #include "lib/validate.h"
-#include "runtime/runtime.h" /* sp_rt_abs_path_ok */
 
 #define SECRET_PATH_MAX 1024
 
@@ -34,7 +33,7 @@ static bool dest_ok(const char *p)
 {
 	static const char *const kernel_fs[] = { "/proc", "/sys", "/dev" };
 
-	if (strnlen(p, SECRET_PATH_MAX + 1) > SECRET_PATH_MAX || !sp_rt_abs_path_ok(p) ||
+	if (strnlen(p, SECRET_PATH_MAX + 1) > SECRET_PATH_MAX || !sp_abs_path_ok(p) ||
 	    strcmp(p, "/") == 0)
 		return false;
 	for (size_t i = 0; i < sizeof(kernel_fs) / sizeof(kernel_fs[0]); i++) {

@@ -48,8 +48,9 @@ static int read_full(int fd, void *p, size_t n)
 static void send_failure(int fd, uint32_t type, uint32_t id, const char *stage,
 			 const struct sp_err *err)
 {
-	char buf[300];
-	int n = snprintf(buf, sizeof(buf), "%s%c%s", stage ? stage : "attest.auth", 0, err->msg);
+	char buf[sizeof(err->msg) + sizeof(err->detail) + 40];
+	int n = snprintf(buf, sizeof(buf), "%s%c%s%c%s", stage ? stage : "attest.auth", 0, err->msg,
+			 0, err->detail);
 
 	sp_attest_send_frame(fd, type, id, -1, buf, (size_t)n + 1);
 }

@@ -8,10 +8,7 @@
 
 #include "lib/err.h"
 #include "lib/loop.h"
-
-/* True when we are the guest's PID 1; false when run as a normal process for host tests, where
- * every step that would change the machine (mounts, lo, reboot) is skipped. */
-bool sp_is_pid1(void);
+#include "lib/power.h" /* sp_is_pid1, sp_poweroff, sp_fatal, sp_harden_self */
 
 /* mounts.c: run the const table of mount/mkdir/symlink operations. Optional entries that fail
  * are logged; a required one fails the call. */
@@ -31,9 +28,7 @@ int sp_loopback_up(struct sp_err *err);
  * loop. SIGCHLD reaps every child (orphans included); SIGTERM, SIGINT (ctrl-alt-del) and SIGPWR
  * power the guest off. */
 int sp_signals_init(struct sp_loop *loop, struct sp_err *err);
-/* PID 1's loop, as sp_signals_init() got it (NULL before). */
-struct sp_loop *sp_signals_loop(void);
-/* Who else wants to know about exits (the container runtime, later). */
+/* Who else wants to know about exits: main hands the container runtime's (step_runtime). */
 typedef void (*sp_child_hook)(pid_t pid, int status, void *data);
 void sp_set_child_hook(sp_child_hook fn, void *data);
 /* Reap until 0/ECHILD; returns how many were reaped. */
@@ -43,14 +38,5 @@ int sp_reap_children(void);
  * reported exactly through a CLOEXEC pipe (musl posix_spawn style). */
 int sp_spawn(const char *path, char *const argv[], char *const envp[], pid_t *pid,
 	     struct sp_err *err);
-
-/* power.c: orderly power-off: log, SIGTERM everyone, short grace, SIGKILL, sync,
- * reboot(RB_POWER_OFF). Off PID 1 it exits the process with status. Never returns. */
-__attribute__((noreturn)) void sp_poweroff(const char *reason, int status);
-/* `sealpod: FATAL <code>: <reason>` on the console, then sp_poweroff. */
-__attribute__((noreturn, format(printf, 2, 3))) void sp_fatal(const char *code, const char *fmt,
-							      ...);
-/* Write -1000 to /proc/self/oom_score_adj and disable ctrl-alt-del (it becomes SIGINT). */
-int sp_harden_self(struct sp_err *err);
 
 #endif

@@ -1,6 +1,9 @@
 /* sealpod PID 1: the boot story. Each step is a function in its own module and logs one
  * timeline line; the harness waits for "sealpod: ready". After boot PID 1 serves the control
- * port and reaps children until it is told to power off. It never returns from main. */
+ * port and reaps children until it is told to power off. It never returns from main.
+ *
+ * What the steps hand each other lives in one struct boot passed to each: the loop, the
+ * configuration, what initdata said. No module finds it through a global. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -12,20 +15,28 @@
 
 #include "agent/agent.h"
 #include "agent/gate.h"
+#include "agent/service.h"
 #include "attest/attest.h"
 #include "boot/boot.h"
-#include "boot/config.h"
+#include "lib/config.h"
 #include "lib/fileio.h"
 #include "lib/log.h"
 #include "lib/testmode.h"
+#include "runtime/runtime.h"
+#include "sandbox/sandbox.h"
 #include "storage/storage.h"
 
 #define TESTD_PATH "/sbin/sealpod-testd"
 
-static struct sp_loop loop = { .epfd = -1 };
-static struct sp_config cfg;
-static const char *host_cmdline; /* host test mode: --cmdline or $SEALPOD_CMDLINE */
-static bool test_overlay;
+struct boot {
+	struct sp_loop loop;
+	struct sp_config cfg;
+	const char *host_cmdline; /* host test mode: --cmdline or $SEALPOD_CMDLINE */
+	bool test_overlay;	  /* the overlay's marker, read once here */
+	struct sp_initdata_conf initdata;
+};
+
+static struct boot boot = { .loop = { .epfd = -1 } }; /* static only for host_cleanup */
 
 /* Leave the initramfs for a tmpfs root, so containers can pivot_root (boot/mounts.c). On
  * success this execs /init again, which comes back here and goes on. */
@@ -48,11 +59,11 @@ static void step_undumpable(void)
 		sp_fatal("boot.dumpable", "PR_SET_DUMPABLE: %s", strerror(errno));
 }
 
-static void step_signals(void)
+static void step_signals(struct boot *b)
 {
 	struct sp_err err;
 
-	if (sp_loop_init(&loop, &err) < 0 || sp_signals_init(&loop, &err) < 0)
+	if (sp_loop_init(&b->loop, &err) < 0 || sp_signals_init(&b->loop, &err) < 0)
 		sp_fatal("boot.signals", "%s", err.msg);
 }
 
@@ -75,103 +86,128 @@ static void step_mounts(void)
 		sp_info("mounts", "lo up");
 }
 
-static void step_cmdline(void)
+static void step_cmdline(struct boot *b)
 {
+	struct sp_config *cfg = &b->cfg;
 	char buf[SP_CMDLINE_MAX + 1];
 	char addr[128];
 	size_t len = 0;
 	bool truncated = false;
 	struct sp_err err;
 
-	sp_config_default(&cfg);
+	sp_config_default(cfg);
 	if (!sp_is_pid1()) {
-		len = host_cmdline ? strlen(host_cmdline) : 0;
-		sp_cmdline_parse(host_cmdline ? host_cmdline : "", len, &cfg);
+		len = b->host_cmdline ? strlen(b->host_cmdline) : 0;
+		sp_cmdline_parse(b->host_cmdline ? b->host_cmdline : "", len, cfg);
 	} else if (sp_read_file("/proc/cmdline", buf, sizeof(buf), &len, &truncated, &err) < 0) {
 		sp_warn("cmdline", "%s; using defaults", err.msg);
 	} else {
 		/* buf holds one byte more than the parser reads, so it can tell truncation. */
-		sp_cmdline_parse(buf, len, &cfg);
+		sp_cmdline_parse(buf, len, cfg);
 	}
-	sp_log_set_level(cfg.log_level);
-	for (unsigned i = 0; i < cfg.nnotes; i++)
-		sp_warn("cmdline", "%s", cfg.notes[i]);
-	if (cfg.notes_dropped)
-		sp_warn("cmdline", "%u more notes not shown", cfg.notes_dropped);
-	if (cfg.debug_console_requested)
+	sp_log_set_level(cfg->log_level);
+	for (unsigned i = 0; i < cfg->nnotes; i++)
+		sp_warn("cmdline", "%s", cfg->notes[i]);
+	if (cfg->notes_dropped)
+		sp_warn("cmdline", "%u more notes not shown", cfg->notes_dropped);
+	if (cfg->debug_console_requested)
 		sp_warn("cmdline", "agent.debug_console ignored: this guest has no shell");
-	sp_listen_addr_format(&cfg.addr, addr, sizeof(addr));
+	sp_listen_addr_format(&cfg->addr, addr, sizeof(addr));
 	sp_info("cmdline", "server_addr=%s log=%s hotplug_timeout=%us loopback=%s attest=%s", addr,
-		cfg.log_level == SP_LOG_DEBUG ? "debug" : "info", cfg.hotplug_timeout_s,
-		cfg.sec.allow_loopback ? "test-overlay-only" : "refused",
-		cfg.sec.attest == SP_ATTEST_REQUIRED ? "required" : "auto");
+		cfg->log_level == SP_LOG_DEBUG ? "debug" : "info", cfg->hotplug_timeout_s,
+		cfg->sec.allow_loopback ? "test-overlay-only" : "refused",
+		cfg->sec.attest == SP_ATTEST_REQUIRED ? "required" : "auto");
 }
 
 /* initdata: read, verified against the launch binding, parsed (init/attest/). Its policy, if
- * any, replaces the built-in default in the next step. */
-static struct sp_policy *initdata_policy;
-
-static void step_initdata(void)
+ * any, replaces the built-in default in the next step; its image settings and secrets go to the
+ * runtime. */
+static void step_initdata(struct boot *b)
 {
-	test_overlay = sp_test_overlay_latch(SP_TEST_OVERLAY_MARKER);
-	sp_attest_boot_initdata(&cfg, test_overlay, &initdata_policy);
+	b->test_overlay = sp_test_overlay_latch(SP_TEST_OVERLAY_MARKER);
+	sp_attest_boot_initdata(&b->cfg, b->test_overlay, &b->initdata);
 }
 
-static void step_policy(void)
+static void step_policy(struct boot *b)
 {
-	struct sp_policy *p = initdata_policy;
+	struct sp_policy *p = b->initdata.policy;
 	struct sp_err err;
 
 	if (!p && sp_policy_builtin(&p, &err) < 0)
 		sp_fatal("policy.load", "%s", err.msg);
-	sp_agent_install_policy(p);
+	sp_agent_install_policy(p, b->initdata.policy != NULL);
+	b->initdata.policy = NULL; /* the agent owns it now */
 	sp_info("policy", "%s", sp_policy_describe(p));
 }
 
-static void step_listen(void)
+static void runtime_child_exited(pid_t pid, int status, void *data)
+{
+	(void)data;
+	sp_rt_child_exited(pid, status);
+}
+
+/* The container runtime: the cgroup sandbox, exits routed to it, and what initdata gives it. */
+static void step_runtime(struct boot *b)
+{
+	const struct sp_runtime_conf rc = {
+		.loop = &b->loop,
+		.test_overlay = b->test_overlay,
+		.image = b->initdata.image,
+		.secrets = b->initdata.secrets,
+		.nsecrets = b->initdata.nsecrets,
+	};
+	struct sp_err err;
+
+	sp_set_child_hook(runtime_child_exited, NULL);
+	sp_sandbox_init(&b->loop);
+	if (sp_runtime_init(&rc, &err) < 0)
+		sp_warn("runtime", "%s", err.msg);
+}
+
+static void step_listen(struct boot *b)
 {
 	struct sp_err err;
 	char addr[128];
 	bool loopback;
 
-	loopback = test_overlay && cfg.sec.allow_loopback;
-	sp_listen_addr_format(&cfg.addr, addr, sizeof(addr));
-	if (sp_agent_listen(&loop, &cfg.addr, loopback, &err) < 0)
+	loopback = b->test_overlay && b->cfg.sec.allow_loopback;
+	sp_listen_addr_format(&b->cfg.addr, addr, sizeof(addr));
+	if (sp_agent_service_init(&err) < 0 ||
+	    sp_agent_listen(&b->loop, &b->cfg.addr, loopback, sp_agent_server(), &err) < 0)
 		sp_fatal("agent.listen", "%s", err.msg);
-	if (cfg.addr.kind == SP_ADDR_VSOCK)
+	if (b->cfg.addr.kind == SP_ADDR_VSOCK)
 		sp_info("listen", "%s, peers: host (cid 2)%s", addr,
-			loopback       ? ", loopback (cid 1, test overlay)"
-			: test_overlay ? "; loopback refused by sealpod.loopback=0"
-				       : "");
+			loopback	  ? ", loopback (cid 1, test overlay)"
+			: b->test_overlay ? "; loopback refused by sealpod.loopback=0"
+					  : "");
 	else
 		sp_info("listen", "%s, peers: any (host test mode)", addr);
 	sp_info("ready", "control port %s", addr);
 }
 
 /* After the control port is up: formatting runs in a worker, so the port keeps answering. */
-static void step_storage(void)
+static void step_storage(struct boot *b)
 {
-	if (sp_storage_boot)
-		(void)sp_storage_boot(&loop, cfg.hotplug_timeout_s);
+	(void)sp_storage_boot(&b->loop, b->cfg.hotplug_timeout_s);
 }
 
 /* Standalone (network from the command line): attest now; under Kata at the first
  * CreateContainer, once the network has arrived through the control port. */
-static void step_attest(void)
+static void step_attest(struct boot *b)
 {
-	sp_attest_boot_start(&loop, &cfg);
+	sp_attest_boot_start(&b->loop, &b->cfg);
 }
 
 /* Test images only: the overlay's marker file is part of the measured initrd, so no production
  * reference value matches a guest that runs this. */
-static void step_test_overlay(void)
+static void step_test_overlay(struct boot *b)
 {
 	static char *const argv[] = { TESTD_PATH, NULL };
 	static char *const envp[] = { "PATH=/sbin:/bin:/usr/sbin:/usr/bin", "HOME=/", NULL };
 	struct sp_err err;
 	pid_t pid;
 
-	if (!test_overlay)
+	if (!b->test_overlay)
 		return;
 	if (sp_spawn(TESTD_PATH, argv, envp, &pid, &err) < 0)
 		sp_warn("testd", "%s", err.msg);
@@ -179,12 +215,12 @@ static void step_test_overlay(void)
 		sp_info("testd", "started %s pid %d", TESTD_PATH, (int)pid);
 }
 
-static void serve(void)
+static void serve(struct boot *b)
 {
 	struct sp_err err;
 
 	for (;;) {
-		if (sp_loop_run_once(&loop, -1, &err) < 0)
+		if (sp_loop_run_once(&b->loop, -1, &err) < 0)
 			sp_fatal("boot.loop", "%s", err.msg);
 	}
 }
@@ -192,18 +228,18 @@ static void serve(void)
 static void host_cleanup(void)
 {
 	sp_agent_shutdown();
-	if (cfg.addr.kind == SP_ADDR_UNIX)
-		unlink(cfg.addr.path);
+	if (boot.cfg.addr.kind == SP_ADDR_UNIX)
+		unlink(boot.cfg.addr.path);
 }
 
 /* Off PID 1 (host tests), argv configures what the kernel command line would. As PID 1 argv
  * holds whatever the kernel did not understand and is ignored. */
-static void parse_host_args(int argc, char **argv)
+static void parse_host_args(struct boot *b, int argc, char **argv)
 {
-	host_cmdline = getenv("SEALPOD_CMDLINE");
+	b->host_cmdline = getenv("SEALPOD_CMDLINE");
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--cmdline") == 0 && i + 1 < argc) {
-			host_cmdline = argv[++i];
+			b->host_cmdline = argv[++i];
 		} else if (strcmp(argv[i], "--version") == 0) {
 			printf("%s\n", SP_AGENT_VERSION);
 			exit(0);
@@ -220,18 +256,21 @@ static void parse_host_args(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+	struct boot *b = &boot;
+
 	if (!sp_is_pid1())
-		parse_host_args(argc, argv);
+		parse_host_args(b, argc, argv);
 	step_root(argv);
 	step_undumpable();
-	step_signals();
+	step_signals(b);
 	step_mounts();
-	step_cmdline();
-	step_initdata();
-	step_policy();
-	step_listen();
-	step_storage();
-	step_test_overlay();
-	step_attest();
-	serve();
+	step_cmdline(b);
+	step_initdata(b);
+	step_policy(b);
+	step_runtime(b);
+	step_listen(b);
+	step_storage(b);
+	step_test_overlay(b);
+	step_attest(b);
+	serve(b);
 }

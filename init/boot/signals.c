@@ -12,7 +12,6 @@
 #include "lib/log.h"
 
 static struct sp_watch sig_watch = { .fd = -1 };
-static struct sp_loop *main_loop;
 static sp_child_hook child_hook;
 static void *child_hook_data;
 
@@ -81,11 +80,6 @@ static void fill_blocked(sigset_t *set)
 		sigdelset(set, faults[i]);
 }
 
-struct sp_loop *sp_signals_loop(void)
-{
-	return main_loop;
-}
-
 int sp_signals_init(struct sp_loop *loop, struct sp_err *err)
 {
 	sigset_t set;
@@ -105,7 +99,6 @@ int sp_signals_init(struct sp_loop *loop, struct sp_err *err)
 		sig_watch.fd = -1;
 		return -1;
 	}
-	main_loop = loop;
 	/* Children that exited before the signalfd existed. */
 	sp_reap_children();
 	return 0;

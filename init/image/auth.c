@@ -3,6 +3,8 @@
  * here ever contains them. */
 #define _GNU_SOURCE
 #include "image/manifest.h"
+#include "image/image_int.h"
+#include "lib/cleanup.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -31,7 +33,8 @@ int sp_auth_parse_challenge(const char *h, size_t len, struct sp_challenge *c, s
 	else if (i - s == 5 && strncasecmp(h + s, "Basic", 5) == 0)
 		c->scheme = SP_AUTH_BASIC;
 	else
-		return sp_error(err, 0, "pull.auth: unsupported authentication scheme");
+		return sp_pull_fail(err, SP_STAGE_PULL_AUTH, 0,
+				    "pull.auth: unsupported authentication scheme");
 	/* auth-params: name=token or name="quoted", comma separated */
 	while (i < len) {
 		char name[32], val[1024];
@@ -48,13 +51,15 @@ int sp_auth_parse_challenge(const char *h, size_t len, struct sp_challenge *c, s
 			i++;
 		nl = i - s;
 		if (nl == 0 || nl >= sizeof(name))
-			return sp_error(err, 0, "pull.auth: a malformed challenge parameter");
+			return sp_pull_fail(err, SP_STAGE_PULL_AUTH, 0,
+					    "pull.auth: a malformed challenge parameter");
 		memcpy(name, h + s, nl);
 		name[nl] = '\0';
 		while (i < len && h[i] == ' ')
 			i++;
 		if (i >= len || h[i] != '=')
-			return sp_error(err, 0, "pull.auth: a challenge parameter without a value");
+			return sp_pull_fail(err, SP_STAGE_PULL_AUTH, 0,
+					    "pull.auth: a challenge parameter without a value");
 		i++;
 		while (i < len && h[i] == ' ')
 			i++;
@@ -64,21 +69,23 @@ int sp_auth_parse_challenge(const char *h, size_t len, struct sp_challenge *c, s
 				if (h[i] == '\\' && i + 1 < len)
 					i++;
 				if (vl + 1 >= sizeof(val) || (unsigned char)h[i] < 0x20)
-					return sp_error(err, 0,
-							"pull.auth: a challenge value is too long "
-							"or has a control byte");
+					return sp_pull_fail(err, SP_STAGE_PULL_AUTH, 0,
+							    "pull.auth: a challenge value is too "
+							    "long "
+							    "or has a control byte");
 				val[vl++] = h[i++];
 			}
 			if (i >= len)
-				return sp_error(err, 0,
-						"pull.auth: an unterminated quoted challenge "
-						"value");
+				return sp_pull_fail(err, SP_STAGE_PULL_AUTH, 0,
+						    "pull.auth: an unterminated quoted challenge "
+						    "value");
 			i++;
 		} else {
 			while (i < len && tchar(h[i]) && vl + 1 < sizeof(val))
 				val[vl++] = h[i++];
 			if (i < len && tchar(h[i]))
-				return sp_error(err, 0, "pull.auth: a challenge value is too long");
+				return sp_pull_fail(err, SP_STAGE_PULL_AUTH, 0,
+						    "pull.auth: a challenge value is too long");
 		}
 		val[vl] = '\0';
 		if (strcasecmp(name, "realm") == 0)
@@ -89,22 +96,25 @@ int sp_auth_parse_challenge(const char *h, size_t len, struct sp_challenge *c, s
 			dst = c->scope, cap = sizeof(c->scope);
 		if (dst) {
 			if (vl >= cap)
-				return sp_error(err, 0, "pull.auth: the challenge's %s is too long",
-						name);
+				return sp_pull_fail(err, SP_STAGE_PULL_AUTH, 0,
+						    "pull.auth: the challenge's %s is too long",
+						    name);
 			memcpy(dst, val, vl + 1);
 		}
 		while (i < len && h[i] == ' ')
 			i++;
 		if (i < len && h[i] != ',')
-			return sp_error(err, 0, "pull.auth: a malformed challenge");
+			return sp_pull_fail(err, SP_STAGE_PULL_AUTH, 0,
+					    "pull.auth: a malformed challenge");
 	}
 	if (c->scheme == SP_AUTH_BEARER) {
 		if (strncmp(c->realm, "https://", 8) != 0 && strncmp(c->realm, "http://", 7) != 0)
-			return sp_error(err, 0,
-					"pull.auth: the Bearer challenge has no http(s) realm");
+			return sp_pull_fail(err, SP_STAGE_PULL_AUTH, 0,
+					    "pull.auth: the Bearer challenge has no http(s) realm");
 		for (const char *p = c->realm; *p; p++)
 			if ((unsigned char)*p <= 0x20 || *p == '"' || *p == '\\')
-				return sp_error(err, 0, "pull.auth: the realm is not a plain URL");
+				return sp_pull_fail(err, SP_STAGE_PULL_AUTH, 0,
+						    "pull.auth: the realm is not a plain URL");
 	}
 	return 0;
 }
@@ -145,8 +155,9 @@ int sp_auth_parse_token(const char *body, size_t len, char *token, size_t cap, u
 	ret = 0;
 bad:
 	if (ret < 0)
-		(void)sp_error(err, 0,
-			       "pull.auth: the token response is malformed or has no usable token");
+		(void)sp_pull_fail(err, SP_STAGE_PULL_AUTH, 0,
+				   "pull.auth: the token response is malformed or has no usable "
+				   "token");
 	json_object_put(o);
 	json_tokener_free(tok);
 	return ret;
@@ -192,26 +203,14 @@ static int b64decode(const char *in, char *out, size_t cap)
 	return memchr(out, '\0', o) ? -1 : 0;
 }
 
-int sp_auth_json_lookup(const char *json, size_t len, const char *host, const char *repo,
-			char *user, size_t ucap, char *pass, size_t pcap, struct sp_err *err)
+/* The entry of auths that covers host/repo best (the longest key that is a prefix at a path
+ * boundary), or NULL. */
+static json_object *best_auth(json_object *auths, const char *host, const char *repo)
 {
-	json_tokener *tok = json_tokener_new_ex(8);
-	json_object *o = NULL, *auths, *best = NULL;
-	char full[600], dec[1024];
+	json_object *best = NULL;
 	size_t best_len = 0;
-	int ret = -1;
+	char full[600];
 
-	if (!tok || len > 1u << 20)
-		goto bad;
-	o = json_tokener_parse_ex(tok, json, (int)len);
-	if (!o || json_tokener_get_error(tok) != json_tokener_success ||
-	    !json_object_is_type(o, json_type_object))
-		goto bad;
-	if (!json_object_object_get_ex(o, "auths", &auths) ||
-	    !json_object_is_type(auths, json_type_object)) {
-		ret = 0; /* no registries */
-		goto out;
-	}
 	(void)snprintf(full, sizeof(full), "%s/%s", host, repo);
 	json_object_object_foreach(auths, key, val)
 	{
@@ -230,32 +229,46 @@ int sp_auth_json_lookup(const char *json, size_t len, const char *host, const ch
 			best_len = kl;
 		}
 	}
-	if (!best) {
-		ret = 0;
-		goto out;
-	}
-	{
-		json_object *a;
-		const char *colon;
+	return best;
+}
 
-		if (!json_object_is_type(best, json_type_object) ||
-		    !json_object_object_get_ex(best, "auth", &a) ||
-		    !json_object_is_type(a, json_type_string) ||
-		    b64decode(json_object_get_string(a), dec, sizeof(dec)) < 0 ||
-		    !(colon = strchr(dec, ':')) || (size_t)(colon - dec) >= ucap ||
-		    strlen(colon + 1) >= pcap)
-			goto bad;
-		memcpy(user, dec, (size_t)(colon - dec));
-		user[colon - dec] = '\0';
-		memcpy(pass, colon + 1, strlen(colon + 1) + 1);
-		ret = 1;
-	}
-	goto out;
-bad:
-	ret = sp_error(err, 0, "pull.auth: the registry credentials (auth.json) are malformed");
-out:
-	explicit_bzero(dec, sizeof(dec));
-	json_object_put(o);
-	json_tokener_free(tok);
-	return ret;
+static int malformed(struct sp_err *err)
+{
+	return sp_pull_fail(err, SP_STAGE_PULL_AUTH, 0,
+			    "pull.auth: the registry credentials (auth.json) are malformed");
+}
+
+int sp_auth_json_lookup(const char *json, size_t len, const char *host, const char *repo,
+			char *user, size_t ucap, char *pass, size_t pcap, struct sp_err *err)
+{
+	cleanup_json_tokener json_tokener *tok = json_tokener_new_ex(8);
+	cleanup_json json_object *o = NULL;
+	char dec[1024];
+	SP_WIPE_ON_EXIT(dec);
+	json_object *auths, *best, *a;
+	const char *colon;
+
+	if (!tok || len > 1u << 20)
+		return malformed(err);
+	o = json_tokener_parse_ex(tok, json, (int)len);
+	if (!o || json_tokener_get_error(tok) != json_tokener_success ||
+	    !json_object_is_type(o, json_type_object))
+		return malformed(err);
+	if (!json_object_object_get_ex(o, "auths", &auths) ||
+	    !json_object_is_type(auths, json_type_object))
+		return 0; /* no registries */
+	best = best_auth(auths, host, repo);
+	if (!best)
+		return 0;
+	if (!json_object_is_type(best, json_type_object) ||
+	    !json_object_object_get_ex(best, "auth", &a) ||
+	    !json_object_is_type(a, json_type_string) ||
+	    b64decode(json_object_get_string(a), dec, sizeof(dec)) < 0 ||
+	    !(colon = strchr(dec, ':')) || (size_t)(colon - dec) >= ucap ||
+	    strlen(colon + 1) >= pcap)
+		return malformed(err);
+	memcpy(user, dec, (size_t)(colon - dec));
+	user[colon - dec] = '\0';
+	memcpy(pass, colon + 1, strlen(colon + 1) + 1);
+	return 1;
 }

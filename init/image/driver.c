@@ -1,20 +1,15 @@
-/* Kata's image_guest_pull storage driver (runtime/prepare.h), asynchronous in PID 1's loop:
- *
- *   prepare  "pause": nothing to do (the runtime uses the built-in pause). Otherwise check the
- *            mount point (exactly one of the two rootfs shapes for this container id, its
- *            directories made without following a symlink: image/store.c), wait for the pod
- *            storage (storage module, else tmpfs), fetch the registry credentials from the KBS
- *            when initdata names an auth.json, then fork a pull worker. The worker pulls into
- *            <pod>/layers (the layer store, shared by every container of the pod), checks the
- *            resolved digest against the policy before any layer is fetched, mounts the overlay
- *            (upper/work in <pod>/overlay/<cid>) on the mount point's fd and reports over a pipe
- *            with the mount's id; PID 1 checks that the mount point holds that mount, then
- *            registers the rootfs (path and mount id) and the image configuration with the
- *            runtime. PID 1 never blocks: Check keeps being answered.
- *   cancel   the CreateContainer went away: the worker is killed.
- *   release  unmounts the overlay by an fd on it, opened without following a symlink and checked
- *            to be the mount the worker made (never a path the host could have re-pointed); a
- *            child removes the upper dir.
+/* A pull as an asynchronous primitive of PID 1's loop (image.h, sp_image_pull_start). PID 1
+ * first checks the mount point (exactly one of the two rootfs shapes for this container id, its
+ * directories made without following a symlink: image/store.c); a pull worker, forked here, then
+ * pulls into the pod's layer store, checks the resolved digest against the policy's pinned
+ * digests before any layer is fetched, mounts the overlay on the mount point's fd (resolved
+ * again) and reports over a pipe with the mount's id. PID 1 checks that the mount point holds
+ * that mount, then the completion hands the caller the rootfs (path and mount id), the image
+ * configuration and the mount to release. PID 1 never blocks: Check keeps being answered. A
+ * cancelled pull is killed; what it mounted is undone once the worker is gone. A release
+ * unmounts the overlay by an fd on it, opened without following a symlink and checked to be the
+ * mount the worker made (never a path the host could have re-pointed); a child removes the
+ * upper dir.
  *
  * Bearer tokens: PID 1 keeps the token each pull ended with, per registry and repository, until
  * it expires, and hands it to the next pull of that repository, so a pod's containers ask the
@@ -39,11 +34,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agent/gate.h"
-#include "agent/ttrpc.h"
-#include "attest/attest.h"
-#include "boot/boot.h"
-#include "boot/config.h"
 #include "image/image_int.h"
 #include "image/manifest.h"
 #include "lib/cleanup.h"
@@ -51,43 +41,35 @@
 #include "lib/log.h"
 #include "lib/loop.h"
 #include "lib/pathat.h"
-#include "lib/testmode.h"
 #include "lib/validate.h"
-#include "runtime/prepare.h"
-#include "runtime/runtime.h"
-#include "storage/storage.h"
 
-/* Test images only: a registry CA the test put into the guest (the overlay as decided at boot). */
+/* Test images only: a registry CA the test put into the guest. */
 #define TEST_REGISTRY_CA "/etc/sealpod/test-registry-ca.pem"
 #define RESULT_MAX	 (2u << 20)
 #define MAX_JOBS	 64
 
-struct job {
+struct sp_pull_job {
 	struct sp_watch w; /* the worker's result pipe */
-	struct sp_prep *h; /* NULL once cancelled */
+	struct sp_loop *loop;
+	sp_pull_done_fn done; /* NULL once cancelled or reported */
+	void *arg;
 	char cid[SP_ID_MAX + 1];
 	char *ref, *target;
 	char pod[512];
-	bool encrypted;
 	pid_t pid;
+	int pidfd; /* taken before PID 1's loop can reap it: a kill never hits a reused pid */
 	uint8_t *buf;
 	size_t len;
-	char *auth; /* containers-auth.json (secret) */
-	size_t auth_len;
-	bool waiting_storage, waiting_auth;
-	bool added; /* w is in PID 1's loop */
 };
 
-/* What each container got: for release. */
-struct made {
+/* What a pull mounted: released with the container. */
+struct sp_image_mount {
 	char cid[SP_ID_MAX + 1];
 	char target[512], updir[700];
-	uint64_t mnt_id; /* 0: unknown (the worker was killed) */
+	uint64_t mnt_id; /* 0: unknown (the worker was killed before it reported) */
 };
 
-static struct job *jobs[MAX_JOBS];
-static void release(const char *cid);
-static struct made made[SP_RT_MAX_CONTAINERS];
+static unsigned njobs;
 
 /* --- bearer tokens across pulls ---------------------------------------------------------------- */
 
@@ -167,68 +149,26 @@ static void token_keep(const char *ref, const char *token, uint64_t ttl)
 	tokens[slot].expiry = mono_s() + (time_t)ttl;
 }
 
-static struct job *job_for(const struct sp_prep *h)
+static void job_release(struct sp_watch *w)
 {
-	for (size_t i = 0; i < MAX_JOBS; i++)
-		if (jobs[i] && jobs[i]->h == h)
-			return jobs[i];
-	return NULL;
-}
+	struct sp_pull_job *j = (struct sp_pull_job *)w;
 
-static void job_free(struct job *j)
-{
-	for (size_t i = 0; i < MAX_JOBS; i++)
-		if (jobs[i] == j)
-			jobs[i] = NULL;
-	if (j->auth) {
-		explicit_bzero(j->auth, j->auth_len);
-		free(j->auth);
-	}
+	if (w->fd >= 0)
+		close(w->fd);
+	if (j->pidfd >= 0)
+		close(j->pidfd);
 	free(j->ref);
 	free(j->target);
 	free(j->buf);
 	free(j);
-}
-
-static void job_release(struct sp_watch *w)
-{
-	if (w->fd >= 0)
-		close(w->fd);
-	job_free((struct job *)w);
-}
-
-/* Ends the job: out of the loop (freed after the batch) or freed now. */
-static void job_end(struct job *j)
-{
-	if (j->added) {
-		sp_loop_release(sp_signals_loop(), &j->w);
-	} else {
-		if (j->w.fd >= 0)
-			close(j->w.fd);
-		job_free(j);
-	}
-}
-
-static void remember(const char *cid, const char *target, const char *updir, uint64_t mnt_id)
-{
-	for (size_t i = 0; i < SP_RT_MAX_CONTAINERS; i++) {
-		if (!made[i].cid[0] || strcmp(made[i].cid, cid) == 0) {
-			(void)snprintf(made[i].cid, sizeof(made[i].cid), "%s", cid);
-			(void)snprintf(made[i].target, sizeof(made[i].target), "%.500s", target);
-			(void)snprintf(made[i].updir, sizeof(made[i].updir), "%s", updir);
-			made[i].mnt_id = mnt_id;
-			return;
-		}
-	}
+	njobs--;
 }
 
 /* --- the worker (a child of PID 1) ------------------------------------------------------------- */
 
-static char *ca_bundle(size_t *len)
+static char *ca_bundle(const struct sp_pull_req *rq, size_t *len)
 {
-	const struct sp_image_settings *st = sp_attest_image_settings ? sp_attest_image_settings()
-								      : NULL;
-	size_t extra = st && st->extra_ca_pem ? strlen(st->extra_ca_pem) : 0;
+	size_t extra = rq->extra_ca_pem ? strlen(rq->extra_ca_pem) : 0;
 	char *buf = malloc((1u << 20) + extra + (64u << 10) + 4);
 	bool trunc = false;
 	size_t n = 0;
@@ -240,10 +180,10 @@ static char *ca_bundle(size_t *len)
 		*len = 0;
 	if (extra) {
 		buf[(*len)++] = '\n';
-		memcpy(buf + *len, st->extra_ca_pem, extra);
+		memcpy(buf + *len, rq->extra_ca_pem, extra);
 		*len += extra;
 	}
-	if (sp_test_overlay()) {
+	if (rq->test_overlay) {
 		buf[(*len)++] = '\n';
 		if (sp_read_file(TEST_REGISTRY_CA, buf + *len, 64u << 10, &n, &trunc, NULL) == 0)
 			*len += n;
@@ -252,16 +192,40 @@ static char *ca_bundle(size_t *len)
 	return buf;
 }
 
-static int check_digest(void *arg, const char *digest, char *why, size_t whylen)
+/* The pull options from the request; o->ca_pem is heap (the worker exits soon after). */
+static void pull_opts(const struct sp_pull_req *rq, const char *store, struct sp_pull_opts *o)
 {
-	const Grpc__CreateContainerRequest *req = arg;
+	static char mine[sizeof(tokens[0].token)];
+	const char *t;
 
-	return sp_agent_policy_recheck_image(req, digest, why, whylen);
+	memset(o, 0, sizeof(*o));
+	o->ref = rq->ref;
+	o->store = store;
+	o->ca_pem = ca_bundle(rq, &o->ca_len);
+	if (rq->test_overlay) {
+		/* plain http registries exist only with the test overlay */
+		o->insecure = rq->insecure;
+		o->n_insecure = rq->n_insecure;
+	}
+	o->auth_json = rq->auth_json;
+	o->auth_json_len = rq->auth_len;
+	o->parallel = rq->parallel ? rq->parallel : SP_IMAGE_DEFAULT_PARALLEL;
+	o->chown = true;
+	o->sandbox = true;
+	o->pinned = rq->pinned;
+	o->npinned = rq->npinned;
+	/* This pull's token only: the others leave the worker's (and its children's) memory. */
+	t = token_for(rq->ref, &o->token_ttl);
+	if (t)
+		(void)snprintf(mine, sizeof(mine), "%s", t);
+	for (size_t i = 0; i < MAX_TOKENS; i++)
+		token_drop(i);
+	o->token = t ? mine : NULL;
 }
 
-/* The overlay on the job's mount point, resolved again here from /run/kata-containers (PID 1
- * made and checked it at prepare; nothing the host did since is followed). */
-static int mount_rootfs(const struct job *j, const char *store, const char *updir,
+/* The overlay on the request's mount point, resolved again here from /run/kata-containers (PID 1
+ * made and checked it before the fork; nothing the host did since is followed). */
+static int mount_rootfs(const struct sp_pull_req *rq, const char *store, const char *updir,
 			struct sp_pull_result *res, struct sp_err *err)
 {
 	cleanup_close int kata = sp_image_kata_dir(err);
@@ -269,17 +233,15 @@ static int mount_rootfs(const struct job *j, const char *store, const char *updi
 
 	if (kata < 0)
 		return sp_error_wrap(err, "pull.mount");
-	parent = sp_image_rootfs_dir(kata, j->cid, j->target, err);
+	parent = sp_image_rootfs_dir(kata, rq->cid, rq->mount_point, err);
 	if (parent < 0)
 		return sp_error_wrap(err, "pull.mount: the mount point");
 	return sp_image_mount_overlay(store, res, updir, parent, "rootfs", &res->mnt_id, err);
 }
 
-static __attribute__((noreturn)) void worker(struct job *j, int wfd)
+static __attribute__((noreturn)) void worker(const struct sp_pull_req *rq, const char *pod, int wfd)
 {
-	const struct sp_image_settings *st = sp_attest_image_settings ? sp_attest_image_settings()
-								      : NULL;
-	struct sp_pull_opts o = { 0 };
+	struct sp_pull_opts o;
 	struct sp_pull_result res;
 	struct sp_err err = { 0 };
 	char store[600], updir[700];
@@ -299,44 +261,22 @@ static __attribute__((noreturn)) void worker(struct job *j, int wfd)
 	(void)syscall(SYS_close_range, 4u, ~0u, 0u);
 	sp_log_set_sinks(2, open("/dev/kmsg", O_WRONLY | O_CLOEXEC));
 
-	(void)snprintf(store, sizeof(store), "%s/layers", j->pod);
-	(void)snprintf(updir, sizeof(updir), "%s/overlay/%s", j->pod, j->cid);
-	o.ref = j->ref;
-	o.store = store;
-	o.ca_pem = ca_bundle(&o.ca_len);
-	if (st && sp_test_overlay()) {
-		/* plain http registries exist only with the test overlay (DESIGN.md, Trust rules) */
-		o.insecure = st->insecure_registries;
-		o.n_insecure = st->n_insecure_registries;
-	}
-	o.auth_json = j->auth;
-	o.auth_json_len = j->auth_len;
-	o.parallel = st && st->max_parallel_layers ? st->max_parallel_layers
-						   : SP_IMAGE_DEFAULT_PARALLEL;
-	o.chown = true;
-	o.sandbox = true;
-	o.check_digest = check_digest;
-	o.check_arg = (void *)sp_prep_request(j->h);
-	{
-		/* This pull's token only: the others leave the worker's (and its children's) memory. */
-		static char mine[sizeof(tokens[0].token)];
-		const char *t = token_for(j->ref, &o.token_ttl);
-
-		if (t)
-			(void)snprintf(mine, sizeof(mine), "%s", t);
-		for (size_t i = 0; i < MAX_TOKENS; i++)
-			token_drop(i);
-		o.token = t ? mine : NULL;
-	}
+	(void)snprintf(store, sizeof(store), "%s/layers", pod);
+	(void)snprintf(updir, sizeof(updir), "%s/overlay/%s", pod, rq->cid);
+	pull_opts(rq, store, &o);
 	ret = sp_image_pull(&o, &res, &err);
-	if (ret == 0 && mount_rootfs(j, store, updir, &res, &err) < 0) {
+	if (ret == 0 && mount_rootfs(rq, store, updir, &res, &err) < 0) {
 		sp_pull_result_free(&res);
 		ret = -1;
 	}
-	if (ret == 0)
+	if (ret == 0) {
 		ret = sp_pull_result_encode(&res, NULL, &out, &outlen);
-	else
-		ret = sp_pull_result_encode(NULL, err.msg, &out, &outlen) == 0 ? -1 : -2;
+	} else {
+		/* What has no stage of its own (the overlay, the store) is a failed precondition. */
+		if (err.stage == SP_STAGE_NONE)
+			err.kind = SP_E_PRECONDITION;
+		ret = sp_pull_result_encode(NULL, &err, &out, &outlen) == 0 ? -1 : -2;
+	}
 	if (out)
 		(void)sp_write_all(wfd, out, outlen);
 	_exit(ret == 0 ? 0 : 1);
@@ -344,28 +284,90 @@ static __attribute__((noreturn)) void worker(struct job *j, int wfd)
 
 /* --- PID 1's side ---------------------------------------------------------------------------- */
 
-/* The status a failed pull answers with, from its stage code. */
-static int code_for(const char *msg)
+static void updir_of(const struct sp_pull_job *j, char *out, size_t cap)
 {
-	if (strstr(msg, "blocked by policy") || strncmp(msg, "pull.auth", 9) == 0)
-		return TT_PERMISSION_DENIED;
-	if (strncmp(msg, "pull.manifest", 13) == 0)
-		return TT_NOT_FOUND; /* the reference does not resolve to an image we accept */
-	return TT_FAILED_PRECONDITION;
+	(void)snprintf(out, cap, "%s/overlay/%s", j->pod, j->cid);
 }
 
-static void finish(struct job *j, int ret, const char *msg)
+/* Unmounts what the worker mounted at target, by an fd on it (never by the path string, which
+ * the host may have re-pointed since): the mount with the id it reported, or, when it was killed
+ * before it could report one (mnt_id 0), an overlay mounted exactly at the mount point, reached
+ * without a symlink (nothing but this container's worker mounts there: sp_image_rootfs_dir
+ * refuses a mount point that already holds a mount). */
+static void unmount_made(const char *cid, const char *target, uint64_t mnt_id)
 {
-	struct sp_prep *h = j->h;
+	cleanup_close int fd = -1;
 	struct sp_err err = { 0 };
+	struct statfs sf;
+	char p[32];
 
-	j->h = NULL;
-	job_end(j);
-	if (!h)
+	if (mnt_id) {
+		fd = sp_open_on_mount(target, mnt_id, &err);
+	} else {
+		fd = sp_openat2(AT_FDCWD, target, O_PATH | O_DIRECTORY, 0,
+				RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+		if (fd >= 0 && (!sp_is_mount_root(fd) || fstatfs(fd, &sf) < 0 ||
+				sf.f_type != OVERLAYFS_SUPER_MAGIC))
+			return; /* nothing of ours is mounted there */
+	}
+	if (fd < 0) {
+		if (mnt_id)
+			sp_warn("pull", "%s: not unmounted: %s", cid, err.msg);
 		return;
-	if (ret < 0)
-		(void)sp_error(&err, 0, "%s", msg);
-	sp_prep_done(h, ret < 0 ? -code_for(msg) : 0, &err);
+	}
+	(void)snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
+	if (umount2(p, MNT_DETACH) < 0)
+		sp_warn("pull", "%s: unmount %s: %s", cid, target, strerror(errno));
+}
+
+static void undo_mount(const char *cid, const char *target, uint64_t mnt_id, const char *updir)
+{
+	pid_t pid;
+
+	unmount_made(cid, target, mnt_id);
+	/* The upper dir may be large: removed by a child, PID 1 goes on. */
+	pid = fork();
+	if (pid == 0) {
+		int fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+		(void)sp_remove_tree_at(fd, updir + 1, NULL);
+		_exit(0);
+	}
+}
+
+/* Undoes what a job's worker may have mounted (mnt_id: what it reported, 0 when nothing). */
+static void undo_job(const struct sp_pull_job *j, uint64_t mnt_id)
+{
+	char updir[700];
+
+	updir_of(j, updir, sizeof(updir));
+	undo_mount(j->cid, j->target, mnt_id, updir);
+}
+
+static void kill_worker(const struct sp_pull_job *j)
+{
+	if (j->pidfd >= 0)
+		(void)syscall(SYS_pidfd_send_signal, j->pidfd, SIGKILL, NULL, 0);
+}
+
+/* Reports to the caller (unless it went away) and leaves the loop (freed after the batch). */
+static void finish(struct sp_pull_job *j, int ret, const struct sp_pulled *p,
+		   const struct sp_err *err)
+{
+	sp_pull_done_fn done = j->done;
+
+	j->done = NULL;
+	sp_loop_release(j->loop, &j->w);
+	if (done)
+		done(j->arg, ret, p, err);
+}
+
+static void finish_msg(struct sp_pull_job *j, enum sp_err_kind kind, const char *msg)
+{
+	struct sp_err err;
+
+	sp_fail(&err, kind, 0, "%s", msg);
+	finish(j, -1, NULL, &err);
 }
 
 /* PID 1's own look at the mount point: the mount the worker reported is what is there. */
@@ -382,45 +384,71 @@ static bool mounted_here(const char *target, uint64_t mnt_id)
 	return true;
 }
 
-/* Registers what the worker made with the runtime, once PID 1 has seen for itself that the mount
- * point holds the mount the worker reported. 0, or -1 with *msg. */
-static int register_result(const struct job *j, const struct sp_pull_result *res, const char **msg)
+/* A pull that succeeded: its mount goes to the caller once PID 1 has seen for itself that the
+ * mount point holds the mount the worker reported, or is undone when the caller went away. */
+static void pulled(struct sp_pull_job *j, struct sp_pull_result *res)
 {
-	static const char *const empty[1] = { NULL };
-	struct sp_rt_image_config c = {
-		.entrypoint = res->entrypoint ? (const char *const *)res->entrypoint : empty,
-		.n_entrypoint = res->n_entrypoint,
-		.cmd = res->cmd ? (const char *const *)res->cmd : empty,
-		.n_cmd = res->n_cmd,
-		.env = res->env ? (const char *const *)res->env : empty,
-		.n_env = res->n_env,
-		.workdir = res->workdir,
-		.user = res->user,
-		.digest = res->digest,
-	};
+	struct sp_image_mount *m = NULL;
+	struct sp_pulled p = { .res = res };
 
-	*msg = "pull.mount: the mount point does not hold the mount the worker made";
-	if (!mounted_here(j->target, res->mnt_id))
-		return -1;
-	*msg = "pull: the runtime refused the pulled rootfs";
-	if (sp_runtime_register_rootfs(j->cid, j->target, res->mnt_id) < 0 ||
-	    sp_runtime_register_image_config(j->cid, &c) < 0)
-		return -1;
-	return 0;
+	token_keep(j->ref, res->token, res->token_ttl);
+	if (!mounted_here(j->target, res->mnt_id)) {
+		undo_job(j, res->mnt_id); /* nobody else releases what it made */
+		finish_msg(j, SP_E_PRECONDITION,
+			   "pull.mount: the mount point does not hold the mount the worker made");
+		return;
+	}
+	m = calloc(1, sizeof(*m));
+	if (!m || !j->done) {
+		undo_job(j, res->mnt_id);
+		free(m);
+		finish_msg(j, SP_E_EXHAUSTED, "pull: out of memory");
+		return;
+	}
+	(void)snprintf(m->cid, sizeof(m->cid), "%s", j->cid);
+	(void)snprintf(m->target, sizeof(m->target), "%.500s", j->target);
+	updir_of(j, m->updir, sizeof(m->updir));
+	m->mnt_id = res->mnt_id;
+	(void)snprintf(p.rootfs.path, sizeof(p.rootfs.path), "%s", j->target);
+	p.rootfs.mnt_id = res->mnt_id;
+	p.mount = m;
+	sp_info("pull", "%s: %s (%s) mounted at %s", j->cid, j->ref, res->digest, j->target);
+	finish(j, 0, &p, NULL);
+}
+
+/* The worker's end: a result, or nothing (it died). A cancelled job's mount is undone only
+ * now, when the worker can no longer mount anything after us. */
+static void worker_ended(struct sp_pull_job *j)
+{
+	struct sp_pull_result res;
+	struct sp_err error;
+
+	if (sp_pull_result_decode(j->buf, j->len, &res, &error) < 0) {
+		if (!j->done)
+			undo_job(j, 0);
+		finish_msg(j, SP_E_PRECONDITION, "pull: the pull worker died without a result");
+		return;
+	}
+	if (error.msg[0]) {
+		sp_pull_result_free(&res);
+		sp_warn("pull", "%s: %s: %s", j->cid, j->ref, error.msg);
+		finish(j, -1, NULL, &error);
+		return;
+	}
+	pulled(j, &res);
+	sp_pull_result_free(&res);
 }
 
 static void on_result(struct sp_watch *w, uint32_t events)
 {
-	struct job *j = (struct job *)w;
-	struct sp_pull_result res;
-	char error[256], updir[700];
-	const char *msg;
+	struct sp_pull_job *j = (struct sp_pull_job *)w;
 	ssize_t n;
 
 	if (!j->buf)
 		j->buf = malloc(RESULT_MAX);
 	if (!j->buf) {
-		finish(j, -1, "pull: out of memory");
+		kill_worker(j);
+		finish_msg(j, SP_E_EXHAUSTED, "pull: out of memory");
 		return;
 	}
 	n = read(w->fd, j->buf + j->len, RESULT_MAX - j->len);
@@ -430,140 +458,7 @@ static void on_result(struct sp_watch *w, uint32_t events)
 	}
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
-	/* EOF (or too much): the worker is done */
-	if (sp_pull_result_decode(j->buf, j->len, &res, error, sizeof(error)) < 0) {
-		finish(j, -1, "pull: the pull worker died without a result");
-		return;
-	}
-	if (error[0]) {
-		sp_pull_result_free(&res);
-		sp_warn("pull", "%s: %s: %s", j->cid, j->ref, error);
-		finish(j, -1, error);
-		return;
-	}
-	token_keep(j->ref, res.token, res.token_ttl);
-	(void)snprintf(updir, sizeof(updir), "%s/overlay/%s", j->pod, j->cid);
-	remember(j->cid, j->target, updir, res.mnt_id);
-	if (register_result(j, &res, &msg) < 0) {
-		sp_pull_result_free(&res);
-		release(j->cid); /* this step failed: nobody else releases what it made */
-		finish(j, -1, msg);
-		return;
-	}
-	sp_info("pull", "%s: %s (%s) mounted at %s", j->cid, j->ref, res.digest, j->target);
-	sp_pull_result_free(&res);
-	finish(j, 0, NULL);
-}
-
-static void start_worker(struct job *j)
-{
-	struct sp_err err = { 0 };
-	int p[2];
-	pid_t pid;
-
-	if (pipe2(p, O_CLOEXEC) < 0) {
-		finish(j, -1, "pull: pipe failed");
-		return;
-	}
-	pid = fork();
-	if (pid == 0) {
-		close(p[0]);
-		worker(j, p[1]);
-	}
-	close(p[1]);
-	if (j->auth) { /* the worker has its copy */
-		explicit_bzero(j->auth, j->auth_len);
-		free(j->auth);
-		j->auth = NULL;
-	}
-	if (pid < 0) {
-		close(p[0]);
-		finish(j, -1, "pull: fork failed");
-		return;
-	}
-	j->pid = pid;
-	j->w.fd = p[0];
-	j->w.on_event = on_result;
-	j->w.on_release = job_release;
-	(void)fcntl(p[0], F_SETFL, O_NONBLOCK);
-	if (sp_loop_add(sp_signals_loop(), &j->w, EPOLLIN, &err) < 0) {
-		kill(pid, SIGKILL);
-		finish(j, -1, "pull: cannot watch the worker");
-		return;
-	}
-	j->added = true;
-}
-
-static void on_auth(void *arg, int ret, const uint8_t *data, size_t len, const struct sp_err *err)
-{
-	struct job *j = arg;
-
-	j->waiting_auth = false;
-	if (ret < 0) {
-		char msg[300];
-
-		(void)snprintf(msg, sizeof(msg), "pull.auth: the registry credentials: %s",
-			       err ? err->msg : "unavailable");
-		finish(j, -1, msg);
-		return;
-	}
-	j->auth = malloc(len + 1);
-	if (!j->auth) {
-		finish(j, -1, "pull.auth: out of memory");
-		return;
-	}
-	memcpy(j->auth, data, len);
-	j->auth[len] = '\0';
-	j->auth_len = len;
-	start_worker(j);
-}
-
-static void after_storage(struct job *j)
-{
-	const struct sp_image_settings *st = sp_attest_image_settings ? sp_attest_image_settings()
-								      : NULL;
-	const char *pod = sp_storage_pod_dir ? sp_storage_pod_dir(&j->encrypted) : NULL;
-	struct sp_err err = { 0 };
-
-	if (!pod) {
-		pod = SP_IMAGE_TMPFS_POD_DIR;
-		j->encrypted = false;
-		if (mkdir("/run/sealpod", 0700) < 0 && errno != EEXIST)
-			sp_warn("pull", "mkdir /run/sealpod: %s", strerror(errno));
-		if (mkdir(pod, 0700) < 0 && errno != EEXIST)
-			sp_warn("pull", "mkdir %s: %s", pod, strerror(errno));
-	}
-	(void)snprintf(j->pod, sizeof(j->pod), "%s", pod);
-	sp_info("pull", "%s: %s: layers in %s (%s)", j->cid, j->ref, j->pod,
-		j->encrypted ? "encrypted disk" : "tmpfs: guest memory, no disk");
-	if (st && st->auth_uri && sp_attest_resource_get) {
-		j->waiting_auth = true;
-		if (sp_attest_resource_get(st->auth_uri, on_auth, j, &err) < 0) {
-			j->waiting_auth = false;
-			char msg[300];
-
-			(void)snprintf(msg, sizeof(msg), "pull.auth: %s", err.msg);
-			finish(j, -1, msg);
-		}
-		return;
-	}
-	start_worker(j);
-}
-
-static void on_storage(void *arg, int ret, const struct sp_err *err)
-{
-	struct job *j = arg;
-
-	j->waiting_storage = false;
-	if (ret < 0) {
-		char msg[300];
-
-		(void)snprintf(msg, sizeof(msg), "pull: the pod storage failed: %s",
-			       err ? err->msg : "?");
-		finish(j, -1, msg);
-		return;
-	}
-	after_storage(j);
+	worker_ended(j); /* EOF (or too much): the worker is done */
 }
 
 /* The mount point must be exactly one of the rootfs shapes for this container, and its directories
@@ -581,131 +476,122 @@ static int check_mount_point(const char *cid, const char *mp, struct sp_err *err
 		parent = sp_image_rootfs_dir(kata, cid, mp, &why);
 	if (parent >= 0)
 		return 0;
-	return sp_error(err, 0, "image_guest_pull: the mount point '%s' %s (container %s)", esc,
-			why.msg, cid);
+	return sp_fail(err, SP_E_INVALID, 0,
+		       "image_guest_pull: the mount point '%s' %s (container %s)", esc, why.msg,
+		       cid && sp_valid_id(cid) ? cid : "?");
 }
 
-static int prepare(struct sp_prep *h, const Grpc__Storage *s, struct sp_err *err)
+static struct sp_pull_job *job_new(const struct sp_pull_req *rq, struct sp_err *err)
 {
-	const char *cid = sp_prep_cid(h);
-	struct job *j;
-	size_t slot = MAX_JOBS;
+	struct sp_pull_job *j;
 
-	if (!s->source || !*s->source)
-		return sp_error(err, 0, "image_guest_pull: no image reference"),
-		       -TT_INVALID_ARGUMENT;
-	if (strcmp(s->source, "pause") == 0)
-		return 0; /* the runtime runs the built-in pause program */
-	if (check_mount_point(cid, s->mount_point, err) < 0)
-		return -TT_INVALID_ARGUMENT;
-	if (!sp_signals_loop())
-		return sp_error(err, 0, "image_guest_pull: no event loop"), -TT_FAILED_PRECONDITION;
-	for (size_t i = 0; i < MAX_JOBS; i++)
-		if (!jobs[i]) {
-			slot = i;
-			break;
-		}
-	if (slot == MAX_JOBS)
-		return sp_error(err, 0, "image_guest_pull: too many pulls at once"),
-		       -TT_RESOURCE_EXHAUSTED;
+	if (!rq->ref || !*rq->ref)
+		return sp_fail(err, SP_E_INVALID, 0, "image_guest_pull: no image reference"), NULL;
+	if (check_mount_point(rq->cid, rq->mount_point, err) < 0)
+		return NULL;
+	if (!rq->loop)
+		return sp_fail(err, SP_E_PRECONDITION, 0, "image_guest_pull: no event loop"), NULL;
+	if (njobs >= MAX_JOBS)
+		return sp_fail(err, SP_E_EXHAUSTED, 0, "image_guest_pull: too many pulls at once"),
+		       NULL;
 	j = calloc(1, sizeof(*j));
 	if (!j)
-		return sp_error(err, ENOMEM, "image_guest_pull"), -TT_RESOURCE_EXHAUSTED;
+		return sp_fail(err, SP_E_EXHAUSTED, ENOMEM, "image_guest_pull"), NULL;
 	j->w.fd = -1;
-	j->h = h;
-	(void)snprintf(j->cid, sizeof(j->cid), "%s", cid);
-	j->ref = strdup(s->source);
-	j->target = strdup(s->mount_point);
+	j->pidfd = -1;
+	j->loop = rq->loop;
+	(void)snprintf(j->cid, sizeof(j->cid), "%s", rq->cid);
+	j->ref = strdup(rq->ref);
+	j->target = strdup(rq->mount_point);
 	if (!j->ref || !j->target) {
-		job_free(j);
-		return sp_error(err, ENOMEM, "image_guest_pull"), -TT_RESOURCE_EXHAUSTED;
+		free(j->ref);
+		free(j->target);
+		free(j);
+		return sp_fail(err, SP_E_EXHAUSTED, ENOMEM, "image_guest_pull"), NULL;
 	}
-	jobs[slot] = j;
-	if (sp_storage_pod_dir && sp_storage_when_ready && !sp_storage_pod_dir(&j->encrypted)) {
-		j->waiting_storage = true;
-		sp_info("pull", "%s: waiting for the pod storage", cid);
-		sp_storage_when_ready(on_storage, j);
-	} else {
-		after_storage(j);
-	}
-	return SP_PREP_PENDING; /* a report may already have happened (prepare.c records it) */
+	njobs++;
+	return j;
 }
 
-static void cancel(struct sp_prep *h)
+/* The layer store's directory: the pod storage's, else (host tests) one on tmpfs. */
+static void choose_pod(struct sp_pull_job *j, const struct sp_pull_req *rq)
 {
-	struct job *j = job_for(h);
+	const char *pod = rq->pod_dir;
 
+	if (!pod) {
+		pod = SP_IMAGE_TMPFS_POD_DIR;
+		if (mkdir("/run/sealpod", 0700) < 0 && errno != EEXIST)
+			sp_warn("pull", "mkdir /run/sealpod: %s", strerror(errno));
+		if (mkdir(pod, 0700) < 0 && errno != EEXIST)
+			sp_warn("pull", "mkdir %s: %s", pod, strerror(errno));
+	}
+	(void)snprintf(j->pod, sizeof(j->pod), "%s", pod);
+	sp_info("pull", "%s: %s: layers in %s (%s)", j->cid, j->ref, j->pod,
+		rq->pod_dir && rq->encrypted ? "encrypted disk" : "tmpfs: guest memory, no disk");
+}
+
+int sp_image_pull_start(const struct sp_pull_req *rq, sp_pull_done_fn done, void *arg,
+			struct sp_pull_job **out, struct sp_err *err)
+{
+	struct sp_pull_job *j = job_new(rq, err);
+	int p[2];
+
+	*out = NULL;
 	if (!j)
-		return;
-	j->h = NULL;
-	if (j->waiting_storage && sp_storage_when_ready_cancel)
-		sp_storage_when_ready_cancel(j);
-	if (j->waiting_auth && sp_attest_resource_cancel)
-		sp_attest_resource_cancel(j);
-	if (j->pid > 0) {
-		char updir[700];
-
-		(void)kill(j->pid, SIGKILL);
-		/* The worker may have mounted already: undo it like a release. */
-		(void)snprintf(updir, sizeof(updir), "%s/overlay/%s", j->pod, j->cid);
-		remember(j->cid, j->target, updir, 0);
+		return -1;
+	choose_pod(j, rq);
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		sp_error(err, errno, "pull: pipe");
+		goto fail;
 	}
-	job_end(j);
+	j->pid = fork();
+	if (j->pid == 0) {
+		close(p[0]);
+		worker(rq, j->pod, p[1]);
+	}
+	close(p[1]);
+	if (j->pid < 0) {
+		close(p[0]);
+		sp_error(err, errno, "pull: fork");
+		goto fail;
+	}
+	j->pidfd = (int)syscall(SYS_pidfd_open, j->pid, 0);
+	j->w.fd = p[0];
+	j->w.on_event = on_result;
+	j->w.on_release = job_release;
+	if (fcntl(p[0], F_SETFL, O_NONBLOCK) < 0 || sp_loop_add(j->loop, &j->w, EPOLLIN, err) < 0) {
+		if (j->pidfd >= 0)
+			kill_worker(j);
+		else
+			(void)kill(j->pid,
+				   SIGKILL); /* not reaped yet: we have not returned to the loop */
+		close(p[0]);
+		j->w.fd = -1;
+		sp_error(err, errno, "pull: cannot watch the worker");
+		goto fail;
+	}
+	j->done = done;
+	j->arg = arg;
+	*out = j;
+	return SP_PENDING;
+fail:
+	job_release(&j->w);
+	return -1;
 }
 
-/* Unmounts what the worker mounted for m, by an fd on it (never by the path string, which the host
- * may have re-pointed since): the mount id it recorded, or, when the worker was killed before it
- * could report one, an overlay mounted exactly at the mount point, reached without a symlink
- * (nothing but this container's worker mounts there: sp_image_rootfs_dir refuses a mount point
- * that already holds a mount). */
-static void unmount_made(const struct made *m)
+void sp_image_pull_cancel(struct sp_pull_job *j)
 {
-	cleanup_close int fd = -1;
-	struct sp_err err = { 0 };
-	struct statfs sf;
-	char p[32];
-
-	if (m->mnt_id) {
-		fd = sp_open_on_mount(m->target, m->mnt_id, &err);
-	} else {
-		fd = sp_openat2(AT_FDCWD, m->target, O_PATH | O_DIRECTORY, 0,
-				RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
-		if (fd >= 0 && (!sp_is_mount_root(fd) || fstatfs(fd, &sf) < 0 ||
-				sf.f_type != OVERLAYFS_SUPER_MAGIC))
-			return; /* nothing of ours is mounted there */
-	}
-	if (fd < 0) {
-		if (m->mnt_id)
-			sp_warn("pull", "%s: not unmounted: %s", m->cid, err.msg);
+	if (!j || !j->done)
 		return;
-	}
-	(void)snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
-	if (umount2(p, MNT_DETACH) < 0)
-		sp_warn("pull", "%s: unmount %s: %s", m->cid, m->target, strerror(errno));
+	j->done = NULL;
+	/* The worker may have mounted already: worker_ended undoes it once it is gone. */
+	kill_worker(j);
 }
 
-static void release(const char *cid)
+void sp_image_release(struct sp_image_mount *m)
 {
-	for (size_t i = 0; i < SP_RT_MAX_CONTAINERS; i++) {
-		pid_t pid;
-
-		if (!made[i].cid[0] || strcmp(made[i].cid, cid) != 0)
-			continue;
-		unmount_made(&made[i]);
-		/* The upper dir may be large: removed by a child, PID 1 goes on. */
-		pid = fork();
-		if (pid == 0) {
-			int fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-			(void)sp_remove_tree_at(fd, made[i].updir + 1, NULL);
-			_exit(0);
-		}
-		made[i].cid[0] = '\0';
-	}
+	if (!m)
+		return;
+	undo_mount(m->cid, m->target, m->mnt_id, m->updir);
+	free(m);
 }
-
-const struct sp_storage_driver sp_storage_driver_image_guest_pull = {
-	.prepare = prepare,
-	.cancel = cancel,
-	.release = release,
-};

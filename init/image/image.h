@@ -1,4 +1,4 @@
-/* Pulling OCI images inside the guest (DESIGN.md, "Image pull"; issue 6).
+/* Pulling OCI images inside the guest.
  *
  * Shape (one concern per file):
  *   tar.c       the streaming tar reader (parser side; pure, fuzzed)
@@ -11,7 +11,7 @@
  *   apply.c     the applier: openat2(RESOLVE_IN_ROOT) parents, no-follow leaves, whiteouts
  *   pull.c      one image: metadata child, policy check, free space, parallel layer workers
  *   store.c     the pod's layer store and the per-container overlay
- *   driver.c    Kata's image_guest_pull storage driver, asynchronous in PID 1's loop
+ *   driver.c    a pull as an asynchronous primitive of PID 1's loop (sp_image_pull_start)
  *
  * Privilege separation: everything that parses bytes from the network (HTTP, JSON, gzip, zstd,
  * tar headers) runs in a child that has no capabilities (uid nobody), no filesystem but an empty
@@ -28,6 +28,8 @@
 #include <stdint.h>
 
 #include "lib/err.h"
+#include "lib/loop.h"
+#include "lib/validate.h"
 
 #define SP_IMAGE_DEFAULT_PARALLEL 3
 #define SP_IMAGE_CA_BUNDLE	  "/etc/ssl/certs/ca-certificates.crt"
@@ -47,12 +49,12 @@ struct sp_pull_opts {
 	bool chown;		 /* apply the layers' uid/gid (false: unprivileged host tests) */
 	bool sandbox;		 /* confine the parser children */
 	bool quiet;		 /* no progress lines */
-	/* Called with the digest the reference resolved to, right after the manifest (in the
-	 * metadata child, before the config and any layer is fetched) and again in the pull worker
-	 * from the child's result. Return -1 with why to refuse (the policy's pinned digests). May
-	 * be NULL. */
-	int (*check_digest)(void *arg, const char *digest, char *why, size_t whylen);
-	void *check_arg;
+	/* The digests the policy pins for this reference (npinned 0: none): the digest the
+	 * reference resolves to must be one of them, checked right after the manifest (in the
+	 * metadata child, before the config and any layer is fetched) and again in the pull
+	 * worker from the child's result. */
+	const char *const *pinned;
+	size_t npinned;
 	/* A bearer token (secret) an earlier pull got for this reference's registry and repository,
 	 * and the seconds it has left; NULL: none. Used until the registry refuses it. */
 	const char *token;
@@ -73,7 +75,8 @@ struct sp_pull_result {
 	 * sp_pull_result_free(). */
 	char token[8192];
 	uint64_t token_ttl;
-	/* The id of the overlay mount the worker made (sp_image_mount_overlay); 0: none. */
+	/* The id of the overlay mount the worker made (sp_image_mount_overlay, lib/pathat.h's
+	 * sp_mount_id); 0: none. */
 	uint64_t mnt_id;
 	/* what happened */
 	unsigned layers_fetched, layers_reused;
@@ -108,5 +111,59 @@ int sp_image_rootfs_dir(int kata, const char *cid, const char *target, struct sp
  * what name resolves to afterwards. Returns 0 or -1 with err. */
 int sp_image_mount_overlay(const char *store, const struct sp_pull_result *res, const char *updir,
 			   int dirfd, const char *name, uint64_t *mnt_id, struct sp_err *err);
+
+/* --- a pull in PID 1's loop (driver.c) ------------------------------------------------------------
+ * Forks a pull worker that pulls rq->ref into <pod_dir>/layers (the pod's layer store), checks
+ * the resolved digest against rq->pinned before any layer is fetched, mounts the overlay (upper
+ * and work dirs in <pod_dir>/overlay/<cid>) on rq->mount_point's fd (its directories made and
+ * checked by PID 1 first: sp_image_rootfs_dir) and reports over a pipe with the mount's id, which
+ * PID 1 checks is what the mount point holds before the completion. PID 1 never blocks on it:
+ * Check keeps being answered. */
+struct sp_pull_req {
+	struct sp_loop *loop;
+	const char *cid;
+	const char *ref;
+	const char *mount_point;   /* exactly one of lib/pathat.h's two rootfs shapes for cid */
+	const char *pod_dir;	   /* NULL: a tmpfs directory (no pod storage: host tests) */
+	bool encrypted;		   /* pod_dir is on the encrypted disk (for the console) */
+	const char *const *pinned; /* the policy's digests for this image (sp_pull_opts) */
+	size_t npinned;
+	const char *auth_json; /* containers-auth.json (secret), or NULL */
+	size_t auth_len;
+	const char *extra_ca_pem;    /* trusted besides the built-in bundle, or NULL */
+	const char *const *insecure; /* plain-http registries: pass them only on a test image */
+	size_t n_insecure;
+	unsigned parallel; /* layer downloads at once (0: the default) */
+	bool test_overlay; /* a test image: its registry CA is trusted too */
+};
+
+/* The rootfs a pull made: where the overlay is mounted and which mount it is, so that what a
+ * container is later given can be checked to be this mount and not whatever is at the path. */
+struct sp_rootfs {
+	char path[SP_PATH_MAX + 1];
+	uint64_t mnt_id; /* 0: unknown */
+};
+
+/* What a pull made, valid during the completion. mount is the caller's from then on: released
+ * with sp_image_release() (NULL when ret < 0). */
+struct sp_image_mount;
+struct sp_pulled {
+	struct sp_rootfs rootfs;
+	const struct sp_pull_result *res; /* digest and the image configuration's process defaults */
+	struct sp_image_mount *mount;
+};
+typedef void (*sp_pull_done_fn)(void *arg, int ret, const struct sp_pulled *p,
+				const struct sp_err *err);
+
+/* Always SP_PENDING or -1 (lib/err.h). A failure's err has a stage (pull.*, policy.deny) and a
+ * kind. Cancel kills the worker and undoes what it mounted. */
+struct sp_pull_job;
+int sp_image_pull_start(const struct sp_pull_req *rq, sp_pull_done_fn done, void *arg,
+			struct sp_pull_job **job, struct sp_err *err);
+void sp_image_pull_cancel(struct sp_pull_job *job);
+/* Unmounts what a pull mounted, by an fd on it checked to be the mount the worker made (never by
+ * the path, which the host may have re-pointed), and removes its upper dir (in a child: it may
+ * be large). */
+void sp_image_release(struct sp_image_mount *m);
 
 #endif

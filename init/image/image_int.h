@@ -54,11 +54,25 @@ void sp_layer_pipe_free(struct sp_layer_pipe *p);
 
 /* --- a pull worker's result for PID 1 (pull.c) ----------------------------------------------- */
 struct sp_pull_result;
-/* error != NULL: a failure report. *out is heap. */
-int sp_pull_result_encode(const struct sp_pull_result *r, const char *error, uint8_t **out,
+/* error != NULL: a failure report (message, kind and stage). *out is heap. */
+int sp_pull_result_encode(const struct sp_pull_result *r, const struct sp_err *error, uint8_t **out,
 			  size_t *len);
-/* Fills r (digest and process defaults only) or error (escaped). -1: malformed. */
-int sp_pull_result_decode(const uint8_t *p, size_t len, struct sp_pull_result *r, char *error,
-			  size_t cap);
+/* Fills r (digest and process defaults only), or error (message escaped, kind and stage) with
+ * error->msg[0] set. -1: malformed. */
+int sp_pull_result_decode(const uint8_t *p, size_t len, struct sp_pull_result *r,
+			  struct sp_err *error);
+
+/* --- the pull's failures by stage (pull.c) ------------------------------------------------------
+ * A pull's error names its stage, and the stage decides the kind the caller sees: credentials
+ * (pull.auth) are a refusal, a reference that does not resolve to an image we accept
+ * (pull.manifest) is not found, anything later a failed precondition. */
+int sp_pull_fail(struct sp_err *err, enum sp_stage stage, int errnum, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* sp_error_wrap, then the stage (and its kind) unless the error has a stage already. */
+int sp_pull_wrap(struct sp_err *err, enum sp_stage stage, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* The error a metadata child's list carried (wire.c). */
+struct sp_meta;
+void sp_meta_error(const struct sp_meta *m, struct sp_err *err);
 
 #endif

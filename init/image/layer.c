@@ -154,14 +154,14 @@ int sp_layer_pipe_feed(void *pipe, const uint8_t *buf, size_t len, struct sp_err
 	struct sp_layer_pipe *p = pipe;
 
 	if (sp_stream_feed(p->s, buf, len, err) < 0)
-		return sp_error_wrap(err, "pull.unpack");
+		return sp_pull_wrap(err, SP_STAGE_PULL_UNPACK, "pull.unpack");
 	return 0;
 }
 
 int sp_layer_pipe_finish(struct sp_layer_pipe *p, char *blob, char *diff, struct sp_err *err)
 {
 	if (sp_stream_finish(p->s, blob, diff, err) < 0 || sp_tar_finish(p->t, err) < 0)
-		return sp_error_wrap(err, "pull.unpack");
+		return sp_pull_wrap(err, SP_STAGE_PULL_UNPACK, "pull.unpack");
 	return 0;
 }
 
@@ -218,12 +218,12 @@ static __attribute__((noreturn)) void child_main(const struct sp_layer_job *j, i
 	if (!w.buf)
 		_exit(3);
 	if (j->sandbox && sp_image_sandbox(keep, 2, j->in_fd < 0, &err) < 0) {
-		(void)sp_error_wrap(&err, "pull.layer: parser sandbox");
+		(void)sp_pull_wrap(&err, SP_STAGE_PULL_LAYER, "pull.layer: parser sandbox");
 		goto out;
 	}
 	p = sp_layer_pipe_new(j->comp, &j->lim, wsink, &w);
 	if (!p) {
-		(void)sp_error(&err, ENOMEM, "pull.unpack");
+		(void)sp_pull_fail(&err, SP_STAGE_PULL_UNPACK, ENOMEM, "pull.unpack");
 		goto out;
 	}
 	if (j->in_fd >= 0) {
@@ -231,14 +231,15 @@ static __attribute__((noreturn)) void child_main(const struct sp_layer_job *j, i
 		ssize_t n;
 
 		if (!buf) {
-			(void)sp_error(&err, ENOMEM, "pull.unpack");
+			(void)sp_pull_fail(&err, SP_STAGE_PULL_UNPACK, ENOMEM, "pull.unpack");
 			goto out;
 		}
 		while ((n = read(j->in_fd, buf, BUF_SIZE)) != 0) {
 			if (n < 0 && errno == EINTR)
 				continue;
 			if (n < 0) {
-				(void)sp_error(&err, errno, "pull.layer: read the blob");
+				(void)sp_pull_fail(&err, SP_STAGE_PULL_LAYER, errno,
+						   "pull.layer: read the blob");
 				break;
 			}
 			if (sp_layer_pipe_feed(p, buf, (size_t)n, &err) < 0)
@@ -253,14 +254,15 @@ static __attribute__((noreturn)) void child_main(const struct sp_layer_job *j, i
 	if (sp_layer_pipe_finish(p, d.blob, d.diff, &err) < 0)
 		goto out;
 	if (strcmp(d.blob, j->blob_digest) != 0) {
-		(void)sp_error(&err, 0,
-			       "pull.layer: blob digest mismatch: expected %s, computed %s",
-			       j->blob_digest, d.blob);
+		(void)sp_pull_fail(&err, SP_STAGE_PULL_LAYER, 0,
+				   "pull.layer: blob digest mismatch: expected %s, computed %s",
+				   j->blob_digest, d.blob);
 		goto out;
 	}
 	if (strcmp(d.diff, j->diff_id) != 0) {
-		(void)sp_error(&err, 0, "pull.layer: diff_id mismatch: expected %s, computed %s",
-			       j->diff_id, d.diff);
+		(void)sp_pull_fail(&err, SP_STAGE_PULL_LAYER, 0,
+				   "pull.layer: diff_id mismatch: expected %s, computed %s",
+				   j->diff_id, d.diff);
 		goto out;
 	}
 	d.in_bytes = sp_stream_in_bytes(p->s);
@@ -303,11 +305,13 @@ static int rneed(struct reader *r, size_t n, struct sp_err *err)
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k < 0)
-			return sp_error(err, errno, "pull.unpack: read the entry stream");
+			return sp_pull_fail(err, SP_STAGE_PULL_UNPACK, errno,
+					    "pull.unpack: read the entry stream");
 		if (k == 0)
 			return r->end == 0 ? 1
-					   : sp_error(err, 0,
-						      "pull.unpack: the entry stream is truncated");
+					   : sp_pull_fail(err, SP_STAGE_PULL_UNPACK, 0,
+							  "pull.unpack: the entry stream is "
+							  "truncated");
 		r->end += (size_t)k;
 	}
 	return 0;
@@ -318,14 +322,16 @@ static int decode_entry(const uint8_t *p, size_t len, struct sp_tar_entry *e, st
 	struct rec_entry r;
 
 	if (len < sizeof(r))
-		return sp_error(err, 0, "pull.unpack: a short entry record");
+		return sp_pull_fail(err, SP_STAGE_PULL_UNPACK, 0,
+				    "pull.unpack: a short entry record");
 	memcpy(&r, p, sizeof(r));
 	if (r.kind < SP_TAR_FILE || r.kind > SP_TAR_OPAQUE || r.mode & ~07777u ||
 	    r.path_len > SP_TAR_PATH_MAX || r.link_len > SP_TAR_PATH_MAX ||
 	    r.xattrs_len > SP_TAR_XATTRS_MAX ||
 	    (size_t)r.path_len + r.link_len + r.xattrs_len != len - sizeof(r) ||
 	    (r.kind != SP_TAR_FILE && r.size) || r.mtime_nsec >= 1000000000u)
-		return sp_error(err, 0, "pull.unpack: a malformed entry record");
+		return sp_pull_fail(err, SP_STAGE_PULL_UNPACK, 0,
+				    "pull.unpack: a malformed entry record");
 	p += sizeof(r);
 	memset(e, 0, offsetof(struct sp_tar_entry, xattrs));
 	e->kind = (enum sp_tar_kind)r.kind;
@@ -334,7 +340,8 @@ static int decode_entry(const uint8_t *p, size_t len, struct sp_tar_entry *e, st
 	memcpy(e->link, p + r.path_len, r.link_len);
 	e->link[r.link_len] = '\0';
 	if (strlen(e->path) != r.path_len || strlen(e->link) != r.link_len)
-		return sp_error(err, 0, "pull.unpack: a NUL byte in an entry record");
+		return sp_pull_fail(err, SP_STAGE_PULL_UNPACK, 0,
+				    "pull.unpack: a NUL byte in an entry record");
 	memcpy(e->xattrs, p + r.path_len + r.link_len, r.xattrs_len);
 	e->xattrs_len = r.xattrs_len;
 	e->nxattrs = r.nxattrs;
@@ -360,7 +367,7 @@ static int apply_stream(const struct sp_layer_job *j, int fd, int root_fd,
 	int ret = -1;
 
 	if (!rd.buf || !e || !a) {
-		(void)sp_error(err, ENOMEM, "pull.unpack");
+		(void)sp_pull_fail(err, SP_STAGE_PULL_UNPACK, ENOMEM, "pull.unpack");
 		goto out;
 	}
 	for (;;) {
@@ -369,18 +376,20 @@ static int apply_stream(const struct sp_layer_job *j, int fd, int root_fd,
 		int r = rneed(&rd, sizeof(h), err);
 
 		if (r == 1)
-			r = sp_error(err, 0, "pull.layer: the parser child ended without a result");
+			r = sp_pull_fail(err, SP_STAGE_PULL_LAYER, 0,
+					 "pull.layer: the parser child ended without a result");
 		if (r < 0)
 			goto out;
 		memcpy(&h, rd.buf + rd.start, sizeof(h));
 		if (h.len > REC_MAX) {
-			(void)sp_error(err, 0, "pull.unpack: an oversized record");
+			(void)sp_pull_fail(err, SP_STAGE_PULL_UNPACK, 0,
+					   "pull.unpack: an oversized record");
 			goto out;
 		}
 		if (rneed(&rd, sizeof(h) + h.len, err) != 0) {
 			if (!err->msg[0])
-				(void)sp_error(err, 0,
-					       "pull.unpack: the entry stream is truncated");
+				(void)sp_pull_fail(err, SP_STAGE_PULL_UNPACK, 0,
+						   "pull.unpack: the entry stream is truncated");
 			goto out;
 		}
 		p = rd.buf + rd.start + sizeof(h);
@@ -403,15 +412,16 @@ static int apply_stream(const struct sp_layer_job *j, int fd, int root_fd,
 			struct rec_done d;
 
 			if (h.len != sizeof(d)) {
-				(void)sp_error(err, 0, "pull.unpack: a malformed done record");
+				(void)sp_pull_fail(err, SP_STAGE_PULL_UNPACK, 0,
+						   "pull.unpack: a malformed done record");
 				goto out;
 			}
 			memcpy(&d, p, sizeof(d));
 			d.blob[SP_DIGEST_LEN] = d.diff[SP_DIGEST_LEN] = '\0';
 			if (strcmp(d.blob, j->blob_digest) != 0 ||
 			    strcmp(d.diff, j->diff_id) != 0) {
-				(void)sp_error(err, 0,
-					       "pull.layer: the layer's digests do not match");
+				(void)sp_pull_fail(err, SP_STAGE_PULL_LAYER, 0,
+						   "pull.layer: the layer's digests do not match");
 				goto out;
 			}
 			if (sp_apply_finish(a, err) < 0)
@@ -438,12 +448,13 @@ static int apply_stream(const struct sp_layer_job *j, int fd, int root_fd,
 			goto out;
 		}
 		default:
-			(void)sp_error(err, 0, "pull.unpack: an unknown record");
+			(void)sp_pull_fail(err, SP_STAGE_PULL_UNPACK, 0,
+					   "pull.unpack: an unknown record");
 			goto out;
 		}
 	}
 unpack_err:
-	(void)sp_error_wrap(err, "pull.unpack");
+	(void)sp_pull_wrap(err, SP_STAGE_PULL_UNPACK, "pull.unpack");
 out:
 	sp_apply_free(a);
 	free(e);
@@ -460,14 +471,15 @@ int sp_layer_unpack(const struct sp_layer_job *j, int root_fd, struct sp_layer_r
 
 	memset(res, 0, sizeof(*res));
 	if (!sp_digest_valid(j->blob_digest) || !sp_digest_valid(j->diff_id))
-		return sp_error(err, 0, "pull.layer: a layer digest is not sha256");
+		return sp_pull_fail(err, SP_STAGE_PULL_LAYER, 0,
+				    "pull.layer: a layer digest is not sha256");
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		return sp_error(err, errno, "pull.unpack: socketpair");
+		return sp_pull_fail(err, SP_STAGE_PULL_UNPACK, errno, "pull.unpack: socketpair");
 	pid = fork();
 	if (pid < 0) {
 		close(sv[0]);
 		close(sv[1]);
-		return sp_error(err, errno, "pull.unpack: fork");
+		return sp_pull_fail(err, SP_STAGE_PULL_UNPACK, errno, "pull.unpack: fork");
 	}
 	if (pid == 0) {
 		close(sv[0]);
@@ -481,7 +493,8 @@ int sp_layer_unpack(const struct sp_layer_job *j, int root_fd, struct sp_layer_r
 	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
 		;
 	if (ret == 0 && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
-		return sp_error(err, 0, "pull.layer: the parser child failed after its result");
+		return sp_pull_fail(err, SP_STAGE_PULL_LAYER, 0,
+				    "pull.layer: the parser child failed after its result");
 	if (ret < 0 && WIFSIGNALED(status) && WTERMSIG(status) != SIGKILL)
 		(void)sp_error_wrap(err, "parser child killed by signal %d", WTERMSIG(status));
 	return ret;

@@ -140,9 +140,9 @@ static size_t on_body(char *b, size_t size, size_t nmemb, void *arg)
 			(void)snprintf(want, sizeof(want), "bytes %llu-",
 				       (unsigned long long)x->range_from);
 			if (strncmp(x->content_range, want, strlen(want)) != 0) {
-				(void)sp_error(&x->sink_err, 0,
-					       "pull.layer: a resumed download does not "
-					       "continue where it stopped");
+				(void)sp_pull_fail(&x->sink_err, SP_STAGE_PULL_LAYER, 0,
+						   "pull.layer: a resumed download does not "
+						   "continue where it stopped");
 				x->sink_failed = true;
 				return 0;
 			}
@@ -315,10 +315,11 @@ static int fetch_token(struct sp_registry *r, const struct sp_challenge *ch, str
 	int ret = -1;
 
 	if (!c)
-		return sp_error(err, ENOMEM, "pull.auth");
+		return sp_pull_fail(err, SP_STAGE_PULL_AUTH, ENOMEM, "pull.auth");
 	if (sp_url_host(ch->realm, host, sizeof(host), &https) < 0 || (!https && !r->insecure)) {
 		curl_easy_cleanup(c);
-		return sp_error(err, 0, "pull.auth: the token realm is not an https URL");
+		return sp_pull_fail(err, SP_STAGE_PULL_AUTH, 0,
+				    "pull.auth: the token realm is not an https URL");
 	}
 	(void)snprintf(scope, sizeof(scope), "repository:%s:pull", r->repo);
 	es = curl_easy_escape(c, ch->service, 0);
@@ -329,19 +330,21 @@ static int fetch_token(struct sp_registry *r, const struct sp_challenge *ch, str
 	curl_free(ss);
 	curl_easy_cleanup(c);
 	if (r->has_creds && basic_header(r, auth, sizeof(auth)) < 0)
-		return sp_error(err, 0, "pull.auth: the credentials are too long");
+		return sp_pull_fail(err, SP_STAGE_PULL_AUTH, 0,
+				    "pull.auth: the credentials are too long");
 	rc = exchange(r, url, NULL, r->has_creds ? auth : NULL, 0, &x, &redirect);
 	explicit_bzero(auth, sizeof(auth));
 	free(redirect);
 	if (rc != CURLE_OK)
-		(void)sp_error(err, 0, "pull.auth: token request to %s: %s", host,
-			       curl_easy_strerror(rc));
+		(void)sp_pull_fail(err, SP_STAGE_PULL_AUTH, 0, "pull.auth: token request to %s: %s",
+				   host, curl_easy_strerror(rc));
 	else if (x.status == 401 || x.status == 403)
-		(void)sp_error(err, 0, "pull.auth: the token service %s refused %s (HTTP %ld)",
-			       host, r->has_creds ? "the credentials" : "anonymous access",
-			       x.status);
+		(void)sp_pull_fail(err, SP_STAGE_PULL_AUTH, 0,
+				   "pull.auth: the token service %s refused %s (HTTP %ld)", host,
+				   r->has_creds ? "the credentials" : "anonymous access", x.status);
 	else if (x.status != 200)
-		(void)sp_error(err, 0, "pull.auth: token request to %s: HTTP %ld", host, x.status);
+		(void)sp_pull_fail(err, SP_STAGE_PULL_AUTH, 0,
+				   "pull.auth: token request to %s: HTTP %ld", host, x.status);
 	else if (sp_auth_parse_token(m.p ? m.p : "", m.len, r->token, sizeof(r->token), &expires,
 				     err) == 0) {
 		r->token_expiry = mono_now() + expires - 5;
@@ -416,11 +419,14 @@ static int request(struct sp_registry *r, const char *path, bool manifest, struc
 				    (!https && !r->insecure)) {
 					free(cur);
 					free(redirect);
-					return sp_error(err, 0,
-							"%s: a redirect is refused (too many, "
-							"malformed or "
-							"to plain http)",
-							manifest ? "pull.manifest" : "pull.layer");
+					return sp_pull_fail(err,
+							    manifest ? SP_STAGE_PULL_MANIFEST
+								     : SP_STAGE_PULL_LAYER,
+							    0,
+							    "%s: a redirect is refused (too many, "
+							    "malformed or to plain http)",
+							    manifest ? "pull.manifest"
+								     : "pull.layer");
 				}
 				/* Authorization never crosses to another host (distribution-spec). */
 				if (strcmp(nh, r->host) != 0)
@@ -437,9 +443,11 @@ static int request(struct sp_registry *r, const char *path, bool manifest, struc
 		if (rc != CURLE_OK) {
 			if (retryable_curl(rc))
 				continue;
-			return sp_error(err, 0, "%s: %s: %s",
-					manifest ? "pull.manifest" : "pull.layer", r->host,
-					curl_easy_strerror(rc));
+			return sp_pull_fail(err,
+					    manifest ? SP_STAGE_PULL_MANIFEST : SP_STAGE_PULL_LAYER,
+					    0, "%s: %s: %s",
+					    manifest ? "pull.manifest" : "pull.layer", r->host,
+					    curl_easy_strerror(rc));
 		}
 		if (x->status == 401 && !auth_tried) {
 			struct sp_challenge ch;
@@ -451,11 +459,12 @@ static int request(struct sp_registry *r, const char *path, bool manifest, struc
 				if (fetch_token(r, &ch, err) < 0)
 					return -1;
 			} else if (!r->has_creds) {
-				return sp_error(err, 0,
-						"pull.auth: %s asks for credentials (Basic) and "
-						"none "
-						"are configured for it",
-						r->host);
+				return sp_pull_fail(err, SP_STAGE_PULL_AUTH, 0,
+						    "pull.auth: %s asks for credentials (Basic) "
+						    "and "
+						    "none "
+						    "are configured for it",
+						    r->host);
 			} else {
 				r->scheme = SP_AUTH_BASIC;
 			}
@@ -463,28 +472,32 @@ static int request(struct sp_registry *r, const char *path, bool manifest, struc
 			continue;
 		}
 		if (x->status == 401 || x->status == 403)
-			return sp_error(err, 0, "pull.auth: %s refused %s (HTTP %ld)", r->host,
-					r->scheme == SP_AUTH_NONE ? "anonymous access"
-								  : "the credentials",
-					x->status);
+			return sp_pull_fail(err, SP_STAGE_PULL_AUTH, 0,
+					    "pull.auth: %s refused %s (HTTP %ld)", r->host,
+					    r->scheme == SP_AUTH_NONE ? "anonymous access"
+								      : "the credentials",
+					    x->status);
 		if (x->status == 429 || x->status >= 500)
 			continue;
 		if (x->status == 200 || x->status == 206) {
 			ret = 0;
 			break;
 		}
-		return sp_error(err, 0, "%s: %s%s: HTTP %ld",
-				manifest ? "pull.manifest" : "pull.layer", r->host, path,
-				x->status);
+		return sp_pull_fail(err, manifest ? SP_STAGE_PULL_MANIFEST : SP_STAGE_PULL_LAYER, 0,
+				    "%s: %s%s: HTTP %ld", manifest ? "pull.manifest" : "pull.layer",
+				    r->host, path, x->status);
 	}
 	if (ret < 0) {
 		if (rc != CURLE_OK)
-			return sp_error(err, 0, "%s: %s: %s (after %u attempts)",
-					manifest ? "pull.manifest" : "pull.layer", r->host,
-					curl_easy_strerror(rc), r->max_attempts);
-		return sp_error(err, 0, "%s: %s: HTTP %ld (after %u attempts)",
-				manifest ? "pull.manifest" : "pull.layer", r->host, x->status,
-				r->max_attempts);
+			return sp_pull_fail(err,
+					    manifest ? SP_STAGE_PULL_MANIFEST : SP_STAGE_PULL_LAYER,
+					    0, "%s: %s: %s (after %u attempts)",
+					    manifest ? "pull.manifest" : "pull.layer", r->host,
+					    curl_easy_strerror(rc), r->max_attempts);
+		return sp_pull_fail(err, manifest ? SP_STAGE_PULL_MANIFEST : SP_STAGE_PULL_LAYER, 0,
+				    "%s: %s: HTTP %ld (after %u attempts)",
+				    manifest ? "pull.manifest" : "pull.layer", r->host, x->status,
+				    r->max_attempts);
 	}
 	return 0;
 }
@@ -509,17 +522,19 @@ int sp_registry_manifest(struct sp_registry *r, const char *ref, char **body, si
 	if (request(r, path, true, &x, false, mem_reset, err) < 0) {
 		free(m.p);
 		if (m.over)
-			return sp_error(err, 0, "pull.manifest: the manifest is larger than 4 MiB");
+			return sp_pull_fail(err, SP_STAGE_PULL_MANIFEST, 0,
+					    "pull.manifest: the manifest is larger than 4 MiB");
 		return -1;
 	}
 	if (x.status != 200) {
 		free(m.p);
-		return sp_error(err, 0, "pull.manifest: unexpected HTTP %ld", x.status);
+		return sp_pull_fail(err, SP_STAGE_PULL_MANIFEST, 0,
+				    "pull.manifest: unexpected HTTP %ld", x.status);
 	}
 	*body = m.p ? m.p : strdup("");
 	*len = m.len;
 	(void)snprintf(content_type, ct_cap, "%s", x.content_type);
-	return *body ? 0 : sp_error(err, ENOMEM, "pull.manifest");
+	return *body ? 0 : sp_pull_fail(err, SP_STAGE_PULL_MANIFEST, ENOMEM, "pull.manifest");
 }
 
 int sp_registry_blob_buf(struct sp_registry *r, const char *digest, size_t max, char **body,
@@ -536,11 +551,12 @@ int sp_registry_blob_buf(struct sp_registry *r, const char *digest, size_t max, 
 	}
 	if (x.status != 200) {
 		free(m.p);
-		return sp_error(err, 0, "pull.config: unexpected HTTP %ld", x.status);
+		return sp_pull_fail(err, SP_STAGE_PULL_CONFIG, 0,
+				    "pull.config: unexpected HTTP %ld", x.status);
 	}
 	*body = m.p ? m.p : strdup("");
 	*len = m.len;
-	return *body ? 0 : sp_error(err, ENOMEM, "pull.config");
+	return *body ? 0 : sp_pull_fail(err, SP_STAGE_PULL_CONFIG, ENOMEM, "pull.config");
 }
 
 int sp_registry_blob_stream(struct sp_registry *r, const char *digest, sp_sink_fn sink, void *arg,

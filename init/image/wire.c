@@ -43,6 +43,12 @@ void sp_wire_u64(struct sp_wire *w, uint32_t tag, uint64_t v)
 	sp_wire_put(w, tag, &v, sizeof(v));
 }
 
+void sp_wire_error(struct sp_wire *w, const struct sp_err *err)
+{
+	sp_wire_str(w, T_ERROR, err->msg);
+	sp_wire_u64(w, T_ERROR_CODE, (uint64_t)err->kind | (uint64_t)err->stage << 8);
+}
+
 void sp_strv_free(char **v)
 {
 	for (size_t i = 0; v && v[i]; i++)
@@ -150,6 +156,18 @@ static int field(struct sp_meta *m, uint32_t tag, const uint8_t *d, uint32_t n, 
 			return -1;
 		memcpy(&m->mnt_id, d, 8);
 		return m->mnt_id ? 0 : -1;
+	case T_ERROR_CODE: {
+		uint64_t v;
+
+		if (n != 8)
+			return -1;
+		memcpy(&v, d, 8);
+		if ((v & 0xff) > SP_E_UNSUPPORTED || (v >> 8) >= SP_STAGE_COUNT)
+			return -1;
+		m->error_kind = (uint8_t)(v & 0xff);
+		m->error_stage = (uint8_t)(v >> 8);
+		return 0;
+	}
 	case T_ERROR: {
 		char raw[256];
 		size_t k = n < sizeof(raw) ? n : sizeof(raw) - 1;
@@ -188,7 +206,8 @@ static int decode(const uint8_t *p, size_t len, struct sp_meta *m, uint32_t mask
 	 TAG(T_TOKEN_TTL))
 #define RESULT_TAGS                                                                                \
 	(TAG(T_DIGEST) | TAG(T_ENTRYPOINT) | TAG(T_CMD) | TAG(T_ENV) | TAG(T_WORKDIR) |            \
-	 TAG(T_USER) | TAG(T_ERROR) | TAG(T_TOKEN) | TAG(T_TOKEN_TTL) | TAG(T_MNT_ID))
+	 TAG(T_USER) | TAG(T_ERROR) | TAG(T_ERROR_CODE) | TAG(T_TOKEN) | TAG(T_TOKEN_TTL) |        \
+	 TAG(T_MNT_ID))
 
 int sp_meta_decode(const uint8_t *p, size_t len, struct sp_meta *m, struct sp_err *err)
 {
@@ -203,7 +222,8 @@ int sp_meta_decode(const uint8_t *p, size_t len, struct sp_meta *m, struct sp_er
 		goto bad;
 	return 0;
 bad:
-	return sp_error(err, 0, "pull.manifest: the metadata child sent a malformed result");
+	return sp_pull_fail(err, SP_STAGE_PULL_MANIFEST, 0,
+			    "pull.manifest: the metadata child sent a malformed result");
 }
 
 void sp_meta_free(struct sp_meta *m)
@@ -218,13 +238,19 @@ void sp_meta_free(struct sp_meta *m)
 
 /* --- the result, from a pull worker to PID 1 (driver.c) ------------------------------------------ */
 
-int sp_pull_result_encode(const struct sp_pull_result *r, const char *error, uint8_t **out,
+void sp_meta_error(const struct sp_meta *m, struct sp_err *err)
+{
+	sp_fail(err, (enum sp_err_kind)m->error_kind, 0, "%s", m->error);
+	err->stage = m->error_stage;
+}
+
+int sp_pull_result_encode(const struct sp_pull_result *r, const struct sp_err *error, uint8_t **out,
 			  size_t *len)
 {
 	struct sp_wire w = { 0 };
 
 	if (error) {
-		sp_wire_str(&w, T_ERROR, error);
+		sp_wire_error(&w, error);
 	} else {
 		sp_wire_str(&w, T_DIGEST, r->digest);
 		for (size_t i = 0; i < r->n_entrypoint; i++)
@@ -251,25 +277,26 @@ int sp_pull_result_encode(const struct sp_pull_result *r, const char *error, uin
 	return 0;
 }
 
-int sp_pull_result_decode(const uint8_t *p, size_t len, struct sp_pull_result *r, char *error,
-			  size_t cap)
+int sp_pull_result_decode(const uint8_t *p, size_t len, struct sp_pull_result *r,
+			  struct sp_err *error)
 {
 	struct sp_meta *m = calloc(1, sizeof(*m));
 	size_t counts[2] = { 0, 0 };
 	int ret = -1;
 
 	memset(r, 0, sizeof(*r));
-	error[0] = '\0';
+	memset(error, 0, sizeof(*error));
 	if (!m)
 		return -1;
 	if (decode(p, len, m, RESULT_TAGS, counts) < 0)
 		goto out;
 	if (m->error[0]) {
-		(void)snprintf(error, cap, "%s", m->error);
+		sp_meta_error(m, error);
 	} else if (!sp_digest_valid(m->digest)) {
 		goto out;
 	}
 	memcpy(r->digest, m->digest, sizeof(r->digest));
+	r->mnt_id = m->mnt_id;
 	r->entrypoint = m->entrypoint, r->n_entrypoint = m->n_entrypoint;
 	r->cmd = m->cmd, r->n_cmd = m->n_cmd;
 	r->env = m->env, r->n_env = m->n_env;
@@ -279,7 +306,6 @@ int sp_pull_result_decode(const uint8_t *p, size_t len, struct sp_pull_result *r
 		memcpy(r->token, m->token, sizeof(r->token));
 		r->token_ttl = m->token_ttl;
 	}
-	r->mnt_id = m->mnt_id;
 	m->entrypoint = m->cmd = m->env = NULL;
 	m->workdir = m->user = NULL;
 	ret = 0;

@@ -27,7 +27,8 @@ enum sp_wire_tag {
 	T_TOKEN,
 	T_TOKEN_TTL,
 	T_ERROR,
-	T_MNT_ID, /* the result only: the overlay mount's id */
+	T_ERROR_CODE, /* u64: the error's kind | its stage << 8 (lib/err.h) */
+	T_MNT_ID,     /* u64, the result only: the id of the overlay mount the pull worker made */
 };
 
 struct sp_wire {
@@ -39,6 +40,8 @@ struct sp_wire {
 void sp_wire_put(struct sp_wire *w, uint32_t tag, const void *d, size_t n);
 void sp_wire_str(struct sp_wire *w, uint32_t tag, const char *s);
 void sp_wire_u64(struct sp_wire *w, uint32_t tag, uint64_t v);
+/* An error: its message (T_ERROR) and its kind and stage (T_ERROR_CODE). */
+void sp_wire_error(struct sp_wire *w, const struct sp_err *err);
 
 /* What the metadata child found. */
 struct sp_meta {
@@ -55,8 +58,9 @@ struct sp_meta {
 	char *workdir, *user;
 	char token[8192];
 	uint64_t token_ttl;
-	uint64_t mnt_id;
 	char error[256];
+	uint8_t error_kind, error_stage; /* T_ERROR_CODE, checked against lib/err.h's ranges */
+	uint64_t mnt_id;		 /* T_MNT_ID */
 };
 
 /* Decodes the metadata child's list into m (zeroed by the caller). */

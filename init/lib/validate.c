@@ -106,3 +106,30 @@ int sp_path_beneath(const char *path, const char *prefix, const char **rest, con
 
 	return sp_path_beneathn(path, len, prefix, rest, reason);
 }
+
+bool sp_abs_path_ok(const char *p)
+{
+	size_t len;
+
+	if (!p || p[0] != '/')
+		return false;
+	len = strnlen(p, SP_PATH_MAX + 1);
+	if (len > SP_PATH_MAX)
+		return false;
+	if (len == 1)
+		return true;
+	for (const char *c = p + 1;;) {
+		const char *e = strchr(c, '/');
+		size_t n = e ? (size_t)(e - c) : strlen(c);
+
+		if (n == 0 || n > SP_COMPONENT_MAX || (n == 1 && c[0] == '.') ||
+		    (n == 2 && c[0] == '.' && c[1] == '.'))
+			return false;
+		for (size_t i = 0; i < n; i++)
+			if ((unsigned char)c[i] < 0x20 || c[i] == 0x7f)
+				return false;
+		if (!e)
+			return true;
+		c = e + 1;
+	}
+}

@@ -34,4 +34,8 @@ int sp_path_beneath(const char *path, const char *prefix, const char **rest, con
  * "/" alone. */
 bool sp_valid_prefix(const char *prefix);
 
+/* True when path is absolute and normalised ("/a/b": no empty, "." or ".." component, no
+ * control character), at most SP_PATH_MAX bytes. */
+bool sp_abs_path_ok(const char *path);
+
 #endif

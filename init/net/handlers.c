@@ -5,7 +5,7 @@
  * Errors carry "Link not found" where Kata's do: the shim retries UpdateInterface on exactly
  * that text (the NIC may still be probing). */
 #define _GNU_SOURCE
-#include "agent/service.h"
+#include "net/net.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -73,27 +73,27 @@ static const struct sp_nl_link *link_by_index(const struct links *ls, int index)
 }
 
 /* The status for a kernel refusal: what the host asked for was wrong, or we failed. */
-static enum tt_code code_of(int errnum)
+static enum sp_err_kind kind_of(int errnum)
 {
 	switch (errnum) {
 	case ENODEV:
-		return TT_NOT_FOUND;
+		return SP_E_NOT_FOUND;
 	case EINVAL:
 	case ENETUNREACH:
 	case EEXIST:
 	case ERANGE:
 	case EADDRNOTAVAIL:
 	case EAFNOSUPPORT:
-		return TT_INVALID_ARGUMENT;
+		return SP_E_INVALID;
 	default:
-		return TT_INTERNAL;
+		return SP_E_INTERNAL;
 	}
 }
 
 static int fail(struct tt_call *call, const char *method, const struct sp_err *err)
 {
 	sp_warn(STEP, "%s: %s", method, err->msg);
-	return tt_call_error(call, code_of(err->errnum), "%s: %s", method, err->msg);
+	return tt_call_failf(call, kind_of(err->errnum), "%s: %s", method, err->msg);
 }
 
 /* Host text in a message: printable, bounded. */
@@ -307,47 +307,90 @@ static int apply_interface(struct sp_nl *nl, const struct sp_nl_link *l, const s
 	return set_link(nl, l->index, IFF_UP, IFF_UP, NULL, 0, err);
 }
 
-int sp_agent_update_interface(struct tt_call *call, const Grpc__UpdateInterfaceRequest *req)
+/* The one link with the request's hwAddr (never lo). */
+static int find_link(const struct links *ls, const uint8_t mac[6], const char *shown,
+		     const struct sp_nl_link **out, struct sp_err *err)
 {
-	static const char M[] = "UpdateInterface";
+	*out = NULL;
+	for (size_t i = 0; i < ls->n; i++) {
+		if (ls->l[i].mac_len != 6 || memcmp(ls->l[i].mac, mac, 6) != 0)
+			continue;
+		if (is_loopback(&ls->l[i]))
+			return sp_fail(err, SP_E_INVALID, 0,
+				       "hwAddr %s is lo's: refusing to touch lo", shown);
+		if (*out)
+			return sp_fail(err, SP_E_PRECONDITION, 0,
+				       "links %s and %s both have hwAddr %s", (*out)->name,
+				       ls->l[i].name, shown);
+		*out = &ls->l[i];
+	}
+	if (!*out)
+		return sp_fail(err, SP_E_NOT_FOUND, 0, "Link not found: no link has hwAddr %s",
+			       shown);
+	return 0;
+}
+
+/* The interface as the kernel now has it (not as it was asked for). */
+static int reply_interface(struct tt_call *call, const struct sp_nl_link *l,
+			   const struct addr_list *al, const Types__Interface *in)
+{
 	Types__Interface out = TYPES__INTERFACE__INIT;
 	Types__IPAddress ips[SP_NET_MAX_ADDRS * 4], *ipp[SP_NET_MAX_ADDRS * 4];
 	char addr_s[SP_NET_MAX_ADDRS * 4][INET6_ADDRSTRLEN], mask_s[SP_NET_MAX_ADDRS * 4][4];
-	char why[256], mac_s[18], name[IFNAMSIZ];
+	char mac_s[18], name[IFNAMSIZ];
+
+	memcpy(name, l->name, sizeof(name));
+	(void)snprintf(mac_s, sizeof(mac_s), "%02x:%02x:%02x:%02x:%02x:%02x", l->mac[0], l->mac[1],
+		       l->mac[2], l->mac[3], l->mac[4], l->mac[5]);
+	out.device = name;
+	out.name = name;
+	out.mtu = l->mtu;
+	out.hwaddr = mac_s;
+	out.devicepath = in->devicepath;
+	out.type = in->type;
+	out.raw_flags = l->flags & IFF_NOARP;
+	out.ipaddresses = ipp;
+	for (size_t i = 0; i < al->n; i++) {
+		struct sp_net_ip ip = { .family = al->a[i].family };
+		Types__IPAddress *a = &ips[out.n_ipaddresses];
+
+		if (kernel_link_local(&al->a[i]))
+			continue;
+		memcpy(ip.addr, al->a[i].addr, sizeof(ip.addr));
+		types__ipaddress__init(a);
+		a->family = al->a[i].family == AF_INET ? TYPES__IPFAMILY__v4 : TYPES__IPFAMILY__v6;
+		a->address = (char *)ip_str(&ip, addr_s[out.n_ipaddresses], INET6_ADDRSTRLEN);
+		(void)snprintf(mask_s[out.n_ipaddresses], 4, "%u", al->a[i].prefix);
+		a->mask = mask_s[out.n_ipaddresses];
+		ipp[out.n_ipaddresses++] = a;
+	}
+	sp_info(STEP, "UpdateInterface: %s mtu %u, %zu addresses, up", name, l->mtu,
+		out.n_ipaddresses);
+	return tt_call_reply(call, &out.base);
+}
+
+static int update_interface(struct tt_call *call, const Grpc__UpdateInterfaceRequest *req,
+			    const struct sp_verdict *verdict)
+{
+	static const char M[] = "UpdateInterface";
 	const struct sp_nl_link *l = NULL;
 	struct sp_nl nl = { .fd = -1 };
 	struct iface_plan p;
 	struct addr_list al;
 	struct links ls;
 	struct sp_err err;
+	char why[256];
 	int index, ret;
 
+	(void)verdict;
 	if (plan_interface(req->interface, &p, why, sizeof(why)) < 0)
-		return tt_call_error(call, TT_INVALID_ARGUMENT, "%s: %s", M, why);
+		return tt_call_failf(call, SP_E_INVALID, "%s: %s", M, why);
 	if (sp_nl_open(&nl, &err) < 0 || load_links(&nl, &ls, &err) < 0)
 		goto fail;
-	for (size_t i = 0; i < ls.n; i++) {
-		if (ls.l[i].mac_len != 6 || memcmp(ls.l[i].mac, p.mac, 6) != 0)
-			continue;
-		if (is_loopback(&ls.l[i])) {
-			sp_nl_close(&nl);
-			return tt_call_error(call, TT_INVALID_ARGUMENT,
-					     "%s: hwAddr %s is lo's: refusing to touch lo", M,
-					     req->interface->hwaddr);
-		}
-		if (l) {
-			sp_nl_close(&nl);
-			return tt_call_error(call, TT_FAILED_PRECONDITION,
-					     "%s: links %s and %s both have hwAddr %s", M, l->name,
-					     ls.l[i].name, req->interface->hwaddr);
-		}
-		l = &ls.l[i];
-	}
-	if (!l) {
+	if (find_link(&ls, p.mac, req->interface->hwaddr, &l, &err) < 0 || !l) {
 		sp_nl_close(&nl);
-		return tt_call_error(call, TT_NOT_FOUND,
-				     "%s: Link not found: no link has hwAddr %s", M,
-				     req->interface->hwaddr);
+		sp_error_wrap(&err, "%s", M);
+		return tt_call_fail(call, &err);
 	}
 	index = l->index;
 	if (apply_interface(&nl, l, &p, &al, &err) < 0)
@@ -361,33 +404,7 @@ int sp_agent_update_interface(struct tt_call *call, const Grpc__UpdateInterfaceR
 		goto fail;
 	}
 	sp_nl_close(&nl);
-	memcpy(name, l->name, sizeof(name));
-	(void)snprintf(mac_s, sizeof(mac_s), "%02x:%02x:%02x:%02x:%02x:%02x", l->mac[0], l->mac[1],
-		       l->mac[2], l->mac[3], l->mac[4], l->mac[5]);
-	out.device = name;
-	out.name = name;
-	out.mtu = l->mtu;
-	out.hwaddr = mac_s;
-	out.devicepath = req->interface->devicepath;
-	out.type = req->interface->type;
-	out.raw_flags = l->flags & IFF_NOARP;
-	out.ipaddresses = ipp;
-	for (size_t i = 0; i < al.n; i++) {
-		struct sp_net_ip ip = { .family = al.a[i].family };
-		Types__IPAddress *a = &ips[out.n_ipaddresses];
-
-		if (kernel_link_local(&al.a[i]))
-			continue;
-		memcpy(ip.addr, al.a[i].addr, sizeof(ip.addr));
-		types__ipaddress__init(a);
-		a->family = al.a[i].family == AF_INET ? TYPES__IPFAMILY__v4 : TYPES__IPFAMILY__v6;
-		a->address = (char *)ip_str(&ip, addr_s[out.n_ipaddresses], INET6_ADDRSTRLEN);
-		(void)snprintf(mask_s[out.n_ipaddresses], 4, "%u", al.a[i].prefix);
-		a->mask = mask_s[out.n_ipaddresses];
-		ipp[out.n_ipaddresses++] = a;
-	}
-	sp_info(STEP, "%s: %s mtu %u, %zu addresses, up", M, name, l->mtu, out.n_ipaddresses);
-	return tt_call_reply(call, &out.base);
+	return reply_interface(call, l, &al, req->interface);
 fail:
 	ret = fail(call, M, &err);
 	sp_nl_close(&nl);
@@ -397,21 +414,21 @@ fail:
 /* --- UpdateRoutes --------------------------------------------------------------------------- */
 
 static int plan_route(const Types__Route *r, const struct links *ls, struct sp_net_route *out,
-		      char *why, size_t whylen, enum tt_code *code)
+		      char *why, size_t whylen, enum sp_err_kind *code)
 {
 	const struct sp_nl_link *l;
 	int fam_enum = sp_net_family((int)r->family);
 	char b[64];
 
 	memset(out, 0, sizeof(*out));
-	*code = TT_INVALID_ARGUMENT;
+	*code = SP_E_INVALID;
 	if (fam_enum < 0)
 		return snprintf(why, whylen, "unknown IP family %d", (int)r->family), -1;
 	if (check_device(r->device, why, whylen) < 0)
 		return -1;
 	l = link_by_name(ls, r->device);
 	if (!l) {
-		*code = TT_NOT_FOUND;
+		*code = SP_E_NOT_FOUND;
 		return snprintf(why, whylen, "Link not found: no device named %s", r->device), -1;
 	}
 	if (is_loopback(l))
@@ -568,7 +585,8 @@ struct route_out {
 	char dev[IFNAMSIZ];
 };
 
-int sp_agent_update_routes(struct tt_call *call, const Grpc__UpdateRoutesRequest *req)
+static int update_routes(struct tt_call *call, const Grpc__UpdateRoutesRequest *req,
+			 const struct sp_verdict *verdict)
 {
 	static const char M[] = "UpdateRoutes";
 	size_t n = req->routes ? req->routes->n_routes : 0;
@@ -584,7 +602,7 @@ int sp_agent_update_routes(struct tt_call *call, const Grpc__UpdateRoutesRequest
 	int ret;
 
 	if (n > SP_NET_MAX_ITEMS)
-		return tt_call_error(call, TT_INVALID_ARGUMENT, "%s: more than %d routes", M,
+		return tt_call_failf(call, SP_E_INVALID, "%s: more than %d routes", M,
 				     SP_NET_MAX_ITEMS);
 	/* Nothing to install is not a request to remove every route: the shim only calls with
 	 * routes, and an empty call must not cut the guest off. */
@@ -595,7 +613,7 @@ int sp_agent_update_routes(struct tt_call *call, const Grpc__UpdateRoutesRequest
 	outp = calloc(n, sizeof(Types__Route *));
 	order = calloc(n, sizeof(*order));
 	if (!plan || !outs || !outp || !order) {
-		ret = tt_call_error(call, TT_RESOURCE_EXHAUSTED, "%s: out of memory", M);
+		ret = tt_call_failf(call, SP_E_EXHAUSTED, "%s: out of memory", M);
 		goto out;
 	}
 	if (sp_nl_open(&nl, &err) < 0 || load_links(&nl, &ls, &err) < 0) {
@@ -604,10 +622,10 @@ int sp_agent_update_routes(struct tt_call *call, const Grpc__UpdateRoutesRequest
 	}
 	for (size_t i = 0; i < n; i++) {
 		char why[200];
-		enum tt_code code;
+		enum sp_err_kind code;
 
 		if (plan_route(in[i], &ls, &plan[i], why, sizeof(why), &code) < 0) {
-			ret = tt_call_error(call, code, "%s: route %zu: %s", M, i, why);
+			ret = tt_call_failf(call, code, "%s: route %zu: %s", M, i, why);
 			goto out;
 		}
 	}
@@ -662,12 +680,12 @@ struct neigh_plan {
 };
 
 static int plan_neigh(const Types__ARPNeighbor *nb, const struct links *ls, struct neigh_plan *p,
-		      char *why, size_t whylen, enum tt_code *code)
+		      char *why, size_t whylen, enum sp_err_kind *code)
 {
 	const struct sp_nl_link *l;
 	char b[40];
 
-	*code = TT_INVALID_ARGUMENT;
+	*code = SP_E_INVALID;
 	if (!nb->toipaddress)
 		return snprintf(why, whylen, "no toIPAddress"), -1;
 	if (check_ipaddress(nb->toipaddress, false, &p->ip, why, whylen) < 0)
@@ -685,7 +703,7 @@ static int plan_neigh(const Types__ARPNeighbor *nb, const struct links *ls, stru
 		return -1;
 	l = link_by_name(ls, nb->device);
 	if (!l) {
-		*code = TT_NOT_FOUND;
+		*code = SP_E_NOT_FOUND;
 		return snprintf(why, whylen, "Link not found: no device named %s", nb->device), -1;
 	}
 	if (is_loopback(l))
@@ -694,7 +712,8 @@ static int plan_neigh(const Types__ARPNeighbor *nb, const struct links *ls, stru
 	return 0;
 }
 
-int sp_agent_add_arp_neighbors(struct tt_call *call, const Grpc__AddARPNeighborsRequest *req)
+static int add_arp_neighbors(struct tt_call *call, const Grpc__AddARPNeighborsRequest *req,
+			     const struct sp_verdict *verdict)
 {
 	static const char M[] = "AddARPNeighbors";
 	size_t n = req->neighbors ? req->neighbors->n_arpneighbors : 0;
@@ -707,23 +726,23 @@ int sp_agent_add_arp_neighbors(struct tt_call *call, const Grpc__AddARPNeighbors
 	int ret;
 
 	if (n > SP_NET_MAX_ITEMS)
-		return tt_call_error(call, TT_INVALID_ARGUMENT, "%s: more than %d neighbors", M,
+		return tt_call_failf(call, SP_E_INVALID, "%s: more than %d neighbors", M,
 				     SP_NET_MAX_ITEMS);
 	if (n == 0)
 		return tt_call_reply(call, NULL);
 	plan = calloc(n, sizeof(*plan));
 	if (!plan)
-		return tt_call_error(call, TT_RESOURCE_EXHAUSTED, "%s: out of memory", M);
+		return tt_call_failf(call, SP_E_EXHAUSTED, "%s: out of memory", M);
 	if (sp_nl_open(&nl, &err) < 0 || load_links(&nl, &ls, &err) < 0) {
 		ret = fail(call, M, &err);
 		goto out;
 	}
 	for (size_t i = 0; i < n; i++) {
 		char why[200];
-		enum tt_code code;
+		enum sp_err_kind code;
 
 		if (plan_neigh(in[i], &ls, &plan[i], why, sizeof(why), &code) < 0) {
-			ret = tt_call_error(call, code, "%s: neighbor %zu: %s", M, i, why);
+			ret = tt_call_failf(call, code, "%s: neighbor %zu: %s", M, i, why);
 			goto out;
 		}
 	}
@@ -745,3 +764,16 @@ out:
 	free(plan);
 	return ret;
 }
+
+TT_MSG_ADAPTER(update_interface, Grpc__UpdateInterfaceRequest)
+TT_MSG_ADAPTER(update_routes, Grpc__UpdateRoutesRequest)
+TT_MSG_ADAPTER(add_arp_neighbors, Grpc__AddARPNeighborsRequest)
+
+static const struct tt_msg_method net_methods[] = {
+	TT_MSG_METHOD("UpdateInterface", grpc__update_interface_request, update_interface),
+	TT_MSG_METHOD("UpdateRoutes", grpc__update_routes_request, update_routes),
+	TT_MSG_METHOD("AddARPNeighbors", grpc__add_arpneighbors_request, add_arp_neighbors),
+};
+
+const struct tt_msg_table sp_net_api = { "net", net_methods,
+					 sizeof(net_methods) / sizeof(net_methods[0]) };

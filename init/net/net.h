@@ -8,7 +8,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "agent/ttrpc.h"
 #include "net/netlink.h"
+
+#include "agent.pb-c.h"
 
 #define SP_NET_MTU_MIN	 68 /* the IPv4 minimum (RFC 791) */
 #define SP_NET_MTU_MAX	 65535
@@ -58,5 +61,9 @@ void sp_net_build_route(struct sp_nlmsg *m, uint16_t type, uint16_t flags, uint3
 /* RTM_NEWNEIGH, permanent. */
 void sp_net_build_neigh(struct sp_nlmsg *m, uint32_t seq, int ifindex, const struct sp_net_ip *ip,
 			const uint8_t mac[6]);
+
+/* The control port's network methods (handlers.c): UpdateInterface, UpdateRoutes,
+ * AddARPNeighbors. */
+extern const struct tt_msg_table sp_net_api;
 
 #endif

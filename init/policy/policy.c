@@ -252,6 +252,9 @@ const char *sp_policy_warning(const struct sp_policy *p, size_t i)
 }
 
 /* --- checking ---------------------------------------------------------------------------------- */
+/* What one constraint decided: D_PENDING is "allowed once the digest is one of those pinned". */
+enum decision { D_DENY = 0, D_ALLOW, D_PENDING };
+
 /* Host text in a reason: escaped and cut to a length that leaves room for the rest. */
 #define ESC_MAX 80
 static const char *esc(char buf[ESC_MAX], const char *s)
@@ -278,21 +281,21 @@ static void say(char *why, size_t whylen, const char *fmt, ...)
 #define DENY(...)                                                                                  \
 	do {                                                                                       \
 		say(why, whylen, __VA_ARGS__);                                                     \
-		return SP_POLICY_DENY;                                                             \
+		return D_DENY;                                                                     \
 	} while (0)
 
-static enum sp_verdict rule_verdict(const struct sp_policy *p, int idx, char *why, size_t whylen)
+static enum decision rule_verdict(const struct sp_policy *p, int idx, char *why, size_t whylen)
 {
 	const char *name = sp_requests[idx].request;
 	enum sp_rule r = p->rules[idx];
 
 	if (r == SP_RULE_ALLOW) {
 		say(why, whylen, "%s allowed by rule '%s'", name, name);
-		return SP_POLICY_ALLOW;
+		return D_ALLOW;
 	}
 	if (r == SP_RULE_UNSET && p->def == SP_RULE_ALLOW) {
 		say(why, whylen, "%s allowed by default = allow", name);
-		return SP_POLICY_ALLOW;
+		return D_ALLOW;
 	}
 	switch (p->source) {
 	case SP_POLICY_BUILTIN:
@@ -321,6 +324,12 @@ bool sp_policy_set_allowed(const struct sp_policy *cur, const struct sp_policy_s
 		    "SetPolicyRequest is blocked by policy: no current policy or state");
 		return false;
 	}
+	if (st->from_initdata) {
+		say(why, whylen,
+		    "SetPolicyRequest is blocked by policy: the policy in force came from initdata "
+		    "(the attested initdata must keep describing the running policy)");
+		return false;
+	}
 	if (st->attested) {
 		say(why, whylen,
 		    "SetPolicyRequest is blocked by policy: attestation has happened (the attested "
@@ -332,11 +341,11 @@ bool sp_policy_set_allowed(const struct sp_policy *cur, const struct sp_policy_s
 		    "SetPolicyRequest is blocked by policy: a container has already been created");
 		return false;
 	}
-	return rule_verdict(cur, idx, why, whylen) == SP_POLICY_ALLOW;
+	return rule_verdict(cur, idx, why, whylen) == D_ALLOW;
 }
 
-static enum sp_verdict check_caps(const struct sp_policy *p, const char *request,
-				  const struct sp_policy_input *in, char *why, size_t whylen)
+static enum decision check_caps(const struct sp_policy *p, const char *request,
+				const struct sp_policy_input *in, char *why, size_t whylen)
 {
 	char b[ESC_MAX];
 
@@ -354,7 +363,7 @@ static enum sp_verdict check_caps(const struct sp_policy *p, const char *request
 		     "allow_privileged_capabilities",
 		     request, esc(b, in->caps[i]));
 	}
-	return SP_POLICY_ALLOW;
+	return D_ALLOW;
 }
 
 static bool strv_equal(const struct sp_strv *want, const char *const *v, size_t n)
@@ -422,25 +431,33 @@ static const char *ref_digest(const char *ref)
 	return at && at[1] ? at + 1 : NULL;
 }
 
-static enum sp_verdict check_image(const struct sp_policy *p, const struct sp_policy_input *in,
-				   char *why, size_t whylen)
+/* allowed_images. An entry that would allow the request once its digest is known puts that
+ * digest into v->pinned (D_PENDING). */
+static enum decision check_image(const struct sp_policy *p, const struct sp_policy_input *in,
+				 struct sp_verdict *v, char *why, size_t whylen)
 {
 	const char *R = "CreateContainerRequest";
 	const char *digest, *mismatch = NULL;
-	bool pending = false;
 	char b[ESC_MAX];
 
 	if (!p->has_images)
-		return SP_POLICY_ALLOW;
+		return D_ALLOW;
+	/* The sandbox container runs the pause program shipped in the measured initramfs: only a
+	 * guest pull of "pause" means that (what an annotation says grants nothing). */
+	if (in->builtin_pause)
+		return D_ALLOW;
 	if (!in->image_ref || !in->image_ref[0])
 		DENY("%s is blocked by policy: no image reference in the request (allowed_images "
-		     "is "
-		     "set)",
+		     "is set)",
 		     R);
-	/* The sandbox container runs the pause program shipped in the measured initramfs. */
-	if (strcmp(in->image_ref, "pause") == 0)
-		return SP_POLICY_ALLOW;
+	/* Without a guest pull nothing ever checks what the image is: the reference would be the
+	 * host's annotation and no digest would come. */
+	if (!in->image_pulled)
+		DENY("%s is blocked by policy: image '%s' is not pulled in the guest (no "
+		     "image_guest_pull storage) and allowed_images is set",
+		     R, esc(b, in->image_ref));
 	digest = in->image_digest ? in->image_digest : ref_digest(in->image_ref);
+	v->npinned = 0;
 	for (size_t i = 0; i < p->nimages; i++) {
 		const struct sp_policy_image *im = &p->images[i];
 		const char *m;
@@ -455,17 +472,19 @@ static enum sp_verdict check_image(const struct sp_policy *p, const struct sp_po
 			continue;
 		}
 		if (im->digest && !digest) {
-			pending = true;
+			if (v->npinned < SP_POLICY_MAX_IMAGES)
+				v->pinned[v->npinned++] = im->digest;
 			continue;
 		}
 		say(why, whylen, "%s allowed: image '%s' matches allowed_images[%zu]", R,
 		    esc(b, in->image_ref), i);
-		return SP_POLICY_ALLOW;
+		v->npinned = 0;
+		return D_ALLOW;
 	}
-	if (pending) {
+	if (v->npinned) {
 		say(why, whylen, "%s allowed pending the digest of image '%s'", R,
 		    esc(b, in->image_ref));
-		return SP_POLICY_ALLOW_NEEDS_DIGEST;
+		return D_PENDING;
 	}
 	if (mismatch)
 		DENY("%s is blocked by policy: the process %s differ from the one pinned for image "
@@ -481,23 +500,23 @@ static enum sp_verdict check_image(const struct sp_policy *p, const struct sp_po
 	     esc(b, in->image_ref));
 }
 
-static enum sp_verdict check_exec(const struct sp_policy *p, const struct sp_policy_input *in,
-				  char *why, size_t whylen)
+static enum decision check_exec(const struct sp_policy *p, const struct sp_policy_input *in,
+				char *why, size_t whylen)
 {
 	char b[ESC_MAX];
 
 	if (!p->has_exec)
-		return SP_POLICY_ALLOW;
+		return D_ALLOW;
 	for (size_t i = 0; i < p->nexec; i++)
 		if (strv_equal(&p->exec[i], in->argv, in->argc))
-			return SP_POLICY_ALLOW;
+			return D_ALLOW;
 	DENY("ExecProcessRequest is blocked by policy: argv (%zu args, argv[0] '%s') is not in "
 	     "allowed_exec",
 	     in->argc, esc(b, in->argc && in->argv ? in->argv[0] : NULL));
 }
 
-static enum sp_verdict check_copy(const struct sp_policy *p, const struct sp_policy_input *in,
-				  char *why, size_t whylen)
+static enum decision check_copy(const struct sp_policy *p, const struct sp_policy_input *in,
+				char *why, size_t whylen)
 {
 	const char *reason = NULL;
 	char b[ESC_MAX];
@@ -509,67 +528,111 @@ static enum sp_verdict check_copy(const struct sp_policy *p, const struct sp_pol
 	if (sp_path_beneathn(in->copy_path, len, p->copy_prefix, NULL, &reason) < 0)
 		DENY("CopyFileRequest is blocked by policy: path '%s' %s (allowed: beneath %s)",
 		     esc(b, in->copy_path), reason, p->copy_prefix);
-	return SP_POLICY_ALLOW;
+	return D_ALLOW;
 }
 
-enum sp_verdict sp_policy_check(const struct sp_policy *p, const struct sp_policy_state *st,
-				const char *request, const struct sp_policy_input *in, char *why,
-				size_t whylen)
+/* require_attestation and require_encrypted_storage: met now, met by the time the container
+ * is created (an obligation for the caller), or refused. The sandbox's built-in pause writes
+ * nothing: it needs no encrypted storage. */
+static enum decision check_requires(const struct sp_policy *p, const struct sp_policy_state *st,
+				    const struct sp_policy_input *in, struct sp_verdict *v,
+				    char *why, size_t whylen)
 {
-	static const struct sp_policy_input none;
-	static const struct sp_policy_state fresh;
-	enum sp_verdict v;
+	const char *R = "CreateContainerRequest";
+
+	if (p->require_attestation && !st->attested) {
+		if (!st->attestation_coming)
+			DENY("%s is blocked by policy: require_attestation is set and the guest "
+			     "has "
+			     "not attested",
+			     R);
+		v->needs |= SP_NEED_ATTESTATION;
+	}
+	if (p->require_encrypted_storage && !st->encrypted_storage && !in->builtin_pause) {
+		if (!st->encryption_coming)
+			DENY("%s is blocked by policy: require_encrypted_storage is set and there "
+			     "is no encrypted disk",
+			     R);
+		v->needs |= SP_NEED_ENCRYPTED_STORAGE;
+	}
+	return D_ALLOW;
+}
+
+static enum decision check_request(const struct sp_policy *p, const struct sp_policy_state *st,
+				   const char *request, const struct sp_policy_input *in,
+				   struct sp_verdict *v, char *why, size_t whylen)
+{
+	enum decision d;
 	char b[ESC_MAX];
 	int idx;
 
 	if (!p || !request)
 		DENY("request is blocked by policy: no policy or no request name");
-	if (!in)
-		in = &none;
-	if (!st)
-		st = &fresh;
 	if (strcmp(request, CHECK_REQUEST) == 0) {
 		say(why, whylen, "%s is never gated", CHECK_REQUEST);
-		return SP_POLICY_ALLOW;
+		return D_ALLOW;
 	}
 	idx = sp_request_index(request);
 	if (idx < 0)
 		DENY("%s is blocked by policy: unknown request", esc(b, request));
 	if (strcmp(request, "SetPolicyRequest") == 0)
-		return sp_policy_set_allowed(p, st, why, whylen) ? SP_POLICY_ALLOW : SP_POLICY_DENY;
-	v = rule_verdict(p, idx, why, whylen);
-	if (v != SP_POLICY_ALLOW)
-		return v;
-
+		return sp_policy_set_allowed(p, st, why, whylen) ? D_ALLOW : D_DENY;
+	d = rule_verdict(p, idx, why, whylen);
+	if (d != D_ALLOW)
+		return d;
 	if (strcmp(request, "CreateContainerRequest") == 0) {
-		if (p->require_attestation && !st->attested)
-			DENY("%s is blocked by policy: require_attestation is set and the guest "
-			     "has "
-			     "not attested",
-			     request);
-		if (p->require_encrypted_storage && !st->encrypted_storage)
-			DENY("%s is blocked by policy: require_encrypted_storage is set and there "
-			     "is "
-			     "no encrypted disk",
-			     request);
-		if (check_caps(p, request, in, why, whylen) != SP_POLICY_ALLOW)
-			return SP_POLICY_DENY;
-		return check_image(p, in, why, whylen);
+		if (check_requires(p, st, in, v, why, whylen) != D_ALLOW ||
+		    check_caps(p, request, in, why, whylen) != D_ALLOW)
+			return D_DENY;
+		return check_image(p, in, v, why, whylen);
 	}
 	if (strcmp(request, "ExecProcessRequest") == 0) {
-		if (check_caps(p, request, in, why, whylen) != SP_POLICY_ALLOW)
-			return SP_POLICY_DENY;
-		if (check_exec(p, in, why, whylen) != SP_POLICY_ALLOW)
-			return SP_POLICY_DENY;
+		if (check_caps(p, request, in, why, whylen) != D_ALLOW ||
+		    check_exec(p, in, why, whylen) != D_ALLOW)
+			return D_DENY;
 		say(why, whylen, "%s allowed", request);
-		return SP_POLICY_ALLOW;
+		return D_ALLOW;
 	}
 	if (strcmp(request, "CopyFileRequest") == 0) {
-		if (check_copy(p, in, why, whylen) != SP_POLICY_ALLOW)
-			return SP_POLICY_DENY;
+		if (check_copy(p, in, why, whylen) != D_ALLOW)
+			return D_DENY;
 		say(why, whylen, "%s allowed beneath %s", request, p->copy_prefix);
 	}
-	return SP_POLICY_ALLOW;
+	return D_ALLOW;
+}
+
+bool sp_policy_check(const struct sp_policy *p, const struct sp_policy_state *st,
+		     const char *request, const struct sp_policy_input *in, struct sp_verdict *v)
+{
+	static const struct sp_policy_input none;
+	static const struct sp_policy_state fresh;
+	enum decision d;
+
+	memset(v, 0, sizeof(*v));
+	d = check_request(p, st ? st : &fresh, request, in ? in : &none, v, v->why, sizeof(v->why));
+	if (d == D_DENY) {
+		v->needs = 0;
+		v->npinned = 0;
+		return false;
+	}
+	if (d == D_PENDING)
+		v->needs |= SP_NEED_DIGEST;
+	else
+		v->npinned = 0;
+	v->allow = true;
+	v->consented_caps = p->extra_caps;
+	sp_policy_pin(p, &v->pin);
+	return true;
+}
+
+bool sp_policy_digest_allowed(const struct sp_verdict *v, const char *digest)
+{
+	if (!(v->needs & SP_NEED_DIGEST))
+		return true;
+	for (size_t i = 0; digest && i < v->npinned; i++)
+		if (v->pinned[i] && strcmp(v->pinned[i], digest) == 0)
+			return true;
+	return false;
 }
 
 int sp_policy_replace(struct sp_policy **cur, const struct sp_policy_state *st, const char *doc,
@@ -579,11 +642,13 @@ int sp_policy_replace(struct sp_policy **cur, const struct sp_policy_state *st, 
 	char why[SP_POLICY_WHY_MAX];
 
 	if (!cur || !*cur)
-		return sp_error(err, 0, "SetPolicyRequest: no current policy");
-	if (!sp_policy_set_allowed(*cur, st, why, sizeof(why)))
-		return sp_error(err, 0, "%s", why);
+		return sp_fail(err, SP_E_DENIED, 0, "SetPolicyRequest: no current policy");
+	if (!sp_policy_set_allowed(*cur, st, why, sizeof(why))) {
+		sp_fail(err, SP_E_DENIED, 0, "%s", why);
+		return sp_err_stage(err, SP_STAGE_POLICY_DENY);
+	}
 	if (sp_policy_load(doc, len, &next, err) < 0)
-		return -1;
+		return sp_err_kind(err, SP_E_INVALID);
 	sp_policy_free(*cur);
 	*cur = next;
 	return 0;

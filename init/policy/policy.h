@@ -1,5 +1,5 @@
 /* The API policy: every request on the control port passes sp_policy_check() before its handler
- * runs. A policy comes from the built-in default (DESIGN.md, "The control port"), from our JSON
+ * runs. A policy comes from the built-in default, from our JSON
  * document, or from the Rego subset of only `package agent_policy` and `default <Name> :=
  * true|false` lines; see init/policy/POLICY.md for the formats.
  *
@@ -9,7 +9,12 @@
  *
  * The module parses no protobuf: the caller extracts the few values the constraints look at into
  * a struct sp_policy_input. State that changes while the guest runs (attested, first container
- * created) is passed in explicitly as a struct sp_policy_state owned by the caller. */
+ * created) is passed in explicitly as a struct sp_policy_state owned by the caller.
+ *
+ * The verdict (struct sp_verdict) is more than allow or deny: a request can be allowed on
+ * conditions that only later steps can check (the digest its image resolves to, an attestation
+ * under way, an encrypted disk still being made). The caller turns each of those obligations
+ * into a step and refuses the request when one is not met. */
 #ifndef SEALPOD_POLICY_POLICY_H
 #define SEALPOD_POLICY_POLICY_H
 
@@ -31,30 +36,29 @@ struct sp_policy; /* opaque; immutable once loaded */
 
 enum sp_policy_source { SP_POLICY_BUILTIN, SP_POLICY_JSON, SP_POLICY_REGO };
 
-enum sp_verdict {
-	SP_POLICY_DENY = 0,
-	SP_POLICY_ALLOW = 1,
-	/* CreateContainerRequest only: allowed so far, but an allowed_images entry pins a digest
-	 * and in->image_digest was not given. Go on, and call sp_policy_check() again with the
-	 * manifest digest the guest resolved before any layer of the image is used. */
-	SP_POLICY_ALLOW_NEEDS_DIGEST = 2,
-};
-
-/* What has happened in this guest so far; the agent owns it and sets the flags as things
- * happen (they never go back to false). */
+/* What has happened in this guest so far; the agent owns it and fills it in from what the
+ * other modules report (the flags for what happened never go back to false). */
 struct sp_policy_state {
 	bool attested;		      /* attestation to the KBS has succeeded */
+	bool attestation_coming;      /* it is configured and has not failed: it will run first */
 	bool first_container_created; /* a CreateContainerRequest has been accepted */
 	bool encrypted_storage;	      /* pod storage lives on an encrypted disk */
+	bool encryption_coming;	      /* it will by the time this request's container is made */
+	bool from_initdata;	      /* the policy in force came from verified initdata */
 };
 
 /* Values the constraints look at; unset pointers mean "not in the request". */
 struct sp_policy_input {
-	/* CreateContainerRequest: the image reference (the image_guest_pull Storage source; the
-	 * literal "pause" for the sandbox container) and, once the guest resolved it, the manifest
-	 * digest "sha256:<64 hex>" (a reference of the form name@sha256:... carries its own). */
+	/* CreateContainerRequest: the image reference (the image_guest_pull Storage source, else
+	 * the CRI annotation the host wrote) and, once the guest resolved it, the manifest digest
+	 * "sha256:<64 hex>" (a reference of the form name@sha256:... carries its own).
+	 * image_pulled: the reference is a guest pull's (an annotation is only the host's word);
+	 * builtin_pause: the request is the sandbox container's guest pull of "pause", which runs
+	 * the pause program built into the initramfs. */
 	const char *image_ref;
 	const char *image_digest;
+	bool image_pulled;
+	bool builtin_pause;
 	/* CreateContainerRequest and ExecProcessRequest: the process to run. */
 	const char *const *argv;
 	size_t argc;
@@ -89,7 +93,7 @@ bool sp_policy_requires_attestation(const struct sp_policy *p);
 bool sp_policy_requires_encrypted_storage(const struct sp_policy *p);
 /* pin_process_to_image: the container runtime refuses a CreateContainer whose process differs
  * from the configuration of the image the guest pulled for it (runtime.h,
- * sp_runtime_register_image_config). Off in the built-in default and under Rego. */
+ * sp_rt_check_image_pin). Off in the built-in default and under Rego. */
 struct sp_policy_pin {
 	bool enabled;
 	bool allow_args_override;    /* args may be the entrypoint plus any arguments */
@@ -103,33 +107,58 @@ size_t sp_policy_nwarnings(const struct sp_policy *p);
 const char *sp_policy_warning(const struct sp_policy *p, size_t i);
 
 /* --- checking ---------------------------------------------------------------------------------
- * Decides request `request` (a Kata request message name). On SP_POLICY_DENY, why holds
- * "<Request> is blocked by policy: <the rule or constraint>", e.g.
+ * Decides request `request` (a Kata request message name) into v. When it is refused, v->why
+ * holds "<Request> is blocked by policy: <the rule or constraint>", e.g.
  *   "ExecProcessRequest is blocked by policy: rule 'ExecProcessRequest' = false"
  *   "CreateContainerRequest is blocked by policy: image 'x' is not in allowed_images"
  * which the agent sends back with PERMISSION_DENIED (code policy.deny) and logs. Host-supplied
- * text in why is escaped and shortened. On the other verdicts why says what allowed it. why may
- * be NULL; whylen SP_POLICY_WHY_MAX or more never truncates.
+ * text in why is escaped and shortened. When it is allowed, why says what allowed it and v says
+ * on which conditions (needs) and with which consent (capabilities, the pin).
  *
  * ReadStreamRequest: Kata performs the read and, when the policy denies it, clears the data. The
- * agent does the same: on SP_POLICY_DENY it answers OK with empty data, not an error (to the
- * shim, empty data is EOF, so the stream ends and WaitProcess follows).
+ * agent does the same: on a denial it answers OK with empty data, not an error (to the shim,
+ * empty data is EOF, so the stream ends and WaitProcess follows).
  *
  * SetPolicyRequest is decided by sp_policy_set_allowed() (the same answer comes from here).
  * Unknown request names are denied. */
-enum sp_verdict sp_policy_check(const struct sp_policy *p, const struct sp_policy_state *st,
-				const char *request, const struct sp_policy_input *in, char *why,
-				size_t whylen);
+enum sp_need {
+	/* An allowed_images entry pins a digest and the request names none: the digest the guest's
+	 * pull resolves the reference to must be one of v->pinned. */
+	SP_NEED_DIGEST = 1u << 0,
+	/* require_attestation: the attestation under way must succeed first. */
+	SP_NEED_ATTESTATION = 1u << 1,
+	/* require_encrypted_storage: the pod storage must be on an encrypted disk by the time the
+	 * container is made (the disk is being formatted, or this request brings the store). */
+	SP_NEED_ENCRYPTED_STORAGE = 1u << 2,
+};
 
-/* SetPolicy: refused once attestation happened (the attested initdata would no longer describe
- * the running policy) or the first container was created, and otherwise only when the current
- * policy allows SetPolicyRequest. Returns true when allowed; why as for sp_policy_check(). */
+struct sp_verdict {
+	bool allow;
+	unsigned needs;		 /* enum sp_need: what the request must still show */
+	uint64_t consented_caps; /* bit n: capability n may be granted beyond the default set */
+	struct sp_policy_pin pin;
+	/* SP_NEED_DIGEST: the digests that would allow it (borrowed from the policy: valid while
+	 * it is in force). */
+	const char *pinned[SP_POLICY_MAX_IMAGES];
+	size_t npinned;
+	char why[SP_POLICY_WHY_MAX];
+};
+
+bool sp_policy_check(const struct sp_policy *p, const struct sp_policy_state *st,
+		     const char *request, const struct sp_policy_input *in, struct sp_verdict *v);
+/* The SP_NEED_DIGEST obligation: digest is one the verdict pins (true when nothing is pinned). */
+bool sp_policy_digest_allowed(const struct sp_verdict *v, const char *digest);
+
+/* SetPolicy: refused when the policy in force came from verified initdata or once attestation
+ * happened (the attested initdata would no longer describe the running policy) or the first
+ * container was created, and otherwise only when the current policy allows SetPolicyRequest. Returns true when allowed; why as for sp_policy_check(). */
 bool sp_policy_set_allowed(const struct sp_policy *cur, const struct sp_policy_state *st, char *why,
 			   size_t whylen);
 
 /* The SetPolicy handler: when sp_policy_set_allowed() agrees, parses doc (sp_policy_load) fully
  * and only then swaps it into *cur and frees the old one. On any failure *cur is untouched and
- * err says why (a refusal starts with "SetPolicyRequest is blocked by policy"). */
+ * err says why: a refusal is SP_E_DENIED ("SetPolicyRequest is blocked by policy: ..."), a
+ * document that is no policy SP_E_INVALID. */
 int sp_policy_replace(struct sp_policy **cur, const struct sp_policy_state *st, const char *doc,
 		      size_t len, struct sp_err *err);
 

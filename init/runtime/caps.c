@@ -10,7 +10,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "agent/ttrpc.h"
 #include "lib/caps.h"
 #include "lib/log.h"
 
@@ -22,21 +21,19 @@ static int parse_set(char **names, size_t n, uint64_t allowed, uint64_t *out, st
 
 	*out = 0;
 	if (n > (size_t)256)
-		return sp_error(err, 0, "%zu capabilities in one set", n), -TT_INVALID_ARGUMENT;
+		return sp_fail(err, SP_E_INVALID, 0, "%zu capabilities in one set", n);
 	for (size_t i = 0; i < n; i++) {
 		int c = sp_cap_from_name(names[i]);
 
 		if (c < 0) {
 			sp_log_escape(esc, sizeof(esc), names[i], strnlen(names[i], 64));
-			sp_error(err, 0, "unknown capability '%s'", esc);
-			return -TT_INVALID_ARGUMENT;
+			return sp_fail(err, SP_E_INVALID, 0, "unknown capability '%s'", esc);
 		}
 		if (!(allowed & BIT(c))) {
-			sp_error(err, 0,
-				 "capability %s is beyond the default set and the policy did not "
-				 "consent to it",
-				 sp_cap_name(c));
-			return -TT_PERMISSION_DENIED;
+			return sp_fail(err, SP_E_DENIED, 0,
+				       "capability %s is beyond the default set and the policy did "
+				       "not consent to it",
+				       sp_cap_name(c));
 		}
 		*out |= BIT(c);
 	}

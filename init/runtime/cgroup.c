@@ -14,7 +14,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "agent/ttrpc.h"
 #include "lib/cleanup.h"
 #include "lib/log.h"
 
@@ -102,12 +101,12 @@ int sp_cgroup_create(const char *cid, const struct sp_rt_limits *l, int *out, st
 	char v[64];
 
 	if (sb < 0)
-		return -TT_INTERNAL;
+		return -1;
 	if (mkdirat(sb, cid, 0755) < 0)
-		return sp_error(err, errno, "mkdir cgroup %s", cid), -TT_INTERNAL;
+		return sp_error(err, errno, "mkdir cgroup %s", cid);
 	fd = openat(sb, cid, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
-		return sp_error(err, errno, "open cgroup %s", cid), -TT_INTERNAL;
+		return sp_error(err, errno, "open cgroup %s", cid);
 	if (l->memory_max > 0) {
 		(void)snprintf(v, sizeof(v), "%" PRId64, l->memory_max);
 		if (write_at(fd, "memory.max", v, err) < 0)
@@ -142,7 +141,7 @@ int sp_cgroup_create(const char *cid, const struct sp_rt_limits *l, int *out, st
 	return 0;
 fail:
 	unlinkat(sb, cid, AT_REMOVEDIR);
-	return -TT_INTERNAL;
+	return -1;
 }
 
 int sp_cgroup_kill(int cgfd, struct sp_err *err)

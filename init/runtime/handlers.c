@@ -1,233 +1,140 @@
-/* The control port's container and process methods: the strong definitions of the sp_agent_*
- * handlers that service.c declares weak. The request has passed the policy gate already; what
- * the host asks for is still filtered here (spec.c). */
+/* The control port's container and process methods, exported as the runtime's method table
+ * (sp_runtime_api). The request has passed the policy gate already and comes with its verdict;
+ * what the host asks for is still filtered here (spec.c). CreateContainer runs the preparation
+ * steps (prepare.h); start, exec and the create itself wait for the child's report on the loop,
+ * the call parked meanwhile. */
 #define _GNU_SOURCE
 #include "runtime/rt.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
 #include <termios.h>
+#include <unistd.h>
 
-#include <json-c/json.h>
-
-#include "agent/service.h"
-#include "boot/boot.h"
-#include "boot/config.h"
 #include "lib/cleanup.h"
 #include "lib/fileio.h"
 #include "lib/log.h"
-#include "lib/pathat.h"
-#include "lib/testmode.h"
 #include "runtime/prepare.h"
 #include "storage/storage.h"
-#include "agent/gate.h"
 
-/* Test images only (the overlay's marker is part of the measured initrd): the busybox bundle
- * shipped in the overlay counts as prepared for a container that has no rootfs of its own, until
- * the image pull prepares real ones. */
-#define TEST_BUNDLE_ROOTFS "/usr/share/sealpod/bundles/busybox/rootfs"
+/* A call parked until a lifecycle step reports (start, exec): answered then, unless the
+ * connection went away first. */
+struct pending_call {
+	struct tt_call *call;
+};
 
-/* Test images only: the bundle's image-config.json, when a test put one there, stands for the
- * configuration the image pull would register ({"Entrypoint": [...], "Cmd": [...], "Env": [...],
- * "User": "...", "WorkingDir": "..."}, the "config" object of an OCI image configuration). */
-#define TEST_BUNDLE_IMAGE_CONFIG "/usr/share/sealpod/bundles/busybox/image-config.json"
-
-static size_t test_strv(json_object *o, const char *key, const char **v, size_t max)
+static void pending_cancel(struct tt_call *call)
 {
-	json_object *a;
-	size_t n = 0;
+	struct pending_call *pc = call->priv;
 
-	if (!json_object_object_get_ex(o, key, &a) || !json_object_is_type(a, json_type_array))
-		return 0;
-	for (size_t i = 0; i < json_object_array_length(a) && n < max; i++) {
-		json_object *e = json_object_array_get_idx(a, i);
+	pc->call = NULL; /* the report still comes and frees pc */
+}
 
-		if (json_object_is_type(e, json_type_string))
-			v[n++] = json_object_get_string(e);
+static void pending_done(void *arg, int ret, const struct sp_err *err)
+{
+	struct pending_call *pc = arg;
+
+	if (pc->call)
+		(void)(ret < 0 ? tt_call_fail(pc->call, err) : tt_call_reply(pc->call, NULL));
+	free(pc);
+}
+
+/* Parks call for an operation started with (pending_done, pc); ret is what it returned. The
+ * lifecycle's operations report from the loop only, never inside the call that starts them. */
+static int park_for(struct tt_call *call, struct pending_call *pc, int ret,
+		    const struct sp_err *err)
+{
+	if (ret == SP_PENDING) {
+		tt_call_park(call, pending_cancel, pc);
+		return TT_PARKED;
 	}
-	return n;
-}
-
-static const char *test_str(json_object *o, const char *key)
-{
-	json_object *s;
-
-	return json_object_object_get_ex(o, key, &s) && json_object_is_type(s, json_type_string)
-		       ? json_object_get_string(s)
-		       : NULL;
-}
-
-static void test_overlay_image_config(const char *cid)
-{
-	const char *ep[16], *cmd[16], *env[32];
-	struct sp_rt_image_config c;
-	cleanup_close int fd = open(TEST_BUNDLE_IMAGE_CONFIG, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	char buf[8192];
-	ssize_t n;
-	json_object *o;
-
-	if (fd < 0 || (n = read(fd, buf, sizeof(buf) - 1)) <= 0)
-		return;
-	buf[n] = '\0';
-	o = json_tokener_parse(buf);
-	if (!o || !json_object_is_type(o, json_type_object)) {
-		json_object_put(o);
-		sp_warn("runtime", "%s: not a JSON object", TEST_BUNDLE_IMAGE_CONFIG);
-		return;
-	}
-	memset(&c, 0, sizeof(c));
-	c.n_entrypoint = test_strv(o, "Entrypoint", ep, 16);
-	c.n_cmd = test_strv(o, "Cmd", cmd, 16);
-	c.n_env = test_strv(o, "Env", env, 32);
-	c.entrypoint = ep;
-	c.cmd = cmd;
-	c.env = env;
-	c.user = test_str(o, "User");
-	c.workdir = test_str(o, "WorkingDir");
-	c.digest = "sha256:test-overlay-bundle";
-	if (sp_runtime_register_image_config(cid, &c) < 0)
-		sp_warn("runtime", "%s: refused", TEST_BUNDLE_IMAGE_CONFIG);
-	json_object_put(o);
-}
-
-static void test_overlay_rootfs(const Grpc__CreateContainerRequest *req)
-{
-	const char *want = req->oci && req->oci->root ? req->oci->root->path : NULL;
-
-	uint64_t mnt_id;
-
-	/* The overlay decision is the one made at boot: a marker file appearing later counts for
-	 * nothing. */
-	if (!want || strcmp(want, TEST_BUNDLE_ROOTFS) != 0 || !req->container_id ||
-	    !sp_valid_id(req->container_id) || sp_runtime_rootfs(req->container_id) ||
-	    !sp_test_overlay() || sp_path_mount_id(TEST_BUNDLE_ROOTFS, &mnt_id, NULL) < 0)
-		return;
-	(void)sp_runtime_register_rootfs(req->container_id, TEST_BUNDLE_ROOTFS, mnt_id);
-	if (!sp_runtime_image_config(req->container_id))
-		test_overlay_image_config(req->container_id);
-}
-
-/* Starts the runtime on PID 1's loop the first time a container is asked for. */
-static void ensure_ready(void)
-{
-	struct sp_err err;
-
-	if (rt.ready || !sp_is_pid1() || !sp_signals_loop())
-		return;
-	if (sp_rt_init(sp_signals_loop(), &err) < 0)
-		sp_warn("runtime", "%s", err.msg);
-}
-
-/* The gate (when linked) has checked every capability against the policy's consent; without
- * it only the default set is granted. */
-static uint64_t allowed_extra_caps(void)
-{
-	return sp_agent_policy_gate ? ~0ULL : 0;
-}
-
-static int answer(struct tt_call *call, int ret, const struct sp_err *err)
-{
-	if (ret >= 0)
-		return tt_call_reply(call, NULL);
-	return tt_call_error(call, (enum tt_code) - ret, "%s", err->msg);
-}
-
-static bool is_pause(const Grpc__CreateContainerRequest *req)
-{
-	for (size_t i = 0; i < req->n_storages; i++) {
-		const Grpc__Storage *s = req->storages[i];
-
-		if (s->driver && strcmp(s->driver, "image_guest_pull") == 0 && s->source &&
-		    strcmp(s->source, "pause") == 0)
-			return true;
-	}
-	return false;
-}
-
-/* The last preparation step (prepare.h): the container itself. */
-static int create_now(const Grpc__CreateContainerRequest *req, struct sp_err *err)
-{
-	bool encrypted = false;
-
-	/* The gate let this request through while the encrypted storage was still coming; by now
-	 * the pod storage must be it (the built-in pause writes nothing and is exempt). */
-	if (!is_pause(req) && sp_agent_encrypted_storage_required() &&
-	    !(sp_storage_pod_dir && sp_storage_pod_dir(&encrypted) && encrypted))
-		return sp_error(err, 0,
-				"policy.deny: require_encrypted_storage is set and the pod storage "
-				"is not on an encrypted disk"),
-		       -TT_PERMISSION_DENIED;
-	ensure_ready();
-	if (rt.ready)
-		test_overlay_rootfs(req);
-	return sp_rt_create(req->container_id, req->oci, req->sandbox_pidns, is_pause(req),
-			    allowed_extra_caps(), NULL, err);
+	free(pc);
+	return ret < 0 ? tt_call_fail(call, err) : tt_call_reply(call, NULL);
 }
 
 /* The only device a request may name is the pod's trusted image store, which the storage module
- * consumes (prepare.h, sp_storage_devices_prepare) and no container ever sees. */
+ * consumes (the preparation's trusted step) and no container ever sees. */
 static bool devices_allowed(const Grpc__CreateContainerRequest *req)
 {
 	for (size_t i = 0; i < req->n_devices; i++) {
 		const char *p = req->devices[i]->container_path;
 
-		if (!sp_storage_devices_prepare || !p || strcmp(p, "/dev/trusted_store") != 0)
+		if (!p || strcmp(p, SP_TRUSTED_STORE_DEVICE) != 0)
 			return false;
 	}
 	return true;
 }
 
-int sp_agent_create_container(struct tt_call *call, const Grpc__CreateContainerRequest *req)
+static int create_container(struct tt_call *call, const Grpc__CreateContainerRequest *req,
+			    const struct sp_verdict *verdict)
 {
 	if (!devices_allowed(req))
-		return tt_call_error(call, TT_INVALID_ARGUMENT,
+		return tt_call_failf(call, SP_E_INVALID,
 				     "devices refused: containers get only the default devices");
 	if (req->container_id && sp_valid_id(req->container_id) &&
 	    sp_rt_status(req->container_id, "", &(bool){ false }, &(int){ 0 }) == 0)
-		return tt_call_error(call, TT_ALREADY_EXISTS, "container %s already exists",
+		return tt_call_failf(call, SP_E_EXISTS, "container %s already exists",
 				     req->container_id);
-	return sp_prep_start(call, req, create_now);
+	return sp_prep_run(call, req, verdict, sp_create_steps, sp_create_nsteps);
 }
 
-int sp_agent_start_container(struct tt_call *call, const Grpc__StartContainerRequest *req)
+static int start_container(struct tt_call *call, const Grpc__StartContainerRequest *req,
+			   const struct sp_verdict *verdict)
+{
+	struct pending_call *pc = calloc(1, sizeof(*pc));
+	struct sp_err err;
+	int ret;
+
+	(void)verdict;
+	if (!pc)
+		return tt_call_failf(call, SP_E_EXHAUSTED, "out of memory");
+	pc->call = call;
+	ret = sp_rt_start(req->container_id, pending_done, pc, &err);
+	return park_for(call, pc, ret, &err);
+}
+
+static int remove_container(struct tt_call *call, const Grpc__RemoveContainerRequest *req,
+			    const struct sp_verdict *verdict)
 {
 	struct sp_err err = { 0 };
 
-	return answer(call, sp_rt_start(req->container_id, &err), &err);
+	(void)verdict;
+	if (sp_rt_remove(req->container_id, &err) < 0)
+		return tt_call_fail(call, &err);
+	/* The container is gone: so is everything its preparation made (storages, secrets). */
+	sp_prep_remove(req->container_id);
+	return tt_call_reply(call, NULL);
 }
 
-int sp_agent_remove_container(struct tt_call *call, const Grpc__RemoveContainerRequest *req)
+static int exec_process(struct tt_call *call, const Grpc__ExecProcessRequest *req,
+			const struct sp_verdict *verdict)
 {
-	struct sp_err err = { 0 };
-	int ret = sp_rt_remove(req->container_id, &err);
+	struct pending_call *pc = calloc(1, sizeof(*pc));
+	struct sp_err err;
+	int ret;
 
-	/* The container is gone: release its storages (image rootfs, block devices). */
-	if (ret >= 0)
-		sp_prep_release_all(req->container_id);
-	return answer(call, ret, &err);
+	if (!pc)
+		return tt_call_failf(call, SP_E_EXHAUSTED, "out of memory");
+	pc->call = call;
+	ret = sp_rt_exec(req->container_id, req->exec_id, req->process, verdict->consented_caps,
+			 NULL, pending_done, pc, &err);
+	return park_for(call, pc, ret, &err);
 }
 
-int sp_agent_exec_process(struct tt_call *call, const Grpc__ExecProcessRequest *req)
+static int signal_process(struct tt_call *call, const Grpc__SignalProcessRequest *req,
+			  const struct sp_verdict *verdict)
 {
 	struct sp_err err = { 0 };
 
-	return answer(call,
-		      sp_rt_exec(req->container_id, req->exec_id, req->process,
-				 allowed_extra_caps(), NULL, &err),
-		      &err);
-}
-
-int sp_agent_signal_process(struct tt_call *call, const Grpc__SignalProcessRequest *req)
-{
-	struct sp_err err = { 0 };
-
-	return answer(call, sp_rt_signal(req->container_id, req->exec_id, (int)req->signal, &err),
-		      &err);
+	(void)verdict;
+	if (sp_rt_signal(req->container_id, req->exec_id, (int)req->signal, &err) < 0)
+		return tt_call_fail(call, &err);
+	return tt_call_reply(call, NULL);
 }
 
 /* The process a request names, or an answered NOT_FOUND. */
@@ -237,36 +144,40 @@ static struct rt_proc *lookup(struct tt_call *call, const char *cid, const char 
 	struct rt_proc *p = c ? rt_proc_find(c, exec_id) : NULL;
 
 	if (!c)
-		tt_call_error(call, TT_NOT_FOUND, "container %s not found",
+		tt_call_failf(call, SP_E_NOT_FOUND, "container %s not found",
 			      cid && sp_valid_id(cid) ? cid : "(invalid id)");
 	else if (!p)
-		tt_call_error(call, TT_NOT_FOUND, "process %s not found in %s",
+		tt_call_failf(call, SP_E_NOT_FOUND, "process %s not found in %s",
 			      exec_id && sp_valid_id(exec_id) ? exec_id : "(invalid id)", c->id);
 	return p;
 }
 
-int sp_agent_wait_process(struct tt_call *call, const Grpc__WaitProcessRequest *req)
+static int wait_process(struct tt_call *call, const Grpc__WaitProcessRequest *req,
+			const struct sp_verdict *verdict)
 {
 	struct rt_proc *p = lookup(call, req->container_id, req->exec_id);
 
 	return p ? rt_proc_wait(call, p) : TT_DONE;
 }
 
-int sp_agent_read_stdout(struct tt_call *call, const Grpc__ReadStreamRequest *req)
+static int read_stdout(struct tt_call *call, const Grpc__ReadStreamRequest *req,
+		       const struct sp_verdict *verdict)
 {
 	struct rt_proc *p = lookup(call, req->container_id, req->exec_id);
 
 	return p ? rt_proc_read(call, p, false, req->len) : TT_DONE;
 }
 
-int sp_agent_read_stderr(struct tt_call *call, const Grpc__ReadStreamRequest *req)
+static int read_stderr(struct tt_call *call, const Grpc__ReadStreamRequest *req,
+		       const struct sp_verdict *verdict)
 {
 	struct rt_proc *p = lookup(call, req->container_id, req->exec_id);
 
 	return p ? rt_proc_read(call, p, true, req->len) : TT_DONE;
 }
 
-int sp_agent_write_stdin(struct tt_call *call, const Grpc__WriteStreamRequest *req)
+static int write_stdin(struct tt_call *call, const Grpc__WriteStreamRequest *req,
+		       const struct sp_verdict *verdict)
 {
 	struct rt_proc *p = lookup(call, req->container_id, req->exec_id);
 
@@ -281,7 +192,8 @@ int sp_agent_write_stdin(struct tt_call *call, const Grpc__WriteStreamRequest *r
 	return rt_proc_write(call, p, req->data.data, req->data.len);
 }
 
-int sp_agent_close_stdin(struct tt_call *call, const Grpc__CloseStdinRequest *req)
+static int close_stdin(struct tt_call *call, const Grpc__CloseStdinRequest *req,
+		       const struct sp_verdict *verdict)
 {
 	struct rt_proc *p = lookup(call, req->container_id, req->exec_id);
 
@@ -291,7 +203,8 @@ int sp_agent_close_stdin(struct tt_call *call, const Grpc__CloseStdinRequest *re
 	return tt_call_reply(call, NULL);
 }
 
-int sp_agent_tty_win_resize(struct tt_call *call, const Grpc__TtyWinResizeRequest *req)
+static int tty_win_resize(struct tt_call *call, const Grpc__TtyWinResizeRequest *req,
+			  const struct sp_verdict *verdict)
 {
 	struct rt_proc *p = lookup(call, req->container_id, req->exec_id);
 	struct winsize ws;
@@ -299,17 +212,18 @@ int sp_agent_tty_win_resize(struct tt_call *call, const Grpc__TtyWinResizeReques
 	if (!p)
 		return TT_DONE;
 	if (p->tty_master < 0)
-		return tt_call_error(call, TT_FAILED_PRECONDITION, "process %s has no terminal",
+		return tt_call_failf(call, SP_E_PRECONDITION, "process %s has no terminal",
 				     p->exec_id);
 	memset(&ws, 0, sizeof(ws));
 	ws.ws_row = (unsigned short)(req->row > 0xffff ? 0xffff : req->row);
 	ws.ws_col = (unsigned short)(req->column > 0xffff ? 0xffff : req->column);
 	if (ioctl(p->tty_master, TIOCSWINSZ, &ws) < 0)
-		return tt_call_error(call, TT_INTERNAL, "TIOCSWINSZ: %s", strerror(errno));
+		return tt_call_failf(call, SP_E_INTERNAL, "TIOCSWINSZ: %s", strerror(errno));
 	return tt_call_reply(call, NULL);
 }
 
-int sp_agent_stats_container(struct tt_call *call, const Grpc__StatsContainerRequest *req)
+static int stats_container(struct tt_call *call, const Grpc__StatsContainerRequest *req,
+			   const struct sp_verdict *verdict)
 {
 	Grpc__StatsContainerResponse r = GRPC__STATS_CONTAINER_RESPONSE__INIT;
 	struct rt_ctr *c = rt_ctr_find(req->container_id);
@@ -318,7 +232,7 @@ int sp_agent_stats_container(struct tt_call *call, const Grpc__StatsContainerReq
 	} h;
 
 	if (!c)
-		return tt_call_error(call, TT_NOT_FOUND, "container %s not found",
+		return tt_call_failf(call, SP_E_NOT_FOUND, "container %s not found",
 				     req->container_id && sp_valid_id(req->container_id)
 					     ? req->container_id
 					     : "(invalid id)");
@@ -329,11 +243,11 @@ int sp_agent_stats_container(struct tt_call *call, const Grpc__StatsContainerReq
 	return tt_call_reply(call, &r.base);
 }
 
-int sp_agent_get_oom_event(struct tt_call *call, const Grpc__GetOOMEventRequest *req)
+static int get_oom_event(struct tt_call *call, const Grpc__GetOOMEventRequest *req,
+			 const struct sp_verdict *verdict)
 {
-	ensure_ready();
 	if (!rt.ready)
-		return tt_call_error(call, TT_FAILED_PRECONDITION,
+		return tt_call_failf(call, SP_E_PRECONDITION,
 				     "containers run only in the guest: no OOM event will come");
 	if (rt.oom_n) {
 		Grpc__OOMEvent ev = GRPC__OOMEVENT__INIT;
@@ -344,7 +258,7 @@ int sp_agent_get_oom_event(struct tt_call *call, const Grpc__GetOOMEventRequest 
 		return tt_call_reply(call, &ev.base);
 	}
 	if (!rt_park_add(&rt.oom_waiters, call, 0))
-		return tt_call_error(call, TT_RESOURCE_EXHAUSTED, "out of memory");
+		return tt_call_failf(call, SP_E_EXHAUSTED, "out of memory");
 	return TT_PARKED;
 }
 
@@ -353,7 +267,8 @@ int sp_agent_get_oom_event(struct tt_call *call, const Grpc__GetOOMEventRequest 
  * and may have planted a symlink on it, so it is opened beneath the prefix without following any
  * link, must be a regular file, and only printable text goes back: a way to read guest files
  * or leak binary secrets through the diagnostics call would defeat the rest. */
-int sp_agent_get_diagnostic_data(struct tt_call *call, const Grpc__GetDiagnosticDataRequest *req)
+static int get_diagnostic_data(struct tt_call *call, const Grpc__GetDiagnosticDataRequest *req,
+			       const struct sp_verdict *verdict)
 {
 	Grpc__GetDiagnosticDataResponse r = GRPC__GET_DIAGNOSTIC_DATA_RESPONSE__INIT;
 	char buf[RT_TERMINATION_LOG_MAX + 1];
@@ -364,17 +279,17 @@ int sp_agent_get_diagnostic_data(struct tt_call *call, const Grpc__GetDiagnostic
 	ssize_t n;
 
 	if (!req->container_id || !sp_valid_id(req->container_id))
-		return tt_call_error(call, TT_INVALID_ARGUMENT,
+		return tt_call_failf(call, SP_E_INVALID,
 				     "GetDiagnosticData: container_id is not a valid id");
 	if (!req->log_type || strcmp(req->log_type, "termination_log") != 0)
-		return tt_call_error(call, TT_INVALID_ARGUMENT,
+		return tt_call_failf(call, SP_E_INVALID,
 				     "GetDiagnosticData: only log_type termination_log is served");
 	if (!(c = rt_ctr_find(req->container_id)))
-		return tt_call_error(call, TT_NOT_FOUND,
+		return tt_call_failf(call, SP_E_NOT_FOUND,
 				     "GetDiagnosticData: container %s not found",
 				     req->container_id);
 	if (!c->termlog[0] || sp_path_beneath(c->termlog, SP_SHARED_PREFIX, &rest, &why) < 0)
-		return tt_call_error(call, TT_NOT_FOUND,
+		return tt_call_failf(call, SP_E_NOT_FOUND,
 				     "GetDiagnosticData: container %s has no termination log",
 				     req->container_id);
 	dirfd = open(SP_SHARED_PREFIX, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -382,14 +297,14 @@ int sp_agent_get_diagnostic_data(struct tt_call *call, const Grpc__GetDiagnostic
 		fd = sp_openat2(dirfd, rest, O_RDONLY | O_NOFOLLOW | O_NONBLOCK, 0,
 				RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
 	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
-		return tt_call_error(call, TT_NOT_FOUND,
+		return tt_call_failf(call, SP_E_NOT_FOUND,
 				     "GetDiagnosticData: the termination log of %s is not a "
 				     "readable "
 				     "regular file",
 				     req->container_id);
 	n = read(fd, buf, RT_TERMINATION_LOG_MAX);
 	if (n < 0)
-		return tt_call_error(call, TT_INTERNAL, "GetDiagnosticData: read: %s",
+		return tt_call_failf(call, SP_E_INTERNAL, "GetDiagnosticData: read: %s",
 				     strerror(errno));
 	for (ssize_t i = 0; i < n; i++)
 		if ((buf[i] < 0x20 && buf[i] != '\n' && buf[i] != '\t') || buf[i] == 0x7f ||
@@ -399,3 +314,38 @@ int sp_agent_get_diagnostic_data(struct tt_call *call, const Grpc__GetDiagnostic
 	r.data = buf;
 	return tt_call_reply(call, &r.base);
 }
+
+TT_MSG_ADAPTER(create_container, Grpc__CreateContainerRequest)
+TT_MSG_ADAPTER(start_container, Grpc__StartContainerRequest)
+TT_MSG_ADAPTER(remove_container, Grpc__RemoveContainerRequest)
+TT_MSG_ADAPTER(exec_process, Grpc__ExecProcessRequest)
+TT_MSG_ADAPTER(signal_process, Grpc__SignalProcessRequest)
+TT_MSG_ADAPTER(wait_process, Grpc__WaitProcessRequest)
+TT_MSG_ADAPTER(read_stdout, Grpc__ReadStreamRequest)
+TT_MSG_ADAPTER(read_stderr, Grpc__ReadStreamRequest)
+TT_MSG_ADAPTER(write_stdin, Grpc__WriteStreamRequest)
+TT_MSG_ADAPTER(close_stdin, Grpc__CloseStdinRequest)
+TT_MSG_ADAPTER(tty_win_resize, Grpc__TtyWinResizeRequest)
+TT_MSG_ADAPTER(stats_container, Grpc__StatsContainerRequest)
+TT_MSG_ADAPTER(get_oom_event, Grpc__GetOOMEventRequest)
+TT_MSG_ADAPTER(get_diagnostic_data, Grpc__GetDiagnosticDataRequest)
+
+static const struct tt_msg_method runtime_methods[] = {
+	TT_MSG_METHOD("CreateContainer", grpc__create_container_request, create_container),
+	TT_MSG_METHOD("StartContainer", grpc__start_container_request, start_container),
+	TT_MSG_METHOD("RemoveContainer", grpc__remove_container_request, remove_container),
+	TT_MSG_METHOD("ExecProcess", grpc__exec_process_request, exec_process),
+	TT_MSG_METHOD("SignalProcess", grpc__signal_process_request, signal_process),
+	TT_MSG_METHOD("WaitProcess", grpc__wait_process_request, wait_process),
+	TT_MSG_METHOD("ReadStdout", grpc__read_stream_request, read_stdout),
+	TT_MSG_METHOD("ReadStderr", grpc__read_stream_request, read_stderr),
+	TT_MSG_METHOD("WriteStdin", grpc__write_stream_request, write_stdin),
+	TT_MSG_METHOD("CloseStdin", grpc__close_stdin_request, close_stdin),
+	TT_MSG_METHOD("TtyWinResize", grpc__tty_win_resize_request, tty_win_resize),
+	TT_MSG_METHOD("StatsContainer", grpc__stats_container_request, stats_container),
+	TT_MSG_METHOD("GetOOMEvent", grpc__get_oomevent_request, get_oom_event),
+	TT_MSG_METHOD("GetDiagnosticData", grpc__get_diagnostic_data_request, get_diagnostic_data),
+};
+
+const struct tt_msg_table sp_runtime_api = { "runtime", runtime_methods,
+					     sizeof(runtime_methods) / sizeof(runtime_methods[0]) };

@@ -1,7 +1,7 @@
-/* The image configuration the guest pulled for each container (the image pull registers it with
- * sp_runtime_register_image_config), and the check that pins a container's process to it when
- * the policy says pin_process_to_image (DESIGN.md, "Trust rules": the policy may pin a
- * container's process, args, env and user, to the verified image's configuration).
+/* The image configuration the guest pulled for a container (copied into the container's record
+ * by the preparation, sp_rt_image_config_dup), and the check that pins a container's process to
+ * it when the policy says pin_process_to_image (the policy may pin a container's process, args,
+ * env and user, to the verified image's configuration).
  *
  * The rules (init/policy/POLICY.md says the same for users):
  *   args  equal entrypoint + cmd; with pin_allow_args_override, the entrypoint followed by any
@@ -35,12 +35,7 @@
 #define IMG_TOTAL_MAX ((size_t)1024 * 1024) /* bytes of one configuration, copied */
 #define ETC_FILE_MAX  ((size_t)1024 * 1024) /* bytes of /etc/passwd or /etc/group read */
 
-static struct {
-	char cid[SP_ID_MAX + 1];
-	struct sp_rt_image_config *cfg; /* one allocation: the struct, the arrays, the strings */
-} images[SP_RT_MAX_CONTAINERS];
-
-/* --- the registry ---------------------------------------------------------------------------- */
+/* --- the copy --------------------------------------------------------------------------------- */
 
 static bool strv_size(const char *const *v, size_t n, size_t *total)
 {
@@ -82,78 +77,43 @@ static char *put_str(char **pool, const char *s)
 	return r;
 }
 
-int sp_runtime_register_image_config(const char *cid, const struct sp_rt_image_config *cfg)
+struct sp_rt_image_config *sp_rt_image_config_dup(const struct sp_rt_image_config *cfg)
 {
-	size_t total = sizeof(struct sp_rt_image_config), slot = SIZE_MAX;
+	size_t total = sizeof(struct sp_rt_image_config);
 	struct sp_rt_image_config *c;
+	const char **ep, **cm, **en;
 	char *pool;
 
-	if (!cid || !sp_valid_id(cid) || !cfg)
-		return -1;
-	if (!strv_size(cfg->entrypoint, cfg->n_entrypoint, &total) ||
+	if (!cfg || !strv_size(cfg->entrypoint, cfg->n_entrypoint, &total) ||
 	    !strv_size(cfg->cmd, cfg->n_cmd, &total) || !strv_size(cfg->env, cfg->n_env, &total) ||
 	    !str_size(cfg->workdir, &total) || !str_size(cfg->user, &total) ||
 	    !str_size(cfg->digest, &total) || total > IMG_TOTAL_MAX)
-		return -1;
-	for (size_t i = 0; i < SP_RT_MAX_CONTAINERS; i++) {
-		if (images[i].cfg && strcmp(images[i].cid, cid) == 0) {
-			slot = i;
-			break;
-		}
-		if (!images[i].cfg && slot == SIZE_MAX)
-			slot = i;
-	}
-	if (slot == SIZE_MAX)
-		return -1;
-	/* Pointers first (aligned), strings after. */
+		return NULL;
+	/* One allocation: the struct, the three pointer arrays (aligned), then the strings. */
 	c = calloc(1, total);
 	if (!c)
-		return -1;
+		return NULL;
 	pool = (char *)(c + 1);
 	c->n_entrypoint = cfg->n_entrypoint;
 	c->n_cmd = cfg->n_cmd;
 	c->n_env = cfg->n_env;
-	{
-		/* Lay out the three pointer arrays before any string, so they stay aligned. */
-		const char **ep = (const char **)(void *)pool, **cm, **en;
-
-		cm = ep + cfg->n_entrypoint;
-		en = cm + cfg->n_cmd;
-		pool = (char *)(en + cfg->n_env);
-		for (size_t i = 0; i < cfg->n_entrypoint; i++)
-			ep[i] = put_str(&pool, cfg->entrypoint[i]);
-		for (size_t i = 0; i < cfg->n_cmd; i++)
-			cm[i] = put_str(&pool, cfg->cmd[i]);
-		for (size_t i = 0; i < cfg->n_env; i++)
-			en[i] = put_str(&pool, cfg->env[i]);
-		c->entrypoint = ep;
-		c->cmd = cm;
-		c->env = en;
-	}
+	ep = (const char **)(void *)pool;
+	cm = ep + cfg->n_entrypoint;
+	en = cm + cfg->n_cmd;
+	pool = (char *)(en + cfg->n_env);
+	for (size_t i = 0; i < cfg->n_entrypoint; i++)
+		ep[i] = put_str(&pool, cfg->entrypoint[i]);
+	for (size_t i = 0; i < cfg->n_cmd; i++)
+		cm[i] = put_str(&pool, cfg->cmd[i]);
+	for (size_t i = 0; i < cfg->n_env; i++)
+		en[i] = put_str(&pool, cfg->env[i]);
+	c->entrypoint = ep;
+	c->cmd = cm;
+	c->env = en;
 	c->workdir = cfg->workdir ? put_str(&pool, cfg->workdir) : NULL;
 	c->user = cfg->user ? put_str(&pool, cfg->user) : NULL;
 	c->digest = cfg->digest ? put_str(&pool, cfg->digest) : NULL;
-	free(images[slot].cfg);
-	(void)snprintf(images[slot].cid, sizeof(images[slot].cid), "%s", cid);
-	images[slot].cfg = c;
-	return 0;
-}
-
-const struct sp_rt_image_config *sp_runtime_image_config(const char *cid)
-{
-	for (size_t i = 0; cid && i < SP_RT_MAX_CONTAINERS; i++)
-		if (images[i].cfg && strcmp(images[i].cid, cid) == 0)
-			return images[i].cfg;
-	return NULL;
-}
-
-void sp_runtime_forget_image_config(const char *cid)
-{
-	for (size_t i = 0; cid && i < SP_RT_MAX_CONTAINERS; i++)
-		if (images[i].cfg && strcmp(images[i].cid, cid) == 0) {
-			free(images[i].cfg);
-			images[i].cfg = NULL;
-		}
+	return c;
 }
 
 /* --- the image's user ------------------------------------------------------------------------- */
@@ -285,19 +245,17 @@ int sp_rt_image_user_db(const char *user, const char *passwd, const char *group,
 	colon = strchr(user, ':');
 	ulen = colon ? (size_t)(colon - user) : strlen(user);
 	if (ulen == 0 || (colon && !colon[1]) || (colon && strchr(colon + 1, ':')))
-		return sp_error(err, 0, "the image's user \"%s\" is not user[:group]", shown),
-		       -TT_INVALID_ARGUMENT;
+		return sp_fail(err, SP_E_INVALID, 0, "the image's user \"%s\" is not user[:group]",
+			       shown);
 	if (!parse_id(user, ulen, uid)) {
 		if (!passwd)
-			return sp_error(err, 0,
-					"the image's user \"%s\" is a name and its /etc/passwd "
-					"cannot be read",
-					shown),
-			       -TT_FAILED_PRECONDITION;
+			return sp_fail(err, SP_E_PRECONDITION, 0,
+				       "the image's user \"%s\" is a name and its /etc/passwd "
+				       "cannot be read",
+				       shown);
 		if (!lookup(passwd, user, ulen, uid, gid))
-			return sp_error(err, 0, "the image's user \"%s\" is not in its /etc/passwd",
-					shown),
-			       -TT_FAILED_PRECONDITION;
+			return sp_fail(err, SP_E_PRECONDITION, 0,
+				       "the image's user \"%s\" is not in its /etc/passwd", shown);
 	} else if (!colon && passwd) {
 		(void)lookup_uid(passwd, *uid, gid); /* no passwd entry: gid 0 */
 	}
@@ -306,15 +264,13 @@ int sp_rt_image_user_db(const char *user, const char *passwd, const char *group,
 	if (parse_id(colon + 1, strlen(colon + 1), gid))
 		return 0;
 	if (!group)
-		return sp_error(err, 0,
-				"the image's user \"%s\" names a group and its /etc/group cannot "
-				"be read",
-				shown),
-		       -TT_FAILED_PRECONDITION;
+		return sp_fail(err, SP_E_PRECONDITION, 0,
+			       "the image's user \"%s\" names a group and its /etc/group cannot "
+			       "be read",
+			       shown);
 	if (!lookup(group, colon + 1, strlen(colon + 1), gid, NULL))
-		return sp_error(err, 0, "the image's group in \"%s\" is not in its /etc/group",
-				shown),
-		       -TT_FAILED_PRECONDITION;
+		return sp_fail(err, SP_E_PRECONDITION, 0,
+			       "the image's group in \"%s\" is not in its /etc/group", shown);
 	return 0;
 }
 
@@ -352,40 +308,35 @@ static int check_args(const struct sp_rt_image_config *cfg, const Grpc__Process 
 	char a[96], b[96];
 
 	if (ne + nc == 0)
-		return sp_error(err, 0,
-				PIN "the image configuration has neither entrypoint nor cmd"),
-		       -TT_PERMISSION_DENIED;
+		return sp_fail(err, SP_E_DENIED, 0,
+			       PIN "the image configuration has neither entrypoint nor cmd");
 	for (size_t i = 0; i < ne; i++) {
 		if (i >= p->n_args)
-			return sp_error(err, 0,
-					PIN "args has %zu entries, the image's entrypoint alone "
-					    "has %zu",
-					p->n_args, ne),
-			       -TT_PERMISSION_DENIED;
+			return sp_fail(err, SP_E_DENIED, 0,
+				       PIN "args has %zu entries, the image's entrypoint alone "
+					   "has %zu",
+				       p->n_args, ne);
 		if (strcmp(p->args[i], cfg->entrypoint[i]) != 0)
-			return sp_error(err, 0,
-					PIN "args[%zu] is \"%s\", the image's entrypoint has "
-					    "\"%s\"",
-					i, esc(a, sizeof(a), p->args[i]),
-					esc(b, sizeof(b), cfg->entrypoint[i])),
-			       -TT_PERMISSION_DENIED;
+			return sp_fail(err, SP_E_DENIED, 0,
+				       PIN "args[%zu] is \"%s\", the image's entrypoint has "
+					   "\"%s\"",
+				       i, esc(a, sizeof(a), p->args[i]),
+				       esc(b, sizeof(b), cfg->entrypoint[i]));
 	}
 	if (override && p->n_args > 0)
 		return 0; /* the entrypoint, then whatever replaces cmd */
 	if (p->n_args != ne + nc)
-		return sp_error(err, 0,
-				PIN "args has %zu entries, the image's entrypoint + cmd has %zu%s",
-				p->n_args, ne + nc,
-				override ? "" : " (the policy does not allow overriding cmd)"),
-		       -TT_PERMISSION_DENIED;
+		return sp_fail(err, SP_E_DENIED, 0,
+			       PIN "args has %zu entries, the image's entrypoint + cmd has %zu%s",
+			       p->n_args, ne + nc,
+			       override ? "" : " (the policy does not allow overriding cmd)");
 	for (size_t i = 0; i < nc; i++)
 		if (strcmp(p->args[ne + i], cfg->cmd[i]) != 0)
-			return sp_error(err, 0,
-					PIN "args[%zu] is \"%s\", the image's cmd has \"%s\" (the "
-					    "policy does not allow overriding cmd)",
-					ne + i, esc(a, sizeof(a), p->args[ne + i]),
-					esc(b, sizeof(b), cfg->cmd[i])),
-			       -TT_PERMISSION_DENIED;
+			return sp_fail(err, SP_E_DENIED, 0,
+				       PIN "args[%zu] is \"%s\", the image's cmd has \"%s\" (the "
+					   "policy does not allow overriding cmd)",
+				       ne + i, esc(a, sizeof(a), p->args[ne + i]),
+				       esc(b, sizeof(b), cfg->cmd[i]));
 	return 0;
 }
 
@@ -411,11 +362,10 @@ static int check_env(const struct sp_rt_image_config *cfg, const Grpc__Process *
 			found = strcmp(p->env[j], cfg->env[i]) == 0;
 		if (!found) {
 			sp_log_escape(a, sizeof(a), cfg->env[i], n < 80 ? n : 80);
-			return sp_error(err, 0,
-					PIN "env: the image's variable %s is missing or has "
-					    "another value",
-					a),
-			       -TT_PERMISSION_DENIED;
+			return sp_fail(err, SP_E_DENIED, 0,
+				       PIN "env: the image's variable %s is missing or has "
+					   "another value",
+				       a);
 		}
 	}
 	for (size_t j = 0; j < p->n_env; j++) {
@@ -423,8 +373,7 @@ static int check_env(const struct sp_rt_image_config *cfg, const Grpc__Process *
 		bool known = false, same = false;
 
 		if (n == 0)
-			return sp_error(err, 0, PIN "env[%zu] is not NAME=value", j),
-			       -TT_INVALID_ARGUMENT;
+			return sp_fail(err, SP_E_INVALID, 0, PIN "env[%zu] is not NAME=value", j);
 		for (size_t i = 0; i < cfg->n_env; i++)
 			if (name_len(cfg->env[i]) == n && memcmp(cfg->env[i], p->env[j], n) == 0) {
 				known = true;
@@ -432,15 +381,13 @@ static int check_env(const struct sp_rt_image_config *cfg, const Grpc__Process *
 			}
 		sp_log_escape(a, sizeof(a), p->env[j], n < 80 ? n : 80);
 		if (known && !same)
-			return sp_error(err, 0,
-					PIN "env: %s is set to another value than the image's", a),
-			       -TT_PERMISSION_DENIED;
+			return sp_fail(err, SP_E_DENIED, 0,
+				       PIN "env: %s is set to another value than the image's", a);
 		if (!known && !extra)
-			return sp_error(err, 0,
-					PIN "env: %s is not in the image configuration (the policy "
-					    "does not allow extra variables)",
-					a),
-			       -TT_PERMISSION_DENIED;
+			return sp_fail(err, SP_E_DENIED, 0,
+				       PIN "env: %s is not in the image configuration (the policy "
+					   "does not allow extra variables)",
+				       a);
 	}
 	return 0;
 }
@@ -455,10 +402,9 @@ int sp_rt_check_image_pin(const struct sp_rt_image_config *cfg, const struct sp_
 	if (!pin->enabled)
 		return 0;
 	if (!cfg)
-		return sp_error(err, 0,
-				PIN "no image configuration is registered for this "
-				    "container"),
-		       -TT_PERMISSION_DENIED;
+		return sp_fail(err, SP_E_DENIED, 0,
+			       PIN "no image configuration is registered for this "
+				   "container");
 	if ((ret = check_args(cfg, pp->proc, pin->allow_args_override, err)) < 0)
 		return ret;
 	if ((ret = check_env(cfg, pp->proc, pin->allow_extra_env, err)) < 0)
@@ -469,24 +415,18 @@ int sp_rt_check_image_pin(const struct sp_rt_image_config *cfg, const struct sp_
 										: "/";
 
 		if (strcmp(want, cwd) != 0)
-			return sp_error(err, 0,
-					PIN "cwd \"%s\" is not the image's WorkingDir \"%s\" (the "
-					    "policy does not allow overriding it)",
-					esc(u, 48, cwd), esc(u + 48, 48, want)),
-			       -TT_PERMISSION_DENIED;
+			return sp_fail(err, SP_E_DENIED, 0,
+				       PIN "cwd \"%s\" is not the image's WorkingDir \"%s\" (the "
+					   "policy does not allow overriding it)",
+				       esc(u, 48, cwd), esc(u + 48, 48, want));
 	}
-	if ((ret = sp_rt_image_user(cfg->user, rootfd, &uid, &gid, err)) < 0) {
-		char why[sizeof(err->msg)];
-
-		(void)snprintf(why, sizeof(why), "%s", err->msg);
-		return sp_error(err, 0, PIN "user: %s", why), ret;
-	}
+	if (sp_rt_image_user(cfg->user, rootfd, &uid, &gid, err) < 0)
+		return sp_error_wrap(err, PIN "user");
 	if (pp->uid != uid || pp->gid != gid)
-		return sp_error(err, 0,
-				PIN "user: the process runs as %u:%u, the image's user \"%s\" is "
-				    "%u:%u",
-				(unsigned)pp->uid, (unsigned)pp->gid,
-				esc(u, sizeof(u), cfg->user ? cfg->user : ""), uid, gid),
-		       -TT_PERMISSION_DENIED;
+		return sp_fail(err, SP_E_DENIED, 0,
+			       PIN "user: the process runs as %u:%u, the image's user \"%s\" is "
+				   "%u:%u",
+			       (unsigned)pp->uid, (unsigned)pp->gid,
+			       esc(u, sizeof(u), cfg->user ? cfg->user : ""), uid, gid);
 	return 0;
 }

@@ -1,75 +1,80 @@
-/* CreateContainer's preparation steps (prepare.h): the attestation gate, then each Storage entry
- * by its driver, then the container's secrets, then the creation itself. Each step may park the
- * call; the loop goes on. */
+/* CreateContainer's orchestrator (prepare.h): the container records and the engine that runs a
+ * table of steps on one. Each step may park the call; the loop goes on. */
 #define _GNU_SOURCE
 #include "runtime/prepare.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/ttrpc.h"
 #include "lib/log.h"
 #include "lib/validate.h"
+#include "runtime/ctr.h"
 
-struct sp_prep {
-	struct sp_prep *next;
-	struct tt_call *call;
-	Grpc__CreateContainerRequest *req; /* our copy */
-	char cid[SP_ID_MAX + 1];
-	size_t step; /* 0: the gate; 1: devices; 2..n+1: storages[step-2]; n+2: secrets; n+3: create */
-	bool in_step; /* a step function is running: sp_prep_done only records */
-	bool reported;
-	int rep_ret;
-	struct sp_err rep_err;
-	sp_prep_create_fn create;
-};
-
-static struct sp_prep *pending;
-static void cancel_call(struct tt_call *call);
+static struct sp_ctr *records;
 static unsigned npending;
 
-static const struct {
-	const char *name;
-	const struct sp_storage_driver *drv;
-} drivers[] = {
-	{ "image_guest_pull", &sp_storage_driver_image_guest_pull },
-	{ "blk", &sp_storage_driver_blk },
-	{ "blk-pci", &sp_storage_driver_blk },
-	{ "ephemeral", &sp_storage_driver_ephemeral },
-	{ "local", &sp_storage_driver_local },
-};
+/* --- the facts of a request ---------------------------------------------------------------------- */
 
-const struct sp_storage_driver *sp_storage_driver_for(const char *name)
+static const char *annotation(const Grpc__Spec *spec, const char *key)
 {
-	for (size_t i = 0; name && i < sizeof(drivers) / sizeof(drivers[0]); i++)
-		if (strcmp(name, drivers[i].name) == 0)
-			return drivers[i].drv; /* NULL when the module is not linked */
+	for (size_t i = 0; spec && i < spec->n_annotations; i++)
+		if (spec->annotations[i]->key && strcmp(spec->annotations[i]->key, key) == 0)
+			return spec->annotations[i]->value;
 	return NULL;
 }
 
-void sp_prep_release_all(const char *cid)
+int sp_create_facts_parse(const Grpc__CreateContainerRequest *req, struct sp_create_facts *f,
+			  struct sp_err *err)
 {
-	sp_secrets_release(cid);
-	for (size_t i = 0; i < sizeof(drivers) / sizeof(drivers[0]); i++) {
-		const struct sp_storage_driver *d = drivers[i].drv;
-		bool seen = false;
+	memset(f, 0, sizeof(*f));
+	for (size_t i = 0; i < req->n_storages; i++) {
+		const Grpc__Storage *s = req->storages[i];
 
-		for (size_t j = 0; j < i; j++)
-			seen |= drivers[j].drv == d;
-		if (d && !seen && d->release)
-			d->release(cid);
+		if (!s->driver || strcmp(s->driver, "image_guest_pull") != 0)
+			continue;
+		if (f->pull)
+			return sp_fail(err, SP_E_INVALID, 0,
+				       "more than one image_guest_pull storage");
+		f->pull = s;
 	}
+	if (f->pull) {
+		f->image_ref = f->pull->source;
+		f->image_pulled = true;
+		f->pause = f->pull->source && strcmp(f->pull->source, "pause") == 0;
+	} else {
+		f->image_ref = annotation(req->oci, "io.kubernetes.cri.image-name");
+		if (!f->image_ref)
+			f->image_ref = annotation(req->oci, "io.kubernetes.cri-o.ImageName");
+	}
+	for (size_t i = 0; i < req->n_devices; i++)
+		if (req->devices[i]->container_path &&
+		    strcmp(req->devices[i]->container_path, SP_TRUSTED_STORE_DEVICE) == 0)
+			f->trusted_store = req->devices[i];
+	return 0;
 }
 
-const Grpc__CreateContainerRequest *sp_prep_request(const struct sp_prep *h)
+/* --- records ------------------------------------------------------------------------------------ */
+
+const char *sp_ctr_cid(const struct sp_ctr *c)
 {
-	return h->req;
+	return c->cid;
 }
 
-const char *sp_prep_cid(const struct sp_prep *h)
+const Grpc__CreateContainerRequest *sp_ctr_request(const struct sp_ctr *c)
 {
-	return h->cid;
+	return c->req; /* NULL once the container is created */
+}
+
+const struct sp_create_facts *sp_ctr_facts(const struct sp_ctr *c)
+{
+	return &c->facts;
+}
+
+const struct sp_verdict *sp_ctr_verdict(const struct sp_ctr *c)
+{
+	return &c->verdict;
 }
 
 unsigned sp_prep_pending(void)
@@ -77,211 +82,239 @@ unsigned sp_prep_pending(void)
 	return npending;
 }
 
+static struct sp_ctr *find(const char *cid)
+{
+	for (struct sp_ctr *c = records; c; c = c->next)
+		if (strcmp(c->cid, cid) == 0)
+			return c;
+	return NULL;
+}
+
 bool sp_prep_busy(const char *cid)
 {
-	for (struct sp_prep *h = pending; h; h = h->next)
-		if (strcmp(h->cid, cid) == 0)
-			return true;
-	return false;
+	struct sp_ctr *c = find(cid);
+
+	return c && !c->created;
 }
 
-/* Kata's sandbox container: a guest pull of "pause", which this guest never pulls. */
-static bool is_builtin_pause(const Grpc__Storage *s)
+/* The request copied (packed and unpacked again), so that it outlives the call. */
+static Grpc__CreateContainerRequest *copy_request(const Grpc__CreateContainerRequest *req)
 {
-	return s->driver && strcmp(s->driver, "image_guest_pull") == 0 && s->source &&
-	       strcmp(s->source, "pause") == 0;
+	size_t len = grpc__create_container_request__get_packed_size(req);
+	uint8_t *buf = malloc(len ? len : 1);
+	Grpc__CreateContainerRequest *copy;
+
+	if (!buf)
+		return NULL;
+	grpc__create_container_request__pack(req, buf);
+	copy = grpc__create_container_request__unpack(NULL, len, buf);
+	free(buf);
+	return copy;
 }
 
-static void unlink_prep(struct sp_prep *h)
+/* The verdict copied: its pinned digests point into the policy, which SetPolicy may free. */
+static int copy_verdict(struct sp_ctr *c, const struct sp_verdict *v)
 {
-	for (struct sp_prep **pp = &pending; *pp; pp = &(*pp)->next) {
-		if (*pp == h) {
-			*pp = h->next;
-			npending--;
+	c->verdict = *v;
+	if (!v->npinned)
+		return 0;
+	c->pinned = calloc(v->npinned, sizeof(*c->pinned));
+	if (!c->pinned)
+		return -1;
+	for (size_t i = 0; i < v->npinned; i++) {
+		(void)snprintf(c->pinned[i], sizeof(c->pinned[i]), "%s", v->pinned[i]);
+		c->verdict.pinned[i] = c->pinned[i];
+	}
+	return 0;
+}
+
+static void ctr_free(struct sp_ctr *c)
+{
+	if (!c)
+		return;
+	if (c->req)
+		grpc__create_container_request__free_unpacked(c->req, NULL);
+	free(c->pinned);
+	free(c->made);
+	free(c);
+}
+
+static int ctr_new(const Grpc__CreateContainerRequest *req, const struct sp_verdict *v,
+		   const struct sp_prep_step *steps, size_t nsteps, struct sp_ctr **out,
+		   struct sp_err *err)
+{
+	struct sp_ctr *c = calloc(1, sizeof(*c));
+
+	*out = NULL;
+	if (!c || !(c->req = copy_request(req)) || copy_verdict(c, v) < 0 ||
+	    !(c->made = calloc(req->n_storages + 1, sizeof(*c->made)))) {
+		ctr_free(c);
+		return sp_fail(err, SP_E_EXHAUSTED, ENOMEM, "out of memory");
+	}
+	if (sp_create_facts_parse(c->req, &c->facts, err) < 0) {
+		ctr_free(c);
+		return -1;
+	}
+	(void)snprintf(c->cid, sizeof(c->cid), "%s", req->container_id);
+	c->nstorages = c->req->n_storages;
+	c->steps = steps;
+	c->nsteps = nsteps < SP_PREP_MAX_STEPS ? nsteps : SP_PREP_MAX_STEPS;
+	*out = c;
+	return 0;
+}
+
+static void unlink_ctr(struct sp_ctr *c)
+{
+	for (struct sp_ctr **pp = &records; *pp; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
 			break;
 		}
-	}
-	grpc__create_container_request__free_unpacked(h->req, NULL);
-	free(h);
+	if (!c->created)
+		npending--;
 }
 
-#define STEP_DEVICES  1
-#define STEP_STORAGE0 2
-
-/* Releases what the storage and secrets steps before h->step made (each driver once). */
-static void release_done_steps(struct sp_prep *h)
+/* Undoes every step that started, from the last one (from step last down). */
+static void undo_from(struct sp_ctr *c, size_t last)
 {
-	size_t ndone = h->step > STEP_STORAGE0 ? h->step - STEP_STORAGE0 : 0;
-
-	sp_secrets_release(h->cid);
-
-	for (size_t i = 0; i < ndone && i < h->req->n_storages; i++) {
-		const struct sp_storage_driver *d =
-			sp_storage_driver_for(h->req->storages[i]->driver);
-		bool seen = is_builtin_pause(h->req->storages[i]);
-
-		for (size_t j = 0; j < i; j++)
-			seen |= sp_storage_driver_for(h->req->storages[j]->driver) == d;
-		if (d && !seen && d->release)
-			d->release(h->cid);
-	}
+	for (size_t i = last + 1; i-- > 0;)
+		if (c->started[i] && c->steps[i].undo)
+			c->steps[i].undo(c);
 }
 
-/* Answers the call (when it is still there) and frees h. Returns the handler's return value. */
-static int finish(struct sp_prep *h, int ret, const struct sp_err *err)
+/* --- the engine ------------------------------------------------------------------------------------ */
+
+static void cancel_call(struct tt_call *call);
+
+/* Answers the call (when it is still there). A failure undoes what the steps made and forgets
+ * the record; success keeps it until RemoveContainer. Returns the handler's return value. */
+static int finish(struct sp_ctr *c, int ret, const struct sp_err *err)
 {
-	struct tt_call *call = h->call;
+	struct tt_call *call = c->call;
 	int r = TT_DONE;
 
+	c->call = NULL;
 	if (ret < 0) {
-		release_done_steps(h);
-		sp_info("runtime", "CreateContainer %s refused: %s", h->cid, err->msg);
+		sp_info("runtime", "CreateContainer %s refused: %s", c->cid, err->msg);
+		undo_from(c, c->step < c->nsteps ? c->step : c->nsteps - 1);
+		unlink_ctr(c);
+		ctr_free(c);
+	} else {
+		/* The request is no longer needed (a 4 MiB one would stay for the container's
+		 * life): what the undo needs is in the record. */
+		grpc__create_container_request__free_unpacked(c->req, NULL);
+		c->req = NULL;
+		memset(&c->facts, 0, sizeof(c->facts));
+		c->created = true;
+		npending--;
 	}
-	if (call) {
-		if (ret >= 0)
-			r = tt_call_reply(call, NULL);
-		else
-			r = tt_call_error(call, (enum tt_code) - ret, "%s", err->msg);
-	}
-	unlink_prep(h);
+	if (call)
+		r = ret < 0 ? tt_call_fail(call, err) : tt_call_reply(call, NULL);
 	return r;
 }
 
-/* Runs steps until one is pending or all are done. Returns the handler's return value. */
-static int advance(struct sp_prep *h)
+static void step_done(void *arg, int ret, const struct sp_err *err);
+
+/* Runs steps until one is pending, one fails or all are done. Returns what a handler returns. */
+static int advance(struct sp_ctr *c)
 {
-	for (;;) {
+	while (c->step < c->nsteps) {
+		const struct sp_prep_step *s = &c->steps[c->step];
 		struct sp_err err = { 0 };
-		size_t n = h->req->n_storages;
 		int r;
 
-		h->in_step = true;
-		h->reported = false;
-		if (h->step == 0) {
-			r = sp_attest_gate ? sp_attest_gate(h, &err) : 0;
-		} else if (h->step == STEP_DEVICES) {
-			r = sp_storage_devices_prepare ? sp_storage_devices_prepare(h, &err) : 0;
-		} else if (h->step - STEP_STORAGE0 < n) {
-			const Grpc__Storage *s = h->req->storages[h->step - STEP_STORAGE0];
-			const struct sp_storage_driver *d = sp_storage_driver_for(s->driver);
-
-			if (is_builtin_pause(s)) {
-				r = 0; /* the runtime runs the pause program built into the initramfs */
-			} else if (!d) {
-				char b[64];
-
-				sp_log_escape(b, sizeof(b), s->driver ? s->driver : "",
-					      s->driver ? strnlen(s->driver, 48) : 0);
-				r = -TT_INVALID_ARGUMENT;
-				sp_error(&err, 0, "storage driver '%s' is not supported", b);
-			} else {
-				r = d->prepare(h, s, &err);
-			}
-		} else if (h->step - STEP_STORAGE0 == n) {
-			r = sp_secrets_prepare(h, &err);
-		} else {
-			h->in_step = false;
-			r = h->create(h->req, &err);
-			return finish(h, r, &err);
+		if (s->applies && !s->applies(c)) {
+			c->step++;
+			continue;
 		}
-		h->in_step = false;
-		if (r == SP_PREP_PENDING && h->reported) {
-			r = h->rep_ret;
-			err = h->rep_err;
+		c->started[c->step] = true;
+		c->in_step = true;
+		c->reported = false;
+		r = s->start(c, step_done, c, &err);
+		c->in_step = false;
+		if (r == SP_PENDING && c->reported) { /* it completed inside start */
+			c->pending = NULL;
+			r = c->rep_ret < 0 ? -1 : 0;
+			err = c->rep_err;
 		}
-		if (r == SP_PREP_PENDING) {
-			if (!h->call)
-				return TT_PARKED;
-			if (!h->call->parked)
-				tt_call_park(h->call, cancel_call, h);
+		if (r == SP_PENDING) {
+			if (c->call && !c->call->parked)
+				tt_call_park(c->call, cancel_call, c);
 			return TT_PARKED;
 		}
 		if (r < 0)
-			return finish(h, r, &err);
-		h->step++;
+			return finish(c, -1, &err);
+		c->step++;
 	}
+	return finish(c, 0, NULL);
 }
 
+static void step_done(void *arg, int ret, const struct sp_err *err)
+{
+	struct sp_ctr *c = arg;
+	struct sp_err none = { 0 };
+
+	if (!err)
+		err = &none;
+	if (c->in_step) {
+		c->reported = true;
+		c->rep_ret = ret;
+		c->rep_err = *err;
+		return;
+	}
+	c->pending = NULL;
+	if (ret < 0) {
+		finish(c, -1, err);
+		return;
+	}
+	c->step++;
+	(void)advance(c);
+}
+
+/* The CreateContainer call went away: the pending step is cancelled and everything undone. */
 static void cancel_call(struct tt_call *call)
 {
-	struct sp_prep *h = call->priv;
-	size_t n = h->req->n_storages;
+	struct sp_ctr *c = call->priv;
+	const struct sp_prep_step *s = &c->steps[c->step];
 
-	h->call = NULL;
-	if (h->step == 0) {
-		if (sp_attest_gate_cancel)
-			sp_attest_gate_cancel(h);
-	} else if (h->step == STEP_DEVICES) {
-		if (sp_storage_devices_cancel)
-			sp_storage_devices_cancel(h);
-	} else if (h->step - STEP_STORAGE0 < n) {
-		const struct sp_storage_driver *d =
-			sp_storage_driver_for(h->req->storages[h->step - STEP_STORAGE0]->driver);
-
-		if (d && d->cancel)
-			d->cancel(h);
-		if (d && d->release)
-			d->release(h->cid);
-	} else if (h->step - STEP_STORAGE0 == n) {
-		sp_secrets_cancel(h);
-	}
-	sp_info("runtime", "CreateContainer %s abandoned: the caller went away", h->cid);
-	release_done_steps(h);
-	unlink_prep(h);
+	c->call = NULL;
+	if (s->cancel)
+		s->cancel(c);
+	c->pending = NULL;
+	sp_info("runtime", "CreateContainer %s abandoned: the caller went away", c->cid);
+	undo_from(c, c->step);
+	unlink_ctr(c);
+	ctr_free(c);
 }
 
-void sp_prep_done(struct sp_prep *h, int ret, const struct sp_err *err)
+int sp_prep_run(struct tt_call *call, const Grpc__CreateContainerRequest *req,
+		const struct sp_verdict *verdict, const struct sp_prep_step *steps, size_t nsteps)
 {
-	static const struct sp_err none = { 0 };
-
-	if (ret == SP_PREP_PENDING) /* not a report */
-		return;
-	if (h->in_step) {
-		h->reported = true;
-		h->rep_ret = ret;
-		h->rep_err = err ? *err : none;
-		return;
-	}
-	if (ret < 0) {
-		finish(h, ret, err ? err : &none);
-		return;
-	}
-	h->step++;
-	(void)advance(h);
-}
-
-int sp_prep_start(struct tt_call *call, const Grpc__CreateContainerRequest *req,
-		  sp_prep_create_fn create)
-{
-	struct sp_prep *h;
-	size_t len;
-	uint8_t *buf;
+	struct sp_ctr *c;
+	struct sp_err err;
 
 	if (!req->container_id || !sp_valid_id(req->container_id))
-		return tt_call_error(call, TT_INVALID_ARGUMENT, "container id is not valid");
-	if (sp_prep_busy(req->container_id))
-		return tt_call_error(call, TT_ALREADY_EXISTS,
-				     "container %s is already being created", req->container_id);
-	h = calloc(1, sizeof(*h));
-	len = grpc__create_container_request__get_packed_size(req);
-	buf = malloc(len ? len : 1);
-	if (!h || !buf) {
-		free(h);
-		free(buf);
-		return tt_call_error(call, TT_RESOURCE_EXHAUSTED, "out of memory");
-	}
-	grpc__create_container_request__pack(req, buf);
-	h->req = grpc__create_container_request__unpack(NULL, len, buf);
-	free(buf);
-	if (!h->req) {
-		free(h);
-		return tt_call_error(call, TT_RESOURCE_EXHAUSTED, "out of memory");
-	}
-	(void)snprintf(h->cid, sizeof(h->cid), "%s", req->container_id);
-	h->call = call;
-	h->create = create;
-	h->next = pending;
-	pending = h;
+		return tt_call_failf(call, SP_E_INVALID, "container id is not valid");
+	if (find(req->container_id))
+		return tt_call_failf(call, SP_E_EXISTS, "container %s %s", req->container_id,
+				     sp_prep_busy(req->container_id) ? "is already being created"
+								     : "already exists");
+	if (ctr_new(req, verdict, steps, nsteps, &c, &err) < 0 || !c)
+		return tt_call_fail(call, &err);
+	c->call = call;
+	c->next = records;
+	records = c;
 	npending++;
-	return advance(h);
+	return advance(c);
+}
+
+void sp_prep_remove(const char *cid)
+{
+	struct sp_ctr *c = cid ? find(cid) : NULL;
+
+	if (!c || !c->created)
+		return;
+	undo_from(c, c->nsteps - 1);
+	unlink_ctr(c);
+	ctr_free(c);
 }

@@ -193,7 +193,7 @@ static void stream_serve(struct rt_stream *s)
 
 			if (!buf) {
 				plist_unlink(&s->readers, pk);
-				tt_call_error(call, TT_RESOURCE_EXHAUSTED, "out of memory");
+				tt_call_failf(call, SP_E_EXHAUSTED, "out of memory");
 				continue;
 			}
 			do
@@ -288,9 +288,12 @@ void sp_rt_child_exited(pid_t pid, int status)
 		for (size_t k = 0; k < c->nprocs; k++)
 			if (c->procs[k]->pid == pid && !c->procs[k]->exited) {
 				proc_exited(c->procs[k], status);
-				return;
+				goto out;
 			}
 	}
+out:
+	/* The exit may have emptied the cgroup of a removed container. */
+	rt_cgroup_gc();
 }
 
 /* --- creation ------------------------------------------------------------------------------ */
@@ -431,8 +434,20 @@ void rt_proc_release(struct rt_proc *p)
 	struct tt_call *call;
 	struct rt_stream *ss[2] = { &p->out, &p->err };
 
+	if (p->await) { /* an exec still waiting for its report */
+		sp_done_fn done = p->done;
+		struct sp_err e;
+
+		rt_await_cancel(p->await);
+		p->await = NULL;
+		p->done = NULL;
+		sp_fail(&e, SP_E_NOT_FOUND, 0, "process %s was removed", p->exec_id);
+		if (done)
+			done(p->done_arg, -1, &e);
+	}
+
 	while ((call = park_pop(&p->waiters, NULL)))
-		tt_call_error(call, TT_NOT_FOUND, "process %s was removed", p->exec_id);
+		tt_call_failf(call, SP_E_NOT_FOUND, "process %s was removed", p->exec_id);
 	for (int i = 0; i < 2; i++) {
 		while ((call = park_pop(&ss[i]->readers, NULL)))
 			reply_data(call, NULL, 0);
@@ -440,7 +455,7 @@ void rt_proc_release(struct rt_proc *p)
 		release_watch(&ss[i]->w);
 	}
 	if (p->in_call) {
-		tt_call_error(p->in_call, TT_NOT_FOUND, "process %s was removed", p->exec_id);
+		tt_call_failf(p->in_call, SP_E_NOT_FOUND, "process %s was removed", p->exec_id);
 		p->in_call = NULL;
 	}
 	release_watch(&p->win);
@@ -454,7 +469,7 @@ int rt_proc_read(struct tt_call *call, struct rt_proc *p, bool err_stream, uint3
 	struct rt_stream *s = err_stream ? &p->err : &p->out;
 
 	if (!rt_park_add(&s->readers, call, len))
-		return tt_call_error(call, TT_RESOURCE_EXHAUSTED, "out of memory");
+		return tt_call_failf(call, SP_E_EXHAUSTED, "out of memory");
 	stream_serve(s);
 	return TT_PARKED;
 }
@@ -477,7 +492,8 @@ static void stdin_flush(struct rt_proc *p)
 		if (n < 0 && errno == EAGAIN)
 			return;
 		if (n < 0) {
-			tt_call_error(p->in_call, TT_INTERNAL, "write stdin: %s", strerror(errno));
+			tt_call_failf(p->in_call, SP_E_INTERNAL, "write stdin: %s",
+				      strerror(errno));
 			goto done;
 		}
 		p->in_off += (size_t)n;
@@ -511,16 +527,15 @@ int rt_proc_write(struct tt_call *call, struct rt_proc *p, const uint8_t *data, 
 	struct sp_err err;
 
 	if (p->win.fd < 0 || p->close_in_after)
-		return tt_call_error(call, TT_FAILED_PRECONDITION, "stdin of %s is closed",
-				     p->exec_id);
+		return tt_call_failf(call, SP_E_PRECONDITION, "stdin of %s is closed", p->exec_id);
 	if (p->in_call)
-		return tt_call_error(call, TT_RESOURCE_EXHAUSTED,
+		return tt_call_failf(call, SP_E_EXHAUSTED,
 				     "a write to stdin of %s is still pending", p->exec_id);
 	if (len == 0)
 		return reply_written(call, 0);
 	p->in_buf = malloc(len);
 	if (!p->in_buf)
-		return tt_call_error(call, TT_RESOURCE_EXHAUSTED, "out of memory");
+		return tt_call_failf(call, SP_E_EXHAUSTED, "out of memory");
 	memcpy(p->in_buf, data, len);
 	p->in_len = len;
 	p->in_off = 0;
@@ -559,7 +574,7 @@ int rt_proc_wait(struct tt_call *call, struct rt_proc *p)
 		return tt_call_reply(call, &r.base);
 	}
 	if (!rt_park_add(&p->waiters, call, 0))
-		return tt_call_error(call, TT_RESOURCE_EXHAUSTED, "out of memory");
+		return tt_call_failf(call, SP_E_EXHAUSTED, "out of memory");
 	return TT_PARKED;
 }
 

@@ -323,7 +323,7 @@ static int enter_root(const char *root, struct sp_err *err)
 
 /* Binds the container's root on plan->root, both resolved without a symlink. Not recursive: a
  * mount that something else placed beneath the rootfs never comes along. Outside the pause, the
- * directory bound must be the one PID 1 verified on the registered mount (container.c). */
+ * directory bound must be the one PID 1 verified on the prepared mount (create.c). */
 static int bind_root(const struct sp_rt_plan *plan, struct sp_err *err)
 {
 	const uint64_t how = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;

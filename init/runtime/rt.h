@@ -38,7 +38,8 @@ struct rt_stream {
 	struct rt_plist readers;
 };
 
-enum rt_ctr_state { CTR_CREATED, CTR_RUNNING, CTR_STOPPED };
+enum rt_ctr_state { CTR_SETUP, CTR_CREATED, CTR_RUNNING, CTR_STOPPED };
+#define RT_CG_PENDING 64 /* cgroups of removed containers waiting to be empty */
 
 struct rt_ctr;
 
@@ -58,6 +59,10 @@ struct rt_proc {
 	bool close_in_after;
 	int tty_master; /* == out.w.fd with a terminal; -1 otherwise */
 	struct rt_plist waiters;
+	/* An exec waiting for its report: done runs once with its result. */
+	struct rt_await *await;
+	sp_done_fn done;
+	void *done_arg;
 	int refs; /* watches not yet released */
 };
 
@@ -78,12 +83,16 @@ struct rt_ctr {
 	Grpc__LinuxSeccomp *seccomp; /* a copy, for execs */
 	bool nnp;
 	bool shared_pidns; /* in the sandbox's pid namespace: every process in a domain of its own */
-	int refs;
+	/* The create or start waiting for the init's report: done runs once with its result. */
+	struct rt_await *await;
+	sp_done_fn done;
+	void *done_arg;
 };
 
 struct rt_state {
 	struct sp_loop *loop;
 	bool ready, cgroups;
+	struct sp_err no_cgroup; /* why sp_rt_init found no cgroup (no container runs then) */
 	int own_pidns; /* PID 1's pid namespace, to come back after cloning into another */
 	struct rt_ctr *ctrs[SP_RT_MAX_CONTAINERS];
 	size_t nctrs;
@@ -91,6 +100,10 @@ struct rt_state {
 	char oom_queue[RT_OOM_QUEUE][SP_ID_MAX + 1];
 	size_t oom_head, oom_n;
 	struct rt_plist oom_waiters;
+	/* Cgroups of removed containers, removed once their last process is gone. */
+	char cg_pending[RT_CG_PENDING][SP_ID_MAX + 1];
+	size_t ncg_pending;
+	struct sp_runtime_conf conf;
 };
 extern struct rt_state rt;
 
@@ -113,10 +126,42 @@ int rt_proc_wait(struct tt_call *call, struct rt_proc *p);
 /* SIGTERM to an init with no SIGTERM handler becomes SIGKILL. */
 int rt_proc_signal(struct rt_proc *p, int sig, struct sp_err *err);
 
+/* await.c: waits for one record on a child's report pipe (fd stays the caller's). fn gets ret 0
+ * with the record (stage 0: EOF, the child exec'd or died) or -1 with err (the deadline passed,
+ * or the pipe failed), once, from the loop, unless rt_await_cancel() came first. */
+struct sp_rt_report;
+struct rt_await;
+typedef void (*rt_report_fn)(void *arg, int ret, const struct sp_rt_report *rep,
+			     const struct sp_err *err);
+struct rt_await *rt_await_report(int fd, unsigned timeout_ms, rt_report_fn fn, void *arg,
+				 struct sp_err *err);
+void rt_await_cancel(struct rt_await *a);
+
 /* container.c */
+#define RT_REPORT_TIMEOUT_MS 20000 /* a child's setup or exec report */
 struct rt_ctr *rt_ctr_find(const char *id);
+/* The container's init (its first process), NULL before it was spawned. */
+struct rt_proc *rt_ctr_init(struct rt_ctr *c);
+/* Answers the create or start waiting on c, if any (its await cancelled). */
+void rt_ctr_report(struct rt_ctr *c, int ret, const struct sp_err *err);
+/* Takes c out of the table, kills what still runs and frees it after the batch. */
+void rt_ctr_drop(struct rt_ctr *c);
+/* What a spawn needs besides the container: the child's ends of its stdio, report and sync
+ * pipes. rt_spawn_close closes what is still open. */
+struct rt_spawn {
+	struct rt_proc *p;
+	int stdio[3], tty_slave;
+	int rp[2], sp[2]; /* report pipe (child writes), sync pipe (child reads) */
+};
+void rt_spawn_close(struct rt_spawn *s);
+/* clone3 into cgfd and, when pidns_of >= 0, into that process's pid namespace. */
+pid_t rt_clone_child(uint64_t flags, int cgfd, int pidns_of, int *pidfd, struct sp_err *err);
 struct rt_proc *rt_proc_find(struct rt_ctr *c, const char *exec_id);
 void rt_ctr_init_exited(struct rt_ctr *c);
 void rt_oom_push(const char *cid);
+/* Tries to remove the cgroups of removed containers (after an exit, or a removal); whether
+ * cid's is one still waiting to be empty. */
+void rt_cgroup_gc(void);
+bool rt_cgroup_pending(const char *cid);
 
 #endif

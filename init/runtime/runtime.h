@@ -1,5 +1,5 @@
 /* The container runtime: containers as children of PID 1, set up from an OCI spec that the host
- * does not get to dictate (DESIGN.md, "Trust rules" and "Containers").
+ * does not get to dictate.
  *
  * Shape (one concern per file):
  *   spec.c      filters the host's spec into a struct sp_rt_plan (pure: unit-tested on the host)
@@ -11,14 +11,18 @@
  *               the masked and read-only paths every container gets
  *   child.c     the container's first process: namespaces, rootfs, sync, user, privileges, exec
  *   process.c   processes in PID 1's loop: pidfds, exit status, waiters, stdio pipes and ptys
- *   container.c the container table and the lifecycle (create, start, exec, signal, remove)
- *   image.c     the image configuration per container, and pinning the process to it
+ *   await.c     waiting for a child's report pipe on the loop (PID 1 never blocks on a child)
+ *   create.c    creating a container: plan, allocate, spawn, await the init's report
+ *   container.c the container table and the rest of the lifecycle (start, exec, signal, remove)
+ *   image.c     an image configuration's copy, and pinning the process to it
  *   secrets.c   the secrets initdata binds to a container's image: fetched, on a tmpfs, bound in
- *   handlers.c  the strong sp_agent_* definitions for the control port
+ *   prepare.c   CreateContainer's orchestrator: one record per container and a table of steps
+ *   steps.c     the steps (attestation, storages, digest, secrets, creation) over the primitives
+ *   handlers.c  the control port's container and process methods (sp_runtime_api)
  *
- * Errors: functions return 0 or a negative tt_code (-TT_INVALID_ARGUMENT for what the spec got
- * wrong, -TT_PERMISSION_DENIED for what needs the policy's consent, -TT_NOT_FOUND, ...) with err
- * saying why; the message goes to the host, so it names no secret. */
+ * Errors: functions return 0 or -1 with err saying why and what kind of failure it is
+ * (SP_E_INVALID for what the spec got wrong, SP_E_DENIED for what needs the policy's consent,
+ * SP_E_NOT_FOUND, ...); the message goes to the host, so it names no secret. */
 #ifndef SEALPOD_RUNTIME_RUNTIME_H
 #define SEALPOD_RUNTIME_RUNTIME_H
 
@@ -30,6 +34,9 @@
 #include "lib/caps.h"
 #include "lib/err.h"
 #include "lib/loop.h"
+#include "agent/ttrpc.h"
+#include "attest/attest.h"
+#include "image/image.h"
 #include "policy/policy.h"
 
 #include "agent.pb-c.h"
@@ -109,8 +116,8 @@ struct sp_rt_plan {
 	const Grpc__Spec *spec;
 	struct sp_rt_proc_plan p;
 	const char *root; /* Root.Path, checked against the prepared rootfs */
-	/* What PID 1 found at root on the mount its preparer registered (container.c): the child
-	 * binds only this directory. Unset for the pause container. */
+	/* What PID 1 found at root on the mount the guest prepared for the container (its
+	 * sp_rootfs: create.c): the child binds only this directory. Unset for the pause. */
 	bool root_verified;
 	dev_t root_dev;
 	ino_t root_ino;
@@ -136,14 +143,12 @@ int sp_rt_filter_spec(const Grpc__Spec *spec, const char *cid, const char *prepa
 /* The process part alone (also ExecProcess). */
 int sp_rt_filter_process(const Grpc__Process *proc, uint64_t allowed_extra,
 			 struct sp_rt_proc_plan *out, struct sp_err *err);
-/* True when path is absolute and normalised ("/a/b": no empty, "." or ".." component). */
-bool sp_rt_abs_path_ok(const char *path);
 
 /* --- seccomp (seccomp.c) --------------------------------------------------------------------- */
 /* Loads the OCI profile (when given) and then the filter denying socket(AF_VSOCK, ...) and
  * io_uring (which could open sockets behind seccomp's back). nnp: no_new_privs is set. */
 int sp_seccomp_load(const Grpc__LinuxSeccomp *profile, bool nnp, struct sp_err *err);
-/* Builds (without loading) the profile's filter; for tests. Returns 0 or -TT_INVALID_ARGUMENT. */
+/* Builds (without loading) the profile's filter; for tests. Returns 0 or -1 (SP_E_INVALID). */
 int sp_seccomp_check_profile(const Grpc__LinuxSeccomp *profile, struct sp_err *err);
 
 /* --- cgroup v2 (cgroup.c) --------------------------------------------------------------------- */
@@ -192,20 +197,27 @@ size_t sp_devcg_program(struct bpf_insn *prog, size_t max);
 int sp_devcg_attach(int cgfd, struct sp_err *err);
 
 /* --- the runtime state and lifecycle (container.c, process.c) --------------------------------- */
-/* Starts the runtime on loop: child hook, cgroups. Off PID 1 only when force (the bundle
- * driver). */
+/* What main hands the runtime at boot (step_runtime). The secret declarations and the image
+ * settings come from initdata and stay valid for the boot. */
+struct sp_runtime_conf {
+	struct sp_loop *loop;
+	bool test_overlay; /* read once at boot: nothing at run time checks a file for it */
+	const struct sp_image_settings *image;
+	const struct sp_secret_decl *secrets;
+	size_t nsecrets;
+};
+/* Starts the runtime: the cgroup v2 sandbox, PID 1's pid namespace. Off PID 1 (host tests) the
+ * runtime answers but runs no container. The caller routes child exits to
+ * sp_rt_child_exited(). */
+int sp_runtime_init(const struct sp_runtime_conf *conf, struct sp_err *err);
+/* The same without a configuration (the bundle driver): loop only, containers run off PID 1. */
 int sp_rt_init(struct sp_loop *loop, struct sp_err *err);
 bool sp_rt_ready(void);
-/* The rootfs prepared for cid (the image pull calls this; tests register a bundle's): path and
- * the id of the mount the preparer made or found there (lib/pathat.h; 0 is refused). A container
- * gets that mount only: CreateContainer refuses a Root.Path where another is now. */
-int sp_runtime_register_rootfs(const char *cid, const char *path, uint64_t mnt_id);
-const char *sp_runtime_rootfs(const char *cid);
-/* The configuration of the image the guest pulled for cid (the image pull calls this after the
- * pull, next to sp_runtime_register_rootfs). Everything is copied; a second call for the same
- * cid replaces the first; RemoveContainer drops it. Returns 0, or -1 for an invalid id, NULL
- * strings, more than SP_RT_MAX_ARGS entries in a list, a string over 64 KiB, over 1 MiB in all,
- * or a full table. When the policy sets pin_process_to_image, CreateContainer refuses a process
+/* The control port's container and process methods (handlers.c). */
+extern const struct tt_msg_table sp_runtime_api;
+
+/* The configuration of the image the guest pulled for a container: its process defaults and
+ * its digest. When the policy sets pin_process_to_image, CreateContainer refuses a process
  * whose args, env or user differ from it (image.c has the rules). */
 struct sp_rt_image_config {
 	const char *const *entrypoint;
@@ -218,9 +230,9 @@ struct sp_rt_image_config {
 	const char *user; /* OCI config.User: "", "uid", "name", "uid:gid", "name:group", ... */
 	const char *digest;
 };
-int sp_runtime_register_image_config(const char *cid, const struct sp_rt_image_config *cfg);
-const struct sp_rt_image_config *sp_runtime_image_config(const char *cid);
-void sp_runtime_forget_image_config(const char *cid);
+/* A copy in one allocation (free() it), or NULL for NULL strings, more than SP_RT_MAX_ARGS
+ * entries in a list, a string over 64 KiB, over 1 MiB in all, or no memory. */
+struct sp_rt_image_config *sp_rt_image_config_dup(const struct sp_rt_image_config *cfg);
 /* The uid and gid the image's User names; names are looked up in etc/passwd and etc/group
  * beneath rootfd (-1: names are refused). */
 int sp_rt_image_user(const char *user, int rootfd, uint32_t *uid, uint32_t *gid,
@@ -229,29 +241,71 @@ int sp_rt_image_user(const char *user, int rootfd, uint32_t *uid, uint32_t *gid,
  * fuzzed by tests/fuzz/fuzz_image_user.c. */
 int sp_rt_image_user_db(const char *user, const char *passwd, const char *group, uint32_t *uid,
 			uint32_t *gid, struct sp_err *err);
-/* 0 when pin is off or pp's args, env and user agree with cfg (NULL: none registered, refused
- * when pinning); else -TT_PERMISSION_DENIED (or another tt_code) with err naming the field. */
+/* 0 when pin is off or pp's args, env and user agree with cfg (NULL: none, refused when
+ * pinning); else -1 with err naming the field (SP_E_DENIED, or another kind). */
 int sp_rt_check_image_pin(const struct sp_rt_image_config *cfg, const struct sp_rt_proc_plan *pp,
 			  const struct sp_policy_pin *pin, int rootfd, struct sp_err *err);
 
-/* Appends to plan a read-only (nosuid, nodev, noexec) bind of each secret prepared for cid
- * (secrets.c) at its declared path, after the host's mounts so that none covers it; each file is
- * made the container user's, with its declared mode. 0 (also when there are none) or a negative
- * tt_code. */
-int sp_rt_secret_mounts(const char *cid, struct sp_rt_plan *plan, struct sp_err *err);
+/* --- secrets (secrets.c) ---------------------------------------------------------------------- */
+/* The secrets one container has: files on PID 1's own tmpfs, bound into the container. */
+struct sp_secret_set;
+/* Fetches from the KBS every secret of decls bound to digest, for container cid, onto the
+ * tmpfs: 0 when none is bound to it (*set NULL), -1, or SP_PENDING and then done with the set
+ * (the caller's from then on: sp_secret_set_release). Cancel wipes what was fetched. */
+struct sp_secrets_job;
+typedef void (*sp_secrets_done_fn)(void *arg, int ret, struct sp_secret_set *set,
+				   const struct sp_err *err);
+int sp_secrets_start(const char *cid, const char *digest, const struct sp_secret_decl *decls,
+		     size_t ndecls, sp_secrets_done_fn done, void *arg, struct sp_secrets_job **job,
+		     struct sp_err *err);
+void sp_secrets_cancel(struct sp_secrets_job *job);
+/* Overwrites and removes the files and frees set (NULL: nothing). */
+void sp_secret_set_release(struct sp_secret_set *set);
+size_t sp_secret_set_count(const struct sp_secret_set *set);
+/* Appends to plan a read-only (nosuid, nodev, noexec) bind of each secret of set at its
+ * declared path, after the host's mounts so that none covers it; each file is made the container
+ * user's, with its declared mode. 0 (also when set is NULL) or -1. */
+int sp_rt_secret_mounts(const struct sp_secret_set *set, struct sp_rt_plan *plan,
+			struct sp_err *err);
 
-/* The lifecycle, without the control port (handlers.c and the bundle driver call these). Each
- * returns 0 or a negative tt_code with err. stdio: fds for the container's 0, 1, 2 (NULL: pipes
- * that ReadStdout/ReadStderr/WriteStdin serve). */
-int sp_rt_create(const char *cid, const Grpc__Spec *spec, bool sandbox_pidns, bool pause,
-		 uint64_t allowed_extra, const int *stdio, struct sp_err *err);
-int sp_rt_start(const char *cid, struct sp_err *err);
+/* --- the lifecycle, without the control port (handlers.c and the bundle driver) ---------------- */
+/* One container to create. rootfs: what the guest prepared for it (NULL: none, every Root.Path
+ * is refused), path and mount id (0 is refused: Root.Path must be on that very mount, checked
+ * when the container is created); pause: the sandbox container (the built-in pause program, read-only);
+ * allowed_extra: capabilities beyond the default set that the policy consented to; stdio: fds
+ * for the container's 0, 1, 2 (NULL: pipes that ReadStdout/ReadStderr/WriteStdin serve). */
+struct sp_rt_create {
+	const char *cid;
+	const Grpc__Spec *spec;
+	bool sandbox_pidns;
+	bool pause;
+	uint64_t allowed_extra;
+	const int *stdio;
+	const struct sp_rootfs *rootfs;
+	const struct sp_rt_image_config *img; /* what the pin compares the process with */
+	struct sp_policy_pin pin;
+	const struct sp_secret_set *secrets;
+};
+/* Plans, allocates and spawns the container's init, which sets everything up and holds before
+ * exec; then waits on the loop for its report: -1 at once, or SP_PENDING and then done (ret 0:
+ * created, waiting for StartContainer). Cancel kills it and forgets it. */
+struct sp_rt_pending;
+int sp_rt_create(const struct sp_rt_create *a, sp_done_fn done, void *arg,
+		 struct sp_rt_pending **pending, struct sp_err *err);
+void sp_rt_create_cancel(struct sp_rt_pending *pending);
+/* Releases the init and learns whether its execve worked: -1 at once, or SP_PENDING and done. */
+int sp_rt_start(const char *cid, sp_done_fn done, void *arg, struct sp_err *err);
+/* A new process in a running container: -1 at once, or SP_PENDING and done once its execve
+ * worked or failed (a failed one is forgotten). */
 int sp_rt_exec(const char *cid, const char *exec_id, const Grpc__Process *proc,
-	       uint64_t allowed_extra, const int *stdio, struct sp_err *err);
+	       uint64_t allowed_extra, const int *stdio, sp_done_fn done, void *arg,
+	       struct sp_err *err);
 /* exec_id "" means the container's init; SIGKILL to "" kills the whole cgroup. */
 int sp_rt_signal(const char *cid, const char *exec_id, int sig, struct sp_err *err);
+/* Kills every process and forgets the container; its cgroup goes once it is empty (never a
+ * wait here). */
 int sp_rt_remove(const char *cid, struct sp_err *err);
-/* 0 with *exited and *status (exit code or 128+signal), or -TT_NOT_FOUND. */
+/* 0 with *exited and *status (exit code or 128+signal), or -1 (no such process). */
 int sp_rt_status(const char *cid, const char *exec_id, bool *exited, int *status);
 size_t sp_rt_count(void);
 

@@ -11,7 +11,6 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "agent/ttrpc.h"
 #include "lib/log.h"
 
 #ifndef AF_VSOCK
@@ -66,7 +65,7 @@ static int parse_op(const char *op, enum scmp_compare *out)
 	return -1;
 }
 
-#define INVAL(...) (sp_error(err, 0, __VA_ARGS__), -TT_INVALID_ARGUMENT)
+#define INVAL(...) (sp_fail(err, SP_E_INVALID, 0, __VA_ARGS__))
 
 /* Builds the profile into a new context (*out), without loading it. */
 static int build_profile(const Grpc__LinuxSeccomp *p, bool nnp, scmp_filter_ctx *out,
@@ -90,7 +89,7 @@ static int build_profile(const Grpc__LinuxSeccomp *p, bool nnp, scmp_filter_ctx 
 	}
 	ctx = seccomp_init(def);
 	if (!ctx)
-		return sp_error(err, ENOMEM, "seccomp_init"), -TT_INTERNAL;
+		return sp_error(err, ENOMEM, "seccomp_init");
 	seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, nnp ? 1 : 0);
 	for (size_t i = 0; i < p->n_architectures; i++) {
 		uint32_t arch = seccomp_arch_resolve_name(

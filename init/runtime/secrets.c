@@ -1,14 +1,13 @@
-/* Secrets for containers (attest.h has the initdata format; DESIGN.md, "Trust rules": secrets
- * are bound to the verified image digest and the policy-checked spec, never to a host-chosen
- * name).
+/* Secrets for containers (attest.h has the initdata format; secrets are bound to the verified
+ * image digest and the policy-checked spec, never to a host-chosen name).
  *
- * A CreateContainer step after the storages (prepare.c): when initdata binds secrets to the
+ * A CreateContainer step after the storages (steps.c): when initdata binds secrets to the
  * digest the guest's own pull resolved this container's image to, each one is fetched from the
  * KBS (attesting first if need be) and written to its own file in SECRETS_DIR/<cid>/, a tmpfs
  * that only PID 1 can reach (mode 0700, nodev, nosuid, noexec; never swapped out: nothing in
- * the guest enables swap). sp_rt_create then binds each file read-only at its declared path, owned by the
- * container's user with the declared mode. RemoveContainer, or a create that fails, overwrites and
- * removes the files.
+ * the guest enables swap). sp_rt_create then binds each file read-only at its declared path,
+ * owned by the container's user with the declared mode. The set belongs to the container's
+ * record (prepare.c): RemoveContainer, or a create that fails, overwrites and removes the files.
  *
  * The host chooses neither which secrets a container gets (the pulled image's digest does) nor
  * where they appear (initdata does); it only decides whether to create the container at all. A
@@ -23,13 +22,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "agent/gate.h"
 #include "attest/attest.h"
-#include "boot/boot.h"
 #include "lib/cleanup.h"
 #include "lib/log.h"
+#include "lib/power.h"
 #include "lib/validate.h"
-#include "runtime/prepare.h"
 #include "runtime/rt.h"
 
 #define SECRETS_DIR	 "/run/sealpod/secrets"
@@ -45,28 +42,24 @@ struct secret_file {
 	size_t size;
 };
 
-/* The secrets one container has (or is getting). */
-struct ctr_secrets {
-	struct ctr_secrets *next;
+/* The secrets one container has. */
+struct sp_secret_set {
 	char cid[SP_ID_MAX + 1];
 	struct secret_file f[SP_SECRETS_MAX];
 	size_t n;
-	/* While fetching: */
-	struct sp_prep *h;
-	const struct sp_secret_decl *want[SP_SECRETS_MAX];
-	size_t nwant;
 };
 
-static struct ctr_secrets *all;
-static bool tmpfs_ready;
+/* A set being fetched, one resource at a time. */
+struct sp_secrets_job {
+	struct sp_secret_set *set;
+	const struct sp_secret_decl *want[SP_SECRETS_MAX];
+	size_t nwant;
+	uint32_t req; /* the resource request in flight (attest.h), 0 when none */
+	sp_secrets_done_fn done;
+	void *arg;
+};
 
-static struct ctr_secrets *find(const char *cid)
-{
-	for (struct ctr_secrets *c = all; c; c = c->next)
-		if (strcmp(c->cid, cid) == 0)
-			return c;
-	return NULL;
-}
+static bool tmpfs_ready;
 
 static void dir_of(const char *cid, char *out, size_t cap)
 {
@@ -98,78 +91,64 @@ static int ensure_tmpfs(struct sp_err *err)
 static void wipe_file(int dirfd, const struct secret_file *f)
 {
 	static const char zeros[4096];
-	int fd = openat(dirfd, f->name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+	cleanup_close int fd = openat(dirfd, f->name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
 
-	if (fd >= 0) {
-		for (size_t off = 0; off < f->size;) {
-			size_t n = f->size - off < sizeof(zeros) ? f->size - off : sizeof(zeros);
-			ssize_t w = pwrite(fd, zeros, n, (off_t)off);
+	for (size_t off = 0; fd >= 0 && off < f->size;) {
+		size_t n = f->size - off < sizeof(zeros) ? f->size - off : sizeof(zeros);
+		ssize_t w = pwrite(fd, zeros, n, (off_t)off);
 
-			if (w <= 0)
-				break;
-			off += (size_t)w;
-		}
-		close(fd);
+		if (w <= 0)
+			break;
+		off += (size_t)w;
 	}
 	(void)unlinkat(dirfd, f->name, 0);
 }
 
-static void drop(struct ctr_secrets *c)
+size_t sp_secret_set_count(const struct sp_secret_set *set)
+{
+	return set ? set->n : 0;
+}
+
+void sp_secret_set_release(struct sp_secret_set *set)
 {
 	char dir[sizeof(SECRETS_DIR) + SP_ID_MAX + 2];
-	int dirfd;
+	cleanup_close int dirfd = -1;
 
-	dir_of(c->cid, dir, sizeof(dir));
+	if (!set)
+		return;
+	dir_of(set->cid, dir, sizeof(dir));
 	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dirfd >= 0) {
-		for (size_t i = 0; i < c->n; i++)
-			wipe_file(dirfd, &c->f[i]);
-		close(dirfd);
+		for (size_t i = 0; i < set->n; i++)
+			wipe_file(dirfd, &set->f[i]);
 		if (rmdir(dir) < 0 && errno != ENOENT)
-			sp_warn("secrets", "container %s: rmdir %s: %s", c->cid, dir,
+			sp_warn("secrets", "container %s: rmdir %s: %s", set->cid, dir,
 				strerror(errno));
 	}
-	for (size_t i = 0; i < c->n; i++)
-		free(c->f[i].dest);
-	for (struct ctr_secrets **pp = &all; *pp; pp = &(*pp)->next)
-		if (*pp == c) {
-			*pp = c->next;
-			break;
-		}
-	free(c);
+	sp_info("secrets", "container %s: %zu secret%s removed", set->cid, set->n,
+		set->n == 1 ? "" : "s");
+	for (size_t i = 0; i < set->n; i++)
+		free(set->f[i].dest);
+	free(set);
 }
 
-void sp_secrets_release(const char *cid)
+void sp_secrets_cancel(struct sp_secrets_job *job)
 {
-	struct ctr_secrets *c = cid ? find(cid) : NULL;
-
-	if (!c)
+	if (!job)
 		return;
-	if (c->h && sp_attest_resource_cancel)
-		sp_attest_resource_cancel(c);
-	sp_info("secrets", "container %s: %zu secret%s removed", cid, c->n, c->n == 1 ? "" : "s");
-	drop(c);
+	sp_attest_resource_cancel(job->req);
+	sp_secret_set_release(job->set);
+	free(job);
 }
 
-void sp_secrets_cancel(struct sp_prep *h)
-{
-	for (struct ctr_secrets *c = all; c; c = c->next)
-		if (c->h == h) {
-			if (sp_attest_resource_cancel)
-				sp_attest_resource_cancel(c);
-			drop(c);
-			return;
-		}
-}
-
-static int write_secret(const struct ctr_secrets *c, struct secret_file *f, const uint8_t *data,
+static int write_secret(const struct sp_secret_set *set, struct secret_file *f, const uint8_t *data,
 			size_t len, struct sp_err *err)
 {
 	char dir[sizeof(SECRETS_DIR) + SP_ID_MAX + 2];
 	cleanup_close int dirfd = -1;
 	cleanup_close int fd = -1;
 
-	dir_of(c->cid, dir, sizeof(dir));
+	dir_of(set->cid, dir, sizeof(dir));
 	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dirfd < 0)
 		return sp_error(err, errno, "open %s", dir);
@@ -193,147 +172,150 @@ static int write_secret(const struct ctr_secrets *c, struct secret_file *f, cons
 	return 0;
 }
 
-static void fetch_next(struct ctr_secrets *c);
+/* The job ends: the set goes to the caller, or is wiped on failure. */
+static void job_end(struct sp_secrets_job *job, int ret, const struct sp_err *err)
+{
+	sp_secrets_done_fn done = job->done;
+	void *arg = job->arg;
+	struct sp_secret_set *set = job->set;
+
+	free(job);
+	if (ret < 0) {
+		sp_secret_set_release(set);
+		set = NULL;
+	}
+	done(arg, ret, set, err);
+}
+
+static void fetch_next(struct sp_secrets_job *job);
 
 static void fetched(void *arg, int ret, const uint8_t *data, size_t len, const struct sp_err *e)
 {
-	struct ctr_secrets *c = arg;
-	const struct sp_secret_decl *d = c->want[c->n];
-	struct secret_file *f = &c->f[c->n];
-	struct sp_prep *h = c->h;
+	struct sp_secrets_job *job = arg;
+	struct sp_secret_set *set = job->set;
+	const struct sp_secret_decl *d = job->want[set->n];
+	struct secret_file *f = &set->f[set->n];
+	char dir[sizeof(SECRETS_DIR) + SP_ID_MAX + 2];
 	struct sp_err err = { 0 };
 
+	job->req = 0;
 	if (ret < 0) {
 		if (e)
 			err = *e;
 		else
-			sp_error(&err, 0, "attest.resource: the request failed");
+			sp_fail(&err, SP_E_UNAVAILABLE, 0, "attest.resource: the request failed");
 		sp_error_wrap(&err, "secret %s", d->name);
-		c->h = NULL;
-		sp_prep_done(h, ret, &err); /* the failed create releases c */
+		job_end(job, -1, &err);
 		return;
 	}
 	(void)snprintf(f->name, sizeof(f->name), "%s", d->name);
-	(void)snprintf(f->src, sizeof(f->src), "%s/%s/%s", SECRETS_DIR, c->cid, d->name);
+	dir_of(set->cid, dir, sizeof(dir));
+	(void)snprintf(f->src, sizeof(f->src), "%s/%s", dir, d->name);
 	f->mode = d->mode;
 	f->dest = strdup(d->path);
-	c->n++; /* counted before writing, so a partial file is wiped too */
-	if (!f->dest || write_secret(c, f, data, len, &err) < 0) {
+	set->n++; /* counted before writing, so a partial file is wiped too */
+	if (!f->dest || write_secret(set, f, data, len, &err) < 0) {
 		if (!f->dest)
-			sp_error(&err, ENOMEM, "secret %s", d->name);
-		c->h = NULL;
-		sp_prep_done(h, -TT_INTERNAL, &err);
+			sp_fail(&err, SP_E_EXHAUSTED, ENOMEM, "secret %s", d->name);
+		job_end(job, -1, &err);
 		return;
 	}
-	fetch_next(c);
+	fetch_next(job);
 }
 
-static void fetch_next(struct ctr_secrets *c)
+static void fetch_next(struct sp_secrets_job *job)
 {
-	struct sp_prep *h = c->h;
+	struct sp_secret_set *set = job->set;
 	struct sp_err err = { 0 };
-	int ret;
 
-	if (c->n == c->nwant) {
-		struct sp_policy_pin pin;
-
-		sp_info("secrets", "container %s: %zu secret%s from the KBS for image %s", c->cid,
-			c->n, c->n == 1 ? "" : "s", c->want[0]->image);
-		/* The digest says which image; only the policy says which process. */
-		sp_policy_pin(sp_agent_policy(), &pin);
-		if (!pin.enabled)
-			sp_warn("secrets",
-				"container %s: the policy does not pin the process to the image "
-				"(pin_process_to_image): the host chose its command, which can "
-				"read "
-				"the secrets",
-				c->cid);
-		for (size_t i = 0; i < c->n; i++)
-			sp_info("secrets", "container %s: %s at %s (mode %04o)", c->cid,
-				c->f[i].name, c->f[i].dest, c->f[i].mode);
-		c->h = NULL;
-		sp_prep_done(h, 0, NULL);
+	if (set->n == job->nwant) {
+		sp_info("secrets", "container %s: %zu secret%s from the KBS for image %s", set->cid,
+			set->n, set->n == 1 ? "" : "s", job->want[0]->image);
+		for (size_t i = 0; i < set->n; i++)
+			sp_info("secrets", "container %s: %s at %s (mode %04o)", set->cid,
+				set->f[i].name, set->f[i].dest, set->f[i].mode);
+		job_end(job, 0, NULL);
 		return;
 	}
-	ret = sp_attest_resource_get(c->want[c->n]->resource, fetched, c, &err);
-	if (ret < 0) {
-		sp_error_wrap(&err, "secret %s", c->want[c->n]->name);
-		c->h = NULL;
-		sp_prep_done(h, ret, &err);
+	if (sp_attest_resource_get(job->want[set->n]->resource, fetched, job, &job->req, &err) <
+	    0) {
+		sp_error_wrap(&err, "secret %s", job->want[set->n]->name);
+		job_end(job, -1, &err);
 	}
 }
 
-int sp_secrets_prepare(struct sp_prep *h, struct sp_err *err)
+/* The set's directory on the tmpfs, empty. */
+static int make_dir(const char *cid, struct sp_err *err)
 {
-	const char *cid = sp_prep_cid(h);
-	const struct sp_secret_decl *decls = NULL;
-	const struct sp_rt_image_config *img;
-	struct ctr_secrets *c;
 	char dir[sizeof(SECRETS_DIR) + SP_ID_MAX + 2];
-	size_t n = sp_attest_secrets ? sp_attest_secrets(&decls) : 0;
 
-	img = sp_runtime_image_config(cid);
-	if (!n || !img || !img->digest)
+	if (ensure_tmpfs(err) < 0)
+		return -1;
+	dir_of(cid, dir, sizeof(dir));
+	if (mkdir(dir, 0700) < 0)
+		return sp_fail(err, errno == EEXIST ? SP_E_PRECONDITION : SP_E_INTERNAL, errno,
+			       "mkdir %s", dir);
+	return 0;
+}
+
+int sp_secrets_start(const char *cid, const char *digest, const struct sp_secret_decl *decls,
+		     size_t ndecls, sp_secrets_done_fn done, void *arg, struct sp_secrets_job **out,
+		     struct sp_err *err)
+{
+	struct sp_secrets_job *job;
+
+	*out = NULL;
+	if (!ndecls || !digest || !digest[0])
 		return 0; /* no secrets, or not an image this guest pulled: nothing is bound to it */
-	if (find(cid))
-		return sp_error(err, 0, "container %s already has secrets", cid),
-		       -TT_FAILED_PRECONDITION;
-	c = calloc(1, sizeof(*c));
-	if (!c)
-		return sp_error(err, ENOMEM, "secrets"), -TT_RESOURCE_EXHAUSTED;
-	for (size_t i = 0; i < n; i++)
-		if (strcmp(decls[i].image, img->digest) == 0)
-			c->want[c->nwant++] = &decls[i];
-	if (!c->nwant) {
-		free(c);
+	job = calloc(1, sizeof(*job));
+	if (!job)
+		return sp_fail(err, SP_E_EXHAUSTED, ENOMEM, "secrets");
+	for (size_t i = 0; i < ndecls; i++)
+		if (strcmp(decls[i].image, digest) == 0)
+			job->want[job->nwant++] = &decls[i];
+	if (!job->nwant) {
+		free(job);
 		return 0;
 	}
-	if (!sp_attest_resource_get) {
-		free(c);
-		return sp_error(err, 0, "secrets: this guest has no KBS client"), -TT_UNIMPLEMENTED;
+	job->set = calloc(1, sizeof(*job->set));
+	if (!job->set || make_dir(cid, err) < 0) {
+		if (!job->set)
+			sp_fail(err, SP_E_EXHAUSTED, ENOMEM, "secrets");
+		free(job->set);
+		free(job);
+		return -1;
 	}
-	(void)snprintf(c->cid, sizeof(c->cid), "%s", cid);
-	if (ensure_tmpfs(err) < 0) {
-		free(c);
-		return -TT_INTERNAL;
-	}
-	dir_of(cid, dir, sizeof(dir));
-	if (mkdir(dir, 0700) < 0) {
-		sp_error(err, errno, "mkdir %s", dir);
-		free(c);
-		return -TT_INTERNAL;
-	}
-	c->h = h;
-	c->next = all;
-	all = c;
-	fetch_next(c);
-	return SP_PREP_PENDING;
+	(void)snprintf(job->set->cid, sizeof(job->set->cid), "%s", cid);
+	job->done = done;
+	job->arg = arg;
+	*out = job;
+	fetch_next(job); /* may end the job (and call done) already */
+	return SP_PENDING;
 }
 
-int sp_rt_secret_mounts(const char *cid, struct sp_rt_plan *plan, struct sp_err *err)
+int sp_rt_secret_mounts(const struct sp_secret_set *set, struct sp_rt_plan *plan,
+			struct sp_err *err)
 {
-	struct ctr_secrets *c = find(cid);
 	char dir[sizeof(SECRETS_DIR) + SP_ID_MAX + 2];
 	cleanup_close int dirfd = -1;
 
-	if (!c || !c->n)
+	if (!set || !set->n)
 		return 0;
-	if (plan->nmounts + c->n > SP_RT_MAX_MOUNTS)
-		return sp_error(err, 0, "%zu mounts and %zu secrets (at most %d mounts)",
-				plan->nmounts, c->n, SP_RT_MAX_MOUNTS),
-		       -TT_INVALID_ARGUMENT;
-	dir_of(cid, dir, sizeof(dir));
+	if (plan->nmounts + set->n > SP_RT_MAX_MOUNTS)
+		return sp_fail(err, SP_E_INVALID, 0,
+			       "%zu mounts and %zu secrets (at most %d mounts)", plan->nmounts,
+			       set->n, SP_RT_MAX_MOUNTS);
+	dir_of(set->cid, dir, sizeof(dir));
 	dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (dirfd < 0)
-		return sp_error(err, errno, "open %s", dir), -TT_INTERNAL;
-	for (size_t i = 0; i < c->n; i++) {
-		struct secret_file *f = &c->f[i];
+		return sp_error(err, errno, "open %s", dir);
+	for (size_t i = 0; i < set->n; i++) {
+		const struct secret_file *f = &set->f[i];
 		struct sp_rt_mount *m = &plan->mounts[plan->nmounts];
 		cleanup_close int fd = openat(dirfd, f->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
 
 		if (fd < 0 || fchown(fd, plan->p.uid, plan->p.gid) < 0 || fchmod(fd, f->mode) < 0)
-			return sp_error(err, errno, "secret %s: owner and mode", f->name),
-			       -TT_INTERNAL;
+			return sp_error(err, errno, "secret %s: owner and mode", f->name);
 		memset(m, 0, sizeof(*m));
 		m->kind = MK_BIND;
 		m->dest = f->dest;

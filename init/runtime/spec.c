@@ -11,44 +11,16 @@
 #include <sys/mount.h>
 #include <sys/resource.h>
 
-#include "agent/ttrpc.h"
 #include "lib/log.h"
 #include "lib/validate.h"
 
-#define INVAL(...) (sp_error(err, 0, __VA_ARGS__), -TT_INVALID_ARGUMENT)
+#define INVAL(...) (sp_fail(err, SP_E_INVALID, 0, __VA_ARGS__))
 
 /* Host text in a message: escaped and short. */
 static const char *esc(char *buf, size_t size, const char *s)
 {
 	sp_log_escape(buf, size, s ? s : "", s ? strnlen(s, SP_PATH_MAX + 1) : 0);
 	return buf;
-}
-
-bool sp_rt_abs_path_ok(const char *p)
-{
-	size_t len;
-
-	if (!p || p[0] != '/')
-		return false;
-	len = strnlen(p, SP_PATH_MAX + 1);
-	if (len > SP_PATH_MAX)
-		return false;
-	if (len == 1)
-		return true;
-	for (const char *c = p + 1;;) {
-		const char *e = strchr(c, '/');
-		size_t n = e ? (size_t)(e - c) : strlen(c);
-
-		if (n == 0 || n > SP_COMPONENT_MAX || (n == 1 && c[0] == '.') ||
-		    (n == 2 && c[0] == '.' && c[1] == '.'))
-			return false;
-		for (size_t i = 0; i < n; i++)
-			if ((unsigned char)c[i] < 0x20 || c[i] == 0x7f)
-				return false;
-		if (!e)
-			return true;
-		c = e + 1;
-	}
 }
 
 static bool beneath(const char *path, const char *dir)
@@ -91,7 +63,7 @@ int sp_rt_filter_process(const Grpc__Process *proc, uint64_t allowed_extra,
 		if (!strchr(proc->env[i], '=') || proc->env[i][0] == '=')
 			return INVAL("process.env entry '%s' is not NAME=value",
 				     esc(b, sizeof(b), proc->env[i]));
-	if (proc->cwd && proc->cwd[0] && !sp_rt_abs_path_ok(proc->cwd))
+	if (proc->cwd && proc->cwd[0] && !sp_abs_path_ok(proc->cwd))
 		return INVAL("process.cwd '%s' is not an absolute normalised path",
 			     esc(b, sizeof(b), proc->cwd));
 	if ((ret = sp_caps_parse(proc->capabilities, allowed_extra, &out->caps, err)) < 0)
@@ -217,7 +189,7 @@ static int parse_mount(const Grpc__Mount *m, struct sp_rt_mount *out, struct sp_
 	bool bind = false;
 
 	memset(out, 0, sizeof(*out));
-	if (!sp_rt_abs_path_ok(m->destination))
+	if (!sp_abs_path_ok(m->destination))
 		return INVAL("mount destination '%s' is not an absolute normalised path",
 			     esc(b, sizeof(b), m->destination));
 	if (strcmp(m->destination, "/") == 0)
@@ -253,7 +225,7 @@ static int parse_mount(const Grpc__Mount *m, struct sp_rt_mount *out, struct sp_
 		const char *src = m->source;
 
 		out->kind = MK_BIND;
-		if (!sp_rt_abs_path_ok(src))
+		if (!sp_abs_path_ok(src))
 			return INVAL("bind mount source '%s' is not an absolute normalised path",
 				     esc(b, sizeof(b), src));
 		if (!beneath(src, SP_RT_SHARED_DIR) && !beneath(src, SP_RT_SANDBOX_DIR))
@@ -301,7 +273,7 @@ static int filter_paths(char **in, size_t n, const char **out, size_t *nout, con
 	if (n > SP_RT_MAX_PATHS)
 		return INVAL("%zu %s paths (at most %d)", n, what, SP_RT_MAX_PATHS);
 	for (size_t i = 0; i < n; i++) {
-		if (!sp_rt_abs_path_ok(in[i]) || strcmp(in[i], "/") == 0)
+		if (!sp_abs_path_ok(in[i]) || strcmp(in[i], "/") == 0)
 			return INVAL("%s path '%s' is not an absolute normalised path", what,
 				     esc(b, sizeof(b), in[i]));
 		out[i] = in[i];
@@ -388,7 +360,7 @@ int sp_rt_filter_spec(const Grpc__Spec *spec, const char *cid, const char *prepa
 		return INVAL("CreateContainerRequest has no OCI spec");
 	if (!spec->root || !spec->root->path || !spec->root->path[0])
 		return INVAL("the spec has no root.path");
-	if (!sp_rt_abs_path_ok(spec->root->path))
+	if (!sp_abs_path_ok(spec->root->path))
 		return INVAL("root.path '%s' is not an absolute normalised path",
 			     esc(b, sizeof(b), spec->root->path));
 	if (!prepared_root)

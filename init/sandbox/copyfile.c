@@ -34,7 +34,7 @@ static int openat_beneath(int dirfd, const char *name, int flags, mode_t mode)
 
 /* Which answer a failed system call deserves: what a planted symlink, a wrong file type or a
  * missing chunk causes is the request's fault; a full disk is exhaustion; the rest is ours. */
-static int code_for(int errnum)
+static enum sp_err_kind kind_for(int errnum)
 {
 	switch (errnum) {
 	case 0:
@@ -49,24 +49,24 @@ static int code_for(int errnum)
 	case ENAMETOOLONG:
 	case EFBIG:
 	case EBUSY: /* a rename over a mount point */
-		return -TT_INVALID_ARGUMENT;
+		return SP_E_INVALID;
 	case ENOSPC:
 	case EDQUOT:
 	case ENOMEM:
-		return -TT_RESOURCE_EXHAUSTED;
+		return SP_E_EXHAUSTED;
 	default:
-		return -TT_INTERNAL;
+		return SP_E_INTERNAL;
 	}
 }
 
-/* Fills err with fmt applied to the escaped host text what; evaluates to code_for(errnum). */
+/* Fills err with fmt applied to the escaped host text what and the kind kind_for(errnum);
+ * evaluates to -1. */
 #define FAIL(err, errnum, fmt, what)                                                               \
 	({                                                                                         \
 		int e_ = (errnum);                                                                 \
 		char b_[96];                                                                       \
 		sp_log_escape(b_, sizeof(b_), (what), strnlen((what), SP_PATH_MAX));               \
-		sp_error((err), e_, fmt, b_);                                                      \
-		code_for(e_);                                                                      \
+		sp_fail((err), kind_for(e_), e_, fmt, b_);                                         \
 	})
 
 /* The temporary name a file is assembled under, in its own directory: stable across the chunks
@@ -184,11 +184,10 @@ static int copy_symlink(int pfd, const char *leaf, size_t depth, const Grpc__Cop
 	if (why) {
 		sp_log_escape(el, sizeof(el), leaf, strnlen(leaf, 80));
 		sp_log_escape(et, sizeof(et), target, strnlen(target, 80));
-		sp_error(err, 0,
-			 "symlink '%s': its target '%s' %s (a symlink must stay inside the "
-			 "shared-files directory)",
-			 el, et, why);
-		return -TT_INVALID_ARGUMENT;
+		return sp_fail(err, SP_E_INVALID, 0,
+			       "symlink '%s': its target '%s' %s (a symlink must stay inside the "
+			       "shared-files directory)",
+			       el, et, why);
 	}
 	temp_name(leaf, tmp);
 	if (unlinkat(pfd, tmp, 0) < 0 && errno != ENOENT)
@@ -234,14 +233,13 @@ static int copy_regular(int pfd, const char *leaf, mode_t perm, const Grpc__Copy
 	if (size < 0 || off < 0 || len > size || off > size - len)
 		return FAIL(err, 0, "file '%s': offset/length outside file_size", leaf);
 	if (size > SP_COPY_MAX_FILE) {
-		sp_error(err, 0, "file of %" PRId64 " bytes (at most %" PRId64 ")", size,
-			 SP_COPY_MAX_FILE);
-		return -TT_RESOURCE_EXHAUSTED;
+		return sp_fail(err, SP_E_EXHAUSTED, 0,
+			       "file of %" PRId64 " bytes (at most %" PRId64 ")", size,
+			       SP_COPY_MAX_FILE);
 	}
 	if (fstatvfs(pfd, &vfs) == 0 &&
 	    (uint64_t)vfs.f_bavail * vfs.f_frsize < (uint64_t)len + SP_COPY_FREE_RESERVE) {
-		sp_error(err, 0, "the shared-files filesystem is full");
-		return -TT_RESOURCE_EXHAUSTED;
+		return sp_fail(err, SP_E_EXHAUSTED, 0, "the shared-files filesystem is full");
 	}
 	temp_name(leaf, tmp);
 	if (off == 0) {
@@ -260,9 +258,9 @@ static int copy_regular(int pfd, const char *leaf, mode_t perm, const Grpc__Copy
 	if (fstat(fd, &st) < 0)
 		return FAIL(err, errno, "stat the temporary for '%s'", leaf);
 	if (!S_ISREG(st.st_mode) || st.st_size != off) {
-		sp_error(err, 0, "file chunk at offset %" PRId64 " but %" PRId64 " bytes written",
-			 off, (int64_t)st.st_size);
-		return -TT_INVALID_ARGUMENT;
+		return sp_fail(err, SP_E_INVALID, 0,
+			       "file chunk at offset %" PRId64 " but %" PRId64 " bytes written",
+			       off, (int64_t)st.st_size);
 	}
 	if (len && write_all_at(fd, req->data.data, (size_t)len, (off_t)off) < 0)
 		return FAIL(err, errno, "write '%s'", leaf);

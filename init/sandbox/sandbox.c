@@ -1,6 +1,6 @@
-/* The sandbox-level handlers of grpc.AgentService: CreateSandbox, DestroySandbox, OnlineCPUMem,
- * CopyFile and GetDiagnosticData (strong definitions of the weak ones in agent/service.c). The
- * policy has already allowed each request when it gets here (agent/gate.c). */
+/* The sandbox-level handlers of grpc.AgentService: CreateSandbox, DestroySandbox, OnlineCPUMem and
+ * CopyFile, exported as the module's method table (sp_sandbox_api). The policy has already
+ * allowed each request when it gets here (agent/gate.c). */
 #define _GNU_SOURCE
 #include "sandbox/sandbox.h"
 
@@ -15,15 +15,10 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-#include "agent/service.h"
-#include "boot/boot.h"
 #include "lib/cleanup.h"
 #include "lib/fileio.h"
 #include "lib/log.h"
 #include "lib/validate.h"
-
-/* A second CreateSandbox: google.rpc.Code ALREADY_EXISTS, which agent/ttrpc.h does not name. */
-#define SP_TT_ALREADY_EXISTS ((enum tt_code)6)
 
 static struct {
 	bool created;
@@ -114,7 +109,8 @@ static int write_resolv_conf(const char *content, size_t len, struct sp_err *err
 	return 0;
 }
 
-int sp_agent_create_sandbox(struct tt_call *call, const Grpc__CreateSandboxRequest *req)
+static int create_sandbox(struct tt_call *call, const Grpc__CreateSandboxRequest *req,
+			  const struct sp_verdict *verdict)
 {
 	char resolv[SP_RESOLV_MAX_BYTES + 1], b[SP_ID_MAX + 8];
 	size_t rlen = 0, hlen = strlen(req->hostname);
@@ -124,35 +120,35 @@ int sp_agent_create_sandbox(struct tt_call *call, const Grpc__CreateSandboxReque
 	if (!sp_valid_id(req->sandbox_id)) {
 		sp_log_escape(b, sizeof(b), req->sandbox_id,
 			      strnlen(req->sandbox_id, SP_ID_MAX + 1));
-		return tt_call_error(call, TT_INVALID_ARGUMENT,
+		return tt_call_failf(call, SP_E_INVALID,
 				     "CreateSandbox: sandbox_id '%s' is not a valid id", b);
 	}
 	if (sandbox.created)
-		return tt_call_error(call, SP_TT_ALREADY_EXISTS,
+		return tt_call_failf(call, SP_E_EXISTS,
 				     "CreateSandbox: sandbox '%s' already exists", sandbox.id);
 	if (hlen && !sp_valid_hostname(req->hostname, hlen)) {
 		sp_log_escape(b, sizeof(b), req->hostname, strnlen(req->hostname, 80));
-		return tt_call_error(call, TT_INVALID_ARGUMENT,
+		return tt_call_failf(call, SP_E_INVALID,
 				     "CreateSandbox: hostname '%s' is not a valid host name", b);
 	}
 	if (req->n_storages) {
 		sp_log_escape(b, sizeof(b), req->storages[0]->driver,
 			      strnlen(req->storages[0]->driver, 64));
-		return tt_call_error(call, TT_UNIMPLEMENTED,
+		return tt_call_failf(call, SP_E_UNSUPPORTED,
 				     "CreateSandbox: storage driver '%s' is not supported", b);
 	}
 	if (req->n_kernel_modules) {
 		sp_log_escape(b, sizeof(b), req->kernel_modules[0]->name,
 			      strnlen(req->kernel_modules[0]->name, 64));
-		return tt_call_error(call, TT_UNIMPLEMENTED,
+		return tt_call_failf(call, SP_E_UNSUPPORTED,
 				     "CreateSandbox: kernel module '%s': this guest's kernel loads "
 				     "no modules",
 				     b);
 	}
 	if (sp_resolv_conf_build(req->dns, req->n_dns, resolv, sizeof(resolv), &rlen, &err) < 0)
-		return tt_call_error(call, TT_INVALID_ARGUMENT, "CreateSandbox: %s", err.msg);
+		return tt_call_failf(call, SP_E_INVALID, "CreateSandbox: %s", err.msg);
 	if (!root_dir())
-		return tt_call_error(call, TT_FAILED_PRECONDITION,
+		return tt_call_failf(call, SP_E_PRECONDITION,
 				     "CreateSandbox: host test mode without SEALPOD_HOST_ROOT");
 
 	if (req->guest_hook_path[0])
@@ -161,12 +157,13 @@ int sp_agent_create_sandbox(struct tt_call *call, const Grpc__CreateSandboxReque
 		if (getpid() != 1)
 			sp_info("sandbox", "hostname %s not set (host test mode)", req->hostname);
 		else if (sethostname(req->hostname, hlen) < 0)
-			return tt_call_error(call, TT_INTERNAL, "CreateSandbox: sethostname: %s",
+			return tt_call_failf(call, SP_E_INTERNAL, "CreateSandbox: sethostname: %s",
 					     strerror(errno));
 	}
 	if (write_resolv_conf(resolv, rlen, &err) < 0) {
 		sp_warn("sandbox", "resolv.conf: %s", err.msg);
-		return tt_call_error(call, TT_INTERNAL, "CreateSandbox: cannot write resolv.conf");
+		return tt_call_failf(call, SP_E_INTERNAL,
+				     "CreateSandbox: cannot write resolv.conf");
 	}
 	(void)snprintf(sandbox.id, sizeof(sandbox.id), "%s", req->sandbox_id);
 	sandbox.pidns = req->sandbox_pidns;
@@ -210,6 +207,12 @@ void sp_sandbox_reset(void)
 #define POWEROFF_GRACE_MS 500
 
 static struct sp_watch grace = { .fd = -1 };
+static struct sp_loop *loop;
+
+void sp_sandbox_init(struct sp_loop *l)
+{
+	loop = l;
+}
 
 static void grace_expired(struct sp_watch *w, uint32_t events)
 {
@@ -221,7 +224,6 @@ static void grace_expired(struct sp_watch *w, uint32_t events)
 static void request_poweroff(void)
 {
 	struct itimerspec its = { .it_value = { .tv_nsec = POWEROFF_GRACE_MS * 1000000L } };
-	struct sp_loop *loop = sp_signals_loop();
 	struct sp_err err;
 	sigset_t cur;
 
@@ -245,7 +247,8 @@ void sp_sandbox_set_destroy_hook(void (*fn)(void))
 	destroy_hook = fn ? fn : request_poweroff;
 }
 
-int sp_agent_destroy_sandbox(struct tt_call *call, const Grpc__DestroySandboxRequest *req)
+static int destroy_sandbox(struct tt_call *call, const Grpc__DestroySandboxRequest *req,
+			   const struct sp_verdict *verdict)
 {
 	int ret;
 
@@ -258,17 +261,18 @@ int sp_agent_destroy_sandbox(struct tt_call *call, const Grpc__DestroySandboxReq
 
 /* --- OnlineCPUMem ------------------------------------------------------------------------------ */
 
-int sp_agent_online_cpu_mem(struct tt_call *call, const Grpc__OnlineCPUMemRequest *req)
+static int online_cpu_mem(struct tt_call *call, const Grpc__OnlineCPUMemRequest *req,
+			  const struct sp_verdict *verdict)
 {
 	char sysfs[SP_PATH_MAX + 1];
 	unsigned cpus, mems;
 	struct sp_err err;
 
 	if (sp_sandbox_path("/sys", sysfs, sizeof(sysfs), &err) < 0)
-		return tt_call_error(call, TT_FAILED_PRECONDITION, "OnlineCPUMem: %s", err.msg);
+		return tt_call_failf(call, SP_E_PRECONDITION, "OnlineCPUMem: %s", err.msg);
 	if (sp_online_cpu_mem(sysfs, req->nb_cpus, req->cpu_only, &cpus, &mems, &err) < 0) {
 		sp_warn("sandbox", "OnlineCPUMem: %s", err.msg);
-		return tt_call_error(call, TT_INTERNAL,
+		return tt_call_failf(call, SP_E_INTERNAL,
 				     "OnlineCPUMem: cannot online CPUs or memory");
 	}
 	sp_info("sandbox", "OnlineCPUMem: %u of %u cpus, %u memory blocks onlined%s", cpus,
@@ -296,7 +300,8 @@ static int open_shared_dir(struct sp_err *err)
 	return fd;
 }
 
-int sp_agent_copy_file(struct tt_call *call, const Grpc__CopyFileRequest *req)
+static int copy_file(struct tt_call *call, const Grpc__CopyFileRequest *req,
+		     const struct sp_verdict *verdict)
 {
 	const char *rest = NULL, *reason = NULL;
 	cleanup_close int dirfd = -1;
@@ -309,20 +314,20 @@ int sp_agent_copy_file(struct tt_call *call, const Grpc__CopyFileRequest *req)
 	 * floor, whatever policy is loaded. */
 	if (sp_path_beneathn(req->path, strlen(req->path), SP_SHARED_PREFIX, &rest, &reason) < 0) {
 		sp_log_escape(b, sizeof(b), req->path, strnlen(req->path, SP_PATH_MAX + 1));
-		return tt_call_error(call, TT_INVALID_ARGUMENT, "CopyFile: path '%s' %s", b,
-				     reason);
+		return tt_call_failf(call, SP_E_INVALID, "CopyFile: path '%s' %s", b, reason);
 	}
 	dirfd = open_shared_dir(&err);
 	if (dirfd < 0) {
 		sp_warn("sandbox", "CopyFile: %s", err.msg);
-		return tt_call_error(call, root_dir() ? TT_INTERNAL : TT_FAILED_PRECONDITION,
+		return tt_call_failf(call, root_dir() ? SP_E_INTERNAL : SP_E_PRECONDITION,
 				     "CopyFile: the shared-files directory is not available");
 	}
 	ret = sp_copy_file_at(dirfd, rest, req, geteuid() == 0, &stripped, &err);
 	if (ret < 0) {
 		sp_log_escape(b, sizeof(b), rest, strnlen(rest, SP_PATH_MAX));
 		sp_warn("sandbox", "CopyFile %s: %s", b, err.msg);
-		return tt_call_error(call, (enum tt_code) - ret, "CopyFile: %s", err.msg);
+		sp_error_wrap(&err, "CopyFile");
+		return tt_call_fail(call, &err);
 	}
 	if (stripped) {
 		sp_log_escape(b, sizeof(b), rest, strnlen(rest, SP_PATH_MAX));
@@ -331,3 +336,18 @@ int sp_agent_copy_file(struct tt_call *call, const Grpc__CopyFileRequest *req)
 	}
 	return tt_call_reply(call, NULL);
 }
+
+TT_MSG_ADAPTER(create_sandbox, Grpc__CreateSandboxRequest)
+TT_MSG_ADAPTER(destroy_sandbox, Grpc__DestroySandboxRequest)
+TT_MSG_ADAPTER(online_cpu_mem, Grpc__OnlineCPUMemRequest)
+TT_MSG_ADAPTER(copy_file, Grpc__CopyFileRequest)
+
+static const struct tt_msg_method sandbox_methods[] = {
+	TT_MSG_METHOD("CreateSandbox", grpc__create_sandbox_request, create_sandbox),
+	TT_MSG_METHOD("DestroySandbox", grpc__destroy_sandbox_request, destroy_sandbox),
+	TT_MSG_METHOD("OnlineCPUMem", grpc__online_cpumem_request, online_cpu_mem),
+	TT_MSG_METHOD("CopyFile", grpc__copy_file_request, copy_file),
+};
+
+const struct tt_msg_table sp_sandbox_api = { "sandbox", sandbox_methods,
+					     sizeof(sandbox_methods) / sizeof(sandbox_methods[0]) };

@@ -1,8 +1,9 @@
 /* The sandbox: the pod-level state the host sets up through the control port before any
  * container (CreateSandbox: hostname, DNS; CopyFile into the shared-files directory; OnlineCPUMem)
- * and tears down (DestroySandbox: reply, then power off). The handlers themselves are the strong
- * sp_agent_* definitions of init/agent/service.h; this header holds what they are built from, so
- * that unit tests can drive each piece against a temporary directory.
+ * and tears down (DestroySandbox: reply, then power off). The handlers are the module's method
+ * table (sp_sandbox_api, assembled into the AgentService by agent/service.c); this header also
+ * holds what they are built from, so that unit tests can drive each piece against a temporary
+ * directory.
  *
  * Where the files go: in the guest (PID 1) every path is the real one. Off PID 1 (host test mode)
  * the same paths are taken relative to a root directory, $SEALPOD_HOST_ROOT or the one set by
@@ -18,6 +19,7 @@
 
 #include "agent/ttrpc.h"
 #include "lib/err.h"
+#include "lib/loop.h"
 
 #include "agent.pb-c.h"
 
@@ -29,6 +31,11 @@
 #define SP_COPY_MAX_FILE      ((int64_t)64 << 20)  /* bytes of one CopyFile file */
 #define SP_COPY_FREE_RESERVE  ((uint64_t)16 << 20) /* left free on the shared fs after a chunk */
 #define SP_ONLINE_MAX_ENTRIES 65536		   /* cpuN / memoryN entries looked at */
+
+/* The control port's sandbox methods, and the loop DestroySandbox's power-off timer runs on
+ * (main, step_runtime). */
+extern const struct tt_msg_table sp_sandbox_api;
+void sp_sandbox_init(struct sp_loop *loop);
 
 /* --- where files go (see above) --------------------------------------------------------------- */
 /* root: an absolute directory, or NULL to go back to the default for this process. */
@@ -65,8 +72,8 @@ int sp_online_cpu_mem(const char *sysfs, uint32_t nb_cpus, bool cpu_only, unsign
  * must come in order. Directories and symlinks (data = target, created, never followed) as Kata
  * sends them. Set-id and sticky bits are dropped (*stripped says so); device nodes, FIFOs and
  * sockets are refused. Owner uid/gid is applied when chown is true.
- * Returns 0, or a negative tt_code (-TT_INVALID_ARGUMENT for what the request got wrong,
- * -TT_RESOURCE_EXHAUSTED, -TT_INTERNAL) with err saying why. */
+ * Returns 0, or -1 with err saying why and its kind (SP_E_INVALID for what the request got
+ * wrong, SP_E_EXHAUSTED, SP_E_INTERNAL). */
 int sp_copy_file_at(int dirfd, const char *rest, const Grpc__CopyFileRequest *req, bool chown,
 		    bool *stripped, struct sp_err *err);
 

@@ -1,4 +1,4 @@
-/* Kata's block storages (runtime/prepare.h): driver "blk"/"blk-pci", source a PCI path such as
+/* Kata's block storages (storage.h): driver "blk"/"blk-pci", source a PCI path such as
  * "02/00" (or "/dev/vdX" for a disk present at boot). The disk may still be on its way (hot-plug):
  * it is looked up in sysfs every 20 ms, without udev, until agent.hotplug_timeout. A storage with
  * encryption_key=ephemeral and/or create_filesystem (Kata's block emptyDir) is formatted in a
@@ -16,31 +16,29 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "agent/ttrpc.h"
 #include "lib/log.h"
 #include "lib/validate.h"
-#include "runtime/prepare.h"
+#include "storage/storage.h"
 #include "storage/storage_int.h"
 
 #define POLL_MS 20
 
 enum job_state { JOB_WAITING, JOB_FORMATTING, JOB_READY };
 
-#define TRUSTED_DEVICE	"/dev/trusted_store"
-#define TRUSTED_TARGET	"/run/kata-containers/image"
-#define TRUSTED_WAITERS 16
+#define TRUSTED_TARGET "/run/kata-containers/image"
 
-struct job;
-struct job_timer { /* its own allocation: the loop frees it after the batch it was released in */
+struct sp_blk;
+struct blk_timer { /* its own allocation: the loop frees it after the batch it was released in */
 	struct sp_watch w;
-	struct job *j; /* NULL once stopped */
+	struct sp_blk *j; /* NULL once stopped */
 };
 
-struct job {
-	struct job *next;
-	struct job_timer *timer; /* while waiting for the disk */
+/* A job: a block storage of one container (the caller's handle) or the pod's trusted store. */
+struct sp_blk {
+	struct sp_blk *next;
+	struct blk_timer *timer; /* while waiting for the disk */
 	enum job_state state;
-	struct sp_prep *h; /* NULL once reported */
+	struct sp_storage_waiter *waiters; /* NULL once reported */
 	char cid[SP_ID_MAX + 1];
 	char shown_src[48];
 	struct sp_pci_path pci;
@@ -49,17 +47,16 @@ struct job {
 	struct timespec deadline;
 	struct sp_worker *worker;
 	/* The pod's trusted image store: kept until the guest goes, never released with a
-	 * container; other CreateContainer calls naming it wait here while it is being made. */
+	 * container. */
 	bool trusted;
-	struct sp_prep *waiters[TRUSTED_WAITERS];
 };
 
-static struct job *jobs;
+static struct sp_blk *jobs;
 static unsigned seq;
 
-static void unlink_job(struct job *j)
+static void unlink_job(struct sp_blk *j)
 {
-	for (struct job **pp = &jobs; *pp; pp = &(*pp)->next)
+	for (struct sp_blk **pp = &jobs; *pp; pp = &(*pp)->next)
 		if (*pp == j) {
 			*pp = j->next;
 			return;
@@ -72,7 +69,7 @@ static void timer_release(struct sp_watch *w)
 	free(w);
 }
 
-static void stop_timer(struct job *j)
+static void stop_timer(struct sp_blk *j)
 {
 	if (!j->timer)
 		return;
@@ -81,35 +78,59 @@ static void stop_timer(struct job *j)
 	j->timer = NULL;
 }
 
-static void free_job(struct job *j)
+static void free_waiters(struct sp_storage_waiter *w)
+{
+	while (w) {
+		struct sp_storage_waiter *next = w->next;
+
+		free(w);
+		w = next;
+	}
+}
+
+static void free_job(struct sp_blk *j)
 {
 	unlink_job(j);
 	stop_timer(j);
+	free_waiters(j->waiters);
 	free(j);
 }
 
-/* Tells the waiting CreateContainer calls how j went. On failure j is freed first: answering
- * may run later steps, whose failure releases this container's storages (blk_release). */
-static void report(struct job *j, int ret, const struct sp_err *err)
+/* Tells the waiting CreateContainer calls how j went. On failure j is freed first (the caller's
+ * block storage handle goes with it): answering may run later steps that look at the jobs. */
+static void report(struct sp_blk *j, int ret, const struct sp_err *err)
 {
-	struct sp_prep *hs[TRUSTED_WAITERS + 1];
-	unsigned n = 0;
+	struct sp_storage_waiter *ws = j->waiters;
 
-	if (j->h)
-		hs[n++] = j->h;
-	j->h = NULL;
-	for (unsigned i = 0; i < TRUSTED_WAITERS; i++) {
-		if (j->waiters[i])
-			hs[n++] = j->waiters[i];
-		j->waiters[i] = NULL;
-	}
+	j->waiters = NULL;
 	if (ret < 0) {
 		sp_log(SP_LOG_ERROR, "storage", "container %s storage %s: %s", j->cid, j->shown_src,
 		       err->msg);
 		free_job(j);
 	}
-	for (unsigned i = 0; i < n; i++)
-		sp_prep_done(hs[i], ret, err);
+	while (ws) {
+		struct sp_storage_waiter *w = ws;
+
+		ws = w->next;
+		w->done(w->arg, ret, err);
+		free(w);
+	}
+}
+
+static struct sp_storage_waiter *add_waiter(struct sp_blk *j, sp_done_fn done, void *arg,
+					    struct sp_err *err)
+{
+	struct sp_storage_waiter *w = calloc(1, sizeof(*w));
+
+	if (!w) {
+		sp_fail(err, SP_E_EXHAUSTED, ENOMEM, "storage");
+		return NULL;
+	}
+	w->done = done;
+	w->arg = arg;
+	w->next = j->waiters;
+	j->waiters = w;
+	return w;
 }
 
 static bool disk_in_use(const char *name)
@@ -118,7 +139,7 @@ static bool disk_in_use(const char *name)
 
 	if (pod && strcmp(pod, name) == 0)
 		return true;
-	for (struct job *j = jobs; j; j = j->next)
+	for (struct sp_blk *j = jobs; j; j = j->next)
 		if (j->state != JOB_WAITING && strcmp(j->req.disk, name) == 0)
 			return true;
 	return false;
@@ -126,11 +147,11 @@ static bool disk_in_use(const char *name)
 
 static void on_formatted(void *arg, int ret, const struct sp_err *err, const struct sp_fmt_times *t)
 {
-	struct job *j = arg;
+	struct sp_blk *j = arg;
 
 	j->worker = NULL;
 	if (ret < 0) {
-		report(j, -TT_INTERNAL, err);
+		report(j, -1, err);
 		return;
 	}
 	j->state = JOB_READY;
@@ -145,7 +166,7 @@ static void on_formatted(void *arg, int ret, const struct sp_err *err, const str
 }
 
 /* 0 started (or failed and reported), 1 the disk is not there yet. */
-static int try_start(struct job *j)
+static int try_start(struct sp_blk *j)
 {
 	struct sp_err err = { 0 };
 	char name[32];
@@ -167,19 +188,21 @@ static int try_start(struct job *j)
 		return 1;
 	if (r < 0) {
 		sp_error_wrap(&err, "storage.hotplug");
-		report(j, -TT_INTERNAL, &err);
+		err.stage = SP_STAGE_STORAGE_HOTPLUG;
+		report(j, -1, &err);
 		return 0;
 	}
 	if (disk_in_use(name)) {
-		sp_error(&err, 0, "storage.hotplug: disk %s (PCI %s) is already in use", name,
-			 j->shown_src);
-		report(j, -TT_FAILED_PRECONDITION, &err);
+		sp_fail(&err, SP_E_PRECONDITION, 0,
+			"storage.hotplug: disk %s (PCI %s) is already in use", name, j->shown_src);
+		err.stage = SP_STAGE_STORAGE_HOTPLUG;
+		report(j, -1, &err);
 		return 0;
 	}
 	(void)snprintf(j->req.disk, sizeof(j->req.disk), "%s", name);
 	j->worker = sp_worker_start(sp_storage_loop(), &j->req, false, on_formatted, j, &err);
 	if (!j->worker) {
-		report(j, -TT_INTERNAL, &err);
+		report(j, -1, &err);
 		return 0;
 	}
 	j->state = JOB_FORMATTING;
@@ -197,7 +220,7 @@ static bool past(const struct timespec *d)
 
 static void on_timer(struct sp_watch *w, uint32_t events)
 {
-	struct job *j = ((struct job_timer *)w)->j;
+	struct sp_blk *j = ((struct blk_timer *)w)->j;
 	uint64_t ticks;
 	struct sp_err err;
 
@@ -208,17 +231,19 @@ static void on_timer(struct sp_watch *w, uint32_t events)
 	if (try_start(j) == 0)
 		return;
 	if (past(&j->deadline)) {
-		sp_error(&err, 0, "storage.hotplug: no block device at PCI path %s after %u ms",
-			 j->shown_src, sp_storage_hotplug_timeout_ms());
-		report(j, -TT_DEADLINE_EXCEEDED, &err);
+		sp_fail(&err, SP_E_TIMEOUT, 0,
+			"storage.hotplug: no block device at PCI path %s after %u ms", j->shown_src,
+			sp_storage_hotplug_timeout_ms());
+		err.stage = SP_STAGE_STORAGE_HOTPLUG;
+		report(j, -1, &err);
 	}
 }
 
-static int start_timer(struct job *j, struct sp_err *err)
+static int start_timer(struct sp_blk *j, struct sp_err *err)
 {
 	struct itimerspec its = { .it_interval = { 0, POLL_MS * 1000000L },
 				  .it_value = { 0, POLL_MS * 1000000L } };
-	struct job_timer *t = calloc(1, sizeof(*t));
+	struct blk_timer *t = calloc(1, sizeof(*t));
 
 	if (!t)
 		return sp_error(err, ENOMEM, "storage: timer");
@@ -243,12 +268,12 @@ static int start_timer(struct job *j, struct sp_err *err)
 }
 
 /* Links j in and starts it: at once when its disk is there, else a sysfs poll until the
- * hot-plug deadline. Returns SP_PREP_PENDING or a negative tt_code (j freed). */
-static int start_job(struct job *j, struct sp_prep *h, struct sp_err *err)
+ * hot-plug deadline. Returns SP_PENDING (j may have failed and reported already) or -1 (j
+ * freed, nothing reported). */
+static int start_job(struct sp_blk *j, struct sp_err *err)
 {
 	unsigned ms = sp_storage_hotplug_timeout_ms();
 
-	j->h = h;
 	j->state = JOB_WAITING;
 	clock_gettime(CLOCK_MONOTONIC, &j->deadline);
 	j->deadline.tv_sec += ms / 1000;
@@ -260,112 +285,123 @@ static int start_job(struct job *j, struct sp_prep *h, struct sp_err *err)
 	j->next = jobs;
 	jobs = j;
 	if (try_start(j) == 0)
-		return SP_PREP_PENDING; /* started, or failed and already reported */
+		return SP_PENDING; /* started, or failed and already reported */
 	sp_info("storage", "container %s: waiting up to %u ms for the disk at PCI path %s", j->cid,
 		ms, j->shown_src);
 	if (start_timer(j, err) < 0) {
-		j->h = NULL;
 		free_job(j);
-		return -TT_INTERNAL;
+		return -1;
 	}
-	return SP_PREP_PENDING;
+	return SP_PENDING;
 }
 
-static int blk_prepare(struct sp_prep *h, const Grpc__Storage *s, struct sp_err *err)
+/* What the host's Storage asks of the blk driver, checked; the job to make it, not linked. */
+static struct sp_blk *blk_job(const Grpc__Storage *s, const char *cid, struct sp_err *err)
 {
 	const char *src = s->source ? s->source : "";
 	const char *mp = s->mount_point ? s->mount_point : "";
 	const char *why = NULL;
 	struct sp_blk_opts o;
-	struct job *j;
+	struct sp_blk *j;
 	char shown[64];
 
-	if (!sp_storage_loop())
-		return sp_error(err, 0, "storage: not initialised"), -TT_UNAVAILABLE;
 	if (sp_blk_opts_parse(s->driver_options, s->n_driver_options, s->options, s->n_options, &o,
 			      err) < 0)
-		return sp_error_wrap(err, "storage.options"), -TT_INVALID_ARGUMENT;
+		return sp_fail_wrap(err, SP_E_INVALID, "storage.options"), NULL;
 	if (!o.encrypt && !o.create_fs)
-		return sp_error(err, 0,
-				"storage.options: mounting a host disk's file system unencrypted "
-				"is "
-				"refused; use encryption_key=ephemeral"),
-		       -TT_PERMISSION_DENIED;
+		return sp_fail(err, SP_E_DENIED, 0,
+			       "storage.options: mounting a host disk's file system unencrypted "
+			       "is refused; use encryption_key=ephemeral"),
+		       NULL;
 	if (s->fstype && s->fstype[0] && strcmp(s->fstype, "ext4") != 0) {
 		sp_log_escape(shown, sizeof(shown), s->fstype, strnlen(s->fstype, 40));
-		return sp_error(err, 0, "storage.options: fstype '%s' is not supported (ext4)",
-				shown),
-		       -TT_INVALID_ARGUMENT;
+		return sp_fail(err, SP_E_INVALID, 0,
+			       "storage.options: fstype '%s' is not supported (ext4)", shown),
+		       NULL;
 	}
 	if (sp_path_beneath(mp, SP_KATA_PREFIX, NULL, &why) < 0 ||
 	    strlen(mp) >= sizeof(((struct sp_fmt_req *)0)->target)) {
 		sp_log_escape(shown, sizeof(shown), mp, strnlen(mp, 48));
-		return sp_error(err, 0, "storage.options: mount point '%s' %s", shown,
-				why ? why : "is too long"),
-		       -TT_INVALID_ARGUMENT;
+		return sp_fail(err, SP_E_INVALID, 0, "storage.options: mount point '%s' %s", shown,
+			       why ? why : "is too long"),
+		       NULL;
 	}
 	j = calloc(1, sizeof(*j));
 	if (!j)
-		return sp_error(err, ENOMEM, "storage"), -TT_RESOURCE_EXHAUSTED;
+		return sp_fail(err, SP_E_EXHAUSTED, ENOMEM, "storage"), NULL;
 	sp_log_escape(j->shown_src, sizeof(j->shown_src), src, strnlen(src, 40));
 	if (strncmp(src, "/dev/", 5) == 0) {
 		if (!sp_valid_blkname(src + 5)) {
-			sp_error(err, 0, "storage.options: source '%s' is not a disk",
-				 j->shown_src);
+			sp_fail(err, SP_E_INVALID, 0, "storage.options: source '%s' is not a disk",
+				j->shown_src);
 			free(j);
-			return -TT_INVALID_ARGUMENT;
+			return NULL;
 		}
 		j->by_name = true;
 		(void)snprintf(j->req.disk, sizeof(j->req.disk), "%s", src + 5);
 	} else if (sp_pci_path_parse(src, strlen(src), &j->pci, err) < 0) {
 		free(j);
-		return sp_error_wrap(err, "storage.options"), -TT_INVALID_ARGUMENT;
+		return sp_fail_wrap(err, SP_E_INVALID, "storage.options"), NULL;
 	}
-	(void)snprintf(j->cid, sizeof(j->cid), "%s", sp_prep_cid(h));
+	(void)snprintf(j->cid, sizeof(j->cid), "%s", cid);
 	(void)snprintf(j->req.dm_name, sizeof(j->req.dm_name), "sealpod-c%u", ++seq);
 	(void)snprintf(j->req.target, sizeof(j->req.target), "%s", mp);
 	j->req.flags = SP_FMT_KATA_EMPTYDIR;
 	j->req.mflags = o.mflags;
-	return start_job(j, h, err);
+	return j;
 }
 
-static void blk_cancel(struct sp_prep *h)
+int sp_storage_blk_start(const Grpc__Storage *s, const char *cid, sp_done_fn done, void *arg,
+			 struct sp_blk **out, struct sp_err *err)
 {
-	for (struct job *j = jobs; j; j = j->next) {
-		if (j->h != h || j->trusted)
-			continue;
-		j->h = NULL;
-		if (j->state == JOB_FORMATTING) {
-			sp_worker_abandon(j->worker);
-			free_job(j);
-		} else if (j->state == JOB_WAITING) {
-			free_job(j);
-		}
+	struct sp_blk *j;
+
+	*out = NULL;
+	if (!sp_storage_loop())
+		return sp_fail(err, SP_E_UNAVAILABLE, 0, "storage: not initialised");
+	j = blk_job(s, cid, err);
+	if (!j)
+		return -1;
+	if (!add_waiter(j, done, arg, err)) {
+		free(j);
+		return -1;
+	}
+	*out = j;
+	return start_job(j, err);
+}
+
+void sp_storage_blk_cancel(struct sp_blk *b)
+{
+	struct sp_blk *j = b;
+
+	if (!j)
 		return;
-	}
+	if (j->state == JOB_FORMATTING)
+		sp_worker_abandon(j->worker); /* what it made is torn down when it ends */
+	free_job(j);
 }
 
-static void blk_release(const char *cid)
+void sp_storage_blk_release(struct sp_blk *b)
 {
-	for (struct job *j = jobs, *next; j; j = next) {
-		struct sp_err err;
+	struct sp_blk *j = b;
+	struct sp_err err;
 
-		next = j->next;
-		if (strcmp(j->cid, cid) != 0 || j->h || j->trusted || j->state != JOB_READY)
-			continue;
-		if (j->state == JOB_READY) {
-			sp_info("storage", "container %s: releasing %s (/dev/%s)", cid,
-				j->req.target, j->req.disk);
-			if (!sp_worker_start(sp_storage_loop(), &j->req, true, NULL, NULL, &err))
-				sp_log(SP_LOG_ERROR, "storage", "%s", err.msg);
-		}
-		free_job(j);
+	if (!j)
+		return;
+	if (j->state == JOB_READY) {
+		sp_info("storage", "container %s: releasing %s (/dev/%s)", j->cid, j->req.target,
+			j->req.disk);
+		if (!sp_worker_start(sp_storage_loop(), &j->req, true, NULL, NULL, &err))
+			sp_log(SP_LOG_ERROR, "storage", "%s", err.msg);
+	} else if (j->state == JOB_FORMATTING) {
+		sp_worker_abandon(j->worker);
 	}
+	free_job(j);
 }
 
-static struct job *trusted_job(void)
+static struct sp_blk *trusted_job(void)
 {
-	for (struct job *j = jobs; j; j = j->next)
+	for (struct sp_blk *j = jobs; j; j = j->next)
 		if (j->trusted)
 			return j;
 	return NULL;
@@ -374,66 +410,53 @@ static struct job *trusted_job(void)
 /* Kata's trusted image storage: a block device the pod names /dev/trusted_store (Device.id its
  * PCI path), formatted like the pod disk and mounted on /run/kata-containers/image, where the
  * image pull then unpacks layers (sp_storage_pod_dir() moves there). */
-int sp_storage_devices_prepare(struct sp_prep *h, struct sp_err *err)
+int sp_storage_trusted_start(const Grpc__Device *d, const char *cid, sp_done_fn done, void *arg,
+			     struct sp_storage_waiter **w, struct sp_err *err)
 {
-	const Grpc__CreateContainerRequest *req = sp_prep_request(h);
-	const Grpc__Device *d = NULL;
-	struct job *j;
+	struct sp_blk *j;
 
-	for (size_t i = 0; i < req->n_devices; i++)
-		if (req->devices[i]->container_path &&
-		    strcmp(req->devices[i]->container_path, TRUSTED_DEVICE) == 0)
-			d = req->devices[i];
-	if (!d)
-		return 0;
+	*w = NULL;
 	if (!sp_storage_loop())
-		return sp_error(err, 0, "storage: not initialised"), -TT_UNAVAILABLE;
+		return sp_fail(err, SP_E_UNAVAILABLE, 0, "storage: not initialised");
 	j = trusted_job();
 	if (j && j->state == JOB_READY)
 		return 0; /* pod-scoped: made once */
-	if (j) {
-		for (unsigned i = 0; i < TRUSTED_WAITERS; i++)
-			if (!j->waiters[i]) {
-				j->waiters[i] = h;
-				return SP_PREP_PENDING;
-			}
-		return sp_error(err, 0, "storage: too many containers wait for the trusted store"),
-		       -TT_RESOURCE_EXHAUSTED;
-	}
+	if (j)
+		return (*w = add_waiter(j, done, arg, err)) ? SP_PENDING : -1;
 	j = calloc(1, sizeof(*j));
 	if (!j)
-		return sp_error(err, ENOMEM, "storage"), -TT_RESOURCE_EXHAUSTED;
+		return sp_fail(err, SP_E_EXHAUSTED, ENOMEM, "storage");
 	sp_log_escape(j->shown_src, sizeof(j->shown_src), d->id ? d->id : "",
 		      d->id ? strnlen(d->id, 40) : 0);
 	if (!d->id || sp_pci_path_parse(d->id, strlen(d->id), &j->pci, err) < 0) {
 		if (!d->id)
 			(void)sp_error(err, 0, "no PCI path");
 		free(j);
-		return sp_error_wrap(err, "storage.options: %s", TRUSTED_DEVICE),
-		       -TT_INVALID_ARGUMENT;
+		return sp_fail_wrap(err, SP_E_INVALID, "storage.options: %s",
+				    SP_TRUSTED_STORE_DEVICE);
 	}
 	j->trusted = true;
-	(void)snprintf(j->cid, sizeof(j->cid), "%s", sp_prep_cid(h));
+	(void)snprintf(j->cid, sizeof(j->cid), "%s", cid);
 	(void)snprintf(j->req.dm_name, sizeof(j->req.dm_name), "sealpod-image");
 	(void)snprintf(j->req.target, sizeof(j->req.target), "%s", TRUSTED_TARGET);
-	return start_job(j, h, err);
+	if (!(*w = add_waiter(j, done, arg, err))) {
+		free(j);
+		return -1;
+	}
+	return start_job(j, err);
 }
 
-void sp_storage_devices_cancel(struct sp_prep *h)
+/* Forgets one waiter of the trusted store; the store is the pod's, so its format goes on for
+ * the next caller. */
+void sp_storage_trusted_cancel(struct sp_storage_waiter *w)
 {
-	struct job *j = trusted_job();
+	struct sp_blk *j = trusted_job();
 
-	if (!j)
-		return;
-	for (unsigned i = 0; i < TRUSTED_WAITERS; i++)
-		if (j->waiters[i] == h)
-			j->waiters[i] = NULL;
-	if (j->h == h)
-		j->h = NULL; /* the store is the pod's: let the format finish for the next caller */
+	for (struct sp_storage_waiter **pp = j ? &j->waiters : NULL; w && pp && *pp;
+	     pp = &(*pp)->next)
+		if (*pp == w) {
+			*pp = w->next;
+			free(w);
+			return;
+		}
 }
-
-const struct sp_storage_driver sp_storage_driver_blk = {
-	.prepare = blk_prepare,
-	.cancel = blk_cancel,
-	.release = blk_release,
-};

@@ -10,26 +10,19 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "agent/gate.h"
-#include "boot/boot.h"
 #include "lib/log.h"
+#include "lib/power.h"
 #include "storage/storage.h"
 #include "storage/storage_int.h"
 
 enum pod_state { POD_NONE, POD_FORMATTING, POD_READY, POD_FAILED };
-
-struct waiter {
-	struct waiter *next;
-	sp_storage_ready_fn cb;
-	void *arg;
-};
 
 static struct sp_loop *loop;
 static unsigned hotplug_ms = 3000;
 static enum pod_state state = POD_NONE;
 static bool encrypted;
 static struct sp_err fail;
-static struct waiter *waiters;
+static struct sp_storage_waiter *waiters;
 static char pod_disk[32];
 static bool host_mode;
 static const char *pod_dir = SP_STORAGE_DIR;
@@ -40,7 +33,6 @@ void sp_storage_note_trusted(const char *dir)
 	pod_dir = dir;
 	encrypted = true;
 	state = POD_READY;
-	sp_agent_note_encrypted_storage();
 	sp_info("storage", "pod storage (image layers) is now the trusted store at %s", dir);
 	notify_all();
 }
@@ -63,10 +55,10 @@ unsigned sp_storage_hotplug_timeout_ms(void)
 static void notify_all(void)
 {
 	while (waiters) {
-		struct waiter *w = waiters;
+		struct sp_storage_waiter *w = waiters;
 
 		waiters = w->next;
-		w->cb(w->arg, state == POD_READY ? 0 : -1, state == POD_READY ? NULL : &fail);
+		w->done(w->arg, state == POD_READY ? 0 : -1, state == POD_READY ? NULL : &fail);
 		free(w);
 	}
 }
@@ -80,7 +72,6 @@ static void on_formatted(void *arg, int ret, const struct sp_err *err, const str
 	} else {
 		state = POD_READY;
 		encrypted = true;
-		sp_agent_note_encrypted_storage();
 		sp_info("storage",
 			"%s ready: LUKS2 aes-xts-plain64 + hmac(sha256), 4096-byte sectors, ext4 "
 			"nodev,nosuid (luks %ums, mkfs prep %ums, mkfs %ums, mount %ums, total "
@@ -156,9 +147,16 @@ int sp_storage_boot(struct sp_loop *l, unsigned hotplug_timeout_s)
 	return 0;
 }
 
-bool sp_storage_encryption_pending(void)
+enum sp_pod_state sp_storage_state(bool *enc)
 {
-	return state == POD_FORMATTING;
+	static const enum sp_pod_state map[] = { [POD_NONE] = SP_POD_NONE,
+						 [POD_FORMATTING] = SP_POD_PENDING,
+						 [POD_READY] = SP_POD_READY,
+						 [POD_FAILED] = SP_POD_FAILED };
+
+	if (enc)
+		*enc = state == POD_READY && encrypted && !host_mode;
+	return map[state];
 }
 
 const char *sp_storage_pod_dir(bool *enc)
@@ -170,43 +168,36 @@ const char *sp_storage_pod_dir(bool *enc)
 	return pod_dir;
 }
 
-void sp_storage_when_ready(sp_storage_ready_fn cb, void *arg)
+int sp_storage_wait(sp_done_fn done, void *arg, struct sp_storage_waiter **out, struct sp_err *err)
 {
-	struct waiter *w;
+	struct sp_storage_waiter *w;
 
-	if (state == POD_READY || state == POD_FAILED || state == POD_NONE) {
-		static const struct sp_err none_yet = { 0, "storage: not set up (boot step "
-							   "missing)" };
-
-		cb(arg, state == POD_READY ? 0 : -1,
-		   state == POD_READY	 ? NULL
-		   : state == POD_FAILED ? &fail
-					 : &none_yet);
-		return;
+	*out = NULL;
+	if (state == POD_READY)
+		return 0;
+	if (state == POD_FAILED) {
+		*err = fail;
+		return sp_err_kind(err, SP_E_PRECONDITION);
 	}
+	if (state == POD_NONE)
+		return sp_fail(err, SP_E_UNAVAILABLE, 0, "storage: not set up (boot step missing)");
 	w = calloc(1, sizeof(*w));
-	if (!w) {
-		static const struct sp_err oom = { ENOMEM, "storage: out of memory" };
-
-		cb(arg, -1, &oom);
-		return;
-	}
-	w->cb = cb;
+	if (!w)
+		return sp_fail(err, SP_E_EXHAUSTED, ENOMEM, "storage");
+	w->done = done;
 	w->arg = arg;
 	w->next = waiters;
 	waiters = w;
+	*out = w;
+	return SP_PENDING;
 }
 
-void sp_storage_when_ready_cancel(void *arg)
+void sp_storage_wait_cancel(struct sp_storage_waiter *w)
 {
-	for (struct waiter **pp = &waiters; *pp;) {
-		struct waiter *w = *pp;
-
-		if (w->arg == arg) {
+	for (struct sp_storage_waiter **pp = &waiters; w && *pp; pp = &(*pp)->next)
+		if (*pp == w) {
 			*pp = w->next;
 			free(w);
-		} else {
-			pp = &w->next;
+			return;
 		}
-	}
 }

@@ -1,36 +1,69 @@
-/* Pod-scoped storage (DESIGN.md, "Ephemeral encrypted storage"): where image layers, container
- * upper/work dirs and emptyDirs live. init/storage/ defines these; the declarations are weak so a
- * caller built without the module can tell (the function's address is NULL).
+/* Pod-scoped storage: where image layers, container upper/work dirs and emptyDirs live, and
+ * Kata's storages. init/storage/ defines these; main runs the boot step, the CreateContainer
+ * preparation (runtime/prepare.c) calls the primitives, the policy gate reads the state.
  *
- * Contract for callers (the image pull, the runtime):
  * - sp_storage_pod_dir() names the directory for pod-scoped data and says whether it is on the
- *   encrypted, integrity-protected disk; NULL while that storage is still being made (standalone:
- *   the sealpod-ephemeral disk is formatted at boot in a worker) or after it failed.
- * - sp_storage_when_ready() runs cb once, from PID 1's loop, when the pod storage is usable
- *   (possibly at once, before it returns) or has failed (ret < 0, err says why: no secrets).
- * - Ask again for every pull: under Kata the pod dir moves to the trusted store once the host
- *   hands one (`/run/kata-containers/image`). */
+ *   encrypted, integrity-protected disk; NULL while that storage is still being made
+ *   (standalone: the sealpod-ephemeral disk is formatted at boot in a worker) or after it
+ *   failed. Ask again for every pull: under Kata the pod dir moves to the trusted store once the
+ *   host hands one (`/run/kata-containers/image`).
+ * - The asynchronous primitives follow lib/err.h: start returns 0, -1 or SP_PENDING and then
+ *   runs done once from PID 1's loop unless cancelled. */
 #ifndef SEALPOD_STORAGE_STORAGE_H
 #define SEALPOD_STORAGE_STORAGE_H
 
 #include <stdbool.h>
 
 #include "lib/err.h"
+#include "lib/loop.h"
 
-typedef void (*sp_storage_ready_fn)(void *arg, int ret, const struct sp_err *err);
+#include "agent.pb-c.h"
 
-const char *sp_storage_pod_dir(bool *encrypted) __attribute__((weak));
-void sp_storage_when_ready(sp_storage_ready_fn cb, void *arg) __attribute__((weak));
-/* Forgets every pending callback registered with arg (its requester went away). */
-void sp_storage_when_ready_cancel(void *arg) __attribute__((weak));
-/* True while the standalone sealpod-ephemeral disk is being formatted (the pod dir will be
- * encrypted once sp_storage_when_ready reports). */
-bool sp_storage_encryption_pending(void) __attribute__((weak));
+/* --- the pod storage -------------------------------------------------------------------------- */
+enum sp_pod_state {
+	SP_POD_NONE = 0, /* the boot step has not run */
+	SP_POD_PENDING,	 /* the sealpod-ephemeral disk is being formatted */
+	SP_POD_READY,
+	SP_POD_FAILED,
+};
+/* What the pod storage is now; *encrypted (may be NULL) whether it is on an encrypted disk. */
+enum sp_pod_state sp_storage_state(bool *encrypted);
+const char *sp_storage_pod_dir(bool *encrypted);
+
+/* Waits until the pod storage is usable: 0 it is, -1 with err it failed, SP_PENDING. */
+struct sp_storage_waiter;
+int sp_storage_wait(sp_done_fn done, void *arg, struct sp_storage_waiter **w, struct sp_err *err);
+void sp_storage_wait_cancel(struct sp_storage_waiter *w);
 
 /* Boot step (init/boot/main.c): finds the sealpod-ephemeral disk and starts formatting it in a
  * worker on loop (or settles on tmpfs); remembers loop and agent.hotplug_timeout for the Kata
  * block storages. Returns at once; -1 when the pod storage failed already (console says why). */
-struct sp_loop;
-int sp_storage_boot(struct sp_loop *loop, unsigned hotplug_timeout_s) __attribute__((weak));
+int sp_storage_boot(struct sp_loop *loop, unsigned hotplug_timeout_s);
+
+/* --- Kata's storages (kata.c, sandboxfs.c) ------------------------------------------------------ */
+#define SP_TRUSTED_STORE_DEVICE "/dev/trusted_store"
+
+/* The pod's trusted image store: the Device a CreateContainer names SP_TRUSTED_STORE_DEVICE (its
+ * id a PCI path), formatted like the pod disk and mounted on /run/kata-containers/image, where
+ * the pod dir then moves. Pod-scoped: made once, kept until the guest goes; a second request
+ * waits for the first one's format. cid is for messages. Cancel forgets this waiter only. */
+int sp_storage_trusted_start(const Grpc__Device *d, const char *cid, sp_done_fn done, void *arg,
+			     struct sp_storage_waiter **w, struct sp_err *err);
+void sp_storage_trusted_cancel(struct sp_storage_waiter *w);
+
+/* Kata's block storage (driver "blk"/"blk-pci"): Storage s for container cid, a disk by PCI path
+ * (or /dev/<name>) that may still be hot-plugged, formatted encrypted and mounted at its mount
+ * point. Always SP_PENDING or -1. Cancel (while pending) stops and undoes it; release (once done
+ * with 0) unmounts it and closes its devices. Both free the handle. */
+struct sp_blk;
+int sp_storage_blk_start(const Grpc__Storage *s, const char *cid, sp_done_fn done, void *arg,
+			 struct sp_blk **b, struct sp_err *err);
+void sp_storage_blk_cancel(struct sp_blk *b);
+void sp_storage_blk_release(struct sp_blk *b);
+
+/* Kata's emptyDirs without a disk, synchronous and sandbox-scoped (nothing to release): driver
+ * "ephemeral" (local false: a tmpfs beneath /run/kata-containers/sandbox/ephemeral/) and "local"
+ * (a directory beneath the shared-files path). */
+int sp_storage_sandboxfs_prepare(const Grpc__Storage *s, bool local, struct sp_err *err);
 
 #endif

@@ -114,6 +114,12 @@ struct sp_worker *sp_worker_start(struct sp_loop *loop, const struct sp_fmt_req 
 void sp_worker_abandon(struct sp_worker *w);
 
 /* --- pod.c / kata.c ------------------------------------------------------------------------- */
+/* Who waits for the pod storage or for a Kata storage job (storage.h). */
+struct sp_storage_waiter {
+	struct sp_storage_waiter *next;
+	sp_done_fn done;
+	void *arg;
+};
 struct sp_loop *sp_storage_loop(void);
 unsigned sp_storage_hotplug_timeout_ms(void);
 /* The trusted image store is mounted at dir: the pod dir moves there (encrypted). */

@@ -138,6 +138,8 @@ static void round_trip(const ProtobufCMessageDescriptor *desc, const uint8_t *p,
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	unsetenv("SEALPOD_HOST_ROOT");
+	if (sp_agent_service_init(NULL) < 0)
+		abort(); /* the modules' method tables do not make a service */
 	if (unshare(CLONE_NEWNET) < 0 && geteuid() == 0) {
 		fprintf(stderr,
 			"fuzz_agent: unshare(CLONE_NEWNET): %s; refusing to fuzz the host's "

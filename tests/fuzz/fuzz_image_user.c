@@ -23,8 +23,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		p += strlen(p) + 1;
 	}
 	ret = sp_rt_image_user_db(parts[0], parts[1], parts[2], &uid, &gid, &err);
-	/* What the resolver promises: 0, or a tt_code with a terminated message. */
-	if (ret != 0 && ret != -TT_INVALID_ARGUMENT && ret != -TT_FAILED_PRECONDITION)
+	/* What the resolver promises: 0, or -1 with a kind and a terminated message. */
+	if (ret != 0 && (ret != -1 || (err.kind != SP_E_INVALID && err.kind != SP_E_PRECONDITION)))
 		abort();
 	if (ret < 0 && strnlen(err.msg, sizeof(err.msg)) >= sizeof(err.msg))
 		abort();

@@ -19,15 +19,21 @@ static void exercise(const struct sp_policy *p, const char *s, size_t len)
 	const char *pieces[8];
 	size_t n = 0;
 	char why[SP_POLICY_WHY_MAX];
+	static struct sp_verdict v;
 
 	for (size_t i = 0; i < len && n < 8; i += strlen(s + i) + 1)
 		pieces[n++] = s + i;
-	for (unsigned bits = 0; bits < 8; bits++) {
+	for (unsigned bits = 0; bits < 32; bits++) {
 		struct sp_policy_state st = { .attested = bits & 1,
 					      .first_container_created = bits & 2,
-					      .encrypted_storage = bits & 4 };
+					      .encrypted_storage = bits & 4,
+					      .attestation_coming = bits & 8,
+					      .encryption_coming = bits & 16,
+					      .from_initdata = bits & 16 };
 		struct sp_policy_input in = {
 			.image_ref = n > 0 ? pieces[0] : NULL,
+			.image_pulled = bits & 8,
+			.builtin_pause = bits & 4,
 			.image_digest = (bits & 1) && n > 1 ? pieces[1] : NULL,
 			.argv = pieces,
 			.argc = n,
@@ -43,18 +49,20 @@ static void exercise(const struct sp_policy *p, const char *s, size_t len)
 			.copy_path_len = (bits & 4) ? len : 0,
 		};
 		for (size_t r = 0; r < sizeof(requests) / sizeof(requests[0]); r++) {
-			enum sp_verdict v =
-				sp_policy_check(p, &st, requests[r], &in, why, sizeof(why));
-			if (v != SP_POLICY_DENY && v != SP_POLICY_ALLOW &&
-			    v != SP_POLICY_ALLOW_NEEDS_DIGEST)
+			bool ok = sp_policy_check(p, &st, requests[r], &in, &v);
+
+			if (ok != v.allow || strnlen(v.why, sizeof(v.why)) >= sizeof(v.why))
 				abort();
-			if (strnlen(why, sizeof(why)) >= sizeof(why))
+			if (!ok && (v.needs || !strstr(v.why, "is blocked by policy")))
 				abort();
-			if (v == SP_POLICY_DENY && !strstr(why, "is blocked by policy"))
+			/* An obligation only where the state could not settle it. */
+			if (((v.needs & SP_NEED_ATTESTATION) && st.attested) ||
+			    ((v.needs & SP_NEED_ENCRYPTED_STORAGE) && st.encrypted_storage) ||
+			    (!!(v.needs & SP_NEED_DIGEST) != (v.npinned > 0)))
 				abort();
 		}
 		/* The state machine's promises. */
-		if ((st.attested || st.first_container_created) &&
+		if ((st.attested || st.first_container_created || st.from_initdata) &&
 		    sp_policy_set_allowed(p, &st, why, sizeof(why)))
 			abort();
 	}

@@ -288,26 +288,61 @@ static int time_runs(long n, char **cmd, int ncmd)
 	return 0;
 }
 
+/* One asynchronous lifecycle step (create, start) run to its report on the loop. */
+struct waited {
+	bool done;
+	int ret;
+	struct sp_err err;
+};
+
+static void on_done(void *arg, int ret, const struct sp_err *err)
+{
+	struct waited *w = arg;
+
+	w->done = true;
+	w->ret = ret;
+	if (err)
+		w->err = *err;
+}
+
+static int wait_for(struct sp_loop *loop, int started, struct waited *w, struct sp_err *err)
+{
+	if (started != SP_PENDING)
+		return started;
+	while (!w->done)
+		if (sp_loop_run_once(loop, 1000, err) < 0)
+			return -1;
+	if (w->ret < 0)
+		*err = w->err;
+	return w->ret;
+}
+
 /* create + start + wait + remove of one container; returns its status or 125. */
 static int run_one(struct sp_loop *loop, const char *id, Grpc__Spec *spec, const char *root,
 		   uint64_t caps)
 {
 	static const int stdio[3] = { 0, 1, 2 };
+	struct sp_rootfs rootfs = { .path = "" };
+	struct sp_rt_create a = {
+		.cid = id, .spec = spec, .allowed_extra = caps, .stdio = stdio, .rootfs = &rootfs
+	};
 	struct sp_err err = { 0 };
+	struct waited created = { 0 }, started = { 0 };
+	struct sp_rt_pending *pending;
 	bool exited = false;
 	int status = 0;
-	uint64_t mnt_id;
 
-	if (sp_path_mount_id(root, &mnt_id, &err) < 0 ||
-	    sp_runtime_register_rootfs(id, root, mnt_id) < 0) {
-		fprintf(stderr, "runbundle: cannot register %s\n", root);
+	snprintf(rootfs.path, sizeof(rootfs.path), "%s", root);
+	if (sp_path_mount_id(root, &rootfs.mnt_id, &err) < 0) {
+		fprintf(stderr, "runbundle: %s: %s\n", root, err.msg);
 		return 125;
 	}
-	if (sp_rt_create(id, spec, false, false, caps, stdio, &err) < 0) {
+	if (wait_for(loop, sp_rt_create(&a, on_done, &created, &pending, &err), &created, &err) <
+	    0) {
 		fprintf(stderr, "runbundle: create %s: %s\n", id, err.msg);
 		return 125;
 	}
-	if (sp_rt_start(id, &err) < 0) {
+	if (wait_for(loop, sp_rt_start(id, on_done, &started, &err), &started, &err) < 0) {
 		fprintf(stderr, "runbundle: start %s: %s\n", id, err.msg);
 		status = 125;
 	}
@@ -318,6 +353,12 @@ static int run_one(struct sp_loop *loop, const char *id, Grpc__Spec *spec, const
 		fprintf(stderr, "runbundle: remove %s: %s\n", id, err.msg);
 	(void)sp_loop_run_once(loop, 0, &err); /* frees what was released */
 	return status;
+}
+
+static void child_exited(pid_t pid, int status, void *data)
+{
+	(void)data;
+	sp_rt_child_exited(pid, status);
 }
 
 int main(int argc, char **argv)
@@ -380,6 +421,7 @@ int main(int argc, char **argv)
 		spec->root->path = strdup(root);
 	}
 	sp_log_set_level(quiet ? SP_LOG_ERROR : SP_LOG_WARN);
+	sp_set_child_hook(child_exited, NULL);
 	if (sp_loop_init(&loop, &err) < 0 || sp_signals_init(&loop, &err) < 0 ||
 	    sp_rt_init(&loop, &err) < 0)
 		return fprintf(stderr, "runbundle: %s\n", err.msg), 125;

@@ -400,10 +400,11 @@ def test_modified_initrd_is_refused_and_no_container_runs():
             assert "KBS says" not in r.message and "PCR" not in r.message  # redacted
             g.wait_off()
             con = g.console()
-            # The initrd's size is patched into the kernel's setup header by QEMU (PCR4) and its
-            # hash goes to PCR9: the first mismatching PCR is named.
-            assert re.search(r"FATAL attest.verify: .*PolicyDeny.*PCR[49] [0-9a-f]{64} is not "
-                             r"the reference", con), con
+            # The console names the stage and the KBS's error type; the KBS's own words (here:
+            # which PCR differs) may describe the owner's policy and stay off the console too,
+            # which the host reads. The KBS's log has them.
+            assert re.search(r"FATAL attest.verify: .*PolicyDeny", con), con
+            assert "is not the reference" not in con, con
             assert "powering off" in con
             ev = kbs.events("attest")
             assert ev and ev[0]["result"] == "refused" and "PCR" in ev[0]["reason"], ev
@@ -527,7 +528,8 @@ def test_production_kbs_refuses_bare_vtpm_evidence():
                   swtpm=True) as g:
             g.wait_off(60)
             con = g.console()
-            assert re.search(r"FATAL attest.verify: .*PolicyDeny.*bare host-vTPM", con), con
+            assert re.search(r"FATAL attest.verify: .*PolicyDeny", con), con
+            assert "bare host-vTPM" not in con, con  # the KBS's words stay off the console
             assert kbs.events("attest")[0]["result"] == "refused"
     finally:
         kbs.stop()

@@ -506,3 +506,78 @@ TEST(attest_kbs_uri)
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		CHECK(sp_kbs_parse_uri(bad[i], p, sizeof(p), &err) < 0);
 }
+
+/* Which evidence the guest sends (boot.c): the command line is the host's and never picks
+ * weaker evidence than the hardware offers; initdata may choose; the test overlay may. The
+ * detector is stubbed by passing what it would have found. */
+TEST(attest_evidence_choice)
+{
+	char note[160];
+
+	/* TDX detected, sealpod.evidence=tpm, a TPM attached by the host: TDX stays. */
+	CHECK(sp_attest_choose_evidence(SP_EV_TDX, true, NULL, "tpm", false, note, sizeof(note)) ==
+	      SP_EV_TDX);
+	CHECK(strstr(note, "evidence \"tpm\" ignored") != NULL);
+	CHECK(sp_attest_choose_evidence(SP_EV_SNP, true, NULL, "tpm", false, note, sizeof(note)) ==
+	      SP_EV_SNP);
+	/* Nor over initdata's choice. */
+	CHECK(sp_attest_choose_evidence(SP_EV_TDX, true, "tdx", "tpm", false, note, sizeof(note)) ==
+	      SP_EV_TDX);
+	/* initdata may choose what the machine has, and is measured with it. */
+	CHECK(sp_attest_choose_evidence(SP_EV_TDX, true, "tpm", NULL, false, note, sizeof(note)) ==
+	      SP_EV_TPM);
+	CHECK(note[0] == '\0');
+	CHECK(sp_attest_choose_evidence(SP_EV_TDX, false, "tpm", NULL, false, note, sizeof(note)) ==
+	      SP_EV_TDX);
+	CHECK(strstr(note, "not available here") != NULL);
+	/* The test overlay's command line may (it even overrides initdata). */
+	CHECK(sp_attest_choose_evidence(SP_EV_TDX, true, "tdx", "tpm", true, note, sizeof(note)) ==
+	      SP_EV_TPM);
+	CHECK(sp_attest_choose_evidence(SP_EV_TPM, true, NULL, "sample", true, note,
+					sizeof(note)) == SP_EV_SAMPLE);
+	/* sample only there, from initdata or the command line. */
+	CHECK(sp_attest_choose_evidence(SP_EV_TPM, true, "sample", NULL, false, note,
+					sizeof(note)) == SP_EV_TPM);
+	CHECK(strstr(note, "test overlay only") != NULL);
+	CHECK(sp_attest_choose_evidence(SP_EV_TPM, true, NULL, "sample", false, note,
+					sizeof(note)) == SP_EV_TPM);
+	CHECK(strstr(note, "evidence \"sample\" ignored") != NULL);
+	/* The command line naming what the machine has anyway changes nothing, says nothing. */
+	CHECK(sp_attest_choose_evidence(SP_EV_TDX, true, NULL, "tdx", false, note, sizeof(note)) ==
+	      SP_EV_TDX);
+	CHECK(note[0] == '\0');
+	CHECK(sp_attest_choose_evidence(SP_EV_NONE, false, NULL, NULL, false, note, sizeof(note)) ==
+	      SP_EV_NONE);
+}
+
+/* The KBS's words in a refusal may describe the owner's policy: they stay in sp_err.detail, out
+ * of the message the host gets and out of the line the console (which the host reads) gets. */
+TEST(attest_failure_detail_stays_out)
+{
+	static const char frame[] = "attest.verify\0KBS refused the evidence: HTTP 401 PolicyDeny\0"
+				    "PCR4 0123 is not the reference";
+	struct sp_err err;
+	char why[200];
+
+	sp_attest_failure_parse(frame, sizeof(frame), "attest.auth", "died", SP_E_PRECONDITION,
+				&err, why, sizeof(why));
+	CHECK_STR(err.msg, "attest.verify: KBS refused the evidence: HTTP 401 PolicyDeny");
+	CHECK_STR(why, "KBS refused the evidence: HTTP 401 PolicyDeny");
+	CHECK(err.stage == SP_STAGE_ATTEST_VERIFY && err.kind == SP_E_PRECONDITION);
+	CHECK_STR(err.detail, "PCR4 0123 is not the reference");
+	/* A detail that imitates a separator moves nothing: it is a field, not a cut in text. */
+	static const char sneaky[] = "attest.auth\0HTTP 403 | KBS says: x\0y";
+	sp_attest_failure_parse(sneaky, sizeof(sneaky), "attest.auth", "died", SP_E_PRECONDITION,
+				&err, why, sizeof(why));
+	CHECK_STR(err.msg, "attest.auth: HTTP 403 | KBS says: x");
+	CHECK_STR(err.detail, "y");
+	/* The worker died: no frame. */
+	sp_attest_failure_parse(NULL, 0, "attest.auth", "the attestation worker died",
+				SP_E_PRECONDITION, &err, why, sizeof(why));
+	CHECK_STR(err.msg, "attest.auth: the attestation worker died");
+	CHECK(err.detail[0] == '\0' && err.stage == SP_STAGE_ATTEST_AUTH);
+	/* Bytes without their NULs: one string, nothing read past the end. */
+	sp_attest_failure_parse("attest.verify", 13, "attest.auth", "bad frame", SP_E_PRECONDITION,
+				&err, why, sizeof(why));
+	CHECK_STR(err.msg, "attest.auth: bad frame");
+}

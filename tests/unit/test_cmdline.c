@@ -1,7 +1,7 @@
 /* Kernel command line parsing: host-controlled bytes, so every odd shape is tried. */
 #include <stdlib.h>
 
-#include "boot/config.h"
+#include "lib/config.h"
 #include "unit.h"
 
 static struct sp_config parse(const char *s)

@@ -235,7 +235,7 @@ TEST(confine_net_raw_needs_consent)
 	CHECK(!(sp_cap_default_set & (1ULL << 13)));
 	lc.n_bounding = lc.n_effective = lc.n_permitted = 2;
 	lc.bounding = lc.effective = lc.permitted = raw;
-	CHECK(sp_caps_parse(&lc, 0, &c, &err) == -TT_PERMISSION_DENIED);
+	CHECK(FAILS_AS(sp_caps_parse(&lc, 0, &c, &err), err, SP_E_DENIED));
 	CHECK(strstr(err.msg, "CAP_NET_RAW") != NULL);
 	REQUIRE(sp_caps_parse(&lc, 1ULL << 13, &c, &err) == 0);
 	CHECK(c.bounding == ((1ULL << 13) | 1ULL) && c.effective == c.bounding);

@@ -42,6 +42,8 @@ Ttrpc__Response *unit_agent_call(const char *method, const ProtobufCMessage *msg
 	body = malloc(blen ? blen : 1);
 	ttrpc__request__pack(&req, body);
 	tt_frame_append(&frame, &flen, &fcap, 1, TT_TYPE_REQUEST, 0, body, blen);
+	if (sp_agent_service_init(NULL) < 0)
+		abort();
 	tt_conn_init(&c, &gate_server);
 	tt_conn_feed(&c, frame, flen);
 	out = tt_conn_output(&c, &olen);
@@ -99,10 +101,14 @@ static char *slurp(const char *path, size_t *len)
 	return buf;
 }
 
+static struct sp_verdict last; /* the verdict of the last gate() */
+
 static int gate(const char *request, const ProtobufCMessage *m, char *why, size_t size)
 {
-	why[0] = '\0';
-	return sp_agent_policy_gate(request, m, why, size);
+	int r = sp_agent_policy_gate(request, m, &last);
+
+	snprintf(why, size, "%s", last.why);
+	return r;
 }
 
 TEST(gate_default_policy_denials)
@@ -215,20 +221,25 @@ TEST(gate_json_policy_constrains_images_and_exec)
 	sp_agent_gate_reset();
 	REQUIRE(sp_policy_load(doc, len, &p, &err) == 0);
 	free(doc);
-	sp_agent_install_policy(p);
+	sp_agent_install_policy(p, false);
 
 	cc_init(&c, ref, web_args, 3, env, 3);
 	/* require_attestation: nothing runs before the guest attested. */
+	sp_attest_test_state(SP_ATTESTATION_OFF);
 	CHECK(gate("CreateContainerRequest", &c.req.base, why, sizeof(why)) < 0);
 	CHECK(strstr(why, "require_attestation") != NULL);
-	sp_agent_note_attested();
+	sp_attest_test_state(SP_ATTESTATION_DONE);
 
-	/* The pinned process on a tag: allowed pending the digest, which the runtime rechecks. */
+	/* The pinned process on a tag: allowed on the obligation that the digest the pull
+	 * resolves is one allowed_images pins (the preparation's digest step checks it). */
 	CHECK(gate("CreateContainerRequest", &c.req.base, why, sizeof(why)) == 0);
-	CHECK(sp_agent_policy_state()->first_container_created);
-	CHECK(sp_agent_policy_recheck_image(&c.req, good, why, sizeof(why)) == 0);
-	CHECK(sp_agent_policy_recheck_image(&c.req, "sha256:00", why, sizeof(why)) < 0);
-	CHECK(sp_agent_policy_recheck_image(&c.req, NULL, why, sizeof(why)) < 0);
+	CHECK(sp_agent_container_accepted());
+	CHECK(last.allow && last.needs == SP_NEED_DIGEST);
+	CHECK(sp_policy_digest_allowed(&last, good));
+	CHECK(!sp_policy_digest_allowed(&last, "sha256:00"));
+	CHECK(!sp_policy_digest_allowed(&last, NULL));
+	/* The capabilities the policy consents to travel with the verdict. */
+	CHECK(last.consented_caps == (1ULL << 12)); /* CAP_NET_ADMIN */
 
 	/* Another image, or the same with another process, or an extra capability: denied. (A
 	 * tag passes provisionally: the example's digest-only entry may match once resolved.) */
@@ -236,28 +247,34 @@ TEST(gate_json_policy_constrains_images_and_exec)
 	CHECK(gate("CreateContainerRequest", &c.req.base, why, sizeof(why)) < 0);
 	CHECK(strstr(why, "is not in allowed_images") != NULL);
 	cc_init(&c, ref, bad_args, 3, env, 3);
-	CHECK(sp_agent_policy_recheck_image(&c.req, good, why, sizeof(why)) < 0);
-	CHECK(strstr(why, "args") != NULL);
+	CHECK(gate("CreateContainerRequest", &c.req.base, why, sizeof(why)) == 0);
+	CHECK(last.needs == SP_NEED_DIGEST && !sp_policy_digest_allowed(&last, good));
 	cc_init(&c, ref, web_args, 3, env, 3);
 	c.caps.permitted = admin;
 	c.caps.n_permitted = 1;
 	CHECK(gate("CreateContainerRequest", &c.req.base, why, sizeof(why)) < 0);
 	CHECK(strstr(why, "CAP_SYS_ADMIN") != NULL);
-	/* The sandbox's pause container always passes. */
+	/* The sandbox's built-in pause (a guest pull of "pause") always passes. */
 	cc_init(&c, "pause", NULL, 0, NULL, 0);
 	CHECK(gate("CreateContainerRequest", &c.req.base, why, sizeof(why)) == 0);
-	/* Without a guest-pull storage the CRI annotation names the image. */
+	CHECK(last.needs == 0);
+	/* Without a guest pull the CRI annotation names the image: only the host's word, so
+	 * with allowed_images set it is refused, whatever it says (also "pause"). */
 	{
 		Grpc__Spec__AnnotationsEntry a = GRPC__SPEC__ANNOTATIONS_ENTRY__INIT, *ap = &a;
+		static const char *const names[] = { BUSYBOX, "registry.example.com/shop/web:1.4",
+						     "pause" };
 
-		cc_init(&c, ref, web_args, 3, env, 3);
-		c.req.n_storages = 0;
-		a.key = "io.kubernetes.cri.image-name";
-		a.value = BUSYBOX;
-		c.spec.annotations = &ap;
-		c.spec.n_annotations = 1;
-		CHECK(gate("CreateContainerRequest", &c.req.base, why, sizeof(why)) < 0);
-		CHECK(strstr(why, "busybox") != NULL);
+		for (size_t i = 0; i < 3; i++) {
+			cc_init(&c, ref, web_args, 3, env, 3);
+			c.req.n_storages = 0;
+			a.key = "io.kubernetes.cri.image-name";
+			a.value = (char *)names[i];
+			c.spec.annotations = &ap;
+			c.spec.n_annotations = 1;
+			CHECK(gate("CreateContainerRequest", &c.req.base, why, sizeof(why)) < 0);
+			CHECK(strstr(why, "is not pulled in the guest") != NULL);
+		}
 	}
 	/* Two guest-pull storages are ambiguous. */
 	{
@@ -280,6 +297,7 @@ TEST(gate_json_policy_constrains_images_and_exec)
 	eproc.n_args = 1;
 	CHECK(gate("ExecProcessRequest", &ep.base, why, sizeof(why)) < 0);
 	CHECK(strstr(why, "allowed_exec") != NULL);
+	sp_attest_test_state(SP_ATTESTATION_OFF);
 	sp_agent_gate_reset();
 }
 
@@ -332,19 +350,52 @@ TEST(gate_set_policy_rules)
 	CHECK(sp_policy_source(sp_agent_policy()) == SP_POLICY_BUILTIN);
 	/* ... and after attestation. */
 	sp_agent_gate_reset();
-	sp_agent_note_attested();
+	sp_attest_test_state(SP_ATTESTATION_DONE);
 	CHECK(set_policy(doc, msg, sizeof(msg)) == TT_PERMISSION_DENIED);
 	CHECK(strstr(msg, "attestation has happened") != NULL);
 	CHECK(sp_policy_source(sp_agent_policy()) == SP_POLICY_BUILTIN);
+	sp_attest_test_state(SP_ATTESTATION_OFF);
 	sp_agent_gate_reset();
 	free(doc);
 	free(genpolicy);
 }
 
+/* A policy that came from verified initdata is never replaced, even one that allows SetPolicy and
+ * before the (lazy) attestation: the KBS would attest an initdata that no longer describes the
+ * running policy. */
+TEST(gate_set_policy_refused_over_initdata_policy)
+{
+	struct sp_policy *p = NULL;
+	struct sp_err err;
+	char msg[256];
+	size_t len;
+	char *doc = slurp("tests/data/policy/allow-all-except-exec.rego", &len);
+
+	REQUIRE(doc);
+	sp_agent_gate_reset();
+	sp_attest_test_state(SP_ATTESTATION_PENDING);
+	REQUIRE(sp_policy_load(doc, len, &p, &err) == 0);
+	sp_agent_install_policy(p, true);
+	CHECK(set_policy("{\"version\": 1, \"default\": \"allow\"}", msg, sizeof(msg)) ==
+	      TT_PERMISSION_DENIED);
+	CHECK(strstr(msg, "SetPolicyRequest is blocked by policy: the policy in force came from "
+			  "initdata") == msg);
+	CHECK(sp_policy_source(sp_agent_policy()) == SP_POLICY_REGO);
+	/* The same policy handed over as not from initdata: replaceable. */
+	REQUIRE(sp_policy_load(doc, len, &p, &err) == 0);
+	sp_agent_install_policy(p, false);
+	CHECK(set_policy("{\"version\": 1, \"default\": \"allow\"}", msg, sizeof(msg)) == TT_OK);
+	CHECK(sp_policy_source(sp_agent_policy()) == SP_POLICY_JSON);
+	sp_attest_test_state(SP_ATTESTATION_OFF);
+	sp_agent_gate_reset();
+	free(doc);
+}
+
 /* require_attestation with attestation configured but not run yet (Kata's flow: it starts with
- * the first CreateContainer): the gate lets CreateContainer through to the preparation's
- * attestation gate, which waits for it; with no attestation configured it still refuses. */
-TEST(gate_require_attestation_defers_to_pending_attestation)
+ * the first CreateContainer): the gate lets CreateContainer through on the obligation that the
+ * attestation succeeds first (the preparation's attest step); with no attestation configured,
+ * or a failed one, it refuses. */
+TEST(gate_require_attestation_is_an_obligation)
 {
 	static char *web_args[] = { "/usr/bin/web", "--port", "8080" };
 	static char *env[] = { "PATH=/usr/bin:/bin", "HOSTNAME=web-1", "LOG_LEVEL=info" };
@@ -359,29 +410,32 @@ TEST(gate_require_attestation_defers_to_pending_attestation)
 	sp_agent_gate_reset();
 	REQUIRE(sp_policy_load(doc, len, &p, &err) == 0);
 	free(doc);
-	sp_agent_install_policy(p);
+	sp_agent_install_policy(p, false);
 	cc_init(&c, "registry.example.com/shop/web:1.4", web_args, 3, env, 3);
 
-	sp_attest_test_set_pending(false);
-	CHECK(!sp_attest_pending());
+	sp_attest_test_state(SP_ATTESTATION_OFF);
 	CHECK(gate("CreateContainerRequest", &c.req.base, why, sizeof(why)) < 0);
 	CHECK(strstr(why, "require_attestation") != NULL);
-	CHECK(!sp_agent_policy_state()->first_container_created);
+	CHECK(!sp_agent_container_accepted());
+	sp_attest_test_state(SP_ATTESTATION_FAILED);
+	CHECK(gate("CreateContainerRequest", &c.req.base, why, sizeof(why)) < 0);
 
-	sp_attest_test_set_pending(true);
-	CHECK(sp_attest_pending());
+	sp_attest_test_state(SP_ATTESTATION_PENDING);
 	CHECK(gate("CreateContainerRequest", &c.req.base, why, sizeof(why)) == 0);
-	/* Only CreateContainer is deferred; the guest still counts as not attested. */
-	CHECK(!sp_agent_policy_state()->attested);
+	CHECK(last.needs == (SP_NEED_ATTESTATION | SP_NEED_DIGEST));
+	sp_attest_test_state(SP_ATTESTATION_DONE);
+	CHECK(gate("CreateContainerRequest", &c.req.base, why, sizeof(why)) == 0);
+	CHECK(last.needs == SP_NEED_DIGEST);
 
-	sp_attest_test_set_pending(false);
+	sp_attest_test_state(SP_ATTESTATION_OFF);
 	sp_agent_gate_reset();
 }
 
-/* require_encrypted_storage under Kata: the pause container (built in, writes nothing) and a
- * CreateContainer that brings the trusted store (/dev/trusted_store) pass the gate, and the
- * preparation's last step checks the pod storage; any other request is refused at once. */
-TEST(gate_require_encrypted_storage_lets_the_store_arrive)
+/* require_encrypted_storage under Kata: the pause container (built in, writes nothing) passes,
+ * a CreateContainer that brings the trusted store (/dev/trusted_store) passes on the
+ * obligation that the pod storage is encrypted by its creation; any other is refused at once.
+ * An annotation saying "pause" is not the built-in pause. */
+TEST(gate_require_encrypted_storage_is_an_obligation)
 {
 	static const char doc[] = "{\"version\": 1, \"default\": \"allow\", "
 				  "\"require_encrypted_storage\": true}";
@@ -391,12 +445,12 @@ TEST(gate_require_encrypted_storage_lets_the_store_arrive)
 	char why[SP_POLICY_WHY_MAX];
 	struct cc c, pause;
 	Grpc__Device dev = GRPC__DEVICE__INIT, *devp[1] = { &dev };
+	Grpc__Spec__AnnotationsEntry a = GRPC__SPEC__ANNOTATIONS_ENTRY__INIT, *ap = &a;
 
 	sp_agent_gate_reset();
 	REQUIRE(sp_policy_load(doc, sizeof(doc) - 1, &p, &err) == 0);
-	sp_agent_install_policy(p);
-	CHECK(sp_agent_encrypted_storage_required());
-	sp_attest_test_set_pending(false);
+	sp_agent_install_policy(p, false);
+	CHECK(sp_policy_requires_encrypted_storage(sp_agent_policy()));
 
 	cc_init(&c, "registry.example.com/shop/web:1.4", args, 1, NULL, 0);
 	CHECK(gate("CreateContainerRequest", &c.req.base, why, sizeof(why)) < 0);
@@ -404,14 +458,22 @@ TEST(gate_require_encrypted_storage_lets_the_store_arrive)
 
 	cc_init(&pause, "pause", args, 1, NULL, 0);
 	CHECK(gate("CreateContainerRequest", &pause.req.base, why, sizeof(why)) == 0);
+	CHECK(last.needs == 0);
+	pause.req.n_storages = 0;
+	a.key = "io.kubernetes.cri.image-name";
+	a.value = "pause";
+	pause.spec.annotations = &ap;
+	pause.spec.n_annotations = 1;
+	CHECK(gate("CreateContainerRequest", &pause.req.base, why, sizeof(why)) < 0);
+	CHECK(strstr(why, "require_encrypted_storage") != NULL);
 
 	dev.container_path = "/dev/trusted_store";
 	dev.id = "02/00";
 	c.req.devices = devp;
 	c.req.n_devices = 1;
 	CHECK(gate("CreateContainerRequest", &c.req.base, why, sizeof(why)) == 0);
+	CHECK(last.needs == SP_NEED_ENCRYPTED_STORAGE);
 	dev.container_path = "/dev/vdb";
 	CHECK(gate("CreateContainerRequest", &c.req.base, why, sizeof(why)) < 0);
 	sp_agent_gate_reset();
-	CHECK(!sp_agent_encrypted_storage_required());
 }

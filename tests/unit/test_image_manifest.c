@@ -235,7 +235,7 @@ TEST(image_pull_result_wire)
 	char *cmd[] = { "/bin/sh", NULL }, *env[] = { "A=1", "B=2", NULL };
 	uint8_t *buf;
 	size_t len;
-	char error[256];
+	struct sp_err error, fail;
 
 	snprintf(in.digest, sizeof(in.digest), "%s", D1);
 	in.cmd = cmd;
@@ -246,23 +246,28 @@ TEST(image_pull_result_wire)
 	in.user = "u";
 	in.mnt_id = 0x100000042ull;
 	REQUIRE(sp_pull_result_encode(&in, NULL, &buf, &len) == 0);
-	REQUIRE(sp_pull_result_decode(buf, len, &out, error, sizeof(error)) == 0);
-	CHECK(error[0] == '\0' && strcmp(out.digest, D1) == 0 && out.n_cmd == 1 && out.n_env == 2);
+	REQUIRE(sp_pull_result_decode(buf, len, &out, &error) == 0);
+	CHECK(error.msg[0] == '\0' && strcmp(out.digest, D1) == 0 && out.n_cmd == 1 &&
+	      out.n_env == 2);
 	CHECK(out.mnt_id == 0x100000042ull);
 	CHECK_STR(out.env[1], "B=2");
 	CHECK_STR(out.workdir, "/w");
 	sp_pull_result_free(&out);
 	/* truncated, a length past the end, an unknown tag: refused */
-	CHECK(sp_pull_result_decode(buf, len - 1, &out, error, sizeof(error)) < 0);
+	CHECK(sp_pull_result_decode(buf, len - 1, &out, &error) < 0);
 	buf[4] = 0xff;
-	CHECK(sp_pull_result_decode(buf, len, &out, error, sizeof(error)) < 0);
+	CHECK(sp_pull_result_decode(buf, len, &out, &error) < 0);
 	buf[4] = 71;
 	buf[0] = 99;
-	CHECK(sp_pull_result_decode(buf, len, &out, error, sizeof(error)) < 0);
+	CHECK(sp_pull_result_decode(buf, len, &out, &error) < 0);
 	free(buf);
-	REQUIRE(sp_pull_result_encode(NULL, "pull.layer: x\n\x01", &buf, &len) == 0);
-	REQUIRE(sp_pull_result_decode(buf, len, &out, error, sizeof(error)) == 0);
-	CHECK(strstr(error, "pull.layer: x\\x0a\\x01") != NULL); /* escaped */
+	sp_fail(&fail, SP_E_NOT_FOUND, 0, "pull.manifest: x\n\x01");
+	fail.stage = SP_STAGE_PULL_MANIFEST;
+	REQUIRE(sp_pull_result_encode(NULL, &fail, &buf, &len) == 0);
+	REQUIRE(sp_pull_result_decode(buf, len, &out, &error) == 0);
+	CHECK(strstr(error.msg, "pull.manifest: x\\x0a\\x01") != NULL); /* escaped */
+	/* the kind and the stage cross too: the caller never reads them from the text */
+	CHECK(error.kind == SP_E_NOT_FOUND && error.stage == SP_STAGE_PULL_MANIFEST);
 	sp_pull_result_free(&out);
 	free(buf);
 }

@@ -10,10 +10,26 @@
 
 static const struct sp_policy_state fresh;
 
-static enum sp_verdict ask(const struct sp_policy *p, const char *req,
-			   const struct sp_policy_input *in, char *why)
+/* The verdict as three outcomes: refused, allowed, allowed once the digest is one pinned. */
+enum { DENY = 0, ALLOW, ALLOW_NEEDS_DIGEST };
+
+static int check(const struct sp_policy *p, const struct sp_policy_state *st, const char *req,
+		 const struct sp_policy_input *in, char *why, size_t whylen)
 {
-	return sp_policy_check(p, &fresh, req, in, why, SP_POLICY_WHY_MAX);
+	struct sp_verdict v;
+	bool ok = sp_policy_check(p, st, req, in, &v);
+
+	if (why)
+		snprintf(why, whylen, "%s", v.why);
+	if (!ok)
+		return DENY;
+	return v.needs & SP_NEED_DIGEST ? ALLOW_NEEDS_DIGEST : ALLOW;
+}
+
+static int ask(const struct sp_policy *p, const char *req, const struct sp_policy_input *in,
+	       char *why)
+{
+	return check(p, &fresh, req, in, why, SP_POLICY_WHY_MAX);
 }
 
 static struct sp_policy *load_str(const char *doc, struct sp_err *err)
@@ -80,14 +96,14 @@ TEST(policy_builtin_allows_what_the_shim_needs)
 
 	REQUIRE(sp_policy_builtin(&p, &err) == 0);
 	for (size_t i = 0; i < N(shim_needs); i++) {
-		enum sp_verdict v = ask(p, shim_needs[i], NULL, why);
-		if (v != SP_POLICY_ALLOW)
+		int v = ask(p, shim_needs[i], NULL, why);
+		if (v != ALLOW)
 			fprintf(stderr, "    denied: %s (%s)\n", shim_needs[i], why);
-		CHECK(v == SP_POLICY_ALLOW);
+		CHECK(v == ALLOW);
 	}
-	CHECK(ask(p, "CopyFileRequest", &in, why) == SP_POLICY_ALLOW);
+	CHECK(ask(p, "CopyFileRequest", &in, why) == ALLOW);
 	in.copy_path = SP_SHARED_PREFIX "cid/rootfs/etc/hosts";
-	CHECK(ask(p, "CopyFileRequest", &in, why) == SP_POLICY_ALLOW);
+	CHECK(ask(p, "CopyFileRequest", &in, why) == ALLOW);
 	CHECK_STR(sp_policy_describe(p), "built-in default");
 	sp_policy_free(p);
 }
@@ -100,19 +116,18 @@ TEST(policy_builtin_denies_the_listed_requests)
 
 	REQUIRE(sp_policy_builtin(&p, &err) == 0);
 	for (size_t i = 0; i < N(default_denies); i++) {
-		CHECK(ask(p, default_denies[i], NULL, why) == SP_POLICY_DENY);
+		CHECK(ask(p, default_denies[i], NULL, why) == DENY);
 		snprintf(want, sizeof(want), "%s is blocked by policy: ", default_denies[i]);
 		CHECK(strncmp(why, want, strlen(want)) == 0);
 	}
 	CHECK_STR(why, "MemHotplugByProbeRequest is blocked by policy: the built-in default policy "
 		       "denies MemHotplugByProbeRequest");
 	/* Unknown names and requests without a name are denied. */
-	CHECK(ask(p, "FrobnicateRequest", NULL, why) == SP_POLICY_DENY);
+	CHECK(ask(p, "FrobnicateRequest", NULL, why) == DENY);
 	CHECK_STR(why, "FrobnicateRequest is blocked by policy: unknown request");
-	CHECK(ask(p, "", NULL, why) == SP_POLICY_DENY);
-	CHECK(sp_policy_check(p, &fresh, NULL, NULL, why, sizeof(why)) == SP_POLICY_DENY);
-	CHECK(sp_policy_check(NULL, &fresh, "CheckRequest", NULL, why, sizeof(why)) ==
-	      SP_POLICY_DENY);
+	CHECK(ask(p, "", NULL, why) == DENY);
+	CHECK(check(p, &fresh, NULL, NULL, why, sizeof(why)) == DENY);
+	CHECK(check(NULL, &fresh, "CheckRequest", NULL, why, sizeof(why)) == DENY);
 	sp_policy_free(p);
 }
 
@@ -136,7 +151,7 @@ TEST(policy_copyfile_outside_prefix_denied)
 	REQUIRE(sp_policy_builtin(&p, &err) == 0);
 	for (size_t i = 0; i < N(bad); i++) {
 		in.copy_path = bad[i];
-		CHECK(ask(p, "CopyFileRequest", &in, why) == SP_POLICY_DENY);
+		CHECK(ask(p, "CopyFileRequest", &in, why) == DENY);
 		CHECK(strncmp(why, "CopyFileRequest is blocked by policy: path '", 44) == 0);
 	}
 	in.copy_path = "/etc/passwd";
@@ -146,9 +161,9 @@ TEST(policy_copyfile_outside_prefix_denied)
 	/* An embedded NUL, given with the wire length. */
 	in.copy_path = SP_SHARED_PREFIX "a\0/../../x";
 	in.copy_path_len = sizeof(SP_SHARED_PREFIX "a\0/../../x") - 1;
-	CHECK(ask(p, "CopyFileRequest", &in, why) == SP_POLICY_DENY);
+	CHECK(ask(p, "CopyFileRequest", &in, why) == DENY);
 	/* No path at all. */
-	CHECK(ask(p, "CopyFileRequest", NULL, why) == SP_POLICY_DENY);
+	CHECK(ask(p, "CopyFileRequest", NULL, why) == DENY);
 	sp_policy_free(p);
 }
 
@@ -176,7 +191,7 @@ TEST(policy_setpolicy_state_machine)
 		       "'SetPolicyRequest' (a request without a rule is denied)");
 	CHECK(sp_policy_replace(&p, &st, rego, strlen(rego), &err) < 0);
 	CHECK(strncmp(err.msg, "SetPolicyRequest is blocked by policy", 37) == 0);
-	CHECK(ask(p, "SetPolicyRequest", NULL, why) == SP_POLICY_DENY);
+	CHECK(ask(p, "SetPolicyRequest", NULL, why) == DENY);
 	sp_policy_free(p);
 
 	/* Refused after the first container, and after attestation, even when the rule allows. */
@@ -184,8 +199,7 @@ TEST(policy_setpolicy_state_machine)
 	st.first_container_created = true;
 	CHECK(!sp_policy_set_allowed(p, &st, why, sizeof(why)));
 	CHECK(strstr(why, "a container has already been created") != NULL);
-	CHECK(sp_policy_check(p, &st, "SetPolicyRequest", NULL, why, sizeof(why)) ==
-	      SP_POLICY_DENY);
+	CHECK(check(p, &st, "SetPolicyRequest", NULL, why, sizeof(why)) == DENY);
 	old = p;
 	CHECK(sp_policy_replace(&p, &st, rego, strlen(rego), &err) < 0);
 	CHECK(p == old);
@@ -209,20 +223,20 @@ TEST(policy_rego_kata_style_files)
 		fprintf(stderr, "    %s\n", err.msg);
 	REQUIRE(p);
 	CHECK(sp_policy_source(p) == SP_POLICY_REGO);
-	CHECK(ask(p, "ExecProcessRequest", NULL, why) == SP_POLICY_ALLOW);
-	CHECK(ask(p, "SetGuestDateTimeRequest", NULL, why) == SP_POLICY_ALLOW);
-	CHECK(ask(p, "SetPolicyRequest", NULL, why) == SP_POLICY_ALLOW);
+	CHECK(ask(p, "ExecProcessRequest", NULL, why) == ALLOW);
+	CHECK(ask(p, "SetGuestDateTimeRequest", NULL, why) == ALLOW);
+	CHECK(ask(p, "SetPolicyRequest", NULL, why) == ALLOW);
 	/* Not listed in that file: denied, as in Kata. */
-	CHECK(ask(p, "MemAgentMemcgConfig", NULL, why) == SP_POLICY_DENY);
+	CHECK(ask(p, "MemAgentMemcgConfig", NULL, why) == DENY);
 	sp_policy_free(p);
 
 	p = load_file("tests/data/policy/allow-all-except-exec.rego", &err);
 	REQUIRE(p);
-	CHECK(ask(p, "ExecProcessRequest", NULL, why) == SP_POLICY_DENY);
+	CHECK(ask(p, "ExecProcessRequest", NULL, why) == DENY);
 	CHECK_STR(why, "ExecProcessRequest is blocked by policy: rule 'ExecProcessRequest' = "
 		       "false");
 	for (size_t i = 0; i < N(shim_needs); i++)
-		CHECK(ask(p, shim_needs[i], NULL, why) == SP_POLICY_ALLOW);
+		CHECK(ask(p, shim_needs[i], NULL, why) == ALLOW);
 	sp_policy_free(p);
 
 	/* CRLF line ends, tabs, comments, no blank around :=, unknown names warned about. */
@@ -236,8 +250,8 @@ TEST(policy_rego_kata_style_files)
 	CHECK(sp_policy_nwarnings(p) == 1);
 	CHECK(strstr(sp_policy_warning(p, 0), "FutureThingRequest") != NULL);
 	CHECK(sp_policy_warning(p, 1) == NULL);
-	CHECK(ask(p, "ExecProcessRequest", NULL, why) == SP_POLICY_DENY);
-	CHECK(ask(p, "CreateContainerRequest", NULL, why) == SP_POLICY_DENY);
+	CHECK(ask(p, "ExecProcessRequest", NULL, why) == DENY);
+	CHECK(ask(p, "CreateContainerRequest", NULL, why) == DENY);
 	sp_policy_free(p);
 }
 
@@ -326,6 +340,7 @@ TEST(policy_json_example_file)
 	struct sp_policy_input in = {
 		.image_ref = "registry.example.com/shop/web:1.4",
 		.image_digest = digest,
+		.image_pulled = true,
 		.argv = args,
 		.argc = 3,
 		.env = env,
@@ -344,41 +359,45 @@ TEST(policy_json_example_file)
 	CHECK(sp_policy_requires_attestation(p));
 	CHECK(!sp_policy_requires_encrypted_storage(p));
 	/* require_attestation */
-	CHECK(sp_policy_check(p, &st, "CreateContainerRequest", &in, why, sizeof(why)) ==
-	      SP_POLICY_DENY);
+	CHECK(check(p, &st, "CreateContainerRequest", &in, why, sizeof(why)) == DENY);
 	CHECK(strstr(why, "require_attestation") != NULL);
 	st.attested = true;
-	CHECK(sp_policy_check(p, &st, "CreateContainerRequest", &in, why, sizeof(why)) ==
-	      SP_POLICY_ALLOW);
+	CHECK(check(p, &st, "CreateContainerRequest", &in, why, sizeof(why)) == ALLOW);
 	/* default deny, listed requests allowed */
-	CHECK(sp_policy_check(p, &st, "SetGuestDateTimeRequest", NULL, why, sizeof(why)) ==
-	      SP_POLICY_DENY);
+	CHECK(check(p, &st, "SetGuestDateTimeRequest", NULL, why, sizeof(why)) == DENY);
 	CHECK_STR(why, "SetGuestDateTimeRequest is blocked by policy: 'SetGuestDateTimeRequest' "
 		       "has "
 		       "no rule and default = deny");
-	CHECK(sp_policy_check(p, &st, "GuestDetailsRequest", NULL, why, sizeof(why)) ==
-	      SP_POLICY_ALLOW);
+	CHECK(check(p, &st, "GuestDetailsRequest", NULL, why, sizeof(why)) == ALLOW);
 	/* the digest-only entry: pending without a digest, then decided by it */
-	in = (struct sp_policy_input){ .image_ref = "registry.example.com/tools:latest" };
-	CHECK(sp_policy_check(p, &st, "CreateContainerRequest", &in, why, sizeof(why)) ==
-	      SP_POLICY_ALLOW_NEEDS_DIGEST);
+	in = (struct sp_policy_input){ .image_ref = "registry.example.com/tools:latest",
+				       .image_pulled = true };
+	CHECK(check(p, &st, "CreateContainerRequest", &in, why, sizeof(why)) == ALLOW_NEEDS_DIGEST);
 	in.image_digest = "sha256:0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60718293a4b5c6d7e8f9";
-	CHECK(sp_policy_check(p, &st, "CreateContainerRequest", &in, why, sizeof(why)) ==
-	      SP_POLICY_ALLOW);
+	CHECK(check(p, &st, "CreateContainerRequest", &in, why, sizeof(why)) == ALLOW);
 	in.image_digest = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
-	CHECK(sp_policy_check(p, &st, "CreateContainerRequest", &in, why, sizeof(why)) ==
-	      SP_POLICY_DENY);
+	CHECK(check(p, &st, "CreateContainerRequest", &in, why, sizeof(why)) == DENY);
 	CHECK(strstr(why, "is not in allowed_images") != NULL);
 	/* a digest carried in the reference */
 	in = (struct sp_policy_input){ .image_ref = "registry.example.com/tools@sha256:"
 						    "0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60"
+						    "718293a4b5c6d7e8f9",
+				       .image_pulled = true };
+	CHECK(check(p, &st, "CreateContainerRequest", &in, why, sizeof(why)) == ALLOW);
+	/* the sandbox's pause container: the guest pull of "pause" only */
+	in = (struct sp_policy_input){ .image_ref = "pause",
+				       .image_pulled = true,
+				       .builtin_pause = true };
+	CHECK(check(p, &st, "CreateContainerRequest", &in, why, sizeof(why)) == ALLOW);
+	in.builtin_pause = false; /* an annotation saying "pause" */
+	in.image_pulled = false;
+	CHECK(check(p, &st, "CreateContainerRequest", &in, why, sizeof(why)) == DENY);
+	/* an image that is not pulled in the guest (the CRI annotation only): refused */
+	in = (struct sp_policy_input){ .image_ref = "registry.example.com/tools@sha256:"
+						    "0a1b2c3d4e5f60718293a4b5c6d7e8f90a1b2c3d4e5f60"
 						    "718293a4b5c6d7e8f9" };
-	CHECK(sp_policy_check(p, &st, "CreateContainerRequest", &in, why, sizeof(why)) ==
-	      SP_POLICY_ALLOW);
-	/* the sandbox's pause container */
-	in = (struct sp_policy_input){ .image_ref = "pause" };
-	CHECK(sp_policy_check(p, &st, "CreateContainerRequest", &in, why, sizeof(why)) ==
-	      SP_POLICY_ALLOW);
+	CHECK(check(p, &st, "CreateContainerRequest", &in, why, sizeof(why)) == DENY);
+	CHECK(strstr(why, "is not pulled in the guest") != NULL);
 	sp_policy_free(p);
 }
 
@@ -395,6 +414,7 @@ TEST(policy_json_images_and_pinned_process)
 										    "x" };
 	const char *env3[] = { "HOSTNAME=x" };
 	struct sp_policy_input in = { .image_ref = "reg.example/app:1",
+				      .image_pulled = true,
 				      .argv = args,
 				      .argc = 2,
 				      .env = env,
@@ -411,48 +431,48 @@ TEST(policy_json_images_and_pinned_process)
 	if (!p)
 		fprintf(stderr, "    %s\n", err.msg);
 	REQUIRE(p);
-	CHECK(ask(p, "CreateContainerRequest", &in, why) == SP_POLICY_ALLOW);
+	CHECK(ask(p, "CreateContainerRequest", &in, why) == ALLOW);
 	in.envc = 1; /* HOSTNAME=* may be absent */
-	CHECK(ask(p, "CreateContainerRequest", &in, why) == SP_POLICY_ALLOW);
+	CHECK(ask(p, "CreateContainerRequest", &in, why) == ALLOW);
 	in.env = env3; /* PATH=/bin may not */
-	CHECK(ask(p, "CreateContainerRequest", &in, why) == SP_POLICY_DENY);
+	CHECK(ask(p, "CreateContainerRequest", &in, why) == DENY);
 	CHECK_STR(why, "CreateContainerRequest is blocked by policy: the process env differ from "
 		       "the "
 		       "one pinned for image 'reg.example/app:1'");
 	in.env = env2, in.envc = 2; /* nothing else may appear */
-	CHECK(ask(p, "CreateContainerRequest", &in, why) == SP_POLICY_DENY);
+	CHECK(ask(p, "CreateContainerRequest", &in, why) == DENY);
 	in.env = env;
 	in.argv = args2, in.argc = 1;
-	CHECK(ask(p, "CreateContainerRequest", &in, why) == SP_POLICY_DENY);
+	CHECK(ask(p, "CreateContainerRequest", &in, why) == DENY);
 	CHECK(strstr(why, "process args differ") != NULL);
 	in.argv = args, in.argc = 1; /* a prefix of the pinned args is not enough */
-	CHECK(ask(p, "CreateContainerRequest", &in, why) == SP_POLICY_DENY);
+	CHECK(ask(p, "CreateContainerRequest", &in, why) == DENY);
 	in.argc = 2;
 	in.uid = 0;
-	CHECK(ask(p, "CreateContainerRequest", &in, why) == SP_POLICY_DENY);
+	CHECK(ask(p, "CreateContainerRequest", &in, why) == DENY);
 	CHECK(strstr(why, "process user differ") != NULL);
 	in.uid = 10, in.has_user = false;
-	CHECK(ask(p, "CreateContainerRequest", &in, why) == SP_POLICY_DENY);
+	CHECK(ask(p, "CreateContainerRequest", &in, why) == DENY);
 	in.has_user = true, in.cwd = "/";
-	CHECK(ask(p, "CreateContainerRequest", &in, why) == SP_POLICY_DENY);
+	CHECK(ask(p, "CreateContainerRequest", &in, why) == DENY);
 	CHECK(strstr(why, "process cwd differ") != NULL);
 	in.cwd = NULL;
-	CHECK(ask(p, "CreateContainerRequest", &in, why) == SP_POLICY_DENY);
+	CHECK(ask(p, "CreateContainerRequest", &in, why) == DENY);
 	/* an image without a pinned process takes any */
 	in.image_ref = "reg.example/free:2";
-	CHECK(ask(p, "CreateContainerRequest", &in, why) == SP_POLICY_ALLOW);
+	CHECK(ask(p, "CreateContainerRequest", &in, why) == ALLOW);
 	/* not listed, look-alikes, no reference */
 	in.image_ref = "reg.example/app:1 ";
-	CHECK(ask(p, "CreateContainerRequest", &in, why) == SP_POLICY_DENY);
+	CHECK(ask(p, "CreateContainerRequest", &in, why) == DENY);
 	in.image_ref = "evil.example/x:\x1b[2J";
-	CHECK(ask(p, "CreateContainerRequest", &in, why) == SP_POLICY_DENY);
+	CHECK(ask(p, "CreateContainerRequest", &in, why) == DENY);
 	CHECK_STR(why, "CreateContainerRequest is blocked by policy: image "
 		       "'evil.example/x:\\x1b[2J' is not in allowed_images");
 	in.image_ref = NULL;
-	CHECK(ask(p, "CreateContainerRequest", &in, why) == SP_POLICY_DENY);
+	CHECK(ask(p, "CreateContainerRequest", &in, why) == DENY);
 	CHECK(strstr(why, "no image reference") != NULL);
 	/* with default allow, other requests pass */
-	CHECK(ask(p, "ExecProcessRequest", NULL, why) == SP_POLICY_ALLOW);
+	CHECK(ask(p, "ExecProcessRequest", NULL, why) == ALLOW);
 	sp_policy_free(p);
 }
 
@@ -477,40 +497,40 @@ TEST(policy_json_exec_and_capabilities)
 	if (!p)
 		fprintf(stderr, "    %s\n", err.msg);
 	REQUIRE(p);
-	CHECK(ask(p, "ExecProcessRequest", &in, why) == SP_POLICY_ALLOW);
+	CHECK(ask(p, "ExecProcessRequest", &in, why) == ALLOW);
 	in.argv = ok2, in.argc = 1;
-	CHECK(ask(p, "ExecProcessRequest", &in, why) == SP_POLICY_ALLOW);
+	CHECK(ask(p, "ExecProcessRequest", &in, why) == ALLOW);
 	in.argv = bad1, in.argc = 2;
-	CHECK(ask(p, "ExecProcessRequest", &in, why) == SP_POLICY_DENY);
+	CHECK(ask(p, "ExecProcessRequest", &in, why) == DENY);
 	CHECK_STR(why, "ExecProcessRequest is blocked by policy: argv (2 args, argv[0] 'cat') is "
 		       "not in allowed_exec");
 	in.argv = bad2, in.argc = 3;
-	CHECK(ask(p, "ExecProcessRequest", &in, why) == SP_POLICY_DENY);
+	CHECK(ask(p, "ExecProcessRequest", &in, why) == DENY);
 	in.argv = NULL, in.argc = 0;
-	CHECK(ask(p, "ExecProcessRequest", &in, why) == SP_POLICY_DENY);
+	CHECK(ask(p, "ExecProcessRequest", &in, why) == DENY);
 	in.argv = ok1, in.argc = 2;
 
 	in.caps = caps_ok, in.ncaps = 4;
-	CHECK(ask(p, "ExecProcessRequest", &in, why) == SP_POLICY_ALLOW);
-	CHECK(ask(p, "CreateContainerRequest", &in, why) == SP_POLICY_ALLOW);
+	CHECK(ask(p, "ExecProcessRequest", &in, why) == ALLOW);
+	CHECK(ask(p, "CreateContainerRequest", &in, why) == ALLOW);
 	in.caps = caps_bad, in.ncaps = 2;
-	CHECK(ask(p, "CreateContainerRequest", &in, why) == SP_POLICY_DENY);
+	CHECK(ask(p, "CreateContainerRequest", &in, why) == DENY);
 	CHECK_STR(why, "CreateContainerRequest is blocked by policy: capability 'CAP_SYS_ADMIN' is "
 		       "beyond the default set and not in allow_privileged_capabilities");
-	CHECK(ask(p, "ExecProcessRequest", &in, why) == SP_POLICY_DENY);
+	CHECK(ask(p, "ExecProcessRequest", &in, why) == DENY);
 	in.caps = caps_raw, in.ncaps = 2;
-	CHECK(ask(p, "CreateContainerRequest", &in, why) == SP_POLICY_DENY);
+	CHECK(ask(p, "CreateContainerRequest", &in, why) == DENY);
 	CHECK(strstr(why, "'CAP_NET_RAW'") != NULL);
 	in.caps = caps_odd, in.ncaps = 1;
-	CHECK(ask(p, "CreateContainerRequest", &in, why) == SP_POLICY_DENY);
+	CHECK(ask(p, "CreateContainerRequest", &in, why) == DENY);
 	in.caps = NULL, in.ncaps = 3;
-	CHECK(ask(p, "CreateContainerRequest", &in, why) == SP_POLICY_DENY);
+	CHECK(ask(p, "CreateContainerRequest", &in, why) == DENY);
 	sp_policy_free(p);
 
 	/* The built-in default grants nothing beyond the default set either. */
 	REQUIRE(sp_policy_builtin(&p, &err) == 0);
 	in.caps = caps_ok, in.ncaps = 4;
-	CHECK(ask(p, "CreateContainerRequest", &in, why) == SP_POLICY_DENY);
+	CHECK(ask(p, "CreateContainerRequest", &in, why) == DENY);
 	CHECK(strstr(why, "'CAP_NET_ADMIN'") != NULL);
 	sp_policy_free(p);
 }
@@ -528,15 +548,13 @@ TEST(policy_json_storage_and_prefix)
 		     &err);
 	REQUIRE(p);
 	CHECK(sp_policy_requires_encrypted_storage(p));
-	CHECK(sp_policy_check(p, &st, "CreateContainerRequest", NULL, why, sizeof(why)) ==
-	      SP_POLICY_DENY);
+	CHECK(check(p, &st, "CreateContainerRequest", NULL, why, sizeof(why)) == DENY);
 	CHECK(strstr(why, "require_encrypted_storage") != NULL);
 	st.encrypted_storage = true;
-	CHECK(sp_policy_check(p, &st, "CreateContainerRequest", NULL, why, sizeof(why)) ==
-	      SP_POLICY_ALLOW);
-	CHECK(ask(p, "CopyFileRequest", &in, why) == SP_POLICY_ALLOW);
+	CHECK(check(p, &st, "CreateContainerRequest", NULL, why, sizeof(why)) == ALLOW);
+	CHECK(ask(p, "CopyFileRequest", &in, why) == ALLOW);
 	in.copy_path = SP_SHARED_PREFIX "other/x";
-	CHECK(ask(p, "CopyFileRequest", &in, why) == SP_POLICY_DENY);
+	CHECK(ask(p, "CopyFileRequest", &in, why) == DENY);
 	sp_policy_free(p);
 }
 

@@ -733,6 +733,7 @@ TEST(agent_service_dispatch)
 
 	sp_agent_gate_reset();
 	sp_sandbox_set_destroy_hook(no_poweroff);
+	REQUIRE(sp_agent_service_init(NULL) == 0);
 	tt_conn_init(&c, &agent_server);
 	CHECK(sp_agent_service.nmethods == 25);
 	for (size_t i = 0; i < sizeof(not_yet) / sizeof(not_yet[0]); i++, stream += 2) {
@@ -809,6 +810,7 @@ TEST(agent_get_guest_details)
 	CHECK(write(fd, "8000000\n", 8) == 8);
 	close(fd);
 	sp_agent_mem_block_size_path = path;
+	REQUIRE(sp_agent_service_init(NULL) == 0);
 	tt_conn_init(&c, &agent_server);
 
 	r = agent_call(&c, 1, "GetGuestDetails", want_size, sizeof(want_size));

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "agent/ttrpc.h"
+#include "lib/pathat.h"
 #include "runtime/runtime.h"
 #include "unit.h"
 
@@ -87,9 +88,9 @@ static int filter(struct tspec *t, struct sp_rt_plan *plan, struct sp_err *err)
 #define REFUSED(t, code, want)                                                                     \
 	do {                                                                                       \
 		int r_ = filter(t, plan, &err);                                                    \
-		if (r_ != -(code) || !strstr(err.msg, want))                                       \
+		if (r_ >= 0 || err.kind != (code) || !strstr(err.msg, want))                       \
 			fprintf(stderr, "    got %d '%s'\n", r_, err.msg);                         \
-		CHECK(r_ == -(code));                                                              \
+		CHECK(r_ < 0 && err.kind == (code));                                               \
 		CHECK(strstr(err.msg, want) != NULL);                                              \
 	} while (0)
 
@@ -120,24 +121,24 @@ TEST(runtime_spec_hostile_refused)
 	t.ns.path = "/proc/1/ns/mnt";
 	t.lin.n_namespaces = 1;
 	t.lin.namespaces = t.nsp;
-	REFUSED(&t, TT_INVALID_ARGUMENT, "namespace mount path '/proc/1/ns/mnt' refused");
+	REFUSED(&t, SP_E_INVALID, "namespace mount path '/proc/1/ns/mnt' refused");
 	/* a user namespace */
 	t.ns.type = "user";
 	t.ns.path = "";
-	REFUSED(&t, TT_INVALID_ARGUMENT, "user namespace refused");
+	REFUSED(&t, SP_E_INVALID, "user namespace refused");
 	/* a hook */
 	tspec_init(&t);
 	t.hook.path = "/bin/sh";
 	t.hooks.n_prestart = 1;
 	t.hooks.prestart = t.hookp;
 	t.spec.hooks = &t.hooks;
-	REFUSED(&t, TT_INVALID_ARGUMENT, "hooks refused");
+	REFUSED(&t, SP_E_INVALID, "hooks refused");
 	/* a device */
 	tspec_init(&t);
 	t.dev.path = "/dev/vda";
 	t.lin.n_devices = 1;
 	t.lin.devices = t.devp;
-	REFUSED(&t, TT_INVALID_ARGUMENT, "device '/dev/vda' refused");
+	REFUSED(&t, SP_E_INVALID, "device '/dev/vda' refused");
 	/* a bind mount of / and of anything outside the shared paths */
 	tspec_init(&t);
 	t.mount.destination = "/host";
@@ -145,60 +146,61 @@ TEST(runtime_spec_hostile_refused)
 	t.mount.type = "bind";
 	t.spec.n_mounts = 1;
 	t.spec.mounts = t.mountp;
-	REFUSED(&t, TT_INVALID_ARGUMENT, "bind mount source '/' refused");
+	REFUSED(&t, SP_E_INVALID, "bind mount source '/' refused");
 	t.mount.source = "/run/kata-containers/shared/../../../etc";
-	REFUSED(&t, TT_INVALID_ARGUMENT, "is not an absolute normalised path");
+	REFUSED(&t, SP_E_INVALID, "is not an absolute normalised path");
 	t.mount.source = "/run/kata-containers/sharedx/a";
-	REFUSED(&t, TT_INVALID_ARGUMENT, "refused: only paths beneath");
+	REFUSED(&t, SP_E_INVALID, "refused: only paths beneath");
 	t.mount.type = "tmpfs";
 	t.opts[0] = "rbind";
 	t.mount.n_options = 1;
 	t.mount.options = t.opts;
-	REFUSED(&t, TT_INVALID_ARGUMENT, "refused: only paths beneath"); /* rbind makes a bind */
+	REFUSED(&t, SP_E_INVALID, "refused: only paths beneath"); /* rbind makes a bind */
 	/* relative or escaping mount destinations */
 	tspec_init(&t);
 	t.mount.destination = "tmp";
 	t.mount.type = "tmpfs";
 	t.spec.n_mounts = 1;
 	t.spec.mounts = t.mountp;
-	REFUSED(&t, TT_INVALID_ARGUMENT, "mount destination 'tmp' is not an absolute");
+	REFUSED(&t, SP_E_INVALID, "mount destination 'tmp' is not an absolute");
 	t.mount.destination = "/tmp/../../etc";
-	REFUSED(&t, TT_INVALID_ARGUMENT, "is not an absolute normalised path");
+	REFUSED(&t, SP_E_INVALID, "is not an absolute normalised path");
 	t.mount.destination = "/";
-	REFUSED(&t, TT_INVALID_ARGUMENT, "mount destination '/' refused");
+	REFUSED(&t, SP_E_INVALID, "mount destination '/' refused");
 	t.mount.destination = "/x";
 	t.mount.type = "ext4";
-	REFUSED(&t, TT_INVALID_ARGUMENT, "filesystem type 'ext4' refused");
+	REFUSED(&t, SP_E_INVALID, "filesystem type 'ext4' refused");
 	t.mount.type = "tmpfs";
 	t.opts[0] = "rshared";
 	t.mount.n_options = 1;
 	t.mount.options = t.opts;
-	REFUSED(&t, TT_INVALID_ARGUMENT, "shared propagation refused");
+	REFUSED(&t, SP_E_INVALID, "shared propagation refused");
 	/* Root.Path: another container's, outside, relative */
 	tspec_init(&t);
 	t.root.path = "/run/kata-containers/c2/rootfs";
-	REFUSED(&t, TT_INVALID_ARGUMENT, "the rootfs prepared for container c1 is " ROOT);
+	REFUSED(&t, SP_E_INVALID, "the rootfs prepared for container c1 is " ROOT);
 	t.root.path = "/";
-	REFUSED(&t, TT_INVALID_ARGUMENT, "root.path '/' refused");
+	REFUSED(&t, SP_E_INVALID, "root.path '/' refused");
 	t.root.path = "rootfs";
-	REFUSED(&t, TT_INVALID_ARGUMENT, "root.path 'rootfs' is not an absolute");
+	REFUSED(&t, SP_E_INVALID, "root.path 'rootfs' is not an absolute");
 	memset(&err, 0, sizeof(err));
 	t.root.path = ROOT;
-	CHECK(sp_rt_filter_spec(&t.spec, "c1", NULL, false, 0, plan, &err) == -TT_INVALID_ARGUMENT);
+	CHECK(FAILS_AS(sp_rt_filter_spec(&t.spec, "c1", NULL, false, 0, plan, &err), err,
+		       SP_E_INVALID));
 	CHECK(strstr(err.msg, "no rootfs was prepared for container c1") != NULL);
-	CHECK(sp_rt_filter_spec(&t.spec, "../c1", ROOT, false, 0, plan, &err) ==
-	      -TT_INVALID_ARGUMENT);
+	CHECK(FAILS_AS(sp_rt_filter_spec(&t.spec, "../c1", ROOT, false, 0, plan, &err), err,
+		       SP_E_INVALID));
 	/* capabilities beyond the default set without the policy's consent */
 	tspec_init(&t);
 	t.capnames[0] = "CAP_SYS_ADMIN";
 	t.caps.n_bounding = 1;
 	t.caps.bounding = t.capnames;
 	t.proc.capabilities = &t.caps;
-	REFUSED(&t, TT_PERMISSION_DENIED, "capability CAP_SYS_ADMIN is beyond the default set");
+	REFUSED(&t, SP_E_DENIED, "capability CAP_SYS_ADMIN is beyond the default set");
 	t.capnames[0] = "CAP_SYS_PTRACE";
-	REFUSED(&t, TT_PERMISSION_DENIED, "CAP_SYS_PTRACE");
+	REFUSED(&t, SP_E_DENIED, "CAP_SYS_PTRACE");
 	t.capnames[0] = "CAP_NOPE";
-	REFUSED(&t, TT_INVALID_ARGUMENT, "unknown capability 'CAP_NOPE'");
+	REFUSED(&t, SP_E_INVALID, "unknown capability 'CAP_NOPE'");
 	/* ... and with it */
 	t.capnames[0] = "CAP_SYS_ADMIN";
 	CHECK(sp_rt_filter_spec(&t.spec, "c1", ROOT, false, 1ULL << 21, plan, &err) == 0);
@@ -208,42 +210,42 @@ TEST(runtime_spec_hostile_refused)
 	t.lin.resources = &t.res;
 	t.res.memory = &t.mem;
 	t.mem.limit = 4096;
-	REFUSED(&t, TT_INVALID_ARGUMENT, "below 1 MiB");
+	REFUSED(&t, SP_E_INVALID, "below 1 MiB");
 	t.mem.limit = -7;
-	REFUSED(&t, TT_INVALID_ARGUMENT, "absurd");
+	REFUSED(&t, SP_E_INVALID, "absurd");
 	t.mem.limit = 64 << 20;
 	t.mem.swap = 32 << 20;
-	REFUSED(&t, TT_INVALID_ARGUMENT, "below the memory limit");
+	REFUSED(&t, SP_E_INVALID, "below the memory limit");
 	t.res.memory = NULL;
 	t.res.pids = &t.pids;
 	t.pids.limit = -5;
-	REFUSED(&t, TT_INVALID_ARGUMENT, "pids limit -5 is absurd");
+	REFUSED(&t, SP_E_INVALID, "pids limit -5 is absurd");
 	t.res.pids = NULL;
 	t.res.cpu = &t.cpu;
 	t.cpu.period = 10;
-	REFUSED(&t, TT_INVALID_ARGUMENT, "cpu period 10 us");
+	REFUSED(&t, SP_E_INVALID, "cpu period 10 us");
 	t.cpu.period = 0;
 	t.cpu.shares = 1;
-	REFUSED(&t, TT_INVALID_ARGUMENT, "cpu shares 1");
+	REFUSED(&t, SP_E_INVALID, "cpu shares 1");
 	tspec_init(&t);
 	t.proc.oomscoreadj = -1000;
-	REFUSED(&t, TT_INVALID_ARGUMENT, "oomScoreAdj -1000");
+	REFUSED(&t, SP_E_INVALID, "oomScoreAdj -1000");
 	tspec_init(&t);
 	t.proc.n_args = 0;
-	REFUSED(&t, TT_INVALID_ARGUMENT, "process.args is empty");
+	REFUSED(&t, SP_E_INVALID, "process.args is empty");
 	tspec_init(&t);
 	t.env[0] = "NOEQUALS";
-	REFUSED(&t, TT_INVALID_ARGUMENT, "is not NAME=value");
+	REFUSED(&t, SP_E_INVALID, "is not NAME=value");
 	tspec_init(&t);
 	t.proc.cwd = "tmp";
-	REFUSED(&t, TT_INVALID_ARGUMENT, "process.cwd 'tmp'");
+	REFUSED(&t, SP_E_INVALID, "process.cwd 'tmp'");
 	tspec_init(&t);
 	t.spec.hostname = "bad host";
-	REFUSED(&t, TT_INVALID_ARGUMENT, "is not a valid host name");
+	REFUSED(&t, SP_E_INVALID, "is not a valid host name");
 	/* host text in a message is escaped */
 	tspec_init(&t);
 	t.root.path = "/a\nb";
-	REFUSED(&t, TT_INVALID_ARGUMENT, "root.path '/a\\x0ab'");
+	REFUSED(&t, SP_E_INVALID, "root.path '/a\\x0ab'");
 }
 
 TEST(runtime_spec_mounts_and_limits)
@@ -355,55 +357,40 @@ TEST(runtime_seccomp_profiles)
 	sc.args = argp;
 	CHECK(sp_seccomp_check_profile(&s, &err) == 0);
 	arg.index = 6;
-	CHECK(sp_seccomp_check_profile(&s, &err) == -TT_INVALID_ARGUMENT);
+	CHECK(FAILS_AS(sp_seccomp_check_profile(&s, &err), err, SP_E_INVALID));
 	CHECK(strstr(err.msg, "argument check 0 of rule 0") != NULL);
 	arg.index = 1;
 	arg.op = "SCMP_CMP_SOMETIMES";
-	CHECK(sp_seccomp_check_profile(&s, &err) == -TT_INVALID_ARGUMENT);
+	CHECK(FAILS_AS(sp_seccomp_check_profile(&s, &err), err, SP_E_INVALID));
 	arg.op = "SCMP_CMP_MASKED_EQ";
 	/* bad actions and flags */
 	sc.action = "SCMP_ACT_NOTIFY";
-	CHECK(sp_seccomp_check_profile(&s, &err) == -TT_INVALID_ARGUMENT);
+	CHECK(FAILS_AS(sp_seccomp_check_profile(&s, &err), err, SP_E_INVALID));
 	CHECK(strstr(err.msg, "seccomp action 'SCMP_ACT_NOTIFY' is not supported") != NULL);
 	sc.action = "SCMP_ACT_ERRNO";
 	s.defaultaction = "SCMP_ACT_WHATEVER";
-	CHECK(sp_seccomp_check_profile(&s, &err) == -TT_INVALID_ARGUMENT);
+	CHECK(FAILS_AS(sp_seccomp_check_profile(&s, &err), err, SP_E_INVALID));
 	s.defaultaction = "SCMP_ACT_ERRNO";
 	sc.action = "SCMP_ACT_ALLOW"; /* an allow-list profile */
 	CHECK(sp_seccomp_check_profile(&s, &err) == 0);
 	s.n_flags = 1;
 	s.flags = flags;
-	CHECK(sp_seccomp_check_profile(&s, &err) == -TT_INVALID_ARGUMENT);
+	CHECK(FAILS_AS(sp_seccomp_check_profile(&s, &err), err, SP_E_INVALID));
 }
 
 TEST(runtime_abs_paths)
 {
-	CHECK(sp_rt_abs_path_ok("/"));
-	CHECK(sp_rt_abs_path_ok("/a/b.c/d"));
-	CHECK(!sp_rt_abs_path_ok("a"));
-	CHECK(!sp_rt_abs_path_ok(""));
-	CHECK(!sp_rt_abs_path_ok(NULL));
-	CHECK(!sp_rt_abs_path_ok("/a//b"));
-	CHECK(!sp_rt_abs_path_ok("/a/"));
-	CHECK(!sp_rt_abs_path_ok("/a/./b"));
-	CHECK(!sp_rt_abs_path_ok("/a/../b"));
-	CHECK(!sp_rt_abs_path_ok("/a\tb"));
-	CHECK(sp_rt_abs_path_ok("/..a/b.."));
-}
-
-TEST(runtime_rootfs_registry)
-{
-	CHECK(sp_runtime_register_rootfs("../x", "/a", 7) < 0);
-	CHECK(sp_runtime_register_rootfs("unit-r1", "a/b", 7) < 0);
-	/* A rootfs without the id of the mount made for it is never registered. */
-	CHECK(sp_runtime_register_rootfs("unit-r1", "/run/kata-containers/unit-r1/rootfs", 0) < 0);
-	CHECK(sp_runtime_rootfs("unit-r1") == NULL);
-	REQUIRE(sp_runtime_register_rootfs("unit-r1", "/run/kata-containers/unit-r1/rootfs", 7) ==
-		0);
-	CHECK_STR(sp_runtime_rootfs("unit-r1"), "/run/kata-containers/unit-r1/rootfs");
-	REQUIRE(sp_runtime_register_rootfs("unit-r1", "/other", 8) == 0);
-	CHECK_STR(sp_runtime_rootfs("unit-r1"), "/other");
-	CHECK(sp_runtime_rootfs("unit-r2") == NULL);
+	CHECK(sp_abs_path_ok("/"));
+	CHECK(sp_abs_path_ok("/a/b.c/d"));
+	CHECK(!sp_abs_path_ok("a"));
+	CHECK(!sp_abs_path_ok(""));
+	CHECK(!sp_abs_path_ok(NULL));
+	CHECK(!sp_abs_path_ok("/a//b"));
+	CHECK(!sp_abs_path_ok("/a/"));
+	CHECK(!sp_abs_path_ok("/a/./b"));
+	CHECK(!sp_abs_path_ok("/a/../b"));
+	CHECK(!sp_abs_path_ok("/a\tb"));
+	CHECK(sp_abs_path_ok("/..a/b.."));
 }
 
 /* --- image configuration and pin_process_to_image (image.c) ---------------------------------- */
@@ -457,10 +444,10 @@ static struct sp_rt_proc_plan *tproc(struct tproc *t, const char *const *args, s
 	(const char *const[]){ __VA_ARGS__ },                                                      \
 		sizeof((const char *const[]){ __VA_ARGS__ }) / sizeof(char *)
 
-TEST(runtime_image_config_registry)
+TEST(runtime_image_config_copy)
 {
 	struct sp_rt_image_config c;
-	const struct sp_rt_image_config *got;
+	struct sp_rt_image_config *got;
 	char big[70000];
 	const char *bigv[] = { big };
 	const char *nullv[] = { NULL };
@@ -469,12 +456,10 @@ TEST(runtime_image_config_registry)
 
 	img_cfg(&c, "1000:1000");
 	c.entrypoint = epv;
-	CHECK(sp_runtime_register_image_config("../x", &c) < 0);
-	CHECK(sp_runtime_register_image_config("unit-i1", NULL) < 0);
-	REQUIRE(sp_runtime_register_image_config("unit-i1", &c) == 0);
-	ep0[1] = 'X'; /* the runtime copied it */
-	got = sp_runtime_image_config("unit-i1");
+	CHECK(sp_rt_image_config_dup(NULL) == NULL);
+	got = sp_rt_image_config_dup(&c);
 	REQUIRE(got != NULL && got != &c);
+	ep0[1] = 'X'; /* the copy is its own */
 	CHECK(got->n_entrypoint == 1 && got->n_cmd == 2 && got->n_env == 2);
 	CHECK_STR(got->entrypoint[0], "/bin/web");
 	CHECK_STR(got->cmd[1], "8080");
@@ -482,32 +467,28 @@ TEST(runtime_image_config_registry)
 	CHECK_STR(got->workdir, "/srv");
 	CHECK_STR(got->user, "1000:1000");
 	CHECK_STR(got->digest, "sha256:0123");
-	/* refused whole: a NULL string, a missing array, an over-long string */
+	free(got);
+	/* refused whole: a NULL string, a missing array, an over-long string, too many */
 	img_cfg(&c, NULL);
 	c.cmd = nullv;
 	c.n_cmd = 1;
-	CHECK(sp_runtime_register_image_config("unit-i2", &c) < 0);
+	CHECK(sp_rt_image_config_dup(&c) == NULL);
 	c.cmd = NULL;
 	c.n_cmd = 1;
-	CHECK(sp_runtime_register_image_config("unit-i2", &c) < 0);
+	CHECK(sp_rt_image_config_dup(&c) == NULL);
 	memset(big, 'a', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';
 	c.cmd = bigv;
-	CHECK(sp_runtime_register_image_config("unit-i2", &c) < 0);
+	CHECK(sp_rt_image_config_dup(&c) == NULL);
 	c.cmd = NULL;
 	c.n_cmd = 0;
 	c.n_env = SP_RT_MAX_ARGS + 1;
-	CHECK(sp_runtime_register_image_config("unit-i2", &c) < 0);
-	CHECK(sp_runtime_image_config("unit-i2") == NULL);
+	CHECK(sp_rt_image_config_dup(&c) == NULL);
 	/* empty lists and NULL strings are fine */
 	memset(&c, 0, sizeof(c));
-	REQUIRE(sp_runtime_register_image_config("unit-i2", &c) == 0);
-	got = sp_runtime_image_config("unit-i2");
+	got = sp_rt_image_config_dup(&c);
 	REQUIRE(got && got->n_cmd == 0 && got->user == NULL);
-	sp_runtime_forget_image_config("unit-i1");
-	sp_runtime_forget_image_config("unit-i2");
-	CHECK(sp_runtime_image_config("unit-i1") == NULL);
-	CHECK(sp_runtime_image_config("unit-i2") == NULL);
+	free(got);
 }
 
 TEST(runtime_image_pin_args_env)
@@ -525,46 +506,46 @@ TEST(runtime_image_pin_args_env)
 		   0, 0);
 	CHECK(sp_rt_check_image_pin(&c, pp, &on, -1, &err) == 0);
 	CHECK(sp_rt_check_image_pin(NULL, pp, &off, -1, &err) == 0);
-	CHECK(sp_rt_check_image_pin(NULL, pp, &on, -1, &err) == -TT_PERMISSION_DENIED);
+	CHECK(FAILS_AS(sp_rt_check_image_pin(NULL, pp, &on, -1, &err), err, SP_E_DENIED));
 	CHECK(strstr(err.msg, "no image configuration") != NULL);
 	/* args: cmd replaced */
 	pp = tproc(&t, ARGS("/bin/web", "--debug"), ARGS("PATH=/usr/bin:/bin", "MODE=prod"), 0, 0);
-	CHECK(sp_rt_check_image_pin(&c, pp, &on, -1, &err) == -TT_PERMISSION_DENIED);
+	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &on, -1, &err), err, SP_E_DENIED));
 	CHECK(strstr(err.msg, "args has 2 entries") != NULL);
 	CHECK(sp_rt_check_image_pin(&c, pp, &relaxed, -1, &err) == 0);
 	pp = tproc(&t, ARGS("/bin/web", "--port", "9090"), ARGS("PATH=/usr/bin:/bin", "MODE=prod"),
 		   0, 0);
-	CHECK(sp_rt_check_image_pin(&c, pp, &on, -1, &err) == -TT_PERMISSION_DENIED);
+	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &on, -1, &err), err, SP_E_DENIED));
 	CHECK(strstr(err.msg, "args[2] is \"9090\", the image's cmd has \"8080\"") != NULL);
 	/* the entrypoint is never replaced, even with the override */
 	pp = tproc(&t, ARGS("/bin/sh", "-c", "id"), ARGS("PATH=/usr/bin:/bin", "MODE=prod"), 0, 0);
-	CHECK(sp_rt_check_image_pin(&c, pp, &relaxed, -1, &err) == -TT_PERMISSION_DENIED);
+	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &relaxed, -1, &err), err, SP_E_DENIED));
 	CHECK(strstr(err.msg, "args[0] is \"/bin/sh\", the image's entrypoint has") != NULL);
 	pp = tproc(&t, ARGS("/bin/web"), ARGS("PATH=/usr/bin:/bin", "MODE=prod"), 0, 0);
 	CHECK(sp_rt_check_image_pin(&c, pp, &relaxed, -1, &err) == 0); /* cmd replaced by nothing */
 	/* env: missing, changed, extra; values never in the message */
 	pp = tproc(&t, ARGS("/bin/web", "--port", "8080"), ARGS("PATH=/usr/bin:/bin"), 0, 0);
-	CHECK(sp_rt_check_image_pin(&c, pp, &relaxed, -1, &err) == -TT_PERMISSION_DENIED);
+	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &relaxed, -1, &err), err, SP_E_DENIED));
 	CHECK(strstr(err.msg, "env: the image's variable MODE is missing") != NULL);
 	pp = tproc(&t, ARGS("/bin/web", "--port", "8080"),
 		   ARGS("PATH=/usr/bin:/bin", "MODE=prod", "MODE=s3cret"), 0, 0);
-	CHECK(sp_rt_check_image_pin(&c, pp, &relaxed, -1, &err) == -TT_PERMISSION_DENIED);
+	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &relaxed, -1, &err), err, SP_E_DENIED));
 	CHECK(strstr(err.msg, "env: MODE is set to another value") != NULL);
 	CHECK(strstr(err.msg, "s3cret") == NULL);
 	pp = tproc(&t, ARGS("/bin/web", "--port", "8080"),
 		   ARGS("PATH=/usr/bin:/bin", "MODE=prod", "TOKEN=s3cret"), 0, 0);
-	CHECK(sp_rt_check_image_pin(&c, pp, &on, -1, &err) == -TT_PERMISSION_DENIED);
+	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &on, -1, &err), err, SP_E_DENIED));
 	CHECK(strstr(err.msg, "env: TOKEN is not in the image configuration") != NULL);
 	CHECK(strstr(err.msg, "s3cret") == NULL);
 	CHECK(sp_rt_check_image_pin(&c, pp, &relaxed, -1, &err) == 0);
 	pp = tproc(&t, ARGS("/bin/web", "--port", "8080"),
 		   ARGS("PATH=/usr/bin:/bin", "MODE=prod", "NOEQUALS"), 0, 0);
-	CHECK(sp_rt_check_image_pin(&c, pp, &relaxed, -1, &err) == -TT_INVALID_ARGUMENT);
+	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &relaxed, -1, &err), err, SP_E_INVALID));
 	/* cwd: the image's WorkingDir, unless the policy allows overriding it; "" is "/" */
 	pp = tproc(&t, ARGS("/bin/web", "--port", "8080"), ARGS("PATH=/usr/bin:/bin", "MODE=prod"),
 		   0, 0);
 	t.proc.cwd = (char *)"/tmp";
-	CHECK(sp_rt_check_image_pin(&c, pp, &on, -1, &err) == -TT_PERMISSION_DENIED);
+	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &on, -1, &err), err, SP_E_DENIED));
 	CHECK(strstr(err.msg, "cwd \"/tmp\" is not the image's WorkingDir \"/srv\"") != NULL);
 	CHECK(sp_rt_check_image_pin(&c, pp, &relaxed, -1, &err) == 0);
 	c.workdir = "";
@@ -573,11 +554,11 @@ TEST(runtime_image_pin_args_env)
 	t.proc.cwd = (char *)"/";
 	CHECK(sp_rt_check_image_pin(&c, pp, &on, -1, &err) == 0);
 	t.proc.cwd = (char *)"/srv";
-	CHECK(sp_rt_check_image_pin(&c, pp, &on, -1, &err) == -TT_PERMISSION_DENIED);
+	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &on, -1, &err), err, SP_E_DENIED));
 	c.workdir = "/srv";
 	/* an image with neither entrypoint nor cmd cannot pin anything: refused */
 	c.n_entrypoint = c.n_cmd = 0;
-	CHECK(sp_rt_check_image_pin(&c, pp, &relaxed, -1, &err) == -TT_PERMISSION_DENIED);
+	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &relaxed, -1, &err), err, SP_E_DENIED));
 }
 
 /* A rootfs in a temporary directory with etc/passwd and etc/group. */
@@ -644,9 +625,9 @@ TEST(runtime_image_user)
 	CHECK(strstr(err.msg, "\"nobody\" is not in its /etc/passwd") != NULL);
 	CHECK(sp_rt_image_user("broken", rootfd, &uid, &gid, &err) < 0);
 	CHECK(sp_rt_image_user("web:wheel", rootfd, &uid, &gid, &err) < 0);
-	CHECK(sp_rt_image_user("web:", rootfd, &uid, &gid, &err) == -TT_INVALID_ARGUMENT);
-	CHECK(sp_rt_image_user(":5", rootfd, &uid, &gid, &err) == -TT_INVALID_ARGUMENT);
-	CHECK(sp_rt_image_user("1:2:3", rootfd, &uid, &gid, &err) == -TT_INVALID_ARGUMENT);
+	CHECK(FAILS_AS(sp_rt_image_user("web:", rootfd, &uid, &gid, &err), err, SP_E_INVALID));
+	CHECK(FAILS_AS(sp_rt_image_user(":5", rootfd, &uid, &gid, &err), err, SP_E_INVALID));
+	CHECK(FAILS_AS(sp_rt_image_user("1:2:3", rootfd, &uid, &gid, &err), err, SP_E_INVALID));
 	CHECK(sp_rt_image_user("99999999999", rootfd, &uid, &gid, &err) < 0);
 	/* the pin compares uid and gid */
 	img_cfg(&c, "web");
@@ -654,7 +635,7 @@ TEST(runtime_image_user)
 		   1000, 1001);
 	CHECK(sp_rt_check_image_pin(&c, pp, &on, rootfd, &err) == 0);
 	pp->uid = 0;
-	CHECK(sp_rt_check_image_pin(&c, pp, &on, rootfd, &err) == -TT_PERMISSION_DENIED);
+	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &on, rootfd, &err), err, SP_E_DENIED));
 	CHECK(strstr(err.msg, "user: the process runs as 0:1001, the image's user \"web\" is "
 			      "1000:1001") != NULL);
 	close(rootfd);
@@ -670,6 +651,59 @@ TEST(runtime_image_user)
 		CHECK(sp_rt_image_user("root", rootfd, &uid, &gid, &err) < 0);
 		unlink(p);
 	}
+	close(rootfd);
+	rm_rootfs(dir);
+}
+
+static void no_done(void *arg, int ret, const struct sp_err *err)
+{
+	(void)arg, (void)ret, (void)err;
+}
+
+/* Creates a container with Root.Path dir and the prepared rootfs {path, mnt_id}: fails (off PID
+ * 1 nothing is created), err says at which check. */
+static int create_at(const char *dir, const char *path, uint64_t mnt_id, struct sp_err *err)
+{
+	struct sp_rootfs rootfs = { .mnt_id = mnt_id };
+	struct sp_rt_create a = { .cid = "unit-r1", .rootfs = &rootfs };
+	struct sp_rt_pending *pending;
+	struct tspec t;
+
+	tspec_init(&t);
+	t.root.path = (char *)dir;
+	a.spec = &t.spec;
+	(void)snprintf(rootfs.path, sizeof(rootfs.path), "%s", path);
+	memset(err, 0, sizeof(*err));
+	return sp_rt_create(&a, no_done, NULL, &pending, err);
+}
+
+/* Root.Path must be, when the container is created, on the very mount the guest prepared for it
+ * (the pull's mount id), reached without a symlink; only then does creation go on (here, off PID
+ * 1, to "containers run only in the guest"). */
+TEST(runtime_rootfs_on_its_mount)
+{
+	struct sp_err err;
+	char dir[64], link[96];
+	int rootfd = tmp_rootfs(dir, NULL, NULL);
+	uint64_t id = 0;
+
+	REQUIRE(rootfd >= 0);
+	REQUIRE(sp_path_mount_id(dir, &id, &err) == 0 && id != 0);
+	/* no mount id: never accepted */
+	CHECK(FAILS_AS(create_at(dir, dir, 0, &err), err, SP_E_PRECONDITION));
+	CHECK(strstr(err.msg, "root.path refused") != NULL);
+	/* another mount than the one made for it */
+	CHECK(FAILS_AS(create_at(dir, dir, id + 1, &err), err, SP_E_PRECONDITION));
+	CHECK(strstr(err.msg, "is not the mount made there") != NULL);
+	/* a symlink to it is not followed */
+	(void)snprintf(link, sizeof(link), "%s-link", dir);
+	REQUIRE(symlink(dir, link) == 0);
+	CHECK(FAILS_AS(create_at(link, link, id, &err), err, SP_E_PRECONDITION));
+	CHECK(strstr(err.msg, "root.path refused") != NULL);
+	unlink(link);
+	/* the mount it was prepared on: past the check */
+	CHECK(FAILS_AS(create_at(dir, dir, id, &err), err, SP_E_PRECONDITION));
+	CHECK(strstr(err.msg, "containers run only in the guest") != NULL);
 	close(rootfd);
 	rm_rootfs(dir);
 }
@@ -731,7 +765,8 @@ TEST(runtime_image_user_malformed_db)
 	CHECK(sp_rt_image_user_db("a", "a:x:-1:6\n", NULL, &uid, &gid, &err) < 0);
 	CHECK(sp_rt_image_user_db("a", "a:x:4294967296:6\n", NULL, &uid, &gid, &err) < 0);
 	CHECK(sp_rt_image_user_db("a", "", NULL, &uid, &gid, &err) < 0);
-	CHECK(sp_rt_image_user_db("a", NULL, NULL, &uid, &gid, &err) == -TT_FAILED_PRECONDITION);
+	CHECK(FAILS_AS(sp_rt_image_user_db("a", NULL, NULL, &uid, &gid, &err), err,
+		       SP_E_PRECONDITION));
 	/* a prefix of a name is not the name; the first entry of a name wins */
 	CHECK(sp_rt_image_user_db("a", "ab:x:1:1\na:x:2:2\na:x:3:3\n", NULL, &uid, &gid, &err) ==
 		      0 &&
@@ -739,7 +774,8 @@ TEST(runtime_image_user_malformed_db)
 	/* group: the 3rd field, members ignored; a missing group file refuses a group name */
 	CHECK(sp_rt_image_user_db("1:g", NULL, "g:x:9:a,b", &uid, &gid, &err) == 0 && uid == 1 &&
 	      gid == 9);
-	CHECK(sp_rt_image_user_db("1:g", NULL, NULL, &uid, &gid, &err) == -TT_FAILED_PRECONDITION);
+	CHECK(FAILS_AS(sp_rt_image_user_db("1:g", NULL, NULL, &uid, &gid, &err), err,
+		       SP_E_PRECONDITION));
 	CHECK(sp_rt_image_user_db("1:g", NULL, "g:x\n", &uid, &gid, &err) < 0);
 	/* escaped in the message */
 	CHECK(sp_rt_image_user_db("\x1b[2J", "", NULL, &uid, &gid, &err) < 0);

@@ -253,25 +253,27 @@ TEST(sandbox_copy_file_at)
 	CHECK(copy(dfd, "cid-1/empty", S_IFREG | 0600, 0, 0, NULL, &stripped, &err) == 0);
 	CHECK(get(shared, "cid-1/empty", buf, sizeof(buf)) == 0);
 	/* Chunks out of order, past the end, or over the limit. */
-	CHECK(copy(dfd, "cid-1/x", S_IFREG | 0644, 10, 4, "4567", &stripped, &err) ==
-	      -TT_INVALID_ARGUMENT);
+	CHECK(FAILS_AS(copy(dfd, "cid-1/x", S_IFREG | 0644, 10, 4, "4567", &stripped, &err), err,
+		       SP_E_INVALID));
 	CHECK(copy(dfd, "cid-1/x", S_IFREG | 0644, 10, 0, "0123", &stripped, &err) == 0);
-	CHECK(copy(dfd, "cid-1/x", S_IFREG | 0644, 10, 6, "6789", &stripped, &err) ==
-	      -TT_INVALID_ARGUMENT);
-	CHECK(copy(dfd, "cid-1/x", S_IFREG | 0644, 3, 0, "0123", &stripped, &err) ==
-	      -TT_INVALID_ARGUMENT);
-	CHECK(copy(dfd, "cid-1/big", S_IFREG | 0644, SP_COPY_MAX_FILE + 1, 0, "0", &stripped,
-		   &err) == -TT_RESOURCE_EXHAUSTED);
+	CHECK(FAILS_AS(copy(dfd, "cid-1/x", S_IFREG | 0644, 10, 6, "6789", &stripped, &err), err,
+		       SP_E_INVALID));
+	CHECK(FAILS_AS(copy(dfd, "cid-1/x", S_IFREG | 0644, 3, 0, "0123", &stripped, &err), err,
+		       SP_E_INVALID));
+	CHECK(FAILS_AS(copy(dfd, "cid-1/big", S_IFREG | 0644, SP_COPY_MAX_FILE + 1, 0, "0",
+			    &stripped, &err),
+		       err, SP_E_EXHAUSTED));
 
 	/* A planted symlink in the path: refused, nothing written outside. */
 	snprintf(p, sizeof(p), "%s/cid-1/evil", shared);
 	REQUIRE(symlink(outside, p) == 0);
-	CHECK(copy(dfd, "cid-1/evil/secret", S_IFREG | 0644, 3, 0, "bad", &stripped, &err) ==
-	      -TT_INVALID_ARGUMENT);
-	CHECK(copy(dfd, "cid-1/evil/new/file", S_IFREG | 0644, 3, 0, "bad", &stripped, &err) ==
-	      -TT_INVALID_ARGUMENT);
-	CHECK(copy(dfd, "cid-1/evil/d", S_IFDIR | 0755, 0, 0, NULL, &stripped, &err) ==
-	      -TT_INVALID_ARGUMENT);
+	CHECK(FAILS_AS(copy(dfd, "cid-1/evil/secret", S_IFREG | 0644, 3, 0, "bad", &stripped, &err),
+		       err, SP_E_INVALID));
+	CHECK(FAILS_AS(copy(dfd, "cid-1/evil/new/file", S_IFREG | 0644, 3, 0, "bad", &stripped,
+			    &err),
+		       err, SP_E_INVALID));
+	CHECK(FAILS_AS(copy(dfd, "cid-1/evil/d", S_IFDIR | 0755, 0, 0, NULL, &stripped, &err), err,
+		       SP_E_INVALID));
 	CHECK(get(outside, "secret", buf, sizeof(buf)) == 4 && strcmp(buf, "keep") == 0);
 	CHECK(entries(outside) == 1);
 	/* A symlink as the target is replaced, never written through. */
@@ -296,14 +298,14 @@ TEST(sandbox_copy_file_at)
 	CHECK(stripped && (mode_of(shared, "cid-1/sticky") & 07777) == 0777);
 	CHECK(copy(dfd, "cid-1/plain", S_IFREG | 0640, 1, 0, "x", &stripped, &err) == 0 &&
 	      !stripped);
-	CHECK(copy(dfd, "cid-1/dev", S_IFCHR | 0666, 0, 0, NULL, &stripped, &err) ==
-	      -TT_INVALID_ARGUMENT);
-	CHECK(copy(dfd, "cid-1/blk", S_IFBLK | 0666, 0, 0, NULL, &stripped, &err) ==
-	      -TT_INVALID_ARGUMENT);
-	CHECK(copy(dfd, "cid-1/fifo", S_IFIFO | 0666, 0, 0, NULL, &stripped, &err) ==
-	      -TT_INVALID_ARGUMENT);
-	CHECK(copy(dfd, "cid-1/sock", S_IFSOCK | 0666, 0, 0, NULL, &stripped, &err) ==
-	      -TT_INVALID_ARGUMENT);
+	CHECK(FAILS_AS(copy(dfd, "cid-1/dev", S_IFCHR | 0666, 0, 0, NULL, &stripped, &err), err,
+		       SP_E_INVALID));
+	CHECK(FAILS_AS(copy(dfd, "cid-1/blk", S_IFBLK | 0666, 0, 0, NULL, &stripped, &err), err,
+		       SP_E_INVALID));
+	CHECK(FAILS_AS(copy(dfd, "cid-1/fifo", S_IFIFO | 0666, 0, 0, NULL, &stripped, &err), err,
+		       SP_E_INVALID));
+	CHECK(FAILS_AS(copy(dfd, "cid-1/sock", S_IFSOCK | 0666, 0, 0, NULL, &stripped, &err), err,
+		       SP_E_INVALID));
 	CHECK(mode_of(shared, "cid-1/dev") == 0 && mode_of(shared, "cid-1/fifo") == 0);
 
 	/* Directories and symlinks as Kata sends them (a ConfigMap's ..data layout). */
@@ -320,13 +322,14 @@ TEST(sandbox_copy_file_at)
 	CHECK(readlink(p, buf, sizeof(buf)) == 12 && memcmp(buf, "..data/other", 12) == 0);
 	CHECK(copy(dfd, "cid-1/cm/..2024_01_01", S_IFREG | 0644, 1, 0, "x", &stripped, &err) < 0);
 	/* Writing beneath a symlink Kata itself created is refused too: never followed. */
-	CHECK(copy(dfd, "cid-1/cm/..data/key", S_IFREG | 0644, 1, 0, "x", &stripped, &err) ==
-	      -TT_INVALID_ARGUMENT);
-	CHECK(copy(dfd, "cid-1/cm/empty-link", S_IFLNK | 0777, 0, 0, NULL, &stripped, &err) ==
-	      -TT_INVALID_ARGUMENT);
+	CHECK(FAILS_AS(copy(dfd, "cid-1/cm/..data/key", S_IFREG | 0644, 1, 0, "x", &stripped, &err),
+		       err, SP_E_INVALID));
+	CHECK(FAILS_AS(copy(dfd, "cid-1/cm/empty-link", S_IFLNK | 0777, 0, 0, NULL, &stripped,
+			    &err),
+		       err, SP_E_INVALID));
 	/* A directory over an existing file. */
-	CHECK(copy(dfd, "cid-1/plain", S_IFDIR | 0755, 0, 0, NULL, &stripped, &err) ==
-	      -TT_INVALID_ARGUMENT);
+	CHECK(FAILS_AS(copy(dfd, "cid-1/plain", S_IFDIR | 0755, 0, 0, NULL, &stripped, &err), err,
+		       SP_E_INVALID));
 
 	close(dfd);
 	rm_rf(top);
@@ -343,9 +346,12 @@ static int link_at(int dfd, const char *shared, const char *rest, const char *ta
 		     &err);
 
 	snprintf(p, sizeof(p), "%s/%s", shared, rest);
-	if (r < 0 && (!strstr(err.msg, "symlink") || readlink(p, buf, sizeof(buf)) >= 0))
+	if (r == 0)
+		return 0;
+	if (err.kind != SP_E_INVALID || !strstr(err.msg, "symlink") ||
+	    readlink(p, buf, sizeof(buf)) >= 0)
 		return 1; /* refused without saying why, or refused and made anyway */
-	return r;
+	return -1;
 }
 
 TEST(sandbox_copy_file_symlink_targets_stay_inside)
@@ -368,17 +374,17 @@ TEST(sandbox_copy_file_symlink_targets_stay_inside)
 	CHECK(link_at(dfd, shared, "c-1-app/d/up2", "../../c-1-app/key") == 0);
 	CHECK(link_at(dfd, shared, "top", "c-1-app/key") == 0);
 	/* Absolute, or out of the directory. */
-	CHECK(link_at(dfd, shared, "esc", "/etc") == -TT_INVALID_ARGUMENT);
+	CHECK(link_at(dfd, shared, "esc", "/etc") == -1);
 	CHECK(link_at(dfd, shared, "c-1-app/abs", "/run/kata-containers/shared/containers/x") ==
-	      -TT_INVALID_ARGUMENT);
-	CHECK(link_at(dfd, shared, "esc2", "..") == -TT_INVALID_ARGUMENT);
-	CHECK(link_at(dfd, shared, "esc3", "../shared/x") == -TT_INVALID_ARGUMENT);
-	CHECK(link_at(dfd, shared, "c-1-app/esc4", "../../etc") == -TT_INVALID_ARGUMENT);
-	CHECK(link_at(dfd, shared, "c-1-app/d/esc5", "../../../x") == -TT_INVALID_ARGUMENT);
+	      -1);
+	CHECK(link_at(dfd, shared, "esc2", "..") == -1);
+	CHECK(link_at(dfd, shared, "esc3", "../shared/x") == -1);
+	CHECK(link_at(dfd, shared, "c-1-app/esc4", "../../etc") == -1);
+	CHECK(link_at(dfd, shared, "c-1-app/d/esc5", "../../../x") == -1);
 	/* A ".." after a name climbs from wherever that name leads: "up" above is "..", so
 	 * "up/../.." would be two levels above c-1-app although it reads as one. */
-	CHECK(link_at(dfd, shared, "c-1-app/esc6", "up/../..") == -TT_INVALID_ARGUMENT);
-	CHECK(link_at(dfd, shared, "c-1-app/esc7", "..data/../key") == -TT_INVALID_ARGUMENT);
+	CHECK(link_at(dfd, shared, "c-1-app/esc6", "up/../..") == -1);
+	CHECK(link_at(dfd, shared, "c-1-app/esc7", "..data/../key") == -1);
 	close(dfd);
 	rm_rf(top);
 }
@@ -399,17 +405,19 @@ static int copy_into_mount_child(const char *shared)
 		return 101;
 	put(p, "bin-sh", "busybox");
 	dfd = open(shared, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	bad += copy(dfd, "w1/rootfs/bin-sh", S_IFREG | 0755, 4, 0, "host", &stripped, &err) !=
-	       -TT_INVALID_ARGUMENT;
+	bad += !FAILS_AS(copy(dfd, "w1/rootfs/bin-sh", S_IFREG | 0755, 4, 0, "host", &stripped,
+			      &err),
+			 err, SP_E_INVALID);
 	bad += !strstr(err.msg, "mount point");
-	bad += copy(dfd, "w1/rootfs/new/file", S_IFREG | 0644, 1, 0, "x", &stripped, &err) !=
-	       -TT_INVALID_ARGUMENT;
-	bad += copy(dfd, "w1/rootfs", S_IFDIR | 0755, 0, 0, NULL, &stripped, &err) !=
-	       -TT_INVALID_ARGUMENT;
-	bad += copy(dfd, "w1/rootfs", S_IFREG | 0644, 1, 0, "x", &stripped, &err) !=
-	       -TT_INVALID_ARGUMENT;
-	bad += copy(dfd, "w1/rootfs", S_IFLNK | 0777, 1, 0, "x", &stripped, &err) !=
-	       -TT_INVALID_ARGUMENT;
+	bad += !FAILS_AS(copy(dfd, "w1/rootfs/new/file", S_IFREG | 0644, 1, 0, "x", &stripped,
+			      &err),
+			 err, SP_E_INVALID);
+	bad += !FAILS_AS(copy(dfd, "w1/rootfs", S_IFDIR | 0755, 0, 0, NULL, &stripped, &err), err,
+			 SP_E_INVALID);
+	bad += !FAILS_AS(copy(dfd, "w1/rootfs", S_IFREG | 0644, 1, 0, "x", &stripped, &err), err,
+			 SP_E_INVALID);
+	bad += !FAILS_AS(copy(dfd, "w1/rootfs", S_IFLNK | 0777, 1, 0, "x", &stripped, &err), err,
+			 SP_E_INVALID);
 	bad += get(p, "bin-sh", buf, sizeof(buf)) != 7 || strcmp(buf, "busybox") != 0;
 	/* Beside the mount, the directory works as before. */
 	bad += copy(dfd, "w1/hosts", S_IFREG | 0644, 1, 0, "x", &stripped, &err) != 0;
@@ -541,7 +549,7 @@ TEST(sandbox_handlers_through_dispatch)
 				  "true\n";
 
 		REQUIRE(sp_policy_load(doc, strlen(doc), &pol, &err) == 0);
-		sp_agent_install_policy(pol);
+		sp_agent_install_policy(pol, false);
 		CHECK(call("GetDiagnosticData", &gd.base, msg, sizeof(msg)) == TT_NOT_FOUND);
 		gd.container_id = "../c1";
 		CHECK(call("GetDiagnosticData", &gd.base, msg, sizeof(msg)) == TT_INVALID_ARGUMENT);

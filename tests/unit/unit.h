@@ -53,4 +53,7 @@ void unit_register(struct unit_case *c);
 		}                                                                                  \
 	} while (0)
 
+/* A call that fails (returns < 0) with an error of the given kind (lib/err.h) in e. */
+#define FAILS_AS(call, e, k) ((call) < 0 && (e).kind == (k))
+
 #endif

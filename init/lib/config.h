@@ -1,8 +1,8 @@
 /* PID 1's configuration: compiled-in defaults, then the kernel command line (host-controlled,
  * untrusted). Security settings live in struct sp_security: the command line may only tighten
  * them, never loosen them below the compiled-in floor. */
-#ifndef SEALPOD_BOOT_CONFIG_H
-#define SEALPOD_BOOT_CONFIG_H
+#ifndef SEALPOD_LIB_CONFIG_H
+#define SEALPOD_LIB_CONFIG_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
 #define _GNU_SOURCE
-#include "boot/boot.h"
+#include "lib/power.h"
 
 #include <errno.h>
 #include <signal.h>

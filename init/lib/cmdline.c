@@ -1,5 +1,5 @@
 #define _GNU_SOURCE
-#include "boot/config.h"
+#include "lib/config.h"
 
 #include <stdarg.h>
 #include <stdio.h>
