@@ -55,8 +55,9 @@ static struct {
 	int hand; /* our end of the socket connections are passed on */
 	struct timespec started;
 	unsigned restart_s, restarts;
-	uint8_t *reply;
-	size_t reply_cap;
+	uint8_t *reply; /* answers not sent yet */
+	size_t reply_len, reply_cap;
+	bool batching; /* inside a batch of requests: answers wait for its end */
 	struct slot slots[SP_AGENT_MAX_CONNS];
 	unsigned nconns;
 } agent = { .listener = { .fd = -1 }, .timer = { .fd = -1 }, .hand = -1 };
@@ -83,42 +84,60 @@ static void slot_close(struct slot *s, const char *why)
 	agent.nconns--;
 }
 
-/* Answers go to the front-end: struct fe_reply_hdr, the message, the payload packed in place. */
+/* Answers go to the front-end in batches: the answers a batch of requests produced at once in
+ * one frame, an answer that comes later (a parked call) in a frame of its own. */
+static int reply_flush(void)
+{
+	struct sp_err err;
+	int r = 0;
+
+	if (agent.reply_len && agent.front &&
+	    sp_worker_send(agent.front, FE_REPLY, agent.reply, agent.reply_len, &err) < 0) {
+		/* More queued than the front-end reads: it is stuck or taken over. */
+		sp_warn("agent", "front-end: %s; restarting it", err.msg);
+		sp_worker_kill(agent.front);
+		r = -1;
+	}
+	agent.reply_len = 0;
+	if (agent.reply_cap > ((size_t)1 << 20)) {
+		free(agent.reply);
+		agent.reply = NULL;
+		agent.reply_cap = 0;
+	}
+	return r;
+}
+
+/* struct fe_reply_hdr, the message, the payload packed in place. */
 static int send_reply(struct tt_conn *conn, uint32_t stream, enum tt_code code,
 		      const char *message, const ProtobufCMessage *msg)
 {
 	size_t mlen = message ? strnlen(message, TT_MAX_MESSAGE - 1) : 0;
 	size_t plen = msg ? protobuf_c_message_get_packed_size(msg) : 0;
 	size_t len = sizeof(struct fe_reply_hdr) + mlen + plen;
-	struct fe_reply_hdr h = { conn->id, stream, code, (uint32_t)mlen };
-	struct sp_err err;
+	struct fe_reply_hdr h = { conn->id, stream, code, (uint32_t)mlen, (uint32_t)plen };
+	uint8_t *p;
 
 	if (!agent.front || len > FE_REPLY_MAX)
 		return -1;
-	if (len > agent.reply_cap) {
-		uint8_t *p = realloc(agent.reply, len);
+	if (agent.reply_len && agent.reply_len + len > FE_BATCH_SOFT && reply_flush() < 0)
+		return -1;
+	if (agent.reply_len + len > agent.reply_cap) {
+		size_t cap = agent.reply_len + len < 65536 ? 65536 : agent.reply_len + len;
 
+		p = realloc(agent.reply, cap);
 		if (!p)
 			return -1;
 		agent.reply = p;
-		agent.reply_cap = len;
+		agent.reply_cap = cap;
 	}
-	memcpy(agent.reply, &h, sizeof(h));
-	memcpy(agent.reply + sizeof(h), message, mlen);
+	p = agent.reply + agent.reply_len;
+	memcpy(p, &h, sizeof(h));
+	if (mlen)
+		memcpy(p + sizeof(h), message, mlen);
 	if (msg)
-		protobuf_c_message_pack(msg, agent.reply + sizeof(h) + mlen);
-	if (sp_worker_send(agent.front, FE_REPLY, agent.reply, len, &err) < 0) {
-		/* More queued than the front-end reads: it is stuck or taken over. */
-		sp_warn("agent", "front-end: %s; restarting it", err.msg);
-		sp_worker_kill(agent.front);
-		return -1;
-	}
-	if (agent.reply_cap > ((size_t)1 << 20)) {
-		free(agent.reply);
-		agent.reply = NULL;
-		agent.reply_cap = 0;
-	}
-	return 0;
+		protobuf_c_message_pack(msg, p + sizeof(h) + mlen);
+	agent.reply_len += len;
+	return agent.batching ? 0 : reply_flush();
 }
 
 static const struct tt_sink sink = { send_reply };
@@ -213,17 +232,37 @@ static void listener_on_event(struct sp_watch *w, uint32_t events)
 
 /* ---- the front-end -------------------------------------------------------------------------- */
 
-static int on_request(const uint8_t *p, uint32_t len)
+/* One request of a batch: its length, or 0 when the batch is malformed. */
+static size_t on_request(const uint8_t *p, size_t len)
 {
 	struct fe_request_hdr h;
 	struct slot *s;
 
+	if (len < sizeof(h))
+		return 0;
 	memcpy(&h, p, sizeof(h));
+	if (h.form_len > len - sizeof(h))
+		return 0;
 	s = slot_of(h.conn);
-	if (!s)
-		return 0; /* closed meanwhile: nobody to answer */
-	tt_conn_dispatch(&s->tt, h.stream, h.method, h.timeout_nano, p + sizeof(h),
-			 len - sizeof(h));
+	if (s) /* else closed meanwhile: nobody to answer */
+		tt_conn_dispatch(&s->tt, h.stream, h.method, h.timeout_nano, p + sizeof(h),
+				 h.form_len);
+	return sizeof(h) + h.form_len;
+}
+
+static int on_requests(const uint8_t *p, uint32_t len, struct sp_err *err)
+{
+	size_t off, n;
+
+	agent.batching = true;
+	for (off = 0; off < len && agent.front; off += n)
+		if (!(n = on_request(p + off, len - off)))
+			break;
+	agent.batching = false;
+	(void)reply_flush();
+	if (off < len && agent.front)
+		return sp_fail(err, SP_E_INVALID, 0, "front-end: a request batch cut at byte %zu",
+			       off);
 	return 0;
 }
 
@@ -235,7 +274,7 @@ static int on_frame(void *arg, uint32_t type, const uint8_t *p, uint32_t len, st
 
 	(void)arg;
 	if (type == FE_REQUEST)
-		return on_request(p, len);
+		return on_requests(p, len, err);
 	if (type == FE_CLOSED) {
 		memcpy(&id, p, sizeof(id));
 		s = slot_of(id);
@@ -441,8 +480,13 @@ pid_t sp_agent_front_pid(void)
 
 void sp_agent_shutdown(void)
 {
+	static struct sp_worker *volatile stopped;
+
 	if (agent.front) {
-		sp_worker_cancel(agent.front);
+		/* The handle frees itself once the worker is gone, when the loop next runs; at the
+		 * host-mode exit that never comes, so it stays reachable here. */
+		stopped = agent.front;
+		sp_worker_cancel(stopped);
 		agent.front = NULL;
 	}
 	for (size_t i = 0; i < SP_AGENT_MAX_CONNS; i++)

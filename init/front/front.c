@@ -28,7 +28,7 @@
 struct fconn {
 	struct sp_watch w;
 	struct fe_conn fe;
-	bool used, closed;
+	bool used, closed, dirty;
 	uint32_t events;
 	int64_t last_rx_ms;
 };
@@ -40,11 +40,14 @@ static struct {
 	struct sp_frame_rx rx;
 	uint8_t *tx;
 	size_t tx_off, tx_len, tx_cap;
+	size_t batch; /* where the FE_REQUEST frame that may still grow starts in tx, or SIZE_MAX */
 	uint32_t up_events;
 	bool gone, paused;
 	struct fe_totals totals;
 	struct fconn conns[FE_MAX_CONNS];
-} fe = { .up = { .fd = -1 }, .hand = { .fd = -1 } };
+	struct fconn *dirty[FE_MAX_CONNS]; /* answered, not flushed yet */
+	size_t ndirty;
+} fe = { .up = { .fd = -1 }, .hand = { .fd = -1 }, .batch = SIZE_MAX };
 
 static int64_t now_ms(void)
 {
@@ -61,36 +64,59 @@ static size_t up_pending(void)
 	return fe.tx_len - fe.tx_off;
 }
 
-/* Room for a frame of len payload bytes at the end of the queue: the payload's start. */
-static uint8_t *up_frame(uint32_t type, size_t len)
+/* Room for n more bytes at the end of the queue (not yet counted in it). */
+static uint8_t *up_room(size_t n)
 {
-	size_t need = HDR + len;
-	struct sp_frame_hdr h = { type, (uint32_t)len };
+	size_t cap;
+	uint8_t *p;
 
-	if (up_pending() + need > UP_HARD_MAX)
+	if (up_pending() + n > UP_HARD_MAX)
 		return NULL;
-	if (fe.tx_off == fe.tx_len)
-		fe.tx_off = fe.tx_len = 0;
-	if (fe.tx_len + need > fe.tx_cap) {
-		size_t cap = fe.tx_cap ? fe.tx_cap : 65536;
-		uint8_t *p;
-
-		if (fe.tx_off) {
-			memmove(fe.tx, fe.tx + fe.tx_off, up_pending());
-			fe.tx_len -= fe.tx_off;
-			fe.tx_off = 0;
-		}
-		while (cap < fe.tx_len + need)
-			cap *= 2;
-		p = cap > fe.tx_cap ? realloc(fe.tx, cap) : fe.tx;
+	if (fe.tx_len + n <= fe.tx_cap)
+		return fe.tx + fe.tx_len;
+	if (fe.tx_off) {
+		memmove(fe.tx, fe.tx + fe.tx_off, up_pending());
+		fe.tx_len -= fe.tx_off;
+		if (fe.batch != SIZE_MAX)
+			fe.batch -= fe.tx_off;
+		fe.tx_off = 0;
+	}
+	for (cap = fe.tx_cap ? fe.tx_cap : 65536; cap < fe.tx_len + n; cap *= 2)
+		;
+	if (cap > fe.tx_cap) {
+		p = realloc(fe.tx, cap);
 		if (!p)
 			return NULL;
 		fe.tx = p;
-		fe.tx_cap = cap > fe.tx_cap ? cap : fe.tx_cap;
+		fe.tx_cap = cap;
 	}
-	memcpy(fe.tx + fe.tx_len, &h, HDR);
-	fe.tx_len += need;
-	return fe.tx + fe.tx_len - len;
+	return fe.tx + fe.tx_len;
+}
+
+/* n bytes for PID 1: added to the open FE_REQUEST batch (batch) when it has room, else in a
+ * new frame of type (which stays open for more when it is a batch). */
+static uint8_t *up_add(uint32_t type, size_t n, bool batch)
+{
+	struct sp_frame_hdr h;
+	uint8_t *p;
+
+	if (batch && fe.batch != SIZE_MAX) {
+		memcpy(&h, fe.tx + fe.batch, HDR);
+		if (h.len < FE_BATCH_SOFT && h.len + n <= FE_BATCH_MAX && (p = up_room(n))) {
+			h.len += (uint32_t)n;
+			memcpy(fe.tx + fe.batch, &h, HDR);
+			fe.tx_len += n;
+			return p;
+		}
+	}
+	p = up_room(HDR + n);
+	if (!p)
+		return NULL;
+	h = (struct sp_frame_hdr){ type, (uint32_t)n };
+	memcpy(p, &h, HDR);
+	fe.batch = batch ? fe.tx_len : SIZE_MAX;
+	fe.tx_len += HDR + n;
+	return p + HDR;
 }
 
 static void conn_events(struct fconn *c);
@@ -117,6 +143,8 @@ static void up_flush(void)
 		ssize_t n = send(fe.up.fd, fe.tx + fe.tx_off, up_pending(),
 				 MSG_NOSIGNAL | MSG_DONTWAIT);
 
+		fe.batch = SIZE_MAX; /* what is on its way cannot grow */
+
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -140,8 +168,8 @@ static void up_flush(void)
 static uint8_t *sink_begin(struct fe_conn *c, uint32_t stream, uint32_t method,
 			   int64_t timeout_nano, size_t size)
 {
-	struct fe_request_hdr h = { c->id, stream, method, 0, timeout_nano };
-	uint8_t *p = up_frame(FE_REQUEST, sizeof(h) + size);
+	struct fe_request_hdr h = { c->id, stream, method, (uint32_t)size, timeout_nano };
+	uint8_t *p = up_add(FE_REQUEST, sizeof(h) + size, true);
 
 	if (!p)
 		return NULL;
@@ -165,7 +193,7 @@ static void conn_close(struct fconn *c, const char *why)
 	c->closed = true;
 	sp_debug("front", "connection %#x closed: %s", c->fe.id, why);
 	sp_loop_release(&fe.loop, &c->w);
-	p = up_frame(FE_CLOSED, sizeof(uint32_t));
+	p = up_add(FE_CLOSED, sizeof(uint32_t), false);
 	if (p)
 		memcpy(p, &c->fe.id, sizeof(uint32_t));
 	else
@@ -290,26 +318,50 @@ static void conn_add(uint32_t id, int fd)
 
 /* ---- what PID 1 sends ----------------------------------------------------------------------- */
 
-static int on_reply(const uint8_t *p, uint32_t len)
+/* One answer of a batch: its length, or 0 when the batch is malformed (PID 1 is ours: a bug). */
+static size_t on_reply(const uint8_t *p, size_t len)
 {
 	struct fe_reply_hdr h;
 	char message[TT_MAX_MESSAGE];
 	struct fconn *c;
 
 	if (len < sizeof(h))
-		return -1;
+		return 0;
 	memcpy(&h, p, sizeof(h));
-	if (h.msglen >= sizeof(message) || h.msglen > len - sizeof(h))
-		return -1;
+	if (h.msglen >= sizeof(message) || h.msglen > len - sizeof(h) ||
+	    h.len > len - sizeof(h) - h.msglen)
+		return 0;
 	memcpy(message, p + sizeof(h), h.msglen);
 	message[h.msglen] = '\0';
 	c = &fe.conns[FE_CONN_SLOT(h.conn) % FE_MAX_CONNS];
-	if (FE_CONN_SLOT(h.conn) >= FE_MAX_CONNS || !c->used || c->closed || c->fe.id != h.conn)
-		return 0; /* the connection went away meanwhile */
-	fe_conn_respond(&c->fe, h.stream, h.code, message, p + sizeof(h) + h.msglen,
-			len - sizeof(h) - h.msglen);
-	conn_flush(c);
+	if (FE_CONN_SLOT(h.conn) < FE_MAX_CONNS && c->used && !c->closed && c->fe.id == h.conn) {
+		fe_conn_respond(&c->fe, h.stream, h.code, message, p + sizeof(h) + h.msglen,
+				h.len);
+		if (!c->dirty) {
+			c->dirty = true;
+			fe.dirty[fe.ndirty++] = c;
+		}
+	} /* else the connection went away meanwhile */
+	return sizeof(h) + h.msglen + h.len;
+}
+
+static int on_replies(const uint8_t *p, uint32_t len)
+{
+	for (size_t off = 0, n; off < len; off += n)
+		if (!(n = on_reply(p + off, len - off)))
+			return -1;
 	return 0;
+}
+
+/* Each answered connection's output goes out once per batch. */
+static void flush_dirty(void)
+{
+	for (size_t i = 0; i < fe.ndirty; i++) {
+		fe.dirty[i]->dirty = false;
+		if (!fe.dirty[i]->closed)
+			conn_flush(fe.dirty[i]);
+	}
+	fe.ndirty = 0;
 }
 
 static void up_read(void)
@@ -317,6 +369,7 @@ static void up_read(void)
 	struct sp_err err;
 
 	for (int i = 0; i < 16 && !fe.gone; i++) {
+		size_t room = fe.rx.cap - fe.rx.end;
 		ssize_t n = sp_frame_rx_read(&fe.rx, fe.up.fd);
 		const uint8_t *p;
 		uint32_t type, len;
@@ -325,13 +378,13 @@ static void up_read(void)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-			return;
+			break;
 		if (n <= 0) {
 			fe.gone = true;
-			return;
+			break;
 		}
 		while ((r = sp_frame_next(&fe.rx, &type, &p, &len, &err)) == 1)
-			if (type != FE_REPLY || on_reply(p, len) < 0) {
+			if (type != FE_REPLY || on_replies(p, len) < 0) {
 				sp_warn("front", "a frame of type %u from PID 1 makes no sense", type);
 				fe.gone = true;
 				return;
@@ -341,7 +394,11 @@ static void up_read(void)
 			fe.gone = true;
 			return;
 		}
+		/* A short read drained the socket (the loop calls again when more comes). */
+		if (room && (size_t)n < room)
+			break;
 	}
+	flush_dirty();
 }
 
 static void up_on_event(struct sp_watch *w, uint32_t events)

@@ -11,10 +11,12 @@
  * over, it is no stronger than the host: it can send PID 1 any frames, which PID 1 checks like
  * the host's requests.
  *
- * Between the two, on the worker's socket, frames {u32 type; u32 len} (lib/worker.h):
- *   FE_REQUEST   front-end -> PID 1: struct fe_request_hdr, then the request's internal form
+ * Between the two, on the worker's socket, frames {u32 type; u32 len} (lib/worker.h), each a
+ * batch of what one side had ready at once, so that a busy port costs a few syscalls per batch
+ * rather than per call:
+ *   FE_REQUEST   front-end -> PID 1: requests, each struct fe_request_hdr then its internal form
  *   FE_CLOSED    front-end -> PID 1: u32 connection id (it is gone: cancel its calls)
- *   FE_REPLY     PID 1 -> front-end: struct fe_reply_hdr, the message, the payload
+ *   FE_REPLY     PID 1 -> front-end: answers, each struct fe_reply_hdr, the message, the payload
  * and on a second socket (SOCK_SEQPACKET, passed at the spawn), PID 1 -> front-end only: one
  * datagram per connection, a u32 id with the connected socket as SCM_RIGHTS. */
 #ifndef SEALPOD_FRONT_FRONT_H
@@ -33,16 +35,20 @@
 enum fe_frame_type { FE_REQUEST = 1, FE_CLOSED = 2, FE_REPLY = 3 };
 
 struct fe_request_hdr {
-	uint32_t conn, stream, method, pad;
+	uint32_t conn, stream, method, form_len;
 	int64_t timeout_nano;
 };
 
 struct fe_reply_hdr {
-	uint32_t conn, stream, code, msglen; /* msglen < TT_MAX_MESSAGE, no NUL sent */
+	uint32_t conn, stream, code, msglen, len; /* msglen < TT_MAX_MESSAGE; len: the payload's */
 };
 
+/* A batch frame holds at least one of the largest request or answer. */
 #define FE_REQUEST_MAX (sizeof(struct fe_request_hdr) + SP_FORM_MAX_LEN)
 #define FE_REPLY_MAX   (sizeof(struct fe_reply_hdr) + TT_MAX_MESSAGE + TT_MAX_DATA)
+#define FE_BATCH_MAX   ((size_t)8 << 20)
+/* Where a batch stops growing: past this the next one starts a new frame. */
+#define FE_BATCH_SOFT ((size_t)256 << 10)
 
 /* The frames each side accepts (lib/worker.h tables), for the front-end's struct sp_worker_def:
  * .in = SP_FRONT_IN, .out = SP_FRONT_OUT. */

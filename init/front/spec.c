@@ -10,10 +10,10 @@
 #include <sys/resource.h>
 
 const struct sp_frame_type sp_front_in_types[1] = {
-	{ FE_REPLY, sizeof(struct fe_reply_hdr), FE_REPLY_MAX },
+	{ FE_REPLY, sizeof(struct fe_reply_hdr), FE_BATCH_MAX },
 };
 const struct sp_frame_type sp_front_out_types[2] = {
-	{ FE_REQUEST, sizeof(struct fe_request_hdr), FE_REQUEST_MAX },
+	{ FE_REQUEST, sizeof(struct fe_request_hdr), FE_BATCH_MAX },
 	{ FE_CLOSED, sizeof(uint32_t), sizeof(uint32_t) },
 };
 

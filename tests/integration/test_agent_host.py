@@ -458,7 +458,7 @@ def test_shim_sandbox_sequence():
 
         rep = c.agent("DestroySandbox", pb.agent.DestroySandboxRequest())
         assert rep.ok, rep
-        assert a.proc.wait(15) == 0  # off PID 1 the orderly power-off is a clean exit
+        assert a.proc.wait(15) == 0, a.output()  # off PID 1 the orderly power-off is a clean exit
         try:
             c.read_frame(timeout=5)
             raise AssertionError("a frame after DestroySandbox's reply")
