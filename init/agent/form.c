@@ -448,9 +448,10 @@ static int rd_repeated(struct walk *w, const ProtobufCFieldDescriptor *f, Protob
 		return bad(w, SP_E_EXHAUSTED, "more repeated elements than PID 1 takes");
 	if (least && n > (size_t)(w->end - w->p) / least)
 		return bad(w, SP_E_INVALID, "a count larger than the bytes that follow");
-	each = step + (k == V_MSG ? align8(((const ProtobufCMessageDescriptor *)f->descriptor)
-						   ->sizeof_message)
-				  : 0);
+	each = step +
+	       (k == V_MSG
+			? align8(((const ProtobufCMessageDescriptor *)f->descriptor)->sizeof_message)
+			: 0);
 	if (!w->build && w->alloc + align8(n * each) > SP_FORM_MAX_ALLOC)
 		return bad(w, SP_E_EXHAUSTED, "a request larger than PID 1 takes");
 	w->items += n;
@@ -560,8 +561,12 @@ int sp_form_decode(const ProtobufCMessageDescriptor *desc, const uint8_t *form, 
 	mem = calloc(1, w.alloc);
 	if (!mem)
 		return sp_fail(err, SP_E_EXHAUSTED, 0, "internal form: out of memory");
-	w = (struct walk){ .p = form, .end = form + len, .build = true, .mem = mem,
-			   .mem_end = mem + w.alloc, .err = err };
+	w = (struct walk){ .p = form,
+			   .end = form + len,
+			   .build = true,
+			   .mem = mem,
+			   .mem_end = mem + w.alloc,
+			   .err = err };
 	if (rd_msg(&w, desc, out) < 0) {
 		free(mem); /* cannot happen: the first walk checked the same bytes */
 		*out = NULL;

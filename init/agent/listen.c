@@ -108,8 +108,8 @@ static int reply_flush(void)
 }
 
 /* struct fe_reply_hdr, the message, the payload packed in place. */
-static int send_reply(struct tt_conn *conn, uint32_t stream, enum tt_code code,
-		      const char *message, const ProtobufCMessage *msg)
+static int send_reply(struct tt_conn *conn, uint32_t stream, enum tt_code code, const char *message,
+		      const ProtobufCMessage *msg)
 {
 	size_t mlen = message ? strnlen(message, TT_MAX_MESSAGE - 1) : 0;
 	size_t plen = msg ? protobuf_c_message_get_packed_size(msg) : 0;
@@ -154,7 +154,9 @@ static int hand_over(uint32_t id, int fd)
 {
 	char cbuf[CMSG_SPACE(sizeof(int))];
 	struct iovec iov = { &id, sizeof(id) };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+	struct msghdr m = { .msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = cbuf,
 			    .msg_controllen = sizeof(cbuf) };
 	struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
 	ssize_t n;
@@ -320,7 +322,8 @@ static void restart_later(unsigned secs)
 	if (agent.timer.fd < 0) {
 		agent.timer.fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 		agent.timer.on_event = on_timer;
-		if (agent.timer.fd < 0 || sp_loop_add(agent.loop, &agent.timer, EPOLLIN, &err) < 0) {
+		if (agent.timer.fd < 0 ||
+		    sp_loop_add(agent.loop, &agent.timer, EPOLLIN, &err) < 0) {
 			sp_warn("agent", "front-end: no restart timer; restarting now");
 			front_start();
 			return;

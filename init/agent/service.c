@@ -240,7 +240,16 @@ static int get_guest_details(struct tt_call *call, const Grpc__GuestDetailsReque
 
 TT_MSG_ADAPTER(get_guest_details, Grpc__GuestDetailsRequest)
 TT_MSG_ADAPTER(remove_stale_virtiofs_share_mounts, Grpc__RemoveStaleVirtiofsShareMountsRequest)
-TT_MSG_ADAPTER(sp_agent_set_policy, Grpc__SetPolicyRequest)
+TT_MSG_ADAPTER(sp_agent_set_policy, Sealpod__PolicyForm)
+
+/* In the front-end: SetPolicy's document parsed there, PID 1 gets the policy's fixed form. */
+static int set_policy_form(const ProtobufCMessage *req, ProtobufCAllocator *a,
+			   ProtobufCMessage **out, struct sp_err *err)
+{
+	const Grpc__SetPolicyRequest *r = (const Grpc__SetPolicyRequest *)(const void *)req;
+
+	return sp_policy_form_make(r->policy, strlen(r->policy), a, out, err);
+}
 TT_MSG_ADAPTER(update_ephemeral_mounts, Grpc__UpdateEphemeralMountsRequest)
 
 static const struct tt_msg_method agent_methods[] = {
@@ -248,7 +257,8 @@ static const struct tt_msg_method agent_methods[] = {
 	TT_MSG_METHOD("RemoveStaleVirtiofsShareMounts",
 		      grpc__remove_stale_virtiofs_share_mounts_request,
 		      remove_stale_virtiofs_share_mounts),
-	TT_MSG_METHOD("SetPolicy", grpc__set_policy_request, sp_agent_set_policy),
+	{ "SetPolicy", &grpc__set_policy_request__descriptor, sp_agent_set_policy_msg,
+	  &sealpod__policy_form__descriptor, set_policy_form },
 	TT_MSG_METHOD("UpdateEphemeralMounts", grpc__update_ephemeral_mounts_request,
 		      update_ephemeral_mounts),
 };

@@ -23,10 +23,10 @@
 
 #include "lib/err.h"
 
-#define TT_HDR_LEN    10
-#define TT_MAX_DATA   (4u << 20) /* the frame data limit of containerd/ttrpc */
-#define TT_MAX_PARKED 1024	 /* parked calls per connection (a call over it is refused) */
-#define TT_MAX_MESSAGE 256	 /* bytes of an error message, with its NUL */
+#define TT_HDR_LEN     10
+#define TT_MAX_DATA    (4u << 20) /* the frame data limit of containerd/ttrpc */
+#define TT_MAX_PARKED  1024	  /* parked calls per connection (a call over it is refused) */
+#define TT_MAX_MESSAGE 256	  /* bytes of an error message, with its NUL */
 
 enum tt_frame_type { TT_TYPE_REQUEST = 1, TT_TYPE_RESPONSE = 2, TT_TYPE_DATA = 3 };
 

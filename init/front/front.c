@@ -261,9 +261,8 @@ static void conn_read(struct fconn *c)
 	uint8_t buf[16384];
 
 	/* A few reads per wakeup, so one busy peer cannot starve the others. */
-	for (int i = 0; i < READS_PER_WAKEUP && fe_conn_pending(&c->fe) < FE_OUT_SOFT_MAX &&
-			!fe.paused;
-	     i++) {
+	for (int i = 0;
+	     i < READS_PER_WAKEUP && fe_conn_pending(&c->fe) < FE_OUT_SOFT_MAX && !fe.paused; i++) {
 		ssize_t n = recv(c->w.fd, buf, sizeof(buf), MSG_DONTWAIT);
 
 		if (n < 0 && errno == EINTR)
@@ -335,8 +334,7 @@ static size_t on_reply(const uint8_t *p, size_t len)
 	message[h.msglen] = '\0';
 	c = &fe.conns[FE_CONN_SLOT(h.conn) % FE_MAX_CONNS];
 	if (FE_CONN_SLOT(h.conn) < FE_MAX_CONNS && c->used && !c->closed && c->fe.id == h.conn) {
-		fe_conn_respond(&c->fe, h.stream, h.code, message, p + sizeof(h) + h.msglen,
-				h.len);
+		fe_conn_respond(&c->fe, h.stream, h.code, message, p + sizeof(h) + h.msglen, h.len);
 		if (!c->dirty) {
 			c->dirty = true;
 			fe.dirty[fe.ndirty++] = c;
@@ -385,7 +383,8 @@ static void up_read(void)
 		}
 		while ((r = sp_frame_next(&fe.rx, &type, &p, &len, &err)) == 1)
 			if (type != FE_REPLY || on_replies(p, len) < 0) {
-				sp_warn("front", "a frame of type %u from PID 1 makes no sense", type);
+				sp_warn("front", "a frame of type %u from PID 1 makes no sense",
+					type);
 				fe.gone = true;
 				return;
 			}
@@ -417,7 +416,9 @@ static void hand_on_event(struct sp_watch *w, uint32_t events)
 		uint32_t id;
 		char cbuf[CMSG_SPACE(sizeof(int))];
 		struct iovec iov = { &id, sizeof(id) };
-		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+		struct msghdr m = { .msg_iov = &iov,
+				    .msg_iovlen = 1,
+				    .msg_control = cbuf,
 				    .msg_controllen = sizeof(cbuf) };
 		struct cmsghdr *cm;
 		ssize_t n = recvmsg(w->fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);

@@ -29,8 +29,8 @@
 #include "lib/confine.h"
 #include "lib/worker.h"
 
-#define FE_MAX_CONNS 64 /* PID 1's cap (SP_AGENT_MAX_CONNS); an id names a slot below it */
-#define FE_CONN_SLOT(id) ((id) & 0xffu)
+#define FE_MAX_CONNS	 64 /* PID 1's cap (SP_AGENT_MAX_CONNS); an id names a slot below it */
+#define FE_CONN_SLOT(id) ((id)&0xffu)
 
 enum fe_frame_type { FE_REQUEST = 1, FE_CLOSED = 2, FE_REPLY = 3 };
 
@@ -54,8 +54,14 @@ struct fe_reply_hdr {
  * .in = SP_FRONT_IN, .out = SP_FRONT_OUT. */
 extern const struct sp_frame_type sp_front_in_types[1];	 /* FE_REPLY */
 extern const struct sp_frame_type sp_front_out_types[2]; /* FE_REQUEST, FE_CLOSED */
-#define SP_FRONT_IN  { sp_front_in_types, 1 }
-#define SP_FRONT_OUT { sp_front_out_types, 2 }
+#define SP_FRONT_IN                                                                                \
+	{                                                                                          \
+		sp_front_in_types, 1                                                               \
+	}
+#define SP_FRONT_OUT                                                                               \
+	{                                                                                          \
+		sp_front_out_types, 2                                                              \
+	}
 extern const struct sp_confine sp_front_confine;
 /* PID 1 queues at most this much for the front-end (a front-end that lets more pile up is
  * stuck or taken over, and is restarted). */

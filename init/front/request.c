@@ -107,17 +107,22 @@ static int unpack_payload(struct fe_request *r, Ttrpc__Request *env, struct sp_e
 	env->payload.data = NULL;
 	env->payload.len = 0;
 	if (!r->decoded)
-		return r->alloc.over ? sp_fail(err, SP_E_EXHAUSTED, 0,
-					       "%s: more than %zu MiB to decode", what,
-					       FE_DECODE_MAX >> 20)
-				     : sp_fail(err, SP_E_INVALID, 0, "bad %s payload", what);
+		return r->alloc.over
+			       ? sp_fail(err, SP_E_EXHAUSTED, 0, "%s: more than %zu MiB to decode",
+					 what, FE_DECODE_MAX >> 20)
+			       : sp_fail(err, SP_E_INVALID, 0, "bad %s payload", what);
+	/* The host's strings are checked (no NUL, UTF-8) even where PID 1 gets something else. */
+	if (sp_form_measure(r->decoded, SP_FORM_MAX_LEN, wire_len, NULL, &r->form_len, err) < 0)
+		return sp_error_wrap(err, "bad %s payload", what);
 	r->msg = r->decoded;
-	if (r->m->convert && r->m->convert(r->decoded, &r->alloc.a, &r->msg, err) < 0) {
+	if (!r->m->convert)
+		return 0;
+	if (r->m->convert(r->decoded, &r->alloc.a, &r->msg, err) < 0) {
 		r->msg = NULL;
 		return -1;
 	}
 	if (sp_form_measure(r->msg, SP_FORM_MAX_LEN, wire_len, NULL, &r->form_len, err) < 0)
-		return sp_error_wrap(err, "bad %s payload", what);
+		return sp_error_wrap(err, "%s", what);
 	return 0;
 }
 

@@ -3,7 +3,8 @@
  *
  * Input: byte 0 picks the method (tests/fuzz/methods.h) whose request form the rest is. Checked:
  * a form PID 1 accepts rebuilds a message that packs (every pointer good) and encodes back to
- * exactly the same bytes (one spelling per message: PID 1 took nothing it did not check). Seeds:
+ * exactly the same bytes (one spelling per message: PID 1 took nothing it did not check); for
+ * SetPolicy, PID 1 builds the policy from the form it took. Seeds:
  * tests/fuzz/corpus/fuzz_form/ (the forms of the golden requests and the kata-requests fixtures,
  * made by tests/fuzz/make-seeds's own encoder). */
 #include <stdint.h>
@@ -14,6 +15,8 @@
 #include "agent/service.h"
 #include "agent/ttrpc.h"
 #include "methods.h"
+#include "policy/policy.h"
+#include "policyform.pb-c.h"
 
 static const struct tt_server *server;
 
@@ -43,6 +46,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	buf = malloc(protobuf_c_message_get_packed_size(msg) + 1);
 	protobuf_c_message_pack(msg, buf);
 	free(buf);
+	if (msg->descriptor == &sealpod__policy_form__descriptor) {
+		/* SetPolicy: PID 1 builds a policy from whatever form it took. */
+		struct sp_policy *p = NULL;
+
+		if (sp_policy_form_load(msg, &p, &err) == 0)
+			sp_policy_free(p);
+	}
 	if (sp_form_measure(msg, SP_FORM_MAX_LEN, NULL, NULL, &again, &err) < 0 ||
 	    again != size - 1)
 		abort();

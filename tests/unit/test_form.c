@@ -98,8 +98,7 @@ TEST(form_golden_requests_round_trip)
 	round_trip(unit_failed_, "create_sandbox_request",
 		   &grpc__create_sandbox_request__descriptor);
 	round_trip(unit_failed_, "exec_process_request", &grpc__exec_process_request__descriptor);
-	round_trip(unit_failed_, "update_routes_request",
-		   &grpc__update_routes_request__descriptor);
+	round_trip(unit_failed_, "update_routes_request", &grpc__update_routes_request__descriptor);
 	round_trip(unit_failed_, "add_arp_neighbors_request",
 		   &grpc__add_arpneighbors_request__descriptor);
 	round_trip(unit_failed_, "copy_file_request", &grpc__copy_file_request__descriptor);
@@ -186,12 +185,20 @@ TEST(form_malformed_strings_refused)
 		       "Storage.driver: a string without its terminating 0");
 	memcpy(f, form, len);
 	f[OFF_DRIVER + 4 + 2] = 0; /* "lo\0al" */
-	expect_refused(unit_failed_, f, len, SP_E_INVALID, "Storage.driver: a NUL byte in a string");
+	expect_refused(unit_failed_, f, len, SP_E_INVALID,
+		       "Storage.driver: a NUL byte in a string");
 	memcpy(f, form, len);
-	memcpy(f + OFF_DRIVER + 4, "\xc0\xaf" "cal", 5); /* an overlong slash */
-	expect_refused(unit_failed_, f, len, SP_E_INVALID, "Storage.driver: a string that is not UTF-8");
+	memcpy(f + OFF_DRIVER + 4,
+	       "\xc0\xaf"
+	       "cal",
+	       5); /* an overlong slash */
+	expect_refused(unit_failed_, f, len, SP_E_INVALID,
+		       "Storage.driver: a string that is not UTF-8");
 	memcpy(f, form, len);
-	memcpy(f + OFF_DRIVER + 4, "\xed\xa0\x80" "al", 5); /* a surrogate */
+	memcpy(f + OFF_DRIVER + 4,
+	       "\xed\xa0\x80"
+	       "al",
+	       5); /* a surrogate */
 	expect_refused(unit_failed_, f, len, SP_E_INVALID, "not UTF-8");
 	memcpy(f, form, len);
 	f[OFF_DRIVER] = 0xff; /* a length past the end */
@@ -209,14 +216,16 @@ TEST(form_malformed_counts_flags_and_bools_refused)
 	memcpy(f, form, len);
 	f[OFF_STORAGES] = 200; /* 200 Storages in the bytes of one */
 	expect_refused(unit_failed_, f, len, SP_E_INVALID,
-		       "CreateContainerRequest.storages: a count larger than the bytes that follow");
+		       "CreateContainerRequest.storages: a count larger than the bytes that "
+		       "follow");
 	memcpy(f, form, len);
 	f[OFF_STORAGES + 2] = 1; /* 65537 */
 	expect_refused(unit_failed_, f, len, SP_E_EXHAUSTED, "more repeated elements than PID 1");
 	memcpy(f, form, len);
 	f[12] = 2; /* string_user's presence byte */
 	expect_refused(unit_failed_, f, len, SP_E_INVALID,
-		       "CreateContainerRequest.string_user: a presence byte that is neither 0 nor 1");
+		       "CreateContainerRequest.string_user: a presence byte that is neither 0 nor "
+		       "1");
 	free(f);
 	free(form);
 	/* A bool other than 0 or 1: OnlineCPUMemRequest is {bool wait, u32 nb_cpus, bool cpu_only}. */
@@ -230,7 +239,8 @@ TEST(form_malformed_counts_flags_and_bools_refused)
 			       err, SP_E_INVALID));
 		CHECK(strstr(err.msg, "OnlineCPUMemRequest.wait: a bool that is neither") != NULL);
 		CHECK(sp_form_decode(&grpc__online_cpumem_request__descriptor,
-				     (const uint8_t *)"\x01\x04\x00\x00\x00\x00", 6, &m, &err) == 0);
+				     (const uint8_t *)"\x01\x04\x00\x00\x00\x00", 6, &m,
+				     &err) == 0);
 		CHECK(m && ((Grpc__OnlineCPUMemRequest *)m)->wait &&
 		      ((Grpc__OnlineCPUMemRequest *)m)->nb_cpus == 4);
 		free(m);
@@ -252,8 +262,8 @@ TEST(form_over_the_memory_budget_refused_before_allocating)
 	REQUIRE(f);
 	memcpy(f + head, &n, 4);
 	CHECK(FAILS_AS(decode_cc(f, len, &err), err, SP_E_EXHAUSTED));
-	CHECK(strstr(err.msg, "CreateContainerRequest.storages: a request larger than PID 1 takes") !=
-	      NULL);
+	CHECK(strstr(err.msg, "CreateContainerRequest.storages: a request larger than PID 1 "
+			      "takes") != NULL);
 	/* The same with few enough is taken. */
 	memcpy(f + head, &(uint32_t){ 10 }, 4);
 	CHECK(decode_cc(f, head + 4 + 10 * 30 + 1 + 1 + 4 + 12, &err) == 0);
@@ -273,7 +283,8 @@ TEST(form_depth_and_length_limits)
 	/* An empty message takes an empty form, and nothing more. */
 	CHECK(sp_form_decode(&grpc__destroy_sandbox_request__descriptor, &one, 0, &m, &err) == 0);
 	free(m);
-	CHECK(FAILS_AS(sp_form_decode(&grpc__destroy_sandbox_request__descriptor, &one, 1, &m, &err),
+	CHECK(FAILS_AS(sp_form_decode(&grpc__destroy_sandbox_request__descriptor, &one, 1, &m,
+				      &err),
 		       err, SP_E_INVALID));
 }
 
@@ -281,25 +292,25 @@ TEST(form_utf8_validator)
 {
 	CHECK(sp_utf8_valid("", 0));
 	CHECK(sp_utf8_valid("plain ascii", 11));
-	CHECK(sp_utf8_valid("\xc3\xa9t\xc3\xa9", 6));	  /* été */
-	CHECK(sp_utf8_valid("\xe2\x82\xac", 3));	  /* € */
-	CHECK(sp_utf8_valid("\xf0\x9f\x90\xb3", 4));	  /* U+1F433 */
-	CHECK(sp_utf8_valid("\xf4\x8f\xbf\xbf", 4));	  /* U+10FFFF */
-	CHECK(!sp_utf8_valid("\xc0\x80", 2));		  /* overlong NUL */
-	CHECK(!sp_utf8_valid("\xe0\x80\xaf", 3));	  /* overlong '/' */
-	CHECK(!sp_utf8_valid("\xed\xa0\x80", 3));	  /* surrogate */
-	CHECK(!sp_utf8_valid("\xf4\x90\x80\x80", 4));	  /* > U+10FFFF */
-	CHECK(!sp_utf8_valid("\xc3", 1));		  /* cut short */
-	CHECK(!sp_utf8_valid("\xe2\x82", 2));		  /* cut short */
-	CHECK(!sp_utf8_valid("\x80", 1));		  /* a lone continuation byte */
+	CHECK(sp_utf8_valid("\xc3\xa9t\xc3\xa9", 6)); /* été */
+	CHECK(sp_utf8_valid("\xe2\x82\xac", 3));      /* € */
+	CHECK(sp_utf8_valid("\xf0\x9f\x90\xb3", 4));  /* U+1F433 */
+	CHECK(sp_utf8_valid("\xf4\x8f\xbf\xbf", 4));  /* U+10FFFF */
+	CHECK(!sp_utf8_valid("\xc0\x80", 2));	      /* overlong NUL */
+	CHECK(!sp_utf8_valid("\xe0\x80\xaf", 3));     /* overlong '/' */
+	CHECK(!sp_utf8_valid("\xed\xa0\x80", 3));     /* surrogate */
+	CHECK(!sp_utf8_valid("\xf4\x90\x80\x80", 4)); /* > U+10FFFF */
+	CHECK(!sp_utf8_valid("\xc3", 1));	      /* cut short */
+	CHECK(!sp_utf8_valid("\xe2\x82", 2));	      /* cut short */
+	CHECK(!sp_utf8_valid("\x80", 1));	      /* a lone continuation byte */
 	CHECK(!sp_utf8_valid("\xff", 1));
 	CHECK(!sp_utf8_valid("a\xc3(", 3));
 }
 
 /* --- the front-end's decoding ----------------------------------------------------------------- */
 
-static int decode_request(const char *svc, const char *method, const uint8_t *payload,
-			  size_t plen, struct fe_request *r, struct sp_err *err)
+static int decode_request(const char *svc, const char *method, const uint8_t *payload, size_t plen,
+			  struct fe_request *r, struct sp_err *err)
 {
 	Ttrpc__Request req = TTRPC__REQUEST__INIT;
 	size_t blen;
@@ -356,7 +367,11 @@ TEST(front_amplification_frame_stops_at_the_budget)
 	struct sp_err err;
 
 	REQUIRE(p);
-	memcpy(p, "\x0a\x03" "amp\x12\x03" "amp", 10);
+	memcpy(p,
+	       "\x0a\x03"
+	       "amp\x12\x03"
+	       "amp",
+	       10);
 	for (size_t i = 0; i < n; i++)
 		memcpy(p + 10 + 2 * i, "\x2a\x00", 2);
 	CHECK(FAILS_AS(decode_request("grpc.AgentService", "CreateContainer", p, len, &r, &err),
@@ -391,4 +406,52 @@ TEST(front_unknown_names_and_bad_envelopes)
 		       err, SP_E_INVALID));
 	CHECK_STR(err.msg, "bad CreateContainerRequest payload");
 	fe_request_release(&r);
+}
+
+/* The fuzz_form seeds were written by a second encoder (tests/fuzz/make-seeds: Python's protobuf
+ * walked by its own descriptors) from the golden requests and the kata-requests fixtures: PID 1
+ * takes every one, and ours writes each back byte for byte. */
+#include <dirent.h>
+
+#include "../fuzz/methods.h"
+
+TEST(form_seeds_of_a_second_encoder_decode)
+{
+	DIR *d = opendir("tests/fuzz/corpus/fuzz_form");
+	struct dirent *e;
+	int n = 0;
+
+	REQUIRE(d);
+	REQUIRE(sp_agent_service_init(NULL) == 0);
+	while ((e = readdir(d))) {
+		char path[512];
+		size_t len, again;
+		uint8_t *b, *w;
+		const struct tt_method *m;
+		ProtobufCMessage *msg = NULL;
+		struct sp_err err;
+
+		if (strncmp(e->d_name, "real-", 5) != 0)
+			continue;
+		snprintf(path, sizeof(path), "tests/fuzz/corpus/fuzz_form/%s", e->d_name);
+		b = slurp(path, &len);
+		REQUIRE(b && len >= 1);
+		m = fuzz_method(sp_agent_server(), b[0], NULL);
+		REQUIRE(m);
+		if (sp_form_decode(tt_method_form(m), b + 1, len - 1, &msg, &err) < 0) {
+			fprintf(stderr, "    %s: %s\n", e->d_name, err.msg);
+			*unit_failed_ = 1;
+		} else {
+			CHECK(sp_form_measure(msg, SP_FORM_MAX_LEN, NULL, NULL, &again, &err) == 0);
+			w = malloc(again + 1);
+			sp_form_write(msg, w);
+			CHECK(again == len - 1 && memcmp(w, b + 1, again) == 0);
+			free(w);
+			n++;
+		}
+		free(msg);
+		free(b);
+	}
+	closedir(d);
+	CHECK(n >= 40);
 }

@@ -94,8 +94,8 @@ static int create(struct tt_call *call, const ProtobufCMessage *req)
 {
 	static const struct sp_verdict v = { .allow = true };
 
-	return sp_prep_run(call, (const Grpc__CreateContainerRequest *)(const void *)req, &v,
-			   steps, 3);
+	return sp_prep_run(call, (const Grpc__CreateContainerRequest *)(const void *)req, &v, steps,
+			   3);
 }
 
 static const struct tt_method methods[] = {
