@@ -13,9 +13,6 @@
 #include "ttrpc.pb-c.h"
 
 #define BODY_INITIAL_CAP (64u << 10)
-/* Bodies being received, all connections together: a host that starts many large frames and
- * finishes none gets its connections closed rather than the front-end's memory. */
-#define FE_IN_TOTAL_MAX ((size_t)32 << 20)
 
 static void account(size_t *total, size_t old_cap, size_t new_cap)
 {

@@ -22,6 +22,11 @@
  * can still arrive for a call it had sent before reading stopped, plus slack. */
 #define FE_OUT_HARD_MAX ((size_t)TT_MAX_DATA + ((size_t)2 << 20))
 
+/* Bodies being received, all connections together: past it a frame is refused as it arrives
+ * (RESOURCE_EXHAUSTED, the rest discarded), so a host that starts many large frames and finishes
+ * none costs the front-end this much at most. */
+#define FE_IN_TOTAL_MAX ((size_t)32 << 20)
+
 enum fe_rx_state { FE_RX_HEADER, FE_RX_BODY, FE_RX_SKIP };
 
 /* Buffer memory of all connections together (allocated capacity, not bytes pending). */

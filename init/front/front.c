@@ -515,7 +515,10 @@ int sp_front_main(const struct sp_worker_ctx *ctx, const struct tt_server *serve
 		return 1;
 	}
 	while (!fe.gone) {
-		if (sp_loop_run_once(&fe.loop, partial ? SWEEP_MS : -1, &err) < 0) {
+		/* A connection the sweep closed is released (its socket closed) by the next turn. */
+		int wait = fe.loop.dead ? 0 : partial ? SWEEP_MS : -1;
+
+		if (sp_loop_run_once(&fe.loop, wait, &err) < 0) {
 			sp_warn("front", "%s", err.msg);
 			return 1;
 		}

@@ -493,3 +493,76 @@ TEST(ttrpc_many_frames_in_one_chunk)
 	CHECK(n == 1000);
 	ttpair_destroy(&c);
 }
+
+/* --- the front-end's bounds (init/front/conn.c) ---------------------------------------------- */
+
+/* Replies that pile up for a peer that does not read: the connection is broken past the hard
+ * limit, and the totals count what the buffers hold. */
+TEST(front_output_hard_limit_breaks_the_connection)
+{
+	struct ttpair c;
+	static uint8_t payload[1 << 20];
+	int n = 0;
+
+	conn_init(&c);
+	while (!c.fe.broken && n < 64) {
+		fe_conn_respond(&c.fe, (uint32_t)(2 * n + 1), TT_OK, NULL, payload,
+				sizeof(payload));
+		n++;
+	}
+	CHECK(c.fe.broken);
+	CHECK(fe_conn_pending(&c.fe) <= FE_OUT_HARD_MAX);
+	/* each reply is 1 MiB and a few bytes of framing: the sixth goes over 6 MiB */
+	CHECK(n == (int)(FE_OUT_HARD_MAX / sizeof(payload)));
+	CHECK(c.totals.out == c.fe.out_cap && c.totals.out >= fe_conn_pending(&c.fe));
+	ttpair_destroy(&c);
+	CHECK(c.totals.out == 0 && c.totals.in == 0);
+}
+
+/* Bodies being received by all connections together: over the total a frame is refused as it
+ * arrives and discarded, and the connection goes on. */
+TEST(front_input_total_refuses_a_frame_and_goes_on)
+{
+	struct ttpair c;
+	struct frame f;
+	uint8_t hdr[10] = { 0x00, 0x10, 0x00, 0x00, 0, 0, 0, 1, 1, 0 }; /* 1 MiB, stream 1 */
+	static uint8_t chunk[1 << 20];
+
+	conn_init(&c);
+	c.totals.in = FE_IN_TOTAL_MAX - 1000; /* the other connections hold nearly all of it */
+	ttpair_feed(&c, hdr, sizeof(hdr));
+	CHECK(fe_conn_partial(&c.fe));
+	ttpair_feed(&c, chunk, sizeof(chunk));
+	REQUIRE(pop(&c, &f));
+	CHECK(f.stream == 1 && status_code(&f) == TT_RESOURCE_EXHAUSTED);
+	frame_free(&f);
+	CHECK(!fe_conn_partial(&c.fe) && !c.fe.broken);
+	CHECK(c.totals.in == FE_IN_TOTAL_MAX - 1000);
+	c.totals.in = 0;
+	uint8_t req3[sizeof(check_req)];
+	memcpy(req3, check_req, sizeof(req3));
+	req3[7] = 3;
+	ttpair_feed(&c, req3, sizeof(req3));
+	REQUIRE(pop(&c, &f));
+	CHECK(f.stream == 3 && status_code(&f) == 0);
+	frame_free(&f);
+	ttpair_destroy(&c);
+}
+
+/* The socket layer's clock stamps when a frame began, for its deadlines. */
+TEST(front_frame_start_is_stamped)
+{
+	struct ttpair c;
+
+	conn_init(&c);
+	CHECK(!fe_conn_partial(&c.fe));
+	c.fe.now_ms = 1000;
+	ttpair_feed(&c, check_req, 3);
+	CHECK(fe_conn_partial(&c.fe) && c.fe.frame_start_ms == 1000);
+	c.fe.now_ms = 5000;
+	ttpair_feed(&c, check_req + 3, 20);
+	CHECK(fe_conn_partial(&c.fe) && c.fe.frame_start_ms == 1000);
+	ttpair_feed(&c, check_req + 23, sizeof(check_req) - 23);
+	CHECK(!fe_conn_partial(&c.fe));
+	ttpair_destroy(&c);
+}
