@@ -3,7 +3,13 @@
  * connection cap, and passes each connected socket to the front-end (init/front/), which reads
  * every host byte. From the front-end come requests in the internal form (agent/form.h) for
  * tt_conn_dispatch(); the answers go back to it. When the front-end dies, every call of every
- * connection is cancelled as a closed connection cancels it, and a new front-end is started. */
+ * connection is cancelled as a closed connection cancels it, and a new front-end is started.
+ *
+ * Why PID 1 accepts rather than telling the front-end the rules: the peer's CID comes from the
+ * kernel at accept, with nothing of the host's to parse; the rule (CID 2, CID 1 only with the
+ * test overlay) and the cap stay with the test-overlay decision PID 1 made at boot; and a
+ * front-end that is taken over never holds the listening socket, so it cannot take a peer the
+ * rules refuse (a process inside the guest). The price is one sendmsg per connection. */
 #define _GNU_SOURCE
 #include "agent/agent.h"
 
