@@ -2,6 +2,7 @@
  * bounded decoding (init/front/request.c): real requests go through unchanged; every malformed
  * form PID 1 must refuse is refused, naming where; host bytes that would cost too much are
  * refused before they do. */
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 #include "agent.pb-c.h"
 #include "health.pb-c.h"
 #include "oci.pb-c.h"
+#include "policyform.pb-c.h"
 #include "ttrpc.pb-c.h"
 #include "unit.h"
 
@@ -454,4 +456,90 @@ TEST(form_seeds_of_a_second_encoder_decode)
 	}
 	closedir(d);
 	CHECK(n >= 40);
+}
+
+/* A message whose two fields are one oneof: the Kata protos have no such oneof, so it is made
+ * here, the way protoc-c would. */
+struct two_of {
+	ProtobufCMessage base;
+	uint32_t which;
+	uint32_t a, b;
+};
+static const ProtobufCMessageDescriptor two_desc;
+static void two_init(ProtobufCMessage *m)
+{
+	static const struct two_of init = { PROTOBUF_C_MESSAGE_INIT(&two_desc), 0, 0, 0 };
+
+	*(struct two_of *)(void *)m = init;
+}
+static const ProtobufCFieldDescriptor two_fields[] = {
+	{ "a", 1, PROTOBUF_C_LABEL_NONE, PROTOBUF_C_TYPE_UINT32, offsetof(struct two_of, which),
+	  offsetof(struct two_of, a), NULL, NULL, PROTOBUF_C_FIELD_FLAG_ONEOF, 0, NULL, NULL },
+	{ "b", 2, PROTOBUF_C_LABEL_NONE, PROTOBUF_C_TYPE_UINT32, offsetof(struct two_of, which),
+	  offsetof(struct two_of, b), NULL, NULL, PROTOBUF_C_FIELD_FLAG_ONEOF, 0, NULL, NULL },
+};
+static const unsigned two_sorted[] = { 0, 1 };
+static const ProtobufCIntRange two_ranges[] = { { 1, 0 }, { 0, 2 } };
+static const ProtobufCMessageDescriptor two_desc = {
+	PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+	"unit.TwoOf",
+	"TwoOf",
+	"TwoOf",
+	"unit",
+	sizeof(struct two_of),
+	2,
+	two_fields,
+	two_sorted,
+	1,
+	two_ranges,
+	(ProtobufCMessageInit)two_init,
+	NULL,
+	NULL,
+	NULL,
+};
+
+TEST(form_oneof_takes_one_member)
+{
+	static const uint8_t one[] = { 0, 1, 7, 0, 0, 0 },
+			     both[] = { 1, 5, 0, 0, 0, 1, 7, 0, 0, 0 };
+	ProtobufCMessage *m = NULL;
+	struct sp_err err;
+
+	REQUIRE(sp_form_decode(&two_desc, one, sizeof(one), &m, &err) == 0);
+	CHECK(((struct two_of *)(void *)m)->which == 2 && ((struct two_of *)(void *)m)->b == 7);
+	free(m);
+	CHECK(FAILS_AS(sp_form_decode(&two_desc, both, sizeof(both), &m, &err), err, SP_E_INVALID));
+	CHECK(strstr(err.msg, "TwoOf.b: two members of one oneof") != NULL);
+}
+
+/* PolicyForm's JsonValue nests: a chain deeper than PID 1's 16 levels is refused. */
+TEST(form_nested_deeper_than_pid1_takes)
+{
+	/* JsonValue: kind, boolean, integer, number, text "", keys 0, items n */
+	static const uint8_t head[] = { 5, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+					0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0 };
+	uint8_t f[2048], *p = f;
+	ProtobufCMessage *m = NULL;
+	struct sp_err err;
+
+	for (int levels = 14; levels <= 16; levels += 2) {
+		p = f;
+		memset(p, 0, 4), p += 4; /* format */
+		*p++ = 1;		 /* json: present */
+		for (int i = 0; i < levels; i++) {
+			memcpy(p, head, sizeof(head)), p += sizeof(head);
+			memcpy(p, &(uint32_t){ i + 1 < levels ? 1u : 0u }, 4), p += 4;
+		}
+		memset(p, 0, 4 + 5 + 8), p += 17; /* rego, error, length */
+		if (levels == 14) {
+			CHECK(sp_form_decode(&sealpod__policy_form__descriptor, f, (size_t)(p - f),
+					     &m, &err) == 0);
+			free(m);
+		} else {
+			CHECK(FAILS_AS(sp_form_decode(&sealpod__policy_form__descriptor, f,
+						      (size_t)(p - f), &m, &err),
+				       err, SP_E_EXHAUSTED));
+			CHECK(strstr(err.msg, "nested deeper than PID 1 takes") != NULL);
+		}
+	}
 }
