@@ -212,10 +212,9 @@ out:
 
 /* --- SetPolicy --------------------------------------------------------------------------------- */
 
-int sp_agent_set_policy(struct tt_call *call, const Grpc__SetPolicyRequest *req,
+int sp_agent_set_policy(struct tt_call *call, const Sealpod__PolicyForm *form,
 			const struct sp_verdict *verdict)
 {
-	size_t len = strlen(req->policy);
 	struct sp_policy_state st;
 	struct sp_err err;
 
@@ -224,8 +223,9 @@ int sp_agent_set_policy(struct tt_call *call, const Grpc__SetPolicyRequest *req,
 		return tt_call_failf(call, SP_E_DENIED,
 				     "SetPolicyRequest is blocked by policy: no policy is loaded");
 	read_state(&st);
-	/* On any failure the policy in force stays as it was. */
-	if (sp_policy_replace(&policy, &st, req->policy, len, &err) < 0) {
+	/* On any failure the policy in force stays as it was. The document was parsed by the
+	 * front-end; PID 1 builds the policy from its fixed form (policy/policy_form.c). */
+	if (sp_policy_replace_form(&policy, &st, &form->base, &err) < 0) {
 		/* The policy module escaped the host text in its message already. */
 		if (err.kind == SP_E_DENIED) {
 			deny_log(err.msg);
@@ -235,7 +235,8 @@ int sp_agent_set_policy(struct tt_call *call, const Grpc__SetPolicyRequest *req,
 			sp_policy_describe(policy), err.msg);
 		return tt_call_failf(call, SP_E_INVALID, "SetPolicy: %s", err.msg);
 	}
-	sp_info("policy", "SetPolicy: now %s (%zu bytes)", sp_policy_describe(policy), len);
+	sp_info("policy", "SetPolicy: now %s (%llu bytes)", sp_policy_describe(policy),
+		(unsigned long long)form->length);
 	for (size_t i = 0; i < sp_policy_nwarnings(policy); i++)
 		sp_warn("policy", "%s", sp_policy_warning(policy, i));
 	return tt_call_reply(call, NULL);

@@ -16,6 +16,7 @@
 #include "policy/policy.h"
 
 #include "agent.pb-c.h"
+#include "policyform.pb-c.h"
 
 /* Hands the policy in force to the agent (boot: the built-in default, or initdata's). Takes
  * ownership of p and frees the one it replaces. from_initdata: p came from verified initdata,
@@ -35,8 +36,9 @@ bool sp_agent_container_accepted(void);
 int sp_agent_policy_gate(const char *request_name, const ProtobufCMessage *req,
 			 struct sp_verdict *v);
 
-/* The SetPolicy handler (the agent's own method table, service.c). */
-int sp_agent_set_policy(struct tt_call *call, const Grpc__SetPolicyRequest *req,
+/* The SetPolicy handler (the agent's own method table, service.c): it gets the document in its
+ * fixed form, which the front-end made of the host's text (policy.h, sp_policy_form_make). */
+int sp_agent_set_policy(struct tt_call *call, const Sealpod__PolicyForm *form,
 			const struct sp_verdict *verdict);
 
 #ifdef SEALPOD_HOST_BUILD

@@ -11,6 +11,7 @@
 
 #include "agent/agent.h"
 #include "agent/gate.h"
+#include "front/front.h"
 #include "lib/fileio.h"
 #include "lib/log.h"
 #include "lib/validate.h"
@@ -38,7 +39,7 @@ struct agent_method {
 	bool deny_empty;
 };
 
-static int agent_dispatch(struct tt_call *call, const uint8_t *payload, size_t len);
+static int agent_dispatch(struct tt_call *call, const ProtobufCMessage *req);
 
 static struct tt_method methods[MAX_METHODS];
 static struct agent_method specs[MAX_METHODS];
@@ -71,7 +72,7 @@ static int add_method(size_t *n, const struct tt_msg_table *t, const struct tt_m
 					m->name);
 	if (*n >= MAX_METHODS)
 		return sp_error(err, 0, "more than %d methods", MAX_METHODS);
-	methods[*n] = (struct tt_method){ m->name, agent_dispatch };
+	methods[*n] = (struct tt_method){ m->name, m->desc, agent_dispatch, m->form, m->convert };
 	specs[*n] = (struct agent_method){ m, request, strcmp(request, "ReadStreamRequest") == 0 };
 	(*n)++;
 	return 0;
@@ -114,31 +115,23 @@ static const char *bad_id_field(const ProtobufCMessage *req)
 	return NULL;
 }
 
-static int agent_dispatch(struct tt_call *call, const uint8_t *payload, size_t len)
+static int agent_dispatch(struct tt_call *call, const ProtobufCMessage *req)
 {
 	const struct agent_method *m = &specs[call->method - methods];
-	ProtobufCMessage *req = protobuf_c_message_unpack(m->impl->desc, NULL, len, payload);
 	struct sp_verdict *v;
 	const char *bad;
 	int ret;
 
-	if (!req)
-		return tt_call_failf(call, SP_E_INVALID, "bad %s payload", m->request);
 	bad = bad_id_field(req);
-	if (bad) {
-		protobuf_c_message_free_unpacked(req, NULL);
+	if (bad)
 		return tt_call_failf(call, SP_E_INVALID, "%s: %s is not a valid id", m->request,
 				     bad);
-	}
 	v = malloc(sizeof(*v));
-	if (!v) {
-		protobuf_c_message_free_unpacked(req, NULL);
+	if (!v)
 		return tt_call_failf(call, SP_E_EXHAUSTED, "out of memory");
-	}
 	/* POLICY: the one place where every AgentService request meets the policy, after it
 	 * decoded and before any handler sees it. The gate logged a denial under policy.deny. */
 	if (sp_agent_policy_gate(m->request, req, v) < 0) {
-		protobuf_c_message_free_unpacked(req, NULL);
 		if (!v->why[0])
 			(void)snprintf(v->why, sizeof(v->why), "%s is blocked by policy",
 				       m->request);
@@ -148,10 +141,31 @@ static int agent_dispatch(struct tt_call *call, const uint8_t *payload, size_t l
 		return ret;
 	}
 	ret = m->impl->fn(call, req, v);
-	protobuf_c_message_free_unpacked(req, NULL);
 	free(v);
 	return ret;
 }
+
+/* --- the front-end ------------------------------------------------------------------------------ */
+
+static int front_main(const struct sp_worker_ctx *ctx)
+{
+	struct sp_err err;
+
+	if (sp_agent_service_init(&err) < 0) {
+		sp_warn("front", "%s", err.msg);
+		return 1;
+	}
+	return sp_front_main(ctx, sp_agent_server());
+}
+
+const struct sp_worker_def sp_agent_front_worker = {
+	.name = "front",
+	.confine = &sp_front_confine,
+	.in = SP_FRONT_IN,
+	.out = SP_FRONT_OUT,
+	.main = front_main,
+	.queue_max = SP_FRONT_QUEUE_MAX,
+};
 
 /* --- the agent's own methods ------------------------------------------------------------------ */
 
@@ -226,7 +240,16 @@ static int get_guest_details(struct tt_call *call, const Grpc__GuestDetailsReque
 
 TT_MSG_ADAPTER(get_guest_details, Grpc__GuestDetailsRequest)
 TT_MSG_ADAPTER(remove_stale_virtiofs_share_mounts, Grpc__RemoveStaleVirtiofsShareMountsRequest)
-TT_MSG_ADAPTER(sp_agent_set_policy, Grpc__SetPolicyRequest)
+TT_MSG_ADAPTER(sp_agent_set_policy, Sealpod__PolicyForm)
+
+/* In the front-end: SetPolicy's document parsed there, PID 1 gets the policy's fixed form. */
+static int set_policy_form(const ProtobufCMessage *req, ProtobufCAllocator *a,
+			   ProtobufCMessage **out, struct sp_err *err)
+{
+	const Grpc__SetPolicyRequest *r = (const Grpc__SetPolicyRequest *)(const void *)req;
+
+	return sp_policy_form_make(r->policy, strlen(r->policy), a, out, err);
+}
 TT_MSG_ADAPTER(update_ephemeral_mounts, Grpc__UpdateEphemeralMountsRequest)
 
 static const struct tt_msg_method agent_methods[] = {
@@ -234,7 +257,8 @@ static const struct tt_msg_method agent_methods[] = {
 	TT_MSG_METHOD("RemoveStaleVirtiofsShareMounts",
 		      grpc__remove_stale_virtiofs_share_mounts_request,
 		      remove_stale_virtiofs_share_mounts),
-	TT_MSG_METHOD("SetPolicy", grpc__set_policy_request, sp_agent_set_policy),
+	{ "SetPolicy", &grpc__set_policy_request__descriptor, sp_agent_set_policy_msg,
+	  &sealpod__policy_form__descriptor, set_policy_form },
 	TT_MSG_METHOD("UpdateEphemeralMounts", grpc__update_ephemeral_mounts_request,
 		      update_ephemeral_mounts),
 };

@@ -1,12 +1,18 @@
-/* ttRPC server side, without sockets: bytes go in with tt_conn_feed(), replies come out of
- * tt_conn_output(). The socket layer (listen.c), the unit tests and the fuzzer all drive the same
- * state machine.
+/* ttRPC calls in PID 1, without sockets and without host bytes.
  *
- * A request is dispatched through a table of services and methods to a handler that gets a
- * struct tt_call. The handler answers now (tt_call_reply / tt_call_error, then returns what they
- * return) or parks the call (tt_call_park, return TT_PARKED) and answers later, when its event
- * fires, by the same functions; other calls on the connection keep flowing meanwhile. When the
- * connection goes away every parked call's cancel hook runs and the call is freed. */
+ * The host's bytes are framed and decoded by the front-end, a confined process of its own
+ * (init/front/): it hands PID 1 each request as (connection, stream, method, the request in the
+ * internal form of agent/form.h). tt_conn_dispatch() checks the form against PID 1's own bounds,
+ * builds the request and runs the method's handler with a struct tt_call. The handler answers
+ * now (tt_call_reply / tt_call_error, then returns what they return) or parks the call
+ * (tt_call_park, return TT_PARKED) and answers later, when its event fires, by the same
+ * functions; other calls on the connection keep flowing meanwhile. Answers leave through the
+ * connection's sink (to the front-end, which encodes and frames them). When the connection goes
+ * away (the front-end says so, or dies) every parked call's cancel hook runs and the call is
+ * freed.
+ *
+ * The same tables tell the front-end what the methods are (service and method names, the
+ * message the host sends), so both sides agree on the method numbers. */
 #ifndef SEALPOD_AGENT_TTRPC_H
 #define SEALPOD_AGENT_TTRPC_H
 
@@ -17,11 +23,10 @@
 
 #include "lib/err.h"
 
-#define TT_HDR_LEN	10
-#define TT_MAX_DATA	(4u << 20)  /* the frame data limit of containerd/ttrpc */
-#define TT_OUT_SOFT_MAX (1u << 20)  /* stop reading a peer whose replies pile up beyond this */
-#define TT_OUT_HARD_MAX (16u << 20) /* a peer that lets more pile up is disconnected */
-#define TT_MAX_PARKED	1024	    /* parked calls per connection (a call over it is refused) */
+#define TT_HDR_LEN     10
+#define TT_MAX_DATA    (4u << 20) /* the frame data limit of containerd/ttrpc */
+#define TT_MAX_PARKED  1024	  /* parked calls per connection (a call over it is refused) */
+#define TT_MAX_MESSAGE 256	  /* bytes of an error message, with its NUL */
 
 enum tt_frame_type { TT_TYPE_REQUEST = 1, TT_TYPE_RESPONSE = 2, TT_TYPE_DATA = 3 };
 
@@ -40,19 +45,32 @@ enum tt_code {
 	TT_INTERNAL = 13,
 	TT_UNAVAILABLE = 14,
 };
+#define TT_CODE_MAX 16 /* google.rpc.Code stops at 16 (UNAUTHENTICATED) */
 
 enum tt_handler_result { TT_DONE = 0, TT_PARKED = 1 };
 
 struct tt_call;
 struct tt_conn;
 
-/* payload is the request message's bytes (untrusted, valid only during the call to the handler).
- * Return tt_call_reply()/tt_call_error() (TT_DONE) or TT_PARKED after tt_call_park(). */
-typedef int (*tt_handler)(struct tt_call *call, const uint8_t *payload, size_t len);
+/* req is the request, decoded from its internal form (valid only during the call: a handler
+ * that parks copies what it needs). Return tt_call_reply()/tt_call_error() (TT_DONE) or
+ * TT_PARKED after tt_call_park(). */
+typedef int (*tt_handler)(struct tt_call *call, const ProtobufCMessage *req);
+
+/* In the front-end, for a method whose request PID 1 must not get as the host wrote it: makes
+ * the message PID 1 gets instead (of the method's form descriptor) from the decoded request,
+ * every part of it allocated from a (freed with protobuf_c_message_free_unpacked(out, a)).
+ * SetPolicy's document becomes the policy in a fixed form this way. 0, or -1 with err (answered
+ * to the host with tt_code_for(err)). */
+typedef int (*tt_convert)(const ProtobufCMessage *req, ProtobufCAllocator *a,
+			  ProtobufCMessage **out, struct sp_err *err);
 
 struct tt_method {
 	const char *name;
+	const ProtobufCMessageDescriptor *request; /* what the host sends */
 	tt_handler fn;
+	const ProtobufCMessageDescriptor *form; /* what PID 1 gets, when not request */
+	tt_convert convert;			/* with form: the front-end makes it */
 };
 
 struct tt_service {
@@ -67,6 +85,13 @@ struct tt_server {
 	void *data; /* for handlers: tt_call->conn->server->data */
 };
 
+/* A method's number between the front-end and PID 1: its service's index and its own. */
+#define TT_METHOD_ID(s, m) ((uint32_t)(s) << 16 | (uint32_t)(m))
+/* The method numbered id, NULL when there is none. */
+const struct tt_method *tt_server_method(const struct tt_server *server, uint32_t id);
+/* The message PID 1 gets for m. */
+const ProtobufCMessageDescriptor *tt_method_form(const struct tt_method *m);
+
 struct tt_call {
 	struct tt_conn *conn;
 	uint32_t stream;
@@ -80,42 +105,34 @@ struct tt_call {
 	struct tt_call *prev, *next;
 };
 
-enum tt_rx_state { TT_RX_HEADER, TT_RX_BODY, TT_RX_SKIP };
+/* Where a connection's answers go: code TT_OK with msg (NULL: an empty payload), else code and
+ * message (msg NULL). Returns 0, or -1 when the answer could not be queued (the connection is
+ * then as good as gone; the caller has nothing to undo). */
+struct tt_sink {
+	int (*reply)(struct tt_conn *conn, uint32_t stream, enum tt_code code, const char *message,
+		     const ProtobufCMessage *msg);
+};
 
+/* One connection of the host, as PID 1 knows it (the bytes are the front-end's). */
 struct tt_conn {
 	const struct tt_server *server;
-	/* receive side */
-	enum tt_rx_state rx;
-	uint8_t hdr[TT_HDR_LEN];
-	size_t hdr_have;
-	uint32_t len, stream;
-	uint8_t type, flags;
-	uint8_t *body;
-	size_t body_have, body_cap;
-	uint32_t skip;	      /* body bytes still to discard */
-	uint32_t last_stream; /* highest client stream id accepted */
-	/* send side: out[out_off..out_len) is pending */
-	uint8_t *out;
-	size_t out_off, out_len, out_cap;
-	bool broken; /* output over TT_OUT_HARD_MAX or out of memory: the owner should close */
+	const struct tt_sink *sink;
+	void *owner;
+	uint32_t id; /* the front-end's name for it */
 	/* parked calls */
 	struct tt_call *parked;
 	unsigned nparked;
 	struct tt_call *dispatching;
-	/* Called when a reply is queued outside tt_conn_feed (a parked call answered later). */
-	void (*on_output)(struct tt_conn *conn);
-	void *owner;
 	/* counters, for logs and tests */
-	unsigned long frames_in, replies_out, protocol_errors;
+	unsigned long calls, replies_out, bad_forms;
 };
 
-void tt_conn_init(struct tt_conn *conn, const struct tt_server *server);
-/* Consumes all of data[0..len), in any chunking; replies are queued. */
-void tt_conn_feed(struct tt_conn *conn, const uint8_t *data, size_t len);
-size_t tt_conn_pending(const struct tt_conn *conn);
-const uint8_t *tt_conn_output(const struct tt_conn *conn, size_t *len);
-void tt_conn_consume(struct tt_conn *conn, size_t n);
-/* Cancels and frees every parked call, frees the buffers. conn may be re-initialised after. */
+void tt_conn_init(struct tt_conn *conn, const struct tt_server *server, const struct tt_sink *sink,
+		  uint32_t id);
+/* One request from the front-end: checked (method, form) and run, or answered with an error. */
+void tt_conn_dispatch(struct tt_conn *conn, uint32_t stream, uint32_t method, int64_t timeout_nano,
+		      const uint8_t *form, size_t len);
+/* Cancels and frees every parked call. conn may be re-initialised after. */
 void tt_conn_destroy(struct tt_conn *conn);
 
 /* Answers the call with an OK Response whose payload is msg packed (msg may be NULL: empty
@@ -137,11 +154,10 @@ int tt_call_failf(struct tt_call *call, enum sp_err_kind kind, const char *fmt, 
 
 /* --- methods that take a decoded request ------------------------------------------------------
  * A module that serves requests exports a table of these (runtime, net, sandbox, the agent's
- * own); agent/service.c assembles the AgentService from the tables, decodes each request with
- * desc, asks the policy and calls fn with the decoded request (freed when fn returns: a handler
- * that parks copies what it needs) and the policy's verdict on it (struct sp_verdict,
- * policy/policy.h: what the policy consented to and what the request must still show). fn
- * answers like a tt_handler. */
+ * own); agent/service.c assembles the AgentService from the tables, checks the ids each request
+ * names, asks the policy and calls fn with the request and the policy's verdict on it (struct
+ * sp_verdict, policy/policy.h: what the policy consented to and what the request must still
+ * show). fn answers like a tt_handler. form and convert: as in struct tt_method. */
 struct sp_verdict;
 typedef int (*tt_msg_handler)(struct tt_call *call, const ProtobufCMessage *req,
 			      const struct sp_verdict *verdict);
@@ -149,6 +165,8 @@ struct tt_msg_method {
 	const char *name; /* the method, e.g. "CreateContainer" */
 	const ProtobufCMessageDescriptor *desc;
 	tt_msg_handler fn;
+	const ProtobufCMessageDescriptor *form;
+	tt_convert convert;
 };
 struct tt_msg_table {
 	const char *module; /* for messages */
@@ -165,10 +183,10 @@ struct tt_msg_table {
 	}
 #define TT_MSG_METHOD(name, lower, fn)                                                             \
 	{                                                                                          \
-		name, &lower##__descriptor, fn##_msg                                               \
+		name, &lower##__descriptor, fn##_msg, NULL, NULL                                   \
 	}
 
-/* Appends one frame (header + data) to conn's output; also used by tests to build requests. */
+/* Appends one frame (header + data) to buf; for the front-end and for tests building requests. */
 int tt_frame_append(uint8_t **buf, size_t *len, size_t *cap, uint32_t stream, uint8_t type,
 		    uint8_t flags, const uint8_t *data, size_t dlen);
 

@@ -22,6 +22,7 @@
 #include "lib/fileio.h"
 #include "lib/log.h"
 #include "lib/testmode.h"
+#include "lib/worker.h"
 #include "runtime/runtime.h"
 #include "sandbox/sandbox.h"
 #include "storage/storage.h"
@@ -37,6 +38,12 @@ struct boot {
 };
 
 static struct boot boot = { .loop = { .epfd = -1 } }; /* static only for host_cleanup */
+
+/* Every kind of worker /init can be exec'd as (lib/worker.h): main hands argv to
+ * sp_worker_main first, which runs the one named there and never returns. */
+static const struct sp_worker_def *const workers[] = {
+	&sp_agent_front_worker, /* the control port's front-end (init/front/) */
+};
 
 /* Leave the initramfs for a tmpfs root, so containers can pivot_root (boot/mounts.c). On
  * success this execs /init again, which comes back here and goes on. */
@@ -84,6 +91,16 @@ static void step_mounts(void)
 		sp_warn("mounts", "lo: %s", err.msg);
 	else
 		sp_info("mounts", "lo up");
+}
+
+/* The /init workers are exec'd from (lib/worker.h), opened once, now that the root is final:
+ * nothing a worker runs is looked up by path later. */
+static void step_workers(void)
+{
+	struct sp_err err;
+
+	if (sp_worker_set_exe(sp_is_pid1() ? "/init" : "/proc/self/exe", &err) < 0)
+		sp_fatal("boot.workers", "%s", err.msg);
 }
 
 static void step_cmdline(struct boot *b)
@@ -164,24 +181,34 @@ static void step_runtime(struct boot *b)
 		sp_warn("runtime", "%s", err.msg);
 }
 
+/* The control port: PID 1 listens and accepts; a confined front-end reads every host byte
+ * (init/front/) and hands PID 1 each request in a form it checks itself. */
 static void step_listen(struct boot *b)
 {
+	struct sp_agent_listen_conf lc = {
+		.loop = &b->loop,
+		.addr = &b->cfg.addr,
+		.accept_loopback = b->test_overlay && b->cfg.sec.allow_loopback,
+		.front = &sp_agent_front_worker,
+	};
 	struct sp_err err;
 	char addr[128];
-	bool loopback;
 
-	loopback = b->test_overlay && b->cfg.sec.allow_loopback;
 	sp_listen_addr_format(&b->cfg.addr, addr, sizeof(addr));
-	if (sp_agent_service_init(&err) < 0 ||
-	    sp_agent_listen(&b->loop, &b->cfg.addr, loopback, sp_agent_server(), &err) < 0)
+	if (sp_agent_service_init(&err) < 0)
+		sp_fatal("agent.listen", "%s", err.msg);
+	lc.server = sp_agent_server();
+	if (sp_agent_listen(&lc, &err) < 0)
 		sp_fatal("agent.listen", "%s", err.msg);
 	if (b->cfg.addr.kind == SP_ADDR_VSOCK)
-		sp_info("listen", "%s, peers: host (cid 2)%s", addr,
-			loopback	  ? ", loopback (cid 1, test overlay)"
-			: b->test_overlay ? "; loopback refused by sealpod.loopback=0"
-					  : "");
+		sp_info("listen", "%s, peers: host (cid 2)%s; front-end pid %d", addr,
+			lc.accept_loopback ? ", loopback (cid 1, test overlay)"
+			: b->test_overlay  ? "; loopback refused by sealpod.loopback=0"
+					   : "",
+			(int)sp_agent_front_pid());
 	else
-		sp_info("listen", "%s, peers: any (host test mode)", addr);
+		sp_info("listen", "%s, peers: any (host test mode); front-end pid %d", addr,
+			(int)sp_agent_front_pid());
 	sp_info("ready", "control port %s", addr);
 }
 
@@ -258,12 +285,14 @@ int main(int argc, char **argv)
 {
 	struct boot *b = &boot;
 
+	sp_worker_main(argc, argv, workers, sizeof(workers) / sizeof(workers[0]));
 	if (!sp_is_pid1())
 		parse_host_args(b, argc, argv);
 	step_root(argv);
 	step_undumpable();
 	step_signals(b);
 	step_mounts();
+	step_workers();
 	step_cmdline(b);
 	step_initdata(b);
 	step_policy(b);

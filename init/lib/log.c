@@ -18,6 +18,11 @@ void sp_log_set_sinks(int console, int kmsg)
 	kmsg_fd = kmsg;
 }
 
+int sp_log_kmsg_fd(void)
+{
+	return kmsg_fd;
+}
+
 void sp_log_set_level(enum sp_log_level level)
 {
 	cur_level = level;

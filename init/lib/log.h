@@ -11,6 +11,8 @@ enum sp_log_level { SP_LOG_ERROR = 0, SP_LOG_WARN, SP_LOG_INFO, SP_LOG_DEBUG };
 
 /* Takes ownership of neither fd; -1 disables that sink. Before this call lines go to fd 2. */
 void sp_log_set_sinks(int console_fd, int kmsg_fd);
+/* The /dev/kmsg sink, -1 when there is none (a worker gets it passed: lib/worker.c). */
+int sp_log_kmsg_fd(void);
 void sp_log_set_level(enum sp_log_level level);
 enum sp_log_level sp_log_get_level(void);
 

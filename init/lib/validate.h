@@ -34,6 +34,10 @@ int sp_path_beneath(const char *path, const char *prefix, const char **rest, con
  * "/" alone. */
 bool sp_valid_prefix(const char *prefix);
 
+/* True when s[0..len) is well-formed UTF-8 (no overlong form, no surrogate, nothing above
+ * U+10FFFF): what protobuf requires of a string field. s may be NULL when len is 0. */
+bool sp_utf8_valid(const char *s, size_t len);
+
 /* True when path is absolute and normalised ("/a/b": no empty, "." or ".." component, no
  * control character), at most SP_PATH_MAX bytes. */
 bool sp_abs_path_ok(const char *path);

@@ -653,3 +653,22 @@ int sp_policy_replace(struct sp_policy **cur, const struct sp_policy_state *st, 
 	*cur = next;
 	return 0;
 }
+
+int sp_policy_replace_form(struct sp_policy **cur, const struct sp_policy_state *st,
+			   const struct ProtobufCMessage *form, struct sp_err *err)
+{
+	struct sp_policy *next = NULL;
+	char why[SP_POLICY_WHY_MAX];
+
+	if (!cur || !*cur)
+		return sp_fail(err, SP_E_DENIED, 0, "SetPolicyRequest: no current policy");
+	if (!sp_policy_set_allowed(*cur, st, why, sizeof(why))) {
+		sp_fail(err, SP_E_DENIED, 0, "%s", why);
+		return sp_err_stage(err, SP_STAGE_POLICY_DENY);
+	}
+	if (sp_policy_form_load(form, &next, err) < 0)
+		return sp_err_kind(err, SP_E_INVALID);
+	sp_policy_free(*cur);
+	*cur = next;
+	return 0;
+}

@@ -162,6 +162,25 @@ bool sp_policy_set_allowed(const struct sp_policy *cur, const struct sp_policy_s
 int sp_policy_replace(struct sp_policy **cur, const struct sp_policy_state *st, const char *doc,
 		      size_t len, struct sp_err *err);
 
+/* --- SetPolicy's document in its fixed form (policy_form.c, agent/proto/policyform.proto) -------
+ * PID 1 runs no parser on the host's text: the front-end (init/front/) parses it with the
+ * loaders' own first halves and hands PID 1 a PolicyForm, from which PID 1 builds the policy. */
+struct ProtobufCMessage;
+struct ProtobufCAllocator;
+/* The front-end: doc[0..len) into a PolicyForm (*out, every part allocated from a). A document
+ * that is no policy still makes a form, carrying the parser's reason, so that PID 1 says it
+ * only after its own checks (SetPolicy may be refused whatever the document). -1 (kind
+ * SP_E_EXHAUSTED) only when a runs out. */
+int sp_policy_form_make(const char *doc, size_t len, struct ProtobufCAllocator *a,
+			struct ProtobufCMessage **out, struct sp_err *err);
+/* PID 1: the policy a PolicyForm describes, or -1 with err (SP_E_INVALID: the reason the
+ * document is no policy, escaped). */
+int sp_policy_form_load(const struct ProtobufCMessage *form, struct sp_policy **out,
+			struct sp_err *err);
+/* sp_policy_replace() for a document in its fixed form. */
+int sp_policy_replace_form(struct sp_policy **cur, const struct sp_policy_state *st,
+			   const struct ProtobufCMessage *form, struct sp_err *err);
+
 /* --- names ------------------------------------------------------------------------------------ */
 /* The request message name Kata's policy uses for an AgentService or Health method
  * ("ReadStdout" -> "ReadStreamRequest", "GetGuestDetails" -> "GuestDetailsRequest"), or NULL

@@ -64,6 +64,23 @@ char *sp_policy_strndup(struct sp_policy *p, const char *s, size_t len);
 void sp_policy_warn(struct sp_policy *p, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* The two halves of loading a document, so that the front-end can parse the host's text and PID 1
+ * build the policy from what it found (policy_form.c): JSON text into a json-c tree, a tree into
+ * a policy; Rego text into its default rules, the rules into a policy. */
+struct json_object;
+int sp_policy_json_parse(const char *doc, size_t len, struct json_object **out, struct sp_err *err);
+int sp_policy_load_json_tree(struct json_object *root, struct sp_policy **out, struct sp_err *err);
+struct sp_rego_default {
+	char name[128];
+	bool value;
+	unsigned line;
+};
+#define SP_POLICY_MAX_REGO_DEFAULTS 1024
+int sp_policy_rego_scan(const char *doc, size_t len, struct sp_rego_default *defs, size_t max,
+			size_t *n, struct sp_err *err);
+int sp_policy_load_rego_defaults(const struct sp_rego_default *defs, size_t n,
+				 struct sp_policy **out, struct sp_err *err);
+
 /* Checks a whole document before any parser sees it: size cap and no NUL byte. */
 int sp_policy_doc_ok(const char *doc, size_t len, const char *what, struct sp_err *err);
 

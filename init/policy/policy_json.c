@@ -438,14 +438,14 @@ static int parse_top(struct sp_policy *p, struct json_object *root, struct sp_er
 	return 0;
 }
 
-int sp_policy_load_json(const char *doc, size_t len, struct sp_policy **out, struct sp_err *err)
+int sp_policy_json_parse(const char *doc, size_t len, struct json_object **out, struct sp_err *err)
 {
 	__attribute__((cleanup(free_tokener))) struct json_tokener *tok = NULL;
 	__attribute__((cleanup(put_json))) struct json_object *root = NULL;
 	enum json_tokener_error jerr;
-	struct sp_policy *p;
 	size_t end;
 
+	*out = NULL;
 	if (sp_policy_doc_ok(doc, len, DOC, err) < 0)
 		return -1;
 	if (len == 0)
@@ -467,8 +467,15 @@ int sp_policy_load_json(const char *doc, size_t len, struct sp_policy **out, str
 		end++;
 	if (end != len)
 		return sp_error(err, 0, DOC ": trailing bytes after the document at byte %zu", end);
+	*out = root;
+	root = NULL;
+	return 0;
+}
 
-	p = sp_policy_new(SP_POLICY_JSON);
+int sp_policy_load_json_tree(struct json_object *root, struct sp_policy **out, struct sp_err *err)
+{
+	struct sp_policy *p = sp_policy_new(SP_POLICY_JSON);
+
 	if (!p)
 		return sp_error(err, ENOMEM, DOC);
 	if (parse_top(p, root, err) < 0) {
@@ -477,4 +484,13 @@ int sp_policy_load_json(const char *doc, size_t len, struct sp_policy **out, str
 	}
 	*out = p;
 	return 0;
+}
+
+int sp_policy_load_json(const char *doc, size_t len, struct sp_policy **out, struct sp_err *err)
+{
+	__attribute__((cleanup(put_json))) struct json_object *root = NULL;
+
+	if (sp_policy_json_parse(doc, len, &root, err) < 0)
+		return -1;
+	return sp_policy_load_json_tree(root, out, err);
 }

@@ -91,49 +91,58 @@ static int parse_default(const struct line *l, char *name, size_t namelen, bool 
 	return 0;
 }
 
-static int apply_default(struct sp_policy *p, const struct line *l, unsigned *first_line,
+/* A default line's meaning; refusals quote the line as PID 1 rebuilt it from its fixed form. */
+static int apply_default(struct sp_policy *p, const struct sp_rego_default *d, unsigned *first_line,
 			 struct sp_err *err)
 {
-	char name[128] = "";
-	bool value = false;
+	char text[160];
+	struct line l = { .s = text, .no = d->line };
 	int idx;
 
-	if (parse_default(l, name, sizeof(name), &value, err) < 0)
-		return -1;
-	if (strcmp(name, "AllowRequestsFailingPolicy") == 0) {
-		if (value)
-			return refuse(l,
+	l.n = (size_t)snprintf(text, sizeof(text), "default %s := %s", d->name,
+			       d->value ? "true" : "false");
+	if (l.n >= sizeof(text))
+		l.n = sizeof(text) - 1;
+	if (strcmp(d->name, "AllowRequestsFailingPolicy") == 0) {
+		if (d->value)
+			return refuse(&l,
 				      "log-only denials (AllowRequestsFailingPolicy) are "
 				      "not supported",
 				      err);
 		return 0;
 	}
-	if (strcmp(name, "CheckRequest") == 0) {
+	if (strcmp(d->name, "CheckRequest") == 0) {
 		sp_policy_warn(p, "policy.rego line %u: CheckRequest is never gated; rule ignored",
-			       l->no);
+			       d->line);
 		return 0;
 	}
-	idx = sp_request_index(name);
+	idx = sp_request_index(d->name);
 	if (idx < 0) {
 		/* Harmless either way: an unknown name is a request we never serve, and a request
 		 * without a rule is denied, so a misspelt name cannot open anything. */
-		sp_policy_warn(p, "policy.rego line %u: unknown request '%s' ignored", l->no, name);
+		sp_policy_warn(p, "policy.rego line %u: unknown request '%s' ignored", d->line,
+			       d->name);
 		return 0;
 	}
 	if (first_line[idx]) {
 		char what[112];
 
 		(void)snprintf(what, sizeof(what), "a second default for %.48s (first on line %u)",
-			       name, first_line[idx]);
-		return refuse(l, what, err);
+			       d->name, first_line[idx]);
+		return refuse(&l, what, err);
 	}
-	first_line[idx] = l->no;
-	p->rules[idx] = value ? SP_RULE_ALLOW : SP_RULE_DENY;
+	first_line[idx] = d->line;
+	p->rules[idx] = d->value ? SP_RULE_ALLOW : SP_RULE_DENY;
 	return 0;
 }
 
-static int parse_line(struct sp_policy *p, const struct line *l, bool *have_package,
-		      unsigned *first_line, struct sp_err *err)
+struct scan {
+	struct sp_rego_default *defs;
+	size_t max, n;
+	bool have_package;
+};
+
+static int parse_line(struct scan *sc, const struct line *l, struct sp_err *err)
 {
 	for (size_t i = 0; i < l->n; i++)
 		if ((unsigned char)l->s[i] < 0x20 && l->s[i] != '\t')
@@ -145,18 +154,27 @@ static int parse_line(struct sp_policy *p, const struct line *l, bool *have_pack
 
 		while (s < end && blank(*s))
 			s++;
-		if (*have_package)
+		if (sc->have_package)
 			return refuse(l, "a second package line", err);
 		if ((size_t)(end - s) != strlen("agent_policy") ||
 		    memcmp(s, "agent_policy", (size_t)(end - s)) != 0)
 			return refuse(l, "the package must be agent_policy", err);
-		*have_package = true;
+		sc->have_package = true;
 		return 0;
 	}
-	if (!*have_package)
+	if (!sc->have_package)
 		return refuse(l, "the first statement must be `package agent_policy`", err);
-	if (word(l->s, l->n, "default"))
-		return apply_default(p, l, first_line, err);
+	if (word(l->s, l->n, "default")) {
+		struct sp_rego_default *d = &sc->defs[sc->n];
+
+		if (sc->n >= sc->max)
+			return refuse(l, "more default rules than a policy may hold", err);
+		if (parse_default(l, d->name, sizeof(d->name), &d->value, err) < 0)
+			return -1;
+		d->line = l->no;
+		sc->n++;
+		return 0;
+	}
 	if (word(l->s, l->n, "import"))
 		return refuse(l, "imports are not supported", err);
 	if (memchr(l->s, '{', l->n) || memchr(l->s, '}', l->n))
@@ -165,24 +183,17 @@ static int parse_line(struct sp_policy *p, const struct line *l, bool *have_pack
 	return refuse(l, "not a default rule", err);
 }
 
-int sp_policy_load_rego(const char *doc, size_t len, struct sp_policy **out, struct sp_err *err)
+int sp_policy_rego_scan(const char *doc, size_t len, struct sp_rego_default *defs, size_t max,
+			size_t *n, struct sp_err *err)
 {
-	struct sp_policy *p;
-	unsigned *first_line;
-	bool have_package = false;
+	struct scan sc = { .defs = defs, .max = max };
 	struct line l = { 0 };
 	size_t pos = 0;
 	int r = 0;
 
+	*n = 0;
 	if (sp_policy_doc_ok(doc, len, "policy.rego", err) < 0)
 		return -1;
-	p = sp_policy_new(SP_POLICY_REGO);
-	first_line = p ? sp_policy_alloc(p, sp_nrequests * sizeof(*first_line)) : NULL;
-	if (!first_line) {
-		sp_policy_free(p);
-		return sp_error(err, ENOMEM, "policy.rego");
-	}
-	p->def = SP_RULE_DENY;
 	while (pos < len && r == 0) {
 		const char *nl = memchr(doc + pos, '\n', len - pos);
 		size_t end = nl ? (size_t)(nl - doc) : len;
@@ -202,14 +213,45 @@ int sp_policy_load_rego(const char *doc, size_t len, struct sp_policy **out, str
 		while (l.n && blank(l.s[l.n - 1]))
 			l.n--;
 		if (l.n)
-			r = parse_line(p, &l, &have_package, first_line, err);
+			r = parse_line(&sc, &l, err);
 	}
-	if (r == 0 && !have_package)
+	if (r == 0 && !sc.have_package)
 		r = sp_error(err, 0, "policy.rego: no `package agent_policy` line (empty policy)");
-	if (r < 0) {
+	*n = sc.n;
+	return r;
+}
+
+int sp_policy_load_rego_defaults(const struct sp_rego_default *defs, size_t n,
+				 struct sp_policy **out, struct sp_err *err)
+{
+	struct sp_policy *p = sp_policy_new(SP_POLICY_REGO);
+	unsigned *first_line = p ? sp_policy_alloc(p, sp_nrequests * sizeof(*first_line)) : NULL;
+
+	if (!first_line) {
 		sp_policy_free(p);
-		return -1;
+		return sp_error(err, ENOMEM, "policy.rego");
 	}
+	p->def = SP_RULE_DENY;
+	for (size_t i = 0; i < n; i++)
+		if (apply_default(p, &defs[i], first_line, err) < 0) {
+			sp_policy_free(p);
+			return -1;
+		}
 	*out = p;
 	return 0;
+}
+
+int sp_policy_load_rego(const char *doc, size_t len, struct sp_policy **out, struct sp_err *err)
+{
+	struct sp_rego_default *defs = calloc(SP_POLICY_MAX_REGO_DEFAULTS, sizeof(*defs));
+	size_t n;
+	int r;
+
+	if (!defs)
+		return sp_error(err, ENOMEM, "policy.rego");
+	r = sp_policy_rego_scan(doc, len, defs, SP_POLICY_MAX_REGO_DEFAULTS, &n, err);
+	if (r == 0)
+		r = sp_policy_load_rego_defaults(defs, n, out, err);
+	free(defs);
+	return r;
 }

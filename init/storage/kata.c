@@ -45,7 +45,7 @@ struct sp_blk {
 	bool by_name; /* source was /dev/<name> */
 	struct sp_fmt_req req;
 	struct timespec deadline;
-	struct sp_worker *worker;
+	struct sp_fmt_job *worker;
 	/* The pod's trusted image store: kept until the guest goes, never released with a
 	 * container. */
 	bool trusted;
@@ -200,7 +200,7 @@ static int try_start(struct sp_blk *j)
 		return 0;
 	}
 	(void)snprintf(j->req.disk, sizeof(j->req.disk), "%s", name);
-	j->worker = sp_worker_start(sp_storage_loop(), &j->req, false, on_formatted, j, &err);
+	j->worker = sp_fmt_start(sp_storage_loop(), &j->req, false, on_formatted, j, &err);
 	if (!j->worker) {
 		report(j, -1, &err);
 		return 0;
@@ -377,7 +377,7 @@ void sp_storage_blk_cancel(struct sp_blk *b)
 	if (!j)
 		return;
 	if (j->state == JOB_FORMATTING)
-		sp_worker_abandon(j->worker); /* what it made is torn down when it ends */
+		sp_fmt_abandon(j->worker); /* what it made is torn down when it ends */
 	free_job(j);
 }
 
@@ -391,10 +391,10 @@ void sp_storage_blk_release(struct sp_blk *b)
 	if (j->state == JOB_READY) {
 		sp_info("storage", "container %s: releasing %s (/dev/%s)", j->cid, j->req.target,
 			j->req.disk);
-		if (!sp_worker_start(sp_storage_loop(), &j->req, true, NULL, NULL, &err))
+		if (!sp_fmt_start(sp_storage_loop(), &j->req, true, NULL, NULL, &err))
 			sp_log(SP_LOG_ERROR, "storage", "%s", err.msg);
 	} else if (j->state == JOB_FORMATTING) {
-		sp_worker_abandon(j->worker);
+		sp_fmt_abandon(j->worker);
 	}
 	free_job(j);
 }

@@ -136,7 +136,7 @@ int sp_storage_boot(struct sp_loop *l, unsigned hotplug_timeout_s)
 	(void)snprintf(r.dm_name, sizeof(r.dm_name), "sealpod-pod");
 	(void)snprintf(r.target, sizeof(r.target), "%s", SP_STORAGE_DIR);
 	state = POD_FORMATTING;
-	if (!sp_worker_start(l, &r, false, on_formatted, NULL, &err)) {
+	if (!sp_fmt_start(l, &r, false, on_formatted, NULL, &err)) {
 		state = POD_FAILED;
 		fail = err;
 		sp_log(SP_LOG_ERROR, "storage", "%s; pod storage unavailable", err.msg);

@@ -102,16 +102,16 @@ int sp_storage_teardown(const char *target, const char *dm_name, struct sp_err *
 
 /* --- worker.c: a child process reporting over a pipe on PID 1's loop ------------------------ */
 
-struct sp_worker;
-typedef void (*sp_worker_done_fn)(void *arg, int ret, const struct sp_err *err,
-				  const struct sp_fmt_times *t);
+struct sp_fmt_job;
+typedef void (*sp_fmt_done_fn)(void *arg, int ret, const struct sp_err *err,
+			       const struct sp_fmt_times *t);
 /* Forks a worker that formats r (or, with teardown set, tears it down) and calls done on the
  * loop when it reports or dies. Returns the worker handle or NULL with err. */
-struct sp_worker *sp_worker_start(struct sp_loop *loop, const struct sp_fmt_req *r, bool teardown,
-				  sp_worker_done_fn done, void *arg, struct sp_err *err);
+struct sp_fmt_job *sp_fmt_start(struct sp_loop *loop, const struct sp_fmt_req *r, bool teardown,
+				sp_fmt_done_fn done, void *arg, struct sp_err *err);
 /* Forget the worker's report (the requester went away); the process runs to its end and what
  * it made is torn down by a second worker then. */
-void sp_worker_abandon(struct sp_worker *w);
+void sp_fmt_abandon(struct sp_fmt_job *w);
 
 /* --- pod.c / kata.c ------------------------------------------------------------------------- */
 /* Who waits for the pod storage or for a Kata storage job (storage.h). */

@@ -37,10 +37,10 @@ struct report {
 	char msg[256];
 };
 
-struct sp_worker {
+struct sp_fmt_job {
 	struct sp_watch watch;
 	struct sp_loop *loop;
-	sp_worker_done_fn done;
+	sp_fmt_done_fn done;
 	void *arg;
 	struct sp_fmt_req req;
 	bool teardown, abandoned, reported;
@@ -95,7 +95,7 @@ __attribute__((noreturn)) static void worker_main(int fd, const struct sp_fmt_re
 	_exit(rep.ret < 0 ? 1 : 0);
 }
 
-static void finish(struct sp_worker *w)
+static void finish(struct sp_fmt_job *w)
 {
 	struct sp_err err = { 0 };
 	int ret = 0;
@@ -115,7 +115,7 @@ static void finish(struct sp_worker *w)
 		if (!w->teardown && ret == 0) {
 			struct sp_err e2;
 
-			if (!sp_worker_start(w->loop, &w->req, true, NULL, NULL, &e2))
+			if (!sp_fmt_start(w->loop, &w->req, true, NULL, NULL, &e2))
 				sp_warn("storage", "%s", e2.msg);
 		}
 	} else if (w->done) {
@@ -126,7 +126,7 @@ static void finish(struct sp_worker *w)
 
 static void on_event(struct sp_watch *watch, uint32_t events)
 {
-	struct sp_worker *w = (struct sp_worker *)watch;
+	struct sp_fmt_job *w = (struct sp_fmt_job *)watch;
 
 	for (;;) {
 		ssize_t n;
@@ -152,10 +152,10 @@ static void on_release(struct sp_watch *watch)
 	free(watch);
 }
 
-struct sp_worker *sp_worker_start(struct sp_loop *loop, const struct sp_fmt_req *r, bool teardown,
-				  sp_worker_done_fn done, void *arg, struct sp_err *err)
+struct sp_fmt_job *sp_fmt_start(struct sp_loop *loop, const struct sp_fmt_req *r, bool teardown,
+				sp_fmt_done_fn done, void *arg, struct sp_err *err)
 {
-	struct sp_worker *w = calloc(1, sizeof(*w));
+	struct sp_fmt_job *w = calloc(1, sizeof(*w));
 	int fds[2];
 	pid_t pid;
 
@@ -198,7 +198,7 @@ struct sp_worker *sp_worker_start(struct sp_loop *loop, const struct sp_fmt_req 
 	return w;
 }
 
-void sp_worker_abandon(struct sp_worker *w)
+void sp_fmt_abandon(struct sp_fmt_job *w)
 {
 	if (w && !w->reported)
 		w->abandoned = true;

@@ -1,6 +1,7 @@
-/* Arbitrary payloads to every grpc.AgentService method, through the ttRPC connection state
- * machine and the service's decode/policy/handler path, plus a decode -> pack -> decode -> pack
- * round trip of the same bytes that must be stable.
+/* Arbitrary payloads to every grpc.AgentService method, through both halves of the control port
+ * (tests/unit/ttpair.h: the front-end's framing and decoding, the internal form, PID 1's ids,
+ * policy and handler path), plus a decode -> pack -> decode -> pack round trip of the same bytes
+ * that must be stable.
  *
  * Input: byte 0 picks the method (index into methods[] below, modulo its length) and the rest is
  * the request payload. With byte 0 = 0xff the rest is raw connection bytes instead (frames,
@@ -19,6 +20,7 @@
 #include "agent/ttrpc.h"
 #include "agent.pb-c.h"
 #include "ttrpc.pb-c.h"
+#include "../unit/ttpair.h"
 
 static const struct {
 	const char *name;
@@ -56,12 +58,12 @@ static const struct {
 static const struct tt_service *const services[] = { &sp_health_service, &sp_agent_service };
 static const struct tt_server server = { services, 2, NULL };
 
-static void drain(struct tt_conn *c)
+static void drain(struct ttpair *c)
 {
 	size_t len;
 
-	tt_conn_output(c, &len);
-	tt_conn_consume(c, len);
+	ttpair_output(c, &len);
+	ttpair_consume(c, len);
 }
 
 /* protobuf-c refuses field number 0 in a one-byte tag but keeps it as an unknown field when the
@@ -152,23 +154,23 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct tt_conn c;
+	struct ttpair c;
 	Ttrpc__Request req = TTRPC__REQUEST__INIT;
 	uint8_t *body, *frame = NULL;
 	size_t blen, flen = 0, fcap = 0, i;
 
 	if (size < 1)
 		return 0;
-	tt_conn_init(&c, &server);
+	ttpair_init(&c, &server);
 	if (data[0] == 0xff) {
 		/* raw connection bytes, in two chunks to cross a header or body boundary */
 		size_t half = (size - 1) / 2;
 
-		tt_conn_feed(&c, data + 1, half);
+		ttpair_feed(&c, data + 1, half);
 		drain(&c);
-		tt_conn_feed(&c, data + 1 + half, size - 1 - half);
+		ttpair_feed(&c, data + 1 + half, size - 1 - half);
 		drain(&c);
-		tt_conn_destroy(&c);
+		ttpair_destroy(&c);
 		return 0;
 	}
 	i = data[0] % NMETHODS;
@@ -182,10 +184,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	body = malloc(blen + 1);
 	ttrpc__request__pack(&req, body);
 	if (tt_frame_append(&frame, &flen, &fcap, 1, TT_TYPE_REQUEST, 0, body, blen) == 0)
-		tt_conn_feed(&c, frame, flen);
+		ttpair_feed(&c, frame, flen);
 	drain(&c);
 	free(frame);
 	free(body);
-	tt_conn_destroy(&c);
+	ttpair_destroy(&c);
 	return 0;
 }

@@ -458,7 +458,7 @@ def test_shim_sandbox_sequence():
 
         rep = c.agent("DestroySandbox", pb.agent.DestroySandboxRequest())
         assert rep.ok, rep
-        assert a.proc.wait(15) == 0  # off PID 1 the orderly power-off is a clean exit
+        assert a.proc.wait(15) == 0, a.output()  # off PID 1 the orderly power-off is a clean exit
         try:
             c.read_frame(timeout=5)
             raise AssertionError("a frame after DestroySandbox's reply")
@@ -491,3 +491,70 @@ def test_policy_denials_logged_and_set_policy_closes():
     assert ("policy.deny: GetDiagnosticDataRequest is blocked by policy: the built-in default "
             "policy denies GetDiagnosticDataRequest") in log, log
     assert "policy.deny: SetPolicyRequest is blocked by policy" in log, log
+
+
+def _front_end(a, timeout=20):
+    """The pid of the agent's front-end (its child named sp-front)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            with open(f"/proc/{a.proc.pid}/task/{a.proc.pid}/children") as f:
+                kids = f.read().split()
+        except OSError:
+            kids = []
+        for k in kids:
+            try:
+                with open(f"/proc/{k}/comm") as f:
+                    if f.read().strip() == "sp-front":
+                        return int(k)
+            except OSError:
+                pass
+        time.sleep(0.05)
+    raise AssertionError("no front-end (sp-front) under the agent:\n" + a.output())
+
+
+def _closed(c, timeout):
+    """Waits for the agent to close c; the seconds it took."""
+    t0 = time.monotonic()
+    try:
+        rep = c.read_frame(timeout=timeout)
+    except ConnectionError:
+        return time.monotonic() - t0
+    raise AssertionError(f"a frame instead of the close: {rep}")
+
+
+def test_front_end_killed_is_restarted():
+    """The front-end (init/front/) killed while it holds half a request: the agent lives on,
+    says so, starts another one, and a new connection is served."""
+    pb = _pb()
+    with HostAgent("agent.log=debug") as a:
+        with a.client() as c:
+            assert c.call("grpc.Health", "Check", pb.health.CheckRequest()).ok
+            c.send_raw(c.frame(c.next_stream, c.request_body("grpc.Health", "Check"))[:13])
+            old = _front_end(a)
+            os.kill(old, signal.SIGKILL)
+            _closed(c, 20)
+        end = time.monotonic() + 20
+        while _front_end(a) == old and time.monotonic() < end:
+            time.sleep(0.05)
+        new = _front_end(a)
+        assert new != old
+        with a.client() as c:
+            assert c.call("grpc.Health", "Check", pb.health.CheckRequest()).ok
+        assert a.proc.poll() is None
+        assert "front-end gone" in a.output(), a.output()
+    return f"front-end {old} killed, {new} serving"
+
+
+def test_stalled_frame_closes_its_connection():
+    """Security review L6: a frame begun and not continued costs its connection after 30 s
+    without a byte (the front-end's sweep); a connection that sent whole frames and went quiet
+    stays open and is served."""
+    pb = _pb()
+    with HostAgent() as a, a.client(timeout=60) as idle, a.client(timeout=60) as slow:
+        assert idle.call("grpc.Health", "Check", pb.health.CheckRequest()).ok
+        slow.send_raw(b"\x00\x00\x00\x1a\x00")  # half a frame header
+        took = _closed(slow, 50)
+        assert 29 <= took <= 40, f"closed after {took:.1f} s"
+        assert idle.call("grpc.Health", "Check", pb.health.CheckRequest()).ok
+    return f"the stalled connection closed after {took:.1f} s; the idle one still served"

@@ -17,7 +17,10 @@ attested session or bearer token, as a flattened JWE to the TEE key.
 
 Errors are 401 with {"type": ".../errors/<Kind>", "detail": ...}, as trustee answers. Every
 decision is logged as one JSON line (--log). Resource names under fault/ misbehave on purpose:
-fault/x/garbage, fault/x/huge, fault/x/badjwe, fault/x/badtag, fault/x/notjson.
+fault/x/garbage, fault/x/huge, fault/x/badjwe, fault/x/badtag, fault/x/notjson, and
+fault/x/refuse (a PolicyDeny whose detail is --refusal-detail: what a real KBS says about the
+owner's resource policy, which the guest must keep off everything the host reads).
+--refuse-attest refuses every attestation the same way.
 """
 import argparse
 import base64
@@ -314,6 +317,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         digest = hashlib.sha384(jcs({"tee-pubkey": rd["tee-pubkey"], "nonce": rd["nonce"],
                                      "additional-evidence": add})).digest()
         ev = te["primary_evidence"]
+        if self.st.args.refuse_attest:
+            raise Refused("PolicyDeny", self.st.args.refusal_detail)
         if s["tee"] == "sample":
             claims = self.st.verify_sample(ev, digest)
         elif s["tee"] == "tpm":
@@ -373,6 +378,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.reply(200, b"[1,2,3]")
         if kind == "huge":
             return self.reply(200, b"{\"protected\":\"" + b"A" * (3 << 20) + b"\"}")
+        if kind == "refuse":
+            raise Refused("PolicyDeny", self.st.args.refusal_detail)
         j = json.loads(encrypt(key, b"fault secret"))
         if kind == "badjwe":
             del j["iv"]
@@ -412,6 +419,10 @@ def main():
     ap.add_argument("--delay-attest", type=float, default=0, help="seconds before answering")
     ap.add_argument("--bad-nonce", action="store_true", help="fault: a challenge nonce that "
                     "is not base64")
+    ap.add_argument("--refusal-detail", default="the resource policy of this KBS denies it",
+                    help="the detail of fault/x/refuse and --refuse-attest refusals")
+    ap.add_argument("--refuse-attest", action="store_true",
+                    help="refuse every attestation (PolicyDeny, --refusal-detail)")
     args = ap.parse_args()
     if args.ak_tofu and args.mode == "production":
         ap.error("--ak-tofu is for test mode only")

@@ -3,7 +3,17 @@
 
 #include <stdlib.h>
 
+#include "lib/worker.h"
+
 static struct unit_case *head, **tail = &head;
+static const struct sp_worker_def *workers[32];
+static size_t nworkers;
+
+void unit_register_worker(const struct sp_worker_def *def)
+{
+	if (nworkers < sizeof(workers) / sizeof(workers[0]))
+		workers[nworkers++] = def;
+}
 
 void unit_register(struct unit_case *c)
 {
@@ -15,6 +25,8 @@ int main(int argc, char **argv)
 {
 	const char *filter = argc > 1 ? argv[1] : NULL;
 	int passed = 0, failed = 0;
+
+	sp_worker_main(argc, argv, workers, nworkers); /* returns unless we are a worker */
 
 	for (struct unit_case *c = head; c; c = c->next) {
 		if (filter && !strstr(c->name, filter))

@@ -8,6 +8,7 @@
 #include "agent/gate.h"
 #include "agent/service.h"
 #include "agent/ttrpc.h"
+#include "ttpair.h"
 #include "attest/attest.h"
 #include "attest/attest_int.h"
 #include "lib/validate.h"
@@ -29,7 +30,7 @@ Ttrpc__Response *unit_agent_call(const char *method, const ProtobufCMessage *msg
 	       plen = msg ? protobuf_c_message_get_packed_size(msg) : 0;
 	const uint8_t *out;
 	Ttrpc__Response *resp = NULL;
-	struct tt_conn c;
+	struct ttpair c;
 
 	payload = malloc(plen ? plen : 1);
 	if (msg)
@@ -44,16 +45,16 @@ Ttrpc__Response *unit_agent_call(const char *method, const ProtobufCMessage *msg
 	tt_frame_append(&frame, &flen, &fcap, 1, TT_TYPE_REQUEST, 0, body, blen);
 	if (sp_agent_service_init(NULL) < 0)
 		abort();
-	tt_conn_init(&c, &gate_server);
-	tt_conn_feed(&c, frame, flen);
-	out = tt_conn_output(&c, &olen);
+	ttpair_init(&c, &gate_server);
+	ttpair_feed(&c, frame, flen);
+	out = ttpair_output(&c, &olen);
 	if (olen >= TT_HDR_LEN) {
 		uint32_t n = (uint32_t)out[0] << 24 | out[1] << 16 | out[2] << 8 | out[3];
 
 		if (olen >= TT_HDR_LEN + n)
 			resp = ttrpc__response__unpack(NULL, n, out + TT_HDR_LEN);
 	}
-	tt_conn_destroy(&c);
+	ttpair_destroy(&c);
 	free(frame);
 	free(body);
 	free(payload);

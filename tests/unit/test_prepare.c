@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "agent/ttrpc.h"
+#include "ttpair.h"
 #include "runtime/prepare.h"
 #include "agent.pb-c.h"
 #include "ttrpc.pb-c.h"
@@ -89,26 +90,22 @@ static const struct sp_prep_step steps[] = {
 };
 
 /* A service whose one method hands the decoded request to the orchestrator with the steps. */
-static int create(struct tt_call *call, const uint8_t *payload, size_t len)
+static int create(struct tt_call *call, const ProtobufCMessage *req)
 {
 	static const struct sp_verdict v = { .allow = true };
-	Grpc__CreateContainerRequest *req =
-		grpc__create_container_request__unpack(NULL, len, payload);
-	int r;
 
-	if (!req)
-		return tt_call_failf(call, SP_E_INVALID, "bad request");
-	r = sp_prep_run(call, req, &v, steps, 3);
-	grpc__create_container_request__free_unpacked(req, NULL);
-	return r;
+	return sp_prep_run(call, (const Grpc__CreateContainerRequest *)(const void *)req, &v, steps,
+			   3);
 }
 
-static const struct tt_method methods[] = { { "CreateContainer", create } };
+static const struct tt_method methods[] = {
+	{ "CreateContainer", &grpc__create_container_request__descriptor, create, NULL, NULL },
+};
 static const struct tt_service service = { "grpc.AgentService", methods, 1 };
 static const struct tt_service *const services[] = { &service };
 static const struct tt_server server = { services, 1, NULL };
 
-static void send_create(struct tt_conn *c, uint32_t stream, const char *cid)
+static void send_create(struct ttpair *c, uint32_t stream, const char *cid)
 {
 	Grpc__CreateContainerRequest cc = GRPC__CREATE_CONTAINER_REQUEST__INIT;
 	Ttrpc__Request req = TTRPC__REQUEST__INIT;
@@ -122,15 +119,15 @@ static void send_create(struct tt_conn *c, uint32_t stream, const char *cid)
 	req.payload.len = grpc__create_container_request__pack(&cc, payload);
 	tt_frame_append(&frame, &flen, &fcap, stream, TT_TYPE_REQUEST, 0, body,
 			ttrpc__request__pack(&req, body));
-	tt_conn_feed(c, frame, flen);
+	ttpair_feed(c, frame, flen);
 	free(frame);
 }
 
 /* The status of the next reply on c (-1: none yet); msg gets its message. */
-static int reply(struct tt_conn *c, char *msg, size_t size)
+static int reply(struct ttpair *c, char *msg, size_t size)
 {
 	size_t olen;
-	const uint8_t *out = tt_conn_output(c, &olen);
+	const uint8_t *out = ttpair_output(c, &olen);
 	Ttrpc__Response *r;
 	uint32_t n;
 	int code;
@@ -141,7 +138,7 @@ static int reply(struct tt_conn *c, char *msg, size_t size)
 	if (olen < TT_HDR_LEN + n)
 		return -1;
 	r = ttrpc__response__unpack(NULL, n, out + TT_HDR_LEN);
-	tt_conn_consume(c, TT_HDR_LEN + n);
+	ttpair_consume(c, TT_HDR_LEN + n);
 	if (!r)
 		return -2;
 	code = r->status ? r->status->code : 0;
@@ -159,11 +156,11 @@ static void reset(enum how a, enum how b, enum how c)
 
 TEST(prepare_runs_steps_in_order_and_remove_undoes_them)
 {
-	struct tt_conn c;
+	struct ttpair c;
 	char msg[256];
 
 	reset(OK, SKIP, OK);
-	tt_conn_init(&c, &server);
+	ttpair_init(&c, &server);
 	send_create(&c, 1, "p1");
 	CHECK(reply(&c, msg, sizeof(msg)) == TT_OK);
 	CHECK_STR(events, "start:a start:c");
@@ -178,16 +175,16 @@ TEST(prepare_runs_steps_in_order_and_remove_undoes_them)
 	events[0] = '\0';
 	sp_prep_remove("p1");
 	CHECK_STR(events, "");
-	tt_conn_destroy(&c);
+	ttpair_destroy(&c);
 }
 
 TEST(prepare_failing_step_undoes_what_earlier_steps_made)
 {
-	struct tt_conn c;
+	struct ttpair c;
 	char msg[256];
 
 	reset(OK, LATER, FAIL);
-	tt_conn_init(&c, &server);
+	ttpair_init(&c, &server);
 	send_create(&c, 1, "p2");
 	CHECK(reply(&c, msg, sizeof(msg)) == -1); /* parked on b */
 	CHECK(sp_prep_pending() == 1 && sp_prep_busy("p2"));
@@ -206,20 +203,20 @@ TEST(prepare_failing_step_undoes_what_earlier_steps_made)
 	send_create(&c, 5, "p2");
 	CHECK(reply(&c, msg, sizeof(msg)) == TT_OK);
 	sp_prep_remove("p2");
-	tt_conn_destroy(&c);
+	ttpair_destroy(&c);
 }
 
 TEST(prepare_call_gone_cancels_pending_step_and_undoes)
 {
-	struct tt_conn c;
+	struct ttpair c;
 	char msg[256];
 
 	reset(OK, LATER, OK);
-	tt_conn_init(&c, &server);
+	ttpair_init(&c, &server);
 	send_create(&c, 1, "p3");
 	CHECK(reply(&c, msg, sizeof(msg)) == -1);
 	events[0] = '\0';
-	tt_conn_destroy(&c); /* the connection closes: the parked call is cancelled */
+	ttpair_destroy(&c); /* the connection closes: the parked call is cancelled */
 	CHECK_STR(events, "cancel:b undo:b undo:a");
 	CHECK(sp_prep_pending() == 0 && !sp_prep_busy("p3"));
 	events[0] = '\0';
@@ -229,12 +226,12 @@ TEST(prepare_call_gone_cancels_pending_step_and_undoes)
 
 TEST(prepare_steps_completing_inside_start)
 {
-	struct tt_conn c;
+	struct ttpair c;
 	char msg[256];
 
 	/* Done inside start, then the next steps run in the same call: no park, no recursion. */
 	reset(OK_INSIDE, OK_INSIDE, OK);
-	tt_conn_init(&c, &server);
+	ttpair_init(&c, &server);
 	send_create(&c, 1, "p4");
 	CHECK(reply(&c, msg, sizeof(msg)) == TT_OK);
 	CHECK_STR(events, "start:a start:b start:c");
@@ -254,7 +251,7 @@ TEST(prepare_steps_completing_inside_start)
 	saved_done(saved_arg, 0, NULL);
 	CHECK(reply(&c, msg, sizeof(msg)) == TT_UNAVAILABLE);
 	CHECK_STR(events, "start:a start:b start:c undo:c undo:b undo:a");
-	tt_conn_destroy(&c);
+	ttpair_destroy(&c);
 }
 
 TEST(prepare_facts)

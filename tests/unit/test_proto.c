@@ -13,6 +13,7 @@
 #include "agent/gate.h"
 #include "agent/service.h"
 #include "agent/ttrpc.h"
+#include "ttpair.h"
 #include "agent.pb-c.h"
 #include "sandbox/sandbox.h"
 #include "health.pb-c.h"
@@ -640,7 +641,7 @@ static const struct tt_service *const agent_services[] = { &sp_health_service, &
 static const struct tt_server agent_server = { agent_services, 2, NULL };
 
 /* Sends one request on stream and returns its decoded Response (or NULL). */
-static Ttrpc__Response *agent_call(struct tt_conn *c, uint32_t stream, const char *method,
+static Ttrpc__Response *agent_call(struct ttpair *c, uint32_t stream, const char *method,
 				   const uint8_t *payload, size_t plen)
 {
 	Ttrpc__Request req = TTRPC__REQUEST__INIT;
@@ -657,17 +658,17 @@ static Ttrpc__Response *agent_call(struct tt_conn *c, uint32_t stream, const cha
 	body = malloc(blen ? blen : 1);
 	ttrpc__request__pack(&req, body);
 	tt_frame_append(&frame, &flen, &fcap, stream, TT_TYPE_REQUEST, 0, body, blen);
-	tt_conn_feed(c, frame, flen);
+	ttpair_feed(c, frame, flen);
 	free(frame);
 	free(body);
-	out = tt_conn_output(c, &olen);
+	out = ttpair_output(c, &olen);
 	if (olen >= TT_HDR_LEN) {
 		uint32_t n = (uint32_t)out[0] << 24 | out[1] << 16 | out[2] << 8 | out[3];
 		uint32_t s = (uint32_t)out[4] << 24 | out[5] << 16 | out[6] << 8 | out[7];
 
 		if (s == stream && out[8] == TT_TYPE_RESPONSE && olen >= TT_HDR_LEN + n)
 			resp = ttrpc__response__unpack(NULL, n, out + TT_HDR_LEN);
-		tt_conn_consume(c, TT_HDR_LEN + n);
+		ttpair_consume(c, TT_HDR_LEN + n);
 	}
 	return resp;
 }
@@ -724,7 +725,7 @@ TEST(agent_service_dispatch)
 		{ "GetOOMEvent", TT_FAILED_PRECONDITION, NULL },
 	};
 	static const uint8_t garbage[] = { 0x0a, 0xff, 0x01 };
-	struct tt_conn c;
+	struct ttpair c;
 	uint32_t stream = 1;
 	Ttrpc__Response *r;
 	size_t len;
@@ -734,7 +735,7 @@ TEST(agent_service_dispatch)
 	sp_agent_gate_reset();
 	sp_sandbox_set_destroy_hook(no_poweroff);
 	REQUIRE(sp_agent_service_init(NULL) == 0);
-	tt_conn_init(&c, &agent_server);
+	ttpair_init(&c, &agent_server);
 	CHECK(sp_agent_service.nmethods == 25);
 	for (size_t i = 0; i < sizeof(not_yet) / sizeof(not_yet[0]); i++, stream += 2) {
 		r = agent_call(&c, stream, not_yet[i], NULL, 0);
@@ -792,7 +793,7 @@ TEST(agent_service_dispatch)
 	REQUIRE(r && r->status);
 	CHECK(r->status->code == TT_UNIMPLEMENTED);
 	ttrpc__response__free_unpacked(r, NULL);
-	tt_conn_destroy(&c);
+	ttpair_destroy(&c);
 	sp_agent_gate_reset();
 }
 
@@ -801,7 +802,7 @@ TEST(agent_get_guest_details)
 	char path[] = "/tmp/sealpod-unit-blocksize-XXXXXX";
 	int fd = mkstemp(path);
 	const char *saved = sp_agent_mem_block_size_path;
-	struct tt_conn c;
+	struct ttpair c;
 	Ttrpc__Response *r;
 	Grpc__GuestDetailsResponse *g;
 	static const uint8_t want_size[] = { 0x08, 0x01 }; /* GuestDetailsRequest{mem_block_size} */
@@ -811,7 +812,7 @@ TEST(agent_get_guest_details)
 	close(fd);
 	sp_agent_mem_block_size_path = path;
 	REQUIRE(sp_agent_service_init(NULL) == 0);
-	tt_conn_init(&c, &agent_server);
+	ttpair_init(&c, &agent_server);
 
 	r = agent_call(&c, 1, "GetGuestDetails", want_size, sizeof(want_size));
 	REQUIRE(r);
@@ -844,7 +845,7 @@ TEST(agent_get_guest_details)
 	CHECK(!strstr(r->status->message, "/tmp"));
 	ttrpc__response__free_unpacked(r, NULL);
 
-	tt_conn_destroy(&c);
+	ttpair_destroy(&c);
 	unlink(path);
 	sp_agent_mem_block_size_path = saved;
 }

@@ -1,4 +1,5 @@
-/* The ttRPC frame and connection state machine, fed from byte buffers (no sockets). */
+/* The control port's two halves (the front-end's framing and decoding, PID 1's calls) joined in
+ * one process (ttpair.h), fed from byte buffers: no sockets. */
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -6,6 +7,7 @@
 #include "agent/ttrpc.h"
 #include "health.pb-c.h"
 #include "ttrpc.pb-c.h"
+#include "ttpair.h"
 #include "unit.h"
 
 /* Captured from Debian's ttrpc 1.1.1 client (kata-agent.md section 1.3). */
@@ -29,7 +31,7 @@ static void park_cancel(struct tt_call *call)
 	ncancelled++;
 }
 
-static int park_handler(struct tt_call *call, const uint8_t *p, size_t n)
+static int park_handler(struct tt_call *call, const ProtobufCMessage *req)
 {
 	if (nparked_calls >= 8)
 		return tt_call_error(call, TT_RESOURCE_EXHAUSTED, "test");
@@ -38,28 +40,23 @@ static int park_handler(struct tt_call *call, const uint8_t *p, size_t n)
 	return TT_PARKED;
 }
 
-static int lazy_handler(struct tt_call *call, const uint8_t *p, size_t n)
+static int lazy_handler(struct tt_call *call, const ProtobufCMessage *req)
 {
 	return TT_DONE; /* a bug: never answers; the dispatcher must answer INTERNAL */
 }
 
-static const struct tt_method test_methods[] = { { "Park", park_handler },
-						 { "Lazy", lazy_handler } };
+static const struct tt_method test_methods[] = {
+	{ "Park", &grpc__check_request__descriptor, park_handler, NULL, NULL },
+	{ "Lazy", &grpc__check_request__descriptor, lazy_handler, NULL, NULL },
+};
 static const struct tt_service test_service = { "test.Svc", test_methods, 2 };
 static const struct tt_service *const all_services[] = { &sp_health_service, &test_service };
 static const struct tt_server test_server = { all_services, 2, NULL };
 
-static int outputs_notified;
-static void note_output(struct tt_conn *c)
+static void conn_init(struct ttpair *c)
 {
-	outputs_notified++;
-}
-
-static void conn_init(struct tt_conn *c)
-{
-	tt_conn_init(c, &test_server);
-	c->on_output = note_output;
-	nparked_calls = ncancelled = outputs_notified = 0;
+	ttpair_init(c, &test_server);
+	nparked_calls = ncancelled = 0;
 }
 
 struct frame {
@@ -69,10 +66,10 @@ struct frame {
 };
 
 /* Pops one reply frame off conn's output; returns 0 when there is none. */
-static int pop(struct tt_conn *c, struct frame *f)
+static int pop(struct ttpair *c, struct frame *f)
 {
 	size_t len;
-	const uint8_t *p = tt_conn_output(c, &len);
+	const uint8_t *p = ttpair_output(c, &len);
 
 	memset(f, 0, sizeof(*f));
 	if (len < TT_HDR_LEN)
@@ -84,7 +81,7 @@ static int pop(struct tt_conn *c, struct frame *f)
 	if (len < TT_HDR_LEN + f->len)
 		return 0;
 	f->resp = ttrpc__response__unpack(NULL, f->len, p + TT_HDR_LEN);
-	tt_conn_consume(c, TT_HDR_LEN + f->len);
+	ttpair_consume(c, TT_HDR_LEN + f->len);
 	return 1;
 }
 
@@ -121,73 +118,73 @@ static void add_req(uint8_t **buf, size_t *len, size_t *cap, uint32_t stream, co
 	tt_frame_append(buf, len, cap, stream, TT_TYPE_REQUEST, 0, tmp, n);
 }
 
-static void feed_req(struct tt_conn *c, uint32_t stream, const char *svc, const char *method)
+static void feed_req(struct ttpair *c, uint32_t stream, const char *svc, const char *method)
 {
 	uint8_t *buf = NULL;
 	size_t len = 0, cap = 0;
 
 	add_req(&buf, &len, &cap, stream, svc, method, NULL, 0);
-	tt_conn_feed(c, buf, len);
+	ttpair_feed(c, buf, len);
 	free(buf);
 }
 
 TEST(ttrpc_captured_check_request)
 {
-	struct tt_conn c;
+	struct ttpair c;
 	size_t len;
 	const uint8_t *out;
 
 	conn_init(&c);
-	tt_conn_feed(&c, check_req, sizeof(check_req));
-	out = tt_conn_output(&c, &len);
+	ttpair_feed(&c, check_req, sizeof(check_req));
+	out = ttpair_output(&c, &len);
 	REQUIRE(len == sizeof(check_ok));
 	CHECK(memcmp(out, check_ok, sizeof(check_ok)) == 0);
-	tt_conn_destroy(&c);
+	ttpair_destroy(&c);
 }
 
 TEST(ttrpc_byte_at_a_time)
 {
-	struct tt_conn c;
+	struct ttpair c;
 	size_t len;
 	const uint8_t *out;
 
 	conn_init(&c);
 	for (size_t i = 0; i < sizeof(check_req); i++) {
-		tt_conn_feed(&c, check_req + i, 1);
-		tt_conn_output(&c, &len);
+		ttpair_feed(&c, check_req + i, 1);
+		ttpair_output(&c, &len);
 		CHECK(len == (i + 1 == sizeof(check_req) ? sizeof(check_ok) : 0));
 	}
-	out = tt_conn_output(&c, &len);
+	out = ttpair_output(&c, &len);
 	REQUIRE(len == sizeof(check_ok));
 	CHECK(memcmp(out, check_ok, sizeof(check_ok)) == 0);
-	tt_conn_destroy(&c);
+	ttpair_destroy(&c);
 }
 
 TEST(ttrpc_truncated_header_and_body_wait)
 {
-	struct tt_conn c;
+	struct ttpair c;
 	size_t len;
 
 	conn_init(&c);
-	tt_conn_feed(&c, check_req, 9);
-	tt_conn_output(&c, &len);
+	ttpair_feed(&c, check_req, 9);
+	ttpair_output(&c, &len);
 	CHECK(len == 0);
-	CHECK(c.rx == TT_RX_HEADER);
-	tt_conn_feed(&c, check_req + 9, 10);
-	tt_conn_output(&c, &len);
+	CHECK(c.fe.rx == FE_RX_HEADER);
+	ttpair_feed(&c, check_req + 9, 10);
+	ttpair_output(&c, &len);
 	CHECK(len == 0);
-	CHECK(c.rx == TT_RX_BODY);
-	tt_conn_feed(&c, check_req + 19, sizeof(check_req) - 19);
-	tt_conn_output(&c, &len);
+	CHECK(c.fe.rx == FE_RX_BODY);
+	ttpair_feed(&c, check_req + 19, sizeof(check_req) - 19);
+	ttpair_output(&c, &len);
 	CHECK(len == sizeof(check_ok));
 	/* A connection torn down mid-frame frees its partial body. */
-	tt_conn_feed(&c, check_req, 20);
-	tt_conn_destroy(&c);
+	ttpair_feed(&c, check_req, 20);
+	ttpair_destroy(&c);
 }
 
 TEST(ttrpc_version)
 {
-	struct tt_conn c;
+	struct ttpair c;
 	struct frame f;
 
 	conn_init(&c);
@@ -203,19 +200,19 @@ TEST(ttrpc_version)
 	CHECK_STR(v->agent_version, SP_AGENT_VERSION);
 	grpc__version_check_response__free_unpacked(v, NULL);
 	frame_free(&f);
-	tt_conn_destroy(&c);
+	ttpair_destroy(&c);
 }
 
 TEST(ttrpc_oversize_discarded_and_next_parsed)
 {
-	struct tt_conn c;
+	struct ttpair c;
 	struct frame f;
 	uint8_t hdr[10] = { 0x00, 0x40, 0x00, 0x01, 0, 0, 0, 5, 1, 0 }; /* 4 MiB + 1 */
 	uint8_t chunk[65536];
 	size_t left = (4u << 20) + 1;
 
 	conn_init(&c);
-	tt_conn_feed(&c, hdr, sizeof(hdr));
+	ttpair_feed(&c, hdr, sizeof(hdr));
 	REQUIRE(pop(&c, &f));
 	CHECK(f.stream == 5);
 	CHECK(status_code(&f) == TT_RESOURCE_EXHAUSTED);
@@ -223,9 +220,9 @@ TEST(ttrpc_oversize_discarded_and_next_parsed)
 	memset(chunk, 0xab, sizeof(chunk));
 	while (left > 0) {
 		size_t n = left < sizeof(chunk) ? left : sizeof(chunk);
-		tt_conn_feed(&c, chunk, n);
+		ttpair_feed(&c, chunk, n);
 		left -= n;
-		CHECK(c.body_cap == 0); /* never buffered */
+		CHECK(c.fe.body_cap == 0); /* never buffered */
 	}
 	CHECK(!pop(&c, &f));
 	/* The stream id of the oversize request counts as used. */
@@ -236,15 +233,15 @@ TEST(ttrpc_oversize_discarded_and_next_parsed)
 	uint8_t req7[sizeof(check_req)];
 	memcpy(req7, check_req, sizeof(req7));
 	req7[7] = 7;
-	tt_conn_feed(&c, req7, sizeof(req7));
+	ttpair_feed(&c, req7, sizeof(req7));
 	REQUIRE(pop(&c, &f));
 	CHECK(f.stream == 7 && status_code(&f) == 0);
 	frame_free(&f);
 	/* Exactly 4 MiB is allowed (then rejected as a bad envelope, but read). */
 	uint8_t max_hdr[10] = { 0x00, 0x40, 0x00, 0x00, 0, 0, 0, 9, 1, 0 };
-	tt_conn_feed(&c, max_hdr, sizeof(max_hdr));
-	CHECK(c.rx == TT_RX_BODY);
-	tt_conn_destroy(&c);
+	ttpair_feed(&c, max_hdr, sizeof(max_hdr));
+	CHECK(c.fe.rx == FE_RX_BODY);
+	ttpair_destroy(&c);
 }
 
 TEST(ttrpc_garbage_envelope)
@@ -256,7 +253,7 @@ TEST(ttrpc_garbage_envelope)
 		{ 0x0f, 0, 0, 0, 0, 0, 0, 0 },		   /* wire type 7 */
 		{ 0x2a, 0x03, 0x08, 0x01, 0x10, 0, 0, 0 }, /* metadata with wrong types */
 	};
-	struct tt_conn c;
+	struct ttpair c;
 	struct frame f;
 	uint8_t *buf = NULL;
 	size_t len = 0, cap = 0;
@@ -265,7 +262,7 @@ TEST(ttrpc_garbage_envelope)
 	for (size_t i = 0; i < sizeof(garbage) / sizeof(garbage[0]); i++)
 		tt_frame_append(&buf, &len, &cap, (uint32_t)(2 * i + 1), TT_TYPE_REQUEST, 0,
 				garbage[i], i == 4 ? 5 : 8);
-	tt_conn_feed(&c, buf, len);
+	ttpair_feed(&c, buf, len);
 	free(buf);
 	for (size_t i = 0; i < sizeof(garbage) / sizeof(garbage[0]); i++) {
 		REQUIRE(pop(&c, &f));
@@ -275,13 +272,13 @@ TEST(ttrpc_garbage_envelope)
 		CHECK(status_code(&f) == TT_INVALID_ARGUMENT);
 		frame_free(&f);
 	}
-	tt_conn_destroy(&c);
+	ttpair_destroy(&c);
 }
 
 TEST(ttrpc_garbage_payload)
 {
 	static const uint8_t bad[] = { 0x0a, 0x05, 'x' }; /* CheckRequest.service overruns */
-	struct tt_conn c;
+	struct ttpair c;
 	struct frame f;
 	uint8_t *buf = NULL;
 	size_t len = 0, cap = 0;
@@ -291,7 +288,7 @@ TEST(ttrpc_garbage_payload)
 	/* Unknown fields in the envelope and payload are skipped, not errors. */
 	static const uint8_t unknown[] = { 0x78, 0x05, 0x0a, 0x01, 'z' }; /* field 15 varint */
 	add_req(&buf, &len, &cap, 3, "grpc.Health", "Check", unknown, sizeof(unknown));
-	tt_conn_feed(&c, buf, len);
+	ttpair_feed(&c, buf, len);
 	free(buf);
 	REQUIRE(pop(&c, &f));
 	CHECK(f.stream == 1 && status_code(&f) == TT_INVALID_ARGUMENT);
@@ -299,12 +296,12 @@ TEST(ttrpc_garbage_payload)
 	REQUIRE(pop(&c, &f));
 	CHECK(f.stream == 3 && status_code(&f) == 0);
 	frame_free(&f);
-	tt_conn_destroy(&c);
+	ttpair_destroy(&c);
 }
 
 TEST(ttrpc_stream_id_rules)
 {
-	struct tt_conn c;
+	struct ttpair c;
 	struct frame f;
 
 	conn_init(&c);
@@ -332,13 +329,13 @@ TEST(ttrpc_stream_id_rules)
 	REQUIRE(pop(&c, &f));
 	CHECK(f.stream == 7 && status_code(&f) == 0);
 	frame_free(&f);
-	CHECK(c.protocol_errors == 4);
-	tt_conn_destroy(&c);
+	CHECK(c.fe.protocol_errors == 4);
+	ttpair_destroy(&c);
 }
 
 TEST(ttrpc_unknown_service_and_method)
 {
-	struct tt_conn c;
+	struct ttpair c;
 	struct frame f;
 
 	conn_init(&c);
@@ -361,17 +358,17 @@ TEST(ttrpc_unknown_service_and_method)
 	uint8_t *buf = NULL;
 	size_t len = 0, cap = 0;
 	tt_frame_append(&buf, &len, &cap, 7, TT_TYPE_REQUEST, 0, NULL, 0);
-	tt_conn_feed(&c, buf, len);
+	ttpair_feed(&c, buf, len);
 	free(buf);
 	REQUIRE(pop(&c, &f));
 	CHECK(f.stream == 7 && status_code(&f) == TT_UNIMPLEMENTED);
 	frame_free(&f);
-	tt_conn_destroy(&c);
+	ttpair_destroy(&c);
 }
 
 TEST(ttrpc_other_frame_types)
 {
-	struct tt_conn c;
+	struct ttpair c;
 	struct frame f;
 	uint8_t *buf = NULL;
 	size_t len = 0, cap = 0;
@@ -381,7 +378,7 @@ TEST(ttrpc_other_frame_types)
 	tt_frame_append(&buf, &len, &cap, 1, TT_TYPE_DATA, 0, body, 3);
 	tt_frame_append(&buf, &len, &cap, 3, TT_TYPE_RESPONSE, 0, body, 3); /* ignored */
 	tt_frame_append(&buf, &len, &cap, 5, 0x7f, 0, body, 3);		    /* ignored */
-	tt_conn_feed(&c, buf, len);
+	ttpair_feed(&c, buf, len);
 	free(buf);
 	REQUIRE(pop(&c, &f));
 	CHECK(f.stream == 1 && status_code(&f) == TT_INVALID_ARGUMENT);
@@ -392,19 +389,19 @@ TEST(ttrpc_other_frame_types)
 	REQUIRE(pop(&c, &f));
 	CHECK(f.stream == 1 && status_code(&f) == 0);
 	frame_free(&f);
-	tt_conn_destroy(&c);
+	ttpair_destroy(&c);
 }
 
 TEST(ttrpc_parked_calls_answered_later)
 {
-	struct tt_conn c;
+	struct ttpair c;
 	struct frame f;
 	Grpc__HealthCheckResponse resp = GRPC__HEALTH_CHECK_RESPONSE__INIT;
 
 	conn_init(&c);
 	feed_req(&c, 1, "test.Svc", "Park");
 	feed_req(&c, 3, "test.Svc", "Park");
-	CHECK(c.nparked == 2);
+	CHECK(c.p1.nparked == 2);
 	CHECK(!pop(&c, &f));
 	/* Other calls keep flowing while those wait. */
 	feed_req(&c, 5, "grpc.Health", "Check");
@@ -414,7 +411,7 @@ TEST(ttrpc_parked_calls_answered_later)
 	/* Answer the second first: replies go out by stream id, in any order. */
 	resp.status = GRPC__HEALTH_CHECK_RESPONSE__SERVING_STATUS__NOT_SERVING;
 	tt_call_reply(parked_calls[1], &resp.base);
-	CHECK(outputs_notified == 1);
+	CHECK(c.late_replies == 1);
 	REQUIRE(pop(&c, &f));
 	CHECK(f.stream == 3 && status_code(&f) == 0);
 	frame_free(&f);
@@ -423,9 +420,9 @@ TEST(ttrpc_parked_calls_answered_later)
 	CHECK(f.stream == 1 && status_code(&f) == TT_NOT_FOUND);
 	CHECK_STR(status_msg(&f), "nf");
 	frame_free(&f);
-	CHECK(c.nparked == 0);
+	CHECK(c.p1.nparked == 0);
 	CHECK(ncancelled == 0);
-	tt_conn_destroy(&c);
+	ttpair_destroy(&c);
 }
 
 TEST(ttrpc_error_reply_bytes)
@@ -433,7 +430,7 @@ TEST(ttrpc_error_reply_bytes)
 	/* kata-agent.md 1.3: the error reply on stream 3 as Go encodes it. */
 	static const uint8_t want[] = { 0, 0,	 0,    8,    0,	   0,	 0,    3,   2,
 					0, 0x0a, 0x06, 0x08, 0x05, 0x12, 0x02, 'n', 'f' };
-	struct tt_conn c;
+	struct ttpair c;
 	size_t len;
 	const uint8_t *out;
 
@@ -441,29 +438,29 @@ TEST(ttrpc_error_reply_bytes)
 	feed_req(&c, 3, "test.Svc", "Park");
 	REQUIRE(nparked_calls == 1);
 	tt_call_error(parked_calls[0], TT_NOT_FOUND, "nf");
-	out = tt_conn_output(&c, &len);
+	out = ttpair_output(&c, &len);
 	REQUIRE(len == sizeof(want));
 	CHECK(memcmp(out, want, sizeof(want)) == 0);
-	tt_conn_destroy(&c);
+	ttpair_destroy(&c);
 }
 
 TEST(ttrpc_teardown_cancels_parked)
 {
-	struct tt_conn c;
+	struct ttpair c;
 
 	conn_init(&c);
 	feed_req(&c, 1, "test.Svc", "Park");
 	feed_req(&c, 3, "test.Svc", "Park");
 	feed_req(&c, 5, "test.Svc", "Park");
-	CHECK(c.nparked == 3);
-	tt_conn_destroy(&c);
+	CHECK(c.p1.nparked == 3);
+	ttpair_destroy(&c);
 	CHECK(ncancelled == 3);
-	CHECK(c.nparked == 0 && c.parked == NULL);
+	CHECK(c.p1.nparked == 0 && c.p1.parked == NULL);
 }
 
 TEST(ttrpc_handler_that_does_not_answer)
 {
-	struct tt_conn c;
+	struct ttpair c;
 	struct frame f;
 
 	conn_init(&c);
@@ -471,12 +468,12 @@ TEST(ttrpc_handler_that_does_not_answer)
 	REQUIRE(pop(&c, &f));
 	CHECK(f.stream == 1 && status_code(&f) == TT_INTERNAL);
 	frame_free(&f);
-	tt_conn_destroy(&c);
+	ttpair_destroy(&c);
 }
 
 TEST(ttrpc_many_frames_in_one_chunk)
 {
-	struct tt_conn c;
+	struct ttpair c;
 	struct frame f;
 	uint8_t *buf = NULL;
 	size_t len = 0, cap = 0;
@@ -485,7 +482,7 @@ TEST(ttrpc_many_frames_in_one_chunk)
 	conn_init(&c);
 	for (uint32_t s = 1; s < 2000; s += 2)
 		add_req(&buf, &len, &cap, s, "grpc.Health", "Check", NULL, 0);
-	tt_conn_feed(&c, buf, len);
+	ttpair_feed(&c, buf, len);
 	free(buf);
 	while (pop(&c, &f)) {
 		CHECK(status_code(&f) == 0);
@@ -494,5 +491,78 @@ TEST(ttrpc_many_frames_in_one_chunk)
 		n++;
 	}
 	CHECK(n == 1000);
-	tt_conn_destroy(&c);
+	ttpair_destroy(&c);
+}
+
+/* --- the front-end's bounds (init/front/conn.c) ---------------------------------------------- */
+
+/* Replies that pile up for a peer that does not read: the connection is broken past the hard
+ * limit, and the totals count what the buffers hold. */
+TEST(front_output_hard_limit_breaks_the_connection)
+{
+	struct ttpair c;
+	static uint8_t payload[1 << 20];
+	int n = 0;
+
+	conn_init(&c);
+	while (!c.fe.broken && n < 64) {
+		fe_conn_respond(&c.fe, (uint32_t)(2 * n + 1), TT_OK, NULL, payload,
+				sizeof(payload));
+		n++;
+	}
+	CHECK(c.fe.broken);
+	CHECK(fe_conn_pending(&c.fe) <= FE_OUT_HARD_MAX);
+	/* each reply is 1 MiB and a few bytes of framing: the sixth goes over 6 MiB */
+	CHECK(n == (int)(FE_OUT_HARD_MAX / sizeof(payload)));
+	CHECK(c.totals.out == c.fe.out_cap && c.totals.out >= fe_conn_pending(&c.fe));
+	ttpair_destroy(&c);
+	CHECK(c.totals.out == 0 && c.totals.in == 0);
+}
+
+/* Bodies being received by all connections together: over the total a frame is refused as it
+ * arrives and discarded, and the connection goes on. */
+TEST(front_input_total_refuses_a_frame_and_goes_on)
+{
+	struct ttpair c;
+	struct frame f;
+	uint8_t hdr[10] = { 0x00, 0x10, 0x00, 0x00, 0, 0, 0, 1, 1, 0 }; /* 1 MiB, stream 1 */
+	static uint8_t chunk[1 << 20];
+
+	conn_init(&c);
+	c.totals.in = FE_IN_TOTAL_MAX - 1000; /* the other connections hold nearly all of it */
+	ttpair_feed(&c, hdr, sizeof(hdr));
+	CHECK(fe_conn_partial(&c.fe));
+	ttpair_feed(&c, chunk, sizeof(chunk));
+	REQUIRE(pop(&c, &f));
+	CHECK(f.stream == 1 && status_code(&f) == TT_RESOURCE_EXHAUSTED);
+	frame_free(&f);
+	CHECK(!fe_conn_partial(&c.fe) && !c.fe.broken);
+	CHECK(c.totals.in == FE_IN_TOTAL_MAX - 1000);
+	c.totals.in = 0;
+	uint8_t req3[sizeof(check_req)];
+	memcpy(req3, check_req, sizeof(req3));
+	req3[7] = 3;
+	ttpair_feed(&c, req3, sizeof(req3));
+	REQUIRE(pop(&c, &f));
+	CHECK(f.stream == 3 && status_code(&f) == 0);
+	frame_free(&f);
+	ttpair_destroy(&c);
+}
+
+/* The socket layer's clock stamps when a frame began, for its deadlines. */
+TEST(front_frame_start_is_stamped)
+{
+	struct ttpair c;
+
+	conn_init(&c);
+	CHECK(!fe_conn_partial(&c.fe));
+	c.fe.now_ms = 1000;
+	ttpair_feed(&c, check_req, 3);
+	CHECK(fe_conn_partial(&c.fe) && c.fe.frame_start_ms == 1000);
+	c.fe.now_ms = 5000;
+	ttpair_feed(&c, check_req + 3, 20);
+	CHECK(fe_conn_partial(&c.fe) && c.fe.frame_start_ms == 1000);
+	ttpair_feed(&c, check_req + 23, sizeof(check_req) - 23);
+	CHECK(!fe_conn_partial(&c.fe));
+	ttpair_destroy(&c);
 }

@@ -15,6 +15,16 @@ struct unit_case {
 
 void unit_register(struct unit_case *c);
 
+/* Workers (lib/worker.h) the tests spawn: this binary is what they exec, and main hands its argv
+ * to sp_worker_main with every registered entry first. */
+struct sp_worker_def;
+void unit_register_worker(const struct sp_worker_def *def);
+#define UNIT_WORKER(def)                                                                           \
+	__attribute__((constructor)) static void unit_regw_##def(void)                             \
+	{                                                                                          \
+		unit_register_worker(&(def));                                                      \
+	}
+
 #define TEST(name)                                                                                 \
 	static void test_##name(int *unit_failed_);                                                \
 	static struct unit_case unit_case_##name = { #name, test_##name, NULL };                   \
