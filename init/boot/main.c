@@ -135,7 +135,7 @@ static void step_policy(struct boot *b)
 
 	if (!p && sp_policy_builtin(&p, &err) < 0)
 		sp_fatal("policy.load", "%s", err.msg);
-	sp_agent_install_policy(p, b->initdata.policy != NULL);
+	sp_agent_install_policy(p, b->initdata.policy != NULL, b->initdata.present);
 	b->initdata.policy = NULL; /* the agent owns it now */
 	sp_info("policy", "%s", sp_policy_describe(p));
 }

@@ -284,16 +284,119 @@ TEST(runtime_spec_mounts_and_limits)
 	CHECK(p.limits.cpu_weight == 39);     /* 1 + (1022 * 9999) / 262142 */
 	CHECK(p.limits.cpu_quota == 50000 && p.limits.cpu_period == 100000);
 	CHECK(p.limits.pids_max == 100);
-	/* a bind from the shared paths keeps its source and is always nosuid,nodev */
+	/* a bind from the shared paths keeps its source and is always nosuid,nodev,noexec (and
+	 * never recursive: the plan has no way to say so) */
 	t.mount.destination = "/etc/resolv.conf";
 	t.mount.type = "bind";
 	t.mount.source = "/run/kata-containers/shared/containers/c1-0123456789abcdef-resolv.conf";
 	t.opts[0] = "rbind";
-	t.opts[1] = "ro";
+	t.opts[1] = "exec";
 	REQUIRE(filter(&t, &p, &err) == 0);
-	CHECK(p.mounts[0].kind == MK_BIND && p.mounts[0].recursive);
-	CHECK((p.mounts[0].flags & (MS_RDONLY | MS_NOSUID | MS_NODEV)) ==
-	      (MS_RDONLY | MS_NOSUID | MS_NODEV));
+	CHECK(p.mounts[0].kind == MK_BIND);
+	CHECK((p.mounts[0].flags & (MS_NOEXEC | MS_NOSUID | MS_NODEV)) ==
+	      (MS_NOEXEC | MS_NOSUID | MS_NODEV));
+	/* the policy's consent (a verdict bit) lifts noexec from that bind only */
+	{
+		uint64_t bits[2] = { 0, 0 };
+
+		sp_rt_plan_allow_exec(&p, bits, 128);
+		CHECK(p.mounts[0].flags & MS_NOEXEC);
+		bits[0] = 1;
+		sp_rt_plan_allow_exec(&p, bits, 128);
+		CHECK(!(p.mounts[0].flags & MS_NOEXEC));
+	}
+	/* a tmpfs is not the host's: it keeps exec */
+	t.mount.type = "tmpfs";
+	t.mount.source = "tmpfs";
+	t.mount.destination = "/scratch";
+	t.mount.n_options = 0;
+	REQUIRE(filter(&t, &p, &err) == 0);
+	CHECK(p.mounts[0].kind == MK_TMPFS && !(p.mounts[0].flags & MS_NOEXEC));
+}
+
+/* Sysctls: only the safe list (namespaced, Kubernetes' and containerd's), values that are
+ * numbers, ranges or lists; anything else refuses the spec, nothing is ignored. */
+TEST(runtime_spec_sysctls)
+{
+	static struct sp_rt_plan p;
+	struct sp_rt_plan *plan = &p;
+	Grpc__Linux__SysctlEntry e[2] = { GRPC__LINUX__SYSCTL_ENTRY__INIT,
+					  GRPC__LINUX__SYSCTL_ENTRY__INIT };
+	Grpc__Linux__SysctlEntry *ep[2] = { &e[0], &e[1] };
+	struct tspec t;
+	struct sp_err err;
+
+	tspec_init(&t);
+	t.lin.n_sysctl = 2;
+	t.lin.sysctl = ep;
+	e[0].key = "net.ipv4.ip_unprivileged_port_start";
+	e[0].value = "0";
+	e[1].key = "net.ipv4.ping_group_range";
+	e[1].value = "0 2147483647";
+	REQUIRE(filter(&t, plan, &err) == 0);
+	REQUIRE(plan->nsysctls == 2);
+	CHECK_STR(plan->sysctls[1].key, "net.ipv4.ping_group_range");
+	CHECK_STR(plan->sysctls[1].value, "0 2147483647");
+	e[1].key = "kernel.shm_rmid_forced";
+	e[1].value = "1";
+	CHECK(filter(&t, plan, &err) == 0);
+	/* not on the list: global, or namespaced but not isolated, or spelt with slashes */
+	e[1].key = "kernel.randomize_va_space";
+	REFUSED(&t, SP_E_INVALID, "sysctl 'kernel.randomize_va_space' refused");
+	e[1].key = "net.core.somaxconn";
+	REFUSED(&t, SP_E_INVALID, "refused: not one of the namespaced safe sysctls");
+	e[1].key = "net/ipv4/tcp_syncookies";
+	REFUSED(&t, SP_E_INVALID, "not one of the namespaced safe sysctls");
+	/* values: no path, no newline, not empty */
+	e[1].key = "net.ipv4.tcp_syncookies";
+	e[1].value = "1\n";
+	REFUSED(&t, SP_E_INVALID, "sysctl net.ipv4.tcp_syncookies: the value");
+	e[1].value = "../../x";
+	REFUSED(&t, SP_E_INVALID, "the value is not a number");
+	e[1].value = "";
+	REFUSED(&t, SP_E_INVALID, "the value is not a number");
+	e[1].value = "1";
+	CHECK(sp_rt_sysctl_safe("net.ipv4.ip_local_port_range"));
+	CHECK(!sp_rt_sysctl_safe("vm.overcommit_memory") && !sp_rt_sysctl_safe(NULL));
+}
+
+/* What the spec and the request carry that this guest does not do is refused, not ignored. */
+TEST(runtime_spec_unsupported_refused)
+{
+	static struct sp_rt_plan p;
+	struct sp_rt_plan *plan = &p;
+	Grpc__User user = GRPC__USER__INIT;
+	Grpc__LinuxIntelRdt rdt = GRPC__LINUX_INTEL_RDT__INIT;
+	Grpc__Windows win = GRPC__WINDOWS__INIT;
+	Grpc__CreateContainerRequest req = GRPC__CREATE_CONTAINER_REQUEST__INIT;
+	Grpc__ExecProcessRequest ex = GRPC__EXEC_PROCESS_REQUEST__INIT;
+	Grpc__StringUser su = GRPC__STRING_USER__INIT;
+	struct tspec t;
+	struct sp_err err;
+
+	tspec_init(&t);
+	user.username = "root";
+	t.proc.user = &user;
+	REFUSED(&t, SP_E_INVALID, "process.user.username refused");
+	tspec_init(&t);
+	t.lin.intelrdt = &rdt;
+	REFUSED(&t, SP_E_INVALID, "linux.intelRdt refused");
+	tspec_init(&t);
+	t.spec.windows = &win;
+	REFUSED(&t, SP_E_INVALID, "a windows section refused");
+	CHECK(sp_rt_filter_request(&req, &err) == 0);
+	req.stdout_port = 1025;
+	CHECK(FAILS_AS(sp_rt_filter_request(&req, &err), err, SP_E_INVALID));
+	CHECK(strstr(err.msg, "ports refused") != NULL);
+	req.stdout_port = 0;
+	req.n_shared_mounts = 1;
+	CHECK(FAILS_AS(sp_rt_filter_request(&req, &err), err, SP_E_INVALID));
+	CHECK(strstr(err.msg, "shared_mounts refused") != NULL);
+	CHECK(sp_rt_filter_exec_request(&ex, &err) == 0);
+	su.uid = "0";
+	ex.string_user = &su;
+	CHECK(FAILS_AS(sp_rt_filter_exec_request(&ex, &err), err, SP_E_INVALID));
+	CHECK(strstr(err.msg, "string_user refused") != NULL);
 }
 
 TEST(runtime_capability_names)
@@ -326,6 +429,24 @@ TEST(runtime_capability_names)
 	lc.ambient = amb;
 	REQUIRE(sp_caps_parse(&lc, 0, &c, &err) == 0);
 	CHECK(c.effective == 1ULL << 5 && c.permitted == 1ULL << 5 && c.ambient == 0);
+	CHECK(!c.net_raw_dropped);
+	/* CAP_NET_RAW without consent: dropped from every set, said so; with it: granted */
+	{
+		char *withraw[] = { "CAP_KILL", "CAP_NET_RAW" };
+		char *admin[] = { "CAP_SYS_ADMIN" };
+
+		lc.effective = lc.permitted = withraw;
+		lc.n_effective = lc.n_permitted = 2;
+		lc.n_ambient = 0;
+		REQUIRE(sp_caps_parse(&lc, 0, &c, &err) == 0);
+		CHECK(c.net_raw_dropped && c.permitted == 1ULL << 5 && c.effective == 1ULL << 5);
+		REQUIRE(sp_caps_parse(&lc, 1ULL << 13, &c, &err) == 0);
+		CHECK(!c.net_raw_dropped && c.permitted == ((1ULL << 5) | (1ULL << 13)));
+		/* any other capability beyond the default set is still refused */
+		lc.permitted = admin;
+		lc.n_permitted = 1;
+		CHECK(FAILS_AS(sp_caps_parse(&lc, 0, &c, &err), err, SP_E_DENIED));
+	}
 }
 
 TEST(runtime_seccomp_profiles)
@@ -493,9 +614,11 @@ TEST(runtime_image_config_copy)
 
 TEST(runtime_image_pin_args_env)
 {
-	struct sp_policy_pin off = { false, false, false, false },
-			     on = { true, false, false, false },
-			     relaxed = { true, true, true, true };
+	struct sp_policy_pin off = { .enabled = false }, on = { .enabled = true },
+			     relaxed = { .enabled = true,
+					 .allow_args_override = true,
+					 .allow_extra_env = true,
+					 .allow_workdir_override = true };
 	struct sp_rt_image_config c;
 	struct sp_err err;
 	struct tproc t;
@@ -511,31 +634,34 @@ TEST(runtime_image_pin_args_env)
 	/* args: cmd replaced */
 	pp = tproc(&t, ARGS("/bin/web", "--debug"), ARGS("PATH=/usr/bin:/bin", "MODE=prod"), 0, 0);
 	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &on, -1, &err), err, SP_E_DENIED));
-	CHECK(strstr(err.msg, "args has 2 entries") != NULL);
+	CHECK(strstr(err.msg, "args is not the image's entrypoint + cmd") != NULL);
 	CHECK(sp_rt_check_image_pin(&c, pp, &relaxed, -1, &err) == 0);
 	pp = tproc(&t, ARGS("/bin/web", "--port", "9090"), ARGS("PATH=/usr/bin:/bin", "MODE=prod"),
 		   0, 0);
 	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &on, -1, &err), err, SP_E_DENIED));
-	CHECK(strstr(err.msg, "args[2] is \"9090\", the image's cmd has \"8080\"") != NULL);
+	CHECK(strstr(err.msg, "args[2] differs from the image's cmd") != NULL);
+	CHECK(strstr(err.msg, "9090") == NULL && strstr(err.msg, "8080") == NULL);
 	/* the entrypoint is never replaced, even with the override */
 	pp = tproc(&t, ARGS("/bin/sh", "-c", "id"), ARGS("PATH=/usr/bin:/bin", "MODE=prod"), 0, 0);
 	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &relaxed, -1, &err), err, SP_E_DENIED));
-	CHECK(strstr(err.msg, "args[0] is \"/bin/sh\", the image's entrypoint has") != NULL);
+	CHECK(strstr(err.msg, "args[0] differs from the image's entrypoint") != NULL);
+	CHECK(strstr(err.msg, "/bin/web") == NULL);
 	pp = tproc(&t, ARGS("/bin/web"), ARGS("PATH=/usr/bin:/bin", "MODE=prod"), 0, 0);
 	CHECK(sp_rt_check_image_pin(&c, pp, &relaxed, -1, &err) == 0); /* cmd replaced by nothing */
 	/* env: missing, changed, extra; values never in the message */
 	pp = tproc(&t, ARGS("/bin/web", "--port", "8080"), ARGS("PATH=/usr/bin:/bin"), 0, 0);
 	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &relaxed, -1, &err), err, SP_E_DENIED));
-	CHECK(strstr(err.msg, "env: the image's variable MODE is missing") != NULL);
+	CHECK(strstr(err.msg, "env: a variable of the image's is missing") != NULL);
+	CHECK(strstr(err.msg, "MODE") == NULL);
 	pp = tproc(&t, ARGS("/bin/web", "--port", "8080"),
 		   ARGS("PATH=/usr/bin:/bin", "MODE=prod", "MODE=s3cret"), 0, 0);
 	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &relaxed, -1, &err), err, SP_E_DENIED));
-	CHECK(strstr(err.msg, "env: MODE is set to another value") != NULL);
+	CHECK(strstr(err.msg, "env[2] gives a variable of the image's another value") != NULL);
 	CHECK(strstr(err.msg, "s3cret") == NULL);
 	pp = tproc(&t, ARGS("/bin/web", "--port", "8080"),
 		   ARGS("PATH=/usr/bin:/bin", "MODE=prod", "TOKEN=s3cret"), 0, 0);
 	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &on, -1, &err), err, SP_E_DENIED));
-	CHECK(strstr(err.msg, "env: TOKEN is not in the image configuration") != NULL);
+	CHECK(strstr(err.msg, "env[2] is not in the image configuration") != NULL);
 	CHECK(strstr(err.msg, "s3cret") == NULL);
 	CHECK(sp_rt_check_image_pin(&c, pp, &relaxed, -1, &err) == 0);
 	pp = tproc(&t, ARGS("/bin/web", "--port", "8080"),
@@ -546,7 +672,8 @@ TEST(runtime_image_pin_args_env)
 		   0, 0);
 	t.proc.cwd = (char *)"/tmp";
 	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &on, -1, &err), err, SP_E_DENIED));
-	CHECK(strstr(err.msg, "cwd \"/tmp\" is not the image's WorkingDir \"/srv\"") != NULL);
+	CHECK(strstr(err.msg, "cwd is not the image's WorkingDir") != NULL);
+	CHECK(strstr(err.msg, "/srv") == NULL);
 	CHECK(sp_rt_check_image_pin(&c, pp, &relaxed, -1, &err) == 0);
 	c.workdir = "";
 	t.proc.cwd = (char *)"";
@@ -607,7 +734,7 @@ TEST(runtime_image_user)
 	uint32_t uid, gid;
 	struct sp_rt_image_config c;
 	struct tproc t;
-	struct sp_policy_pin on = { true, false, false, false };
+	struct sp_policy_pin on = { .enabled = true };
 	struct sp_rt_proc_plan *pp;
 
 	REQUIRE(rootfd >= 0);
@@ -622,7 +749,8 @@ TEST(runtime_image_user)
 	CHECK(sp_rt_image_user("7:8", -1, &uid, &gid, &err) == 0 && uid == 7 && gid == 8);
 	CHECK(sp_rt_image_user("web", -1, &uid, &gid, &err) < 0);
 	CHECK(sp_rt_image_user("nobody", rootfd, &uid, &gid, &err) < 0);
-	CHECK(strstr(err.msg, "\"nobody\" is not in its /etc/passwd") != NULL);
+	CHECK(strstr(err.msg, "is not in its /etc/passwd") != NULL);
+	CHECK(strstr(err.msg, "nobody") == NULL);
 	CHECK(sp_rt_image_user("broken", rootfd, &uid, &gid, &err) < 0);
 	CHECK(sp_rt_image_user("web:wheel", rootfd, &uid, &gid, &err) < 0);
 	CHECK(FAILS_AS(sp_rt_image_user("web:", rootfd, &uid, &gid, &err), err, SP_E_INVALID));
@@ -636,8 +764,22 @@ TEST(runtime_image_user)
 	CHECK(sp_rt_check_image_pin(&c, pp, &on, rootfd, &err) == 0);
 	pp->uid = 0;
 	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &on, rootfd, &err), err, SP_E_DENIED));
-	CHECK(strstr(err.msg, "user: the process runs as 0:1001, the image's user \"web\" is "
-			      "1000:1001") != NULL);
+	CHECK(strstr(err.msg, "user: the process runs as 0:1001, not as the image's user") != NULL);
+	CHECK(strstr(err.msg, "web") == NULL && strstr(err.msg, "1000") == NULL);
+	/* additional gids: the process's own gid, or what the policy lists */
+	pp->uid = 1000;
+	pp->gids[0] = 1001;
+	pp->ngids = 1;
+	CHECK(sp_rt_check_image_pin(&c, pp, &on, rootfd, &err) == 0);
+	pp->gids[1] = 0;
+	pp->ngids = 2;
+	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &on, rootfd, &err), err, SP_E_DENIED));
+	CHECK(strstr(err.msg, "additional gid 0 is neither") != NULL);
+	on.extra_gids[0] = 0;
+	on.nextra_gids = 1;
+	CHECK(sp_rt_check_image_pin(&c, pp, &on, rootfd, &err) == 0);
+	on.nextra_gids = 0;
+	pp->ngids = 0;
 	close(rootfd);
 	rm_rootfs(dir);
 	/* a symlinked /etc/passwd pointing out of the rootfs resolves inside it */
@@ -780,4 +922,83 @@ TEST(runtime_image_user_malformed_db)
 	/* escaped in the message */
 	CHECK(sp_rt_image_user_db("\x1b[2J", "", NULL, &uid, &gid, &err) < 0);
 	CHECK(strchr(err.msg, '\x1b') == NULL);
+}
+
+/* The pin's binds: none over, above or beneath the program's directory or the dynamic loader's
+ * files, whatever the policy says; none over a path the image has unless allowed_mounts judged
+ * the mounts, but for the files Kubernetes writes for every pod. */
+static int pin_bind(const char *dest, const char *prog, bool judged, int rootfd, struct sp_err *err)
+{
+	static struct sp_rt_plan plan;
+	static Grpc__Process proc;
+	static char *args[1], *env[1] = { "PATH=/usr/bin:/bin" };
+	struct sp_policy_pin on = { .enabled = true };
+
+	memset(&plan, 0, sizeof(plan));
+	proc = (Grpc__Process)GRPC__PROCESS__INIT;
+	args[0] = (char *)prog;
+	proc.args = args;
+	proc.n_args = 1;
+	proc.env = env;
+	proc.n_env = 1;
+	proc.cwd = "/srv";
+	plan.p.proc = &proc;
+	plan.nmounts = 2;
+	plan.mounts[0] = (struct sp_rt_mount){ .kind = MK_TMPFS, .dest = "/app" };
+	plan.mounts[1] = (struct sp_rt_mount){ .kind = MK_BIND, .dest = dest, .source = "/x" };
+	memset(err, 0, sizeof(*err));
+	return sp_rt_check_pin_mounts(&plan, &on, judged, rootfd, err);
+}
+
+TEST(runtime_pin_binds)
+{
+	struct sp_policy_pin off = { .enabled = false };
+	static struct sp_rt_plan plan;
+	struct sp_err err;
+	char dir[64], p[128];
+	int rootfd = tmp_rootfs(dir, "root:x:0:0::/:/bin/sh\n", NULL);
+
+	REQUIRE(rootfd >= 0);
+	(void)snprintf(p, sizeof(p), "%s/lnk", dir);
+	REQUIRE(symlink("etc", p) == 0);
+	/* the program's directory, above it, in it (a tmpfs is not a bind: not judged) */
+	CHECK(FAILS_AS(pin_bind("/app", "/app/web", true, rootfd, &err), err, SP_E_DENIED));
+	CHECK(strstr(err.msg, "mounts[1]: a bind at /app covers the program's directory") != NULL);
+	CHECK(FAILS_AS(pin_bind("/app/plugins", "/app/web", true, rootfd, &err), err, SP_E_DENIED));
+	CHECK(FAILS_AS(pin_bind("/opt", "/opt/app/bin/web", true, rootfd, &err), err, SP_E_DENIED));
+	CHECK(pin_bind("/application", "/app/web", true, rootfd, &err) == 0);
+	/* a bare name: every directory of its PATH; a relative path: beneath the cwd */
+	CHECK(FAILS_AS(pin_bind("/usr/bin", "web", true, rootfd, &err), err, SP_E_DENIED));
+	CHECK(FAILS_AS(pin_bind("/bin/web", "web", true, rootfd, &err), err, SP_E_DENIED));
+	CHECK(pin_bind("/usr/share/web", "web", true, rootfd, &err) == 0);
+	CHECK(FAILS_AS(pin_bind("/srv/bin", "./bin/web", true, rootfd, &err), err, SP_E_DENIED));
+	/* a program in /: only itself */
+	CHECK(FAILS_AS(pin_bind("/web", "/web", true, rootfd, &err), err, SP_E_DENIED));
+	CHECK(pin_bind("/data", "/web", true, rootfd, &err) == 0);
+	/* the dynamic loader: preload, configuration, libraries, musl's path file */
+	CHECK(FAILS_AS(pin_bind("/etc/ld.so.preload", "/app/web", true, rootfd, &err), err,
+		       SP_E_DENIED));
+	CHECK(FAILS_AS(pin_bind("/etc", "/app/web", true, rootfd, &err), err, SP_E_DENIED));
+	CHECK(FAILS_AS(pin_bind("/usr/lib/x86_64-linux-gnu", "/app/web", true, rootfd, &err), err,
+		       SP_E_DENIED));
+	CHECK(FAILS_AS(pin_bind("/etc/ld-musl-x86_64.path", "/app/web", true, rootfd, &err), err,
+		       SP_E_DENIED));
+	/* a path the image has: refused unless allowed_mounts judged the mounts */
+	CHECK(FAILS_AS(pin_bind("/etc/passwd", "/app/web", false, rootfd, &err), err, SP_E_DENIED));
+	CHECK(strstr(err.msg, "covers a path the image provides") != NULL);
+	CHECK(pin_bind("/etc/passwd", "/app/web", true, rootfd, &err) == 0);
+	CHECK(FAILS_AS(pin_bind("/lnk/x", "/app/web", false, rootfd, &err), err, SP_E_DENIED));
+	/* what is not in the image, and the pod's own files, are fine */
+	CHECK(pin_bind("/data", "/app/web", false, rootfd, &err) == 0);
+	CHECK(pin_bind("/etc/passwd-not", "/app/web", false, rootfd, &err) == 0);
+	CHECK(pin_bind("/etc/hosts", "/app/web", false, rootfd, &err) == 0);
+	CHECK(pin_bind("/dev/termination-log", "/app/web", false, rootfd, &err) == 0);
+	/* no rootfs to look in: assume the worst */
+	CHECK(FAILS_AS(pin_bind("/data", "/app/web", false, -1, &err), err, SP_E_DENIED));
+	/* pinning off: nothing is judged here */
+	memset(&plan, 0, sizeof(plan));
+	CHECK(sp_rt_check_pin_mounts(&plan, &off, false, -1, &err) == 0);
+	unlink(p);
+	close(rootfd);
+	rm_rootfs(dir);
 }
