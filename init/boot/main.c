@@ -105,6 +105,9 @@ static void step_cmdline(struct boot *b)
 		/* buf holds one byte more than the parser reads, so it can tell truncation. */
 		sp_cmdline_parse(buf, len, cfg);
 	}
+	/* The overlay's marker, read once here: what the command line may do depends on it. */
+	b->test_overlay = sp_test_overlay_latch(SP_TEST_OVERLAY_MARKER);
+	sp_config_restrict(cfg, b->test_overlay || !sp_is_pid1());
 	sp_log_set_level(cfg->log_level);
 	for (unsigned i = 0; i < cfg->nnotes; i++)
 		sp_warn("cmdline", "%s", cfg->notes[i]);
@@ -124,7 +127,6 @@ static void step_cmdline(struct boot *b)
  * runtime. */
 static void step_initdata(struct boot *b)
 {
-	b->test_overlay = sp_test_overlay_latch(SP_TEST_OVERLAY_MARKER);
 	sp_attest_boot_initdata(&b->cfg, b->test_overlay, &b->initdata);
 }
 
