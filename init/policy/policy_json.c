@@ -324,7 +324,7 @@ static int parse_exec_entry(struct sp_policy *p, struct json_object *o, const ch
 				return sp_error(err, 0,
 						DOC ": %s: must be an absolute normalised path", w);
 		} else if (strcmp(key, "terminal") == 0) {
-			bool t;
+			bool t = false;
 
 			if (get_bool(val, w, &t, err) < 0)
 				return -1;
