@@ -12,89 +12,6 @@
 #define R SP_FIELD_REFUSED
 #define H SP_FIELD_HOST
 
-/* Rows that two requests share word for word. */
-#define ID_ROWS(req)                                                                               \
-	{ req ".container_id", H, "agent/service.c bad_id_field",                                  \
-	  "the id pattern; names a container of this guest" },                                     \
-	{                                                                                          \
-		req ".exec_id", H, "agent/service.c bad_id_field",                                 \
-			"the id pattern; names a process of that container"                        \
-	}
-
-#define PROCESS_ROWS(p, exec)                                                                      \
-	{ p ".Terminal", exec ? J : H,                                                             \
-	  exec ? "policy/policy_judge.c exec_mismatch" : "runtime/process.c rt_proc_new",          \
-	  exec ? "an allowed_exec entry may pin it; a pty or pipes, the streams go to the host "   \
-		 "either way"                                                                      \
-	       : "a pty instead of pipes: what the process reads and writes goes to the host "     \
-		 "either way" },                                                                   \
-		{ p ".ConsoleSize", H, "runtime/handlers.c tty_win_resize",                        \
-		  "not applied: the shim sizes the pty with TtyWinResize" },                       \
-		{ p ".User.UID", J,                                                                \
-		  exec ? "policy/policy_judge.c exec_mismatch"                                     \
-		       : "policy/policy.c process_mismatch; runtime/pin.c check_user",             \
-		  exec ? "the container's own user, or the user of an allowed_exec entry"          \
-		       : "allowed_images[].process.user; pin_process_to_image: the image's "       \
-			 "User" },                                                                 \
-		{ p ".User.GID", J,                                                                \
-		  exec ? "policy/policy_judge.c exec_mismatch"                                     \
-		       : "policy/policy.c process_mismatch; runtime/pin.c check_user",             \
-		  "as the uid" },                                                                  \
-		{ p ".User.AdditionalGids", J,                                                     \
-		  exec ? "policy/policy_judge.c gid_ok"                                            \
-		       : "policy/policy.c gids_equal; runtime/pin.c check_user",                   \
-		  exec ? "each one the container's own (its gid or one of its additional gids)"    \
-		       : "allowed_images[].process.user.additional_gids (the exact set); "         \
-			 "pin_process_to_image: the process's gid or pin_allow_additional_gids" }, \
-		{ p ".User.Username", R, "runtime/spec.c sp_rt_filter_process",                    \
-		  "refused when set: the uid and gid are what runs" },                             \
-		{ p ".Args", J,                                                                    \
-		  exec ? "policy/policy_judge.c sp_judge_exec"                                     \
-		       : "policy/policy.c process_mismatch; runtime/pin.c check_args",             \
-		  exec ? "allowed_exec (the exact argv)"                                           \
-		       : "allowed_images[].process.args; pin_process_to_image: entrypoint + "      \
-			 "cmd" },                                                                  \
-		{ p ".Env", J,                                                                     \
-		  exec ? "policy/policy_judge.c env_ok"                                            \
-		       : "policy/policy.c process_mismatch; runtime/pin.c check_env",              \
-		  exec ? "each entry the container's own, or admitted by an allowed_exec entry "   \
-			 "(a NAME=* pattern never admits LD_*); TERM with a terminal"              \
-		       : "allowed_images[].process.env; pin_process_to_image: the image's Env "    \
-			 "(pin_allow_extra_env)" },                                                \
-		{ p ".Cwd", J,                                                                     \
-		  exec ? "policy/policy_judge.c exec_mismatch"                                     \
-		       : "policy/policy.c process_mismatch; runtime/pin.c sp_rt_check_image_pin",  \
-		  exec ? "the container's own, or an allowed_exec entry's"                         \
-		       : "allowed_images[].process.cwd; pin_process_to_image: the image's "        \
-			 "WorkingDir" },                                                           \
-		{ p ".Capabilities", F,                                                            \
-		  "policy/policy.c check_caps; runtime/caps.c sp_caps_parse",                      \
-		  "CAP_NET_RAW is dropped (a console line says so) unless "                        \
-		  "allow_privileged_capabilities consents; any other capability beyond the "       \
-		  "default set needs that consent or refuses the request" },                       \
-		{ p ".Rlimits", H, "runtime/spec.c sp_rt_filter_process",                          \
-		  "known names, soft <= hard: limits on the container itself" },                   \
-		{ p ".NoNewPrivileges", H, "runtime/child.c sp_rt_child",                          \
-		  "honoured: without it the image's own set-id programs may gain up to the "       \
-		  "capability sets, never more" },                                                 \
-		{ p ".ApparmorProfile", F, "runtime/child.c sp_rt_child",                          \
-		  "not applied (the guest has no AppArmor): every container gets the same fixed "  \
-		  "confinement" },                                                                 \
-		{ p ".OOMScoreAdj", H, "runtime/spec.c sp_rt_filter_process",                      \
-		  "-999..1000: never PID 1's -1000" },                                             \
-	{                                                                                          \
-		p ".SelinuxLabel", F, "runtime/child.c sp_rt_child",                               \
-			"not applied (the guest has no SELinux): the same fixed confinement"       \
-	}
-
-#define PORT_ROWS(req)                                                                             \
-	{ req ".stdin_port", R, "runtime/spec.c filter_around",                                    \
-	  "refused when set: stdio goes over the ttRPC streams (no passfd)" },                     \
-		{ req ".stdout_port", R, "runtime/spec.c filter_around", "as stdin_port" },        \
-	{                                                                                          \
-		req ".stderr_port", R, "runtime/spec.c filter_around", "as stdin_port"             \
-	}
-
 #define CC   "CreateContainerRequest"
 #define SPEC CC ".OCI"
 #define LNX  SPEC ".Linux_"
@@ -116,7 +33,10 @@ const struct sp_field sp_fields[] = {
 	  "not served: answered UNIMPLEMENTED, nothing is mounted" },
 
 	/* --- CreateContainer ----------------------------------------------------------------- */
-	ID_ROWS(CC),
+	{ CC ".container_id", H, "agent/service.c bad_id_field",
+	  "the id pattern; names a container of this guest" },
+	{ CC ".exec_id", H, "agent/service.c bad_id_field",
+	  "the id pattern; names a process of that container" },
 	{ CC ".string_user", R, "runtime/spec.c filter_around",
 	  "refused when set: the uid and gid come from OCI.Process.User" },
 	{ CC ".devices", R, "runtime/handlers.c devices_allowed; runtime/steps.c trusted_start",
@@ -151,7 +71,70 @@ const struct sp_field sp_fields[] = {
 	  "not read: every storage belongs to the request that made it" },
 	{ SPEC ".Version", H, "runtime/spec.c sp_rt_filter_spec",
 	  "not read: the fields are what counts" },
-	PROCESS_ROWS(SPEC ".Process", 0),
+	{ SPEC ".Process"
+	       ".Terminal",
+	  H, "runtime/process.c rt_proc_new",
+	  "a pty instead of pipes: what the process reads and writes goes to the host either way" },
+	{ SPEC ".Process"
+	       ".ConsoleSize",
+	  H, "runtime/handlers.c tty_win_resize",
+	  "not applied: the shim sizes the pty with TtyWinResize" },
+	{ SPEC ".Process"
+	       ".User.UID",
+	  J, "policy/policy.c process_mismatch; runtime/pin.c check_user",
+	  "allowed_images[].process.user; pin_process_to_image: the image's User" },
+	{ SPEC ".Process"
+	       ".User.GID",
+	  J, "policy/policy.c process_mismatch; runtime/pin.c check_user", "as the uid" },
+	{ SPEC ".Process"
+	       ".User.AdditionalGids",
+	  J, "policy/policy.c gids_equal; runtime/pin.c check_user",
+	  "allowed_images[].process.user.additional_gids (the exact set); pin_process_to_image: "
+	  "the process's gid or pin_allow_additional_gids" },
+	{ SPEC ".Process"
+	       ".User.Username",
+	  R, "runtime/spec.c sp_rt_filter_process",
+	  "refused when set: the uid and gid are what runs" },
+	{ SPEC ".Process"
+	       ".Args",
+	  J, "policy/policy.c process_mismatch; runtime/pin.c check_args",
+	  "allowed_images[].process.args; pin_process_to_image: entrypoint + cmd" },
+	{ SPEC ".Process"
+	       ".Env",
+	  J, "policy/policy.c process_mismatch; runtime/pin.c check_env",
+	  "allowed_images[].process.env; pin_process_to_image: the image's Env "
+	  "(pin_allow_extra_env)" },
+	{ SPEC ".Process"
+	       ".Cwd",
+	  J, "policy/policy.c process_mismatch; runtime/pin.c sp_rt_check_image_pin",
+	  "allowed_images[].process.cwd; pin_process_to_image: the image's WorkingDir" },
+	{ SPEC ".Process"
+	       ".Capabilities",
+	  F, "policy/policy.c check_caps; runtime/caps.c sp_caps_parse",
+	  "CAP_NET_RAW is dropped (a console line says so) unless allow_privileged_capabilities "
+	  "consents; any other capability beyond the default set needs that consent or refuses the "
+	  "request" },
+	{ SPEC ".Process"
+	       ".Rlimits",
+	  H, "runtime/spec.c sp_rt_filter_process",
+	  "known names, soft <= hard: limits on the container itself" },
+	{ SPEC ".Process"
+	       ".NoNewPrivileges",
+	  H, "runtime/child.c sp_rt_child",
+	  "honoured: without it the image's own set-id programs may gain up to the capability "
+	  "sets, never more" },
+	{ SPEC ".Process"
+	       ".ApparmorProfile",
+	  F, "runtime/child.c sp_rt_child",
+	  "not applied (the guest has no AppArmor): every container gets the same fixed "
+	  "confinement" },
+	{ SPEC ".Process"
+	       ".OOMScoreAdj",
+	  H, "runtime/spec.c sp_rt_filter_process", "-999..1000: never PID 1's -1000" },
+	{ SPEC ".Process"
+	       ".SelinuxLabel",
+	  F, "runtime/child.c sp_rt_child",
+	  "not applied (the guest has no SELinux): the same fixed confinement" },
 	{ SPEC ".Root.Path", R, "runtime/spec.c sp_rt_filter_spec; runtime/create.c check_root",
 	  "refused unless it is the rootfs the guest prepared for this container, on the very "
 	  "mount it made (mount id), reached without a symlink" },
@@ -248,7 +231,10 @@ const struct sp_field sp_fields[] = {
 	  "each run in a Landlock domain of their own" },
 	{ CC ".shared_mounts", R, "runtime/spec.c filter_around",
 	  "refused when set: a container mounts nothing of another's" },
-	PORT_ROWS(CC),
+	{ CC ".stdin_port", R, "runtime/spec.c filter_around",
+	  "refused when set: stdio goes over the ttRPC streams (no passfd)" },
+	{ CC ".stdout_port", R, "runtime/spec.c filter_around", "as stdin_port" },
+	{ CC ".stderr_port", R, "runtime/spec.c filter_around", "as stdin_port" },
 
 	/* --- the other container and process methods ---------------------------------------- */
 	{ "StartContainerRequest.container_id", H, "agent/service.c bad_id_field",
@@ -257,22 +243,128 @@ const struct sp_field sp_fields[] = {
 	  "the id pattern; names a container of this guest" },
 	{ "RemoveContainerRequest.timeout", H, "runtime/container.c sp_rt_remove",
 	  "not applied: the container is killed at once and never waited for" },
-	ID_ROWS("ExecProcessRequest"),
+	{ "ExecProcessRequest"
+	  ".container_id",
+	  H, "agent/service.c bad_id_field", "the id pattern; names a container of this guest" },
+	{ "ExecProcessRequest"
+	  ".exec_id",
+	  H, "agent/service.c bad_id_field", "the id pattern; names a process of that container" },
 	{ "ExecProcessRequest.string_user", R, "runtime/spec.c filter_around",
 	  "refused when set: the uid and gid come from process.User" },
-	PROCESS_ROWS("ExecProcessRequest.process", 1),
-	PORT_ROWS("ExecProcessRequest"),
-	ID_ROWS("SignalProcessRequest"),
+	{ "ExecProcessRequest.process"
+	  ".Terminal",
+	  J, "policy/policy_judge.c exec_mismatch",
+	  "an allowed_exec entry may pin it; a pty or pipes, the streams go to the host either "
+	  "way" },
+	{ "ExecProcessRequest.process"
+	  ".ConsoleSize",
+	  H, "runtime/handlers.c tty_win_resize",
+	  "not applied: the shim sizes the pty with TtyWinResize" },
+	{ "ExecProcessRequest.process"
+	  ".User.UID",
+	  J, "policy/policy_judge.c exec_mismatch",
+	  "the container's own user, or the user of an allowed_exec entry" },
+	{ "ExecProcessRequest.process"
+	  ".User.GID",
+	  J, "policy/policy_judge.c exec_mismatch", "as the uid" },
+	{ "ExecProcessRequest.process"
+	  ".User.AdditionalGids",
+	  J, "policy/policy_judge.c gid_ok",
+	  "each one the container's own (its gid or one of its additional gids)" },
+	{ "ExecProcessRequest.process"
+	  ".User.Username",
+	  R, "runtime/spec.c sp_rt_filter_process",
+	  "refused when set: the uid and gid are what runs" },
+	{ "ExecProcessRequest.process"
+	  ".Args",
+	  J, "policy/policy_judge.c sp_judge_exec", "allowed_exec (the exact argv)" },
+	{ "ExecProcessRequest.process"
+	  ".Env",
+	  J, "policy/policy_judge.c env_ok",
+	  "each entry the container's own, or admitted by an allowed_exec entry (a NAME=* pattern "
+	  "never admits LD_*); TERM with a terminal" },
+	{ "ExecProcessRequest.process"
+	  ".Cwd",
+	  J, "policy/policy_judge.c exec_mismatch",
+	  "the container's own, or an allowed_exec entry's" },
+	{ "ExecProcessRequest.process"
+	  ".Capabilities",
+	  F, "policy/policy.c check_caps; runtime/caps.c sp_caps_parse",
+	  "CAP_NET_RAW is dropped (a console line says so) unless allow_privileged_capabilities "
+	  "consents; any other capability beyond the default set needs that consent or refuses the "
+	  "request" },
+	{ "ExecProcessRequest.process"
+	  ".Rlimits",
+	  H, "runtime/spec.c sp_rt_filter_process",
+	  "known names, soft <= hard: limits on the container itself" },
+	{ "ExecProcessRequest.process"
+	  ".NoNewPrivileges",
+	  H, "runtime/child.c sp_rt_child",
+	  "honoured: without it the image's own set-id programs may gain up to the capability "
+	  "sets, never more" },
+	{ "ExecProcessRequest.process"
+	  ".ApparmorProfile",
+	  F, "runtime/child.c sp_rt_child",
+	  "not applied (the guest has no AppArmor): every container gets the same fixed "
+	  "confinement" },
+	{ "ExecProcessRequest.process"
+	  ".OOMScoreAdj",
+	  H, "runtime/spec.c sp_rt_filter_process", "-999..1000: never PID 1's -1000" },
+	{ "ExecProcessRequest.process"
+	  ".SelinuxLabel",
+	  F, "runtime/child.c sp_rt_child",
+	  "not applied (the guest has no SELinux): the same fixed confinement" },
+	{ "ExecProcessRequest"
+	  ".stdin_port",
+	  R, "runtime/spec.c filter_around",
+	  "refused when set: stdio goes over the ttRPC streams (no passfd)" },
+	{ "ExecProcessRequest"
+	  ".stdout_port",
+	  R, "runtime/spec.c filter_around", "as stdin_port" },
+	{ "ExecProcessRequest"
+	  ".stderr_port",
+	  R, "runtime/spec.c filter_around", "as stdin_port" },
+	{ "SignalProcessRequest"
+	  ".container_id",
+	  H, "agent/service.c bad_id_field", "the id pattern; names a container of this guest" },
+	{ "SignalProcessRequest"
+	  ".exec_id",
+	  H, "agent/service.c bad_id_field", "the id pattern; names a process of that container" },
 	{ "SignalProcessRequest.signal", H, "runtime/container.c sp_rt_signal",
 	  "1..64, to that container's own processes" },
-	ID_ROWS("WaitProcessRequest"),
-	ID_ROWS("ReadStreamRequest"),
+	{ "WaitProcessRequest"
+	  ".container_id",
+	  H, "agent/service.c bad_id_field", "the id pattern; names a container of this guest" },
+	{ "WaitProcessRequest"
+	  ".exec_id",
+	  H, "agent/service.c bad_id_field", "the id pattern; names a process of that container" },
+	{ "ReadStreamRequest"
+	  ".container_id",
+	  H, "agent/service.c bad_id_field", "the id pattern; names a container of this guest" },
+	{ "ReadStreamRequest"
+	  ".exec_id",
+	  H, "agent/service.c bad_id_field", "the id pattern; names a process of that container" },
 	{ "ReadStreamRequest.len", H, "runtime/process.c rt_proc_read", "at most 1 MiB answered" },
-	ID_ROWS("WriteStreamRequest"),
+	{ "WriteStreamRequest"
+	  ".container_id",
+	  H, "agent/service.c bad_id_field", "the id pattern; names a container of this guest" },
+	{ "WriteStreamRequest"
+	  ".exec_id",
+	  H, "agent/service.c bad_id_field", "the id pattern; names a process of that container" },
 	{ "WriteStreamRequest.data", H, "runtime/process.c rt_proc_write",
 	  "the process's stdin, buffered up to a bound" },
-	ID_ROWS("CloseStdinRequest"),
-	ID_ROWS("TtyWinResizeRequest"),
+	{ "CloseStdinRequest"
+	  ".container_id",
+	  H, "agent/service.c bad_id_field", "the id pattern; names a container of this guest" },
+	{ "CloseStdinRequest"
+	  ".exec_id",
+	  H, "agent/service.c bad_id_field", "the id pattern; names a process of that container" },
+	{ "TtyWinResizeRequest"
+	  ".container_id",
+	  H, "agent/service.c bad_id_field", "the id pattern; names a container of this guest" },
+	{ "TtyWinResizeRequest"
+	  ".exec_id",
+	  H, "agent/service.c bad_id_field", "the id pattern; names a process of that container" },
 	{ "TtyWinResizeRequest.row", H, "runtime/handlers.c tty_win_resize", "clamped to 65535" },
 	{ "TtyWinResizeRequest.column", H, "runtime/handlers.c tty_win_resize",
 	  "clamped to 65535" },

@@ -96,6 +96,7 @@ static int plan_checked(const struct sp_rt_create *a, struct sp_rt_plan **out, s
 	cleanup_free struct sp_rt_plan *plan = NULL;
 	char prepared[SP_PATH_MAX + 1] = "";
 
+	*out = NULL;
 	if (!a->cid || !sp_valid_id(a->cid))
 		return sp_fail(err, SP_E_INVALID, 0, "container id is not valid");
 	if (a->pause)
@@ -131,7 +132,7 @@ static int plan_create(const struct sp_rt_create *a, struct sp_rt_plan **out, st
 
 	if (a->cid && rt_ctr_find(a->cid))
 		return sp_fail(err, SP_E_PRECONDITION, 0, "container %s already exists", a->cid);
-	if (plan_checked(a, &plan, err) < 0)
+	if (plan_checked(a, &plan, err) < 0 || !plan)
 		return -1;
 	if (plan->p.caps.net_raw_dropped)
 		sp_info("runtime",

@@ -93,8 +93,8 @@ static void exercise(const struct sp_policy *p, const char *s, size_t len)
 				abort();
 		}
 		/* The state machine's promises. */
-		if ((st.attested || st.first_container_created || st.from_initdata ||
-		     st.initdata || st.attestation_configured || st.attestation_coming) &&
+		if ((st.attested || st.first_container_created || st.from_initdata || st.initdata ||
+		     st.attestation_configured || st.attestation_coming) &&
 		    sp_policy_set_allowed(p, &st, why, sizeof(why)))
 			abort();
 	}
