@@ -12,6 +12,7 @@
 #include "lib/log.h"
 #include "runtime/prepare.h"
 #include "runtime/runtime.h"
+#include "sandbox/sandbox.h"
 #include "storage/storage.h"
 
 static struct sp_policy *policy;
@@ -168,6 +169,7 @@ static int create_input(const Grpc__CreateContainerRequest *r, struct sp_policy_
 	in->image_pulled = f.image_pulled;
 	in->builtin_pause = f.pause;
 	in->cid = r->container_id;
+	in->sandbox_id = sp_sandbox_id();
 	in->sandbox_pidns = r->sandbox_pidns;
 	if (f.trusted_store)
 		st->encryption_coming = true;

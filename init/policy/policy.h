@@ -100,9 +100,10 @@ struct sp_policy_input {
 	 * process's capability sets, "CAP_SYS_ADMIN" style. */
 	const char *const *caps;
 	size_t ncaps;
-	/* CreateContainerRequest: the container id, whether it asks for the sandbox's pid
-	 * namespace, and the spec's mounts. */
+	/* CreateContainerRequest: the container and sandbox ids, whether it asks for the
+	 * sandbox's pid namespace, and the spec's mounts. */
 	const char *cid;
+	const char *sandbox_id; /* CreateSandbox's, NULL before it */
 	bool sandbox_pidns;
 	const struct sp_policy_mount *mounts;
 	size_t nmounts;

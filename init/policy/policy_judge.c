@@ -45,19 +45,29 @@ enum sp_decision sp_judge_pidns(const struct sp_policy *p, const struct sp_polic
 
 /* --- mounts ------------------------------------------------------------------------------------ */
 
-/* pattern with every "$(cid)" replaced by cid, into buf; false when it does not fit. */
-static bool expand(const char *pattern, const char *cid, char *buf, size_t size)
+/* pattern with every "$(cid)" replaced by the container's id and every "$(sandbox-id)" by the
+ * sandbox's (as genpolicy's bundle-id and sandbox-id), into buf; false when it does not fit. */
+static bool expand(const char *pattern, const struct sp_policy_input *in, char *buf, size_t size)
 {
-	static const char var[] = "$(cid)";
-	size_t n = 0, cl = strlen(cid);
+	const struct {
+		const char *var, *val;
+	} vars[] = { { "$(cid)", in->cid ? in->cid : "" },
+		     { "$(sandbox-id)", in->sandbox_id ? in->sandbox_id : "" } };
+	size_t n = 0;
 
 	for (const char *s = pattern; *s;) {
-		if (strncmp(s, var, sizeof(var) - 1) == 0) {
-			if (n + cl >= size)
+		size_t k = 0;
+
+		while (k < 2 && strncmp(s, vars[k].var, strlen(vars[k].var)) != 0)
+			k++;
+		if (k < 2) {
+			size_t vl = strlen(vars[k].val);
+
+			if (n + vl >= size)
 				return false;
-			memcpy(buf + n, cid, cl);
-			n += cl;
-			s += sizeof(var) - 1;
+			memcpy(buf + n, vars[k].val, vl);
+			n += vl;
+			s += strlen(vars[k].var);
 			continue;
 		}
 		if (n + 1 >= size)
@@ -95,7 +105,7 @@ static bool options_equal(const struct sp_strv *want, const char *const *opts, s
 }
 
 static bool mount_matches(const struct sp_policy_mount_rule *r, const struct sp_policy_mount *m,
-			  const char *cid)
+			  const struct sp_policy_input *in)
 {
 	char pattern[SP_PATH_MAX + 1];
 
@@ -104,7 +114,7 @@ static bool mount_matches(const struct sp_policy_mount_rule *r, const struct sp_
 	if (strcmp(r->type, m->type ? m->type : "") != 0)
 		return false;
 	if (r->source) {
-		if (!m->source || !expand(r->source, cid ? cid : "", pattern, sizeof(pattern)) ||
+		if (!m->source || !expand(r->source, in, pattern, sizeof(pattern)) ||
 		    fnmatch(pattern, m->source, FNM_PATHNAME) != 0)
 			return false;
 	}
@@ -128,7 +138,7 @@ enum sp_decision sp_judge_mounts(const struct sp_policy *p, const struct sp_poli
 		const struct sp_policy_mount *m = &in->mounts[i];
 		size_t k = 0;
 
-		while (k < p->nmounts && !mount_matches(&p->mounts[k], m, in->cid))
+		while (k < p->nmounts && !mount_matches(&p->mounts[k], m, in))
 			k++;
 		if (k == p->nmounts)
 			DENY(CREATE "mounts[%zu]: destination '%s' (type '%s') matches no "

@@ -71,6 +71,7 @@ static void exercise(const struct sp_policy *p, const char *s, size_t len)
 			.ngids = (bits & 8) ? n : 0,
 			.terminal = bits & 16,
 			.cid = n > 3 ? pieces[3] : "c1",
+			.sandbox_id = (bits & 1) && n > 4 ? pieces[4] : NULL,
 			.sandbox_pidns = bits & 2,
 			.mounts = mounts,
 			.nmounts = n,

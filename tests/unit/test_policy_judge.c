@@ -101,6 +101,28 @@ TEST(judge_mounts)
 	m[2].destination = "/usr/bin";
 	CHECK(!allowed(p, "CreateContainerRequest", &in, &v));
 	m[2].destination = "/tools";
+	/* $(sandbox-id): the sandbox's id (Kata's local emptyDir lives beneath it) */
+	{
+		static const char sb_doc[] = "{\"version\":1,\"default\":\"allow\",\"allowed_"
+					     "mounts\":[{\"destination\":"
+					     "\"/data\",\"type\":\"bind\",\"source\":\"/run/"
+					     "kata-containers/shared/"
+					     "containers/$(sandbox-id)/rootfs/local/*\"}]}";
+		struct sp_policy_mount lm = { "/data",
+					      "/run/kata-containers/shared/containers/sb1/rootfs/"
+					      "local/vol",
+					      "bind", NULL, 0 };
+		struct sp_policy_input li = { .cid = "c1", .mounts = &lm, .nmounts = 1 };
+		struct sp_policy *q;
+
+		REQUIRE((q = load(sb_doc)));
+		CHECK(!allowed(q, "CreateContainerRequest", &li, &v)); /* no sandbox yet */
+		li.sandbox_id = "sb1";
+		CHECK(allowed(q, "CreateContainerRequest", &li, &v));
+		li.sandbox_id = "sb2";
+		CHECK(!allowed(q, "CreateContainerRequest", &li, &v));
+		sp_policy_free(q);
+	}
 	/* the sandbox's pause gets no mounts at all: nothing to judge */
 	in.builtin_pause = true;
 	in.cid = "other";
