@@ -11,18 +11,22 @@
 #include "attest/attest.h"
 #include "lib/log.h"
 #include "runtime/prepare.h"
+#include "runtime/runtime.h"
+#include "sandbox/sandbox.h"
 #include "storage/storage.h"
 
 static struct sp_policy *policy;
-static bool from_initdata;
+static bool policy_from_initdata;
+static bool initdata_present;
 static bool container_accepted;
 
-void sp_agent_install_policy(struct sp_policy *p, bool initdata)
+void sp_agent_install_policy(struct sp_policy *p, bool from_initdata, bool initdata)
 {
 	if (p != policy)
 		sp_policy_free(policy);
 	policy = p;
-	from_initdata = p && initdata;
+	policy_from_initdata = p && from_initdata;
+	initdata_present = initdata || policy_from_initdata;
 }
 
 static struct sp_policy *current(void)
@@ -49,7 +53,8 @@ void sp_agent_gate_reset(void)
 {
 	sp_policy_free(policy);
 	policy = NULL;
-	from_initdata = false;
+	policy_from_initdata = false;
+	initdata_present = false;
 	container_accepted = false;
 }
 #endif
@@ -67,7 +72,9 @@ static void read_state(struct sp_policy_state *st)
 	st->first_container_created = container_accepted;
 	st->encrypted_storage = pod == SP_POD_READY && enc;
 	st->encryption_coming = pod == SP_POD_PENDING;
-	st->from_initdata = from_initdata;
+	st->from_initdata = policy_from_initdata;
+	st->initdata = initdata_present;
+	st->attestation_configured = a != SP_ATTESTATION_OFF;
 }
 
 /* --- what the policy sees of a request --------------------------------------------------------- */
@@ -106,10 +113,13 @@ static int process_input(const Grpc__Process *proc, struct sp_policy_input *in)
 	in->env = (const char *const *)proc->env;
 	in->envc = proc->n_env;
 	in->cwd = proc->cwd;
+	in->terminal = proc->terminal;
 	if (proc->user) {
 		in->has_user = true;
 		in->uid = proc->user->uid;
 		in->gid = proc->user->gid;
+		in->gids = proc->user->additionalgids;
+		in->ngids = proc->user->n_additionalgids;
 	}
 	if (proc->capabilities) {
 		const char **caps;
@@ -118,6 +128,27 @@ static int process_input(const Grpc__Process *proc, struct sp_policy_input *in)
 			return -1;
 		in->caps = caps;
 	}
+	return 0;
+}
+
+/* The spec's mounts as the policy sees them (*out malloc'd; NULL when none). */
+static int mounts_input(const Grpc__Spec *spec, struct sp_policy_input *in)
+{
+	struct sp_policy_mount *m;
+
+	if (!spec || !spec->n_mounts)
+		return 0;
+	m = calloc(spec->n_mounts, sizeof(*m));
+	if (!m)
+		return -1;
+	for (size_t i = 0; i < spec->n_mounts; i++) {
+		const Grpc__Mount *o = spec->mounts[i];
+
+		m[i] = (struct sp_policy_mount){ o->destination, o->source, o->type,
+						 (const char *const *)o->options, o->n_options };
+	}
+	in->mounts = m;
+	in->nmounts = spec->n_mounts;
 	return 0;
 }
 
@@ -137,16 +168,25 @@ static int create_input(const Grpc__CreateContainerRequest *r, struct sp_policy_
 	in->image_ref = f.image_ref;
 	in->image_pulled = f.image_pulled;
 	in->builtin_pause = f.pause;
+	in->cid = r->container_id;
+	in->sandbox_id = sp_sandbox_id();
+	in->sandbox_pidns = r->sandbox_pidns;
 	if (f.trusted_store)
 		st->encryption_coming = true;
+	if (mounts_input(r->oci, in) < 0) {
+		(void)snprintf(why, whylen,
+			       "CreateContainerRequest is blocked by policy: out of "
+			       "memory");
+		return -1;
+	}
 	return 0;
 }
 
 /* Fills in (and st, for what the request itself brings) from msg, the decoded request_name.
  * Returns -1 with why for a request that cannot be judged (the message is then denied). */
 static int fill_input(const char *request_name, const ProtobufCMessage *msg,
-		      struct sp_policy_input *in, struct sp_policy_state *st, char *why,
-		      size_t whylen)
+		      struct sp_policy_input *in, struct sp_policy_ctr *ctr,
+		      struct sp_policy_state *st, char *why, size_t whylen)
 {
 	if (strcmp(request_name, "CreateContainerRequest") == 0 &&
 	    msg->descriptor == &grpc__create_container_request__descriptor) {
@@ -158,9 +198,13 @@ static int fill_input(const char *request_name, const ProtobufCMessage *msg,
 			goto nomem;
 	} else if (strcmp(request_name, "ExecProcessRequest") == 0 &&
 		   msg->descriptor == &grpc__exec_process_request__descriptor) {
-		if (process_input(((const Grpc__ExecProcessRequest *)(const void *)msg)->process,
-				  in) < 0)
+		const Grpc__ExecProcessRequest *r = (const void *)msg;
+
+		if (process_input(r->process, in) < 0)
 			goto nomem;
+		/* What the exec is compared with: the container's own process. */
+		if (sp_rt_process_facts(r->container_id, ctr) == 0)
+			in->ctr = ctr;
 	} else if (strcmp(request_name, "CopyFileRequest") == 0 &&
 		   msg->descriptor == &grpc__copy_file_request__descriptor) {
 		in->copy_path = ((const Grpc__CopyFileRequest *)(const void *)msg)->path;
@@ -180,6 +224,7 @@ int sp_agent_policy_gate(const char *request_name, const ProtobufCMessage *msg,
 			 struct sp_verdict *v)
 {
 	struct sp_policy_input in = { 0 };
+	struct sp_policy_ctr ctr = { 0 };
 	struct sp_policy_state st;
 	const struct sp_policy *p = current();
 	int ret = -1;
@@ -192,7 +237,7 @@ int sp_agent_policy_gate(const char *request_name, const ProtobufCMessage *msg,
 		return -1;
 	}
 	read_state(&st);
-	if (fill_input(request_name, msg, &in, &st, v->why, sizeof(v->why)) < 0) {
+	if (fill_input(request_name, msg, &in, &ctr, &st, v->why, sizeof(v->why)) < 0) {
 		v->allow = false;
 		deny_log(v->why);
 		goto out;
@@ -207,6 +252,7 @@ int sp_agent_policy_gate(const char *request_name, const ProtobufCMessage *msg,
 	ret = 0;
 out:
 	free((void *)in.caps);
+	free((void *)in.mounts);
 	return ret;
 }
 

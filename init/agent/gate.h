@@ -19,10 +19,12 @@
 #include "policyform.pb-c.h"
 
 /* Hands the policy in force to the agent (boot: the built-in default, or initdata's). Takes
- * ownership of p and frees the one it replaces. from_initdata: p came from verified initdata,
- * so SetPolicy can never replace it. Until a first call, the gate loads the built-in default on
- * first use: a request is never checked against nothing. */
-void sp_agent_install_policy(struct sp_policy *p, bool from_initdata);
+ * ownership of p and frees the one it replaces. from_initdata: p came from verified initdata;
+ * initdata: verified initdata is present, with a policy or not. Either way SetPolicy can never
+ * replace the policy (the KBS attests that initdata as describing this guest). Until a first
+ * call, the gate loads the built-in default on first use: a request is never checked against
+ * nothing. */
+void sp_agent_install_policy(struct sp_policy *p, bool from_initdata, bool initdata);
 /* The policy in force (NULL only when not even the built-in default could be loaded). */
 const struct sp_policy *sp_agent_policy(void);
 /* True once the policy accepted a CreateContainerRequest (SetPolicy closes then). */

@@ -122,6 +122,9 @@ static void step_cmdline(struct boot *b)
 		/* buf holds one byte more than the parser reads, so it can tell truncation. */
 		sp_cmdline_parse(buf, len, cfg);
 	}
+	/* The overlay's marker, read once here: what the command line may do depends on it. */
+	b->test_overlay = sp_test_overlay_latch(SP_TEST_OVERLAY_MARKER);
+	sp_config_restrict(cfg, b->test_overlay || !sp_is_pid1());
 	sp_log_set_level(cfg->log_level);
 	for (unsigned i = 0; i < cfg->nnotes; i++)
 		sp_warn("cmdline", "%s", cfg->notes[i]);
@@ -141,7 +144,6 @@ static void step_cmdline(struct boot *b)
  * runtime. */
 static void step_initdata(struct boot *b)
 {
-	b->test_overlay = sp_test_overlay_latch(SP_TEST_OVERLAY_MARKER);
 	sp_attest_boot_initdata(&b->cfg, b->test_overlay, &b->initdata);
 }
 
@@ -152,7 +154,7 @@ static void step_policy(struct boot *b)
 
 	if (!p && sp_policy_builtin(&p, &err) < 0)
 		sp_fatal("policy.load", "%s", err.msg);
-	sp_agent_install_policy(p, b->initdata.policy != NULL);
+	sp_agent_install_policy(p, b->initdata.policy != NULL, b->initdata.present);
 	b->initdata.policy = NULL; /* the agent owns it now */
 	sp_info("policy", "%s", sp_policy_describe(p));
 }

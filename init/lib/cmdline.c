@@ -219,6 +219,20 @@ static bool is_sep(char c)
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\0';
 }
 
+void sp_config_restrict(struct sp_config *cfg, bool unix_ok)
+{
+	char addr[128];
+
+	if (cfg->addr.kind != SP_ADDR_UNIX || unix_ok)
+		return;
+	sp_listen_addr_format(&cfg->addr, addr, sizeof(addr));
+	default_addr(&cfg->addr);
+	note(cfg,
+	     "agent.server_addr=%.120s ignored: a Unix socket has no peer check, so it is "
+	     "honoured only with the test overlay; listening on vsock:%u",
+	     addr, SP_DEFAULT_VSOCK_PORT);
+}
+
 void sp_cmdline_parse(const char *buf, size_t len, struct sp_config *cfg)
 {
 	char tok[SP_CMDLINE_TOKEN_MAX + 1];

@@ -69,6 +69,11 @@ void sp_config_default(struct sp_config *cfg);
  * tighten. An invalid value resets that setting to its default and leaves a note. */
 void sp_cmdline_parse(const char *buf, size_t len, struct sp_config *cfg);
 
+/* After the command line: agent.server_addr=unix://... drops the vsock peer check (any local
+ * process could connect), so it is honoured only where unix_ok (the test overlay, or a host
+ * test off PID 1); otherwise the address goes back to the vsock default and a note says so. */
+void sp_config_restrict(struct sp_config *cfg, bool unix_ok);
+
 /* `vsock://-1:PORT`, `vsock://ANY:PORT`, `unix:///abs/path`. Returns 0 or -1. */
 int sp_listen_addr_parse(const char *s, struct sp_listen_addr *out);
 /* "vsock:1024" or "unix:/path". */

@@ -2,6 +2,7 @@
 #include "policy/policy_int.h"
 
 #include <errno.h>
+#include <linux/capability.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -138,6 +139,9 @@ struct sp_policy *sp_policy_new(enum sp_policy_source source)
 		return NULL;
 	p->source = source;
 	p->def = SP_RULE_DENY;
+	/* Co-tenants of the sandbox's pid namespace each live in a Landlock domain of their own
+	 * (runtime/child.c), so sharing it is allowed unless a JSON document says otherwise. */
+	p->allow_sandbox_pidns = true;
 	p->rules = sp_policy_alloc(p, sp_nrequests * sizeof(*p->rules));
 	if (!p->rules) {
 		sp_policy_free(p);
@@ -239,6 +243,11 @@ void sp_policy_pin(const struct sp_policy *p, struct sp_policy_pin *out)
 	out->allow_args_override = out->enabled && p->pin_args_override;
 	out->allow_extra_env = out->enabled && p->pin_extra_env;
 	out->allow_workdir_override = out->enabled && p->pin_workdir_override;
+	out->nextra_gids = 0;
+	if (out->enabled) {
+		out->nextra_gids = p->pin_extra_gids.n;
+		memcpy(out->extra_gids, p->pin_extra_gids.v, sizeof(out->extra_gids));
+	}
 }
 
 size_t sp_policy_nwarnings(const struct sp_policy *p)
@@ -253,15 +262,18 @@ const char *sp_policy_warning(const struct sp_policy *p, size_t i)
 
 /* --- checking ---------------------------------------------------------------------------------- */
 /* What one constraint decided: D_PENDING is "allowed once the digest is one of those pinned". */
-enum decision { D_DENY = 0, D_ALLOW, D_PENDING };
+#define decision  sp_decision
+#define D_DENY	  SP_D_DENY
+#define D_ALLOW	  SP_D_ALLOW
+#define D_PENDING SP_D_PENDING
+#define ESC_MAX	  SP_ESC_MAX
+#define esc	  sp_policy_esc
 
-/* Host text in a reason: escaped and cut to a length that leaves room for the rest. */
-#define ESC_MAX 80
-static const char *esc(char buf[ESC_MAX], const char *s)
+const char *sp_policy_esc(char buf[SP_ESC_MAX], const char *s)
 {
 	if (!s)
 		return "(none)";
-	sp_log_escape(buf, ESC_MAX, s, strnlen(s, SP_PATH_MAX + 1));
+	sp_log_escape(buf, SP_ESC_MAX, s, strnlen(s, SP_PATH_MAX + 1));
 	return buf;
 }
 
@@ -324,16 +336,19 @@ bool sp_policy_set_allowed(const struct sp_policy *cur, const struct sp_policy_s
 		    "SetPolicyRequest is blocked by policy: no current policy or state");
 		return false;
 	}
-	if (st->from_initdata) {
+	if (st->from_initdata || st->initdata) {
 		say(why, whylen,
-		    "SetPolicyRequest is blocked by policy: the policy in force came from initdata "
-		    "(the attested initdata must keep describing the running policy)");
+		    "SetPolicyRequest is blocked by policy: %s (the KBS attests that initdata as "
+		    "describing this guest)",
+		    st->from_initdata ? "the policy in force came from verified initdata"
+				      : "verified initdata is present");
 		return false;
 	}
-	if (st->attested) {
+	if (st->attested || st->attestation_coming || st->attestation_configured) {
 		say(why, whylen,
-		    "SetPolicyRequest is blocked by policy: attestation has happened (the attested "
-		    "initdata must keep describing the running policy)");
+		    "SetPolicyRequest is blocked by policy: attestation %s (the attested guest "
+		    "must keep running the policy it booted with)",
+		    st->attested ? "has happened" : "is configured");
 		return false;
 	}
 	if (st->first_container_created) {
@@ -358,6 +373,10 @@ static enum decision check_caps(const struct sp_policy *p, const char *request,
 
 		if (c >= 0 && ((sp_cap_default_set | p->extra_caps) & (1ULL << c)))
 			continue;
+		/* Forced, not refused: containerd names it in every spec, so the runtime drops it
+		 * from the sets unless the policy consents (runtime/caps.c). */
+		if (c == CAP_NET_RAW)
+			continue;
 		DENY("%s is blocked by policy: capability '%s' is beyond the default set and not "
 		     "in "
 		     "allow_privileged_capabilities",
@@ -366,7 +385,7 @@ static enum decision check_caps(const struct sp_policy *p, const char *request,
 	return D_ALLOW;
 }
 
-static bool strv_equal(const struct sp_strv *want, const char *const *v, size_t n)
+bool sp_strv_equal(const struct sp_strv *want, const char *const *v, size_t n)
 {
 	if (want->n != n || (n && !v))
 		return false;
@@ -376,8 +395,7 @@ static bool strv_equal(const struct sp_strv *want, const char *const *v, size_t 
 	return true;
 }
 
-/* env entry e against a pinned entry: equal, or "NAME=*" and e is "NAME=<anything>". */
-static bool env_match(const char *pin, const char *e)
+bool sp_env_match(const char *pin, const char *e)
 {
 	size_t n = strlen(pin);
 
@@ -386,11 +404,35 @@ static bool env_match(const char *pin, const char *e)
 	return strcmp(pin, e) == 0;
 }
 
+/* The same set (in any order, a gid listed twice counts once). */
+static bool gids_equal(const struct sp_gidv *want, const uint32_t *v, size_t n)
+{
+	if (n && !v)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		size_t j = 0;
+
+		while (j < want->n && want->v[j] != v[i])
+			j++;
+		if (j == want->n)
+			return false;
+	}
+	for (size_t j = 0; j < want->n; j++) {
+		size_t i = 0;
+
+		while (i < n && v[i] != want->v[j])
+			i++;
+		if (i == n)
+			return false;
+	}
+	return true;
+}
+
 /* Returns NULL when the process matches the pinned one, else which part differs. */
 static const char *process_mismatch(const struct sp_policy_image *im,
 				    const struct sp_policy_input *in)
 {
-	if (im->pin_args && !strv_equal(&im->args, in->argv, in->argc))
+	if (im->pin_args && !sp_strv_equal(&im->args, in->argv, in->argc))
 		return "args";
 	if (im->pin_env) {
 		if (in->envc > MAX_INPUT_ITEMS || (in->envc && !in->env))
@@ -400,7 +442,7 @@ static const char *process_mismatch(const struct sp_policy_image *im,
 
 			if (!in->env[i])
 				return "env";
-			while (j < im->env.n && !env_match(im->env.v[j], in->env[i]))
+			while (j < im->env.n && !sp_env_match(im->env.v[j], in->env[i]))
 				j++;
 			if (j == im->env.n)
 				return "env";
@@ -418,6 +460,8 @@ static const char *process_mismatch(const struct sp_policy_image *im,
 	}
 	if (im->pin_user && (!in->has_user || in->uid != im->uid || in->gid != im->gid))
 		return "user";
+	if (im->pin_gids && !gids_equal(&im->gids, in->gids, in->ngids))
+		return "additional gids";
 	if (im->cwd && strcmp(im->cwd, in->cwd ? in->cwd : "") != 0)
 		return "cwd";
 	return NULL;
@@ -500,21 +544,6 @@ static enum decision check_image(const struct sp_policy *p, const struct sp_poli
 	     esc(b, in->image_ref));
 }
 
-static enum decision check_exec(const struct sp_policy *p, const struct sp_policy_input *in,
-				char *why, size_t whylen)
-{
-	char b[ESC_MAX];
-
-	if (!p->has_exec)
-		return D_ALLOW;
-	for (size_t i = 0; i < p->nexec; i++)
-		if (strv_equal(&p->exec[i], in->argv, in->argc))
-			return D_ALLOW;
-	DENY("ExecProcessRequest is blocked by policy: argv (%zu args, argv[0] '%s') is not in "
-	     "allowed_exec",
-	     in->argc, esc(b, in->argc && in->argv ? in->argv[0] : NULL));
-}
-
 static enum decision check_copy(const struct sp_policy *p, const struct sp_policy_input *in,
 				char *why, size_t whylen)
 {
@@ -582,13 +611,15 @@ static enum decision check_request(const struct sp_policy *p, const struct sp_po
 		return d;
 	if (strcmp(request, "CreateContainerRequest") == 0) {
 		if (check_requires(p, st, in, v, why, whylen) != D_ALLOW ||
-		    check_caps(p, request, in, why, whylen) != D_ALLOW)
+		    check_caps(p, request, in, why, whylen) != D_ALLOW ||
+		    sp_judge_pidns(p, in, why, whylen) != D_ALLOW ||
+		    sp_judge_mounts(p, in, v, why, whylen) != D_ALLOW)
 			return D_DENY;
 		return check_image(p, in, v, why, whylen);
 	}
 	if (strcmp(request, "ExecProcessRequest") == 0) {
 		if (check_caps(p, request, in, why, whylen) != D_ALLOW ||
-		    check_exec(p, in, why, whylen) != D_ALLOW)
+		    sp_judge_exec(p, in, why, whylen) != D_ALLOW)
 			return D_DENY;
 		say(why, whylen, "%s allowed", request);
 		return D_ALLOW;
@@ -613,6 +644,8 @@ bool sp_policy_check(const struct sp_policy *p, const struct sp_policy_state *st
 	if (d == D_DENY) {
 		v->needs = 0;
 		v->npinned = 0;
+		memset(v->mount_exec, 0, sizeof(v->mount_exec));
+		v->mounts_judged = false;
 		return false;
 	}
 	if (d == D_PENDING)

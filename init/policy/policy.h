@@ -24,13 +24,17 @@
 
 #include "lib/err.h"
 
-#define SP_POLICY_MAX_DOC      ((size_t)256 * 1024) /* bytes of a policy document */
-#define SP_POLICY_MAX_IMAGES   256		    /* allowed_images entries */
-#define SP_POLICY_MAX_EXEC     256		    /* allowed_exec argv lists */
-#define SP_POLICY_MAX_ARGS     256		    /* strings in one argv or env list */
-#define SP_POLICY_MAX_STR      4096		    /* bytes of one string in a document */
-#define SP_POLICY_MAX_WARNINGS 8
-#define SP_POLICY_WHY_MAX      256 /* a why buffer this big never truncates a reason */
+#define SP_POLICY_MAX_DOC    ((size_t)256 * 1024) /* bytes of a policy document */
+#define SP_POLICY_MAX_IMAGES 256		  /* allowed_images entries */
+#define SP_POLICY_MAX_EXEC   256		  /* allowed_exec argv lists */
+#define SP_POLICY_MAX_ARGS   256		  /* strings in one argv or env list */
+#define SP_POLICY_MAX_STR    4096		  /* bytes of one string in a document */
+#define SP_POLICY_MAX_MOUNTS 256		  /* allowed_mounts entries */
+#define SP_POLICY_MAX_GIDS   32			  /* gids in one list of a document */
+/* Mounts of one request a verdict can speak for (the runtime refuses more: SP_RT_MAX_MOUNTS). */
+#define SP_POLICY_MAX_REQ_MOUNTS 128
+#define SP_POLICY_MAX_WARNINGS	 8
+#define SP_POLICY_WHY_MAX	 256 /* a why buffer this big never truncates a reason */
 
 struct sp_policy; /* opaque; immutable once loaded */
 
@@ -45,6 +49,28 @@ struct sp_policy_state {
 	bool encrypted_storage;	      /* pod storage lives on an encrypted disk */
 	bool encryption_coming;	      /* it will by the time this request's container is made */
 	bool from_initdata;	      /* the policy in force came from verified initdata */
+	bool initdata;		      /* verified initdata is present (with a policy or not) */
+	bool attestation_configured;  /* attestation is configured (whatever became of it) */
+};
+
+/* One mount of a CreateContainerRequest's spec, as the host wrote it. */
+struct sp_policy_mount {
+	const char *destination, *source, *type;
+	const char *const *options;
+	size_t noptions;
+};
+
+/* ExecProcessRequest: the container the exec joins, as its init was created (what the exec's
+ * env, user and cwd are compared with). env_known false: its environment was too large to keep,
+ * so only an allowed_exec entry can admit an exec's environment. */
+struct sp_policy_ctr {
+	const char *const *env;
+	size_t envc;
+	bool env_known;
+	uint32_t uid, gid;
+	const uint32_t *gids;
+	size_t ngids;
+	const char *cwd; /* "" is "/" */
 };
 
 /* Values the constraints look at; unset pointers mean "not in the request". */
@@ -66,11 +92,24 @@ struct sp_policy_input {
 	size_t envc;
 	bool has_user;
 	uint32_t uid, gid;
+	const uint32_t *gids; /* additional gids */
+	size_t ngids;
 	const char *cwd;
+	bool terminal;
 	/* CreateContainerRequest and ExecProcessRequest: every capability named in any of the
 	 * process's capability sets, "CAP_SYS_ADMIN" style. */
 	const char *const *caps;
 	size_t ncaps;
+	/* CreateContainerRequest: the container and sandbox ids, whether it asks for the
+	 * sandbox's pid namespace, and the spec's mounts. */
+	const char *cid;
+	const char *sandbox_id; /* CreateSandbox's, NULL before it */
+	bool sandbox_pidns;
+	const struct sp_policy_mount *mounts;
+	size_t nmounts;
+	/* ExecProcessRequest: the container it joins (NULL: there is no such container, and the
+	 * handler answers NOT_FOUND). */
+	const struct sp_policy_ctr *ctr;
 	/* CopyFileRequest: the destination path as the request carries it, with its wire length
 	 * (so an embedded NUL is caught); copy_path_len 0 means strlen(copy_path). */
 	const char *copy_path;
@@ -99,6 +138,10 @@ struct sp_policy_pin {
 	bool allow_args_override;    /* args may be the entrypoint plus any arguments */
 	bool allow_extra_env;	     /* env may hold variables the image does not set */
 	bool allow_workdir_override; /* cwd may differ from the image's WorkingDir */
+	/* pin_allow_additional_gids: additional gids the process may hold besides its own gid
+	 * (Kubernetes' fsGroup and supplementalGroups). */
+	uint32_t extra_gids[SP_POLICY_MAX_GIDS];
+	size_t nextra_gids;
 };
 void sp_policy_pin(const struct sp_policy *p, struct sp_policy_pin *out); /* p may be NULL */
 /* Non-fatal remarks made at load (an unknown request name in a Rego file, ...), for the console;
@@ -136,6 +179,10 @@ struct sp_verdict {
 	bool allow;
 	unsigned needs;		 /* enum sp_need: what the request must still show */
 	uint64_t consented_caps; /* bit n: capability n may be granted beyond the default set */
+	/* bit i: the request's mount i may keep exec (an allowed_mounts entry with "exec": true
+	 * matched it); every other bind is noexec. */
+	uint64_t mount_exec[SP_POLICY_MAX_REQ_MOUNTS / 64];
+	bool mounts_judged; /* allowed_mounts matched every mount of the spec */
 	struct sp_policy_pin pin;
 	/* SP_NEED_DIGEST: the digests that would allow it (borrowed from the policy: valid while
 	 * it is in force). */
@@ -149,9 +196,11 @@ bool sp_policy_check(const struct sp_policy *p, const struct sp_policy_state *st
 /* The SP_NEED_DIGEST obligation: digest is one the verdict pins (true when nothing is pinned). */
 bool sp_policy_digest_allowed(const struct sp_verdict *v, const char *digest);
 
-/* SetPolicy: refused when the policy in force came from verified initdata or once attestation
- * happened (the attested initdata would no longer describe the running policy) or the first
- * container was created, and otherwise only when the current policy allows SetPolicyRequest. Returns true when allowed; why as for sp_policy_check(). */
+/* SetPolicy: refused whenever verified initdata is present (with a policy of its own or not) or
+ * attestation is configured (the KBS attests that initdata as describing this guest, and the
+ * policy is part of what it describes), once the first container was created, and otherwise
+ * only when the current policy allows SetPolicyRequest. Returns true when allowed; why as for
+ * sp_policy_check(). */
 bool sp_policy_set_allowed(const struct sp_policy *cur, const struct sp_policy_state *st, char *why,
 			   size_t whylen);
 

@@ -103,6 +103,28 @@ static int get_u32(struct json_object *o, const char *where, uint32_t *out, stru
 	return 0;
 }
 
+static int get_gids(struct json_object *o, const char *where, struct sp_gidv *out,
+		    struct sp_err *err)
+{
+	size_t n;
+
+	if (!json_object_is_type(o, json_type_array))
+		return sp_error(err, 0, DOC ": %s: expected an array of gids", where);
+	n = json_object_array_length(o);
+	if (n > SP_POLICY_MAX_GIDS)
+		return sp_error(err, 0, DOC ": %s: %zu entries, over the limit of %d", where, n,
+				SP_POLICY_MAX_GIDS);
+	out->n = n;
+	for (size_t i = 0; i < n; i++) {
+		char w[96];
+
+		(void)snprintf(w, sizeof(w), "%.64s[%zu]", where, i);
+		if (get_u32(json_object_array_get_idx(o, i), w, &out->v[i], err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 static int unknown_key(const char *where, const char *key, struct sp_err *err)
 {
 	char b[64];
@@ -172,6 +194,10 @@ static int parse_process(struct sp_policy *p, struct json_object *o, const char 
 						return -1;
 				} else if (strcmp(ukey, "gid") == 0) {
 					if (get_u32(uval, u, &im->gid, err) < 0)
+						return -1;
+				} else if (strcmp(ukey, "additional_gids") == 0) {
+					im->pin_gids = true;
+					if (get_gids(uval, u, &im->gids, err) < 0)
 						return -1;
 				} else {
 					return unknown_key(w, ukey, err);
@@ -246,6 +272,72 @@ static int parse_images(struct sp_policy *p, struct json_object *o, struct sp_er
 	return 0;
 }
 
+/* One allowed_exec entry: an argv array, or {"args": [...], "env": [...], "user": {"uid": N,
+ * "gid": N}, "cwd": "/x", "terminal": bool} of which only args is required. */
+static int parse_exec_entry(struct sp_policy *p, struct json_object *o, const char *where,
+			    struct sp_policy_exec *e, struct sp_err *err)
+{
+	bool have_args = false;
+	char w[96];
+
+	e->terminal = -1;
+	if (json_object_is_type(o, json_type_array))
+		return get_strv(p, o, where, &e->args, err);
+	if (!json_object_is_type(o, json_type_object))
+		return sp_error(err, 0, DOC ": %s: expected an argv array or an object", where);
+	json_object_object_foreach(o, key, val)
+	{
+		(void)snprintf(w, sizeof(w), "%.64s.%.16s", where, key);
+		if (strcmp(key, "args") == 0) {
+			have_args = true;
+			if (get_strv(p, val, w, &e->args, err) < 0)
+				return -1;
+		} else if (strcmp(key, "env") == 0) {
+			e->pin_env = true;
+			if (get_strv(p, val, w, &e->env, err) < 0)
+				return -1;
+			for (size_t i = 0; i < e->env.n; i++) {
+				const char *eq = strchr(e->env.v[i], '=');
+
+				if (!eq || eq == e->env.v[i])
+					return sp_error(err, 0,
+							DOC ": %s[%zu]: expected NAME=value "
+							    "or NAME=*",
+							w, i);
+			}
+		} else if (strcmp(key, "user") == 0) {
+			struct json_object *uid, *gid;
+
+			e->pin_user = true;
+			if (!json_object_is_type(val, json_type_object) ||
+			    json_object_object_length(val) != 2 ||
+			    !json_object_object_get_ex(val, "uid", &uid) ||
+			    !json_object_object_get_ex(val, "gid", &gid))
+				return sp_error(err, 0,
+						DOC ": %s: expected {\"uid\": N, \"gid\": N}", w);
+			if (get_u32(uid, w, &e->uid, err) < 0 || get_u32(gid, w, &e->gid, err) < 0)
+				return -1;
+		} else if (strcmp(key, "cwd") == 0) {
+			if (get_str(p, val, w, &e->cwd, err) < 0)
+				return -1;
+			if (!sp_abs_path_ok(e->cwd))
+				return sp_error(err, 0,
+						DOC ": %s: must be an absolute normalised path", w);
+		} else if (strcmp(key, "terminal") == 0) {
+			bool t = false;
+
+			if (get_bool(val, w, &t, err) < 0)
+				return -1;
+			e->terminal = t;
+		} else {
+			return unknown_key(where, key, err);
+		}
+	}
+	if (!have_args)
+		return sp_error(err, 0, DOC ": %s: needs args", where);
+	return 0;
+}
+
 static int parse_exec(struct sp_policy *p, struct json_object *o, struct sp_err *err)
 {
 	size_t n;
@@ -265,10 +357,82 @@ static int parse_exec(struct sp_policy *p, struct json_object *o, struct sp_err 
 		char w[48];
 
 		(void)snprintf(w, sizeof(w), "allowed_exec[%zu]", i);
-		if (get_strv(p, json_object_array_get_idx(o, i), w, &p->exec[i], err) < 0)
+		if (parse_exec_entry(p, json_object_array_get_idx(o, i), w, &p->exec[i], err) < 0)
 			return -1;
-		if (p->exec[i].n == 0)
+		if (p->exec[i].args.n == 0)
 			return sp_error(err, 0, DOC ": %s: an empty argv", w);
+	}
+	return 0;
+}
+
+/* One allowed_mounts entry: {"destination": "/abs", "type": "bind", "source": "pattern",
+ * "options": [...], "exec": bool}; destination and type are required. */
+static int parse_mount_entry(struct sp_policy *p, struct json_object *o, const char *where,
+			     struct sp_policy_mount_rule *m, struct sp_err *err)
+{
+	char w[96];
+
+	if (!json_object_is_type(o, json_type_object))
+		return sp_error(err, 0, DOC ": %s: expected an object", where);
+	json_object_object_foreach(o, key, val)
+	{
+		(void)snprintf(w, sizeof(w), "%.64s.%.16s", where, key);
+		if (strcmp(key, "destination") == 0) {
+			if (get_str(p, val, w, &m->destination, err) < 0)
+				return -1;
+			if (!sp_abs_path_ok(m->destination) || strcmp(m->destination, "/") == 0)
+				return sp_error(err, 0,
+						DOC ": %s: must be an absolute normalised path, "
+						    "not /",
+						w);
+		} else if (strcmp(key, "type") == 0) {
+			if (get_str(p, val, w, &m->type, err) < 0)
+				return -1;
+			if (!m->type[0])
+				return sp_error(err, 0, DOC ": %s: empty", w);
+		} else if (strcmp(key, "source") == 0) {
+			if (get_str(p, val, w, &m->source, err) < 0)
+				return -1;
+			if (!m->source[0] || strlen(m->source) > SP_PATH_MAX)
+				return sp_error(err, 0, DOC ": %s: empty or too long", w);
+		} else if (strcmp(key, "options") == 0) {
+			m->has_options = true;
+			if (get_strv(p, val, w, &m->options, err) < 0)
+				return -1;
+		} else if (strcmp(key, "exec") == 0) {
+			if (get_bool(val, w, &m->exec, err) < 0)
+				return -1;
+		} else {
+			return unknown_key(where, key, err);
+		}
+	}
+	if (!m->destination || !m->type)
+		return sp_error(err, 0, DOC ": %s: needs a destination and a type", where);
+	return 0;
+}
+
+static int parse_mounts(struct sp_policy *p, struct json_object *o, struct sp_err *err)
+{
+	size_t n;
+
+	if (!json_object_is_type(o, json_type_array))
+		return sp_error(err, 0, DOC ": allowed_mounts: expected an array of objects");
+	n = json_object_array_length(o);
+	if (n > SP_POLICY_MAX_MOUNTS)
+		return sp_error(err, 0, DOC ": allowed_mounts: %zu entries, over the limit of %d",
+				n, SP_POLICY_MAX_MOUNTS);
+	p->has_mounts = true;
+	p->nmounts = n;
+	p->mounts = sp_policy_alloc(p, (n ? n : 1) * sizeof(*p->mounts));
+	if (!p->mounts)
+		return sp_error(err, ENOMEM, DOC ": allowed_mounts");
+	for (size_t i = 0; i < n; i++) {
+		char w[48];
+
+		(void)snprintf(w, sizeof(w), "allowed_mounts[%zu]", i);
+		if (parse_mount_entry(p, json_object_array_get_idx(o, i), w, &p->mounts[i], err) <
+		    0)
+			return -1;
 	}
 	return 0;
 }
@@ -351,7 +515,7 @@ static bool allowed(const struct sp_policy *p, const char *request)
 
 static int parse_top(struct sp_policy *p, struct json_object *root, struct sp_err *err)
 {
-	bool have_version = false, have_default = false;
+	bool have_version = false, have_default = false, have_extra_gids = false;
 	char *prefix = NULL;
 
 	if (!json_object_is_type(root, json_type_object))
@@ -410,6 +574,16 @@ static int parse_top(struct sp_policy *p, struct json_object *root, struct sp_er
 		} else if (strcmp(key, "pin_allow_workdir_override") == 0) {
 			if (get_bool(val, key, &p->pin_workdir_override, err) < 0)
 				return -1;
+		} else if (strcmp(key, "pin_allow_additional_gids") == 0) {
+			if (get_gids(val, key, &p->pin_extra_gids, err) < 0)
+				return -1;
+			have_extra_gids = true;
+		} else if (strcmp(key, "allowed_mounts") == 0) {
+			if (parse_mounts(p, val, err) < 0)
+				return -1;
+		} else if (strcmp(key, "allow_sandbox_pidns") == 0) {
+			if (get_bool(val, key, &p->allow_sandbox_pidns, err) < 0)
+				return -1;
 		} else {
 			return unknown_key("top level", key, err);
 		}
@@ -423,18 +597,19 @@ static int parse_top(struct sp_policy *p, struct json_object *root, struct sp_er
 		return sp_error(err, 0,
 				DOC ": allowed_exec is set but ExecProcessRequest is denied "
 				    "(add \"ExecProcessRequest\": \"allow\" to requests)");
-	if ((p->pin_args_override || p->pin_extra_env || p->pin_workdir_override) &&
+	if ((p->pin_args_override || p->pin_extra_env || p->pin_workdir_override ||
+	     have_extra_gids) &&
 	    !p->pin_process)
 		return sp_error(err, 0,
-				DOC ": pin_allow_args_override, pin_allow_extra_env and "
-				    "pin_allow_workdir_override relax pin_process_to_image, which "
-				    "is "
-				    "not set");
-	if (p->has_images && !allowed(p, "CreateContainerRequest"))
+				DOC ": pin_allow_args_override, pin_allow_extra_env, "
+				    "pin_allow_workdir_override and pin_allow_additional_gids "
+				    "relax "
+				    "pin_process_to_image, which is not set");
+	if ((p->has_images || p->has_mounts) && !allowed(p, "CreateContainerRequest"))
 		return sp_error(err, 0,
-				DOC ": allowed_images is set but CreateContainerRequest is "
-				    "denied (add \"CreateContainerRequest\": \"allow\" to "
-				    "requests)");
+				DOC ": allowed_images or allowed_mounts is set but "
+				    "CreateContainerRequest is denied (add "
+				    "\"CreateContainerRequest\": \"allow\" to requests)");
 	return 0;
 }
 

@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -15,7 +16,12 @@
 
 #define BIT(n) (1ULL << (n))
 
-static int parse_set(char **names, size_t n, uint64_t allowed, uint64_t *out, struct sp_err *err)
+/* CAP_NET_RAW outside allowed is dropped from the set, not refused: containerd names it in
+ * every spec, and a raw socket in the guest's shared network namespace would see the pod's
+ * loopback traffic (*dropped says so, for the console). Any other capability outside allowed
+ * refuses the request. */
+static int parse_set(char **names, size_t n, uint64_t allowed, uint64_t *out, bool *dropped,
+		     struct sp_err *err)
 {
 	char esc[64];
 
@@ -28,6 +34,10 @@ static int parse_set(char **names, size_t n, uint64_t allowed, uint64_t *out, st
 		if (c < 0) {
 			sp_log_escape(esc, sizeof(esc), names[i], strnlen(names[i], 64));
 			return sp_fail(err, SP_E_INVALID, 0, "unknown capability '%s'", esc);
+		}
+		if (!(allowed & BIT(c)) && c == CAP_NET_RAW) {
+			*dropped = true;
+			continue;
 		}
 		if (!(allowed & BIT(c))) {
 			return sp_fail(err, SP_E_DENIED, 0,
@@ -51,12 +61,16 @@ int sp_caps_parse(const Grpc__LinuxCapabilities *lc, uint64_t allowed_extra, str
 		out->bounding = out->effective = out->permitted = sp_cap_default_set;
 		return 0;
 	}
-	if ((ret = parse_set(lc->bounding, lc->n_bounding, allowed, &out->bounding, err)) < 0 ||
-	    (ret = parse_set(lc->effective, lc->n_effective, allowed, &out->effective, err)) < 0 ||
-	    (ret = parse_set(lc->inheritable, lc->n_inheritable, allowed, &out->inheritable, err)) <
+	bool *d = &out->net_raw_dropped;
+
+	if ((ret = parse_set(lc->bounding, lc->n_bounding, allowed, &out->bounding, d, err)) < 0 ||
+	    (ret = parse_set(lc->effective, lc->n_effective, allowed, &out->effective, d, err)) <
 		    0 ||
-	    (ret = parse_set(lc->permitted, lc->n_permitted, allowed, &out->permitted, err)) < 0 ||
-	    (ret = parse_set(lc->ambient, lc->n_ambient, allowed, &out->ambient, err)) < 0)
+	    (ret = parse_set(lc->inheritable, lc->n_inheritable, allowed, &out->inheritable, d,
+			     err)) < 0 ||
+	    (ret = parse_set(lc->permitted, lc->n_permitted, allowed, &out->permitted, d, err)) <
+		    0 ||
+	    (ret = parse_set(lc->ambient, lc->n_ambient, allowed, &out->ambient, d, err)) < 0)
 		return ret;
 	/* What the kernel would refuse anyway, said clearly up front. */
 	out->effective &= out->permitted;

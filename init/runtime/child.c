@@ -219,6 +219,31 @@ static int enter_own_domain(struct sp_err *err)
 	return 0;
 }
 
+/* The spec's sysctls (the safe list, spec.c), written through the guest's /proc before the
+ * container's root is entered: the net.* keys in the guest's one network namespace, which every
+ * container of the pod shares, kernel.shm_rmid_forced in the IPC namespace this process is in
+ * (the sandbox's, or the pause's own, which the others join). */
+static int apply_sysctls(const struct sp_rt_plan *plan, struct sp_err *err)
+{
+	for (size_t i = 0; i < plan->nsysctls; i++) {
+		const char *k = plan->sysctls[i].key, *v = plan->sysctls[i].value;
+		char path[128];
+		int n = snprintf(path, sizeof(path), "/proc/sys/%s", k);
+		cleanup_close int fd = -1;
+		size_t len = strlen(v);
+
+		if (n < 0 || (size_t)n >= sizeof(path))
+			return sp_error(err, ENAMETOOLONG, "sysctl %s", k);
+		for (char *c = path + 10; *c; c++)
+			if (*c == '.')
+				*c = '/';
+		fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0 || write(fd, v, len) != (ssize_t)len)
+			return sp_error(err, errno, "sysctl %s", k);
+	}
+	return 0;
+}
+
 __attribute__((noreturn)) void sp_rt_child(const struct sp_rt_child_args *a)
 {
 	const struct sp_rt_proc_plan *pp = a->pp;
@@ -252,6 +277,8 @@ __attribute__((noreturn)) void sp_rt_child(const struct sp_rt_child_args *a)
 		close_other_fds(keep, sizeof(keep) / sizeof(keep[0]));
 	}
 	if (a->plan) {
+		if (apply_sysctls(a->plan, &err) < 0)
+			fail(a, &err);
 		umask(0);
 		if (sp_rootfs_setup(a->plan, &err) < 0)
 			fail(a, &err);

@@ -435,6 +435,11 @@ int sp_rt_exec(const char *cid, const char *exec_id, const Grpc__Process *proc,
 		return sp_fail(err, SP_E_EXHAUSTED, ENOMEM, "plan");
 	if (sp_rt_filter_process(proc, allowed_extra, pp, err) < 0)
 		return -1;
+	if (pp->caps.net_raw_dropped)
+		sp_info("runtime",
+			"container %s, exec %s: CAP_NET_RAW dropped from its capabilities (the "
+			"policy does not consent to it: allow_privileged_capabilities)",
+			cid, exec_id);
 	/* The container's root, through the init: valid while the pidfd says it lives. */
 	(void)snprintf(path, sizeof(path), "/proc/%d/root", (int)rt_ctr_init(c)->pid);
 	rootfd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -482,6 +487,25 @@ int sp_rt_signal(const char *cid, const char *exec_id, int sig, struct sp_err *e
 	if (!p)
 		return sp_fail(err, SP_E_NOT_FOUND, 0, "process %s not found in %s", exec_id, cid);
 	return rt_proc_signal(p, sig, err);
+}
+
+int sp_rt_process_facts(const char *cid, struct sp_policy_ctr *out)
+{
+	struct rt_ctr *c = rt_ctr_find(cid);
+
+	if (!c)
+		return -1;
+	*out = (struct sp_policy_ctr){
+		.env = (const char *const *)c->env,
+		.envc = c->nenv,
+		.env_known = c->env != NULL,
+		.uid = c->uid,
+		.gid = c->gid,
+		.gids = c->gids,
+		.ngids = c->ngids,
+		.cwd = c->cwd,
+	};
+	return 0;
 }
 
 int sp_rt_status(const char *cid, const char *exec_id, bool *exited, int *status)

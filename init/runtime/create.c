@@ -39,6 +39,7 @@ static void ctr_free(struct sp_watch *w)
 
 	if (c->seccomp)
 		protobuf_c_message_free_unpacked(&c->seccomp->base, NULL);
+	free(c->env);
 	free(c);
 }
 
@@ -66,7 +67,7 @@ static int mkdir_p(const char *path)
 /* The rootfs at Root.Path must be, now, the very mount the guest prepared for the container (a
  * string is not enough: another mount could sit there or beneath it); the child binds only that
  * directory (rootfs.c). Then the policy's pin_process_to_image against the configuration of the
- * pulled image, read through the same verified fd. */
+ * pulled image, and the binds against what the image holds, read through the same verified fd. */
 static int check_root(const struct sp_rt_create *a, struct sp_rt_plan *plan, struct sp_err *err)
 {
 	cleanup_close int rootfd = -1;
@@ -83,19 +84,21 @@ static int check_root(const struct sp_rt_create *a, struct sp_rt_plan *plan, str
 	plan->root_verified = true;
 	if (!a->pin.enabled)
 		return 0;
-	return sp_rt_check_image_pin(a->img, &plan->p, &a->pin, rootfd, err);
+	if (sp_rt_check_image_pin(a->img, &plan->p, &a->pin, rootfd, err) < 0)
+		return -1;
+	return sp_rt_check_pin_mounts(plan, &a->pin, a->mounts_judged, rootfd, err);
 }
 
-/* What the spec may do, as filtered; heap (*out) because it is large. */
-static int plan_create(const struct sp_rt_create *a, struct sp_rt_plan **out, struct sp_err *err)
+/* The spec filtered into *out (heap: it is large) with what the policy consented to and, but
+ * for the pause, the prepared rootfs verified and the pin checked against it. */
+static int plan_checked(const struct sp_rt_create *a, struct sp_rt_plan **out, struct sp_err *err)
 {
 	cleanup_free struct sp_rt_plan *plan = NULL;
 	char prepared[SP_PATH_MAX + 1] = "";
 
+	*out = NULL;
 	if (!a->cid || !sp_valid_id(a->cid))
 		return sp_fail(err, SP_E_INVALID, 0, "container id is not valid");
-	if (rt_ctr_find(a->cid))
-		return sp_fail(err, SP_E_PRECONDITION, 0, "container %s already exists", a->cid);
 	if (a->pause)
 		(void)snprintf(prepared, sizeof(prepared), "/run/kata-containers/%s/rootfs",
 			       a->cid);
@@ -107,8 +110,36 @@ static int plan_create(const struct sp_rt_create *a, struct sp_rt_plan **out, st
 	if (sp_rt_filter_spec(a->spec, a->cid, prepared[0] ? prepared : NULL, a->pause,
 			      a->allowed_extra, plan, err) < 0)
 		return -1;
-	if (!a->pause &&
-	    (check_root(a, plan, err) < 0 || sp_rt_secret_mounts(a->secrets, plan, err) < 0))
+	if (a->mount_exec)
+		sp_rt_plan_allow_exec(plan, a->mount_exec, SP_POLICY_MAX_REQ_MOUNTS);
+	if (!a->pause && check_root(a, plan, err) < 0)
+		return -1;
+	*out = steal_ptr(&plan);
+	return 0;
+}
+
+int sp_rt_check_create(const struct sp_rt_create *a, struct sp_err *err)
+{
+	cleanup_free struct sp_rt_plan *plan = NULL;
+
+	return plan_checked(a, &plan, err);
+}
+
+/* What the spec may do, as filtered and checked, with the secrets' binds. */
+static int plan_create(const struct sp_rt_create *a, struct sp_rt_plan **out, struct sp_err *err)
+{
+	cleanup_free struct sp_rt_plan *plan = NULL;
+
+	if (a->cid && rt_ctr_find(a->cid))
+		return sp_fail(err, SP_E_PRECONDITION, 0, "container %s already exists", a->cid);
+	if (plan_checked(a, &plan, err) < 0 || !plan)
+		return -1;
+	if (plan->p.caps.net_raw_dropped)
+		sp_info("runtime",
+			"container %s: CAP_NET_RAW dropped from its capabilities (the policy does "
+			"not consent to it: allow_privileged_capabilities)",
+			a->cid);
+	if (!a->pause && sp_rt_secret_mounts(a->secrets, plan, err) < 0)
 		return -1;
 	if (!rt.ready)
 		return sp_fail(err, SP_E_PRECONDITION, 0, "containers run only in the guest");
@@ -163,6 +194,36 @@ static void copy_seccomp(struct rt_ctr *c, const Grpc__LinuxSeccomp *s)
 	free(buf);
 }
 
+#define KEEP_ENV_MAX ((size_t)256 * 1024) /* bytes of an init's environment kept for execs */
+
+/* What an exec into c is compared with (sp_rt_process_facts): the init's user, gids, cwd and,
+ * when it is not too large, its environment. */
+static void keep_process(struct rt_ctr *c, const struct sp_rt_proc_plan *pp)
+{
+	const Grpc__Process *p = pp->proc;
+	size_t total = 0;
+	char *pool;
+
+	c->uid = pp->uid;
+	c->gid = pp->gid;
+	c->ngids = pp->ngids;
+	for (size_t i = 0; i < pp->ngids; i++)
+		c->gids[i] = pp->gids[i];
+	(void)snprintf(c->cwd, sizeof(c->cwd), "%s", p->cwd && p->cwd[0] ? p->cwd : "/");
+	for (size_t i = 0; i < p->n_env && total <= KEEP_ENV_MAX; i++)
+		total += sizeof(char *) + strlen(p->env[i]) + 1;
+	if (total > KEEP_ENV_MAX || !(c->env = malloc(total ? total : 1)))
+		return; /* only an allowed_exec entry can admit an exec's environment then */
+	pool = (char *)(c->env + p->n_env);
+	for (size_t i = 0; i < p->n_env; i++) {
+		size_t l = strlen(p->env[i]) + 1;
+
+		c->env[i] = memcpy(pool, p->env[i], l);
+		pool += l;
+	}
+	c->nenv = p->n_env;
+}
+
 /* Frees what alloc_ctr made of c when the spawn does not happen (c is not in the table). */
 static void ctr_discard(struct rt_ctr *c, struct rt_spawn *s)
 {
@@ -186,6 +247,7 @@ static int alloc_ctr(const struct sp_rt_create *a, const struct sp_rt_plan *plan
 		return -1;
 	c->pause = a->pause;
 	c->nnp = plan->p.no_new_privs;
+	keep_process(c, &plan->p);
 	(void)snprintf(c->root, sizeof(c->root), "%s", plan->root);
 	for (size_t i = 0; i < plan->nmounts; i++)
 		if (plan->mounts[i].kind == MK_BIND &&

@@ -118,6 +118,10 @@ static int exec_process(struct tt_call *call, const Grpc__ExecProcessRequest *re
 	struct sp_err err;
 	int ret;
 
+	if (sp_rt_filter_exec_request(req, &err) < 0) {
+		free(pc);
+		return tt_call_fail(call, &err);
+	}
 	if (!pc)
 		return tt_call_failf(call, SP_E_EXHAUSTED, "out of memory");
 	pc->call = call;

@@ -1,20 +1,9 @@
 /* The image configuration the guest pulled for a container (copied into the container's record
- * by the preparation, sp_rt_image_config_dup), and the check that pins a container's process to
- * it when the policy says pin_process_to_image (the policy may pin a container's process, args,
- * env and user, to the verified image's configuration).
- *
- * The rules (init/policy/POLICY.md says the same for users):
- *   args  equal entrypoint + cmd; with pin_allow_args_override, the entrypoint followed by any
- *         arguments (what Kubernetes' `args` does: it replaces cmd, never the entrypoint).
- *   env   every NAME=value of the image is present with the same value, and no entry names an
- *         image variable with another value; entries for other variables need
- *         pin_allow_extra_env. Values never appear in an error (they may be secrets).
- *   cwd   equals the image's WorkingDir ("" is "/"), unless pin_allow_workdir_override.
- *   user  uid and gid equal what the image's User resolves to: "" is 0:0; "uid", "name",
- *         "uid:gid", "name:group" and mixes, names looked up in the rootfs's own /etc/passwd and
- *         /etc/group (opened beneath the rootfs); a user without a group gets its passwd group,
- *         or 0 when it has no passwd entry. Additional gids are not pinned (the image
- *         configuration has none). */
+ * by the preparation, sp_rt_image_config_dup), and the uid and gid its User names: "" is 0:0;
+ * "uid", "name", "uid:gid", "name:group" and mixes, names looked up in the rootfs's own
+ * /etc/passwd and /etc/group (opened beneath the rootfs); a user without a group gets its passwd
+ * group, or 0 when it has no passwd entry. pin.c compares a process with them. Messages name
+ * what is wrong, never the image's value: they reach the host. */
 #define _GNU_SOURCE
 #include "runtime/rt.h"
 
@@ -236,26 +225,23 @@ int sp_rt_image_user_db(const char *user, const char *passwd, const char *group,
 {
 	const char *colon;
 	size_t ulen;
-	char shown[96];
 
+	/* The messages go to the host: they name what is wrong, never the image's value. */
 	*uid = *gid = 0;
 	if (!user || !user[0])
 		return 0;
-	sp_log_escape(shown, sizeof(shown), user, strnlen(user, 256));
 	colon = strchr(user, ':');
 	ulen = colon ? (size_t)(colon - user) : strlen(user);
 	if (ulen == 0 || (colon && !colon[1]) || (colon && strchr(colon + 1, ':')))
-		return sp_fail(err, SP_E_INVALID, 0, "the image's user \"%s\" is not user[:group]",
-			       shown);
+		return sp_fail(err, SP_E_INVALID, 0, "the image's user is not user[:group]");
 	if (!parse_id(user, ulen, uid)) {
 		if (!passwd)
 			return sp_fail(err, SP_E_PRECONDITION, 0,
-				       "the image's user \"%s\" is a name and its /etc/passwd "
-				       "cannot be read",
-				       shown);
+				       "the image's user is a name and its /etc/passwd cannot be "
+				       "read");
 		if (!lookup(passwd, user, ulen, uid, gid))
 			return sp_fail(err, SP_E_PRECONDITION, 0,
-				       "the image's user \"%s\" is not in its /etc/passwd", shown);
+				       "the image's user is not in its /etc/passwd");
 	} else if (!colon && passwd) {
 		(void)lookup_uid(passwd, *uid, gid); /* no passwd entry: gid 0 */
 	}
@@ -265,12 +251,10 @@ int sp_rt_image_user_db(const char *user, const char *passwd, const char *group,
 		return 0;
 	if (!group)
 		return sp_fail(err, SP_E_PRECONDITION, 0,
-			       "the image's user \"%s\" names a group and its /etc/group cannot "
-			       "be read",
-			       shown);
+			       "the image's user names a group and its /etc/group cannot be read");
 	if (!lookup(group, colon + 1, strlen(colon + 1), gid, NULL))
 		return sp_fail(err, SP_E_PRECONDITION, 0,
-			       "the image's group in \"%s\" is not in its /etc/group", shown);
+			       "the image's group is not in its /etc/group");
 	return 0;
 }
 
@@ -289,144 +273,4 @@ int sp_rt_image_user(const char *user, int rootfd, uint32_t *uid, uint32_t *gid,
 			group = read_etc(rootfd, "group", &ignored);
 	}
 	return sp_rt_image_user_db(user, passwd, group, uid, gid, err);
-}
-
-/* --- the check -------------------------------------------------------------------------------- */
-
-#define PIN "pin_process_to_image: "
-
-static const char *esc(char *buf, size_t size, const char *s)
-{
-	sp_log_escape(buf, size, s, strnlen(s, 200));
-	return buf;
-}
-
-static int check_args(const struct sp_rt_image_config *cfg, const Grpc__Process *p, bool override,
-		      struct sp_err *err)
-{
-	size_t ne = cfg->n_entrypoint, nc = cfg->n_cmd;
-	char a[96], b[96];
-
-	if (ne + nc == 0)
-		return sp_fail(err, SP_E_DENIED, 0,
-			       PIN "the image configuration has neither entrypoint nor cmd");
-	for (size_t i = 0; i < ne; i++) {
-		if (i >= p->n_args)
-			return sp_fail(err, SP_E_DENIED, 0,
-				       PIN "args has %zu entries, the image's entrypoint alone "
-					   "has %zu",
-				       p->n_args, ne);
-		if (strcmp(p->args[i], cfg->entrypoint[i]) != 0)
-			return sp_fail(err, SP_E_DENIED, 0,
-				       PIN "args[%zu] is \"%s\", the image's entrypoint has "
-					   "\"%s\"",
-				       i, esc(a, sizeof(a), p->args[i]),
-				       esc(b, sizeof(b), cfg->entrypoint[i]));
-	}
-	if (override && p->n_args > 0)
-		return 0; /* the entrypoint, then whatever replaces cmd */
-	if (p->n_args != ne + nc)
-		return sp_fail(err, SP_E_DENIED, 0,
-			       PIN "args has %zu entries, the image's entrypoint + cmd has %zu%s",
-			       p->n_args, ne + nc,
-			       override ? "" : " (the policy does not allow overriding cmd)");
-	for (size_t i = 0; i < nc; i++)
-		if (strcmp(p->args[ne + i], cfg->cmd[i]) != 0)
-			return sp_fail(err, SP_E_DENIED, 0,
-				       PIN "args[%zu] is \"%s\", the image's cmd has \"%s\" (the "
-					   "policy does not allow overriding cmd)",
-				       ne + i, esc(a, sizeof(a), p->args[ne + i]),
-				       esc(b, sizeof(b), cfg->cmd[i]));
-	return 0;
-}
-
-static size_t name_len(const char *e)
-{
-	const char *eq = strchr(e, '=');
-
-	return eq ? (size_t)(eq - e) : 0;
-}
-
-static int check_env(const struct sp_rt_image_config *cfg, const Grpc__Process *p, bool extra,
-		     struct sp_err *err)
-{
-	char a[96];
-
-	for (size_t i = 0; i < cfg->n_env; i++) {
-		size_t n = name_len(cfg->env[i]);
-		bool found = false;
-
-		if (n == 0)
-			continue; /* not NAME=value: nothing a process could match */
-		for (size_t j = 0; j < p->n_env && !found; j++)
-			found = strcmp(p->env[j], cfg->env[i]) == 0;
-		if (!found) {
-			sp_log_escape(a, sizeof(a), cfg->env[i], n < 80 ? n : 80);
-			return sp_fail(err, SP_E_DENIED, 0,
-				       PIN "env: the image's variable %s is missing or has "
-					   "another value",
-				       a);
-		}
-	}
-	for (size_t j = 0; j < p->n_env; j++) {
-		size_t n = name_len(p->env[j]);
-		bool known = false, same = false;
-
-		if (n == 0)
-			return sp_fail(err, SP_E_INVALID, 0, PIN "env[%zu] is not NAME=value", j);
-		for (size_t i = 0; i < cfg->n_env; i++)
-			if (name_len(cfg->env[i]) == n && memcmp(cfg->env[i], p->env[j], n) == 0) {
-				known = true;
-				same |= strcmp(cfg->env[i], p->env[j]) == 0;
-			}
-		sp_log_escape(a, sizeof(a), p->env[j], n < 80 ? n : 80);
-		if (known && !same)
-			return sp_fail(err, SP_E_DENIED, 0,
-				       PIN "env: %s is set to another value than the image's", a);
-		if (!known && !extra)
-			return sp_fail(err, SP_E_DENIED, 0,
-				       PIN "env: %s is not in the image configuration (the policy "
-					   "does not allow extra variables)",
-				       a);
-	}
-	return 0;
-}
-
-int sp_rt_check_image_pin(const struct sp_rt_image_config *cfg, const struct sp_rt_proc_plan *pp,
-			  const struct sp_policy_pin *pin, int rootfd, struct sp_err *err)
-{
-	uint32_t uid, gid;
-	int ret;
-	char u[96];
-
-	if (!pin->enabled)
-		return 0;
-	if (!cfg)
-		return sp_fail(err, SP_E_DENIED, 0,
-			       PIN "no image configuration is registered for this "
-				   "container");
-	if ((ret = check_args(cfg, pp->proc, pin->allow_args_override, err)) < 0)
-		return ret;
-	if ((ret = check_env(cfg, pp->proc, pin->allow_extra_env, err)) < 0)
-		return ret;
-	if (!pin->allow_workdir_override) {
-		const char *want = cfg->workdir && cfg->workdir[0] ? cfg->workdir : "/";
-		const char *cwd = pp->proc && pp->proc->cwd && pp->proc->cwd[0] ? pp->proc->cwd
-										: "/";
-
-		if (strcmp(want, cwd) != 0)
-			return sp_fail(err, SP_E_DENIED, 0,
-				       PIN "cwd \"%s\" is not the image's WorkingDir \"%s\" (the "
-					   "policy does not allow overriding it)",
-				       esc(u, 48, cwd), esc(u + 48, 48, want));
-	}
-	if (sp_rt_image_user(cfg->user, rootfd, &uid, &gid, err) < 0)
-		return sp_error_wrap(err, PIN "user");
-	if (pp->uid != uid || pp->gid != gid)
-		return sp_fail(err, SP_E_DENIED, 0,
-			       PIN "user: the process runs as %u:%u, the image's user \"%s\" is "
-				   "%u:%u",
-			       (unsigned)pp->uid, (unsigned)pp->gid,
-			       esc(u, sizeof(u), cfg->user ? cfg->user : ""), uid, gid);
-	return 0;
 }

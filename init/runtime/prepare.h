@@ -3,6 +3,8 @@
  * RemoveContainer, and runs a table of steps on it, in order, each possibly asynchronous (PID 1
  * never blocks its loop). The production table (steps.c) is:
  *
+ *   spec      what the runtime would refuse of the request and its spec, refused before
+ *             anything is pulled, fetched or made
  *   attest    the guest attests before its first container, and never creates one if that
  *             failed; the policy's require_attestation is checked once it is known
  *   trusted   Kata's trusted image store, a /dev/trusted_store Device of the request
@@ -12,6 +14,8 @@
  *             (rootfs, image configuration, digest into the record), the block, ephemeral and
  *             local storages; the sandbox's guest pull of "pause" needs none
  *   digest    an image the policy allows only at a pinned digest: the digest the pull resolved
+ *   pin       pin_process_to_image: the process and the binds against the image pulled, before
+ *             any secret is fetched for it
  *   secrets   what initdata binds to that digest, fetched from the KBS
  *   create    the container itself, from the record (sp_rt_create)
  *

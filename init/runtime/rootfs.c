@@ -191,8 +191,7 @@ static int do_mount(int rootfd, const struct sp_rt_mount *m, struct sp_err *err)
 	{
 		char sp[32], dp[32];
 
-		if (mount(fdpath(src, sp), fdpath(dst, dp), NULL,
-			  MS_BIND | (m->recursive ? MS_REC : 0), NULL) < 0)
+		if (mount(fdpath(src, sp), fdpath(dst, dp), NULL, MS_BIND, NULL) < 0)
 			return sp_error(err, errno, "bind %s on %s", m->source, m->dest);
 	}
 	return remount_at(rootfd, rel, m->flags, err);

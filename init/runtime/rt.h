@@ -83,6 +83,15 @@ struct rt_ctr {
 	Grpc__LinuxSeccomp *seccomp; /* a copy, for execs */
 	bool nnp;
 	bool shared_pidns; /* in the sandbox's pid namespace: every process in a domain of its own */
+	/* The init's process, what the policy compares an exec with (sp_rt_process_facts): env in
+	 * one allocation (the pointers, then the strings), NULL when it was too large to keep. */
+	char **env;
+	size_t nenv;
+	uid_t uid;
+	gid_t gid;
+	uint32_t gids[SP_RT_MAX_GIDS];
+	size_t ngids;
+	char cwd[SP_PATH_MAX + 1];
 	/* The create or start waiting for the init's report: done runs once with its result. */
 	struct rt_await *await;
 	sp_done_fn done;

@@ -14,7 +14,8 @@
  *   await.c     waiting for a child's report pipe on the loop (PID 1 never blocks on a child)
  *   create.c    creating a container: plan, allocate, spawn, await the init's report
  *   container.c the container table and the rest of the lifecycle (start, exec, signal, remove)
- *   image.c     an image configuration's copy, and pinning the process to it
+ *   image.c     an image configuration's copy and the user it names
+ *   pin.c       pin_process_to_image: the process and the binds against the image
  *   secrets.c   the secrets initdata binds to a container's image: fetched, on a tmpfs, bound in
  *   prepare.c   CreateContainer's orchestrator: one record per container and a table of steps
  *   steps.c     the steps (attestation, storages, digest, secrets, creation) over the primitives
@@ -41,15 +42,17 @@
 
 #include "agent.pb-c.h"
 
-#define SP_RT_MAX_CONTAINERS 512
-#define SP_RT_MAX_PROCS	     64	 /* processes (init + execs) per container */
-#define SP_RT_MAX_MOUNTS     128 /* OCI mounts in one spec */
-#define SP_RT_MAX_PATHS	     128 /* masked or read-only paths in one spec */
-#define SP_RT_MAX_RLIMITS    16
-#define SP_RT_MAX_ARGS	     4096 /* argv or env entries */
-#define SP_RT_MAX_GIDS	     64
-#define SP_RT_CGROUP_ROOT    "/sys/fs/cgroup"
-#define SP_RT_CGROUP_SANDBOX "sealpod" /* the sandbox cgroup, below SP_RT_CGROUP_ROOT */
+#define SP_RT_MAX_CONTAINERS   512
+#define SP_RT_MAX_PROCS	       64  /* processes (init + execs) per container */
+#define SP_RT_MAX_MOUNTS       128 /* OCI mounts in one spec */
+#define SP_RT_MAX_PATHS	       128 /* masked or read-only paths in one spec */
+#define SP_RT_MAX_RLIMITS      16
+#define SP_RT_MAX_ARGS	       4096 /* argv or env entries */
+#define SP_RT_MAX_GIDS	       64
+#define SP_RT_MAX_SYSCTLS      16
+#define SP_RT_SYSCTL_VALUE_MAX 256
+#define SP_RT_CGROUP_ROOT      "/sys/fs/cgroup"
+#define SP_RT_CGROUP_SANDBOX   "sealpod" /* the sandbox cgroup, below SP_RT_CGROUP_ROOT */
 /* Bind-mount sources must lie beneath one of these (the Kata shared-file and sandbox paths). */
 #define SP_RT_SHARED_DIR  "/run/kata-containers/shared/"
 #define SP_RT_SANDBOX_DIR "/run/kata-containers/sandbox/"
@@ -61,10 +64,11 @@
 
 struct sp_rt_caps {
 	uint64_t bounding, effective, inheritable, permitted, ambient;
+	bool net_raw_dropped; /* CAP_NET_RAW was named without the policy's consent */
 };
-/* The sets named by lc (NULL: the default set in bounding/effective/permitted). Names outside
- * allowed_extra | default are refused with PERMISSION_DENIED naming the capability; unknown
- * names with INVALID_ARGUMENT. */
+/* The sets named by lc (NULL: the default set in bounding/effective/permitted). CAP_NET_RAW
+ * outside allowed_extra | default is dropped (net_raw_dropped); any other name outside it is
+ * refused with PERMISSION_DENIED naming the capability; unknown names with INVALID_ARGUMENT. */
 int sp_caps_parse(const Grpc__LinuxCapabilities *lc, uint64_t allowed_extra, struct sp_rt_caps *out,
 		  struct sp_err *err);
 /* In the child: drops the bounding set, switches to uid/gid/groups keeping capabilities, then
@@ -78,10 +82,15 @@ enum sp_rt_mount_kind { MK_PROC, MK_SYSFS, MK_TMPFS, MK_DEVPTS, MK_MQUEUE, MK_BI
 struct sp_rt_mount {
 	enum sp_rt_mount_kind kind;
 	const char *dest;   /* absolute, normalised; points into the spec */
-	const char *source; /* MK_BIND: absolute, beneath a shared dir */
+	const char *source; /* MK_BIND: absolute, beneath a shared dir; never recursive */
 	unsigned long flags;
-	bool recursive; /* rbind */
 	char data[256]; /* filesystem options */
+};
+
+/* A sysctl on the safe list (spec.c), written by the container's first process before its
+ * root is entered (child.c). */
+struct sp_rt_sysctl {
+	const char *key, *value; /* point into the spec */
 };
 
 struct sp_rt_rlimit {
@@ -132,6 +141,8 @@ struct sp_rt_plan {
 	size_t nreadonly;
 	struct sp_rt_limits limits;
 	const Grpc__LinuxSeccomp *seccomp; /* NULL: only the always-on filter */
+	struct sp_rt_sysctl sysctls[SP_RT_MAX_SYSCTLS];
+	size_t nsysctls;
 };
 
 /* Filters spec for container cid. prepared_root: the rootfs this guest prepared for cid (NULL:
@@ -143,6 +154,15 @@ int sp_rt_filter_spec(const Grpc__Spec *spec, const char *cid, const char *prepa
 /* The process part alone (also ExecProcess). */
 int sp_rt_filter_process(const Grpc__Process *proc, uint64_t allowed_extra,
 			 struct sp_rt_proc_plan *out, struct sp_err *err);
+/* The request's fields around the spec (string_user, shared_mounts, the passfd ports): refused
+ * when set. */
+int sp_rt_filter_request(const Grpc__CreateContainerRequest *req, struct sp_err *err);
+int sp_rt_filter_exec_request(const Grpc__ExecProcessRequest *req, struct sp_err *err);
+/* Whether key is on the safe list of sysctls a spec may set. */
+bool sp_rt_sysctl_safe(const char *key);
+/* Lifts the forced noexec from the binds whose bit is set (the verdict's mount_exec: the policy's
+ * allowed_mounts consented); nbits bits of mount_exec. */
+void sp_rt_plan_allow_exec(struct sp_rt_plan *plan, const uint64_t *mount_exec, size_t nbits);
 
 /* --- seccomp (seccomp.c) --------------------------------------------------------------------- */
 /* Loads the OCI profile (when given) and then the filter denying socket(AF_VSOCK, ...) and
@@ -241,10 +261,17 @@ int sp_rt_image_user(const char *user, int rootfd, uint32_t *uid, uint32_t *gid,
  * fuzzed by tests/fuzz/fuzz_image_user.c. */
 int sp_rt_image_user_db(const char *user, const char *passwd, const char *group, uint32_t *uid,
 			uint32_t *gid, struct sp_err *err);
-/* 0 when pin is off or pp's args, env and user agree with cfg (NULL: none, refused when
- * pinning); else -1 with err naming the field (SP_E_DENIED, or another kind). */
+/* 0 when pin is off or pp's args, env, cwd, user and additional gids agree with cfg (NULL:
+ * none, refused when pinning); else -1 with err naming the field, never the image's value
+ * (SP_E_DENIED, or another kind). pin.c has the rules. */
 int sp_rt_check_image_pin(const struct sp_rt_image_config *cfg, const struct sp_rt_proc_plan *pp,
 			  const struct sp_policy_pin *pin, int rootfd, struct sp_err *err);
+/* 0 when pin is off or no bind of plan covers the code its process runs (program directory,
+ * dynamic loader) or, unless mounts_judged (the policy's allowed_mounts matched every mount), a
+ * path the image has (looked up beneath rootfd, the verified rootfs); else -1 (SP_E_DENIED)
+ * naming the mount. */
+int sp_rt_check_pin_mounts(const struct sp_rt_plan *plan, const struct sp_policy_pin *pin,
+			   bool mounts_judged, int rootfd, struct sp_err *err);
 
 /* --- secrets (secrets.c) ---------------------------------------------------------------------- */
 /* The secrets one container has: files on PID 1's own tmpfs, bound into the container. */
@@ -280,6 +307,8 @@ struct sp_rt_create {
 	bool sandbox_pidns;
 	bool pause;
 	uint64_t allowed_extra;
+	const uint64_t *mount_exec; /* the verdict's: binds that may keep exec (NULL: none) */
+	bool mounts_judged;	    /* the policy's allowed_mounts matched every mount */
 	const int *stdio;
 	const struct sp_rootfs *rootfs;
 	const struct sp_rt_image_config *img; /* what the pin compares the process with */
@@ -292,6 +321,10 @@ struct sp_rt_create {
 struct sp_rt_pending;
 int sp_rt_create(const struct sp_rt_create *a, sp_done_fn done, void *arg,
 		 struct sp_rt_pending **pending, struct sp_err *err);
+/* What sp_rt_create would refuse of a before anything is made: the spec filtered and, with the
+ * pin, the process and the binds against the image (through the rootfs a->rootfs names). The
+ * preparation runs it before it fetches any secret; 0 or -1 with err. */
+int sp_rt_check_create(const struct sp_rt_create *a, struct sp_err *err);
 void sp_rt_create_cancel(struct sp_rt_pending *pending);
 /* Releases the init and learns whether its execve worked: -1 at once, or SP_PENDING and done. */
 int sp_rt_start(const char *cid, sp_done_fn done, void *arg, struct sp_err *err);
@@ -300,6 +333,10 @@ int sp_rt_start(const char *cid, sp_done_fn done, void *arg, struct sp_err *err)
 int sp_rt_exec(const char *cid, const char *exec_id, const Grpc__Process *proc,
 	       uint64_t allowed_extra, const int *stdio, sp_done_fn done, void *arg,
 	       struct sp_err *err);
+/* The process cid's init was created with, as the policy compares an exec with it: 0 with *out
+ * pointing into the container's record (valid until the runtime next runs), -1 when there is no
+ * such container. */
+int sp_rt_process_facts(const char *cid, struct sp_policy_ctr *out);
 /* exec_id "" means the container's init; SIGKILL to "" kills the whole cgroup. */
 int sp_rt_signal(const char *cid, const char *exec_id, int sig, struct sp_err *err);
 /* Kills every process and forgets the container; its cgroup goes once it is empty (never a

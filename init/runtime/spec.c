@@ -1,7 +1,8 @@
 /* The host's OCI spec is filtered, not obeyed (DESIGN.md, "Trust rules"): every field we act on
  * is checked here, before any process exists, and turned into a struct sp_rt_plan. What we do
  * not support is refused rather than ignored when ignoring it would weaken the container (a
- * namespace path, a hook, a device, a foreign bind source, a user namespace). */
+ * namespace path, a hook, a device, a foreign bind source, a user namespace, a sysctl outside
+ * the safe list). What each field of the request gets is the table in agent/fields.c. */
 #define _GNU_SOURCE
 #include "runtime/runtime.h"
 
@@ -54,6 +55,9 @@ int sp_rt_filter_process(const Grpc__Process *proc, uint64_t allowed_extra,
 	if (!proc)
 		return INVAL("the spec has no process");
 	out->proc = proc;
+	/* A name is resolved in no user database here: the ids are what runs. */
+	if (proc->user && proc->user->username && proc->user->username[0])
+		return INVAL("process.user.username refused: give the uid and gid");
 	if (proc->n_args == 0 || !proc->args[0][0])
 		return INVAL("process.args is empty");
 	if (proc->n_args > SP_RT_MAX_ARGS || proc->n_env > SP_RT_MAX_ARGS)
@@ -178,7 +182,7 @@ static const struct {
 	{ "slave", 0, 0 },
 	{ "rslave", 0, 0 },
 	{ "bind", 0, 0 },
-	{ "rbind", 0, 0 },
+	{ "rbind", 0, 0 }, /* a bind is never recursive: see parse_mount */
 };
 
 static int parse_mount(const Grpc__Mount *m, struct sp_rt_mount *out, struct sp_err *err)
@@ -206,8 +210,6 @@ static int parse_mount(const Grpc__Mount *m, struct sp_rt_mount *out, struct sp_
 			out->flags = (out->flags | mount_flags[k].set) & ~mount_flags[k].clear;
 			if (strcmp(o, "bind") == 0 || strcmp(o, "rbind") == 0)
 				bind = true;
-			if (strcmp(o, "rbind") == 0)
-				out->recursive = true;
 			continue;
 		}
 		if (strcmp(o, "shared") == 0 || strcmp(o, "rshared") == 0)
@@ -224,7 +226,12 @@ static int parse_mount(const Grpc__Mount *m, struct sp_rt_mount *out, struct sp_
 	if (bind || strcmp(type, "bind") == 0) {
 		const char *src = m->source;
 
+		/* What the host can write (the shared files, which CopyFile fills, and the sandbox
+		 * directories) runs nothing: noexec unless the policy's allowed_mounts consents
+		 * (sp_rt_plan_allow_exec). And never recursive ("rbind" included): the mounts
+		 * beneath a source (another container's rootfs, a storage) never come along. */
 		out->kind = MK_BIND;
+		out->flags |= MS_NOEXEC;
 		if (!sp_abs_path_ok(src))
 			return INVAL("bind mount source '%s' is not an absolute normalised path",
 				     esc(b, sizeof(b), src));
@@ -261,6 +268,51 @@ static int parse_mount(const Grpc__Mount *m, struct sp_rt_mount *out, struct sp_
 	} else {
 		return INVAL("mount %s: filesystem type '%s' refused", esc(b, 80, m->destination),
 			     esc(b + 80, 80, type));
+	}
+	return 0;
+}
+
+/* Kubernetes' safe sysctls (kubelet's allowlist: namespaced and, in a pod of its own, isolated),
+ * which include the two containerd 2.x puts in every pause spec (ip_unprivileged_port_start,
+ * ping_group_range). In this guest every container shares the one network namespace and the
+ * sandbox's IPC namespace: the net.* keys apply to the whole pod, PID 1's own sockets included,
+ * and kernel.shm_rmid_forced to the pod's IPC namespace. Every value is a number, a range or a
+ * list of them. */
+static const char *const safe_sysctls[] = {
+	"kernel.shm_rmid_forced",	    "net.ipv4.ip_local_port_range",
+	"net.ipv4.ip_local_reserved_ports", "net.ipv4.ip_unprivileged_port_start",
+	"net.ipv4.ping_group_range",	    "net.ipv4.tcp_fin_timeout",
+	"net.ipv4.tcp_keepalive_intvl",	    "net.ipv4.tcp_keepalive_probes",
+	"net.ipv4.tcp_keepalive_time",	    "net.ipv4.tcp_syncookies",
+};
+
+bool sp_rt_sysctl_safe(const char *key)
+{
+	for (size_t i = 0; key && i < sizeof(safe_sysctls) / sizeof(safe_sysctls[0]); i++)
+		if (strcmp(key, safe_sysctls[i]) == 0)
+			return true;
+	return false;
+}
+
+static int filter_sysctls(const Grpc__Linux *l, struct sp_rt_plan *plan, struct sp_err *err)
+{
+	char b[96];
+
+	if (l->n_sysctl > SP_RT_MAX_SYSCTLS)
+		return INVAL("%zu sysctls (at most %d)", l->n_sysctl, SP_RT_MAX_SYSCTLS);
+	for (size_t i = 0; i < l->n_sysctl; i++) {
+		const char *k = l->sysctl[i]->key, *v = l->sysctl[i]->value;
+		size_t n = v ? strnlen(v, SP_RT_SYSCTL_VALUE_MAX + 1) : 0;
+
+		if (!sp_rt_sysctl_safe(k))
+			return INVAL("sysctl '%s' refused: not one of the namespaced safe sysctls",
+				     esc(b, sizeof(b), k));
+		if (n == 0 || n > SP_RT_SYSCTL_VALUE_MAX || strspn(v, "0123456789 \t,-") != n)
+			return INVAL("sysctl %s: the value is not a number, range or list of them",
+				     k);
+		plan->sysctls[plan->nsysctls].key = k;
+		plan->sysctls[plan->nsysctls].value = v;
+		plan->nsysctls++;
 	}
 	return 0;
 }
@@ -344,6 +396,41 @@ static int filter_resources(const Grpc__LinuxResources *r, struct sp_rt_limits *
 	return 0;
 }
 
+/* What a request carries around its process that this guest does not do: a user by name, a
+ * mount shared with another container, stdio over vsock ports (passfd). Refused, never ignored:
+ * a shim that relies on one of them learns so at once. */
+static int filter_around(const Grpc__StringUser *su, size_t nshared, uint32_t in, uint32_t out,
+			 uint32_t errp, struct sp_err *err)
+{
+	if (su && ((su->uid && su->uid[0]) || (su->gid && su->gid[0]) || su->n_additionalgids))
+		return INVAL("string_user refused: give the uid and gid in the process");
+	if (nshared)
+		return INVAL("shared_mounts refused: a container mounts nothing of another's");
+	if (in || out || errp)
+		return INVAL("stdin/stdout/stderr ports refused: stdio goes over the ttRPC "
+			     "streams");
+	return 0;
+}
+
+int sp_rt_filter_request(const Grpc__CreateContainerRequest *req, struct sp_err *err)
+{
+	return filter_around(req->string_user, req->n_shared_mounts, req->stdin_port,
+			     req->stdout_port, req->stderr_port, err);
+}
+
+int sp_rt_filter_exec_request(const Grpc__ExecProcessRequest *req, struct sp_err *err)
+{
+	return filter_around(req->string_user, 0, req->stdin_port, req->stdout_port,
+			     req->stderr_port, err);
+}
+
+void sp_rt_plan_allow_exec(struct sp_rt_plan *plan, const uint64_t *mount_exec, size_t nbits)
+{
+	for (size_t i = 0; i < plan->nmounts && i < nbits; i++)
+		if (plan->mounts[i].kind == MK_BIND && (mount_exec[i / 64] & (1ULL << (i % 64))))
+			plan->mounts[i].flags &= ~(unsigned long)MS_NOEXEC;
+}
+
 int sp_rt_filter_spec(const Grpc__Spec *spec, const char *cid, const char *prepared_root,
 		      bool pause, uint64_t allowed_extra, struct sp_rt_plan *plan,
 		      struct sp_err *err)
@@ -389,6 +476,9 @@ int sp_rt_filter_spec(const Grpc__Spec *spec, const char *cid, const char *prepa
 	}
 	if ((ret = filter_hooks(spec->hooks, err)) < 0)
 		return ret;
+	if (spec->windows || spec->solaris)
+		return INVAL("a %s section refused: this is a Linux guest",
+			     spec->windows ? "windows" : "solaris");
 	if ((ret = sp_rt_filter_process(spec->process, allowed_extra, &plan->p, err)) < 0)
 		return ret;
 	if (spec->n_mounts > SP_RT_MAX_MOUNTS)
@@ -416,11 +506,10 @@ int sp_rt_filter_spec(const Grpc__Spec *spec, const char *cid, const char *prepa
 		if (l->seccomp && (ret = sp_seccomp_check_profile(l->seccomp, err)) < 0)
 			return ret;
 		plan->seccomp = l->seccomp;
-		if (l->n_sysctl)
-			sp_info("runtime",
-				"container %s: %zu sysctls ignored (the VM's kernel is "
-				"shared by the pod)",
-				cid, l->n_sysctl);
+		if (l->intelrdt)
+			return INVAL("linux.intelRdt refused: this guest has no resctrl");
+		if ((ret = filter_sysctls(l, plan, err)) < 0)
+			return ret;
 	} else {
 		(void)filter_resources(NULL, &plan->limits, err);
 	}

@@ -51,6 +51,29 @@ static void arm(struct sp_ctr *c, sp_done_fn done, void *arg)
 	c->done_arg = arg;
 }
 
+/* --- spec: what the runtime would refuse, refused before anything is fetched or made ----------- */
+
+/* The request's own fields and the spec as the runtime filters it (Root.Path is checked against
+ * the prepared rootfs at the create step, once there is one). */
+static int spec_start(struct sp_ctr *c, sp_done_fn done, void *arg, struct sp_err *err)
+{
+	const Grpc__Spec *spec = c->req->oci;
+	struct sp_rt_plan *plan;
+	int r;
+
+	(void)done, (void)arg;
+	if (sp_rt_filter_request(c->req, err) < 0)
+		return -1;
+	plan = malloc(sizeof(*plan));
+	if (!plan)
+		return sp_fail(err, SP_E_EXHAUSTED, ENOMEM, "plan");
+	r = sp_rt_filter_spec(spec, c->cid,
+			      spec && spec->root && spec->root->path ? spec->root->path : NULL,
+			      c->facts.pause, c->verdict.consented_caps, plan, err);
+	free(plan);
+	return r;
+}
+
 /* --- attest: the guest attests before its first container ------------------------------------ */
 
 static bool attest_applies(const struct sp_ctr *c)
@@ -475,6 +498,43 @@ static int digest_start(struct sp_ctr *c, sp_done_fn done, void *arg, struct sp_
 	return sp_err_stage(err, SP_STAGE_POLICY_DENY);
 }
 
+/* --- pin: the process and the binds against the image, before any secret is fetched ------------ */
+
+static void test_bundle(struct sp_ctr *c);
+
+static bool pin_applies(const struct sp_ctr *c)
+{
+	return c->verdict.pin.enabled && !c->facts.pause;
+}
+
+/* What the create step hands the runtime. */
+static void create_args(struct sp_ctr *c, struct sp_rt_create *a)
+{
+	test_bundle(c);
+	*a = (struct sp_rt_create){
+		.cid = c->cid,
+		.spec = c->req->oci,
+		.sandbox_pidns = c->req->sandbox_pidns,
+		.pause = c->facts.pause,
+		.allowed_extra = c->verdict.consented_caps,
+		.mount_exec = c->verdict.mount_exec,
+		.mounts_judged = c->verdict.mounts_judged,
+		.rootfs = c->rootfs.path[0] ? &c->rootfs : NULL,
+		.img = c->img,
+		.pin = c->verdict.pin,
+		.secrets = c->secrets,
+	};
+}
+
+static int pin_start(struct sp_ctr *c, sp_done_fn done, void *arg, struct sp_err *err)
+{
+	struct sp_rt_create a;
+
+	(void)done, (void)arg;
+	create_args(c, &a);
+	return sp_rt_check_create(&a, err);
+}
+
 /* --- secrets: what initdata binds to the digest ---------------------------------------------------- */
 
 static bool secrets_applies(const struct sp_ctr *c)
@@ -608,22 +668,11 @@ static void test_bundle(struct sp_ctr *c)
 
 static int create_start(struct sp_ctr *c, sp_done_fn done, void *arg, struct sp_err *err)
 {
-	struct sp_rt_create a = {
-		.cid = c->cid,
-		.spec = c->req->oci,
-		.sandbox_pidns = c->req->sandbox_pidns,
-		.pause = c->facts.pause,
-		.allowed_extra = c->verdict.consented_caps,
-		.img = NULL,
-		.pin = c->verdict.pin,
-		.secrets = c->secrets,
-	};
+	struct sp_rt_create a;
 	struct sp_rt_pending *pending;
 	int r;
 
-	test_bundle(c);
-	a.rootfs = c->rootfs.path[0] ? &c->rootfs : NULL;
-	a.img = c->img;
+	create_args(c, &a);
 	r = sp_rt_create(&a, done, arg, &pending, err);
 	if (r == SP_PENDING)
 		c->pending = pending;
@@ -644,12 +693,14 @@ static void create_undo(struct sp_ctr *c)
 }
 
 const struct sp_prep_step sp_create_steps[] = {
+	{ "spec", NULL, spec_start, NULL, NULL },
 	{ "attest", attest_applies, attest_start, attest_cancel, NULL },
 	{ "trusted", trusted_applies, trusted_start, trusted_cancel, NULL },
 	{ "storage", storage_applies, storage_start, storage_cancel, NULL },
 	{ "creds", creds_applies, creds_start, creds_cancel, creds_undo },
 	{ "storages", storages_applies, storages_start, storages_cancel, storages_undo },
 	{ "digest", digest_applies, digest_start, NULL, NULL },
+	{ "pin", pin_applies, pin_start, NULL, NULL },
 	{ "secrets", secrets_applies, secrets_start, secrets_cancel, secrets_undo },
 	{ "create", always, create_start, create_cancel, create_undo },
 };

@@ -20,16 +20,36 @@ static void exercise(const struct sp_policy *p, const char *s, size_t len)
 	size_t n = 0;
 	char why[SP_POLICY_WHY_MAX];
 	static struct sp_verdict v;
+	struct sp_policy_mount mounts[8];
+	uint32_t gids[8];
 
 	for (size_t i = 0; i < len && n < 8; i += strlen(s + i) + 1)
 		pieces[n++] = s + i;
+	/* Mounts made of the same pieces: destination, source and type in turn, the rest as
+	 * options; gids from their lengths. */
+	for (size_t i = 0; i < n; i++) {
+		mounts[i] = (struct sp_policy_mount){ pieces[i], pieces[(i + 1) % n],
+						      pieces[(i + 2) % n], pieces, n - i };
+		gids[i] = (uint32_t)strlen(pieces[i]);
+	}
 	for (unsigned bits = 0; bits < 32; bits++) {
 		struct sp_policy_state st = { .attested = bits & 1,
 					      .first_container_created = bits & 2,
 					      .encrypted_storage = bits & 4,
 					      .attestation_coming = bits & 8,
 					      .encryption_coming = bits & 16,
-					      .from_initdata = bits & 16 };
+					      .from_initdata = bits & 16,
+					      .initdata = bits & 4,
+					      .attestation_configured = bits & 1 };
+		/* The container an exec joins: the same pieces as its process. */
+		struct sp_policy_ctr ctr = { .env = pieces + (bits & 1),
+					     .envc = n ? n - (bits & 1) : 0,
+					     .env_known = bits & 2,
+					     .uid = (uint32_t)len,
+					     .gid = (bits & 4) ? 0 : 1,
+					     .gids = gids,
+					     .ngids = n,
+					     .cwd = n > 2 ? pieces[2] : "/" };
 		struct sp_policy_input in = {
 			.image_ref = n > 0 ? pieces[0] : NULL,
 			.image_pulled = bits & 8,
@@ -47,6 +67,15 @@ static void exercise(const struct sp_policy *p, const char *s, size_t len)
 			.ncaps = n,
 			.copy_path = s,
 			.copy_path_len = (bits & 4) ? len : 0,
+			.gids = gids,
+			.ngids = (bits & 8) ? n : 0,
+			.terminal = bits & 16,
+			.cid = n > 3 ? pieces[3] : "c1",
+			.sandbox_id = (bits & 1) && n > 4 ? pieces[4] : NULL,
+			.sandbox_pidns = bits & 2,
+			.mounts = mounts,
+			.nmounts = n,
+			.ctr = (bits & 8) ? &ctr : NULL,
 		};
 		for (size_t r = 0; r < sizeof(requests) / sizeof(requests[0]); r++) {
 			bool ok = sp_policy_check(p, &st, requests[r], &in, &v);
@@ -55,6 +84,9 @@ static void exercise(const struct sp_policy *p, const char *s, size_t len)
 				abort();
 			if (!ok && (v.needs || !strstr(v.why, "is blocked by policy")))
 				abort();
+			/* Exec consent for a mount only where allowed_mounts judged them all. */
+			if ((v.mount_exec[0] || v.mount_exec[1]) && !v.mounts_judged)
+				abort();
 			/* An obligation only where the state could not settle it. */
 			if (((v.needs & SP_NEED_ATTESTATION) && st.attested) ||
 			    ((v.needs & SP_NEED_ENCRYPTED_STORAGE) && st.encrypted_storage) ||
@@ -62,7 +94,8 @@ static void exercise(const struct sp_policy *p, const char *s, size_t len)
 				abort();
 		}
 		/* The state machine's promises. */
-		if ((st.attested || st.first_container_created || st.from_initdata) &&
+		if ((st.attested || st.first_container_created || st.from_initdata || st.initdata ||
+		     st.attestation_configured || st.attestation_coming) &&
 		    sp_policy_set_allowed(p, &st, why, sizeof(why)))
 			abort();
 	}

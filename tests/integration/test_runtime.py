@@ -217,15 +217,18 @@ def test_readonly_masked_caps(g):
         assert int(out.split()[1], 16) == 1 << 5, out
 
 
+def in_image(g, src, name):
+    """A guest program copied into the bundle's rootfs, the image of these tests: binds from
+    the host's directories are noexec, so a container runs only what its image holds."""
+    g.sh_ok(f"cp {src} {ROOTFS}/bin/{name}")
+
+
 @boots(**TEST)
 def test_no_vsock(g):
     """A container cannot open an AF_VSOCK socket (seccomp), so it cannot reach port 1024; the
-    test client is bind-mounted from the shared-files directory."""
-    shared = "/run/kata-containers/shared/containers"
-    g.sh_ok(f"mkdir -p {shared} && cp /usr/bin/sealpod-tdriver {shared}/tdriver")
+    test client is in the container's image."""
+    in_image(g, "/usr/bin/sealpod-tdriver", "tdriver")
     s = spec(["/bin/tdriver", "check"])
-    s.Mounts.add(destination="/bin/tdriver", type="bind", source=f"{shared}/tdriver",
-                 options=["rbind", "ro"])
     with client(g) as c:
         status, out, err = run(c, "c7", s)
     assert status != 0 and "socket for vsock:1:1024: Permission denied" in out + err, \
@@ -247,11 +250,8 @@ def test_pivot_root_old_root_gone(g):
     assert "root: initramfs moved to a tmpfs root" in con, g.context()
     root_fs = g.sh_ok("awk '$2 == \"/\" {print $3}' /proc/mounts").split()
     assert root_fs and root_fs[-1] == "tmpfs", root_fs
-    shared = "/run/kata-containers/shared/containers"
-    g.sh_ok(f"mkdir -p {shared} && cp /usr/bin/sealpod-runbundle {shared}/probe")
+    in_image(g, "/usr/bin/sealpod-runbundle", "probe")
     s = sh("cut -d' ' -f5 /proc/self/mountinfo | sort | tr '\\n' ' '; echo; /bin/probe --probe-root")
-    s.Mounts.add(destination="/bin/probe", type="bind", source=f"{shared}/probe",
-                 options=["rbind", "ro"])
     with client(g) as c:
         status, out, err = run(c, "pv1", s)
     assert status == 0, (status, out, err)
@@ -268,8 +268,6 @@ def test_pivot_root_old_root_gone(g):
     conf["process"]["args"] = ["/bin/probe", "--probe-nsroot"]
     for k in ("bounding", "effective", "permitted"):
         conf["process"]["capabilities"][k] += ["CAP_SYS_ADMIN", "CAP_SYS_CHROOT"]
-    conf["mounts"].append({"destination": "/bin/probe", "type": "bind",
-                           "source": f"{shared}/probe", "options": ["rbind", "ro"]})
     g.sh_ok(f"mkdir -p /run/nsb && printf '%s' '{json.dumps(conf)}' > /run/nsb/config.json")
     status, out = g.sh("sealpod-runbundle --allow-caps --id nsroot /run/nsb")
     assert status == 0 and "probe: entries=0" in out and "probe: guest-files=no" in out, \
@@ -482,8 +480,7 @@ def test_readonly_paths_exec_vsock_overlay(g):
     process started by ExecProcess gets the AF_VSOCK denial too; and a rootfs that is an
     overlayfs mount point (what the image pull will register) works: writes land in the upper
     directory, never in the lower layer."""
-    shared = "/run/kata-containers/shared/containers"
-    g.sh_ok(f"mkdir -p {shared} && cp /usr/bin/sealpod-tdriver {shared}/tdriver")
+    in_image(g, "/usr/bin/sealpod-tdriver", "tdriver")
     with client(g) as c:
         status, out, err = run(c, "ro1", sh("touch /x && echo root-rw; touch /etc/x; "
                                             "touch /tmp/x; echo done",
@@ -491,8 +488,6 @@ def test_readonly_paths_exec_vsock_overlay(g):
         assert status == 0 and "root-rw" in out and "done" in out, (out, err)
         assert err.count("Read-only file system") == 2, err
         s = spec(["/bin/sleep", "1000"])
-        s.Mounts.add(destination="/bin/tdriver", type="bind", source=f"{shared}/tdriver",
-                     options=["rbind", "ro"])
         ok(create(c, "ev1", s), "create ev1")
         ok(c.agent("StartContainer", pb.agent.StartContainerRequest(container_id="ev1")))
         proc = pb.oci.Process(Args=["/bin/tdriver", "check"], Env=["PATH=/bin"], Cwd="/")
@@ -519,6 +514,40 @@ def test_readonly_paths_exec_vsock_overlay(g):
     assert g.sh_ok(f"test -e {ROOTFS}/written && echo leaked || echo clean").strip() == "clean"
     g.sh_ok("umount /run/ovb/rootfs")
     return out.strip()
+
+
+@boots(**TEST)
+def test_binds_noexec_sysctls(g):
+    """What the host can write runs nothing: a program on a bind from the shared-files
+    directory is refused by the kernel (noexec, whatever the options say), and "rbind" binds one
+    mount: what is mounted beneath the source stays out. The spec's sysctls: one on the safe
+    list is written for the whole pod (the guest's one network namespace), one off it refuses
+    the container, never ignored."""
+    shared = "/run/kata-containers/shared/containers"
+    g.sh_ok(f"mkdir -p {shared}/nx/sub && cp /bin/busybox {shared}/nx/bb && "
+            f"mount -t tmpfs nxsub {shared}/nx/sub && touch {shared}/nx/sub/below")
+    was = g.sh_ok("cat /proc/sys/net/ipv4/ip_unprivileged_port_start").strip()
+    try:
+        s = sh("/x/bb true; echo rc=$?; ls -A /x/sub | wc -l")
+        s.Mounts.add(destination="/x", type="bind", source=f"{shared}/nx",
+                     options=["rbind", "rw", "exec"])
+        getattr(s, "Linux_").Sysctl["net.ipv4.ip_unprivileged_port_start"] = "81"
+        with client(g) as c:
+            status, out, err = run(c, "nx1", s)
+            assert status == 0 and out.split() == ["rc=126", "0"], (out, err)
+            assert "Permission denied" in err, err
+            now = g.sh_ok("cat /proc/sys/net/ipv4/ip_unprivileged_port_start").strip()
+            assert now == "81", now
+            s = sh("true")
+            getattr(s, "Linux_").Sysctl["net.core.somaxconn"] = "8"
+            rep = create(c, "nx2", s)
+            assert rep.code == tt.INVALID_ARGUMENT and \
+                "sysctl 'net.core.somaxconn' refused" in rep.message, rep
+            serving(c)
+    finally:
+        g.sh(f"echo {was} > /proc/sys/net/ipv4/ip_unprivileged_port_start; "
+             f"umount {shared}/nx/sub; rm -rf {shared}/nx")
+    return f"exec on a bind: {err.strip()}"
 
 
 @boots(**TEST)
@@ -631,20 +660,42 @@ def test_pin_process_to_image(g):
     args = ["/bin/sh", "-c", "echo pinned-ok; id -u; id -g"]
     env = ("PATH=/bin", "MODE=prod")
     good = dict(env=env, user=(1000, 1001, []))
+    shared = "/run/kata-containers/shared/containers"
+    g.sh_ok(f"mkdir -p {shared}/pin-bin")
+
+    def bound(dest, **kw):
+        s = spec(args, **good, **kw)
+        s.Mounts.add(destination=dest, type="bind", source=f"{shared}/pin-bin",
+                     options=["rbind", "ro"])
+        return s
+
+    # what comes back names the field, never the image's data (its cmd, entrypoint, env
+    # names, user, WorkingDir)
+    image_data = ("echo pinned-ok", "/bin/sh", "MODE", "1000:1001", "1001")
     cases = [
         ("cmd", spec(["/bin/sh", "-c", "cat /etc/shadow"], **good),
-         "args[2] is \"cat /etc/shadow\", the image's cmd has"),
+         "args[2] differs from the image's cmd (the policy does not allow overriding cmd)"),
         ("entrypoint", spec(["/bin/busybox", "sh", "-c", args[2]], **good),
-         "args[0] is \"/bin/busybox\", the image's entrypoint has \"/bin/sh\""),
+         "args[0] differs from the image's entrypoint"),
         ("extra env", spec(args, env=env + ("LD_PRELOAD=/tmp/x.so",), user=(1000, 1001, [])),
-         "env: LD_PRELOAD is not in the image configuration"),
+         "env[2] is not in the image configuration"),
         ("changed env", spec(args, env=("PATH=/bin", "MODE=debug-s3cret"),
                              user=(1000, 1001, [])),
-         "env: the image's variable MODE is missing or has another value"),
-        ("root user", spec(args, env=env), "user: the process runs as 0:0, the image's user "
-                                           "\"1000:1001\" is 1000:1001"),
+         "env: a variable of the image's is missing or has another value"),
+        ("root user", spec(args, env=env), "user: the process runs as 0:0, not as the image's "
+                                           "user"),
+        ("extra gid", spec(args, env=env, user=(1000, 1001, [0])),
+         "user: additional gid 0 is neither the process's gid nor in "
+         "pin_allow_additional_gids"),
         ("cwd", spec(args, cwd="/tmp", **good),
-         "cwd \"/tmp\" is not the image's WorkingDir \"/\""),
+         "cwd is not the image's WorkingDir (the policy does not allow overriding it)"),
+        ("bind over the program", bound("/bin"),
+         "mounts[3]: a bind at /bin covers the program's directory"),
+        ("bind in the loader", bound("/etc/ld.so.preload"),
+         "mounts[3]: a bind at /etc/ld.so.preload covers the program's directory or the "
+         "dynamic loader's files"),
+        ("bind over an image path", bound("/sys"),
+         "mounts[3]: a bind at /sys covers a path the image provides"),
     ]
     with client(g) as c:
         ok(c.agent("SetPolicy", pb.agent.SetPolicyRequest(policy=policy)), "SetPolicy")
@@ -652,6 +703,10 @@ def test_pin_process_to_image(g):
             rep = create(c, f"p{i}", s)
             assert rep.code == tt.PERMISSION_DENIED and msg in rep.message, (name, rep)
             assert "s3cret" not in rep.message, rep
+            assert not [d for d in image_data if d in rep.message], (name, rep.message)
+        # a bind where the image has nothing is fine (noexec)
+        status, out, err = run(c, "pbind", bound("/data"))
+        assert (status, out) == (0, "pinned-ok\n1000\n1001\n"), (status, out, err)
         status, out, err = run(c, "pgood", spec(args, **good))
         assert (status, out) == (0, "pinned-ok\n1000\n1001\n"), (status, out, err)
         # no configuration registered for the container: pinning refuses it

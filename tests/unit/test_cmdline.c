@@ -57,6 +57,24 @@ TEST(cmdline_server_addr_forms)
 	CHECK(c.nnotes == 0);
 }
 
+/* A Unix socket has no peer check: production (no test overlay, PID 1) ignores it with a
+ * note; the test overlay and host tests keep it; a vsock address is never touched. */
+TEST(cmdline_unix_server_addr_only_with_the_test_overlay)
+{
+	struct sp_config c = parse("agent.server_addr=unix:///run/agent.sock");
+
+	sp_config_restrict(&c, true);
+	CHECK(c.addr.kind == SP_ADDR_UNIX && c.nnotes == 0);
+	sp_config_restrict(&c, false);
+	CHECK(c.addr.kind == SP_ADDR_VSOCK && c.addr.port == SP_DEFAULT_VSOCK_PORT);
+	REQUIRE(c.nnotes == 1);
+	CHECK(strstr(c.notes[0], "agent.server_addr=unix:/run/agent.sock ignored") != NULL);
+	CHECK(strstr(c.notes[0], "only with the test overlay") != NULL);
+	c = parse("agent.server_addr=vsock://-1:2048");
+	sp_config_restrict(&c, false);
+	CHECK(c.addr.kind == SP_ADDR_VSOCK && c.addr.port == 2048 && c.nnotes == 0);
+}
+
 TEST(cmdline_server_addr_invalid_uses_default)
 {
 	static const char *const bad[] = {

@@ -222,7 +222,7 @@ TEST(gate_json_policy_constrains_images_and_exec)
 	sp_agent_gate_reset();
 	REQUIRE(sp_policy_load(doc, len, &p, &err) == 0);
 	free(doc);
-	sp_agent_install_policy(p, false);
+	sp_agent_install_policy(p, false, false);
 
 	cc_init(&c, ref, web_args, 3, env, 3);
 	/* require_attestation: nothing runs before the guest attested. */
@@ -376,18 +376,35 @@ TEST(gate_set_policy_refused_over_initdata_policy)
 	sp_agent_gate_reset();
 	sp_attest_test_state(SP_ATTESTATION_PENDING);
 	REQUIRE(sp_policy_load(doc, len, &p, &err) == 0);
-	sp_agent_install_policy(p, true);
+	sp_agent_install_policy(p, true, true);
 	CHECK(set_policy("{\"version\": 1, \"default\": \"allow\"}", msg, sizeof(msg)) ==
 	      TT_PERMISSION_DENIED);
 	CHECK(strstr(msg, "SetPolicyRequest is blocked by policy: the policy in force came from "
-			  "initdata") == msg);
+			  "verified initdata") == msg);
 	CHECK(sp_policy_source(sp_agent_policy()) == SP_POLICY_REGO);
-	/* The same policy handed over as not from initdata: replaceable. */
+	/* Initdata without a policy of its own (the built-in default in force): still refused,
+	 * the KBS attests that initdata as describing this guest. */
 	REQUIRE(sp_policy_load(doc, len, &p, &err) == 0);
-	sp_agent_install_policy(p, false);
+	sp_agent_install_policy(p, false, true);
+	sp_attest_test_state(SP_ATTESTATION_OFF);
+	CHECK(set_policy("{\"version\": 1, \"default\": \"allow\"}", msg, sizeof(msg)) ==
+	      TT_PERMISSION_DENIED);
+	CHECK(strstr(msg, "verified initdata is present") != NULL);
+	/* No initdata, but attestation configured (the command line's KBS): refused too, before
+	 * it ran and after it failed. */
+	REQUIRE(sp_policy_load(doc, len, &p, &err) == 0);
+	sp_agent_install_policy(p, false, false);
+	sp_attest_test_state(SP_ATTESTATION_PENDING);
+	CHECK(set_policy("{\"version\": 1, \"default\": \"allow\"}", msg, sizeof(msg)) ==
+	      TT_PERMISSION_DENIED);
+	CHECK(strstr(msg, "attestation is configured") != NULL);
+	sp_attest_test_state(SP_ATTESTATION_FAILED);
+	CHECK(set_policy("{\"version\": 1, \"default\": \"allow\"}", msg, sizeof(msg)) ==
+	      TT_PERMISSION_DENIED);
+	/* No initdata, no attestation: the current policy decides. */
+	sp_attest_test_state(SP_ATTESTATION_OFF);
 	CHECK(set_policy("{\"version\": 1, \"default\": \"allow\"}", msg, sizeof(msg)) == TT_OK);
 	CHECK(sp_policy_source(sp_agent_policy()) == SP_POLICY_JSON);
-	sp_attest_test_state(SP_ATTESTATION_OFF);
 	sp_agent_gate_reset();
 	free(doc);
 }
@@ -411,7 +428,7 @@ TEST(gate_require_attestation_is_an_obligation)
 	sp_agent_gate_reset();
 	REQUIRE(sp_policy_load(doc, len, &p, &err) == 0);
 	free(doc);
-	sp_agent_install_policy(p, false);
+	sp_agent_install_policy(p, false, false);
 	cc_init(&c, "registry.example.com/shop/web:1.4", web_args, 3, env, 3);
 
 	sp_attest_test_state(SP_ATTESTATION_OFF);
@@ -450,7 +467,7 @@ TEST(gate_require_encrypted_storage_is_an_obligation)
 
 	sp_agent_gate_reset();
 	REQUIRE(sp_policy_load(doc, sizeof(doc) - 1, &p, &err) == 0);
-	sp_agent_install_policy(p, false);
+	sp_agent_install_policy(p, false, false);
 	CHECK(sp_policy_requires_encrypted_storage(sp_agent_policy()));
 
 	cc_init(&c, "registry.example.com/shop/web:1.4", args, 1, NULL, 0);

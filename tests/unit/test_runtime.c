@@ -1,7 +1,7 @@
 /* The runtime's pure parts (init/runtime/): the spec filter against every hostile spec of issue
- * 4, capability names and sets, seccomp profiles (built with libseccomp, never loaded), and
- * the limits mapping, the image configuration registry and the process pin. Nothing here
- * clones or mounts. */
+ * 4 and the fields it refuses or forces (sysctls, binds, NET_RAW), capability names and sets,
+ * seccomp profiles (built with libseccomp, never loaded), the limits mapping, and the prepared
+ * rootfs's mount check (test_pin.c has the pin). Nothing here clones or mounts. */
 #define _GNU_SOURCE
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +14,7 @@
 #include "agent/ttrpc.h"
 #include "lib/pathat.h"
 #include "runtime/runtime.h"
+#include "tmp_rootfs.h"
 #include "unit.h"
 
 #define ROOT "/run/kata-containers/c1/rootfs"
@@ -284,16 +285,119 @@ TEST(runtime_spec_mounts_and_limits)
 	CHECK(p.limits.cpu_weight == 39);     /* 1 + (1022 * 9999) / 262142 */
 	CHECK(p.limits.cpu_quota == 50000 && p.limits.cpu_period == 100000);
 	CHECK(p.limits.pids_max == 100);
-	/* a bind from the shared paths keeps its source and is always nosuid,nodev */
+	/* a bind from the shared paths keeps its source and is always nosuid,nodev,noexec (and
+	 * never recursive: the plan has no way to say so) */
 	t.mount.destination = "/etc/resolv.conf";
 	t.mount.type = "bind";
 	t.mount.source = "/run/kata-containers/shared/containers/c1-0123456789abcdef-resolv.conf";
 	t.opts[0] = "rbind";
-	t.opts[1] = "ro";
+	t.opts[1] = "exec";
 	REQUIRE(filter(&t, &p, &err) == 0);
-	CHECK(p.mounts[0].kind == MK_BIND && p.mounts[0].recursive);
-	CHECK((p.mounts[0].flags & (MS_RDONLY | MS_NOSUID | MS_NODEV)) ==
-	      (MS_RDONLY | MS_NOSUID | MS_NODEV));
+	CHECK(p.mounts[0].kind == MK_BIND);
+	CHECK((p.mounts[0].flags & (MS_NOEXEC | MS_NOSUID | MS_NODEV)) ==
+	      (MS_NOEXEC | MS_NOSUID | MS_NODEV));
+	/* the policy's consent (a verdict bit) lifts noexec from that bind only */
+	{
+		uint64_t bits[2] = { 0, 0 };
+
+		sp_rt_plan_allow_exec(&p, bits, 128);
+		CHECK(p.mounts[0].flags & MS_NOEXEC);
+		bits[0] = 1;
+		sp_rt_plan_allow_exec(&p, bits, 128);
+		CHECK(!(p.mounts[0].flags & MS_NOEXEC));
+	}
+	/* a tmpfs is not the host's: it keeps exec */
+	t.mount.type = "tmpfs";
+	t.mount.source = "tmpfs";
+	t.mount.destination = "/scratch";
+	t.mount.n_options = 0;
+	REQUIRE(filter(&t, &p, &err) == 0);
+	CHECK(p.mounts[0].kind == MK_TMPFS && !(p.mounts[0].flags & MS_NOEXEC));
+}
+
+/* Sysctls: only the safe list (namespaced, Kubernetes' and containerd's), values that are
+ * numbers, ranges or lists; anything else refuses the spec, nothing is ignored. */
+TEST(runtime_spec_sysctls)
+{
+	static struct sp_rt_plan p;
+	struct sp_rt_plan *plan = &p;
+	Grpc__Linux__SysctlEntry e[2] = { GRPC__LINUX__SYSCTL_ENTRY__INIT,
+					  GRPC__LINUX__SYSCTL_ENTRY__INIT };
+	Grpc__Linux__SysctlEntry *ep[2] = { &e[0], &e[1] };
+	struct tspec t;
+	struct sp_err err;
+
+	tspec_init(&t);
+	t.lin.n_sysctl = 2;
+	t.lin.sysctl = ep;
+	e[0].key = "net.ipv4.ip_unprivileged_port_start";
+	e[0].value = "0";
+	e[1].key = "net.ipv4.ping_group_range";
+	e[1].value = "0 2147483647";
+	REQUIRE(filter(&t, plan, &err) == 0);
+	REQUIRE(plan->nsysctls == 2);
+	CHECK_STR(plan->sysctls[1].key, "net.ipv4.ping_group_range");
+	CHECK_STR(plan->sysctls[1].value, "0 2147483647");
+	e[1].key = "kernel.shm_rmid_forced";
+	e[1].value = "1";
+	CHECK(filter(&t, plan, &err) == 0);
+	/* not on the list: global, or namespaced but not isolated, or spelt with slashes */
+	e[1].key = "kernel.randomize_va_space";
+	REFUSED(&t, SP_E_INVALID, "sysctl 'kernel.randomize_va_space' refused");
+	e[1].key = "net.core.somaxconn";
+	REFUSED(&t, SP_E_INVALID, "refused: not one of the namespaced safe sysctls");
+	e[1].key = "net/ipv4/tcp_syncookies";
+	REFUSED(&t, SP_E_INVALID, "not one of the namespaced safe sysctls");
+	/* values: no path, no newline, not empty */
+	e[1].key = "net.ipv4.tcp_syncookies";
+	e[1].value = "1\n";
+	REFUSED(&t, SP_E_INVALID, "sysctl net.ipv4.tcp_syncookies: the value");
+	e[1].value = "../../x";
+	REFUSED(&t, SP_E_INVALID, "the value is not a number");
+	e[1].value = "";
+	REFUSED(&t, SP_E_INVALID, "the value is not a number");
+	e[1].value = "1";
+	CHECK(sp_rt_sysctl_safe("net.ipv4.ip_local_port_range"));
+	CHECK(!sp_rt_sysctl_safe("vm.overcommit_memory") && !sp_rt_sysctl_safe(NULL));
+}
+
+/* What the spec and the request carry that this guest does not do is refused, not ignored. */
+TEST(runtime_spec_unsupported_refused)
+{
+	static struct sp_rt_plan p;
+	struct sp_rt_plan *plan = &p;
+	Grpc__User user = GRPC__USER__INIT;
+	Grpc__LinuxIntelRdt rdt = GRPC__LINUX_INTEL_RDT__INIT;
+	Grpc__Windows win = GRPC__WINDOWS__INIT;
+	Grpc__CreateContainerRequest req = GRPC__CREATE_CONTAINER_REQUEST__INIT;
+	Grpc__ExecProcessRequest ex = GRPC__EXEC_PROCESS_REQUEST__INIT;
+	Grpc__StringUser su = GRPC__STRING_USER__INIT;
+	struct tspec t;
+	struct sp_err err;
+
+	tspec_init(&t);
+	user.username = "root";
+	t.proc.user = &user;
+	REFUSED(&t, SP_E_INVALID, "process.user.username refused");
+	tspec_init(&t);
+	t.lin.intelrdt = &rdt;
+	REFUSED(&t, SP_E_INVALID, "linux.intelRdt refused");
+	tspec_init(&t);
+	t.spec.windows = &win;
+	REFUSED(&t, SP_E_INVALID, "a windows section refused");
+	CHECK(sp_rt_filter_request(&req, &err) == 0);
+	req.stdout_port = 1025;
+	CHECK(FAILS_AS(sp_rt_filter_request(&req, &err), err, SP_E_INVALID));
+	CHECK(strstr(err.msg, "ports refused") != NULL);
+	req.stdout_port = 0;
+	req.n_shared_mounts = 1;
+	CHECK(FAILS_AS(sp_rt_filter_request(&req, &err), err, SP_E_INVALID));
+	CHECK(strstr(err.msg, "shared_mounts refused") != NULL);
+	CHECK(sp_rt_filter_exec_request(&ex, &err) == 0);
+	su.uid = "0";
+	ex.string_user = &su;
+	CHECK(FAILS_AS(sp_rt_filter_exec_request(&ex, &err), err, SP_E_INVALID));
+	CHECK(strstr(err.msg, "string_user refused") != NULL);
 }
 
 TEST(runtime_capability_names)
@@ -326,6 +430,24 @@ TEST(runtime_capability_names)
 	lc.ambient = amb;
 	REQUIRE(sp_caps_parse(&lc, 0, &c, &err) == 0);
 	CHECK(c.effective == 1ULL << 5 && c.permitted == 1ULL << 5 && c.ambient == 0);
+	CHECK(!c.net_raw_dropped);
+	/* CAP_NET_RAW without consent: dropped from every set, said so; with it: granted */
+	{
+		char *withraw[] = { "CAP_KILL", "CAP_NET_RAW" };
+		char *admin[] = { "CAP_SYS_ADMIN" };
+
+		lc.effective = lc.permitted = withraw;
+		lc.n_effective = lc.n_permitted = 2;
+		lc.n_ambient = 0;
+		REQUIRE(sp_caps_parse(&lc, 0, &c, &err) == 0);
+		CHECK(c.net_raw_dropped && c.permitted == 1ULL << 5 && c.effective == 1ULL << 5);
+		REQUIRE(sp_caps_parse(&lc, 1ULL << 13, &c, &err) == 0);
+		CHECK(!c.net_raw_dropped && c.permitted == ((1ULL << 5) | (1ULL << 13)));
+		/* any other capability beyond the default set is still refused */
+		lc.permitted = admin;
+		lc.n_permitted = 1;
+		CHECK(FAILS_AS(sp_caps_parse(&lc, 0, &c, &err), err, SP_E_DENIED));
+	}
 }
 
 TEST(runtime_seccomp_profiles)
@@ -395,266 +517,6 @@ TEST(runtime_abs_paths)
 
 /* --- image configuration and pin_process_to_image (image.c) ---------------------------------- */
 
-static const char *const img_ep[] = { "/bin/web" };
-static const char *const img_cmd[] = { "--port", "8080" };
-static const char *const img_env[] = { "PATH=/usr/bin:/bin", "MODE=prod" };
-
-static void img_cfg(struct sp_rt_image_config *c, const char *user)
-{
-	memset(c, 0, sizeof(*c));
-	c->entrypoint = img_ep;
-	c->n_entrypoint = 1;
-	c->cmd = img_cmd;
-	c->n_cmd = 2;
-	c->env = img_env;
-	c->n_env = 2;
-	c->workdir = "/srv";
-	c->user = user;
-	c->digest = "sha256:0123";
-}
-
-/* A process plan: args and env from the lists, uid:gid. */
-struct tproc {
-	Grpc__Process proc;
-	struct sp_rt_proc_plan pp;
-	char *args[8], *env[8];
-};
-
-static struct sp_rt_proc_plan *tproc(struct tproc *t, const char *const *args, size_t nargs,
-				     const char *const *env, size_t nenv, uid_t uid, gid_t gid)
-{
-	memset(t, 0, sizeof(*t));
-	grpc__process__init(&t->proc);
-	for (size_t i = 0; i < nargs; i++)
-		t->args[i] = (char *)args[i];
-	for (size_t i = 0; i < nenv; i++)
-		t->env[i] = (char *)env[i];
-	t->proc.args = t->args;
-	t->proc.n_args = nargs;
-	t->proc.env = t->env;
-	t->proc.n_env = nenv;
-	t->proc.cwd = (char *)"/srv"; /* img_cfg's WorkingDir */
-	t->pp.proc = &t->proc;
-	t->pp.uid = uid;
-	t->pp.gid = gid;
-	return &t->pp;
-}
-
-#define ARGS(...)                                                                                  \
-	(const char *const[]){ __VA_ARGS__ },                                                      \
-		sizeof((const char *const[]){ __VA_ARGS__ }) / sizeof(char *)
-
-TEST(runtime_image_config_copy)
-{
-	struct sp_rt_image_config c;
-	struct sp_rt_image_config *got;
-	char big[70000];
-	const char *bigv[] = { big };
-	const char *nullv[] = { NULL };
-	char ep0[] = "/bin/web";
-	const char *epv[] = { ep0 };
-
-	img_cfg(&c, "1000:1000");
-	c.entrypoint = epv;
-	CHECK(sp_rt_image_config_dup(NULL) == NULL);
-	got = sp_rt_image_config_dup(&c);
-	REQUIRE(got != NULL && got != &c);
-	ep0[1] = 'X'; /* the copy is its own */
-	CHECK(got->n_entrypoint == 1 && got->n_cmd == 2 && got->n_env == 2);
-	CHECK_STR(got->entrypoint[0], "/bin/web");
-	CHECK_STR(got->cmd[1], "8080");
-	CHECK_STR(got->env[1], "MODE=prod");
-	CHECK_STR(got->workdir, "/srv");
-	CHECK_STR(got->user, "1000:1000");
-	CHECK_STR(got->digest, "sha256:0123");
-	free(got);
-	/* refused whole: a NULL string, a missing array, an over-long string, too many */
-	img_cfg(&c, NULL);
-	c.cmd = nullv;
-	c.n_cmd = 1;
-	CHECK(sp_rt_image_config_dup(&c) == NULL);
-	c.cmd = NULL;
-	c.n_cmd = 1;
-	CHECK(sp_rt_image_config_dup(&c) == NULL);
-	memset(big, 'a', sizeof(big) - 1);
-	big[sizeof(big) - 1] = '\0';
-	c.cmd = bigv;
-	CHECK(sp_rt_image_config_dup(&c) == NULL);
-	c.cmd = NULL;
-	c.n_cmd = 0;
-	c.n_env = SP_RT_MAX_ARGS + 1;
-	CHECK(sp_rt_image_config_dup(&c) == NULL);
-	/* empty lists and NULL strings are fine */
-	memset(&c, 0, sizeof(c));
-	got = sp_rt_image_config_dup(&c);
-	REQUIRE(got && got->n_cmd == 0 && got->user == NULL);
-	free(got);
-}
-
-TEST(runtime_image_pin_args_env)
-{
-	struct sp_policy_pin off = { false, false, false, false },
-			     on = { true, false, false, false },
-			     relaxed = { true, true, true, true };
-	struct sp_rt_image_config c;
-	struct sp_err err;
-	struct tproc t;
-	struct sp_rt_proc_plan *pp;
-
-	img_cfg(&c, "");
-	pp = tproc(&t, ARGS("/bin/web", "--port", "8080"), ARGS("PATH=/usr/bin:/bin", "MODE=prod"),
-		   0, 0);
-	CHECK(sp_rt_check_image_pin(&c, pp, &on, -1, &err) == 0);
-	CHECK(sp_rt_check_image_pin(NULL, pp, &off, -1, &err) == 0);
-	CHECK(FAILS_AS(sp_rt_check_image_pin(NULL, pp, &on, -1, &err), err, SP_E_DENIED));
-	CHECK(strstr(err.msg, "no image configuration") != NULL);
-	/* args: cmd replaced */
-	pp = tproc(&t, ARGS("/bin/web", "--debug"), ARGS("PATH=/usr/bin:/bin", "MODE=prod"), 0, 0);
-	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &on, -1, &err), err, SP_E_DENIED));
-	CHECK(strstr(err.msg, "args has 2 entries") != NULL);
-	CHECK(sp_rt_check_image_pin(&c, pp, &relaxed, -1, &err) == 0);
-	pp = tproc(&t, ARGS("/bin/web", "--port", "9090"), ARGS("PATH=/usr/bin:/bin", "MODE=prod"),
-		   0, 0);
-	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &on, -1, &err), err, SP_E_DENIED));
-	CHECK(strstr(err.msg, "args[2] is \"9090\", the image's cmd has \"8080\"") != NULL);
-	/* the entrypoint is never replaced, even with the override */
-	pp = tproc(&t, ARGS("/bin/sh", "-c", "id"), ARGS("PATH=/usr/bin:/bin", "MODE=prod"), 0, 0);
-	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &relaxed, -1, &err), err, SP_E_DENIED));
-	CHECK(strstr(err.msg, "args[0] is \"/bin/sh\", the image's entrypoint has") != NULL);
-	pp = tproc(&t, ARGS("/bin/web"), ARGS("PATH=/usr/bin:/bin", "MODE=prod"), 0, 0);
-	CHECK(sp_rt_check_image_pin(&c, pp, &relaxed, -1, &err) == 0); /* cmd replaced by nothing */
-	/* env: missing, changed, extra; values never in the message */
-	pp = tproc(&t, ARGS("/bin/web", "--port", "8080"), ARGS("PATH=/usr/bin:/bin"), 0, 0);
-	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &relaxed, -1, &err), err, SP_E_DENIED));
-	CHECK(strstr(err.msg, "env: the image's variable MODE is missing") != NULL);
-	pp = tproc(&t, ARGS("/bin/web", "--port", "8080"),
-		   ARGS("PATH=/usr/bin:/bin", "MODE=prod", "MODE=s3cret"), 0, 0);
-	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &relaxed, -1, &err), err, SP_E_DENIED));
-	CHECK(strstr(err.msg, "env: MODE is set to another value") != NULL);
-	CHECK(strstr(err.msg, "s3cret") == NULL);
-	pp = tproc(&t, ARGS("/bin/web", "--port", "8080"),
-		   ARGS("PATH=/usr/bin:/bin", "MODE=prod", "TOKEN=s3cret"), 0, 0);
-	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &on, -1, &err), err, SP_E_DENIED));
-	CHECK(strstr(err.msg, "env: TOKEN is not in the image configuration") != NULL);
-	CHECK(strstr(err.msg, "s3cret") == NULL);
-	CHECK(sp_rt_check_image_pin(&c, pp, &relaxed, -1, &err) == 0);
-	pp = tproc(&t, ARGS("/bin/web", "--port", "8080"),
-		   ARGS("PATH=/usr/bin:/bin", "MODE=prod", "NOEQUALS"), 0, 0);
-	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &relaxed, -1, &err), err, SP_E_INVALID));
-	/* cwd: the image's WorkingDir, unless the policy allows overriding it; "" is "/" */
-	pp = tproc(&t, ARGS("/bin/web", "--port", "8080"), ARGS("PATH=/usr/bin:/bin", "MODE=prod"),
-		   0, 0);
-	t.proc.cwd = (char *)"/tmp";
-	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &on, -1, &err), err, SP_E_DENIED));
-	CHECK(strstr(err.msg, "cwd \"/tmp\" is not the image's WorkingDir \"/srv\"") != NULL);
-	CHECK(sp_rt_check_image_pin(&c, pp, &relaxed, -1, &err) == 0);
-	c.workdir = "";
-	t.proc.cwd = (char *)"";
-	CHECK(sp_rt_check_image_pin(&c, pp, &on, -1, &err) == 0);
-	t.proc.cwd = (char *)"/";
-	CHECK(sp_rt_check_image_pin(&c, pp, &on, -1, &err) == 0);
-	t.proc.cwd = (char *)"/srv";
-	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &on, -1, &err), err, SP_E_DENIED));
-	c.workdir = "/srv";
-	/* an image with neither entrypoint nor cmd cannot pin anything: refused */
-	c.n_entrypoint = c.n_cmd = 0;
-	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &relaxed, -1, &err), err, SP_E_DENIED));
-}
-
-/* A rootfs in a temporary directory with etc/passwd and etc/group. */
-static int tmp_rootfs(char dir[64], const char *passwd, const char *group)
-{
-	char p[128];
-	FILE *f;
-
-	strcpy(dir, "/tmp/sealpod-unit-rootfs-XXXXXX");
-	if (!mkdtemp(dir))
-		return -1;
-	(void)snprintf(p, sizeof(p), "%s/etc", dir);
-	if (mkdir(p, 0755) < 0)
-		return -1;
-	(void)snprintf(p, sizeof(p), "%s/etc/passwd", dir);
-	if (passwd && ((f = fopen(p, "w")) == NULL || fputs(passwd, f) < 0 || fclose(f) != 0))
-		return -1;
-	(void)snprintf(p, sizeof(p), "%s/etc/group", dir);
-	if (group && ((f = fopen(p, "w")) == NULL || fputs(group, f) < 0 || fclose(f) != 0))
-		return -1;
-	return open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
-}
-
-static void rm_rootfs(const char *dir)
-{
-	char p[128];
-
-	(void)snprintf(p, sizeof(p), "%s/etc/passwd", dir);
-	unlink(p);
-	(void)snprintf(p, sizeof(p), "%s/etc/group", dir);
-	unlink(p);
-	(void)snprintf(p, sizeof(p), "%s/etc", dir);
-	rmdir(p);
-	rmdir(dir);
-}
-
-TEST(runtime_image_user)
-{
-	char dir[64];
-	int rootfd = tmp_rootfs(dir,
-				"root:x:0:0:root:/root:/bin/sh\n"
-				"web:x:1000:1001::/srv:/bin/false\n"
-				"broken:x:notanumber:1:::\n",
-				"root:x:0:\nstaff:x:50:web\n");
-	struct sp_err err;
-	uint32_t uid, gid;
-	struct sp_rt_image_config c;
-	struct tproc t;
-	struct sp_policy_pin on = { true, false, false, false };
-	struct sp_rt_proc_plan *pp;
-
-	REQUIRE(rootfd >= 0);
-	CHECK(sp_rt_image_user("", rootfd, &uid, &gid, &err) == 0 && uid == 0 && gid == 0);
-	CHECK(sp_rt_image_user(NULL, rootfd, &uid, &gid, &err) == 0 && uid == 0 && gid == 0);
-	CHECK(sp_rt_image_user("web", rootfd, &uid, &gid, &err) == 0 && uid == 1000 && gid == 1001);
-	CHECK(sp_rt_image_user("1000", rootfd, &uid, &gid, &err) == 0 && uid == 1000 &&
-	      gid == 1001);
-	CHECK(sp_rt_image_user("4242", rootfd, &uid, &gid, &err) == 0 && uid == 4242 && gid == 0);
-	CHECK(sp_rt_image_user("web:staff", rootfd, &uid, &gid, &err) == 0 && uid == 1000 &&
-	      gid == 50);
-	CHECK(sp_rt_image_user("7:8", -1, &uid, &gid, &err) == 0 && uid == 7 && gid == 8);
-	CHECK(sp_rt_image_user("web", -1, &uid, &gid, &err) < 0);
-	CHECK(sp_rt_image_user("nobody", rootfd, &uid, &gid, &err) < 0);
-	CHECK(strstr(err.msg, "\"nobody\" is not in its /etc/passwd") != NULL);
-	CHECK(sp_rt_image_user("broken", rootfd, &uid, &gid, &err) < 0);
-	CHECK(sp_rt_image_user("web:wheel", rootfd, &uid, &gid, &err) < 0);
-	CHECK(FAILS_AS(sp_rt_image_user("web:", rootfd, &uid, &gid, &err), err, SP_E_INVALID));
-	CHECK(FAILS_AS(sp_rt_image_user(":5", rootfd, &uid, &gid, &err), err, SP_E_INVALID));
-	CHECK(FAILS_AS(sp_rt_image_user("1:2:3", rootfd, &uid, &gid, &err), err, SP_E_INVALID));
-	CHECK(sp_rt_image_user("99999999999", rootfd, &uid, &gid, &err) < 0);
-	/* the pin compares uid and gid */
-	img_cfg(&c, "web");
-	pp = tproc(&t, ARGS("/bin/web", "--port", "8080"), ARGS("PATH=/usr/bin:/bin", "MODE=prod"),
-		   1000, 1001);
-	CHECK(sp_rt_check_image_pin(&c, pp, &on, rootfd, &err) == 0);
-	pp->uid = 0;
-	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &on, rootfd, &err), err, SP_E_DENIED));
-	CHECK(strstr(err.msg, "user: the process runs as 0:1001, the image's user \"web\" is "
-			      "1000:1001") != NULL);
-	close(rootfd);
-	rm_rootfs(dir);
-	/* a symlinked /etc/passwd pointing out of the rootfs resolves inside it */
-	rootfd = tmp_rootfs(dir, NULL, NULL);
-	REQUIRE(rootfd >= 0);
-	{
-		char p[128];
-
-		(void)snprintf(p, sizeof(p), "%s/etc/passwd", dir);
-		CHECK(symlink("/etc/passwd", p) == 0); /* in the rootfs: itself, a loop */
-		CHECK(sp_rt_image_user("root", rootfd, &uid, &gid, &err) < 0);
-		unlink(p);
-	}
-	close(rootfd);
-	rm_rootfs(dir);
-}
-
 static void no_done(void *arg, int ret, const struct sp_err *err)
 {
 	(void)arg, (void)ret, (void)err;
@@ -706,78 +568,4 @@ TEST(runtime_rootfs_on_its_mount)
 	CHECK(strstr(err.msg, "containers run only in the guest") != NULL);
 	close(rootfd);
 	rm_rootfs(dir);
-}
-
-TEST(runtime_policy_pin_keys)
-{
-	static const char on[] = "{\"version\": 1, \"default\": \"allow\", "
-				 "\"pin_process_to_image\": true, \"pin_allow_extra_env\": true}";
-	static const char orphan[] = "{\"version\": 1, \"default\": \"allow\", "
-				     "\"pin_allow_args_override\": true}";
-	static const char orphan_wd[] = "{\"version\": 1, \"default\": \"allow\", "
-					"\"pin_allow_workdir_override\": true}";
-	static const char wd[] = "{\"version\": 1, \"default\": \"allow\", "
-				 "\"pin_process_to_image\": true, "
-				 "\"pin_allow_workdir_override\": true}";
-	static const char wrong[] = "{\"version\": 1, \"default\": \"allow\", "
-				    "\"pin_process_to_image\": \"yes\"}";
-	static const char rego[] = "package agent_policy\ndefault CreateContainerRequest := true\n";
-	struct sp_policy *p = NULL;
-	struct sp_policy_pin pin;
-	struct sp_err err;
-
-	REQUIRE(sp_policy_load(on, strlen(on), &p, &err) == 0);
-	sp_policy_pin(p, &pin);
-	CHECK(pin.enabled && pin.allow_extra_env && !pin.allow_args_override);
-	sp_policy_free(p);
-	CHECK(sp_policy_load(orphan, strlen(orphan), &p, &err) < 0);
-	CHECK(strstr(err.msg, "pin_process_to_image, which is not set") != NULL);
-	CHECK(sp_policy_load(orphan_wd, strlen(orphan_wd), &p, &err) < 0);
-	REQUIRE(sp_policy_load(wd, strlen(wd), &p, &err) == 0);
-	sp_policy_pin(p, &pin);
-	CHECK(pin.enabled && pin.allow_workdir_override && !pin.allow_extra_env);
-	sp_policy_free(p);
-	CHECK(sp_policy_load(wrong, strlen(wrong), &p, &err) < 0);
-	REQUIRE(sp_policy_load(rego, strlen(rego), &p, &err) == 0);
-	sp_policy_pin(p, &pin);
-	CHECK(!pin.enabled);
-	sp_policy_free(p);
-	REQUIRE(sp_policy_builtin(&p, &err) == 0);
-	sp_policy_pin(p, &pin);
-	CHECK(!pin.enabled);
-	sp_policy_free(p);
-	sp_policy_pin(NULL, &pin);
-	CHECK(!pin.enabled);
-}
-
-TEST(runtime_image_user_malformed_db)
-{
-	struct sp_err err;
-	uint32_t uid, gid;
-
-	/* no trailing newline, comment-free minimal lines */
-	CHECK(sp_rt_image_user_db("a", "a:x:5:6", NULL, &uid, &gid, &err) == 0 && uid == 5 &&
-	      gid == 6);
-	/* fields missing, ids not numbers or too big, an empty file: the name is not found */
-	CHECK(sp_rt_image_user_db("a", "a:x:5", NULL, &uid, &gid, &err) < 0);
-	CHECK(sp_rt_image_user_db("a", "a", NULL, &uid, &gid, &err) < 0);
-	CHECK(sp_rt_image_user_db("a", "a:x::6\n", NULL, &uid, &gid, &err) < 0);
-	CHECK(sp_rt_image_user_db("a", "a:x:-1:6\n", NULL, &uid, &gid, &err) < 0);
-	CHECK(sp_rt_image_user_db("a", "a:x:4294967296:6\n", NULL, &uid, &gid, &err) < 0);
-	CHECK(sp_rt_image_user_db("a", "", NULL, &uid, &gid, &err) < 0);
-	CHECK(FAILS_AS(sp_rt_image_user_db("a", NULL, NULL, &uid, &gid, &err), err,
-		       SP_E_PRECONDITION));
-	/* a prefix of a name is not the name; the first entry of a name wins */
-	CHECK(sp_rt_image_user_db("a", "ab:x:1:1\na:x:2:2\na:x:3:3\n", NULL, &uid, &gid, &err) ==
-		      0 &&
-	      uid == 2 && gid == 2);
-	/* group: the 3rd field, members ignored; a missing group file refuses a group name */
-	CHECK(sp_rt_image_user_db("1:g", NULL, "g:x:9:a,b", &uid, &gid, &err) == 0 && uid == 1 &&
-	      gid == 9);
-	CHECK(FAILS_AS(sp_rt_image_user_db("1:g", NULL, NULL, &uid, &gid, &err), err,
-		       SP_E_PRECONDITION));
-	CHECK(sp_rt_image_user_db("1:g", NULL, "g:x\n", &uid, &gid, &err) < 0);
-	/* escaped in the message */
-	CHECK(sp_rt_image_user_db("\x1b[2J", "", NULL, &uid, &gid, &err) < 0);
-	CHECK(strchr(err.msg, '\x1b') == NULL);
 }

@@ -549,7 +549,7 @@ TEST(sandbox_handlers_through_dispatch)
 				  "true\n";
 
 		REQUIRE(sp_policy_load(doc, strlen(doc), &pol, &err) == 0);
-		sp_agent_install_policy(pol, false);
+		sp_agent_install_policy(pol, false, false);
 		CHECK(call("GetDiagnosticData", &gd.base, msg, sizeof(msg)) == TT_NOT_FOUND);
 		gd.container_id = "../c1";
 		CHECK(call("GetDiagnosticData", &gd.base, msg, sizeof(msg)) == TT_INVALID_ARGUMENT);
