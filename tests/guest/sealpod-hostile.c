@@ -9,9 +9,12 @@
  *       copy of PID 1 (its memory included). One line per child:
  *         child PID: eperm=N before-exec=yes|no attached=pre-exec|post-exec|no cmdline=...
  *       where before-exec says the child was seen still running PID 1's image (its cmdline is
- *       PID 1's, /init), and pre-exec means the seize succeeded before the exec (the tracer got
- *       the PTRACE_EVENT_EXEC stop). Then `summary: children=N seen-before-exec=N
- *       attached-pre-exec=N`.
+ *       PID 1's, /init), and pre-exec means the seize succeeded while the child still ran PID 1's
+ *       image: stopped right after the seize, its /proc/PID/exe is still /init. (A seize can
+ *       also land inside the child's execve after the new image has replaced PID 1's memory and
+ *       made it dumpable, before the exec event: that tracer holds the container's own program,
+ *       not a copy of PID 1, and counts as post-exec.) Then `summary: children=N
+ *       seen-before-exec=N attached-pre-exec=N`.
  *   sealpod-hostile sockets
  *       socket(AF_PACKET, SOCK_RAW) and socket(AF_INET, SOCK_RAW, ICMP): `packet=ok|<error>
  *       raw=ok|<error>` (both need CAP_NET_RAW).
@@ -86,31 +89,47 @@ struct child {
 	char cmdline[128];
 };
 
-/* After a successful seize: did the tracee exec after we got it (pre-exec), or had it already? */
+/* /proc/PID/exe of a tracee, "" when it cannot be read. */
+static void exe_of(pid_t pid, char *out, size_t size)
+{
+	char path[64];
+	ssize_t n;
+
+	(void)snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	n = readlink(path, out, size - 1);
+	out[n > 0 ? n : 0] = '\0';
+}
+
+/* After a successful seize: which image does the tracee run? PID 1's (/init) means the seize got
+ * a copy of PID 1 (pre-exec); anything else is the exec'd program. Looked at at once (a tracee
+ * that was PID 1's image when the seize landed may exec before the interrupt stops it) and again
+ * once stopped; then detached. */
 static const char *classify(pid_t pid, long long deadline)
 {
+	char exe[256] = "";
+	bool pid1_image;
 	int st;
 
+	exe_of(pid, exe, sizeof(exe));
+	pid1_image = strcmp(exe, "/init") == 0;
+	(void)ptrace(PTRACE_INTERRUPT, pid, NULL, NULL);
 	while (now_ms() < deadline) {
 		pid_t r = waitpid(pid, &st, __WALL | WNOHANG);
 
-		if (r < 0)
-			return "post-exec"; /* gone without an exec event */
+		if (r < 0 || (r > 0 && (WIFEXITED(st) || WIFSIGNALED(st))))
+			break; /* gone before it stopped */
 		if (r == 0) {
-			usleep(1000);
+			usleep(100);
 			continue;
 		}
-		if (WIFEXITED(st) || WIFSIGNALED(st))
-			return "post-exec";
-		if (WIFSTOPPED(st) && st >> 8 == (SIGTRAP | (PTRACE_EVENT_EXEC << 8))) {
+		if (WIFSTOPPED(st)) {
+			exe_of(pid, exe, sizeof(exe));
+			pid1_image |= strcmp(exe, "/init") == 0;
 			(void)ptrace(PTRACE_DETACH, pid, NULL, NULL);
-			return "pre-exec";
+			break;
 		}
-		if (WIFSTOPPED(st))
-			(void)ptrace(PTRACE_DETACH, pid, NULL, (void *)(long)WSTOPSIG(st));
 	}
-	(void)ptrace(PTRACE_DETACH, pid, NULL, NULL);
-	return "post-exec";
+	return pid1_image ? "pre-exec" : "post-exec";
 }
 
 /* Spins on one pid until it is attached or gone. */

@@ -470,7 +470,9 @@ def test_ptrace_race_against_exec_children(g):
     missing directories long, so each exec child runs PID 1's code for a while after dropping its
     capabilities (the PATH search). No seize may succeed before the exec (children are not
     dumpable until execve); the helper must have seen at least one child still running PID 1's
-    image, so that the race was really run.
+    image, so that the race was really run. A seize that lands inside execve after the new image
+    replaced PID 1's memory holds the container's own program and is no breach: the helper
+    judges by the tracee's /proc/PID/exe (sealpod-hostile.c, classify).
 
     Fails at 0af5081 because the children never set PR_SET_DUMPABLE 0: after the capability drop
     a root container's process attaches to them and holds a copy of PID 1's memory."""
