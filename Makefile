@@ -211,7 +211,7 @@ check-fresh:
 # Reproducibility: /init, pause, the test programs and both initramfs images built from scratch
 # in two copies of the tree (tests/repro.sh, also part of make test), and the kernel built from
 # scratch once more and compared with the cached one (scripts/check-kernel-repro).
-check-repro: $(B)/deps.stamp $(B)/sealpod-cpio
+check-repro: $(B)/deps.stamp
 	tests/repro.sh
 	scripts/check-kernel-repro
 

@@ -90,12 +90,31 @@ def fail(full, first, rest, counts):
     counts["fail"] += 1
 
 
+def died_during(full, fn, guest, result, counts):
+    """After a test of a booted guest returned or skipped: FAIL it (True) if the guest died or
+    started dying meanwhile, unless it is an @ends_guest test whose guest stopped cleanly."""
+    if guest is None:
+        return False
+    since = guest.test_started_at
+    why = guest.death(since)
+    on_purpose = (getattr(fn, "ends_guest", False) and not guest.alive()
+                  and not guest.death_marks(since))
+    if why is None or on_purpose:
+        return False
+    fail(full, f"the guest died during this test: {why}",
+         (str(result).rstrip() + "\n" if result else "") + guest.context(40).lstrip("\n"),
+         counts)
+    return True
+
+
 def run_test(full, fn, guest, counts):
     """Run one test; returns "pass", "fail" or "skip" (already printed and counted)."""
     t0 = time.monotonic()
     try:
         result = fn(guest) if guest is not None else fn()
     except harness.Skip as e:
+        if died_during(full, fn, guest, f"(the test skipped: {e})", counts):
+            return "fail"
         if getattr(e, "missing", None) and on_ci():
             fail(full, f"{e} (SEALPOD_CI=1: every listed package is installed on CI)", "",
                  counts)
@@ -116,16 +135,8 @@ def run_test(full, fn, guest, counts):
         fail(full, first, rest, counts)
         return "fail"
     # A test of a booted guest has passed only if the guest lived through it.
-    if guest is not None:
-        since = guest.test_started_at
-        why = guest.death(since)
-        on_purpose = (getattr(fn, "ends_guest", False) and not guest.alive()
-                      and not guest.death_marks(since))
-        if why is not None and not on_purpose:
-            fail(full, f"the guest died during this test: {why}",
-                 (str(result).rstrip() + "\n" if result else "") +
-                 guest.context(40).lstrip("\n"), counts)
-            return "fail"
+    if died_during(full, fn, guest, result, counts):
+        return "fail"
     if result:
         detail(result)
     print(f"PASS {full} ({time.monotonic() - t0:.1f}s)", flush=True)
