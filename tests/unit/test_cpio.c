@@ -360,7 +360,8 @@ TEST(cpio_deterministic)
 TEST(cpio_roundtrip_gnu_cpio)
 {
 	if (access("/usr/bin/cpio", X_OK) != 0)
-		SKIP_MISSING("missing package cpio: /usr/bin/cpio not installed (scripts/test-packages.txt)");
+		SKIP_MISSING("missing package cpio: /usr/bin/cpio not installed "
+			     "(scripts/test-packages.txt)");
 	struct cpio_list l;
 	struct cpio_error err = { { 0 } };
 	char arch[128], dir[128], cmd[512];
