@@ -47,6 +47,14 @@ for i in 0 1; do
 done
 
 rc=0
+# Both builds really compiled: a make that found everything up to date would prove nothing.
+for i in 0 1; do
+	ncc[$i]=$(grep -c '^  CC ' "$work/build-$i.log")
+	if [ "${ncc[$i]}" -eq 0 ]; then
+		echo "FAIL repro/build: the build in ${copies[$i]} compiled nothing"
+		exit 1
+	fi
+done
 same=()
 for t in "${targets[@]}"; do
 	a=$(sha256sum <"${copies[0]}/$t" | cut -d' ' -f1)
@@ -62,7 +70,7 @@ if [ "$rc" -eq 0 ]; then
 	img=$(sha256sum <"${copies[0]}/build/initramfs.img" | cut -c1-16)
 	test_img=$(sha256sum <"${copies[0]}/build/initramfs-test.img" | cut -c1-16)
 	echo "PASS repro/initramfs-reproducible: ${#same[@]} outputs equal in two builds from scratch" \
-		"(initramfs.img $img, initramfs-test.img $test_img)"
+		"(${ncc[0]} and ${ncc[1]} files compiled; initramfs.img $img, initramfs-test.img $test_img)"
 	# Not a verdict, a hint: a development build directory may hold outputs of other sources.
 	if [ -e "$TOP/build/initramfs.img" ] &&
 		! cmp -s "$TOP/build/initramfs.img" "${copies[0]}/build/initramfs.img"; then
