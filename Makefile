@@ -15,6 +15,22 @@ B := build
 export SEALPOD_CACHE ?= $(HOME)/.cache/sealpod
 export SOURCE_DATE_EPOCH ?= 1704067200
 
+# Kernel-style output: one short line per step (`  CC      init/agent/gate.c`); `make V=1`
+# prints the full commands instead.
+V ?= 0
+ifeq ($(V),1)
+say =
+Q :=
+else
+say = @printf '  %-7s %s\n' '$(1)' '$(2)';
+Q := @
+endif
+# Header dependencies come from the compiler (-MMD -MP: one .d file beside each object), so a
+# header change rebuilds only what includes it. Generated protobuf-c headers are order-only
+# prerequisites of every object: they exist before the first compile, and the .d files track
+# them from then on.
+DEPFLAGS := -MMD -MP
+
 # --- the guest build: static-pie, musl, hardened, against the cached dependency prefix --------
 # build-deps writes the prefix path once the dependencies are built (read lazily: on a fresh
 # machine the toolchain that keys the prefix is only installed by the packages step).
@@ -48,66 +64,66 @@ PAUSE_SRCS := $(sort $(wildcard init/pause/*.c))
 PROTOS := $(sort $(wildcard init/agent/proto/*.proto))
 PROTO_C := $(patsubst init/agent/proto/%.proto,$(B)/gen/%.pb-c.c,$(PROTOS))
 PROTO_H := $(PROTO_C:.c=.h)
-HDRS := $(wildcard init/*/*.h measure/*.h) $(PROTO_H)
 UNIT_SRCS := $(sort $(wildcard tests/unit/*.c))
 FUZZ_SRCS := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZERS := $(patsubst tests/fuzz/%.c,$(B)/fuzz/%,$(FUZZ_SRCS))
 TESTBIN_SRCS := $(sort $(wildcard tests/guest/*.c))
 TESTBINS := $(patsubst tests/guest/%.c,$(B)/guest/%,$(TESTBIN_SRCS))
 
-.PHONY: all deps kernel kernel-repro initramfs run test lint fuzz clean bench install
+.PHONY: all deps kernel kernel-repro initramfs run test lint fuzz clean bench install \
+	check-fresh check-repro check-measure
 all: $(B)/bzImage $(B)/initramfs.img $(B)/initramfs-test.img $(B)/sealpod-cpio $(B)/sealpod-measure \
 	$(B)/sealpod-ctl
 
 # --- Debian packages the build and the tests need (installed when missing, as root) -----------
 $(B)/packages.stamp: scripts/ensure-packages $(wildcard scripts/*-packages.txt)
 	@mkdir -p $(B)
-	scripts/ensure-packages
+	$(call say,PKGS,scripts/*-packages.txt)scripts/ensure-packages
 	@touch $@
 
 # --- dependencies and kernel (cached outside the checkout) ------------------------------------
 deps: $(B)/deps.stamp
 $(B)/deps.stamp: $(B)/packages.stamp scripts/build-deps scripts/deps.lock scripts/lib.sh \
 		scripts/musl-static-pie.specs $(wildcard scripts/deps/*.sh)
-	scripts/build-deps --build $(B)/deps-manifest.txt
-	scripts/build-deps --print-prefix > $(B)/deps-prefix
+	$(call say,DEPS,$(B)/deps-manifest.txt)scripts/build-deps --build $(B)/deps-manifest.txt
+	$(Q)scripts/build-deps --print-prefix > $(B)/deps-prefix
 	@touch $@
 
 kernel: $(B)/bzImage
-# Two from-scratch kernel builds in different directories must give the same bytes (slow).
+# A from-scratch kernel build in another directory must give the cached kernel's bytes (slow).
 kernel-repro: $(B)/packages.stamp
 	scripts/check-kernel-repro
 $(B)/bzImage: $(B)/packages.stamp scripts/build-kernel scripts/check-kconfig scripts/lib.sh $(wildcard kernel-config/*.conf)
-	scripts/build-kernel $(B)
+	$(call say,KERNEL,$@)scripts/build-kernel $(B)
 	@touch $@
 
 # --- generated protobuf-c code ----------------------------------------------------------------
 $(B)/gen/%.pb-c.c $(B)/gen/%.pb-c.h: init/agent/proto/%.proto $(B)/packages.stamp
 	@mkdir -p $(B)/gen
-	protoc-c --proto_path=init/agent/proto --c_out=$(B)/gen $<
+	$(call say,PROTOC,$<)protoc-c --proto_path=init/agent/proto --c_out=$(B)/gen $<
 
 # --- guest objects and programs ---------------------------------------------------------------
-$(B)/guest/obj/%.o: %.c $(HDRS) $(B)/deps.stamp
+$(B)/guest/obj/%.o: %.c $(B)/deps.stamp | $(PROTO_H)
 	@mkdir -p $(dir $@)
-	$(GUEST_CC) $(GUEST_CFLAGS) -c $< -o $@
-$(B)/guest/obj/gen/%.o: $(B)/gen/%.c $(HDRS) $(B)/deps.stamp
+	$(call say,CC,$<)$(GUEST_CC) $(GUEST_CFLAGS) $(DEPFLAGS) -c $< -o $@
+$(B)/guest/obj/gen/%.o: $(B)/gen/%.c $(B)/deps.stamp | $(PROTO_H)
 	@mkdir -p $(dir $@)
-	$(GUEST_CC) $(GUEST_CFLAGS) -c $< -o $@
+	$(call say,CC,$<)$(GUEST_CC) $(GUEST_CFLAGS) $(DEPFLAGS) -c $< -o $@
 
 GUEST_INIT_OBJS := $(patsubst %.c,$(B)/guest/obj/%.o,$(INIT_SRCS)) \
 	$(patsubst $(B)/gen/%.c,$(B)/guest/obj/gen/%.o,$(PROTO_C))
 GUEST_LIB_OBJS := $(filter-out $(B)/guest/obj/init/boot/main.o,$(GUEST_INIT_OBJS))
 $(B)/guest/init: $(GUEST_INIT_OBJS)
-	$(GUEST_CC) $(GUEST_LDFLAGS) $^ $(GUEST_LIBS) -o $@
+	$(call say,LD,$@)$(GUEST_CC) $(GUEST_LDFLAGS) $^ $(GUEST_LIBS) -o $@
 $(B)/guest/pause: $(patsubst %.c,$(B)/guest/obj/%.o,$(PAUSE_SRCS))
-	$(GUEST_CC) $(GUEST_LDFLAGS) $^ -o $@
+	$(call say,LD,$@)$(GUEST_CC) $(GUEST_LDFLAGS) $^ -o $@
 # Test-overlay programs (relay, in-guest driver): one .c each, linked with init's library code.
 $(B)/guest/%: $(B)/guest/obj/tests/guest/%.o $(GUEST_LIB_OBJS)
-	$(GUEST_CC) $(GUEST_LDFLAGS) $^ $(GUEST_LIBS) -o $@
+	$(call say,LD,$@)$(GUEST_CC) $(GUEST_LDFLAGS) $^ $(GUEST_LIBS) -o $@
 
 # --- host tools -------------------------------------------------------------------------------
 $(B)/sealpod-cpio: measure/cpio.c measure/cpio.h measure/cpio_main.c $(B)/packages.stamp
-	$(HOST_CC) -std=gnu11 -O2 $(WARN) -D_FORTIFY_SOURCE=2 -fstack-protector-strong -Imeasure \
+	$(call say,HOSTCC,$@)$(HOST_CC) -std=gnu11 -O2 $(WARN) -D_FORTIFY_SOURCE=2 -fstack-protector-strong -Imeasure \
 		measure/cpio.c measure/cpio_main.c -o $@
 # sealpod-measure: reference values (PCR4/5/8/9) and event-log replay, OpenSSL libcrypto from
 # Debian's libssl-dev. The command line (main() in measure_main.c, the replay subcommand in
@@ -117,51 +133,51 @@ MEASURE_LIB_SRCS := $(sort $(filter-out measure/measure_main.c,\
 	$(wildcard measure/measure*.c measure/pe*.c measure/eventlog*.c)))
 $(B)/sealpod-measure: $(MEASURE_LIB_SRCS) $(MEASURE_CLI_SRCS) $(wildcard measure/*.h) \
 		$(B)/packages.stamp
-	$(HOST_CC) -std=gnu11 -O2 $(WARN) -fstack-protector-strong -D_FORTIFY_SOURCE=2 -Imeasure \
+	$(call say,HOSTCC,$@)$(HOST_CC) -std=gnu11 -O2 $(WARN) -fstack-protector-strong -D_FORTIFY_SOURCE=2 -Imeasure \
 		$(MEASURE_LIB_SRCS) $(MEASURE_CLI_SRCS) -lcrypto -o $@
 
 # sealpod-ctl: the host's client of the agent API. It lives in init/agent/ctl/ (a subdirectory, so
 # not part of /init) and is linked with the agent's generated protobuf-c code.
 CTL_SRCS := $(sort $(wildcard init/agent/ctl/*.c))
 $(B)/sealpod-ctl: $(CTL_SRCS) $(wildcard init/agent/ctl/*.h) init/lib/be.h $(PROTO_C) $(PROTO_H) $(B)/packages.stamp
-	$(HOST_CC) -std=gnu11 -O2 $(WARN) -fstack-protector-strong -D_FORTIFY_SOURCE=2 -Iinit \
+	$(call say,HOSTCC,$@)$(HOST_CC) -std=gnu11 -O2 $(WARN) -fstack-protector-strong -D_FORTIFY_SOURCE=2 -Iinit \
 		-I$(B)/gen $(CTL_SRCS) $(PROTO_C) -lprotobuf-c -ljson-c -o $@
 
 # --- initramfs images (bit-reproducible) ------------------------------------------------------
 INITRAMFS_INPUTS := $(B)/guest/init $(B)/guest/pause $(B)/sealpod-cpio rootfs/initramfs.list \
 	scripts/mkinitramfs
 $(B)/initramfs.img: $(INITRAMFS_INPUTS)
-	scripts/mkinitramfs $@ rootfs/initramfs.list
+	$(call say,CPIO,$@)scripts/mkinitramfs $@ rootfs/initramfs.list
 $(B)/initramfs-test.img: $(INITRAMFS_INPUTS) $(TESTBINS) rootfs/test-overlay.list \
 		rootfs/test-overlay.marker
-	scripts/mkinitramfs $@ rootfs/initramfs.list rootfs/test-overlay.list
+	$(call say,CPIO,$@)scripts/mkinitramfs $@ rootfs/initramfs.list rootfs/test-overlay.list
 initramfs: $(B)/initramfs.img $(B)/initramfs-test.img
 
 # --- host build for unit tests (ASan + UBSan) -------------------------------------------------
-$(B)/host/obj/%.o: %.c $(HDRS)
+$(B)/host/obj/%.o: %.c | $(PROTO_H)
 	@mkdir -p $(dir $@)
-	$(HOST_CC) $(HOST_CFLAGS) -c $< -o $@
-$(B)/host/obj/gen/%.o: $(B)/gen/%.c $(PROTO_H)
+	$(call say,HOSTCC,$<)$(HOST_CC) $(HOST_CFLAGS) $(DEPFLAGS) -c $< -o $@
+$(B)/host/obj/gen/%.o: $(B)/gen/%.c | $(PROTO_H)
 	@mkdir -p $(dir $@)
-	$(HOST_CC) $(HOST_CFLAGS) -c $< -o $@
+	$(call say,HOSTCC,$<)$(HOST_CC) $(HOST_CFLAGS) $(DEPFLAGS) -c $< -o $@
 HOST_LIB_OBJS := $(patsubst %.c,$(B)/host/obj/%.o,$(LIB_SRCS)) \
 	$(patsubst $(B)/gen/%.c,$(B)/host/obj/gen/%.o,$(PROTO_C))
 $(B)/host/unit-tests: $(patsubst %.c,$(B)/host/obj/%.o,$(UNIT_SRCS)) $(HOST_LIB_OBJS) \
 		$(B)/host/obj/measure/cpio.o $(patsubst %.c,$(B)/host/obj/%.o,$(MEASURE_LIB_SRCS))
-	$(HOST_CC) $(HOST_CFLAGS) $^ $(HOST_LIBS) -o $@
+	$(call say,LD,$@)$(HOST_CC) $(HOST_CFLAGS) $^ $(HOST_LIBS) -o $@
 
 # --- fuzzing (clang libFuzzer + ASan/UBSan) ---------------------------------------------------
-$(B)/fuzz/obj/%.o: %.c $(HDRS)
+$(B)/fuzz/obj/%.o: %.c | $(PROTO_H)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
-$(B)/fuzz/obj/gen/%.o: $(B)/gen/%.c $(PROTO_H)
+	$(call say,FUZZCC,$<)$(FUZZ_CC) $(FUZZ_CFLAGS) $(DEPFLAGS) -c $< -o $@
+$(B)/fuzz/obj/gen/%.o: $(B)/gen/%.c | $(PROTO_H)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) -c $< -o $@
+	$(call say,FUZZCC,$<)$(FUZZ_CC) $(FUZZ_CFLAGS) $(DEPFLAGS) -c $< -o $@
 FUZZ_LIB_OBJS := $(patsubst %.c,$(B)/fuzz/obj/%.o,$(LIB_SRCS)) \
 	$(patsubst $(B)/gen/%.c,$(B)/fuzz/obj/gen/%.o,$(PROTO_C))
 $(B)/fuzz/%: $(B)/fuzz/obj/tests/fuzz/%.o $(FUZZ_LIB_OBJS) $(B)/fuzz/obj/measure/cpio.o \
 		$(patsubst %.c,$(B)/fuzz/obj/%.o,$(MEASURE_LIB_SRCS))
-	$(FUZZ_CC) $(FUZZ_CFLAGS) $^ $(HOST_LIBS) -o $@
+	$(call say,LD,$@)$(FUZZ_CC) $(FUZZ_CFLAGS) $^ $(HOST_LIBS) -o $@
 # TDVF and AmdSev OVMF for the TDX/SNP reference values (firmware/build): built only on request
 # (about 10-40 minutes), cached outside the checkout keyed by the recipe, the edk2 version and the
 # toolchain; the measure tests use them when present and skip otherwise.
@@ -184,8 +200,26 @@ run: all
 test: all $(B)/host/unit-tests $(FUZZERS)
 	tests/run
 
-lint:
+# clang-tidy needs the generated protobuf-c headers.
+lint: $(PROTO_C) $(PROTO_H)
 	scripts/lint
+
+# A fresh Debian 12 root with only the listed packages: make, make test (empty cache) and the
+# kernel reproducibility check inside it (scripts/check-fresh; root, about an hour on 2 cores).
+check-fresh:
+	scripts/check-fresh
+
+# Reproducibility: /init, pause, the test programs and both initramfs images built from scratch
+# in two copies of the tree (tests/repro.sh, also part of make test), and the kernel built from
+# scratch once more and compared with the cached one (scripts/check-kernel-repro).
+check-repro: $(B)/deps.stamp
+	tests/repro.sh
+	scripts/check-kernel-repro
+
+# Every measurement vector whose inputs exist here, regenerated where the oracles are given
+# (SNP_ORACLE, TDX_ORACLE: tests/measure/make-vectors.sh), and what could not be checked.
+check-measure: all
+	scripts/check-measure
 
 # Our agent's ttRPC server vs containerd's Go ttRPC server, same run (tests/bench/README.md).
 # The guest, the host tools, Kata drop-in configurations and their reference values
@@ -213,3 +247,8 @@ $(B)/bench/sealpod-pull: $(B)/guest/obj/tests/image/sealpod-pull.o $(GUEST_LIB_O
 
 clean:
 	rm -rf $(B)
+
+# Header dependencies written by the compiler (DEPFLAGS).
+-include $(wildcard $(B)/guest/obj/*/*.d $(B)/guest/obj/*/*/*.d $(B)/guest/obj/*/*/*/*.d \
+	$(B)/host/obj/*/*.d $(B)/host/obj/*/*/*.d $(B)/host/obj/*/*/*/*.d \
+	$(B)/fuzz/obj/*/*.d $(B)/fuzz/obj/*/*/*.d $(B)/fuzz/obj/*/*/*/*.d)

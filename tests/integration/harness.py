@@ -37,16 +37,37 @@ class GuestError(Exception):
 
 
 class Skip(Exception):
-    """Raised by a test that cannot run here; run.py prints SKIP with the reason."""
+    """Raised by a test that cannot run here; run.py prints SKIP with the reason. When the
+    cause is a missing package or tool, name it: Skip(reason, missing="swtpm") prints
+    `SKIP name: missing swtpm: reason`, and with SEALPOD_CI=1 (CI installs every listed
+    package) it is a FAIL instead."""
+
+    def __init__(self, reason, missing=None):
+        super().__init__(f"missing {missing}: {reason}" if missing else reason)
+        self.missing = missing
+
+
+# Console lines that mean the guest is dying or dead: PID 1 exited (the kernel panics, and
+# run-qemu's panic=-1 -no-reboot turns that into QEMU exiting) or PID 1 gave up.
+DEATH_MARKS = ("Kernel panic", "Attempted to kill init", FATAL)
 
 
 def boots(**guest_kwargs):
     """Mark a test as needing a guest booted with these Guest() arguments. Consecutive tests
-    with equal arguments share one boot."""
+    with equal arguments share one boot. After each such test the runner checks that the guest
+    is still alive and printed no DEATH_MARKS: otherwise that test FAILs."""
     def mark(fn):
         fn.boot = guest_kwargs
         return fn
     return mark
+
+
+def ends_guest(fn):
+    """Mark a @boots test that stops its guest on purpose (DestroySandbox powers it off): the
+    runner then accepts the guest gone after it, if it ended without DEATH_MARKS, and boots a
+    fresh one for the next test of the group."""
+    fn.ends_guest = True
+    return fn
 
 
 class Guest:
@@ -67,6 +88,9 @@ class Guest:
         self.ready_s = None      # QEMU start (console file created) -> `sealpod: ready`
         self.launch_ready_s = None  # run-qemu started -> `sealpod: ready`
         self.notes = {}          # shared state between the tests of one boot
+        self.pid1_at_boot = None  # (pid, comm, ppid, starttime) of PID 1 right after ready
+        self.pid1_error = None    # why it could not be read
+        self.test_started_at = 0  # console size when the current test started (run.py)
         self._shell = None
         self._agent_closed_at = 0.0
         self._agent_probed = False
@@ -93,7 +117,16 @@ class Guest:
                                      cwd=TOP, start_new_session=True)
         log.close()
         self._wait_ready(t0)
+        if self.test:
+            self._record_pid1()
         return self
+
+    def _record_pid1(self):
+        """PID 1's identity as the guest came up, for tests that check it never changed."""
+        try:
+            self.pid1_at_boot = pid1_identity(self.sh("cat /proc/1/stat", 30)[1])
+        except (GuestError, ValueError, IndexError) as e:
+            self.pid1_error = str(e).partition("\n")[0]
 
     def _wait_ready(self, t0):
         t_qemu = None
@@ -122,6 +155,37 @@ class Guest:
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
+
+    def console_size(self):
+        try:
+            return os.path.getsize(self.serial)
+        except OSError:
+            return 0
+
+    def console_since(self, offset):
+        """The console text after byte offset `offset` (console_size() taken earlier)."""
+        try:
+            with open(self.serial, "rb") as f:
+                f.seek(offset)
+                return f.read().decode(errors="replace").replace("\r", "")
+        except OSError:
+            return ""
+
+    def death_marks(self, since=0):
+        """The DEATH_MARKS on the console after byte offset `since`."""
+        new = self.console_since(since)
+        return [m for m in DEATH_MARKS if m in new]
+
+    def death(self, since=0):
+        """Why the guest is dead or dying (QEMU exited, or a DEATH_MARKS line on the console
+        after byte offset `since`), or None while it is healthy."""
+        marks = self.death_marks(since)
+        if self.proc is not None and self.proc.poll() is not None:
+            return (f"QEMU exited with status {self.proc.returncode}" +
+                    (f" after `{marks[0]}` on the console" if marks else ""))
+        if marks:
+            return f"`{marks[0]}` on the console"
+        return None
 
     def poweroff(self):
         """Stop QEMU: monitor `quit` first, then the whole process group. Always safe."""
@@ -309,6 +373,15 @@ class Guest:
                 s.close()
                 self._agent_closed_at = time.monotonic()
         raise GuestError(f"the agent relay never answered a Check: {last}" + self.context())
+
+
+def pid1_identity(stat):
+    """(pid, comm, ppid, starttime) from the text of /proc/1/stat: what stays the same as long
+    as PID 1 is the same process."""
+    head, _, tail = stat.strip().rpartition(")")
+    pid, comm = head.split(" (", 1)
+    f = tail.split()
+    return int(pid), comm, int(f[1]), int(f[19])
 
 
 class _RelaySocket:

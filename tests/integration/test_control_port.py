@@ -179,6 +179,7 @@ def test_disconnect_mid_call(g):
 PERMISSIVE = json.dumps({"version": 1, "default": "allow"})
 
 
+@harness.ends_guest
 @boots(**POD)
 def test_shim_pod_sequence(g):
     """Check -> SetPolicy (JSON, default allow, so ExecProcess passes) -> UpdateInterface (only

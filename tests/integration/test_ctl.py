@@ -138,7 +138,7 @@ def _netns_usable():
         raise harness.Skip("needs root for unshare -n")
     for tool in ("unshare", "nsenter", "ip"):
         if not shutil.which(tool):
-            raise harness.Skip(f"{tool} not installed")
+            raise harness.Skip(f"no {tool} on PATH (util-linux, iproute2)", missing=tool)
     r = subprocess.run(["unshare", "-n", "ip", "link", "add", "t0", "type", "veth", "peer",
                         "name", "t1"], capture_output=True, text=True)
     if r.returncode != 0:

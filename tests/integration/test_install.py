@@ -148,8 +148,8 @@ def test_tee_reference_values():
                        capture_output=True, text=True)
     fwdir = r.stdout.strip()
     if r.returncode != 0 or not os.path.exists(os.path.join(fwdir, "OVMF.amdsev.fd")):
-        raise harness.Skip("no firmware built (make firmware takes 8-17 minutes; not part of "
-                           "make test)")
+        raise harness.Skip("TDVF/AmdSev firmware not built here (`make firmware`, 8-17 minutes, "
+                           "not part of make test; then `make check-measure`)")
     dest = _install()
     root = os.path.join(dest, PREFIX.lstrip("/"))
     for name, tee, key, fw in (("qemu-tdx", "tdx", "mrtd", "OVMF.inteltdx.fd"),

@@ -11,6 +11,8 @@
 # a fixed synthetic initrd (the same bytes tests/integration/test_measure.py generates).
 #
 #   SNP_ORACLE=... TDX_ORACLE=... tests/measure/make-vectors.sh
+# VECTORS_OUT=DIR writes the two files into DIR instead of tests/measure/ (`make check-measure`
+# regenerates them there for the current inputs and checks sealpod-measure against them).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 : "${SNP_ORACLE:?set SNP_ORACLE to a sev-snp-measure checkout}"
@@ -41,7 +43,9 @@ resolve() {
 	esac
 }
 
-out=tests/measure/snp-vectors.tsv
+outdir=${VECTORS_OUT:-tests/measure}
+mkdir -p "$outdir"
+out=$outdir/snp-vectors.tsv
 {
 	printf '# SEV-SNP launch digests computed by virtee/sev-snp-measure %s (%s), mode snp,\n' \
 		"$(sed -n 's/^version *= *//p' "$SNP_ORACLE/setup.cfg" 2>/dev/null | head -1)" "$(oracle_rev "$SNP_ORACLE")"
@@ -76,7 +80,7 @@ out=tests/measure/snp-vectors.tsv
 } >"$out"
 echo "wrote $out"
 
-out=tests/measure/tdx-vectors.tsv
+out=$outdir/tdx-vectors.tsv
 {
 	printf '# TDX MRTD computed by td-shim td_shim_tee_info_hash.py (confidential-containers/td-shim\n'
 	printf '# %s, single-pass page order) by tests/measure/make-vectors.sh on %s.\n' \

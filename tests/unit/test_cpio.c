@@ -359,10 +359,9 @@ TEST(cpio_deterministic)
 /* Round trip through Debian's cpio(1), an implementation we did not write. */
 TEST(cpio_roundtrip_gnu_cpio)
 {
-	if (access("/usr/bin/cpio", X_OK) != 0) {
-		fprintf(stderr, "    skipped: /usr/bin/cpio not installed\n");
-		return;
-	}
+	if (access("/usr/bin/cpio", X_OK) != 0)
+		SKIP_MISSING("missing package cpio: /usr/bin/cpio not installed "
+			     "(scripts/test-packages.txt)");
 	struct cpio_list l;
 	struct cpio_error err = { { 0 } };
 	char arch[128], dir[128], cmd[512];

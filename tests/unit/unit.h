@@ -1,6 +1,10 @@
 /* Minimal unit-test framework: TEST(name) { ... } registers a case; CHECK(cond) records a
- * failure and continues; REQUIRE(cond) records a failure and leaves the case. The runner
- * (tests/unit/main.c) prints "ok"/"not ok" per case and closes with "N passed, N failed". */
+ * failure and continues; REQUIRE(cond) records a failure and leaves the case; SKIP(fmt, ...)
+ * leaves a case that cannot run here, saying why; SKIP_MISSING(fmt, ...) does the same when the
+ * cause is a missing package or tool, which is a failure on CI (SEALPOD_CI=1). The runner
+ * (tests/unit/main.c) prints "ok NAME", "not ok NAME[: why]" or "skip NAME: why" per case and
+ * closes with "unit: N passed, N failed, N skipped". A case that failed a CHECK before it
+ * skipped counts as failed. */
 #ifndef SEALPOD_UNIT_H
 #define SEALPOD_UNIT_H
 
@@ -14,6 +18,7 @@ struct unit_case {
 };
 
 void unit_register(struct unit_case *c);
+void unit_skip(int missing, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Workers (lib/worker.h) the tests spawn: this binary is what they exec, and main hands its argv
  * to sp_worker_main with every registered entry first. */
@@ -51,6 +56,18 @@ void unit_register_worker(const struct sp_worker_def *def);
 			*unit_failed_ = 1;                                                         \
 			return;                                                                    \
 		}                                                                                  \
+	} while (0)
+
+#define SKIP(...)                                                                                  \
+	do {                                                                                       \
+		unit_skip(0, __VA_ARGS__);                                                         \
+		return;                                                                            \
+	} while (0)
+
+#define SKIP_MISSING(...)                                                                          \
+	do {                                                                                       \
+		unit_skip(1, __VA_ARGS__);                                                         \
+		return;                                                                            \
 	} while (0)
 
 #define CHECK_STR(a, b)                                                                            \
