@@ -22,6 +22,7 @@
 #include "lib/fileio.h"
 #include "lib/log.h"
 #include "lib/testmode.h"
+#include "lib/worker.h"
 #include "runtime/runtime.h"
 #include "sandbox/sandbox.h"
 #include "storage/storage.h"
@@ -37,6 +38,13 @@ struct boot {
 };
 
 static struct boot boot = { .loop = { .epfd = -1 } }; /* static only for host_cleanup */
+
+/* Every kind of worker /init can be exec'd as (lib/worker.h): main hands argv to
+ * sp_worker_main first, which runs the one named there and never returns. */
+static const struct sp_worker_def *const workers[] = {
+	&sp_attest_worker,
+	&sp_storage_worker,
+};
 
 /* Leave the initramfs for a tmpfs root, so containers can pivot_root (boot/mounts.c). On
  * success this execs /init again, which comes back here and goes on. */
@@ -84,6 +92,16 @@ static void step_mounts(void)
 		sp_warn("mounts", "lo: %s", err.msg);
 	else
 		sp_info("mounts", "lo up");
+}
+
+/* The /init workers are exec'd from (lib/worker.h), opened once, now that the root is final:
+ * nothing a worker runs is looked up by path later. */
+static void step_workers(void)
+{
+	struct sp_err err;
+
+	if (sp_worker_set_exe(sp_is_pid1() ? "/init" : "/proc/self/exe", &err) < 0)
+		sp_fatal("boot.workers", "%s", err.msg);
 }
 
 static void step_cmdline(struct boot *b)
@@ -258,12 +276,14 @@ int main(int argc, char **argv)
 {
 	struct boot *b = &boot;
 
+	sp_worker_main(argc, argv, workers, sizeof(workers) / sizeof(workers[0]));
 	if (!sp_is_pid1())
 		parse_host_args(b, argc, argv);
 	step_root(argv);
 	step_undumpable();
 	step_signals(b);
 	step_mounts();
+	step_workers();
 	step_cmdline(b);
 	step_initdata(b);
 	step_policy(b);

@@ -226,7 +226,9 @@ void sp_worker_main(int argc, char **argv, const struct sp_worker_def *const *de
 		_exit(1);
 	if (!ctx.def)
 		child_fail(SP_WORKER_FD, 127, 0, "no such worker in this binary", NULL);
-	(void)fcntl(SP_WORKER_FD, F_SETFD, FD_CLOEXEC); /* not for what the worker execs */
+	/* Not for what the worker execs (mke2fs): it passes on what it means to. */
+	for (int fd = SP_WORKER_FD; fd < next + (strchr(argv[5], 'k') ? 1 : 0) + (int)nfds; fd++)
+		(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
 	sp_log_set_sinks(2, strchr(argv[5], 'k') ? next++ : -1);
 	sp_log_set_level(strchr(argv[5], 'd') ? SP_LOG_DEBUG : SP_LOG_INFO);
 	for (long i = 0; i < nfds; i++)
