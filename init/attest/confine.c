@@ -137,19 +137,28 @@ static const struct sp_sc_rule snp[] = {
 	SP_SC_ARG_EQ(SCMP_SYS(ioctl), 1, SNP_EXT_IOCTL),
 };
 
-#define RESOLVER                                                                                   \
-	{ "/etc/resolv.conf", SP_CONFINE_COPY, true },                                             \
-	{                                                                                          \
-		"/etc/hosts", SP_CONFINE_COPY, true                                                \
-	}
-static const struct sp_confine_path paths_none[] = { RESOLVER };
-static const struct sp_confine_path paths_tpm[] = { RESOLVER,
-						    { "/dev/tpmrm0", SP_CONFINE_BIND, false } };
+/* The resolver's two files (when the guest has them) in an /etc of their own. */
+static const struct sp_confine_path paths_none[] = {
+	{ "/etc", SP_CONFINE_DIR, false },
+	{ "/etc/resolv.conf", SP_CONFINE_COPY, true },
+	{ "/etc/hosts", SP_CONFINE_COPY, true },
+};
+static const struct sp_confine_path paths_tpm[] = {
+	{ "/etc", SP_CONFINE_DIR, false },
+	{ "/etc/resolv.conf", SP_CONFINE_COPY, true },
+	{ "/etc/hosts", SP_CONFINE_COPY, true },
+	{ "/dev/tpmrm0", SP_CONFINE_BIND, false },
+};
 static const struct sp_confine_path paths_tdx[] = {
-	RESOLVER, { "/sys/kernel/config/tsm/report", SP_CONFINE_BIND, true }
+	{ "/etc", SP_CONFINE_DIR, false },
+	{ "/etc/resolv.conf", SP_CONFINE_COPY, true },
+	{ "/etc/hosts", SP_CONFINE_COPY, true },
+	{ "/sys/kernel/config/tsm/report", SP_CONFINE_BIND, true },
 };
 static const struct sp_confine_path paths_snp[] = {
-	RESOLVER,
+	{ "/etc", SP_CONFINE_DIR, false },
+	{ "/etc/resolv.conf", SP_CONFINE_COPY, true },
+	{ "/etc/hosts", SP_CONFINE_COPY, true },
 	{ "/sys/kernel/config/tsm/report", SP_CONFINE_BIND, true },
 	{ "/dev/sev-guest", SP_CONFINE_BIND, true },
 };

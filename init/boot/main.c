@@ -18,6 +18,7 @@
 #include "agent/service.h"
 #include "attest/attest.h"
 #include "boot/boot.h"
+#include "image/image.h"
 #include "lib/config.h"
 #include "lib/fileio.h"
 #include "lib/log.h"
@@ -42,8 +43,9 @@ static struct boot boot = { .loop = { .epfd = -1 } }; /* static only for host_cl
 /* Every kind of worker /init can be exec'd as (lib/worker.h): main hands argv to
  * sp_worker_main first, which runs the one named there and never returns. */
 static const struct sp_worker_def *const workers[] = {
-	&sp_attest_worker,
-	&sp_storage_worker,
+	&sp_attest_worker,	 &sp_storage_worker,	&sp_pull_worker,
+	&sp_pull_release_worker, &sp_pull_meta_worker,	&sp_pull_layer_worker,
+	&sp_layer_fetch_worker,	 &sp_layer_read_worker,
 };
 
 /* Leave the initramfs for a tmpfs root, so containers can pivot_root (boot/mounts.c). On

@@ -6,20 +6,24 @@
  *   manifest.c  references, manifests, indexes, configs (parser side; pure, fuzzed)
  *   auth.c      WWW-Authenticate, token responses, containers-auth.json (pure, fuzzed)
  *   registry.c  the distribution-spec client on libcurl (parser side)
- *   sandbox.c   the parser child's confinement: namespaces, nobody, no caps, seccomp allow-list
- *   layer.c     one layer: parser child -> fixed-layout entry records -> applier
+ *   confine.c   the workers' confinement: namespaces, nobody, no caps, seccomp allow-lists
+ *   wire.h/.c   the frames between a pull's processes, and the decoder of their results
+ *   meta.c      the metadata worker: manifest, index, config (parser side)
+ *   layer.c     one layer: parser worker -> entry records -> applier; the layer worker
  *   apply.c     the applier: openat2(RESOLVE_IN_ROOT) parents, no-follow leaves, whiteouts
- *   pull.c      one image: metadata child, policy check, free space, parallel layer workers
+ *   pull.c      one image: metadata worker, policy check, free space, parallel layer workers
  *   store.c     the pod's layer store and the per-container overlay
+ *   userdb.c    the image's user against its own /etc/passwd and /etc/group
+ *   worker.c    the pull worker PID 1 spawns (pull, mount, user) and the release worker
  *   driver.c    a pull as an asynchronous primitive of PID 1's loop (sp_image_pull_start)
  *
  * Privilege separation: everything that parses bytes from the network (HTTP, JSON, gzip, zstd,
- * tar headers) runs in a child that has no capabilities (uid nobody), no filesystem but an empty
- * read-only tmpfs, no sockets but TCP/UDP, and a seccomp allow-list. What it emits is either a
- * fixed-layout record stream (layers) or a length-prefixed field list (metadata); the privileged
- * side checks lengths and counts and never parses registry bytes. A parser bug can therefore at
- * worst produce wrong entries inside one layer directory, or a wrong field list, never a write
- * outside the layer or a syscall beyond the allow-list. */
+ * tar headers) runs in a worker (lib/worker.h: a fresh exec of /init) that has no capabilities
+ * (uid nobody), no filesystem but an empty read-only tmpfs, no sockets but TCP/UDP, and a seccomp
+ * allow-list (confine.c). What it emits are frames of fixed records and bounded strings
+ * (wire.h); the privileged side checks lengths and counts and never parses registry bytes. A
+ * parser bug can therefore at worst produce wrong entries inside one layer directory, or a wrong
+ * configuration, never a write outside the layer or a syscall beyond the allow-list. */
 #ifndef SEALPOD_IMAGE_IMAGE_H
 #define SEALPOD_IMAGE_IMAGE_H
 
@@ -78,6 +82,11 @@ struct sp_pull_result {
 	/* The id of the overlay mount the worker made (sp_image_mount_overlay, lib/pathat.h's
 	 * sp_mount_id); 0: none. */
 	uint64_t mnt_id;
+	/* What user resolves to in the mounted image's own /etc/passwd and /etc/group (the pull
+	 * worker: sp_image_user): user_ret 0 with uid and gid, or -1 with user_err. */
+	int user_ret;
+	uint32_t uid, gid;
+	struct sp_err user_err;
 	/* what happened */
 	unsigned layers_fetched, layers_reused;
 	uint64_t bytes_fetched, bytes_unpacked;
@@ -111,6 +120,23 @@ int sp_image_rootfs_dir(int kata, const char *cid, const char *target, struct sp
  * what name resolves to afterwards. Returns 0 or -1 with err. */
 int sp_image_mount_overlay(const char *store, const struct sp_pull_result *res, const char *updir,
 			   int dirfd, const char *name, uint64_t *mnt_id, struct sp_err *err);
+
+/* --- the image's user (userdb.c) -----------------------------------------------------------------
+ * The uid and gid the image's User names ("" is 0:0; "uid", "name", "uid:gid", "name:group"),
+ * names looked up in etc/passwd and etc/group beneath rootfd (-1: names are refused). Runs in
+ * the pull worker, on the overlay it mounted. */
+int sp_image_user(const char *user, int rootfd, uint32_t *uid, uint32_t *gid, struct sp_err *err);
+/* The same from the files' contents (NUL-terminated; NULL: cannot be read). Parses image bytes:
+ * fuzzed by tests/fuzz/fuzz_image_user.c. */
+int sp_image_user_db(const char *user, const char *passwd, const char *group, uint32_t *uid,
+		     uint32_t *gid, struct sp_err *err);
+
+/* --- the workers of a pull (lib/worker.h), for the lists of workers a binary can be ---------------
+ * The pull worker and the release worker PID 1 spawns (worker.c); the metadata worker (meta.c)
+ * and the layer worker (layer.c) the pull spawns; the parsers a layer worker spawns (layer.c). */
+struct sp_worker_def;
+extern const struct sp_worker_def sp_pull_worker, sp_pull_release_worker, sp_pull_meta_worker,
+	sp_pull_layer_worker, sp_layer_fetch_worker, sp_layer_read_worker;
 
 /* --- a pull in PID 1's loop (driver.c) ------------------------------------------------------------
  * Forks a pull worker that pulls rq->ref into <pod_dir>/layers (the pod's layer store), checks
