@@ -226,6 +226,7 @@ static int check_env(const struct sp_rt_image_config *cfg, const Grpc__Process *
 static int image_user(const struct sp_rt_image_config *cfg, uint32_t *uid, uint32_t *gid,
 		      struct sp_err *err)
 {
+	*uid = *gid = 0;
 	if (!cfg->user_resolved)
 		return sp_fail(err, SP_E_DENIED, 0, "the image's user was not looked up");
 	if (cfg->user_ret < 0) {
