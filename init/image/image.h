@@ -51,12 +51,12 @@ struct sp_pull_opts {
 	unsigned parallel;	 /* layer downloads at once (0: default 3) */
 	uint64_t max_layer_size; /* decompressed bytes per layer (0: free space of the store) */
 	bool chown;		 /* apply the layers' uid/gid (false: unprivileged host tests) */
-	bool sandbox;		 /* confine the parser children */
+	bool sandbox;		 /* confine the workers (confine.c) */
 	bool quiet;		 /* no progress lines */
 	/* The digests the policy pins for this reference (npinned 0: none): the digest the
 	 * reference resolves to must be one of them, checked right after the manifest (in the
-	 * metadata child, before the config and any layer is fetched) and again in the pull
-	 * worker from the child's result. */
+	 * metadata worker, before the config and any layer is fetched) and again in the pull
+	 * worker from the metadata worker's result. */
 	const char *const *pinned;
 	size_t npinned;
 	/* A bearer token (secret) an earlier pull got for this reference's registry and repository,
@@ -93,8 +93,8 @@ struct sp_pull_result {
 	double seconds;
 };
 
-/* Pulls opts->ref into opts->store (blocking: for worker processes and host tools; forks the
- * parser children). Layers already in the store are reused. err starts with the stage code
+/* Pulls opts->ref into opts->store (blocking: for worker processes and host tools; spawns the
+ * metadata and layer workers, this binary exec'd: see sp_worker_main). Layers already in the store are reused. err starts with the stage code
  * (pull.auth, pull.manifest, pull.config, pull.layer, pull.unpack, policy.deny). */
 int sp_image_pull(const struct sp_pull_opts *opts, struct sp_pull_result *res, struct sp_err *err);
 void sp_pull_result_free(struct sp_pull_result *res);
@@ -188,7 +188,7 @@ int sp_image_pull_start(const struct sp_pull_req *rq, sp_pull_done_fn done, void
 			struct sp_pull_job **job, struct sp_err *err);
 void sp_image_pull_cancel(struct sp_pull_job *job);
 /* Unmounts what a pull mounted, by an fd on it checked to be the mount the worker made (never by
- * the path, which the host may have re-pointed), and removes its upper dir (in a child: it may
+ * the path, which the host may have re-pointed), and removes its upper dir (in a release worker: it may
  * be large). */
 void sp_image_release(struct sp_image_mount *m);
 

@@ -300,6 +300,22 @@ int sp_img_send_config(int fd, char *const *entrypoint, char *const *cmd, char *
 	return r;
 }
 
+int sp_img_send_result(int fd, const struct sp_pull_result *r)
+{
+	struct sp_img_head h = { .mnt_id = r->mnt_id };
+	uint32_t ids[2] = { r->uid, r->gid };
+
+	(void)snprintf(h.digest, sizeof(h.digest), "%s", r->digest);
+	if (sp_frame_send(fd, IMG_HEAD, &h, sizeof(h)) < 0 ||
+	    sp_img_send_config(fd, r->entrypoint, r->cmd, r->env, r->workdir, r->user, r->token,
+			       r->token_ttl) < 0)
+		return -1;
+	if ((r->user_ret < 0 ? sp_frame_send_err(fd, SP_IMG_REF_USER, &r->user_err)
+			     : sp_frame_send(fd, IMG_IDS, ids, sizeof(ids))) < 0)
+		return -1;
+	return sp_frame_send(fd, IMG_END, NULL, 0);
+}
+
 /* --- the registry settings --------------------------------------------------------------------- */
 
 void sp_img_reg_from_opts(struct sp_img_reg *w, const struct sp_pull_opts *o,

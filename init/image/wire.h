@@ -169,6 +169,9 @@ void sp_strv_free(char **v);
 int sp_img_send_config(int fd, char *const *entrypoint, char *const *cmd, char *const *env,
 		       const char *workdir, const char *user, const char *token, uint64_t ttl);
 
+/* A pull worker's result r, whole: IMG_HEAD to IMG_END (the pull worker, worker.c). */
+int sp_img_send_result(int fd, const struct sp_pull_result *r);
+
 /* The registry settings of o for ref (credentials looked up in o's auth file), and the other
  * way: r set up from w (the CA borrowed). */
 struct sp_registry;

@@ -184,22 +184,6 @@ static int mount_rootfs(const struct pull_job *j, const char *store, const char 
 	return 0;
 }
 
-static int send_result(int fd, const struct sp_pull_result *r)
-{
-	struct sp_img_head h = { .mnt_id = r->mnt_id };
-	uint32_t ids[2] = { r->uid, r->gid };
-
-	(void)snprintf(h.digest, sizeof(h.digest), "%s", r->digest);
-	if (sp_frame_send(fd, IMG_HEAD, &h, sizeof(h)) < 0 ||
-	    sp_img_send_config(fd, r->entrypoint, r->cmd, r->env, r->workdir, r->user, r->token,
-			       r->token_ttl) < 0)
-		return -1;
-	if ((r->user_ret < 0 ? sp_frame_send_err(fd, SP_IMG_REF_USER, &r->user_err)
-			     : sp_frame_send(fd, IMG_IDS, ids, sizeof(ids))) < 0)
-		return -1;
-	return sp_frame_send(fd, IMG_END, NULL, 0);
-}
-
 static int pull_main(const struct sp_worker_ctx *ctx)
 {
 	cleanup_free struct pull_job *j = calloc(1, sizeof(*j));
@@ -224,7 +208,7 @@ static int pull_main(const struct sp_worker_ctx *ctx)
 	}
 	explicit_bzero(j->req.token, sizeof(j->req.token));
 	if (ret == 0) {
-		ret = send_result(ctx->fd, &res);
+		ret = sp_img_send_result(ctx->fd, &res);
 		sp_pull_result_free(&res);
 	} else {
 		/* What has no stage of its own (the overlay, the store) is a failed precondition. */

@@ -89,7 +89,7 @@ int sp_frame_err_decode(const void *p, size_t len, uint32_t *ref, struct sp_err 
 	memcpy(&f, p, sizeof(f));
 	ml = strnlen(f.msg, sizeof(f.msg));
 	dl = strnlen(f.detail, sizeof(f.detail));
-	if (ml == sizeof(f.msg) || dl == sizeof(f.detail) || f.kind > SP_E_UNSUPPORTED ||
+	if (ml == 0 || ml == sizeof(f.msg) || dl == sizeof(f.detail) || f.kind > SP_E_UNSUPPORTED ||
 	    f.stage >= SP_STAGE_COUNT)
 		return sp_error(err, 0, "frame: a malformed error frame");
 	*ref = f.ref;

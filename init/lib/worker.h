@@ -76,7 +76,7 @@ int sp_frame_check(const struct sp_frame_table *t, const struct sp_frame_hdr *h,
 		   struct sp_err *err);
 /* The payload of an SP_FRAME_ERR frame into *ref and err: every byte of msg and detail outside
  * printable ASCII escaped as \xNN (they come from a process that may have been taken over;
- * honest text passes unchanged), kind and stage within lib/err.h's ranges.
+ * honest text passes unchanged), kind and stage within lib/err.h's ranges, a message there.
  * 0, or -1 (malformed: err then says so, kind SP_E_INTERNAL). */
 int sp_frame_err_decode(const void *p, size_t len, uint32_t *ref, struct sp_err *err);
 /* err as an SP_FRAME_ERR payload. */

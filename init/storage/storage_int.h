@@ -103,6 +103,8 @@ int sp_storage_teardown(const char *target, const char *dm_name, struct sp_err *
 /* --- worker.c: a worker process (lib/worker.h) reporting on PID 1's loop ---------------------- */
 
 struct sp_fmt_job;
+enum { SP_FMT_REQ = 1 };  /* to the worker: the request (and whether to tear down) */
+enum { SP_FMT_DONE = 1 }; /* from it: struct sp_fmt_times, or an error frame */
 typedef void (*sp_fmt_done_fn)(void *arg, int ret, const struct sp_err *err,
 			       const struct sp_fmt_times *t);
 /* Spawns a worker that formats r (or, with teardown set, tears it down) and calls done on the

@@ -24,8 +24,8 @@
 #include "lib/worker.h"
 #include "storage/storage_int.h"
 
-enum { F_REQ = 1 };  /* to the worker: struct fmt_wire_req */
-enum { F_DONE = 1 }; /* from it: struct sp_fmt_times (or an error frame) */
+#define F_REQ  SP_FMT_REQ
+#define F_DONE SP_FMT_DONE
 
 struct fmt_wire_req {
 	struct sp_fmt_req req;
@@ -44,13 +44,13 @@ struct sp_fmt_job {
 	struct sp_fmt_times t;
 };
 
-#define CAPBIT(c) (1ull << (c))
-const uint64_t sp_storage_worker_caps = CAPBIT(CAP_SYS_ADMIN) | CAPBIT(CAP_IPC_LOCK) |
-					CAPBIT(CAP_MKNOD);
+#define CAPBIT(c)    (1ull << (c))
+#define STORAGE_CAPS (CAPBIT(CAP_SYS_ADMIN) | CAPBIT(CAP_IPC_LOCK) | CAPBIT(CAP_MKNOD))
+const uint64_t sp_storage_worker_caps = STORAGE_CAPS;
 
 const struct sp_confine sp_storage_confine = {
 	.name = "sp-storage",
-	.caps = CAPBIT(CAP_SYS_ADMIN) | CAPBIT(CAP_IPC_LOCK) | CAPBIT(CAP_MKNOD),
+	.caps = STORAGE_CAPS,
 };
 
 static const struct sp_frame_type in_types[] = {

@@ -193,6 +193,9 @@ TEST(frame_error_frame_roundtrip_and_malformed)
 	memset(f.msg, 'a', sizeof(f.msg)); /* no NUL */
 	CHECK(sp_frame_err_decode(&f, sizeof(f), &ref, &out) < 0);
 	sp_frame_err_encode(9, &in, &f);
+	f.msg[0] = '\0'; /* no message: an error must say what */
+	CHECK(sp_frame_err_decode(&f, sizeof(f), &ref, &out) < 0);
+	sp_frame_err_encode(9, &in, &f);
 	f.kind = 200;
 	CHECK(sp_frame_err_decode(&f, sizeof(f), &ref, &out) < 0);
 	sp_frame_err_encode(9, &in, &f);
