@@ -189,9 +189,14 @@ static int attest_main(const struct sp_worker_ctx *ctx)
 	if (sp_frame_rx_init(&rx, &ctx->def->in, true, &err) < 0)
 		return fail(ctx->fd, 0, "attest.auth", &err);
 	r = read_conf(ctx->fd, &rx, &w, &err);
-	if (r != 0)
-		return r < 0 ? fail(ctx->fd, 0, "attest.auth", &err) : 0;
-	return run(&w, ctx->fd, &rx);
+	if (r == 0)
+		r = run(&w, ctx->fd, &rx);
+	else
+		r = r < 0 ? fail(ctx->fd, 0, "attest.auth", &err) : 0;
+	sp_frame_rx_free(&rx);
+	free(w.initdata);
+	free(w.ca);
+	return r;
 }
 
 const struct sp_worker_def sp_attest_worker = {

@@ -307,33 +307,46 @@ static int parse_done(struct sp_layer_pipe *p, struct writer *w, const struct sp
 	return 0;
 }
 
-/* The parser worker: its job, the blob through the stream and tar readers, records out. */
-static int parse_main(const struct sp_worker_ctx *ctx)
+/* The job, then the blob through the stream and tar readers, records out: 0 or -1 with err. */
+static int parse_run(const struct sp_worker_ctx *ctx, struct writer *w, struct sp_img_reg *reg,
+		     struct sp_err *err)
 {
-	struct writer w = { ctx->fd, NULL, 0 };
-	cleanup_free struct sp_img_reg *reg = calloc(1, sizeof(*reg));
-	cleanup_free char *ca = NULL;
 	struct sp_layer_pipe *p = NULL;
-	struct sp_img_parse job;
-	struct sp_err err = { 0 };
+	struct sp_img_parse job = { 0 };
+	char *ca = NULL;
 	size_t ca_len = 0;
 	int r = -1;
 
-	(void)signal(SIGPIPE, SIG_IGN);
-	w.buf = malloc(BUF_SIZE);
-	if (!w.buf || !reg)
-		return 3;
-	if (read_parse_job(ctx->fd, reg, &ca, &ca_len, &job, &err) == 0) {
-		p = sp_layer_pipe_new((enum sp_compress)job.comp, &job.lim, wsink, &w);
+	if (read_parse_job(ctx->fd, reg, &ca, &ca_len, &job, err) == 0) {
+		p = sp_layer_pipe_new((enum sp_compress)job.comp, &job.lim, wsink, w);
 		if (!p)
-			(void)sp_pull_fail(&err, SP_STAGE_PULL_UNPACK, ENOMEM, "pull.unpack");
-		else if (feed(p, ctx, reg, ca, ca_len, &job, &err) == 0)
-			r = parse_done(p, &w, &job, &err);
+			(void)sp_pull_fail(err, SP_STAGE_PULL_UNPACK, ENOMEM, "pull.unpack");
+		else if (feed(p, ctx, reg, ca, ca_len, &job, err) == 0)
+			r = parse_done(p, w, &job, err);
 	}
-	explicit_bzero(reg, sizeof(*reg));
+	sp_layer_pipe_free(p);
+	free(ca);
+	return r;
+}
+
+/* The parser worker. */
+static int parse_main(const struct sp_worker_ctx *ctx)
+{
+	struct writer w = { ctx->fd, malloc(BUF_SIZE), 0 };
+	struct sp_img_reg *reg = calloc(1, sizeof(*reg));
+	struct sp_err err = { 0 };
+	int r = -1;
+
+	(void)signal(SIGPIPE, SIG_IGN);
+	if (w.buf && reg)
+		r = parse_run(ctx, &w, reg, &err);
+	else
+		(void)sp_pull_fail(&err, SP_STAGE_PULL_UNPACK, ENOMEM, "pull.unpack");
+	if (reg)
+		explicit_bzero(reg, sizeof(*reg));
 	if (r < 0)
 		send_fail(&w, &err);
-	sp_layer_pipe_free(p);
+	free(reg);
 	free(w.buf);
 	return r < 0 ? 1 : 0;
 }
@@ -454,7 +467,7 @@ static int apply_rec(const struct sp_layer_job *j, struct sp_apply *a, struct sp
 static int apply_stream(const struct sp_layer_job *j, int fd, int root_fd,
 			struct sp_layer_result *res, struct sp_err *err)
 {
-	cleanup_free struct sp_tar_entry *e = malloc(sizeof(*e));
+	struct sp_tar_entry *e = malloc(sizeof(*e));
 	struct sp_apply *a = sp_apply_new(root_fd, j->chown);
 	struct sp_frame_rx rx = { 0 };
 	uint64_t total = 0;
@@ -486,6 +499,7 @@ static int apply_stream(const struct sp_layer_job *j, int fd, int root_fd,
 out:
 	sp_frame_rx_free(&rx);
 	sp_apply_free(a);
+	free(e);
 	return ret;
 }
 
@@ -614,21 +628,17 @@ static int unpack_into_store(const struct sp_layer_job *j, const char *store,
 	return ret;
 }
 
-static int layer_main(const struct sp_worker_ctx *ctx)
+/* The job, then the layer into the store: 0 or -1 with err. */
+static int layer_run(const struct sp_worker_ctx *ctx, struct sp_img_reg *reg,
+		     struct sp_layer_result *res, struct sp_err *err)
 {
-	cleanup_free struct sp_img_reg *reg = calloc(1, sizeof(*reg));
-	cleanup_free char *ca = NULL;
-	struct sp_img_layer_job job;
-	struct sp_layer_result res = { 0 };
+	struct sp_img_layer_job job = { 0 };
 	struct sp_layer_job j = { .in_fd = -1 };
-	struct sp_err err = { 0 };
+	char *ca = NULL;
 	size_t ca_len = 0;
 	int ret = -1;
 
-	(void)signal(SIGPIPE, SIG_IGN);
-	if (!reg)
-		return 3;
-	if (read_layer_job(ctx->fd, &ctx->def->in, reg, &ca, &ca_len, &job, &err) == 0) {
+	if (read_layer_job(ctx->fd, &ctx->def->in, reg, &ca, &ca_len, &job, err) == 0) {
 		j.reg = reg;
 		j.ca = ca;
 		j.ca_len = ca_len;
@@ -639,9 +649,27 @@ static int layer_main(const struct sp_worker_ctx *ctx)
 		j.lim.max_total = j.lim.max_file = job.max_layer;
 		j.chown = job.chown;
 		j.sandbox = job.sandbox;
-		ret = unpack_into_store(&j, job.store, &res, &err);
+		ret = unpack_into_store(&j, job.store, res, err);
 	}
-	explicit_bzero(reg, sizeof(*reg));
+	free(ca);
+	return ret;
+}
+
+static int layer_main(const struct sp_worker_ctx *ctx)
+{
+	struct sp_img_reg *reg = calloc(1, sizeof(*reg));
+	struct sp_layer_result res = { 0 };
+	struct sp_err err = { 0 };
+	int ret = -1;
+
+	(void)signal(SIGPIPE, SIG_IGN);
+	if (reg)
+		ret = layer_run(ctx, reg, &res, &err);
+	else
+		(void)sp_pull_fail(&err, SP_STAGE_PULL_UNPACK, ENOMEM, "pull.unpack");
+	if (reg)
+		explicit_bzero(reg, sizeof(*reg));
+	free(reg);
 	if (ret < 0) {
 		(void)sp_frame_send_err(ctx->fd, 0, &err);
 		return 1;

@@ -146,22 +146,25 @@ static int send_found(int fd, const char *digest, const struct sp_manifest *m,
 
 static int resolve(int fd, struct sp_registry *r, const struct meta_job *j, struct sp_err *err)
 {
-	cleanup_free struct sp_manifest *m = malloc(sizeof(*m));
-	struct sp_image_config cfg;
-	struct sp_image_ref ref;
-	char digest[SP_DIGEST_LEN + 1];
-	int ret;
+	struct sp_image_config cfg = { 0 };
+	struct sp_image_ref ref = { 0 };
+	char digest[SP_DIGEST_LEN + 1] = { 0 };
+	struct sp_manifest *m;
+	int ret = -1;
 
-	if (!m)
-		return sp_pull_fail(err, SP_STAGE_PULL_MANIFEST, ENOMEM, "pull.manifest");
 	if (sp_image_ref_parse(j->reg.ref, &ref, err) < 0)
 		return sp_pull_wrap(err, SP_STAGE_PULL_MANIFEST, "pull.manifest");
-	if (fetch_manifest(r, j, &ref, m, digest, err) < 0 || fetch_config(r, m, &cfg, err) < 0)
-		return -1;
-	ret = send_found(fd, digest, m, &cfg, r);
-	sp_config_free(&cfg);
-	return ret < 0 ? sp_pull_fail(err, SP_STAGE_PULL_MANIFEST, errno, "pull.manifest: send")
-		       : 0;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return sp_pull_fail(err, SP_STAGE_PULL_MANIFEST, ENOMEM, "pull.manifest");
+	if (fetch_manifest(r, j, &ref, m, digest, err) == 0 && fetch_config(r, m, &cfg, err) == 0) {
+		ret = send_found(fd, digest, m, &cfg, r);
+		sp_config_free(&cfg);
+		if (ret < 0)
+			sp_pull_fail(err, SP_STAGE_PULL_MANIFEST, errno, "pull.manifest: send");
+	}
+	free(m);
+	return ret;
 }
 
 /* The job's frames, up to IMG_GO. */
@@ -191,31 +194,48 @@ static int read_job(int fd, struct sp_frame_rx *rx, struct meta_job *j, struct s
 	return sp_pull_fail(err, SP_STAGE_PULL_MANIFEST, 0, "pull.manifest: no job: %s", err->msg);
 }
 
+/* The job, the registry, the resolution: 0, or -1 with err. */
+static int meta_run(int fd, struct meta_job *j, struct sp_registry *r,
+		    const struct sp_frame_table *t, struct sp_err *err)
+{
+	struct sp_frame_rx rx;
+	int ret = -1;
+
+	if (sp_frame_rx_init(&rx, t, true, err) < 0)
+		return -1;
+	if (read_job(fd, &rx, j, err) == 0 &&
+	    sp_img_reg_setup(r, &j->reg, j->ca, j->ca_len, err) == 0) {
+		(void)curl_global_init(CURL_GLOBAL_DEFAULT);
+		ret = resolve(fd, r, j, err);
+		sp_registry_wipe(r);
+	}
+	sp_frame_rx_free(&rx);
+	return ret;
+}
+
 static int meta_main(const struct sp_worker_ctx *ctx)
 {
-	cleanup_free struct meta_job *j = calloc(1, sizeof(*j));
-	cleanup_free struct sp_registry *r = calloc(1, sizeof(*r));
-	struct sp_frame_rx rx;
+	struct meta_job *j = calloc(1, sizeof(*j));
+	struct sp_registry *r = calloc(1, sizeof(*r));
 	struct sp_err err = { 0 };
 	int ret = -1;
 
 	(void)signal(SIGPIPE, SIG_IGN);
-	if (!j || !r || sp_frame_rx_init(&rx, &ctx->def->in, true, &err) < 0)
-		return 3;
-	if (read_job(ctx->fd, &rx, j, &err) == 0 &&
-	    sp_img_reg_setup(r, &j->reg, j->ca, j->ca_len, &err) == 0) {
-		(void)curl_global_init(CURL_GLOBAL_DEFAULT);
-		ret = resolve(ctx->fd, r, j, &err);
-		sp_registry_wipe(r);
-	}
-	explicit_bzero(&j->reg, sizeof(j->reg));
-	sp_frame_rx_free(&rx);
+	if (j && r)
+		ret = meta_run(ctx->fd, j, r, &ctx->def->in, &err);
+	else
+		sp_pull_fail(&err, SP_STAGE_PULL_MANIFEST, ENOMEM, "pull.manifest");
 	if (ret < 0) {
 		if (!err.stage)
 			(void)sp_pull_wrap(&err, SP_STAGE_PULL_MANIFEST, "pull.manifest");
 		(void)sp_frame_send_err(ctx->fd, 0, &err);
 	}
-	free(j->ca);
+	if (j) {
+		explicit_bzero(&j->reg, sizeof(j->reg));
+		free(j->ca);
+	}
+	free(j);
+	free(r);
 	return ret < 0 ? 1 : 0;
 }
 

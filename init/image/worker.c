@@ -186,7 +186,7 @@ static int mount_rootfs(const struct pull_job *j, const char *store, const char 
 
 static int pull_main(const struct sp_worker_ctx *ctx)
 {
-	cleanup_free struct pull_job *j = calloc(1, sizeof(*j));
+	struct pull_job *j = calloc(1, sizeof(*j));
 	struct sp_pull_opts o = { 0 };
 	struct sp_pull_result res;
 	struct sp_err err = { 0 };
@@ -219,6 +219,7 @@ static int pull_main(const struct sp_worker_ctx *ctx)
 	free((char *)o.ca_pem);
 	free(j->auth);
 	free(j->extra_ca);
+	free(j);
 	return ret == 0 ? 0 : 1;
 }
 
