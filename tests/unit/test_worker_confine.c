@@ -138,7 +138,7 @@ static int status_field(pid_t pid, const char *name, char *val, size_t size)
 	return found;
 }
 
-TEST(attest_sandbox_confines_the_worker)
+TEST(attest_confinement_confines_the_worker)
 {
 	int out[2], hold[2], r[P_NPROBES], st;
 	char v[64];
