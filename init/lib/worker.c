@@ -306,12 +306,15 @@ static void maybe_done(struct sp_worker *w)
 		w->done(w->arg, w->failed ? -1 : 0, w->failed ? &w->why : NULL);
 }
 
+/* Nothing more can come: a worker that closed its socket but lives on is killed, so that it is
+ * gone and done comes. */
 static void sock_gone(struct sp_worker *w)
 {
 	if (w->eof)
 		return;
 	w->eof = true;
 	sp_loop_release(w->loop, &w->sock);
+	kill_now(w);
 	maybe_done(w);
 }
 

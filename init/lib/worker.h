@@ -182,7 +182,8 @@ struct sp_worker_start {
 	const struct sp_worker_def *def;
 	struct sp_spawn_opts spawn;
 	sp_worker_frame_fn on_frame;
-	/* Once, from the loop, when the worker is gone (its socket at EOF and the process exited):
+	/* Once, from the loop, when the worker is gone (its socket at EOF and the process exited;
+	 * one that closes its socket is killed):
 	 * ret 0 when its stream ended cleanly (whether it sent what the caller needed is the
 	 * caller's to judge from the frames); -1 with err when it broke the protocol, died inside
 	 * a frame, was killed with sp_worker_kill, or could not be watched. PID 1's reaper collects
