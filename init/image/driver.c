@@ -304,11 +304,12 @@ static void worker_ended(void *arg, int ret, const struct sp_err *werr)
 	struct sp_pull_job *j = arg;
 	struct sp_pull_result res;
 
-	if (ret == 0 && j->m.ended && !j->m.failed) {
+	/* What it sent decides (a cancelled worker killed after its result made that mount). */
+	if (j->m.ended && !j->m.failed) {
 		sp_img_result(&j->m, &res);
 		pulled(j, &res);
 		sp_pull_result_free(&res);
-	} else if (ret == 0 && j->m.failed) {
+	} else if (j->m.ended) {
 		sp_warn("pull", "%s: %s: %s", j->cid, j->ref, j->m.err.msg);
 		finish(j, -1, NULL, &j->m.err);
 	} else {

@@ -166,8 +166,11 @@ int sp_worker_spawn(const struct sp_worker_def *def, const struct sp_spawn_opts 
 	if (c->pidfd < 0) {
 		int e = errno;
 
-		(void)kill(c->pid, SIGKILL); /* not reaped yet: the caller has not waited */
-		(void)sp_child_reap(c);
+		/* Not reaped yet (the caller has not waited): the pid is still this child's. Its
+		 * parent's reaper collects it; nothing here waits (PID 1 never does). */
+		(void)kill(c->pid, SIGKILL);
+		close(steal_fd(&c->fd));
+		c->pid = -1;
 		return sp_error(err, e, "worker %s: pidfd_open", def->name);
 	}
 	return 0;
