@@ -2,37 +2,31 @@
  * for the attestation (sp_attest_wait) and resource requests. The initdata boot step that
  * settles the KBS, evidence and key (attest_conf) is boot.c.
  *
- * The worker is forked once, when attestation first starts, and lives for the boot: it holds the
- * TEE private key and the token (PID 1 never does), and answers resource requests over a stream
- * socket with length-prefixed frames. PID 1 watches its end of the socket on the loop, so the
- * health Check keeps answering whatever the KBS does.
+ * The worker is spawned once (lib/worker.h: a fresh exec of /init, nothing of PID 1's memory),
+ * when attestation first starts, and lives for the boot: it holds the TEE private key and the
+ * token (PID 1 never does), and answers resource requests in frames (worker.h). PID 1 watches it
+ * on the loop, so the health Check keeps answering whatever the KBS does.
  *
- * The worker is confined before it talks to the network (sandbox.c, sp_attest_sandbox): an empty
- * read-only root with only resolv.conf, hosts and the evidence device bind-mounted in (tpm:
- * /dev/tpmrm0; tdx/snp: configfs-tsm's report directory, snp also /dev/sev-guest), no
- * capabilities, no_new_privs and a seccomp allow-list (IPv4/IPv6 sockets only). PID 1 keeps the
- * TPM use at boot (PCR8) and everything else; the worker makes its key before (no untrusted input
- * yet) and enters the sandbox when PID 1 says the network is up (MSG_GO).
+ * The worker is confined before it talks to the network (confine.c): an empty read-only root
+ * with only resolv.conf, hosts and the evidence device bind-mounted in (tpm: /dev/tpmrm0;
+ * tdx/snp: configfs-tsm's report directory, snp also /dev/sev-guest), no capabilities,
+ * no_new_privs and a seccomp allow-list (IPv4/IPv6 sockets only). PID 1 keeps the TPM use at
+ * boot (PCR8) and everything else; the worker makes its key before (no untrusted input yet) and
+ * enters its root when PID 1 says the network is up (A_GO).
  *
- * A failure frame carries "stage\0reason\0detail": the stage and the reason go to the console
- * and the host, the KBS's own words (detail) into sp_err.detail only, which is never printed
- * or sent. */
+ * A failure is a typed error frame: its stage and message go to the console and the host, the
+ * KBS's own words (detail) into sp_err.detail only, which is never printed or sent. */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
 #include <linux/rtnetlink.h>
 #include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <curl/curl.h>
-#include <openssl/crypto.h>
 
 #include "attest/attest.h"
 #include "attest/attest_int.h"
@@ -67,10 +61,7 @@ static struct {
 	enum state st;
 	struct sp_err fail; /* why it failed: stage, reason and the KBS's words (detail) */
 	struct sp_loop *loop;
-	struct sp_watch *w; /* the worker's socket, NULL when there is no worker */
-	pid_t pid;
-	uint8_t *rx;
-	size_t rxlen, rxcap;
+	struct sp_worker *worker; /* NULL when there is none */
 	struct sp_attest_waiter waiters[MAX_WAITERS];
 	struct request reqs[MAX_REQUESTS];
 	size_t nreqs;
@@ -136,31 +127,17 @@ static void schedule_poweroff(void)
 		sp_poweroff("attestation failed", 1);
 }
 
-/* A failure frame's payload "stage\0reason\0detail" into err: the message is "stage: reason"
- * (reason escaped, also left in why for the console), the detail stays in err->detail. A
- * payload without the NULs is the worker's death or a bug: the default stage with what. */
-void sp_attest_failure_parse(const char *p, size_t len, const char *dflt_stage, const char *what,
-			     enum sp_err_kind kind, struct sp_err *err, char *why, size_t whylen)
+void sp_attest_failure(const struct sp_err *w, enum sp_stage dflt, const char *what,
+		       enum sp_err_kind kind, struct sp_err *err, char *why, size_t whylen)
 {
-	const char *stage = dflt_stage, *reason = what, *detail = "";
-	size_t n;
+	enum sp_stage stage = w && w->stage ? (enum sp_stage)w->stage : dflt;
 
-	/* Three strings, each ended by a NUL inside the payload. */
-	if (p && len && (n = strnlen(p, len)) < len) {
-		const char *r = p + n + 1;
-		size_t left = len - n - 1, rn = strnlen(r, left);
-
-		stage = p;
-		reason = rn < left ? r : "";
-		if (rn < left && strnlen(r + rn + 1, left - rn - 1) < left - rn - 1)
-			detail = r + rn + 1;
-	}
-	sp_log_escape(why, whylen, reason, strnlen(reason, 400));
-	sp_fail(err, kind, 0, "%.31s: %s", stage, why);
-	err->stage = (uint8_t)sp_stage_from_name(stage);
-	if (!err->stage)
-		err->stage = (uint8_t)sp_stage_from_name(dflt_stage);
-	sp_log_escape(err->detail, sizeof(err->detail), detail, strnlen(detail, 400));
+	/* The worker's words arrive escaped already (sp_frame_err_decode). */
+	(void)snprintf(why, whylen, "%s", w ? w->msg : what);
+	sp_fail(err, kind, 0, "%.31s: %s", sp_stage_name(stage), why);
+	err->stage = (uint8_t)stage;
+	if (w)
+		memcpy(err->detail, w->detail, sizeof(err->detail));
 }
 
 /* The failed attestation as every later request sees it: the same message, not the detail. */
@@ -185,25 +162,27 @@ static void wake_waiters(int ret, const struct sp_err *err)
 	}
 }
 
-static void attest_result(int code, const char *payload, size_t len)
+static void attest_ok(void)
+{
+	A.st = ST_OK;
+	sp_info("attest", "done in %lld ms", sp_attest_now_ms() - A.t_start);
+	wake_waiters(0, NULL);
+	if (!A.prefetched) {
+		A.prefetched = true;
+		prefetch();
+	}
+	finish_requests(false);
+}
+
+/* w: the worker's error, NULL when it died (what says so). */
+static void attest_failed(const struct sp_err *w, const char *what)
 {
 	struct sp_err err;
 	char why[200];
 
-	if (code == 0) {
-		A.st = ST_OK;
-		sp_info("attest", "done in %lld ms", sp_attest_now_ms() - A.t_start);
-		wake_waiters(0, NULL);
-		if (!A.prefetched) {
-			A.prefetched = true;
-			prefetch();
-		}
-		finish_requests(false);
-		return;
-	}
 	A.st = ST_FAILED;
-	sp_attest_failure_parse(payload, len, "attest.auth", "the attestation worker died",
-				SP_E_PRECONDITION, &A.fail, why, sizeof(why));
+	sp_attest_failure(w, SP_STAGE_ATTEST_AUTH, what, SP_E_PRECONDITION, &A.fail, why,
+			  sizeof(why));
 	/* The console gets what the host gets: the KBS's words stay in A.fail.detail. */
 	sp_log_fatal(sp_stage_name(A.fail.stage), "%s", why);
 	host_error(&err);
@@ -232,7 +211,8 @@ static void resource_ok(const struct request *r, const uint8_t *p, size_t len)
 	}
 }
 
-static void resource_result(uint32_t id, int code, const uint8_t *p, size_t len)
+/* A resource came (w NULL) or failed (w: the worker's error). */
+static void resource_result(uint32_t id, const uint8_t *p, size_t len, const struct sp_err *w)
 {
 	for (size_t i = 0; i < A.nreqs; i++) {
 		struct request r = A.reqs[i];
@@ -242,14 +222,14 @@ static void resource_result(uint32_t id, int code, const uint8_t *p, size_t len)
 		if (r.id != id)
 			continue;
 		A.reqs[i] = A.reqs[--A.nreqs];
-		if (code == 0) {
+		if (!w) {
 			resource_ok(&r, p, len);
 			if (r.cb)
 				r.cb(r.arg, 0, p, len, NULL);
 			return;
 		}
-		sp_attest_failure_parse((const char *)p, len, "attest.resource", "failed",
-					SP_E_UNAVAILABLE, &err, why, sizeof(why));
+		sp_attest_failure(w, SP_STAGE_ATTEST_RESOURCE, "failed", SP_E_UNAVAILABLE, &err,
+				  why, sizeof(why));
 		sp_warn("attest", "%s", err.msg);
 		err.detail[0] = '\0'; /* the requester needs only what it may show */
 		if (r.cb)
@@ -258,128 +238,87 @@ static void resource_result(uint32_t id, int code, const uint8_t *p, size_t len)
 	}
 }
 
+/* The worker is gone (or unreachable: cancelled by the caller first). */
 static void worker_gone(void)
 {
-	if (A.w) {
-		sp_loop_release(A.loop, A.w);
-		A.w = NULL; /* on_worker_release closes and frees it after the batch */
-	}
+	A.worker = NULL;
 	if (A.st == ST_IDLE)
 		return; /* a pre-started worker: the next attestation starts another */
 	if (A.st == ST_RUNNING)
-		attest_result(-1, NULL, 0);
+		attest_failed(NULL, "the attestation worker died");
 	else if (A.st == ST_OK)
 		finish_requests(true); /* the next request starts a new worker */
 }
 
-/* Grows the receive buffer; false when it would exceed what a frame may need. */
-static bool rx_grow(void)
+static void drop_worker(void)
 {
-	size_t cap = A.rxcap ? A.rxcap * 2 : 65536;
-	uint8_t *t;
-
-	if (cap > MSG_MAX + sizeof(struct frame) + 65536)
-		return false;
-	/* Not realloc: the old buffer may hold a secret that must not be left behind in freed
-	 * memory. */
-	t = malloc(cap);
-	if (!t)
-		return false;
-	if (A.rx) {
-		memcpy(t, A.rx, A.rxlen);
-		OPENSSL_cleanse(A.rx, A.rxcap);
-		free(A.rx);
-	}
-	A.rx = t, A.rxcap = cap;
-	return true;
+	sp_worker_cancel(A.worker);
+	worker_gone();
 }
 
-/* Handles every whole frame in the buffer; false when the worker broke the protocol. */
-static bool rx_frames(void)
+static int on_worker_frame(void *arg, uint32_t type, const uint8_t *p, uint32_t len,
+			   struct sp_err *err)
 {
-	while (A.rxlen >= sizeof(struct frame)) {
-		struct frame f;
+	struct sp_err w;
+	uint32_t ref;
 
-		memcpy(&f, A.rx, sizeof(f));
-		if (f.len > MSG_MAX)
-			return false;
-		if (A.rxlen < sizeof(f) + f.len)
-			break;
-		if (f.type == MSG_ATTEST)
-			attest_result(f.code, (const char *)A.rx + sizeof(f), f.len);
-		else if (f.type == MSG_RESOURCE)
-			resource_result(f.id, f.code, A.rx + sizeof(f), f.len);
-		OPENSSL_cleanse(A.rx + sizeof(f), f.len);
-		memmove(A.rx, A.rx + sizeof(f) + f.len, A.rxlen - sizeof(f) - f.len);
-		A.rxlen -= sizeof(f) + f.len;
-	}
-	return true;
-}
-
-static void on_worker(struct sp_watch *w, uint32_t events)
-{
-	for (;;) {
-		ssize_t r;
-
-		if (A.rxcap - A.rxlen < 65536 && !rx_grow()) {
-			worker_gone();
-			return;
+	(void)arg;
+	switch (type) {
+	case SP_FRAME_ERR:
+		if (sp_frame_err_decode(p, len, &ref, &w) < 0) {
+			*err = w;
+			return -1;
 		}
-		r = read(w->fd, A.rx + A.rxlen, A.rxcap - A.rxlen);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0 && errno == EAGAIN)
-			break;
-		if (r <= 0) {
-			worker_gone();
-			return;
-		}
-		A.rxlen += (size_t)r;
-		if (!rx_frames()) {
-			worker_gone();
-			return;
-		}
+		if (ref == 0)
+			attest_failed(&w, NULL);
+		else
+			resource_result(ref, NULL, 0, &w);
+		return 0;
+	case A_ATTESTED:
+		if (A.st == ST_RUNNING)
+			attest_ok();
+		return 0;
+	case A_RESOURCE:
+		memcpy(&ref, p, sizeof(ref));
+		resource_result(ref, p + sizeof(ref), len - sizeof(ref), NULL);
+		return 0;
+	default:
+		return sp_error(err, 0, "attest: frame %u from the worker", type);
 	}
-	(void)events;
 }
 
-static void on_worker_release(struct sp_watch *w)
+static void on_worker_done(void *arg, int ret, const struct sp_err *err)
 {
-	close(w->fd);
-	free(w);
+	(void)arg;
+	if (ret < 0)
+		sp_warn("attest", "%s", err->msg);
+	worker_gone();
 }
 
+/* Spawns the worker and hands it its settings (it makes its key meanwhile). */
 static int start_worker(struct sp_err *err)
 {
-	int sv[2];
-	pid_t pid;
+	const struct sp_worker_start s = { .loop = A.loop,
+					   .def = &sp_attest_worker,
+					   .on_frame = on_worker_frame,
+					   .done = on_worker_done };
+	struct sp_attest_wire_conf c = { .ev = attest_conf.ev,
+					 .key_kind = attest_conf.key_kind,
+					 .test_overlay = attest_conf.test_overlay,
+					 .have_initdata = attest_conf.have_initdata,
+					 .have_ca = attest_conf.ca != NULL };
+	const struct sp_initdata *id = &attest_conf.id;
 
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		return sp_error(err, errno, "socketpair");
-	pid = fork();
-	if (pid < 0) {
-		close(sv[0]), close(sv[1]);
-		return sp_error(err, errno, "fork");
-	}
-	if (pid == 0) {
-		close(sv[0]);
-		sp_attest_worker_main(sv[1], &attest_conf);
-	}
-	close(sv[1]);
-	A.pid = pid;
-	A.rxlen = 0;
-	A.w = calloc(1, sizeof(*A.w));
-	if (!A.w) {
-		close(sv[0]);
-		return sp_error(err, ENOMEM, "worker watch");
-	}
-	A.w->fd = sv[0];
-	A.w->on_event = on_worker;
-	A.w->on_release = on_worker_release;
-	if (fcntl(sv[0], F_SETFL, O_NONBLOCK) < 0 || sp_loop_add(A.loop, A.w, EPOLLIN, err) < 0) {
-		close(sv[0]);
-		free(A.w);
-		A.w = NULL;
+	if (sp_worker_start(&s, &A.worker, err) < 0)
+		return -1;
+	(void)snprintf(c.kbs_url, sizeof(c.kbs_url), "%s", attest_conf.kbs_url);
+	if ((c.have_initdata && id->toml_len &&
+	     sp_worker_send(A.worker, A_INITDATA, id->toml, id->toml_len, err) < 0) ||
+	    (c.have_ca && attest_conf.ca[0] &&
+	     sp_worker_send(A.worker, A_CA, attest_conf.ca, strlen(attest_conf.ca), err) < 0) ||
+	    sp_worker_send(A.worker, A_CONF, &c, sizeof(c), err) < 0) {
+		sp_worker_cancel(A.worker);
+		A.worker = NULL;
 		return -1;
 	}
 	return 0;
@@ -388,22 +327,22 @@ static int start_worker(struct sp_err *err)
 static void begin_attestation(void)
 {
 	struct sp_err err = { 0 };
-	char buf[300];
-	int n;
 
-	if (A.st != ST_IDLE && !(A.st == ST_OK && !A.w))
+	if (A.st != ST_IDLE && !(A.st == ST_OK && !A.worker))
 		return;
 	A.t_start = sp_attest_now_ms();
 	sp_info("attest", "start: %s evidence to %s", sp_evidence_name(attest_conf.ev),
 		attest_conf.kbs_url[0] ? attest_conf.kbs_url : "(no KBS)");
 	A.st = ST_RUNNING;
-	if (A.loop && (A.w || start_worker(&err) == 0) &&
-	    sp_attest_send_frame(A.w->fd, MSG_GO, 0, 0, NULL, 0) == 0)
+	if (A.loop && (A.worker || start_worker(&err) == 0) &&
+	    sp_worker_send(A.worker, A_GO, NULL, 0, &err) == 0)
 		return;
-	if (!err.msg[0])
-		(void)snprintf(err.msg, sizeof(err.msg), "the attestation worker is gone");
-	n = snprintf(buf, sizeof(buf), "attest.auth%c%s", 0, A.loop ? err.msg : "no event loop");
-	attest_result(-1, buf, (size_t)n + 1);
+	if (!A.loop)
+		sp_error(&err, 0, "no event loop");
+	else if (!err.msg[0])
+		sp_error(&err, 0, "the attestation worker is gone");
+	err.stage = SP_STAGE_ATTEST_AUTH;
+	attest_failed(&err, NULL);
 }
 
 static void send_pending(void)
@@ -411,12 +350,15 @@ static void send_pending(void)
 	for (size_t i = 0; i < A.nreqs; i++) {
 		struct request *r = &A.reqs[i];
 
-		if (r->sent || !A.w)
+		struct sp_attest_wire_get get = { .id = r->id };
+		struct sp_err err;
+
+		if (r->sent || !A.worker)
 			continue;
-		/* The worker reads one request at a time; a write to its socket never blocks long
-		 * (requests are small and the socket buffer holds many). */
-		if (sp_attest_send_frame(A.w->fd, MSG_GET, r->id, 0, r->uri, strlen(r->uri)) < 0) {
-			worker_gone();
+		/* Queued on the loop when the socket is full: PID 1 never waits for the worker. */
+		(void)snprintf(get.uri, sizeof(get.uri), "%s", r->uri);
+		if (sp_worker_send(A.worker, A_GET, &get, sizeof(get), &err) < 0) {
+			drop_worker();
 			return;
 		}
 		r->sent = true;
@@ -470,7 +412,7 @@ static int queue_request(const char *uri, sp_resource_fn cb, void *arg, bool int
 	r->cb = cb, r->arg = arg, r->internal = internal;
 	if (id)
 		*id = r->id;
-	if (A.st == ST_OK && A.w)
+	if (A.st == ST_OK && A.worker)
 		send_pending();
 	else
 		begin_attestation();
@@ -581,5 +523,5 @@ void sp_attest_boot_start(struct sp_loop *loop, const struct sp_config *cfg)
 		if (A.st == ST_IDLE)
 			begin_attestation();
 	}
-	/* Resources initdata names are fetched once attestation succeeds (attest_result). */
+	/* Resources initdata names are fetched once attestation succeeds (attest_ok). */
 }

@@ -71,6 +71,9 @@ void sp_attest_boot_initdata(const struct sp_config *cfg, bool test_overlay,
  * the command line) configures eth0 and starts attestation at once; under Kata the first
  * CreateContainer starts it (sp_attest_wait). */
 void sp_attest_boot_start(struct sp_loop *loop, const struct sp_config *cfg);
+/* The attestation worker's table entry (worker.c), for /init's list of workers. */
+struct sp_worker_def;
+extern const struct sp_worker_def sp_attest_worker;
 
 /* --- the attestation ---------------------------------------------------------------------------- */
 enum sp_attest_state {

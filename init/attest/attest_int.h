@@ -7,7 +7,7 @@
  *   tpm.c       raw TPM 2.0 commands over /dev/tpmrm0 (PCR extend/read, a signing key, quote)
  *   evidence.c  evidence providers: sample, tpm, tdx/snp (configfs-tsm, /dev/sev-guest)
  *   secrets.c   the [sealpod.secrets.*] declarations of cdh.toml (secrets for containers)
- *   sandbox.c   the worker's confinement (mount namespace, capabilities, seccomp)
+ *   confine.c   the worker's confinement, as data for lib/confine.c
  *   snp.c       the SNP report and certificate table as trustee's JSON
  *   boot.c      the initdata boot step: the launch binding, the KBS, evidence and key to use
  *   worker.c    the worker process that holds the TEE key and talks to the KBS (protocol: worker.h)
@@ -172,17 +172,18 @@ enum sp_evidence_kind sp_attest_choose_evidence(enum sp_evidence_kind detected, 
 /* The primary_evidence JSON for report data rd (the runtime-data digest, rdlen bytes). */
 int sp_evidence_collect(enum sp_evidence_kind k, const uint8_t *rd, size_t rdlen, char **json,
 			struct sp_err *err);
-/* The attestation worker's confinement (sandbox.c): a private mount namespace whose root is a
- * read-only tmpfs mounted on root (resolv.conf, hosts and the evidence device of ev), no
- * capabilities, no_new_privs, a seccomp allow-list. Irreversible: the worker calls it once. */
-int sp_attest_sandbox(enum sp_evidence_kind ev, const char *root, struct sp_err *err);
+/* The attestation worker's confinement (confine.c): what the spawn applies, and the whole of it
+ * for evidence ev, entered by the worker once the network is up (sp_confine_enter_root). */
+struct sp_confine;
+extern const struct sp_confine sp_attest_confine_boot;
+const struct sp_confine *sp_attest_confine(enum sp_evidence_kind ev);
 /* The launch binding of initdata: TDX MRCONFIGID (48), SNP HOSTDATA (32). 0 with *len 0 when this
  * machine has no such binding. */
 int sp_evidence_binding(enum sp_evidence_kind k, uint8_t *out, size_t *len, struct sp_err *err);
 
 /* --- the attestation's settings ---------------------------------------------------------------- */
 /* What the boot step settles (boot.c, from initdata and the kernel command line), read by PID 1's
- * side (attest.c) and by the worker, which gets its copy at fork (worker.c). */
+ * side (attest.c), which sends the worker what it needs of it (worker.h). */
 struct sp_attest_conf {
 	bool test_overlay;
 	bool have_initdata;
@@ -196,12 +197,12 @@ struct sp_attest_conf {
 	size_t nprefetch;
 };
 extern struct sp_attest_conf attest_conf;
-/* A failure frame's payload from the worker, "stage\0reason\0detail" (attest.c): err gets
- * "stage: reason" (escaped; also in why, for the console) with kind and the stage's code, and
- * the KBS's words in err->detail only, never printed or sent. Without the NULs (the worker died)
- * the stage is dflt_stage and the reason what. */
-void sp_attest_failure_parse(const char *p, size_t len, const char *dflt_stage, const char *what,
-			     enum sp_err_kind kind, struct sp_err *err, char *why, size_t whylen);
+/* A failure of the worker as PID 1 reports it (attest.c): w is the worker's error frame (NULL:
+ * it died, or PID 1 could not reach it; what then says why). err gets "stage: reason" (reason
+ * also in why, for the console) with kind and the stage's code (the worker's, else dflt), and
+ * the KBS's words in err->detail only, never printed or sent. */
+void sp_attest_failure(const struct sp_err *w, enum sp_stage dflt, const char *what,
+		       enum sp_err_kind kind, struct sp_err *err, char *why, size_t whylen);
 /* The boot step's verdict (attest.c): attestation waits for its first trigger (true) or is off.
  * Unit tests use it to stand for a configured attestation. */
 void sp_attest_arm(bool pending);

@@ -1,5 +1,9 @@
-/* The protocol between PID 1 (attest.c) and the attestation worker (worker.c): frames over a
- * stream socket, a header then len bytes. */
+/* The protocol between PID 1 (attest.c) and the attestation worker (worker.c), in lib/worker.h's
+ * frames. PID 1 to the worker: its settings right after the spawn (A_INITDATA and A_CA when
+ * there are, then A_CONF), A_GO once the network is there, then an A_GET per resource. The
+ * worker to PID 1: A_ATTESTED, or an error frame with ref 0 (its stage one of attest.*); then for
+ * each A_GET an A_RESOURCE (the request's id, then the plaintext) or an error frame whose ref is
+ * the request's id. */
 #ifndef SEALPOD_ATTEST_WORKER_H
 #define SEALPOD_ATTEST_WORKER_H
 
@@ -7,21 +11,26 @@
 #include <stdint.h>
 
 #include "attest/attest_int.h"
+#include "lib/worker.h"
 
-#define MSG_ATTEST   1u
-#define MSG_RESOURCE 2u
-#define MSG_GET	     3u
-#define MSG_GO	     4u /* PID 1 to the worker: the network is there, attest now */
-#define MSG_MAX	     ((size_t)2 << 20)
+enum { A_CONF = 1, A_INITDATA, A_CA, A_GO, A_GET }; /* to the worker */
+enum { A_ATTESTED = 1, A_RESOURCE };		    /* from it */
 
-struct frame {
-	uint32_t type, id;
-	int32_t code;
-	uint32_t len;
+#define SP_ATTEST_RESOURCE_MAX ((size_t)2 << 20)
+#define SP_ATTEST_CA_MAX       ((size_t)1 << 20)
+
+struct sp_attest_wire_conf {
+	char kbs_url[256];
+	uint32_t ev;	   /* enum sp_evidence_kind */
+	uint32_t key_kind; /* enum sp_tee_key_kind */
+	uint8_t test_overlay, have_initdata, have_ca, pad;
 };
 
-int sp_attest_send_frame(int fd, uint32_t type, uint32_t id, int32_t code, const void *p, size_t n);
-/* The worker's life after fork: fd is its end of the socket, conf what the boot step settled. */
-__attribute__((noreturn)) void sp_attest_worker_main(int fd, const struct sp_attest_conf *conf);
+struct sp_attest_wire_get {
+	uint32_t id;
+	char uri[512];
+};
+
+extern const struct sp_worker_def sp_attest_worker;
 
 #endif

@@ -18,6 +18,7 @@
 #include "agent/service.h"
 #include "attest/attest.h"
 #include "boot/boot.h"
+#include "image/image.h"
 #include "lib/config.h"
 #include "lib/fileio.h"
 #include "lib/log.h"
@@ -43,6 +44,9 @@ static struct boot boot = { .loop = { .epfd = -1 } }; /* static only for host_cl
  * sp_worker_main first, which runs the one named there and never returns. */
 static const struct sp_worker_def *const workers[] = {
 	&sp_agent_front_worker, /* the control port's front-end (init/front/) */
+	&sp_attest_worker,	 &sp_storage_worker,	&sp_pull_worker,
+	&sp_pull_release_worker, &sp_pull_meta_worker,	&sp_pull_layer_worker,
+	&sp_layer_fetch_worker,	 &sp_layer_read_worker,
 };
 
 /* Leave the initramfs for a tmpfs root, so containers can pivot_root (boot/mounts.c). On

@@ -1,15 +1,16 @@
 /* A pull as an asynchronous primitive of PID 1's loop (image.h, sp_image_pull_start). PID 1
  * first checks the mount point (exactly one of the two rootfs shapes for this container id, its
- * directories made without following a symlink: image/store.c); a pull worker, forked here, then
- * pulls into the pod's layer store, checks the resolved digest against the policy's pinned
- * digests before any layer is fetched, mounts the overlay on the mount point's fd (resolved
- * again) and reports over a pipe with the mount's id. PID 1 checks that the mount point holds
- * that mount, then the completion hands the caller the rootfs (path and mount id), the image
- * configuration and the mount to release. PID 1 never blocks: Check keeps being answered. A
- * cancelled pull is killed; what it mounted is undone once the worker is gone. A release
- * unmounts the overlay by an fd on it, opened without following a symlink and checked to be the
- * mount the worker made (never a path the host could have re-pointed); a child removes the
- * upper dir.
+ * directories made without following a symlink: image/store.c); a pull worker (worker.c), spawned
+ * here with lib/worker.h, then pulls into the pod's layer store, checks the resolved digest
+ * against the policy's pinned digests before any layer is fetched, mounts the overlay on the
+ * mount point's fd (resolved again), looks the image's user up in it, and reports in frames with
+ * the mount's id (wire.h). PID 1 checks that the mount point holds that mount, then the
+ * completion hands the caller the rootfs (path and mount id), the image configuration and the
+ * mount to release. PID 1 never blocks and reads nothing of the image: Check keeps being
+ * answered. A cancelled pull is killed; what it mounted is undone once the worker is gone. A
+ * release unmounts the overlay by an fd on it, opened without following a symlink and checked to
+ * be the mount the worker made (never a path the host could have re-pointed); a release worker
+ * removes the upper dir.
  *
  * Bearer tokens: PID 1 keeps the token each pull ended with, per registry and repository, until
  * it expires, and hands it to the next pull of that repository, so a pod's containers ask the
@@ -36,6 +37,7 @@
 
 #include "image/image_int.h"
 #include "image/manifest.h"
+#include "image/wire.h"
 #include "lib/cleanup.h"
 #include "lib/fileio.h"
 #include "lib/log.h"
@@ -43,27 +45,22 @@
 #include "lib/pathat.h"
 #include "lib/validate.h"
 
-/* Test images only: a registry CA the test put into the guest. */
-#define TEST_REGISTRY_CA "/etc/sealpod/test-registry-ca.pem"
-#define RESULT_MAX	 (2u << 20)
-#define MAX_JOBS	 64
+#define MAX_JOBS 64
 
 struct sp_pull_job {
-	struct sp_watch w; /* the worker's result pipe */
+	struct sp_worker *w;
 	struct sp_loop *loop;
 	sp_pull_done_fn done; /* NULL once cancelled or reported */
 	void *arg;
 	char cid[SP_ID_MAX + 1];
 	char *ref, *target;
 	char pod[512];
-	pid_t pid;
-	int pidfd; /* taken before PID 1's loop can reap it: a kill never hits a reused pid */
-	uint8_t *buf;
-	size_t len;
+	struct sp_meta m; /* the result as it arrives */
 };
 
 /* What a pull mounted: released with the container. */
 struct sp_image_mount {
+	struct sp_loop *loop; /* for the release worker */
 	char cid[SP_ID_MAX + 1];
 	char target[512], updir[700];
 	uint64_t mnt_id; /* 0: unknown (the worker was killed before it reported) */
@@ -149,137 +146,13 @@ static void token_keep(const char *ref, const char *token, uint64_t ttl)
 	tokens[slot].expiry = mono_s() + (time_t)ttl;
 }
 
-static void job_release(struct sp_watch *w)
+static void job_free(struct sp_pull_job *j)
 {
-	struct sp_pull_job *j = (struct sp_pull_job *)w;
-
-	if (w->fd >= 0)
-		close(w->fd);
-	if (j->pidfd >= 0)
-		close(j->pidfd);
+	sp_meta_free(&j->m);
 	free(j->ref);
 	free(j->target);
-	free(j->buf);
 	free(j);
 	njobs--;
-}
-
-/* --- the worker (a child of PID 1) ------------------------------------------------------------- */
-
-static char *ca_bundle(const struct sp_pull_req *rq, size_t *len)
-{
-	size_t extra = rq->extra_ca_pem ? strlen(rq->extra_ca_pem) : 0;
-	char *buf = malloc((1u << 20) + extra + (64u << 10) + 4);
-	bool trunc = false;
-	size_t n = 0;
-
-	*len = 0;
-	if (!buf)
-		return NULL;
-	if (sp_read_file(SP_IMAGE_CA_BUNDLE, buf, 1u << 20, len, &trunc, NULL) < 0)
-		*len = 0;
-	if (extra) {
-		buf[(*len)++] = '\n';
-		memcpy(buf + *len, rq->extra_ca_pem, extra);
-		*len += extra;
-	}
-	if (rq->test_overlay) {
-		buf[(*len)++] = '\n';
-		if (sp_read_file(TEST_REGISTRY_CA, buf + *len, 64u << 10, &n, &trunc, NULL) == 0)
-			*len += n;
-	}
-	buf[*len] = '\0';
-	return buf;
-}
-
-/* The pull options from the request; o->ca_pem is heap (the worker exits soon after). */
-static void pull_opts(const struct sp_pull_req *rq, const char *store, struct sp_pull_opts *o)
-{
-	static char mine[sizeof(tokens[0].token)];
-	const char *t;
-
-	memset(o, 0, sizeof(*o));
-	o->ref = rq->ref;
-	o->store = store;
-	o->ca_pem = ca_bundle(rq, &o->ca_len);
-	if (rq->test_overlay) {
-		/* plain http registries exist only with the test overlay */
-		o->insecure = rq->insecure;
-		o->n_insecure = rq->n_insecure;
-	}
-	o->auth_json = rq->auth_json;
-	o->auth_json_len = rq->auth_len;
-	o->parallel = rq->parallel ? rq->parallel : SP_IMAGE_DEFAULT_PARALLEL;
-	o->chown = true;
-	o->sandbox = true;
-	o->pinned = rq->pinned;
-	o->npinned = rq->npinned;
-	/* This pull's token only: the others leave the worker's (and its children's) memory. */
-	t = token_for(rq->ref, &o->token_ttl);
-	if (t)
-		(void)snprintf(mine, sizeof(mine), "%s", t);
-	for (size_t i = 0; i < MAX_TOKENS; i++)
-		token_drop(i);
-	o->token = t ? mine : NULL;
-}
-
-/* The overlay on the request's mount point, resolved again here from /run/kata-containers (PID 1
- * made and checked it before the fork; nothing the host did since is followed). */
-static int mount_rootfs(const struct sp_pull_req *rq, const char *store, const char *updir,
-			struct sp_pull_result *res, struct sp_err *err)
-{
-	cleanup_close int kata = sp_image_kata_dir(err);
-	cleanup_close int parent = -1;
-
-	if (kata < 0)
-		return sp_error_wrap(err, "pull.mount");
-	parent = sp_image_rootfs_dir(kata, rq->cid, rq->mount_point, err);
-	if (parent < 0)
-		return sp_error_wrap(err, "pull.mount: the mount point");
-	return sp_image_mount_overlay(store, res, updir, parent, "rootfs", &res->mnt_id, err);
-}
-
-static __attribute__((noreturn)) void worker(const struct sp_pull_req *rq, const char *pod, int wfd)
-{
-	struct sp_pull_opts o;
-	struct sp_pull_result res;
-	struct sp_err err = { 0 };
-	char store[600], updir[700];
-	uint8_t *out = NULL;
-	size_t outlen = 0;
-	sigset_t none;
-	int ret;
-
-	/* Only the result pipe and the console: PID 1's connections must not stay open in here. */
-	(void)sigemptyset(&none);
-	(void)sigprocmask(SIG_SETMASK, &none, NULL);
-	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (wfd != 3) {
-		(void)dup2(wfd, 3);
-		wfd = 3;
-	}
-	(void)syscall(SYS_close_range, 4u, ~0u, 0u);
-	sp_log_set_sinks(2, open("/dev/kmsg", O_WRONLY | O_CLOEXEC));
-
-	(void)snprintf(store, sizeof(store), "%s/layers", pod);
-	(void)snprintf(updir, sizeof(updir), "%s/overlay/%s", pod, rq->cid);
-	pull_opts(rq, store, &o);
-	ret = sp_image_pull(&o, &res, &err);
-	if (ret == 0 && mount_rootfs(rq, store, updir, &res, &err) < 0) {
-		sp_pull_result_free(&res);
-		ret = -1;
-	}
-	if (ret == 0) {
-		ret = sp_pull_result_encode(&res, NULL, &out, &outlen);
-	} else {
-		/* What has no stage of its own (the overlay, the store) is a failed precondition. */
-		if (err.stage == SP_STAGE_NONE)
-			err.kind = SP_E_PRECONDITION;
-		ret = sp_pull_result_encode(NULL, &err, &out, &outlen) == 0 ? -1 : -2;
-	}
-	if (out)
-		(void)sp_write_all(wfd, out, outlen);
-	_exit(ret == 0 ? 0 : 1);
 }
 
 /* --- PID 1's side ---------------------------------------------------------------------------- */
@@ -320,19 +193,26 @@ static void unmount_made(const char *cid, const char *target, uint64_t mnt_id)
 		sp_warn("pull", "%s: unmount %s: %s", cid, target, strerror(errno));
 }
 
-static void undo_mount(const char *cid, const char *target, uint64_t mnt_id, const char *updir)
+/* The upper dir may be large: removed by a release worker, PID 1 goes on (the worker's handle
+ * frees itself once it is gone). */
+static void remove_upper(struct sp_loop *loop, const char *updir)
 {
-	pid_t pid;
+	const struct sp_worker_start s = { .loop = loop, .def = &sp_pull_release_worker };
+	char path[SP_IMG_UPDIR_MAX] = { 0 };
+	struct sp_worker *w;
+	struct sp_err err;
 
+	(void)snprintf(path, sizeof(path), "%s", updir);
+	if (sp_worker_start(&s, &w, &err) < 0 ||
+	    sp_worker_send(w, IMG_RELEASE, path, sizeof(path), &err) < 0)
+		sp_warn("pull", "%s not removed: %s", updir, err.msg);
+}
+
+static void undo_mount(struct sp_loop *loop, const char *cid, const char *target, uint64_t mnt_id,
+		       const char *updir)
+{
 	unmount_made(cid, target, mnt_id);
-	/* The upper dir may be large: removed by a child, PID 1 goes on. */
-	pid = fork();
-	if (pid == 0) {
-		int fd = open("/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-		(void)sp_remove_tree_at(fd, updir + 1, NULL);
-		_exit(0);
-	}
+	remove_upper(loop, updir);
 }
 
 /* Undoes what a job's worker may have mounted (mnt_id: what it reported, 0 when nothing). */
@@ -341,23 +221,16 @@ static void undo_job(const struct sp_pull_job *j, uint64_t mnt_id)
 	char updir[700];
 
 	updir_of(j, updir, sizeof(updir));
-	undo_mount(j->cid, j->target, mnt_id, updir);
+	undo_mount(j->loop, j->cid, j->target, mnt_id, updir);
 }
 
-static void kill_worker(const struct sp_pull_job *j)
-{
-	if (j->pidfd >= 0)
-		(void)syscall(SYS_pidfd_send_signal, j->pidfd, SIGKILL, NULL, 0);
-}
-
-/* Reports to the caller (unless it went away) and leaves the loop (freed after the batch). */
+/* Reports to the caller, unless it went away. */
 static void finish(struct sp_pull_job *j, int ret, const struct sp_pulled *p,
 		   const struct sp_err *err)
 {
 	sp_pull_done_fn done = j->done;
 
 	j->done = NULL;
-	sp_loop_release(j->loop, &j->w);
 	if (done)
 		done(j->arg, ret, p, err);
 }
@@ -405,6 +278,7 @@ static void pulled(struct sp_pull_job *j, struct sp_pull_result *res)
 		finish_msg(j, SP_E_EXHAUSTED, "pull: out of memory");
 		return;
 	}
+	m->loop = j->loop;
 	(void)snprintf(m->cid, sizeof(m->cid), "%s", j->cid);
 	(void)snprintf(m->target, sizeof(m->target), "%.500s", j->target);
 	updir_of(j, m->updir, sizeof(m->updir));
@@ -416,49 +290,36 @@ static void pulled(struct sp_pull_job *j, struct sp_pull_result *res)
 	finish(j, 0, &p, NULL);
 }
 
-/* The worker's end: a result, or nothing (it died). A cancelled job's mount is undone only
- * now, when the worker can no longer mount anything after us. */
-static void worker_ended(struct sp_pull_job *j)
+static int on_frame(void *arg, uint32_t type, const uint8_t *p, uint32_t len, struct sp_err *err)
 {
-	struct sp_pull_result res;
-	struct sp_err error;
+	struct sp_pull_job *j = arg;
 
-	if (sp_pull_result_decode(j->buf, j->len, &res, &error) < 0) {
+	return sp_img_take(&j->m, SP_IMG_RESULT, type, p, len, err) < 0 ? -1 : 0;
+}
+
+/* The worker is gone: its result, or nothing (it died). A cancelled job's mount is undone only
+ * now, when the worker can no longer mount anything after us. */
+static void worker_ended(void *arg, int ret, const struct sp_err *werr)
+{
+	struct sp_pull_job *j = arg;
+	struct sp_pull_result res;
+
+	/* What it sent decides (a cancelled worker killed after its result made that mount). */
+	if (j->m.ended && !j->m.failed) {
+		sp_img_result(&j->m, &res);
+		pulled(j, &res);
+		sp_pull_result_free(&res);
+	} else if (j->m.ended) {
+		sp_warn("pull", "%s: %s: %s", j->cid, j->ref, j->m.err.msg);
+		finish(j, -1, NULL, &j->m.err);
+	} else {
+		if (ret < 0 && j->done)
+			sp_warn("pull", "%s: %s", j->cid, werr->msg);
 		if (!j->done)
 			undo_job(j, 0);
 		finish_msg(j, SP_E_PRECONDITION, "pull: the pull worker died without a result");
-		return;
 	}
-	if (error.msg[0]) {
-		sp_pull_result_free(&res);
-		sp_warn("pull", "%s: %s: %s", j->cid, j->ref, error.msg);
-		finish(j, -1, NULL, &error);
-		return;
-	}
-	pulled(j, &res);
-	sp_pull_result_free(&res);
-}
-
-static void on_result(struct sp_watch *w, uint32_t events)
-{
-	struct sp_pull_job *j = (struct sp_pull_job *)w;
-	ssize_t n;
-
-	if (!j->buf)
-		j->buf = malloc(RESULT_MAX);
-	if (!j->buf) {
-		kill_worker(j);
-		finish_msg(j, SP_E_EXHAUSTED, "pull: out of memory");
-		return;
-	}
-	n = read(w->fd, j->buf + j->len, RESULT_MAX - j->len);
-	if (n > 0 && j->len + (size_t)n < RESULT_MAX) {
-		j->len += (size_t)n;
-		return;
-	}
-	if (n < 0 && (errno == EAGAIN || errno == EINTR))
-		return;
-	worker_ended(j); /* EOF (or too much): the worker is done */
+	job_free(j);
 }
 
 /* The mount point must be exactly one of the rootfs shapes for this container, and its directories
@@ -494,11 +355,14 @@ static struct sp_pull_job *job_new(const struct sp_pull_req *rq, struct sp_err *
 	if (njobs >= MAX_JOBS)
 		return sp_fail(err, SP_E_EXHAUSTED, 0, "image_guest_pull: too many pulls at once"),
 		       NULL;
+	if (strlen(rq->ref) > SP_IMG_REF_MAX)
+		return sp_fail(err, SP_E_INVALID, 0,
+			       "image_guest_pull: the image reference is too "
+			       "long"),
+		       NULL;
 	j = calloc(1, sizeof(*j));
 	if (!j)
 		return sp_fail(err, SP_E_EXHAUSTED, ENOMEM, "image_guest_pull"), NULL;
-	j->w.fd = -1;
-	j->pidfd = -1;
 	j->loop = rq->loop;
 	(void)snprintf(j->cid, sizeof(j->cid), "%s", rq->cid);
 	j->ref = strdup(rq->ref);
@@ -530,53 +394,73 @@ static void choose_pod(struct sp_pull_job *j, const struct sp_pull_req *rq)
 		rq->pod_dir && rq->encrypted ? "encrypted disk" : "tmpfs: guest memory, no disk");
 }
 
+/* The request in frames (wire.h), queued on the loop: PID 1 never waits for the worker. */
+static int send_request(struct sp_pull_job *j, const struct sp_pull_req *rq, struct sp_err *err)
+{
+	cleanup_free struct sp_img_pull_req *r = calloc(1, sizeof(*r));
+	const char *t;
+	int ret = 0;
+
+	if (!r)
+		return sp_fail(err, SP_E_EXHAUSTED, ENOMEM, "image_guest_pull");
+	(void)snprintf(r->cid, sizeof(r->cid), "%s", j->cid);
+	(void)snprintf(r->ref, sizeof(r->ref), "%s", j->ref);
+	(void)snprintf(r->mount_point, sizeof(r->mount_point), "%s", j->target);
+	(void)snprintf(r->pod, sizeof(r->pod), "%s", j->pod);
+	r->parallel = rq->parallel;
+	r->test_overlay = rq->test_overlay;
+	/* This pull's token only: no other repository's leaves PID 1. */
+	if ((t = token_for(rq->ref, &r->token_ttl)) != NULL)
+		(void)snprintf(r->token, sizeof(r->token), "%s", t);
+	ret = sp_worker_send(j->w, IMG_PULL_REQ, r, sizeof(*r), err);
+	explicit_bzero(r->token, sizeof(r->token));
+	for (size_t i = 0; ret == 0 && i < rq->npinned && i < SP_IMG_MAX_PINNED; i++) {
+		char d[SP_DIGEST_LEN + 1] = { 0 };
+
+		(void)snprintf(d, sizeof(d), "%s", rq->pinned[i] ? rq->pinned[i] : "");
+		ret = sp_worker_send(j->w, IMG_PINNED, d, sizeof(d), err);
+	}
+	for (size_t i = 0; ret == 0 && i < rq->n_insecure && i < SP_IMG_MAX_INSEC; i++) {
+		char h[256] = { 0 };
+
+		(void)snprintf(h, sizeof(h), "%s", rq->insecure[i]);
+		ret = sp_worker_send(j->w, IMG_INSECURE, h, sizeof(h), err);
+	}
+	if (ret == 0 && rq->auth_json && rq->auth_len)
+		ret = sp_worker_send(j->w, IMG_AUTH, rq->auth_json, rq->auth_len, err);
+	if (ret == 0 && rq->extra_ca_pem && rq->extra_ca_pem[0])
+		ret = sp_worker_send(j->w, IMG_EXTRA_CA, rq->extra_ca_pem, strlen(rq->extra_ca_pem),
+				     err);
+	return ret == 0 ? sp_worker_send(j->w, IMG_GO, NULL, 0, err) : -1;
+}
+
 int sp_image_pull_start(const struct sp_pull_req *rq, sp_pull_done_fn done, void *arg,
 			struct sp_pull_job **out, struct sp_err *err)
 {
 	struct sp_pull_job *j = job_new(rq, err);
-	int p[2];
+	struct sp_worker_start s = { .def = &sp_pull_worker,
+				     .on_frame = on_frame,
+				     .done = worker_ended };
 
 	*out = NULL;
 	if (!j)
 		return -1;
 	choose_pod(j, rq);
-	if (pipe2(p, O_CLOEXEC) < 0) {
-		sp_error(err, errno, "pull: pipe");
-		goto fail;
+	s.loop = j->loop;
+	s.arg = j;
+	if (sp_worker_start(&s, &j->w, err) < 0) {
+		job_free(j);
+		return sp_error_wrap(err, "pull");
 	}
-	j->pid = fork();
-	if (j->pid == 0) {
-		close(p[0]);
-		worker(rq, j->pod, p[1]);
-	}
-	close(p[1]);
-	if (j->pid < 0) {
-		close(p[0]);
-		sp_error(err, errno, "pull: fork");
-		goto fail;
-	}
-	j->pidfd = (int)syscall(SYS_pidfd_open, j->pid, 0);
-	j->w.fd = p[0];
-	j->w.on_event = on_result;
-	j->w.on_release = job_release;
-	if (fcntl(p[0], F_SETFL, O_NONBLOCK) < 0 || sp_loop_add(j->loop, &j->w, EPOLLIN, err) < 0) {
-		if (j->pidfd >= 0)
-			kill_worker(j);
-		else
-			(void)kill(j->pid,
-				   SIGKILL); /* not reaped yet: we have not returned to the loop */
-		close(p[0]);
-		j->w.fd = -1;
-		sp_error(err, errno, "pull: cannot watch the worker");
-		goto fail;
+	if (send_request(j, rq, err) < 0) {
+		sp_worker_cancel(j->w); /* it has mounted nothing: it has not even its request */
+		job_free(j);
+		return -1;
 	}
 	j->done = done;
 	j->arg = arg;
 	*out = j;
 	return SP_PENDING;
-fail:
-	job_release(&j->w);
-	return -1;
 }
 
 void sp_image_pull_cancel(struct sp_pull_job *j)
@@ -585,13 +469,13 @@ void sp_image_pull_cancel(struct sp_pull_job *j)
 		return;
 	j->done = NULL;
 	/* The worker may have mounted already: worker_ended undoes it once it is gone. */
-	kill_worker(j);
+	sp_worker_kill(j->w);
 }
 
 void sp_image_release(struct sp_image_mount *m)
 {
 	if (!m)
 		return;
-	undo_mount(m->cid, m->target, m->mnt_id, m->updir);
+	undo_mount(m->loop, m->cid, m->target, m->mnt_id, m->updir);
 	free(m);
 }

@@ -6,20 +6,24 @@
  *   manifest.c  references, manifests, indexes, configs (parser side; pure, fuzzed)
  *   auth.c      WWW-Authenticate, token responses, containers-auth.json (pure, fuzzed)
  *   registry.c  the distribution-spec client on libcurl (parser side)
- *   sandbox.c   the parser child's confinement: namespaces, nobody, no caps, seccomp allow-list
- *   layer.c     one layer: parser child -> fixed-layout entry records -> applier
+ *   confine.c   the workers' confinement: namespaces, nobody, no caps, seccomp allow-lists
+ *   wire.h/.c   the frames between a pull's processes, and the decoder of their results
+ *   meta.c      the metadata worker: manifest, index, config (parser side)
+ *   layer.c     one layer: parser worker -> entry records -> applier; the layer worker
  *   apply.c     the applier: openat2(RESOLVE_IN_ROOT) parents, no-follow leaves, whiteouts
- *   pull.c      one image: metadata child, policy check, free space, parallel layer workers
+ *   pull.c      one image: metadata worker, policy check, free space, parallel layer workers
  *   store.c     the pod's layer store and the per-container overlay
+ *   userdb.c    the image's user against its own /etc/passwd and /etc/group
+ *   worker.c    the pull worker PID 1 spawns (pull, mount, user) and the release worker
  *   driver.c    a pull as an asynchronous primitive of PID 1's loop (sp_image_pull_start)
  *
  * Privilege separation: everything that parses bytes from the network (HTTP, JSON, gzip, zstd,
- * tar headers) runs in a child that has no capabilities (uid nobody), no filesystem but an empty
- * read-only tmpfs, no sockets but TCP/UDP, and a seccomp allow-list. What it emits is either a
- * fixed-layout record stream (layers) or a length-prefixed field list (metadata); the privileged
- * side checks lengths and counts and never parses registry bytes. A parser bug can therefore at
- * worst produce wrong entries inside one layer directory, or a wrong field list, never a write
- * outside the layer or a syscall beyond the allow-list. */
+ * tar headers) runs in a worker (lib/worker.h: a fresh exec of /init) that has no capabilities
+ * (uid nobody), no filesystem but an empty read-only tmpfs, no sockets but TCP/UDP, and a seccomp
+ * allow-list (confine.c). What it emits are frames of fixed records and bounded strings
+ * (wire.h); the privileged side checks lengths and counts and never parses registry bytes. A
+ * parser bug can therefore at worst produce wrong entries inside one layer directory, or a wrong
+ * configuration, never a write outside the layer or a syscall beyond the allow-list. */
 #ifndef SEALPOD_IMAGE_IMAGE_H
 #define SEALPOD_IMAGE_IMAGE_H
 
@@ -47,12 +51,12 @@ struct sp_pull_opts {
 	unsigned parallel;	 /* layer downloads at once (0: default 3) */
 	uint64_t max_layer_size; /* decompressed bytes per layer (0: free space of the store) */
 	bool chown;		 /* apply the layers' uid/gid (false: unprivileged host tests) */
-	bool sandbox;		 /* confine the parser children */
+	bool sandbox;		 /* confine the workers (confine.c) */
 	bool quiet;		 /* no progress lines */
 	/* The digests the policy pins for this reference (npinned 0: none): the digest the
 	 * reference resolves to must be one of them, checked right after the manifest (in the
-	 * metadata child, before the config and any layer is fetched) and again in the pull
-	 * worker from the child's result. */
+	 * metadata worker, before the config and any layer is fetched) and again in the pull
+	 * worker from the metadata worker's result. */
 	const char *const *pinned;
 	size_t npinned;
 	/* A bearer token (secret) an earlier pull got for this reference's registry and repository,
@@ -78,14 +82,19 @@ struct sp_pull_result {
 	/* The id of the overlay mount the worker made (sp_image_mount_overlay, lib/pathat.h's
 	 * sp_mount_id); 0: none. */
 	uint64_t mnt_id;
+	/* What user resolves to in the mounted image's own /etc/passwd and /etc/group (the pull
+	 * worker: sp_image_user): user_ret 0 with uid and gid, or -1 with user_err. */
+	int user_ret;
+	uint32_t uid, gid;
+	struct sp_err user_err;
 	/* what happened */
 	unsigned layers_fetched, layers_reused;
 	uint64_t bytes_fetched, bytes_unpacked;
 	double seconds;
 };
 
-/* Pulls opts->ref into opts->store (blocking: for worker processes and host tools; forks the
- * parser children). Layers already in the store are reused. err starts with the stage code
+/* Pulls opts->ref into opts->store (blocking: for worker processes and host tools; spawns the
+ * metadata and layer workers, this binary exec'd: see sp_worker_main). Layers already in the store are reused. err starts with the stage code
  * (pull.auth, pull.manifest, pull.config, pull.layer, pull.unpack, policy.deny). */
 int sp_image_pull(const struct sp_pull_opts *opts, struct sp_pull_result *res, struct sp_err *err);
 void sp_pull_result_free(struct sp_pull_result *res);
@@ -111,6 +120,23 @@ int sp_image_rootfs_dir(int kata, const char *cid, const char *target, struct sp
  * what name resolves to afterwards. Returns 0 or -1 with err. */
 int sp_image_mount_overlay(const char *store, const struct sp_pull_result *res, const char *updir,
 			   int dirfd, const char *name, uint64_t *mnt_id, struct sp_err *err);
+
+/* --- the image's user (userdb.c) -----------------------------------------------------------------
+ * The uid and gid the image's User names ("" is 0:0; "uid", "name", "uid:gid", "name:group"),
+ * names looked up in etc/passwd and etc/group beneath rootfd (-1: names are refused). Runs in
+ * the pull worker, on the overlay it mounted. */
+int sp_image_user(const char *user, int rootfd, uint32_t *uid, uint32_t *gid, struct sp_err *err);
+/* The same from the files' contents (NUL-terminated; NULL: cannot be read). Parses image bytes:
+ * fuzzed by tests/fuzz/fuzz_image_user.c. */
+int sp_image_user_db(const char *user, const char *passwd, const char *group, uint32_t *uid,
+		     uint32_t *gid, struct sp_err *err);
+
+/* --- the workers of a pull (lib/worker.h), for the lists of workers a binary can be ---------------
+ * The pull worker and the release worker PID 1 spawns (worker.c); the metadata worker (meta.c)
+ * and the layer worker (layer.c) the pull spawns; the parsers a layer worker spawns (layer.c). */
+struct sp_worker_def;
+extern const struct sp_worker_def sp_pull_worker, sp_pull_release_worker, sp_pull_meta_worker,
+	sp_pull_layer_worker, sp_layer_fetch_worker, sp_layer_read_worker;
 
 /* --- a pull in PID 1's loop (driver.c) ------------------------------------------------------------
  * Forks a pull worker that pulls rq->ref into <pod_dir>/layers (the pod's layer store), checks
@@ -162,7 +188,7 @@ int sp_image_pull_start(const struct sp_pull_req *rq, sp_pull_done_fn done, void
 			struct sp_pull_job **job, struct sp_err *err);
 void sp_image_pull_cancel(struct sp_pull_job *job);
 /* Unmounts what a pull mounted, by an fd on it checked to be the mount the worker made (never by
- * the path, which the host may have re-pointed), and removes its upper dir (in a child: it may
+ * the path, which the host may have re-pointed), and removes its upper dir (in a release worker: it may
  * be large). */
 void sp_image_release(struct sp_image_mount *m);
 

@@ -10,28 +10,31 @@
 #include "image/apply.h"
 #include "image/stream.h"
 #include "image/tar.h"
+#include "lib/confine.h"
 #include "lib/err.h"
 
-/* --- the parser child's confinement (sandbox.c) ---------------------------------------------- */
-/* Called in a freshly forked child that holds every capability (PID 1's or the worker's): closes
- * every fd but 2 and keep[], enters the sandbox. network: TCP/UDP sockets stay possible. */
-int sp_image_sandbox(const int *keep, size_t nkeep, bool network, struct sp_err *err);
+/* --- the confinement of a pull's processes (confine.c) ------------------------------------- */
+/* [0]: a parser reading a blob from an fd (no network); [1]: one that fetches (meta too). */
+extern const struct sp_confine sp_image_parser_confine[2];
+extern const struct sp_confine sp_image_applier_confine, sp_image_pull_confine,
+	sp_image_release_confine;
 
 /* --- one layer: parser child -> entry stream -> applier (layer.c) ----------------------------- */
 typedef int (*sp_sink_fn)(void *arg, const uint8_t *buf, size_t len, struct sp_err *err);
-/* Fetches a blob in the parser child, pushing its bytes into sink. */
-typedef int (*sp_fetch_fn)(void *ctx, sp_sink_fn sink, void *sink_arg, struct sp_err *err);
 
+struct sp_img_reg;
 struct sp_layer_job {
-	int in_fd;	   /* >= 0: the blob comes from this fd */
-	sp_fetch_fn fetch; /* else from here (in the child, with network) */
-	void *fetch_ctx;
+	int in_fd; /* >= 0: the blob comes from this fd */
+	/* else the parser fetches it from the registry with these (wire.h) */
+	const struct sp_img_reg *reg;
+	const char *ca;
+	size_t ca_len;
 	enum sp_compress comp;
 	const char *blob_digest; /* expected "sha256:..." */
 	const char *diff_id;	 /* expected "sha256:..." */
 	struct sp_tar_limits lim;
 	bool chown;   /* apply uid/gid (false: unprivileged tests) */
-	bool sandbox; /* confine the parser child (false only where unshare is impossible) */
+	bool sandbox; /* confine the parser (false only where unshare is impossible) */
 };
 
 struct sp_layer_result {
@@ -39,8 +42,9 @@ struct sp_layer_result {
 	uint64_t blob_bytes, tar_bytes;
 };
 
-/* Unpacks one layer into the directory root_fd (borrowed; empty). Returns 0, or -1 with err
- * ("pull.layer: ..." or "pull.unpack: ..."): the caller removes what was written. */
+/* Unpacks one layer into the directory root_fd (borrowed; empty), the parser a worker of its own
+ * (layer-fetch or layer-read). Returns 0, or -1 with err ("pull.layer: ..." or
+ * "pull.unpack: ..."): the caller removes what was written. */
 int sp_layer_unpack(const struct sp_layer_job *j, int root_fd, struct sp_layer_result *res,
 		    struct sp_err *err);
 
@@ -52,16 +56,6 @@ int sp_layer_pipe_feed(void *pipe, const uint8_t *buf, size_t len, struct sp_err
 int sp_layer_pipe_finish(struct sp_layer_pipe *p, char *blob, char *diff, struct sp_err *err);
 void sp_layer_pipe_free(struct sp_layer_pipe *p);
 
-/* --- a pull worker's result for PID 1 (pull.c) ----------------------------------------------- */
-struct sp_pull_result;
-/* error != NULL: a failure report (message, kind and stage). *out is heap. */
-int sp_pull_result_encode(const struct sp_pull_result *r, const struct sp_err *error, uint8_t **out,
-			  size_t *len);
-/* Fills r (digest and process defaults only), or error (message escaped, kind and stage) with
- * error->msg[0] set. -1: malformed. */
-int sp_pull_result_decode(const uint8_t *p, size_t len, struct sp_pull_result *r,
-			  struct sp_err *error);
-
 /* --- the pull's failures by stage (pull.c) ------------------------------------------------------
  * A pull's error names its stage, and the stage decides the kind the caller sees: credentials
  * (pull.auth) are a refusal, a reference that does not resolve to an image we accept
@@ -71,8 +65,8 @@ int sp_pull_fail(struct sp_err *err, enum sp_stage stage, int errnum, const char
 /* sp_error_wrap, then the stage (and its kind) unless the error has a stage already. */
 int sp_pull_wrap(struct sp_err *err, enum sp_stage stage, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-/* The error a metadata child's list carried (wire.c). */
-struct sp_meta;
-void sp_meta_error(const struct sp_meta *m, struct sp_err *err);
+/* The policy's pinned digests: digest, what ref resolved to, must be one of the n (none: any). */
+int sp_pull_check_pinned(const char *ref, const char *const *pinned, size_t n, const char *digest,
+			 struct sp_err *err);
 
 #endif

@@ -1,42 +1,35 @@
-/* One image pull (image.h): a metadata child resolves the reference (manifest, index entry,
- * config) and sends back a length-prefixed field list; the digest is checked against the policy;
- * free space is checked; then up to `parallel` layer processes (each an applier with its own
- * parser child) unpack the missing layers into staging directories renamed into the store. */
+/* One image pull (image.h): a metadata worker (meta.c) resolves the reference (manifest, index
+ * entry, config) and sends back what it found in frames (wire.h); the digest is checked against
+ * the policy; free space is checked; then up to `parallel` layer workers (layer.c: each an
+ * applier with its own parser worker) unpack the missing layers into staging directories renamed
+ * into the store. Every one of them is spawned with lib/worker.h (fork, confine, exec). */
 #define _GNU_SOURCE
 #include "image/image.h"
 
 #include <errno.h>
-#include <linux/capability.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
-
 #include "image/image_int.h"
 #include "image/manifest.h"
-#include "image/registry.h"
 #include "image/wire.h"
-#include "lib/fileio.h"
-#include "lib/caps.h"
 #include "lib/cleanup.h"
+#include "lib/fileio.h"
 #include "lib/log.h"
 
 #define PULL_TIMEOUT_S	  1800
 #define PROGRESS_EVERY_MS 2000
-#define META_MAX	  (8u << 20)
 
-/* --- the metadata child ------------------------------------------------------------------------ */
+/* --- failures and the pinned digests ----------------------------------------------------------- */
 
 static enum sp_err_kind kind_of_stage(enum sp_stage stage)
 {
@@ -65,22 +58,21 @@ int sp_pull_fail(struct sp_err *err, enum sp_stage stage, int errnum, const char
 	return sp_err_stage(err, stage);
 }
 
-/* The policy's pinned digests (sp_pull_opts.pinned): the digest the reference resolved to must
- * be one of them. */
-static int check_pinned(const struct sp_pull_opts *o, const char *digest, struct sp_err *err)
+int sp_pull_check_pinned(const char *ref, const char *const *pinned, size_t n, const char *digest,
+			 struct sp_err *err)
 {
-	char ref[128];
+	char shown[128];
 
-	if (!o->npinned)
+	if (!n)
 		return 0;
-	for (size_t i = 0; i < o->npinned; i++)
-		if (o->pinned[i] && strcmp(o->pinned[i], digest) == 0)
+	for (size_t i = 0; i < n; i++)
+		if (pinned[i] && strcmp(pinned[i], digest) == 0)
 			return 0;
-	sp_log_escape(ref, sizeof(ref), o->ref, strnlen(o->ref, 100));
+	sp_log_escape(shown, sizeof(shown), ref, strnlen(ref, 100));
 	sp_fail(err, SP_E_DENIED, 0,
 		"policy.deny: CreateContainerRequest is blocked by policy: image '%s' resolved to "
 		"%s, a digest no allowed_images entry for it pins",
-		ref, digest);
+		shown, digest);
 	return sp_err_stage(err, SP_STAGE_POLICY_DENY);
 }
 
@@ -102,232 +94,68 @@ int sp_pull_wrap(struct sp_err *err, enum sp_stage stage, const char *fmt, ...)
 	return -1;
 }
 
-static void setup_registry(struct sp_registry *r, const struct sp_pull_opts *o,
-			   const struct sp_image_ref *ref)
+/* --- the metadata worker ---------------------------------------------------------------------- */
+
+/* Its job: the registry settings, the pinned digests, go. */
+static void send_meta_job(int fd, const struct sp_pull_opts *o, const struct sp_image_ref *ref)
 {
-	struct sp_err e;
+	struct sp_img_reg *w = calloc(1, sizeof(*w));
 
-	sp_registry_init(r, ref->api_host, ref->repo);
-	r->ca_pem = o->ca_pem;
-	r->ca_len = o->ca_len;
-	for (size_t i = 0; i < o->n_insecure; i++)
-		if (strcmp(o->insecure[i], ref->host) == 0 ||
-		    strcmp(o->insecure[i], ref->api_host) == 0)
-			r->insecure = true;
-	if (o->auth_json &&
-	    sp_auth_json_lookup(o->auth_json, o->auth_json_len, ref->host, ref->repo, r->user,
-				sizeof(r->user), r->pass, sizeof(r->pass), &e) == 1)
-		r->has_creds = true;
-	/* An earlier pull's token for this repository: sent from the first request on, replaced
-	 * when the registry answers 401. */
-	if (o->token && o->token_ttl > 0)
-		sp_registry_use_token(r, o->token, o->token_ttl);
-}
+	if (!w)
+		return; /* the worker sees EOF, and says so */
+	sp_img_reg_from_opts(w, o, ref);
+	if (sp_img_send_reg(fd, w, o->ca_pem, o->ca_len) == 0) {
+		for (size_t i = 0; i < o->npinned; i++) {
+			char d[SP_DIGEST_LEN + 1] = { 0 };
 
-/* Fetches the manifest what names, checks it is want (when given) and parses it into m; got
- * gets its digest. */
-static int manifest_get(struct sp_registry *r, const char *what, const char *want,
-			struct sp_manifest *m, char got[SP_DIGEST_LEN + 1], struct sp_err *err)
-{
-	cleanup_free char *body = NULL;
-	char ct[128];
-	size_t len;
-
-	if (sp_registry_manifest(r, what, &body, &len, ct, sizeof(ct), err) < 0)
-		return -1;
-	sp_sha256_digest(body, len, got);
-	if (want && strcmp(got, want) != 0)
-		return sp_pull_fail(err, SP_STAGE_PULL_MANIFEST, 0,
-				    "pull.manifest: digest mismatch: expected %s, computed %s",
-				    want, got);
-	if (sp_manifest_parse(body, len, ct, m, err) < 0)
-		return sp_pull_wrap(err, SP_STAGE_PULL_MANIFEST, "pull.manifest");
-	return 0;
-}
-
-/* The image manifest ref resolves to, through an index when it names one; the digest it
- * resolved to goes on the wire (what the reference named: the index's, when it is one). */
-static int fetch_manifest(struct sp_registry *r, const struct sp_pull_opts *o,
-			  const struct sp_image_ref *ref, struct sp_manifest *m, struct sp_wire *w,
-			  struct sp_err *err)
-{
-	char got[SP_DIGEST_LEN + 1], want[SP_DIGEST_LEN + 1];
-	int i;
-
-	if (manifest_get(r, ref->digest[0] ? ref->digest : ref->tag,
-			 ref->digest[0] ? ref->digest : NULL, m, got, err) < 0)
-		return -1;
-	sp_wire_str(w, T_DIGEST, got);
-	/* The policy's pinned digests, before anything else is fetched (the config included). An
-	 * early refusal only: the pull worker checks again, since a parser that registry bytes took
-	 * over could skip this. */
-	if (check_pinned(o, got, err) < 0)
-		return -1;
-	if (!m->is_index)
-		return 0;
-	i = sp_index_select(m, "linux", "amd64");
-	if (i < 0)
-		return sp_pull_fail(err, SP_STAGE_PULL_MANIFEST, 0,
-				    "pull.manifest: the index has no linux/amd64 image");
-	(void)snprintf(want, sizeof(want), "%s", m->entries[i].digest);
-	if (manifest_get(r, want, want, m, got, err) < 0)
-		return -1;
-	if (m->is_index)
-		return sp_pull_fail(err, SP_STAGE_PULL_MANIFEST, 0,
-				    "pull.manifest: an index entry is another index");
-	return 0;
-}
-
-/* The image configuration m names: its diff_ids with m's layers, and the process defaults. */
-static int fetch_config(struct sp_registry *r, const struct sp_manifest *m, struct sp_wire *w,
-			struct sp_err *err)
-{
-	cleanup_free char *body = NULL;
-	struct sp_image_config cfg;
-	char got[SP_DIGEST_LEN + 1];
-	size_t len;
-
-	if (m->config.size > SP_IMG_MAX_JSON)
-		return sp_pull_fail(err, SP_STAGE_PULL_CONFIG, 0,
-				    "pull.config: the config is larger than 4 MiB");
-	if (sp_registry_blob_buf(r, m->config.digest, SP_IMG_MAX_JSON, &body, &len, err) < 0)
-		return -1;
-	sp_sha256_digest(body, len, got);
-	if (strcmp(got, m->config.digest) != 0)
-		return sp_pull_fail(err, SP_STAGE_PULL_CONFIG, 0,
-				    "pull.config: digest mismatch: expected %s, computed %s",
-				    m->config.digest, got);
-	if (sp_config_parse(body, len, &cfg, err) < 0)
-		return sp_pull_wrap(err, SP_STAGE_PULL_CONFIG, "pull.config");
-	if (cfg.n_diff_ids != m->n) {
-		sp_config_free(&cfg);
-		return sp_pull_fail(err, SP_STAGE_PULL_CONFIG, 0,
-				    "pull.config: %zu diff_ids for %zu layers", cfg.n_diff_ids,
-				    m->n);
+			(void)snprintf(d, sizeof(d), "%s", o->pinned[i] ? o->pinned[i] : "");
+			if (sp_frame_send(fd, IMG_PINNED, d, sizeof(d)) < 0)
+				break;
+		}
+		(void)sp_frame_send(fd, IMG_GO, NULL, 0);
 	}
-	sp_wire_str(w, T_CONFIG_DIGEST, m->config.digest);
-	for (size_t i = 0; i < m->n; i++) {
-		sp_wire_str(w, T_LAYER_DIGEST, m->entries[i].digest);
-		sp_wire_u64(w, T_LAYER_COMP,
-			    (uint64_t)sp_layer_compression(m->entries[i].media_type));
-		sp_wire_u64(w, T_LAYER_SIZE, m->entries[i].size);
-		sp_wire_str(w, T_DIFF_ID, cfg.diff_ids[i]);
-	}
-	for (size_t i = 0; i < cfg.n_entrypoint; i++)
-		sp_wire_str(w, T_ENTRYPOINT, cfg.entrypoint[i]);
-	for (size_t i = 0; i < cfg.n_cmd; i++)
-		sp_wire_str(w, T_CMD, cfg.cmd[i]);
-	for (size_t i = 0; i < cfg.n_env; i++)
-		sp_wire_str(w, T_ENV, cfg.env[i]);
-	sp_wire_str(w, T_WORKDIR, cfg.workdir);
-	sp_wire_str(w, T_USER, cfg.user);
-	sp_config_free(&cfg);
-	return 0;
+	explicit_bzero(w, sizeof(*w));
+	free(w);
 }
 
-static int resolve(struct sp_registry *r, const struct sp_pull_opts *o,
-		   const struct sp_image_ref *ref, struct sp_wire *w, struct sp_err *err)
+/* What the metadata worker found into m. This runs in the pull worker, which may wait for its
+ * own workers. */
+static int read_meta(int fd, struct sp_meta *m, struct sp_err *err)
 {
-	cleanup_free struct sp_manifest *m = malloc(sizeof(*m));
-	uint64_t ttl;
+	struct sp_frame_rx rx;
+	const uint8_t *p;
+	uint32_t type, len;
+	int r;
 
-	if (!m)
-		return sp_pull_fail(err, SP_STAGE_PULL_MANIFEST, ENOMEM, "pull.manifest");
-	if (fetch_manifest(r, o, ref, m, w, err) < 0 || fetch_config(r, m, w, err) < 0)
+	if (sp_frame_rx_init(&rx, &sp_img_meta_out, true, err) < 0)
 		return -1;
-	if ((ttl = sp_registry_token_ttl(r)) > 0) {
-		sp_wire_str(w, T_TOKEN, r->token);
-		sp_wire_u64(w, T_TOKEN_TTL, ttl);
-	}
-	if (w->oom)
-		return sp_pull_fail(err, SP_STAGE_PULL_MANIFEST, ENOMEM, "pull.manifest");
-	return 0;
+	while ((r = sp_frame_recv(&rx, fd, &type, &p, &len, err)) == 1 &&
+	       (r = sp_img_take(m, SP_IMG_META, type, p, len, err)) == 0)
+		;
+	sp_frame_rx_free(&rx);
+	if (r == 0 && !m->ended)
+		sp_error(err, 0, "the metadata child ended without a result");
+	return r == 1 ? 0 : -1;
 }
 
-static __attribute__((noreturn)) void meta_child(const struct sp_pull_opts *o,
-						 const struct sp_image_ref *ref, int sock)
-{
-	struct sp_registry *r = malloc(sizeof(*r));
-	struct sp_wire w = { 0 };
-	struct sp_err err = { 0 };
-	int ret = -1;
-
-	(void)signal(SIGPIPE, SIG_IGN);
-	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-	if (!r)
-		_exit(3);
-	if (o->sandbox && sp_image_sandbox(&sock, 1, true, &err) < 0) {
-		(void)sp_pull_wrap(&err, SP_STAGE_PULL_MANIFEST, "pull.manifest: parser sandbox");
-	} else {
-		setup_registry(r, o, ref);
-		ret = resolve(r, o, ref, &w, &err);
-		sp_registry_wipe(r);
-	}
-	if (ret < 0) {
-		w.len = 0;
-		w.oom = false;
-		sp_wire_error(&w, &err);
-	}
-	if (!w.oom)
-		(void)sp_write_all(sock, w.p, w.len);
-	if (w.p)
-		explicit_bzero(w.p, w.len);
-	_exit(ret < 0 ? 1 : 0);
-}
-
-/* All the metadata child sends, into buf (META_MAX bytes); *len what came. */
-static void read_meta(int fd, uint8_t *buf, size_t *len)
-{
-	for (*len = 0; *len < META_MAX;) {
-		ssize_t n = read(fd, buf + *len, META_MAX - *len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		*len += (size_t)n;
-	}
-}
-
-/* The metadata child (resolve() behind the parser sandbox) and its findings in m. This runs in
- * the pull worker, which may wait for its own child. */
 static int run_meta(const struct sp_pull_opts *o, const struct sp_image_ref *ref, struct sp_meta *m,
 		    struct sp_err *err)
 {
-	cleanup_free uint8_t *buf = NULL;
-	cleanup_close int fd = -1;
-	cleanup_pid pid_t pid = -1;
-	int sv[2], status, ret;
-	size_t len = 0;
+	struct sp_spawn_opts so = { .unconfined = !o->sandbox };
+	struct sp_child c;
+	int r, status;
 
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
-		return sp_pull_fail(err, SP_STAGE_PULL_MANIFEST, errno,
-				    "pull.manifest: socketpair");
-	pid = fork();
-	if (pid == 0) {
-		close(sv[0]);
-		meta_child(o, ref, sv[1]);
-	}
-	close(sv[1]);
-	fd = sv[0];
-	if (pid < 0)
-		return sp_pull_fail(err, SP_STAGE_PULL_MANIFEST, errno, "pull.manifest: fork");
-	buf = malloc(META_MAX);
-	if (!buf)
-		return sp_pull_fail(err, SP_STAGE_PULL_MANIFEST, ENOMEM, "pull.manifest");
-	read_meta(fd, buf, &len);
-	if (len == META_MAX) /* too much: the child is killed (cleanup_pid), the list refused */
-		return sp_pull_fail(err, SP_STAGE_PULL_MANIFEST, 0,
-				    "pull.manifest: the metadata child sent too much");
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	(void)steal_pid(&pid); /* reaped */
-	ret = sp_meta_decode(buf, len, m, err);
-	explicit_bzero(buf, len); /* the registry token may be in it */
-	if (ret < 0)
-		return -1;
-	if (m->error[0]) {
-		sp_meta_error(m, err);
+	if (sp_worker_spawn(&sp_pull_meta_worker, &so, &c, err) < 0)
+		return sp_pull_wrap(err, SP_STAGE_PULL_MANIFEST, "pull.manifest");
+	send_meta_job(c.fd, o, ref);
+	r = read_meta(c.fd, m, err);
+	if (r < 0)
+		sp_child_kill(&c); /* a malformed list: refused, its sender stopped */
+	status = sp_child_reap(&c);
+	if (r < 0)
+		return sp_pull_wrap(err, SP_STAGE_PULL_MANIFEST, "pull.manifest");
+	if (m->failed) {
+		*err = m->err;
 		return -1;
 	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
@@ -343,120 +171,6 @@ void sp_image_layer_dir(const char *store, const char *diff_id, char *out, size_
 	(void)snprintf(out, cap, "%s/%s", store, diff_id + 7);
 }
 
-struct fetch_ctx {
-	struct sp_registry *r;
-	const char *digest;
-};
-
-static int fetch_blob(void *ctx, sp_sink_fn sink, void *sink_arg, struct sp_err *err)
-{
-	struct fetch_ctx *f = ctx;
-
-	return sp_registry_blob_stream(f->r, f->digest, sink, sink_arg, err);
-}
-
-struct lmsg {	      /* layer process -> worker */
-	uint8_t kind; /* 'P' progress, 'D' done, 'E' error */
-	uint64_t a, b;
-	char msg[256];
-};
-
-struct running {
-	pid_t pid;
-	int fd;
-	size_t idx;
-	uint64_t progress;
-};
-
-#define CAPB(c) (1ull << (c))
-#define APPLIER_CAPS                                                                               \
-	(CAPB(CAP_CHOWN) | CAPB(CAP_DAC_OVERRIDE) | CAPB(CAP_DAC_READ_SEARCH) | CAPB(CAP_FOWNER) | \
-	 CAPB(CAP_FSETID) | CAPB(CAP_MKNOD) | CAPB(CAP_SETFCAP) | CAPB(CAP_SETUID) |               \
-	 CAPB(CAP_SETGID) | CAPB(CAP_SYS_CHROOT) | CAPB(CAP_SYS_ADMIN))
-
-static __attribute__((noreturn)) void layer_proc(const struct sp_pull_opts *o,
-						 const struct sp_image_ref *ref,
-						 const struct sp_meta *m, size_t i, int wfd,
-						 uint64_t max_layer)
-{
-	struct sp_registry *r = malloc(sizeof(*r));
-	struct lmsg out = { 0 };
-	struct sp_layer_result res;
-	struct sp_layer_job j = { 0 };
-	struct fetch_ctx fc;
-	char tmp[600], final[600];
-	struct sp_err err = { 0 };
-	int fd, ret;
-
-	if (!r)
-		_exit(3);
-	(void)prctl(PR_SET_PDEATHSIG, SIGKILL);
-	(void)signal(SIGPIPE, SIG_IGN);
-	memset(&res, 0, sizeof(res));
-	/* The applier keeps what writing a layer needs (ownership, modes, whiteout nodes, file
-	 * capabilities, trusted.overlay xattrs) and what making the parser child's sandbox needs
-	 * (namespaces and mounts, chroot, the switch to nobody); nothing else, in any set. */
-	if (o->sandbox && sp_caps_narrow(APPLIER_CAPS) < 0) {
-		(void)snprintf(out.msg, sizeof(out.msg), "pull.unpack: narrow capabilities: %s",
-			       strerror(errno));
-		out.kind = 'E';
-		(void)sp_write_all(wfd, &out, sizeof(out));
-		_exit(1);
-	}
-	setup_registry(r, o, ref);
-	if (m->token[0]) {
-		sp_registry_use_token(r, m->token, m->token_ttl);
-	}
-	sp_image_layer_dir(o->store, m->layers[i].diff_id, final, sizeof(final));
-	(void)snprintf(tmp, sizeof(tmp), "%s/.tmp-%s-%d", o->store, m->layers[i].diff_id + 7,
-		       (int)getpid());
-	fc.r = r;
-	fc.digest = m->layers[i].digest;
-	j.in_fd = -1;
-	j.fetch = fetch_blob;
-	j.fetch_ctx = &fc;
-	j.comp = (enum sp_compress)m->layers[i].comp;
-	j.blob_digest = m->layers[i].digest;
-	j.diff_id = m->layers[i].diff_id;
-	sp_tar_limits_default(&j.lim);
-	j.lim.max_total = j.lim.max_file = max_layer;
-	j.chown = o->chown;
-	j.sandbox = o->sandbox;
-	if (mkdir(tmp, 0755) < 0 || (fd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0) {
-		ret = sp_pull_fail(&err, SP_STAGE_PULL_UNPACK, errno, "pull.unpack: create %s",
-				   tmp);
-		(void)snprintf(out.msg, sizeof(out.msg), "%s", err.msg);
-	} else {
-		ret = sp_layer_unpack(&j, fd, &res, &err);
-		close(fd);
-		if (ret == 0 && rename(tmp, final) < 0) {
-			if (errno == EEXIST || errno == ENOTEMPTY) {
-				/* another pull of the pod finished the same layer first */
-				int sfd = open(o->store, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-				(void)sp_remove_tree_at(sfd, strrchr(tmp, '/') + 1, NULL);
-				close(sfd);
-			} else {
-				ret = sp_pull_fail(&err, SP_STAGE_PULL_UNPACK, errno,
-						   "pull.unpack: rename the layer into the store");
-			}
-		}
-		if (ret < 0) {
-			int sfd = open(o->store, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-			(void)sp_remove_tree_at(sfd, strrchr(tmp, '/') + 1, NULL);
-			close(sfd);
-			(void)snprintf(out.msg, sizeof(out.msg), "%s", err.msg);
-		}
-		out.a = res.blob_bytes;
-		out.b = res.tar_bytes;
-	}
-	sp_registry_wipe(r);
-	out.kind = ret < 0 ? 'E' : 'D';
-	(void)sp_write_all(wfd, &out, sizeof(out));
-	_exit(ret < 0 ? 1 : 0);
-}
-
 static double now_s(void)
 {
 	struct timespec ts;
@@ -470,93 +184,127 @@ static void human(uint64_t b, char *out, size_t cap)
 	(void)snprintf(out, cap, "%.1f MiB", (double)b / (1024.0 * 1024.0));
 }
 
-/* The layer workers of one pull: at most par at once, each reporting over its own pipe. */
+/* The layer workers of one pull: at most par at once, each reporting in frames. */
+struct running {
+	struct sp_child c;
+	struct sp_frame_rx rx;
+	size_t idx;
+};
+
 struct layers {
 	const struct sp_pull_opts *o;
-	const struct sp_image_ref *ref;
 	const struct sp_meta *m;
 	const bool *todo;
+	const struct sp_img_reg *reg; /* the pull's registry settings, with the metadata's token */
 	uint64_t max_layer;
 	unsigned par;
 	struct running run[16];
 	size_t nrun, next, total, done;
 };
 
-/* Forks workers for the next layers to fetch, up to the limit. */
+static void send_layer_job(const struct layers *l, int fd, size_t i)
+{
+	struct sp_img_layer_job job = {
+		.comp = (uint32_t)l->m->layers[i].comp,
+		.chown = l->o->chown,
+		.sandbox = l->o->sandbox,
+		.max_layer = l->max_layer,
+	};
+
+	(void)snprintf(job.digest, sizeof(job.digest), "%s", l->m->layers[i].digest);
+	(void)snprintf(job.diff_id, sizeof(job.diff_id), "%s", l->m->layers[i].diff_id);
+	(void)snprintf(job.store, sizeof(job.store), "%s", l->o->store);
+	/* A worker that failed before reading this has sent its error: it is read there. */
+	if (sp_img_send_reg(fd, l->reg, l->o->ca_pem, l->o->ca_len) == 0)
+		(void)sp_frame_send(fd, IMG_LAYER_JOB, &job, sizeof(job));
+}
+
+/* Spawns workers for the next layers to fetch, up to the limit. */
 static int layers_start(struct layers *l, struct sp_err *err)
 {
+	const struct sp_spawn_opts so = { .unconfined = !l->o->sandbox };
+
 	while (l->nrun < l->par && l->next < l->m->n) {
-		int p[2];
-		pid_t pid;
+		struct running *r = &l->run[l->nrun];
 
 		if (!l->todo[l->next]) {
 			l->next++;
 			continue;
 		}
-		if (pipe2(p, O_CLOEXEC) < 0)
-			return sp_pull_fail(err, SP_STAGE_PULL_LAYER, errno, "pull.layer: pipe");
-		pid = fork();
-		if (pid == 0) {
-			close(p[0]);
-			layer_proc(l->o, l->ref, l->m, l->next, p[1], l->max_layer);
+		if (sp_frame_rx_init(&r->rx, &sp_pull_layer_worker.out, false, err) < 0)
+			return sp_pull_wrap(err, SP_STAGE_PULL_LAYER, "pull.layer");
+		if (sp_worker_spawn(&sp_pull_layer_worker, &so, &r->c, err) < 0) {
+			sp_frame_rx_free(&r->rx);
+			return sp_pull_wrap(err, SP_STAGE_PULL_LAYER, "pull.layer");
 		}
-		close(p[1]);
-		if (pid < 0) {
-			close(p[0]);
-			return sp_pull_fail(err, SP_STAGE_PULL_LAYER, errno, "pull.layer: fork");
-		}
-		l->run[l->nrun++] = (struct running){ pid, p[0], l->next, 0 };
-		l->next++;
+		send_layer_job(l, r->c.fd, l->next);
+		r->idx = l->next++;
+		l->nrun++;
 	}
 	return 0;
 }
 
-/* Worker k reported (or died): 1 it goes on (a partial message), 0 done, -1 failed. */
+/* Worker k is readable: 1 it goes on (a partial frame), 0 done, -1 failed. */
 static int layer_report(struct layers *l, size_t k, struct sp_pull_result *res, struct sp_err *err)
 {
-	struct lmsg msg;
-	ssize_t n = read(l->run[k].fd, &msg, sizeof(msg));
+	struct running *r = &l->run[k];
+	const uint8_t *p;
+	uint32_t type, len, ref;
+	ssize_t n = sp_frame_rx_read(&r->rx, r->c.fd);
+	int f;
 
-	if (n == (ssize_t)sizeof(msg) && msg.kind == 'D') {
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return 1;
+	f = sp_frame_next(&r->rx, &type, &p, &len, err);
+	if (f < 0)
+		return sp_pull_wrap(err, SP_STAGE_PULL_LAYER, "pull.layer: layer %zu's worker",
+				    r->idx);
+	if (f == 1 && type == IMG_LAYER_DONE) {
+		uint64_t d[2];
+
+		memcpy(d, p, sizeof(d));
 		l->done++;
 		res->layers_fetched++;
-		res->bytes_fetched += msg.a;
-		res->bytes_unpacked += msg.b;
+		res->bytes_fetched += d[0];
+		res->bytes_unpacked += d[1];
 		return 0;
 	}
-	if (n == (ssize_t)sizeof(msg) && msg.kind == 'E') {
-		msg.msg[sizeof(msg.msg) - 1] = '\0';
-		return sp_error(err, 0, "%s", msg.msg);
-	}
+	if (f == 1) /* SP_FRAME_ERR: its words, escaped on the way in */
+		return sp_frame_err_decode(p, len, &ref, err), -1;
 	if (n <= 0)
 		return sp_pull_fail(err, SP_STAGE_PULL_LAYER, 0,
-				    "pull.layer: layer %zu's worker died", l->run[k].idx);
+				    "pull.layer: layer %zu's worker died", r->idx);
 	return 1;
+}
+
+static void layer_end(struct layers *l, size_t k, bool kill)
+{
+	if (kill)
+		sp_child_kill(&l->run[k].c);
+	(void)sp_child_reap(&l->run[k].c);
+	sp_frame_rx_free(&l->run[k].rx);
+	l->run[k] = l->run[--l->nrun];
 }
 
 /* Waits (a second at most) for reports and reaps the workers that reported. */
 static int layers_collect(struct layers *l, struct sp_pull_result *res, struct sp_err *err)
 {
 	struct pollfd pfd[16];
+	size_t n = l->nrun;
 	int ret = 0;
 
-	for (size_t k = 0; k < l->nrun; k++)
-		pfd[k] = (struct pollfd){ l->run[k].fd, POLLIN, 0 };
-	if (poll(pfd, l->nrun, 1000) < 0 && errno != EINTR)
+	for (size_t k = 0; k < n; k++)
+		pfd[k] = (struct pollfd){ l->run[k].c.fd, POLLIN, 0 };
+	if (poll(pfd, n, 1000) < 0 && errno != EINTR)
 		return sp_pull_fail(err, SP_STAGE_PULL_LAYER, errno, "pull.layer: poll");
-	for (size_t k = 0; k < l->nrun && ret == 0; k++) {
-		int status;
+	/* From the end, so that removing k leaves the entries before it where they were. */
+	for (size_t k = n; k-- > 0 && ret == 0;) {
+		int r;
 
-		if (!pfd[k].revents || (ret = layer_report(l, k, res, err)) > 0) {
-			ret = 0;
+		if (!pfd[k].revents || (r = layer_report(l, k, res, err)) > 0)
 			continue;
-		}
-		close(l->run[k].fd);
-		while (waitpid(l->run[k].pid, &status, 0) < 0 && errno == EINTR)
-			;
-		l->run[k] = l->run[--l->nrun];
-		pfd[k] = pfd[l->nrun];
-		k--;
+		layer_end(l, k, r < 0);
+		ret = r;
 	}
 	return ret;
 }
@@ -564,25 +312,26 @@ static int layers_collect(struct layers *l, struct sp_pull_result *res, struct s
 /* On failure: the workers still running are stopped. */
 static void layers_stop(struct layers *l)
 {
-	for (size_t k = 0; k < l->nrun; k++) {
-		int status;
-
-		kill(l->run[k].pid, SIGKILL);
-		close(l->run[k].fd);
-		while (waitpid(l->run[k].pid, &status, 0) < 0 && errno == EINTR)
-			;
-	}
-	l->nrun = 0;
+	while (l->nrun)
+		layer_end(l, l->nrun - 1, true);
 }
 
 static int run_layers(const struct sp_pull_opts *o, const struct sp_image_ref *ref,
 		      const struct sp_meta *m, const bool *todo, uint64_t max_layer,
 		      struct sp_pull_result *res, struct sp_err *err)
 {
-	struct layers l = { .o = o, .ref = ref, .m = m, .todo = todo, .max_layer = max_layer };
+	cleanup_free struct sp_img_reg *reg = calloc(1, sizeof(*reg));
+	struct layers l = { .o = o, .m = m, .todo = todo, .reg = reg, .max_layer = max_layer };
 	double start = now_s(), last = start;
 	int ret = 0;
 
+	if (!reg)
+		return sp_pull_fail(err, SP_STAGE_PULL_LAYER, ENOMEM, "pull.layer");
+	sp_img_reg_from_opts(reg, o, ref);
+	if (m->token[0]) { /* the metadata worker's is the newer */
+		(void)snprintf(reg->token, sizeof(reg->token), "%s", m->token);
+		reg->token_ttl = m->token_ttl;
+	}
 	l.par = o->parallel ? o->parallel : SP_IMAGE_DEFAULT_PARALLEL;
 	if (l.par > 16)
 		l.par = 16;
@@ -606,6 +355,7 @@ static int run_layers(const struct sp_pull_opts *o, const struct sp_image_ref *r
 					   PULL_TIMEOUT_S);
 	}
 	layers_stop(&l);
+	explicit_bzero(reg, sizeof(*reg));
 	return ret;
 }
 
@@ -690,7 +440,8 @@ static int pull_into(const struct sp_pull_opts *o, const struct sp_image_ref *re
 	bool todo[SP_IMG_MAX_LAYERS] = { 0 };
 	uint64_t have = 0;
 
-	if (run_meta(o, ref, m, err) < 0 || check_pinned(o, m->digest, err) < 0 ||
+	if (run_meta(o, ref, m, err) < 0 ||
+	    sp_pull_check_pinned(o->ref, o->pinned, o->npinned, m->digest, err) < 0 ||
 	    plan_layers(o, m, todo, res, &have, err) < 0 ||
 	    run_layers(o, ref, m, todo, o->max_layer_size ? o->max_layer_size : have, res, err) < 0)
 		return -1;
@@ -711,7 +462,6 @@ int sp_image_pull(const struct sp_pull_opts *o, struct sp_pull_result *res, stru
 	if (mkdir(o->store, 0700) < 0 && errno != EEXIST)
 		return sp_pull_fail(err, SP_STAGE_PULL_UNPACK, errno,
 				    "pull.unpack: create the layer store %s", o->store);
-	(void)curl_global_init(CURL_GLOBAL_DEFAULT);
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return sp_error(err, ENOMEM, "pull");

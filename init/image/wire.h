@@ -1,7 +1,22 @@
-/* The field lists a pull's processes send each other (wire.c): the metadata child's findings
- * for the pull worker, and the pull worker's result for PID 1 (driver.c). A list is records of
- * a u32 tag, a u32 length and that many bytes (host byte order: both ends are this binary). The
- * decoder checks lengths, counts and digest syntax and interprets nothing else. */
+/* The frames a pull's processes send each other (lib/worker.h frames; wire.c):
+ *
+ *   PID 1 (driver.c) -> pull worker (worker.c): IMG_PULL_REQ, IMG_PINNED..., IMG_INSECURE...,
+ *       IMG_AUTH, IMG_EXTRA_CA, then IMG_GO. Back: the result (below), or an error frame.
+ *   pull worker (pull.c) -> metadata worker (meta.c): IMG_REG, IMG_CA, IMG_PINNED..., IMG_GO.
+ *       Back: IMG_HEAD, an IMG_LAYER per layer, the configuration, IMG_TOKEN, IMG_END; or an
+ *       error frame.
+ *   pull worker -> layer worker (layer.c, the applier): IMG_REG, IMG_CA, IMG_LAYER_JOB. Back:
+ *       IMG_LAYER_DONE or an error frame.
+ *   layer worker -> parser worker (layer.c): [IMG_REG, IMG_CA,] IMG_PARSE. Back: IMG_ENTRY and
+ *       IMG_DATA records, then IMG_TAR_DONE, or an error frame.
+ *   PID 1 -> release worker (worker.c): IMG_RELEASE. Nothing back.
+ *
+ * The result for PID 1 is IMG_HEAD (digest, mount id), the configuration (IMG_ENTRYPOINT, IMG_CMD
+ * and IMG_ENV once per entry, IMG_WORKDIR, IMG_USER), IMG_TOKEN when there is one, what the
+ * image's user resolved to (IMG_IDS, or an error frame with ref SP_IMG_REF_USER, the pin's
+ * message), then IMG_END. Every fixed record has an exact size and every string a bound; the
+ * decoder (sp_img_take) checks lengths, counts, NULs and digest syntax and interprets nothing
+ * else. */
 #ifndef SEALPOD_IMAGE_WIRE_H
 #define SEALPOD_IMAGE_WIRE_H
 
@@ -9,41 +24,105 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "image/image.h"
 #include "image/manifest.h"
+#include "image/tar.h"
 #include "lib/err.h"
+#include "lib/validate.h"
+#include "lib/worker.h"
 
-enum sp_wire_tag {
-	T_DIGEST = 1,
-	T_CONFIG_DIGEST,
-	T_LAYER_DIGEST,
-	T_LAYER_COMP,
-	T_LAYER_SIZE,
-	T_DIFF_ID,
-	T_ENTRYPOINT,
-	T_CMD,
-	T_ENV,
-	T_WORKDIR,
-	T_USER,
-	T_TOKEN,
-	T_TOKEN_TTL,
-	T_ERROR,
-	T_ERROR_CODE, /* u64: the error's kind | its stage << 8 (lib/err.h) */
-	T_MNT_ID,     /* u64, the result only: the id of the overlay mount the pull worker made */
+enum sp_img_frame {
+	/* to a worker */
+	IMG_PULL_REQ = 1, /* struct sp_img_pull_req */
+	IMG_PINNED,	  /* char[72]: a digest the policy pins */
+	IMG_INSECURE,	  /* char[256]: a registry reachable over plain http */
+	IMG_AUTH,	  /* containers-auth.json (secret) */
+	IMG_EXTRA_CA,	  /* PEM trusted besides the bundle */
+	IMG_GO,		  /* the request is complete */
+	IMG_REG,	  /* struct sp_img_reg */
+	IMG_CA,		  /* the whole CA bundle, PEM */
+	IMG_LAYER_JOB,	  /* struct sp_img_layer_job */
+	IMG_PARSE,	  /* struct sp_img_parse */
+	IMG_RELEASE,	  /* char[700]: an upper dir to remove */
+	/* from a worker */
+	IMG_HEAD = 32, /* struct sp_img_head */
+	IMG_LAYER,     /* struct sp_img_layer */
+	IMG_ENTRYPOINT,
+	IMG_CMD,
+	IMG_ENV,
+	IMG_WORKDIR,
+	IMG_USER,
+	IMG_TOKEN,	/* struct sp_img_token */
+	IMG_IDS,	/* uint32_t[2]: uid, gid */
+	IMG_END,	/* nothing: what came before is complete */
+	IMG_LAYER_DONE, /* uint64_t[2]: blob bytes, tar bytes */
+	IMG_ENTRY,	/* a tar entry record (layer.c) */
+	IMG_DATA,	/* file content (layer.c) */
+	IMG_TAR_DONE,	/* the parser's digests and counts (layer.c) */
 };
 
-struct sp_wire {
-	uint8_t *p;
-	size_t len, cap;
-	bool oom;
+#define SP_IMG_REF_MAX	  1023		    /* bytes of an image reference */
+#define SP_IMG_TOKEN_MAX  8192		    /* a bearer token, NUL included */
+#define SP_IMG_CA_MAX	  ((size_t)3 << 20) /* the bundle, initdata's CA, the test CA */
+#define SP_IMG_AUTH_MAX	  ((size_t)1 << 20)
+#define SP_IMG_MAX_PINNED 256
+#define SP_IMG_MAX_INSEC  16
+#define SP_IMG_REF_USER	  1u /* an error frame's ref: the image's user, not the pull */
+#define SP_IMG_UPDIR_MAX  700
+
+/* The registry and its credentials, for a worker that talks to it. Secrets: wiped. */
+struct sp_img_reg {
+	char ref[SP_IMG_REF_MAX + 1];
+	uint8_t insecure, has_creds, pad[6];
+	char user[256], pass[256];
+	char token[SP_IMG_TOKEN_MAX];
+	uint64_t token_ttl;
 };
 
-void sp_wire_put(struct sp_wire *w, uint32_t tag, const void *d, size_t n);
-void sp_wire_str(struct sp_wire *w, uint32_t tag, const char *s);
-void sp_wire_u64(struct sp_wire *w, uint32_t tag, uint64_t v);
-/* An error: its message (T_ERROR) and its kind and stage (T_ERROR_CODE). */
-void sp_wire_error(struct sp_wire *w, const struct sp_err *err);
+struct sp_img_pull_req {
+	char cid[SP_ID_MAX + 1];
+	char ref[SP_IMG_REF_MAX + 1];
+	char mount_point[SP_PATH_MAX + 1];
+	char pod[512];
+	uint32_t parallel;
+	uint8_t test_overlay, pad[3];
+	char token[SP_IMG_TOKEN_MAX]; /* this repository's token from an earlier pull, or "" */
+	uint64_t token_ttl;
+};
 
-/* What the metadata child found. */
+struct sp_img_layer_job {
+	char digest[SP_DIGEST_LEN + 1], diff_id[SP_DIGEST_LEN + 1];
+	uint32_t comp; /* enum sp_compress */
+	uint8_t chown, sandbox, pad[2];
+	uint64_t max_layer;
+	char store[512];
+};
+
+struct sp_img_parse {
+	char blob_digest[SP_DIGEST_LEN + 1], diff_id[SP_DIGEST_LEN + 1];
+	uint32_t comp;
+	uint32_t pad;
+	struct sp_tar_limits lim;
+};
+
+struct sp_img_head {
+	char digest[SP_DIGEST_LEN + 1], config_digest[SP_DIGEST_LEN + 1]; /* config: meta only */
+	uint64_t mnt_id; /* result only: the overlay mount the pull worker made */
+};
+
+struct sp_img_layer {
+	char digest[SP_DIGEST_LEN + 1], diff_id[SP_DIGEST_LEN + 1];
+	uint32_t comp;
+	uint32_t pad;
+	uint64_t size;
+};
+
+struct sp_img_token {
+	uint64_t ttl;
+	char token[SP_IMG_TOKEN_MAX]; /* printable, NUL-terminated */
+};
+
+/* What a metadata worker found, or what a pull worker made: decoded by sp_img_take. */
 struct sp_meta {
 	char digest[72], config_digest[72];
 	size_t n;
@@ -52,20 +131,55 @@ struct sp_meta {
 		int comp;
 		uint64_t size;
 	} layers[SP_IMG_MAX_LAYERS];
-	size_t nd; /* diff_ids decoded */
 	char **entrypoint, **cmd, **env;
 	size_t n_entrypoint, n_cmd, n_env;
 	char *workdir, *user;
-	char token[8192];
+	char token[SP_IMG_TOKEN_MAX];
 	uint64_t token_ttl;
-	char error[256];
-	uint8_t error_kind, error_stage; /* T_ERROR_CODE, checked against lib/err.h's ranges */
-	uint64_t mnt_id;		 /* T_MNT_ID */
+	uint64_t mnt_id;
+	bool have_head, have_ids, ended, failed;
+	int user_ret; /* the image's user: 0 with uid, gid; -1 with user_err */
+	uint32_t uid, gid;
+	struct sp_err user_err;
+	struct sp_err err; /* failed: the worker's error */
 };
 
-/* Decodes the metadata child's list into m (zeroed by the caller). */
-int sp_meta_decode(const uint8_t *p, size_t len, struct sp_meta *m, struct sp_err *err);
+enum sp_img_stream { SP_IMG_META, SP_IMG_RESULT };
+
+/* The frame types of the metadata worker's and the pull worker's output, and their tables. */
+#define SP_IMG_META_NTYPES   9
+#define SP_IMG_RESULT_NTYPES 9
+extern const struct sp_frame_type sp_img_meta_types[SP_IMG_META_NTYPES];
+extern const struct sp_frame_type sp_img_result_types[SP_IMG_RESULT_NTYPES];
+extern const struct sp_frame_table sp_img_meta_out, sp_img_result_out;
+
+/* One frame of a metadata worker's (META) or a pull worker's (RESULT) output into m (zeroed by
+ * the caller): 1 when the stream is complete (IMG_END, checked: m->failed false; or an error
+ * frame with ref 0: m->failed, m->err), 0 when more is to come, -1 with err when it is
+ * malformed. */
+int sp_img_take(struct sp_meta *m, enum sp_img_stream which, uint32_t type, const uint8_t *p,
+		uint32_t len, struct sp_err *err);
 void sp_meta_free(struct sp_meta *m);
+/* A complete result (sp_img_take gave 1, not failed) as the pull's result: its strings move
+ * from m into r (sp_pull_result_free). */
+void sp_img_result(struct sp_meta *m, struct sp_pull_result *r);
 void sp_strv_free(char **v);
+
+/* Sends the image configuration and the token (IMG_ENTRYPOINT ... IMG_TOKEN) of m. */
+int sp_img_send_config(int fd, char *const *entrypoint, char *const *cmd, char *const *env,
+		       const char *workdir, const char *user, const char *token, uint64_t ttl);
+
+/* A pull worker's result r, whole: IMG_HEAD to IMG_END (the pull worker, worker.c). */
+int sp_img_send_result(int fd, const struct sp_pull_result *r);
+
+/* The registry settings of o for ref (credentials looked up in o's auth file), and the other
+ * way: r set up from w (the CA borrowed). */
+struct sp_registry;
+void sp_img_reg_from_opts(struct sp_img_reg *w, const struct sp_pull_opts *o,
+			  const struct sp_image_ref *ref);
+int sp_img_reg_setup(struct sp_registry *r, const struct sp_img_reg *w, const char *ca,
+		     size_t ca_len, struct sp_err *err);
+/* Sends IMG_REG and IMG_CA. */
+int sp_img_send_reg(int fd, const struct sp_img_reg *w, const char *ca, size_t ca_len);
 
 #endif

@@ -1,12 +1,6 @@
 #define _GNU_SOURCE
 #include "lib/caps.h"
 
-#include <errno.h>
-#include <linux/capability.h>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
 #include <stddef.h>
 #include <string.h>
 
@@ -72,23 +66,4 @@ int sp_cap_from_name(const char *name)
 const char *sp_cap_name(int cap)
 {
 	return cap >= 0 && cap <= SP_CAP_LAST ? cap_names[cap] : "?";
-}
-
-int sp_caps_narrow(uint64_t keep)
-{
-	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
-	struct __user_cap_data_struct d[2];
-
-	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL)
-		return -1;
-	for (int c = 0; c <= 63; c++)
-		if (!(keep & (1ull << c)) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 &&
-		    errno != EINVAL)
-			return -1;
-	memset(d, 0, sizeof(d));
-	d[0].effective = d[0].permitted = (uint32_t)keep;
-	d[1].effective = d[1].permitted = (uint32_t)(keep >> 32);
-	if (syscall(SYS_capset, &h, d) < 0)
-		return -1;
-	return prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
 }

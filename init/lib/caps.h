@@ -1,5 +1,6 @@
 /* Linux capability names and the default set a container gets without the policy's consent.
- * One table for the policy (which capabilities need consent) and the runtime (which it grants). */
+ * One table for the policy (which capabilities need consent) and the runtime (which it grants).
+ * A worker's capabilities are narrowed by lib/confine.h. */
 #ifndef SEALPOD_LIB_CAPS_H
 #define SEALPOD_LIB_CAPS_H
 
@@ -15,9 +16,5 @@ extern const uint64_t sp_cap_default_set;
 int sp_cap_from_name(const char *name);
 /* 21 -> "CAP_SYS_ADMIN"; "?" when out of range. */
 const char *sp_cap_name(int cap);
-/* The calling process keeps only the capabilities in keep (bit N = capability N), in every set,
- * the bounding set included (ambient cleared), and sets no_new_privs. 0 or -1 with errno. For
- * PID 1's worker processes, which must not hold more than their work needs. */
-int sp_caps_narrow(uint64_t keep);
 
 #endif

@@ -58,6 +58,17 @@ static int set_caps(uint64_t keep, struct sp_err *err)
 	return 0;
 }
 
+/* The permitted set now: what a deferred root may hold on to at most. */
+static uint64_t permitted(void)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[2];
+
+	if (syscall(SYS_capget, &h, d) < 0)
+		return 0;
+	return (uint64_t)d[0].permitted | (uint64_t)d[1].permitted << 32;
+}
+
 int sp_confine_caps(uint64_t keep, struct sp_err *err)
 {
 	if (drop_bounding(keep, err) < 0 || set_caps(keep, err) < 0)
@@ -144,7 +155,11 @@ static int fill_root(const struct sp_confine *c, struct sp_err *err)
 		if (e->path[0] != '/' ||
 		    (size_t)snprintf(dst, sizeof(dst), "%s%s", ROOT_DIR, e->path) >= sizeof(dst))
 			return sp_error(err, EINVAL, "confine: path %s", e->path);
-		if ((e->how == SP_CONFINE_COPY ? copy_in(e, dst, err) : bind_in(e, dst, err)) < 0)
+		if (e->how == SP_CONFINE_DIR && mkdirs(e->path, true) < 0)
+			return sp_error(err, errno, "confine: mkdir %s", dst);
+		if (e->how == SP_CONFINE_COPY && copy_in(e, dst, err) < 0)
+			return -1;
+		if (e->how == SP_CONFINE_BIND && bind_in(e, dst, err) < 0)
 			return -1;
 	}
 	return 0;
@@ -210,13 +225,15 @@ static int load_filter(const struct sp_confine *c, struct sp_err *err)
 
 /* --- the phases -------------------------------------------------------------------------------- */
 
-static int set_limits(const struct sp_confine *c, struct sp_err *err)
+/* RLIMIT_CORE 0 from the start; the spec's limits once the root is built (RLIMIT_FSIZE 0 would
+ * stop its copies). */
+static int set_limits(const struct sp_confine *c, bool spec, struct sp_err *err)
 {
 	struct rlimit none = { 0, 0 };
 
-	if (setrlimit(RLIMIT_CORE, &none) < 0)
+	if (!spec && setrlimit(RLIMIT_CORE, &none) < 0)
 		return sp_error(err, errno, "confine: RLIMIT_CORE");
-	for (size_t i = 0; i < c->nrlimits; i++) {
+	for (size_t i = 0; spec && i < c->nrlimits; i++) {
 		struct rlimit rl = { c->rlimits[i].cur, c->rlimits[i].max };
 
 		if (setrlimit(c->rlimits[i].resource, &rl) < 0)
@@ -255,7 +272,7 @@ static int finish(const struct sp_confine *c, struct sp_err *err)
 		return -1;
 	if (drop_bounding(c->caps, err) < 0 || set_ids(c, err) < 0 || set_caps(c->caps, err) < 0)
 		return -1;
-	return 0;
+	return set_limits(c, true, err);
 }
 
 int sp_confine_child(const struct sp_confine *c, struct sp_err *err)
@@ -264,9 +281,10 @@ int sp_confine_child(const struct sp_confine *c, struct sp_err *err)
 
 	if (c->set_ids)
 		hold |= CAPBIT(CAP_SETUID) | CAPBIT(CAP_SETGID);
+	hold &= permitted();
 	if (c->name)
 		(void)prctl(PR_SET_NAME, c->name, 0, 0, 0);
-	if (set_limits(c, err) < 0)
+	if (set_limits(c, false, err) < 0)
 		return -1;
 	if (c->unshare && unshare(c->unshare) < 0)
 		return sp_error(err, errno, "confine: unshare 0x%x", (unsigned)c->unshare);

@@ -2,16 +2,16 @@
  * of worker, applied by lib/worker.c between the fork and the exec (and the seccomp filter right
  * after the exec, before the worker reads a byte from anyone).
  *
- * What a spec can say, in the order it is applied:
- *   - rlimits (RLIMIT_CORE is always 0);
+ * What a spec can say, in the order it is applied (RLIMIT_CORE is 0 from the start):
  *   - namespaces to unshare (CLONE_NEW*);
  *   - an empty root: a read-only tmpfs (nosuid, nodev, noexec) entered with pivot_root, the old
  *     root detached, holding only the listed paths, each copied (a regular file of at most
- *     64 KiB, read-only) or bind-mounted (a directory or a device node, nosuid and noexec) at the
- *     same path. Needs CLONE_NEWNS in unshare;
+ *     64 KiB, read-only), bind-mounted (a directory or a device node, nosuid and noexec) at the
+ *     same path, or an empty directory. Needs CLONE_NEWNS in unshare;
  *   - uid and gid (supplementary groups emptied);
  *   - the capabilities kept, in every set (effective, permitted, inheritable cleared, ambient
  *     cleared, and the bounding set, so that not even an exec gets more back);
+ *   - rlimits;
  *   - no_new_privs and PR_SET_DUMPABLE 0, always;
  *   - a seccomp allow-list as data: every syscall outside the lists fails with EPERM (not a kill:
  *     the worker then reports a stage error with the errno instead of just vanishing).
@@ -35,6 +35,7 @@
 enum sp_confine_how {
 	SP_CONFINE_COPY, /* a regular file (<= 64 KiB), copied read-only */
 	SP_CONFINE_BIND, /* a directory or a device node, bind-mounted nosuid,noexec */
+	SP_CONFINE_DIR,	 /* an empty directory (where copies may or may not land) */
 };
 
 struct sp_confine_path {

@@ -12,8 +12,6 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-#include "lib/log.h"
-
 #define HDR	     sizeof(struct sp_frame_hdr)
 #define FIRST_BUFFER ((size_t)64 << 10)
 
@@ -58,6 +56,28 @@ void sp_frame_err_encode(uint32_t ref, const struct sp_err *err, struct sp_frame
 	out->detail[sizeof(out->detail) - 1] = '\0';
 }
 
+/* A worker's text as it may be shown: every byte outside printable ASCII as \xNN. Honest text
+ * (the worker escaped what it quoted already) passes unchanged, backslashes included. */
+static void clean(char *dst, size_t cap, const char *src, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+
+	for (size_t i = 0; i < len && o + 5 <= cap; i++) {
+		unsigned char c = (unsigned char)src[i];
+
+		if (c >= 0x20 && c < 0x7f) {
+			dst[o++] = (char)c;
+			continue;
+		}
+		dst[o++] = '\\';
+		dst[o++] = 'x';
+		dst[o++] = hex[c >> 4];
+		dst[o++] = hex[c & 15];
+	}
+	dst[o] = '\0';
+}
+
 int sp_frame_err_decode(const void *p, size_t len, uint32_t *ref, struct sp_err *err)
 {
 	struct sp_frame_err f;
@@ -69,15 +89,15 @@ int sp_frame_err_decode(const void *p, size_t len, uint32_t *ref, struct sp_err 
 	memcpy(&f, p, sizeof(f));
 	ml = strnlen(f.msg, sizeof(f.msg));
 	dl = strnlen(f.detail, sizeof(f.detail));
-	if (ml == sizeof(f.msg) || dl == sizeof(f.detail) || f.kind > SP_E_UNSUPPORTED ||
+	if (ml == 0 || ml == sizeof(f.msg) || dl == sizeof(f.detail) || f.kind > SP_E_UNSUPPORTED ||
 	    f.stage >= SP_STAGE_COUNT)
 		return sp_error(err, 0, "frame: a malformed error frame");
 	*ref = f.ref;
 	err->errnum = f.errnum >= 0 && f.errnum < 4096 ? f.errnum : 0;
 	err->kind = f.kind;
 	err->stage = f.stage;
-	sp_log_escape(err->msg, sizeof(err->msg), f.msg, ml);
-	sp_log_escape(err->detail, sizeof(err->detail), f.detail, dl);
+	clean(err->msg, sizeof(err->msg), f.msg, ml);
+	clean(err->detail, sizeof(err->detail), f.detail, dl);
 	explicit_bzero(&f, sizeof(f));
 	return 0;
 }

@@ -166,8 +166,11 @@ int sp_worker_spawn(const struct sp_worker_def *def, const struct sp_spawn_opts 
 	if (c->pidfd < 0) {
 		int e = errno;
 
-		(void)kill(c->pid, SIGKILL); /* not reaped yet: the caller has not waited */
-		(void)sp_child_reap(c);
+		/* Not reaped yet (the caller has not waited): the pid is still this child's. Its
+		 * parent's reaper collects it; nothing here waits (PID 1 never does). */
+		(void)kill(c->pid, SIGKILL);
+		close(steal_fd(&c->fd));
+		c->pid = -1;
 		return sp_error(err, e, "worker %s: pidfd_open", def->name);
 	}
 	return 0;
@@ -226,7 +229,9 @@ void sp_worker_main(int argc, char **argv, const struct sp_worker_def *const *de
 		_exit(1);
 	if (!ctx.def)
 		child_fail(SP_WORKER_FD, 127, 0, "no such worker in this binary", NULL);
-	(void)fcntl(SP_WORKER_FD, F_SETFD, FD_CLOEXEC); /* not for what the worker execs */
+	/* Not for what the worker execs (mke2fs): it passes on what it means to. */
+	for (int fd = SP_WORKER_FD; fd < next + (strchr(argv[5], 'k') ? 1 : 0) + (int)nfds; fd++)
+		(void)fcntl(fd, F_SETFD, FD_CLOEXEC);
 	sp_log_set_sinks(2, strchr(argv[5], 'k') ? next++ : -1);
 	sp_log_set_level(strchr(argv[5], 'd') ? SP_LOG_DEBUG : SP_LOG_INFO);
 	for (long i = 0; i < nfds; i++)
@@ -304,12 +309,15 @@ static void maybe_done(struct sp_worker *w)
 		w->done(w->arg, w->failed ? -1 : 0, w->failed ? &w->why : NULL);
 }
 
+/* Nothing more can come: a worker that closed its socket but lives on is killed, so that it is
+ * gone and done comes. */
 static void sock_gone(struct sp_worker *w)
 {
 	if (w->eof)
 		return;
 	w->eof = true;
 	sp_loop_release(w->loop, &w->sock);
+	kill_now(w);
 	maybe_done(w);
 }
 

@@ -74,8 +74,9 @@ struct sp_frame_table {
 /* The header h is one t accepts: 0, or -1 with err (kind SP_E_INVALID) saying why. */
 int sp_frame_check(const struct sp_frame_table *t, const struct sp_frame_hdr *h,
 		   struct sp_err *err);
-/* The payload of an SP_FRAME_ERR frame into *ref and err: msg and detail escaped (they come
- * from a process that may have been taken over), kind and stage within lib/err.h's ranges.
+/* The payload of an SP_FRAME_ERR frame into *ref and err: every byte of msg and detail outside
+ * printable ASCII escaped as \xNN (they come from a process that may have been taken over;
+ * honest text passes unchanged), kind and stage within lib/err.h's ranges, a message there.
  * 0, or -1 (malformed: err then says so, kind SP_E_INTERNAL). */
 int sp_frame_err_decode(const void *p, size_t len, uint32_t *ref, struct sp_err *err);
 /* err as an SP_FRAME_ERR payload. */
@@ -181,7 +182,8 @@ struct sp_worker_start {
 	const struct sp_worker_def *def;
 	struct sp_spawn_opts spawn;
 	sp_worker_frame_fn on_frame;
-	/* Once, from the loop, when the worker is gone (its socket at EOF and the process exited):
+	/* Once, from the loop, when the worker is gone (its socket at EOF and the process exited;
+	 * one that closes its socket is killed):
 	 * ret 0 when its stream ended cleanly (whether it sent what the caller needed is the
 	 * caller's to judge from the frames); -1 with err when it broke the protocol, died inside
 	 * a frame, was killed with sp_worker_kill, or could not be watched. PID 1's reaper collects

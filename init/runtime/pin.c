@@ -142,7 +142,7 @@ static int check_user(const struct sp_rt_image_config *cfg, const struct sp_rt_p
 {
 	uint32_t uid, gid;
 
-	if (sp_rt_image_user(cfg->user, rootfd, &uid, &gid, err) < 0)
+	if (sp_rt_image_user_resolved(cfg, &uid, &gid, err) < 0)
 		return sp_error_wrap(err, PIN "user");
 	if (pp->uid != uid || pp->gid != gid)
 		return sp_fail(err, SP_E_DENIED, 0,

@@ -249,18 +249,23 @@ struct sp_rt_image_config {
 	const char *workdir;
 	const char *user; /* OCI config.User: "", "uid", "name", "uid:gid", "name:group", ... */
 	const char *digest;
+	/* What user resolves to in the image's own /etc/passwd and /etc/group, looked up by the
+	 * pull worker (image/userdb.c, sp_image_user): user_ret 0 with uid and gid, or -1 with
+	 * user_err (the pin then refuses with it). PID 1 reads nothing of the image. Without
+	 * user_resolved the pin refuses: nobody looked it up. */
+	bool user_resolved;
+	int user_ret;
+	uint32_t uid, gid;
+	struct sp_err user_err;
 };
 /* A copy in one allocation (free() it), or NULL for NULL strings, more than SP_RT_MAX_ARGS
  * entries in a list, a string over 64 KiB, over 1 MiB in all, or no memory. */
 struct sp_rt_image_config *sp_rt_image_config_dup(const struct sp_rt_image_config *cfg);
-/* The uid and gid the image's User names; names are looked up in etc/passwd and etc/group
- * beneath rootfd (-1: names are refused). */
-int sp_rt_image_user(const char *user, int rootfd, uint32_t *uid, uint32_t *gid,
-		     struct sp_err *err);
-/* The same from the files' contents (NUL-terminated; NULL: cannot be read). Parses image bytes:
- * fuzzed by tests/fuzz/fuzz_image_user.c. */
-int sp_rt_image_user_db(const char *user, const char *passwd, const char *group, uint32_t *uid,
-			uint32_t *gid, struct sp_err *err);
+/* The uid and gid the image's User resolved to: the pull worker looked them up in the image's
+ * own /etc/passwd and /etc/group (image/userdb.c) and sent them with the pull's result. -1 with
+ * the lookup's error, or SP_E_DENIED when nobody looked it up. */
+int sp_rt_image_user_resolved(const struct sp_rt_image_config *cfg, uint32_t *uid, uint32_t *gid,
+			      struct sp_err *err);
 /* 0 when pin is off or pp's args, env, cwd, user and additional gids agree with cfg (NULL:
  * none, refused when pinning); else -1 with err naming the field, never the image's value
  * (SP_E_DENIED, or another kind). pin.c has the rules. */

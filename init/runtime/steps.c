@@ -410,6 +410,12 @@ static int keep_pulled(struct sp_ctr *c, const struct sp_pulled *p, struct sp_er
 		.workdir = res->workdir,
 		.user = res->user,
 		.digest = res->digest,
+		/* resolved by the pull worker in the image's own files: PID 1 reads none of them */
+		.user_resolved = true,
+		.user_ret = res->user_ret,
+		.uid = res->uid,
+		.gid = res->gid,
+		.user_err = res->user_err,
 	};
 
 	c->mount = p->mount; /* released with the record from now on */
@@ -641,6 +647,14 @@ static struct sp_rt_image_config *test_image_config(void)
 	c.user = test_str(o, "User");
 	c.workdir = test_str(o, "WorkingDir");
 	c.digest = "sha256:test-overlay-bundle";
+	{
+		/* The test overlay's bundle, on the initramfs: no pull worker looked its user up. */
+		cleanup_close int root =
+			open(TEST_BUNDLE_ROOTFS, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+		c.user_ret = sp_image_user(c.user, root, &c.uid, &c.gid, &c.user_err);
+		c.user_resolved = true;
+	}
 	copy = sp_rt_image_config_dup(&c);
 	if (!copy)
 		sp_warn("runtime", "%s: refused", TEST_BUNDLE_IMAGE_CONFIG);

@@ -66,4 +66,8 @@ void sp_storage_blk_release(struct sp_blk *b);
  * (a directory beneath the shared-files path). */
 int sp_storage_sandboxfs_prepare(const Grpc__Storage *s, bool local, struct sp_err *err);
 
+/* The format and teardown worker's table entry (worker.c), for /init's list of workers. */
+struct sp_worker_def;
+extern const struct sp_worker_def sp_storage_worker;
+
 #endif

@@ -100,18 +100,20 @@ int sp_storage_format(const struct sp_fmt_req *r, struct sp_fmt_times *t, struct
 /* Unmounts target (when set) and removes dm_name. Synchronous, for a worker too. */
 int sp_storage_teardown(const char *target, const char *dm_name, struct sp_err *err);
 
-/* --- worker.c: a child process reporting over a pipe on PID 1's loop ------------------------ */
+/* --- worker.c: a worker process (lib/worker.h) reporting on PID 1's loop ---------------------- */
 
 struct sp_fmt_job;
+enum { SP_FMT_REQ = 1 };  /* to the worker: the request (and whether to tear down) */
+enum { SP_FMT_DONE = 1 }; /* from it: struct sp_fmt_times, or an error frame */
 typedef void (*sp_fmt_done_fn)(void *arg, int ret, const struct sp_err *err,
 			       const struct sp_fmt_times *t);
-/* Forks a worker that formats r (or, with teardown set, tears it down) and calls done on the
- * loop when it reports or dies. Returns the worker handle or NULL with err. */
+/* Spawns a worker that formats r (or, with teardown set, tears it down) and calls done on the
+ * loop when it reported and is gone. Returns the handle or NULL with err. */
 struct sp_fmt_job *sp_fmt_start(struct sp_loop *loop, const struct sp_fmt_req *r, bool teardown,
 				sp_fmt_done_fn done, void *arg, struct sp_err *err);
 /* Forget the worker's report (the requester went away); the process runs to its end and what
  * it made is torn down by a second worker then. */
-void sp_fmt_abandon(struct sp_fmt_job *w);
+void sp_fmt_abandon(struct sp_fmt_job *j);
 
 /* --- pod.c / kata.c ------------------------------------------------------------------------- */
 /* Who waits for the pod storage or for a Kata storage job (storage.h). */
@@ -127,9 +129,10 @@ void sp_storage_note_trusted(const char *dir);
 /* Kernel name of the standalone pod disk, NULL when there is none. */
 const char *sp_storage_pod_disk(void);
 
-/* The worker's capabilities (worker.c): every one outside keep leaves every set, bounding and
- * ambient included, and no_new_privs is set. Irreversible. */
+/* The worker's capabilities (worker.c): every one outside them leaves every set, bounding and
+ * ambient included, and no_new_privs is set (sp_storage_confine). */
+struct sp_confine;
 extern const uint64_t sp_storage_worker_caps;
-int sp_storage_narrow_caps(uint64_t keep);
+extern const struct sp_confine sp_storage_confine;
 
 #endif

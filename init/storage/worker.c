@@ -1,7 +1,7 @@
-/* Format and teardown workers: child processes of PID 1 that do the blocking work (libcryptsetup,
- * mke2fs, mount, umount) and report one fixed-size message over a pipe that PID 1's loop
- * watches, so the control port keeps answering meanwhile. PID 1's reaper collects the exit; the
- * report (or its absence at EOF) is what counts.
+/* Format and teardown workers: processes PID 1 spawns (lib/worker.h: a fresh exec of /init) to do
+ * the blocking work (libcryptsetup, mke2fs, mount, umount), each reporting one frame that PID 1's
+ * loop delivers, so the control port keeps answering meanwhile. The report (or its absence once
+ * the worker is gone) is what counts.
  *
  * A worker keeps only the capabilities the work needs (sp_storage_worker_caps), in every set
  * including the bounding set, so mke2fs, which it executes, gets no more; and no_new_privs.
@@ -15,191 +15,170 @@
  * and the disk). */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
+#include <linux/capability.h>
 #include <stdlib.h>
 #include <string.h>
-#include <linux/capability.h>
-#include <sys/epoll.h>
-#include <sys/prctl.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
-#include "lib/cleanup.h"
-#include "lib/fileio.h"
-#include "lib/caps.h"
+#include "lib/confine.h"
 #include "lib/log.h"
+#include "lib/worker.h"
 #include "storage/storage_int.h"
 
-struct report {
-	int32_t ret;
-	struct sp_fmt_times t;
-	char msg[256];
+#define F_REQ  SP_FMT_REQ
+#define F_DONE SP_FMT_DONE
+
+struct fmt_wire_req {
+	struct sp_fmt_req req;
+	uint32_t teardown;
 };
 
 struct sp_fmt_job {
-	struct sp_watch watch;
+	struct sp_worker *w;
 	struct sp_loop *loop;
 	sp_fmt_done_fn done;
 	void *arg;
 	struct sp_fmt_req req;
 	bool teardown, abandoned, reported;
-	struct report rep;
-	size_t got;
+	bool got;	   /* a report came: F_DONE, or an error */
+	struct sp_err err; /* the error it reported */
+	struct sp_fmt_times t;
 };
 
-#define CAPBIT(c) (1ull << (c))
-const uint64_t sp_storage_worker_caps = CAPBIT(CAP_SYS_ADMIN) | CAPBIT(CAP_IPC_LOCK) |
-					CAPBIT(CAP_MKNOD);
+#define CAPBIT(c)    (1ull << (c))
+#define STORAGE_CAPS (CAPBIT(CAP_SYS_ADMIN) | CAPBIT(CAP_IPC_LOCK) | CAPBIT(CAP_MKNOD))
+const uint64_t sp_storage_worker_caps = STORAGE_CAPS;
 
-int sp_storage_narrow_caps(uint64_t keep)
+const struct sp_confine sp_storage_confine = {
+	.name = "sp-storage",
+	.caps = STORAGE_CAPS,
+};
+
+static const struct sp_frame_type in_types[] = {
+	{ F_REQ, sizeof(struct fmt_wire_req), sizeof(struct fmt_wire_req) },
+};
+static const struct sp_frame_type out_types[] = {
+	{ F_DONE, sizeof(struct sp_fmt_times), sizeof(struct sp_fmt_times) },
+};
+
+/* --- the worker -------------------------------------------------------------------------------- */
+
+static void terminate(char *s, size_t n)
 {
-	return sp_caps_narrow(keep);
+	s[n - 1] = '\0';
 }
 
-__attribute__((noreturn)) static void worker_main(int fd, const struct sp_fmt_req *r, bool teardown)
+static int storage_main(const struct sp_worker_ctx *ctx)
 {
-	struct report rep;
+	struct sp_frame_rx rx;
+	struct fmt_wire_req r;
+	struct sp_fmt_times t;
 	struct sp_err err = { 0 };
-	struct sigaction dfl = { .sa_handler = SIG_DFL };
-	sigset_t none;
+	const uint8_t *p;
+	uint32_t type, len;
+	int ret;
 
-	/* Hold none of PID 1's sockets and pipes: a connection PID 1 closes must not stay open
-	 * here. The report pipe moves to fd 3. */
-	if (fd != 3) {
-		if (dup2(fd, 3) < 0)
-			_exit(1);
-		fd = 3;
+	if (sp_frame_rx_init(&rx, &ctx->def->in, false, &err) < 0 ||
+	    sp_frame_recv(&rx, ctx->fd, &type, &p, &len, &err) != 1 || type != F_REQ)
+		return 1;
+	memcpy(&r, p, sizeof(r));
+	sp_frame_rx_free(&rx);
+	terminate(r.req.disk, sizeof(r.req.disk));
+	terminate(r.req.dm_name, sizeof(r.req.dm_name));
+	terminate(r.req.target, sizeof(r.req.target));
+	memset(&t, 0, sizeof(t));
+	ret = r.teardown ? sp_storage_teardown(r.req.target, r.req.dm_name, &err)
+			 : sp_storage_format(&r.req, &t, &err);
+	if (ret < 0) {
+		(void)sp_frame_send_err(ctx->fd, 0, &err);
+		return 1;
 	}
-	(void)fcntl(fd, F_SETFD, FD_CLOEXEC); /* not for mke2fs */
-	(void)syscall(SYS_close_range, 4u, ~0u, 0u);
-	for (int s = 1; s < NSIG; s++)
-		(void)sigaction(s, &dfl, NULL);
-	sigemptyset(&none);
-	sigprocmask(SIG_SETMASK, &none, NULL);
-	memset(&rep, 0, sizeof(rep));
-	if (sp_storage_narrow_caps(sp_storage_worker_caps) < 0) {
-		rep.ret = sp_error(&err, errno, "storage.%s: drop capabilities",
-				   teardown ? "release" : "format");
-		memcpy(rep.msg, err.msg, sizeof(rep.msg));
-		rep.msg[sizeof(rep.msg) - 1] = '\0';
-		(void)sp_write_all(fd, &rep, sizeof(rep));
-		_exit(1);
-	}
-	rep.ret = teardown ? sp_storage_teardown(r->target, r->dm_name, &err)
-			   : sp_storage_format(r, &rep.t, &err);
-	if (rep.ret < 0)
-		memcpy(rep.msg, err.msg, sizeof(rep.msg));
-	rep.msg[sizeof(rep.msg) - 1] = '\0';
-	(void)sp_write_all(fd, &rep, sizeof(rep));
-	_exit(rep.ret < 0 ? 1 : 0);
+	return sp_frame_send(ctx->fd, F_DONE, &t, sizeof(t)) < 0 ? 1 : 0;
 }
 
-static void finish(struct sp_fmt_job *w)
-{
-	struct sp_err err = { 0 };
-	int ret = 0;
+const struct sp_worker_def sp_storage_worker = {
+	.name = "storage",
+	.confine = &sp_storage_confine,
+	.in = SP_FRAME_TABLE(in_types),
+	.out = SP_FRAME_TABLE(out_types),
+	.main = storage_main,
+};
 
-	if (w->got == sizeof(w->rep)) {
-		ret = w->rep.ret < 0 ? -1 : 0;
-		memcpy(err.msg, w->rep.msg, sizeof(err.msg));
-		err.msg[sizeof(err.msg) - 1] = '\0';
-	} else {
-		ret = -1;
-		sp_error(&err, 0, "storage.%s: the worker died before it reported",
-			 w->teardown ? "release" : "format");
+/* --- PID 1's side ------------------------------------------------------------------------------ */
+
+static int on_frame(void *arg, uint32_t type, const uint8_t *p, uint32_t len, struct sp_err *err)
+{
+	struct sp_fmt_job *j = arg;
+	uint32_t ref;
+
+	if (j->got)
+		return sp_error(err, 0, "storage: a second report");
+	if (type == SP_FRAME_ERR && sp_frame_err_decode(p, len, &ref, &j->err) < 0) {
+		*err = j->err;
+		return -1;
 	}
-	w->reported = true;
-	if (w->abandoned) {
+	if (type == F_DONE)
+		memcpy(&j->t, p, sizeof(j->t));
+	j->got = type == F_DONE || type == SP_FRAME_ERR;
+	return 0;
+}
+
+static void on_done(void *arg, int ret, const struct sp_err *err)
+{
+	struct sp_fmt_job *j = arg;
+	bool ok = j->got && !j->err.msg[0] && ret == 0;
+	struct sp_err e = j->err;
+
+	if (!j->got)
+		sp_error(&e, 0, "storage.%s: the worker died before it reported%s%s",
+			 j->teardown ? "release" : "format", err ? ": " : "", err ? err->msg : "");
+	j->reported = true;
+	if (j->abandoned) {
 		/* Nobody wants what it made: take it apart again. */
-		if (!w->teardown && ret == 0) {
+		if (!j->teardown && ok) {
 			struct sp_err e2;
 
-			if (!sp_fmt_start(w->loop, &w->req, true, NULL, NULL, &e2))
+			if (!sp_fmt_start(j->loop, &j->req, true, NULL, NULL, &e2))
 				sp_warn("storage", "%s", e2.msg);
 		}
-	} else if (w->done) {
-		w->done(w->arg, ret, &err, &w->rep.t);
+	} else if (j->done) {
+		j->done(j->arg, ok ? 0 : -1, ok ? NULL : &e, &j->t);
 	}
-	sp_loop_release(w->loop, &w->watch);
-}
-
-static void on_event(struct sp_watch *watch, uint32_t events)
-{
-	struct sp_fmt_job *w = (struct sp_fmt_job *)watch;
-
-	for (;;) {
-		ssize_t n;
-
-		if (w->got == sizeof(w->rep))
-			break;
-		n = read(watch->fd, (char *)&w->rep + w->got, sizeof(w->rep) - w->got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && errno == EAGAIN)
-			return; /* more later */
-		if (n <= 0)
-			break;
-		w->got += (size_t)n;
-	}
-	if (!w->reported)
-		finish(w);
-}
-
-static void on_release(struct sp_watch *watch)
-{
-	close(watch->fd);
-	free(watch);
+	free(j);
 }
 
 struct sp_fmt_job *sp_fmt_start(struct sp_loop *loop, const struct sp_fmt_req *r, bool teardown,
 				sp_fmt_done_fn done, void *arg, struct sp_err *err)
 {
-	struct sp_fmt_job *w = calloc(1, sizeof(*w));
-	int fds[2];
-	pid_t pid;
+	struct sp_fmt_job *j = calloc(1, sizeof(*j));
+	struct fmt_wire_req wr = { .req = *r, .teardown = teardown };
+	struct sp_worker_start s = {
+		.loop = loop, .def = &sp_storage_worker, .on_frame = on_frame, .done = on_done
+	};
 
-	if (!w) {
+	if (!j) {
 		sp_error(err, ENOMEM, "storage: worker");
 		return NULL;
 	}
-	if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0) {
-		sp_error(err, errno, "storage: pipe");
-		free(w);
+	j->loop = loop;
+	j->done = done;
+	j->arg = arg;
+	j->req = *r;
+	j->teardown = teardown;
+	s.arg = j;
+	if (sp_worker_start(&s, &j->w, err) < 0) {
+		free(j);
 		return NULL;
 	}
-	pid = fork();
-	if (pid < 0) {
-		sp_error(err, errno, "storage: fork");
-		close(fds[0]);
-		close(fds[1]);
-		free(w);
+	if (sp_worker_send(j->w, F_REQ, &wr, sizeof(wr), err) < 0) {
+		sp_worker_cancel(j->w);
+		free(j);
 		return NULL;
 	}
-	if (pid == 0) {
-		close(fds[0]);
-		(void)fcntl(fds[1], F_SETFL, 0);
-		worker_main(fds[1], r, teardown);
-	}
-	close(fds[1]);
-	w->watch.fd = fds[0];
-	w->watch.on_event = on_event;
-	w->watch.on_release = on_release;
-	w->loop = loop;
-	w->done = done;
-	w->arg = arg;
-	w->req = *r;
-	w->teardown = teardown;
-	if (sp_loop_add(loop, &w->watch, EPOLLIN, err) < 0) {
-		close(fds[0]);
-		free(w);
-		return NULL; /* the child still runs; its report goes nowhere */
-	}
-	return w;
+	return j;
 }
 
-void sp_fmt_abandon(struct sp_fmt_job *w)
+void sp_fmt_abandon(struct sp_fmt_job *j)
 {
-	if (w && !w->reported)
-		w->abandoned = true;
+	if (j && !j->reported)
+		j->abandoned = true;
 }

@@ -4,8 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "agent/ttrpc.h"
-#include "runtime/runtime.h"
+#include "image/image.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -22,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		parts[n] = p;
 		p += strlen(p) + 1;
 	}
-	ret = sp_rt_image_user_db(parts[0], parts[1], parts[2], &uid, &gid, &err);
+	ret = sp_image_user_db(parts[0], parts[1], parts[2], &uid, &gid, &err);
 	/* What the resolver promises: 0, or -1 with a kind and a terminated message. */
 	if (ret != 0 && (ret != -1 || (err.kind != SP_E_INVALID && err.kind != SP_E_PRECONDITION)))
 		abort();

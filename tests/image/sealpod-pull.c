@@ -22,6 +22,15 @@
 #include "image/image.h"
 #include "lib/fileio.h"
 #include "lib/pathat.h"
+#include "lib/worker.h"
+
+/* The pull's workers are this binary, exec'd in their mode. */
+static const struct sp_worker_def *const workers[] = {
+	&sp_pull_meta_worker,
+	&sp_pull_layer_worker,
+	&sp_layer_fetch_worker,
+	&sp_layer_read_worker,
+};
 
 static char *slurp(const char *path, size_t *len)
 {
@@ -108,6 +117,7 @@ int main(int argc, char **argv)
 	char *ca_buf, *auth_buf = NULL;
 	int c, rc = 0;
 
+	sp_worker_main(argc, argv, workers, sizeof(workers) / sizeof(workers[0]));
 	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
 		switch (c) {
 		case 'c':

@@ -197,7 +197,7 @@ def checker(g):
 
 
 def worker_confined(g, dev=None):
-    """The attestation worker (comm sp-attest, init/attest/sandbox.c) as the test shell sees it:
+    """The attestation worker (comm sp-attest, init/attest/confine.c) as the test shell sees it:
     no capability in any set, no_new_privs, a seccomp filter, and a root holding only etc/ (the
     resolver's two files) plus dev (the evidence device, for TPM evidence)."""
     out = g.guest.sh_ok("for p in /proc/[0-9]*; do grep -q '^Name:.sp-attest$' $p/status "

@@ -11,6 +11,7 @@
 
 #include "attest/attest_int.h"
 #include "attest/toml.h"
+#include "lib/worker.h"
 #include "unit.h"
 
 static int toml_ok(const char *s, struct sp_toml *d)
@@ -551,33 +552,50 @@ TEST(attest_evidence_choice)
 }
 
 /* The KBS's words in a refusal may describe the owner's policy: they stay in sp_err.detail, out
- * of the message the host gets and out of the line the console (which the host reads) gets. */
+ * of the message the host gets and out of the line the console (which the host reads) gets. The
+ * worker's error crosses as a typed frame, so its fields are fields, not cuts in a text. */
+static struct sp_err from_worker(enum sp_stage stage, const char *msg, const char *detail)
+{
+	struct sp_err in, out;
+	struct sp_frame_err f;
+	uint32_t ref;
+
+	sp_error(&in, 0, "%s", msg);
+	in.stage = (uint8_t)stage;
+	snprintf(in.detail, sizeof(in.detail), "%s", detail);
+	sp_frame_err_encode(0, &in, &f);
+	if (sp_frame_err_decode(&f, sizeof(f), &ref, &out) < 0)
+		abort();
+	return out;
+}
+
 TEST(attest_failure_detail_stays_out)
 {
-	static const char frame[] = "attest.verify\0KBS refused the evidence: HTTP 401 PolicyDeny\0"
-				    "PCR4 0123 is not the reference";
-	struct sp_err err;
+	struct sp_err err, w;
 	char why[200];
 
-	sp_attest_failure_parse(frame, sizeof(frame), "attest.auth", "died", SP_E_PRECONDITION,
-				&err, why, sizeof(why));
+	w = from_worker(SP_STAGE_ATTEST_VERIFY, "KBS refused the evidence: HTTP 401 PolicyDeny",
+			"PCR4 0123 is not the reference");
+	sp_attest_failure(&w, SP_STAGE_ATTEST_AUTH, "died", SP_E_PRECONDITION, &err, why,
+			  sizeof(why));
 	CHECK_STR(err.msg, "attest.verify: KBS refused the evidence: HTTP 401 PolicyDeny");
 	CHECK_STR(why, "KBS refused the evidence: HTTP 401 PolicyDeny");
 	CHECK(err.stage == SP_STAGE_ATTEST_VERIFY && err.kind == SP_E_PRECONDITION);
 	CHECK_STR(err.detail, "PCR4 0123 is not the reference");
-	/* A detail that imitates a separator moves nothing: it is a field, not a cut in text. */
-	static const char sneaky[] = "attest.auth\0HTTP 403 | KBS says: x\0y";
-	sp_attest_failure_parse(sneaky, sizeof(sneaky), "attest.auth", "died", SP_E_PRECONDITION,
-				&err, why, sizeof(why));
+	/* Text that imitates a separator moves nothing. */
+	w = from_worker(SP_STAGE_ATTEST_AUTH, "HTTP 403 | KBS says: x", "y");
+	sp_attest_failure(&w, SP_STAGE_ATTEST_AUTH, "died", SP_E_PRECONDITION, &err, why,
+			  sizeof(why));
 	CHECK_STR(err.msg, "attest.auth: HTTP 403 | KBS says: x");
 	CHECK_STR(err.detail, "y");
+	/* Control bytes from the worker are escaped once, on the way in. */
+	w = from_worker(SP_STAGE_NONE, "bad\nline", "");
+	sp_attest_failure(&w, SP_STAGE_ATTEST_RESOURCE, "failed", SP_E_UNAVAILABLE, &err, why,
+			  sizeof(why));
+	CHECK_STR(err.msg, "attest.resource: bad\\x0aline");
 	/* The worker died: no frame. */
-	sp_attest_failure_parse(NULL, 0, "attest.auth", "the attestation worker died",
-				SP_E_PRECONDITION, &err, why, sizeof(why));
+	sp_attest_failure(NULL, SP_STAGE_ATTEST_AUTH, "the attestation worker died",
+			  SP_E_PRECONDITION, &err, why, sizeof(why));
 	CHECK_STR(err.msg, "attest.auth: the attestation worker died");
 	CHECK(err.detail[0] == '\0' && err.stage == SP_STAGE_ATTEST_AUTH);
-	/* Bytes without their NULs: one string, nothing read past the end. */
-	sp_attest_failure_parse("attest.verify", 13, "attest.auth", "bad frame", SP_E_PRECONDITION,
-				&err, why, sizeof(why));
-	CHECK_STR(err.msg, "attest.auth: bad frame");
 }

@@ -8,6 +8,7 @@
 #include "image/image.h"
 #include "image/image_int.h"
 #include "image/manifest.h"
+#include "image/wire.h"
 #include "unit.h"
 
 #define D1 "sha256:1111111111111111111111111111111111111111111111111111111111111111"
@@ -229,45 +230,130 @@ TEST(image_auth_token_and_auth_json)
 				  &err) < 0);
 }
 
-TEST(image_pull_result_wire)
+/* Frames of a pull worker's result fed to the decoder PID 1 runs: 1 complete, 0 more needed,
+ * -1 refused. */
+static int decode_result(const uint8_t *buf, size_t len, struct sp_meta *res, struct sp_err *err)
 {
-	struct sp_pull_result in = { 0 }, out;
-	char *cmd[] = { "/bin/sh", NULL }, *env[] = { "A=1", "B=2", NULL };
-	uint8_t *buf;
-	size_t len;
-	struct sp_err error, fail;
+	struct sp_frame_rx rx;
+	const uint8_t *p;
+	uint32_t type, flen;
+	int r = 0;
 
-	snprintf(in.digest, sizeof(in.digest), "%s", D1);
-	in.cmd = cmd;
-	in.n_cmd = 1;
-	in.env = env;
-	in.n_env = 2;
-	in.workdir = "/w";
-	in.user = "u";
-	in.mnt_id = 0x100000042ull;
-	REQUIRE(sp_pull_result_encode(&in, NULL, &buf, &len) == 0);
-	REQUIRE(sp_pull_result_decode(buf, len, &out, &error) == 0);
-	CHECK(error.msg[0] == '\0' && strcmp(out.digest, D1) == 0 && out.n_cmd == 1 &&
-	      out.n_env == 2);
-	CHECK(out.mnt_id == 0x100000042ull);
+	memset(res, 0, sizeof(*res));
+	if (sp_frame_rx_init(&rx, &sp_img_result_out, false, err) < 0)
+		return -1;
+	if (sp_frame_rx_put(&rx, buf, len) < 0)
+		r = -1;
+	while (r == 0 && (r = sp_frame_next(&rx, &type, &p, &flen, err)) == 1)
+		r = sp_img_take(res, SP_IMG_RESULT, type, p, flen, err);
+	sp_frame_rx_free(&rx);
+	return r;
+}
+
+/* Appends a frame to buf. */
+static size_t put(uint8_t *buf, size_t off, uint32_t type, const void *p, uint32_t len)
+{
+	struct sp_frame_hdr h = { type, len };
+
+	memcpy(buf + off, &h, sizeof(h));
+	if (len)
+		memcpy(buf + off + sizeof(h), p, len);
+	return off + sizeof(h) + len;
+}
+
+static size_t good_result(uint8_t *buf, bool ids)
+{
+	struct sp_img_head h = { .mnt_id = 0x100000042ull };
+	uint32_t uidgid[2] = { 1000, 1001 };
+	struct sp_err e;
+	struct sp_frame_err fe;
+	size_t n = 0;
+
+	snprintf(h.digest, sizeof(h.digest), "%s", D1);
+	n = put(buf, n, IMG_HEAD, &h, sizeof(h));
+	n = put(buf, n, IMG_CMD, "/bin/sh", 7);
+	n = put(buf, n, IMG_ENV, "A=1", 3);
+	n = put(buf, n, IMG_ENV, "B=2", 3);
+	n = put(buf, n, IMG_WORKDIR, "/w", 2);
+	n = put(buf, n, IMG_USER, "u", 1);
+	if (ids) {
+		n = put(buf, n, IMG_IDS, uidgid, sizeof(uidgid));
+	} else {
+		sp_fail(&e, SP_E_PRECONDITION, 0,
+			"the image's user \"u\" is not in its /etc/passwd");
+		sp_frame_err_encode(SP_IMG_REF_USER, &e, &fe);
+		n = put(buf, n, SP_FRAME_ERR, &fe, sizeof(fe));
+	}
+	return put(buf, n, IMG_END, NULL, 0);
+}
+
+TEST(image_pull_result_frames)
+{
+	static uint8_t buf[65536];
+	struct sp_pull_result out;
+	struct sp_img_head h = { 0 };
+	struct sp_frame_err fe;
+	struct sp_meta res;
+	struct sp_err err, fail;
+	size_t n;
+
+	n = good_result(buf, true);
+	REQUIRE(decode_result(buf, n, &res, &err) == 1 && !res.failed);
+	sp_img_result(&res, &out);
+	CHECK(strcmp(out.digest, D1) == 0 && out.n_cmd == 1 && out.n_env == 2);
+	CHECK(out.mnt_id == 0x100000042ull && out.user_ret == 0 && out.uid == 1000 &&
+	      out.gid == 1001);
 	CHECK_STR(out.env[1], "B=2");
 	CHECK_STR(out.workdir, "/w");
 	sp_pull_result_free(&out);
-	/* truncated, a length past the end, an unknown tag: refused */
-	CHECK(sp_pull_result_decode(buf, len - 1, &out, &error) < 0);
-	buf[4] = 0xff;
-	CHECK(sp_pull_result_decode(buf, len, &out, &error) < 0);
-	buf[4] = 71;
-	buf[0] = 99;
-	CHECK(sp_pull_result_decode(buf, len, &out, &error) < 0);
-	free(buf);
+	sp_meta_free(&res);
+	/* the user's own error, as the pin will show it */
+	n = good_result(buf, false);
+	REQUIRE(decode_result(buf, n, &res, &err) == 1 && !res.failed);
+	CHECK(res.user_ret == -1 && res.user_err.kind == SP_E_PRECONDITION);
+	CHECK(strstr(res.user_err.msg, "is not in its /etc/passwd") != NULL);
+	sp_meta_free(&res);
+	/* truncated: never complete */
+	n = good_result(buf, true);
+	CHECK(decode_result(buf, n - 1, &res, &err) == 0);
+	sp_meta_free(&res);
+	/* an unknown type, a string over its bound, a second head, the end without the ids */
+	n = put(buf, 0, 99, NULL, 0);
+	CHECK(decode_result(buf, n, &res, &err) < 0);
+	sp_meta_free(&res);
+	{
+		static char big[SP_IMG_STR_MAX + 1];
+
+		memset(big, 'x', sizeof(big));
+		n = put(buf, 0, IMG_ENV, big, sizeof(big));
+	}
+	CHECK(decode_result(buf, n, &res, &err) < 0);
+	sp_meta_free(&res);
+	snprintf(h.digest, sizeof(h.digest), "%s", D1);
+	h.mnt_id = 1;
+	n = put(buf, 0, IMG_HEAD, &h, sizeof(h));
+	n = put(buf, n, IMG_HEAD, &h, sizeof(h));
+	CHECK(decode_result(buf, n, &res, &err) < 0);
+	sp_meta_free(&res);
+	n = put(buf, 0, IMG_HEAD, &h, sizeof(h));
+	n = put(buf, n, IMG_END, NULL, 0);
+	CHECK(decode_result(buf, n, &res, &err) < 0);
+	sp_meta_free(&res);
+	/* a digest that is not sha256, a NUL inside a string */
+	snprintf(h.digest, sizeof(h.digest), "sha256:xyz");
+	n = put(buf, 0, IMG_HEAD, &h, sizeof(h));
+	CHECK(decode_result(buf, n, &res, &err) < 0);
+	sp_meta_free(&res);
+	n = put(buf, 0, IMG_CMD, "a\0b", 3);
+	CHECK(decode_result(buf, n, &res, &err) < 0);
+	sp_meta_free(&res);
+	/* the pull failed: its message escaped, its kind and stage carried as fields */
 	sp_fail(&fail, SP_E_NOT_FOUND, 0, "pull.manifest: x\n\x01");
 	fail.stage = SP_STAGE_PULL_MANIFEST;
-	REQUIRE(sp_pull_result_encode(NULL, &fail, &buf, &len) == 0);
-	REQUIRE(sp_pull_result_decode(buf, len, &out, &error) == 0);
-	CHECK(strstr(error.msg, "pull.manifest: x\\x0a\\x01") != NULL); /* escaped */
-	/* the kind and the stage cross too: the caller never reads them from the text */
-	CHECK(error.kind == SP_E_NOT_FOUND && error.stage == SP_STAGE_PULL_MANIFEST);
-	sp_pull_result_free(&out);
-	free(buf);
+	sp_frame_err_encode(0, &fail, &fe);
+	n = put(buf, 0, SP_FRAME_ERR, &fe, sizeof(fe));
+	REQUIRE(decode_result(buf, n, &res, &err) == 1 && res.failed);
+	CHECK(strstr(res.err.msg, "pull.manifest: x\\x0a\\x01") != NULL);
+	CHECK(res.err.kind == SP_E_NOT_FOUND && res.err.stage == SP_STAGE_PULL_MANIFEST);
+	sp_meta_free(&res);
 }

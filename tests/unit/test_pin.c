@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "image/image.h"
 #include "runtime/runtime.h"
 #include "tmp_rootfs.h"
 #include "unit.h"
@@ -29,6 +30,7 @@ static void img_cfg(struct sp_rt_image_config *c, const char *user)
 	c->workdir = "/srv";
 	c->user = user;
 	c->digest = "sha256:0123";
+	c->user_resolved = true; /* "" and numeric users: 0:0 unless a test says otherwise */
 }
 
 /* A process plan: args and env from the lists, uid:gid. */
@@ -202,30 +204,35 @@ TEST(runtime_image_user)
 	struct sp_rt_proc_plan *pp;
 
 	REQUIRE(rootfd >= 0);
-	CHECK(sp_rt_image_user("", rootfd, &uid, &gid, &err) == 0 && uid == 0 && gid == 0);
-	CHECK(sp_rt_image_user(NULL, rootfd, &uid, &gid, &err) == 0 && uid == 0 && gid == 0);
-	CHECK(sp_rt_image_user("web", rootfd, &uid, &gid, &err) == 0 && uid == 1000 && gid == 1001);
-	CHECK(sp_rt_image_user("1000", rootfd, &uid, &gid, &err) == 0 && uid == 1000 &&
+	CHECK(sp_image_user("", rootfd, &uid, &gid, &err) == 0 && uid == 0 && gid == 0);
+	CHECK(sp_image_user(NULL, rootfd, &uid, &gid, &err) == 0 && uid == 0 && gid == 0);
+	CHECK(sp_image_user("web", rootfd, &uid, &gid, &err) == 0 && uid == 1000 && gid == 1001);
+	CHECK(sp_image_user("1000", rootfd, &uid, &gid, &err) == 0 && uid == 1000 &&
 	      gid == 1001);
-	CHECK(sp_rt_image_user("4242", rootfd, &uid, &gid, &err) == 0 && uid == 4242 && gid == 0);
-	CHECK(sp_rt_image_user("web:staff", rootfd, &uid, &gid, &err) == 0 && uid == 1000 &&
+	CHECK(sp_image_user("4242", rootfd, &uid, &gid, &err) == 0 && uid == 4242 && gid == 0);
+	CHECK(sp_image_user("web:staff", rootfd, &uid, &gid, &err) == 0 && uid == 1000 &&
 	      gid == 50);
-	CHECK(sp_rt_image_user("7:8", -1, &uid, &gid, &err) == 0 && uid == 7 && gid == 8);
-	CHECK(sp_rt_image_user("web", -1, &uid, &gid, &err) < 0);
-	CHECK(sp_rt_image_user("nobody", rootfd, &uid, &gid, &err) < 0);
+	CHECK(sp_image_user("7:8", -1, &uid, &gid, &err) == 0 && uid == 7 && gid == 8);
+	CHECK(sp_image_user("web", -1, &uid, &gid, &err) < 0);
+	CHECK(sp_image_user("nobody", rootfd, &uid, &gid, &err) < 0);
 	CHECK(strstr(err.msg, "is not in its /etc/passwd") != NULL);
 	CHECK(strstr(err.msg, "nobody") == NULL);
-	CHECK(sp_rt_image_user("broken", rootfd, &uid, &gid, &err) < 0);
-	CHECK(sp_rt_image_user("web:wheel", rootfd, &uid, &gid, &err) < 0);
-	CHECK(FAILS_AS(sp_rt_image_user("web:", rootfd, &uid, &gid, &err), err, SP_E_INVALID));
-	CHECK(FAILS_AS(sp_rt_image_user(":5", rootfd, &uid, &gid, &err), err, SP_E_INVALID));
-	CHECK(FAILS_AS(sp_rt_image_user("1:2:3", rootfd, &uid, &gid, &err), err, SP_E_INVALID));
-	CHECK(sp_rt_image_user("99999999999", rootfd, &uid, &gid, &err) < 0);
-	/* the pin compares uid and gid */
+	CHECK(sp_image_user("broken", rootfd, &uid, &gid, &err) < 0);
+	CHECK(sp_image_user("web:wheel", rootfd, &uid, &gid, &err) < 0);
+	CHECK(FAILS_AS(sp_image_user("web:", rootfd, &uid, &gid, &err), err, SP_E_INVALID));
+	CHECK(FAILS_AS(sp_image_user(":5", rootfd, &uid, &gid, &err), err, SP_E_INVALID));
+	CHECK(FAILS_AS(sp_image_user("1:2:3", rootfd, &uid, &gid, &err), err, SP_E_INVALID));
+	CHECK(sp_image_user("99999999999", rootfd, &uid, &gid, &err) < 0);
+	/* the pin compares uid and gid: what the pull worker resolved, carried with the config */
 	img_cfg(&c, "web");
+	c.user_ret = sp_image_user(c.user, rootfd, &c.uid, &c.gid, &c.user_err);
 	pp = tproc(&t, ARGS("/bin/web", "--port", "8080"), ARGS("PATH=/usr/bin:/bin", "MODE=prod"),
 		   1000, 1001);
 	CHECK(sp_rt_check_image_pin(&c, pp, &on, rootfd, &err) == 0);
+	/* a configuration whose user nobody looked up is refused, never taken as 0:0 */
+	c.user_resolved = false;
+	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &on, rootfd, &err), err, SP_E_DENIED));
+	c.user_resolved = true;
 	pp->uid = 0;
 	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &on, rootfd, &err), err, SP_E_DENIED));
 	CHECK(strstr(err.msg, "user: the process runs as 0:1001, not as the image's user") != NULL);
@@ -244,6 +251,13 @@ TEST(runtime_image_user)
 	CHECK(sp_rt_check_image_pin(&c, pp, &on, rootfd, &err) == 0);
 	on.nextra_gids = 0;
 	pp->ngids = 0;
+	/* a user the image's files do not have: the pin refuses with the lookup's words */
+	img_cfg(&c, "nobody");
+	c.user_ret = sp_image_user(c.user, rootfd, &c.uid, &c.gid, &c.user_err);
+	CHECK(c.user_ret < 0);
+	pp->uid = pp->gid = 0;
+	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &on, rootfd, &err), err, SP_E_PRECONDITION));
+	CHECK(strstr(err.msg, "user: the image's user is not in its /etc/passwd") != NULL);
 	close(rootfd);
 	rm_rootfs(dir);
 	/* a symlinked /etc/passwd pointing out of the rootfs resolves inside it */
@@ -254,7 +268,7 @@ TEST(runtime_image_user)
 
 		(void)snprintf(p, sizeof(p), "%s/etc/passwd", dir);
 		CHECK(symlink("/etc/passwd", p) == 0); /* in the rootfs: itself, a loop */
-		CHECK(sp_rt_image_user("root", rootfd, &uid, &gid, &err) < 0);
+		CHECK(sp_image_user("root", rootfd, &uid, &gid, &err) < 0);
 		unlink(p);
 	}
 	close(rootfd);
@@ -309,29 +323,29 @@ TEST(runtime_image_user_malformed_db)
 	uint32_t uid, gid;
 
 	/* no trailing newline, comment-free minimal lines */
-	CHECK(sp_rt_image_user_db("a", "a:x:5:6", NULL, &uid, &gid, &err) == 0 && uid == 5 &&
+	CHECK(sp_image_user_db("a", "a:x:5:6", NULL, &uid, &gid, &err) == 0 && uid == 5 &&
 	      gid == 6);
 	/* fields missing, ids not numbers or too big, an empty file: the name is not found */
-	CHECK(sp_rt_image_user_db("a", "a:x:5", NULL, &uid, &gid, &err) < 0);
-	CHECK(sp_rt_image_user_db("a", "a", NULL, &uid, &gid, &err) < 0);
-	CHECK(sp_rt_image_user_db("a", "a:x::6\n", NULL, &uid, &gid, &err) < 0);
-	CHECK(sp_rt_image_user_db("a", "a:x:-1:6\n", NULL, &uid, &gid, &err) < 0);
-	CHECK(sp_rt_image_user_db("a", "a:x:4294967296:6\n", NULL, &uid, &gid, &err) < 0);
-	CHECK(sp_rt_image_user_db("a", "", NULL, &uid, &gid, &err) < 0);
-	CHECK(FAILS_AS(sp_rt_image_user_db("a", NULL, NULL, &uid, &gid, &err), err,
+	CHECK(sp_image_user_db("a", "a:x:5", NULL, &uid, &gid, &err) < 0);
+	CHECK(sp_image_user_db("a", "a", NULL, &uid, &gid, &err) < 0);
+	CHECK(sp_image_user_db("a", "a:x::6\n", NULL, &uid, &gid, &err) < 0);
+	CHECK(sp_image_user_db("a", "a:x:-1:6\n", NULL, &uid, &gid, &err) < 0);
+	CHECK(sp_image_user_db("a", "a:x:4294967296:6\n", NULL, &uid, &gid, &err) < 0);
+	CHECK(sp_image_user_db("a", "", NULL, &uid, &gid, &err) < 0);
+	CHECK(FAILS_AS(sp_image_user_db("a", NULL, NULL, &uid, &gid, &err), err,
 		       SP_E_PRECONDITION));
 	/* a prefix of a name is not the name; the first entry of a name wins */
-	CHECK(sp_rt_image_user_db("a", "ab:x:1:1\na:x:2:2\na:x:3:3\n", NULL, &uid, &gid, &err) ==
+	CHECK(sp_image_user_db("a", "ab:x:1:1\na:x:2:2\na:x:3:3\n", NULL, &uid, &gid, &err) ==
 		      0 &&
 	      uid == 2 && gid == 2);
 	/* group: the 3rd field, members ignored; a missing group file refuses a group name */
-	CHECK(sp_rt_image_user_db("1:g", NULL, "g:x:9:a,b", &uid, &gid, &err) == 0 && uid == 1 &&
+	CHECK(sp_image_user_db("1:g", NULL, "g:x:9:a,b", &uid, &gid, &err) == 0 && uid == 1 &&
 	      gid == 9);
-	CHECK(FAILS_AS(sp_rt_image_user_db("1:g", NULL, NULL, &uid, &gid, &err), err,
+	CHECK(FAILS_AS(sp_image_user_db("1:g", NULL, NULL, &uid, &gid, &err), err,
 		       SP_E_PRECONDITION));
-	CHECK(sp_rt_image_user_db("1:g", NULL, "g:x\n", &uid, &gid, &err) < 0);
+	CHECK(sp_image_user_db("1:g", NULL, "g:x\n", &uid, &gid, &err) < 0);
 	/* escaped in the message */
-	CHECK(sp_rt_image_user_db("\x1b[2J", "", NULL, &uid, &gid, &err) < 0);
+	CHECK(sp_image_user_db("\x1b[2J", "", NULL, &uid, &gid, &err) < 0);
 	CHECK(strchr(err.msg, '\x1b') == NULL);
 }
 
