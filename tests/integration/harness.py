@@ -70,6 +70,28 @@ def ends_guest(fn):
     return fn
 
 
+def ends_guest_fatal(stage):
+    """Mark a @boots test whose guest must stop on a fatal condition of its own (a refused
+    attestation powers the guest off): the runner accepts the guest gone after it only when it
+    powered off and every FATAL line on its console since the test began names this stage
+    (`sealpod: FATAL <stage>...`); a panic, another stage's FATAL or a guest still running fails
+    the test as a death would."""
+    def mark(fn):
+        fn.ends_guest = True
+        fn.expected_fatal = f"{FATAL} {stage}"
+        return fn
+    return mark
+
+
+def only_expected_fatal(console, expected):
+    """Whether console's death marks are all FATAL lines that start with `expected`."""
+    lines = console.splitlines()
+    fatal = [ln for ln in lines if FATAL in ln]
+    others = [m for m in DEATH_MARKS if m != FATAL and m in console]
+    return bool(fatal) and not others and all(
+        ln[ln.index(FATAL):].startswith(expected) for ln in fatal)
+
+
 class Guest:
     def __init__(self, test=True, cmdline=None, mem=None, ready_timeout=30.0, lifetime=900,
                  initrd=None, name="guest", extra=()):

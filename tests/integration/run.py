@@ -31,6 +31,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 import harness  # noqa: E402
 
+FATAL_POWEROFF_S = 30  # how long an @ends_guest_fatal guest may take to power off
+
 
 def one_line(text, limit=600):
     text = " ".join(str(text).split())
@@ -92,13 +94,29 @@ def fail(full, first, rest, counts):
 
 def died_during(full, fn, guest, result, counts):
     """After a test of a booted guest returned or skipped: FAIL it (True) if the guest died or
-    started dying meanwhile, unless it is an @ends_guest test whose guest stopped cleanly."""
+    started dying meanwhile, unless it is an @ends_guest test whose guest stopped cleanly (or an
+    @ends_guest_fatal one whose guest powered off on its stage's FATAL, and on nothing else)."""
     if guest is None:
         return False
     since = guest.test_started_at
+    expected = getattr(fn, "expected_fatal", None)
+    if expected:
+        # The guest reports its fatal condition, then powers off: give it time to finish.
+        end = time.monotonic() + FATAL_POWEROFF_S
+        while guest.alive() and time.monotonic() < end:
+            time.sleep(0.2)
     why = guest.death(since)
-    on_purpose = (getattr(fn, "ends_guest", False) and not guest.alive()
-                  and not guest.death_marks(since))
+    if expected:
+        on_purpose = not guest.alive() and harness.only_expected_fatal(
+            guest.console_since(since), expected)
+    else:
+        on_purpose = (getattr(fn, "ends_guest", False) and not guest.alive()
+                      and not guest.death_marks(since))
+    if expected and why is None:
+        fail(full, f"the guest did not power off on `{expected}`",
+             (str(result).rstrip() + "\n" if result else "") + guest.context(40).lstrip("\n"),
+             counts)
+        return True
     if why is None or on_purpose:
         return False
     fail(full, f"the guest died during this test: {why}",

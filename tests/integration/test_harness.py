@@ -114,6 +114,47 @@ def test_guest_dead_between_tests_fails_the_next():
     assert log.count("boot") == 2, log
 
 
+class _FatalGuest(_FakeGuest):
+    """A stand-in guest that prints one FATAL line and powers off during the test."""
+
+    def __init__(self, log, line):
+        super().__init__(log)
+        self.line = line
+
+    def death_marks(self, since=0):
+        return [harness.FATAL] if self.dead else []
+
+    def death(self, since=0):
+        return f"QEMU exited with status 0 after `{harness.FATAL}` on the console" \
+            if self.dead else None
+
+    def console_since(self, offset):
+        return f"[    4.7] {self.line}\n" if self.dead else ""
+
+
+def test_expected_fatal_only_for_its_stage():
+    """An @ends_guest_fatal("attest.") test PASSes when its guest powered off on a FATAL of that
+    stage, and FAILs when the FATAL names another stage or the guest keeps running."""
+    outcomes = {}
+    for name, line, dies in (("same", "sealpod: FATAL attest.verify: refused", True),
+                             ("other", "sealpod: FATAL storage.format: no disk", True),
+                             ("alive", "", False)):
+        log, counts = [], {"pass": 0, "fail": 0, "skip": 0}
+        guest = _FatalGuest(log, line)
+
+        @harness.ends_guest_fatal("attest.")
+        def t(g, dies=dies):
+            g.dead = dies
+        saved = run.FATAL_POWEROFF_S
+        run.FATAL_POWEROFF_S = 0.5
+        try:
+            with contextlib.redirect_stdout(io.StringIO()):
+                outcomes[name] = run.run_test(f"f.{name}", t, guest, counts)
+        finally:
+            run.FATAL_POWEROFF_S = saved
+    assert outcomes == {"same": "pass", "other": "fail", "alive": "fail"}, outcomes
+
+
 def test_skip_for_missing_package_fails_on_ci():
     """harness.Skip(..., missing=...) prints SKIP with the missing tool named, and is a FAIL
     with SEALPOD_CI=1; a skip for another reason stays a SKIP on CI."""

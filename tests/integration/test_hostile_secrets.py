@@ -18,7 +18,7 @@ import time
 
 import hostile as H
 from hostile import SHARED, BUNDLE_ROOTFS, pb, tt
-from harness import boots
+from harness import boots, ends_guest_fatal
 
 SECRET = b"sealpod-hostile-secret-3e9d71f0a2b4c6d8"
 DETAIL = "owner-detail-9f2c41: resource policy rule r17 denies fault/x/refuse"
@@ -316,6 +316,7 @@ R = dict(test=True, cmdline="sealpod.kbs=http://10.0.2.100:8080 sealpod.evidence
 
 
 @boots(**R)
+@ends_guest_fatal("attest.")
 def test_attestation_refusal_detail_stays_off_the_console(g):
     """The KBS refuses the attestation (PolicyDeny with a detail). The first CreateContainer is
     refused with the stage, the guest powers off, and the detail is neither in the reply nor on
