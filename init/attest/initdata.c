@@ -181,11 +181,167 @@ static int parse_sub(struct sp_toml *doc, const char *name, const char *text, st
 	return 0;
 }
 
+/* One string setting of a document: where it is and where it goes. */
+struct str_key {
+	const char *const segs[4];
+	const char **out;
+};
+
+static int get_strs(const struct sp_toml *doc, const char *what, const struct str_key *keys,
+		    size_t n, struct sp_err *err)
+{
+	for (size_t i = 0; i < n; i++)
+		if (get_str(doc, what, keys[i].segs, keys[i].out, err) < 0)
+			return -1;
+	return 0;
+}
+
+/* [initdata] version and algorithm, and the document's digest under that algorithm. */
+static int parse_header(struct sp_initdata *d, const struct sp_toml *doc, struct sp_err *err)
+{
+	const char *version = NULL, *alg = NULL;
+	const struct str_key keys[] = {
+		{ { "version" }, &version },
+		{ { "algorithm" }, &alg },
+	};
+	char esc[64];
+
+	if (get_strs(doc, "initdata", keys, sizeof(keys) / sizeof(keys[0]), err) < 0)
+		return -1;
+	if (!version || !alg)
+		return sp_error(err, 0, "initdata: version and algorithm are required");
+	if (strcmp(version, "0.1.0") != 0) {
+		sp_log_escape(esc, sizeof(esc), version, strlen(version));
+		return sp_error(err, 0, "initdata: unsupported version \"%s\" (0.1.0 is)", esc);
+	}
+	if (strcmp(alg, "sha256") == 0) {
+		d->alg = SP_HASH_SHA256;
+	} else if (strcmp(alg, "sha384") == 0) {
+		d->alg = SP_HASH_SHA384;
+	} else if (strcmp(alg, "sha512") == 0) {
+		d->alg = SP_HASH_SHA512;
+	} else {
+		sp_log_escape(esc, sizeof(esc), alg, strlen(alg));
+		return sp_error(err, 0, "initdata: unsupported algorithm \"%s\"", esc);
+	}
+	if (sp_hash_digest(d->alg, d->toml, d->toml_len, d->digest, &d->digest_len) < 0)
+		return sp_error(err, 0, "initdata: digest failed");
+	return 0;
+}
+
+/* The [data] files: aa.toml and cdh.toml are parsed in turn, policy.rego is kept as text. */
+static int parse_data(struct sp_initdata *d, struct sp_toml *docs, struct sp_err *err)
+{
+	const char *aa = NULL, *cdh = NULL;
+	const struct str_key keys[] = {
+		{ { "data", "aa.toml" }, &aa },
+		{ { "data", "cdh.toml" }, &cdh },
+		{ { "data", "policy.rego" }, &d->policy },
+	};
+
+	for (size_t i = 0; i < docs[DOC_INITDATA].n; i++) {
+		const struct sp_toml_ent *x = &docs[DOC_INITDATA].ents[i];
+		if (strncmp(x->path, "data\x1f", 5) == 0 && x->type != SP_TOML_STRING)
+			return sp_error(err, 0, "initdata: every [data] entry must be a string");
+	}
+	if (get_strs(&docs[DOC_INITDATA], "initdata", keys, sizeof(keys) / sizeof(keys[0]), err) <
+		    0 ||
+	    parse_sub(&docs[DOC_AA], "aa.toml", aa, err) < 0 ||
+	    parse_sub(&docs[DOC_CDH], "cdh.toml", cdh, err) < 0 ||
+	    refuse_literal_credentials(&docs[DOC_INITDATA], &docs[DOC_CDH], err) < 0)
+		return -1;
+	return 0;
+}
+
+/* aa.toml: the KBS (Kata/CoCo's keys), and ours under [sealpod]. */
+static int parse_aa(struct sp_initdata *d, const struct sp_toml *aa, struct sp_err *err)
+{
+	const char *s = NULL;
+	const struct str_key keys[] = {
+		{ { "token_configs", "kbs", "url" }, &d->kbs_url },
+		{ { "token_configs", "kbs", "cert" }, &d->kbs_cert },
+		{ { "token_configs", "kbs", "tee_key_algorithm" }, &d->tee_key_alg },
+		{ { "sealpod", "evidence" }, &d->evidence },
+		{ { "sealpod", "attestation" }, &s },
+	};
+
+	if (get_strs(aa, "aa.toml", keys, sizeof(keys) / sizeof(keys[0]), err) < 0)
+		return -1;
+	if (s && strcmp(s, "required") != 0 && strcmp(s, "auto") != 0)
+		return sp_error(err, 0,
+				"aa.toml: [sealpod] attestation must be \"required\" or \"auto\"");
+	d->require_attestation = s && strcmp(s, "required") == 0;
+	return 0;
+}
+
+/* cdh.toml: [kbc] names the same KBS in CDH's own words; aa.toml wins when both do. */
+static int parse_cdh_kbc(struct sp_initdata *d, const struct sp_toml *cdh, struct sp_err *err)
+{
+	const char *curl = NULL, *ccert = NULL;
+	const struct str_key keys[] = {
+		{ { "kbc", "url" }, &curl },
+		{ { "kbc", "kbs_cert" }, &ccert },
+	};
+
+	if (get_strs(cdh, "cdh.toml", keys, sizeof(keys) / sizeof(keys[0]), err) < 0)
+		return -1;
+	if (!d->kbs_url) {
+		d->kbs_url = curl;
+		if (!d->kbs_cert)
+			d->kbs_cert = ccert;
+	}
+	if (d->kbs_url && *d->kbs_url)
+		d->require_attestation = true;
+	else
+		d->kbs_url = NULL;
+	return 0;
+}
+
+/* cdh.toml [image] and our [sealpod] registry settings. */
+static int parse_cdh_image(struct sp_initdata *d, const struct sp_toml *cdh, struct sp_err *err)
+{
+	const struct sp_toml_ent *e;
+
+	if (get_str(cdh, "cdh.toml",
+		    (const char *[]){ "image", "authenticated_registry_credentials_uri", NULL },
+		    &d->image.auth_uri, err) < 0)
+		return -1;
+	if (d->image.auth_uri && !*d->image.auth_uri)
+		d->image.auth_uri = NULL;
+	if (d->image.auth_uri) {
+		char path[512];
+		if (sp_kbs_parse_uri(d->image.auth_uri, path, sizeof(path), err) < 0)
+			return sp_error_wrap(err, "cdh.toml "
+						  "authenticated_registry_credentials_uri");
+	}
+	e = sp_toml_get(cdh, (const char *[]){ "image", "max_concurrent_layer_downloads_per_image",
+					       NULL });
+	if (e) {
+		if (e->type != SP_TOML_INT || e->i < 1 || e->i > 64)
+			return sp_error(err, 0,
+					"cdh.toml: max_concurrent_layer_downloads_per_image must "
+					"be "
+					"1..64");
+		d->image.max_parallel_layers = (unsigned)e->i;
+	}
+	e = sp_toml_get(cdh, (const char *[]){ "sealpod", "insecure_registries", NULL });
+	if (e) {
+		if (e->type != SP_TOML_ARRAY ||
+		    e->narr > sizeof(d->insecure) / sizeof(d->insecure[0]))
+			return sp_error(err, 0,
+					"cdh.toml: insecure_registries must be at most 16 strings");
+		for (size_t i = 0; i < e->narr; i++)
+			d->insecure[i] = e->arr[i];
+		d->image.insecure_registries = d->insecure;
+		d->image.n_insecure_registries = e->narr;
+	}
+	return get_str(cdh, "cdh.toml", (const char *[]){ "sealpod", "registry_ca", NULL },
+		       &d->image.extra_ca_pem, err);
+}
+
 int sp_initdata_parse(char *toml, size_t len, struct sp_initdata *d, struct sp_err *err)
 {
 	struct sp_toml *docs;
-	const struct sp_toml_ent *e;
-	const char *version = NULL, *alg = NULL, *aa = NULL, *cdh = NULL, *s;
 
 	memset(d, 0, sizeof(*d));
 	d->toml = toml;
@@ -198,142 +354,18 @@ int sp_initdata_parse(char *toml, size_t len, struct sp_initdata *d, struct sp_e
 		return sp_error(err, 0, "out of memory");
 	}
 	d->docs = docs;
-	if (memchr(toml, 0, len))
-		goto bad_nul;
-	if (sp_toml_parse(toml, len, &docs[DOC_INITDATA], err) < 0)
-		goto fail_wrap;
-	if (get_str(&docs[DOC_INITDATA], "initdata", (const char *[]){ "version", NULL }, &version,
-		    err) < 0 ||
-	    get_str(&docs[DOC_INITDATA], "initdata", (const char *[]){ "algorithm", NULL }, &alg,
-		    err) < 0)
-		goto fail;
-	if (!version || !alg) {
-		sp_error(err, 0, "initdata: version and algorithm are required");
+	if (memchr(toml, 0, len)) {
+		sp_error(err, 0, "initdata: the document holds a NUL byte");
 		goto fail;
 	}
-	if (strcmp(version, "0.1.0") != 0) {
-		char esc[64];
-		sp_log_escape(esc, sizeof(esc), version, strlen(version));
-		sp_error(err, 0, "initdata: unsupported version \"%s\" (0.1.0 is)", esc);
+	if (sp_toml_parse(toml, len, &docs[DOC_INITDATA], err) < 0) {
+		sp_error_wrap(err, "initdata");
 		goto fail;
 	}
-	if (strcmp(alg, "sha256") == 0) {
-		d->alg = SP_HASH_SHA256;
-	} else if (strcmp(alg, "sha384") == 0) {
-		d->alg = SP_HASH_SHA384;
-	} else if (strcmp(alg, "sha512") == 0) {
-		d->alg = SP_HASH_SHA512;
-	} else {
-		char esc[64];
-		sp_log_escape(esc, sizeof(esc), alg, strlen(alg));
-		sp_error(err, 0, "initdata: unsupported algorithm \"%s\"", esc);
-		goto fail;
-	}
-	if (sp_hash_digest(d->alg, toml, len, d->digest, &d->digest_len) < 0) {
-		sp_error(err, 0, "initdata: digest failed");
-		goto fail;
-	}
-	e = sp_toml_get(&docs[DOC_INITDATA], (const char *[]){ "data", NULL });
-	for (size_t i = 0; i < docs[DOC_INITDATA].n; i++) {
-		const struct sp_toml_ent *x = &docs[DOC_INITDATA].ents[i];
-		if (strncmp(x->path, "data\x1f", 5) == 0 && x->type != SP_TOML_STRING) {
-			sp_error(err, 0, "initdata: every [data] entry must be a string");
-			goto fail;
-		}
-	}
-	(void)e;
-	if (get_str(&docs[DOC_INITDATA], "initdata", (const char *[]){ "data", "aa.toml", NULL },
-		    &aa, err) < 0 ||
-	    get_str(&docs[DOC_INITDATA], "initdata", (const char *[]){ "data", "cdh.toml", NULL },
-		    &cdh, err) < 0 ||
-	    get_str(&docs[DOC_INITDATA], "initdata",
-		    (const char *[]){ "data", "policy.rego", NULL }, &d->policy, err) < 0)
-		goto fail;
-	if (parse_sub(&docs[DOC_AA], "aa.toml", aa, err) < 0 ||
-	    parse_sub(&docs[DOC_CDH], "cdh.toml", cdh, err) < 0 ||
-	    refuse_literal_credentials(&docs[DOC_INITDATA], &docs[DOC_CDH], err) < 0)
-		goto fail;
-
-	/* aa.toml: the KBS (Kata/CoCo's keys), and ours under [sealpod]. */
-	if (get_str(&docs[DOC_AA], "aa.toml",
-		    (const char *[]){ "token_configs", "kbs", "url", NULL }, &d->kbs_url,
-		    err) < 0 ||
-	    get_str(&docs[DOC_AA], "aa.toml",
-		    (const char *[]){ "token_configs", "kbs", "cert", NULL }, &d->kbs_cert,
-		    err) < 0 ||
-	    get_str(&docs[DOC_AA], "aa.toml",
-		    (const char *[]){ "token_configs", "kbs", "tee_key_algorithm", NULL },
-		    &d->tee_key_alg, err) < 0 ||
-	    get_str(&docs[DOC_AA], "aa.toml", (const char *[]){ "sealpod", "evidence", NULL },
-		    &d->evidence, err) < 0 ||
-	    get_str(&docs[DOC_AA], "aa.toml", (const char *[]){ "sealpod", "attestation", NULL },
-		    &s, err) < 0)
-		goto fail;
-	if (s && strcmp(s, "required") != 0 && strcmp(s, "auto") != 0) {
-		sp_error(err, 0, "aa.toml: [sealpod] attestation must be \"required\" or \"auto\"");
-		goto fail;
-	}
-	d->require_attestation = s && strcmp(s, "required") == 0;
-	/* cdh.toml: [kbc] names the same KBS in CDH's own words; aa.toml wins when both do. */
-	{
-		const char *curl = NULL, *ccert = NULL;
-		if (get_str(&docs[DOC_CDH], "cdh.toml", (const char *[]){ "kbc", "url", NULL },
-			    &curl, err) < 0 ||
-		    get_str(&docs[DOC_CDH], "cdh.toml", (const char *[]){ "kbc", "kbs_cert", NULL },
-			    &ccert, err) < 0)
-			goto fail;
-		if (!d->kbs_url) {
-			d->kbs_url = curl;
-			if (!d->kbs_cert)
-				d->kbs_cert = ccert;
-		}
-	}
-	if (d->kbs_url && *d->kbs_url)
-		d->require_attestation = true;
-	else
-		d->kbs_url = NULL;
-	if (get_str(&docs[DOC_CDH], "cdh.toml",
-		    (const char *[]){ "image", "authenticated_registry_credentials_uri", NULL },
-		    &d->image.auth_uri, err) < 0)
-		goto fail;
-	if (d->image.auth_uri && !*d->image.auth_uri)
-		d->image.auth_uri = NULL;
-	if (d->image.auth_uri) {
-		char path[512];
-		if (sp_kbs_parse_uri(d->image.auth_uri, path, sizeof(path), err) < 0) {
-			sp_error_wrap(err, "cdh.toml authenticated_registry_credentials_uri");
-			goto fail;
-		}
-	}
-	e = sp_toml_get(&docs[DOC_CDH],
-			(const char *[]){ "image", "max_concurrent_layer_downloads_per_image",
-					  NULL });
-	if (e) {
-		if (e->type != SP_TOML_INT || e->i < 1 || e->i > 64) {
-			sp_error(err, 0,
-				 "cdh.toml: max_concurrent_layer_downloads_per_image must be "
-				 "1..64");
-			goto fail;
-		}
-		d->image.max_parallel_layers = (unsigned)e->i;
-	}
-	e = sp_toml_get(&docs[DOC_CDH], (const char *[]){ "sealpod", "insecure_registries", NULL });
-	if (e) {
-		if (e->type != SP_TOML_ARRAY ||
-		    e->narr > sizeof(d->insecure) / sizeof(d->insecure[0])) {
-			sp_error(err, 0,
-				 "cdh.toml: insecure_registries must be at most 16 strings");
-			goto fail;
-		}
-		for (size_t i = 0; i < e->narr; i++)
-			d->insecure[i] = e->arr[i];
-		d->image.insecure_registries = d->insecure;
-		d->image.n_insecure_registries = e->narr;
-	}
-	if (get_str(&docs[DOC_CDH], "cdh.toml", (const char *[]){ "sealpod", "registry_ca", NULL },
-		    &d->image.extra_ca_pem, err) < 0)
-		goto fail;
-	if (sp_initdata_parse_secrets(&docs[DOC_CDH], d, err) < 0)
+	if (parse_header(d, &docs[DOC_INITDATA], err) < 0 || parse_data(d, docs, err) < 0 ||
+	    parse_aa(d, &docs[DOC_AA], err) < 0 || parse_cdh_kbc(d, &docs[DOC_CDH], err) < 0 ||
+	    parse_cdh_image(d, &docs[DOC_CDH], err) < 0 ||
+	    sp_initdata_parse_secrets(&docs[DOC_CDH], d, err) < 0)
 		goto fail;
 	if (d->nsecrets && !d->kbs_url) {
 		sp_error(err, 0,
@@ -341,11 +373,6 @@ int sp_initdata_parse(char *toml, size_t len, struct sp_initdata *d, struct sp_e
 		goto fail;
 	}
 	return 0;
-bad_nul:
-	sp_error(err, 0, "initdata: the document holds a NUL byte");
-	goto fail;
-fail_wrap:
-	sp_error_wrap(err, "initdata");
 fail:
 	sp_initdata_free(d);
 	return -1;

@@ -162,6 +162,83 @@ static int hexval(char c)
 }
 
 /* A string of any of the four kinds at ps->p into out. Multi-line kinds only when allowed. */
+/* \u and \U: exactly 4 or 8 hex digits naming a Unicode scalar value other than NUL. */
+static int parse_unicode_escape(struct parser *ps, struct sbuf *out, unsigned nd)
+{
+	uint32_t cp = 0;
+
+	if ((size_t)(ps->end - ps->p) < nd)
+		return fail(ps, "short unicode escape");
+	for (unsigned k = 0; k < nd; k++) {
+		int h = hexval(ps->p[k]);
+		if (h < 0)
+			return fail(ps, "bad unicode escape");
+		cp = cp << 4 | (uint32_t)h;
+	}
+	ps->p += nd;
+	if (cp == 0 || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return fail(ps, "unicode escape out of range");
+	if (sb_utf8(out, cp) < 0)
+		return fail(ps, "out of memory");
+	return 0;
+}
+
+/* An escape in a basic string; ps->p is on the backslash. */
+static int parse_escape(struct parser *ps, struct sbuf *out, bool multi)
+{
+	const char *simple = NULL;
+	unsigned char c;
+
+	if (++ps->p >= ps->end)
+		return fail(ps, "unterminated escape");
+	c = (unsigned char)*ps->p++;
+	switch (c) {
+	case 'b':
+		simple = "\b";
+		break;
+	case 't':
+		simple = "\t";
+		break;
+	case 'n':
+		simple = "\n";
+		break;
+	case 'f':
+		simple = "\f";
+		break;
+	case 'r':
+		simple = "\r";
+		break;
+	case '"':
+		simple = "\"";
+		break;
+	case '\\':
+		simple = "\\";
+		break;
+	case 'u':
+	case 'U':
+		return parse_unicode_escape(ps, out, c == 'u' ? 4 : 8);
+	default:
+		if (multi && (c == ' ' || c == '\t' || c == '\n' || c == '\r')) {
+			/* Line-ending backslash: trims whitespace and newlines that follow. */
+			ps->p--;
+			skip_ws(ps);
+			if (!take_newline(ps))
+				return fail(ps, "backslash before text on the same line");
+			for (;;) {
+				if (ps->p < ps->end && (*ps->p == ' ' || *ps->p == '\t'))
+					ps->p++;
+				else if (!take_newline(ps))
+					break;
+			}
+			return 0;
+		}
+		return fail(ps, "unknown escape");
+	}
+	if (sb_put(out, simple, 1) < 0)
+		return fail(ps, "out of memory");
+	return 0;
+}
+
 static int parse_string(struct parser *ps, struct sbuf *out, bool allow_multi)
 {
 	bool literal = *ps->p == '\'';
@@ -211,78 +288,14 @@ static int parse_string(struct parser *ps, struct sbuf *out, bool allow_multi)
 		}
 		if ((c < 0x20 && c != '\t') || c == 0x7f)
 			return fail(ps, "control character in a string");
-		if (literal || c != '\\') {
-			if (sb_put(out, ps->p, 1) < 0)
-				return fail(ps, "out of memory");
-			ps->p++;
+		if (!literal && c == '\\') {
+			if (parse_escape(ps, out, multi) < 0)
+				return -1;
 			continue;
 		}
-		/* An escape in a basic string. */
-		if (++ps->p >= ps->end)
-			return fail(ps, "unterminated escape");
-		c = (unsigned char)*ps->p++;
-		const char *simple = NULL;
-		switch (c) {
-		case 'b':
-			simple = "\b";
-			break;
-		case 't':
-			simple = "\t";
-			break;
-		case 'n':
-			simple = "\n";
-			break;
-		case 'f':
-			simple = "\f";
-			break;
-		case 'r':
-			simple = "\r";
-			break;
-		case '"':
-			simple = "\"";
-			break;
-		case '\\':
-			simple = "\\";
-			break;
-		case 'u':
-		case 'U': {
-			unsigned nd = c == 'u' ? 4 : 8;
-			uint32_t cp = 0;
-
-			if ((size_t)(ps->end - ps->p) < nd)
-				return fail(ps, "short unicode escape");
-			for (unsigned k = 0; k < nd; k++) {
-				int h = hexval(ps->p[k]);
-				if (h < 0)
-					return fail(ps, "bad unicode escape");
-				cp = cp << 4 | (uint32_t)h;
-			}
-			ps->p += nd;
-			if (cp == 0 || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-				return fail(ps, "unicode escape out of range");
-			if (sb_utf8(out, cp) < 0)
-				return fail(ps, "out of memory");
-			continue;
-		}
-		default:
-			if (multi && (c == ' ' || c == '\t' || c == '\n' || c == '\r')) {
-				/* Line-ending backslash: trims whitespace and newlines that follow. */
-				ps->p--;
-				skip_ws(ps);
-				if (!take_newline(ps))
-					return fail(ps, "backslash before text on the same line");
-				for (;;) {
-					if (ps->p < ps->end && (*ps->p == ' ' || *ps->p == '\t'))
-						ps->p++;
-					else if (!take_newline(ps))
-						break;
-				}
-				continue;
-			}
-			return fail(ps, "unknown escape");
-		}
-		if (sb_put(out, simple, 1) < 0)
+		if (sb_put(out, ps->p, 1) < 0)
 			return fail(ps, "out of memory");
+		ps->p++;
 	}
 }
 
@@ -525,6 +538,63 @@ static char *join(const char *a, const char *b)
 	return s;
 }
 
+/* A [table] header line: its name becomes the prefix of the keys that follow. */
+static int parse_table_header(struct parser *ps, struct sbuf *table)
+{
+	struct sp_toml_ent e = { .type = SP_TOML_TABLE };
+	unsigned nsegs;
+	char *path;
+
+	if (at(ps, "[["))
+		return fail(ps, "arrays of tables are unsupported");
+	ps->p++;
+	if (parse_key(ps, table, &nsegs) < 0)
+		return -1;
+	skip_ws(ps);
+	if (ps->p >= ps->end || *ps->p != ']')
+		return fail(ps, "expected ] after the table name");
+	ps->p++;
+	path = strdup(table->s);
+	if (!path)
+		return fail(ps, "out of memory");
+	if (add_entry(ps, path, &e) < 0) {
+		free(path);
+		return -1;
+	}
+	/* path now belongs to doc (add_entry stored it). */
+	return end_of_line(ps); // NOLINT(clang-analyzer-unix.Malloc)
+}
+
+/* A key = value line, stored under the current table. */
+static int parse_key_value(struct parser *ps, const struct sbuf *table, struct sbuf *key)
+{
+	struct sp_toml_ent e = { 0 };
+	unsigned nsegs;
+	char *path;
+
+	if (parse_key(ps, key, &nsegs) < 0)
+		return -1;
+	if (ps->p >= ps->end || *ps->p != '=')
+		return fail(ps, "expected = after the key");
+	ps->p++;
+	if (parse_value(ps, &e) < 0) {
+		ent_free(&e);
+		return -1;
+	}
+	path = join(table->s, key->s);
+	if (!path) {
+		ent_free(&e);
+		return fail(ps, "out of memory");
+	}
+	if (add_entry(ps, path, &e) < 0) {
+		free(path);
+		ent_free(&e);
+		return -1;
+	}
+	/* path and e's buffers now belong to doc. */
+	return end_of_line(ps); // NOLINT(clang-analyzer-unix.Malloc)
+}
+
 int sp_toml_parse(const char *buf, size_t len, struct sp_toml *doc, struct sp_err *err)
 {
 	struct parser ps = { .p = buf, .end = buf + len, .line = 1, .err = err, .doc = doc };
@@ -540,77 +610,19 @@ int sp_toml_parse(const char *buf, size_t len, struct sp_toml *doc, struct sp_er
 	if (sb_put(&table, "", 0) < 0)
 		return sp_error(err, 0, "toml: out of memory");
 	while (ps.p < ps.end) {
-		unsigned nsegs;
+		int r;
 
 		skip_ws(&ps);
 		if (ps.p >= ps.end)
 			break;
-		if (*ps.p == '#' || *ps.p == '\n' || *ps.p == '\r') {
-			if (end_of_line(&ps) < 0)
-				goto out;
-			continue;
-		}
-		if (*ps.p == '[') {
-			struct sp_toml_ent e = { .type = SP_TOML_TABLE };
-			char *path;
-
-			if (at(&ps, "[[")) {
-				fail(&ps, "arrays of tables are unsupported");
-				goto out;
-			}
-			ps.p++;
-			if (parse_key(&ps, &table, &nsegs) < 0)
-				goto out;
-			skip_ws(&ps);
-			if (ps.p >= ps.end || *ps.p != ']') {
-				fail(&ps, "expected ] after the table name");
-				goto out;
-			}
-			ps.p++;
-			path = strdup(table.s);
-			if (!path) {
-				fail(&ps, "out of memory");
-				goto out;
-			}
-			if (add_entry(&ps, path, &e) < 0) {
-				free(path);
-				goto out;
-			}
-			/* path now belongs to doc (add_entry stored it). */
-			if (end_of_line(&ps) < 0) // NOLINT(clang-analyzer-unix.Malloc)
-				goto out;
-			continue;
-		}
-		{
-			struct sp_toml_ent e = { 0 };
-			char *path;
-
-			if (parse_key(&ps, &key, &nsegs) < 0)
-				goto out;
-			if (ps.p >= ps.end || *ps.p != '=') {
-				fail(&ps, "expected = after the key");
-				goto out;
-			}
-			ps.p++;
-			if (parse_value(&ps, &e) < 0) {
-				ent_free(&e);
-				goto out;
-			}
-			path = join(table.s, key.s);
-			if (!path) {
-				ent_free(&e);
-				fail(&ps, "out of memory");
-				goto out;
-			}
-			if (add_entry(&ps, path, &e) < 0) {
-				free(path);
-				ent_free(&e);
-				goto out;
-			}
-			/* path and e's buffers now belong to doc. */
-			if (end_of_line(&ps) < 0) // NOLINT(clang-analyzer-unix.Malloc)
-				goto out;
-		}
+		if (*ps.p == '#' || *ps.p == '\n' || *ps.p == '\r')
+			r = end_of_line(&ps);
+		else if (*ps.p == '[')
+			r = parse_table_header(&ps, &table);
+		else
+			r = parse_key_value(&ps, &table, &key);
+		if (r < 0)
+			goto out;
 	}
 	ret = 0;
 out:

@@ -207,6 +207,56 @@ done:
 	return ret;
 }
 
+static int copy_tree(int from, int to, int depth, struct copy_stats *cs, struct sp_err *err);
+
+/* A directory: made, filled, then given the original's owner and times (after its entries,
+ * whose creation would change them). */
+static int copy_dir(int from, int to, const char *n, const struct stat *st, int depth,
+		    struct copy_stats *cs, struct sp_err *err)
+{
+	int a, b, ret;
+
+	if (mkdirat(to, n, st->st_mode & 07777) < 0)
+		return sp_error(err, errno, "mkdir %s", n);
+	a = openat(from, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	b = openat(to, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (a < 0 || b < 0)
+		ret = sp_error(err, errno, "open directory %s", n);
+	else
+		ret = copy_tree(a, b, depth + 1, cs, err);
+	if (ret == 0 && (fchown(b, st->st_uid, st->st_gid) < 0 ||
+			 futimens(b, (const struct timespec[2]){ st->st_atim, st->st_mtim }) < 0))
+		ret = sp_error(err, errno, "set the attributes of %s", n);
+	if (a >= 0)
+		close(a);
+	if (b >= 0)
+		close(b);
+	return ret;
+}
+
+/* A symlink, device node, fifo or socket, with the original's owner and times. */
+static int copy_node(int from, int to, const char *n, const struct stat *st, struct sp_err *err)
+{
+	char link[4096];
+	ssize_t len;
+
+	if (S_ISLNK(st->st_mode)) {
+		len = readlinkat(from, n, link, sizeof(link) - 1);
+		if (len < 0)
+			return sp_error(err, errno, "readlink %s", n);
+		link[len] = '\0';
+		if (symlinkat(link, to, n) < 0)
+			return sp_error(err, errno, "symlink %s", n);
+	} else if (mknodat(to, n, st->st_mode, st->st_rdev) < 0) {
+		return sp_error(err, errno, "mknod %s", n);
+	}
+	if (fchownat(to, n, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    utimensat(to, n, (const struct timespec[2]){ st->st_atim, st->st_mtim },
+		      AT_SYMLINK_NOFOLLOW) < 0)
+		return sp_error(err, errno, "set the attributes of %s", n);
+	return 0;
+}
+
 /* Copies the directory from (its entries, recursively) into to. At the top level the mount point
  * of the new root is skipped. */
 static int copy_tree(int from, int to, int depth, struct copy_stats *cs, struct sp_err *err)
@@ -229,8 +279,6 @@ static int copy_tree(int from, int to, int depth, struct copy_stats *cs, struct 
 	while (ret == 0 && (errno = 0, de = readdir(d))) {
 		const char *n = de->d_name;
 		struct stat st;
-		char link[4096];
-		ssize_t len;
 
 		if (!strcmp(n, ".") || !strcmp(n, "..") || (depth == 0 && !strcmp(n, NEWROOT_NAME)))
 			continue;
@@ -241,53 +289,12 @@ static int copy_tree(int from, int to, int depth, struct copy_stats *cs, struct 
 		if (st.st_dev != cs->dev)
 			continue; /* something mounted already: not the initramfs's */
 		cs->entries++;
-		switch (st.st_mode & S_IFMT) {
-		case S_IFREG:
+		if (S_ISREG(st.st_mode))
 			ret = copy_file(from, to, n, &st, cs, err);
-			continue;
-		case S_IFDIR: {
-			int a, b;
-
-			if (mkdirat(to, n, st.st_mode & 07777) < 0) {
-				ret = sp_error(err, errno, "mkdir %s", n);
-				continue;
-			}
-			a = openat(from, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			b = openat(to, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (a < 0 || b < 0)
-				ret = sp_error(err, errno, "open directory %s", n);
-			else
-				ret = copy_tree(a, b, depth + 1, cs, err);
-			if (ret == 0 &&
-			    (fchown(b, st.st_uid, st.st_gid) < 0 ||
-			     futimens(b, (const struct timespec[2]){ st.st_atim, st.st_mtim }) < 0))
-				ret = sp_error(err, errno, "set the attributes of %s", n);
-			if (a >= 0)
-				close(a);
-			if (b >= 0)
-				close(b);
-			continue;
-		}
-		case S_IFLNK:
-			len = readlinkat(from, n, link, sizeof(link) - 1);
-			if (len < 0) {
-				ret = sp_error(err, errno, "readlink %s", n);
-				continue;
-			}
-			link[len] = '\0';
-			if (symlinkat(link, to, n) < 0)
-				ret = sp_error(err, errno, "symlink %s", n);
-			break;
-		default: /* device nodes, fifos, sockets */
-			if (mknodat(to, n, st.st_mode, st.st_rdev) < 0)
-				ret = sp_error(err, errno, "mknod %s", n);
-			break;
-		}
-		if (ret == 0 &&
-		    (fchownat(to, n, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW) < 0 ||
-		     utimensat(to, n, (const struct timespec[2]){ st.st_atim, st.st_mtim },
-			       AT_SYMLINK_NOFOLLOW) < 0))
-			ret = sp_error(err, errno, "set the attributes of %s", n);
+		else if (S_ISDIR(st.st_mode))
+			ret = copy_dir(from, to, n, &st, depth, cs, err);
+		else /* symlinks, device nodes, fifos, sockets */
+			ret = copy_node(from, to, n, &st, err);
 	}
 	if (ret == 0 && errno)
 		ret = sp_error(err, errno, "read a directory of the initramfs");

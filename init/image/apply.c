@@ -326,13 +326,94 @@ static int apply_hardlink(struct sp_apply *a, int parent, const char *base,
 	return 0;
 }
 
+/* A regular file: created empty here, filled by sp_apply_data, finished when its size is in. */
+static int apply_file(struct sp_apply *a, int parent, const char *base,
+		      const struct sp_tar_entry *e, struct sp_err *err)
+{
+	int fd = openat(parent, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+	if (fd < 0)
+		return sp_error(err, errno, "create");
+	a->st.files++;
+	a->cur_fd = fd;
+	a->cur_left = e->size;
+	a->cur = *e;
+	if (e->size == 0)
+		return finish_file(a, err);
+	return 0;
+}
+
+static int apply_symlink(struct sp_apply *a, int parent, const char *base,
+			 const struct sp_tar_entry *e, struct sp_err *err)
+{
+	struct timespec ts[2] = { { e->mtime, e->mtime_nsec }, { e->mtime, e->mtime_nsec } };
+
+	if (symlinkat(e->link, parent, base) < 0)
+		return sp_error(err, errno, "symlink");
+	a->st.links++;
+	if (a->chown && fchownat(parent, base, e->uid, e->gid, AT_SYMLINK_NOFOLLOW) < 0)
+		return sp_error(err, errno, "chown a symlink");
+	if (utimensat(parent, base, ts, AT_SYMLINK_NOFOLLOW) < 0)
+		return sp_error(err, errno, "set symlink times");
+	return 0;
+}
+
+static int apply_fifo(struct sp_apply *a, int parent, const char *base,
+		      const struct sp_tar_entry *e, struct sp_err *err)
+{
+	if (mknodat(parent, base, S_IFIFO | (e->mode & 0777), 0) < 0)
+		return sp_error(err, errno, "mkfifo");
+	if (a->chown && fchownat(parent, base, e->uid, e->gid, AT_SYMLINK_NOFOLLOW) < 0)
+		return sp_error(err, errno, "chown a fifo");
+	return 0;
+}
+
+/* Device nodes are skipped, except char 0:0, which in the tar is an overlay whiteout already. */
+static int apply_whiteout(struct sp_apply *a, int parent, const char *base,
+			  const struct sp_tar_entry *e, struct sp_err *err)
+{
+	if (e->kind != SP_TAR_WHITEOUT &&
+	    !(e->kind == SP_TAR_CHAR && e->devmajor == 0 && e->devminor == 0)) {
+		a->st.skipped_devices++;
+		return 0;
+	}
+	if (mknodat(parent, base, S_IFCHR, makedev(0, 0)) < 0)
+		return sp_error(err, errno, "create a whiteout");
+	a->st.whiteouts++;
+	return 0;
+}
+
+/* The entry itself, at base in parent (whatever was there before is gone). */
+static int apply_node(struct sp_apply *a, int parent, const char *base,
+		      const struct sp_tar_entry *e, struct sp_err *err)
+{
+	switch (e->kind) {
+	case SP_TAR_DIR:
+		return apply_dir(a, parent, base, e, err);
+	case SP_TAR_FILE:
+		return apply_file(a, parent, base, e, err);
+	case SP_TAR_SYMLINK:
+		return apply_symlink(a, parent, base, e, err);
+	case SP_TAR_HARDLINK:
+		return apply_hardlink(a, parent, base, e, err);
+	case SP_TAR_FIFO:
+		return apply_fifo(a, parent, base, e, err);
+	case SP_TAR_CHAR:
+	case SP_TAR_BLOCK:
+	case SP_TAR_WHITEOUT:
+		return apply_whiteout(a, parent, base, e, err);
+	case SP_TAR_OPAQUE:
+		break;
+	}
+	return 0;
+}
+
 int sp_apply_entry(struct sp_apply *a, const struct sp_tar_entry *e, struct sp_err *err)
 {
 	cleanup_close int parent = -1;
 	const char *base;
 	struct stat st;
 	char eb[96];
-	int r = 0;
 
 	if (a->cur_fd >= 0)
 		return sp_error(err, 0, "an entry arrived before the previous file's data ended");
@@ -359,73 +440,7 @@ int sp_apply_entry(struct sp_apply *a, const struct sp_tar_entry *e, struct sp_e
 		    sp_remove_tree_at(parent, base, err) < 0)
 			return sp_error_wrap(err, "replace '%s'", esc(e->path, eb, sizeof(eb)));
 	}
-	switch (e->kind) {
-	case SP_TAR_DIR:
-		r = apply_dir(a, parent, base, e, err);
-		break;
-	case SP_TAR_FILE: {
-		int fd = openat(parent, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-				0600);
-
-		if (fd < 0) {
-			r = sp_error(err, errno, "create");
-			break;
-		}
-		a->st.files++;
-		a->cur_fd = fd;
-		a->cur_left = e->size;
-		a->cur = *e;
-		if (e->size == 0)
-			r = finish_file(a, err);
-		break;
-	}
-	case SP_TAR_SYMLINK:
-		if (symlinkat(e->link, parent, base) < 0) {
-			r = sp_error(err, errno, "symlink");
-			break;
-		}
-		a->st.links++;
-		if (a->chown && fchownat(parent, base, e->uid, e->gid, AT_SYMLINK_NOFOLLOW) < 0) {
-			r = sp_error(err, errno, "chown a symlink");
-			break;
-		}
-		{
-			struct timespec ts[2] = { { e->mtime, e->mtime_nsec },
-						  { e->mtime, e->mtime_nsec } };
-
-			if (utimensat(parent, base, ts, AT_SYMLINK_NOFOLLOW) < 0)
-				r = sp_error(err, errno, "set symlink times");
-		}
-		break;
-	case SP_TAR_HARDLINK:
-		r = apply_hardlink(a, parent, base, e, err);
-		break;
-	case SP_TAR_FIFO:
-		if (mknodat(parent, base, S_IFIFO | (e->mode & 0777), 0) < 0) {
-			r = sp_error(err, errno, "mkfifo");
-			break;
-		}
-		if (a->chown && fchownat(parent, base, e->uid, e->gid, AT_SYMLINK_NOFOLLOW) < 0)
-			r = sp_error(err, errno, "chown a fifo");
-		break;
-	case SP_TAR_CHAR:
-	case SP_TAR_BLOCK:
-		if (!(e->kind == SP_TAR_CHAR && e->devmajor == 0 && e->devminor == 0)) {
-			a->st.skipped_devices++;
-			break;
-		}
-		/* char 0:0 in the tar is an overlay whiteout already */
-		__attribute__((fallthrough));
-	case SP_TAR_WHITEOUT:
-		if (mknodat(parent, base, S_IFCHR, makedev(0, 0)) < 0)
-			r = sp_error(err, errno, "create a whiteout");
-		else
-			a->st.whiteouts++;
-		break;
-	case SP_TAR_OPAQUE:
-		break;
-	}
-	if (r < 0)
+	if (apply_node(a, parent, base, e, err) < 0)
 		return sp_error_wrap(err, "'%s'", esc(e->path, eb, sizeof(eb)));
 	return 0;
 }

@@ -18,6 +18,83 @@ static bool tchar(char c)
 	return isalnum((unsigned char)c) || strchr("!#$%&'*+-.^_`|~", c);
 }
 
+/* A parameter's value at h[*i]: a "quoted" string (backslash escapes the next byte) or a token,
+ * into val (NUL-terminated, *vl bytes). */
+static int parse_param_value(const char *h, size_t len, size_t *i, char *val, size_t valsz,
+			     size_t *vl, struct sp_err *err)
+{
+	size_t j = *i, n = 0;
+
+	if (j < len && h[j] == '"') {
+		j++;
+		while (j < len && h[j] != '"') {
+			if (h[j] == '\\' && j + 1 < len)
+				j++;
+			if (n + 1 >= valsz || (unsigned char)h[j] < 0x20)
+				return sp_pull_fail(err, SP_STAGE_PULL_AUTH, 0,
+						    "pull.auth: a challenge value is too long "
+						    "or has a control byte");
+			val[n++] = h[j++];
+		}
+		if (j >= len)
+			return sp_pull_fail(err, SP_STAGE_PULL_AUTH, 0,
+					    "pull.auth: an unterminated quoted challenge value");
+		j++;
+	} else {
+		while (j < len && tchar(h[j]) && n + 1 < valsz)
+			val[n++] = h[j++];
+		if (j < len && tchar(h[j]))
+			return sp_pull_fail(err, SP_STAGE_PULL_AUTH, 0,
+					    "pull.auth: a challenge value is too long");
+	}
+	val[n] = '\0';
+	*vl = n;
+	*i = j;
+	return 0;
+}
+
+/* One auth-param, name=value, at h[*i]; realm, service and scope are kept, others ignored. */
+static int parse_param(const char *h, size_t len, size_t *i, struct sp_challenge *c,
+		       struct sp_err *err)
+{
+	char name[32], val[1024];
+	size_t nl, vl = 0, s = *i;
+	char *dst = NULL;
+	size_t cap = 0;
+
+	while (*i < len && tchar(h[*i]))
+		(*i)++;
+	nl = *i - s;
+	if (nl == 0 || nl >= sizeof(name))
+		return sp_pull_fail(err, SP_STAGE_PULL_AUTH, 0,
+				    "pull.auth: a malformed challenge parameter");
+	memcpy(name, h + s, nl);
+	name[nl] = '\0';
+	while (*i < len && h[*i] == ' ')
+		(*i)++;
+	if (*i >= len || h[*i] != '=')
+		return sp_pull_fail(err, SP_STAGE_PULL_AUTH, 0,
+				    "pull.auth: a challenge parameter without a value");
+	(*i)++;
+	while (*i < len && h[*i] == ' ')
+		(*i)++;
+	if (parse_param_value(h, len, i, val, sizeof(val), &vl, err) < 0)
+		return -1;
+	if (strcasecmp(name, "realm") == 0)
+		dst = c->realm, cap = sizeof(c->realm);
+	else if (strcasecmp(name, "service") == 0)
+		dst = c->service, cap = sizeof(c->service);
+	else if (strcasecmp(name, "scope") == 0)
+		dst = c->scope, cap = sizeof(c->scope);
+	if (dst) {
+		if (vl >= cap)
+			return sp_pull_fail(err, SP_STAGE_PULL_AUTH, 0,
+					    "pull.auth: the challenge's %s is too long", name);
+		memcpy(dst, val, vl + 1);
+	}
+	return 0;
+}
+
 int sp_auth_parse_challenge(const char *h, size_t len, struct sp_challenge *c, struct sp_err *err)
 {
 	size_t i = 0, s;
@@ -37,70 +114,12 @@ int sp_auth_parse_challenge(const char *h, size_t len, struct sp_challenge *c, s
 				    "pull.auth: unsupported authentication scheme");
 	/* auth-params: name=token or name="quoted", comma separated */
 	while (i < len) {
-		char name[32], val[1024];
-		size_t nl = 0, vl = 0;
-		char *dst = NULL;
-		size_t cap = 0;
-
 		while (i < len && (h[i] == ' ' || h[i] == ','))
 			i++;
 		if (i >= len)
 			break;
-		s = i;
-		while (i < len && tchar(h[i]))
-			i++;
-		nl = i - s;
-		if (nl == 0 || nl >= sizeof(name))
-			return sp_pull_fail(err, SP_STAGE_PULL_AUTH, 0,
-					    "pull.auth: a malformed challenge parameter");
-		memcpy(name, h + s, nl);
-		name[nl] = '\0';
-		while (i < len && h[i] == ' ')
-			i++;
-		if (i >= len || h[i] != '=')
-			return sp_pull_fail(err, SP_STAGE_PULL_AUTH, 0,
-					    "pull.auth: a challenge parameter without a value");
-		i++;
-		while (i < len && h[i] == ' ')
-			i++;
-		if (i < len && h[i] == '"') {
-			i++;
-			while (i < len && h[i] != '"') {
-				if (h[i] == '\\' && i + 1 < len)
-					i++;
-				if (vl + 1 >= sizeof(val) || (unsigned char)h[i] < 0x20)
-					return sp_pull_fail(err, SP_STAGE_PULL_AUTH, 0,
-							    "pull.auth: a challenge value is too "
-							    "long "
-							    "or has a control byte");
-				val[vl++] = h[i++];
-			}
-			if (i >= len)
-				return sp_pull_fail(err, SP_STAGE_PULL_AUTH, 0,
-						    "pull.auth: an unterminated quoted challenge "
-						    "value");
-			i++;
-		} else {
-			while (i < len && tchar(h[i]) && vl + 1 < sizeof(val))
-				val[vl++] = h[i++];
-			if (i < len && tchar(h[i]))
-				return sp_pull_fail(err, SP_STAGE_PULL_AUTH, 0,
-						    "pull.auth: a challenge value is too long");
-		}
-		val[vl] = '\0';
-		if (strcasecmp(name, "realm") == 0)
-			dst = c->realm, cap = sizeof(c->realm);
-		else if (strcasecmp(name, "service") == 0)
-			dst = c->service, cap = sizeof(c->service);
-		else if (strcasecmp(name, "scope") == 0)
-			dst = c->scope, cap = sizeof(c->scope);
-		if (dst) {
-			if (vl >= cap)
-				return sp_pull_fail(err, SP_STAGE_PULL_AUTH, 0,
-						    "pull.auth: the challenge's %s is too long",
-						    name);
-			memcpy(dst, val, vl + 1);
-		}
+		if (parse_param(h, len, &i, c, err) < 0)
+			return -1;
 		while (i < len && h[i] == ' ')
 			i++;
 		if (i < len && h[i] != ',')

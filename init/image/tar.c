@@ -384,41 +384,29 @@ static size_t field_len(const uint8_t *f, size_t n)
 }
 
 /* Builds t->e from the header in t->hdr and the pending metadata; sets the next state. */
-static int start_entry(struct sp_tar *t, struct sp_err *err)
+/* A PAX or GNU long-name header: its content is collected in ST_META for the next real entry. */
+static int start_meta(struct sp_tar *t, uint8_t type, uint64_t size, struct sp_err *err)
 {
-	const uint8_t *h = t->hdr;
+	if (size > t->lim.max_pax)
+		return fail(t, err, "%s", "tar: a PAX or long-name header exceeds the size cap");
+	t->meta = type == 'x'	? M_PAX
+		  : type == 'g' ? M_GLOBAL
+		  : type == 'L' ? M_LONGNAME
+				: M_LONGLINK;
+	t->mbuf = malloc(size ? size : 1);
+	if (!t->mbuf)
+		return fail(t, err, "%s", "tar: out of memory");
+	t->mfill = 0;
+	t->remaining = size;
+	t->pad = (512 - size % 512) % 512;
+	t->st = ST_META;
+	return 0;
+}
+
+static int entry_kind(struct sp_tar *t, uint8_t type, struct sp_err *err)
+{
 	struct sp_tar_entry *e = &t->e;
-	uint8_t type = h[156];
-	uint64_t size, v;
-	bool posix = memcmp(h + 257, "ustar\0", 6) == 0;
-	char raw[SP_TAR_PATH_MAX + 1 + 256];
-	size_t rlen;
-	const char *reason;
-	bool skip = false;
 
-	if (parse_num(h + 124, 12, &size) < 0)
-		return fail(t, err, "%s", "tar: a malformed size field");
-	if (type == 'x' || type == 'g' || type == 'L' || type == 'K') {
-		if (size > t->lim.max_pax)
-			return fail(t, err, "%s",
-				    "tar: a PAX or long-name header exceeds the size cap");
-		t->meta = type == 'x'	? M_PAX
-			  : type == 'g' ? M_GLOBAL
-			  : type == 'L' ? M_LONGNAME
-					: M_LONGLINK;
-		t->mbuf = malloc(size ? size : 1);
-		if (!t->mbuf)
-			return fail(t, err, "%s", "tar: out of memory");
-		t->mfill = 0;
-		t->remaining = size;
-		t->pad = (512 - size % 512) % 512;
-		t->st = ST_META;
-		return 0;
-	}
-	if (++t->entries > t->lim.max_entries)
-		return fail(t, err, "%s", "tar: more entries than the cap");
-
-	memset(e, 0, offsetof(struct sp_tar_entry, xattrs));
 	switch (type) {
 	case '0':
 	case '\0':
@@ -450,6 +438,18 @@ static int start_entry(struct sp_tar *t, struct sp_err *err)
 		return fail(t, err, "tar: unsupported entry type %s", c);
 	}
 	}
+	return 0;
+}
+
+static int entry_path(struct sp_tar *t, uint8_t type, struct sp_err *err)
+{
+	const uint8_t *h = t->hdr;
+	struct sp_tar_entry *e = &t->e;
+	bool posix = memcmp(h + 257, "ustar\0", 6) == 0;
+	char raw[SP_TAR_PATH_MAX + 1 + 256];
+	size_t rlen;
+	const char *reason;
+
 	/* The raw name: PAX or GNU long name, else ustar prefix + name. */
 	if (t->has_path) {
 		rlen = t->p_path_len;
@@ -470,58 +470,70 @@ static int start_entry(struct sp_tar *t, struct sp_err *err)
 		e->kind = SP_TAR_DIR; /* old tars mark directories by the trailing slash */
 	if (sp_tar_normalise(raw, rlen, e->path, &reason) < 0)
 		return fail(t, err, "tar: an entry path %s", reason);
+	return 0;
+}
 
-	/* Whiteouts (image-spec layer.md). */
-	{
-		char *slash = strrchr(e->path, '/');
-		char *base = slash ? slash + 1 : e->path;
+/* Whiteouts (image-spec layer.md). */
+static int entry_whiteout(struct sp_tar *t, bool *skip, struct sp_err *err)
+{
+	struct sp_tar_entry *e = &t->e;
+	char *slash = strrchr(e->path, '/');
+	char *base = slash ? slash + 1 : e->path;
 
-		if (strncmp(base, ".wh.", 4) == 0) {
-			if (strcmp(base, ".wh..wh..opq") == 0) {
-				e->kind = SP_TAR_OPAQUE;
-				if (slash)
-					*slash = '\0';
-				else
-					e->path[0] = '\0';
-			} else if (strncmp(base, ".wh..wh.", 8) == 0) {
-				skip = true; /* aufs bookkeeping (.wh..wh.plnk, ...): not content */
-			} else if (base[4] == '\0' || strcmp(base + 4, ".") == 0 ||
-				   strcmp(base + 4, "..") == 0) {
-				return fail(t, err, "%s",
-					    "tar: a whiteout without a name is refused");
-			} else {
-				e->kind = SP_TAR_WHITEOUT;
-				memmove(base, base + 4, strlen(base + 4) + 1);
-			}
-		}
+	if (strncmp(base, ".wh.", 4) != 0)
+		return 0;
+	if (strcmp(base, ".wh..wh..opq") == 0) {
+		e->kind = SP_TAR_OPAQUE;
+		if (slash)
+			*slash = '\0';
+		else
+			e->path[0] = '\0';
+	} else if (strncmp(base, ".wh..wh.", 8) == 0) {
+		*skip = true; /* aufs bookkeeping (.wh..wh.plnk, ...): not content */
+	} else if (base[4] == '\0' || strcmp(base + 4, ".") == 0 || strcmp(base + 4, "..") == 0) {
+		return fail(t, err, "%s", "tar: a whiteout without a name is refused");
+	} else {
+		e->kind = SP_TAR_WHITEOUT;
+		memmove(base, base + 4, strlen(base + 4) + 1);
 	}
-	if (e->path[0] == '\0' && e->kind != SP_TAR_DIR && e->kind != SP_TAR_OPAQUE)
-		return fail(t, err, "%s", "tar: the root entry is not a directory");
+	return 0;
+}
 
-	/* Link targets. */
-	if (e->kind == SP_TAR_SYMLINK || e->kind == SP_TAR_HARDLINK) {
-		size_t ll;
+static int entry_link(struct sp_tar *t, struct sp_err *err)
+{
+	const uint8_t *h = t->hdr;
+	struct sp_tar_entry *e = &t->e;
+	char raw[SP_TAR_PATH_MAX + 1 + 256];
+	size_t ll;
+	const char *reason;
 
-		if (t->has_link) {
-			ll = t->p_link_len;
-			memcpy(raw, t->p_link, ll);
-		} else {
-			ll = field_len(h + 157, 100);
-			memcpy(raw, h + 157, ll);
-		}
-		if (ll == 0 || memchr(raw, '\0', ll))
-			return fail(t, err, "%s", "tar: a link target is empty or has a NUL byte");
-		if (e->kind == SP_TAR_SYMLINK) {
-			memcpy(e->link, raw, ll);
-			e->link[ll] = '\0';
-		} else {
-			if (sp_tar_normalise(raw, ll, e->link, &reason) < 0)
-				return fail(t, err, "tar: a hard-link target %s", reason);
-			if (e->link[0] == '\0')
-				return fail(t, err, "%s",
-					    "tar: a hard link to the root is refused");
-		}
+	if (t->has_link) {
+		ll = t->p_link_len;
+		memcpy(raw, t->p_link, ll);
+	} else {
+		ll = field_len(h + 157, 100);
+		memcpy(raw, h + 157, ll);
 	}
+	if (ll == 0 || memchr(raw, '\0', ll))
+		return fail(t, err, "%s", "tar: a link target is empty or has a NUL byte");
+	if (e->kind == SP_TAR_SYMLINK) {
+		memcpy(e->link, raw, ll);
+		e->link[ll] = '\0';
+	} else {
+		if (sp_tar_normalise(raw, ll, e->link, &reason) < 0)
+			return fail(t, err, "tar: a hard-link target %s", reason);
+		if (e->link[0] == '\0')
+			return fail(t, err, "%s", "tar: a hard link to the root is refused");
+	}
+	return 0;
+}
+
+/* Mode, owner, mtime and device numbers: PAX values win over the header's fields. */
+static int entry_attrs(struct sp_tar *t, struct sp_err *err)
+{
+	const uint8_t *h = t->hdr;
+	struct sp_tar_entry *e = &t->e;
+	uint64_t v;
 
 	if (parse_num(h + 100, 8, &v) < 0)
 		return fail(t, err, "%s", "tar: a malformed mode field");
@@ -557,6 +569,34 @@ static int start_entry(struct sp_tar *t, struct sp_err *err)
 		e->devmajor = (uint32_t)ma;
 		e->devminor = (uint32_t)mi;
 	}
+	return 0;
+}
+
+static int start_entry(struct sp_tar *t, struct sp_err *err)
+{
+	const uint8_t *h = t->hdr;
+	struct sp_tar_entry *e = &t->e;
+	uint8_t type = h[156];
+	uint64_t size;
+	bool skip = false;
+
+	if (parse_num(h + 124, 12, &size) < 0)
+		return fail(t, err, "%s", "tar: a malformed size field");
+	if (type == 'x' || type == 'g' || type == 'L' || type == 'K')
+		return start_meta(t, type, size, err);
+	if (++t->entries > t->lim.max_entries)
+		return fail(t, err, "%s", "tar: more entries than the cap");
+
+	memset(e, 0, offsetof(struct sp_tar_entry, xattrs));
+	if (entry_kind(t, type, err) < 0 || entry_path(t, type, err) < 0 ||
+	    entry_whiteout(t, &skip, err) < 0)
+		return -1;
+	if (e->path[0] == '\0' && e->kind != SP_TAR_DIR && e->kind != SP_TAR_OPAQUE)
+		return fail(t, err, "%s", "tar: the root entry is not a directory");
+	if ((e->kind == SP_TAR_SYMLINK || e->kind == SP_TAR_HARDLINK) && entry_link(t, err) < 0)
+		return -1;
+	if (entry_attrs(t, err) < 0)
+		return -1;
 	if (t->has_size)
 		size = t->p_size;
 	if (size > t->lim.max_file || size > t->lim.max_total)

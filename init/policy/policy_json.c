@@ -513,84 +513,99 @@ static bool allowed(const struct sp_policy *p, const char *request)
 	return r == SP_RULE_ALLOW || (r == SP_RULE_UNSET && p->def == SP_RULE_ALLOW);
 }
 
+static int parse_version(struct sp_policy *p, struct json_object *val, struct sp_err *err)
+{
+	if (!json_object_is_type(val, json_type_int) || json_object_get_int64(val) != 1)
+		return sp_error(err, 0, DOC ": version: only version 1 is supported");
+	p->version = 1;
+	return 0;
+}
+
+static int parse_default(struct sp_policy *p, struct json_object *val, struct sp_err *err)
+{
+	return parse_rule(val, "default", &p->def, err);
+}
+
+static int parse_copy_prefix(struct sp_policy *p, struct json_object *val, struct sp_err *err)
+{
+	char *prefix = NULL;
+
+	if (get_str(p, val, "copy_file_prefix", &prefix, err) < 0 || !prefix)
+		return -1;
+	if (strlen(prefix) >= sizeof(p->copy_prefix) || !sp_valid_prefix(prefix) ||
+	    strncmp(prefix, SP_SHARED_PREFIX, strlen(SP_SHARED_PREFIX)) != 0)
+		return sp_error(err, 0,
+				DOC ": copy_file_prefix: must be " SP_SHARED_PREFIX
+				    " or a normalised directory beneath it ending in '/'");
+	(void)snprintf(p->copy_prefix, sizeof(p->copy_prefix), "%s", prefix);
+	return 0;
+}
+
+static int parse_extra_gids(struct sp_policy *p, struct json_object *val, struct sp_err *err)
+{
+	return get_gids(val, "pin_allow_additional_gids", &p->pin_extra_gids, err);
+}
+
+/* What the checks after the keys need to know was given. */
+enum { SEEN_VERSION = 1, SEEN_DEFAULT = 2, SEEN_EXTRA_GIDS = 4 };
+
+/* The top-level keys: a parser, or (parse NULL) a bool of struct sp_policy at offset flag. */
+static const struct top_key {
+	const char *name;
+	int (*parse)(struct sp_policy *p, struct json_object *val, struct sp_err *err);
+	size_t flag;
+	unsigned seen;
+} top_keys[] = {
+	{ "version", parse_version, 0, SEEN_VERSION },
+	{ "default", parse_default, 0, SEEN_DEFAULT },
+	{ "requests", parse_requests, 0, 0 },
+	{ "allowed_images", parse_images, 0, 0 },
+	{ "allowed_exec", parse_exec, 0, 0 },
+	{ "copy_file_prefix", parse_copy_prefix, 0, 0 },
+	{ "allow_privileged_capabilities", parse_caps, 0, 0 },
+	{ "require_encrypted_storage", NULL, offsetof(struct sp_policy, require_encrypted_storage),
+	  0 },
+	{ "require_attestation", NULL, offsetof(struct sp_policy, require_attestation), 0 },
+	{ "pin_process_to_image", NULL, offsetof(struct sp_policy, pin_process), 0 },
+	{ "pin_allow_args_override", NULL, offsetof(struct sp_policy, pin_args_override), 0 },
+	{ "pin_allow_extra_env", NULL, offsetof(struct sp_policy, pin_extra_env), 0 },
+	{ "pin_allow_workdir_override", NULL, offsetof(struct sp_policy, pin_workdir_override), 0 },
+	{ "pin_allow_additional_gids", parse_extra_gids, 0, SEEN_EXTRA_GIDS },
+	{ "allowed_mounts", parse_mounts, 0, 0 },
+	{ "allow_sandbox_pidns", NULL, offsetof(struct sp_policy, allow_sandbox_pidns), 0 },
+};
+
+static int parse_top_key(struct sp_policy *p, const char *key, struct json_object *val,
+			 unsigned *seen, struct sp_err *err)
+{
+	for (size_t i = 0; i < sizeof(top_keys) / sizeof(top_keys[0]); i++) {
+		const struct top_key *k = &top_keys[i];
+
+		if (strcmp(key, k->name) != 0)
+			continue;
+		if (k->parse ? k->parse(p, val, err) < 0
+			     : get_bool(val, key, (bool *)((char *)p + k->flag), err) < 0)
+			return -1;
+		*seen |= k->seen;
+		return 0;
+	}
+	return unknown_key("top level", key, err);
+}
+
 static int parse_top(struct sp_policy *p, struct json_object *root, struct sp_err *err)
 {
-	bool have_version = false, have_default = false, have_extra_gids = false;
-	char *prefix = NULL;
+	unsigned seen = 0;
 
 	if (!json_object_is_type(root, json_type_object))
 		return sp_error(err, 0, DOC ": the document must be a JSON object");
 	json_object_object_foreach(root, key, val)
 	{
-		if (strcmp(key, "version") == 0) {
-			if (!json_object_is_type(val, json_type_int) ||
-			    json_object_get_int64(val) != 1)
-				return sp_error(err, 0,
-						DOC ": version: only version 1 is supported");
-			p->version = 1;
-			have_version = true;
-		} else if (strcmp(key, "default") == 0) {
-			if (parse_rule(val, "default", &p->def, err) < 0)
-				return -1;
-			have_default = true;
-		} else if (strcmp(key, "requests") == 0) {
-			if (parse_requests(p, val, err) < 0)
-				return -1;
-		} else if (strcmp(key, "allowed_images") == 0) {
-			if (parse_images(p, val, err) < 0)
-				return -1;
-		} else if (strcmp(key, "allowed_exec") == 0) {
-			if (parse_exec(p, val, err) < 0)
-				return -1;
-		} else if (strcmp(key, "copy_file_prefix") == 0) {
-			if (get_str(p, val, "copy_file_prefix", &prefix, err) < 0 || !prefix)
-				return -1;
-			if (strlen(prefix) >= sizeof(p->copy_prefix) || !sp_valid_prefix(prefix) ||
-			    strncmp(prefix, SP_SHARED_PREFIX, strlen(SP_SHARED_PREFIX)) != 0)
-				return sp_error(err, 0,
-						DOC ": copy_file_prefix: must be " SP_SHARED_PREFIX
-						    " or a normalised directory beneath it ending "
-						    "in "
-						    "'/'");
-			(void)snprintf(p->copy_prefix, sizeof(p->copy_prefix), "%s", prefix);
-		} else if (strcmp(key, "allow_privileged_capabilities") == 0) {
-			if (parse_caps(p, val, err) < 0)
-				return -1;
-		} else if (strcmp(key, "require_encrypted_storage") == 0) {
-			if (get_bool(val, key, &p->require_encrypted_storage, err) < 0)
-				return -1;
-		} else if (strcmp(key, "require_attestation") == 0) {
-			if (get_bool(val, key, &p->require_attestation, err) < 0)
-				return -1;
-		} else if (strcmp(key, "pin_process_to_image") == 0) {
-			if (get_bool(val, key, &p->pin_process, err) < 0)
-				return -1;
-		} else if (strcmp(key, "pin_allow_args_override") == 0) {
-			if (get_bool(val, key, &p->pin_args_override, err) < 0)
-				return -1;
-		} else if (strcmp(key, "pin_allow_extra_env") == 0) {
-			if (get_bool(val, key, &p->pin_extra_env, err) < 0)
-				return -1;
-		} else if (strcmp(key, "pin_allow_workdir_override") == 0) {
-			if (get_bool(val, key, &p->pin_workdir_override, err) < 0)
-				return -1;
-		} else if (strcmp(key, "pin_allow_additional_gids") == 0) {
-			if (get_gids(val, key, &p->pin_extra_gids, err) < 0)
-				return -1;
-			have_extra_gids = true;
-		} else if (strcmp(key, "allowed_mounts") == 0) {
-			if (parse_mounts(p, val, err) < 0)
-				return -1;
-		} else if (strcmp(key, "allow_sandbox_pidns") == 0) {
-			if (get_bool(val, key, &p->allow_sandbox_pidns, err) < 0)
-				return -1;
-		} else {
-			return unknown_key("top level", key, err);
-		}
+		if (parse_top_key(p, key, val, &seen, err) < 0)
+			return -1;
 	}
-	if (!have_version)
+	if (!(seen & SEEN_VERSION))
 		return sp_error(err, 0, DOC ": missing \"version\": 1");
-	if (!have_default)
+	if (!(seen & SEEN_DEFAULT))
 		return sp_error(err, 0, DOC ": missing \"default\": \"allow\" or \"deny\"");
 	/* Constraints narrow a request the rules allow; on a denied request they are a mistake. */
 	if (p->has_exec && !allowed(p, "ExecProcessRequest"))
@@ -598,7 +613,7 @@ static int parse_top(struct sp_policy *p, struct json_object *root, struct sp_er
 				DOC ": allowed_exec is set but ExecProcessRequest is denied "
 				    "(add \"ExecProcessRequest\": \"allow\" to requests)");
 	if ((p->pin_args_override || p->pin_extra_env || p->pin_workdir_override ||
-	     have_extra_gids) &&
+	     (seen & SEEN_EXTRA_GIDS)) &&
 	    !p->pin_process)
 		return sp_error(err, 0,
 				DOC ": pin_allow_args_override, pin_allow_extra_env, "

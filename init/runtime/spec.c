@@ -185,20 +185,13 @@ static const struct {
 	{ "rbind", 0, 0 }, /* a bind is never recursive: see parse_mount */
 };
 
-static int parse_mount(const Grpc__Mount *m, struct sp_rt_mount *out, struct sp_err *err)
+/* The mount's options: flags we know, else filesystem data such as mode=755, size=64k,
+ * newinstance, gid=5 (comma-joined into out->data, *dl bytes). *bind: "bind" or "rbind" given. */
+static int parse_mount_options(const Grpc__Mount *m, struct sp_rt_mount *out, bool *bind,
+			       size_t *dl, struct sp_err *err)
 {
-	const char *type = m->type ? m->type : "";
 	char b[160];
-	size_t dl = 0;
-	bool bind = false;
 
-	memset(out, 0, sizeof(*out));
-	if (!sp_abs_path_ok(m->destination))
-		return INVAL("mount destination '%s' is not an absolute normalised path",
-			     esc(b, sizeof(b), m->destination));
-	if (strcmp(m->destination, "/") == 0)
-		return INVAL("mount destination '/' refused");
-	out->dest = m->destination;
 	for (size_t i = 0; i < m->n_options; i++) {
 		const char *o = m->options[i];
 		size_t k;
@@ -209,40 +202,50 @@ static int parse_mount(const Grpc__Mount *m, struct sp_rt_mount *out, struct sp_
 		if (k < sizeof(mount_flags) / sizeof(mount_flags[0])) {
 			out->flags = (out->flags | mount_flags[k].set) & ~mount_flags[k].clear;
 			if (strcmp(o, "bind") == 0 || strcmp(o, "rbind") == 0)
-				bind = true;
+				*bind = true;
 			continue;
 		}
 		if (strcmp(o, "shared") == 0 || strcmp(o, "rshared") == 0)
 			return INVAL("mount %s: shared propagation refused",
 				     esc(b, sizeof(b), m->destination));
-		/* Filesystem data such as mode=755, size=64k, newinstance, gid=5. */
-		if (strpbrk(o, ",\"\\") || strlen(o) + dl + 2 > sizeof(out->data))
+		if (strpbrk(o, ",\"\\") || strlen(o) + *dl + 2 > sizeof(out->data))
 			return INVAL("mount %s: option '%s' refused", esc(b, 80, m->destination),
 				     esc(b + 80, 80, o));
-		dl += (size_t)snprintf(out->data + dl, sizeof(out->data) - dl, "%s%s",
-				       dl ? "," : "", o);
+		*dl += (size_t)snprintf(out->data + *dl, sizeof(out->data) - *dl, "%s%s",
+					*dl ? "," : "", o);
 	}
-	out->flags |= MS_NOSUID | MS_NODEV;
-	if (bind || strcmp(type, "bind") == 0) {
-		const char *src = m->source;
+	return 0;
+}
 
-		/* What the host can write (the shared files, which CopyFile fills, and the sandbox
-		 * directories) runs nothing: noexec unless the policy's allowed_mounts consents
-		 * (sp_rt_plan_allow_exec). And never recursive ("rbind" included): the mounts
-		 * beneath a source (another container's rootfs, a storage) never come along. */
-		out->kind = MK_BIND;
-		out->flags |= MS_NOEXEC;
-		if (!sp_abs_path_ok(src))
-			return INVAL("bind mount source '%s' is not an absolute normalised path",
-				     esc(b, sizeof(b), src));
-		if (!beneath(src, SP_RT_SHARED_DIR) && !beneath(src, SP_RT_SANDBOX_DIR))
-			return INVAL("bind mount source '%s' refused: only paths beneath %s and "
-				     "%s may be bound",
-				     esc(b, sizeof(b), src), SP_RT_SHARED_DIR, SP_RT_SANDBOX_DIR);
-		out->source = src;
-		out->data[0] = '\0';
-		return 0;
-	}
+static int parse_bind_mount(const Grpc__Mount *m, struct sp_rt_mount *out, struct sp_err *err)
+{
+	const char *src = m->source;
+	char b[160];
+
+	/* What the host can write (the shared files, which CopyFile fills, and the sandbox
+	 * directories) runs nothing: noexec unless the policy's allowed_mounts consents
+	 * (sp_rt_plan_allow_exec). And never recursive ("rbind" included): the mounts
+	 * beneath a source (another container's rootfs, a storage) never come along. */
+	out->kind = MK_BIND;
+	out->flags |= MS_NOEXEC;
+	if (!sp_abs_path_ok(src))
+		return INVAL("bind mount source '%s' is not an absolute normalised path",
+			     esc(b, sizeof(b), src));
+	if (!beneath(src, SP_RT_SHARED_DIR) && !beneath(src, SP_RT_SANDBOX_DIR))
+		return INVAL("bind mount source '%s' refused: only paths beneath %s and "
+			     "%s may be bound",
+			     esc(b, sizeof(b), src), SP_RT_SHARED_DIR, SP_RT_SANDBOX_DIR);
+	out->source = src;
+	out->data[0] = '\0';
+	return 0;
+}
+
+/* A filesystem mount: the kernel filesystems a container may have, with the flags each forces. */
+static int parse_fs_mount(const Grpc__Mount *m, const char *type, struct sp_rt_mount *out,
+			  size_t dl, struct sp_err *err)
+{
+	char b[160];
+
 	if (strcmp(type, "proc") == 0) {
 		out->kind = MK_PROC;
 		out->flags |= MS_NOEXEC;
@@ -270,6 +273,29 @@ static int parse_mount(const Grpc__Mount *m, struct sp_rt_mount *out, struct sp_
 			     esc(b + 80, 80, type));
 	}
 	return 0;
+}
+
+static int parse_mount(const Grpc__Mount *m, struct sp_rt_mount *out, struct sp_err *err)
+{
+	const char *type = m->type ? m->type : "";
+	char b[160];
+	size_t dl = 0;
+	bool bind = false;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	if (!sp_abs_path_ok(m->destination))
+		return INVAL("mount destination '%s' is not an absolute normalised path",
+			     esc(b, sizeof(b), m->destination));
+	if (strcmp(m->destination, "/") == 0)
+		return INVAL("mount destination '/' refused");
+	out->dest = m->destination;
+	if ((ret = parse_mount_options(m, out, &bind, &dl, err)) < 0)
+		return ret;
+	out->flags |= MS_NOSUID | MS_NODEV;
+	if (bind || strcmp(type, "bind") == 0)
+		return parse_bind_mount(m, out, err);
+	return parse_fs_mount(m, type, out, dl, err);
 }
 
 /* Kubernetes' safe sysctls (kubelet's allowlist: namespaced and, in a pod of its own, isolated),
@@ -431,20 +457,12 @@ void sp_rt_plan_allow_exec(struct sp_rt_plan *plan, const uint64_t *mount_exec, 
 			plan->mounts[i].flags &= ~(unsigned long)MS_NOEXEC;
 }
 
-int sp_rt_filter_spec(const Grpc__Spec *spec, const char *cid, const char *prepared_root,
-		      bool pause, uint64_t allowed_extra, struct sp_rt_plan *plan,
-		      struct sp_err *err)
+/* root.path must be the rootfs this guest prepared for the container, nothing the host names. */
+static int filter_root(const Grpc__Spec *spec, const char *cid, const char *prepared_root,
+		       struct sp_err *err)
 {
-	const Grpc__Linux *l;
 	char b[160];
-	int ret;
 
-	memset(plan, 0, sizeof(*plan));
-	plan->spec = spec;
-	if (!cid || !sp_valid_id(cid))
-		return INVAL("container id '%s' is not valid", esc(b, sizeof(b), cid));
-	if (!spec)
-		return INVAL("CreateContainerRequest has no OCI spec");
 	if (!spec->root || !spec->root->path || !spec->root->path[0])
 		return INVAL("the spec has no root.path");
 	if (!sp_abs_path_ok(spec->root->path))
@@ -456,22 +474,74 @@ int sp_rt_filter_spec(const Grpc__Spec *spec, const char *cid, const char *prepa
 	if (strcmp(spec->root->path, prepared_root) != 0)
 		return INVAL("root.path '%s' refused: the rootfs prepared for container %s is %s",
 			     esc(b, 80, spec->root->path), cid, esc(b + 80, 80, prepared_root));
+	return 0;
+}
+
+static int filter_hostname(const char *hostname, struct sp_err *err)
+{
+	size_t n = strnlen(hostname, 65);
+	char b[160];
+
+	if (n > 64)
+		return INVAL("hostname is longer than 64 bytes");
+	for (size_t i = 0; i < n; i++) {
+		char c = hostname[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '-' || c == '.'))
+			return INVAL("hostname '%s' is not a valid host name",
+				     esc(b, sizeof(b), hostname));
+	}
+	return 0;
+}
+
+static int filter_linux(const Grpc__Linux *l, struct sp_rt_plan *plan, struct sp_err *err)
+{
+	char b[160];
+	int ret;
+
+	if ((ret = filter_namespaces(l, err)) < 0 || (ret = filter_devices(l, err)) < 0)
+		return ret;
+	if ((ret = filter_paths(l->maskedpaths, l->n_maskedpaths, plan->masked, &plan->nmasked,
+				"masked", err)) < 0 ||
+	    (ret = filter_paths(l->readonlypaths, l->n_readonlypaths, plan->readonly,
+				&plan->nreadonly, "read-only", err)) < 0)
+		return ret;
+	if (l->rootfspropagation && l->rootfspropagation[0] &&
+	    strstr(l->rootfspropagation, "shared"))
+		return INVAL("rootfsPropagation '%s' refused",
+			     esc(b, sizeof(b), l->rootfspropagation));
+	if ((ret = filter_resources(l->resources, &plan->limits, err)) < 0)
+		return ret;
+	if (l->seccomp && (ret = sp_seccomp_check_profile(l->seccomp, err)) < 0)
+		return ret;
+	plan->seccomp = l->seccomp;
+	if (l->intelrdt)
+		return INVAL("linux.intelRdt refused: this guest has no resctrl");
+	return filter_sysctls(l, plan, err);
+}
+
+int sp_rt_filter_spec(const Grpc__Spec *spec, const char *cid, const char *prepared_root,
+		      bool pause, uint64_t allowed_extra, struct sp_rt_plan *plan,
+		      struct sp_err *err)
+{
+	char b[160];
+	int ret;
+
+	memset(plan, 0, sizeof(*plan));
+	plan->spec = spec;
+	if (!cid || !sp_valid_id(cid))
+		return INVAL("container id '%s' is not valid", esc(b, sizeof(b), cid));
+	if (!spec)
+		return INVAL("CreateContainerRequest has no OCI spec");
+	if ((ret = filter_root(spec, cid, prepared_root, err)) < 0)
+		return ret;
 	plan->root = spec->root->path;
 	plan->root_readonly = spec->root->readonly || pause;
 	plan->pause = pause;
 	if (spec->hostname && spec->hostname[0]) {
-		size_t n = strnlen(spec->hostname, 65);
-
-		if (n > 64)
-			return INVAL("hostname is longer than 64 bytes");
-		for (size_t i = 0; i < n; i++) {
-			char c = spec->hostname[i];
-
-			if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			      (c >= '0' && c <= '9') || c == '-' || c == '.'))
-				return INVAL("hostname '%s' is not a valid host name",
-					     esc(b, sizeof(b), spec->hostname));
-		}
+		if ((ret = filter_hostname(spec->hostname, err)) < 0)
+			return ret;
 		plan->hostname = spec->hostname;
 	}
 	if ((ret = filter_hooks(spec->hooks, err)) < 0)
@@ -488,30 +558,8 @@ int sp_rt_filter_spec(const Grpc__Spec *spec, const char *cid, const char *prepa
 			return ret;
 		plan->nmounts++;
 	}
-	l = spec->linux_;
-	if (l) {
-		if ((ret = filter_namespaces(l, err)) < 0 || (ret = filter_devices(l, err)) < 0)
-			return ret;
-		if ((ret = filter_paths(l->maskedpaths, l->n_maskedpaths, plan->masked,
-					&plan->nmasked, "masked", err)) < 0 ||
-		    (ret = filter_paths(l->readonlypaths, l->n_readonlypaths, plan->readonly,
-					&plan->nreadonly, "read-only", err)) < 0)
-			return ret;
-		if (l->rootfspropagation && l->rootfspropagation[0] &&
-		    strstr(l->rootfspropagation, "shared"))
-			return INVAL("rootfsPropagation '%s' refused",
-				     esc(b, sizeof(b), l->rootfspropagation));
-		if ((ret = filter_resources(l->resources, &plan->limits, err)) < 0)
-			return ret;
-		if (l->seccomp && (ret = sp_seccomp_check_profile(l->seccomp, err)) < 0)
-			return ret;
-		plan->seccomp = l->seccomp;
-		if (l->intelrdt)
-			return INVAL("linux.intelRdt refused: this guest has no resctrl");
-		if ((ret = filter_sysctls(l, plan, err)) < 0)
-			return ret;
-	} else {
-		(void)filter_resources(NULL, &plan->limits, err);
-	}
+	if (spec->linux_)
+		return filter_linux(spec->linux_, plan, err);
+	(void)filter_resources(NULL, &plan->limits, err);
 	return 0;
 }

@@ -560,27 +560,138 @@ static void usage(FILE *f)
 		    f);
 }
 
+static const struct option lopts[] = {
+	{ "addr", required_argument, NULL, 'a' },
+	{ "timeout", required_argument, NULL, 't' },
+	{ "id", required_argument, NULL, 'i' },
+	{ "exec-id", required_argument, NULL, 'e' },
+	{ "image", required_argument, NULL, 'I' },
+	{ "hostname", required_argument, NULL, 'H' },
+	{ "dns", required_argument, NULL, 'd' },
+	{ "signal", required_argument, NULL, 's' },
+	{ "tty", no_argument, NULL, 'T' },
+	{ "env", required_argument, NULL, 'E' },
+	{ "cwd", required_argument, NULL, 'C' },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* The verb's options, up to "--" or the first non-option; *argc and *argv are left on the
+ * verb's operands. Returns -1 on an option the verbs do not take. */
+static int parse_verb_opts(struct opts *o, int *argc, char ***argv)
+{
+	int vargc = *argc - optind + 1, c;
+	char **vargv = *argv + optind - 1;
+
+	optind = 1;
+	while ((c = getopt_long(vargc, vargv, "+", lopts, NULL)) != -1) {
+		switch (c) {
+		case 'i':
+			o->id = optarg;
+			break;
+		case 'e':
+			o->exec_id = optarg;
+			break;
+		case 'I':
+			o->image = optarg;
+			break;
+		case 'H':
+			o->hostname = optarg;
+			break;
+		case 'd':
+			json_object_array_add(o->dns, str(optarg));
+			break;
+		case 's':
+			o->sig = parse_ulong(optarg, 64, "signal");
+			break;
+		case 'T':
+			o->tty = true;
+			break;
+		case 'E':
+			if (!strchr(optarg, '='))
+				die(EXIT_USAGE, "--env takes NAME=VALUE");
+			if (!o->env)
+				o->env = json_object_new_array();
+			json_object_array_add(o->env, str(optarg));
+			break;
+		case 'C':
+			o->cwd = optarg;
+			break;
+		default:
+			return -1;
+		}
+	}
+	*argc = vargc - optind;
+	*argv = vargv + optind;
+	return 0;
+}
+
+/* Sends the verb's request(s) on conn_fd; returns the exit status. */
+static int run_verb(struct opts *o, const char *verb, int argc, char **argv)
+{
+	json_object *req = NULL;
+	int ret = 0;
+
+	if (!strcmp(verb, "check") || !strcmp(verb, "version")) {
+		req = json_object_new_object();
+		call_json(verb[0] == 'c' ? "Check" : "Version", req);
+	} else if (!strcmp(verb, "destroy")) {
+		req = json_object_new_object();
+		call_json("DestroySandbox", req);
+	} else if (!strcmp(verb, "create-sandbox")) {
+		req = json_object_new_object();
+		if (o->hostname)
+			json_object_object_add(req, "hostname", str(o->hostname));
+		json_object_object_add(req, "dns", json_object_get(o->dns));
+		if (o->id)
+			json_object_object_add(req, "sandbox_id", str(o->id));
+		call_json("CreateSandbox", req);
+	} else if (!strcmp(verb, "pull")) {
+		if (!o->image)
+			die(EXIT_USAGE, "pull: --image is required");
+		ret = verb_pull(o);
+	} else if (!strcmp(verb, "run")) {
+		ret = verb_run(o, argc, argv);
+	} else if (!strcmp(verb, "exec")) {
+		req = ids(o, true);
+		if (!o->exec_id)
+			die(EXIT_USAGE, "exec: --exec-id is required");
+		json_object_object_add(req, "process", process(o, argc, argv));
+		call_json("ExecProcess", req);
+	} else if (!strcmp(verb, "kill")) {
+		req = ids(o, true);
+		json_object_object_add(req, "signal", json_object_new_int64((int64_t)o->sig));
+		call_json("SignalProcess", req);
+	} else if (!strcmp(verb, "wait")) {
+		req = ids(o, true);
+		if (!o->exec_id)
+			json_object_object_add(req, "exec_id", str(o->id));
+		call_json("WaitProcess", req);
+	} else if (!strcmp(verb, "logs")) {
+		if (!o->id)
+			die(EXIT_USAGE, "--id is required");
+		ret = verb_logs(o);
+	} else if (!strcmp(verb, "stats")) {
+		req = ids(o, false);
+		call_json("StatsContainer", req);
+	} else if (!strcmp(verb, "raw")) {
+		char *text = strcmp(argv[1], "-") ? NULL : read_stdin();
+
+		req = parse_json_text(text ? text : argv[1]);
+		free(text);
+		call_json(argv[0], req);
+	} else {
+		die(EXIT_USAGE, "unknown verb '%s'", verb);
+	}
+	json_object_put(req);
+	return ret;
+}
+
 int main(int argc, char **argv)
 {
-	static const struct option lopts[] = {
-		{ "addr", required_argument, NULL, 'a' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ "id", required_argument, NULL, 'i' },
-		{ "exec-id", required_argument, NULL, 'e' },
-		{ "image", required_argument, NULL, 'I' },
-		{ "hostname", required_argument, NULL, 'H' },
-		{ "dns", required_argument, NULL, 'd' },
-		{ "signal", required_argument, NULL, 's' },
-		{ "tty", no_argument, NULL, 'T' },
-		{ "env", required_argument, NULL, 'E' },
-		{ "cwd", required_argument, NULL, 'C' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
-	};
 	struct opts o = { .sig = 15 };
 	const char *addr = getenv("SEALPOD_ADDR"), *verb;
-	json_object *req;
-	int c, ret = 0;
+	int c, ret;
 
 	o.dns = json_object_new_array();
 	/* "+": options stop at the first non-option, so the verb's own command keeps its flags. */
@@ -605,53 +716,10 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	verb = argv[optind];
-	/* The verb's options, up to "--" or the first non-option. */
 	optind++;
-	{
-		int vargc = argc - optind + 1;
-		char **vargv = argv + optind - 1;
-
-		optind = 1;
-		while ((c = getopt_long(vargc, vargv, "+", lopts, NULL)) != -1) {
-			switch (c) {
-			case 'i':
-				o.id = optarg;
-				break;
-			case 'e':
-				o.exec_id = optarg;
-				break;
-			case 'I':
-				o.image = optarg;
-				break;
-			case 'H':
-				o.hostname = optarg;
-				break;
-			case 'd':
-				json_object_array_add(o.dns, str(optarg));
-				break;
-			case 's':
-				o.sig = parse_ulong(optarg, 64, "signal");
-				break;
-			case 'T':
-				o.tty = true;
-				break;
-			case 'E':
-				if (!strchr(optarg, '='))
-					die(EXIT_USAGE, "--env takes NAME=VALUE");
-				if (!o.env)
-					o.env = json_object_new_array();
-				json_object_array_add(o.env, str(optarg));
-				break;
-			case 'C':
-				o.cwd = optarg;
-				break;
-			default:
-				usage(stderr);
-				return EXIT_USAGE;
-			}
-		}
-		argc = vargc - optind;
-		argv = vargv + optind;
+	if (parse_verb_opts(&o, &argc, &argv) < 0) {
+		usage(stderr);
+		return EXIT_USAGE;
 	}
 	if (!addr)
 		die(EXIT_USAGE, "--addr is required");
@@ -661,61 +729,7 @@ int main(int argc, char **argv)
 		die(EXIT_USAGE, "unknown method '%s'", argv[0]);
 	conn_fd = dial(addr);
 
-	if (!strcmp(verb, "check") || !strcmp(verb, "version")) {
-		req = json_object_new_object();
-		call_json(verb[0] == 'c' ? "Check" : "Version", req);
-	} else if (!strcmp(verb, "destroy")) {
-		req = json_object_new_object();
-		call_json("DestroySandbox", req);
-	} else if (!strcmp(verb, "create-sandbox")) {
-		req = json_object_new_object();
-		if (o.hostname)
-			json_object_object_add(req, "hostname", str(o.hostname));
-		json_object_object_add(req, "dns", json_object_get(o.dns));
-		if (o.id)
-			json_object_object_add(req, "sandbox_id", str(o.id));
-		call_json("CreateSandbox", req);
-	} else if (!strcmp(verb, "pull")) {
-		if (!o.image)
-			die(EXIT_USAGE, "pull: --image is required");
-		ret = verb_pull(&o);
-		req = NULL;
-	} else if (!strcmp(verb, "run")) {
-		ret = verb_run(&o, argc, argv);
-		req = NULL;
-	} else if (!strcmp(verb, "exec")) {
-		req = ids(&o, true);
-		if (!o.exec_id)
-			die(EXIT_USAGE, "exec: --exec-id is required");
-		json_object_object_add(req, "process", process(&o, argc, argv));
-		call_json("ExecProcess", req);
-	} else if (!strcmp(verb, "kill")) {
-		req = ids(&o, true);
-		json_object_object_add(req, "signal", json_object_new_int64((int64_t)o.sig));
-		call_json("SignalProcess", req);
-	} else if (!strcmp(verb, "wait")) {
-		req = ids(&o, true);
-		if (!o.exec_id)
-			json_object_object_add(req, "exec_id", str(o.id));
-		call_json("WaitProcess", req);
-	} else if (!strcmp(verb, "logs")) {
-		if (!o.id)
-			die(EXIT_USAGE, "--id is required");
-		ret = verb_logs(&o);
-		req = NULL;
-	} else if (!strcmp(verb, "stats")) {
-		req = ids(&o, false);
-		call_json("StatsContainer", req);
-	} else if (!strcmp(verb, "raw")) {
-		char *text = strcmp(argv[1], "-") ? NULL : read_stdin();
-
-		req = parse_json_text(text ? text : argv[1]);
-		free(text);
-		call_json(argv[0], req);
-	} else {
-		die(EXIT_USAGE, "unknown verb '%s'", verb);
-	}
-	json_object_put(req);
+	ret = run_verb(&o, verb, argc, argv);
 	json_object_put(o.dns);
 	close(conn_fd);
 	return ret;
