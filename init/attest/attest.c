@@ -183,8 +183,12 @@ static void attest_failed(const struct sp_err *w, const char *what)
 	A.st = ST_FAILED;
 	sp_attest_failure(w, SP_STAGE_ATTEST_AUTH, what, SP_E_PRECONDITION, &A.fail, why,
 			  sizeof(why));
-	/* The console gets what the host gets: the KBS's words stay in A.fail.detail. */
-	sp_log_fatal(sp_stage_name(A.fail.stage), "%s", why);
+	/* The console gets what the host gets: the KBS's words stay in A.fail.detail. A FATAL
+	 * line is printed only when the guest powers off for it. */
+	if (attest_conf.required)
+		sp_log_fatal(sp_stage_name(A.fail.stage), "%s", why);
+	else
+		sp_warn("attest", "%s: %s", sp_stage_name(A.fail.stage), why);
 	host_error(&err);
 	wake_waiters(-1, &err);
 	finish_requests(true);
