@@ -127,7 +127,7 @@ static int send_reply(struct tt_conn *conn, uint32_t stream, enum tt_code code, 
 		return -1;
 	if (agent.reply_len && agent.reply_len + len > FE_BATCH_SOFT && reply_flush() < 0)
 		return -1;
-	if (agent.reply_len + len > agent.reply_cap) {
+	if (!agent.reply || agent.reply_len + len > agent.reply_cap) {
 		size_t cap = agent.reply_len + len < 65536 ? 65536 : agent.reply_len + len;
 
 		p = realloc(agent.reply, cap);

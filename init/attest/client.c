@@ -80,17 +80,67 @@ static int fail(struct sp_kbs_client *c, const char *stage, struct sp_err *err, 
 	return -1;
 }
 
+/* The transfer's options for one attempt, left ms before the deadline. */
+static void set_options(struct sp_kbs_client *c, const char *url, long left, struct resp *r)
+{
+	curl_easy_reset(c->curl);
+	curl_easy_setopt(c->curl, CURLOPT_URL, url);
+	curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c->curl, CURLOPT_PROXY, "");
+	curl_easy_setopt(c->curl, CURLOPT_FOLLOWLOCATION, 0L);
+	curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR, c->allow_http ? "http,https" : "https");
+	curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, left < 5000 ? left : 5000L);
+	curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, left < 20000 ? left : 20000L);
+	curl_easy_setopt(c->curl, CURLOPT_COOKIEFILE, ""); /* the cookie engine, in memory */
+	curl_easy_setopt(c->curl, CURLOPT_SHARE, c->share);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(c->curl, CURLOPT_USERAGENT, "sealpod-kbs-client/1");
+	if (c->ca_pem) {
+		struct curl_blob blob = { .data = (void *)c->ca_pem,
+					  .len = strlen(c->ca_pem),
+					  .flags = CURL_BLOB_COPY };
+		/* Only the CA from initdata: no system bundle. */
+		curl_easy_setopt(c->curl, CURLOPT_CAINFO, NULL);
+		curl_easy_setopt(c->curl, CURLOPT_CAPATH, NULL);
+		curl_easy_setopt(c->curl, CURLOPT_CAINFO_BLOB, &blob);
+	}
+}
+
+/* One attempt of the request: the body as JSON, the token on a GET. */
+static CURLcode perform(struct sp_kbs_client *c, const char *url, const char *method,
+			const char *body, long left, struct resp *r)
+{
+	char auth[64 * 1024 + 32];
+	struct curl_slist *h = NULL;
+	CURLcode cr;
+
+	set_options(c, url, left, r);
+	if (body) {
+		h = curl_slist_append(h, "Content-Type: application/json");
+		curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body);
+	}
+	if (c->token && strcmp(method, "GET") == 0) {
+		(void)snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->token);
+		h = curl_slist_append(h, auth);
+	}
+	curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, h);
+	cr = curl_easy_perform(c->curl);
+	curl_slist_free_all(h);
+	OPENSSL_cleanse(auth, sizeof(auth));
+	return cr;
+}
+
 /* One request with retries on network errors and 5xx, within the client's deadline. */
 static int http(struct sp_kbs_client *c, const char *stage, const char *method, const char *path,
 		const char *body, int attempts, struct resp *r, struct sp_err *err)
 {
-	char url[600], auth[64 * 1024 + 32];
+	char url[600];
 	long backoff = BACKOFF_FIRST_MS;
 
 	c->retryable = false;
 	(void)snprintf(url, sizeof(url), "%s/kbs/v0/%s", c->base, path);
 	for (int attempt = 1;; attempt++) {
-		struct curl_slist *h = NULL;
 		CURLcode cr;
 		long left = (long)(c->deadline_ms - sp_attest_now_ms());
 
@@ -98,42 +148,7 @@ static int http(struct sp_kbs_client *c, const char *stage, const char *method, 
 		if (left <= 0)
 			return fail(c, stage, err, "%s %s: gave up after the %u s limit", method,
 				    path, c->total_s);
-		curl_easy_reset(c->curl);
-		curl_easy_setopt(c->curl, CURLOPT_URL, url);
-		curl_easy_setopt(c->curl, CURLOPT_NOSIGNAL, 1L);
-		curl_easy_setopt(c->curl, CURLOPT_PROXY, "");
-		curl_easy_setopt(c->curl, CURLOPT_FOLLOWLOCATION, 0L);
-		curl_easy_setopt(c->curl, CURLOPT_PROTOCOLS_STR,
-				 c->allow_http ? "http,https" : "https");
-		curl_easy_setopt(c->curl, CURLOPT_CONNECTTIMEOUT_MS, left < 5000 ? left : 5000L);
-		curl_easy_setopt(c->curl, CURLOPT_TIMEOUT_MS, left < 20000 ? left : 20000L);
-		curl_easy_setopt(c->curl, CURLOPT_COOKIEFILE,
-				 ""); /* the cookie engine, in memory */
-		curl_easy_setopt(c->curl, CURLOPT_SHARE, c->share);
-		curl_easy_setopt(c->curl, CURLOPT_WRITEFUNCTION, on_data);
-		curl_easy_setopt(c->curl, CURLOPT_WRITEDATA, r);
-		curl_easy_setopt(c->curl, CURLOPT_USERAGENT, "sealpod-kbs-client/1");
-		if (c->ca_pem) {
-			struct curl_blob blob = { .data = (void *)c->ca_pem,
-						  .len = strlen(c->ca_pem),
-						  .flags = CURL_BLOB_COPY };
-			/* Only the CA from initdata: no system bundle. */
-			curl_easy_setopt(c->curl, CURLOPT_CAINFO, NULL);
-			curl_easy_setopt(c->curl, CURLOPT_CAPATH, NULL);
-			curl_easy_setopt(c->curl, CURLOPT_CAINFO_BLOB, &blob);
-		}
-		if (body) {
-			h = curl_slist_append(h, "Content-Type: application/json");
-			curl_easy_setopt(c->curl, CURLOPT_POSTFIELDS, body);
-		}
-		if (c->token && strcmp(method, "GET") == 0) {
-			(void)snprintf(auth, sizeof(auth), "Authorization: Bearer %s", c->token);
-			h = curl_slist_append(h, auth);
-		}
-		curl_easy_setopt(c->curl, CURLOPT_HTTPHEADER, h);
-		cr = curl_easy_perform(c->curl);
-		curl_slist_free_all(h);
-		OPENSSL_cleanse(auth, sizeof(auth));
+		cr = perform(c, url, method, body, left, r);
 		if (r->too_big)
 			return fail(c, stage, err, "%s %s: reply larger than %zu bytes", method,
 				    path, MAX_BODY);

@@ -51,6 +51,52 @@ enum sp_evidence_kind sp_evidence_detect(bool test_overlay)
 }
 
 /* --- configfs-tsm ---------------------------------------------------------------------------- */
+/* The outblob of a report, whole, into *blob (*len bytes), which the caller frees either way. */
+static int read_outblob(const char *path, uint8_t **blob, size_t *len, struct sp_err *err)
+{
+	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+	size_t cap = (size_t)64 * 1024;
+
+	*blob = malloc(cap);
+	*len = 0;
+	if (fd < 0 || !*blob)
+		return sp_error(err, errno, "open %s", path);
+	for (;;) {
+		ssize_t r = read(fd, *blob + *len, cap - *len);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return sp_error(err, errno, "read %s", path);
+		if (r == 0)
+			break;
+		*len += (size_t)r;
+		if (*len == cap)
+			return sp_error(err, 0, "%s is over %zu bytes", path, cap);
+	}
+	return 0;
+}
+
+/* The auxblob of the report in dir (*len bytes), NULL when the provider offers none, it is empty
+ * or too large (a warning: the report goes without certificates). */
+static uint8_t *read_auxblob(const char *dir, size_t *len)
+{
+	uint8_t *a = malloc(SP_SNP_CERTS_MAX_LEN + 1);
+	char path[192];
+	struct sp_err e;
+	bool trunc;
+
+	(void)snprintf(path, sizeof(path), "%s/auxblob", dir);
+	if (a && sp_read_file(path, (char *)a, SP_SNP_CERTS_MAX_LEN + 1, len, &trunc, &e) == 0 &&
+	    !trunc && *len > 0)
+		return a;
+	if (a && sp_path_exists(path) && trunc)
+		sp_warn("attest", "%s is over %zu bytes: no certificates sent", path,
+			SP_SNP_CERTS_MAX_LEN);
+	free(a);
+	*len = 0;
+	return NULL;
+}
+
 /* A report from configfs-tsm: *out the outblob; with aux, the auxblob too (*aux NULL when the
  * provider offers none or it is empty: for sev_guest, the host's certificate table). */
 static int tsm_report(const char *want_provider, const uint8_t rd[64], uint8_t **out, size_t *len,
@@ -58,12 +104,11 @@ static int tsm_report(const char *want_provider, const uint8_t rd[64], uint8_t *
 {
 	static unsigned seq;
 	char dir[128], path[192], buf[64];
-	size_t n;
+	size_t n, got = 0;
 	bool trunc;
 	int ret = -1;
 	cleanup_close int fd = -1;
 	uint8_t *blob = NULL;
-	size_t cap = (size_t)64 * 1024, got = 0;
 
 	(void)snprintf(dir, sizeof(dir), TSM_REPORT "/sealpod-%d-%u", (int)getpid(), seq++);
 	if (mkdir(dir, 0700) < 0)
@@ -86,28 +131,8 @@ static int tsm_report(const char *want_provider, const uint8_t rd[64], uint8_t *
 	}
 	close(steal_fd(&fd));
 	(void)snprintf(path, sizeof(path), "%s/outblob", dir);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	blob = malloc(cap);
-	if (fd < 0 || !blob) {
-		sp_error(err, errno, "open %s", path);
+	if (read_outblob(path, &blob, &got, err) < 0)
 		goto out;
-	}
-	for (;;) {
-		ssize_t r = read(fd, blob + got, cap - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0) {
-			sp_error(err, errno, "read %s", path);
-			goto out;
-		}
-		if (r == 0)
-			break;
-		got += (size_t)r;
-		if (got == cap) {
-			sp_error(err, 0, "%s is over %zu bytes", path, cap);
-			goto out;
-		}
-	}
 	(void)snprintf(path, sizeof(path), "%s/generation", dir);
 	if (sp_read_file(path, buf, sizeof(buf) - 1, &n, &trunc, err) < 0)
 		goto out;
@@ -118,23 +143,10 @@ static int tsm_report(const char *want_provider, const uint8_t rd[64], uint8_t *
 		goto out;
 	}
 	if (aux) {
-		uint8_t *a = malloc(SP_SNP_CERTS_MAX_LEN + 1);
-		struct sp_err e;
+		size_t auxn = 0;
 
-		*aux = NULL;
-		*auxlen = 0;
-		(void)snprintf(path, sizeof(path), "%s/auxblob", dir);
-		if (a &&
-		    sp_read_file(path, (char *)a, SP_SNP_CERTS_MAX_LEN + 1, &n, &trunc, &e) == 0 &&
-		    !trunc && n > 0) {
-			*aux = a;
-			*auxlen = n;
-			a = NULL;
-		} else if (a && sp_path_exists(path) && trunc) {
-			sp_warn("attest", "%s is over %zu bytes: no certificates sent", path,
-				SP_SNP_CERTS_MAX_LEN);
-		}
-		free(a);
+		*aux = read_auxblob(dir, &auxn);
+		*auxlen = auxn;
 	}
 	*out = steal_ptr(&blob);
 	*len = got;

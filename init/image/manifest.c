@@ -9,6 +9,7 @@
 
 #include <json-c/json.h>
 
+#include "lib/cleanup.h"
 #include "lib/log.h"
 
 /* --- references ------------------------------------------------------------------------------ */
@@ -243,27 +244,107 @@ static bool is_index_type(const char *t)
 	return strcmp(t, SP_MT_OCI_INDEX) == 0 || strcmp(t, SP_MT_DOCKER_LIST) == 0;
 }
 
-int sp_manifest_parse(const char *body, size_t len, const char *content_type, struct sp_manifest *m,
-		      struct sp_err *err)
+/* The Content-Type without parameters or surrounding space, cut to fit ct. */
+static void bare_content_type(const char *content_type, char *ct, size_t size)
 {
-	char ct[128], esc[96];
-	const char *mt;
-	json_object *o, *v, *arr;
-	int ret = -1;
 	size_t n;
 
-	memset(m, 0, offsetof(struct sp_manifest, entries));
-	m->n = 0;
-	/* The Content-Type without parameters or surrounding space. */
 	if (!content_type)
 		content_type = "";
 	n = strcspn(content_type, ";");
 	while (n && content_type[n - 1] == ' ')
 		n--;
-	if (n >= sizeof(ct))
-		n = sizeof(ct) - 1;
+	if (n >= size)
+		n = size - 1;
 	memcpy(ct, content_type, n);
 	ct[n] = '\0';
+}
+
+/* schemaVersion 2, and a mediaType (when the body has one) that agrees with the one served (ct,
+ * escaped in esc). */
+static int check_header(json_object *o, const char *ct, const char *esc, struct sp_err *err)
+{
+	const char *mt;
+	json_object *v;
+
+	if (!json_object_object_get_ex(o, "schemaVersion", &v) ||
+	    !json_object_is_type(v, json_type_int) || json_object_get_int(v) != 2)
+		return sp_error(err, 0, "schemaVersion is not 2 (schema1 is refused)");
+	mt = jstr(o, "mediaType");
+	if (json_object_object_get_ex(o, "mediaType", &v) && !mt)
+		return sp_error(err, 0, "mediaType is not a string");
+	/* Media-type confusion (CVE-2021-41190): the body's own type must agree. */
+	if (mt && strcmp(mt, ct) != 0) {
+		char e2[96];
+
+		sp_log_escape(e2, sizeof(e2), mt, strlen(mt));
+		return sp_error(err, 0, "the manifest says mediaType '%s' but was served as '%s'",
+				e2, esc);
+	}
+	return 0;
+}
+
+/* An index's manifests or a manifest's layers into m->entries (m->is_index says which). */
+static int parse_entries(json_object *o, struct sp_manifest *m, struct sp_err *err)
+{
+	json_object *v, *arr;
+	char esc[96];
+	size_t n;
+
+	/* A body that is both (manifests and layers, or config) is ambiguous: refused. */
+	if ((json_object_object_get_ex(o, "manifests", &v) &&
+	     (json_object_object_get_ex(o, "layers", &v) ||
+	      json_object_object_get_ex(o, "config", &v))))
+		return sp_error(err, 0, "the document has both manifests and layers/config");
+	if (!json_object_object_get_ex(o, m->is_index ? "manifests" : "layers", &arr) ||
+	    !json_object_is_type(arr, json_type_array))
+		return sp_error(err, 0, "the %s has no %s array",
+				m->is_index ? "index" : "manifest",
+				m->is_index ? "manifests" : "layers");
+	n = json_object_array_length(arr);
+	if (n > (m->is_index ? SP_IMG_MAX_INDEX : SP_IMG_MAX_LAYERS))
+		return sp_error(err, 0, "too many %s (%zu)",
+				m->is_index ? "index entries" : "layers", n);
+	for (size_t i = 0; i < n; i++) {
+		struct sp_descriptor *d = &m->entries[i];
+
+		if (parse_desc(json_object_array_get_idx(arr, i), d, err) < 0)
+			return -1;
+		if (!m->is_index && sp_layer_compression(d->media_type) < 0) {
+			sp_log_escape(esc, sizeof(esc), d->media_type, strlen(d->media_type));
+			return sp_error(err, 0, "layer %zu has an unsupported media type '%s'", i,
+					esc);
+		}
+	}
+	m->n = n;
+	return 0;
+}
+
+/* A manifest's config descriptor, which must name an image config. */
+static int parse_config(json_object *o, struct sp_manifest *m, struct sp_err *err)
+{
+	json_object *v;
+
+	if (!json_object_object_get_ex(o, "config", &v) || parse_desc(v, &m->config, err) < 0) {
+		if (!err || !err->msg[0] || !strstr(err->msg, "descriptor"))
+			(void)sp_error(err, 0, "the manifest has no valid config descriptor");
+		return -1;
+	}
+	if (strcmp(m->config.media_type, "application/vnd.oci.image.config.v1+json") != 0 &&
+	    strcmp(m->config.media_type, "application/vnd.docker.container.image.v1+json") != 0)
+		return sp_error(err, 0, "the config media type is not an image config");
+	return 0;
+}
+
+int sp_manifest_parse(const char *body, size_t len, const char *content_type, struct sp_manifest *m,
+		      struct sp_err *err)
+{
+	cleanup_json json_object *o = NULL;
+	char ct[128], esc[96];
+
+	memset(m, 0, offsetof(struct sp_manifest, entries));
+	m->n = 0;
+	bare_content_type(content_type, ct, sizeof(ct));
 	sp_log_escape(esc, sizeof(esc), ct, strlen(ct));
 	if (strcmp(ct, "application/vnd.docker.distribution.manifest.v1+json") == 0 ||
 	    strcmp(ct, "application/vnd.docker.distribution.manifest.v1+prettyjws") == 0)
@@ -271,79 +352,14 @@ int sp_manifest_parse(const char *body, size_t len, const char *content_type, st
 	if (!is_manifest_type(ct) && !is_index_type(ct))
 		return sp_error(err, 0, "unexpected manifest media type '%s'", esc);
 	o = parse_json(body, len, err);
-	if (!o)
+	if (!o || check_header(o, ct, esc, err) < 0)
 		return -1;
-	if (!json_object_object_get_ex(o, "schemaVersion", &v) ||
-	    !json_object_is_type(v, json_type_int) || json_object_get_int(v) != 2) {
-		(void)sp_error(err, 0, "schemaVersion is not 2 (schema1 is refused)");
-		goto out;
-	}
-	mt = jstr(o, "mediaType");
-	if (json_object_object_get_ex(o, "mediaType", &v) && !mt) {
-		(void)sp_error(err, 0, "mediaType is not a string");
-		goto out;
-	}
-	/* Media-type confusion (CVE-2021-41190): the body's own type must agree. */
-	if (mt && strcmp(mt, ct) != 0) {
-		char e2[96];
-
-		sp_log_escape(e2, sizeof(e2), mt, strlen(mt));
-		(void)sp_error(err, 0, "the manifest says mediaType '%s' but was served as '%s'",
-			       e2, esc);
-		goto out;
-	}
 	m->is_index = is_index_type(ct);
-	/* A body that is both (manifests and layers, or config) is ambiguous: refused. */
-	if ((json_object_object_get_ex(o, "manifests", &v) &&
-	     (json_object_object_get_ex(o, "layers", &v) ||
-	      json_object_object_get_ex(o, "config", &v)))) {
-		(void)sp_error(err, 0, "the document has both manifests and layers/config");
-		goto out;
-	}
-	if (!json_object_object_get_ex(o, m->is_index ? "manifests" : "layers", &arr) ||
-	    !json_object_is_type(arr, json_type_array)) {
-		(void)sp_error(err, 0, "the %s has no %s array", m->is_index ? "index" : "manifest",
-			       m->is_index ? "manifests" : "layers");
-		goto out;
-	}
-	n = json_object_array_length(arr);
-	if (n > (m->is_index ? SP_IMG_MAX_INDEX : SP_IMG_MAX_LAYERS)) {
-		(void)sp_error(err, 0, "too many %s (%zu)",
-			       m->is_index ? "index entries" : "layers", n);
-		goto out;
-	}
-	for (size_t i = 0; i < n; i++) {
-		struct sp_descriptor *d = &m->entries[i];
-
-		if (parse_desc(json_object_array_get_idx(arr, i), d, err) < 0)
-			goto out;
-		if (!m->is_index && sp_layer_compression(d->media_type) < 0) {
-			sp_log_escape(esc, sizeof(esc), d->media_type, strlen(d->media_type));
-			(void)sp_error(err, 0, "layer %zu has an unsupported media type '%s'", i,
-				       esc);
-			goto out;
-		}
-	}
-	m->n = n;
-	if (!m->is_index) {
-		if (!json_object_object_get_ex(o, "config", &v) ||
-		    parse_desc(v, &m->config, err) < 0) {
-			if (!err || !err->msg[0] || !strstr(err->msg, "descriptor"))
-				(void)sp_error(err, 0,
-					       "the manifest has no valid config descriptor");
-			goto out;
-		}
-		if (strcmp(m->config.media_type, "application/vnd.oci.image.config.v1+json") != 0 &&
-		    strcmp(m->config.media_type, "application/"
-						 "vnd.docker.container.image.v1+json") != 0) {
-			(void)sp_error(err, 0, "the config media type is not an image config");
-			goto out;
-		}
-	}
-	ret = 0;
-out:
-	json_object_put(o);
-	return ret;
+	if (parse_entries(o, m, err) < 0)
+		return -1;
+	if (!m->is_index && parse_config(o, m, err) < 0)
+		return -1;
+	return 0;
 }
 
 int sp_index_select(const struct sp_manifest *m, const char *os, const char *arch)

@@ -359,20 +359,99 @@ static int fetch_token(struct sp_registry *r, const struct sp_challenge *ch, str
 
 /* --- requests ---------------------------------------------------------------------------------- */
 
+/* The Authorization header for a request to the registry's own host, or NULL: none after a
+ * redirect to another host. */
+static const char *auth_header(const struct sp_registry *r, bool same_host, char *buf, size_t size)
+{
+	if (same_host && r->scheme == SP_AUTH_BEARER && r->token[0]) {
+		(void)snprintf(buf, size, "Authorization: Bearer %s", r->token);
+		return buf;
+	}
+	if (same_host && r->scheme == SP_AUTH_BASIC && r->has_creds &&
+	    basic_header(r, buf, size) == 0)
+		return buf;
+	return NULL;
+}
+
+/* One attempt: GET *cur, following the redirects it is answered with (*cur becomes each one's
+ * target). 0 with *rc the transfer's result (x->status when CURLE_OK); -1 when the sink failed
+ * or a redirect is refused. */
+static int follow_redirects(struct sp_registry *r, char **cur, bool manifest, struct xfer *x,
+			    bool resume, CURLcode *rc, struct sp_err *err)
+{
+	char auth[8300];
+	bool same_host = true, https;
+	unsigned hops = 0;
+
+	for (;;) {
+		const char *a = auth_header(r, same_host, auth, sizeof(auth));
+		char *redirect = NULL;
+		char nh[256];
+
+		*rc = exchange(r, *cur, manifest ? SP_MT_ACCEPT : NULL, a,
+			       resume ? x->delivered : 0, x, &redirect);
+		explicit_bzero(auth, sizeof(auth));
+		if (x->sink_failed) {
+			free(redirect);
+			*err = x->sink_err;
+			return -1;
+		}
+		if (*rc != CURLE_OK || x->status < 300 || x->status >= 400 || !redirect) {
+			free(redirect);
+			return 0;
+		}
+		if (++hops > MAX_REDIRECTS || sp_url_host(redirect, nh, sizeof(nh), &https) < 0 ||
+		    (!https && !r->insecure)) {
+			free(redirect);
+			return sp_pull_fail(err,
+					    manifest ? SP_STAGE_PULL_MANIFEST : SP_STAGE_PULL_LAYER,
+					    0,
+					    "%s: a redirect is refused (too many, malformed or to "
+					    "plain http)",
+					    manifest ? "pull.manifest" : "pull.layer");
+		}
+		/* Authorization never crosses to another host (distribution-spec). */
+		if (strcmp(nh, r->host) != 0)
+			same_host = false;
+		r->redirects++;
+		free(*cur);
+		*cur = redirect;
+	}
+}
+
+/* The answer to a first 401: a token for a Bearer challenge, the configured credentials for a
+ * Basic one. */
+static int answer_challenge(struct sp_registry *r, const struct xfer *x, struct sp_err *err)
+{
+	struct sp_challenge ch;
+
+	if (sp_auth_parse_challenge(x->www_auth, strlen(x->www_auth), &ch, err) < 0)
+		return -1;
+	if (ch.scheme == SP_AUTH_BEARER)
+		return fetch_token(r, &ch, err);
+	if (!r->has_creds)
+		return sp_pull_fail(err, SP_STAGE_PULL_AUTH, 0,
+				    "pull.auth: %s asks for credentials (Basic) and none are "
+				    "configured for it",
+				    r->host);
+	r->scheme = SP_AUTH_BASIC;
+	return 0;
+}
+
 /* GET path on the registry with auth, redirects and retries. resume: a blob (Range after a
  * transport error); otherwise a restart resets the sink through reset(). */
 static int request(struct sp_registry *r, const char *path, bool manifest, struct xfer *x,
 		   bool resume, void (*reset)(void *), struct sp_err *err)
 {
-	char url[1024], auth[8300];
+	enum sp_stage stage = manifest ? SP_STAGE_PULL_MANIFEST : SP_STAGE_PULL_LAYER;
+	const char *what = manifest ? "pull.manifest" : "pull.layer";
 	bool auth_tried = false;
 	CURLcode rc = CURLE_OK;
-	int ret = -1;
+	char url[1024];
 
 	for (unsigned attempt = 0; attempt < r->max_attempts; attempt++) {
-		bool same_host = true, https;
-		unsigned hops = 0;
 		char *cur;
+		int ret;
 
 		if (attempt)
 			backoff(attempt - 1), r->retries++;
@@ -386,88 +465,20 @@ static int request(struct sp_registry *r, const char *path, bool manifest, struc
 			if (reset)
 				reset(x->arg);
 		}
-		for (;;) {
-			char *redirect = NULL;
-			const char *a = NULL;
-
-			if (same_host && r->scheme == SP_AUTH_BEARER && r->token[0]) {
-				(void)snprintf(auth, sizeof(auth), "Authorization: Bearer %s",
-					       r->token);
-				a = auth;
-			} else if (same_host && r->scheme == SP_AUTH_BASIC && r->has_creds &&
-				   basic_header(r, auth, sizeof(auth)) == 0) {
-				a = auth;
-			}
-			rc = exchange(r, cur, manifest ? SP_MT_ACCEPT : NULL, a,
-				      resume ? x->delivered : 0, x, &redirect);
-			explicit_bzero(auth, sizeof(auth));
-			if (x->sink_failed) {
-				free(cur);
-				free(redirect);
-				*err = x->sink_err;
-				return -1;
-			}
-			if (rc != CURLE_OK) {
-				free(redirect);
-				break;
-			}
-			if (x->status >= 300 && x->status < 400 && redirect) {
-				char nh[256];
-
-				if (++hops > MAX_REDIRECTS ||
-				    sp_url_host(redirect, nh, sizeof(nh), &https) < 0 ||
-				    (!https && !r->insecure)) {
-					free(cur);
-					free(redirect);
-					return sp_pull_fail(err,
-							    manifest ? SP_STAGE_PULL_MANIFEST
-								     : SP_STAGE_PULL_LAYER,
-							    0,
-							    "%s: a redirect is refused (too many, "
-							    "malformed or to plain http)",
-							    manifest ? "pull.manifest"
-								     : "pull.layer");
-				}
-				/* Authorization never crosses to another host (distribution-spec). */
-				if (strcmp(nh, r->host) != 0)
-					same_host = false;
-				r->redirects++;
-				free(cur);
-				cur = redirect;
-				continue;
-			}
-			free(redirect);
-			break;
-		}
+		ret = follow_redirects(r, &cur, manifest, x, resume, &rc, err);
 		free(cur);
+		if (ret < 0)
+			return -1;
 		if (rc != CURLE_OK) {
 			if (retryable_curl(rc))
 				continue;
-			return sp_pull_fail(err,
-					    manifest ? SP_STAGE_PULL_MANIFEST : SP_STAGE_PULL_LAYER,
-					    0, "%s: %s: %s",
-					    manifest ? "pull.manifest" : "pull.layer", r->host,
+			return sp_pull_fail(err, stage, 0, "%s: %s: %s", what, r->host,
 					    curl_easy_strerror(rc));
 		}
 		if (x->status == 401 && !auth_tried) {
-			struct sp_challenge ch;
-
 			auth_tried = true;
-			if (sp_auth_parse_challenge(x->www_auth, strlen(x->www_auth), &ch, err) < 0)
+			if (answer_challenge(r, x, err) < 0)
 				return -1;
-			if (ch.scheme == SP_AUTH_BEARER) {
-				if (fetch_token(r, &ch, err) < 0)
-					return -1;
-			} else if (!r->has_creds) {
-				return sp_pull_fail(err, SP_STAGE_PULL_AUTH, 0,
-						    "pull.auth: %s asks for credentials (Basic) "
-						    "and "
-						    "none "
-						    "are configured for it",
-						    r->host);
-			} else {
-				r->scheme = SP_AUTH_BASIC;
-			}
 			attempt--; /* the authenticated request is not a retry */
 			continue;
 		}
@@ -479,27 +490,16 @@ static int request(struct sp_registry *r, const char *path, bool manifest, struc
 					    x->status);
 		if (x->status == 429 || x->status >= 500)
 			continue;
-		if (x->status == 200 || x->status == 206) {
-			ret = 0;
-			break;
-		}
-		return sp_pull_fail(err, manifest ? SP_STAGE_PULL_MANIFEST : SP_STAGE_PULL_LAYER, 0,
-				    "%s: %s%s: HTTP %ld", manifest ? "pull.manifest" : "pull.layer",
-				    r->host, path, x->status);
+		if (x->status == 200 || x->status == 206)
+			return 0;
+		return sp_pull_fail(err, stage, 0, "%s: %s%s: HTTP %ld", what, r->host, path,
+				    x->status);
 	}
-	if (ret < 0) {
-		if (rc != CURLE_OK)
-			return sp_pull_fail(err,
-					    manifest ? SP_STAGE_PULL_MANIFEST : SP_STAGE_PULL_LAYER,
-					    0, "%s: %s: %s (after %u attempts)",
-					    manifest ? "pull.manifest" : "pull.layer", r->host,
-					    curl_easy_strerror(rc), r->max_attempts);
-		return sp_pull_fail(err, manifest ? SP_STAGE_PULL_MANIFEST : SP_STAGE_PULL_LAYER, 0,
-				    "%s: %s: HTTP %ld (after %u attempts)",
-				    manifest ? "pull.manifest" : "pull.layer", r->host, x->status,
-				    r->max_attempts);
-	}
-	return 0;
+	if (rc != CURLE_OK)
+		return sp_pull_fail(err, stage, 0, "%s: %s: %s (after %u attempts)", what, r->host,
+				    curl_easy_strerror(rc), r->max_attempts);
+	return sp_pull_fail(err, stage, 0, "%s: %s: HTTP %ld (after %u attempts)", what, r->host,
+			    x->status, r->max_attempts);
 }
 
 static void mem_reset(void *arg)

@@ -585,6 +585,31 @@ struct route_out {
 	char dev[IFNAMSIZ];
 };
 
+/* A route of the reply: p as installed, its strings in o. */
+static void route_out_fill(struct route_out *o, const struct sp_net_route *p,
+			   const struct links *ls)
+{
+	const struct sp_nl_link *l;
+	char a[INET6_ADDRSTRLEN];
+
+	types__route__init(&o->r);
+	if (p->dst.prefix)
+		(void)snprintf(o->dest, sizeof(o->dest), "%s/%u", ip_str(&p->dst, a, sizeof(a)),
+			       p->dst.prefix);
+	o->r.dest = o->dest;
+	o->r.gateway = p->has_gw ? (char *)ip_str(&p->gw, o->gw, sizeof(o->gw)) : o->gw;
+	o->r.source = p->has_src ? (char *)ip_str(&p->src, o->src, sizeof(o->src)) : o->src;
+	/* plan_route took p->ifindex from a link in ls, so l is always found. */
+	l = link_by_index(ls, p->ifindex);
+	if (l)
+		memcpy(o->dev, l->name, sizeof(o->dev));
+	o->r.device = o->dev;
+	o->r.scope = p->scope;
+	o->r.family = p->family == AF_INET ? TYPES__IPFAMILY__v4 : TYPES__IPFAMILY__v6;
+	o->r.flags = p->flags;
+	o->r.mtu = p->mtu;
+}
+
 static int update_routes(struct tt_call *call, const Grpc__UpdateRoutesRequest *req,
 			 const struct sp_verdict *verdict)
 {
@@ -635,28 +660,8 @@ static int update_routes(struct tt_call *call, const Grpc__UpdateRoutesRequest *
 	}
 	/* The routes as installed, in the order they went in. */
 	for (size_t k = 0; k < n; k++) {
-		const struct sp_net_route *p = &plan[order[k]];
-		const struct sp_nl_link *l;
-		struct route_out *o = &outs[k];
-		char a[INET6_ADDRSTRLEN];
-
-		types__route__init(&o->r);
-		if (p->dst.prefix)
-			(void)snprintf(o->dest, sizeof(o->dest), "%s/%u",
-				       ip_str(&p->dst, a, sizeof(a)), p->dst.prefix);
-		o->r.dest = o->dest;
-		o->r.gateway = p->has_gw ? (char *)ip_str(&p->gw, o->gw, sizeof(o->gw)) : o->gw;
-		o->r.source = p->has_src ? (char *)ip_str(&p->src, o->src, sizeof(o->src)) : o->src;
-		/* plan_route took p->ifindex from a link in ls, so l is always found. */
-		l = link_by_index(&ls, p->ifindex);
-		if (l)
-			memcpy(o->dev, l->name, sizeof(o->dev));
-		o->r.device = o->dev;
-		o->r.scope = p->scope;
-		o->r.family = p->family == AF_INET ? TYPES__IPFAMILY__v4 : TYPES__IPFAMILY__v6;
-		o->r.flags = p->flags;
-		o->r.mtu = p->mtu;
-		outp[k] = &o->r;
+		route_out_fill(&outs[k], &plan[order[k]], &ls);
+		outp[k] = &outs[k].r;
 	}
 	resp.n_routes = n;
 	resp.routes = outp;

@@ -60,6 +60,7 @@ static int fill_object(struct make *m, Sealpod__JsonValue *v, struct json_object
 	size_t n = (size_t)json_object_object_length(o), i = 0;
 
 	v->keys = alloc(m, n * sizeof(*v->keys));
+	// NOLINTNEXTLINE(bugprone-sizeof-expression): n pointers, so a pointer's size is meant
 	v->items = alloc(m, n * sizeof(*v->items));
 	if (!v->keys || !v->items)
 		return -1;
@@ -81,6 +82,7 @@ static int fill_array(struct make *m, Sealpod__JsonValue *v, struct json_object 
 {
 	size_t n = json_object_array_length(o);
 
+	// NOLINTNEXTLINE(bugprone-sizeof-expression): n pointers, so a pointer's size is meant
 	v->items = alloc(m, n * sizeof(*v->items));
 	if (!v->items)
 		return -1;
@@ -163,6 +165,7 @@ static int make_rego(struct make *m, Sealpod__PolicyForm *f, const char *doc, si
 		goto out;
 	}
 	f->format = FORMAT_REGO;
+	// NOLINTNEXTLINE(bugprone-sizeof-expression): n pointers, so a pointer's size is meant
 	f->rego = alloc(m, n * sizeof(*f->rego));
 	r = f->rego ? 0 : -1;
 	for (size_t i = 0; r == 0 && i < n; i++) {

@@ -244,13 +244,65 @@ static int apply_sysctls(const struct sp_rt_plan *plan, struct sp_err *err)
 	return 0;
 }
 
+/* The container's root: for a new container its sysctls, root file system and hostname; for a
+ * process joining one (exec), the root it already has. */
+static int enter_root(const struct sp_rt_child_args *a, struct sp_err *err)
+{
+	if (!a->plan) {
+		if (fchdir(a->exec_rootfd) < 0 || chroot(".") < 0)
+			return sp_error(err, errno, "enter the container's root");
+		return 0;
+	}
+	if (apply_sysctls(a->plan, err) < 0)
+		return -1;
+	umask(0);
+	if (sp_rootfs_setup(a->plan, err) < 0)
+		return -1;
+	umask(022);
+	if (a->plan->hostname && sethostname(a->plan->hostname, strlen(a->plan->hostname)) < 0)
+		return sp_error(err, errno, "sethostname");
+	return 0;
+}
+
+/* Like `runc create`: set up, then hold until StartContainer. */
+static void await_start(const struct sp_rt_child_args *a)
+{
+	char go;
+	ssize_t n;
+
+	send_report(a->report_fd, SP_RT_STAGE_READY, NULL);
+	do
+		n = read(a->sync_fd, &go, 1);
+	while (n < 0 && errno == EINTR);
+	if (n != 1)
+		_exit(SP_RT_SETUP_EXIT); /* removed before it was started */
+	close(a->sync_fd);
+}
+
+/* seccomp, the process's user and capabilities, no_new_privs: the last steps before exec. */
+static int drop_privileges(const struct sp_rt_child_args *a, struct sp_err *err)
+{
+	const struct sp_rt_proc_plan *pp = a->pp;
+
+	/* Without no_new_privs, seccomp needs CAP_SYS_ADMIN: load it while we still have it. */
+	if (!pp->no_new_privs && sp_seccomp_load(a->seccomp, false, err) < 0)
+		return -1;
+	if (sp_caps_apply_user(&pp->caps, pp->uid, pp->gid, pp->gids, pp->ngids, err) < 0)
+		return -1;
+	if (pp->no_new_privs) {
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+			return sp_error(err, errno, "PR_SET_NO_NEW_PRIVS");
+		if (sp_seccomp_load(a->seccomp, true, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
 __attribute__((noreturn)) void sp_rt_child(const struct sp_rt_child_args *a)
 {
 	const struct sp_rt_proc_plan *pp = a->pp;
 	const char *cwd = pp->proc->cwd && pp->proc->cwd[0] ? pp->proc->cwd : "/";
 	struct sp_err err = { 0 };
-	char go;
-	ssize_t n;
 
 	/* Until execve this is a copy of PID 1's memory (registry tokens, other requests), and once
 	 * the capabilities are dropped, root in the container would pass ptrace_may_access (same
@@ -276,22 +328,8 @@ __attribute__((noreturn)) void sp_rt_child(const struct sp_rt_child_args *a)
 
 		close_other_fds(keep, sizeof(keep) / sizeof(keep[0]));
 	}
-	if (a->plan) {
-		if (apply_sysctls(a->plan, &err) < 0)
-			fail(a, &err);
-		umask(0);
-		if (sp_rootfs_setup(a->plan, &err) < 0)
-			fail(a, &err);
-		umask(022);
-		if (a->plan->hostname &&
-		    sethostname(a->plan->hostname, strlen(a->plan->hostname)) < 0) {
-			sp_error(&err, errno, "sethostname");
-			fail(a, &err);
-		}
-	} else if (fchdir(a->exec_rootfd) < 0 || chroot(".") < 0) {
-		sp_error(&err, errno, "enter the container's root");
+	if (enter_root(a, &err) < 0)
 		fail(a, &err);
-	}
 	if (a->own_domain && enter_own_domain(&err) < 0)
 		fail(a, &err);
 	if (set_rlimits(pp, &err) < 0)
@@ -300,29 +338,10 @@ __attribute__((noreturn)) void sp_rt_child(const struct sp_rt_child_args *a)
 		sp_error(&err, errno, "chdir %s", cwd);
 		fail(a, &err);
 	}
-	if (a->sync_fd >= 0) {
-		/* Like `runc create`: set up, then hold until StartContainer. */
-		send_report(a->report_fd, SP_RT_STAGE_READY, NULL);
-		do
-			n = read(a->sync_fd, &go, 1);
-		while (n < 0 && errno == EINTR);
-		if (n != 1)
-			_exit(SP_RT_SETUP_EXIT); /* removed before it was started */
-		close(a->sync_fd);
-	}
-	/* Without no_new_privs, seccomp needs CAP_SYS_ADMIN: load it while we still have it. */
-	if (!pp->no_new_privs && sp_seccomp_load(a->seccomp, false, &err) < 0)
+	if (a->sync_fd >= 0)
+		await_start(a);
+	if (drop_privileges(a, &err) < 0)
 		fail(a, &err);
-	if (sp_caps_apply_user(&pp->caps, pp->uid, pp->gid, pp->gids, pp->ngids, &err) < 0)
-		fail(a, &err);
-	if (pp->no_new_privs) {
-		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
-			sp_error(&err, errno, "PR_SET_NO_NEW_PRIVS");
-			fail(a, &err);
-		}
-		if (sp_seccomp_load(a->seccomp, true, &err) < 0)
-			fail(a, &err);
-	}
 	exec_process(pp->proc);
 	sp_error(&err, errno, "exec %s", pp->proc->args[0]);
 	send_report(a->report_fd, SP_RT_STAGE_EXEC, &err);

@@ -67,6 +67,81 @@ static int parse_op(const char *op, enum scmp_compare *out)
 
 #define INVAL(...) (sp_fail(err, SP_E_INVALID, 0, __VA_ARGS__))
 
+/* Resolves an OCI architecture name ("SCMP_ARCH_X86_64"), 0 when libseccomp knows it not. */
+static uint32_t resolve_arch(const char *name)
+{
+	uint32_t arch =
+		seccomp_arch_resolve_name(name + (strncmp(name, "SCMP_ARCH_", 10) == 0 ? 10 : 0));
+	char lower[32];
+	size_t k;
+
+	if (!arch) {
+		/* libseccomp spells them in lower case ("x86_64"). */
+		const char *s = name;
+
+		if (!strncmp(s, "SCMP_ARCH_", 10))
+			s += 10;
+		for (k = 0; s[k] && k < sizeof(lower) - 1; k++)
+			lower[k] = (char)(s[k] >= 'A' && s[k] <= 'Z' ? s[k] + 32 : s[k]);
+		lower[k] = '\0';
+		arch = seccomp_arch_resolve_name(lower);
+	}
+	return arch;
+}
+
+/* The profile's other architectures (a new context has the native one). */
+static int add_architectures(scmp_filter_ctx ctx, const Grpc__LinuxSeccomp *p, struct sp_err *err)
+{
+	for (size_t i = 0; i < p->n_architectures; i++) {
+		uint32_t arch = resolve_arch(p->architectures[i]);
+
+		if (arch && arch != seccomp_arch_native()) {
+			int r = seccomp_arch_add(ctx, arch);
+
+			if (r < 0 && r != -EEXIST)
+				return INVAL("seccomp architecture '%.40s' refused",
+					     p->architectures[i]);
+		}
+	}
+	return 0;
+}
+
+/* Rule i of the profile, for each of its syscalls this kernel knows. */
+static int add_rule(scmp_filter_ctx ctx, const Grpc__LinuxSyscall *s, size_t i, uint32_t def,
+		    struct sp_err *err)
+{
+	struct scmp_arg_cmp args[6];
+	uint32_t act;
+
+	if (parse_action(s->action, s->errno_ret_case == GRPC__LINUX_SYSCALL__ERRNO_RET_ERRNORET,
+			 s->errnoret, &act) < 0)
+		return INVAL("seccomp action '%.40s' is not supported", s->action ? s->action : "");
+	if (s->n_args > 6)
+		return INVAL("seccomp rule with %zu argument checks", s->n_args);
+	for (size_t a = 0; a < s->n_args; a++) {
+		enum scmp_compare op;
+
+		if (s->args[a]->index > 5 || parse_op(s->args[a]->op, &op) < 0)
+			return INVAL("seccomp argument check %zu of rule %zu is invalid", a, i);
+		args[a] = (struct scmp_arg_cmp){ (unsigned)s->args[a]->index, op, s->args[a]->value,
+						 s->args[a]->valuetwo };
+	}
+	if (act == def)
+		return 0; /* libseccomp refuses rules that repeat the default */
+	for (size_t n = 0; n < s->n_names; n++) {
+		int nr = seccomp_syscall_resolve_name(s->names[n]);
+		int r;
+
+		if (nr == __NR_SCMP_ERROR)
+			continue; /* unknown on this kernel/arch: as runc and crun do */
+		r = seccomp_rule_add_array(ctx, act, nr, (unsigned)s->n_args, args);
+		if (r < 0 && r != -EEXIST)
+			return INVAL("seccomp rule for %.40s refused: %s", s->names[n],
+				     strerror(-r));
+	}
+	return 0;
+}
+
 /* Builds the profile into a new context (*out), without loading it. */
 static int build_profile(const Grpc__LinuxSeccomp *p, bool nnp, scmp_filter_ctx *out,
 			 struct sp_err *err)
@@ -91,75 +166,14 @@ static int build_profile(const Grpc__LinuxSeccomp *p, bool nnp, scmp_filter_ctx 
 	if (!ctx)
 		return sp_error(err, ENOMEM, "seccomp_init");
 	seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, nnp ? 1 : 0);
-	for (size_t i = 0; i < p->n_architectures; i++) {
-		uint32_t arch = seccomp_arch_resolve_name(
-			p->architectures[i] +
-			(strncmp(p->architectures[i], "SCMP_ARCH_", 10) == 0 ? 10 : 0));
-		char lower[32];
-		size_t k;
-
-		if (!arch) {
-			/* libseccomp spells them in lower case ("x86_64"). */
-			const char *s = p->architectures[i];
-
-			if (!strncmp(s, "SCMP_ARCH_", 10))
-				s += 10;
-			for (k = 0; s[k] && k < sizeof(lower) - 1; k++)
-				lower[k] = (char)(s[k] >= 'A' && s[k] <= 'Z' ? s[k] + 32 : s[k]);
-			lower[k] = '\0';
-			arch = seccomp_arch_resolve_name(lower);
-		}
-		if (arch && arch != seccomp_arch_native()) {
-			int r = seccomp_arch_add(ctx, arch);
-
-			if (r < 0 && r != -EEXIST) {
-				seccomp_release(ctx);
-				return INVAL("seccomp architecture '%.40s' refused",
-					     p->architectures[i]);
-			}
-		}
+	if (add_architectures(ctx, p, err) < 0) {
+		seccomp_release(ctx);
+		return -1;
 	}
 	for (size_t i = 0; i < p->n_syscalls; i++) {
-		const Grpc__LinuxSyscall *s = p->syscalls[i];
-		struct scmp_arg_cmp args[6];
-		uint32_t act;
-
-		if (parse_action(s->action,
-				 s->errno_ret_case == GRPC__LINUX_SYSCALL__ERRNO_RET_ERRNORET,
-				 s->errnoret, &act) < 0) {
+		if (add_rule(ctx, p->syscalls[i], i, def, err) < 0) {
 			seccomp_release(ctx);
-			return INVAL("seccomp action '%.40s' is not supported",
-				     s->action ? s->action : "");
-		}
-		if (s->n_args > 6) {
-			seccomp_release(ctx);
-			return INVAL("seccomp rule with %zu argument checks", s->n_args);
-		}
-		for (size_t a = 0; a < s->n_args; a++) {
-			enum scmp_compare op;
-
-			if (s->args[a]->index > 5 || parse_op(s->args[a]->op, &op) < 0) {
-				seccomp_release(ctx);
-				return INVAL("seccomp argument check %zu of rule %zu is invalid", a,
-					     i);
-			}
-			args[a] = (struct scmp_arg_cmp){ (unsigned)s->args[a]->index, op,
-							 s->args[a]->value, s->args[a]->valuetwo };
-		}
-		if (act == def)
-			continue; /* libseccomp refuses rules that repeat the default */
-		for (size_t n = 0; n < s->n_names; n++) {
-			int nr = seccomp_syscall_resolve_name(s->names[n]);
-			int r;
-
-			if (nr == __NR_SCMP_ERROR)
-				continue; /* unknown on this kernel/arch: as runc and crun do */
-			r = seccomp_rule_add_array(ctx, act, nr, (unsigned)s->n_args, args);
-			if (r < 0 && r != -EEXIST) {
-				seccomp_release(ctx);
-				return INVAL("seccomp rule for %.40s refused: %s", s->names[n],
-					     strerror(-r));
-			}
+			return -1;
 		}
 	}
 	*out = ctx;

@@ -95,9 +95,36 @@ static int make_header(const char *path, struct sp_err *err)
 	return 0;
 }
 
-/* Format and activate. The key lives in one locked page, wiped on every path out. */
-static int luks_setup(const struct sp_fmt_req *r, const char *hdr, uint32_t *activate_ms,
-		      struct sp_err *err)
+/* One page for the volume key: locked, out of core dumps, zeroed in a child. NULL on failure. */
+static unsigned char *key_page_new(struct sp_err *err)
+{
+	unsigned char *key =
+		mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+	if (key == MAP_FAILED) {
+		(void)sp_error(err, errno, "storage.key: mmap");
+		return NULL;
+	}
+	if (mlock(key, 4096) < 0) {
+		munmap(key, 4096);
+		(void)sp_error(err, errno, "storage.key: mlock");
+		return NULL;
+	}
+	(void)madvise(key, 4096, MADV_DONTDUMP);
+	(void)madvise(key, 4096, MADV_WIPEONFORK);
+	return key;
+}
+
+static void key_page_free(unsigned char *key)
+{
+	explicit_bzero(key, KEY_BYTES);
+	munlock(key, 4096);
+	munmap(key, 4096);
+}
+
+/* LUKS2 with integrity and no keyslot, for the volume key. */
+static int luks_format(struct crypt_device *cd, const struct sp_fmt_req *r,
+		       const unsigned char *key, struct sp_err *err)
 {
 	/* With the journal off its area is never used: keep it small (the kernel writes it when it
 	 * formats the dm-integrity superblock). */
@@ -107,23 +134,72 @@ static int luks_setup(const struct sp_fmt_req *r, const char *hdr, uint32_t *act
 		.integrity_params = (r->flags & SP_FMT_JOURNAL) ? NULL : &ip,
 		.sector_size = 4096,
 	};
+	int rc;
+
+	(void)crypt_volume_key_keyring(cd, 0); /* the key goes to dm-crypt only, not a keyring */
+	/* No keyslot, so no PBKDF for a passphrase; but LUKS2 still stores a PBKDF2 digest of the
+	 * volume key and would first benchmark PBKDF2 for it (seconds under emulation). A 768-bit
+	 * random key needs no stretching, and the header never leaves guest memory. */
+	rc = crypt_set_pbkdf_type(cd, &(const struct crypt_pbkdf_type){
+					      .type = CRYPT_KDF_PBKDF2,
+					      .hash = "sha256",
+					      .iterations = 1000,
+					      .flags = CRYPT_PBKDF_NO_BENCHMARK,
+				      });
+	if (rc < 0)
+		return cs_error(err, rc, "format", "PBKDF settings");
+	/* No keyslots: the smallest LUKS2 metadata and keyslot areas (36 KiB of header, not 16 MiB). */
+	rc = crypt_set_metadata_size(cd, 16384, 4096);
+	if (rc < 0)
+		return cs_error(err, rc, "format", "LUKS2 metadata size");
+	rc = crypt_format(cd, CRYPT_LUKS2, "aes", "xts-plain64", NULL, (const char *)key, KEY_BYTES,
+			  &params);
+	if (rc < 0)
+		return cs_error(err, rc, "format", "LUKS2 format");
+	return 0;
+}
+
+/* Activates the mapping (timed into *activate_ms), wipes the key, then zeroes the whole device
+ * when asked. */
+static int luks_activate(struct crypt_device *cd, const struct sp_fmt_req *r, unsigned char *key,
+			 uint32_t *activate_ms, struct sp_err *err)
+{
 	uint32_t flags = (r->flags & SP_FMT_JOURNAL) ? 0 : CRYPT_ACTIVATE_NO_JOURNAL;
-	struct crypt_device *cd = NULL;
 	struct timespec t0;
+	char mapped[128];
+	int rc;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	rc = crypt_activate_by_volume_key(cd, r->dm_name, (const char *)key, KEY_BYTES, flags);
+	*activate_ms = ms_since(&t0);
+	explicit_bzero(key, KEY_BYTES);
+	if (rc < 0)
+		return cs_error(err, rc, "dm", "activate");
+	if (!(r->flags & SP_FMT_WIPE))
+		return 0;
+	(void)snprintf(mapped, sizeof(mapped), "/dev/mapper/%s", r->dm_name);
+	rc = crypt_wipe(cd, mapped, CRYPT_WIPE_ZERO, 0, 0, 1u << 20, 0, NULL, NULL);
+	if (rc < 0) {
+		cs_error(err, rc, "wipe", mapped);
+		crypt_deactivate(cd, r->dm_name);
+		return -1;
+	}
+	return 0;
+}
+
+/* Format and activate. The key lives in one locked page, wiped on every path out. */
+static int luks_setup(const struct sp_fmt_req *r, const char *hdr, uint32_t *activate_ms,
+		      struct sp_err *err)
+{
+	struct crypt_device *cd = NULL;
 	char dev[64];
 	unsigned char *key;
 	int ret = -1, rc;
 
 	(void)snprintf(dev, sizeof(dev), "/dev/%s", r->disk);
-	key = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (key == MAP_FAILED)
-		return sp_error(err, errno, "storage.key: mmap");
-	if (mlock(key, 4096) < 0) {
-		munmap(key, 4096);
-		return sp_error(err, errno, "storage.key: mlock");
-	}
-	(void)madvise(key, 4096, MADV_DONTDUMP);
-	(void)madvise(key, 4096, MADV_WIPEONFORK);
+	key = key_page_new(err);
+	if (!key)
+		return -1;
 	if (getrandom(key, KEY_BYTES, 0) != KEY_BYTES) {
 		sp_error(err, errno, "storage.key: getrandom");
 		goto out;
@@ -135,56 +211,10 @@ static int luks_setup(const struct sp_fmt_req *r, const char *hdr, uint32_t *act
 		goto out;
 	}
 	crypt_set_log_callback(cd, cs_log, NULL);
-	(void)crypt_volume_key_keyring(cd, 0); /* the key goes to dm-crypt only, not a keyring */
-	/* No keyslot, so no PBKDF for a passphrase; but LUKS2 still stores a PBKDF2 digest of the
-	 * volume key and would first benchmark PBKDF2 for it (seconds under emulation). A 768-bit
-	 * random key needs no stretching, and the header never leaves guest memory. */
-	rc = crypt_set_pbkdf_type(cd, &(const struct crypt_pbkdf_type){
-					      .type = CRYPT_KDF_PBKDF2,
-					      .hash = "sha256",
-					      .iterations = 1000,
-					      .flags = CRYPT_PBKDF_NO_BENCHMARK,
-				      });
-	if (rc < 0) {
-		cs_error(err, rc, "format", "PBKDF settings");
-		goto out;
-	}
-	/* No keyslots: the smallest LUKS2 metadata and keyslot areas (36 KiB of header, not 16 MiB). */
-	rc = crypt_set_metadata_size(cd, 16384, 4096);
-	if (rc < 0) {
-		cs_error(err, rc, "format", "LUKS2 metadata size");
-		goto out;
-	}
-	rc = crypt_format(cd, CRYPT_LUKS2, "aes", "xts-plain64", NULL, (const char *)key, KEY_BYTES,
-			  &params);
-	if (rc < 0) {
-		cs_error(err, rc, "format", "LUKS2 format");
-		goto out;
-	}
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	rc = crypt_activate_by_volume_key(cd, r->dm_name, (const char *)key, KEY_BYTES, flags);
-	*activate_ms = ms_since(&t0);
-	explicit_bzero(key, KEY_BYTES);
-	if (rc < 0) {
-		cs_error(err, rc, "dm", "activate");
-		goto out;
-	}
-	if (r->flags & SP_FMT_WIPE) {
-		char mapped[128];
-
-		(void)snprintf(mapped, sizeof(mapped), "/dev/mapper/%s", r->dm_name);
-		rc = crypt_wipe(cd, mapped, CRYPT_WIPE_ZERO, 0, 0, 1u << 20, 0, NULL, NULL);
-		if (rc < 0) {
-			cs_error(err, rc, "wipe", mapped);
-			crypt_deactivate(cd, r->dm_name);
-			goto out;
-		}
-	}
-	ret = 0;
+	if (luks_format(cd, r, key, err) == 0 && luks_activate(cd, r, key, activate_ms, err) == 0)
+		ret = 0;
 out:
-	explicit_bzero(key, KEY_BYTES);
-	munlock(key, 4096);
-	munmap(key, 4096);
+	key_page_free(key);
 	if (cd)
 		crypt_free(cd);
 	return ret;
@@ -240,12 +270,73 @@ static int write_before_read(const char *mapped, struct sp_err *err)
 	return ret;
 }
 
-/* Runs mke2fs and waits; its last stderr line becomes the error. */
-static int run_mke2fs(const struct sp_fmt_req *r, const char *mapped, uint64_t bytes,
-		      struct sp_err *err)
+/* Reads fd to its end into out (NUL-terminated): what came after it last filled up. */
+static size_t read_tail(int fd, char *out, size_t size)
+{
+	size_t len = 0;
+
+	for (;;) {
+		ssize_t n = read(fd, out + len, size - 1 - len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		if (len == size - 1) /* keep the tail */
+			len = 0;
+	}
+	out[len] = '\0';
+	return len;
+}
+
+/* Runs mke2fs with argv and waits; its last stderr line becomes the error. */
+static int exec_mke2fs(char *const argv[], struct sp_err *err)
 {
 	static char *const envp[] = { "PATH=/usr/bin:/sbin:/bin", "MKE2FS_CONFIG=/nonexistent",
 				      NULL };
+	char out[1024], *last;
+	size_t len;
+	int fds[2], status;
+	pid_t pid;
+
+	if (pipe2(fds, O_CLOEXEC) < 0)
+		return sp_error(err, errno, "storage.mkfs: pipe");
+	pid = fork();
+	if (pid < 0) {
+		close(fds[0]);
+		close(fds[1]);
+		return sp_error(err, errno, "storage.mkfs: fork");
+	}
+	if (pid == 0) {
+		sigset_t none;
+
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		dup2(fds[1], 1);
+		dup2(fds[1], 2);
+		execve(SP_STORAGE_MKE2FS, argv, envp);
+		dprintf(2, "exec %s: %s\n", SP_STORAGE_MKE2FS, strerror(errno));
+		_exit(127);
+	}
+	close(fds[1]);
+	len = read_tail(fds[0], out, sizeof(out));
+	close(fds[0]);
+	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+		;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	while (len && (out[len - 1] == '\n' || out[len - 1] == ' '))
+		out[--len] = '\0';
+	last = strrchr(out, '\n');
+	return sp_error(err, 0, "storage.mkfs: mke2fs failed (status %d): %s", status,
+			last ? last + 1 : out);
+}
+
+/* mke2fs on mapped, with the inode count and size for r. */
+static int run_mke2fs(const struct sp_fmt_req *r, const char *mapped, uint64_t bytes,
+		      struct sp_err *err)
+{
 	/* Kata's emptyDir profile: 1 inode per 160 KiB of 128 bytes. Image layers need more inodes
 	 * (ext4's default of 1 per 16 KiB), but every inode table is written at format time here
 	 * (and Kata's shim sizes disks to the host's whole file system): at most 4 Mi inodes, 1 GiB
@@ -280,56 +371,7 @@ static int run_mke2fs(const struct sp_fmt_req *r, const char *mapped, uint64_t b
 			 "sealpod",
 			 (char *)mapped,
 			 NULL };
-	char out[1024];
-	size_t len = 0;
-	int fds[2], status;
-	pid_t pid;
-
-	if (pipe2(fds, O_CLOEXEC) < 0)
-		return sp_error(err, errno, "storage.mkfs: pipe");
-	pid = fork();
-	if (pid < 0) {
-		close(fds[0]);
-		close(fds[1]);
-		return sp_error(err, errno, "storage.mkfs: fork");
-	}
-	if (pid == 0) {
-		sigset_t none;
-
-		sigemptyset(&none);
-		sigprocmask(SIG_SETMASK, &none, NULL);
-		dup2(fds[1], 1);
-		dup2(fds[1], 2);
-		execve(SP_STORAGE_MKE2FS, argv, envp);
-		dprintf(2, "exec %s: %s\n", SP_STORAGE_MKE2FS, strerror(errno));
-		_exit(127);
-	}
-	close(fds[1]);
-	for (;;) {
-		ssize_t n = read(fds[0], out + len, sizeof(out) - 1 - len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-		if (len == sizeof(out) - 1) /* keep the tail */
-			len = 0;
-	}
-	close(fds[0]);
-	out[len] = '\0';
-	while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-		;
-	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-		return 0;
-	while (len && (out[len - 1] == '\n' || out[len - 1] == ' '))
-		out[--len] = '\0';
-	{
-		char *last = strrchr(out, '\n');
-
-		return sp_error(err, 0, "storage.mkfs: mke2fs failed (status %d): %s", status,
-				last ? last + 1 : out);
-	}
+	return exec_mke2fs(argv, err);
 }
 
 /* mkdir -p of an absolute path, every component opened without following symlinks; returns an

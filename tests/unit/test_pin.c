@@ -207,8 +207,7 @@ TEST(runtime_image_user)
 	CHECK(sp_image_user("", rootfd, &uid, &gid, &err) == 0 && uid == 0 && gid == 0);
 	CHECK(sp_image_user(NULL, rootfd, &uid, &gid, &err) == 0 && uid == 0 && gid == 0);
 	CHECK(sp_image_user("web", rootfd, &uid, &gid, &err) == 0 && uid == 1000 && gid == 1001);
-	CHECK(sp_image_user("1000", rootfd, &uid, &gid, &err) == 0 && uid == 1000 &&
-	      gid == 1001);
+	CHECK(sp_image_user("1000", rootfd, &uid, &gid, &err) == 0 && uid == 1000 && gid == 1001);
 	CHECK(sp_image_user("4242", rootfd, &uid, &gid, &err) == 0 && uid == 4242 && gid == 0);
 	CHECK(sp_image_user("web:staff", rootfd, &uid, &gid, &err) == 0 && uid == 1000 &&
 	      gid == 50);
@@ -335,8 +334,7 @@ TEST(runtime_image_user_malformed_db)
 	CHECK(FAILS_AS(sp_image_user_db("a", NULL, NULL, &uid, &gid, &err), err,
 		       SP_E_PRECONDITION));
 	/* a prefix of a name is not the name; the first entry of a name wins */
-	CHECK(sp_image_user_db("a", "ab:x:1:1\na:x:2:2\na:x:3:3\n", NULL, &uid, &gid, &err) ==
-		      0 &&
+	CHECK(sp_image_user_db("a", "ab:x:1:1\na:x:2:2\na:x:3:3\n", NULL, &uid, &gid, &err) == 0 &&
 	      uid == 2 && gid == 2);
 	/* group: the 3rd field, members ignored; a missing group file refuses a group name */
 	CHECK(sp_image_user_db("1:g", NULL, "g:x:9:a,b", &uid, &gid, &err) == 0 && uid == 1 &&

@@ -181,30 +181,63 @@ static int get_u64(json_object *v, uint64_t *out, char *why, size_t whylen)
 	return FAIL("expected an integer");
 }
 
+static int set_int32(json_object *v, int32_t *dst, char *why, size_t whylen)
+{
+	int64_t i;
+
+	if (get_i64(v, &i, why, whylen) < 0)
+		return -1;
+	if (i < INT32_MIN || i > INT32_MAX)
+		return FAIL("%" PRId64 " out of int32 range", i);
+	*dst = (int32_t)i;
+	return 0;
+}
+
+static int set_uint32(json_object *v, uint32_t *dst, char *why, size_t whylen)
+{
+	uint64_t u;
+
+	if (get_u64(v, &u, why, whylen) < 0)
+		return -1;
+	if (u > UINT32_MAX)
+		return FAIL("%" PRIu64 " out of uint32 range", u);
+	*dst = (uint32_t)u;
+	return 0;
+}
+
+/* An enum by its name or its number. */
+static int set_enum(const ProtobufCEnumDescriptor *ed, json_object *v, int *dst, char *why,
+		    size_t whylen)
+{
+	const ProtobufCEnumValue *ev;
+	int64_t i;
+
+	if (json_object_is_type(v, json_type_string)) {
+		ev = protobuf_c_enum_descriptor_get_value_by_name(ed, json_object_get_string(v));
+		if (!ev)
+			return FAIL("'%s' is not a %s", json_object_get_string(v), ed->name);
+		*dst = ev->value;
+		return 0;
+	}
+	if (get_i64(v, &i, why, whylen) < 0)
+		return -1;
+	if (i < INT32_MIN || i > INT32_MAX)
+		return FAIL("enum value out of range");
+	*dst = (int)i;
+	return 0;
+}
+
 static int set_one(const ProtobufCFieldDescriptor *f, void *dst, json_object *v, char *why,
 		   size_t whylen)
 {
-	int64_t i;
-	uint64_t u;
-
 	switch (f->type) {
 	case PROTOBUF_C_TYPE_INT32:
 	case PROTOBUF_C_TYPE_SINT32:
 	case PROTOBUF_C_TYPE_SFIXED32:
-		if (get_i64(v, &i, why, whylen) < 0)
-			return -1;
-		if (i < INT32_MIN || i > INT32_MAX)
-			return FAIL("%" PRId64 " out of int32 range", i);
-		*(int32_t *)dst = (int32_t)i;
-		return 0;
+		return set_int32(v, dst, why, whylen);
 	case PROTOBUF_C_TYPE_UINT32:
 	case PROTOBUF_C_TYPE_FIXED32:
-		if (get_u64(v, &u, why, whylen) < 0)
-			return -1;
-		if (u > UINT32_MAX)
-			return FAIL("%" PRIu64 " out of uint32 range", u);
-		*(uint32_t *)dst = (uint32_t)u;
-		return 0;
+		return set_uint32(v, dst, why, whylen);
 	case PROTOBUF_C_TYPE_INT64:
 	case PROTOBUF_C_TYPE_SINT64:
 	case PROTOBUF_C_TYPE_SFIXED64:
@@ -227,26 +260,8 @@ static int set_one(const ProtobufCFieldDescriptor *f, void *dst, json_object *v,
 			return FAIL("expected true or false");
 		*(protobuf_c_boolean *)dst = json_object_get_boolean(v);
 		return 0;
-	case PROTOBUF_C_TYPE_ENUM: {
-		const ProtobufCEnumDescriptor *ed = f->descriptor;
-		const ProtobufCEnumValue *ev;
-
-		if (json_object_is_type(v, json_type_string)) {
-			ev = protobuf_c_enum_descriptor_get_value_by_name(
-				ed, json_object_get_string(v));
-			if (!ev)
-				return FAIL("'%s' is not a %s", json_object_get_string(v),
-					    ed->name);
-			*(int *)dst = ev->value;
-			return 0;
-		}
-		if (get_i64(v, &i, why, whylen) < 0)
-			return -1;
-		if (i < INT32_MIN || i > INT32_MAX)
-			return FAIL("enum value out of range");
-		*(int *)dst = (int)i;
-		return 0;
-	}
+	case PROTOBUF_C_TYPE_ENUM:
+		return set_enum(f->descriptor, v, dst, why, whylen);
 	case PROTOBUF_C_TYPE_STRING:
 		if (!json_object_is_type(v, json_type_string))
 			return FAIL("expected a string");
