@@ -139,11 +139,11 @@ extern const struct sp_worker_def sp_pull_worker, sp_pull_release_worker, sp_pul
 	sp_pull_layer_worker, sp_layer_fetch_worker, sp_layer_read_worker;
 
 /* --- a pull in PID 1's loop (driver.c) ------------------------------------------------------------
- * Forks a pull worker that pulls rq->ref into <pod_dir>/layers (the pod's layer store), checks
+ * Spawns a pull worker (lib/worker.c) that pulls rq->ref into <pod_dir>/layers (the pod's layer store), checks
  * the resolved digest against rq->pinned before any layer is fetched, mounts the overlay (upper
  * and work dirs in <pod_dir>/overlay/<cid>) on rq->mount_point's fd (its directories made and
- * checked by PID 1 first: sp_image_rootfs_dir) and reports over a pipe with the mount's id, which
- * PID 1 checks is what the mount point holds before the completion. PID 1 never blocks on it:
+ * checked by PID 1 first: sp_image_rootfs_dir) and sends in its result frame the mount's id,
+ * which PID 1 checks is what the mount point holds before the completion. PID 1 never blocks on it:
  * Check keeps being answered. */
 struct sp_pull_req {
 	struct sp_loop *loop;

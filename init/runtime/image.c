@@ -1,9 +1,9 @@
 /* The image configuration the guest pulled for a container (copied into the container's record
- * by the preparation, sp_rt_image_config_dup), and the uid and gid its User names: "" is 0:0;
- * "uid", "name", "uid:gid", "name:group" and mixes, names looked up in the rootfs's own
- * /etc/passwd and /etc/group (opened beneath the rootfs); a user without a group gets its passwd
- * group, or 0 when it has no passwd entry. pin.c compares a process with them. Messages name
- * what is wrong, never the image's value: they reach the host. */
+ * by the preparation, sp_rt_image_config_dup), and the uid and gid its User resolved to: the
+ * pull worker looked the user up in the image's own /etc/passwd and /etc/group
+ * (image/userdb.c) and sent the answer with its result, so PID 1 reads nothing of the image.
+ * pin.c compares a process with them. Messages name what is wrong, never the image's value:
+ * they reach the host. */
 #define _GNU_SOURCE
 #include "runtime/rt.h"
 
