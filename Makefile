@@ -102,11 +102,20 @@ $(B)/gen/%.pb-c.c $(B)/gen/%.pb-c.h: init/agent/proto/%.proto $(B)/packages.stam
 	@mkdir -p $(B)/gen
 	$(call say,PROTOC,$<)protoc-c --proto_path=init/agent/proto --c_out=$(B)/gen $<
 
+# --- objects built before header dependencies were recorded ----------------------------------
+# Such an object has no .d file, so a header changed since would not rebuild it and a stale
+# struct layout would be linked in. This stamp is made once per build tree, after them: every
+# object older than it is rebuilt once; in a new tree it comes first and changes nothing. It is
+# made while the Makefile is read (a stamp made by a rule would count as a missing secondary
+# file under .SECONDARY, which rebuilds nothing).
+OBJ_STAMP := $(B)/objects-with-deps.stamp
+$(shell [ -e $(OBJ_STAMP) ] || { mkdir -p $(B) && touch $(OBJ_STAMP); })
+
 # --- guest objects and programs ---------------------------------------------------------------
-$(B)/guest/obj/%.o: %.c $(B)/deps.stamp | $(PROTO_H)
+$(B)/guest/obj/%.o: %.c $(B)/deps.stamp $(OBJ_STAMP) | $(PROTO_H)
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)$(GUEST_CC) $(GUEST_CFLAGS) $(DEPFLAGS) -c $< -o $@
-$(B)/guest/obj/gen/%.o: $(B)/gen/%.c $(B)/deps.stamp | $(PROTO_H)
+$(B)/guest/obj/gen/%.o: $(B)/gen/%.c $(B)/deps.stamp $(OBJ_STAMP) | $(PROTO_H)
 	@mkdir -p $(dir $@)
 	$(call say,CC,$<)$(GUEST_CC) $(GUEST_CFLAGS) $(DEPFLAGS) -c $< -o $@
 
@@ -154,10 +163,10 @@ $(B)/initramfs-test.img: $(INITRAMFS_INPUTS) $(TESTBINS) rootfs/test-overlay.lis
 initramfs: $(B)/initramfs.img $(B)/initramfs-test.img
 
 # --- host build for unit tests (ASan + UBSan) -------------------------------------------------
-$(B)/host/obj/%.o: %.c | $(PROTO_H)
+$(B)/host/obj/%.o: %.c $(OBJ_STAMP) | $(PROTO_H)
 	@mkdir -p $(dir $@)
 	$(call say,HOSTCC,$<)$(HOST_CC) $(HOST_CFLAGS) $(DEPFLAGS) -c $< -o $@
-$(B)/host/obj/gen/%.o: $(B)/gen/%.c | $(PROTO_H)
+$(B)/host/obj/gen/%.o: $(B)/gen/%.c $(OBJ_STAMP) | $(PROTO_H)
 	@mkdir -p $(dir $@)
 	$(call say,HOSTCC,$<)$(HOST_CC) $(HOST_CFLAGS) $(DEPFLAGS) -c $< -o $@
 HOST_LIB_OBJS := $(patsubst %.c,$(B)/host/obj/%.o,$(LIB_SRCS)) \
@@ -167,10 +176,10 @@ $(B)/host/unit-tests: $(patsubst %.c,$(B)/host/obj/%.o,$(UNIT_SRCS)) $(HOST_LIB_
 	$(call say,LD,$@)$(HOST_CC) $(HOST_CFLAGS) $^ $(HOST_LIBS) -o $@
 
 # --- fuzzing (clang libFuzzer + ASan/UBSan) ---------------------------------------------------
-$(B)/fuzz/obj/%.o: %.c | $(PROTO_H)
+$(B)/fuzz/obj/%.o: %.c $(OBJ_STAMP) | $(PROTO_H)
 	@mkdir -p $(dir $@)
 	$(call say,FUZZCC,$<)$(FUZZ_CC) $(FUZZ_CFLAGS) $(DEPFLAGS) -c $< -o $@
-$(B)/fuzz/obj/gen/%.o: $(B)/gen/%.c | $(PROTO_H)
+$(B)/fuzz/obj/gen/%.o: $(B)/gen/%.c $(OBJ_STAMP) | $(PROTO_H)
 	@mkdir -p $(dir $@)
 	$(call say,FUZZCC,$<)$(FUZZ_CC) $(FUZZ_CFLAGS) $(DEPFLAGS) -c $< -o $@
 FUZZ_LIB_OBJS := $(patsubst %.c,$(B)/fuzz/obj/%.o,$(LIB_SRCS)) \
