@@ -315,8 +315,10 @@ static void worker_ended(void *arg, int ret, const struct sp_err *werr)
 	} else {
 		if (ret < 0 && j->done)
 			sp_warn("pull", "%s: %s", j->cid, werr->msg);
-		if (!j->done)
-			undo_job(j, 0);
+		/* Cancelled or not, a worker that died without a result may have mounted the
+		 * overlay already (between its mount and its result frame): undo it either way, so
+		 * that nothing of a failed pull stays on the container's mount point. */
+		undo_job(j, 0);
 		finish_msg(j, SP_E_PRECONDITION, "pull: the pull worker died without a result");
 	}
 	job_free(j);
