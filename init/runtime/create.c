@@ -84,7 +84,7 @@ static int check_root(const struct sp_rt_create *a, struct sp_rt_plan *plan, str
 	plan->root_verified = true;
 	if (!a->pin.enabled)
 		return 0;
-	if (sp_rt_check_image_pin(a->img, &plan->p, &a->pin, rootfd, err) < 0)
+	if (sp_rt_check_image_pin(a->img, &plan->p, &a->pin, err) < 0)
 		return -1;
 	return sp_rt_check_pin_mounts(plan, &a->pin, a->mounts_judged, rootfd, err);
 }

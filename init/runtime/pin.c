@@ -138,7 +138,7 @@ static int check_env(const struct sp_rt_image_config *cfg, const Grpc__Process *
 }
 
 static int check_user(const struct sp_rt_image_config *cfg, const struct sp_rt_proc_plan *pp,
-		      const struct sp_policy_pin *pin, int rootfd, struct sp_err *err)
+		      const struct sp_policy_pin *pin, struct sp_err *err)
 {
 	uint32_t uid, gid;
 
@@ -163,7 +163,7 @@ static int check_user(const struct sp_rt_image_config *cfg, const struct sp_rt_p
 }
 
 int sp_rt_check_image_pin(const struct sp_rt_image_config *cfg, const struct sp_rt_proc_plan *pp,
-			  const struct sp_policy_pin *pin, int rootfd, struct sp_err *err)
+			  const struct sp_policy_pin *pin, struct sp_err *err)
 {
 	int ret;
 
@@ -188,7 +188,7 @@ int sp_rt_check_image_pin(const struct sp_rt_image_config *cfg, const struct sp_
 					   "allow overriding it)");
 		}
 	}
-	return check_user(cfg, pp, pin, rootfd, err);
+	return check_user(cfg, pp, pin, err);
 }
 
 /* --- the binds ----------------------------------------------------------------------------------- */

@@ -270,7 +270,7 @@ int sp_rt_image_user_resolved(const struct sp_rt_image_config *cfg, uint32_t *ui
  * none, refused when pinning); else -1 with err naming the field, never the image's value
  * (SP_E_DENIED, or another kind). pin.c has the rules. */
 int sp_rt_check_image_pin(const struct sp_rt_image_config *cfg, const struct sp_rt_proc_plan *pp,
-			  const struct sp_policy_pin *pin, int rootfd, struct sp_err *err);
+			  const struct sp_policy_pin *pin, struct sp_err *err);
 /* 0 when pin is off or no bind of plan covers the code its process runs (program directory,
  * dynamic loader) or, unless mounts_judged (the policy's allowed_mounts matched every mount), a
  * path the image has (looked up beneath rootfd, the verified rootfs); else -1 (SP_E_DENIED)

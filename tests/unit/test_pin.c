@@ -126,65 +126,65 @@ TEST(runtime_image_pin_args_env)
 	img_cfg(&c, "");
 	pp = tproc(&t, ARGS("/bin/web", "--port", "8080"), ARGS("PATH=/usr/bin:/bin", "MODE=prod"),
 		   0, 0);
-	CHECK(sp_rt_check_image_pin(&c, pp, &on, -1, &err) == 0);
-	CHECK(sp_rt_check_image_pin(NULL, pp, &off, -1, &err) == 0);
-	CHECK(FAILS_AS(sp_rt_check_image_pin(NULL, pp, &on, -1, &err), err, SP_E_DENIED));
+	CHECK(sp_rt_check_image_pin(&c, pp, &on, &err) == 0);
+	CHECK(sp_rt_check_image_pin(NULL, pp, &off, &err) == 0);
+	CHECK(FAILS_AS(sp_rt_check_image_pin(NULL, pp, &on, &err), err, SP_E_DENIED));
 	CHECK(strstr(err.msg, "no image configuration") != NULL);
 	/* args: cmd replaced */
 	pp = tproc(&t, ARGS("/bin/web", "--debug"), ARGS("PATH=/usr/bin:/bin", "MODE=prod"), 0, 0);
-	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &on, -1, &err), err, SP_E_DENIED));
+	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &on, &err), err, SP_E_DENIED));
 	CHECK(strstr(err.msg, "args is not the image's entrypoint + cmd") != NULL);
-	CHECK(sp_rt_check_image_pin(&c, pp, &relaxed, -1, &err) == 0);
+	CHECK(sp_rt_check_image_pin(&c, pp, &relaxed, &err) == 0);
 	pp = tproc(&t, ARGS("/bin/web", "--port", "9090"), ARGS("PATH=/usr/bin:/bin", "MODE=prod"),
 		   0, 0);
-	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &on, -1, &err), err, SP_E_DENIED));
+	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &on, &err), err, SP_E_DENIED));
 	CHECK(strstr(err.msg, "args[2] differs from the image's cmd") != NULL);
 	CHECK(strstr(err.msg, "9090") == NULL && strstr(err.msg, "8080") == NULL);
 	/* the entrypoint is never replaced, even with the override */
 	pp = tproc(&t, ARGS("/bin/sh", "-c", "id"), ARGS("PATH=/usr/bin:/bin", "MODE=prod"), 0, 0);
-	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &relaxed, -1, &err), err, SP_E_DENIED));
+	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &relaxed, &err), err, SP_E_DENIED));
 	CHECK(strstr(err.msg, "args[0] differs from the image's entrypoint") != NULL);
 	CHECK(strstr(err.msg, "/bin/web") == NULL);
 	pp = tproc(&t, ARGS("/bin/web"), ARGS("PATH=/usr/bin:/bin", "MODE=prod"), 0, 0);
-	CHECK(sp_rt_check_image_pin(&c, pp, &relaxed, -1, &err) == 0); /* cmd replaced by nothing */
+	CHECK(sp_rt_check_image_pin(&c, pp, &relaxed, &err) == 0); /* cmd replaced by nothing */
 	/* env: missing, changed, extra; values never in the message */
 	pp = tproc(&t, ARGS("/bin/web", "--port", "8080"), ARGS("PATH=/usr/bin:/bin"), 0, 0);
-	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &relaxed, -1, &err), err, SP_E_DENIED));
+	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &relaxed, &err), err, SP_E_DENIED));
 	CHECK(strstr(err.msg, "env: a variable of the image's is missing") != NULL);
 	CHECK(strstr(err.msg, "MODE") == NULL);
 	pp = tproc(&t, ARGS("/bin/web", "--port", "8080"),
 		   ARGS("PATH=/usr/bin:/bin", "MODE=prod", "MODE=s3cret"), 0, 0);
-	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &relaxed, -1, &err), err, SP_E_DENIED));
+	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &relaxed, &err), err, SP_E_DENIED));
 	CHECK(strstr(err.msg, "env[2] gives a variable of the image's another value") != NULL);
 	CHECK(strstr(err.msg, "s3cret") == NULL);
 	pp = tproc(&t, ARGS("/bin/web", "--port", "8080"),
 		   ARGS("PATH=/usr/bin:/bin", "MODE=prod", "TOKEN=s3cret"), 0, 0);
-	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &on, -1, &err), err, SP_E_DENIED));
+	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &on, &err), err, SP_E_DENIED));
 	CHECK(strstr(err.msg, "env[2] is not in the image configuration") != NULL);
 	CHECK(strstr(err.msg, "s3cret") == NULL);
-	CHECK(sp_rt_check_image_pin(&c, pp, &relaxed, -1, &err) == 0);
+	CHECK(sp_rt_check_image_pin(&c, pp, &relaxed, &err) == 0);
 	pp = tproc(&t, ARGS("/bin/web", "--port", "8080"),
 		   ARGS("PATH=/usr/bin:/bin", "MODE=prod", "NOEQUALS"), 0, 0);
-	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &relaxed, -1, &err), err, SP_E_INVALID));
+	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &relaxed, &err), err, SP_E_INVALID));
 	/* cwd: the image's WorkingDir, unless the policy allows overriding it; "" is "/" */
 	pp = tproc(&t, ARGS("/bin/web", "--port", "8080"), ARGS("PATH=/usr/bin:/bin", "MODE=prod"),
 		   0, 0);
 	t.proc.cwd = (char *)"/tmp";
-	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &on, -1, &err), err, SP_E_DENIED));
+	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &on, &err), err, SP_E_DENIED));
 	CHECK(strstr(err.msg, "cwd is not the image's WorkingDir") != NULL);
 	CHECK(strstr(err.msg, "/srv") == NULL);
-	CHECK(sp_rt_check_image_pin(&c, pp, &relaxed, -1, &err) == 0);
+	CHECK(sp_rt_check_image_pin(&c, pp, &relaxed, &err) == 0);
 	c.workdir = "";
 	t.proc.cwd = (char *)"";
-	CHECK(sp_rt_check_image_pin(&c, pp, &on, -1, &err) == 0);
+	CHECK(sp_rt_check_image_pin(&c, pp, &on, &err) == 0);
 	t.proc.cwd = (char *)"/";
-	CHECK(sp_rt_check_image_pin(&c, pp, &on, -1, &err) == 0);
+	CHECK(sp_rt_check_image_pin(&c, pp, &on, &err) == 0);
 	t.proc.cwd = (char *)"/srv";
-	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &on, -1, &err), err, SP_E_DENIED));
+	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &on, &err), err, SP_E_DENIED));
 	c.workdir = "/srv";
 	/* an image with neither entrypoint nor cmd cannot pin anything: refused */
 	c.n_entrypoint = c.n_cmd = 0;
-	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &relaxed, -1, &err), err, SP_E_DENIED));
+	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &relaxed, &err), err, SP_E_DENIED));
 }
 
 /* A rootfs in a temporary directory with etc/passwd and etc/group. */
@@ -227,27 +227,27 @@ TEST(runtime_image_user)
 	c.user_ret = sp_image_user(c.user, rootfd, &c.uid, &c.gid, &c.user_err);
 	pp = tproc(&t, ARGS("/bin/web", "--port", "8080"), ARGS("PATH=/usr/bin:/bin", "MODE=prod"),
 		   1000, 1001);
-	CHECK(sp_rt_check_image_pin(&c, pp, &on, rootfd, &err) == 0);
+	CHECK(sp_rt_check_image_pin(&c, pp, &on, &err) == 0);
 	/* a configuration whose user nobody looked up is refused, never taken as 0:0 */
 	c.user_resolved = false;
-	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &on, rootfd, &err), err, SP_E_DENIED));
+	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &on, &err), err, SP_E_DENIED));
 	c.user_resolved = true;
 	pp->uid = 0;
-	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &on, rootfd, &err), err, SP_E_DENIED));
+	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &on, &err), err, SP_E_DENIED));
 	CHECK(strstr(err.msg, "user: the process runs as 0:1001, not as the image's user") != NULL);
 	CHECK(strstr(err.msg, "web") == NULL && strstr(err.msg, "1000") == NULL);
 	/* additional gids: the process's own gid, or what the policy lists */
 	pp->uid = 1000;
 	pp->gids[0] = 1001;
 	pp->ngids = 1;
-	CHECK(sp_rt_check_image_pin(&c, pp, &on, rootfd, &err) == 0);
+	CHECK(sp_rt_check_image_pin(&c, pp, &on, &err) == 0);
 	pp->gids[1] = 0;
 	pp->ngids = 2;
-	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &on, rootfd, &err), err, SP_E_DENIED));
+	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &on, &err), err, SP_E_DENIED));
 	CHECK(strstr(err.msg, "additional gid 0 is neither") != NULL);
 	on.extra_gids[0] = 0;
 	on.nextra_gids = 1;
-	CHECK(sp_rt_check_image_pin(&c, pp, &on, rootfd, &err) == 0);
+	CHECK(sp_rt_check_image_pin(&c, pp, &on, &err) == 0);
 	on.nextra_gids = 0;
 	pp->ngids = 0;
 	/* a user the image's files do not have: the pin refuses with the lookup's words */
@@ -255,7 +255,7 @@ TEST(runtime_image_user)
 	c.user_ret = sp_image_user(c.user, rootfd, &c.uid, &c.gid, &c.user_err);
 	CHECK(c.user_ret < 0);
 	pp->uid = pp->gid = 0;
-	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &on, rootfd, &err), err, SP_E_PRECONDITION));
+	CHECK(FAILS_AS(sp_rt_check_image_pin(&c, pp, &on, &err), err, SP_E_PRECONDITION));
 	CHECK(strstr(err.msg, "user: the image's user is not in its /etc/passwd") != NULL);
 	close(rootfd);
 	rm_rootfs(dir);
