@@ -210,6 +210,37 @@ static void send_fail(struct writer *w, const struct sp_err *e)
 	(void)sp_frame_send_err(w->fd, 0, e);
 }
 
+/* A worker's setup frames through the one of job_type, which is copied into job (job_size
+ * bytes, the size the table fixes for it): the registry settings (reg) and its CA bundle (ca,
+ * NUL-terminated, the first one kept) come before it. */
+static int read_job(int fd, const struct sp_frame_table *t, uint32_t job_type,
+		    struct sp_img_reg *reg, char **ca, size_t *ca_len, void *job, size_t job_size,
+		    struct sp_err *err)
+{
+	struct sp_frame_rx rx;
+	const uint8_t *p;
+	uint32_t type, len;
+	int r;
+
+	if (sp_frame_rx_init(&rx, t, true, err) < 0)
+		return -1;
+	while ((r = sp_frame_recv(&rx, fd, &type, &p, &len, err)) == 1 && type != job_type) {
+		if (type == IMG_REG) {
+			memcpy(reg, p, sizeof(*reg));
+		} else if (!*ca && (*ca = malloc((size_t)len + 1))) {
+			memcpy(*ca, p, len);
+			(*ca)[len] = '\0';
+			*ca_len = len;
+		}
+	}
+	if (r == 1)
+		memcpy(job, p, job_size);
+	sp_frame_rx_free(&rx);
+	if (r != 1)
+		return sp_pull_fail(err, SP_STAGE_PULL_LAYER, 0, "pull.layer: no job");
+	return 0;
+}
+
 /* The job's frames, up to IMG_PARSE: the registry settings (fetching) and what to parse. */
 static int read_parse_job(int fd, struct sp_img_reg *reg, char **ca, size_t *ca_len,
 			  struct sp_img_parse *job, struct sp_err *err)
@@ -220,27 +251,9 @@ static int read_parse_job(int fd, struct sp_img_reg *reg, char **ca, size_t *ca_
 		{ IMG_PARSE, sizeof(struct sp_img_parse), sizeof(struct sp_img_parse) },
 	};
 	static const struct sp_frame_table t = SP_FRAME_TABLE(types);
-	struct sp_frame_rx rx;
-	const uint8_t *p;
-	uint32_t type, len;
-	int r;
 
-	if (sp_frame_rx_init(&rx, &t, true, err) < 0)
+	if (read_job(fd, &t, IMG_PARSE, reg, ca, ca_len, job, sizeof(*job), err) < 0)
 		return -1;
-	while ((r = sp_frame_recv(&rx, fd, &type, &p, &len, err)) == 1 && type != IMG_PARSE) {
-		if (type == IMG_REG) {
-			memcpy(reg, p, sizeof(*reg));
-		} else if (!*ca && (*ca = malloc((size_t)len + 1))) {
-			memcpy(*ca, p, len);
-			(*ca)[len] = '\0';
-			*ca_len = len;
-		}
-	}
-	if (r == 1)
-		memcpy(job, p, sizeof(*job));
-	sp_frame_rx_free(&rx);
-	if (r != 1)
-		return sp_pull_fail(err, SP_STAGE_PULL_LAYER, 0, "pull.layer: no job");
 	job->blob_digest[SP_DIGEST_LEN] = job->diff_id[SP_DIGEST_LEN] = '\0';
 	return job->comp <= SP_COMP_ZSTD
 		       ? 0
@@ -565,27 +578,8 @@ static const struct sp_frame_type layer_out[] = {
 static int read_layer_job(int fd, const struct sp_frame_table *t, struct sp_img_reg *reg, char **ca,
 			  size_t *ca_len, struct sp_img_layer_job *job, struct sp_err *err)
 {
-	struct sp_frame_rx rx;
-	const uint8_t *p;
-	uint32_t type, len;
-	int r;
-
-	if (sp_frame_rx_init(&rx, t, true, err) < 0)
+	if (read_job(fd, t, IMG_LAYER_JOB, reg, ca, ca_len, job, sizeof(*job), err) < 0)
 		return -1;
-	while ((r = sp_frame_recv(&rx, fd, &type, &p, &len, err)) == 1 && type != IMG_LAYER_JOB) {
-		if (type == IMG_REG) {
-			memcpy(reg, p, sizeof(*reg));
-		} else if (!*ca && (*ca = malloc((size_t)len + 1))) {
-			memcpy(*ca, p, len);
-			(*ca)[len] = '\0';
-			*ca_len = len;
-		}
-	}
-	if (r == 1)
-		memcpy(job, p, sizeof(*job));
-	sp_frame_rx_free(&rx);
-	if (r != 1)
-		return sp_pull_fail(err, SP_STAGE_PULL_LAYER, 0, "pull.layer: no job");
 	job->digest[SP_DIGEST_LEN] = job->diff_id[SP_DIGEST_LEN] = '\0';
 	job->store[sizeof(job->store) - 1] = '\0';
 	return job->comp <= SP_COMP_ZSTD

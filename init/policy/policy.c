@@ -277,9 +277,7 @@ const char *sp_policy_esc(char buf[SP_ESC_MAX], const char *s)
 	return buf;
 }
 
-static void say(char *why, size_t whylen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void say(char *why, size_t whylen, const char *fmt, ...)
+void sp_policy_say(char *why, size_t whylen, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -292,7 +290,7 @@ static void say(char *why, size_t whylen, const char *fmt, ...)
 
 #define DENY(...)                                                                                  \
 	do {                                                                                       \
-		say(why, whylen, __VA_ARGS__);                                                     \
+		sp_policy_say(why, whylen, __VA_ARGS__);                                           \
 		return D_DENY;                                                                     \
 	} while (0)
 
@@ -302,11 +300,11 @@ static enum decision rule_verdict(const struct sp_policy *p, int idx, char *why,
 	enum sp_rule r = p->rules[idx];
 
 	if (r == SP_RULE_ALLOW) {
-		say(why, whylen, "%s allowed by rule '%s'", name, name);
+		sp_policy_say(why, whylen, "%s allowed by rule '%s'", name, name);
 		return D_ALLOW;
 	}
 	if (r == SP_RULE_UNSET && p->def == SP_RULE_ALLOW) {
-		say(why, whylen, "%s allowed by default = allow", name);
+		sp_policy_say(why, whylen, "%s allowed by default = allow", name);
 		return D_ALLOW;
 	}
 	switch (p->source) {
@@ -332,28 +330,31 @@ bool sp_policy_set_allowed(const struct sp_policy *cur, const struct sp_policy_s
 	int idx = sp_request_index("SetPolicyRequest");
 
 	if (!cur || !st) {
-		say(why, whylen,
-		    "SetPolicyRequest is blocked by policy: no current policy or state");
+		sp_policy_say(why, whylen,
+			      "SetPolicyRequest is blocked by policy: no current policy or state");
 		return false;
 	}
 	if (st->from_initdata || st->initdata) {
-		say(why, whylen,
-		    "SetPolicyRequest is blocked by policy: %s (the KBS attests that initdata as "
-		    "describing this guest)",
-		    st->from_initdata ? "the policy in force came from verified initdata"
-				      : "verified initdata is present");
+		sp_policy_say(why, whylen,
+			      "SetPolicyRequest is blocked by policy: %s (the KBS attests that "
+			      "initdata as "
+			      "describing this guest)",
+			      st->from_initdata ? "the policy in force came from verified initdata"
+						: "verified initdata is present");
 		return false;
 	}
 	if (st->attested || st->attestation_coming || st->attestation_configured) {
-		say(why, whylen,
-		    "SetPolicyRequest is blocked by policy: attestation %s (the attested guest "
-		    "must keep running the policy it booted with)",
-		    st->attested ? "has happened" : "is configured");
+		sp_policy_say(why, whylen,
+			      "SetPolicyRequest is blocked by policy: attestation %s (the attested "
+			      "guest "
+			      "must keep running the policy it booted with)",
+			      st->attested ? "has happened" : "is configured");
 		return false;
 	}
 	if (st->first_container_created) {
-		say(why, whylen,
-		    "SetPolicyRequest is blocked by policy: a container has already been created");
+		sp_policy_say(why, whylen,
+			      "SetPolicyRequest is blocked by policy: a container has already been "
+			      "created");
 		return false;
 	}
 	return rule_verdict(cur, idx, why, whylen) == D_ALLOW;
@@ -520,14 +521,14 @@ static enum decision check_image(const struct sp_policy *p, const struct sp_poli
 				v->pinned[v->npinned++] = im->digest;
 			continue;
 		}
-		say(why, whylen, "%s allowed: image '%s' matches allowed_images[%zu]", R,
-		    esc(b, in->image_ref), i);
+		sp_policy_say(why, whylen, "%s allowed: image '%s' matches allowed_images[%zu]", R,
+			      esc(b, in->image_ref), i);
 		v->npinned = 0;
 		return D_ALLOW;
 	}
 	if (v->npinned) {
-		say(why, whylen, "%s allowed pending the digest of image '%s'", R,
-		    esc(b, in->image_ref));
+		sp_policy_say(why, whylen, "%s allowed pending the digest of image '%s'", R,
+			      esc(b, in->image_ref));
 		return D_PENDING;
 	}
 	if (mismatch)
@@ -598,7 +599,7 @@ static enum decision check_request(const struct sp_policy *p, const struct sp_po
 	if (!p || !request)
 		DENY("request is blocked by policy: no policy or no request name");
 	if (strcmp(request, CHECK_REQUEST) == 0) {
-		say(why, whylen, "%s is never gated", CHECK_REQUEST);
+		sp_policy_say(why, whylen, "%s is never gated", CHECK_REQUEST);
 		return D_ALLOW;
 	}
 	idx = sp_request_index(request);
@@ -621,13 +622,13 @@ static enum decision check_request(const struct sp_policy *p, const struct sp_po
 		if (check_caps(p, request, in, why, whylen) != D_ALLOW ||
 		    sp_judge_exec(p, in, why, whylen) != D_ALLOW)
 			return D_DENY;
-		say(why, whylen, "%s allowed", request);
+		sp_policy_say(why, whylen, "%s allowed", request);
 		return D_ALLOW;
 	}
 	if (strcmp(request, "CopyFileRequest") == 0) {
 		if (check_copy(p, in, why, whylen) != D_ALLOW)
 			return D_DENY;
-		say(why, whylen, "%s allowed beneath %s", request, p->copy_prefix);
+		sp_policy_say(why, whylen, "%s allowed beneath %s", request, p->copy_prefix);
 	}
 	return D_ALLOW;
 }

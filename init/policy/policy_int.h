@@ -93,6 +93,9 @@ struct sp_policy {
 struct sp_policy *sp_policy_new(enum sp_policy_source source);
 void *sp_policy_alloc(struct sp_policy *p, size_t size); /* zeroed; NULL when out of memory */
 char *sp_policy_strndup(struct sp_policy *p, const char *s, size_t len);
+/* The reason of a decision into why (whylen bytes; nothing when why is NULL). */
+void sp_policy_say(char *why, size_t whylen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 void sp_policy_warn(struct sp_policy *p, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 

@@ -12,22 +12,9 @@
 #include "lib/log.h"
 #include "lib/validate.h"
 
-static void say(char *why, size_t whylen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static void say(char *why, size_t whylen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!why || !whylen)
-		return;
-	va_start(ap, fmt);
-	(void)vsnprintf(why, whylen, fmt, ap);
-	va_end(ap);
-}
-
 #define DENY(...)                                                                                  \
 	do {                                                                                       \
-		say(why, whylen, __VA_ARGS__);                                                     \
+		sp_policy_say(why, whylen, __VA_ARGS__);                                           \
 		return SP_D_DENY;                                                                  \
 	} while (0)
 
@@ -206,7 +193,7 @@ static const char *exec_mismatch(const struct sp_policy_exec *e, const struct sp
 		const char *eq = ent ? strchr(ent, '=') : NULL;
 
 		if (!eq || eq == ent) {
-			say(why, whylen, EXEC "env[%zu] is not NAME=value", i);
+			sp_policy_say(why, whylen, EXEC "env[%zu] is not NAME=value", i);
 			return "env";
 		}
 		if (!env_ok(e, in, ent)) {
@@ -214,34 +201,37 @@ static const char *exec_mismatch(const struct sp_policy_exec *e, const struct sp
 			size_t n = (size_t)(eq - ent);
 
 			sp_log_escape(name, sizeof(name), ent, n < 64 ? n : 64);
-			say(why, whylen,
-			    EXEC "env: %s is neither in the container's environment nor allowed by "
-				 "an allowed_exec entry",
-			    name);
+			sp_policy_say(why, whylen,
+				      EXEC "env: %s is neither in the container's environment nor "
+					   "allowed by "
+					   "an allowed_exec entry",
+				      name);
 			return "env";
 		}
 	}
 	if (uid != want_uid || gid != want_gid) {
-		say(why, whylen, EXEC "user: the exec runs as %u:%u, the %s allows only %u:%u", uid,
-		    gid, e && e->pin_user ? "allowed_exec entry" : "container's own user", want_uid,
-		    want_gid);
+		sp_policy_say(why, whylen,
+			      EXEC "user: the exec runs as %u:%u, the %s allows only %u:%u", uid,
+			      gid, e && e->pin_user ? "allowed_exec entry" : "container's own user",
+			      want_uid, want_gid);
 		return "user";
 	}
 	for (size_t i = 0; i < in->ngids; i++)
 		if (!in->gids || !gid_ok(c, want_gid, in->gids[i])) {
-			say(why, whylen,
-			    EXEC "user: additional gid %u is not one of the container's own",
-			    in->gids ? in->gids[i] : 0);
+			sp_policy_say(why, whylen,
+				      EXEC "user: additional gid %u is not one of the container's "
+					   "own",
+				      in->gids ? in->gids[i] : 0);
 			return "user";
 		}
 	if (strcmp(cwd, want_cwd && want_cwd[0] ? want_cwd : "/") != 0) {
-		say(why, whylen, EXEC "cwd '%s' is not the %s", sp_policy_esc(b, cwd),
-		    e && e->cwd ? "allowed_exec entry's" : "container's own");
+		sp_policy_say(why, whylen, EXEC "cwd '%s' is not the %s", sp_policy_esc(b, cwd),
+			      e && e->cwd ? "allowed_exec entry's" : "container's own");
 		return "cwd";
 	}
 	if (e && e->terminal >= 0 && (int)in->terminal != e->terminal) {
-		say(why, whylen, EXEC "terminal: the allowed_exec entry says %s",
-		    e->terminal ? "true" : "false");
+		sp_policy_say(why, whylen, EXEC "terminal: the allowed_exec entry says %s",
+			      e->terminal ? "true" : "false");
 		return "terminal";
 	}
 	return NULL;
