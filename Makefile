@@ -171,9 +171,39 @@ $(B)/host/obj/gen/%.o: $(B)/gen/%.c $(OBJ_STAMP) | $(PROTO_H)
 	$(call say,HOSTCC,$<)$(HOST_CC) $(HOST_CFLAGS) $(DEPFLAGS) -c $< -o $@
 HOST_LIB_OBJS := $(patsubst %.c,$(B)/host/obj/%.o,$(LIB_SRCS)) \
 	$(patsubst $(B)/gen/%.c,$(B)/host/obj/gen/%.o,$(PROTO_C))
-$(B)/host/unit-tests: $(patsubst %.c,$(B)/host/obj/%.o,$(UNIT_SRCS)) $(HOST_LIB_OBJS) \
+# One unit binary per module, build/host/unit/<module>: the tests of tests/unit/test_<module>*.c
+# (a file whose first word is not its module is listed in UNIT_MODULE_<module>), the runner
+# (tests/unit/main.c) and an archive of the host objects, so each binary links only what its
+# tests reach. A test hook that needs a module's private state is tests/unit/hooks/<module>/<file>.c:
+# it includes init/<module>/<file>.c and adds the hook, and the archive holds it in place of that
+# file's object, so no production source carries test code; helpers several modules' tests share
+# are the other tests/unit/*.c, in the archive too. build/host/unit-tests runs every binary.
+UNIT_MODULE_agent := fields form gate proto ttrpc
+UNIT_MODULE_attest := secrets
+UNIT_MODULE_lib := cmdline pathat worker
+UNIT_MODULE_measure := cpio
+UNIT_MODULE_runtime := confine pin prepare
+UNIT_TEST_SRCS := $(filter tests/unit/test_%.c,$(UNIT_SRCS))
+unit_word = $(firstword $(subst _, ,$(patsubst tests/unit/test_%.c,%,$(1))))
+unit_module = $(or $(firstword $(foreach m,$(patsubst UNIT_MODULE_%,%,$(filter UNIT_MODULE_%,\
+	$(.VARIABLES))),$(if $(filter $(call unit_word,$(1)),$(UNIT_MODULE_$(m))),$(m)))),$(call unit_word,$(1)))
+UNIT_MODULES := $(sort $(foreach f,$(UNIT_TEST_SRCS),$(call unit_module,$(f))))
+UNIT_HOOK_SRCS := $(sort $(wildcard tests/unit/hooks/*/*.c))
+UNIT_HELPER_SRCS := $(filter-out tests/unit/main.c $(UNIT_TEST_SRCS),$(UNIT_SRCS))
+UNIT_ARCHIVE := $(B)/host/unit/libunit.a
+$(UNIT_ARCHIVE): $(filter-out $(patsubst tests/unit/hooks/%.c,$(B)/host/obj/init/%.o,$(UNIT_HOOK_SRCS)),\
+		$(HOST_LIB_OBJS)) $(patsubst %.c,$(B)/host/obj/%.o,$(UNIT_HOOK_SRCS) $(UNIT_HELPER_SRCS)) \
 		$(B)/host/obj/measure/cpio.o $(patsubst %.c,$(B)/host/obj/%.o,$(MEASURE_LIB_SRCS))
-	$(call say,LD,$@)$(HOST_CC) $(HOST_CFLAGS) $^ $(HOST_LIBS) -o $@
+	@mkdir -p $(dir $@)
+	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
+define unit_binary
+$(B)/host/unit/$(1): $(B)/host/obj/tests/unit/main.o $(UNIT_ARCHIVE) \
+		$(patsubst %.c,$(B)/host/obj/%.o,$(foreach f,$(UNIT_TEST_SRCS),$(if $(filter $(1),$(call unit_module,$(f))),$(f))))
+	$$(call say,LD,$$@)$$(HOST_CC) $$(HOST_CFLAGS) $$(filter %.o,$$^) $(UNIT_ARCHIVE) $$(HOST_LIBS) -o $$@
+endef
+$(foreach m,$(UNIT_MODULES),$(eval $(call unit_binary,$(m))))
+$(B)/host/unit-tests: tests/unit/run-modules $(addprefix $(B)/host/unit/,$(UNIT_MODULES))
+	$(call say,GEN,$@)sed 's/@MODULES@/$(UNIT_MODULES)/' $< >$@ && chmod 755 $@
 
 # --- fuzzing (clang libFuzzer + ASan/UBSan) ---------------------------------------------------
 $(B)/fuzz/obj/%.o: %.c $(OBJ_STAMP) | $(PROTO_H)
@@ -264,5 +294,5 @@ clean:
 
 # Header dependencies written by the compiler (DEPFLAGS).
 -include $(wildcard $(B)/guest/obj/*/*.d $(B)/guest/obj/*/*/*.d $(B)/guest/obj/*/*/*/*.d \
-	$(B)/host/obj/*/*.d $(B)/host/obj/*/*/*.d $(B)/host/obj/*/*/*/*.d \
+	$(B)/host/obj/*/*.d $(B)/host/obj/*/*/*.d $(B)/host/obj/*/*/*/*.d $(B)/host/obj/*/*/*/*/*.d \
 	$(B)/fuzz/obj/*/*.d $(B)/fuzz/obj/*/*/*.d $(B)/fuzz/obj/*/*/*/*.d)

@@ -48,17 +48,6 @@ bool sp_agent_container_accepted(void)
 	return container_accepted;
 }
 
-#ifdef SEALPOD_HOST_BUILD
-void sp_agent_gate_reset(void)
-{
-	sp_policy_free(policy);
-	policy = NULL;
-	policy_from_initdata = false;
-	initdata_present = false;
-	container_accepted = false;
-}
-#endif
-
 /* What has happened in the guest, read from the modules that know. */
 static void read_state(struct sp_policy_state *st)
 {

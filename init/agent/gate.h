@@ -43,9 +43,4 @@ int sp_agent_policy_gate(const char *request_name, const ProtobufCMessage *req,
 int sp_agent_set_policy(struct tt_call *call, const Sealpod__PolicyForm *form,
 			const struct sp_verdict *verdict);
 
-#ifdef SEALPOD_HOST_BUILD
-/* Tests only: no policy installed, no container accepted. */
-void sp_agent_gate_reset(void);
-#endif
-
 #endif

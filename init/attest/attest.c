@@ -92,20 +92,6 @@ void sp_attest_arm(bool pending)
 	A.st = pending ? ST_IDLE : ST_OFF;
 }
 
-#ifdef SEALPOD_HOST_BUILD
-void sp_attest_test_state(enum sp_attest_state st)
-{
-	static const enum state map[] = { [SP_ATTESTATION_OFF] = ST_OFF,
-					  [SP_ATTESTATION_PENDING] = ST_IDLE,
-					  [SP_ATTESTATION_DONE] = ST_OK,
-					  [SP_ATTESTATION_FAILED] = ST_FAILED };
-
-	A.st = map[st];
-	if (st == SP_ATTESTATION_FAILED)
-		sp_fail(&A.fail, SP_E_PRECONDITION, 0, "attest.auth: a test said so");
-}
-#endif
-
 /* --- PID 1's side ---------------------------------------------------------------------------------- */
 static void grace_expired(struct sp_watch *w, uint32_t events)
 {

@@ -91,12 +91,6 @@ char *sp_tee_key_jwk(const struct sp_tee_key *k);
 /* Decrypts a flattened JWE (JSON text) addressed to k. *plain is malloc'd; the caller wipes it. */
 int sp_jwe_decrypt(const struct sp_tee_key *k, const char *json, size_t len, uint8_t **plain,
 		   size_t *plain_len, struct sp_err *err);
-#ifdef SEALPOD_HOST_BUILD
-/* Tests: the attestation's state as the gate and the preparation see it. */
-void sp_attest_test_state(enum sp_attest_state st);
-/* Tests: a key from PEM (PKCS#8) so vectors made elsewhere can be decrypted. */
-int sp_tee_key_from_pem(const char *pem, struct sp_tee_key **out, struct sp_err *err);
-#endif
 
 /* --- KBS protocol messages --------------------------------------------------------------------- */
 struct sp_kbs_challenge {

@@ -13,7 +13,7 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
-#include <openssl/pem.h>
+#include <openssl/rsa.h>
 
 #include "attest/attest_int.h"
 #include "attest/json.h"
@@ -464,28 +464,6 @@ char *sp_tee_key_jwk(const struct sp_tee_key *k)
 	free(b);
 	return r < 0 ? NULL : out;
 }
-
-#ifdef SEALPOD_HOST_BUILD
-int sp_tee_key_from_pem(const char *pem, struct sp_tee_key **out, struct sp_err *err)
-{
-	BIO *bio = BIO_new_mem_buf(pem, -1);
-	EVP_PKEY *p = bio ? PEM_read_bio_PrivateKey(bio, NULL, NULL, NULL) : NULL;
-	struct sp_tee_key *k;
-
-	BIO_free(bio);
-	if (!p)
-		return sp_error(err, 0, "bad PEM key");
-	k = calloc(1, sizeof(*k));
-	if (!k) {
-		EVP_PKEY_free(p);
-		return sp_error(err, ENOMEM, "key");
-	}
-	k->kind = EVP_PKEY_is_a(p, "EC") ? SP_TEE_KEY_EC_P256 : SP_TEE_KEY_RSA;
-	k->pkey = p;
-	*out = k;
-	return 0;
-}
-#endif
 
 /* --- JWE ------------------------------------------------------------------------------------------ */
 struct blob {

@@ -189,13 +189,6 @@ bool sp_sandbox_pidns(void)
 	return sandbox.pidns;
 }
 
-#ifdef SEALPOD_HOST_BUILD
-void sp_sandbox_reset(void)
-{
-	memset(&sandbox, 0, sizeof(sandbox));
-}
-#endif
-
 /* --- DestroySandbox ---------------------------------------------------------------------------- */
 
 /* PID 1's loop owns SIGTERM through its signalfd (boot/signals.c), and SIGTERM there is the

@@ -87,9 +87,4 @@ bool sp_sandbox_created(void);
 const char *sp_sandbox_id(void);
 bool sp_sandbox_pidns(void);
 
-#ifdef SEALPOD_HOST_BUILD
-/* Tests only: forget the sandbox. */
-void sp_sandbox_reset(void);
-#endif
-
 #endif

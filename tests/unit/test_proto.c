@@ -18,6 +18,7 @@
 #include "sandbox/sandbox.h"
 #include "health.pb-c.h"
 #include "ttrpc.pb-c.h"
+#include "hooks/hooks.h"
 #include "unit.h"
 
 #define GOLDEN "tests/data/golden/"

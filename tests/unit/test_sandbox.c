@@ -21,10 +21,9 @@
 #include "sandbox/sandbox.h"
 #include "agent.pb-c.h"
 #include "ttrpc.pb-c.h"
+#include "agent_call.h"
+#include "hooks/hooks.h"
 #include "unit.h"
-
-/* test_gate.c */
-Ttrpc__Response *unit_agent_call(const char *method, const ProtobufCMessage *msg);
 
 static int call(const char *method, const ProtobufCMessage *m, char *msg, size_t size)
 {
