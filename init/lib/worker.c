@@ -371,6 +371,7 @@ static void read_frames(struct sp_worker *w)
 	/* A bounded number of reads per wake-up: a worker that floods PID 1 cannot keep the
 	 * loop from the other watches (epoll is level-triggered: the rest comes next time). */
 	for (int i = 0; i < 16 && !w->eof; i++) {
+		size_t room = w->rx.cap - w->rx.end;
 		ssize_t n = sp_frame_rx_read(&w->rx, w->sock.fd);
 
 		if (n < 0 && errno == EINTR)
@@ -388,6 +389,10 @@ static void read_frames(struct sp_worker *w)
 			return;
 		}
 		if (deliver(w) < 0)
+			return;
+		/* A short read drained the socket: the loop calls again when more comes, so the
+		 * read that would only say EAGAIN is saved (one syscall per front-end request). */
+		if (room && (size_t)n < room)
 			return;
 	}
 }
