@@ -153,10 +153,15 @@ def test_tee_reference_values():
     dest = _install()
     root = os.path.join(dest, PREFIX.lstrip("/"))
     for name, tee, key, fw in (("qemu-tdx", "tdx", "mrtd", "OVMF.inteltdx.fd"),
-                               ("qemu-snp", "snp", "snp_launch_digest", "OVMF.amdsev.fd")):
+                               ("qemu-snp", "snp", "snp_launch_digest", "OVMF.amdsev.fd"),
+                               ("qemu-tdx-runtime-rs", "tdx", "mrtd", "OVMF.inteltdx.fd"),
+                               ("qemu-snp-runtime-rs", "snp", "snp_launch_digest",
+                                "OVMF.amdsev.fd")):
         with open(os.path.join(root, f"share/sealpod/reference-values/{name}.json")) as f:
             ref = json.load(f)
         assert "nr_cpus" not in ref["cmdline"], ref["cmdline"]
+        if name.endswith("-runtime-rs"):
+            assert ref["cmdline"] == RS_BASE + " selinux=0 console=hvc0", ref["cmdline"]
         cmd = [os.path.join(B, "sealpod-measure"), "--tee", tee,
                "--firmware", os.path.join(fwdir, fw), "--kernel", os.path.join(B, "bzImage"),
                "--initrd", os.path.join(B, "initramfs.img"), "--cmdline", ref["cmdline"],
@@ -319,8 +324,10 @@ def test_runtime_rs_cmdline_follows_the_configuration():
     path = _rs_path(dest, "qemu")
 
     def cmdline(conf_path, *extra):
-        return subprocess.run([tool, "--config", conf_path, "--print-cmdline", *extra],
-                              capture_output=True, text=True, check=True).stdout.strip()
+        r = subprocess.run([tool, "--config", conf_path, "--print-cmdline", *extra],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, (conf_path, r.stderr)
+        return r.stdout.strip()
 
     want = RS_BASE + " sealpod.log=debug selinux=0 console=hvc0"
     assert cmdline(path) == want, cmdline(path)
@@ -333,8 +340,9 @@ def test_runtime_rs_cmdline_follows_the_configuration():
                      RS_BASE + " agent.log_vport=1025 sealpod.log=debug selinux=0 console=hvc0"),
         "agent": ([("cdh_api_timeout_ms = 0", "cdh_api_timeout_ms = 50000", 1),
                    ("debug_console_enabled = false", "debug_console_enabled = true", 1),
-                   ("[agent.kata]\n", "[agent.kata]\nenable_debug = true\n"
-                    "container_pipe_size = 4096\nenable_tracing = true\n", 1)],
+                   ("enable_debug = false\nenable_tracing = false\n",
+                    "enable_debug = true\nenable_tracing = true\ncontainer_pipe_size = 4096\n",
+                    1)],
                   RS_BASE + " agent.cdh_api_timeout=50 agent.container_pipe_size=4096 "
                   "agent.debug_console agent.debug_console_vport=1026 agent.log=debug "
                   "agent.trace=true sealpod.log=debug selinux=0 console=hvc0"),
