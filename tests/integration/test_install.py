@@ -128,6 +128,17 @@ def test_cmdline_follows_the_configuration():
     out = subprocess.run([tool, "--config", dbg, "--host-cpus", "4", "--print-cmdline"],
                          capture_output=True, text=True, check=True).stdout.strip()
     assert " debug panic=1" in out and " quiet" not in out, out
+    # The agent's parameters in the Go runtime's order (KataAgentKernelParams), CDI last.
+    with open(path) as f:
+        text = f.read().replace("kernel_modules = []\n", "kernel_modules = []\n"
+                                "visible_cdi_devices = true\nlaunch_process_timeout = 6\n", 1)
+    cdi = os.path.join(dest, "cdi.toml")
+    with open(cdi, "w") as f:
+        f.write(text)
+    out = subprocess.run([tool, "--config", cdi, "--host-cpus", "4", "--print-cmdline"],
+                         capture_output=True, text=True, check=True).stdout.strip()
+    assert out.endswith(" selinux=0 agent.launch_process_timeout=6 "
+                        "agent.visible_cdi_devices=true sealpod.log=debug"), out
 
 
 def test_install_refuses_bad_variables():
@@ -341,11 +352,12 @@ def test_runtime_rs_cmdline_follows_the_configuration():
         "agent": ([("cdh_api_timeout_ms = 0", "cdh_api_timeout_ms = 50000", 1),
                    ("debug_console_enabled = false", "debug_console_enabled = true", 1),
                    ("enable_debug = false\nenable_tracing = false\n",
-                    "enable_debug = true\nenable_tracing = true\ncontainer_pipe_size = 4096\n",
-                    1)],
+                    "enable_debug = true\nenable_tracing = true\ncontainer_pipe_size = 4096\n"
+                    "visible_cdi_devices = true\nlaunch_process_timeout = 6\n", 1)],
                   RS_BASE + " agent.cdh_api_timeout=50 agent.container_pipe_size=4096 "
-                  "agent.debug_console agent.debug_console_vport=1026 agent.log=debug "
-                  "agent.trace=true sealpod.log=debug selinux=0 console=hvc0"),
+                  "agent.debug_console agent.debug_console_vport=1026 "
+                  "agent.launch_process_timeout=6 agent.log=debug agent.trace=true "
+                  "agent.visible_cdi_devices=true sealpod.log=debug selinux=0 console=hvc0"),
         "iommu": ([("[hypervisor.qemu]\n", "[hypervisor.qemu]\nenable_iommu = true\n"
                     "disable_guest_selinux = false\n", 1)],
                   None),
