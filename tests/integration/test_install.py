@@ -358,18 +358,15 @@ def test_runtime_rs_cmdline_follows_the_configuration():
                   "agent.debug_console agent.debug_console_vport=1026 "
                   "agent.launch_process_timeout=6 agent.log=debug agent.trace=true "
                   "agent.visible_cdi_devices=true sealpod.log=debug selinux=0 console=hvc0"),
-        "iommu": ([("[hypervisor.qemu]\n", "[hypervisor.qemu]\nenable_iommu = true\n"
-                    "disable_guest_selinux = false\n", 1)],
-                  None),
+        "iommu": ([("disable_guest_selinux = true\n",
+                    "disable_guest_selinux = false\nenable_iommu = true\n", 1)],
+                  RS_BASE + " sealpod.log=debug selinux=1 intel_iommu=on iommu=pt console=hvc0"),
     }
     for what, (edits, expect) in swaps.items():
         t = text
         for old, new, n in edits:
             assert old in t, (what, old)
             t = t.replace(old, new, n)
-        if what == "iommu":
-            t = t.replace("disable_guest_selinux = true\n", "", 1)
-            expect = RS_BASE + " sealpod.log=debug selinux=1 intel_iommu=on iommu=pt console=hvc0"
         p = os.path.join(dest, f"rs-{what}.toml")
         with open(p, "w") as f:
             f.write(t)
