@@ -261,7 +261,8 @@ check-measure: all
 	scripts/check-measure
 
 # Our agent's ttRPC server vs containerd's Go ttRPC server, same run (tests/bench/README.md).
-# The guest, the host tools, Kata drop-in configurations and their reference values
+# The guest, the host tools, Kata drop-in configurations for both shims (the Go runtime and
+# runtime-rs) and their reference values
 # (scripts/install: PREFIX, DESTDIR, VCPUS, MAXVCPUS, MEMORY_MIB, KERNEL_PARAMS, firmware paths).
 install: all
 	scripts/install
