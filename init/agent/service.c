@@ -28,7 +28,6 @@ static const struct tt_msg_table *const tables[] = {
 	&sp_runtime_api,
 	&sp_sandbox_api,
 	&sp_net_api,
-	&sp_net_list_api,
 };
 
 /* One served method: its handler and what the policy calls its request. */

@@ -12,7 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "lib/cleanup.h"
 #include "lib/log.h"
 
 #define STEP	       "net"
@@ -114,12 +113,10 @@ static void fill_interfaces(struct iface_list *il)
 	}
 }
 
-static int list_interfaces(struct tt_call *call, const Grpc__ListInterfacesRequest *req,
-			   const struct sp_verdict *verdict)
+static int dump_interfaces(struct tt_call *call, struct iface_list *il)
 {
 	static const char M[] = "ListInterfaces";
 	Grpc__Interfaces out = GRPC__INTERFACES__INIT;
-	cleanup_free struct iface_list *il = calloc(1, sizeof(*il));
 	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
 	struct ifaddrmsg ifa = { .ifa_family = AF_UNSPEC };
 	struct sp_nl nl = { .fd = -1 };
@@ -127,9 +124,6 @@ static int list_interfaces(struct tt_call *call, const Grpc__ListInterfacesReque
 	struct sp_err err;
 	int ret;
 
-	(void)req, (void)verdict;
-	if (!il)
-		return tt_call_failf(call, SP_E_EXHAUSTED, "%s: out of memory", M);
 	if (sp_nl_open(&nl, &err) < 0)
 		return fail(call, M, &err);
 	sp_nl_begin(&m, RTM_GETLINK, 0, 0, &ifi, sizeof(ifi));
@@ -145,6 +139,20 @@ static int list_interfaces(struct tt_call *call, const Grpc__ListInterfacesReque
 	out.n_interfaces = il->nlinks;
 	out.interfaces = il->ptrs;
 	return tt_call_reply(call, &out.base);
+}
+
+static int list_interfaces(struct tt_call *call, const Grpc__ListInterfacesRequest *req,
+			   const struct sp_verdict *verdict)
+{
+	struct iface_list *il = calloc(1, sizeof(*il));
+	int ret;
+
+	(void)req, (void)verdict;
+	if (!il)
+		return tt_call_failf(call, SP_E_EXHAUSTED, "ListInterfaces: out of memory");
+	ret = dump_interfaces(call, il);
+	free(il);
+	return ret;
 }
 
 /* --- ListRoutes -------------------------------------------------------------------------------- */
@@ -236,12 +244,10 @@ static void name_devices(struct route_list *rl)
 				memcpy(rl->routes[i].dev, rl->links[j].name, IFNAMSIZ);
 }
 
-static int list_routes(struct tt_call *call, const Grpc__ListRoutesRequest *req,
-		       const struct sp_verdict *verdict)
+static int dump_routes(struct tt_call *call, struct route_list *rl)
 {
 	static const char M[] = "ListRoutes";
 	Grpc__Routes out = GRPC__ROUTES__INIT;
-	cleanup_free struct route_list *rl = calloc(1, sizeof(*rl));
 	struct rtmsg rtm = { .rtm_family = AF_UNSPEC };
 	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
 	struct sp_nl nl = { .fd = -1 };
@@ -249,9 +255,6 @@ static int list_routes(struct tt_call *call, const Grpc__ListRoutesRequest *req,
 	struct sp_err err;
 	int ret;
 
-	(void)req, (void)verdict;
-	if (!rl)
-		return tt_call_failf(call, SP_E_EXHAUSTED, "%s: out of memory", M);
 	if (sp_nl_open(&nl, &err) < 0)
 		return fail(call, M, &err);
 	sp_nl_begin(&m, RTM_GETLINK, 0, 0, &ifi, sizeof(ifi));
@@ -267,6 +270,20 @@ static int list_routes(struct tt_call *call, const Grpc__ListRoutesRequest *req,
 	out.n_routes = rl->n;
 	out.routes = rl->ptrs;
 	return tt_call_reply(call, &out.base);
+}
+
+static int list_routes(struct tt_call *call, const Grpc__ListRoutesRequest *req,
+		       const struct sp_verdict *verdict)
+{
+	struct route_list *rl = calloc(1, sizeof(*rl));
+	int ret;
+
+	(void)req, (void)verdict;
+	if (!rl)
+		return tt_call_failf(call, SP_E_EXHAUSTED, "ListRoutes: out of memory");
+	ret = dump_routes(call, rl);
+	free(rl);
+	return ret;
 }
 
 /* --- GetIPTables, SetIPTables ---------------------------------------------------------------- */
@@ -297,17 +314,14 @@ static int set_iptables(struct tt_call *call, const Grpc__SetIPTablesRequest *re
 	return iptables_refused(call, "SetIPTables");
 }
 
-TT_MSG_ADAPTER(list_interfaces, Grpc__ListInterfacesRequest)
-TT_MSG_ADAPTER(list_routes, Grpc__ListRoutesRequest)
-TT_MSG_ADAPTER(get_iptables, Grpc__GetIPTablesRequest)
-TT_MSG_ADAPTER(set_iptables, Grpc__SetIPTablesRequest)
-
-static const struct tt_msg_method list_methods[] = {
-	TT_MSG_METHOD("ListInterfaces", grpc__list_interfaces_request, list_interfaces),
-	TT_MSG_METHOD("ListRoutes", grpc__list_routes_request, list_routes),
-	TT_MSG_METHOD("GetIPTables", grpc__get_iptables_request, get_iptables),
-	TT_MSG_METHOD("SetIPTables", grpc__set_iptables_request, set_iptables),
-};
-
-const struct tt_msg_table sp_net_list_api = { "net-list", list_methods,
-					      sizeof(list_methods) / sizeof(list_methods[0]) };
+/* The adapters the net module's method table (handlers.c) names. */
+#define NET_ADAPTER(fn, Type)                                                                      \
+	int sp_net_##fn##_msg(struct tt_call *call, const ProtobufCMessage *req,                   \
+			      const struct sp_verdict *verdict)                                    \
+	{                                                                                          \
+		return fn(call, (const Type *)(const void *)req, verdict);                         \
+	}
+NET_ADAPTER(list_interfaces, Grpc__ListInterfacesRequest)
+NET_ADAPTER(list_routes, Grpc__ListRoutesRequest)
+NET_ADAPTER(get_iptables, Grpc__GetIPTablesRequest)
+NET_ADAPTER(set_iptables, Grpc__SetIPTablesRequest)

@@ -65,8 +65,16 @@ void sp_net_build_neigh(struct sp_nlmsg *m, uint32_t seq, int ifindex, const str
 /* The control port's network methods (handlers.c): UpdateInterface, UpdateRoutes,
  * AddARPNeighbors. */
 extern const struct tt_msg_table sp_net_api;
-/* ListInterfaces, ListRoutes, and GetIPTables/SetIPTables refused by name (list.c). */
-extern const struct tt_msg_table sp_net_list_api;
+/* ListInterfaces, ListRoutes, and GetIPTables/SetIPTables refused by name (list.c): the
+ * adapters sp_net_api's table names. */
+int sp_net_list_interfaces_msg(struct tt_call *call, const ProtobufCMessage *req,
+			       const struct sp_verdict *verdict);
+int sp_net_list_routes_msg(struct tt_call *call, const ProtobufCMessage *req,
+			   const struct sp_verdict *verdict);
+int sp_net_get_iptables_msg(struct tt_call *call, const ProtobufCMessage *req,
+			    const struct sp_verdict *verdict);
+int sp_net_set_iptables_msg(struct tt_call *call, const ProtobufCMessage *req,
+			    const struct sp_verdict *verdict);
 
 /* A link-layer address as "aa:bb:..." into buf; "" when it does not fit in size. */
 void sp_net_format_mac(const uint8_t *mac, size_t len, char *buf, size_t size);

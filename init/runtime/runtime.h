@@ -121,8 +121,7 @@ struct sp_rt_resize {
 	char ignored[128];
 };
 /* The resize r asks for, bounds checked as CreateContainer checks them (SP_E_INVALID). */
-int sp_rt_resize_plan(const Grpc__LinuxResources *r, struct sp_rt_resize *out,
-		      struct sp_err *err);
+int sp_rt_resize_plan(const Grpc__LinuxResources *r, struct sp_rt_resize *out, struct sp_err *err);
 /* UpdateContainer on container cid: the plan applied to its cgroup. */
 int sp_rt_update(const char *cid, const Grpc__LinuxResources *r, struct sp_err *err);
 

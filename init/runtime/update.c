@@ -86,8 +86,7 @@ static int plan_cpu(const Grpc__LinuxCPU *c, struct sp_rt_resize *out, struct sp
 	return 0;
 }
 
-int sp_rt_resize_plan(const Grpc__LinuxResources *r, struct sp_rt_resize *out,
-		      struct sp_err *err)
+int sp_rt_resize_plan(const Grpc__LinuxResources *r, struct sp_rt_resize *out, struct sp_err *err)
 {
 	memset(out, 0, sizeof(*out));
 	out->swap_max = -2;

@@ -52,8 +52,7 @@ static void walk(const ProtobufCMessageDescriptor *d, const char *prefix, int de
 static size_t requests(const ProtobufCMessageDescriptor **out, size_t max)
 {
 	const struct tt_msg_table *const tables[] = { &sp_agent_api, &sp_runtime_api,
-						      &sp_sandbox_api, &sp_net_api,
-						      &sp_net_list_api };
+						      &sp_sandbox_api, &sp_net_api };
 	size_t n = 0;
 
 	out[n++] = &grpc__check_request__descriptor;

@@ -187,16 +187,20 @@ TEST(update_writes_the_cgroup_files)
 	CHECK(sp_cgroup_update(fd, &p, &err) == 0);
 	CHECK(strcmp(cg_read(fd, "cpu.max"), "max 50000") == 0);
 	CHECK(strcmp(cg_read(fd, "memory.max"), "max") == 0); /* not given: untouched */
-	p = (struct sp_rt_resize){ .memory_max = 32 << 20, .swap_max = 0, .cpu_quota = 20000,
-				   .cpu_weight = 20, .pids_max = -1 };
+	p = (struct sp_rt_resize){ .memory_max = 32 << 20,
+				   .swap_max = 0,
+				   .cpu_quota = 20000,
+				   .cpu_weight = 20,
+				   .pids_max = -1 };
 	/* memory.swap.max is absent (no swap accounting): skipped, not an error. */
 	CHECK(sp_cgroup_update(fd, &p, &err) == 0);
 	CHECK(strcmp(cg_read(fd, "memory.max"), "33554432") == 0);
 	CHECK(strcmp(cg_read(fd, "cpu.max"), "20000") == 0); /* the kernel keeps the period */
 	CHECK(strcmp(cg_read(fd, "cpu.weight"), "20") == 0);
 	CHECK(strcmp(cg_read(fd, "pids.max"), "max") == 0);
-	p = (struct sp_rt_resize){ .swap_max = -2, .cpu_quota = 30000, .cpu_period = 60000,
-				   .pids_max = 10 };
+	p = (struct sp_rt_resize){
+		.swap_max = -2, .cpu_quota = 30000, .cpu_period = 60000, .pids_max = 10
+	};
 	CHECK(sp_cgroup_update(fd, &p, &err) == 0);
 	CHECK(strcmp(cg_read(fd, "cpu.max"), "30000 60000") == 0);
 	CHECK(strcmp(cg_read(fd, "pids.max"), "10") == 0);
