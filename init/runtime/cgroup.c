@@ -170,6 +170,9 @@ int sp_cgroup_update(int cgfd, const struct sp_rt_resize *r, struct sp_err *err)
 {
 	char v[64];
 
+	/* A memory.max below the container's usage makes this write reclaim, then OOM-kill in
+	 * the container, before it returns: the kernel bounds both (no container is unkillable:
+	 * its oom_score_adj is never -1000), so PID 1 waits on the kernel, not on the host. */
 	if (r->memory_max > 0) {
 		(void)snprintf(v, sizeof(v), "%" PRId64, r->memory_max);
 		if (write_at(cgfd, "memory.max", v, err) < 0)
