@@ -31,6 +31,7 @@ until an empty answer; `after_eof` is deferred until the next call that is not a
 """
 import os
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
@@ -94,6 +95,34 @@ class Replay:
     def status(self, cid, exec_id=""):
         """The exit status the process's first WaitProcess answered (None: not waited)."""
         return self.statuses.get((cid, exec_id))
+
+    def wait_output(self, cid, marker, exec_id="", method="ReadStdout", timeout=60):
+        """Pump the process's running stream until its output holds marker (bytes or str):
+        what a running pod's shim has read by the time kubelet acts on it."""
+        marker = marker.encode() if isinstance(marker, str) else marker
+        st = self.streams.get((cid, exec_id, method))
+        assert st is not None, f"no {method} stream of {cid}/{exec_id} started yet"
+        end = time.monotonic() + timeout
+        while marker not in st[1]:
+            if st[0] is None:
+                raise ReplayError(f"{cid}/{exec_id} {method} ended without {marker!r}: "
+                                  f"{st[1][-500:]!r}")
+            if time.monotonic() > end:
+                raise ReplayError(f"{cid}/{exec_id} {method}: no {marker!r} in {timeout}s: "
+                                  f"{st[1][-500:]!r}")
+            self._pump(st, (cid, exec_id, method), end - time.monotonic())
+        return st[1]
+
+    def _pump(self, st, key, timeout):
+        rep = self.c.wait(st[0], timeout=max(timeout, 0.1))
+        if not rep.ok:
+            raise ReplayError(f"{key}: {rep}")
+        data = rep.decode(self.pb.agent.ReadStreamResponse).data
+        if not data:
+            st[0] = None
+        else:
+            st[1] += data
+            st[0] = self._read(key[2], st[2])
 
     def calls(self, method):
         return [c for c in self.fx.calls if c.method == method]
@@ -179,15 +208,7 @@ class Replay:
             for _ in range(100000):
                 if st[0] is None:
                     break
-                rep = self.c.wait(st[0], timeout=self.timeout)
-                if not rep.ok:
-                    raise ReplayError(f"{key}: {rep}")
-                data = rep.decode(self.pb.agent.ReadStreamResponse).data
-                if not data:
-                    st[0] = None
-                    break
-                st[1] += data
-                st[0] = self._read(key[2], st[2])
+                self._pump(st, key, self.timeout)
             else:
                 raise ReplayError(f"{key}: the stream never ended")
 

@@ -60,9 +60,11 @@ def plain_pod(g, shim):
         "cat /etc/hostname; cat /proc/sys/net/ipv4/ip_unprivileged_port_start; "
         "echo terminated-cleanly > /dev/termination-log; "
         "touch /dev/shm/w && echo shm-writable"))
-    with c:
-        r.run()
     cid = fx.values["CID"]
+    with c:
+        r.run(stop=kp.before("SignalProcess", containerId=cid))
+        r.wait_output(cid, "ready")
+        r.run()
     out = lines(r, cid)
     assert out[:2] == [fx.values["HOSTNAME"], "0"] and "shm-writable" in out and \
         out[-1] == "ready", out
