@@ -26,8 +26,8 @@ What the test guest cannot give is adapted, never silently: each change is liste
 Modes (the fixtures' README): `call` and `concurrent` are sent and answered in order (an error
 answer raises ReplayError unless the call's `on_error` says the shim tolerates it); `park` is
 sent and collected at the end, if it has answered; `stream` starts a read loop that is pumped
-until an empty answer; `after_eof` is deferred until the next call that is not a SignalProcess
-(the signals that end the streams come first), then both streams are drained and it is sent.
+until an empty answer; `after_eof` is deferred until a later call needs its process ended
+(Replay._due: the signals that end it come first), then its streams are drained and it is sent.
 """
 import os
 import sys
@@ -152,10 +152,7 @@ class Replay:
         if call.mode == "after_eof":
             self.deferred.append(call)
             return
-        if call.method == "SignalProcess":
-            self._flush_deferred(but=_proc(call.request))
-        else:
-            self._flush_deferred()
+        self._flush_deferred(self._due(call))
         msg = self._adapt(call, call.message(self.pb))
         if call.mode == "park":
             self.parked[call.step] = self.c.send(call.service, call.method, msg, timeout_nano=0)
@@ -212,12 +209,26 @@ class Replay:
             else:
                 raise ReplayError(f"{key}: the stream never ended")
 
-    def _flush_deferred(self, but=None):
-        """Send the deferred after_eof calls, except those of process `but` (cid, exec), which
-        wait for the signal about to be sent."""
-        keep = [c for c in self.deferred if but and _proc(c.request) == but]
-        todo = [c for c in self.deferred if c not in keep]
-        self.deferred = keep
+    @staticmethod
+    def _due(call):
+        """Which deferred after_eof calls must be sent before call: a predicate on their
+        process (cid, exec). A signal to a process comes before its wait (it is what ends the
+        streams); an exec comes after the container's earlier execs ended; any other call on a
+        container after everything of that container; DestroySandbox after all; other calls
+        on no container (CopyFile for a later container) wait for nothing."""
+        cid, ex = _proc(call.request)
+        if not cid:
+            return (lambda p: True) if call.method == "DestroySandbox" else (lambda p: False)
+        if call.method == "SignalProcess":
+            return lambda p: p[0] == cid and p[1] != ex
+        if call.method == "ExecProcess":
+            return lambda p: p[0] == cid and p[1] != ""
+        return lambda p: p[0] == cid
+
+    def _flush_deferred(self, due=lambda p: True):
+        """Send the deferred after_eof calls that are due, each once its streams ended."""
+        todo = [c for c in self.deferred if due(_proc(c.request))]
+        self.deferred = [c for c in self.deferred if c not in todo]
         for call in todo:
             msg = call.message(self.pb)
             self._drain(*_proc(call.request))
