@@ -289,7 +289,9 @@ const struct sp_field sp_fields[] = {
 	  "the container's own, or an allowed_exec entry's" },
 	{ "ExecProcessRequest.process"
 	  ".Capabilities",
-	  F, "policy/policy.c check_caps; runtime/caps.c sp_caps_parse; runtime/container.c sp_rt_exec",
+	  F,
+	  "policy/policy.c check_caps; runtime/caps.c sp_caps_parse; runtime/container.c "
+	  "sp_rt_exec",
 	  "none given (neither shim sends any): the container's own sets, as Kata; given: "
 	  "CAP_NET_RAW is dropped (a console line says so) unless allow_privileged_capabilities "
 	  "consents; any other capability beyond the default set needs that consent or refuses the "

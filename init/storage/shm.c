@@ -25,7 +25,7 @@
 #include "lib/validate.h"
 #include "storage/storage.h"
 
-#define SANDBOX_DIR "/run/kata-containers/sandbox"
+#define SANDBOX_DIR  "/run/kata-containers/sandbox"
 #define SHM_SIZE_MAX (1ULL << 40) /* larger than any guest: a typo, not a size */
 
 static const char *esc(char *b, size_t size, const char *s, size_t max)

@@ -81,8 +81,8 @@ static const char *const shim_needs[] = { "CheckRequest",
 					  "SetPolicyRequest" };
 
 static const char *const default_denies[] = {
-	"ExecProcessRequest",	  "SetGuestDateTimeRequest", "ReseedRandomDevRequest",
-	"AddSwapRequest",	  "AddSwapPathRequest",	     "MemHotplugByProbeRequest",
+	"ExecProcessRequest", "SetGuestDateTimeRequest", "ReseedRandomDevRequest",
+	"AddSwapRequest",     "AddSwapPathRequest",	 "MemHotplugByProbeRequest",
 };
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))

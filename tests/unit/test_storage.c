@@ -200,8 +200,8 @@ TEST(storage_shm_options)
 {
 	char *shim[] = { "noexec", "nosuid", "nodev", "mode=1777", "size=67108864" };
 	char *suffix[] = { "size=64m", "fsgid=2000", "mode=0770" };
-	char *bad[][1] = { { "size=0" },   { "size=1t" },    { "size=-1" },	{ "size=" },
-			   { "mode=2777" }, { "mode=4777" }, { "mode=9" },	{ "fsgid=x" },
+	char *bad[][1] = { { "size=0" },      { "size=1t" },	 { "size=-1" }, { "size=" },
+			   { "mode=2777" },   { "mode=4777" },	 { "mode=9" },	{ "fsgid=x" },
 			   { "huge=always" }, { "nr_inodes=5" }, { "exec" } };
 	Grpc__Storage s = GRPC__STORAGE__INIT;
 	struct sp_shm_opts o;
