@@ -289,7 +289,10 @@ const struct sp_field sp_fields[] = {
 	  "the container's own, or an allowed_exec entry's" },
 	{ "ExecProcessRequest.process"
 	  ".Capabilities",
-	  F, "policy/policy.c check_caps; runtime/caps.c sp_caps_parse",
+	  F,
+	  "policy/policy.c check_caps; runtime/caps.c sp_caps_parse; runtime/container.c "
+	  "sp_rt_exec",
+	  "none given (neither shim sends any): the container's own sets, as Kata; given: "
 	  "CAP_NET_RAW is dropped (a console line says so) unless allow_privileged_capabilities "
 	  "consents; any other capability beyond the default set needs that consent or refuses the "
 	  "request" },
@@ -371,7 +374,8 @@ const struct sp_field sp_fields[] = {
 	{ "StatsContainerRequest.container_id", H, "agent/service.c bad_id_field",
 	  "the id pattern; the answer is that container's cgroup statistics" },
 	{ "GetDiagnosticDataRequest.log_type", R, "runtime/handlers.c get_diagnostic_data",
-	  "termination_log only (and the built-in default denies the request)" },
+	  "termination_log only (the built-in default allows it: both shims ask at every "
+	  "container stop)" },
 	{ "GetDiagnosticDataRequest.container_id", H, "runtime/handlers.c get_diagnostic_data",
 	  "the id pattern; the answer is printable text of its termination log, opened beneath the "
 	  "shared-files directory without symlinks" },
@@ -433,8 +437,11 @@ const struct sp_field sp_fields[] = {
 	  "a valid host name: the guest's" },
 	{ "CreateSandboxRequest.dns", H, "sandbox/resolv.c sp_resolv_conf_build",
 	  "resolv.conf lines, checked: name resolution is the host's anyway (TLS decides trust)" },
-	{ "CreateSandboxRequest.storages", R, "sandbox/sandbox.c create_sandbox",
-	  "refused when any storage is named" },
+	{ "CreateSandboxRequest.storages", R,
+	  "sandbox/sandbox.c create_sandbox; storage/shm.c sp_storage_shm_check",
+	  "only the shims' shm storage (ephemeral, source shm, tmpfs, at "
+	  "/run/kata-containers/sandbox/shm): a tmpfs of its size=, nosuid nodev noexec forced, "
+	  "mode without set-id bits, fsgid=; other drivers, sources and options refused by name" },
 	{ "CreateSandboxRequest.sandbox_pidns", H, "sandbox/sandbox.c create_sandbox",
 	  "recorded for the console only: what a container shares is its CreateContainer's "
 	  "sandbox_pidns (judged)" },

@@ -26,11 +26,12 @@ What the test guest cannot give is adapted, never silently: each change is liste
 Modes (the fixtures' README): `call` and `concurrent` are sent and answered in order (an error
 answer raises ReplayError unless the call's `on_error` says the shim tolerates it); `park` is
 sent and collected at the end, if it has answered; `stream` starts a read loop that is pumped
-until an empty answer; `after_eof` is deferred until the next call that is not a SignalProcess
-(the signals that end the streams come first), then both streams are drained and it is sent.
+until an empty answer; `after_eof` is deferred until a later call needs its process ended
+(Replay._due: the signals that end it come first), then its streams are drained and it is sent.
 """
 import os
 import sys
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TOP = os.path.dirname(os.path.dirname(HERE))
@@ -95,6 +96,34 @@ class Replay:
         """The exit status the process's first WaitProcess answered (None: not waited)."""
         return self.statuses.get((cid, exec_id))
 
+    def wait_output(self, cid, marker, exec_id="", method="ReadStdout", timeout=60):
+        """Pump the process's running stream until its output holds marker (bytes or str):
+        what a running pod's shim has read by the time kubelet acts on it."""
+        marker = marker.encode() if isinstance(marker, str) else marker
+        st = self.streams.get((cid, exec_id, method))
+        assert st is not None, f"no {method} stream of {cid}/{exec_id} started yet"
+        end = time.monotonic() + timeout
+        while marker not in st[1]:
+            if st[0] is None:
+                raise ReplayError(f"{cid}/{exec_id} {method} ended without {marker!r}: "
+                                  f"{st[1][-500:]!r}")
+            if time.monotonic() > end:
+                raise ReplayError(f"{cid}/{exec_id} {method}: no {marker!r} in {timeout}s: "
+                                  f"{st[1][-500:]!r}")
+            self._pump(st, (cid, exec_id, method), end - time.monotonic())
+        return st[1]
+
+    def _pump(self, st, key, timeout):
+        rep = self.c.wait(st[0], timeout=max(timeout, 0.1))
+        if not rep.ok:
+            raise ReplayError(f"{key}: {rep}")
+        data = rep.decode(self.pb.agent.ReadStreamResponse).data
+        if not data:
+            st[0] = None
+        else:
+            st[1] += data
+            st[0] = self._read(key[2], st[2])
+
     def calls(self, method):
         return [c for c in self.fx.calls if c.method == method]
 
@@ -123,10 +152,7 @@ class Replay:
         if call.mode == "after_eof":
             self.deferred.append(call)
             return
-        if call.method == "SignalProcess":
-            self._flush_deferred(but=_proc(call.request))
-        else:
-            self._flush_deferred()
+        self._flush_deferred(self._due(call))
         msg = self._adapt(call, call.message(self.pb))
         if call.mode == "park":
             self.parked[call.step] = self.c.send(call.service, call.method, msg, timeout_nano=0)
@@ -179,24 +205,30 @@ class Replay:
             for _ in range(100000):
                 if st[0] is None:
                     break
-                rep = self.c.wait(st[0], timeout=self.timeout)
-                if not rep.ok:
-                    raise ReplayError(f"{key}: {rep}")
-                data = rep.decode(self.pb.agent.ReadStreamResponse).data
-                if not data:
-                    st[0] = None
-                    break
-                st[1] += data
-                st[0] = self._read(key[2], st[2])
+                self._pump(st, key, self.timeout)
             else:
                 raise ReplayError(f"{key}: the stream never ended")
 
-    def _flush_deferred(self, but=None):
-        """Send the deferred after_eof calls, except those of process `but` (cid, exec), which
-        wait for the signal about to be sent."""
-        keep = [c for c in self.deferred if but and _proc(c.request) == but]
-        todo = [c for c in self.deferred if c not in keep]
-        self.deferred = keep
+    @staticmethod
+    def _due(call):
+        """Which deferred after_eof calls must be sent before call: a predicate on their
+        process (cid, exec). A signal to a process comes before its wait (it is what ends the
+        streams); an exec comes after the container's earlier execs ended; any other call on a
+        container after everything of that container; DestroySandbox after all; other calls
+        on no container (CopyFile for a later container) wait for nothing."""
+        cid, ex = _proc(call.request)
+        if not cid:
+            return (lambda p: True) if call.method == "DestroySandbox" else (lambda p: False)
+        if call.method == "SignalProcess":
+            return lambda p: p[0] == cid and p[1] != ex
+        if call.method == "ExecProcess":
+            return lambda p: p[0] == cid and p[1] != ""
+        return lambda p: p[0] == cid
+
+    def _flush_deferred(self, due=lambda p: True):
+        """Send the deferred after_eof calls that are due, each once its streams ended."""
+        todo = [c for c in self.deferred if due(_proc(c.request))]
+        self.deferred = [c for c in self.deferred if c not in todo]
         for call in todo:
             msg = call.message(self.pb)
             self._drain(*_proc(call.request))

@@ -737,10 +737,8 @@ TEST(agent_service_dispatch)
 		{ "ExecProcess", TT_PERMISSION_DENIED,
 		  "ExecProcessRequest is blocked by policy: the built-in default policy denies "
 		  "ExecProcessRequest" },
-		{ "GetDiagnosticData", TT_PERMISSION_DENIED,
-		  "GetDiagnosticDataRequest is blocked by policy: the built-in default policy "
-		  "denies "
-		  "GetDiagnosticDataRequest" },
+		{ "GetDiagnosticData", TT_INVALID_ARGUMENT,
+		  "GetDiagnosticData: container_id is not a valid id" },
 		{ "CopyFile", TT_PERMISSION_DENIED, NULL },
 		{ "CreateSandbox", TT_INVALID_ARGUMENT,
 		  "CreateSandbox: sandbox_id '' is not a valid id" },
