@@ -27,17 +27,17 @@ MEM_OLD, MEM_NEW = 128 * MIB, 48 * MIB
 ALLOC = "64M"  # fits MEM_OLD, not MEM_NEW
 
 # The container's side: its limits before, one allocation under the old limit, then (once
-# memory.max shows the new limit) its limits after and the same allocation again. SIGTERM is
-# ignored so that the shim's stop does not cut the script short.
+# memory.max shows the new limit) its limits after and the same allocation again; then it
+# sleeps until the shim stops it (the test waits for that sleep before the stop is replayed).
 SCRIPT = (
-    "trap '' TERM; cd /sys/fs/cgroup; "
+    "cd /sys/fs/cgroup; "
     "echo before $(cat memory.max) $(tr ' ' _ < cpu.max) $(cat cpu.weight) $(cat pids.max); "
     f"dd if=/dev/zero of=/dev/null bs={ALLOC} count=1 2>/dev/null; echo alloc-before $?; "
     f"i=0; while [ \"$(cat memory.max)\" != {MEM_NEW} ] && [ $i -lt 1200 ]; do "
     "sleep 0.1; i=$((i+1)); done; "
     "echo after $(cat memory.max) $(tr ' ' _ < cpu.max) $(cat cpu.weight) $(cat pids.max); "
     f"dd if=/dev/zero of=/dev/null bs={ALLOC} count=1 2>/dev/null; echo alloc-after $?; "
-    "echo oom $(sed -n 's/^oom_kill //p' memory.events)")
+    "echo oom $(sed -n 's/^oom_kill //p' memory.events); exec sleep 3600")
 
 
 def weight(shares):
@@ -50,6 +50,20 @@ def check_output(out, before, after):
             f"after {' '.join(after)}", "alloc-after 137"]
     assert out[:4] == want, f"\n  have {out}\n  want {want}"
     assert len(out) > 4 and out[4].startswith("oom ") and int(out[4].split()[1]) >= 1, out
+
+
+def script_done(g, cid, timeout=120):
+    """Waits until the container's only process is the script's final `sleep 3600`: every
+    line it prints has been written by then."""
+    probe = (f"cd /sys/fs/cgroup/sealpod/{cid} && set -- $(cat cgroup.procs) && [ $# = 1 ] && "
+             "tr '\\0' ' ' < /proc/$1/cmdline")
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        status, out = g.sh(probe)
+        if status == 0 and out.strip() == "sleep 3600":
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"the script never reached its final sleep: {g.sh(probe)}")
 
 
 def stats(c, cid):
@@ -181,6 +195,9 @@ def resize_pod(g, shim):
         # Up to the resize; the container's first allocation must be over before it lands.
         r.run(stop=kp.before("UpdateContainer"))
         settled_after_alloc(c, cid)
+        # The resize, then the stop once the script is done (the shim stops a pod later).
+        r.run(stop=kp.before("SignalProcess", containerId=cid))
+        script_done(g, cid)
         r.run()
     assert r.reply(r.calls("UpdateContainer")[0].step).ok
     out = r.output(cid).decode(errors="replace").splitlines()
