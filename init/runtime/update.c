@@ -115,7 +115,8 @@ int sp_rt_update(const char *cid, const Grpc__LinuxResources *r, struct sp_err *
 	struct sp_rt_resize plan;
 
 	if (!c)
-		return sp_fail(err, SP_E_NOT_FOUND, 0, "container %s not found", cid);
+		return sp_fail(err, SP_E_NOT_FOUND, 0, "container %s not found",
+			       cid && cid[0] ? cid : "(empty id)");
 	if (sp_rt_resize_plan(r, &plan, err) < 0)
 		return -1;
 	if (c->cgfd < 0)
