@@ -289,7 +289,10 @@ const struct sp_field sp_fields[] = {
 	  "the container's own, or an allowed_exec entry's" },
 	{ "ExecProcessRequest.process"
 	  ".Capabilities",
-	  F, "policy/policy.c check_caps; runtime/caps.c sp_caps_parse",
+	  F,
+	  "policy/policy.c check_caps; runtime/caps.c sp_caps_parse; runtime/container.c "
+	  "sp_rt_exec",
+	  "none given (neither shim sends any): the container's own sets, as Kata; given: "
 	  "CAP_NET_RAW is dropped (a console line says so) unless allow_privileged_capabilities "
 	  "consents; any other capability beyond the default set needs that consent or refuses the "
 	  "request" },
@@ -371,18 +374,74 @@ const struct sp_field sp_fields[] = {
 	{ "StatsContainerRequest.container_id", H, "agent/service.c bad_id_field",
 	  "the id pattern; the answer is that container's cgroup statistics" },
 	{ "GetDiagnosticDataRequest.log_type", R, "runtime/handlers.c get_diagnostic_data",
-	  "termination_log only (and the built-in default denies the request)" },
+	  "termination_log only (the built-in default allows it: both shims ask at every "
+	  "container stop)" },
 	{ "GetDiagnosticDataRequest.container_id", H, "runtime/handlers.c get_diagnostic_data",
 	  "the id pattern; the answer is printable text of its termination log, opened beneath the "
 	  "shared-files directory without symlinks" },
+
+	/* --- UpdateContainer: limits are the host's, as in CreateContainer (POLICY.md) -------- */
+	{ "UpdateContainerRequest.container_id", H, "agent/service.c bad_id_field",
+	  "the id pattern; names a container of this guest" },
+	{ "UpdateContainerRequest.resources.Memory.Limit", H,
+	  "runtime/update.c plan_memory; runtime/cgroup.c sp_cgroup_update",
+	  "1 MiB..2^50 bytes: memory.max; zero or negative leaves it as it is" },
+	{ "UpdateContainerRequest.resources.Memory.Swap", H,
+	  "runtime/update.c plan_memory; runtime/cgroup.c sp_cgroup_update",
+	  "memory + swap, at least the limit and only with one: memory.swap.max = swap - limit "
+	  "(-1: max); zero leaves it; nothing without swap accounting" },
+	{ "UpdateContainerRequest.resources.Memory.Reservation", H, "runtime/update.c note_ignored",
+	  "not applied (named on the console)" },
+	{ "UpdateContainerRequest.resources.Memory.Kernel", H, "runtime/update.c note_ignored",
+	  "not applied (cgroup v2)" },
+	{ "UpdateContainerRequest.resources.Memory.KernelTCP", H, "runtime/update.c note_ignored",
+	  "not applied (cgroup v2)" },
+	{ "UpdateContainerRequest.resources.Memory.Swappiness", H, "runtime/update.c note_ignored",
+	  "not applied (cgroup v2)" },
+	{ "UpdateContainerRequest.resources.Memory.DisableOOMKiller", H,
+	  "runtime/update.c note_ignored", "not applied: the OOM killer stays on" },
+	{ "UpdateContainerRequest.resources.CPU.Shares", H,
+	  "runtime/update.c plan_cpu; runtime/cgroup.c sp_cgroup_update",
+	  "2..262144: cpu.weight = 1 + (shares - 2) * 9999 / 262142; zero leaves it" },
+	{ "UpdateContainerRequest.resources.CPU.Quota", H,
+	  "runtime/update.c plan_cpu; runtime/cgroup.c update_cpu_max",
+	  "at least 1000 us: cpu.max; zero or negative leaves it" },
+	{ "UpdateContainerRequest.resources.CPU.Period", H,
+	  "runtime/update.c plan_cpu; runtime/cgroup.c update_cpu_max",
+	  "1000..1000000 us: cpu.max (with the quota in force when none is given); zero leaves "
+	  "it" },
+	{ "UpdateContainerRequest.resources.CPU.RealtimeRuntime", H,
+	  "runtime/update.c note_ignored", "not applied" },
+	{ "UpdateContainerRequest.resources.CPU.RealtimePeriod", H, "runtime/update.c note_ignored",
+	  "not applied" },
+	{ "UpdateContainerRequest.resources.CPU.Cpus", H, "runtime/update.c note_ignored",
+	  "not applied (host CPU numbers; the shims clear it)" },
+	{ "UpdateContainerRequest.resources.CPU.Mems", H, "runtime/update.c note_ignored",
+	  "not applied (host NUMA nodes; runtime-rs sends them)" },
+	{ "UpdateContainerRequest.resources.Pids.Limit", H,
+	  "runtime/update.c sp_rt_resize_plan; runtime/cgroup.c sp_cgroup_update",
+	  "when Pids is given: up to 4194304 is pids.max, zero or negative is max" },
+	{ "UpdateContainerRequest.resources.Devices", F,
+	  "runtime/update.c note_ignored; runtime/devcg.c sp_devcg_attach",
+	  "not applied: the device program the container got stays, whatever the rules say "
+	  "(containerd's deny-all rule comes in every update)" },
+	{ "UpdateContainerRequest.resources.BlockIO", H, "runtime/update.c note_ignored",
+	  "not applied" },
+	{ "UpdateContainerRequest.resources.HugepageLimits", H, "runtime/update.c note_ignored",
+	  "not applied" },
+	{ "UpdateContainerRequest.resources.Network", H, "runtime/update.c note_ignored",
+	  "not applied" },
 
 	/* --- the sandbox ---------------------------------------------------------------------- */
 	{ "CreateSandboxRequest.hostname", H, "sandbox/sandbox.c create_sandbox",
 	  "a valid host name: the guest's" },
 	{ "CreateSandboxRequest.dns", H, "sandbox/resolv.c sp_resolv_conf_build",
 	  "resolv.conf lines, checked: name resolution is the host's anyway (TLS decides trust)" },
-	{ "CreateSandboxRequest.storages", R, "sandbox/sandbox.c create_sandbox",
-	  "refused when any storage is named" },
+	{ "CreateSandboxRequest.storages", R,
+	  "sandbox/sandbox.c create_sandbox; storage/shm.c sp_storage_shm_check",
+	  "only the shims' shm storage (ephemeral, source shm, tmpfs, at "
+	  "/run/kata-containers/sandbox/shm): a tmpfs of its size=, nosuid nodev noexec forced, "
+	  "mode without set-id bits, fsgid=; other drivers, sources and options refused by name" },
 	{ "CreateSandboxRequest.sandbox_pidns", H, "sandbox/sandbox.c create_sandbox",
 	  "recorded for the console only: what a container shares is its CreateContainer's "
 	  "sandbox_pidns (judged)" },
@@ -420,6 +479,11 @@ const struct sp_field sp_fields[] = {
 	  "each route checked against the links before the table is replaced" },
 	{ "AddARPNeighborsRequest.neighbors", H, "net/handlers.c add_arp_neighbors",
 	  "each entry checked against the links" },
+	{ "GetIPTablesRequest.is_ipv6", R, "net/list.c iptables_refused",
+	  "refused whatever it says: the guest has no iptables-save to run" },
+	{ "SetIPTablesRequest.is_ipv6", R, "net/list.c iptables_refused",
+	  "refused whatever it says: the guest has no iptables-restore to run" },
+	{ "SetIPTablesRequest.data", R, "net/list.c iptables_refused", "as is_ipv6" },
 
 	/* --- the health service (never gated) ------------------------------------------------- */
 	{ "CheckRequest.service", H, "agent/health.c health_check", "not read" },

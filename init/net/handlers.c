@@ -778,6 +778,10 @@ static const struct tt_msg_method net_methods[] = {
 	TT_MSG_METHOD("UpdateInterface", grpc__update_interface_request, update_interface),
 	TT_MSG_METHOD("UpdateRoutes", grpc__update_routes_request, update_routes),
 	TT_MSG_METHOD("AddARPNeighbors", grpc__add_arpneighbors_request, add_arp_neighbors),
+	TT_MSG_METHOD("ListInterfaces", grpc__list_interfaces_request, sp_net_list_interfaces),
+	TT_MSG_METHOD("ListRoutes", grpc__list_routes_request, sp_net_list_routes),
+	TT_MSG_METHOD("GetIPTables", grpc__get_iptables_request, sp_net_get_iptables),
+	TT_MSG_METHOD("SetIPTables", grpc__set_iptables_request, sp_net_set_iptables),
 };
 
 const struct tt_msg_table sp_net_api = { "net", net_methods,

@@ -65,5 +65,23 @@ void sp_net_build_neigh(struct sp_nlmsg *m, uint32_t seq, int ifindex, const str
 /* The control port's network methods (handlers.c): UpdateInterface, UpdateRoutes,
  * AddARPNeighbors. */
 extern const struct tt_msg_table sp_net_api;
+/* ListInterfaces, ListRoutes, and GetIPTables/SetIPTables refused by name (list.c): the
+ * adapters sp_net_api's table names. */
+int sp_net_list_interfaces_msg(struct tt_call *call, const ProtobufCMessage *req,
+			       const struct sp_verdict *verdict);
+int sp_net_list_routes_msg(struct tt_call *call, const ProtobufCMessage *req,
+			   const struct sp_verdict *verdict);
+int sp_net_get_iptables_msg(struct tt_call *call, const ProtobufCMessage *req,
+			    const struct sp_verdict *verdict);
+int sp_net_set_iptables_msg(struct tt_call *call, const ProtobufCMessage *req,
+			    const struct sp_verdict *verdict);
+
+/* A link-layer address as "aa:bb:..." into buf; "" when it does not fit in size. */
+void sp_net_format_mac(const uint8_t *mac, size_t len, char *buf, size_t size);
+/* A dumped route as ListRoutes answers it, its strings in dest, gw, src (the device is the
+ * caller's): 1, or 0 when ListRoutes leaves it out (another table, neither destination nor
+ * gateway). */
+int sp_net_route_out(const struct sp_nl_route *r, Types__Route *o, char *dest, size_t dlen,
+		     char *gw, size_t glen, char *src, size_t slen);
 
 #endif

@@ -329,6 +329,21 @@ int sp_nl_parse_addr(const struct nlmsghdr *h, struct sp_nl_addr *a, struct sp_e
 	return 0;
 }
 
+/* RTAX_MTU from the nested RTA_METRICS attribute. */
+static int route_mtu(const struct rtattr *metrics, uint32_t *mtu, struct sp_err *err)
+{
+	const struct rtattr *tb[RTAX_MTU + 1];
+
+	if (sp_nl_attrs(RTA_DATA(metrics), rta_len(metrics), tb, RTAX_MTU, err) < 0)
+		return -1;
+	if (!tb[RTAX_MTU])
+		return 0;
+	if (rta_len(tb[RTAX_MTU]) != 4)
+		return sp_error(err, 0, "netlink: bad route MTU metric");
+	memcpy(mtu, RTA_DATA(tb[RTAX_MTU]), 4);
+	return 0;
+}
+
 int sp_nl_parse_route(const struct nlmsghdr *h, struct sp_nl_route *r, struct sp_err *err)
 {
 	const struct rtattr *tb[RTA_TABLE + 1];
@@ -374,7 +389,12 @@ int sp_nl_parse_route(const struct nlmsghdr *h, struct sp_nl_route *r, struct sp
 		memcpy(&r->oif, RTA_DATA(tb[RTA_OIF]), 4);
 		r->has_oif = true;
 	}
-	return 0;
+	if (tb[RTA_PREFSRC]) {
+		if (copy_ip(tb[RTA_PREFSRC], r->family, r->prefsrc, err) < 0)
+			return -1;
+		r->has_prefsrc = true;
+	}
+	return tb[RTA_METRICS] ? route_mtu(tb[RTA_METRICS], &r->mtu, err) : 0;
 }
 
 /* --- the socket ------------------------------------------------------------------------------- */

@@ -84,8 +84,9 @@ struct sp_nl_addr {
 struct sp_nl_route {
 	int family, oif;
 	unsigned table, protocol, scope, type, dst_len, flags;
-	uint8_t dst[16], gw[16];
-	bool has_dst, has_gw, has_oif;
+	uint8_t dst[16], gw[16], prefsrc[16];
+	bool has_dst, has_gw, has_oif, has_prefsrc;
+	uint32_t mtu; /* RTA_METRICS' RTAX_MTU; 0 when none */
 };
 int sp_nl_parse_link(const struct nlmsghdr *h, struct sp_nl_link *l, struct sp_err *err);
 int sp_nl_parse_addr(const struct nlmsghdr *h, struct sp_nl_addr *a, struct sp_err *err);

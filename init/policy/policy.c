@@ -19,7 +19,8 @@
  * allowed here and limited by sp_policy_set_allowed() (until the first container or attestation).
  * CopyFileRequest is allowed only beneath the shared-files prefix (a constraint of every policy).
  * UpdateEphemeralMountsRequest is allowed: the shim tolerates UNIMPLEMENTED from it but not
- * PERMISSION_DENIED. */
+ * PERMISSION_DENIED. GetDiagnosticDataRequest is allowed: both shims ask for the termination log
+ * at every container stop, and the handler serves only that text (POLICY.md). */
 const struct sp_request_info sp_requests[] = {
 	{ "CreateContainer", "CreateContainerRequest", A },
 	{ "StartContainer", "StartContainerRequest", A },
@@ -59,7 +60,7 @@ const struct sp_request_info sp_requests[] = {
 	{ "GetVolumeStats", "VolumeStatsRequest", A },
 	{ "ResizeVolume", "ResizeVolumeRequest", A },
 	{ "SetPolicy", "SetPolicyRequest", A },
-	{ "GetDiagnosticData", "GetDiagnosticDataRequest", D },
+	{ "GetDiagnosticData", "GetDiagnosticDataRequest", A },
 	{ "MemAgentMemcgSet", "MemAgentMemcgConfig", A },
 	{ "MemAgentCompactSet", "MemAgentCompactConfig", A },
 	{ "StartTracing", "StartTracingRequest", A },

@@ -19,7 +19,8 @@
 
 static int write_at(int dirfd, const char *file, const char *val, struct sp_err *err)
 {
-	cleanup_close int fd = openat(dirfd, file, O_WRONLY | O_CLOEXEC | O_NOFOLLOW);
+	/* O_TRUNC as runc opens them: cgroupfs ignores it, a plain file (the unit tests) needs it. */
+	cleanup_close int fd = openat(dirfd, file, O_WRONLY | O_TRUNC | O_CLOEXEC | O_NOFOLLOW);
 	size_t n = strlen(val);
 
 	if (fd < 0)
@@ -142,6 +143,66 @@ int sp_cgroup_create(const char *cid, const struct sp_rt_limits *l, int *out, st
 fail:
 	unlinkat(sb, cid, AT_REMOVEDIR);
 	return -1;
+}
+
+/* cpu.max for an update: "quota period", or one of them with the other as it is. The kernel
+ * keeps the period when only a quota is written; a period alone needs the quota read back. */
+static int update_cpu_max(int cgfd, const struct sp_rt_resize *r, struct sp_err *err)
+{
+	char cur[64], v[64];
+	size_t n;
+
+	if (r->cpu_quota > 0 && r->cpu_period)
+		(void)snprintf(v, sizeof(v), "%" PRId64 " %" PRIu64, r->cpu_quota, r->cpu_period);
+	else if (r->cpu_quota > 0)
+		(void)snprintf(v, sizeof(v), "%" PRId64, r->cpu_quota);
+	else if (r->cpu_period) {
+		if (read_at(cgfd, "cpu.max", cur, sizeof(cur)) < 0)
+			return sp_error(err, errno, "read cgroup file cpu.max");
+		n = strcspn(cur, " \n");
+		(void)snprintf(v, sizeof(v), "%.*s %" PRIu64, (int)n, cur, r->cpu_period);
+	} else
+		return 0;
+	return write_at(cgfd, "cpu.max", v, err);
+}
+
+int sp_cgroup_update(int cgfd, const struct sp_rt_resize *r, struct sp_err *err)
+{
+	char v[64];
+
+	/* A memory.max below the container's usage makes this write reclaim, then OOM-kill in
+	 * the container, before it returns: the kernel bounds both (no container is unkillable:
+	 * its oom_score_adj is never -1000), so PID 1 waits on the kernel, not on the host. */
+	if (r->memory_max > 0) {
+		(void)snprintf(v, sizeof(v), "%" PRId64, r->memory_max);
+		if (write_at(cgfd, "memory.max", v, err) < 0)
+			return -1;
+	}
+	/* Absent without swap accounting (a guest without swap): nothing to limit. */
+	if (r->swap_max >= -1 && faccessat(cgfd, "memory.swap.max", F_OK, 0) == 0) {
+		if (r->swap_max >= 0)
+			(void)snprintf(v, sizeof(v), "%" PRId64, r->swap_max);
+		else
+			(void)snprintf(v, sizeof(v), "max");
+		if (write_at(cgfd, "memory.swap.max", v, err) < 0)
+			return -1;
+	}
+	if (update_cpu_max(cgfd, r, err) < 0)
+		return -1;
+	if (r->cpu_weight) {
+		(void)snprintf(v, sizeof(v), "%" PRIu64, r->cpu_weight);
+		if (write_at(cgfd, "cpu.weight", v, err) < 0)
+			return -1;
+	}
+	if (r->pids_max) {
+		if (r->pids_max > 0)
+			(void)snprintf(v, sizeof(v), "%" PRId64, r->pids_max);
+		else
+			(void)snprintf(v, sizeof(v), "max");
+		if (write_at(cgfd, "pids.max", v, err) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 int sp_cgroup_kill(int cgfd, struct sp_err *err)

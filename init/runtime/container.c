@@ -435,6 +435,8 @@ int sp_rt_exec(const char *cid, const char *exec_id, const Grpc__Process *proc,
 		return sp_fail(err, SP_E_EXHAUSTED, ENOMEM, "plan");
 	if (sp_rt_filter_process(proc, allowed_extra, pp, err) < 0)
 		return -1;
+	if (!proc->capabilities)
+		pp->caps = c->caps;
 	if (pp->caps.net_raw_dropped)
 		sp_info("runtime",
 			"container %s, exec %s: CAP_NET_RAW dropped from its capabilities (the "

@@ -247,6 +247,8 @@ static int alloc_ctr(const struct sp_rt_create *a, const struct sp_rt_plan *plan
 		return -1;
 	c->pause = a->pause;
 	c->nnp = plan->p.no_new_privs;
+	c->caps = plan->p.caps;
+	c->caps.net_raw_dropped = false; /* said at the create */
 	keep_process(c, &plan->p);
 	(void)snprintf(c->root, sizeof(c->root), "%s", plan->root);
 	for (size_t i = 0; i < plan->nmounts; i++)

@@ -319,6 +319,20 @@ static int get_diagnostic_data(struct tt_call *call, const Grpc__GetDiagnosticDa
 	return tt_call_reply(call, &r.base);
 }
 
+/* In-place resize (update.c); Empty when done, as Kata answers. */
+static int update_container(struct tt_call *call, const Grpc__UpdateContainerRequest *req,
+			    const struct sp_verdict *verdict)
+{
+	struct sp_err err;
+
+	(void)verdict;
+	if (sp_rt_update(req->container_id, req->resources, &err) < 0) {
+		sp_error_wrap(&err, "UpdateContainer");
+		return tt_call_fail(call, &err);
+	}
+	return tt_call_reply(call, NULL);
+}
+
 TT_MSG_ADAPTER(create_container, Grpc__CreateContainerRequest)
 TT_MSG_ADAPTER(start_container, Grpc__StartContainerRequest)
 TT_MSG_ADAPTER(remove_container, Grpc__RemoveContainerRequest)
@@ -333,6 +347,7 @@ TT_MSG_ADAPTER(tty_win_resize, Grpc__TtyWinResizeRequest)
 TT_MSG_ADAPTER(stats_container, Grpc__StatsContainerRequest)
 TT_MSG_ADAPTER(get_oom_event, Grpc__GetOOMEventRequest)
 TT_MSG_ADAPTER(get_diagnostic_data, Grpc__GetDiagnosticDataRequest)
+TT_MSG_ADAPTER(update_container, Grpc__UpdateContainerRequest)
 
 static const struct tt_msg_method runtime_methods[] = {
 	TT_MSG_METHOD("CreateContainer", grpc__create_container_request, create_container),
@@ -349,6 +364,7 @@ static const struct tt_msg_method runtime_methods[] = {
 	TT_MSG_METHOD("StatsContainer", grpc__stats_container_request, stats_container),
 	TT_MSG_METHOD("GetOOMEvent", grpc__get_oomevent_request, get_oom_event),
 	TT_MSG_METHOD("GetDiagnosticData", grpc__get_diagnostic_data_request, get_diagnostic_data),
+	TT_MSG_METHOD("UpdateContainer", grpc__update_container_request, update_container),
 };
 
 const struct tt_msg_table sp_runtime_api = { "runtime", runtime_methods,

@@ -82,6 +82,9 @@ struct rt_ctr {
 	long oom_seen;
 	Grpc__LinuxSeccomp *seccomp; /* a copy, for execs */
 	bool nnp;
+	/* The init's capability sets: an exec that names none gets these, as Kata does (neither
+	 * shim sends an exec's capabilities), never the default set. */
+	struct sp_rt_caps caps;
 	bool shared_pidns; /* in the sandbox's pid namespace: every process in a domain of its own */
 	/* The init's process, what the policy compares an exec with (sp_rt_process_facts): env in
 	 * one allocation (the pointers, then the strings), NULL when it was too large to keep. */

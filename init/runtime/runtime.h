@@ -20,6 +20,7 @@
  *   prepare.c   CreateContainer's orchestrator: one record per container and a table of steps
  *   steps.c     the steps (attestation, storages, digest, secrets, creation) over the primitives
  *   handlers.c  the control port's container and process methods (sp_runtime_api)
+ *   update.c    UpdateContainer: a running container's cgroup limits, with Kata's rules
  *
  * Errors: functions return 0 or -1 with err saying why and what kind of failure it is
  * (SP_E_INVALID for what the spec got wrong, SP_E_DENIED for what needs the policy's consent,
@@ -107,6 +108,23 @@ struct sp_rt_limits {
 	int64_t pids_max;    /* -1 unlimited */
 };
 
+/* What an UpdateContainer changes (update.c): Kata's "zero or negative means not given", so a
+ * resize can lower or raise a limit but never remove one (Pids aside: given, it is applied). */
+struct sp_rt_resize {
+	int64_t memory_max;  /* bytes; 0 not given */
+	int64_t swap_max;    /* bytes of swap alone (memory.swap.max); -1 "max"; -2 not given */
+	int64_t cpu_quota;   /* us; 0 not given */
+	uint64_t cpu_period; /* us; 0 not given */
+	uint64_t cpu_weight; /* 1..10000; 0 not given */
+	int64_t pids_max;    /* a limit; -1 "max"; 0 not given */
+	/* What the request carries that is not applied, for the console: "Devices CPU.Mems ...". */
+	char ignored[128];
+};
+/* The resize r asks for, bounds checked as CreateContainer checks them (SP_E_INVALID). */
+int sp_rt_resize_plan(const Grpc__LinuxResources *r, struct sp_rt_resize *out, struct sp_err *err);
+/* UpdateContainer on container cid: the plan applied to its cgroup. */
+int sp_rt_update(const char *cid, const Grpc__LinuxResources *r, struct sp_err *err);
+
 /* The process part of a plan: shared by a container's init and every exec. */
 struct sp_rt_proc_plan {
 	const Grpc__Process *proc; /* argv, env, cwd: points into the request */
@@ -175,6 +193,9 @@ int sp_seccomp_check_profile(const Grpc__LinuxSeccomp *profile, struct sp_err *e
 int sp_cgroup_setup_sandbox(struct sp_err *err);
 /* Creates <root>/sealpod/<cid>, applies limits, returns an O_DIRECTORY fd in *fd. */
 int sp_cgroup_create(const char *cid, const struct sp_rt_limits *l, int *fd, struct sp_err *err);
+/* Writes what r gives into the container cgroup cgfd (UpdateContainer), nothing else. */
+struct sp_rt_resize;
+int sp_cgroup_update(int cgfd, const struct sp_rt_resize *r, struct sp_err *err);
 int sp_cgroup_kill(int cgfd, struct sp_err *err);
 int sp_cgroup_remove(const char *cid, struct sp_err *err);
 /* oom_kill counter from memory.events (-1 on error). */

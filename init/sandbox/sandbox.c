@@ -19,6 +19,7 @@
 #include "lib/fileio.h"
 #include "lib/log.h"
 #include "lib/validate.h"
+#include "storage/storage.h"
 
 static struct {
 	bool created;
@@ -114,6 +115,7 @@ static int create_sandbox(struct tt_call *call, const Grpc__CreateSandboxRequest
 {
 	char resolv[SP_RESOLV_MAX_BYTES + 1], b[SP_ID_MAX + 8];
 	size_t rlen = 0, hlen = strlen(req->hostname);
+	struct sp_shm_opts shm;
 	struct sp_err err;
 
 	/* Everything is checked before anything changes: a refused request leaves no trace. */
@@ -131,11 +133,13 @@ static int create_sandbox(struct tt_call *call, const Grpc__CreateSandboxRequest
 		return tt_call_failf(call, SP_E_INVALID,
 				     "CreateSandbox: hostname '%s' is not a valid host name", b);
 	}
-	if (req->n_storages) {
-		sp_log_escape(b, sizeof(b), req->storages[0]->driver,
-			      strnlen(req->storages[0]->driver, 64));
+	if (req->n_storages > 1)
 		return tt_call_failf(call, SP_E_UNSUPPORTED,
-				     "CreateSandbox: storage driver '%s' is not supported", b);
+				     "CreateSandbox: %zu storages (the sandbox takes only its shm)",
+				     req->n_storages);
+	if (req->n_storages && sp_storage_shm_check(req->storages[0], &shm, &err) < 0) {
+		sp_error_wrap(&err, "CreateSandbox");
+		return tt_call_fail(call, &err);
 	}
 	if (req->n_kernel_modules) {
 		sp_log_escape(b, sizeof(b), req->kernel_modules[0]->name,
@@ -164,6 +168,10 @@ static int create_sandbox(struct tt_call *call, const Grpc__CreateSandboxRequest
 		sp_warn("sandbox", "resolv.conf: %s", err.msg);
 		return tt_call_failf(call, SP_E_INTERNAL,
 				     "CreateSandbox: cannot write resolv.conf");
+	}
+	if (req->n_storages && sp_storage_shm_mount(root_dir(), &shm, getpid() == 1, &err) < 0) {
+		sp_warn("sandbox", "%s", err.msg);
+		return tt_call_failf(call, SP_E_INTERNAL, "CreateSandbox: cannot mount the shm");
 	}
 	(void)snprintf(sandbox.id, sizeof(sandbox.id), "%s", req->sandbox_id);
 	sandbox.pidns = req->sandbox_pidns;

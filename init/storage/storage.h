@@ -66,6 +66,21 @@ void sp_storage_blk_release(struct sp_blk *b);
  * (a directory beneath the shared-files path). */
 int sp_storage_sandboxfs_prepare(const Grpc__Storage *s, bool local, struct sp_err *err);
 
+/* The sandbox's /dev/shm: CreateSandbox's storage {driver "ephemeral", source "shm", fstype
+ * "tmpfs", mount point SP_SANDBOX_SHM}, which containers bind on their /dev/shm. Check reads the
+ * options (noexec, nosuid, nodev, mode=OOOO, size=BYTES[k|m|g], fsgid=N; anything else refused by
+ * name) without changing anything; mount puts the tmpfs there, beneath root ("" in the guest).
+ * size= is honoured: see POLICY.md "The sandbox's /dev/shm". */
+#define SP_SANDBOX_SHM "/run/kata-containers/sandbox/shm"
+struct sp_shm_opts {
+	unsigned long long size; /* bytes; 0: the kernel's default (half of RAM) */
+	long mode;		 /* permission bits, 01777 unless given */
+	long gid;		 /* fsgid=N: group owner plus set-group-id, -1 when absent */
+};
+int sp_storage_shm_check(const Grpc__Storage *s, struct sp_shm_opts *o, struct sp_err *err);
+int sp_storage_shm_mount(const char *root, const struct sp_shm_opts *o, bool mount_it,
+			 struct sp_err *err);
+
 /* The format and teardown worker's table entry (worker.c), for /init's list of workers. */
 struct sp_worker_def;
 extern const struct sp_worker_def sp_storage_worker;

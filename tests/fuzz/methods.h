@@ -37,6 +37,11 @@ static const struct fuzz_method {
 	{ "grpc.AgentService", "SetPolicy" },
 	{ "grpc.Health", "Check" },
 	{ "grpc.Health", "Version" },
+	{ "grpc.AgentService", "UpdateContainer" },
+	{ "grpc.AgentService", "ListInterfaces" },
+	{ "grpc.AgentService", "ListRoutes" },
+	{ "grpc.AgentService", "GetIPTables" },
+	{ "grpc.AgentService", "SetIPTables" },
 };
 #define FUZZ_NMETHODS (sizeof(fuzz_methods) / sizeof(fuzz_methods[0]))
 

@@ -204,6 +204,19 @@ VECTORS = [
      {"container_id": "c0ffee01", "signal": 9}),
     ("set_policy_request", "grpc.SetPolicyRequest",
      {"policy": "package agent_policy\n\ndefault ExecProcessRequest := false\n"}),
+    # in-place resize as runtime-rs sends it: host Mems, the deny-all device rule, hugepages
+    ("update_container_request", "grpc.UpdateContainerRequest", {
+        "container_id": "c0ffee01",
+        "resources": {
+            "Devices": [{"Allow": False, "Access": "rwm"}],
+            "Memory": {"Limit": "268435456", "Swap": "268435456"},
+            "CPU": {"Shares": "512", "Quota": "100000", "Period": "100000", "Mems": "0-1"},
+            "Pids": {"Limit": "-1"},
+            "HugepageLimits": [{"Pagesize": "2MB", "Limit": "0"}, {"Pagesize": "1GB"}]}}),
+    ("list_interfaces_request", "grpc.ListInterfacesRequest", {}),
+    ("get_iptables_request", "grpc.GetIPTablesRequest", {"is_ipv6": True}),
+    ("set_iptables_request", "grpc.SetIPTablesRequest",
+     {"is_ipv6": True, "data": "KmZpbHRlcgpDT01NSVQK"}),
 
     # --- responses we send ---
     ("health_check_response", "grpc.HealthCheckResponse", {"status": "SERVING"}),

@@ -53,7 +53,11 @@ AGENT_METHODS = {
     "UpdateEphemeralMounts": tt.UNIMPLEMENTED,
     "GetDiagnosticData": tt.PERMISSION_DENIED, "CreateSandbox": tt.INVALID_ARGUMENT,
     "RemoveStaleVirtiofsShareMounts": tt.OK, "GetGuestDetails": tt.OK,
+    "UpdateContainer": tt.NOT_FOUND,
+    # Refused by name, with the reason (init/net/list.c): the guest has no iptables tools.
+    "GetIPTables": tt.UNIMPLEMENTED, "SetIPTables": tt.UNIMPLEMENTED,
 }
+REFUSED_BY_NAME = ("GetIPTables", "SetIPTables")
 
 SHARED = "/run/kata-containers/shared/containers/"
 
@@ -196,7 +200,9 @@ def test_every_agent_method_answers():
         for method, want in AGENT_METHODS.items():
             rep = c.agent(method)
             assert rep.code == want, f"{method}: {rep!r}"
-            if want == tt.UNIMPLEMENTED:
+            if want == tt.UNIMPLEMENTED and method in REFUSED_BY_NAME:
+                assert rep.message.startswith(f"{method} refused: "), f"{method}: {rep!r}"
+            elif want == tt.UNIMPLEMENTED:
                 assert rep.message == f"{method}: not implemented yet", f"{method}: {rep!r}"
 
 

@@ -58,6 +58,7 @@ static struct sp_policy *load_file(const char *path, struct sp_err *err)
 /* Every request the Go shim sends in a pod's life (CopyFile checked with a path below). */
 static const char *const shim_needs[] = { "CheckRequest",
 					  "CreateSandboxRequest",
+					  "GetDiagnosticDataRequest",
 					  "GuestDetailsRequest",
 					  "UpdateInterfaceRequest",
 					  "UpdateRoutesRequest",
@@ -80,9 +81,8 @@ static const char *const shim_needs[] = { "CheckRequest",
 					  "SetPolicyRequest" };
 
 static const char *const default_denies[] = {
-	"ExecProcessRequest",	    "GetDiagnosticDataRequest", "SetGuestDateTimeRequest",
-	"ReseedRandomDevRequest",   "AddSwapRequest",		"AddSwapPathRequest",
-	"MemHotplugByProbeRequest",
+	"ExecProcessRequest", "SetGuestDateTimeRequest", "ReseedRandomDevRequest",
+	"AddSwapRequest",     "AddSwapPathRequest",	 "MemHotplugByProbeRequest",
 };
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))

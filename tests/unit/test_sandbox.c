@@ -19,6 +19,7 @@
 #include "agent/ttrpc.h"
 #include "lib/validate.h"
 #include "sandbox/sandbox.h"
+#include "storage/storage.h"
 #include "agent.pb-c.h"
 #include "ttrpc.pb-c.h"
 #include "agent_call.h"
@@ -468,6 +469,8 @@ TEST(sandbox_handlers_through_dispatch)
 	Grpc__CopyFileRequest cf = GRPC__COPY_FILE_REQUEST__INIT;
 	Grpc__GetDiagnosticDataRequest gd = GRPC__GET_DIAGNOSTIC_DATA_REQUEST__INIT;
 	Grpc__Storage st = GRPC__STORAGE__INIT, *stp = &st;
+	char *shm_opts[] = { "noexec", "nosuid", "nodev", "mode=1777", "size=67108864" };
+	char *shm_bad[] = { "huge=always" };
 
 	REQUIRE(mkdtemp(root));
 	sp_agent_gate_reset();
@@ -501,14 +504,39 @@ TEST(sandbox_handlers_through_dispatch)
 	CHECK_STR(msg, "CreateSandbox: storage driver 'virtio-fs' is not supported");
 	CHECK(get(root, "run/sealpod/resolv.conf", buf, sizeof(buf)) < 0);
 	CHECK(!sp_sandbox_created());
+	/* The shims' shm storage: another ephemeral source, an unknown option, another mount
+	 * point are refused by name; the shim's own is accepted (off PID 1 only its directory is
+	 * made: the guest test mounts it). */
+	st.driver = "ephemeral";
+	st.source = "data";
+	st.fstype = "tmpfs";
+	st.mount_point = SP_SANDBOX_SHM;
+	CHECK(call("CreateSandbox", &cs.base, msg, sizeof(msg)) == TT_UNIMPLEMENTED);
+	CHECK(strstr(msg, "ephemeral storage 'data' is not supported") != NULL);
+	st.source = "shm";
+	st.options = shm_bad;
+	st.n_options = 1;
+	CHECK(call("CreateSandbox", &cs.base, msg, sizeof(msg)) == TT_INVALID_ARGUMENT);
+	CHECK(strstr(msg, "option 'huge=always' is not supported") != NULL);
+	st.options = shm_opts;
+	st.n_options = 5;
+	st.mount_point = "/run/kata-containers/sandbox/shm2";
+	CHECK(call("CreateSandbox", &cs.base, msg, sizeof(msg)) == TT_INVALID_ARGUMENT);
+	CHECK(!sp_sandbox_created());
+	st.mount_point = SP_SANDBOX_SHM;
 	/* Accepted once; a second is ALREADY_EXISTS. */
-	cs.n_storages = 0;
 	cs.sandbox_pidns = true;
 	CHECK(call("CreateSandbox", &cs.base, msg, sizeof(msg)) == TT_OK);
 	CHECK(get(root, "run/sealpod/resolv.conf", buf, sizeof(buf)) > 0);
 	CHECK_STR(buf, "nameserver 10.0.2.3\nsearch example.test\n");
 	CHECK(sp_sandbox_created() && sp_sandbox_pidns());
 	CHECK_STR(sp_sandbox_id(), "sb1");
+	{
+		struct stat sst;
+
+		snprintf(p, sizeof(p), "%s" SP_SANDBOX_SHM, root);
+		CHECK(lstat(p, &sst) == 0 && S_ISDIR(sst.st_mode));
+	}
 	CHECK(call("CreateSandbox", &cs.base, msg, sizeof(msg)) == 6 /* ALREADY_EXISTS */);
 
 	/* OnlineCPUMem with no sysfs beneath the root: OK, nothing to do. */
@@ -534,21 +562,24 @@ TEST(sandbox_handlers_through_dispatch)
 	CHECK(call("CopyFile", &cf.base, msg, sizeof(msg)) == TT_INVALID_ARGUMENT);
 	CHECK(access("/tmp/sealpod-unit-should-not-exist", F_OK) < 0);
 
-	/* GetDiagnosticData: denied by the default policy; allowed, no such container yet. */
+	/* GetDiagnosticData: allowed by the default policy (both shims send it at every container
+	 * stop), no such container yet; under a policy that denies it, denied. */
 	gd.container_id = "c1";
 	gd.log_type = "termination_log";
-	CHECK(call("GetDiagnosticData", &gd.base, msg, sizeof(msg)) == TT_PERMISSION_DENIED);
+	CHECK(call("GetDiagnosticData", &gd.base, msg, sizeof(msg)) == TT_NOT_FOUND);
+	gd.container_id = "../c1";
+	CHECK(call("GetDiagnosticData", &gd.base, msg, sizeof(msg)) == TT_INVALID_ARGUMENT);
 	{
 		struct sp_policy *pol;
 		struct sp_err err;
 		const char *doc = "package agent_policy\ndefault GetDiagnosticDataRequest := "
-				  "true\n";
+				  "false\n";
 
 		REQUIRE(sp_policy_load(doc, strlen(doc), &pol, &err) == 0);
 		sp_agent_install_policy(pol, false, false);
-		CHECK(call("GetDiagnosticData", &gd.base, msg, sizeof(msg)) == TT_NOT_FOUND);
-		gd.container_id = "../c1";
-		CHECK(call("GetDiagnosticData", &gd.base, msg, sizeof(msg)) == TT_INVALID_ARGUMENT);
+		gd.container_id = "c1";
+		CHECK(call("GetDiagnosticData", &gd.base, msg, sizeof(msg)) ==
+		      TT_PERMISSION_DENIED);
 		sp_agent_gate_reset();
 	}
 

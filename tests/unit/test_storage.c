@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <sys/mount.h>
 
+#include "storage/storage.h"
 #include "storage/storage_int.h"
 #include "unit.h"
 
@@ -190,4 +191,55 @@ TEST(storage_sandboxfs_options)
 		CHECK(sp_sandboxfs_opts_parse(bad[i], 1, true, &o, &err) < 0);
 	CHECK(sp_sandboxfs_opts_parse(twice, 2, true, &o, &err) < 0);
 	CHECK(strstr(err.msg, "repeated") != NULL);
+}
+
+/* The sandbox /dev/shm storage both shims send with CreateSandbox: its options as they come,
+ * sizes with tmpfs's suffixes, and what is refused (another driver or source, a set-id mode,
+ * size 0 (tmpfs: unlimited), unknown options, another mount point). */
+TEST(storage_shm_options)
+{
+	char *shim[] = { "noexec", "nosuid", "nodev", "mode=1777", "size=67108864" };
+	char *suffix[] = { "size=64m", "fsgid=2000", "mode=0770" };
+	char *bad[][1] = { { "size=0" },      { "size=1t" },	 { "size=-1" }, { "size=" },
+			   { "mode=2777" },   { "mode=4777" },	 { "mode=9" },	{ "fsgid=x" },
+			   { "huge=always" }, { "nr_inodes=5" }, { "exec" } };
+	Grpc__Storage s = GRPC__STORAGE__INIT;
+	struct sp_shm_opts o;
+	struct sp_err err;
+
+	s.driver = "ephemeral";
+	s.source = "shm";
+	s.fstype = "tmpfs";
+	s.mount_point = SP_SANDBOX_SHM;
+	s.options = shim;
+	s.n_options = 5;
+	REQUIRE(sp_storage_shm_check(&s, &o, &err) == 0);
+	CHECK(o.size == 64ULL << 20 && o.mode == 01777 && o.gid == -1);
+	s.options = suffix;
+	s.n_options = 3;
+	REQUIRE(sp_storage_shm_check(&s, &o, &err) == 0);
+	CHECK(o.size == 64ULL << 20 && o.mode == 0770 && o.gid == 2000);
+	s.n_options = 0;
+	REQUIRE(sp_storage_shm_check(&s, &o, &err) == 0);
+	CHECK(o.size == 0 && o.mode == 01777);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		s.options = bad[i];
+		s.n_options = 1;
+		CHECK(sp_storage_shm_check(&s, &o, &err) < 0);
+		CHECK(err.kind == SP_E_INVALID);
+	}
+	CHECK(strstr(err.msg, "option 'exec' is not supported") != NULL);
+	s.n_options = 0;
+	s.mount_point = "/run/kata-containers/sandbox/shm/../../x";
+	CHECK(sp_storage_shm_check(&s, &o, &err) < 0);
+	s.mount_point = "/dev/shm";
+	CHECK(sp_storage_shm_check(&s, &o, &err) < 0);
+	CHECK(strstr(err.msg, "is not " SP_SANDBOX_SHM) != NULL);
+	s.mount_point = SP_SANDBOX_SHM;
+	s.fstype = "hugetlbfs";
+	CHECK(sp_storage_shm_check(&s, &o, &err) < 0);
+	s.fstype = "tmpfs";
+	s.driver = "virtio-fs";
+	CHECK(sp_storage_shm_check(&s, &o, &err) < 0 && err.kind == SP_E_UNSUPPORTED);
+	CHECK(strstr(err.msg, "storage driver 'virtio-fs' is not supported") != NULL);
 }

@@ -1,0 +1,226 @@
+"""Stock Kubernetes pods as the Kata shims drive them (issue 15): the fixtures of
+tests/data/kata-requests/ replayed call by call (tests/integration/kata_replay.py) against the test
+guest, for the Go shim and runtime-rs, each asserting what the pod must see INSIDE its
+containers, not only OK answers. The containers print what they see on stdout, which the
+replay's ReadStdout streams collect.
+
+One boot per pod: the Go shim ends its pod with DestroySandbox (the guest powers off);
+runtime-rs never sends it and kills QEMU after the last RemoveContainer, which the test does
+(Guest.poweroff). The built-in default policy judges every call (no SetPolicy) except where a
+test says otherwise. What the replay adapts to the test guest (the app image is the overlay's
+busybox bundle, no NIC) is printed with each result.
+"""
+import os
+import sys
+import time
+
+import harness
+from harness import boots
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import kata_replay as kp  # noqa: E402
+
+TEST = dict(test=True)
+
+
+def sh(script):
+    """APP_ARGS for a container that runs script, says `ready`, then sleeps until signalled."""
+    return ["/bin/sh", "-c", script + "; echo ready; exec sleep 3600"]
+
+
+def replay(g, scenario, shim, **values):
+    fx = kp.load(scenario, shim, **values)
+    c = kp.tt.Client(g.agent_connect(), timeout=120)
+    return fx, c, kp.Replay(c, fx)
+
+
+def scenario(fn):
+    """A test body whose guest goes whatever happens: a pod that failed half-way leaves a
+    sandbox the next pod's CreateSandbox would meet."""
+    def run(g, shim):
+        try:
+            return fn(g, shim)
+        except BaseException:
+            g.poweroff()
+            raise
+    run.__name__, run.__doc__ = fn.__name__, fn.__doc__
+    return run
+
+
+def finish(g, r, shim):
+    """The end of the pod: Go's DestroySandbox powered the guest off; runtime-rs's shim kills
+    QEMU, which the test does."""
+    if shim == "runtime-rs":
+        assert not r.calls("DestroySandbox"), "runtime-rs sends no DestroySandbox"
+        g.poweroff()
+    else:
+        end = time.monotonic() + 30
+        while g.alive() and time.monotonic() < end:
+            time.sleep(0.2)
+        assert not g.alive(), "DestroySandbox did not power the guest off"
+    return r.summary()
+
+
+def lines(r, cid, exec_id=""):
+    return r.output(cid, exec_id).decode(errors="replace").splitlines()
+
+
+# --- plain-pod ----------------------------------------------------------------------------------
+
+@scenario
+def plain_pod(g, shim):
+    fx, c, r = replay(g, "plain-pod", shim, APP_ARGS=sh(
+        "cat /etc/hostname; cat /proc/sys/net/ipv4/ip_unprivileged_port_start; "
+        "echo terminated-cleanly > /dev/termination-log; "
+        "touch /dev/shm/w && echo shm-writable"))
+    cid = fx.values["CID"]
+    with c:
+        r.run(stop=kp.before("SignalProcess", containerId=cid))
+        r.wait_output(cid, "ready")
+        r.run()
+    out = lines(r, cid)
+    assert out[:2] == [fx.values["HOSTNAME"], "0"] and "shm-writable" in out and \
+        out[-1] == "ready", out
+    diag = [cl for cl in r.calls("GetDiagnosticData")][0]
+    rep = r.reply(diag.step)
+    assert rep is not None and rep.ok, f"GetDiagnosticData under the default policy: {rep}"
+    data = rep.decode(r.pb.agent.GetDiagnosticDataResponse).data
+    assert data.strip() == "terminated-cleanly", data
+    return finish(g, r, shim)
+
+
+@harness.ends_guest
+@boots(**TEST)
+def test_kata_replay_plain_pod_go(g):
+    """plain-pod, Go shim: CreateSandbox with the shm storage, the pause with containerd's
+    sysctls, the app's copied files; the app sees its hostname, the pause's
+    ip_unprivileged_port_start=0 and a writable /dev/shm; GetDiagnosticData answers its
+    termination message under the built-in default policy; DestroySandbox powers off."""
+    return plain_pod(g, "go")
+
+
+@harness.ends_guest
+@boots(**TEST)
+def test_kata_replay_plain_pod_runtime_rs(g):
+    """plain-pod, runtime-rs: the same effects; the pod ends without DestroySandbox."""
+    return plain_pod(g, "runtime-rs")
+
+
+# --- shared-shm -----------------------------------------------------------------------------------
+
+@scenario
+def shared_shm(g, shim):
+    fx, c, r = replay(g, "shared-shm", shim,
+                      APP_ARGS=sh("echo from-app-one > /dev/shm/note; grep -w /dev/shm "
+                                  "/proc/mounts | cut -d' ' -f3,4"),
+                      APP2_ARGS=sh("cat /dev/shm/note"))
+    cid, cid2 = fx.values["CID"], fx.values["CID2"]
+    with c:
+        # kubelet starts the second container once the first runs: the first has written.
+        r.run(stop=kp.before("CreateContainer", containerId=cid2))
+        r.wait_output(cid, "ready")
+        r.run(stop=kp.before("SignalProcess"))
+        r.wait_output(cid2, "ready")
+        r.run()
+    one, two = lines(r, cid), lines(r, cid2)
+    assert one[0].startswith("tmpfs ") and "noexec" in one[0] and "nosuid" in one[0], one
+    assert two == ["from-app-one", "ready"], f"the second container's /dev/shm: {two}"
+    return finish(g, r, shim)
+
+
+@harness.ends_guest
+@boots(**TEST)
+def test_kata_replay_shared_shm_go(g):
+    """shared-shm, Go shim: a file the first container writes in /dev/shm is read by the
+    second: both bind the sandbox's shm tmpfs (noexec, nosuid)."""
+    return shared_shm(g, "go")
+
+
+@harness.ends_guest
+@boots(**TEST)
+def test_kata_replay_shared_shm_runtime_rs(g):
+    """shared-shm, runtime-rs: the same."""
+    return shared_shm(g, "runtime-rs")
+
+
+# --- nonroot-port80 -------------------------------------------------------------------------------
+
+@scenario
+def nonroot_port80(g, shim):
+    fx, c, r = replay(g, "nonroot-port80", shim, APP_ARGS=sh(
+        "id -u; grep CapEff /proc/self/status; "
+        "(nc -l -p 80 -e /bin/echo served-on-80 &) ; sleep 1; "
+        "nc 127.0.0.1 80 </dev/null"))
+    cid = fx.values["CID"]
+    with c:
+        r.run(stop=kp.before("SignalProcess", containerId=cid))
+        r.wait_output(cid, "ready")
+        r.run()
+    out = lines(r, cid)
+    assert out[0] == str(fx.values["NONROOT_UID"]), out
+    assert out[1].split() == ["CapEff:", "0000000000000000"], out
+    assert "served-on-80" in out, f"uid 101 without capabilities could not serve :80: {out}"
+    return finish(g, r, shim)
+
+
+@harness.ends_guest
+@boots(**TEST)
+def test_kata_replay_nonroot_port80_go(g):
+    """nonroot-port80, Go shim: uid 101 with every capability dropped binds :80, which only
+    the pause spec's net.ipv4.ip_unprivileged_port_start=0 allows, and serves a connection."""
+    return nonroot_port80(g, "go")
+
+
+@harness.ends_guest
+@boots(**TEST)
+def test_kata_replay_nonroot_port80_runtime_rs(g):
+    """nonroot-port80, runtime-rs: the same."""
+    return nonroot_port80(g, "runtime-rs")
+
+
+# --- exec-probe -----------------------------------------------------------------------------------
+
+@scenario
+def exec_probe(g, shim):
+    with open(os.path.join(kp.TOP, "tests", "data", "policy", "allow-all.rego")) as f:
+        allow_all = f.read()
+    fx, c, r = replay(g, "exec-probe", shim, PROBE_ARGS=[
+        "/bin/sh", "-c", "grep CapEff /proc/self/status; cat /etc/hostname; exit 3"])
+    cid = fx.values["CID"]
+    with c:
+        # The built-in default denies ExecProcess: a pod with exec probes carries a policy
+        # that allows them (initdata); here SetPolicy, before the first call.
+        rep = c.agent("SetPolicy", r.pb.agent.SetPolicyRequest(policy=allow_all))
+        assert rep.ok, rep
+        r.adapted.insert(0, (0, "SetPolicy", "added: Kata's allow-all, so ExecProcess passes"))
+        r.run(stop=kp.before("SignalProcess", containerId=cid))
+        r.wait_output(cid, "up")
+        r.run()
+    spec = r.calls("CreateContainer")[-1].request["OCI"]["Process"]
+    assert not spec.get("Capabilities", {}).get("Effective"), spec
+    for call in r.calls("ExecProcess"):
+        ex = call.request["execId"]
+        assert "Capabilities" not in call.request["process"], call.request
+        out = lines(r, cid, ex)
+        assert out[0].split() == ["CapEff:", "0000000000000000"], \
+            f"an exec in a container without capabilities gained some: {out}"
+        assert out[1] == fx.values["HOSTNAME"], out
+        assert r.status(cid, ex) == 3, f"probe exit status {r.status(cid, ex)}"
+    return finish(g, r, shim)
+
+
+@harness.ends_guest
+@boots(**TEST)
+def test_kata_replay_exec_probe_go(g):
+    """exec-probe, Go shim: two probe execs (no capabilities in the request) in a container
+    without capabilities run with CapEff 0, the container's own set, and their exit status
+    reaches WaitProcess."""
+    return exec_probe(g, "go")
+
+
+@harness.ends_guest
+@boots(**TEST)
+def test_kata_replay_exec_probe_runtime_rs(g):
+    """exec-probe, runtime-rs: the same with containerd's exec ids and process spec."""
+    return exec_probe(g, "runtime-rs")
