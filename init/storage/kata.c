@@ -348,6 +348,19 @@ static struct sp_blk *blk_job(const Grpc__Storage *s, const char *cid, struct sp
 	(void)snprintf(j->req.target, sizeof(j->req.target), "%s", mp);
 	j->req.flags = SP_FMT_KATA_EMPTYDIR;
 	j->req.mflags = o.mflags;
+	if (s->fs_group) {
+		if (s->fs_group->group_id > 0x7fffffffu) {
+			free(j);
+			return sp_fail(err, SP_E_INVALID, 0,
+				       "storage.fs_group: group %u is not a group id",
+				       s->fs_group->group_id),
+			       NULL;
+		}
+		j->req.has_fs_gid = true;
+		j->req.fs_gid = s->fs_group->group_id;
+		j->req.fs_gid_on_mismatch = s->fs_group->group_change_policy ==
+					    TYPES__FSGROUP_CHANGE_POLICY__OnRootMismatch;
+	}
 	return j;
 }
 
