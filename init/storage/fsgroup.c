@@ -66,8 +66,8 @@ static int walk(int dirfd, gid_t gid, bool ro, unsigned depth, struct sp_err *er
 		if (S_ISLNK(st.st_mode))
 			continue;
 		if (S_ISDIR(st.st_mode)) {
-			cleanup_close int sub = openat(dirfd, e->d_name,
-						       O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			cleanup_close int sub = openat(
+				dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
 			if (sub < 0) {
 				ret = sp_error(err, errno, "storage.fsgroup: open %s", e->d_name);

@@ -83,12 +83,12 @@ enum sp_fmt_flags {
 };
 
 struct sp_fmt_req {
-	char disk[32];	      /* kernel name, e.g. "vdb" */
-	char dm_name[64];     /* device-mapper name */
-	char target[256];     /* where to mount; "" to leave unmounted */
-	unsigned flags;	      /* enum sp_fmt_flags */
-	unsigned long mflags; /* extra MS_* flags */
-	bool has_fs_gid;      /* Storage.fs_group given: apply it once mounted (fsgroup.c) */
+	char disk[32];		 /* kernel name, e.g. "vdb" */
+	char dm_name[64];	 /* device-mapper name */
+	char target[256];	 /* where to mount; "" to leave unmounted */
+	unsigned flags;		 /* enum sp_fmt_flags */
+	unsigned long mflags;	 /* extra MS_* flags */
+	bool has_fs_gid;	 /* Storage.fs_group given: apply it once mounted (fsgroup.c) */
 	bool fs_gid_on_mismatch; /* its policy is OnRootMismatch */
 	uint32_t fs_gid;
 };

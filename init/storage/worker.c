@@ -46,9 +46,9 @@ struct sp_fmt_job {
 	struct sp_fmt_times t;
 };
 
-#define CAPBIT(c)    (1ull << (c))
-#define STORAGE_CAPS                                                                   \
-	(CAPBIT(CAP_SYS_ADMIN) | CAPBIT(CAP_IPC_LOCK) | CAPBIT(CAP_MKNOD) | CAPBIT(CAP_CHOWN) | \
+#define CAPBIT(c) (1ull << (c))
+#define STORAGE_CAPS                                                                               \
+	(CAPBIT(CAP_SYS_ADMIN) | CAPBIT(CAP_IPC_LOCK) | CAPBIT(CAP_MKNOD) | CAPBIT(CAP_CHOWN) |    \
 	 CAPBIT(CAP_FOWNER) | CAPBIT(CAP_FSETID))
 const uint64_t sp_storage_worker_caps = STORAGE_CAPS;
 
