@@ -351,3 +351,58 @@ def test_kata_replay_configmap_secret_runtime_rs(g):
     """configmap-secret, runtime-rs: breadth first (links before their targets) and copied a
     second time concurrently: the same files."""
     return configmap_secret(g, "runtime-rs")
+
+
+# --- RemoveContainer answers once its storages are released -------------------------------------
+
+@scenario
+def remove_releases(g, shim):
+    fx, c, r = replay(g, "emptydir-fsgroup", shim, EMPTYDIR_PCI="11",
+                      APP_ARGS=sh("echo old > /cache/old"))
+    cid, sb = fx.values["CID"], fx.values["SANDBOX_ID"]
+    with open(EMPTYDIR_DISK, "r+b") as f:
+        f.truncate(0)
+        f.truncate(160 << 20)
+    with c:
+        r.run(stop=kp.before("SignalProcess", containerId=cid))
+        r.wait_output(cid, "ready")
+        # Up to the app's RemoveContainer answer: the next call is the pause's signal.
+        r.run(stop=kp.before("SignalProcess", containerId=sb))
+        # What Kata does next: unplug the disk. Nothing of the guest may hold it any more.
+        left = g.sh_ok("ls /dev/mapper; grep -c ' /run/kata-containers/sandbox/storage/' "
+                       "/proc/mounts || true").split()
+        assert not [n for n in left if n.startswith("sealpod-c")] and left[-1] == "0", \
+            f"RemoveContainer answered with the emptyDir still mapped or mounted: {left}"
+        # The same disk again at once, for a new container: formatted afresh.
+        call = r.calls("CreateContainer")[-1]
+        msg = r._adapt(call, call.message(r.pb))
+        new = "b" * 64
+        msg.container_id = new
+        if msg.exec_id:
+            msg.exec_id = new
+        del msg.OCI.Process.Args[:]
+        msg.OCI.Process.Args.extend(["/bin/sh", "-c", "ls -A /cache"])
+        rep = c.agent("CreateContainer", msg)
+        assert rep.ok, f"the same disk right after RemoveContainer: {rep}"
+        assert c.agent("StartContainer", r.pb.agent.StartContainerRequest(
+            container_id=new)).ok
+        out = b""
+        while True:
+            d = c.agent("ReadStdout", r.pb.agent.ReadStreamRequest(
+                container_id=new, exec_id=msg.exec_id, len=4096),
+                r.pb.agent.ReadStreamResponse).data
+            if not d:
+                break
+            out += d
+        assert out.split() == [b"lost+found"], f"a fresh emptyDir holds {out!r}"
+        r.run()
+    return finish(g, r, shim)
+
+
+@harness.ends_guest
+@boots(**BLK)
+def test_kata_replay_remove_releases_runtime_rs(g):
+    """emptydir-fsgroup, runtime-rs: when RemoveContainer answers, the block emptyDir is
+    unmounted and its dm-crypt mapping gone (Kata unplugs the disk right then), and the same
+    disk is formatted afresh for a new container at once."""
+    return remove_releases(g, "runtime-rs")
