@@ -400,8 +400,7 @@ void sp_storage_blk_cancel(struct sp_blk *b)
 static unsigned releasing;
 static struct sp_storage_waiter *release_waiters;
 
-static void on_released(void *arg, int ret, const struct sp_err *err,
-			const struct sp_fmt_times *t)
+static void on_released(void *arg, int ret, const struct sp_err *err, const struct sp_fmt_times *t)
 {
 	struct sp_storage_waiter *w;
 
