@@ -168,7 +168,8 @@ const struct sp_field sp_fields[] = {
 	  "refused when any hook is named: none runs" },
 	{ SPEC ".Annotations", H, "runtime/prepare.c sp_create_facts_parse",
 	  "read only for the image name when there is no guest pull, which never passes "
-	  "allowed_images (the host's word); nothing else acts on them" },
+	  "allowed_images (the host's word); nothing else acts on them: each key the shims add "
+	  "is classified in POLICY.md (The annotations the shims add)" },
 	{ LNX ".UIDMappings", R, "runtime/spec.c filter_namespaces", "refused: no user namespace" },
 	{ LNX ".GIDMappings", R, "runtime/spec.c filter_namespaces", "refused: no user namespace" },
 	{ LNX ".Sysctl", R, "runtime/spec.c filter_sysctls; runtime/child.c apply_sysctls",
