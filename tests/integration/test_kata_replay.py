@@ -375,7 +375,7 @@ def remove_releases(g, shim):
             f"RemoveContainer answered with the emptyDir still mapped or mounted: {left}"
         # The same disk again at once, for a new container: formatted afresh.
         call = r.calls("CreateContainer")[-1]
-        msg = r._adapt(call, call.message(r.pb))
+        msg = r.adapt(call, call.message(r.pb))
         new = "b" * 64
         msg.container_id = new
         if msg.exec_id:
