@@ -42,16 +42,22 @@ static int set_one(int fd, const struct stat *st, gid_t gid, bool ro, const char
 
 static int walk(int dirfd, gid_t gid, bool ro, unsigned depth, struct sp_err *err)
 {
-	cleanup_close int scan = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	DIR *d;
 	struct dirent *e;
-	int ret = 0;
+	int ret = 0, scan;
+	DIR *d;
 
 	if (depth > FSGROUP_MAX_DEPTH)
 		return sp_error(err, ELOOP, "storage.fsgroup: deeper than %d", FSGROUP_MAX_DEPTH);
-	if (scan < 0 || !(d = fdopendir(scan)))
+	/* A descriptor of its own for the scan: the DIR owns it from here. */
+	scan = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (scan < 0)
 		return sp_error(err, errno, "storage.fsgroup: read a directory");
-	scan = -1; /* the DIR owns it */
+	d = fdopendir(scan);
+	if (!d) {
+		ret = sp_error(err, errno, "storage.fsgroup: read a directory");
+		close(scan);
+		return ret;
+	}
 	while (ret == 0 && (errno = 0, e = readdir(d))) {
 		cleanup_close int fd = -1;
 		struct stat st;
