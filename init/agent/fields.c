@@ -64,9 +64,10 @@ const struct sp_field sp_fields[] = {
 	  "storage/kata.c blk_job",
 	  "image_guest_pull: exactly one of this container's rootfs shapes; the others beneath "
 	  "their Kata directory; all made and mounted through openat2 fds" },
-	{ ST ".fs_group", H, "storage/kata.c blk_job",
-	  "not applied yet (issue 15): the storage stays root's; it would only choose which group "
-	  "may write it" },
+	{ ST ".fs_group", H, "storage/kata.c blk_job; storage/fsgroup.c sp_fs_group_apply",
+	  "blk: applied as Kata's set_ownership once mounted (the group, g+rw or g+r when ro, "
+	  "directories g+x and set-group-id, recursively, symlinks skipped, OnRootMismatch "
+	  "honoured): it only chooses which group of the pod may write the pod's own disk" },
 	{ ST ".shared", H, "storage/kata.c blk_job",
 	  "not read: every storage belongs to the request that made it" },
 	{ SPEC ".Version", H, "runtime/spec.c sp_rt_filter_spec",
@@ -167,7 +168,8 @@ const struct sp_field sp_fields[] = {
 	  "refused when any hook is named: none runs" },
 	{ SPEC ".Annotations", H, "runtime/prepare.c sp_create_facts_parse",
 	  "read only for the image name when there is no guest pull, which never passes "
-	  "allowed_images (the host's word); nothing else acts on them" },
+	  "allowed_images (the host's word); nothing else acts on them: each key the shims add "
+	  "is classified in POLICY.md (The annotations the shims add)" },
 	{ LNX ".UIDMappings", R, "runtime/spec.c filter_namespaces", "refused: no user namespace" },
 	{ LNX ".GIDMappings", R, "runtime/spec.c filter_namespaces", "refused: no user namespace" },
 	{ LNX ".Sysctl", R, "runtime/spec.c filter_sysctls; runtime/child.c apply_sysctls",

@@ -101,14 +101,20 @@ static int start_container(struct tt_call *call, const Grpc__StartContainerReque
 static int remove_container(struct tt_call *call, const Grpc__RemoveContainerRequest *req,
 			    const struct sp_verdict *verdict)
 {
+	struct pending_call *pc;
 	struct sp_err err = { 0 };
 
 	(void)verdict;
 	if (sp_rt_remove(req->container_id, &err) < 0)
 		return tt_call_fail(call, &err);
-	/* The container is gone: so is everything its preparation made (storages, secrets). */
+	/* The container is gone: so is everything its preparation made (storages, secrets). The
+	 * answer waits for the storages' teardown: Kata unplugs the disks as soon as it has it. */
 	sp_prep_remove(req->container_id);
-	return tt_call_reply(call, NULL);
+	pc = calloc(1, sizeof(*pc));
+	if (!pc)
+		return tt_call_failf(call, SP_E_EXHAUSTED, "out of memory");
+	pc->call = call;
+	return park_for(call, pc, sp_storage_released_wait(pending_done, pc, &err), &err);
 }
 
 static int exec_process(struct tt_call *call, const Grpc__ExecProcessRequest *req,

@@ -389,6 +389,19 @@ static int open_target(const char *target, struct sp_err *err)
 	return fd;
 }
 
+/* Storage.fs_group on the fresh mount at r->target. */
+static int apply_fs_group(const struct sp_fmt_req *r, struct sp_err *err)
+{
+	cleanup_close int root = sp_openat2(AT_FDCWD, r->target, O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+					    0, RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
+	bool changed;
+
+	if (root < 0)
+		return sp_error(err, errno, "storage.fsgroup: open %s", r->target);
+	return sp_fs_group_apply(root, (gid_t)r->fs_gid, r->mflags & MS_RDONLY,
+				 r->fs_gid_on_mismatch, &changed, err);
+}
+
 int sp_storage_format(const struct sp_fmt_req *r, struct sp_fmt_times *t, struct sp_err *err)
 {
 	char hdr[192], mapped[128], dev[64];
@@ -441,10 +454,14 @@ int sp_storage_format(const struct sp_fmt_req *r, struct sp_fmt_times *t, struct
 			goto undo;
 		}
 		close(fd);
+		if (r->has_fs_gid && apply_fs_group(r, err) < 0)
+			goto undo_mount;
 	}
 	t->mount_ms = ms_since(&ts);
 	t->total_ms = ms_since(&t0);
 	return 0;
+undo_mount:
+	(void)umount2(r->target, UMOUNT_NOFOLLOW | MNT_DETACH);
 undo : {
 	struct sp_err e2;
 

@@ -348,6 +348,19 @@ static struct sp_blk *blk_job(const Grpc__Storage *s, const char *cid, struct sp
 	(void)snprintf(j->req.target, sizeof(j->req.target), "%s", mp);
 	j->req.flags = SP_FMT_KATA_EMPTYDIR;
 	j->req.mflags = o.mflags;
+	if (s->fs_group) {
+		if (s->fs_group->group_id > 0x7fffffffu) {
+			free(j);
+			return sp_fail(err, SP_E_INVALID, 0,
+				       "storage.fs_group: group %u is not a group id",
+				       s->fs_group->group_id),
+			       NULL;
+		}
+		j->req.has_fs_gid = true;
+		j->req.fs_gid = s->fs_group->group_id;
+		j->req.fs_gid_on_mismatch = s->fs_group->group_change_policy ==
+					    TYPES__FSGROUP_CHANGE_POLICY__OnRootMismatch;
+	}
 	return j;
 }
 
@@ -381,6 +394,49 @@ void sp_storage_blk_cancel(struct sp_blk *b)
 	free_job(j);
 }
 
+/* Teardowns in flight, and who waits for them all to end (RemoveContainer: Kata hot-unplugs a
+ * container's disks right after its answer, and a later format of the same disk must not find
+ * the old mapping still open). */
+static unsigned releasing;
+static struct sp_storage_waiter *release_waiters;
+
+static void on_released(void *arg, int ret, const struct sp_err *err, const struct sp_fmt_times *t)
+{
+	struct sp_storage_waiter *w;
+
+	(void)arg;
+	(void)t;
+	if (ret < 0)
+		sp_log(SP_LOG_ERROR, "storage", "%s", err ? err->msg : "release failed");
+	if (releasing && --releasing)
+		return;
+	w = release_waiters;
+	release_waiters = NULL;
+	while (w) {
+		struct sp_storage_waiter *next = w->next;
+
+		w->done(w->arg, 0, NULL);
+		free(w);
+		w = next;
+	}
+}
+
+int sp_storage_released_wait(sp_done_fn done, void *arg, struct sp_err *err)
+{
+	struct sp_storage_waiter *w;
+
+	if (!releasing)
+		return 0;
+	w = calloc(1, sizeof(*w));
+	if (!w)
+		return sp_fail(err, SP_E_EXHAUSTED, ENOMEM, "storage: waiter");
+	w->done = done;
+	w->arg = arg;
+	w->next = release_waiters;
+	release_waiters = w;
+	return SP_PENDING;
+}
+
 void sp_storage_blk_release(struct sp_blk *b)
 {
 	struct sp_blk *j = b;
@@ -391,8 +447,10 @@ void sp_storage_blk_release(struct sp_blk *b)
 	if (j->state == JOB_READY) {
 		sp_info("storage", "container %s: releasing %s (/dev/%s)", j->cid, j->req.target,
 			j->req.disk);
-		if (!sp_fmt_start(sp_storage_loop(), &j->req, true, NULL, NULL, &err))
+		if (!sp_fmt_start(sp_storage_loop(), &j->req, true, on_released, NULL, &err))
 			sp_log(SP_LOG_ERROR, "storage", "%s", err.msg);
+		else
+			releasing++;
 	} else if (j->state == JOB_FORMATTING) {
 		sp_fmt_abandon(j->worker);
 	}

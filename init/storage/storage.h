@@ -60,6 +60,11 @@ int sp_storage_blk_start(const Grpc__Storage *s, const char *cid, sp_done_fn don
 			 struct sp_blk **b, struct sp_err *err);
 void sp_storage_blk_cancel(struct sp_blk *b);
 void sp_storage_blk_release(struct sp_blk *b);
+/* Waits until every block storage released so far is torn down (unmounted, its device-mapper
+ * device gone or, when still busy, deferred): 0 at once when none is in flight, else
+ * SP_PENDING and done(arg, 0, NULL) runs once from the loop. Never cancelled: done must cope
+ * with a requester that went away. */
+int sp_storage_released_wait(sp_done_fn done, void *arg, struct sp_err *err);
 
 /* Kata's emptyDirs without a disk, synchronous and sandbox-scoped (nothing to release): driver
  * "ephemeral" (local false: a tmpfs beneath /run/kata-containers/sandbox/ephemeral/) and "local"

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "lib/err.h"
 #include "lib/loop.h"
@@ -82,12 +83,22 @@ enum sp_fmt_flags {
 };
 
 struct sp_fmt_req {
-	char disk[32];	      /* kernel name, e.g. "vdb" */
-	char dm_name[64];     /* device-mapper name */
-	char target[256];     /* where to mount; "" to leave unmounted */
-	unsigned flags;	      /* enum sp_fmt_flags */
-	unsigned long mflags; /* extra MS_* flags */
+	char disk[32];		 /* kernel name, e.g. "vdb" */
+	char dm_name[64];	 /* device-mapper name */
+	char target[256];	 /* where to mount; "" to leave unmounted */
+	unsigned flags;		 /* enum sp_fmt_flags */
+	unsigned long mflags;	 /* extra MS_* flags */
+	bool has_fs_gid;	 /* Storage.fs_group given: apply it once mounted (fsgroup.c) */
+	bool fs_gid_on_mismatch; /* its policy is OnRootMismatch */
+	uint32_t fs_gid;
 };
+
+/* Kata's set_ownership of fs_group on the mounted tree at rootfd: group gid and g+r (g+rw unless
+ * ro) on everything beneath, g+x and set-group-id on directories, symlinks skipped. With
+ * on_root_mismatch nothing is done when the root already has the group and bits (*changed says
+ * whether anything was). fsgroup.c. */
+int sp_fs_group_apply(int rootfd, gid_t gid, bool ro, bool on_root_mismatch, bool *changed,
+		      struct sp_err *err);
 
 /* Milliseconds spent in each stage, for the console line and the benchmark. */
 struct sp_fmt_times {

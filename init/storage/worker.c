@@ -7,7 +7,9 @@
  * including the bounding set, so mke2fs, which it executes, gets no more; and no_new_privs.
  * SYS_ADMIN: the device-mapper ioctls, mount and umount. MKNOD: libdevmapper makes the
  * /dev/mapper node (without it, measured with tests/integration/test_storage.py, activation
- * fails with "Block device required"). CHOWN is not needed (measured: the node stays 0:0).
+ * fails with "Block device required"). CHOWN, FOWNER and FSETID: a block emptyDir's fs_group (the
+ * group and set-group-id given to the tree it mounted, fsgroup.c; without FSETID the kernel
+ * clears set-group-id for a group the worker is not in); the device node itself stays 0:0.
  * IPC_LOCK: the tests pass without it, but mlockall(MCL_FUTURE) of the worker (format.c) would
  * then be bounded by RLIMIT_MEMLOCK and a larger format could fail. No seccomp filter:
  * libcryptsetup, libdevmapper and mke2fs between them use too wide a set of calls for a list to
@@ -44,8 +46,10 @@ struct sp_fmt_job {
 	struct sp_fmt_times t;
 };
 
-#define CAPBIT(c)    (1ull << (c))
-#define STORAGE_CAPS (CAPBIT(CAP_SYS_ADMIN) | CAPBIT(CAP_IPC_LOCK) | CAPBIT(CAP_MKNOD))
+#define CAPBIT(c) (1ull << (c))
+#define STORAGE_CAPS                                                                               \
+	(CAPBIT(CAP_SYS_ADMIN) | CAPBIT(CAP_IPC_LOCK) | CAPBIT(CAP_MKNOD) | CAPBIT(CAP_CHOWN) |    \
+	 CAPBIT(CAP_FOWNER) | CAPBIT(CAP_FSETID))
 const uint64_t sp_storage_worker_caps = STORAGE_CAPS;
 
 const struct sp_confine sp_storage_confine = {

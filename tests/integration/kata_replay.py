@@ -11,6 +11,9 @@ against a booted test guest, call by call, in the order and the modes the shim u
     r.status(cid, exec_id="")  # the exit status its after_eof WaitProcess answered
     r.reply(step)              # the Reply of a step (client.Reply), None when not sent
     r.adapted                  # [(step, method, what was changed or skipped and why)]
+    r.wait_output(cid, "ready")  # pump a running process's stdout until it shows a marker
+    r.calls("ExecProcess")     # the fixture's calls of a method; r.adapt(call, msg) for a
+                               # request of the test's own making from one of them
 
 What the test guest cannot give is adapted, never silently: each change is listed in
 `r.adapted`, and a test prints it.
@@ -153,7 +156,7 @@ class Replay:
             self.deferred.append(call)
             return
         self._flush_deferred(self._due(call))
-        msg = self._adapt(call, call.message(self.pb))
+        msg = self.adapt(call, call.message(self.pb))
         if call.mode == "park":
             self.parked[call.step] = self.c.send(call.service, call.method, msg, timeout_nano=0)
         elif call.mode == "stream":
@@ -174,7 +177,10 @@ class Replay:
         raise ReplayError(f"{self.fx.scenario}.{self.fx.shim} step {call.step} "
                           f"{call.method}: {rep}")
 
-    def _adapt(self, call, msg):
+    def adapt(self, call, msg):
+        """msg (call's request) as the test guest can take it: the app image replaced by the
+        overlay's busybox bundle (recorded in self.adapted). A test building a request of its
+        own from a fixture's call uses it too."""
         if call.method != "CreateContainer":
             return msg
         keep = []

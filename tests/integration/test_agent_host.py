@@ -51,7 +51,9 @@ AGENT_METHODS = {
     # Off PID 1 no container runs, so no OOM event will come: FAILED_PRECONDITION (9).
     "CopyFile": tt.PERMISSION_DENIED, "GetOOMEvent": 9,
     "UpdateEphemeralMounts": tt.UNIMPLEMENTED,
-    "GetDiagnosticData": tt.PERMISSION_DENIED, "CreateSandbox": tt.INVALID_ARGUMENT,
+    # Allowed by the built-in default (both shims ask at every container stop): the empty
+    # container id is refused by the handler.
+    "GetDiagnosticData": tt.INVALID_ARGUMENT, "CreateSandbox": tt.INVALID_ARGUMENT,
     "RemoveStaleVirtiofsShareMounts": tt.OK, "GetGuestDetails": tt.OK,
     "UpdateContainer": tt.NOT_FOUND,
     # Refused by name, with the reason (init/net/list.c): the guest has no iptables tools.
@@ -478,9 +480,13 @@ def test_policy_denials_logged_and_set_policy_closes():
     refused once a container was created, and the policy in force stays."""
     pb = _pb()
     with HostAgent() as a, a.client() as c:
+        rep = c.agent("ExecProcess", pb.agent.ExecProcessRequest(container_id="c1",
+                                                                   exec_id="e1"))
+        assert rep.code == tt.PERMISSION_DENIED, rep
+        # The built-in default allows GetDiagnosticData: the handler answers.
         rep = c.agent("GetDiagnosticData", pb.agent.GetDiagnosticDataRequest(
             container_id="c1", log_type="termination_log"))
-        assert rep.code == tt.PERMISSION_DENIED, rep
+        assert rep.code == tt.NOT_FOUND, rep
         rep = c.agent("SetPolicy", pb.agent.SetPolicyRequest(policy="package other\n"))
         assert rep.code == tt.INVALID_ARGUMENT and rep.message.startswith("SetPolicy: "), rep
         # passes the policy, then the runtime refuses the empty container id
@@ -494,8 +500,8 @@ def test_policy_denials_logged_and_set_policy_closes():
         assert rep.code == tt.PERMISSION_DENIED and "built-in default" in rep.message, rep
         time.sleep(0.2)
         log = a.output()
-    assert ("policy.deny: GetDiagnosticDataRequest is blocked by policy: the built-in default "
-            "policy denies GetDiagnosticDataRequest") in log, log
+    assert ("policy.deny: ExecProcessRequest is blocked by policy: the built-in default "
+            "policy denies ExecProcessRequest") in log, log
     assert "policy.deny: SetPolicyRequest is blocked by policy" in log, log
 
 

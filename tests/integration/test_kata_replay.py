@@ -10,8 +10,11 @@ runtime-rs never sends it and kills QEMU after the last RemoveContainer, which t
 test says otherwise. What the replay adapts to the test guest (the app image is the overlay's
 busybox bundle, no NIC) is printed with each result.
 """
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 import time
 
 import harness
@@ -22,6 +25,13 @@ sys.path.insert(0, HERE)
 import kata_replay as kp  # noqa: E402
 
 TEST = dict(test=True)
+# The emptyDir's disk as Kata hot-plugs it (sparse), on the root bus at slot 0x11: PCI path "11".
+DISK_DIR = tempfile.mkdtemp(prefix="sealpod-replay-")
+atexit.register(shutil.rmtree, DISK_DIR, True)
+EMPTYDIR_DISK = os.path.join(DISK_DIR, "emptydir.img")
+with open(EMPTYDIR_DISK, "wb") as _f:
+    _f.truncate(160 << 20)
+BLK = dict(test=True, mem=1024, extra=("--blk", EMPTYDIR_DISK))
 
 
 def sh(script):
@@ -124,7 +134,9 @@ def shared_shm(g, shim):
         r.wait_output(cid2, "ready")
         r.run()
     one, two = lines(r, cid), lines(r, cid2)
-    assert one[0].startswith("tmpfs ") and "noexec" in one[0] and "nosuid" in one[0], one
+    # size= honoured (containerd's 64 MiB; Kata would give half of the guest's memory).
+    assert one[0].startswith("tmpfs ") and "noexec" in one[0] and "nosuid" in one[0] and \
+        f"size={int(fx.values['SHM_SIZE']) >> 10}k" in one[0], one
     assert two == ["from-app-one", "ready"], f"the second container's /dev/shm: {two}"
     return finish(g, r, shim)
 
@@ -133,7 +145,7 @@ def shared_shm(g, shim):
 @boots(**TEST)
 def test_kata_replay_shared_shm_go(g):
     """shared-shm, Go shim: a file the first container writes in /dev/shm is read by the
-    second: both bind the sandbox's shm tmpfs (noexec, nosuid)."""
+    second: both bind the sandbox's shm tmpfs (noexec, nosuid, the size= the shim sent)."""
     return shared_shm(g, "go")
 
 
@@ -224,3 +236,175 @@ def test_kata_replay_exec_probe_go(g):
 def test_kata_replay_exec_probe_runtime_rs(g):
     """exec-probe, runtime-rs: the same with containerd's exec ids and process spec."""
     return exec_probe(g, "runtime-rs")
+
+
+# --- emptydir-fsgroup, emptydir-local -------------------------------------------------------------
+
+EMPTYDIR_SCRIPT = ("id -u; id -G; "
+                   "echo by-1000 > /cache/f && stat -c 'cache %g %a' /cache && "
+                   "stat -c 'cache-file %u %g' /cache/f; "
+                   "echo by-1000 > /scratch/f && stat -c 'scratch %g %a' /scratch && "
+                   "stat -c 'scratch-file %u %g' /scratch/f")
+
+
+def emptydir_lines(r, cid, fx, cache_mode):
+    out = lines(r, cid)
+    gid = str(fx.values["FS_GROUP"])
+    uid = str(fx.values["RUN_AS_USER"])
+    assert out[0] == uid and gid in out[1].split(), out
+    want = [f"cache {gid} {cache_mode}", f"cache-file {uid} {gid}",
+            f"scratch {gid} 3777", f"scratch-file {uid} {gid}"]
+    assert out[2:6] == want, f"uid {uid} in its emptyDirs: {out} (want {want})"
+
+
+@scenario
+def emptydir_fsgroup(g, shim):
+    # Wipe the disk: a Kata block emptyDir is a fresh sparse file per pod.
+    with open(EMPTYDIR_DISK, "r+b") as f:
+        f.truncate(0)
+        f.truncate(160 << 20)
+    fx, c, r = replay(g, "emptydir-fsgroup", shim, EMPTYDIR_PCI="11",
+                      APP_ARGS=sh(EMPTYDIR_SCRIPT))
+    cid = fx.values["CID"]
+    with c:
+        r.run(stop=kp.before("SignalProcess", containerId=cid))
+        r.wait_output(cid, "ready")
+        r.run()
+    emptydir_lines(r, cid, fx, "2775")
+    return finish(g, r, shim)
+
+
+@scenario
+def emptydir_local(g, shim):
+    fx, c, r = replay(g, "emptydir-local", shim, APP_ARGS=sh(EMPTYDIR_SCRIPT))
+    cid = fx.values["CID"]
+    with c:
+        r.run(stop=kp.before("SignalProcess", containerId=cid))
+        r.wait_output(cid, "ready")
+        r.run()
+    emptydir_lines(r, cid, fx, "2777")
+    return finish(g, r, shim)
+
+
+@harness.ends_guest
+@boots(**BLK)
+def test_kata_replay_emptydir_fsgroup_go(g):
+    """emptydir-fsgroup, Go shim: runAsUser 1000 with fsGroup 2000 writes its encrypted block
+    emptyDir (Storage.fs_group: the root gets the group, g+rwx and set-group-id, so the file it
+    makes has the group) and its memory emptyDir (fsgid=2000)."""
+    return emptydir_fsgroup(g, "go")
+
+
+@harness.ends_guest
+@boots(**BLK)
+def test_kata_replay_emptydir_fsgroup_runtime_rs(g):
+    """emptydir-fsgroup, runtime-rs (storages in its order): the same."""
+    return emptydir_fsgroup(g, "runtime-rs")
+
+
+@harness.ends_guest
+@boots(**TEST)
+def test_kata_replay_emptydir_local_go(g):
+    """emptydir-local, Go shim: the disk emptyDir as a `local` storage (mode=0777, fsgid=2000,
+    bound with mount type `local`) is writable by uid 1000 and hands its group on."""
+    return emptydir_local(g, "go")
+
+
+@harness.ends_guest
+@boots(**TEST)
+def test_kata_replay_emptydir_local_runtime_rs(g):
+    """emptydir-local, runtime-rs (its passthrough/ mount point): the same."""
+    return emptydir_local(g, "runtime-rs")
+
+
+# --- configmap-secret ----------------------------------------------------------------------------
+
+@scenario
+def configmap_secret(g, shim):
+    fx, c, r = replay(g, "configmap-secret", shim, APP_ARGS=sh(
+        "cat /etc/app/app.properties; cat /etc/secret/username; echo; "
+        "cat /etc/secret/password; echo; readlink /etc/app/..data; "
+        "touch /etc/app/x 2>/dev/null && echo configmap-writable || echo configmap-read-only"))
+    cid = fx.values["CID"]
+    with c:
+        r.run(stop=kp.before("SignalProcess", containerId=cid))
+        r.wait_output(cid, "ready")
+        r.run()
+    out = lines(r, cid)
+    v = fx.values
+    assert out[0] == v["CONFIG_TEXT"].strip() and out[1] == v["SECRET_USERNAME"] and \
+        out[2] == v["SECRET_PASSWORD"], out
+    assert out[3] == v["CONFIGMAP_TS"] and out[4] == "configmap-read-only", out
+    return finish(g, r, shim)
+
+
+@harness.ends_guest
+@boots(**TEST)
+def test_kata_replay_configmap_secret_go(g):
+    """configmap-secret, Go shim: the ConfigMap and Secret copied with CopyFile in kubelet's
+    ..data layout (depth first, Go's dir_mode) read through their keys' links, bound
+    read-only."""
+    return configmap_secret(g, "go")
+
+
+@harness.ends_guest
+@boots(**TEST)
+def test_kata_replay_configmap_secret_runtime_rs(g):
+    """configmap-secret, runtime-rs: breadth first (links before their targets) and copied a
+    second time concurrently: the same files."""
+    return configmap_secret(g, "runtime-rs")
+
+
+# --- RemoveContainer answers once its storages are released -------------------------------------
+
+@scenario
+def remove_releases(g, shim):
+    fx, c, r = replay(g, "emptydir-fsgroup", shim, EMPTYDIR_PCI="11",
+                      APP_ARGS=sh("echo old > /cache/old"))
+    cid, sb = fx.values["CID"], fx.values["SANDBOX_ID"]
+    with open(EMPTYDIR_DISK, "r+b") as f:
+        f.truncate(0)
+        f.truncate(160 << 20)
+    with c:
+        r.run(stop=kp.before("SignalProcess", containerId=cid))
+        r.wait_output(cid, "ready")
+        # Up to the app's RemoveContainer answer: the next call is the pause's signal.
+        r.run(stop=kp.before("SignalProcess", containerId=sb))
+        # What Kata does next: unplug the disk. Nothing of the guest may hold it any more.
+        left = g.sh_ok("ls /dev/mapper; grep -c ' /run/kata-containers/sandbox/storage/' "
+                       "/proc/mounts || true").split()
+        assert not [n for n in left if n.startswith("sealpod-c")] and left[-1] == "0", \
+            f"RemoveContainer answered with the emptyDir still mapped or mounted: {left}"
+        # The same disk again at once, for a new container: formatted afresh.
+        call = r.calls("CreateContainer")[-1]
+        msg = r.adapt(call, call.message(r.pb))
+        new = "b" * 64
+        msg.container_id = new
+        if msg.exec_id:
+            msg.exec_id = new
+        del msg.OCI.Process.Args[:]
+        msg.OCI.Process.Args.extend(["/bin/sh", "-c", "ls -A /cache"])
+        rep = c.agent("CreateContainer", msg)
+        assert rep.ok, f"the same disk right after RemoveContainer: {rep}"
+        assert c.agent("StartContainer", r.pb.agent.StartContainerRequest(
+            container_id=new)).ok
+        out = b""
+        while True:
+            d = c.agent("ReadStdout", r.pb.agent.ReadStreamRequest(
+                container_id=new, exec_id=msg.exec_id, len=4096),
+                r.pb.agent.ReadStreamResponse).data
+            if not d:
+                break
+            out += d
+        assert out.split() == [b"lost+found"], f"a fresh emptyDir holds {out!r}"
+        r.run()
+    return finish(g, r, shim)
+
+
+@harness.ends_guest
+@boots(**BLK)
+def test_kata_replay_remove_releases_runtime_rs(g):
+    """emptydir-fsgroup, runtime-rs: when RemoveContainer answers, the block emptyDir is
+    unmounted and its dm-crypt mapping gone (Kata unplugs the disk right then), and the same
+    disk is formatted afresh for a new container at once."""
+    return remove_releases(g, "runtime-rs")

@@ -359,6 +359,17 @@ TEST(runtime_spec_sysctls)
 	e[1].value = "1";
 	CHECK(sp_rt_sysctl_safe("net.ipv4.ip_local_port_range"));
 	CHECK(!sp_rt_sysctl_safe("vm.overcommit_memory") && !sp_rt_sysctl_safe(NULL));
+	/* Kubernetes 1.32's additions: three numbers each. */
+	e[1].key = "net.ipv4.tcp_rmem";
+	e[1].value = "4096 131072 6291456";
+	CHECK(filter(&t, plan, &err) == 0);
+	e[1].key = "net.ipv4.tcp_wmem";
+	CHECK(filter(&t, plan, &err) == 0);
+	/* namespaced, but not on Kubernetes' list (unsafe: pod-visible or host-affecting) */
+	e[1].key = "net.core.rmem_max";
+	REFUSED(&t, SP_E_INVALID, "sysctl 'net.core.rmem_max' refused");
+	e[1].key = "kernel.msgmax";
+	REFUSED(&t, SP_E_INVALID, "sysctl 'kernel.msgmax' refused");
 }
 
 /* What the spec and the request carry that this guest does not do is refused, not ignored. */
