@@ -183,6 +183,7 @@ UNIT_MODULE_attest := secrets
 UNIT_MODULE_lib := cmdline pathat worker
 UNIT_MODULE_measure := cpio
 UNIT_MODULE_runtime := confine pin prepare update
+UNIT_MODULE_storage := fsgroup
 UNIT_TEST_SRCS := $(filter tests/unit/test_%.c,$(UNIT_SRCS))
 unit_word = $(firstword $(subst _, ,$(patsubst tests/unit/test_%.c,%,$(1))))
 unit_module = $(or $(firstword $(foreach m,$(patsubst UNIT_MODULE_%,%,$(filter UNIT_MODULE_%,\
