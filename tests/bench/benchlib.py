@@ -10,8 +10,14 @@ always first or always after the same neighbour. It prints, per comparison:
 Every ratio is a ratio of times, ours over the peer's: below 1 means we are faster.
 A `bench: <area>-side <label> <text>` line says exactly what a side runs."""
 import os
+import re
 import statistics
+import subprocess
 import sys
+import tempfile
+import time
+
+TOP = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 ROUNDS_MIN = 5
 
@@ -87,3 +93,45 @@ def load_line():
     except OSError:
         la = ["?"] * 3
     return f"load1={la[0]} load5={la[1]} load15={la[2]} cpus={os.cpu_count()}"
+
+
+def boot_timeline(kernel=None, timeout=120, poll=0.5):
+    """Boots the production image once under QEMU (scripts/run-qemu: TCG here, OVMF), with
+    build/bzImage or the given kernel; returns ([(seconds, step)] of PID 1's `sealpod:` lines on
+    the guest clock, the guest clock when the kernel ran /init or None, the console, and the
+    host's seconds from QEMU's start until `ready` was seen, polled every `poll` s, or None)."""
+    d = tempfile.mkdtemp(prefix="sealpod-bench-boot-")
+    serial = os.path.join(d, "console.log")
+    cmd = [os.path.join(TOP, "scripts", "run-qemu"), "--serial", serial, "--timeout", str(timeout)]
+    if kernel:
+        cmd += ["--kernel", kernel]
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL, start_new_session=True)
+    t0 = time.monotonic()
+    text = ""
+    wall = None
+    try:
+        while time.monotonic() - t0 < timeout:
+            time.sleep(poll)
+            try:
+                with open(serial, errors="replace") as f:
+                    text = f.read()
+            except OSError:
+                continue
+            if "sealpod: ready" in text:
+                wall = time.monotonic() - t0
+                break
+            if p.poll() is not None:
+                break
+    finally:
+        try:
+            os.killpg(p.pid, 15)
+        except ProcessLookupError:
+            pass
+        p.wait()
+        subprocess.run(["rm", "-rf", d])
+    steps = []
+    for m in re.finditer(r"\[\s*(\d+\.\d+)\] sealpod: ([a-z.]+):", text):
+        steps.append((float(m.group(1)), m.group(2)))
+    kernel_at = re.search(r"\[\s*(\d+\.\d+)\] (?:Run /init|Freeing unused kernel)", text)
+    return steps, (float(kernel_at.group(1)) if kernel_at else None), text, wall
