@@ -172,10 +172,13 @@ const struct sp_field sp_fields[] = {
 	  "is classified in POLICY.md (The annotations the shims add)" },
 	{ LNX ".UIDMappings", R, "runtime/spec.c filter_namespaces", "refused: no user namespace" },
 	{ LNX ".GIDMappings", R, "runtime/spec.c filter_namespaces", "refused: no user namespace" },
-	{ LNX ".Sysctl", R, "runtime/spec.c filter_sysctls; runtime/child.c apply_sysctls",
-	  "refused unless every key is a namespaced safe sysctl (POLICY.md) with a number, range "
-	  "or list for value; those are written before the container's root is entered, for the "
-	  "whole pod" },
+	{ LNX ".Sysctl", J,
+	  "policy/policy_judge.c sp_judge_sysctls; runtime/spec.c filter_sysctls; "
+	  "runtime/child.c apply_sysctls",
+	  "allowed_sysctls (the key exact, the value exact when the entry gives one; the pause's "
+	  "too); whatever the policy, refused unless every key is a namespaced safe sysctl "
+	  "(POLICY.md) with a number, range or list for value; those are written before the "
+	  "container's root is entered, for the whole pod" },
 	{ RES ".Devices", F, "runtime/devcg.c sp_devcg_attach",
 	  "the device cgroup allows the container's own /dev nodes only, whatever the rules say" },
 	{ RES ".Memory.Limit", H, "runtime/spec.c filter_resources",

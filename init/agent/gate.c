@@ -141,6 +141,24 @@ static int mounts_input(const Grpc__Spec *spec, struct sp_policy_input *in)
 	return 0;
 }
 
+/* The spec's sysctls as the policy sees them (*out malloc'd; NULL when none). */
+static int sysctls_input(const Grpc__Spec *spec, struct sp_policy_input *in)
+{
+	const Grpc__Linux *l = spec ? spec->linux_ : NULL;
+	struct sp_policy_sysctl *s;
+
+	if (!l || !l->n_sysctl)
+		return 0;
+	s = calloc(l->n_sysctl, sizeof(*s));
+	if (!s)
+		return -1;
+	for (size_t i = 0; i < l->n_sysctl; i++)
+		s[i] = (struct sp_policy_sysctl){ l->sysctl[i]->key, l->sysctl[i]->value };
+	in->sysctls = s;
+	in->nsysctls = l->n_sysctl;
+	return 0;
+}
+
 /* CreateContainer: the facts of the request (runtime/prepare.h) as the policy sees them; the
  * Kata trusted store it brings makes the pod storage encrypted before its container runs. */
 static int create_input(const Grpc__CreateContainerRequest *r, struct sp_policy_input *in,
@@ -162,7 +180,7 @@ static int create_input(const Grpc__CreateContainerRequest *r, struct sp_policy_
 	in->sandbox_pidns = r->sandbox_pidns;
 	if (f.trusted_store)
 		st->encryption_coming = true;
-	if (mounts_input(r->oci, in) < 0) {
+	if (mounts_input(r->oci, in) < 0 || sysctls_input(r->oci, in) < 0) {
 		(void)snprintf(why, whylen,
 			       "CreateContainerRequest is blocked by policy: out of "
 			       "memory");
@@ -242,6 +260,7 @@ int sp_agent_policy_gate(const char *request_name, const ProtobufCMessage *msg,
 out:
 	free((void *)in.caps);
 	free((void *)in.mounts);
+	free((void *)in.sysctls);
 	return ret;
 }
 

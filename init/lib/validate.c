@@ -187,3 +187,41 @@ bool sp_utf8_valid(const char *s, size_t len)
 	}
 	return true;
 }
+
+/* Kubernetes' safe sysctls (kubelet's allowlist: namespaced and, in a pod of its own, isolated;
+ * tcp_rmem and tcp_wmem since Kubernetes 1.32), which include the two containerd 2.x puts in every
+ * pause spec (ip_unprivileged_port_start, ping_group_range). In this guest every container shares the one network namespace and the
+ * sandbox's IPC namespace: the net.* keys apply to the whole pod, PID 1's own sockets included,
+ * and kernel.shm_rmid_forced to the pod's IPC namespace. Every value is a number, a range or a
+ * list of them.
+ * This list is the floor of what can be safe in a shared-kernel pod: a policy's allowed_sysctls
+ * narrows it (policy_json.c refuses a key outside it) and can never widen it. */
+static const char *const safe_sysctls[] = {
+	"kernel.shm_rmid_forced",
+	"net.ipv4.ip_local_port_range",
+	"net.ipv4.ip_local_reserved_ports",
+	"net.ipv4.ip_unprivileged_port_start",
+	"net.ipv4.ping_group_range",
+	"net.ipv4.tcp_fin_timeout",
+	"net.ipv4.tcp_keepalive_intvl",
+	"net.ipv4.tcp_keepalive_probes",
+	"net.ipv4.tcp_keepalive_time",
+	"net.ipv4.tcp_syncookies",
+	"net.ipv4.tcp_rmem",
+	"net.ipv4.tcp_wmem",
+};
+
+bool sp_sysctl_safe(const char *key)
+{
+	for (size_t i = 0; key && i < sizeof(safe_sysctls) / sizeof(safe_sysctls[0]); i++)
+		if (strcmp(key, safe_sysctls[i]) == 0)
+			return true;
+	return false;
+}
+
+bool sp_sysctl_value_ok(const char *value)
+{
+	size_t n = value ? strlen(value) : 0;
+
+	return n > 0 && strspn(value, "0123456789 \t,-") == n;
+}

@@ -42,4 +42,11 @@ bool sp_utf8_valid(const char *s, size_t len);
  * control character), at most SP_PATH_MAX bytes. */
 bool sp_abs_path_ok(const char *path);
 
+/* True for a key on the Kubernetes safe list of namespaced sysctls (validate.c): the most any
+ * container may set, whatever the policy says. */
+bool sp_sysctl_safe(const char *key);
+
+/* True when value is what a safe sysctl takes: a number, a range or a list of them. */
+bool sp_sysctl_value_ok(const char *value);
+
 #endif

@@ -615,7 +615,8 @@ static enum decision check_request(const struct sp_policy *p, const struct sp_po
 		if (check_requires(p, st, in, v, why, whylen) != D_ALLOW ||
 		    check_caps(p, request, in, why, whylen) != D_ALLOW ||
 		    sp_judge_pidns(p, in, why, whylen) != D_ALLOW ||
-		    sp_judge_mounts(p, in, v, why, whylen) != D_ALLOW)
+		    sp_judge_mounts(p, in, v, why, whylen) != D_ALLOW ||
+		    sp_judge_sysctls(p, in, why, whylen) != D_ALLOW)
 			return D_DENY;
 		return check_image(p, in, v, why, whylen);
 	}

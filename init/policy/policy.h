@@ -24,13 +24,14 @@
 
 #include "lib/err.h"
 
-#define SP_POLICY_MAX_DOC    ((size_t)256 * 1024) /* bytes of a policy document */
-#define SP_POLICY_MAX_IMAGES 256		  /* allowed_images entries */
-#define SP_POLICY_MAX_EXEC   256		  /* allowed_exec argv lists */
-#define SP_POLICY_MAX_ARGS   256		  /* strings in one argv or env list */
-#define SP_POLICY_MAX_STR    4096		  /* bytes of one string in a document */
-#define SP_POLICY_MAX_MOUNTS 256		  /* allowed_mounts entries */
-#define SP_POLICY_MAX_GIDS   32			  /* gids in one list of a document */
+#define SP_POLICY_MAX_DOC     ((size_t)256 * 1024) /* bytes of a policy document */
+#define SP_POLICY_MAX_IMAGES  256		   /* allowed_images entries */
+#define SP_POLICY_MAX_EXEC    256		   /* allowed_exec argv lists */
+#define SP_POLICY_MAX_ARGS    256		   /* strings in one argv or env list */
+#define SP_POLICY_MAX_STR     4096		   /* bytes of one string in a document */
+#define SP_POLICY_MAX_MOUNTS  256		   /* allowed_mounts entries */
+#define SP_POLICY_MAX_GIDS    32		   /* gids in one list of a document */
+#define SP_POLICY_MAX_SYSCTLS 64		   /* allowed_sysctls entries */
 /* Mounts of one request a verdict can speak for (the runtime refuses more: SP_RT_MAX_MOUNTS). */
 #define SP_POLICY_MAX_REQ_MOUNTS 128
 #define SP_POLICY_MAX_WARNINGS	 8
@@ -60,6 +61,10 @@ struct sp_policy_mount {
 	size_t noptions;
 };
 
+/* One sysctl of a CreateContainerRequest's spec (Linux.Sysctl), as the host wrote it. */
+struct sp_policy_sysctl {
+	const char *key, *value;
+};
 /* ExecProcessRequest: the container the exec joins, as its init was created (what the exec's
  * env, user and cwd are compared with). env_known false: its environment was too large to keep,
  * so only an allowed_exec entry can admit an exec's environment. */
@@ -107,6 +112,10 @@ struct sp_policy_input {
 	bool sandbox_pidns;
 	const struct sp_policy_mount *mounts;
 	size_t nmounts;
+	/* CreateContainerRequest: the spec's sysctls (the pause's too: the net.* keys are
+	 * pod-wide). */
+	const struct sp_policy_sysctl *sysctls;
+	size_t nsysctls;
 	/* ExecProcessRequest: the container it joins (NULL: there is no such container, and the
 	 * handler answers NOT_FOUND). */
 	const struct sp_policy_ctr *ctr;

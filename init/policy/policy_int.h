@@ -60,6 +60,12 @@ struct sp_policy_mount_rule {
 	bool exec;		/* a bind may keep exec */
 };
 
+/* allowed_sysctls: a safe sysctl the spec may set. */
+struct sp_policy_sysctl_rule {
+	char *key;   /* exact, on the safe list (lib/validate.h) */
+	char *value; /* NULL: any value the runtime accepts; else exact */
+};
+
 /* All memory of a policy comes from one arena, freed in one go. */
 struct sp_arena_chunk;
 
@@ -77,6 +83,9 @@ struct sp_policy {
 	bool has_mounts;
 	struct sp_policy_mount_rule *mounts;
 	size_t nmounts;
+	bool has_sysctls;
+	struct sp_policy_sysctl_rule *sysctls;
+	size_t nsysctls;
 	bool allow_sandbox_pidns; /* true unless a JSON document says false */
 	char copy_prefix[256];
 	uint64_t extra_caps; /* bit n: capability n may be granted beyond the default set */
@@ -124,6 +133,9 @@ enum sp_decision sp_judge_pidns(const struct sp_policy *p, const struct sp_polic
 				char *why, size_t whylen);
 enum sp_decision sp_judge_mounts(const struct sp_policy *p, const struct sp_policy_input *in,
 				 struct sp_verdict *v, char *why, size_t whylen);
+/* CreateContainerRequest: the spec's sysctls against allowed_sysctls. */
+enum sp_decision sp_judge_sysctls(const struct sp_policy *p, const struct sp_policy_input *in,
+				  char *why, size_t whylen);
 /* ExecProcessRequest: argv (allowed_exec), env, user and additional gids, cwd, terminal. */
 enum sp_decision sp_judge_exec(const struct sp_policy *p, const struct sp_policy_input *in,
 			       char *why, size_t whylen);

@@ -437,6 +437,69 @@ static int parse_mounts(struct sp_policy *p, struct json_object *o, struct sp_er
 	return 0;
 }
 
+/* One allowed_sysctls entry: {"key": "<safe sysctl>", "value": "<exact value>"}; key required. A
+ * key outside the safe list is refused: no policy can make it safe in a shared-kernel pod. */
+static int parse_sysctl_entry(struct sp_policy *p, struct json_object *o, const char *where,
+			      struct sp_policy_sysctl_rule *r, struct sp_err *err)
+{
+	char w[96], b[64];
+
+	if (!json_object_is_type(o, json_type_object))
+		return sp_error(err, 0, DOC ": %s: expected an object", where);
+	json_object_object_foreach(o, key, val)
+	{
+		(void)snprintf(w, sizeof(w), "%.64s.%.16s", where, key);
+		if (strcmp(key, "key") == 0) {
+			if (get_str(p, val, w, &r->key, err) < 0)
+				return -1;
+			if (!sp_sysctl_safe(r->key))
+				return sp_error(err, 0,
+						DOC ": %s: '%s' is not one of the namespaced safe "
+						    "sysctls, which no policy can widen",
+						w, esc(b, r->key));
+		} else if (strcmp(key, "value") == 0) {
+			if (get_str(p, val, w, &r->value, err) < 0)
+				return -1;
+			if (strlen(r->value) > 256 || !sp_sysctl_value_ok(r->value))
+				return sp_error(err, 0,
+						DOC ": %s: expected a number, range or list of "
+						    "them",
+						w);
+		} else {
+			return unknown_key(where, key, err);
+		}
+	}
+	if (!r->key)
+		return sp_error(err, 0, DOC ": %s: needs a key", where);
+	return 0;
+}
+
+static int parse_sysctls(struct sp_policy *p, struct json_object *o, struct sp_err *err)
+{
+	size_t n;
+
+	if (!json_object_is_type(o, json_type_array))
+		return sp_error(err, 0, DOC ": allowed_sysctls: expected an array of objects");
+	n = json_object_array_length(o);
+	if (n > SP_POLICY_MAX_SYSCTLS)
+		return sp_error(err, 0, DOC ": allowed_sysctls: %zu entries, over the limit of %d",
+				n, SP_POLICY_MAX_SYSCTLS);
+	p->has_sysctls = true;
+	p->nsysctls = n;
+	p->sysctls = sp_policy_alloc(p, (n ? n : 1) * sizeof(*p->sysctls));
+	if (!p->sysctls)
+		return sp_error(err, ENOMEM, DOC ": allowed_sysctls");
+	for (size_t i = 0; i < n; i++) {
+		char w[48];
+
+		(void)snprintf(w, sizeof(w), "allowed_sysctls[%zu]", i);
+		if (parse_sysctl_entry(p, json_object_array_get_idx(o, i), w, &p->sysctls[i], err) <
+		    0)
+			return -1;
+	}
+	return 0;
+}
+
 static int parse_caps(struct sp_policy *p, struct json_object *o, struct sp_err *err)
 {
 	struct sp_strv v = { 0 };
@@ -572,6 +635,7 @@ static const struct top_key {
 	{ "pin_allow_workdir_override", NULL, offsetof(struct sp_policy, pin_workdir_override), 0 },
 	{ "pin_allow_additional_gids", parse_extra_gids, 0, SEEN_EXTRA_GIDS },
 	{ "allowed_mounts", parse_mounts, 0, 0 },
+	{ "allowed_sysctls", parse_sysctls, 0, 0 },
 	{ "allow_sandbox_pidns", NULL, offsetof(struct sp_policy, allow_sandbox_pidns), 0 },
 };
 
@@ -620,9 +684,11 @@ static int parse_top(struct sp_policy *p, struct json_object *root, struct sp_er
 				    "pin_allow_workdir_override and pin_allow_additional_gids "
 				    "relax "
 				    "pin_process_to_image, which is not set");
-	if ((p->has_images || p->has_mounts) && !allowed(p, "CreateContainerRequest"))
+	if ((p->has_images || p->has_mounts || p->has_sysctls) && !allowed(p, "CreateContainerReque"
+									      "st"))
 		return sp_error(err, 0,
-				DOC ": allowed_images or allowed_mounts is set but "
+				DOC ": allowed_images, allowed_mounts or allowed_sysctls is set "
+				    "but "
 				    "CreateContainerRequest is denied (add "
 				    "\"CreateContainerRequest\": \"allow\" to requests)");
 	return 0;

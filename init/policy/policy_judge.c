@@ -30,6 +30,37 @@ enum sp_decision sp_judge_pidns(const struct sp_policy *p, const struct sp_polic
 	return SP_D_ALLOW;
 }
 
+/* --- sysctls ---------------------------------------------------------------------------------- */
+
+/* The pause is judged too: its net.* keys apply to the whole pod (containerd puts its defaults
+ * on the pause's spec only). */
+enum sp_decision sp_judge_sysctls(const struct sp_policy *p, const struct sp_policy_input *in,
+				  char *why, size_t whylen)
+{
+	char b[SP_ESC_MAX], c[SP_ESC_MAX];
+
+	if (!p->has_sysctls)
+		return SP_D_ALLOW;
+	if (in->nsysctls && !in->sysctls)
+		DENY(CREATE "sysctls: missing");
+	for (size_t i = 0; i < in->nsysctls; i++) {
+		const struct sp_policy_sysctl *s = &in->sysctls[i];
+		const struct sp_policy_sysctl_rule *r = NULL;
+
+		for (size_t k = 0; k < p->nsysctls && !r; k++)
+			if (s->key && strcmp(p->sysctls[k].key, s->key) == 0)
+				r = &p->sysctls[k];
+		if (!r)
+			DENY(CREATE "sysctl '%s' is not in allowed_sysctls",
+			     sp_policy_esc(b, s->key));
+		if (r->value && (!s->value || strcmp(r->value, s->value) != 0))
+			DENY(CREATE "sysctl '%s': value '%s' is not the one allowed_sysctls allows "
+				    "('%s')",
+			     sp_policy_esc(b, s->key), sp_policy_esc(c, s->value), r->value);
+	}
+	return SP_D_ALLOW;
+}
+
 /* --- mounts ------------------------------------------------------------------------------------ */
 
 /* pattern with every "$(cid)" replaced by the container's id and every "$(sandbox-id)" by the

@@ -298,33 +298,9 @@ static int parse_mount(const Grpc__Mount *m, struct sp_rt_mount *out, struct sp_
 	return parse_fs_mount(m, type, out, dl, err);
 }
 
-/* Kubernetes' safe sysctls (kubelet's allowlist: namespaced and, in a pod of its own, isolated;
- * tcp_rmem and tcp_wmem since Kubernetes 1.32), which include the two containerd 2.x puts in every
- * pause spec (ip_unprivileged_port_start, ping_group_range). In this guest every container shares the one network namespace and the
- * sandbox's IPC namespace: the net.* keys apply to the whole pod, PID 1's own sockets included,
- * and kernel.shm_rmid_forced to the pod's IPC namespace. Every value is a number, a range or a
- * list of them. */
-static const char *const safe_sysctls[] = {
-	"kernel.shm_rmid_forced",
-	"net.ipv4.ip_local_port_range",
-	"net.ipv4.ip_local_reserved_ports",
-	"net.ipv4.ip_unprivileged_port_start",
-	"net.ipv4.ping_group_range",
-	"net.ipv4.tcp_fin_timeout",
-	"net.ipv4.tcp_keepalive_intvl",
-	"net.ipv4.tcp_keepalive_probes",
-	"net.ipv4.tcp_keepalive_time",
-	"net.ipv4.tcp_syncookies",
-	"net.ipv4.tcp_rmem",
-	"net.ipv4.tcp_wmem",
-};
-
 bool sp_rt_sysctl_safe(const char *key)
 {
-	for (size_t i = 0; key && i < sizeof(safe_sysctls) / sizeof(safe_sysctls[0]); i++)
-		if (strcmp(key, safe_sysctls[i]) == 0)
-			return true;
-	return false;
+	return sp_sysctl_safe(key);
 }
 
 static int filter_sysctls(const Grpc__Linux *l, struct sp_rt_plan *plan, struct sp_err *err)
@@ -340,7 +316,7 @@ static int filter_sysctls(const Grpc__Linux *l, struct sp_rt_plan *plan, struct 
 		if (!sp_rt_sysctl_safe(k))
 			return INVAL("sysctl '%s' refused: not one of the namespaced safe sysctls",
 				     esc(b, sizeof(b), k));
-		if (n == 0 || n > SP_RT_SYSCTL_VALUE_MAX || strspn(v, "0123456789 \t,-") != n)
+		if (n > SP_RT_SYSCTL_VALUE_MAX || !sp_sysctl_value_ok(v))
 			return INVAL("sysctl %s: the value is not a number, range or list of them",
 				     k);
 		plan->sysctls[plan->nsysctls].key = k;

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "lib/validate.h"
-#include "policy/policy.h"
+#include "policy/policy_int.h" /* has_sysctls, for the safe-list property */
 
 static const char *const requests[] = {
 	"CreateContainerRequest", "ExecProcessRequest", "CopyFileRequest", "SetPolicyRequest",
@@ -21,6 +21,7 @@ static void exercise(const struct sp_policy *p, const char *s, size_t len)
 	char why[SP_POLICY_WHY_MAX];
 	static struct sp_verdict v;
 	struct sp_policy_mount mounts[8];
+	struct sp_policy_sysctl sysctls[8];
 	uint32_t gids[8];
 
 	for (size_t i = 0; i < len && n < 8; i += strlen(s + i) + 1)
@@ -31,6 +32,7 @@ static void exercise(const struct sp_policy *p, const char *s, size_t len)
 		mounts[i] = (struct sp_policy_mount){ pieces[i], pieces[(i + 1) % n],
 						      pieces[(i + 2) % n], pieces, n - i };
 		gids[i] = (uint32_t)strlen(pieces[i]);
+		sysctls[i] = (struct sp_policy_sysctl){ pieces[i], i ? pieces[(i + 1) % n] : NULL };
 	}
 	for (unsigned bits = 0; bits < 32; bits++) {
 		struct sp_policy_state st = { .attested = bits & 1,
@@ -75,6 +77,8 @@ static void exercise(const struct sp_policy *p, const char *s, size_t len)
 			.sandbox_pidns = bits & 2,
 			.mounts = mounts,
 			.nmounts = n,
+			.sysctls = (bits & 2) ? sysctls : NULL,
+			.nsysctls = (bits & 2) || (bits & 16) ? n : 0,
 			.ctr = (bits & 8) ? &ctr : NULL,
 		};
 		for (size_t r = 0; r < sizeof(requests) / sizeof(requests[0]); r++) {
@@ -84,6 +88,12 @@ static void exercise(const struct sp_policy *p, const char *s, size_t len)
 				abort();
 			if (!ok && (v.needs || !strstr(v.why, "is blocked by policy")))
 				abort();
+			/* allowed_sysctls never admits a key outside the safe list. */
+			if (ok && in.sysctls && p->has_sysctls &&
+			    strcmp(requests[r], "CreateContainerRequest") == 0)
+				for (size_t i = 0; i < in.nsysctls; i++)
+					if (!sp_sysctl_safe(in.sysctls[i].key))
+						abort();
 			/* Exec consent for a mount only where allowed_mounts judged them all. */
 			if ((v.mount_exec[0] || v.mount_exec[1]) && !v.mounts_judged)
 				abort();

@@ -191,6 +191,49 @@ def test_kata_replay_nonroot_port80_runtime_rs(g):
     return nonroot_port80(g, "runtime-rs")
 
 
+SYSCTL_POLICY = ('{"version": 1, "default": "allow", "allowed_sysctls": [%s]}')
+
+
+@harness.ends_guest
+@boots(**TEST)
+def test_kata_replay_nonroot_port80_sysctl_policy(g):
+    """nonroot-port80, Go shim, under a JSON policy (SetPolicy, before the first call) whose
+    allowed_sysctls leaves out net.ipv4.ip_unprivileged_port_start: the pause's CreateContainer
+    (containerd's defaults ride on its spec) is refused PERMISSION_DENIED naming the key and the
+    rule. A refused create is no first container, so a second SetPolicy that allows the key with
+    the value "0" still passes, and then the pod serves :80 as under the default policy."""
+    fx, c, r = replay(g, "nonroot-port80", "go", APP_ARGS=sh(
+        "(nc -l -p 80 -e /bin/echo served-on-80 &) ; sleep 1; nc 127.0.0.1 80 </dev/null"))
+    cid = fx.values["CID"]
+    try:
+        with c:
+            narrow = SYSCTL_POLICY % '{"key": "net.ipv4.ping_group_range"}'
+            rep = c.agent("SetPolicy", r.pb.agent.SetPolicyRequest(policy=narrow))
+            assert rep.ok, rep
+            r.run(stop=kp.before("CreateContainer"))
+            call = r.calls("CreateContainer")[0]
+            assert "net.ipv4.ip_unprivileged_port_start" in call.request["OCI"]["Linux"]["Sysctl"]
+            rep = c.call(call.service, call.method, r.adapt(call, call.message(r.pb)))
+            assert rep.code == kp.tt.PERMISSION_DENIED, rep
+            assert rep.message == ("CreateContainerRequest is blocked by policy: sysctl "
+                                   "'net.ipv4.ip_unprivileged_port_start' is not in "
+                                   "allowed_sysctls"), rep
+            wide = SYSCTL_POLICY % ('{"key": "net.ipv4.ip_unprivileged_port_start", '
+                                    '"value": "0"}, {"key": "net.ipv4.ping_group_range"}')
+            rep = c.agent("SetPolicy", r.pb.agent.SetPolicyRequest(policy=wide))
+            assert rep.ok, rep
+            r.adapted.insert(0, (0, "SetPolicy", "added: allowed_sysctls without, then with "
+                                 "ip_unprivileged_port_start"))
+            r.run(stop=kp.before("SignalProcess", containerId=cid))
+            r.wait_output(cid, "ready")
+            r.run()
+        assert "served-on-80" in lines(r, cid), lines(r, cid)
+        return finish(g, r, "go")
+    except BaseException:
+        g.poweroff()
+        raise
+
+
 # --- exec-probe -----------------------------------------------------------------------------------
 
 @scenario

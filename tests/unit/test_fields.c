@@ -156,7 +156,7 @@ TEST(fields_enforcers_exist_and_rows_are_one_line)
 	CHECK(sp_field_find("CreateContainerRequest.OCI.Mounts.source")->treatment ==
 	      SP_FIELD_JUDGED);
 	CHECK(sp_field_find("CreateContainerRequest.OCI.Linux_.Sysctl")->treatment ==
-	      SP_FIELD_REFUSED);
+	      SP_FIELD_JUDGED);
 	CHECK(sp_field_find("CreateContainerRequest.OCI.Process.Capabilities")->treatment ==
 	      SP_FIELD_FORCED);
 	CHECK(sp_field_find("CreateContainerRequest.OCI.Nope") == NULL);

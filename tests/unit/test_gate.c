@@ -318,6 +318,40 @@ TEST(gate_set_policy_rules)
 	free(genpolicy);
 }
 
+/* allowed_sysctls from a SetPolicy document reaches the CreateContainer of the sandbox's pause
+ * (containerd's defaults ride on its spec; its net.* keys are pod-wide): a key the policy leaves
+ * out is refused by name as PERMISSION_DENIED, before any handler runs. */
+TEST(gate_json_policy_gates_sysctls)
+{
+	Grpc__Linux__SysctlEntry port = GRPC__LINUX__SYSCTL_ENTRY__INIT;
+	Grpc__Linux__SysctlEntry ping = GRPC__LINUX__SYSCTL_ENTRY__INIT;
+	Grpc__Linux__SysctlEntry *ents[] = { &port, &ping };
+	Grpc__Linux lin = GRPC__LINUX__INIT;
+	char msg[256], why[SP_POLICY_WHY_MAX];
+	struct cc c;
+
+	port.key = "net.ipv4.ip_unprivileged_port_start";
+	port.value = "0";
+	ping.key = "net.ipv4.ping_group_range";
+	ping.value = "0 2147483647";
+	lin.sysctl = ents;
+	lin.n_sysctl = 2;
+	cc_init(&c, "pause", NULL, 0, NULL, 0);
+	c.spec.linux_ = &lin;
+	sp_agent_gate_reset();
+	CHECK(set_policy("{\"version\":1,\"default\":\"allow\",\"allowed_sysctls\":["
+			 "{\"key\":\"net.ipv4.ping_group_range\"}]}",
+			 msg, sizeof(msg)) == TT_OK);
+	CHECK(call_code("CreateContainer", &c.req.base, msg, sizeof(msg)) == TT_PERMISSION_DENIED);
+	CHECK_STR(msg, "CreateContainerRequest is blocked by policy: sysctl "
+		       "'net.ipv4.ip_unprivileged_port_start' is not in allowed_sysctls");
+	CHECK(!sp_agent_container_accepted());
+	lin.sysctl = &ents[1];
+	lin.n_sysctl = 1;
+	CHECK(gate("CreateContainerRequest", &c.req.base, why, sizeof(why)) == 0);
+	sp_agent_gate_reset();
+}
+
 /* A policy that came from verified initdata is never replaced, even one that allows SetPolicy and
  * before the (lazy) attestation: the KBS would attest an initdata that no longer describes the
  * running policy. */

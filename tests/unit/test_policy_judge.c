@@ -336,3 +336,107 @@ TEST(judge_documents_refused)
 		CHECK(strstr(err.msg, bad[i].want) != NULL);
 	}
 }
+
+#define SYSCTL_DOC(entries)                                                                        \
+	"{\"version\":1,\"default\":\"allow\",\"allowed_sysctls\":[" entries "]}"
+
+TEST(judge_sysctls)
+{
+	static const struct sp_policy_sysctl pod[] = {
+		{ "net.ipv4.ip_unprivileged_port_start", "0" },
+		{ "net.ipv4.ping_group_range", "0 2147483647" },
+	};
+	struct sp_policy_input in = { .sysctls = pod, .nsysctls = N(pod) };
+	struct sp_policy *p;
+	struct sp_verdict v;
+	struct sp_err err;
+
+	/* silent policies keep the runtime's safe-list check alone */
+	REQUIRE(sp_policy_builtin(&p, &err) == 0);
+	CHECK(allowed(p, "CreateContainerRequest", &in, &v));
+	sp_policy_free(p);
+	REQUIRE((p = load("{\"version\":1,\"default\":\"allow\"}")));
+	CHECK(allowed(p, "CreateContainerRequest", &in, &v));
+	sp_policy_free(p);
+	/* a key left out is refused by name; the pause's spec is judged too (pod-wide keys) */
+	REQUIRE((p = load(SYSCTL_DOC("{\"key\":\"net.ipv4.ping_group_range\"}"))));
+	CHECK(!allowed(p, "CreateContainerRequest", &in, &v));
+	CHECK(strstr(v.why, "sysctl 'net.ipv4.ip_unprivileged_port_start'") != NULL);
+	CHECK(strstr(v.why, "allowed_sysctls") != NULL);
+	in.builtin_pause = true;
+	CHECK(!allowed(p, "CreateContainerRequest", &in, &v));
+	in.builtin_pause = false;
+	in.sysctls = &pod[1];
+	in.nsysctls = 1;
+	CHECK(allowed(p, "CreateContainerRequest", &in, &v));
+	sp_policy_free(p);
+	/* a value given must be equal; absent, any value */
+	REQUIRE((p = load(SYSCTL_DOC("{\"key\":\"net.ipv4.ip_unprivileged_port_start\","
+				     "\"value\":\"1024\"},"
+				     "{\"key\":\"net.ipv4.ping_group_range\"}"))));
+	in.sysctls = pod;
+	in.nsysctls = N(pod);
+	CHECK(!allowed(p, "CreateContainerRequest", &in, &v));
+	CHECK(strstr(v.why, "value '0'") != NULL);
+	sp_policy_free(p);
+	REQUIRE((p = load(SYSCTL_DOC("{\"key\":\"net.ipv4.ip_unprivileged_port_start\","
+				     "\"value\":\"0\"},"
+				     "{\"key\":\"net.ipv4.ping_group_range\"}"))));
+	CHECK(allowed(p, "CreateContainerRequest", &in, &v));
+	sp_policy_free(p);
+	/* an empty list: no sysctl at all */
+	REQUIRE((p = load(SYSCTL_DOC(""))));
+	CHECK(!allowed(p, "CreateContainerRequest", &in, &v));
+	in.nsysctls = 0;
+	CHECK(allowed(p, "CreateContainerRequest", &in, &v));
+	in.nsysctls = 1;
+	in.sysctls = NULL;
+	CHECK(!allowed(p, "CreateContainerRequest", &in, &v));
+	sp_policy_free(p);
+}
+
+TEST(judge_sysctl_documents_refused)
+{
+	static const struct {
+		const char *doc, *want;
+	} bad[] = {
+		{ "{\"version\":1,\"default\":\"allow\",\"allowed_sysctls\":{}}", "allowed_sysctls:"
+										  " expected an "
+										  "array" },
+		{ SYSCTL_DOC("\"net.ipv4.ping_group_range\""), "expected an object" },
+		{ SYSCTL_DOC("{\"value\":\"0\"}"), "needs a key" },
+		{ SYSCTL_DOC("{\"key\":1}"), "expected a string" },
+		{ SYSCTL_DOC("{\"key\":\"net.ipv4.ping_group_range\",\"value\":0}"), "expected a "
+										     "string" },
+		{ SYSCTL_DOC("{\"key\":\"net.ipv4.ping_group_range\",\"val\":\"0\"}"), "unknown "
+										       "key "
+										       "'val'" },
+		/* the safe list is the floor: no policy can open a key outside it */
+		{ SYSCTL_DOC("{\"key\":\"kernel.randomize_va_space\"}"), "'kernel.randomize_va_"
+									 "space' is not one of the "
+									 "namespaced safe "
+									 "sysctls" },
+		{ SYSCTL_DOC("{\"key\":\"net.ipv4.*\"}"), "not one of the namespaced safe" },
+		{ SYSCTL_DOC("{\"key\":\"net.ipv4.ping_group_range\",\"value\":\"\"}"), "a number, "
+											"range or "
+											"list of "
+											"them" },
+		{ SYSCTL_DOC("{\"key\":\"net.ipv4.ping_group_range\",\"value\":\"0; 1\"}"),
+		  "a number, range or list of them" },
+		{ "{\"version\":1,\"default\":\"deny\",\"allowed_sysctls\":[]}", "CreateContainerRe"
+										 "quest is "
+										 "denied" },
+	};
+	struct sp_policy *p;
+	struct sp_err err;
+
+	for (size_t i = 0; i < N(bad); i++) {
+		p = NULL;
+		CHECK(sp_policy_load(bad[i].doc, strlen(bad[i].doc), &p, &err) < 0);
+		CHECK(p == NULL);
+		if (!strstr(err.msg, bad[i].want)) {
+			fprintf(stderr, "    doc %zu: got '%s'\n", i, err.msg);
+			CHECK(false);
+		}
+	}
+}
