@@ -122,7 +122,7 @@ static int open_shm_dir(const char *root, int *top, struct sp_err *err)
 			  RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
 	if (*top < 0)
 		return sp_error(err, errno, "shm storage: open %s", *root ? root : "/");
-	dir = sp_mkdirs_at(*top, SP_SANDBOX_SHM + 1, 0755, O_RDONLY, SP_RESOLVE_STRICT, err);
+	dir = sp_mkdirs_at(*top, &SP_SANDBOX_SHM[1], 0755, O_RDONLY, SP_RESOLVE_STRICT, err);
 	if (dir < 0)
 		sp_error_wrap(err, "shm storage: the mount point");
 	return dir;
@@ -151,7 +151,7 @@ int sp_storage_shm_mount(const char *root, const struct sp_shm_opts *o, bool mou
 	if (mount("shm", fdpath, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, data) < 0)
 		return sp_error(err, errno, "shm storage: mount tmpfs on %s", SP_SANDBOX_SHM);
 	/* The fd still names the directory beneath the new mount: reopen to reach its root. */
-	again = sp_openat2(top, SP_SANDBOX_SHM + 1, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0,
+	again = sp_openat2(top, &SP_SANDBOX_SHM[1], O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0,
 			   SP_RESOLVE_STRICT);
 	if (again < 0)
 		return sp_error(err, errno, "shm storage: reopen %s", SP_SANDBOX_SHM);
