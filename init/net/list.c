@@ -113,28 +113,36 @@ static void fill_interfaces(struct iface_list *il)
 	}
 }
 
-static int dump_interfaces(struct tt_call *call, struct iface_list *il)
+/* Both lists need the links first (names by index), then one more table, on one socket. */
+static int dump_links_then(sp_nl_fn on_link, uint16_t type, const void *hdr, size_t hdrlen,
+			   const char *what, sp_nl_fn on_entry, void *arg, struct sp_err *err)
 {
-	static const char M[] = "ListInterfaces";
-	Grpc__Interfaces out = GRPC__INTERFACES__INIT;
-	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
-	struct ifaddrmsg ifa = { .ifa_family = AF_UNSPEC };
+	static const struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
 	struct sp_nl nl = { .fd = -1 };
 	struct sp_nlmsg m;
-	struct sp_err err;
 	int ret;
 
-	if (sp_nl_open(&nl, &err) < 0)
-		return fail(call, M, &err);
+	if (sp_nl_open(&nl, err) < 0)
+		return -1;
 	sp_nl_begin(&m, RTM_GETLINK, 0, 0, &ifi, sizeof(ifi));
-	ret = sp_nl_dump(&nl, &m, "list links", collect_link, il, &err);
+	ret = sp_nl_dump(&nl, &m, "list links", on_link, arg, err);
 	if (ret == 0) {
-		sp_nl_begin(&m, RTM_GETADDR, 0, 0, &ifa, sizeof(ifa));
-		ret = sp_nl_dump(&nl, &m, "list addresses", collect_addr, il, &err);
+		sp_nl_begin(&m, type, 0, 0, hdr, hdrlen);
+		ret = sp_nl_dump(&nl, &m, what, on_entry, arg, err);
 	}
 	sp_nl_close(&nl);
-	if (ret < 0)
-		return fail(call, M, &err);
+	return ret;
+}
+
+static int dump_interfaces(struct tt_call *call, struct iface_list *il)
+{
+	static const struct ifaddrmsg ifa = { .ifa_family = AF_UNSPEC };
+	Grpc__Interfaces out = GRPC__INTERFACES__INIT;
+	struct sp_err err;
+
+	if (dump_links_then(collect_link, RTM_GETADDR, &ifa, sizeof(ifa), "list addresses",
+			    collect_addr, il, &err) < 0)
+		return fail(call, "ListInterfaces", &err);
 	fill_interfaces(il);
 	out.n_interfaces = il->nlinks;
 	out.interfaces = il->ptrs;
@@ -246,26 +254,13 @@ static void name_devices(struct route_list *rl)
 
 static int dump_routes(struct tt_call *call, struct route_list *rl)
 {
-	static const char M[] = "ListRoutes";
+	static const struct rtmsg rtm = { .rtm_family = AF_UNSPEC };
 	Grpc__Routes out = GRPC__ROUTES__INIT;
-	struct rtmsg rtm = { .rtm_family = AF_UNSPEC };
-	struct ifinfomsg ifi = { .ifi_family = AF_UNSPEC };
-	struct sp_nl nl = { .fd = -1 };
-	struct sp_nlmsg m;
 	struct sp_err err;
-	int ret;
 
-	if (sp_nl_open(&nl, &err) < 0)
-		return fail(call, M, &err);
-	sp_nl_begin(&m, RTM_GETLINK, 0, 0, &ifi, sizeof(ifi));
-	ret = sp_nl_dump(&nl, &m, "list links", collect_route_link, rl, &err);
-	if (ret == 0) {
-		sp_nl_begin(&m, RTM_GETROUTE, 0, 0, &rtm, sizeof(rtm));
-		ret = sp_nl_dump(&nl, &m, "list routes", collect_route, rl, &err);
-	}
-	sp_nl_close(&nl);
-	if (ret < 0)
-		return fail(call, M, &err);
+	if (dump_links_then(collect_route_link, RTM_GETROUTE, &rtm, sizeof(rtm), "list routes",
+			    collect_route, rl, &err) < 0)
+		return fail(call, "ListRoutes", &err);
 	name_devices(rl);
 	out.n_routes = rl->n;
 	out.routes = rl->ptrs;

@@ -255,3 +255,16 @@ class Replay:
         lines += [f"  step {s} {m}: {why}" for s, m, why in self.adapted]
         lines += [f"  step {s} {m}: tolerated error {e}" for s, m, e in self.errors]
         return "\n".join(lines)
+
+
+def end_pod(g, r, shim):
+    """The end of a replayed pod: Go's DestroySandbox powers the guest off (waited for here);
+    runtime-rs sends none and kills QEMU, which this does."""
+    if shim == "runtime-rs":
+        assert not r.calls("DestroySandbox"), "runtime-rs sends no DestroySandbox"
+        g.poweroff()
+        return
+    end = time.monotonic() + 30
+    while g.alive() and time.monotonic() < end:
+        time.sleep(0.2)
+    assert not g.alive(), "DestroySandbox did not power the guest off"

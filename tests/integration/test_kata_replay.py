@@ -15,7 +15,6 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 
 import harness
 from harness import boots
@@ -61,15 +60,19 @@ def scenario(fn):
 def finish(g, r, shim):
     """The end of the pod: Go's DestroySandbox powered the guest off; runtime-rs's shim kills
     QEMU, which the test does."""
-    if shim == "runtime-rs":
-        assert not r.calls("DestroySandbox"), "runtime-rs sends no DestroySandbox"
-        g.poweroff()
-    else:
-        end = time.monotonic() + 30
-        while g.alive() and time.monotonic() < end:
-            time.sleep(0.2)
-        assert not g.alive(), "DestroySandbox did not power the guest off"
+    kp.end_pod(g, r, shim)
     return r.summary()
+
+
+def run_app(fx, c, r):
+    """The whole pod, its stop held back until the app container (CID) has printed "ready";
+    returns that container's id."""
+    cid = fx.values["CID"]
+    with c:
+        r.run(stop=kp.before("SignalProcess", containerId=cid))
+        r.wait_output(cid, "ready")
+        r.run()
+    return cid
 
 
 def lines(r, cid, exec_id=""):
@@ -84,11 +87,7 @@ def plain_pod(g, shim):
         "cat /etc/hostname; cat /proc/sys/net/ipv4/ip_unprivileged_port_start; "
         "echo terminated-cleanly > /dev/termination-log; "
         "touch /dev/shm/w && echo shm-writable"))
-    cid = fx.values["CID"]
-    with c:
-        r.run(stop=kp.before("SignalProcess", containerId=cid))
-        r.wait_output(cid, "ready")
-        r.run()
+    cid = run_app(fx, c, r)
     out = lines(r, cid)
     assert out[:2] == [fx.values["HOSTNAME"], "0"] and "shm-writable" in out and \
         out[-1] == "ready", out
@@ -164,11 +163,7 @@ def nonroot_port80(g, shim):
         "id -u; grep CapEff /proc/self/status; "
         "(nc -l -p 80 -e /bin/echo served-on-80 &) ; sleep 1; "
         "nc 127.0.0.1 80 </dev/null"))
-    cid = fx.values["CID"]
-    with c:
-        r.run(stop=kp.before("SignalProcess", containerId=cid))
-        r.wait_output(cid, "ready")
-        r.run()
+    cid = run_app(fx, c, r)
     out = lines(r, cid)
     assert out[0] == str(fx.values["NONROOT_UID"]), out
     assert out[1].split() == ["CapEff:", "0000000000000000"], out
@@ -308,11 +303,7 @@ def emptydir_fsgroup(g, shim):
         f.truncate(160 << 20)
     fx, c, r = replay(g, "emptydir-fsgroup", shim, EMPTYDIR_PCI="11",
                       APP_ARGS=sh(EMPTYDIR_SCRIPT))
-    cid = fx.values["CID"]
-    with c:
-        r.run(stop=kp.before("SignalProcess", containerId=cid))
-        r.wait_output(cid, "ready")
-        r.run()
+    cid = run_app(fx, c, r)
     emptydir_lines(r, cid, fx, "2775")
     return finish(g, r, shim)
 
@@ -320,11 +311,7 @@ def emptydir_fsgroup(g, shim):
 @scenario
 def emptydir_local(g, shim):
     fx, c, r = replay(g, "emptydir-local", shim, APP_ARGS=sh(EMPTYDIR_SCRIPT))
-    cid = fx.values["CID"]
-    with c:
-        r.run(stop=kp.before("SignalProcess", containerId=cid))
-        r.wait_output(cid, "ready")
-        r.run()
+    cid = run_app(fx, c, r)
     emptydir_lines(r, cid, fx, "2777")
     return finish(g, r, shim)
 
@@ -368,11 +355,7 @@ def configmap_secret(g, shim):
         "cat /etc/app/app.properties; cat /etc/secret/username; echo; "
         "cat /etc/secret/password; echo; readlink /etc/app/..data; "
         "touch /etc/app/x 2>/dev/null && echo configmap-writable || echo configmap-read-only"))
-    cid = fx.values["CID"]
-    with c:
-        r.run(stop=kp.before("SignalProcess", containerId=cid))
-        r.wait_output(cid, "ready")
-        r.run()
+    cid = run_app(fx, c, r)
     out = lines(r, cid)
     v = fx.values
     assert out[0] == v["CONFIG_TEXT"].strip() and out[1] == v["SECRET_USERNAME"] and \

@@ -205,14 +205,7 @@ def resize_pod(g, shim):
                        "max"),
                  (str(MEM_NEW), f"{v['CPU_QUOTA_NEW']}_100000",
                   str(weight(v["CPU_SHARES_NEW"])), "max"))
-    if shim == "runtime-rs":
-        assert not r.calls("DestroySandbox"), "runtime-rs sends no DestroySandbox"
-        g.poweroff()
-    else:
-        end = time.monotonic() + 30
-        while g.alive() and time.monotonic() < end:
-            time.sleep(0.2)
-        assert not g.alive(), "DestroySandbox did not power the guest off"
+    kp.end_pod(g, r, shim)
     return f"{out[2]}; {out[3]}; {r.summary()}"
 
 
