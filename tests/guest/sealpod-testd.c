@@ -61,6 +61,7 @@
 #define MAX_TIMEOUT_S	    3600
 #define DRAIN_AFTER_EXIT_MS 2000
 #define CONNECT_TIMEOUT_MS  5000
+#define OPEN_GRACE_MS	    3000
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void say(const char *fmt, ...)
@@ -246,6 +247,26 @@ static int pump_out(int dst, struct buf *b)
 
 enum relay_state { HOST_AWAY, HOST_IDLE, LINKED, DRAINING };
 
+/* A new host connection's first bytes can reach the guest before the driver has processed the
+ * host's PORT_OPEN control message (data interrupts are handled at once, control messages in a
+ * workqueue: drivers/char/virtio_console.c, control_work_handler), so right after linking the
+ * port may still poll POLLHUP and read 0 from the previous connection's hang-up. Taking that for
+ * the host leaving dropped the new connection with its request already passed on, and the reply
+ * was lost: the host saw a silent port. So a link's hang-up counts only once the port has been
+ * seen connected since linking, or after OPEN_GRACE_MS (a host that connects, writes and leaves
+ * before the guest catches up). */
+struct link_watch {
+	int64_t linked_at;
+	int host_seen;
+};
+
+static int link_opening(struct link_watch *w, short port_revents, int polled)
+{
+	if (polled && !(port_revents & (POLLHUP | POLLERR)))
+		w->host_seen = 1;
+	return !w->host_seen && now_ms() - w->linked_at < OPEN_GRACE_MS;
+}
+
 /* The host hung up while linked: hand the agent what the host sent before it left (bounded in
  * time), so a request followed by a close still arrives, then let the caller close vsock. */
 static void flush_host_leftovers(int port, int vs, struct buf *to_agent)
@@ -274,10 +295,11 @@ static void run_relay(void)
 	int port = g_agent_port >= 0 ? g_agent_port : open_port(AGENT_PORT_NAME);
 	int vs = -1;
 	enum relay_state st = HOST_AWAY;
+	struct link_watch lw = { 0 };
 
 	for (;;) {
 		struct pollfd p[2] = { { .fd = port }, { .fd = -1 } };
-		int n;
+		int n, opening;
 
 		/* Only ask for what can be moved now: a full buffer stops reading its source. The
 		 * port's POLLHUP is reported whatever the events, and is handled first below. */
@@ -297,10 +319,11 @@ static void run_relay(void)
 			sleep_ms(HOST_RETRY_MS);
 			continue;
 		}
+		opening = st == LINKED && link_opening(&lw, p[0].revents, n >= 0);
 		if (n <= 0)
 			continue;
 
-		if (st == LINKED && (p[0].revents & (POLLHUP | POLLERR))) {
+		if (st == LINKED && !opening && (p[0].revents & (POLLHUP | POLLERR))) {
 			flush_host_leftovers(port, vs, &to_agent);
 			say("relay: host disconnected; closing the agent connection");
 			close_fd(&vs);
@@ -344,11 +367,13 @@ static void run_relay(void)
 		if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;
 		if (st == LINKED) {
-			if (pump_in(port, &to_agent) < 0) {
+			if (pump_in(port, &to_agent) < 0 && !opening) {
 				say("relay: host disconnected; closing the agent connection");
 				close_fd(&vs);
 				to_agent.len = to_host.len = 0;
 				st = HOST_AWAY;
+			} else if (opening) {
+				sleep_ms(10); /* the stale POLLHUP makes poll return at once */
 			}
 			continue;
 		}
@@ -375,6 +400,7 @@ static void run_relay(void)
 			to_agent.len = sink.len;
 			to_host.len = 0;
 			st = LINKED;
+			lw = (struct link_watch){ .linked_at = now_ms() };
 		}
 	}
 }
@@ -383,7 +409,9 @@ static void run_relay(void)
 /* Test shell                                                                                */
 
 /* Write all of DATA to the port within the deadline; -1 if the host went away or stalled. */
-static int port_write_all(int port, const char *data, size_t len, int64_t deadline)
+/* LW: the host connection this write belongs to (its early stale POLLHUP is waited out). */
+static int port_write_all(int port, const char *data, size_t len, int64_t deadline,
+			  struct link_watch *lw)
 {
 	while (len) {
 		struct pollfd p = { .fd = port, .events = POLLOUT };
@@ -392,10 +420,17 @@ static int port_write_all(int port, const char *data, size_t len, int64_t deadli
 
 		if (left <= 0)
 			return -1;
-		if (poll(&p, 1, (int)(left > 1000 ? 1000 : left)) < 0 && errno != EINTR)
+		int r = poll(&p, 1, (int)(left > 1000 ? 1000 : left));
+
+		if (r < 0 && errno != EINTR)
 			return -1;
-		if (p.revents & (POLLHUP | POLLERR))
-			return -1;
+		if (p.revents & (POLLHUP | POLLERR)) {
+			if (!link_opening(lw, p.revents, r >= 0))
+				return -1;
+			sleep_ms(10);
+			continue;
+		}
+		link_opening(lw, p.revents, r >= 0);
 		if (!(p.revents & POLLOUT))
 			continue;
 		n = write(port, data, len);
@@ -444,7 +479,7 @@ static pid_t spawn_shell(const char *line, int *out_fd)
 }
 
 /* Run one command and stream its output; returns -1 when the host went away. */
-static int run_command(int port, const char *line, int timeout_s)
+static int run_command(int port, const char *line, int timeout_s, struct link_watch *lw)
 {
 	int out = -1, status = 0, host_ok = 1, exited = 0;
 	int64_t deadline = now_ms() + (int64_t)timeout_s * 1000, drain_until = 0;
@@ -454,7 +489,7 @@ static int run_command(int port, const char *line, int timeout_s)
 	if (pid < 0) {
 		snprintf(buf, sizeof(buf), "sealpod-testd: cannot start /bin/sh: %s\n",
 			 strerror(errno));
-		if (port_write_all(port, buf, strlen(buf), now_ms() + 10000) < 0)
+		if (port_write_all(port, buf, strlen(buf), now_ms() + 10000, lw) < 0)
 			return -1;
 		status = 127;
 		goto trailer;
@@ -462,6 +497,7 @@ static int run_command(int port, const char *line, int timeout_s)
 	for (;;) {
 		struct pollfd p[2];
 		int64_t now = now_ms();
+		int r;
 
 		if (!exited) {
 			pid_t w = waitpid(pid, &status, WNOHANG);
@@ -482,7 +518,7 @@ static int run_command(int port, const char *line, int timeout_s)
 
 			kill(-pid, SIGKILL);
 			kill(pid, SIGKILL);
-			if (host_ok && port_write_all(port, msg, strlen(msg), now + 10000) < 0)
+			if (host_ok && port_write_all(port, msg, strlen(msg), now + 10000, lw) < 0)
 				host_ok = 0;
 			waitpid(pid, &status, 0);
 			status = 128 + SIGKILL;
@@ -494,9 +530,11 @@ static int run_command(int port, const char *line, int timeout_s)
 		 * port is polled for nothing but its POLLHUP: the host leaving mid-command. */
 		p[0] = (struct pollfd){ .fd = host_ok ? port : -1, .events = 0 };
 		p[1] = (struct pollfd){ .fd = out, .events = POLLIN };
-		if (poll(p, out >= 0 ? 2 : 1, 100) < 0 && errno != EINTR)
+		r = poll(p, out >= 0 ? 2 : 1, 100);
+		if (r < 0 && errno != EINTR)
 			break;
-		if (host_ok && (p[0].revents & (POLLHUP | POLLERR))) {
+		if (host_ok && !link_opening(lw, p[0].revents, r >= 0) &&
+		    (p[0].revents & (POLLHUP | POLLERR))) {
 			say("shell: host disconnected during a command; killing it");
 			host_ok = 0;
 			kill(-pid, SIGKILL);
@@ -507,7 +545,7 @@ static int run_command(int port, const char *line, int timeout_s)
 
 			if (n > 0) {
 				if (host_ok &&
-				    port_write_all(port, buf, (size_t)n, now_ms() + 30000) < 0)
+				    port_write_all(port, buf, (size_t)n, now_ms() + 30000, lw) < 0)
 					host_ok = 0;
 			} else if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
 				close_fd(&out);
@@ -527,7 +565,7 @@ trailer:
 		 "\x1e"
 		 "EXIT %d\n",
 		 status);
-	return port_write_all(port, trailer, strlen(trailer), now_ms() + 30000);
+	return port_write_all(port, trailer, strlen(trailer), now_ms() + 30000, lw);
 }
 
 /* Split an optional "\x1eT<seconds> " prefix off LINE. */
@@ -551,6 +589,8 @@ static void run_shell(void)
 	static char line[LINE_MAX_BYTES + 1];
 	size_t len = 0;
 	int port = g_shell_port >= 0 ? g_shell_port : open_port(SHELL_PORT_NAME), overlong = 0;
+	int fresh = 1; /* the next bytes start a new host connection */
+	struct link_watch lw = { 0 };
 
 	for (;;) {
 		struct pollfd p = { .fd = port, .events = POLLIN };
@@ -561,18 +601,28 @@ static void run_shell(void)
 			sleep_ms(HOST_RETRY_MS);
 			continue;
 		}
+		if (!fresh)
+			link_opening(&lw, p.revents, 1);
 		if (!p.revents)
 			continue;
 		n = read(port, line + len, LINE_MAX_BYTES - len);
 		if (n < 0 && (errno == EAGAIN || errno == EINTR))
 			continue;
+		if (n <= 0 && !fresh && link_opening(&lw, 0, 0)) {
+			sleep_ms(10); /* a stale hang-up of the previous connection */
+			continue;
+		}
 		if (n <= 0) {
 			/* The host side is not connected: forget any partial line, look again later. */
 			len = 0;
 			overlong = 0;
+			fresh = 1;
 			sleep_ms(HOST_RETRY_MS);
 			continue;
 		}
+		if (fresh)
+			lw = (struct link_watch){ .linked_at = now_ms() };
+		fresh = 0;
 		len += (size_t)n;
 		while ((nl = memchr(line, '\n', len))) {
 			size_t used = (size_t)(nl - line) + 1;
@@ -587,10 +637,10 @@ static void run_shell(void)
 						  "EXIT 126\n";
 
 				overlong = 0;
-				port_write_all(port, msg, strlen(msg), now_ms() + 10000);
+				port_write_all(port, msg, strlen(msg), now_ms() + 10000, &lw);
 			} else {
 				cmd = parse_timeout(line, &timeout_s);
-				if (run_command(port, cmd, timeout_s) < 0) {
+				if (run_command(port, cmd, timeout_s, &lw) < 0) {
 					len = 0;
 					break;
 				}
@@ -613,15 +663,33 @@ static void run_shell(void)
  * Two servers opening their ports at once from two vCPUs once left one vCPU spinning until
  * the host's next chardev event (QEMU 7.2, TCG), which stalled the whole guest (RCU). So the
  * supervisor opens both, one after the other, and the servers inherit the fds; the ports then
- * stay open across server restarts. A port absent after 10 s is left to its server. */
+ * stay open across server restarts.
+ *
+ * Which ports exist is the host's choice: `make run` gives QEMU the agent port only. The host
+ * announces every cold-plugged port in one batch of PORT_ADD control messages answering the
+ * driver's DEVICE_READY, so once one port is visible the others follow within milliseconds:
+ * wait (up to 10 s) for the first, then at most PORT_SIBLING_MS for the second. A port still
+ * absent then is left to its server, which keeps looking for it. */
+#define PORT_SIBLING_MS 500
+
 static void open_ports_in_turn(void)
 {
 	char path[PATH_MAX];
-	int64_t deadline = now_ms() + 10000;
+	int64_t deadline = now_ms() + 10000, sibling = -1;
 
-	while (now_ms() < deadline && (find_port(AGENT_PORT_NAME, path, sizeof(path)) < 0 ||
-				       find_port(SHELL_PORT_NAME, path, sizeof(path)) < 0))
-		sleep_ms(100);
+	for (;;) {
+		int agent = find_port(AGENT_PORT_NAME, path, sizeof(path)) == 0;
+		int shell = find_port(SHELL_PORT_NAME, path, sizeof(path)) == 0;
+		int64_t now = now_ms();
+
+		if ((agent && shell) || now >= deadline)
+			break;
+		if ((agent || shell) && sibling < 0)
+			sibling = now + PORT_SIBLING_MS;
+		if (sibling >= 0 && now >= sibling)
+			break;
+		sleep_ms(20);
+	}
 	if (find_port(AGENT_PORT_NAME, path, sizeof(path)) == 0)
 		g_agent_port = open_port(AGENT_PORT_NAME);
 	if (find_port(SHELL_PORT_NAME, path, sizeof(path)) == 0)
