@@ -43,7 +43,7 @@ GUEST_CFLAGS = -std=gnu11 -O2 -fPIE $(WARN) -fstack-protector-strong -D_FORTIFY_
 GUEST_LDFLAGS = -static-pie -Wl,-z,relro,-z,now,-z,noexecstack,--gc-sections -s -L$(DEPS_PREFIX)/lib
 # Static archives: only what /init references is linked in (--gc-sections drops the rest).
 GUEST_LIBS := -lcryptsetup -ldevmapper -lcurl -lssl -lcrypto -lprotobuf-c -ljson-c -lblkid -luuid \
-	-lseccomp -lzstd -lz -lm -pthread
+	-lseccomp -lzstd -lisal -lz -lm -pthread
 
 # --- the host build: glibc + Debian -dev libraries, ASan/UBSan, for unit tests and fuzzing ----
 HOST_CC := gcc
