@@ -6,7 +6,13 @@
  * across two calls, and a registry's chunks may split one. A member ISA-L refuses is refused with
  * ISA-L's reason and the member's number: deflate data either decodes or not (zlib would refuse
  * the same bytes), and a second decoder would need the member's compressed bytes kept. zlib
- * remains for the header CRC (FHCRC). */
+ * remains for the header CRC (FHCRC).
+ *
+ * The two sha256 digests run on a thread of their own, overlapped with decompression and the
+ * tar reader: the blob's bytes are copied into a ring of NSLOT chunks, the decompressor writes
+ * straight into the ring, and the thread hashes each chunk in order once the tar reader is done
+ * with it. A stream whose thread cannot be started digests in line. A stage between the blob and
+ * the decompressor (decryption) goes in sp_stream_feed, after the blob digest's copy. */
 #define _GNU_SOURCE
 #include "image/stream.h"
 
@@ -14,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <time.h>
 
 #include <isa-l/igzip_lib.h>
@@ -22,6 +29,25 @@
 #include <zstd.h>
 
 #define OUTBUF ((size_t)128 << 10)
+#define NSLOT  8 /* chunks between the decoder and the digest thread: 1 MiB */
+
+enum { FOR_BLOB = 1, FOR_DIFF = 2 };
+
+struct slot {
+	uint8_t *buf;
+	size_t len;
+	unsigned what; /* FOR_BLOB | FOR_DIFF */
+};
+
+/* The digest thread's ring: the stream fills slot[head], the thread hashes slot[tail]. */
+struct digester {
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t work, room;
+	struct slot slot[NSLOT];
+	size_t head, tail, queued;
+	bool started, stop;
+};
 
 /* The fields of a gzip member header in order, then its deflate data. */
 enum gz_at { GZ_FIXED, GZ_XLEN, GZ_EXTRA, GZ_NAME, GZ_COMMENT, GZ_HCRC, GZ_BODY };
@@ -52,8 +78,8 @@ struct sp_stream {
 	struct gz *gz;
 	ZSTD_DStream *zs;
 	size_t zs_last; /* the last ZSTD_decompressStream result: 0 when a frame just ended */
-	uint8_t *obuf;
-	struct sp_stream_times t;
+	struct digester d;
+	struct sp_stream_times t; /* digest_ns: written by the digest thread once it runs */
 	bool failed;
 };
 
@@ -63,6 +89,121 @@ static uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void hash_slot(struct sp_stream *s, const struct slot *sl)
+{
+	uint64_t t0 = now_ns();
+
+	if (sl->what & FOR_BLOB)
+		(void)EVP_DigestUpdate(s->blob, sl->buf, sl->len);
+	if (sl->what & FOR_DIFF)
+		(void)EVP_DigestUpdate(s->diff, sl->buf, sl->len);
+	s->t.digest_ns += now_ns() - t0; /* only this thread writes it while it runs */
+}
+
+static void *digest_main(void *arg)
+{
+	struct sp_stream *s = arg;
+	struct digester *d = &s->d;
+
+	pthread_mutex_lock(&d->mu);
+	for (;;) {
+		while (!d->queued && !d->stop)
+			pthread_cond_wait(&d->work, &d->mu);
+		if (!d->queued)
+			break;
+		pthread_mutex_unlock(&d->mu);
+		hash_slot(s, &d->slot[d->tail]);
+		pthread_mutex_lock(&d->mu);
+		d->tail = (d->tail + 1) % NSLOT;
+		d->queued--;
+		pthread_cond_signal(&d->room);
+	}
+	pthread_mutex_unlock(&d->mu);
+	return NULL;
+}
+
+/* The next free chunk of the ring (waits for the thread to free one). */
+static uint8_t *slot_take(struct sp_stream *s)
+{
+	struct digester *d = &s->d;
+
+	if (d->started) {
+		pthread_mutex_lock(&d->mu);
+		while (d->queued == NSLOT)
+			pthread_cond_wait(&d->room, &d->mu);
+		pthread_mutex_unlock(&d->mu);
+	}
+	return d->slot[d->head].buf;
+}
+
+/* The chunk slot_take gave, len bytes of it filled, to be hashed for what. */
+static void slot_give(struct sp_stream *s, size_t len, unsigned what)
+{
+	struct digester *d = &s->d;
+
+	if (!len)
+		return;
+	d->slot[d->head].len = len;
+	d->slot[d->head].what = what;
+	if (!d->started) {
+		hash_slot(s, &d->slot[d->head]);
+		return;
+	}
+	pthread_mutex_lock(&d->mu);
+	d->head = (d->head + 1) % NSLOT;
+	d->queued++;
+	pthread_cond_signal(&d->work);
+	pthread_mutex_unlock(&d->mu);
+}
+
+/* Waits until every chunk given is hashed. */
+static void digests_drain(struct sp_stream *s)
+{
+	struct digester *d = &s->d;
+
+	if (!d->started)
+		return;
+	pthread_mutex_lock(&d->mu);
+	while (d->queued)
+		pthread_cond_wait(&d->room, &d->mu);
+	pthread_mutex_unlock(&d->mu);
+}
+
+static int digester_start(struct sp_stream *s)
+{
+	struct digester *d = &s->d;
+
+	for (size_t i = 0; i < NSLOT; i++)
+		if (!(d->slot[i].buf = malloc(OUTBUF)))
+			return -1;
+	if (pthread_mutex_init(&d->mu, NULL) != 0)
+		return -1;
+	if (pthread_cond_init(&d->work, NULL) != 0 || pthread_cond_init(&d->room, NULL) != 0) {
+		pthread_mutex_destroy(&d->mu);
+		return -1;
+	}
+	d->started = pthread_create(&d->th, NULL, digest_main, s) == 0;
+	return 0;
+}
+
+static void digester_stop(struct sp_stream *s)
+{
+	struct digester *d = &s->d;
+
+	if (d->started) {
+		pthread_mutex_lock(&d->mu);
+		d->stop = true;
+		pthread_cond_signal(&d->work);
+		pthread_mutex_unlock(&d->mu);
+		pthread_join(d->th, NULL);
+		pthread_cond_destroy(&d->work);
+		pthread_cond_destroy(&d->room);
+		pthread_mutex_destroy(&d->mu);
+	}
+	for (size_t i = 0; i < NSLOT; i++)
+		free(d->slot[i].buf);
 }
 
 struct sp_stream *sp_stream_new(enum sp_compress c, uint64_t max_out, sp_stream_out_fn out,
@@ -78,8 +219,7 @@ struct sp_stream *sp_stream_new(enum sp_compress c, uint64_t max_out, sp_stream_
 	s->arg = arg;
 	s->blob = EVP_MD_CTX_new();
 	s->diff = EVP_MD_CTX_new();
-	s->obuf = malloc(OUTBUF);
-	if (!s->blob || !s->diff || !s->obuf || !EVP_DigestInit_ex(s->blob, EVP_sha256(), NULL) ||
+	if (digester_start(s) < 0 || !s->blob || !s->diff || !EVP_DigestInit_ex(s->blob, EVP_sha256(), NULL) ||
 	    !EVP_DigestInit_ex(s->diff, EVP_sha256(), NULL))
 		goto fail;
 	if (c == SP_COMP_GZIP) {
@@ -110,7 +250,7 @@ void sp_stream_free(struct sp_stream *s)
 	free(s->gz);
 	if (s->zs)
 		ZSTD_freeDStream(s->zs);
-	free(s->obuf);
+	digester_stop(s);
 	free(s);
 }
 
@@ -124,14 +264,17 @@ uint64_t sp_stream_out_bytes(const struct sp_stream *s)
 	return s->out_bytes;
 }
 
-void sp_stream_times(const struct sp_stream *s, struct sp_stream_times *t)
+void sp_stream_times(struct sp_stream *s, struct sp_stream_times *t)
 {
+	digests_drain(s); /* the thread's last update happened before its last release of mu */
 	*t = s->t;
 }
 
-static int emit(struct sp_stream *s, const uint8_t *buf, size_t len, struct sp_err *err)
+/* Decoded bytes (in a chunk of the ring) to the out function, then to the digest thread. */
+static int emit(struct sp_stream *s, const uint8_t *buf, size_t len, unsigned what,
+		struct sp_err *err)
 {
-	uint64_t t0, t1;
+	uint64_t t0;
 	int r;
 
 	if (!len)
@@ -143,15 +286,13 @@ static int emit(struct sp_stream *s, const uint8_t *buf, size_t len, struct sp_e
 	}
 	s->out_bytes += len;
 	t0 = now_ns();
-	(void)EVP_DigestUpdate(s->diff, buf, len);
-	t1 = now_ns();
-	s->t.digest_ns += t1 - t0;
 	r = s->out(s->arg, buf, len, err);
-	s->t.out_ns += now_ns() - t1;
+	s->t.out_ns += now_ns() - t0;
 	if (r < 0) {
 		s->failed = true;
 		return -1;
 	}
+	slot_give(s, len, what);
 	return 0;
 }
 
@@ -245,10 +386,11 @@ static int gz_body(struct sp_stream *s, const uint8_t **buf, size_t *len, struct
 	g->st.avail_in = n;
 	for (;;) {
 		uint32_t in_before = g->st.avail_in;
+		uint8_t *o = slot_take(s);
 		uint64_t t0 = now_ns();
 		int r;
 
-		g->st.next_out = s->obuf;
+		g->st.next_out = o;
 		g->st.avail_out = (uint32_t)OUTBUF;
 		r = isal_inflate(&g->st);
 		s->t.inflate_ns += now_ns() - t0;
@@ -257,7 +399,7 @@ static int gz_body(struct sp_stream *s, const uint8_t **buf, size_t *len, struct
 			return sp_error(err, 0, "gzip: member %llu: ISA-L refused %s", g->members,
 					isal_reason(r));
 		}
-		if (emit(s, s->obuf, OUTBUF - g->st.avail_out, err) < 0)
+		if (emit(s, o, OUTBUF - g->st.avail_out, FOR_DIFF, err) < 0)
 			return -1;
 		if (g->st.block_state == ISAL_BLOCK_FINISH) {
 			g->ended = true;
@@ -310,7 +452,7 @@ static int feed_zstd(struct sp_stream *s, const uint8_t *buf, size_t len, struct
 	ZSTD_inBuffer in = { buf, len, 0 };
 
 	for (;;) {
-		ZSTD_outBuffer out = { s->obuf, OUTBUF, 0 };
+		ZSTD_outBuffer out = { slot_take(s), OUTBUF, 0 };
 		uint64_t t0 = now_ns();
 		size_t r = ZSTD_decompressStream(s->zs, &out, &in);
 
@@ -320,7 +462,7 @@ static int feed_zstd(struct sp_stream *s, const uint8_t *buf, size_t len, struct
 			return sp_error(err, 0, "zstd: %s", ZSTD_getErrorName(r));
 		}
 		s->zs_last = r;
-		if (emit(s, s->obuf, out.pos, err) < 0)
+		if (emit(s, out.dst, out.pos, FOR_DIFF, err) < 0)
 			return -1;
 		/* Done with this input once it is consumed and the decoder holds nothing more
 		 * (a full output buffer may mean more is pending; r == 0: a frame ended, flushed). */
@@ -330,19 +472,35 @@ static int feed_zstd(struct sp_stream *s, const uint8_t *buf, size_t len, struct
 	return 0;
 }
 
+/* The blob's bytes, copied into the ring for the blob digest; for an uncompressed layer they are
+ * the decoded bytes too. */
+static int feed_blob(struct sp_stream *s, const uint8_t *buf, size_t len, struct sp_err *err)
+{
+	while (len) {
+		size_t n = len < OUTBUF ? len : OUTBUF;
+		uint8_t *b = slot_take(s);
+
+		memcpy(b, buf, n);
+		if (s->c != SP_COMP_NONE)
+			slot_give(s, n, FOR_BLOB);
+		else if (emit(s, b, n, FOR_BLOB | FOR_DIFF, err) < 0)
+			return -1;
+		buf += n;
+		len -= n;
+	}
+	return 0;
+}
+
 int sp_stream_feed(struct sp_stream *s, const uint8_t *buf, size_t len, struct sp_err *err)
 {
-	uint64_t t0;
-
 	if (s->failed)
 		return sp_error(err, 0, "the layer stream already failed");
 	s->in_bytes += len;
-	t0 = now_ns();
-	(void)EVP_DigestUpdate(s->blob, buf, len);
-	s->t.digest_ns += now_ns() - t0;
+	if (feed_blob(s, buf, len, err) < 0)
+		return -1;
 	switch (s->c) {
 	case SP_COMP_NONE:
-		return emit(s, buf, len, err);
+		return 0;
 	case SP_COMP_GZIP:
 		return feed_gzip(s, buf, len, err);
 	case SP_COMP_ZSTD:
@@ -375,6 +533,7 @@ int sp_stream_finish(struct sp_stream *s, char *blob_digest, char *diff_digest, 
 		return sp_error(err, 0, "gzip: the stream is truncated");
 	if (s->c == SP_COMP_ZSTD && (s->zs_last != 0 || s->in_bytes == 0))
 		return sp_error(err, 0, "zstd: the stream is truncated");
+	digests_drain(s);
 	hexdigest(s->blob, blob_digest);
 	hexdigest(s->diff, diff_digest);
 	return 0;
