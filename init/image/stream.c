@@ -61,11 +61,11 @@ enum gz_at { GZ_FIXED, GZ_XLEN, GZ_EXTRA, GZ_NAME, GZ_COMMENT, GZ_HCRC, GZ_BODY 
 struct gz {
 	enum gz_at at;
 	uint8_t fixed[10];
-	size_t have;	    /* bytes collected of the fixed part, XLEN or HCRC */
-	size_t extra_left;  /* FEXTRA bytes still to skip */
-	uLong crc;	    /* CRC32 of the header so far, for FHCRC */
+	size_t have;		    /* bytes collected of the fixed part, XLEN or HCRC */
+	size_t extra_left;	    /* FEXTRA bytes still to skip */
+	uLong crc;		    /* CRC32 of the header so far, for FHCRC */
 	unsigned long long members; /* begun */
-	bool ended;	    /* the last member's trailer checked out (another may follow) */
+	bool ended;		    /* the last member's trailer checked out (another may follow) */
 	struct inflate_state st;
 };
 
@@ -219,7 +219,8 @@ struct sp_stream *sp_stream_new(enum sp_compress c, uint64_t max_out, sp_stream_
 	s->arg = arg;
 	s->blob = EVP_MD_CTX_new();
 	s->diff = EVP_MD_CTX_new();
-	if (digester_start(s) < 0 || !s->blob || !s->diff || !EVP_DigestInit_ex(s->blob, EVP_sha256(), NULL) ||
+	if (digester_start(s) < 0 || !s->blob || !s->diff ||
+	    !EVP_DigestInit_ex(s->blob, EVP_sha256(), NULL) ||
 	    !EVP_DigestInit_ex(s->diff, EVP_sha256(), NULL))
 		goto fail;
 	if (c == SP_COMP_GZIP) {
@@ -300,7 +301,9 @@ static int emit(struct sp_stream *s, const uint8_t *buf, size_t len, unsigned wh
 static int gz_advance(struct gz *g)
 {
 	static const uint8_t flag_of[GZ_BODY] = {
-		[GZ_XLEN] = GZ_FEXTRA, [GZ_NAME] = GZ_FNAME, [GZ_COMMENT] = GZ_FCOMMENT,
+		[GZ_XLEN] = GZ_FEXTRA,
+		[GZ_NAME] = GZ_FNAME,
+		[GZ_COMMENT] = GZ_FCOMMENT,
 		[GZ_HCRC] = GZ_FHCRC,
 	};
 
@@ -316,11 +319,13 @@ static int gz_advance(struct gz *g)
 static int gz_fixed_byte(struct gz *g, uint8_t b, struct sp_err *err)
 {
 	static const uint8_t magic[2] = { 0x1f, 0x8b };
+	size_t i = g->have++;
 
-	g->fixed[g->have++] = b;
-	if (g->have <= 2 && b != magic[g->have - 1])
+	g->fixed[i] = b;
+	if (i < sizeof(magic) && b != magic[i])
 		return g->members > 1
-			       ? sp_error(err, 0, "gzip: the bytes after member %llu are not a gzip member",
+			       ? sp_error(err, 0,
+					  "gzip: the bytes after member %llu are not a gzip member",
 					  g->members - 1)
 			       : sp_error(err, 0, "gzip: no gzip magic at the start of the blob");
 	if (g->have < sizeof(g->fixed))

@@ -96,13 +96,15 @@ int main(int argc, char **argv)
 
 	if (argc != 4)
 		return fprintf(stderr, "usage: layer-stages gzip|zstd|none BLOB DIR\n"), 2;
-	c = !strcmp(argv[1], "gzip") ? SP_COMP_GZIP
+	c = !strcmp(argv[1], "gzip")   ? SP_COMP_GZIP
 	    : !strcmp(argv[1], "zstd") ? SP_COMP_ZSTD
 				       : SP_COMP_NONE;
 	buf = slurp(argv[2], &len);
 	root = open(argv[3], O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (!buf || root < 0)
-		return fprintf(stderr, "layer-stages: cannot read %s or open %s\n", argv[2], argv[3]), 2;
+		return fprintf(stderr, "layer-stages: cannot read %s or open %s\n", argv[2],
+			       argv[3]),
+		       2;
 	sp_tar_limits_default(&lim);
 	r.t = sp_tar_new(&lim, &ops, &r);
 	r.a = sp_apply_new(root, true);
@@ -128,7 +130,8 @@ int main(int argc, char **argv)
 	printf("stages digest_s=%.3f inflate_s=%.3f tar_s=%.3f write_s=%.3f total_s=%.3f "
 	       "blob_bytes=%llu tar_bytes=%llu\n",
 	       (double)st.digest_ns / 1e9, (double)st.inflate_ns / 1e9,
-	       (double)st.out_ns / 1e9 - write_in_stream, r.write_s, now_s() - t0, (unsigned long long)sp_stream_in_bytes(s),
+	       (double)st.out_ns / 1e9 - write_in_stream, r.write_s, now_s() - t0,
+	       (unsigned long long)sp_stream_in_bytes(s),
 	       (unsigned long long)sp_stream_out_bytes(s));
 	sp_stream_free(s);
 	sp_tar_free(r.t);

@@ -109,7 +109,8 @@ static int ours(const struct buf *in, size_t chunk, struct buf *out, char *diff,
 	if (!s)
 		abort();
 	for (size_t off = 0; off < in->len && r == 0; off += chunk)
-		r = sp_stream_feed(s, in->p + off, in->len - off < chunk ? in->len - off : chunk, err);
+		r = sp_stream_feed(s, in->p + off, in->len - off < chunk ? in->len - off : chunk,
+				   err);
 	if (r == 0)
 		r = sp_stream_finish(s, blob, diff, err);
 	sp_stream_free(s);
@@ -157,7 +158,8 @@ static int both_refuse(const struct buf *in, const char *want)
 		ok = ours(in, chunks[i] == SIZE_MAX ? in->len : chunks[i], &o, d, &err) < 0 &&
 		     strstr(err.msg, want) != NULL;
 		if (!ok)
-			fprintf(stderr, "    chunk %zu: '%s', wanted '%s'\n", chunks[i], err.msg, want);
+			fprintf(stderr, "    chunk %zu: '%s', wanted '%s'\n", chunks[i], err.msg,
+				want);
 		free(o.p);
 	}
 	free(z.p);
