@@ -246,12 +246,12 @@ void sp_stream_free(struct sp_stream *s)
 {
 	if (!s)
 		return;
+	digester_stop(s); /* first: its last chunks go into the contexts freed below */
 	EVP_MD_CTX_free(s->blob);
 	EVP_MD_CTX_free(s->diff);
 	free(s->gz);
 	if (s->zs)
 		ZSTD_freeDStream(s->zs);
-	digester_stop(s);
 	free(s);
 }
 
