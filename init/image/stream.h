@@ -28,11 +28,13 @@ int sp_stream_finish(struct sp_stream *s, char *blob_digest, char *diff_digest, 
 uint64_t sp_stream_in_bytes(const struct sp_stream *s);
 uint64_t sp_stream_out_bytes(const struct sp_stream *s);
 
-/* Where a stream's time went so far (monotonic ns): the two sha256 digests (on the stream's
- * digest thread, overlapped with the rest), decompression, and the out function (the tar reader
- * and what it calls). Always kept: a clock read per chunk. Waits for the digest thread. */
+/* Where a stream's time went so far, in ns of the CPU time of the thread that did it: the two
+ * sha256 digests (on the stream's digest thread, overlapped with the rest), decompression, the
+ * out function (the tar reader and what it calls); and, in wall time, how long the stream waited
+ * for the digest thread to free a chunk. Always kept: a clock read per chunk. Waits for the
+ * digest thread. */
 struct sp_stream_times {
-	uint64_t digest_ns, inflate_ns, out_ns;
+	uint64_t digest_ns, inflate_ns, out_ns, wait_ns;
 };
 void sp_stream_times(struct sp_stream *s, struct sp_stream_times *t);
 
