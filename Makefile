@@ -43,7 +43,7 @@ GUEST_CFLAGS = -std=gnu11 -O2 -fPIE $(WARN) -fstack-protector-strong -D_FORTIFY_
 GUEST_LDFLAGS = -static-pie -Wl,-z,relro,-z,now,-z,noexecstack,--gc-sections -s -L$(DEPS_PREFIX)/lib
 # Static archives: only what /init references is linked in (--gc-sections drops the rest).
 GUEST_LIBS := -lcryptsetup -ldevmapper -lcurl -lssl -lcrypto -lprotobuf-c -ljson-c -lblkid -luuid \
-	-lseccomp -lzstd -lz -lm -pthread
+	-lseccomp -lzstd -lisal -lz -lm -pthread
 
 # --- the host build: glibc + Debian -dev libraries, ASan/UBSan, for unit tests and fuzzing ----
 HOST_CC := gcc
@@ -271,7 +271,7 @@ install: all
 # Each area adds its own tests/bench/bench-* executable, run after the ttRPC comparison; every
 # one prints `bench:` lines (DESIGN.md, Conventions) and exits non-zero only when it broke.
 # tests/bench/summary closes with a table (sizes, the boot timeline, every ratio of the run).
-bench: all $(PROTO_C) $(PROTO_H) $(B)/bench/sealpod-pull $(B)/bench/spawn-bench
+bench: all $(PROTO_C) $(PROTO_H) $(B)/bench/sealpod-pull $(B)/bench/spawn-bench $(B)/bench/layer-stages
 	@mkdir -p $(B)/bench
 	rc=0; : >$(B)/bench/lines.txt; \
 	tests/bench/run | tee -a $(B)/bench/lines.txt || rc=1; \
@@ -283,6 +283,12 @@ bench: all $(PROTO_C) $(PROTO_H) $(B)/bench/sealpod-pull $(B)/bench/spawn-bench
 # The image pull as the guest ships it, as a command for tests/bench/bench-image: the same
 # static musl, hardened objects /init is linked from.
 $(B)/bench/sealpod-pull: $(B)/guest/obj/tests/image/sealpod-pull.o $(GUEST_LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(GUEST_CC) $(GUEST_LDFLAGS) $^ $(GUEST_LIBS) -o $@
+
+# Where one layer's time goes (tests/bench/bench-image's breakdown line): the guest's own
+# stream, tar and apply objects, linked like /init.
+$(B)/bench/layer-stages: $(B)/guest/obj/tests/bench/layer-stages.o $(GUEST_LIB_OBJS)
 	@mkdir -p $(dir $@)
 	$(GUEST_CC) $(GUEST_LDFLAGS) $^ $(GUEST_LIBS) -o $@
 

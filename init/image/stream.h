@@ -28,6 +28,16 @@ int sp_stream_finish(struct sp_stream *s, char *blob_digest, char *diff_digest, 
 uint64_t sp_stream_in_bytes(const struct sp_stream *s);
 uint64_t sp_stream_out_bytes(const struct sp_stream *s);
 
+/* Where a stream's time went so far, in ns of the CPU time of the thread that did it: the two
+ * sha256 digests (on the stream's digest thread, overlapped with the rest), decompression, the
+ * out function (the tar reader and what it calls); and, in wall time, how long the stream waited
+ * for the digest thread to free a chunk. Always kept: a clock read per chunk. Waits for the
+ * digest thread. */
+struct sp_stream_times {
+	uint64_t digest_ns, inflate_ns, out_ns, wait_ns;
+};
+void sp_stream_times(struct sp_stream *s, struct sp_stream_times *t);
+
 /* sha256 of buf as "sha256:<hex>" (out: SP_DIGEST_LEN + 1 bytes). */
 void sp_sha256_digest(const void *buf, size_t len, char *out);
 /* True when d is "sha256:" followed by 64 lowercase hex digits. */
