@@ -73,7 +73,7 @@ TESTBINS := $(patsubst tests/guest/%.c,$(B)/guest/%,$(TESTBIN_SRCS))
 .PHONY: all deps kernel kernel-repro initramfs run test lint fuzz clean bench install \
 	check-fresh check-repro check-measure
 all: $(B)/bzImage $(B)/initramfs.img $(B)/initramfs-test.img $(B)/sealpod-cpio $(B)/sealpod-measure \
-	$(B)/sealpod-ctl
+	$(B)/sealpod-ctl $(B)/sealpod-policy
 
 # --- Debian packages the build and the tests need (installed when missing, as root) -----------
 $(B)/packages.stamp: scripts/ensure-packages $(wildcard scripts/*-packages.txt)
@@ -205,6 +205,25 @@ endef
 $(foreach m,$(UNIT_MODULES),$(eval $(call unit_binary,$(m))))
 $(B)/host/unit-tests: tests/unit/run-modules $(addprefix $(B)/host/unit/,$(UNIT_MODULES))
 	$(call say,GEN,$@)sed 's/@MODULES@/$(UNIT_MODULES)/' $< >$@ && chmod 755 $@
+
+# --- sealpod-policy ------------------------------------------------------------------------
+# sealpod-policy (measure/policy/, spp.h): a pod's policy, initdata, annotation and reference
+# values, and `explain`. It links the guest's own policy and initdata code compiled for the host
+# exactly as the unit tests are (HOST_CFLAGS objects, ASan/UBSan), from an archive so only what
+# it reaches comes in; libyaml for generate's reader.
+SPP_SRCS := $(sort $(wildcard measure/policy/*.c))
+SPP_OBJS := $(patsubst %.c,$(B)/host/obj/%.o,$(SPP_SRCS))
+SPP_ARCHIVE := $(B)/host/policy/libinit.a
+SPP_LIBS := $(HOST_LIBS) -lyaml
+$(SPP_ARCHIVE): $(HOST_LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
+$(B)/sealpod-policy: $(SPP_OBJS) $(SPP_ARCHIVE)
+	$(call say,LD,$@)$(HOST_CC) $(HOST_CFLAGS) $(SPP_OBJS) $(SPP_ARCHIVE) $(SPP_LIBS) -o $@
+# Its unit tests (tests/unit/test_spp_*.c) link the parts they test; generate's own objects need
+# libyaml, which the unit binaries do not link.
+$(B)/host/unit/spp: $(patsubst %.c,$(B)/host/obj/%.o,$(wildcard measure/policy/explain*.c \
+	measure/policy/initdata_out*.c measure/policy/annotate*.c measure/policy/util.c))
 
 # --- fuzzing (clang libFuzzer + ASan/UBSan) ---------------------------------------------------
 $(B)/fuzz/obj/%.o: %.c $(OBJ_STAMP) | $(PROTO_H)
