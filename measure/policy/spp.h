@@ -34,7 +34,7 @@ int spp_annotate_main(int argc, char **argv);
  * secret declarations. Strings are owned (spp_initdata_opts_free); the files named by flags are
  * read when the flag is parsed, so an unreadable file is an error naming the flag. */
 #define SPP_MAX_INSECURE 16 /* the guest's limit (struct sp_initdata, insecure[]) */
-#define SPP_MAX_SECRETS	 16
+#define SPP_MAX_SECRETS	 32 /* SP_SECRETS_MAX */
 
 struct spp_secret {
 	char *name, *resource, *image, *path, *mode; /* mode: octal text, NULL for the default */
@@ -111,6 +111,16 @@ int spp_annotate_yaml(const char *yaml, size_t len, const char *value, char **ou
 int spp_refvalues(const char *initdata_path, FILE *out, struct sp_err *err);
 
 /* --- small helpers (util.c) ------------------------------------------------------------------- */
+/* A growing NUL-terminated string; on a failed allocation oom is set and later appends do
+ * nothing, so a builder checks once at the end. */
+struct spp_buf {
+	char *p;
+	size_t len, cap;
+	bool oom;
+};
+void spp_buf_add(struct spp_buf *b, const char *s, size_t n);
+void spp_buf_printf(struct spp_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void spp_buf_free(struct spp_buf *b);
 /* The whole file (at most max bytes), NUL-terminated; "-" is stdin. */
 int spp_read_file(const char *path, size_t max, char **out, size_t *len, struct sp_err *err);
 /* Writes buf to path ("-": stdout) through a temporary file renamed over it. */
