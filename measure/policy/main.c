@@ -16,7 +16,6 @@
 extern int spp_generate_main(int argc, char **argv) __attribute__((weak));
 /* Skeleton: explain, initdata and annotate follow on this branch (each drops its line here). */
 extern int spp_explain_main(int argc, char **argv) __attribute__((weak));
-extern int spp_annotate_main(int argc, char **argv) __attribute__((weak));
 
 static const char usage[] =
 	"usage: sealpod-policy SUBCOMMAND [ARGS]\n"
