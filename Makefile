@@ -225,6 +225,17 @@ $(B)/sealpod-policy: $(SPP_OBJS) $(SPP_ARCHIVE)
 $(B)/host/unit/spp: $(patsubst %.c,$(B)/host/obj/%.o,$(wildcard measure/policy/explain*.c \
 	measure/policy/initdata_out*.c measure/policy/annotate*.c measure/policy/util.c))
 
+# sealpod-policy generate (measure/policy/{yaml,k8s,gen,settings}*.c): its unit tests
+# (tests/unit/test_policygen*.c, the unit binary "policygen") and its fuzz target link its
+# objects and libyaml.
+SPG_SRCS := $(sort $(wildcard measure/policy/yaml*.c measure/policy/k8s*.c measure/policy/gen*.c \
+	measure/policy/settings*.c))
+SPG_LIB_SRCS := $(filter-out measure/policy/gen_main.c,$(SPG_SRCS))
+$(B)/host/unit/policygen: $(patsubst %.c,$(B)/host/obj/%.o,$(SPG_LIB_SRCS))
+$(B)/host/unit/policygen: HOST_LIBS += -lyaml
+$(B)/fuzz/fuzz_k8s_yaml: $(patsubst %.c,$(B)/fuzz/obj/%.o,$(SPG_LIB_SRCS))
+$(B)/fuzz/fuzz_k8s_yaml: HOST_LIBS += -lyaml
+
 # --- fuzzing (clang libFuzzer + ASan/UBSan) ---------------------------------------------------
 $(B)/fuzz/obj/%.o: %.c $(OBJ_STAMP) | $(PROTO_H)
 	@mkdir -p $(dir $@)

@@ -1,0 +1,165 @@
+/* sealpod-policy generate: the command line around spg_generate (gen.h). */
+#define _GNU_SOURCE
+#include "spp.h"
+
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gen.h"
+#include "yaml.h"
+
+#define MAX_CONFIGS  16
+#define MAX_SETTINGS ((size_t)64 * 1024)
+#define MAX_LOCK     ((size_t)16 * 1024 * 1024)
+
+static const char usage[] =
+	"usage: sealpod-policy generate POD.yaml --lock FILE [--config FILE]... [--settings FILE]\n"
+	"                               [--policy-out FILE] [--policy-only] [INITDATA FLAGS]\n"
+	"                               [-o FILE]\n"
+	"\n"
+	"The policy that admits exactly the requests the Kata shims send for the pod in POD.yaml\n"
+	"(a Pod, or the template of a Deployment, StatefulSet, DaemonSet, ReplicaSet, Job or\n"
+	"CronJob), inside the initdata TOML that carries it (measure/policy/GENERATE.md).\n"
+	"  --lock FILE        each image's digest and configuration (the lock file format is in\n"
+	"                     GENERATE.md; skopeo inspect gives both)\n"
+	"  --config FILE      ConfigMaps and Secrets the pod references, repeatable (the pod's\n"
+	"                     own file may hold them too); a Secret's values never enter the "
+	"policy\n"
+	"  --settings FILE    what differs between clusters (measure/policy/settings.json)\n"
+	"  --policy-out FILE  also write the policy JSON there\n"
+	"  --policy-only      write the policy JSON, not the initdata, to -o\n"
+	"  -o, --output FILE  where to write (default: stdout)\n";
+
+struct gen_args {
+	const char *pod, *lock, *settings, *policy_out, *out;
+	const char *configs[MAX_CONFIGS];
+	size_t nconfigs;
+	bool policy_only;
+	struct spp_initdata_opts o;
+};
+
+static int read_text(const char *path, size_t max, struct spg_text *t, char **owned,
+		     struct sp_err *err)
+{
+	size_t len;
+
+	if (spp_read_file(path, max, owned, &len, err) < 0)
+		return -1;
+	t->name = path;
+	t->buf = *owned;
+	t->len = len;
+	return 0;
+}
+
+static int run(const struct gen_args *a, struct sp_err *err)
+{
+	struct spg_text pod, lock, cfg[MAX_CONFIGS];
+	char *bufs[MAX_CONFIGS + 3] = { 0 }, *policy = NULL, *toml = NULL;
+	struct sps_settings set;
+	struct spg_input in = { 0 };
+	int ret = -1;
+
+	sps_defaults(&set);
+	if (a->settings) {
+		struct spg_text s;
+
+		if (read_text(a->settings, MAX_SETTINGS, &s, &bufs[MAX_CONFIGS + 2], err) < 0 ||
+		    sps_load(s.buf, s.len, &set, err) < 0)
+			goto out;
+	}
+	if (read_text(a->pod, SPY_MAX_INPUT, &pod, &bufs[MAX_CONFIGS], err) < 0 ||
+	    read_text(a->lock, MAX_LOCK, &lock, &bufs[MAX_CONFIGS + 1], err) < 0)
+		goto out;
+	for (size_t i = 0; i < a->nconfigs; i++)
+		if (read_text(a->configs[i], SPY_MAX_INPUT, &cfg[i], &bufs[i], err) < 0)
+			goto out;
+	in = (struct spg_input){ pod, cfg, a->nconfigs, lock, &set };
+	if (spg_generate(&in, &policy, err) < 0)
+		goto out;
+	if (a->policy_out && spp_write_file(a->policy_out, policy, strlen(policy), err) < 0)
+		goto out;
+	if (a->policy_only) {
+		ret = spp_write_file(a->out, policy, strlen(policy), err);
+		goto out;
+	}
+	if (spp_initdata_build(policy, &a->o, &toml, err) < 0)
+		goto out;
+	ret = spp_write_file(a->out, toml, strlen(toml), err);
+out:
+	for (size_t i = 0; i < MAX_CONFIGS + 3; i++)
+		free(bufs[i]);
+	free(policy);
+	free(toml);
+	return ret;
+}
+
+static int parse(int argc, char **argv, struct gen_args *a, struct sp_err *err)
+{
+	enum { OPT_LOCK = 0x100, OPT_CONFIG, OPT_SETTINGS, OPT_POLICY_OUT, OPT_POLICY_ONLY };
+	static const struct option longopts[] = {
+		{ "lock", required_argument, NULL, OPT_LOCK },
+		{ "config", required_argument, NULL, OPT_CONFIG },
+		{ "settings", required_argument, NULL, OPT_SETTINGS },
+		{ "policy-out", required_argument, NULL, OPT_POLICY_OUT },
+		{ "policy-only", no_argument, NULL, OPT_POLICY_ONLY },
+		{ "output", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		SPP_INITDATA_LONGOPTS,
+		{ 0 }
+	};
+	int c, idx;
+
+	optind = 1;
+	a->out = "-";
+	while ((c = getopt_long(argc, argv, "o:h", longopts, &idx)) != -1) {
+		if (c == OPT_LOCK)
+			a->lock = optarg;
+		else if (c == OPT_CONFIG && a->nconfigs < MAX_CONFIGS)
+			a->configs[a->nconfigs++] = optarg;
+		else if (c == OPT_CONFIG)
+			return sp_fail(err, SP_E_INVALID, 0, "more than %d --config files",
+				       MAX_CONFIGS);
+		else if (c == OPT_SETTINGS)
+			a->settings = optarg;
+		else if (c == OPT_POLICY_OUT)
+			a->policy_out = optarg;
+		else if (c == OPT_POLICY_ONLY)
+			a->policy_only = true;
+		else if (c == 'o')
+			a->out = optarg;
+		else if (c == 'h')
+			return 1;
+		else if (c == SPP_OPT_INITDATA) {
+			if (spp_initdata_parse_flag(&a->o, longopts[idx].name, optarg, err) != 0)
+				return -1;
+		} else
+			return sp_fail(err, SP_E_INVALID, 0, "unknown option (see --help)");
+	}
+	if (optind + 1 != argc || !a->lock)
+		return sp_fail(err, SP_E_INVALID, 0, "one POD.yaml and --lock FILE are required");
+	a->pod = argv[optind];
+	return 0;
+}
+
+int spp_generate_main(int argc, char **argv)
+{
+	struct gen_args a = { 0 };
+	struct sp_err err = { 0 };
+	int rc = parse(argc, argv, &a, &err);
+
+	if (rc == 1) {
+		printf("%s\n%s", usage, spp_initdata_flags_help);
+		spp_initdata_opts_free(&a.o);
+		return SPP_EXIT_OK;
+	}
+	if (rc == 0)
+		rc = run(&a, &err);
+	spp_initdata_opts_free(&a.o);
+	if (rc < 0) {
+		fprintf(stderr, "sealpod-policy generate: %s\n", err.msg);
+		return SPP_EXIT_ERROR;
+	}
+	return SPP_EXIT_OK;
+}
