@@ -158,7 +158,7 @@ int spp_generate_main(int argc, char **argv)
 		rc = run(&a, &err);
 	spp_initdata_opts_free(&a.o);
 	if (rc < 0) {
-		fprintf(stderr, "sealpod-policy generate: %s\n", err.msg);
+		(void)fprintf(stderr, "sealpod-policy generate: %s\n", err.msg);
 		return SPP_EXIT_ERROR;
 	}
 	return SPP_EXIT_OK;

@@ -15,9 +15,14 @@
 static int env_set(struct spg_envl *e, const char *name, const char *value, bool any,
 		   struct sp_err *err)
 {
-	char *n = strdup(name), *v = strdup(any ? "*" : value);
+	const char *val = any ? "*" : value;
+	char *n, *v;
 	size_t i = 0;
 
+	if (!val)
+		return sp_fail(err, SP_E_INVALID, 0, "the value of %.64s is not a string", name);
+	n = strdup(name);
+	v = strdup(val);
 	if (!n || !v) {
 		free(n);
 		free(v);
@@ -66,7 +71,9 @@ static int expand(const char *in, const struct spg_envl *e, const char *path, ch
 	size_t cap = strlen(in) + 1, len = 0;
 	char *o = malloc(cap);
 
-	while (o && *in) {
+	if (!o)
+		return sp_fail(err, SP_E_EXHAUSTED, 0, "out of memory");
+	while (*in) {
 		const char *add = in, *close = NULL;
 		size_t alen = 1, skip = 1;
 
@@ -90,17 +97,15 @@ static int expand(const char *in, const struct spg_envl *e, const char *path, ch
 		if (len + alen + 1 > cap) {
 			char *n = realloc(o, cap = (len + alen + 1) * 2);
 
-			if (!n)
-				break;
+			if (!n) {
+				free(o);
+				return sp_fail(err, SP_E_EXHAUSTED, 0, "out of memory");
+			}
 			o = n;
 		}
 		memcpy(o + len, add, alen);
 		len += alen;
 		in += skip;
-	}
-	if (!o || *in) {
-		free(o);
-		return sp_fail(err, SP_E_EXHAUSTED, 0, "out of memory");
 	}
 	o[len] = 0;
 	*out = o;
@@ -246,7 +251,8 @@ static int kube_env(struct spg_ctx *g, const struct spy_node *c, const char *pat
 	for (size_t i = 0; env && env->kind == SPY_SEQ && i < env->n; i++) {
 		const char *name = spy_str(spy_get(env->v[i], "name"));
 		const struct spy_node *vf = spy_get(env->v[i], "valueFrom");
-		cleanup_free char *v = NULL;
+		char *v = NULL;
+		int ret;
 
 		(void)snprintf(p, sizeof(p), "%s.env[%zu]", path, i);
 		if (!name)
@@ -256,8 +262,11 @@ static int kube_env(struct spg_ctx *g, const struct spy_node *c, const char *pat
 				return -1;
 			continue;
 		}
-		if (expand(spy_str(spy_get(env->v[i], "value")) ?: "", e, p, &v, err) < 0 ||
-		    env_set(e, name, v, false, err) < 0)
+		if (expand(spy_str(spy_get(env->v[i], "value")) ?: "", e, p, &v, err) < 0)
+			return -1;
+		ret = env_set(e, name, v, false, err);
+		free(v);
+		if (ret < 0)
 			return -1;
 	}
 	for (size_t i = 0; i < g->set->nservice_env; i++)
@@ -299,12 +308,13 @@ static int expand_list(const char *const *v, size_t n, const struct spg_envl *e,
 	char p[192];
 
 	for (size_t i = 0; i < n; i++) {
-		cleanup_free char *x = NULL;
+		char *x = NULL;
 
 		(void)snprintf(p, sizeof(p), "%s.%s[%zu]", path, what, i);
 		if (expand(v[i], e, p, &x, err) < 0)
 			return -1;
 		json_object_array_add(out, json_object_new_string(x));
+		free(x);
 	}
 	return 0;
 }
@@ -314,32 +324,35 @@ static int expand_list(const char *const *v, size_t n, const struct spg_envl *e,
 static int make_args(const struct spy_node *c, json_object *cfg, const struct spg_envl *e,
 		     const char *path, json_object *out, struct sp_err *err)
 {
-	cleanup_free const char **cmd = NULL, **args = NULL, **ep = NULL, **icmd = NULL;
-	size_t ncmd, nargs, nep, nicmd;
+	const char **cmd = NULL, **args = NULL, **ep = NULL, **icmd = NULL;
+	size_t ncmd, nargs, nep = 0, nicmd = 0;
+	int ret = -1;
 
 	if (spk_strv(spy_get(c, "command"), path, &cmd, &ncmd, err) < 0 ||
 	    spk_strv(spy_get(c, "args"), path, &args, &nargs, err) < 0 ||
 	    json_strv(json_object_object_get(cfg, "Entrypoint"), "Entrypoint", &ep, &nep, err) <
 		    0 ||
 	    json_strv(json_object_object_get(cfg, "Cmd"), "Cmd", &icmd, &nicmd, err) < 0)
-		return -1;
-	if (cmd) {
-		if (expand_list(cmd, ncmd, e, path, "command", out, err) < 0)
-			return -1;
-	} else {
-		for (size_t i = 0; i < nep; i++)
-			json_object_array_add(out, json_object_new_string(ep[i]));
-	}
-	if (args)
-		return expand_list(args, nargs, e, path, "args", out, err);
-	for (size_t i = 0; !cmd && i < nicmd; i++)
+		goto out;
+	if (cmd && expand_list(cmd, ncmd, e, path, "command", out, err) < 0)
+		goto out;
+	for (size_t i = 0; !cmd && i < nep; i++)
+		json_object_array_add(out, json_object_new_string(ep[i]));
+	if (args && expand_list(args, nargs, e, path, "args", out, err) < 0)
+		goto out;
+	for (size_t i = 0; !cmd && !args && i < nicmd; i++)
 		json_object_array_add(out, json_object_new_string(icmd[i]));
-	if (!json_object_array_length(out))
-		return sp_fail(err, SP_E_INVALID, 0,
-			       "%s: no command (neither the pod nor the image "
-			       "names one)",
-			       path);
-	return 0;
+	ret = json_object_array_length(out) ? 0
+					    : sp_fail(err, SP_E_INVALID, 0,
+						      "%s: no command (neither the pod nor the "
+						      "image names one)",
+						      path);
+out:
+	free(cmd);
+	free(args);
+	free(ep);
+	free(icmd);
+	return ret;
 }
 
 /* --- user and groups ------------------------------------------------------------------------- */
@@ -560,27 +573,40 @@ static int lock_entry(struct spg_ctx *g, const char *img, const char *path, json
 
 /* The image's Env, HOSTNAME, the kubelet's list: later entries replace earlier ones of the same
  * name, as containerd merges them. */
+static int image_env(json_object *cfg, struct spg_envl *e, struct sp_err *err)
+{
+	const char **ienv = NULL;
+	size_t n = 0;
+	int ret = 0;
+
+	if (json_strv(json_object_object_get(cfg, "Env"), "Env", &ienv, &n, err) < 0)
+		ret = -1;
+	for (size_t i = 0; ret == 0 && i < n; i++) {
+		const char *eq = ienv[i] ? strchr(ienv[i], '=') : NULL;
+		char name[256];
+
+		if (!eq || eq == ienv[i] || (size_t)(eq - ienv[i]) >= sizeof(name)) {
+			ret = sp_fail(err, SP_E_INVALID, 0, "lock file: Env[%zu] is not NAME=value",
+				      i);
+			break;
+		}
+		memcpy(name, ienv[i], (size_t)(eq - ienv[i]));
+		name[eq - ienv[i]] = 0;
+		ret = env_set(e, name, eq + 1, false, err);
+	}
+	free(ienv);
+	return ret;
+}
+
+/* The image's Env, HOSTNAME, the kubelet's list: later entries replace earlier ones of the same
+ * name, as containerd merges them. */
 static int make_env(struct spg_ctx *g, const struct spy_node *c, json_object *cfg, const char *path,
 		    struct spg_envl *e, struct spg_envl *kube, struct sp_err *err)
 {
-	cleanup_free const char **ienv = NULL;
 	const char *host = spy_str(spy_get(g->m.spec, "hostname"));
-	size_t n;
 
-	if (json_strv(json_object_object_get(cfg, "Env"), "Env", &ienv, &n, err) < 0)
+	if (image_env(cfg, e, err) < 0)
 		return -1;
-	for (size_t i = 0; i < n; i++) {
-		const char *eq = strchr(ienv[i], '=');
-		char name[256];
-
-		if (!eq || eq == ienv[i] || (size_t)(eq - ienv[i]) >= sizeof(name))
-			return sp_fail(err, SP_E_INVALID, 0,
-				       "lock file: Env[%zu] is not NAME=value", i);
-		memcpy(name, ienv[i], (size_t)(eq - ienv[i]));
-		name[eq - ienv[i]] = 0;
-		if (env_set(e, name, eq + 1, false, err) < 0)
-			return -1;
-	}
 	if (!host)
 		host = g->m.named ? g->m.name : NULL;
 	if (env_set(e, "HOSTNAME", host, !host, err) < 0 || kube_env(g, c, path, kube, err) < 0)
@@ -646,7 +672,7 @@ static int build_process(struct spg_ctx *g, const struct spy_node *c, json_objec
 int spg_container(struct spg_ctx *g, const struct spy_node *c, const char *path, struct sp_err *err)
 {
 	const char *img = spy_str(spy_get(c, "image"));
-	json_object *ent, *cfg, *entry, *proc;
+	json_object *ent = NULL, *cfg = NULL, *entry, *proc;
 
 	if (lock_entry(g, img, path, &ent, &cfg, err) < 0)
 		return -1;

@@ -88,11 +88,15 @@ static int attach(struct reader *r, struct spy_node *n)
 {
 	struct spy_node *p;
 
+	if (!n)
+		return -1;
 	if (!r->depth) {
 		r->root = n;
 		return 0;
 	}
 	p = r->stack[r->depth - 1];
+	if (!p)
+		return sp_fail(r->err, SP_E_INTERNAL, 0, "line %zu: no open collection", n->line);
 	if (p->kind == SPY_MAP && !(p->n % 2)) {
 		if (n->kind != SPY_SCALAR)
 			return sp_fail(r->err, SP_E_UNSUPPORTED, 0,
@@ -107,7 +111,7 @@ static int attach(struct reader *r, struct spy_node *n)
 	}
 	if (p->n == p->cap) {
 		size_t cap = p->cap ? p->cap * 2 : 8;
-		struct spy_node **v = realloc(p->v, cap * sizeof(*v));
+		struct spy_node **v = realloc(p->v, cap * sizeof(struct spy_node *));
 
 		if (!v)
 			return sp_fail(r->err, SP_E_EXHAUSTED, 0, "out of memory");
