@@ -219,7 +219,7 @@ static int fill_input(const char *request_name, const ProtobufCMessage *msg,
 		if (process_input(r->process, in) < 0)
 			goto nomem;
 		/* What the exec is compared with: the container's own process. */
-		if (env->process_facts(r->container_id, ctr, env->arg) == 0)
+		if (env->process_facts && env->process_facts(r->container_id, ctr, env->arg) == 0)
 			in->ctr = ctr;
 	} else if (strcmp(request_name, "CopyFileRequest") == 0 &&
 		   msg->descriptor == &grpc__copy_file_request__descriptor) {
