@@ -41,8 +41,9 @@ int sp_agent_policy_gate(const char *request_name, const ProtobufCMessage *req,
 /* The same judgement with the guest's state given instead of read (sealpod-policy explain runs
  * it on the host): st what has happened, sandbox_id CreateSandbox's id (NULL before it),
  * process_facts what an ExecProcess is compared with (the container's own process; -1: no such
- * container; NULL: there are none). The request may change env->st (a CreateContainer that brings Kata's trusted
- * store makes encrypted storage coming). Returns v->allow; logs nothing, changes nothing. */
+ * container; NULL: there are none). The request may change env->st (a CreateContainer that
+ * brings Kata's trusted store makes encrypted storage coming). Returns v->allow; logs nothing,
+ * changes nothing. */
 struct sp_gate_env {
 	struct sp_policy_state st;
 	const char *sandbox_id;

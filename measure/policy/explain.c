@@ -28,15 +28,18 @@ static const ProtobufCMessageDescriptor *const request_descs[] = {
 static int load_initdata(char *text, size_t len, struct spp_explain *x, struct sp_err *err)
 {
 	struct sp_initdata d;
+	char hex[129];
 	int ret;
 
 	if (sp_initdata_parse(text, len, &d, err) < 0) /* takes text */
 		return sp_error_wrap(err, "initdata");
+	sp_hex(d.digest, d.digest_len, hex);
 	x->st.initdata = true;
 	x->st.from_initdata = d.policy != NULL;
 	x->st.attestation_configured = x->st.attestation_coming = d.require_attestation;
-	(void)snprintf(x->source, sizeof(x->source), "initdata (%s)",
-		       d.policy ? "its policy" : "no policy: the built-in default");
+	/* The digest as the guest computes it: what the launch must bind. */
+	(void)snprintf(x->source, sizeof(x->source), "initdata %s:%s (%s)", sp_hash_name(d.alg),
+		       hex, d.policy ? "its policy" : "no policy: the built-in default");
 	ret = d.policy ? sp_policy_load(d.policy, strlen(d.policy), &x->policy, err)
 		       : sp_policy_builtin(&x->policy, err);
 	sp_initdata_free(&d);

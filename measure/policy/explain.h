@@ -14,7 +14,7 @@
 
 struct spp_explain {
 	struct sp_policy *policy;
-	char source[128];	   /* where the policy came from, for the report */
+	char source[256];	   /* where the policy came from, for the report */
 	struct sp_policy_state st; /* what has happened so far, as the calls go by */
 	const char *sandbox_id;	   /* an allowed CreateSandbox's */
 	/* The containers allowed so far: what an exec into each is compared with. */
