@@ -212,7 +212,7 @@ $(B)/host/unit-tests: tests/unit/run-modules $(addprefix $(B)/host/unit/,$(UNIT_
 # exactly as the unit tests are (HOST_CFLAGS objects, ASan/UBSan), from an archive so only what
 # it reaches comes in; libyaml for generate's reader.
 SPP_SRCS := $(sort $(wildcard measure/policy/*.c))
-SPP_OBJS := $(patsubst %.c,$(B)/host/obj/%.o,$(SPP_SRCS))
+SPP_OBJS := $(patsubst %.c,$(B)/host/obj/%.o,$(SPP_SRCS)) $(B)/host/obj/init/agent/ctl/pbjson.o
 SPP_ARCHIVE := $(B)/host/policy/libinit.a
 SPP_LIBS := $(HOST_LIBS) -lyaml
 $(SPP_ARCHIVE): $(HOST_LIB_OBJS)
@@ -220,10 +220,18 @@ $(SPP_ARCHIVE): $(HOST_LIB_OBJS)
 	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
 $(B)/sealpod-policy: $(SPP_OBJS) $(SPP_ARCHIVE)
 	$(call say,LD,$@)$(HOST_CC) $(HOST_CFLAGS) $(SPP_OBJS) $(SPP_ARCHIVE) $(SPP_LIBS) -o $@
-# Its unit tests (tests/unit/test_spp_*.c) link the parts they test; generate's own objects need
-# libyaml, which the unit binaries do not link.
-$(B)/host/unit/spp: $(patsubst %.c,$(B)/host/obj/%.o,$(wildcard measure/policy/explain*.c \
-	measure/policy/initdata_out*.c measure/policy/annotate*.c measure/policy/util.c))
+# Its unit tests (tests/unit/test_spp_*.c) link the parts they test (not main(), nor generate's
+# objects, which need libyaml, which the unit binaries do not link).
+SPP_UNIT_OBJS := $(patsubst %.c,$(B)/host/obj/%.o,$(wildcard measure/policy/explain*.c \
+	measure/policy/initdata_out*.c measure/policy/annotate*.c measure/policy/refvalues.c \
+	measure/policy/util.c)) $(B)/host/obj/init/agent/ctl/pbjson.o
+# explain finds a call's message among every request message of the .proto files, listed here
+# from the generated headers (clang-tidy reads it too).
+$(B)/gen/spp-requests.h: $(B)/gen/agent.pb-c.h $(B)/gen/health.pb-c.h
+	$(call say,GEN,$@)sed -n 's/^extern const ProtobufCMessageDescriptor \(grpc__[a-z0-9_]*_request__descriptor\);$$/\&\1,/p' $^ >$@.tmp && mv $@.tmp $@
+$(B)/host/obj/measure/policy/explain.o: $(B)/gen/spp-requests.h
+lint: $(B)/gen/spp-requests.h
+$(B)/host/unit/spp: $(SPP_UNIT_OBJS)
 
 # sealpod-policy generate (measure/policy/{yaml,k8s,gen,settings}*.c): its unit tests
 # (tests/unit/test_policygen*.c, the unit binary "policygen") and its fuzz target link its

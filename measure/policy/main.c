@@ -14,8 +14,6 @@
 /* generate lives on the policygen branch: until it is merged the program links without it and
  * says so. The lead removes this fallback at the merge. */
 extern int spp_generate_main(int argc, char **argv) __attribute__((weak));
-/* Skeleton: explain, initdata and annotate follow on this branch (each drops its line here). */
-extern int spp_explain_main(int argc, char **argv) __attribute__((weak));
 
 static const char usage[] =
 	"usage: sealpod-policy SUBCOMMAND [ARGS]\n"

@@ -78,7 +78,7 @@ static int run_capture(char *const argv[], char **out, struct sp_err *err)
 /* The installed values of one configuration: its file and the --host-cpus its command line was
  * made with (the Go shim's nr_cpus=, when there is one). */
 static int installed(const char *path, char *conf, size_t n, char *cpus, size_t ncpus,
-		     struct sp_err *err)
+		     char **cmdline, struct sp_err *err)
 {
 	json_object *root = json_object_from_file(path), *src, *c, *cmd;
 	const char *nr;
@@ -94,8 +94,9 @@ static int installed(const char *path, char *conf, size_t n, char *cpus, size_t 
 	nr = strstr(json_object_get_string(cmd), "nr_cpus=");
 	(void)snprintf(cpus, ncpus, "%.*s", nr ? (int)strspn(nr + 8, "0123456789") : 0,
 		       nr ? nr + 8 : "");
+	*cmdline = strdup(json_object_get_string(cmd));
 	json_object_put(root);
-	return 0;
+	return *cmdline ? 0 : sp_error(err, ENOMEM, "%s", path);
 }
 
 /* One configuration's values with the initdata, as a JSON object (*out). */
@@ -105,15 +106,16 @@ static int one(const char *prefix, const char *name, const char *initdata, json_
 	char tool[PATH_MAX + 64], ref[PATH_MAX + 320], conf[PATH_MAX], cpus[16];
 	const char *shim = strstr(name, "-runtime-rs") ? "runtime-rs" : "go";
 	const char *env = getenv("SEALPOD_KATA_REFVALUES");
-	char *text = NULL;
+	char *text = NULL, *cmdline = NULL;
 	char *argv[12];
-	int k = 0;
+	json_object *cmd;
+	int k = 0, ret = -1;
 
 	(void)snprintf(tool, sizeof(tool), "%s", env && *env ? env : "");
 	if (!*tool)
 		(void)snprintf(tool, sizeof(tool), "%s/bin/sealpod-kata-refvalues", prefix);
 	(void)snprintf(ref, sizeof(ref), "%s/share/sealpod/reference-values/%s", prefix, name);
-	if (installed(ref, conf, sizeof(conf), cpus, sizeof(cpus), err) < 0)
+	if (installed(ref, conf, sizeof(conf), cpus, sizeof(cpus), &cmdline, err) < 0)
 		return -1;
 	argv[k++] = tool;
 	argv[k++] = "--config";
@@ -127,13 +129,32 @@ static int one(const char *prefix, const char *name, const char *initdata, json_
 		argv[k++] = cpus;
 	}
 	argv[k] = NULL;
-	if (run_capture(argv, &text, err) < 0)
-		return sp_error_wrap(err, "%s", name);
+	if (run_capture(argv, &text, err) < 0) {
+		sp_error_wrap(err, "%s", name);
+		goto out;
+	}
 	*out = json_tokener_parse(text);
+	if (!*out) {
+		sp_fail(err, SP_E_INTERNAL, 0, "%s: %s printed no JSON", name, tool);
+		goto out;
+	}
+	/* The launch the KBS trusts is the installed one: a configuration edited since would
+	 * give values for a command line nobody measured. */
+	if (!json_object_object_get_ex(*out, "cmdline", &cmd) ||
+	    strcmp(json_object_get_string(cmd), cmdline) != 0) {
+		json_object_put(*out);
+		*out = NULL;
+		sp_fail(err, SP_E_INVALID, 0,
+			"%s: %s no longer gives the installed command line (edited since make "
+			"install?)",
+			name, conf);
+		goto out;
+	}
+	ret = 0;
+out:
 	free(text);
-	if (!*out)
-		return sp_fail(err, SP_E_INTERNAL, 0, "%s: %s printed no JSON", name, tool);
-	return 0;
+	free(cmdline);
+	return ret;
 }
 
 static int by_name(const struct dirent **a, const struct dirent **b)
