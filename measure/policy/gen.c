@@ -61,7 +61,14 @@ static int parse_lock(const struct spg_text *t, json_object **root, json_object 
 
 	if (!tok)
 		return sp_fail(err, SP_E_EXHAUSTED, 0, "out of memory");
-	*root = t->buf ? json_tokener_parse_ex(tok, t->buf, (int)t->len) : NULL;
+	if (!t->buf) {
+		/* --resolve without --lock: everything comes from the registries */
+		json_tokener_free(tok);
+		*root = json_tokener_parse("{\"version\": 1, \"images\": {}}");
+		*images = json_object_object_get(*root, "images");
+		return *root ? 0 : sp_fail(err, SP_E_EXHAUSTED, 0, "out of memory");
+	}
+	*root = json_tokener_parse_ex(tok, t->buf, (int)t->len);
 	if (*root && json_tokener_get_error(tok) != json_tokener_success) {
 		json_object_put(*root);
 		*root = NULL;
@@ -184,6 +191,7 @@ int spg_generate(const struct spg_input *in, char **policy, struct sp_err *err)
 		goto out;
 	}
 	g->set = in->settings;
+	g->resolve = in->resolve;
 	g->images = json_object_new_array();
 	g->execs = json_object_new_array();
 	g->mounts = json_object_new_array();
@@ -197,6 +205,13 @@ int spg_generate(const struct spg_input *in, char **policy, struct sp_err *err)
 		doc, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
 			     JSON_C_TO_STRING_NOSLASHESCAPE));
 	ret = *policy ? 0 : sp_fail(err, SP_E_EXHAUSTED, 0, "out of memory");
+	if (ret == 0 && in->lock_json) {
+		*in->lock_json = strdup(json_object_to_json_string_ext(
+			lock, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+				      JSON_C_TO_STRING_NOSLASHESCAPE));
+		if (!*in->lock_json)
+			ret = sp_fail(err, SP_E_EXHAUSTED, 0, "out of memory");
+	}
 out:
 	if (g) {
 		json_object_put(g->images);

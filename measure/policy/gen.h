@@ -6,6 +6,7 @@
 #ifndef SEALPOD_MEASURE_POLICY_GEN_H
 #define SEALPOD_MEASURE_POLICY_GEN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "lib/err.h"
@@ -21,8 +22,10 @@ struct spg_input {
 	struct spg_text pod;		/* the workload (and maybe its ConfigMaps and Secrets) */
 	const struct spg_text *configs; /* --config files: ConfigMaps and Secrets */
 	size_t nconfigs;
-	struct spg_text lock; /* --lock: the images' digests and configurations */
+	struct spg_text lock; /* --lock: the images' digests and configurations (buf NULL: none) */
 	const struct sps_settings *settings;
+	bool resolve;	  /* --resolve: an image missing from the lock is resolved with skopeo */
+	char **lock_json; /* not NULL: gets the lock file with what was resolved (malloc'd) */
 };
 
 /* Returns 0 and the policy (pretty JSON, malloc'd) in *policy, or -1 with err naming the file

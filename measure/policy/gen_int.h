@@ -33,6 +33,7 @@ struct spg_ctx {
 	json_object *execs;  /* allowed_exec */
 	json_object *mounts; /* allowed_mounts */
 	json_object *caps;   /* allow_privileged_capabilities */
+	bool resolve;	     /* images missing from the lock are resolved (gen_resolve.c) */
 };
 
 /* A container (c at path "spec.containers[0]") into an allowed_images entry and its exec argv
@@ -41,6 +42,8 @@ int spg_container(struct spg_ctx *g, const struct spy_node *c, const char *path,
 		  struct sp_err *err);
 /* The mounts the shims send for container c into allowed_mounts (gen_mounts.c). */
 int spg_mounts(struct spg_ctx *g, const struct spy_node *c, const char *path, struct sp_err *err);
+/* The lock entry of image from the registry, with skopeo (gen_resolve.c). */
+int spg_resolve(const char *image, json_object **entry, struct sp_err *err);
 /* Appends v to the array a unless an equal value is there already (takes v either way). */
 void spg_add_unique(json_object *a, json_object *v);
 

@@ -15,15 +15,20 @@
 #define MAX_LOCK     ((size_t)16 * 1024 * 1024)
 
 static const char usage[] =
-	"usage: sealpod-policy generate POD.yaml --lock FILE [--config FILE]... [--settings FILE]\n"
-	"                               [--policy-out FILE] [--policy-only] [INITDATA FLAGS]\n"
-	"                               [-o FILE]\n"
+	"usage: sealpod-policy generate POD.yaml (--lock FILE | --resolve)... [--lock-out FILE]\n"
+	"                               [--config FILE]... [--settings FILE] [--policy-out FILE]\n"
+	"                               [--policy-only] [INITDATA FLAGS] [-o FILE]\n"
 	"\n"
 	"The policy that admits exactly the requests the Kata shims send for the pod in POD.yaml\n"
 	"(a Pod, or the template of a Deployment, StatefulSet, DaemonSet, ReplicaSet, Job or\n"
 	"CronJob), inside the initdata TOML that carries it (measure/policy/GENERATE.md).\n"
 	"  --lock FILE        each image's digest and configuration (the lock file format is in\n"
 	"                     GENERATE.md; skopeo inspect gives both)\n"
+	"  --resolve          an image the lock file does not name: its digest and configuration\n"
+	"                     from its registry (skopeo inspect --raw and --config, skopeo in "
+	"PATH)\n"
+	"  --lock-out FILE    write the lock file with what --resolve found (for review and\n"
+	"                     offline, reproducible runs with --lock)\n"
 	"  --config FILE      ConfigMaps and Secrets the pod references, repeatable (the pod's\n"
 	"                     own file may hold them too); a Secret's values never enter the "
 	"policy\n"
@@ -33,7 +38,8 @@ static const char usage[] =
 	"  -o, --output FILE  where to write (default: stdout)\n";
 
 struct gen_args {
-	const char *pod, *lock, *settings, *policy_out, *out;
+	const char *pod, *lock, *settings, *policy_out, *out, *lock_out;
+	bool resolve;
 	const char *configs[MAX_CONFIGS];
 	size_t nconfigs;
 	bool policy_only;
@@ -56,7 +62,7 @@ static int read_text(const char *path, size_t max, struct spg_text *t, char **ow
 static int run(const struct gen_args *a, struct sp_err *err)
 {
 	struct spg_text pod, lock, cfg[MAX_CONFIGS];
-	char *bufs[MAX_CONFIGS + 3] = { 0 }, *policy = NULL, *toml = NULL;
+	char *bufs[MAX_CONFIGS + 3] = { 0 }, *policy = NULL, *toml = NULL, *lock_json = NULL;
 	struct sps_settings set;
 	struct spg_input in = { 0 };
 	int ret = -1;
@@ -69,14 +75,19 @@ static int run(const struct gen_args *a, struct sp_err *err)
 		    sps_load(s.buf, s.len, &set, err) < 0)
 			goto out;
 	}
+	memset(&lock, 0, sizeof(lock));
 	if (read_text(a->pod, SPY_MAX_INPUT, &pod, &bufs[MAX_CONFIGS], err) < 0 ||
-	    read_text(a->lock, MAX_LOCK, &lock, &bufs[MAX_CONFIGS + 1], err) < 0)
+	    (a->lock && read_text(a->lock, MAX_LOCK, &lock, &bufs[MAX_CONFIGS + 1], err) < 0))
 		goto out;
 	for (size_t i = 0; i < a->nconfigs; i++)
 		if (read_text(a->configs[i], SPY_MAX_INPUT, &cfg[i], &bufs[i], err) < 0)
 			goto out;
-	in = (struct spg_input){ pod, cfg, a->nconfigs, lock, &set };
+	in = (struct spg_input){
+		pod, cfg, a->nconfigs, lock, &set, a->resolve, a->lock_out ? &lock_json : NULL
+	};
 	if (spg_generate(&in, &policy, err) < 0)
+		goto out;
+	if (a->lock_out && spp_write_file(a->lock_out, lock_json, strlen(lock_json), err) < 0)
 		goto out;
 	if (a->policy_out && spp_write_file(a->policy_out, policy, strlen(policy), err) < 0)
 		goto out;
@@ -92,18 +103,29 @@ out:
 		free(bufs[i]);
 	free(policy);
 	free(toml);
+	free(lock_json);
 	return ret;
 }
 
 static int parse(int argc, char **argv, struct gen_args *a, struct sp_err *err)
 {
-	enum { OPT_LOCK = 0x100, OPT_CONFIG, OPT_SETTINGS, OPT_POLICY_OUT, OPT_POLICY_ONLY };
+	enum {
+		OPT_LOCK = 0x100,
+		OPT_CONFIG,
+		OPT_SETTINGS,
+		OPT_POLICY_OUT,
+		OPT_POLICY_ONLY,
+		OPT_RESOLVE,
+		OPT_LOCK_OUT
+	};
 	static const struct option longopts[] = {
 		{ "lock", required_argument, NULL, OPT_LOCK },
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "settings", required_argument, NULL, OPT_SETTINGS },
 		{ "policy-out", required_argument, NULL, OPT_POLICY_OUT },
 		{ "policy-only", no_argument, NULL, OPT_POLICY_ONLY },
+		{ "resolve", no_argument, NULL, OPT_RESOLVE },
+		{ "lock-out", required_argument, NULL, OPT_LOCK_OUT },
 		{ "output", required_argument, NULL, 'o' },
 		{ "help", no_argument, NULL, 'h' },
 		SPP_INITDATA_LONGOPTS,
@@ -127,6 +149,10 @@ static int parse(int argc, char **argv, struct gen_args *a, struct sp_err *err)
 			a->policy_out = optarg;
 		else if (c == OPT_POLICY_ONLY)
 			a->policy_only = true;
+		else if (c == OPT_RESOLVE)
+			a->resolve = true;
+		else if (c == OPT_LOCK_OUT)
+			a->lock_out = optarg;
 		else if (c == 'o')
 			a->out = optarg;
 		else if (c == 'h')
@@ -137,8 +163,9 @@ static int parse(int argc, char **argv, struct gen_args *a, struct sp_err *err)
 		} else
 			return sp_fail(err, SP_E_INVALID, 0, "unknown option (see --help)");
 	}
-	if (optind + 1 != argc || !a->lock)
-		return sp_fail(err, SP_E_INVALID, 0, "one POD.yaml and --lock FILE are required");
+	if (optind + 1 != argc || (!a->lock && !a->resolve))
+		return sp_fail(err, SP_E_INVALID, 0,
+			       "one POD.yaml and --lock FILE or --resolve are required");
 	a->pod = argv[optind];
 	return 0;
 }

@@ -552,10 +552,16 @@ static int lock_entry(struct spg_ctx *g, const char *img, const char *path, json
 	const char *d;
 
 	*ent = json_object_object_get(g->lock, img);
+	if (!*ent && g->resolve) {
+		if (spg_resolve(img, ent, err) < 0)
+			return sp_error_wrap(err, "%s.image", path);
+		json_object_object_add(g->lock, img, *ent);
+	}
 	if (!*ent || !json_object_is_type(*ent, json_type_object))
 		return sp_fail(err, SP_E_NOT_FOUND, 0,
-			       "%s.image: '%.96s' is not in the lock file (--lock FILE)", path,
-			       img);
+			       "%s.image: '%.96s' is not in the lock file (--lock FILE, or "
+			       "--resolve)",
+			       path, img);
 	d = json_object_get_string(json_object_object_get(*ent, "digest"));
 	if (!d || (strncmp(d, "sha256:", 7) != 0 && strncmp(d, "sha384:", 7) != 0 &&
 		   strncmp(d, "sha512:", 7) != 0))

@@ -42,11 +42,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct sps_settings set;
 	struct sp_err err;
 	char *doc = NULL;
-	struct spg_input in = { { "fuzz.yaml", (const char *)data, size },
-				NULL,
-				0,
-				{ "lock.json", lock, sizeof(lock) - 1 },
-				&set };
+	struct spg_input in = { .pod = { "fuzz.yaml", (const char *)data, size },
+				.lock = { "lock.json", lock, sizeof(lock) - 1 },
+				.settings = &set };
 
 	if (spy_parse((const char *)data, size, &s, &err) < 0)
 		return 0;

@@ -6,6 +6,7 @@ Secret's value; a field that cannot be safe is refused by its path. In a guest (
 exec-probe pod's generated initdata on the initdata disk, its image pulled from the host's
 registry and pinned by digest, its requests replayed as the Go shim sends them: the pod runs,
 the probe's exec is allowed, any other exec is refused naming the rule."""
+import hashlib
 import json
 import os
 import subprocess
@@ -24,8 +25,9 @@ PROBE = ["/bin/cat", "/etc/hostname"]
 APP_ARGS = ["/bin/sh", "-c", "echo up; exec sleep 3600"]
 
 
-def tool(*args, expect=0):
-    r = subprocess.run([TOOL, *args], cwd=TOP, capture_output=True, text=True, timeout=120)
+def tool(*args, expect=0, env=None):
+    r = subprocess.run([TOOL, *args], cwd=TOP, capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, **(env or {})))
     assert r.returncode == expect, (f"sealpod-policy {' '.join(args)} exited {r.returncode}, "
                                     f"not {expect}: {r.stdout[-800:]} {r.stderr.strip()}")
     return r
@@ -113,6 +115,50 @@ def test_policy_gen_refuses_unsafe_fields_by_path():
         r = tool("generate", path, "--lock", LOCK, "-o", out, expect=2)
         assert want in r.stderr, r.stderr
         assert not os.path.exists(out)
+
+
+FAKE_MANIFEST = json.dumps({"schemaVersion": 2, "mediaType":
+                            "application/vnd.oci.image.index.v1+json", "manifests": []})
+FAKE_CONFIG = json.dumps({"architecture": "amd64", "os": "linux", "config": {
+    "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
+    "Entrypoint": ["/entry"], "User": "1000:1000"}})
+
+
+def fake_skopeo(d):
+    """A stand-in for skopeo on PATH: what a registry says of the plain pod's image (this test
+    reaches no registry); anything else is an error, as skopeo's would be."""
+    bindir = os.path.join(d, "bin")
+    os.makedirs(bindir)
+    with open(os.path.join(bindir, "skopeo"), "w") as f:
+        f.write("#!/bin/sh\n"
+                '[ "$1" = inspect ] && [ "$3" = docker://registry.example/shapes/app:1.0 ] || '
+                "{ echo \"fake skopeo: $*\" >&2; exit 1; }\n"
+                f"case $2 in --raw) printf '%s' '{FAKE_MANIFEST}' ;; "
+                f"--config) printf '%s' '{FAKE_CONFIG}' ;; *) exit 2 ;; esac\n")
+    os.chmod(os.path.join(bindir, "skopeo"), 0o755)
+    return {"PATH": bindir + ":" + os.environ.get("PATH", "")}
+
+
+def test_policy_gen_resolve_writes_a_lock_file():
+    """--resolve: the digest is the sha256 of the manifest skopeo fetched (what the reference
+    names), the process comes from the configuration it gave; --lock-out writes a lock file
+    that reproduces the same policy offline; without skopeo, an error that names it."""
+    d = tempfile.mkdtemp(prefix="sealpod-policygen-")
+    env = fake_skopeo(d)
+    pod = os.path.join(PODS, "plain.yaml")
+    p1, p2, lock = (os.path.join(d, n) for n in ("p1.json", "p2.json", "lock.json"))
+    tool("generate", pod, "--resolve", "--lock-out", lock, "--policy-only", "-o", p1, env=env)
+    img = json.load(open(p1))["allowed_images"][0]
+    want = "sha256:" + hashlib.sha256(FAKE_MANIFEST.encode()).hexdigest()
+    assert img["digest"] == want, img
+    assert img["process"]["user"]["uid"] == 1000 and img["process"]["args"][0] == "/bin/sh", img
+    assert json.load(open(lock))["images"]["registry.example/shapes/app:1.0"]["digest"] == want
+    tool("generate", pod, "--lock", lock, "--policy-only", "-o", p2,
+         env={"PATH": os.path.join(d, "nowhere")})
+    assert open(p1).read() == open(p2).read()
+    r = tool("generate", pod, "--resolve", "--policy-only", "-o", p2, expect=2,
+             env={"PATH": os.path.join(d, "nowhere")})
+    assert "skopeo" in r.stderr and "spec.containers[0].image" in r.stderr, r.stderr
 
 
 # --- the guest ------------------------------------------------------------------------------------

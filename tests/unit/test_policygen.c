@@ -50,7 +50,9 @@ static struct sp_policy *policy_for(const char *pod, struct sp_err *err)
 	yaml = slurp(path, &plen);
 	lock = slurp("tests/data/pods/lock.json", &llen);
 	sps_defaults(&set);
-	in = (struct spg_input){ { path, yaml, plen }, NULL, 0, { "lock.json", lock, llen }, &set };
+	in = (struct spg_input){ .pod = { path, yaml, plen },
+				 .lock = { "lock.json", lock, llen },
+				 .settings = &set };
 	if (yaml && lock && spg_generate(&in, &doc, err) == 0 &&
 	    sp_policy_load(doc, strlen(doc), &p, err) < 0)
 		p = NULL;

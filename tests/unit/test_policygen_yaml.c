@@ -120,11 +120,9 @@ static const char lock[] = "{\"version\": 1, \"images\": {\"img:1\": {\"digest\"
 static int gen(const char *yaml, const struct sps_settings *set, char **doc, struct sp_err *err)
 {
 	struct sps_settings def;
-	struct spg_input in = { { "pod.yaml", yaml, strlen(yaml) },
-				NULL,
-				0,
-				{ "lock.json", lock, strlen(lock) },
-				set };
+	struct spg_input in = { .pod = { "pod.yaml", yaml, strlen(yaml) },
+				.lock = { "lock.json", lock, strlen(lock) },
+				.settings = set };
 
 	json_object *o;
 
