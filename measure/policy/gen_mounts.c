@@ -149,9 +149,9 @@ int spg_mounts(struct spg_ctx *g, const struct spy_node *c, const char *path, st
 	for (size_t i = 0; i < sizeof(sys_mounts) / sizeof(sys_mounts[0]); i++)
 		add_mount(g, sys_mounts[i].dest, sys_mounts[i].type, sys_mounts[i].type,
 			  sys_mounts[i].opts);
-	/* containerd mounts hosts, hostname and resolv.conf read-only with a read-only root; the
-	 * kubelet's termination log stays writable */
-	add_copy(g, "/etc/hosts", rofs);
+	/* containerd mounts hostname and resolv.conf read-only with a read-only root; the
+	 * kubelet's /etc/hosts and termination log stay writable */
+	add_copy(g, "/etc/hosts", false);
 	add_copy(g, tlog ? tlog : "/dev/termination-log", false);
 	add_copy(g, "/etc/hostname", rofs);
 	add_copy(g, "/etc/resolv.conf", rofs);

@@ -509,7 +509,23 @@ static int make_caps(struct spg_ctx *g, const struct spy_node *c, const char *pa
 
 /* --- exec probes and lifecycle hooks --------------------------------------------------------- */
 
-static int make_execs(struct spg_ctx *g, const struct spy_node *c, const struct spg_envl *e,
+/* The kubelet expands a probe's command against the container's env as written (a valueFrom
+ * variable is ""; no envFrom, no service variables), and a lifecycle hook's not at all. */
+static int static_env(const struct spy_node *c, struct spg_envl *st, struct sp_err *err)
+{
+	const struct spy_node *env = spy_get(c, "env");
+
+	for (size_t i = 0; env && env->kind == SPY_SEQ && i < env->n; i++) {
+		const char *name = spy_str(spy_get(env->v[i], "name"));
+		const char *v = spy_str(spy_get(env->v[i], "value"));
+
+		if (name && env_set(st, name, v ? v : "", false, err) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int make_execs(struct spg_ctx *g, const struct spy_node *c, struct spg_envl *st,
 		      const char *path, struct sp_err *err)
 {
 	static const char *const probes[] = { "livenessProbe", "readinessProbe", "startupProbe" };
@@ -517,14 +533,17 @@ static int make_execs(struct spg_ctx *g, const struct spy_node *c, const struct 
 	const struct spy_node *exec[5];
 	char p[192];
 
+	if (static_env(c, st, err) < 0)
+		return -1;
 	for (size_t i = 0; i < 3; i++)
 		exec[i] = spy_get(spy_get(c, probes[i]), "exec");
 	for (size_t i = 0; i < 2; i++)
 		exec[3 + i] = spy_get(spy_get(spy_get(c, "lifecycle"), hooks[i]), "exec");
 	for (size_t i = 0; i < 5; i++) {
-		cleanup_free const char **v = NULL;
+		const char **v = NULL;
 		json_object *argv;
 		size_t n;
+		int ret;
 
 		if (!exec[i])
 			continue;
@@ -532,10 +551,18 @@ static int make_execs(struct spg_ctx *g, const struct spy_node *c, const struct 
 			       i < 3 ? probes[i] : hooks[i - 3]);
 		if (spk_strv(spy_get(exec[i], "command"), p, &v, &n, err) < 0)
 			return -1;
-		if (!n)
-			return sp_fail(err, SP_E_INVALID, 0, "%s.command: empty", p);
 		argv = json_object_new_array();
-		if (expand_list(v, n, e, p, "command", argv, err) < 0) {
+		if (i < 3) {
+			ret = expand_list(v, n, st, p, "command", argv, err);
+		} else {
+			for (size_t k = 0; k < n; k++)
+				json_object_array_add(argv, json_object_new_string(v[k]));
+			ret = 0;
+		}
+		free(v);
+		if (ret == 0 && !n)
+			ret = sp_fail(err, SP_E_INVALID, 0, "%s.command: empty", p);
+		if (ret < 0) {
 			json_object_put(argv);
 			return -1;
 		}
@@ -610,11 +637,20 @@ static int make_env(struct spg_ctx *g, const struct spy_node *c, json_object *cf
 		    struct spg_envl *e, struct spg_envl *kube, struct sp_err *err)
 {
 	const char *host = spy_str(spy_get(g->m.spec, "hostname"));
+	char h[64];
 
 	if (image_env(cfg, e, err) < 0)
 		return -1;
-	if (!host)
-		host = g->m.named ? g->m.name : NULL;
+	if (!host && g->m.named) {
+		/* the kubelet's: a pod name cut to 63 bytes, without a trailing '-' or '.' */
+		size_t n = strnlen(g->m.name, 63);
+
+		while (n && (g->m.name[n - 1] == '-' || g->m.name[n - 1] == '.'))
+			n--;
+		memcpy(h, g->m.name, n);
+		h[n] = 0;
+		host = h;
+	}
 	if (env_set(e, "HOSTNAME", host, !host, err) < 0 || kube_env(g, c, path, kube, err) < 0)
 		return -1;
 	for (size_t i = 0; i < kube->n; i++)
@@ -648,7 +684,7 @@ static int build_process(struct spg_ctx *g, const struct spy_node *c, json_objec
 	const char *img = spy_str(spy_get(c, "image"));
 	const char *wd = spy_str(spy_get(c, "workingDir"));
 	const char *iwd = json_object_get_string(json_object_object_get(cfg, "WorkingDir"));
-	struct spg_envl *e = calloc(2, sizeof(*e));
+	struct spg_envl *e = calloc(3, sizeof(*e));
 	json_object *args = json_object_new_array(), *env = json_object_new_array();
 	json_object *user = json_object_new_object();
 	int ret = -1;
@@ -662,15 +698,17 @@ static int build_process(struct spg_ctx *g, const struct spy_node *c, json_objec
 								      : "/"));
 	if (!e)
 		return sp_fail(err, SP_E_EXHAUSTED, 0, "out of memory");
-	/* e[1]: the kubelet's own list, which $(VAR) in command, args and probes refers to */
+	/* e[1]: the kubelet's own list, which $(VAR) in command and args refers to; e[2]: the env
+	 * as written, which a probe's refers to */
 	if (make_env(g, c, cfg, path, &e[0], &e[1], err) == 0 &&
 	    make_args(c, cfg, &e[1], path, args, err) == 0 &&
 	    env_json(&e[0], path, env, err) == 0 &&
 	    make_user(g, c, ent, cfg, img, path, user, err) == 0 &&
-	    make_execs(g, c, &e[1], path, err) == 0 && make_caps(g, c, path, err) == 0)
+	    make_execs(g, c, &e[2], path, err) == 0 && make_caps(g, c, path, err) == 0)
 		ret = 0;
 	env_free(&e[0]);
 	env_free(&e[1]);
+	env_free(&e[2]);
 	free(e);
 	return ret;
 }

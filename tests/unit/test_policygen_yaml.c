@@ -261,7 +261,8 @@ TEST(policygen_model_process)
 			"metadata.namespace}}\n"
 			"    - name: IP\n      valueFrom: {fieldRef: {fieldPath: status.podIP}}\n"
 			"    livenessProbe: {exec: {command: [/bin/true, $(A)]}}\n"
-			"    lifecycle: {preStop: {exec: {command: [/bin/stop]}}}\n"
+			"    readinessProbe: {exec: {command: [/bin/ready, $(PW), $(B)]}}\n"
+			"    lifecycle: {preStop: {exec: {command: [/bin/stop, $(A)]}}}\n"
 			"    securityContext: {capabilities: {add: [NET_ADMIN]}}\n"
 			"---\napiVersion: v1\nkind: Secret\nmetadata: {name: s}\n"
 			"data: {k: aHVudGVyMg==}\n",
@@ -274,7 +275,10 @@ TEST(policygen_model_process)
 	CHECK(has(doc, "\"uid\": 7") && has(doc, "\"gid\": 8"));
 	CHECK(has(doc, "\"additional_gids\": [ 8, 60, 50 ]"));
 	CHECK(has(doc, "\"cwd\": \"/w\""));
-	CHECK(has(doc, "[ \"/bin/true\", \"one\" ]") && has(doc, "[ \"/bin/stop\" ]"));
+	/* a probe's $(VAR): the env as written (valueFrom is ""); a hook's: not expanded */
+	CHECK(has(doc, "[ \"/bin/true\", \"one\" ]"));
+	CHECK(has(doc, "[ \"/bin/ready\", \"\", \"x$(A)\" ]"));
+	CHECK(has(doc, "[ \"/bin/stop\", \"$(A)\" ]"));
 	CHECK(has(doc, "\"ExecProcessRequest\": \"allow\""));
 	CHECK(has(doc, "\"allow_privileged_capabilities\": [ \"CAP_NET_ADMIN\" ]"));
 	CHECK(has(doc, "\"allow_sandbox_pidns\": false"));
@@ -325,5 +329,28 @@ TEST(policygen_settings)
 	CHECK(has(doc, "/run/kata-containers/shared/containers/$(sandbox-id)/rootfs/local/v"));
 	CHECK(has(doc, "/run/kata-containers/shared/containers/passthrough/$(sandbox-id)/rootfs/"
 		       "local/v"));
+	free(doc);
+}
+
+TEST(policygen_model_hostname_and_rofs)
+{
+	char *doc = NULL;
+	struct sp_err err;
+
+	/* HOSTNAME: a long pod name cut as the kubelet does */
+	REQUIRE(gen("apiVersion: v1\nkind: Pod\nmetadata:\n  name: "
+		    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-bbbb\nspec:"
+		    "\n" CTR "    securityContext: {readOnlyRootFilesystem: true}\n",
+		    NULL, &doc, &err) == 0);
+	CHECK(has(doc, "\"HOSTNAME="
+		       "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\""));
+	/* a read-only root: containerd's hostname and resolv.conf read-only, the kubelet's hosts
+	 * not */
+	CHECK(has(doc, "\"destination\": \"/etc/hostname\", \"type\": \"bind\", \"source\": "
+		       "\"/run/kata-containers/shared/containers/$(cid)-*-hostname\", \"options\": "
+		       "[ \"rbind\", \"rprivate\", \"ro\" ]"));
+	CHECK(has(doc, "\"destination\": \"/etc/hosts\", \"type\": \"bind\", \"source\": "
+		       "\"/run/kata-containers/shared/containers/$(cid)-*-hosts\", \"options\": "
+		       "[ \"rbind\", \"rprivate\", \"rw\" ]"));
 	free(doc);
 }
