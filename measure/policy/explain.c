@@ -175,7 +175,7 @@ int spp_explain_substitute(const struct spp_explain *x, json_object *obj, json_o
 		*out = json_object_new_object();
 		json_object_object_foreach(obj, k, v)
 		{
-			json_object *nv;
+			json_object *nv = NULL;
 
 			if (spp_explain_substitute(x, v, &nv, err) < 0) {
 				json_object_put(*out);
@@ -188,7 +188,7 @@ int spp_explain_substitute(const struct spp_explain *x, json_object *obj, json_o
 	if (json_object_is_type(obj, json_type_array)) {
 		*out = json_object_new_array();
 		for (size_t i = 0; i < json_object_array_length(obj); i++) {
-			json_object *nv;
+			json_object *nv = NULL;
 
 			if (spp_explain_substitute(x, json_object_array_get_idx(obj, i), &nv, err) <
 			    0) {
@@ -237,7 +237,7 @@ static void b64std(struct spp_buf *b, const char *s, size_t n)
 /* The fixture's "bytes" (text for a bytes field) and "size_of" (its length) into req. */
 static int add_bytes(json_object *call, json_object *req, struct sp_err *err)
 {
-	json_object *bytes, *size_of;
+	json_object *bytes = NULL, *size_of = NULL;
 
 	if (json_object_object_get_ex(call, "bytes", &bytes)) {
 		json_object_object_foreach(bytes, field, text)

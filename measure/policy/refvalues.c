@@ -88,7 +88,8 @@ static int installed(const char *path, char *conf, size_t n, char *cpus, size_t 
 	    !json_object_is_type(c, json_type_string) ||
 	    !json_object_object_get_ex(root, "cmdline", &cmd)) {
 		json_object_put(root);
-		return sp_fail(err, SP_E_INVALID, 0, "%s: no source.config and cmdline", path);
+		sp_fail(err, SP_E_INVALID, 0, "%s: no source.config and cmdline", path);
+		return -1;
 	}
 	(void)snprintf(conf, n, "%s", json_object_get_string(c));
 	nr = strstr(json_object_get_string(cmd), "nr_cpus=");
@@ -103,7 +104,7 @@ static int installed(const char *path, char *conf, size_t n, char *cpus, size_t 
 static int one(const char *prefix, const char *name, const char *initdata, json_object **out,
 	       struct sp_err *err)
 {
-	char tool[PATH_MAX + 64], ref[PATH_MAX + 320], conf[PATH_MAX], cpus[16];
+	char tool[PATH_MAX + 64], ref[PATH_MAX + 320], conf[PATH_MAX], cpus[16] = "";
 	const char *shim = strstr(name, "-runtime-rs") ? "runtime-rs" : "go";
 	const char *env = getenv("SEALPOD_KATA_REFVALUES");
 	char *text = NULL, *cmdline = NULL;
@@ -207,9 +208,10 @@ int spp_refvalues(const char *initdata_path, FILE *out, struct sp_err *err)
 	}
 	free(names);
 	if (ret == 0)
-		fprintf(out, "%s\n",
-			json_object_to_json_string_ext(
-				all, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+		(void)fprintf(out, "%s\n",
+			      json_object_to_json_string_ext(
+				      all,
+				      JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
 	json_object_put(all);
 	return ret;
 }

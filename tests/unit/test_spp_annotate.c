@@ -14,8 +14,8 @@ static const char initdata[] = "version = \"0.1.0\"\nalgorithm = \"sha256\"\n\n[
 /* The standard base64 alphabet, padding included; -1 on anything else. */
 static int b64_value(char c)
 {
-	static const char tab[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+"
+				  "/";
 	const char *p = c ? strchr(tab, c) : NULL;
 
 	return p ? (int)(p - tab) : -1;
@@ -87,8 +87,12 @@ TEST(spp_annotate_pod_adds_annotations_under_metadata)
 			     &err);
 
 	REQUIRE(out);
-	CHECK_STR(out, "apiVersion: v1\nkind: Pod\nmetadata:\n  annotations:\n    " ANN
-		       "  name: p # the pod\nspec:\n  containers: []\n");
+	CHECK_STR(out, "apiVersion: v1\nkind: Pod\nmetadata:\n  annotations:\n    " ANN "  name: p "
+											"# the "
+											"pod\nspec:"
+											"\n  "
+											"containers"
+											": []\n");
 	free(out);
 }
 
@@ -101,8 +105,9 @@ TEST(spp_annotate_replaces_an_existing_value_with_its_continuation)
 			     &err);
 
 	REQUIRE(out);
-	CHECK_STR(out, "kind: Pod\nmetadata:\n    annotations:\n        a: b\n        " ANN
-		       "        c: d\n");
+	CHECK_STR(out, "kind: Pod\nmetadata:\n    annotations:\n        a: b\n        " ANN "      "
+											    "  c: "
+											    "d\n");
 	free(out);
 }
 
@@ -130,8 +135,11 @@ TEST(spp_annotate_cronjob_template_without_metadata)
 
 	REQUIRE(out);
 	CHECK_STR(out, "kind: CronJob\nspec:\n  jobTemplate:\n    spec:\n      template:\n"
-		       "        metadata:\n          annotations:\n            " ANN
-		       "        spec:\n          containers: []\n");
+		       "        metadata:\n          annotations:\n            " ANN "        "
+										     "spec:\n      "
+										     "    "
+										     "containers: "
+										     "[]\n");
 	free(out);
 }
 
@@ -139,14 +147,15 @@ TEST(spp_annotate_every_workload_of_a_stream_and_nothing_else)
 {
 	struct sp_err err;
 	char *out = annotate("kind: ConfigMap\nmetadata:\n  name: c\n---\nkind: Pod\nmetadata:\n"
-			     "  name: p\n...\n---\nkind: \"Job\"\nspec:\n  template:\n    spec: {}\n",
+			     "  name: p\n...\n---\nkind: \"Job\"\nspec:\n  template:\n    spec: "
+			     "{}\n",
 			     &err);
 
 	REQUIRE(out);
 	CHECK_STR(out, "kind: ConfigMap\nmetadata:\n  name: c\n---\nkind: Pod\nmetadata:\n"
 		       "  annotations:\n    " ANN "  name: p\n...\n---\nkind: \"Job\"\nspec:\n"
-		       "  template:\n    metadata:\n      annotations:\n        " ANN
-		       "    spec: {}\n");
+		       "  template:\n    metadata:\n      annotations:\n        " ANN "    spec: "
+										      "{}\n");
 	free(out);
 }
 
@@ -156,8 +165,8 @@ TEST(spp_annotate_keeps_crlf_and_a_missing_last_newline)
 	char *out = annotate("kind: Pod\r\nspec:\r\n  x: 1\r\nmetadata:\r\n  name: p", &err);
 
 	REQUIRE(out);
-	CHECK_STR(out, "kind: Pod\r\nspec:\r\n  x: 1\r\nmetadata:\r\n  annotations:\r\n    " SPP_ANNOTATION
-		       ": \"V\"\r\n  name: p");
+	CHECK_STR(out, "kind: Pod\r\nspec:\r\n  x: 1\r\nmetadata:\r\n  annotations:\r\n   "
+		       " " SPP_ANNOTATION ": \"V\"\r\n  name: p");
 	free(out);
 }
 

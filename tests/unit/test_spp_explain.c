@@ -99,8 +99,8 @@ TEST(spp_explain_exec_judged_by_the_guest_gate)
 		    "{\"method\": \"ExecProcess\", \"request\": {\"containerId\": \"c\", "
 		    "\"process\": {\"Args\": [\"/bin/sh\"], \"Cwd\": \"/\"}}}",
 		    &v) == 0);
-	CHECK(strstr(v.why, "ExecProcessRequest is blocked by policy") &&
-	      strstr(v.why, "allowed_exec"));
+	CHECK(strstr(v.why, "ExecProcessRequest is blocked by policy") && strstr(v.why, "allowed_"
+											"exec"));
 	sp_policy_free(x.policy);
 }
 

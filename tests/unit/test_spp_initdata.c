@@ -53,8 +53,8 @@ TEST(spp_initdata_round_trips_through_the_guest_parser)
 	CHECK(flag(&o, "insecure-registry", "reg.local:5000") == 0);
 	CHECK(flag(&o, "registry-auth-uri", "kbs:///default/auth/reg") == 0);
 	CHECK(flag(&o, "secret",
-		   "name=db,resource=kbs:///default/db/pw,image=" DIGEST ",path=/run/db,mode=0440") ==
-	      0);
+		   "name=db,resource=kbs:///default/db/pw,image=" DIGEST ",path=/run/"
+									 "db,mode=0440") == 0);
 	CHECK(flag(&o, "algorithm", "sha384") == 0);
 	unlink(ca);
 	REQUIRE(spp_initdata_build(policy, &o, &toml, &err) == 0);
