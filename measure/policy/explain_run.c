@@ -70,6 +70,30 @@ static void print_needs(const struct sp_verdict *v)
 		(void)printf("  on condition: the pod storage is on an encrypted disk by then\n");
 }
 
+/* What an ExecProcess verdict rests on that the policy's reason does not say. */
+static void exec_notes(const struct spp_explain *x, const char *request,
+		       const ProtobufCMessage *msg, const struct sp_verdict *v)
+{
+	const Grpc__ExecProcessRequest *r = (const void *)msg;
+	struct sp_policy_ctr facts;
+	char near[400];
+
+	if (strcmp(request, "ExecProcessRequest") != 0 || !r->process)
+		return;
+	if (!v->allow && strstr(v->why, "is not in allowed_exec")) {
+		spp_explain_nearest_exec(x, r->process->args, r->process->n_args, near,
+					 sizeof(near));
+		if (near[0])
+			(void)printf("  %s\n", near);
+	}
+	if (facts_of(r->container_id, &facts, (void *)x) < 0)
+		(void)printf("  (no CreateContainer of '%.80s' came before it: its env, user and "
+			     "cwd "
+			     "were not compared with the container's, and the guest answers "
+			     "NOT_FOUND)\n",
+			     r->container_id);
+}
+
 /* Judges one call; returns 1 allowed, 0 denied, -1 on an error (err). */
 static int one_call(struct spp_explain *x, json_object *raw, int step, bool report,
 		    ProtobufCMessage **keep, struct sp_err *err)
@@ -106,8 +130,8 @@ static int one_call(struct spp_explain *x, json_object *raw, int step, bool repo
 			print_needs(&v);
 		else if (strcmp(request, "ReadStreamRequest") == 0)
 			(void)printf("  (the agent answers it with empty data: the shim sees the "
-				     "stream "
-				     "end)\n");
+				     "stream end)\n");
+		exec_notes(x, request, *keep, &v);
 	}
 	if (allow)
 		remember(x, request, *keep);
@@ -296,6 +320,7 @@ out:
 	if (rc == SPP_EXIT_ERROR)
 		(void)fprintf(stderr, "sealpod-policy explain: %s\n", err.msg);
 	sp_policy_free(x.policy);
+	free(x.text);
 	json_object_put(doc);
 	json_object_put(a.overrides);
 	free(text);
