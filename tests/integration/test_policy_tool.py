@@ -225,7 +225,7 @@ def test_policy_tool_refvalues_for_each_installed_configuration():
                            text=True, timeout=120,
                            env=dict(os.environ, PREFIX=prefix, B=B, HOST_CPUS="8"))
         assert r.returncode == 0, r.stderr
-        path, _ = _initdata(d)
+        path, data = _initdata(d)
         out = os.path.join(d, "pod.yaml")
         r = _tool("annotate", os.path.join(DATA, "pod.yaml"), "--initdata", path, "-o", out,
                   "--refvalues", env={"SEALPOD_PREFIX": prefix})
@@ -238,7 +238,15 @@ def test_policy_tool_refvalues_for_each_installed_configuration():
                 ref = json.load(f)
             assert got[name]["cmdline"] == ref["cmdline"], name
             if "pcr4" not in ref["measure"]:
-                continue  # a TEE configuration: its firmware decides, checked by test_install
+                # A TEE (installed only where its firmware is): the launch values as installed,
+                # and the initdata digest (sha256 here) where the VMM binds it, zero-padded.
+                digest = hashlib.sha256(data).digest()
+                field, size = (("mrconfigid", 48) if "mrtd" in ref["measure"]
+                               else ("hostdata", 32))
+                assert got[name]["measure"][field] == digest.ljust(size, b"\0").hex(), name
+                for k, v in ref["measure"].items():
+                    assert got[name]["measure"][k] == v, (name, k)
+                continue
             m = subprocess.run([os.path.join(B, "sealpod-measure"), "--kernel",
                                 os.path.join(B, "bzImage"), "--initrd",
                                 os.path.join(B, "initramfs.img"), "--cmdline", ref["cmdline"],
