@@ -40,19 +40,9 @@ def _tmp():
     return d
 
 
-def _probe_policy(d, argv):
-    """example.json's rules with one allowed exec, no image or mount constraints (the fixtures'
-    images and mounts are not example.json's)."""
-    with open(os.path.join(TOP, "tests", "data", "policy", "example.json")) as f:
-        p = json.load(f)
-    for k in ("allowed_images", "allowed_mounts", "pin_process_to_image"):
-        p.pop(k, None)
-    p["requests"]["GetDiagnosticDataRequest"] = "allow"
-    p["allowed_exec"] = [argv]
-    path = os.path.join(d, "policy.json")
-    with open(path, "w") as f:
-        json.dump(p, f, indent=2)
-    return path
+# example.json's rules with the exec probe's argv allowed and no image, mount or pin constraints
+# (the fixtures' images and mounts are not example.json's); README's explain example uses it.
+PROBE_POLICY = os.path.join(DATA, "exec-probe-policy.json")
 
 
 def test_policy_tool_explain_builtin_admits_every_fixture_but_exec():
@@ -75,7 +65,7 @@ def test_policy_tool_explain_builtin_admits_every_fixture_but_exec():
 def test_policy_tool_explain_exec_probe_allowed_and_another_refused():
     d = _tmp()
     try:
-        policy = _probe_policy(d, ["/bin/cat", "/etc/hostname"])
+        policy = PROBE_POLICY
         for shim in ("go", "runtime-rs"):
             fx = os.path.join(FIXTURES, f"exec-probe.{shim}.json")
             r = _tool("explain", policy, fx)
@@ -126,7 +116,7 @@ def _initdata(d, policy=None):
 def test_policy_tool_initdata_round_trip_and_digest():
     d = _tmp()
     try:
-        policy = _probe_policy(d, ["/bin/cat", "/etc/hostname"])
+        policy = PROBE_POLICY
         path, data = _initdata(d, policy)
         # The guest's parser (in explain) takes it and computes the digest sealpod-measure does.
         r = _tool("explain", path, os.path.join(FIXTURES, "plain-pod.go.json"))
