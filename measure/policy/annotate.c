@@ -289,7 +289,9 @@ static int split_lines(const char *yaml, size_t len, struct line **out, size_t *
 	size_t n = 0, cap = 64;
 	struct line *v = malloc(cap * sizeof(*v));
 
-	for (size_t off = 0; v && off < len;) {
+	if (!v)
+		return sp_error(err, ENOMEM, "annotate");
+	for (size_t off = 0; off < len;) {
 		const char *nl = memchr(yaml + off, '\n', len - off);
 		size_t l = nl ? (size_t)(nl - yaml) - off : len - off;
 
@@ -306,8 +308,6 @@ static int split_lines(const char *yaml, size_t len, struct line **out, size_t *
 		v[n++] = (struct line){ off, l, line_indent(yaml + off, l) };
 		off += l + (nl ? 1 : 0);
 	}
-	if (!v)
-		return sp_error(err, ENOMEM, "annotate");
 	*out = v;
 	*nout = n;
 	return 0;
@@ -372,7 +372,7 @@ int spp_annotate_yaml(const char *yaml, size_t len, const char *value, char **ou
 	struct doc d = { .text = yaml, .eol = "\n" };
 	struct spp_buf b = { 0 };
 	struct edit *edits = NULL;
-	size_t nlines, ne = 0, pos = 0;
+	size_t nlines = 0, ne = 0, pos = 0;
 	int ret = -1;
 
 	if (memchr(yaml, '\0', len))

@@ -32,10 +32,14 @@ static int read_initdata(const char *path, char **toml, size_t *len, struct sp_e
 	if (spp_read_file(path, SP_INITDATA_MAX_TOML, toml, len, err) < 0)
 		return sp_error_wrap(err, "--initdata");
 	copy = strdup(*toml);
-	if (!copy)
-		return sp_error(err, 0, "out of memory");
-	if (sp_initdata_parse(copy, *len, &d, err) < 0) {
+	if (!copy) {
 		free(*toml);
+		*toml = NULL;
+		return sp_error(err, 0, "out of memory");
+	}
+	if (sp_initdata_parse(copy, *len, &d, err) < 0) { /* takes copy */
+		free(*toml);
+		*toml = NULL;
 		return sp_error_wrap(err, "%s: the guest would refuse it", path);
 	}
 	sp_initdata_free(&d);
@@ -63,7 +67,7 @@ static int annotate(const char *yaml_path, const char *initdata, const char *out
 	rc = SPP_EXIT_OK;
 out:
 	if (rc != SPP_EXIT_OK)
-		fprintf(stderr, "sealpod-policy annotate: %s\n", err.msg);
+		(void)fprintf(stderr, "sealpod-policy annotate: %s\n", err.msg);
 	free(toml);
 	free(value);
 	free(yaml);
@@ -98,15 +102,15 @@ int spp_annotate_main(int argc, char **argv)
 			refvalues = true;
 			break;
 		case 'h':
-			fputs(usage, stdout);
+			(void)fputs(usage, stdout);
 			return SPP_EXIT_OK;
 		default:
-			fputs(usage, stderr);
+			(void)fputs(usage, stderr);
 			return SPP_EXIT_ERROR;
 		}
 	}
 	if (optind + 1 != argc || !initdata || (refvalues && strcmp(out, "-") == 0)) {
-		fputs(usage, stderr);
+		(void)fputs(usage, stderr);
 		return SPP_EXIT_ERROR;
 	}
 	return annotate(argv[optind], initdata, out, refvalues);

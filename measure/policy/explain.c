@@ -40,6 +40,7 @@ static int load_initdata(char *text, size_t len, struct spp_explain *x, struct s
 	/* The digest as the guest computes it: what the launch must bind. */
 	(void)snprintf(x->source, sizeof(x->source), "initdata %s:%s (%s)", sp_hash_name(d.alg),
 		       hex, d.policy ? "its policy" : "no policy: the built-in default");
+	x->text = d.policy ? strdup(d.policy) : NULL;
 	ret = d.policy ? sp_policy_load(d.policy, strlen(d.policy), &x->policy, err)
 		       : sp_policy_builtin(&x->policy, err);
 	sp_initdata_free(&d);
@@ -70,10 +71,70 @@ int spp_explain_load_policy(const char *path, struct spp_explain *x, struct sp_e
 		free(text);
 		return sp_error_wrap(err, "%s", path);
 	}
-	free(text);
+	x->text = text;
 	if (sp_policy_requires_attestation(x->policy))
 		x->st.attestation_configured = x->st.attestation_coming = true;
 	return 0;
+}
+
+/* How many leading arguments of argv the entry (a list, or an object with "args") shares. */
+static size_t shared_prefix(json_object *entry, char *const *argv, size_t argc, json_object **args)
+{
+	size_t k = 0;
+
+	*args = entry;
+	if (json_object_is_type(entry, json_type_object) &&
+	    !json_object_object_get_ex(entry, "args", args))
+		return 0;
+	if (!json_object_is_type(*args, json_type_array))
+		return 0;
+	while (k < argc && k < json_object_array_length(*args) &&
+	       strcmp(json_object_get_string(json_object_array_get_idx(*args, k)), argv[k]) == 0)
+		k++;
+	return k;
+}
+
+void spp_explain_nearest_exec(const struct spp_explain *x, char *const *argv, size_t argc,
+			      char *buf, size_t len)
+{
+	json_object *doc = x->text ? json_tokener_parse(x->text) : NULL, *list, *best = NULL;
+	size_t best_k = 0, best_i = 0, n;
+
+	buf[0] = '\0';
+	if (!doc || !json_object_object_get_ex(doc, "allowed_exec", &list) ||
+	    !json_object_is_type(list, json_type_array)) {
+		json_object_put(doc);
+		return;
+	}
+	for (size_t i = 0; i < json_object_array_length(list); i++) {
+		json_object *args;
+		size_t k = shared_prefix(json_object_array_get_idx(list, i), argv, argc, &args);
+
+		if (json_object_is_type(args, json_type_array) && (!best || k > best_k)) {
+			best = args;
+			best_k = k;
+			best_i = i;
+		}
+	}
+	if (!best) {
+		json_object_put(doc);
+		return;
+	}
+	n = json_object_array_length(best);
+	if (best_k < argc && best_k < n)
+		(void)snprintf(buf, len,
+			       "nearest: allowed_exec[%zu], which has argv[%zu] '%.80s' where the "
+			       "request has '%.80s'",
+			       best_i, best_k,
+			       json_object_get_string(json_object_array_get_idx(best, best_k)),
+			       argv[best_k]);
+	else
+		(void)snprintf(buf, len,
+			       "nearest: allowed_exec[%zu], which has %zu arguments where the "
+			       "request "
+			       "has %zu",
+			       best_i, n, argc);
+	json_object_put(doc);
 }
 
 /* --- placeholders ------------------------------------------------------------------------------- */
@@ -175,7 +236,7 @@ int spp_explain_substitute(const struct spp_explain *x, json_object *obj, json_o
 		*out = json_object_new_object();
 		json_object_object_foreach(obj, k, v)
 		{
-			json_object *nv;
+			json_object *nv = NULL;
 
 			if (spp_explain_substitute(x, v, &nv, err) < 0) {
 				json_object_put(*out);
@@ -188,7 +249,7 @@ int spp_explain_substitute(const struct spp_explain *x, json_object *obj, json_o
 	if (json_object_is_type(obj, json_type_array)) {
 		*out = json_object_new_array();
 		for (size_t i = 0; i < json_object_array_length(obj); i++) {
-			json_object *nv;
+			json_object *nv = NULL;
 
 			if (spp_explain_substitute(x, json_object_array_get_idx(obj, i), &nv, err) <
 			    0) {
@@ -237,7 +298,7 @@ static void b64std(struct spp_buf *b, const char *s, size_t n)
 /* The fixture's "bytes" (text for a bytes field) and "size_of" (its length) into req. */
 static int add_bytes(json_object *call, json_object *req, struct sp_err *err)
 {
-	json_object *bytes, *size_of;
+	json_object *bytes = NULL, *size_of = NULL;
 
 	if (json_object_object_get_ex(call, "bytes", &bytes)) {
 		json_object_object_foreach(bytes, field, text)

@@ -15,6 +15,7 @@
 struct spp_explain {
 	struct sp_policy *policy;
 	char source[256];	   /* where the policy came from, for the report */
+	char *text;		   /* the policy document (NULL: the built-in default) */
 	struct sp_policy_state st; /* what has happened so far, as the calls go by */
 	const char *sandbox_id;	   /* an allowed CreateSandbox's */
 	/* The containers allowed so far: what an exec into each is compared with. */
@@ -30,6 +31,11 @@ struct spp_explain {
  * default when it has none), or "builtin". Sets x->policy, x->source and the state a guest
  * given it would start in. */
 int spp_explain_load_policy(const char *path, struct spp_explain *x, struct sp_err *err);
+/* For an exec refused because its argv is in no allowed_exec entry: the entry of x->text's
+ * allowed_exec nearest to argv and the first argument where they part, into buf ("" when the
+ * policy is not a JSON document with allowed_exec). */
+void spp_explain_nearest_exec(const struct spp_explain *x, char *const *argv, size_t argc,
+			      char *buf, size_t len);
 /* obj with its ${NAME} placeholders replaced (a new reference). */
 int spp_explain_substitute(const struct spp_explain *x, json_object *obj, json_object **out,
 			   struct sp_err *err);

@@ -57,16 +57,41 @@ static void remember(struct spp_explain *x, const char *request, const ProtobufC
 static void print_needs(const struct sp_verdict *v)
 {
 	if (v->needs & SP_NEED_DIGEST) {
-		printf("  on condition: the digest the guest's pull resolves the image to is one "
-		       "of");
+		(void)printf("  on condition: the digest the guest's pull resolves the image to is "
+			     "one "
+			     "of");
 		for (size_t i = 0; i < v->npinned; i++)
-			printf(" %s", v->pinned[i]);
-		printf("\n");
+			(void)printf(" %s", v->pinned[i]);
+		(void)printf("\n");
 	}
 	if (v->needs & SP_NEED_ATTESTATION)
-		printf("  on condition: the attestation under way succeeds first\n");
+		(void)printf("  on condition: the attestation under way succeeds first\n");
 	if (v->needs & SP_NEED_ENCRYPTED_STORAGE)
-		printf("  on condition: the pod storage is on an encrypted disk by then\n");
+		(void)printf("  on condition: the pod storage is on an encrypted disk by then\n");
+}
+
+/* What an ExecProcess verdict rests on that the policy's reason does not say. */
+static void exec_notes(const struct spp_explain *x, const char *request,
+		       const ProtobufCMessage *msg, const struct sp_verdict *v)
+{
+	const Grpc__ExecProcessRequest *r = (const void *)msg;
+	struct sp_policy_ctr facts;
+	char near[400];
+
+	if (strcmp(request, "ExecProcessRequest") != 0 || !r->process)
+		return;
+	if (!v->allow && strstr(v->why, "is not in allowed_exec")) {
+		spp_explain_nearest_exec(x, r->process->args, r->process->n_args, near,
+					 sizeof(near));
+		if (near[0])
+			(void)printf("  %s\n", near);
+	}
+	if (facts_of(r->container_id, &facts, (void *)x) < 0)
+		(void)printf("  (no CreateContainer of '%.80s' came before it: its env, user and "
+			     "cwd "
+			     "were not compared with the container's, and the guest answers "
+			     "NOT_FOUND)\n",
+			     r->container_id);
 }
 
 /* Judges one call; returns 1 allowed, 0 denied, -1 on an error (err). */
@@ -85,8 +110,9 @@ static int one_call(struct spp_explain *x, json_object *raw, int step, bool repo
 	if (json_object_object_get_ex(call, "service", &service) &&
 	    strcmp(json_object_get_string(service), "grpc.Health") == 0) {
 		if (report)
-			printf("step %d %s: not gated (the health service is always answered)\n",
-			       step, json_object_get_string(method));
+			(void)printf("step %d %s: not gated (the health service is always "
+				     "answered)\n",
+				     step, json_object_get_string(method));
 		json_object_put(call);
 		return 1;
 	}
@@ -98,13 +124,14 @@ static int one_call(struct spp_explain *x, json_object *raw, int step, bool repo
 	env.sandbox_id = x->sandbox_id;
 	allow = sp_agent_policy_judge(x->policy, &env, request, *keep, &v);
 	if (report) {
-		printf("step %d %s: %s\n  %s\n", step, json_object_get_string(method),
-		       allow ? "allowed" : "DENIED", v.why);
+		(void)printf("step %d %s: %s\n  %s\n", step, json_object_get_string(method),
+			     allow ? "allowed" : "DENIED", v.why);
 		if (allow)
 			print_needs(&v);
 		else if (strcmp(request, "ReadStreamRequest") == 0)
-			printf("  (the agent answers it with empty data: the shim sees the stream "
-			       "end)\n");
+			(void)printf("  (the agent answers it with empty data: the shim sees the "
+				     "stream end)\n");
+		exec_notes(x, request, *keep, &v);
 	}
 	if (allow)
 		remember(x, request, *keep);
@@ -172,7 +199,7 @@ static int parse_args(int argc, char **argv, struct explain_args *a)
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		if (c == 'h') {
-			fputs(usage, stdout);
+			(void)fputs(usage, stdout);
 			return 1;
 		}
 		if (c == OPT_STEP && (a->step = atoi(optarg)) > 0)
@@ -185,11 +212,11 @@ static int parse_args(int argc, char **argv, struct explain_args *a)
 			a->attestation = optarg;
 			continue;
 		}
-		fputs(usage, stderr);
+		(void)fputs(usage, stderr);
 		return -1;
 	}
 	if (optind + 2 != argc) {
-		fputs(usage, stderr);
+		(void)fputs(usage, stderr);
 		return -1;
 	}
 	a->policy = argv[optind];
@@ -227,14 +254,14 @@ static int run(struct spp_explain *x, json_object *calls, int only, struct sp_er
 {
 	bool single = json_object_is_type(calls, json_type_object), denied = false, seen = !only;
 	size_t n = single ? 1 : json_object_array_length(calls);
-	ProtobufCMessage **msgs = calloc(n ? n : 1, sizeof(*msgs));
+	ProtobufCMessage **msgs = calloc(n ? n : 1, sizeof(ProtobufCMessage *));
 	int rc = SPP_EXIT_ERROR;
 
 	if (!msgs || n > MAX_CALLS) {
 		sp_fail(err, SP_E_EXHAUSTED, 0, "more than %d calls", MAX_CALLS);
 		goto out;
 	}
-	printf("policy: %s\n", x->source);
+	(void)printf("policy: %s\n", x->source);
 	for (size_t i = 0; i < n; i++) {
 		json_object *call = single ? calls : json_object_array_get_idx(calls, i), *st;
 		int step = json_object_object_get_ex(call, "step", &st) ? json_object_get_int(st)
@@ -291,8 +318,9 @@ int spp_explain_main(int argc, char **argv)
 	rc = run(&x, calls, a.step, &err);
 out:
 	if (rc == SPP_EXIT_ERROR)
-		fprintf(stderr, "sealpod-policy explain: %s\n", err.msg);
+		(void)fprintf(stderr, "sealpod-policy explain: %s\n", err.msg);
 	sp_policy_free(x.policy);
+	free(x.text);
 	json_object_put(doc);
 	json_object_put(a.overrides);
 	free(text);

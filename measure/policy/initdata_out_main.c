@@ -64,7 +64,7 @@ static int write_initdata(const char *policy_path, const struct spp_initdata_opt
 	rc = SPP_EXIT_OK;
 out:
 	if (rc != SPP_EXIT_OK)
-		fprintf(stderr, "sealpod-policy initdata: %s\n", err.msg);
+		(void)fprintf(stderr, "sealpod-policy initdata: %s\n", err.msg);
 	free(policy);
 	free(toml);
 	return rc;
@@ -98,23 +98,23 @@ int spp_initdata_main(int argc, char **argv)
 			refvalues = true;
 			break;
 		case 'h':
-			printf("%s\n%s", usage, spp_initdata_flags_help);
+			(void)printf("%s\n%s", usage, spp_initdata_flags_help);
 			spp_initdata_opts_free(&o);
 			return SPP_EXIT_OK;
 		case SPP_OPT_INITDATA:
 			if (spp_initdata_parse_flag(&o, longopts[idx].name, optarg, &err) == 0)
 				break;
-			fprintf(stderr, "sealpod-policy initdata: %s\n", err.msg);
+			(void)fprintf(stderr, "sealpod-policy initdata: %s\n", err.msg);
 			spp_initdata_opts_free(&o);
 			return SPP_EXIT_ERROR;
 		default:
-			fputs(usage, stderr);
+			(void)fputs(usage, stderr);
 			spp_initdata_opts_free(&o);
 			return SPP_EXIT_ERROR;
 		}
 	}
 	if (optind != argc || (refvalues && strcmp(out, "-") == 0)) {
-		fputs(usage, stderr);
+		(void)fputs(usage, stderr);
 		spp_initdata_opts_free(&o);
 		return SPP_EXIT_ERROR;
 	}

@@ -43,24 +43,24 @@ int main(int argc, char **argv)
 	};
 
 	if (argc < 2) {
-		fputs(usage, stderr);
+		(void)fputs(usage, stderr);
 		return SPP_EXIT_ERROR;
 	}
 	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
 	    strcmp(argv[1], "help") == 0) {
-		fputs(usage, stdout);
+		(void)fputs(usage, stdout);
 		return SPP_EXIT_OK;
 	}
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 		if (strcmp(argv[1], cmds[i].name) != 0)
 			continue;
 		if (!cmds[i].main) {
-			fprintf(stderr, "sealpod-policy: %s is not part of this build\n",
-				cmds[i].name);
+			(void)fprintf(stderr, "sealpod-policy: %s is not part of this build\n",
+				      cmds[i].name);
 			return SPP_EXIT_ERROR;
 		}
 		return cmds[i].main(argc - 1, argv + 1);
 	}
-	fprintf(stderr, "sealpod-policy: unknown subcommand '%s'\n%s", argv[1], usage);
+	(void)fprintf(stderr, "sealpod-policy: unknown subcommand '%s'\n%s", argv[1], usage);
 	return SPP_EXIT_ERROR;
 }

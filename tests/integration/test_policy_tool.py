@@ -40,19 +40,9 @@ def _tmp():
     return d
 
 
-def _probe_policy(d, argv):
-    """example.json's rules with one allowed exec, no image or mount constraints (the fixtures'
-    images and mounts are not example.json's)."""
-    with open(os.path.join(TOP, "tests", "data", "policy", "example.json")) as f:
-        p = json.load(f)
-    for k in ("allowed_images", "allowed_mounts", "pin_process_to_image"):
-        p.pop(k, None)
-    p["requests"]["GetDiagnosticDataRequest"] = "allow"
-    p["allowed_exec"] = [argv]
-    path = os.path.join(d, "policy.json")
-    with open(path, "w") as f:
-        json.dump(p, f, indent=2)
-    return path
+# example.json's rules with the exec probe's argv allowed and no image, mount or pin constraints
+# (the fixtures' images and mounts are not example.json's); README's explain example uses it.
+PROBE_POLICY = os.path.join(DATA, "exec-probe-policy.json")
 
 
 def test_policy_tool_explain_builtin_admits_every_fixture_but_exec():
@@ -75,7 +65,7 @@ def test_policy_tool_explain_builtin_admits_every_fixture_but_exec():
 def test_policy_tool_explain_exec_probe_allowed_and_another_refused():
     d = _tmp()
     try:
-        policy = _probe_policy(d, ["/bin/cat", "/etc/hostname"])
+        policy = PROBE_POLICY
         for shim in ("go", "runtime-rs"):
             fx = os.path.join(FIXTURES, f"exec-probe.{shim}.json")
             r = _tool("explain", policy, fx)
@@ -126,7 +116,7 @@ def _initdata(d, policy=None):
 def test_policy_tool_initdata_round_trip_and_digest():
     d = _tmp()
     try:
-        policy = _probe_policy(d, ["/bin/cat", "/etc/hostname"])
+        policy = PROBE_POLICY
         path, data = _initdata(d, policy)
         # The guest's parser (in explain) takes it and computes the digest sealpod-measure does.
         r = _tool("explain", path, os.path.join(FIXTURES, "plain-pod.go.json"))
@@ -225,7 +215,7 @@ def test_policy_tool_refvalues_for_each_installed_configuration():
                            text=True, timeout=120,
                            env=dict(os.environ, PREFIX=prefix, B=B, HOST_CPUS="8"))
         assert r.returncode == 0, r.stderr
-        path, _ = _initdata(d)
+        path, data = _initdata(d)
         out = os.path.join(d, "pod.yaml")
         r = _tool("annotate", os.path.join(DATA, "pod.yaml"), "--initdata", path, "-o", out,
                   "--refvalues", env={"SEALPOD_PREFIX": prefix})
@@ -238,7 +228,15 @@ def test_policy_tool_refvalues_for_each_installed_configuration():
                 ref = json.load(f)
             assert got[name]["cmdline"] == ref["cmdline"], name
             if "pcr4" not in ref["measure"]:
-                continue  # a TEE configuration: its firmware decides, checked by test_install
+                # A TEE (installed only where its firmware is): the launch values as installed,
+                # and the initdata digest (sha256 here) where the VMM binds it, zero-padded.
+                digest = hashlib.sha256(data).digest()
+                field, size = (("mrconfigid", 48) if "mrtd" in ref["measure"]
+                               else ("hostdata", 32))
+                assert got[name]["measure"][field] == digest.ljust(size, b"\0").hex(), name
+                for k, v in ref["measure"].items():
+                    assert got[name]["measure"][k] == v, (name, k)
+                continue
             m = subprocess.run([os.path.join(B, "sealpod-measure"), "--kernel",
                                 os.path.join(B, "bzImage"), "--initrd",
                                 os.path.join(B, "initramfs.img"), "--cmdline", ref["cmdline"],

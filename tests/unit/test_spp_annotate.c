@@ -14,8 +14,8 @@ static const char initdata[] = "version = \"0.1.0\"\nalgorithm = \"sha256\"\n\n[
 /* The standard base64 alphabet, padding included; -1 on anything else. */
 static int b64_value(char c)
 {
-	static const char tab[] =
-		"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+	static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+"
+				  "/";
 	const char *p = c ? strchr(tab, c) : NULL;
 
 	return p ? (int)(p - tab) : -1;
@@ -81,83 +81,165 @@ static char *annotate(const char *yaml, struct sp_err *err)
 
 TEST(spp_annotate_pod_adds_annotations_under_metadata)
 {
+	static const char in[] = "apiVersion: v1\n"
+				 "kind: Pod\n"
+				 "metadata:\n"
+				 "  name: p # the pod\n"
+				 "spec:\n"
+				 "  containers: []\n";
+	static const char want[] = "apiVersion: v1\n"
+				   "kind: Pod\n"
+				   "metadata:\n"
+				   "  annotations:\n"
+				   "    " ANN "  name: p # the pod\n"
+				   "spec:\n"
+				   "  containers: []\n";
 	struct sp_err err;
-	char *out = annotate("apiVersion: v1\nkind: Pod\nmetadata:\n  name: p # the pod\n"
-			     "spec:\n  containers: []\n",
-			     &err);
+	char *out = annotate(in, &err);
 
 	REQUIRE(out);
-	CHECK_STR(out, "apiVersion: v1\nkind: Pod\nmetadata:\n  annotations:\n    " ANN
-		       "  name: p # the pod\nspec:\n  containers: []\n");
+	CHECK_STR(out, want);
 	free(out);
 }
 
 TEST(spp_annotate_replaces_an_existing_value_with_its_continuation)
 {
+	static const char in[] = "kind: Pod\n"
+				 "metadata:\n"
+				 "    annotations:\n"
+				 "        a: b\n"
+				 "        \"" SPP_ANNOTATION "\": >-\n"
+				 "          old\n"
+				 "          more\n"
+				 "        c: d\n";
+	static const char want[] = "kind: Pod\n"
+				   "metadata:\n"
+				   "    annotations:\n"
+				   "        a: b\n"
+				   "        " ANN "        c: d\n";
 	struct sp_err err;
-	char *out = annotate("kind: Pod\nmetadata:\n    annotations:\n        a: b\n"
-			     "        \"" SPP_ANNOTATION "\": >-\n          old\n          more\n"
-			     "        c: d\n",
-			     &err);
+	char *out = annotate(in, &err);
 
 	REQUIRE(out);
-	CHECK_STR(out, "kind: Pod\nmetadata:\n    annotations:\n        a: b\n        " ANN
-		       "        c: d\n");
+	CHECK_STR(out, want);
 	free(out);
 }
 
 TEST(spp_annotate_deployment_template_not_its_own_metadata)
 {
+	static const char in[] = "kind: Deployment\n"
+				 "metadata:\n"
+				 "  name: d\n"
+				 "  annotations:\n"
+				 "    x: y\n"
+				 "spec:\n"
+				 "  template:\n"
+				 "    metadata:\n"
+				 "      labels:\n"
+				 "        app: a\n"
+				 "    spec:\n"
+				 "      containers: []\n";
+	static const char want[] = "kind: Deployment\n"
+				   "metadata:\n"
+				   "  name: d\n"
+				   "  annotations:\n"
+				   "    x: y\n"
+				   "spec:\n"
+				   "  template:\n"
+				   "    metadata:\n"
+				   "      annotations:\n"
+				   "        " ANN "      labels:\n"
+				   "        app: a\n"
+				   "    spec:\n"
+				   "      containers: []\n";
 	struct sp_err err;
-	char *out = annotate("kind: Deployment\nmetadata:\n  name: d\n  annotations:\n    x: y\n"
-			     "spec:\n  template:\n    metadata:\n      labels:\n        app: a\n"
-			     "    spec:\n      containers: []\n",
-			     &err);
+	char *out = annotate(in, &err);
 
 	REQUIRE(out);
-	CHECK_STR(out, "kind: Deployment\nmetadata:\n  name: d\n  annotations:\n    x: y\n"
-		       "spec:\n  template:\n    metadata:\n      annotations:\n        " ANN
-		       "      labels:\n        app: a\n    spec:\n      containers: []\n");
+	CHECK_STR(out, want);
 	free(out);
 }
 
 TEST(spp_annotate_cronjob_template_without_metadata)
 {
+	static const char in[] = "kind: CronJob\n"
+				 "spec:\n"
+				 "  jobTemplate:\n"
+				 "    spec:\n"
+				 "      template:\n"
+				 "        spec:\n"
+				 "          containers: []\n";
+	static const char want[] = "kind: CronJob\n"
+				   "spec:\n"
+				   "  jobTemplate:\n"
+				   "    spec:\n"
+				   "      template:\n"
+				   "        metadata:\n"
+				   "          annotations:\n"
+				   "            " ANN "        spec:\n"
+				   "          containers: []\n";
 	struct sp_err err;
-	char *out = annotate("kind: CronJob\nspec:\n  jobTemplate:\n    spec:\n      template:\n"
-			     "        spec:\n          containers: []\n",
-			     &err);
+	char *out = annotate(in, &err);
 
 	REQUIRE(out);
-	CHECK_STR(out, "kind: CronJob\nspec:\n  jobTemplate:\n    spec:\n      template:\n"
-		       "        metadata:\n          annotations:\n            " ANN
-		       "        spec:\n          containers: []\n");
+	CHECK_STR(out, want);
 	free(out);
 }
 
 TEST(spp_annotate_every_workload_of_a_stream_and_nothing_else)
 {
+	static const char in[] = "kind: ConfigMap\n"
+				 "metadata:\n"
+				 "  name: c\n"
+				 "---\n"
+				 "kind: Pod\n"
+				 "metadata:\n"
+				 "  name: p\n"
+				 "...\n"
+				 "---\n"
+				 "kind: \"Job\"\n"
+				 "spec:\n"
+				 "  template:\n"
+				 "    spec: {}\n";
+	static const char want[] = "kind: ConfigMap\n"
+				   "metadata:\n"
+				   "  name: c\n"
+				   "---\n"
+				   "kind: Pod\n"
+				   "metadata:\n"
+				   "  annotations:\n"
+				   "    " ANN "  name: p\n"
+				   "...\n"
+				   "---\n"
+				   "kind: \"Job\"\n"
+				   "spec:\n"
+				   "  template:\n"
+				   "    metadata:\n"
+				   "      annotations:\n"
+				   "        " ANN "    spec: {}\n";
 	struct sp_err err;
-	char *out = annotate("kind: ConfigMap\nmetadata:\n  name: c\n---\nkind: Pod\nmetadata:\n"
-			     "  name: p\n...\n---\nkind: \"Job\"\nspec:\n  template:\n    spec: {}\n",
-			     &err);
+	char *out = annotate(in, &err);
 
 	REQUIRE(out);
-	CHECK_STR(out, "kind: ConfigMap\nmetadata:\n  name: c\n---\nkind: Pod\nmetadata:\n"
-		       "  annotations:\n    " ANN "  name: p\n...\n---\nkind: \"Job\"\nspec:\n"
-		       "  template:\n    metadata:\n      annotations:\n        " ANN
-		       "    spec: {}\n");
+	CHECK_STR(out, want);
 	free(out);
 }
 
 TEST(spp_annotate_keeps_crlf_and_a_missing_last_newline)
 {
+	static const char in[] = "kind: Pod\r\n"
+				 "metadata:\r\n"
+				 "  name: p";
+	static const char want[] = "kind: Pod\r\n"
+				   "metadata:\r\n"
+				   "  annotations:\r\n"
+				   "    " SPP_ANNOTATION ": \"V\"\r\n"
+				   "  name: p";
 	struct sp_err err;
-	char *out = annotate("kind: Pod\r\nspec:\r\n  x: 1\r\nmetadata:\r\n  name: p", &err);
+	char *out = annotate(in, &err);
 
 	REQUIRE(out);
-	CHECK_STR(out, "kind: Pod\r\nspec:\r\n  x: 1\r\nmetadata:\r\n  annotations:\r\n    " SPP_ANNOTATION
-		       ": \"V\"\r\n  name: p");
+	CHECK_STR(out, want);
 	free(out);
 }
 

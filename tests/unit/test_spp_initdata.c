@@ -10,6 +10,7 @@
 #include "attest/attest_int.h"
 
 #define DIGEST "sha256:1111111111111111111111111111111111111111111111111111111111111111"
+#define SECRET "name=db,resource=kbs:///default/db/pw,image=" DIGEST ",path=/run/db,mode=0440"
 
 static const char pem[] = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
 
@@ -52,9 +53,7 @@ TEST(spp_initdata_round_trips_through_the_guest_parser)
 	CHECK(flag(&o, "max-layers", "5") == 0);
 	CHECK(flag(&o, "insecure-registry", "reg.local:5000") == 0);
 	CHECK(flag(&o, "registry-auth-uri", "kbs:///default/auth/reg") == 0);
-	CHECK(flag(&o, "secret",
-		   "name=db,resource=kbs:///default/db/pw,image=" DIGEST ",path=/run/db,mode=0440") ==
-	      0);
+	CHECK(flag(&o, "secret", SECRET) == 0);
 	CHECK(flag(&o, "algorithm", "sha384") == 0);
 	unlink(ca);
 	REQUIRE(spp_initdata_build(policy, &o, &toml, &err) == 0);
