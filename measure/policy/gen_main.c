@@ -16,12 +16,12 @@
 
 static const char usage[] =
 	"usage: sealpod-policy generate POD.yaml (--lock FILE | --resolve)... [--lock-out FILE]\n"
-	"                               [--config FILE]... [--settings FILE] [--policy-out FILE]\n"
-	"                               [--policy-only] [INITDATA FLAGS] [-o FILE]\n"
+	"                               [--config FILE]... [--settings FILE] [-o FILE]\n"
+	"                               [--initdata-out FILE] [--annotate FILE] [INITDATA FLAGS]\n"
 	"\n"
 	"The policy that admits exactly the requests the Kata shims send for the pod in POD.yaml\n"
 	"(a Pod, or the template of a Deployment, StatefulSet, DaemonSet, ReplicaSet, Job or\n"
-	"CronJob), inside the initdata TOML that carries it (measure/policy/GENERATE.md).\n"
+	"CronJob), as JSON (measure/policy/GENERATE.md), and with the flags below its initdata.\n"
 	"  --lock FILE        each image's digest and configuration (the lock file format is in\n"
 	"                     GENERATE.md; skopeo inspect gives both)\n"
 	"  --resolve          an image the lock file does not name: its digest and configuration\n"
@@ -33,16 +33,16 @@ static const char usage[] =
 	"                     own file may hold them too); a Secret's values never enter the "
 	"policy\n"
 	"  --settings FILE    what differs between clusters (measure/policy/settings.json)\n"
-	"  --policy-out FILE  also write the policy JSON there\n"
-	"  --policy-only      write the policy JSON, not the initdata, to -o\n"
-	"  -o, --output FILE  where to write (default: stdout)\n";
+	"  -o, --output FILE  where the policy goes (default: stdout)\n"
+	"  --initdata-out FILE  the initdata TOML around the policy, from the initdata flags\n"
+	"  --annotate FILE    POD.yaml with that initdata as the cc_init_data annotation of the\n"
+	"                     pod template (as `sealpod-policy annotate` writes it)\n";
 
 struct gen_args {
-	const char *pod, *lock, *settings, *policy_out, *out, *lock_out;
-	bool resolve;
+	const char *pod, *lock, *settings, *out, *lock_out, *initdata_out, *annotate;
+	bool resolve, initdata_flags;
 	const char *configs[MAX_CONFIGS];
 	size_t nconfigs;
-	bool policy_only;
 	struct spp_initdata_opts o;
 };
 
@@ -59,10 +59,35 @@ static int read_text(const char *path, size_t max, struct spg_text *t, char **ow
 	return 0;
 }
 
+/* The initdata around policy to --initdata-out, and the pod's YAML with it as the annotation
+ * to --annotate. */
+static int write_initdata(const struct gen_args *a, const struct spg_text *pod, const char *policy,
+			  struct sp_err *err)
+{
+	char *toml = NULL, *value = NULL, *yaml = NULL;
+	size_t ylen = 0;
+	int ret = -1;
+
+	if (spp_initdata_build(policy, &a->o, &toml, err) < 0)
+		goto out;
+	if (a->initdata_out && spp_write_file(a->initdata_out, toml, strlen(toml), err) < 0)
+		goto out;
+	if (a->annotate && (spp_annotation_encode(toml, strlen(toml), &value, err) < 0 ||
+			    spp_annotate_yaml(pod->buf, pod->len, value, &yaml, &ylen, err) < 0 ||
+			    spp_write_file(a->annotate, yaml, ylen, err) < 0))
+		goto out;
+	ret = 0;
+out:
+	free(toml);
+	free(value);
+	free(yaml);
+	return ret;
+}
+
 static int run(const struct gen_args *a, struct sp_err *err)
 {
 	struct spg_text pod, lock, cfg[MAX_CONFIGS];
-	char *bufs[MAX_CONFIGS + 3] = { 0 }, *policy = NULL, *toml = NULL, *lock_json = NULL;
+	char *bufs[MAX_CONFIGS + 3] = { 0 }, *policy = NULL, *lock_json = NULL;
 	struct sps_settings set;
 	struct spg_input in = { 0 };
 	int ret = -1;
@@ -87,22 +112,15 @@ static int run(const struct gen_args *a, struct sp_err *err)
 	};
 	if (spg_generate(&in, &policy, err) < 0)
 		goto out;
+	if ((a->initdata_out || a->annotate) && write_initdata(a, &pod, policy, err) < 0)
+		goto out;
 	if (a->lock_out && spp_write_file(a->lock_out, lock_json, strlen(lock_json), err) < 0)
 		goto out;
-	if (a->policy_out && spp_write_file(a->policy_out, policy, strlen(policy), err) < 0)
-		goto out;
-	if (a->policy_only) {
-		ret = spp_write_file(a->out, policy, strlen(policy), err);
-		goto out;
-	}
-	if (spp_initdata_build(policy, &a->o, &toml, err) < 0)
-		goto out;
-	ret = spp_write_file(a->out, toml, strlen(toml), err);
+	ret = spp_write_file(a->out, policy, strlen(policy), err);
 out:
 	for (size_t i = 0; i < MAX_CONFIGS + 3; i++)
 		free(bufs[i]);
 	free(policy);
-	free(toml);
 	free(lock_json);
 	return ret;
 }
@@ -113,8 +131,8 @@ static int parse(int argc, char **argv, struct gen_args *a, struct sp_err *err)
 		OPT_LOCK = 0x100,
 		OPT_CONFIG,
 		OPT_SETTINGS,
-		OPT_POLICY_OUT,
-		OPT_POLICY_ONLY,
+		OPT_INITDATA_OUT,
+		OPT_ANNOTATE,
 		OPT_RESOLVE,
 		OPT_LOCK_OUT
 	};
@@ -122,8 +140,8 @@ static int parse(int argc, char **argv, struct gen_args *a, struct sp_err *err)
 		{ "lock", required_argument, NULL, OPT_LOCK },
 		{ "config", required_argument, NULL, OPT_CONFIG },
 		{ "settings", required_argument, NULL, OPT_SETTINGS },
-		{ "policy-out", required_argument, NULL, OPT_POLICY_OUT },
-		{ "policy-only", no_argument, NULL, OPT_POLICY_ONLY },
+		{ "initdata-out", required_argument, NULL, OPT_INITDATA_OUT },
+		{ "annotate", required_argument, NULL, OPT_ANNOTATE },
 		{ "resolve", no_argument, NULL, OPT_RESOLVE },
 		{ "lock-out", required_argument, NULL, OPT_LOCK_OUT },
 		{ "output", required_argument, NULL, 'o' },
@@ -145,10 +163,10 @@ static int parse(int argc, char **argv, struct gen_args *a, struct sp_err *err)
 				       MAX_CONFIGS);
 		else if (c == OPT_SETTINGS)
 			a->settings = optarg;
-		else if (c == OPT_POLICY_OUT)
-			a->policy_out = optarg;
-		else if (c == OPT_POLICY_ONLY)
-			a->policy_only = true;
+		else if (c == OPT_INITDATA_OUT)
+			a->initdata_out = optarg;
+		else if (c == OPT_ANNOTATE)
+			a->annotate = optarg;
 		else if (c == OPT_RESOLVE)
 			a->resolve = true;
 		else if (c == OPT_LOCK_OUT)
@@ -160,12 +178,17 @@ static int parse(int argc, char **argv, struct gen_args *a, struct sp_err *err)
 		else if (c == SPP_OPT_INITDATA) {
 			if (spp_initdata_parse_flag(&a->o, longopts[idx].name, optarg, err) != 0)
 				return -1;
+			a->initdata_flags = true;
 		} else
 			return sp_fail(err, SP_E_INVALID, 0, "unknown option (see --help)");
 	}
 	if (optind + 1 != argc || (!a->lock && !a->resolve))
 		return sp_fail(err, SP_E_INVALID, 0,
 			       "one POD.yaml and --lock FILE or --resolve are required");
+	/* never a flag accepted and then ignored */
+	if (a->initdata_flags && !a->initdata_out && !a->annotate)
+		return sp_fail(err, SP_E_INVALID, 0,
+			       "initdata flags without --initdata-out or --annotate");
 	a->pod = argv[optind];
 	return 0;
 }

@@ -6,6 +6,8 @@ Secret's value; a field that cannot be safe is refused by its path. In a guest (
 exec-probe pod's generated initdata on the initdata disk, its image pulled from the host's
 registry and pinned by digest, its requests replayed as the Go shim sends them: the pod runs,
 the probe's exec is allowed, any other exec is refused naming the rule."""
+import base64
+import gzip
 import hashlib
 import json
 import os
@@ -35,8 +37,7 @@ def tool(*args, expect=0, env=None):
 
 def policy_of(pod, d):
     out = os.path.join(d, f"{pod}.policy.json")
-    tool("generate", os.path.join(PODS, f"{pod}.yaml"), "--lock", LOCK, "--policy-only",
-         "-o", out)
+    tool("generate", os.path.join(PODS, f"{pod}.yaml"), "--lock", LOCK, "-o", out)
     return out
 
 
@@ -78,19 +79,28 @@ def test_policy_gen_explain_refuses_another_exec():
 
 
 def test_policy_gen_initdata_never_holds_a_secret():
-    """generate writes the initdata TOML around the policy (with the initdata flags); the
-    pod's Secret, used as env and as a volume, appears in neither, in clear or base64."""
+    """generate writes the policy, the initdata TOML around it (with the initdata flags) and the
+    pod's YAML with that initdata as its annotation; the pod's Secret, used as env and as a
+    volume, appears in none of them, in clear or base64. Initdata flags with nowhere to write
+    the initdata are refused."""
     d = tempfile.mkdtemp(prefix="sealpod-policygen-")
-    out, pol = os.path.join(d, "initdata.toml"), os.path.join(d, "policy.json")
-    tool("generate", os.path.join(PODS, "configmap-secret.yaml"), "--lock", LOCK,
-         "--kbs-url", "http://10.0.2.100:8080", "--policy-out", pol, "-o", out)
-    toml, policy = open(out).read(), open(pol).read()
+    out, pol, ann = (os.path.join(d, n) for n in ("initdata.toml", "policy.json", "pod.yaml"))
+    pod = os.path.join(PODS, "configmap-secret.yaml")
+    tool("generate", pod, "--lock", LOCK, "--kbs-url", "http://10.0.2.100:8080",
+         "-o", pol, "--initdata-out", out, "--annotate", ann)
+    toml, policy, annotated = open(out).read(), open(pol).read(), open(ann).read()
     assert '"policy.rego"' in toml and "allowed_images" in toml, toml[:400]
     assert "http://10.0.2.100:8080" in toml
-    for text in (toml, policy):
+    value = next(ln.split(":", 1)[1].strip().strip('"') for ln in annotated.splitlines()
+                 if "io.katacontainers.config.hypervisor.cc_init_data" in ln)
+    assert gzip.decompress(base64.b64decode(value)).decode() == toml
+    for text in (toml, policy, annotated.replace("czNjcmV0LXZhbHVl", "")):
         assert "s3cret-value" not in text and "czNjcmV0LXZhbHVl" not in text
+    assert annotated.count("czNjcmV0LXZhbHVl") == open(pod).read().count("czNjcmV0LXZhbHVl")
     env = json.loads(policy)["allowed_images"][0]["process"]["env"]
     assert "DB_PASSWORD=*" in env and "LOG_LEVEL=debug" in env, env
+    r = tool("generate", pod, "--lock", LOCK, "--kbs-url", "http://x", "-o", pol, expect=2)
+    assert "initdata flags without --initdata-out or --annotate" in r.stderr, r.stderr
 
 
 def test_policy_gen_refuses_unsafe_fields_by_path():
@@ -147,16 +157,15 @@ def test_policy_gen_resolve_writes_a_lock_file():
     env = fake_skopeo(d)
     pod = os.path.join(PODS, "plain.yaml")
     p1, p2, lock = (os.path.join(d, n) for n in ("p1.json", "p2.json", "lock.json"))
-    tool("generate", pod, "--resolve", "--lock-out", lock, "--policy-only", "-o", p1, env=env)
+    tool("generate", pod, "--resolve", "--lock-out", lock, "-o", p1, env=env)
     img = json.load(open(p1))["allowed_images"][0]
     want = "sha256:" + hashlib.sha256(FAKE_MANIFEST.encode()).hexdigest()
     assert img["digest"] == want, img
     assert img["process"]["user"]["uid"] == 1000 and img["process"]["args"][0] == "/bin/sh", img
     assert json.load(open(lock))["images"]["registry.example/shapes/app:1.0"]["digest"] == want
-    tool("generate", pod, "--lock", lock, "--policy-only", "-o", p2,
-         env={"PATH": os.path.join(d, "nowhere")})
+    tool("generate", pod, "--lock", lock, "-o", p2, env={"PATH": os.path.join(d, "nowhere")})
     assert open(p1).read() == open(p2).read()
-    r = tool("generate", pod, "--resolve", "--policy-only", "-o", p2, expect=2,
+    r = tool("generate", pod, "--resolve", "-o", p2, expect=2,
              env={"PATH": os.path.join(d, "nowhere")})
     assert "skopeo" in r.stderr and "spec.containers[0].image" in r.stderr, r.stderr
 
@@ -208,7 +217,7 @@ def initdata(st):
     out = os.path.join(w, "initdata.toml")
     tool("generate", os.path.join(w, "pod.yaml"), "--lock", os.path.join(w, "lock.json"),
          "--settings", os.path.join(w, "settings.json"), "--registry-ca",
-         os.path.join(w, "ca.pem"), "--policy-out", os.path.join(w, "policy.json"), "-o", out)
+         os.path.join(w, "ca.pem"), "-o", os.path.join(w, "policy.json"), "--initdata-out", out)
     return open(out).read()
 
 
