@@ -73,7 +73,7 @@ TESTBINS := $(patsubst tests/guest/%.c,$(B)/guest/%,$(TESTBIN_SRCS))
 .PHONY: all deps kernel kernel-repro initramfs run test lint fuzz clean bench install \
 	check-fresh check-repro check-measure
 all: $(B)/bzImage $(B)/initramfs.img $(B)/initramfs-test.img $(B)/sealpod-cpio $(B)/sealpod-measure \
-	$(B)/sealpod-ctl
+	$(B)/sealpod-ctl $(B)/sealpod-policy
 
 # --- Debian packages the build and the tests need (installed when missing, as root) -----------
 $(B)/packages.stamp: scripts/ensure-packages $(wildcard scripts/*-packages.txt)
@@ -205,6 +205,44 @@ endef
 $(foreach m,$(UNIT_MODULES),$(eval $(call unit_binary,$(m))))
 $(B)/host/unit-tests: tests/unit/run-modules $(addprefix $(B)/host/unit/,$(UNIT_MODULES))
 	$(call say,GEN,$@)sed 's/@MODULES@/$(UNIT_MODULES)/' $< >$@ && chmod 755 $@
+
+# --- sealpod-policy ------------------------------------------------------------------------
+# sealpod-policy (measure/policy/, spp.h): a pod's policy, initdata, annotation and reference
+# values, and `explain`. It links the guest's own policy and initdata code compiled for the host
+# exactly as the unit tests are (HOST_CFLAGS objects, ASan/UBSan), from an archive so only what
+# it reaches comes in; libyaml for generate's reader.
+SPP_SRCS := $(sort $(wildcard measure/policy/*.c))
+SPP_OBJS := $(patsubst %.c,$(B)/host/obj/%.o,$(SPP_SRCS)) $(B)/host/obj/init/agent/ctl/pbjson.o
+SPP_ARCHIVE := $(B)/host/policy/libinit.a
+SPP_LIBS := $(HOST_LIBS) -lyaml
+$(SPP_ARCHIVE): $(HOST_LIB_OBJS)
+	@mkdir -p $(dir $@)
+	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
+$(B)/sealpod-policy: $(SPP_OBJS) $(SPP_ARCHIVE)
+	$(call say,LD,$@)$(HOST_CC) $(HOST_CFLAGS) $(SPP_OBJS) $(SPP_ARCHIVE) $(SPP_LIBS) -o $@
+# Its unit tests (tests/unit/test_spp_*.c) link the parts they test (not main(), nor generate's
+# objects, which need libyaml, which the unit binaries do not link).
+SPP_UNIT_OBJS := $(patsubst %.c,$(B)/host/obj/%.o,$(wildcard measure/policy/explain*.c \
+	measure/policy/initdata_out*.c measure/policy/annotate*.c measure/policy/refvalues.c \
+	measure/policy/util.c)) $(B)/host/obj/init/agent/ctl/pbjson.o
+# explain finds a call's message among every request message of the .proto files, listed here
+# from the generated headers (clang-tidy reads it too).
+$(B)/gen/spp-requests.h: $(B)/gen/agent.pb-c.h $(B)/gen/health.pb-c.h
+	$(call say,GEN,$@)sed -n 's/^extern const ProtobufCMessageDescriptor \(grpc__[a-z0-9_]*_request__descriptor\);$$/\&\1,/p' $^ >$@.tmp && mv $@.tmp $@
+$(B)/host/obj/measure/policy/explain.o: $(B)/gen/spp-requests.h
+lint: $(B)/gen/spp-requests.h
+$(B)/host/unit/spp: $(SPP_UNIT_OBJS)
+
+# sealpod-policy generate (measure/policy/{yaml,k8s,gen,settings}*.c): its unit tests
+# (tests/unit/test_policygen*.c, the unit binary "policygen") and its fuzz target link its
+# objects and libyaml.
+SPG_SRCS := $(sort $(wildcard measure/policy/yaml*.c measure/policy/k8s*.c measure/policy/gen*.c \
+	measure/policy/settings*.c))
+SPG_LIB_SRCS := $(filter-out measure/policy/gen_main.c,$(SPG_SRCS))
+$(B)/host/unit/policygen: $(patsubst %.c,$(B)/host/obj/%.o,$(SPG_LIB_SRCS))
+$(B)/host/unit/policygen: HOST_LIBS += -lyaml
+$(B)/fuzz/fuzz_k8s_yaml: $(patsubst %.c,$(B)/fuzz/obj/%.o,$(SPG_LIB_SRCS))
+$(B)/fuzz/fuzz_k8s_yaml: HOST_LIBS += -lyaml
 
 # --- fuzzing (clang libFuzzer + ASan/UBSan) ---------------------------------------------------
 $(B)/fuzz/obj/%.o: %.c $(OBJ_STAMP) | $(PROTO_H)

@@ -48,14 +48,21 @@ bool sp_agent_container_accepted(void)
 	return container_accepted;
 }
 
-/* What has happened in the guest, read from the modules that know. */
-static void read_state(struct sp_policy_state *st)
+static int runtime_facts(const char *cid, struct sp_policy_ctr *out, void *arg)
 {
+	(void)arg;
+	return sp_rt_process_facts(cid, out);
+}
+
+/* What has happened in the guest, read from the modules that know. */
+static void read_state(struct sp_gate_env *env)
+{
+	struct sp_policy_state *st = &env->st;
 	enum sp_attest_state a = sp_attest_state();
 	bool enc = false;
 	enum sp_pod_state pod = sp_storage_state(&enc);
 
-	memset(st, 0, sizeof(*st));
+	memset(env, 0, sizeof(*env));
 	st->attested = a == SP_ATTESTATION_DONE;
 	st->attestation_coming = a == SP_ATTESTATION_PENDING;
 	st->first_container_created = container_accepted;
@@ -64,6 +71,8 @@ static void read_state(struct sp_policy_state *st)
 	st->from_initdata = policy_from_initdata;
 	st->initdata = initdata_present;
 	st->attestation_configured = a != SP_ATTESTATION_OFF;
+	env->sandbox_id = sp_sandbox_id();
+	env->process_facts = runtime_facts;
 }
 
 /* --- what the policy sees of a request --------------------------------------------------------- */
@@ -162,7 +171,7 @@ static int sysctls_input(const Grpc__Spec *spec, struct sp_policy_input *in)
 /* CreateContainer: the facts of the request (runtime/prepare.h) as the policy sees them; the
  * Kata trusted store it brings makes the pod storage encrypted before its container runs. */
 static int create_input(const Grpc__CreateContainerRequest *r, struct sp_policy_input *in,
-			struct sp_policy_state *st, char *why, size_t whylen)
+			struct sp_gate_env *env, char *why, size_t whylen)
 {
 	struct sp_create_facts f;
 	struct sp_err err;
@@ -176,10 +185,10 @@ static int create_input(const Grpc__CreateContainerRequest *r, struct sp_policy_
 	in->image_pulled = f.image_pulled;
 	in->builtin_pause = f.pause;
 	in->cid = r->container_id;
-	in->sandbox_id = sp_sandbox_id();
+	in->sandbox_id = env->sandbox_id;
 	in->sandbox_pidns = r->sandbox_pidns;
 	if (f.trusted_store)
-		st->encryption_coming = true;
+		env->st.encryption_coming = true;
 	if (mounts_input(r->oci, in) < 0 || sysctls_input(r->oci, in) < 0) {
 		(void)snprintf(why, whylen,
 			       "CreateContainerRequest is blocked by policy: out of "
@@ -193,13 +202,13 @@ static int create_input(const Grpc__CreateContainerRequest *r, struct sp_policy_
  * Returns -1 with why for a request that cannot be judged (the message is then denied). */
 static int fill_input(const char *request_name, const ProtobufCMessage *msg,
 		      struct sp_policy_input *in, struct sp_policy_ctr *ctr,
-		      struct sp_policy_state *st, char *why, size_t whylen)
+		      struct sp_gate_env *env, char *why, size_t whylen)
 {
 	if (strcmp(request_name, "CreateContainerRequest") == 0 &&
 	    msg->descriptor == &grpc__create_container_request__descriptor) {
 		const Grpc__CreateContainerRequest *r = (const void *)msg;
 
-		if (create_input(r, in, st, why, whylen) < 0)
+		if (create_input(r, in, env, why, whylen) < 0)
 			return -1;
 		if (r->oci && process_input(r->oci->process, in) < 0)
 			goto nomem;
@@ -210,7 +219,7 @@ static int fill_input(const char *request_name, const ProtobufCMessage *msg,
 		if (process_input(r->process, in) < 0)
 			goto nomem;
 		/* What the exec is compared with: the container's own process. */
-		if (sp_rt_process_facts(r->container_id, ctr) == 0)
+		if (env->process_facts && env->process_facts(r->container_id, ctr, env->arg) == 0)
 			in->ctr = ctr;
 	} else if (strcmp(request_name, "CopyFileRequest") == 0 &&
 		   msg->descriptor == &grpc__copy_file_request__descriptor) {
@@ -227,14 +236,29 @@ static void deny_log(const char *why)
 	sp_info("policy.deny", "%s", why);
 }
 
-int sp_agent_policy_gate(const char *request_name, const ProtobufCMessage *msg,
-			 struct sp_verdict *v)
+bool sp_agent_policy_judge(const struct sp_policy *p, struct sp_gate_env *env,
+			   const char *request_name, const ProtobufCMessage *msg,
+			   struct sp_verdict *v)
 {
 	struct sp_policy_input in = { 0 };
 	struct sp_policy_ctr ctr = { 0 };
-	struct sp_policy_state st;
+	bool allow = false;
+
+	memset(v, 0, sizeof(*v));
+	if (fill_input(request_name, msg, &in, &ctr, env, v->why, sizeof(v->why)) == 0)
+		allow = sp_policy_check(p, &env->st, request_name, &in, v);
+	v->allow = allow;
+	free((void *)in.caps);
+	free((void *)in.mounts);
+	free((void *)in.sysctls);
+	return allow;
+}
+
+int sp_agent_policy_gate(const char *request_name, const ProtobufCMessage *msg,
+			 struct sp_verdict *v)
+{
+	struct sp_gate_env env;
 	const struct sp_policy *p = current();
-	int ret = -1;
 
 	memset(v, 0, sizeof(*v));
 	if (!p) {
@@ -243,25 +267,15 @@ int sp_agent_policy_gate(const char *request_name, const ProtobufCMessage *msg,
 		deny_log(v->why);
 		return -1;
 	}
-	read_state(&st);
-	if (fill_input(request_name, msg, &in, &ctr, &st, v->why, sizeof(v->why)) < 0) {
-		v->allow = false;
+	read_state(&env);
+	if (!sp_agent_policy_judge(p, &env, request_name, msg, v)) {
 		deny_log(v->why);
-		goto out;
-	}
-	if (!sp_policy_check(p, &st, request_name, &in, v)) {
-		deny_log(v->why);
-		goto out;
+		return -1;
 	}
 	if (strcmp(request_name, "CreateContainerRequest") == 0)
 		container_accepted = true;
 	sp_debug("policy", "%s", v->why);
-	ret = 0;
-out:
-	free((void *)in.caps);
-	free((void *)in.mounts);
-	free((void *)in.sysctls);
-	return ret;
+	return 0;
 }
 
 /* --- SetPolicy --------------------------------------------------------------------------------- */
@@ -269,17 +283,17 @@ out:
 int sp_agent_set_policy(struct tt_call *call, const Sealpod__PolicyForm *form,
 			const struct sp_verdict *verdict)
 {
-	struct sp_policy_state st;
+	struct sp_gate_env env;
 	struct sp_err err;
 
 	(void)verdict;
 	if (!current())
 		return tt_call_failf(call, SP_E_DENIED,
 				     "SetPolicyRequest is blocked by policy: no policy is loaded");
-	read_state(&st);
+	read_state(&env);
 	/* On any failure the policy in force stays as it was. The document was parsed by the
 	 * front-end; PID 1 builds the policy from its fixed form (policy/policy_form.c). */
-	if (sp_policy_replace_form(&policy, &st, &form->base, &err) < 0) {
+	if (sp_policy_replace_form(&policy, &env.st, &form->base, &err) < 0) {
 		/* The policy module escaped the host text in its message already. */
 		if (err.kind == SP_E_DENIED) {
 			deny_log(err.msg);

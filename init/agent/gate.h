@@ -38,6 +38,22 @@ bool sp_agent_container_accepted(void);
 int sp_agent_policy_gate(const char *request_name, const ProtobufCMessage *req,
 			 struct sp_verdict *v);
 
+/* The same judgement with the guest's state given instead of read (sealpod-policy explain runs
+ * it on the host): st what has happened, sandbox_id CreateSandbox's id (NULL before it),
+ * process_facts what an ExecProcess is compared with (the container's own process; -1: no such
+ * container; NULL: there are none). The request may change env->st (a CreateContainer that
+ * brings Kata's trusted store makes encrypted storage coming). Returns v->allow; logs nothing,
+ * changes nothing. */
+struct sp_gate_env {
+	struct sp_policy_state st;
+	const char *sandbox_id;
+	int (*process_facts)(const char *cid, struct sp_policy_ctr *out, void *arg);
+	void *arg;
+};
+bool sp_agent_policy_judge(const struct sp_policy *p, struct sp_gate_env *env,
+			   const char *request_name, const ProtobufCMessage *msg,
+			   struct sp_verdict *v);
+
 /* The SetPolicy handler (the agent's own method table, service.c): it gets the document in its
  * fixed form, which the front-end made of the host's text (policy.h, sp_policy_form_make). */
 int sp_agent_set_policy(struct tt_call *call, const Sealpod__PolicyForm *form,
