@@ -11,10 +11,6 @@
 #include <stdio.h>
 #include <string.h>
 
-/* generate lives on the policygen branch: until it is merged the program links without it and
- * says so. The lead removes this fallback at the merge. */
-extern int spp_generate_main(int argc, char **argv) __attribute__((weak));
-
 static const char usage[] =
 	"usage: sealpod-policy SUBCOMMAND [ARGS]\n"
 	"\n"
@@ -54,11 +50,6 @@ int main(int argc, char **argv)
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 		if (strcmp(argv[1], cmds[i].name) != 0)
 			continue;
-		if (!cmds[i].main) {
-			(void)fprintf(stderr, "sealpod-policy: %s is not part of this build\n",
-				      cmds[i].name);
-			return SPP_EXIT_ERROR;
-		}
 		return cmds[i].main(argc - 1, argv + 1);
 	}
 	(void)fprintf(stderr, "sealpod-policy: unknown subcommand '%s'\n%s", argv[1], usage);
