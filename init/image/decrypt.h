@@ -78,4 +78,58 @@ int sp_decrypt_feed(struct sp_decrypt *d, const uint8_t *buf, size_t len, struct
 int sp_decrypt_finish(struct sp_decrypt *d, char *blob_digest, struct sp_err *err);
 void sp_decrypt_free(struct sp_decrypt *d);
 
+/* --- in the pull pipeline (decrypt_pipe.c) ------------------------------------------------------
+ * PID 1 fetches the decryption keys initdata allows (cdh.toml [sealpod.image]
+ * decryption_keys, KBS resources, after attestation) and sends them to the pull worker, which
+ * hands them, with an encrypted layer's annotations, to that layer's worker and on to its
+ * parser worker: only the parser unwraps and decrypts. Keys are wiped where they end. */
+#define SP_DEC_KEYS_MAX 16
+
+struct sp_dec_key {
+	char uri[SP_ENC_KID_MAX + 1]; /* kbs:///<repo>/<type>/<tag> */
+	uint8_t *data;		      /* heap, secret */
+	size_t len;
+};
+struct sp_dec_keys {
+	struct sp_dec_key k[SP_DEC_KEYS_MAX];
+	size_t n;
+};
+int sp_dec_keys_add(struct sp_dec_keys *ks, const char *uri, const uint8_t *data, size_t len);
+void sp_dec_keys_wipe(struct sp_dec_keys *ks);
+/* The keys as frames of type (one each), and one such frame into ks. */
+int sp_dec_keys_send(int fd, uint32_t type, const struct sp_dec_keys *ks);
+int sp_dec_keys_take(struct sp_dec_keys *ks, const uint8_t *p, uint32_t len);
+#define SP_DEC_KEY_FRAME_MIN (SP_ENC_KID_MAX + 2)
+#define SP_DEC_KEY_FRAME_MAX (SP_ENC_KID_MAX + 1 + SP_ENC_KEY_MAX)
+
+/* An encrypted layer's annotations (heap strings, NULL when absent). */
+enum { SP_ENC_PUB = 0, SP_ENC_JWE, SP_ENC_AA, SP_ENC_NANNOT };
+struct sp_enc_annots {
+	char *v[SP_ENC_NANNOT];
+};
+/* As frames of type: {uint32 idx, uint32 which} then the value. */
+int sp_enc_annots_send(int fd, uint32_t type, uint32_t idx, const struct sp_enc_annots *a);
+/* One such frame into a[idx] (idx < n, each value once): 0 or -1. */
+int sp_enc_annots_take(struct sp_enc_annots *a, size_t n, const uint8_t *p, uint32_t len);
+/* Complete: pubopts and a key wrapper. */
+bool sp_enc_annots_complete(const struct sp_enc_annots *a);
+void sp_enc_annots_free(struct sp_enc_annots *a);
+#define SP_ENC_ANNOT_FRAME_MIN 9
+#define SP_ENC_ANNOT_FRAME_MAX (8 + SP_ENC_ANNOT_MAX)
+
+/* What a layer or parser worker gets for an encrypted layer before its job. */
+struct sp_enc_layer {
+	struct sp_dec_keys keys;
+	struct sp_enc_annots a;
+};
+/* One IMG_DEC_KEY or IMG_LAYER_ENC frame (index 0) into l: 0, or -1 when malformed. */
+int sp_enc_layer_take(struct sp_enc_layer *l, uint32_t type, const uint8_t *p, uint32_t len);
+void sp_enc_layer_free(struct sp_enc_layer *l);
+
+/* The layer key from its annotations and the keys: the key-provider packets first (each names
+ * its key: a missing one fails naming the kid), then the JWE recipients against every key that
+ * is a private key. */
+int sp_enc_layer_keys(const struct sp_enc_annots *a, const struct sp_dec_keys *ks,
+		      struct sp_enc_pub *pub, struct sp_enc_priv *priv, struct sp_err *err);
+
 #endif
