@@ -99,6 +99,10 @@ void sp_dec_keys_wipe(struct sp_dec_keys *ks);
 /* The keys as frames of type (one each), and one such frame into ks. */
 int sp_dec_keys_send(int fd, uint32_t type, const struct sp_dec_keys *ks);
 int sp_dec_keys_take(struct sp_dec_keys *ks, const uint8_t *p, uint32_t len);
+/* One key as a frame of type queued for a worker PID 1 started (lib/worker.h). */
+struct sp_worker;
+int sp_dec_key_send_worker(struct sp_worker *w, uint32_t type, const struct sp_dec_key *k,
+			   struct sp_err *err);
 #define SP_DEC_KEY_FRAME_MIN (SP_ENC_KID_MAX + 2)
 #define SP_DEC_KEY_FRAME_MAX (SP_ENC_KID_MAX + 1 + SP_ENC_KEY_MAX)
 

@@ -46,17 +46,38 @@ void sp_dec_keys_wipe(struct sp_dec_keys *ks)
 	OPENSSL_cleanse(ks, sizeof(*ks));
 }
 
+/* The frame of k (heap, secret): uri[512], then the key. */
+static uint8_t *key_frame(const struct sp_dec_key *k, size_t *n)
+{
+	uint8_t *b;
+
+	*n = SP_ENC_KID_MAX + 1 + k->len;
+	b = calloc(1, *n);
+	if (!b)
+		return NULL;
+	memcpy(b, k->uri, strlen(k->uri));
+	memcpy(b + SP_ENC_KID_MAX + 1, k->data, k->len);
+	return b;
+}
+
+int sp_dec_key_send_worker(struct sp_worker *w, uint32_t type, const struct sp_dec_key *k,
+			   struct sp_err *err)
+{
+	size_t n;
+	cleanup_wipe uint8_t *b = key_frame(k, &n);
+
+	if (!b)
+		return sp_error(err, ENOMEM, "a decryption key");
+	return sp_worker_send(w, type, b, n, err);
+}
+
 int sp_dec_keys_send(int fd, uint32_t type, const struct sp_dec_keys *ks)
 {
 	for (size_t i = 0; i < ks->n; i++) {
-		size_t n = SP_ENC_KID_MAX + 1 + ks->k[i].len;
-		cleanup_wipe uint8_t *b = calloc(1, n);
+		size_t n;
+		cleanup_wipe uint8_t *b = key_frame(&ks->k[i], &n);
 
-		if (!b)
-			return -1;
-		memcpy(b, ks->k[i].uri, strlen(ks->k[i].uri));
-		memcpy(b + SP_ENC_KID_MAX + 1, ks->k[i].data, ks->k[i].len);
-		if (sp_frame_send(fd, type, b, n) < 0)
+		if (!b || sp_frame_send(fd, type, b, n) < 0)
 			return -1;
 	}
 	return 0;

@@ -122,6 +122,18 @@ def read_layout(layout):
     return man, blobs
 
 
+def layout_image(layout):
+    """(manifest bytes as stored, media type, [config, layers...]) of the layout's image: what
+    a registry serves for it."""
+    with open(os.path.join(layout, "index.json")) as f:
+        d = json.load(f)["manifests"][0]["digest"]
+    with open(os.path.join(layout, "blobs", "sha256", d[7:]), "rb") as f:
+        mb = f.read()
+    man, blobs = read_layout(layout)
+    return mb, OCI_MANIFEST, [blobs[man["config"]["digest"]]] + [blobs[l["digest"]]
+                                                                 for l in man["layers"]]
+
+
 def skopeo_encrypt_jwe(src, dst, pub_pem, layers=None):
     """skopeo (ocicrypt) encrypts src into dst for pub_pem; layers: the indexes to encrypt
     (None: all)."""
