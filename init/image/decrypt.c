@@ -112,7 +112,8 @@ int sp_enc_privopts_parse(const uint8_t *json, size_t len, struct sp_enc_priv *p
 	if (dg && dg[0]) {
 		if (!sp_digest_valid(dg)) {
 			sp_enc_priv_wipe(priv);
-			return sp_error(err, 0, "the layer's private digest is not sha256:<64 hex>");
+			return sp_error(err, 0,
+					"the layer's private digest is not sha256:<64 hex>");
 		}
 		memcpy(priv->digest, dg, SP_DIGEST_LEN + 1);
 	}
@@ -201,7 +202,8 @@ int sp_enc_packet_unwrap(const struct sp_enc_packet *pk, const uint8_t *kek, siz
 	    !EVP_DecryptUpdate(c, out, &outl, pk->wrapped, (int)n) ||
 	    !EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, 16, pk->wrapped + n) ||
 	    EVP_DecryptFinal_ex(c, out + outl, &fin) <= 0)
-		return sp_error(err, 0, "the key %s does not open the layer's wrapped key (GCM tag)",
+		return sp_error(err, 0, // NOLINT(clang-analyzer-unix.Malloc): out is cleanup_wipe
+				"the key %s does not open the layer's wrapped key (GCM tag)",
 				pk->kid);
 	if (sp_enc_privopts_parse(out, (size_t)outl + (size_t)fin, priv, err) < 0)
 		return sp_error_wrap(err, "unwrapped with %s", pk->kid);

@@ -94,7 +94,8 @@ static int rsa_cek(EVP_PKEY *pk, const char *alg, const uint8_t *ek, size_t ekl,
 
 	if (ctx && EVP_PKEY_decrypt_init(ctx) > 0 &&
 	    EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_OAEP_PADDING) > 0 &&
-	    EVP_PKEY_CTX_set_rsa_oaep_md(ctx, md) > 0 && EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, md) > 0 &&
+	    EVP_PKEY_CTX_set_rsa_oaep_md(ctx, md) > 0 &&
+	    EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, md) > 0 &&
 	    EVP_PKEY_decrypt(ctx, buf, &n, ek, ekl) > 0 && n == 32) {
 		memcpy(cek, buf, 32);
 		ret = 0;
@@ -115,13 +116,16 @@ static int jwe_open(const struct jwe_ct *j, const uint8_t cek[32], struct sp_enc
 	if (!c || !out || !EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, NULL, NULL) ||
 	    !EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, 12, NULL) ||
 	    !EVP_DecryptInit_ex(c, NULL, NULL, cek, j->iv) ||
-	    (j->prot && !EVP_DecryptUpdate(c, NULL, &l, (const uint8_t *)j->prot, (int)j->prot_len)) ||
-	    (j->aad && (!EVP_DecryptUpdate(c, NULL, &l, (const uint8_t *)".", 1) ||
-			!EVP_DecryptUpdate(c, NULL, &l, (const uint8_t *)j->aad, (int)j->aad_len))) ||
+	    (j->prot &&
+	     !EVP_DecryptUpdate(c, NULL, &l, (const uint8_t *)j->prot, (int)j->prot_len)) ||
+	    (j->aad &&
+	     (!EVP_DecryptUpdate(c, NULL, &l, (const uint8_t *)".", 1) ||
+	      !EVP_DecryptUpdate(c, NULL, &l, (const uint8_t *)j->aad, (int)j->aad_len))) ||
 	    !EVP_DecryptUpdate(c, out, &outl, j->ct, (int)j->ct_len) ||
 	    !EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_TAG, 16, j->tag) ||
 	    EVP_DecryptFinal_ex(c, out + outl, &fin) <= 0)
-		return sp_error(err, 0, "JWE: authentication failed (wrong key or tag)");
+		return sp_error(err, 0, // NOLINT(clang-analyzer-unix.Malloc): out is cleanup_wipe
+				"JWE: authentication failed (wrong key or tag)");
 	return sp_enc_privopts_parse(out, (size_t)outl + (size_t)fin, priv, err);
 }
 
@@ -136,7 +140,8 @@ static int try_recipient(const struct jwe_ct *j, struct json_object *r, EVP_PKEY
 	size_t ekl = 0;
 	int ret;
 
-	if (json_object_object_get_ex(r, "header", &rh) && !json_object_is_type(rh, json_type_object))
+	if (json_object_object_get_ex(r, "header", &rh) &&
+	    !json_object_is_type(rh, json_type_object))
 		return sp_error(err, 0, "JWE: a recipient's header is not an object");
 	alg = hdr_str(j, rh, "alg");
 	enc = hdr_str(j, rh, "enc");
@@ -165,14 +170,15 @@ static int jwe_one(const char *json, size_t len, EVP_PKEY *pk, struct sp_enc_pri
 	struct json_object *rs;
 	size_t n;
 
-	if (sp_json_parse(json, len, &root, err) < 0 || !json_object_is_type(root, json_type_object))
+	if (sp_json_parse(json, len, &root, err) < 0 ||
+	    !json_object_is_type(root, json_type_object))
 		return sp_error(err, 0, "JWE: not a JSON object");
 	if (jwe_content(root, &j, err) < 0)
 		return -1;
 	if (!json_object_object_get_ex(root, "recipients", &rs))
 		return try_recipient(&j, root, pk, priv, err); /* flattened */
-	if (!json_object_is_type(rs, json_type_array) ||
-	    (n = json_object_array_length(rs)) == 0 || n > MAX_RECIPIENTS)
+	if (!json_object_is_type(rs, json_type_array) || (n = json_object_array_length(rs)) == 0 ||
+	    n > MAX_RECIPIENTS)
 		return sp_error(err, 0, "JWE: recipients is not an array of 1 to %d",
 				MAX_RECIPIENTS);
 	for (size_t i = 0; i < n; i++) {

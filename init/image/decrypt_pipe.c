@@ -64,20 +64,28 @@ int sp_dec_key_send_worker(struct sp_worker *w, uint32_t type, const struct sp_d
 			   struct sp_err *err)
 {
 	size_t n;
-	cleanup_wipe uint8_t *b = key_frame(k, &n);
+	uint8_t *b = key_frame(k, &n);
+	int r;
 
 	if (!b)
 		return sp_error(err, ENOMEM, "a decryption key");
-	return sp_worker_send(w, type, b, n, err);
+	r = sp_worker_send(w, type, b, n, err);
+	OPENSSL_cleanse(b, n);
+	free(b);
+	return r;
 }
 
 int sp_dec_keys_send(int fd, uint32_t type, const struct sp_dec_keys *ks)
 {
 	for (size_t i = 0; i < ks->n; i++) {
 		size_t n;
-		cleanup_wipe uint8_t *b = key_frame(&ks->k[i], &n);
+		uint8_t *b = key_frame(&ks->k[i], &n);
+		int r = b ? sp_frame_send(fd, type, b, n) : -1;
 
-		if (!b || sp_frame_send(fd, type, b, n) < 0)
+		if (b)
+			OPENSSL_cleanse(b, n);
+		free(b);
+		if (r < 0)
 			return -1;
 	}
 	return 0;
@@ -100,8 +108,9 @@ int sp_enc_annots_send(int fd, uint32_t type, uint32_t idx, const struct sp_enc_
 {
 	for (uint32_t w = 0; w < SP_ENC_NANNOT; w++) {
 		size_t n = a->v[w] ? strnlen(a->v[w], SP_ENC_ANNOT_MAX) : 0;
-		cleanup_free uint8_t *b = NULL;
 		uint32_t h[2] = { idx, w };
+		uint8_t *b;
+		int r;
 
 		if (!n)
 			continue;
@@ -110,7 +119,9 @@ int sp_enc_annots_send(int fd, uint32_t type, uint32_t idx, const struct sp_enc_
 			return -1;
 		memcpy(b, h, sizeof(h));
 		memcpy(b + sizeof(h), a->v[w], n);
-		if (sp_frame_send(fd, type, b, sizeof(h) + n) < 0)
+		r = sp_frame_send(fd, type, b, sizeof(h) + n);
+		free(b);
+		if (r < 0)
 			return -1;
 	}
 	return 0;
@@ -169,8 +180,7 @@ void sp_enc_layer_free(struct sp_enc_layer *l)
 	sp_enc_annots_free(&l->a);
 }
 
-int sp_layer_open_crypt(struct sp_layer_pipe *p, const struct sp_enc_layer *cr,
-			struct sp_err *err)
+int sp_layer_open_crypt(struct sp_layer_pipe *p, const struct sp_enc_layer *cr, struct sp_err *err)
 {
 	struct sp_enc_pub pub;
 	struct sp_enc_priv priv;

@@ -165,7 +165,8 @@ struct sp_pull_req {
 	size_t n_insecure;
 	unsigned parallel; /* layer downloads at once (0: the default) */
 	bool test_overlay; /* a test image: its registry CA is trusted too */
-	const struct sp_dec_keys *keys; /* for encrypted layers (decrypt.h), or NULL */
+	/* keys for encrypted layers (decrypt.h), or NULL */
+	const struct sp_dec_keys *keys;
 };
 
 /* The rootfs a pull made: where the overlay is mounted and which mount it is, so that what a

@@ -71,8 +71,7 @@ int sp_layer_pipe_decrypt(struct sp_layer_pipe *p, const struct sp_enc_pub *pub,
 struct sp_enc_layer;
 /* The layer key from cr (decrypt.h: sp_enc_layer_keys) set up in p: 0, or -1 with err
  * ("pull.layer: decrypt: ..."). */
-int sp_layer_open_crypt(struct sp_layer_pipe *p, const struct sp_enc_layer *cr,
-			struct sp_err *err);
+int sp_layer_open_crypt(struct sp_layer_pipe *p, const struct sp_enc_layer *cr, struct sp_err *err);
 int sp_layer_send_crypt(int fd, bool encrypted, const struct sp_dec_keys *keys,
 			const struct sp_enc_annots *a);
 

@@ -59,8 +59,8 @@ struct sp_layer_pipe {
 	struct sp_tar *t;
 	sp_sink_fn out;
 	void *out_arg;
-	uint8_t *rec;		/* REC_MAX + header */
-	struct sp_decrypt *dc;	/* an encrypted layer: before s (decrypt.h) */
+	uint8_t *rec;			    /* REC_MAX + header */
+	struct sp_decrypt *dc;		    /* an encrypted layer: before s (decrypt.h) */
 	char plain_want[SP_DIGEST_LEN + 1]; /* what the plaintext blob must be ("": any) */
 };
 
@@ -189,7 +189,7 @@ int sp_layer_pipe_feed(void *pipe, const uint8_t *buf, size_t len, struct sp_err
 
 int sp_layer_pipe_finish(struct sp_layer_pipe *p, char *blob, char *diff, struct sp_err *err)
 {
-	char plain[SP_DIGEST_LEN + 1];
+	char plain[SP_DIGEST_LEN + 1] = { 0 };
 
 	if (p->dc && sp_decrypt_finish(p->dc, blob, err) < 0)
 		return sp_pull_fail(err, SP_STAGE_PULL_LAYER, 0, "pull.layer: decrypt: %s",
@@ -563,7 +563,8 @@ out:
  * when reading. */
 static void send_parse_job(int fd, const struct sp_layer_job *j)
 {
-	struct sp_img_parse job = { .comp = (uint32_t)j->comp, .lim = j->lim,
+	struct sp_img_parse job = { .comp = (uint32_t)j->comp,
+				    .lim = j->lim,
 				    .encrypted = j->enc != NULL };
 
 	(void)snprintf(job.blob_digest, sizeof(job.blob_digest), "%s", j->blob_digest);

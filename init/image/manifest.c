@@ -239,8 +239,10 @@ static int enc_annotations(json_object *d, struct sp_descriptor *out, struct sp_
 		if (!json_object_is_type(v, json_type_string) ||
 		    (size_t)json_object_get_string_len(v) > SP_ENC_ANNOT_MAX ||
 		    strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v))
-			return sp_error(err, 0, "an encrypted layer's %s is not a string of at most "
-					"64 KiB", keys[k]);
+			return sp_error(err, 0,
+					"an encrypted layer's %s is not a string of at most "
+					"64 KiB",
+					keys[k]);
 		*dst[k] = strdup(json_object_get_string(v));
 		if (!*dst[k])
 			return sp_error(err, 0, "out of memory");

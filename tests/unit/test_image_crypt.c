@@ -15,9 +15,11 @@
 #include "attest/attest_int.h"
 #include "image/decrypt.h"
 #include "image/manifest.h"
+#include "image/wire.h"
 #include "unit.h"
 
 #define DATA "tests/data/ocicrypt/"
+#define D1   "sha256:1111111111111111111111111111111111111111111111111111111111111111"
 
 static char *slurp(const char *path, size_t *len)
 {
@@ -255,7 +257,8 @@ TEST(image_crypt_annotation_refusals)
 	};
 	static const char ok[] = "{\"kid\":\"kbs:///a/b/c\",\"wrapped_data\":"
 				 "\"AAAAAAAAAAAAAAAAAAAAAAAA\",\"iv\":\"AAAAAAAAAAAAAAAA\","
-				 "\"wrap_type\":\"A256GCM\",\"provider\":\"kbs\",\"version\":\"0.1.0\"}";
+				 "\"wrap_type\":\"A256GCM\",\"provider\":\"kbs\",\"version\":\"0.1."
+				 "0\"}";
 	struct sp_enc_packet pk;
 	struct sp_enc_pub pub;
 	struct sp_enc_priv priv;
@@ -270,7 +273,8 @@ TEST(image_crypt_annotation_refusals)
 	/* pubopts: another cipher, a short HMAC */
 	CHECK(sp_enc_pubopts_parse("eyJjaXBoZXIiOiJBRVNfMTI4X0dDTSJ9", 32, &pub, &err) < 0);
 	{
-		static const char j[] = "{\"cipher\":\"AES_256_CTR_HMAC_SHA256\",\"hmac\":\"AAAA\"}";
+		static const char j[] = "{\"cipher\":\"AES_256_CTR_HMAC_SHA256\",\"hmac\":"
+					"\"AAAA\"}";
 		char *b = sp_b64_encode((const uint8_t *)j, strlen(j), false);
 
 		CHECK(b && sp_enc_pubopts_parse(b, strlen(b), &pub, &err) < 0);
@@ -278,11 +282,13 @@ TEST(image_crypt_annotation_refusals)
 	}
 	/* private options: no nonce, a short key, a bad digest */
 	CHECK(sp_enc_privopts_parse((const uint8_t *)"{\"symkey\":\"AAAA\"}", 17, &priv, &err) < 0);
-	CHECK(sp_enc_privopts_parse(
-		      (const uint8_t *)"{\"symkey\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\","
-				       "\"cipheroptions\":{\"nonce\":\"AAAAAAAAAAAAAAAAAAAAAA==\"},"
-				       "\"digest\":\"md5:x\"}",
-		      129, &priv, &err) < 0);
+	CHECK(sp_enc_privopts_parse((const uint8_t *)"{\"symkey\":"
+						     "\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
+						     "=\","
+						     "\"cipheroptions\":{\"nonce\":"
+						     "\"AAAAAAAAAAAAAAAAAAAAAA==\"},"
+						     "\"digest\":\"md5:x\"}",
+				    129, &priv, &err) < 0);
 	/* comma-separated entries */
 	CHECK(sp_enc_annot_entry("a,bc,", 5, 1, &e, &el) == 0 && el == 2 && e[0] == 'b');
 	CHECK(sp_enc_annot_entry("a,bc,", 5, 2, &e, &el) == 0 && el == 0);
@@ -311,11 +317,12 @@ TEST(image_crypt_manifest_media_types)
 	REQUIRE(fixture_load("jwe-layer", &fx) == 0);
 	man = json_object_new_object();
 	json_object_object_add(man, "schemaVersion", json_object_new_int(2));
-	json_object_object_add(
-		man, "config",
-		json_tokener_parse("{\"mediaType\":\"application/vnd.oci.image.config.v1+json\","
-				   "\"digest\":\"sha256:1111111111111111111111111111111111111111111"
-				   "111111111111111111111\",\"size\":3}"));
+	json_object_object_add(man, "config",
+			       json_tokener_parse("{\"mediaType\":\"application/"
+						  "vnd.oci.image.config.v1+json\","
+						  "\"digest\":\"sha256:"
+						  "1111111111111111111111111111111111111111111"
+						  "111111111111111111111\",\"size\":3}"));
 	json_object_object_add(man, "layers", json_object_new_array());
 	json_object_array_add(json_object_object_get(man, "layers"), json_object_get(fx.desc));
 	body = strdup(json_object_to_json_string(man));
@@ -333,4 +340,68 @@ TEST(image_crypt_manifest_media_types)
 	free(body);
 	json_object_put(man);
 	fixture_free(&fx);
+}
+
+/* skopeo with two --encryption-key: the general serialization, our key the second recipient
+ * (the fuzz seed tests/fuzz/make-seeds wrote from it). */
+TEST(image_crypt_jwe_two_recipients)
+{
+	struct sp_enc_priv priv;
+	struct sp_err err = { 0 };
+	size_t n = 0, pem_len = 0;
+	char *annot = slurp("tests/fuzz/corpus/fuzz_jwe_recipients/real-skopeo-jwe-2", &n);
+	char *pem = key_pem(&pem_len);
+
+	REQUIRE(annot && pem);
+	CHECK(strchr(annot, ',') == NULL); /* one JWE, two recipients inside */
+	CHECK(sp_enc_jwe_unwrap(annot, n, pem, pem_len, &priv, &err) == 0);
+	sp_enc_priv_wipe(&priv);
+	free(annot);
+	free(pem);
+}
+
+/* The metadata worker's frames as the pull worker takes them (wire.c): an encrypted layer's
+ * annotations follow it, complete (pubopts and a key wrapper) by the end, or the stream is
+ * refused; annotations of a plain layer or of another layer are refused. */
+static int meta_stream(bool encrypted, const uint32_t *which, size_t n, uint32_t idx)
+{
+	static struct sp_meta m;
+	struct sp_img_head h = { .digest = D1, .config_digest = D1 };
+	struct sp_img_layer l = { .digest = D1, .diff_id = D1, .encrypted = encrypted };
+	struct sp_err err;
+	int r;
+
+	sp_meta_free(&m);
+	memset(&m, 0, sizeof(m));
+	if (sp_img_take(&m, SP_IMG_META, IMG_HEAD, (const uint8_t *)&h, sizeof(h), &err) != 0 ||
+	    sp_img_take(&m, SP_IMG_META, IMG_LAYER, (const uint8_t *)&l, sizeof(l), &err) != 0)
+		return -2;
+	for (size_t i = 0; i < n; i++) {
+		uint8_t f[12];
+		uint32_t hdr[2] = { idx, which[i] };
+
+		memcpy(f, hdr, sizeof(hdr));
+		memcpy(f + 8, "abcd", 4);
+		if (sp_img_take(&m, SP_IMG_META, IMG_LAYER_ENC, f, sizeof(f), &err) != 0)
+			return -1;
+	}
+	r = sp_img_take(&m, SP_IMG_META, IMG_END, NULL, 0, &err);
+	if (r == 1 && encrypted && !(m.enc[0].v[SP_ENC_PUB] && m.layers[0].encrypted))
+		return -3;
+	return r == 1 ? 0 : -1;
+}
+
+TEST(image_crypt_meta_frames)
+{
+	static const uint32_t full[] = { SP_ENC_PUB, SP_ENC_JWE }, pub_only[] = { SP_ENC_PUB },
+			      twice[] = { SP_ENC_PUB, SP_ENC_PUB }, bad[] = { 3 };
+
+	CHECK(meta_stream(true, full, 2, 0) == 0);
+	CHECK(meta_stream(false, NULL, 0, 0) == 0);
+	CHECK(meta_stream(true, NULL, 0, 0) == -1);	/* encrypted, no annotations */
+	CHECK(meta_stream(true, pub_only, 1, 0) == -1); /* no key wrapper */
+	CHECK(meta_stream(true, twice, 2, 0) == -1);	/* the same one twice */
+	CHECK(meta_stream(true, bad, 1, 0) == -1);	/* no such annotation */
+	CHECK(meta_stream(true, full, 2, 1) == -1);	/* another layer's */
+	CHECK(meta_stream(false, full, 2, 0) == -1);	/* a plain layer's */
 }
