@@ -194,7 +194,7 @@ int sp_enc_packet_unwrap(const struct sp_enc_packet *pk, const uint8_t *kek, siz
 	int outl = 0, fin = 0;
 
 	if (kek_len != 32)
-		return sp_error(err, 0, "the key %s is %zu bytes, not 32", pk->kid, kek_len);
+		return sp_error(err, 0, "the key %s is not a 32-byte KEK", pk->kid);
 	if (!c || !(out = malloc(n + 1)) ||
 	    !EVP_DecryptInit_ex(c, EVP_aes_256_gcm(), NULL, NULL, NULL) ||
 	    !EVP_CIPHER_CTX_ctrl(c, EVP_CTRL_GCM_SET_IVLEN, 12, NULL) ||

@@ -194,6 +194,24 @@ int sp_layer_open_crypt(struct sp_layer_pipe *p, const struct sp_enc_layer *cr, 
 	return r < 0 ? sp_pull_fail(err, SP_STAGE_PULL_LAYER, ENOMEM, "pull.layer: decrypt") : 0;
 }
 
+int sp_pull_check_encrypted(const char *ref, const struct sp_meta *m, struct sp_err *err)
+{
+	char shown[128];
+
+	for (size_t i = 0; i < m->n; i++) {
+		if (m->layers[i].encrypted)
+			continue;
+		sp_log_escape(shown, sizeof(shown), ref, strnlen(ref, 100));
+		sp_fail(err, SP_E_DENIED, 0,
+			"policy.deny: CreateContainerRequest is blocked by policy: "
+			"require_encrypted_layers is set and layer %zu of image '%s' (%s) is not "
+			"encrypted",
+			i, shown, m->layers[i].digest);
+		return sp_err_stage(err, SP_STAGE_POLICY_DENY);
+	}
+	return 0;
+}
+
 /* --- the layer key ------------------------------------------------------------------------------ */
 
 static const struct sp_dec_key *key_for(const struct sp_dec_keys *ks, const char *uri)

@@ -411,6 +411,7 @@ static int send_request(struct sp_pull_job *j, const struct sp_pull_req *rq, str
 	(void)snprintf(r->pod, sizeof(r->pod), "%s", j->pod);
 	r->parallel = rq->parallel;
 	r->test_overlay = rq->test_overlay;
+	r->require_encrypted = rq->require_encrypted;
 	/* This pull's token only: no other repository's leaves PID 1. */
 	if ((t = token_for(rq->ref, &r->token_ttl)) != NULL)
 		(void)snprintf(r->token, sizeof(r->token), "%s", t);

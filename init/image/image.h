@@ -67,6 +67,8 @@ struct sp_pull_opts {
 	/* The decryption keys for encrypted layers (decrypt.h: secrets), or NULL: an encrypted
 	 * layer then fails naming the key it needs. */
 	const struct sp_dec_keys *keys;
+	/* Every layer must be encrypted (checked after the manifest, before any layer). */
+	bool require_encrypted;
 };
 
 struct sp_pull_result {
@@ -167,6 +169,7 @@ struct sp_pull_req {
 	bool test_overlay; /* a test image: its registry CA is trusted too */
 	/* keys for encrypted layers (decrypt.h), or NULL */
 	const struct sp_dec_keys *keys;
+	bool require_encrypted; /* the policy's require_encrypted_layers */
 };
 
 /* The rootfs a pull made: where the overlay is mounted and which mount it is, so that what a

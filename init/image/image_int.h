@@ -85,6 +85,9 @@ int sp_pull_fail(struct sp_err *err, enum sp_stage stage, int errnum, const char
 int sp_pull_wrap(struct sp_err *err, enum sp_stage stage, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* The policy's pinned digests: digest, what ref resolved to, must be one of the n (none: any). */
+/* The policy's require_encrypted_layers: every layer of m encrypted (decrypt_pipe.c). */
+struct sp_meta;
+int sp_pull_check_encrypted(const char *ref, const struct sp_meta *m, struct sp_err *err);
 int sp_pull_check_pinned(const char *ref, const char *const *pinned, size_t n, const char *digest,
 			 struct sp_err *err);
 

@@ -444,6 +444,7 @@ static int pull_into(const struct sp_pull_opts *o, const struct sp_image_ref *re
 
 	if (run_meta(o, ref, m, err) < 0 ||
 	    sp_pull_check_pinned(o->ref, o->pinned, o->npinned, m->digest, err) < 0 ||
+	    (o->require_encrypted && sp_pull_check_encrypted(o->ref, m, err) < 0) ||
 	    plan_layers(o, m, todo, res, &have, err) < 0 ||
 	    run_layers(o, ref, m, todo, o->max_layer_size ? o->max_layer_size : have, res, err) < 0)
 		return -1;

@@ -90,7 +90,7 @@ struct sp_img_pull_req {
 	char mount_point[SP_PATH_MAX + 1];
 	char pod[512];
 	uint32_t parallel;
-	uint8_t test_overlay, pad[3];
+	uint8_t test_overlay, require_encrypted, pad[2];
 	char token[SP_IMG_TOKEN_MAX]; /* this repository's token from an earlier pull, or "" */
 	uint64_t token_ttl;
 };

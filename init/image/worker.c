@@ -168,6 +168,7 @@ static void pull_opts(const struct pull_job *j, const char *store, struct sp_pul
 	o->token = j->req.token[0] ? j->req.token : NULL;
 	o->token_ttl = j->req.token_ttl;
 	o->keys = &j->keys;
+	o->require_encrypted = j->req.require_encrypted;
 }
 
 /* The overlay on the request's mount point, then the image's user looked up in it. */

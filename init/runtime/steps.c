@@ -297,6 +297,7 @@ static int pull_start(struct sp_ctr *c, const Grpc__Storage *s, struct sp_err *e
 		.auth_json = c->auth,
 		.auth_len = c->auth_len,
 		.keys = c->deckeys,
+		.require_encrypted = needs(c, SP_NEED_ENCRYPTED_LAYERS),
 		.test_overlay = rt.conf.test_overlay,
 	};
 	struct sp_pull_job *job;

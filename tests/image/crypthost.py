@@ -127,7 +127,19 @@ def main():
         # the failure, may leave its own staging directory: not this test's subject)
         assert not [n for n in os.listdir(info["store"]) if secret_diff[7:] in n], info
 
+    @H.case
+    def crypt_require_encrypted_refuses_a_plain_layer_before_fetching():
+        req = ["--require-encrypted"]
+        info = H.pull(f"{reg.host}/jwe-all:latest", auth=auth, extra=req + jwe_key)
+        assert info["fetched"] == "2", info
+        info = H.pull(f"{reg.host}/jwe-mixed:latest", auth=auth, extra=req + jwe_key,
+                      expect_ok=False)
+        err = info.get("error", "")
+        assert "require_encrypted_layers" in err and "layer 0" in err, info
+        assert os.listdir(info["store"]) == [], os.listdir(info["store"])
+
     for fn in (crypt_jwe_skopeo_image_pulls_with_the_key,
+               crypt_require_encrypted_refuses_a_plain_layer_before_fetching,
                crypt_jwe_without_or_with_another_key_fails_unpacks_nothing, crypt_mixed_image,
                crypt_key_provider_packet, crypt_key_provider_missing_or_wrong_kek_names_the_kid,
                crypt_tampered_ciphertext_fails_on_the_hmac):

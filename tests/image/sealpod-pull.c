@@ -5,7 +5,8 @@
  *
  *   sealpod-pull [--ca FILE] [--insecure HOST[:PORT]]... [--auth FILE] [--parallel N]
  *                [--max-layer BYTES] [--no-chown] [--no-sandbox] [--quiet]
- *                [--mount TARGET --upper DIR] [--decryption-key URI=FILE]... REF STORE
+ *                [--mount TARGET --upper DIR] [--decryption-key URI=FILE]...
+ *                [--require-encrypted] REF STORE
  *
  * --decryption-key: a key for encrypted layers as the guest gets it from the KBS (a PEM private
  * key for JWE recipients, or a 32-byte KEK for the key-provider packets whose kid is URI).
@@ -133,6 +134,7 @@ int main(int argc, char **argv)
 		{ "mount", 1, 0, 'M' },
 		{ "upper", 1, 0, 'u' },
 		{ "decryption-key", 1, 0, 'k' },
+		{ "require-encrypted", 0, 0, 'E' },
 		{ 0, 0, 0, 0 },
 	};
 	struct sp_pull_opts o = { .chown = true, .sandbox = true };
@@ -177,6 +179,9 @@ int main(int argc, char **argv)
 			break;
 		case 'u':
 			upper = optarg;
+			break;
+		case 'E':
+			o.require_encrypted = true;
 			break;
 		case 'k':
 			if (add_key(&keys, optarg) < 0)

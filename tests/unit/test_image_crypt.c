@@ -14,8 +14,10 @@
 
 #include "attest/attest_int.h"
 #include "image/decrypt.h"
+#include "image/image_int.h"
 #include "image/manifest.h"
 #include "image/wire.h"
+#include "policy/policy.h"
 #include "unit.h"
 
 #define DATA "tests/data/ocicrypt/"
@@ -404,4 +406,39 @@ TEST(image_crypt_meta_frames)
 	CHECK(meta_stream(true, bad, 1, 0) == -1);	/* no such annotation */
 	CHECK(meta_stream(true, full, 2, 1) == -1);	/* another layer's */
 	CHECK(meta_stream(false, full, 2, 0) == -1);	/* a plain layer's */
+}
+
+/* The policy's require_encrypted_layers: an obligation on a CreateContainer that pulls (not on
+ * the built-in pause), which the pull meets or refuses naming the first plain layer. */
+TEST(image_crypt_require_encrypted_layers)
+{
+	static const char doc[] = "{\"version\": 1, \"default\": \"allow\", "
+				  "\"require_encrypted_layers\": true}";
+	static const char *const argv[] = { "/bin/true" };
+	static struct sp_meta m;
+	struct sp_policy *p = NULL;
+	struct sp_policy_state st = { 0 };
+	struct sp_policy_input in = {
+		.image_ref = "r.example/app:1", .image_pulled = true, .argv = argv, .argc = 1
+	};
+	struct sp_verdict v;
+	struct sp_err err;
+
+	REQUIRE(sp_policy_load(doc, sizeof(doc) - 1, &p, &err) == 0);
+	CHECK(sp_policy_check(p, &st, "CreateContainerRequest", &in, &v) && v.allow);
+	CHECK(v.needs & SP_NEED_ENCRYPTED_LAYERS);
+	in.builtin_pause = true;
+	CHECK(sp_policy_check(p, &st, "CreateContainerRequest", &in, &v));
+	CHECK(!(v.needs & SP_NEED_ENCRYPTED_LAYERS));
+	sp_policy_free(p);
+	memset(&m, 0, sizeof(m));
+	m.n = 2;
+	m.layers[0].encrypted = m.layers[1].encrypted = true;
+	memcpy(m.layers[1].digest, D1, sizeof(D1));
+	CHECK(sp_pull_check_encrypted("r.example/app:1", &m, &err) == 0);
+	m.layers[1].encrypted = false;
+	CHECK(sp_pull_check_encrypted("r.example/app:1", &m, &err) < 0);
+	CHECK(strstr(err.msg, "require_encrypted_layers") && strstr(err.msg, "layer 1") &&
+	      strstr(err.msg, D1));
+	CHECK(err.stage == SP_STAGE_POLICY_DENY);
 }
