@@ -26,6 +26,10 @@ struct sp_image_settings {
 	const char *extra_ca_pem;
 	/* Parallel layer downloads per image (cdh.toml [image] max_concurrent_layer_downloads_per_image). */
 	unsigned max_parallel_layers;
+	/* kbs:///... resources that decrypt image layers (cdh.toml [sealpod] decryption_keys):
+	 * fetched after attestation for a container that pulls, handed to its pull. */
+	const char *const *decryption_keys;
+	size_t n_decryption_keys;
 };
 
 /* Secrets for containers, from verified initdata (cdh.toml, one table per secret):

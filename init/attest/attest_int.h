@@ -45,6 +45,7 @@ struct sp_initdata {
 	bool require_attestation; /* a KBS is named, or aa.toml [sealpod] attestation="required" */
 	struct sp_image_settings image;
 	const char *insecure[16];
+	const char *dec_keys[16];		       /* cdh.toml [sealpod] decryption_keys */
 	struct sp_secret_decl secrets[SP_SECRETS_MAX]; /* cdh.toml [sealpod.secrets.*] */
 	size_t nsecrets;
 	/* Owned parse trees. */

@@ -297,6 +297,29 @@ static int parse_cdh_kbc(struct sp_initdata *d, const struct sp_toml *cdh, struc
 	return 0;
 }
 
+/* cdh.toml [sealpod] decryption_keys: the KBS resources the guest may fetch to decrypt image
+ * layers (JWE private keys; key-provider KEKs, by the packets' kid). None: encrypted layers
+ * fail, naming the key they need. */
+static int parse_dec_keys(struct sp_initdata *d, const struct sp_toml *cdh, struct sp_err *err)
+{
+	const struct sp_toml_ent *e =
+		sp_toml_get(cdh, (const char *[]){ "sealpod", "decryption_keys", NULL });
+	char path[512];
+
+	if (!e)
+		return 0;
+	if (e->type != SP_TOML_ARRAY || e->narr > sizeof(d->dec_keys) / sizeof(d->dec_keys[0]))
+		return sp_error(err, 0, "cdh.toml: decryption_keys must be at most 16 strings");
+	for (size_t i = 0; i < e->narr; i++) {
+		if (sp_kbs_parse_uri(e->arr[i], path, sizeof(path), err) < 0)
+			return sp_error_wrap(err, "cdh.toml decryption_keys");
+		d->dec_keys[i] = e->arr[i];
+	}
+	d->image.decryption_keys = d->dec_keys;
+	d->image.n_decryption_keys = e->narr;
+	return 0;
+}
+
 /* cdh.toml [image] and our [sealpod] registry settings. */
 static int parse_cdh_image(struct sp_initdata *d, const struct sp_toml *cdh, struct sp_err *err)
 {
@@ -335,6 +358,8 @@ static int parse_cdh_image(struct sp_initdata *d, const struct sp_toml *cdh, str
 		d->image.insecure_registries = d->insecure;
 		d->image.n_insecure_registries = e->narr;
 	}
+	if (parse_dec_keys(d, cdh, err) < 0)
+		return -1;
 	return get_str(cdh, "cdh.toml", (const char *[]){ "sealpod", "registry_ca", NULL },
 		       &d->image.extra_ca_pem, err);
 }

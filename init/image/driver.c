@@ -411,6 +411,7 @@ static int send_request(struct sp_pull_job *j, const struct sp_pull_req *rq, str
 	(void)snprintf(r->pod, sizeof(r->pod), "%s", j->pod);
 	r->parallel = rq->parallel;
 	r->test_overlay = rq->test_overlay;
+	r->require_encrypted = rq->require_encrypted;
 	/* This pull's token only: no other repository's leaves PID 1. */
 	if ((t = token_for(rq->ref, &r->token_ttl)) != NULL)
 		(void)snprintf(r->token, sizeof(r->token), "%s", t);
@@ -430,6 +431,8 @@ static int send_request(struct sp_pull_job *j, const struct sp_pull_req *rq, str
 	}
 	if (ret == 0 && rq->auth_json && rq->auth_len)
 		ret = sp_worker_send(j->w, IMG_AUTH, rq->auth_json, rq->auth_len, err);
+	for (size_t i = 0; ret == 0 && rq->keys && i < rq->keys->n; i++)
+		ret = sp_dec_key_send_worker(j->w, IMG_DEC_KEY, &rq->keys->k[i], err);
 	if (ret == 0 && rq->extra_ca_pem && rq->extra_ca_pem[0])
 		ret = sp_worker_send(j->w, IMG_EXTRA_CA, rq->extra_ca_pem, strlen(rq->extra_ca_pem),
 				     err);

@@ -39,6 +39,7 @@
 #define SP_IMAGE_CA_BUNDLE	  "/etc/ssl/certs/ca-certificates.crt"
 #define SP_IMAGE_TMPFS_POD_DIR	  "/run/sealpod/pod" /* when no pod storage module is linked */
 
+struct sp_dec_keys;
 struct sp_pull_opts {
 	const char *ref;
 	const char *store;  /* the layer store directory: <store>/<hex of diff_id> */
@@ -63,6 +64,11 @@ struct sp_pull_opts {
 	 * and the seconds it has left; NULL: none. Used until the registry refuses it. */
 	const char *token;
 	uint64_t token_ttl;
+	/* The decryption keys for encrypted layers (decrypt.h: secrets), or NULL: an encrypted
+	 * layer then fails naming the key it needs. */
+	const struct sp_dec_keys *keys;
+	/* Every layer must be encrypted (checked after the manifest, before any layer). */
+	bool require_encrypted;
 };
 
 struct sp_pull_result {
@@ -161,6 +167,9 @@ struct sp_pull_req {
 	size_t n_insecure;
 	unsigned parallel; /* layer downloads at once (0: the default) */
 	bool test_overlay; /* a test image: its registry CA is trusted too */
+	/* keys for encrypted layers (decrypt.h), or NULL */
+	const struct sp_dec_keys *keys;
+	bool require_encrypted; /* the policy's require_encrypted_layers */
 };
 
 /* The rootfs a pull made: where the overlay is mounted and which mount it is, so that what a

@@ -20,6 +20,7 @@
 
 #include <curl/curl.h>
 
+#include "image/decrypt.h"
 #include "image/image.h"
 #include "image/registry.h"
 #include "image/wire.h"
@@ -58,7 +59,9 @@ struct sp_layer_pipe {
 	struct sp_tar *t;
 	sp_sink_fn out;
 	void *out_arg;
-	uint8_t *rec; /* REC_MAX + header */
+	uint8_t *rec;			    /* REC_MAX + header */
+	struct sp_decrypt *dc;		    /* an encrypted layer: before s (decrypt.h) */
+	char plain_want[SP_DIGEST_LEN + 1]; /* what the plaintext blob must be ("": any) */
 };
 
 static int put_rec(struct sp_layer_pipe *p, uint32_t kind, const void *a, size_t alen,
@@ -150,10 +153,24 @@ struct sp_layer_pipe *sp_layer_pipe_new(enum sp_compress comp, const struct sp_t
 	return p;
 }
 
+static int to_stream(void *arg, const uint8_t *buf, size_t len, struct sp_err *err)
+{
+	return sp_stream_feed(((struct sp_layer_pipe *)arg)->s, buf, len, err);
+}
+
+int sp_layer_pipe_decrypt(struct sp_layer_pipe *p, const struct sp_enc_pub *pub,
+			  const struct sp_enc_priv *priv)
+{
+	p->dc = sp_decrypt_new(priv, pub, to_stream, p);
+	memcpy(p->plain_want, priv->digest, sizeof(p->plain_want));
+	return p->dc ? 0 : -1;
+}
+
 void sp_layer_pipe_free(struct sp_layer_pipe *p)
 {
 	if (!p)
 		return;
+	sp_decrypt_free(p->dc);
 	sp_stream_free(p->s);
 	sp_tar_free(p->t);
 	free(p->rec);
@@ -164,15 +181,26 @@ int sp_layer_pipe_feed(void *pipe, const uint8_t *buf, size_t len, struct sp_err
 {
 	struct sp_layer_pipe *p = pipe;
 
-	if (sp_stream_feed(p->s, buf, len, err) < 0)
+	if ((p->dc ? sp_decrypt_feed(p->dc, buf, len, err) : sp_stream_feed(p->s, buf, len, err)) <
+	    0)
 		return sp_pull_wrap(err, SP_STAGE_PULL_UNPACK, "pull.unpack");
 	return 0;
 }
 
 int sp_layer_pipe_finish(struct sp_layer_pipe *p, char *blob, char *diff, struct sp_err *err)
 {
-	if (sp_stream_finish(p->s, blob, diff, err) < 0 || sp_tar_finish(p->t, err) < 0)
+	char plain[SP_DIGEST_LEN + 1] = { 0 };
+
+	if (p->dc && sp_decrypt_finish(p->dc, blob, err) < 0)
+		return sp_pull_fail(err, SP_STAGE_PULL_LAYER, 0, "pull.layer: decrypt: %s",
+				    err->msg);
+	if (sp_stream_finish(p->s, p->dc ? plain : blob, diff, err) < 0 ||
+	    sp_tar_finish(p->t, err) < 0)
 		return sp_pull_wrap(err, SP_STAGE_PULL_UNPACK, "pull.unpack");
+	if (p->dc && p->plain_want[0] && strcmp(plain, p->plain_want) != 0)
+		return sp_pull_fail(err, SP_STAGE_PULL_LAYER, 0,
+				    "pull.layer: decrypt: the plaintext is %s, its key says %s",
+				    plain, p->plain_want);
 	return 0;
 }
 
@@ -214,8 +242,8 @@ static void send_fail(struct writer *w, const struct sp_err *e)
  * bytes, the size the table fixes for it): the registry settings (reg) and its CA bundle (ca,
  * NUL-terminated, the first one kept) come before it. */
 static int read_job(int fd, const struct sp_frame_table *t, uint32_t job_type,
-		    struct sp_img_reg *reg, char **ca, size_t *ca_len, void *job, size_t job_size,
-		    struct sp_err *err)
+		    struct sp_img_reg *reg, char **ca, size_t *ca_len, struct sp_enc_layer *cr,
+		    void *job, size_t job_size, struct sp_err *err)
 {
 	struct sp_frame_rx rx;
 	const uint8_t *p;
@@ -227,6 +255,11 @@ static int read_job(int fd, const struct sp_frame_table *t, uint32_t job_type,
 	while ((r = sp_frame_recv(&rx, fd, &type, &p, &len, err)) == 1 && type != job_type) {
 		if (type == IMG_REG) {
 			memcpy(reg, p, sizeof(*reg));
+		} else if (type == IMG_DEC_KEY || type == IMG_LAYER_ENC) {
+			if (sp_enc_layer_take(cr, type, p, len) < 0) {
+				r = -1;
+				break;
+			}
 		} else if (!*ca && (*ca = malloc((size_t)len + 1))) {
 			memcpy(*ca, p, len);
 			(*ca)[len] = '\0';
@@ -243,16 +276,18 @@ static int read_job(int fd, const struct sp_frame_table *t, uint32_t job_type,
 
 /* The job's frames, up to IMG_PARSE: the registry settings (fetching) and what to parse. */
 static int read_parse_job(int fd, struct sp_img_reg *reg, char **ca, size_t *ca_len,
-			  struct sp_img_parse *job, struct sp_err *err)
+			  struct sp_enc_layer *cr, struct sp_img_parse *job, struct sp_err *err)
 {
 	static const struct sp_frame_type types[] = {
 		{ IMG_REG, sizeof(struct sp_img_reg), sizeof(struct sp_img_reg) },
 		{ IMG_CA, 1, SP_IMG_CA_MAX },
+		{ IMG_DEC_KEY, SP_DEC_KEY_FRAME_MIN, SP_DEC_KEY_FRAME_MAX },
+		{ IMG_LAYER_ENC, SP_ENC_ANNOT_FRAME_MIN, SP_ENC_ANNOT_FRAME_MAX },
 		{ IMG_PARSE, sizeof(struct sp_img_parse), sizeof(struct sp_img_parse) },
 	};
 	static const struct sp_frame_table t = SP_FRAME_TABLE(types);
 
-	if (read_job(fd, &t, IMG_PARSE, reg, ca, ca_len, job, sizeof(*job), err) < 0)
+	if (read_job(fd, &t, IMG_PARSE, reg, ca, ca_len, cr, job, sizeof(*job), err) < 0)
 		return -1;
 	job->blob_digest[SP_DIGEST_LEN] = job->diff_id[SP_DIGEST_LEN] = '\0';
 	return job->comp <= SP_COMP_ZSTD
@@ -326,18 +361,23 @@ static int parse_run(const struct sp_worker_ctx *ctx, struct writer *w, struct s
 {
 	struct sp_layer_pipe *p = NULL;
 	struct sp_img_parse job = { 0 };
+	struct sp_enc_layer *cr = calloc(1, sizeof(*cr));
 	char *ca = NULL;
 	size_t ca_len = 0;
 	int r = -1;
 
-	if (read_parse_job(ctx->fd, reg, &ca, &ca_len, &job, err) == 0) {
+	if (cr && read_parse_job(ctx->fd, reg, &ca, &ca_len, cr, &job, err) == 0) {
 		p = sp_layer_pipe_new((enum sp_compress)job.comp, &job.lim, wsink, w);
 		if (!p)
 			(void)sp_pull_fail(err, SP_STAGE_PULL_UNPACK, ENOMEM, "pull.unpack");
-		else if (feed(p, ctx, reg, ca, ca_len, &job, err) == 0)
+		else if ((!job.encrypted || sp_layer_open_crypt(p, cr, err) == 0) &&
+			 feed(p, ctx, reg, ca, ca_len, &job, err) == 0)
 			r = parse_done(p, w, &job, err);
 	}
 	sp_layer_pipe_free(p);
+	if (cr)
+		sp_enc_layer_free(cr);
+	free(cr);
 	free(ca);
 	return r;
 }
@@ -367,6 +407,8 @@ static int parse_main(const struct sp_worker_ctx *ctx)
 static const struct sp_frame_type parse_in[] = {
 	{ IMG_REG, sizeof(struct sp_img_reg), sizeof(struct sp_img_reg) },
 	{ IMG_CA, 1, SP_IMG_CA_MAX },
+	{ IMG_DEC_KEY, SP_DEC_KEY_FRAME_MIN, SP_DEC_KEY_FRAME_MAX },
+	{ IMG_LAYER_ENC, SP_ENC_ANNOT_FRAME_MIN, SP_ENC_ANNOT_FRAME_MAX },
 	{ IMG_PARSE, sizeof(struct sp_img_parse), sizeof(struct sp_img_parse) },
 };
 
@@ -521,11 +563,15 @@ out:
  * when reading. */
 static void send_parse_job(int fd, const struct sp_layer_job *j)
 {
-	struct sp_img_parse job = { .comp = (uint32_t)j->comp, .lim = j->lim };
+	struct sp_img_parse job = { .comp = (uint32_t)j->comp,
+				    .lim = j->lim,
+				    .encrypted = j->enc != NULL };
 
 	(void)snprintf(job.blob_digest, sizeof(job.blob_digest), "%s", j->blob_digest);
 	(void)snprintf(job.diff_id, sizeof(job.diff_id), "%s", j->diff_id);
 	if (j->in_fd < 0 && sp_img_send_reg(fd, j->reg, j->ca, j->ca_len) < 0)
+		return;
+	if (sp_layer_send_crypt(fd, j->enc != NULL, j->keys, j->enc) < 0)
 		return;
 	(void)sp_frame_send(fd, IMG_PARSE, &job, sizeof(job));
 }
@@ -568,6 +614,8 @@ int sp_layer_unpack(const struct sp_layer_job *j, int root_fd, struct sp_layer_r
 static const struct sp_frame_type layer_in[] = {
 	{ IMG_REG, sizeof(struct sp_img_reg), sizeof(struct sp_img_reg) },
 	{ IMG_CA, 1, SP_IMG_CA_MAX },
+	{ IMG_DEC_KEY, SP_DEC_KEY_FRAME_MIN, SP_DEC_KEY_FRAME_MAX },
+	{ IMG_LAYER_ENC, SP_ENC_ANNOT_FRAME_MIN, SP_ENC_ANNOT_FRAME_MAX },
 	{ IMG_LAYER_JOB, sizeof(struct sp_img_layer_job), sizeof(struct sp_img_layer_job) },
 };
 static const struct sp_frame_type layer_out[] = {
@@ -576,9 +624,10 @@ static const struct sp_frame_type layer_out[] = {
 
 /* Its frames, up to IMG_LAYER_JOB. */
 static int read_layer_job(int fd, const struct sp_frame_table *t, struct sp_img_reg *reg, char **ca,
-			  size_t *ca_len, struct sp_img_layer_job *job, struct sp_err *err)
+			  size_t *ca_len, struct sp_enc_layer *cr, struct sp_img_layer_job *job,
+			  struct sp_err *err)
 {
-	if (read_job(fd, t, IMG_LAYER_JOB, reg, ca, ca_len, job, sizeof(*job), err) < 0)
+	if (read_job(fd, t, IMG_LAYER_JOB, reg, ca, ca_len, cr, job, sizeof(*job), err) < 0)
 		return -1;
 	job->digest[SP_DIGEST_LEN] = job->diff_id[SP_DIGEST_LEN] = '\0';
 	job->store[sizeof(job->store) - 1] = '\0';
@@ -628,11 +677,14 @@ static int layer_run(const struct sp_worker_ctx *ctx, struct sp_img_reg *reg,
 {
 	struct sp_img_layer_job job = { 0 };
 	struct sp_layer_job j = { .in_fd = -1 };
+	struct sp_enc_layer *cr = calloc(1, sizeof(*cr));
 	char *ca = NULL;
 	size_t ca_len = 0;
 	int ret = -1;
 
-	if (read_layer_job(ctx->fd, &ctx->def->in, reg, &ca, &ca_len, &job, err) == 0) {
+	if (cr && read_layer_job(ctx->fd, &ctx->def->in, reg, &ca, &ca_len, cr, &job, err) == 0) {
+		j.enc = job.encrypted ? &cr->a : NULL;
+		j.keys = &cr->keys;
 		j.reg = reg;
 		j.ca = ca;
 		j.ca_len = ca_len;
@@ -645,6 +697,9 @@ static int layer_run(const struct sp_worker_ctx *ctx, struct sp_img_reg *reg,
 		j.sandbox = job.sandbox;
 		ret = unpack_into_store(&j, job.store, res, err);
 	}
+	if (cr)
+		sp_enc_layer_free(cr);
+	free(cr);
 	free(ca);
 	return ret;
 }

@@ -2,6 +2,8 @@
 #define _GNU_SOURCE
 #include "image/manifest.h"
 
+#include "image/decrypt.h"
+
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -200,10 +202,66 @@ int sp_layer_compression(const char *mt)
 		{ "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip", SP_COMP_GZIP },
 	};
 
+	size_t n = strlen(mt);
+	static const char enc[] = "+encrypted";
+
+	/* ocicrypt's types are the plain ones with +encrypted (decrypt.h). */
+	if (n > sizeof(enc) - 1 && strcmp(mt + n - (sizeof(enc) - 1), enc) == 0)
+		n -= sizeof(enc) - 1;
 	for (size_t i = 0; i < sizeof(t) / sizeof(t[0]); i++)
-		if (strcmp(mt, t[i].mt) == 0)
+		if (strlen(t[i].mt) == n && strncmp(mt, t[i].mt, n) == 0)
 			return (int)t[i].c;
 	return -1;
+}
+
+bool sp_layer_encrypted(const char *mt)
+{
+	size_t n = strlen(mt);
+
+	return n > 10 && strcmp(mt + n - 10, "+encrypted") == 0 && sp_layer_compression(mt) >= 0;
+}
+
+/* An encrypted layer's annotations (decrypt.h): pubopts and at least one key wrapper, each
+ * a bounded string, kept (heap) for the parser worker that decrypts it. */
+static int enc_annotations(json_object *d, struct sp_descriptor *out, struct sp_err *err)
+{
+	static const char *const keys[] = { SP_ENC_ANNOT_PUBOPTS, SP_ENC_ANNOT_JWE,
+					    SP_ENC_ANNOT_AA };
+	char **dst[] = { &out->enc_pub, &out->enc_jwe, &out->enc_aa };
+	json_object *a = NULL, *v;
+
+	if (!json_object_object_get_ex(d, "annotations", &a) ||
+	    !json_object_is_type(a, json_type_object))
+		return sp_error(err, 0, "an encrypted layer has no annotations");
+	for (size_t k = 0; k < 3; k++) {
+		if (!json_object_object_get_ex(a, keys[k], &v))
+			continue;
+		if (!json_object_is_type(v, json_type_string) ||
+		    (size_t)json_object_get_string_len(v) > SP_ENC_ANNOT_MAX ||
+		    strlen(json_object_get_string(v)) != (size_t)json_object_get_string_len(v))
+			return sp_error(err, 0,
+					"an encrypted layer's %s is not a string of at most "
+					"64 KiB",
+					keys[k]);
+		*dst[k] = strdup(json_object_get_string(v));
+		if (!*dst[k])
+			return sp_error(err, 0, "out of memory");
+	}
+	if (!out->enc_pub || (!out->enc_jwe && !out->enc_aa))
+		return sp_error(err, 0, "an encrypted layer lacks %s or a key annotation (%s, %s)",
+				SP_ENC_ANNOT_PUBOPTS, SP_ENC_ANNOT_JWE, SP_ENC_ANNOT_AA);
+	out->encrypted = true;
+	return 0;
+}
+
+void sp_manifest_free(struct sp_manifest *m)
+{
+	for (size_t i = 0; i < SP_IMG_MAX_INDEX; i++) {
+		struct sp_descriptor *d = &m->entries[i];
+
+		free(d->enc_pub), free(d->enc_jwe), free(d->enc_aa);
+		d->enc_pub = d->enc_jwe = d->enc_aa = NULL;
+	}
 }
 
 static int parse_desc(json_object *d, struct sp_descriptor *out, struct sp_err *err)
@@ -315,6 +373,9 @@ static int parse_entries(json_object *o, struct sp_manifest *m, struct sp_err *e
 			return sp_error(err, 0, "layer %zu has an unsupported media type '%s'", i,
 					esc);
 		}
+		if (!m->is_index && sp_layer_encrypted(d->media_type) &&
+		    enc_annotations(json_object_array_get_idx(arr, i), d, err) < 0)
+			return sp_error_wrap(err, "layer %zu", i);
 	}
 	m->n = n;
 	return 0;
@@ -342,6 +403,7 @@ int sp_manifest_parse(const char *body, size_t len, const char *content_type, st
 	cleanup_json json_object *o = NULL;
 	char ct[128], esc[96];
 
+	sp_manifest_free(m);
 	memset(m, 0, offsetof(struct sp_manifest, entries));
 	m->n = 0;
 	bare_content_type(content_type, ct, sizeof(ct));

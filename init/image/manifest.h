@@ -46,6 +46,10 @@ struct sp_descriptor {
 	uint64_t size;
 	char os[32], arch[32], variant[16]; /* index entries only */
 	bool has_platform;
+	/* ocicrypt (+encrypted media types, decrypt.h): the annotations' values, heap, NULL when
+	 * absent; pubopts and at least one key wrapper are there when encrypted. */
+	bool encrypted;
+	char *enc_pub, *enc_jwe, *enc_aa;
 };
 
 struct sp_manifest {
@@ -57,13 +61,20 @@ struct sp_manifest {
 
 /* Parses body as the manifest the registry says it is (content_type, parameters ignored).
  * Refuses schema1, unknown or disagreeing media types, non-sha256 digests, layer media types
- * other than tar, tar+gzip, tar+zstd and the Docker gzip type, and more than the caps. */
+ * other than tar, tar+gzip, tar+zstd (each also +encrypted, with its annotations) and the Docker
+ * gzip type, and more than the caps. m must be zeroed before its first parse (its annotations
+ * are freed by the next parse or sp_manifest_free). */
 int sp_manifest_parse(const char *body, size_t len, const char *content_type, struct sp_manifest *m,
 		      struct sp_err *err);
 /* The first linux/amd64 entry of an index (index-spec: the first match wins); -1 when none. */
 int sp_index_select(const struct sp_manifest *m, const char *os, const char *arch);
-/* The compression of a layer media type; -1 when unsupported. */
+/* The compression of a layer media type (+encrypted too); -1 when unsupported. */
 int sp_layer_compression(const char *media_type);
+/* True for ocicrypt's +encrypted layer types. */
+bool sp_layer_encrypted(const char *media_type);
+/* Frees what the entries hold (their annotations); the manifest (zeroed once before its first
+ * parse, as calloc does) can be parsed into again. */
+void sp_manifest_free(struct sp_manifest *m);
 
 /* --- image configs ------------------------------------------------------------------------ */
 struct sp_image_config {

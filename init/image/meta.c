@@ -130,12 +130,16 @@ static int send_found(int fd, const char *digest, const struct sp_manifest *m,
 	for (size_t i = 0; i < m->n; i++) {
 		struct sp_img_layer l = {
 			.comp = (uint32_t)sp_layer_compression(m->entries[i].media_type),
+			.encrypted = m->entries[i].encrypted,
 			.size = m->entries[i].size,
 		};
+		const struct sp_enc_annots a = { { m->entries[i].enc_pub, m->entries[i].enc_jwe,
+						   m->entries[i].enc_aa } };
 
 		(void)snprintf(l.digest, sizeof(l.digest), "%s", m->entries[i].digest);
 		(void)snprintf(l.diff_id, sizeof(l.diff_id), "%s", cfg->diff_ids[i]);
-		if (sp_frame_send(fd, IMG_LAYER, &l, sizeof(l)) < 0)
+		if (sp_frame_send(fd, IMG_LAYER, &l, sizeof(l)) < 0 ||
+		    (l.encrypted && sp_enc_annots_send(fd, IMG_LAYER_ENC, (uint32_t)i, &a) < 0))
 			return -1;
 	}
 	if (sp_img_send_config(fd, cfg->entrypoint, cfg->cmd, cfg->env, cfg->workdir, cfg->user,
@@ -163,6 +167,7 @@ static int resolve(int fd, struct sp_registry *r, const struct meta_job *j, stru
 		if (ret < 0)
 			sp_pull_fail(err, SP_STAGE_PULL_MANIFEST, errno, "pull.manifest: send");
 	}
+	sp_manifest_free(m);
 	free(m);
 	return ret;
 }

@@ -208,6 +208,7 @@ static void send_layer_job(const struct layers *l, int fd, size_t i)
 		.comp = (uint32_t)l->m->layers[i].comp,
 		.chown = l->o->chown,
 		.sandbox = l->o->sandbox,
+		.encrypted = l->m->layers[i].encrypted,
 		.max_layer = l->max_layer,
 	};
 
@@ -215,7 +216,8 @@ static void send_layer_job(const struct layers *l, int fd, size_t i)
 	(void)snprintf(job.diff_id, sizeof(job.diff_id), "%s", l->m->layers[i].diff_id);
 	(void)snprintf(job.store, sizeof(job.store), "%s", l->o->store);
 	/* A worker that failed before reading this has sent its error: it is read there. */
-	if (sp_img_send_reg(fd, l->reg, l->o->ca_pem, l->o->ca_len) == 0)
+	if (sp_img_send_reg(fd, l->reg, l->o->ca_pem, l->o->ca_len) == 0 &&
+	    sp_layer_send_crypt(fd, job.encrypted, l->o->keys, &l->m->enc[i]) == 0)
 		(void)sp_frame_send(fd, IMG_LAYER_JOB, &job, sizeof(job));
 }
 
@@ -442,6 +444,7 @@ static int pull_into(const struct sp_pull_opts *o, const struct sp_image_ref *re
 
 	if (run_meta(o, ref, m, err) < 0 ||
 	    sp_pull_check_pinned(o->ref, o->pinned, o->npinned, m->digest, err) < 0 ||
+	    (o->require_encrypted && sp_pull_check_encrypted(o->ref, m, err) < 0) ||
 	    plan_layers(o, m, todo, res, &have, err) < 0 ||
 	    run_layers(o, ref, m, todo, o->max_layer_size ? o->max_layer_size : have, res, err) < 0)
 		return -1;

@@ -31,6 +31,7 @@ const struct sp_frame_type sp_img_meta_types[SP_IMG_META_NTYPES] = {
 	STR(IMG_USER),
 	FIX(IMG_TOKEN, struct sp_img_token),
 	{ IMG_END, 0, 0 },
+	{ IMG_LAYER_ENC, SP_ENC_ANNOT_FRAME_MIN, SP_ENC_ANNOT_FRAME_MAX },
 };
 const struct sp_frame_type sp_img_result_types[SP_IMG_RESULT_NTYPES] = {
 	FIX(IMG_HEAD, struct sp_img_head),
@@ -63,6 +64,8 @@ void sp_meta_free(struct sp_meta *m)
 	m->entrypoint = m->cmd = m->env = NULL;
 	m->workdir = m->user = NULL;
 	explicit_bzero(m->token, sizeof(m->token));
+	for (size_t i = 0; i < SP_IMG_MAX_LAYERS; i++)
+		sp_enc_annots_free(&m->enc[i]);
 }
 
 /* --- decoding ---------------------------------------------------------------------------------- */
@@ -112,12 +115,13 @@ static int take_layer(struct sp_meta *m, const uint8_t *p)
 
 	memcpy(&l, p, sizeof(l));
 	if (m->n >= SP_IMG_MAX_LAYERS || !digest_field(l.digest) || !digest_field(l.diff_id) ||
-	    l.comp > SP_COMP_ZSTD)
+	    l.comp > SP_COMP_ZSTD || l.encrypted > 1)
 		return -1;
 	memcpy(m->layers[m->n].digest, l.digest, sizeof(l.digest));
 	memcpy(m->layers[m->n].diff_id, l.diff_id, sizeof(l.diff_id));
 	m->layers[m->n].comp = (int)l.comp;
 	m->layers[m->n].size = l.size;
+	m->layers[m->n].encrypted = l.encrypted;
 	m->n++;
 	return 0;
 }
@@ -180,8 +184,12 @@ static int take_end(struct sp_meta *m, enum sp_img_stream which)
 {
 	if (!m->have_head)
 		return -1;
-	if (which == SP_IMG_META)
+	if (which == SP_IMG_META) {
+		for (size_t i = 0; i < m->n; i++)
+			if (m->layers[i].encrypted != sp_enc_annots_complete(&m->enc[i]))
+				return -1;
 		return m->n ? 1 : -1;
+	}
 	return m->have_ids && m->mnt_id ? 1 : -1;
 }
 
@@ -219,6 +227,11 @@ static int take(struct sp_meta *m, enum sp_img_stream which, uint32_t type, cons
 		return 0;
 	case IMG_END:
 		return take_end(m, which);
+	case IMG_LAYER_ENC: /* of the layer just sent, marked encrypted */
+		memcpy(ids, p, sizeof(ids[0]));
+		return m->n && ids[0] == m->n - 1 && m->layers[m->n - 1].encrypted
+			       ? sp_enc_annots_take(m->enc, m->n, p, len)
+			       : -1;
 	default:
 		return -1;
 	}

@@ -24,6 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "image/decrypt.h"
 #include "image/image.h"
 #include "image/manifest.h"
 #include "image/tar.h"
@@ -59,6 +60,10 @@ enum sp_img_frame {
 	IMG_ENTRY,	/* a tar entry record (layer.c) */
 	IMG_DATA,	/* file content (layer.c) */
 	IMG_TAR_DONE,	/* the parser's digests and counts (layer.c) */
+	/* encrypted layers (decrypt.h): to the pull, layer and parser workers, and from the
+	 * metadata worker */
+	IMG_DEC_KEY = 64, /* a decryption key: char uri[512], then its bytes (secret) */
+	IMG_LAYER_ENC,	  /* an encrypted layer's annotation: uint32 idx, which; the value */
 };
 
 #define SP_IMG_REF_MAX	  1023		    /* bytes of an image reference */
@@ -85,7 +90,7 @@ struct sp_img_pull_req {
 	char mount_point[SP_PATH_MAX + 1];
 	char pod[512];
 	uint32_t parallel;
-	uint8_t test_overlay, pad[3];
+	uint8_t test_overlay, require_encrypted, pad[2];
 	char token[SP_IMG_TOKEN_MAX]; /* this repository's token from an earlier pull, or "" */
 	uint64_t token_ttl;
 };
@@ -93,7 +98,7 @@ struct sp_img_pull_req {
 struct sp_img_layer_job {
 	char digest[SP_DIGEST_LEN + 1], diff_id[SP_DIGEST_LEN + 1];
 	uint32_t comp; /* enum sp_compress */
-	uint8_t chown, sandbox, pad[2];
+	uint8_t chown, sandbox, encrypted, pad;
 	uint64_t max_layer;
 	char store[512];
 };
@@ -101,7 +106,7 @@ struct sp_img_layer_job {
 struct sp_img_parse {
 	char blob_digest[SP_DIGEST_LEN + 1], diff_id[SP_DIGEST_LEN + 1];
 	uint32_t comp;
-	uint32_t pad;
+	uint32_t encrypted; /* the IMG_DEC_KEY and IMG_LAYER_ENC frames came before */
 	struct sp_tar_limits lim;
 };
 
@@ -113,7 +118,7 @@ struct sp_img_head {
 struct sp_img_layer {
 	char digest[SP_DIGEST_LEN + 1], diff_id[SP_DIGEST_LEN + 1];
 	uint32_t comp;
-	uint32_t pad;
+	uint32_t encrypted; /* 1: its IMG_LAYER_ENC frames follow */
 	uint64_t size;
 };
 
@@ -129,8 +134,10 @@ struct sp_meta {
 	struct {
 		char digest[72], diff_id[72];
 		int comp;
+		bool encrypted;
 		uint64_t size;
 	} layers[SP_IMG_MAX_LAYERS];
+	struct sp_enc_annots enc[SP_IMG_MAX_LAYERS]; /* encrypted layers' annotations */
 	char **entrypoint, **cmd, **env;
 	size_t n_entrypoint, n_cmd, n_env;
 	char *workdir, *user;
@@ -147,7 +154,7 @@ struct sp_meta {
 enum sp_img_stream { SP_IMG_META, SP_IMG_RESULT };
 
 /* The frame types of the metadata worker's and the pull worker's output, and their tables. */
-#define SP_IMG_META_NTYPES   9
+#define SP_IMG_META_NTYPES   10
 #define SP_IMG_RESULT_NTYPES 9
 extern const struct sp_frame_type sp_img_meta_types[SP_IMG_META_NTYPES];
 extern const struct sp_frame_type sp_img_result_types[SP_IMG_RESULT_NTYPES];

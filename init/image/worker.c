@@ -35,6 +35,7 @@ static const struct sp_frame_type pull_in[] = {
 	{ IMG_AUTH, 1, SP_IMG_AUTH_MAX },
 	{ IMG_EXTRA_CA, 1, SP_IMG_AUTH_MAX },
 	{ IMG_GO, 0, 0 },
+	{ IMG_DEC_KEY, SP_DEC_KEY_FRAME_MIN, SP_DEC_KEY_FRAME_MAX },
 };
 
 /* The request, as PID 1 sent it. */
@@ -48,6 +49,7 @@ struct pull_job {
 	size_t ninsecure;
 	char *auth, *extra_ca; /* NUL-terminated, or NULL */
 	size_t auth_len;
+	struct sp_dec_keys keys; /* for encrypted layers (secrets) */
 };
 
 static char *dup_bytes(const uint8_t *p, uint32_t len)
@@ -88,6 +90,8 @@ static int take_frame(struct pull_job *j, uint32_t type, const uint8_t *p, uint3
 		return j->auth || !(j->auth = dup_bytes(p, len)) ? -1 : 0;
 	case IMG_EXTRA_CA:
 		return j->extra_ca || !(j->extra_ca = dup_bytes(p, len)) ? -1 : 0;
+	case IMG_DEC_KEY:
+		return sp_dec_keys_take(&j->keys, p, len);
 	default:
 		return -1;
 	}
@@ -163,6 +167,8 @@ static void pull_opts(const struct pull_job *j, const char *store, struct sp_pul
 	o->npinned = j->npinned;
 	o->token = j->req.token[0] ? j->req.token : NULL;
 	o->token_ttl = j->req.token_ttl;
+	o->keys = &j->keys;
+	o->require_encrypted = j->req.require_encrypted;
 }
 
 /* The overlay on the request's mount point, then the image's user looked up in it. */
@@ -219,6 +225,7 @@ static int pull_main(const struct sp_worker_ctx *ctx)
 	free((char *)o.ca_pem);
 	free(j->auth);
 	free(j->extra_ca);
+	sp_dec_keys_wipe(&j->keys);
 	free(j);
 	return ret == 0 ? 0 : 1;
 }

@@ -586,6 +586,8 @@ static enum decision check_requires(const struct sp_policy *p, const struct sp_p
 			     R);
 		v->needs |= SP_NEED_ENCRYPTED_STORAGE;
 	}
+	if (p->require_encrypted_layers && !in->builtin_pause)
+		v->needs |= SP_NEED_ENCRYPTED_LAYERS;
 	return D_ALLOW;
 }
 

@@ -182,6 +182,9 @@ enum sp_need {
 	/* require_encrypted_storage: the pod storage must be on an encrypted disk by the time the
 	 * container is made (the disk is being formatted, or this request brings the store). */
 	SP_NEED_ENCRYPTED_STORAGE = 1u << 2,
+	/* require_encrypted_layers: every layer the guest pulls for it must be encrypted (the
+	 * pull refuses the image, naming the first plain layer, before fetching any). */
+	SP_NEED_ENCRYPTED_LAYERS = 1u << 3,
 };
 
 struct sp_verdict {

@@ -90,6 +90,7 @@ struct sp_policy {
 	char copy_prefix[256];
 	uint64_t extra_caps; /* bit n: capability n may be granted beyond the default set */
 	bool require_encrypted_storage, require_attestation;
+	bool require_encrypted_layers; /* every layer of a guest pull is ocicrypt-encrypted */
 	/* pin_process_to_image and its two relaxations (sp_policy_pin()). */
 	bool pin_process, pin_args_override, pin_extra_env, pin_workdir_override;
 	struct sp_gidv pin_extra_gids; /* pin_allow_additional_gids */

@@ -629,6 +629,8 @@ static const struct top_key {
 	{ "require_encrypted_storage", NULL, offsetof(struct sp_policy, require_encrypted_storage),
 	  0 },
 	{ "require_attestation", NULL, offsetof(struct sp_policy, require_attestation), 0 },
+	{ "require_encrypted_layers", NULL, offsetof(struct sp_policy, require_encrypted_layers),
+	  0 },
 	{ "pin_process_to_image", NULL, offsetof(struct sp_policy, pin_process), 0 },
 	{ "pin_allow_args_override", NULL, offsetof(struct sp_policy, pin_args_override), 0 },
 	{ "pin_allow_extra_env", NULL, offsetof(struct sp_policy, pin_extra_env), 0 },

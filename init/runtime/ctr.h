@@ -32,6 +32,8 @@ struct sp_ctr {
 	} * made;
 	char *auth; /* registry credentials (secret): wiped after the pulls */
 	size_t auth_len;
+	struct sp_dec_keys *deckeys; /* keys for encrypted layers (secrets): wiped after the pulls */
+	size_t deckey_next;
 	struct sp_secret_set *secrets;
 
 	/* The steps. */
@@ -52,5 +54,11 @@ struct sp_ctr {
 	int rep_ret;
 	struct sp_err rep_err;
 };
+
+/* The "deckeys" step (deckeys.c): initdata's decryption keys for the container's pulls. */
+bool sp_deckeys_applies(const struct sp_ctr *c);
+int sp_deckeys_start(struct sp_ctr *c, sp_done_fn done, void *arg, struct sp_err *err);
+void sp_deckeys_cancel(struct sp_ctr *c);
+void sp_deckeys_undo(struct sp_ctr *c);
 
 #endif

@@ -296,6 +296,8 @@ static int pull_start(struct sp_ctr *c, const Grpc__Storage *s, struct sp_err *e
 		.npinned = needs(c, SP_NEED_DIGEST) ? c->verdict.npinned : 0,
 		.auth_json = c->auth,
 		.auth_len = c->auth_len,
+		.keys = c->deckeys,
+		.require_encrypted = needs(c, SP_NEED_ENCRYPTED_LAYERS),
 		.test_overlay = rt.conf.test_overlay,
 	};
 	struct sp_pull_job *job;
@@ -361,6 +363,7 @@ static int storages_next(struct sp_ctr *c, struct sp_err *err)
 		c->storage++;
 	}
 	creds_undo(c); /* the pulls have their copies */
+	sp_deckeys_undo(c);
 	return 0;
 }
 
@@ -473,6 +476,7 @@ static void storages_undo(struct sp_ctr *c)
 		c->made[i].blk = NULL;
 	}
 	creds_undo(c);
+	sp_deckeys_undo(c);
 }
 
 /* --- digest: an image the policy allows only at a pinned digest -------------------------------- */
@@ -712,6 +716,7 @@ const struct sp_prep_step sp_create_steps[] = {
 	{ "trusted", trusted_applies, trusted_start, trusted_cancel, NULL },
 	{ "storage", storage_applies, storage_start, storage_cancel, NULL },
 	{ "creds", creds_applies, creds_start, creds_cancel, creds_undo },
+	{ "deckeys", sp_deckeys_applies, sp_deckeys_start, sp_deckeys_cancel, sp_deckeys_undo },
 	{ "storages", storages_applies, storages_start, storages_cancel, storages_undo },
 	{ "digest", digest_applies, digest_start, NULL, NULL },
 	{ "pin", pin_applies, pin_start, NULL, NULL },

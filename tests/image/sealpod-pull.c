@@ -5,7 +5,11 @@
  *
  *   sealpod-pull [--ca FILE] [--insecure HOST[:PORT]]... [--auth FILE] [--parallel N]
  *                [--max-layer BYTES] [--no-chown] [--no-sandbox] [--quiet]
- *                [--mount TARGET --upper DIR] REF STORE
+ *                [--mount TARGET --upper DIR] [--decryption-key URI=FILE]...
+ *                [--require-encrypted] REF STORE
+ *
+ * --decryption-key: a key for encrypted layers as the guest gets it from the KBS (a PEM private
+ * key for JWE recipients, or a 32-byte KEK for the key-provider packets whose kid is URI).
  *
  * Prints `key: value` lines (digest, layers, fetched, reused, bytes, entrypoint, cmd, env,
  * workdir, user, seconds); on failure `error: <stage>: <reason>` and exit status 1. */
@@ -19,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "image/decrypt.h"
 #include "image/image.h"
 #include "lib/fileio.h"
 #include "lib/pathat.h"
@@ -94,6 +99,27 @@ static int mount_at(const char *store, const struct sp_pull_result *res, const c
 	return r;
 }
 
+/* URI=FILE into ks. */
+static int add_key(struct sp_dec_keys *ks, char *arg)
+{
+	char *eq = strchr(arg, '=');
+	size_t n = 0;
+	char *data;
+	int r;
+
+	if (!eq) {
+		fprintf(stderr, "--decryption-key: URI=FILE\n");
+		return -1;
+	}
+	*eq = '\0';
+	data = slurp(eq + 1, &n);
+	r = data ? sp_dec_keys_add(ks, arg, (const uint8_t *)data, n) : -1;
+	if (r < 0)
+		fprintf(stderr, "--decryption-key: cannot use %s\n", eq + 1);
+	free(data);
+	return r;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option lo[] = {
@@ -107,9 +133,12 @@ int main(int argc, char **argv)
 		{ "quiet", 0, 0, 'q' },
 		{ "mount", 1, 0, 'M' },
 		{ "upper", 1, 0, 'u' },
+		{ "decryption-key", 1, 0, 'k' },
+		{ "require-encrypted", 0, 0, 'E' },
 		{ 0, 0, 0, 0 },
 	};
 	struct sp_pull_opts o = { .chown = true, .sandbox = true };
+	static struct sp_dec_keys keys;
 	const char *insecure[16];
 	const char *ca = SP_IMAGE_CA_BUNDLE, *auth = NULL, *mnt = NULL, *upper = NULL;
 	struct sp_pull_result res;
@@ -150,6 +179,14 @@ int main(int argc, char **argv)
 			break;
 		case 'u':
 			upper = optarg;
+			break;
+		case 'E':
+			o.require_encrypted = true;
+			break;
+		case 'k':
+			if (add_key(&keys, optarg) < 0)
+				return 2;
+			o.keys = &keys;
 			break;
 		default:
 			return 2;

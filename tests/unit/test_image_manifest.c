@@ -73,7 +73,7 @@ TEST(image_manifest_refusals)
 		  "+json\",\"digest\":\"" D1 "\",\"size\":1},\"layers\":[{\"mediaType\":"
 		  "\"application/"
 		  "vnd.oci.image.layer.v1.tar+encrypted\",\"digest\":\"" D2 "\",\"size\":1}]}",
-		  SP_MT_OCI_MANIFEST, "unsupported media type" },
+		  SP_MT_OCI_MANIFEST, "has no annotations" },
 		{ "{\"schemaVersion\":2,\"config\":{\"mediaType\":\"application/"
 		  "vnd.oci.image.config.v1"
 		  "+json\",\"digest\":\"md5:abc\",\"size\":1},\"layers\":[]}",
