@@ -15,6 +15,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <protobuf-c/protobuf-c.h>
+
+#include "attest/attest.h"
 #include "attest/attest_int.h"
 #include "lib/cleanup.h"
 #include "lib/log.h"
@@ -216,4 +219,24 @@ int sp_attest_measure_image(const char *ref, const char *digest, struct sp_err *
 			     digest, ref) >= sizeof(content))
 		return sp_error(err, 0, "runtime event PullImage: reference too long");
 	return sp_aael_record(SP_AAEL_DOMAIN_COCO, "PullImage", content, err);
+}
+
+int sp_attest_measure_policy(const struct ProtobufCMessage *form, struct sp_err *err)
+{
+	char hx[65], content[96];
+	uint8_t d[64];
+	size_t n, dl = 0;
+	cleanup_free uint8_t *b = NULL;
+
+	if (L.reg == SP_AAEL_NONE)
+		return 0;
+	n = protobuf_c_message_get_packed_size(form);
+	if (!(b = malloc(n ? n : 1)))
+		return sp_error(err, ENOMEM, "runtime event SetPolicy");
+	if (protobuf_c_message_pack(form, b) != n ||
+	    sp_hash_digest(SP_HASH_SHA256, b, n, d, &dl) < 0)
+		return sp_error(err, 0, "runtime event SetPolicy: digest");
+	sp_hex(d, 32, hx);
+	(void)snprintf(content, sizeof(content), "{\"form_sha256\":\"%s\"}", hx);
+	return sp_aael_record(SP_AAEL_DOMAIN_SEALPOD, "SetPolicy", content, err);
 }

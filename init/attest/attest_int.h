@@ -191,6 +191,7 @@ int sp_evidence_binding(enum sp_evidence_kind k, uint8_t *out, size_t *len, stru
 #define SP_AAEL_PCR	       23
 #define SP_AAEL_TEXT_MAX       4096
 #define SP_AAEL_DOMAIN_COCO    "github.com/confidential-containers"
+#define SP_AAEL_DOMAIN_SEALPOD "sealpod"
 struct sp_evlog_info {
 	uint16_t algs[SP_EVLOG_MAX_ALGS], sizes[SP_EVLOG_MAX_ALGS];
 	unsigned nalgs;

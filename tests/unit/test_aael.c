@@ -12,6 +12,7 @@
 
 #include "attest/attest.h"
 #include "attest/attest_int.h"
+#include "policyform.pb-c.h"
 #include "unit.h"
 
 static uint8_t *slurp(const char *path, size_t *len)
@@ -206,4 +207,42 @@ TEST(aael_initdata_binding_precedence)
 	CHECK(sp_initdata_bind_plan(SP_EV_TPM, true, false, true) == SP_BIND_PCR8);
 	CHECK(sp_initdata_bind_plan(SP_EV_NONE, true, false, false) == SP_BIND_REFUSE);
 	CHECK(strcmp(sp_initdata_bind_name(SP_BIND_RTMR3), "rtmr3") == 0);
+}
+
+TEST(aael_set_policy_event)
+{
+	char dir[64], path[256], want[128], hx[65];
+	uint8_t got[48], *e, d[64], packed[64], fd[64];
+	size_t n, elen, dlen, fdl, len, nev;
+	struct sp_err err;
+	Sealpod__PolicyForm f = SEALPOD__POLICY_FORM__INIT;
+
+	f.format = 2;
+	f.length = 1234;
+	n = protobuf_c_message_pack(&f.base, packed);
+	REQUIRE(sp_hash_digest(SP_HASH_SHA256, packed, n, fd, &fdl) == 0);
+	sp_hex(fd, 32, hx);
+	(void)snprintf(want, sizeof(want), "{\"form_sha256\":\"%s\"}", hx);
+	REQUIRE(fake_tree(dir, sizeof(dir)) == 0);
+	sp_aael_setup(SP_AAEL_RTMR3, dir, NULL);
+	REQUIRE(sp_attest_measure_policy(&f.base, &err) == 0);
+	REQUIRE(sp_aael_entry("sealpod", "SetPolicy", want, SP_HASH_SHA384, 4, &e, &elen, d, &dlen,
+			      &err) == 0);
+	(void)snprintf(path, sizeof(path), "%s/rtmr3:sha384", dir);
+	FILE *fp = fopen(path, "rb");
+	REQUIRE(fp);
+	n = fread(got, 1, sizeof(got), fp);
+	fclose(fp);
+	CHECK(n == 48 && memcmp(got, d, 48) == 0);
+	const uint8_t *b = sp_aael_bytes(&len, &nev);
+	CHECK(nev == 1 && len == elen && memcmp(b, e, elen) == 0);
+	/* a different policy is a different event */
+	f.length = 1235;
+	REQUIRE(sp_attest_measure_policy(&f.base, &err) == 0);
+	b = sp_aael_bytes(&len, &nev);
+	CHECK(nev == 2 && len == 2 * elen);
+	CHECK(memcmp(b, b + elen, elen) != 0);
+	free(e);
+	rm_tree(dir);
+	sp_aael_setup(SP_AAEL_NONE, NULL, NULL);
 }
