@@ -60,6 +60,7 @@ struct sp_attest_waiter {
 static struct {
 	enum state st;
 	struct sp_err fail; /* why it failed: stage, reason and the KBS's words (detail) */
+	size_t evlog_sent;  /* runtime events in the log the worker holds */
 	struct sp_loop *loop;
 	struct sp_worker *worker; /* NULL when there is none */
 	struct sp_attest_waiter waiters[MAX_WAITERS];
@@ -350,6 +351,7 @@ static void begin_attestation(void)
 	sp_info("attest", "start: %s evidence to %s", sp_evidence_name(attest_conf.ev),
 		attest_conf.kbs_url[0] ? attest_conf.kbs_url : "(no KBS)");
 	A.st = ST_RUNNING;
+	(void)sp_aael_bytes(&evlog_len, &A.evlog_sent);
 	evlog = event_log(&evlog_len, &err);
 	if (!evlog && err.msg[0]) {
 		/* A log the KBS cannot replay would only be refused there: say why here. */
@@ -368,8 +370,34 @@ static void begin_attestation(void)
 	attest_failed(&err, NULL);
 }
 
+/* The event log again when runtime events were recorded since the worker last got it: a token
+ * that expired makes the worker attest again, and the registers have moved on since A_GO. */
+static int send_evlog(void)
+{
+	cleanup_free uint8_t *evlog = NULL;
+	size_t len = 0, nev = 0;
+	struct sp_err err = { 0 };
+
+	(void)sp_aael_bytes(&len, &nev);
+	if (nev == A.evlog_sent)
+		return 0;
+	evlog = event_log(&len, &err);
+	if (!evlog && err.msg[0]) {
+		sp_warn("attest", "event log: %s", err.msg);
+		return 0; /* the KBS judges what the worker sends; it stays the older log */
+	}
+	if (sp_worker_send(A.worker, A_EVLOG, evlog, len, &err) < 0)
+		return -1;
+	A.evlog_sent = nev;
+	return 0;
+}
+
 static void send_pending(void)
 {
+	if (A.worker && send_evlog() < 0) {
+		drop_worker();
+		return;
+	}
 	for (size_t i = 0; i < A.nreqs; i++) {
 		struct request *r = &A.reqs[i];
 

@@ -22,6 +22,7 @@ static const struct sp_frame_type in_types[] = {
 	{ A_CA, 1, SP_ATTEST_CA_MAX },
 	{ A_GO, 0, SP_EVLOG_MAX }, /* the event log for the evidence (aael.c) */
 	{ A_GET, sizeof(struct sp_attest_wire_get), sizeof(struct sp_attest_wire_get) },
+	{ A_EVLOG, 0, SP_EVLOG_MAX },
 };
 static const struct sp_frame_type out_types[] = {
 	{ A_ATTESTED, 0, 0 },
@@ -100,7 +101,21 @@ static int wait_go(int fd, struct sp_frame_rx *rx, struct wconf *w, struct sp_er
 	return r == 1 ? 0 : r == 0 ? 1 : -1;
 }
 
-static int serve(struct sp_kbs_client *c, int fd, struct sp_frame_rx *rx)
+/* A_EVLOG: the event log any later handshake sends, replacing the one before. */
+static int new_evlog(struct sp_kbs_client *c, struct wconf *w, const uint8_t *p, uint32_t len)
+{
+	uint8_t *n = malloc(len ? len : 1);
+
+	if (!n)
+		return -1;
+	memcpy(n, p, len);
+	free(w->evlog);
+	w->evlog = n, w->evlog_len = len;
+	c->evlog = n, c->evlog_len = len;
+	return 0;
+}
+
+static int serve(struct sp_kbs_client *c, struct wconf *w, int fd, struct sp_frame_rx *rx)
 {
 	for (;;) {
 		struct sp_attest_wire_get get;
@@ -114,6 +129,11 @@ static int serve(struct sp_kbs_client *c, int fd, struct sp_frame_rx *rx)
 
 		if (r <= 0)
 			return r == 0 ? 0 : 1; /* PID 1 closed its end, or broke the protocol */
+		if (type == A_EVLOG) {
+			if (new_evlog(c, w, p, len) < 0)
+				return 1;
+			continue;
+		}
 		if (type != A_GET)
 			return 1;
 		memcpy(&get, p, sizeof(get));
@@ -186,7 +206,7 @@ static int run(struct wconf *w, int fd, struct sp_frame_rx *rx)
 		return fail(fd, 0, c.stage, &err);
 	if (sp_frame_send(fd, A_ATTESTED, NULL, 0) < 0)
 		return 1;
-	return serve(&c, fd, rx);
+	return serve(&c, w, fd, rx);
 }
 
 static int attest_main(const struct sp_worker_ctx *ctx)
