@@ -10,6 +10,7 @@ import json
 import os
 import shutil
 import struct
+import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -184,3 +185,124 @@ def test_trustee_kbs_production_refuses_unverified_tdx():
     finally:
         kbs.stop()
         shutil.rmtree(work, ignore_errors=True)
+
+
+# --- the Trustee profile: sealpod-measure --format rvps judged by README's rules --------------
+EV_TYPES = {"EV_EFI_BOOT_SERVICES_APPLICATION": 0x80000003, "EV_EFI_ACTION": 0x80000007,
+            "EV_SEPARATOR": 4, "EV_EVENT_TAG": 6}
+
+
+def rvps(work, name, *args):
+    out = subprocess.run([ta.MEASURE, *args, "--format", "rvps"], check=True,
+                         capture_output=True, text=True).stdout
+    path = os.path.join(work, name)
+    with open(path, "w") as f:
+        f.write(out)
+    return path
+
+
+def tdx_log(cmdline):
+    """A CC event log as OVMF writes it for our kernel and initrd: RTMR0 from Trustee's OVMF
+    CCEL, RTMR1/RTMR2 events with the digests sealpod-measure predicts (LoadOptions as OVMF
+    tags it)."""
+    pred = json.loads(subprocess.run(
+        [ta.MEASURE, "--tee", "tdx", "--kernel", ta.KERNEL, "--initrd", INITRD, "--cmdline",
+         cmdline, "--format", "json"], check=True, capture_output=True, text=True).stdout)
+    fw = kbsmod.parse_evlog(read_measure("ccel_data_ovmf.bin"))
+    with open(os.path.join(TOP, "tests", "measure", "ccel_data_ovmf.bin"), "rb") as f:
+        raw = f.read()
+    head = raw[:32 + struct.unpack_from("<I", raw, 28)[0]]
+    out = bytearray(head)
+    for mr, typ, dig, data in fw:
+        if mr == 1:
+            out += struct.pack("<IIIH", mr, typ, 1, 0x0C) + dig[0x0C] + \
+                struct.pack("<I", len(data)) + data
+    for e in pred["events"]:
+        data = e["what"].encode()
+        if e["what"] == "LOADED_IMAGE::LoadOptions":
+            tag = b"LOADED_IMAGE::LoadOptions\0"
+            data = struct.pack("<II", 0x8F3B22ED, len(tag)) + tag
+        out += struct.pack("<IIIH", e["mr_index"], EV_TYPES[e["type"]], 1, 0x0C) + \
+            bytes.fromhex(e["digest"]) + struct.pack("<I", len(data)) + data
+    return bytes(out) + b"\xff" * 8
+
+
+def read_measure(name):
+    with open(os.path.join(TOP, "tests", "measure", name), "rb") as f:
+        return f.read()
+
+
+INITRD = os.path.join(TOP, "build", "initramfs.img")
+
+
+def test_trustee_rvps_tdx_rules_admit_genuine_refuse_modified():
+    work = ta.tmpdir("trustee")
+    cmd = "console=hvc0 quiet"
+    genuine = rvps(work, "rv.json", "--tee", "tdx", "--kernel", ta.KERNEL, "--initrd", INITRD,
+                   "--cmdline", cmd)
+    other = rvps(work, "rv-other.json", "--tee", "tdx", "--kernel", ta.KERNEL, "--initrd",
+                 INITRD, "--cmdline", cmd + " init=/bin/sh")
+    with open(genuine) as f:
+        names = sorted(json.loads(base64.b64decode(json.load(f)["payload"])))
+    assert names == ["rtmr_1", "rtmr_2", "tdvfkernel", "tdvfkernelparams"], names
+    log = tdx_log(cmd)
+    ev = (lambda lg: lambda d: {"cc_eventlog": b64(lg), "quote": b64(quote(lg, d))})
+    os.makedirs(os.path.join(work, "other"))
+    kbs = ta.Kbs(work, "--rvps", genuine)
+    try:
+        st, body = Client(kbs).attest(ev(log))
+        assert st == 200, body
+        # another command line: RTMR2 and the LoadOptions event are not the reference
+        st, body = Client(kbs).attest(ev(tdx_log(cmd + " init=/bin/sh")))
+        assert st == 401 and "rtmr_2" in body["detail"], body
+    finally:
+        kbs.stop()
+    kbs = ta.Kbs(os.path.join(work, "other"), "--rvps", other)  # a log of its own
+    try:
+        st, body = Client(kbs).attest(ev(log))
+        assert st == 401 and "rtmr_2" in body["detail"], body
+    finally:
+        kbs.stop()
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def test_trustee_rvps_tpm_rules_on_a_swtpm_guest():
+    work = ta.tmpdir("trustee")
+    toml = (f'version = "0.1.0"\nalgorithm = "sha256"\n[data]\n"aa.toml" = \'\'\'\n'
+            f'[token_configs.kbs]\nurl = "http://{ta.GUEST_KBS}"\n\'\'\'\n'
+            f'"cdh.toml" = \'\'\'\n[image]\n'
+            f'authenticated_registry_credentials_uri = "kbs:///default/credential/reg"\n\'\'\'\n')
+    digest = hashlib.sha256(toml.encode()).hexdigest()
+    disk = ta.initdata_disk(work, toml)
+    cmd = f"{ta.NET} sealpod.test_binding={digest}"
+    full = subprocess.run([ta.harness.RUN_QEMU, "--print-cmdline", "--cmdline", cmd, "--test"],
+                          cwd=TOP, check=True, capture_output=True, text=True).stdout.rstrip("\n")
+    test_initrd = os.path.join(TOP, "build", "initramfs-test.img")
+    args = ["--kernel", ta.KERNEL, "--initrd", test_initrd, "--cmdline", full, "--mem", "512",
+            "--initdata", os.path.join(work, "initdata.toml")]
+    genuine = rvps(work, "rv.json", *args)
+    with open(genuine) as f:
+        names = sorted(json.loads(base64.b64decode(json.load(f)["payload"])))
+    assert names == ["pcr04", "pcr05", "pcr08", "pcr09"], names
+    modified = rvps(work, "rv-mod.json", *(args[:5] + [full + " modified"] + args[6:]))
+    for rv, ok in ((genuine, True), (modified, False)):
+        run = os.path.join(work, "genuine" if ok else "modified")  # its own KBS log and vTPM
+        os.makedirs(run)
+        kbs = ta.Kbs(run, "--ak-tofu", "--rvps", rv)
+        try:
+            with ta.Boot(run, cmdline=cmd, kbs=kbs, swtpm=True, initdata=disk) as g:
+                if ok:
+                    g.wait_for(r"resource kbs:///default/credential/reg: \d+ bytes received",
+                               check=ta.checker(g))
+                    ev = kbs.events("attest")
+                    assert ev and ev[0]["result"] == "ok" and ev[0]["claims"]["aael"] == [], ev
+                else:
+                    g.wait_for(r"attest\.verify", check=lambda: None)
+                    con = g.console()
+                    assert "KBS refused the evidence" in con, con
+                    assert "pcr09 is not a reference value" not in con  # KBS words stay off
+                    ev = [e for e in kbs.events("attest") if e["result"] == "refused"]
+                    assert ev and ev[0]["reason"] == "pcr09 is not a reference value", ev
+        finally:
+            kbs.stop()
+    shutil.rmtree(work, ignore_errors=True)

@@ -224,6 +224,13 @@ class State:
         if args.ak:
             with open(args.ak, "rb") as f:
                 self.ak = f.read()
+        self.rvps = {}
+        if args.rvps:
+            with open(args.rvps) as f:
+                msg = json.load(f)
+            if msg.get("version") != "0.1.0" or msg.get("type") != "sample":
+                raise SystemExit("--rvps: not an RVPS sample message")
+            self.rvps = json.loads(base64.b64decode(msg["payload"], validate=True))
 
     def log(self, **kv):
         kv["time"] = round(time.time(), 3)
@@ -313,6 +320,10 @@ class State:
         elif pcrs[23] != bytes(32):
             raise Refused("AttestationFailed", "PCR23 was extended but no aa_eventlog was sent")
         self.check_runtime_events(aael)
+        # --rvps: the rules README gives for tpm evidence, every named PCR in its list
+        for name, want in self.rvps.items():
+            if name.startswith("pcr") and pcrs[int(name[3:])].hex() not in want:
+                raise Refused("PolicyDeny", f"{name} is not a reference value")
         for n in (4, 5, 9):
             ref = self.reference.get(f"pcr{n}")
             if ref is None:
@@ -331,6 +342,23 @@ class State:
             if f"{e['domain']}/{e['operation']}" not in allowed:
                 raise Refused("PolicyDeny", f"runtime event {e['domain']} {e['operation']} "
                               "is not allowed")
+
+    def tdx_rvps(self, f, events):
+        """--rvps: Trustee's default TDX rules (executables): rtmr_1 and rtmr_2 (and mr_td,
+        rtmr_0 when given) in the reference values, and an EV_EFI_BOOT_SERVICES_APPLICATION
+        event (the kernel) and a LOADED_IMAGE::LoadOptions event (the command line) in the
+        replayed cc_eventlog whose digests are the tdvfkernel and tdvfkernelparams values."""
+        rv = self.rvps
+        for name, field in (("mr_td", "mrtd"), ("rtmr_0", "rtmr0"), ("rtmr_1", "rtmr1"),
+                            ("rtmr_2", "rtmr2")):
+            if name in rv and f[field].hex() not in rv[name]:
+                raise Refused("PolicyDeny", f"{name} {f[field].hex()} is not a reference value")
+        tag = b"LOADED_IMAGE::LoadOptions"
+        for name, match in (("tdvfkernel", lambda t, d: t == 0x80000003),
+                            ("tdvfkernelparams", lambda t, d: t == 6 and tag in d[:64])):
+            if name in rv and not any(match(t, d) and g.get(0x0C, b"").hex() in rv[name]
+                                      for _, t, g, d in events):
+                raise Refused("PolicyDeny", f"no {name} event with a reference digest")
 
     def verify_tdx(self, ev, digest, initdata):
         """What the test KBS can check of TDX evidence without Intel's collateral: the quote's
@@ -382,6 +410,7 @@ class State:
             elif f["mrconfigid"] != idd[:48].ljust(48, b"\0"):
                 raise Refused("PolicyDeny", "MRCONFIGID is not the initdata digest")
         self.check_runtime_events(aael)
+        self.tdx_rvps(f, events if log is not None else [])
         for k in ("mrtd", "rtmr1", "rtmr2"):
             ref = self.reference.get(k)
             if ref is not None and f[k].hex() != ref:
@@ -599,6 +628,8 @@ def main():
                     "is not base64")
     ap.add_argument("--refusal-detail", default="the resource policy of this KBS denies it",
                     help="the detail of fault/x/refuse and --refuse-attest refusals")
+    ap.add_argument("--rvps", help="reference values as the RVPS message sealpod-measure "
+                    "--format rvps writes, judged by README's Trustee rules")
     ap.add_argument("--runtime-events", action="append", metavar="DOMAIN/OPERATION",
                     help="a runtime event (AAEL) the guest may have recorded; given once or "
                     "more, any other is refused")
