@@ -324,6 +324,8 @@ class State:
         for name, want in self.rvps.items():
             if name.startswith("pcr") and pcrs[int(name[3:])].hex() not in want:
                 raise Refused("PolicyDeny", f"{name} is not a reference value")
+            if name == "trusted_aks" and ev["ak_public"] not in want:
+                raise Refused("PolicyDeny", "the attestation key is not a trusted AK")
         for n in (4, 5, 9):
             ref = self.reference.get(f"pcr{n}")
             if ref is None:
