@@ -229,7 +229,8 @@ static int parse_args(int argc, char **argv, struct opts *o, char *err)
 			o->qemu_patch = 1;
 			break;
 		case O_FORMAT:
-			if (strcmp(optarg, "json") && strcmp(optarg, "kbs") && strcmp(optarg, "rvps"))
+			if (strcmp(optarg, "json") != 0 && strcmp(optarg, "kbs") != 0 &&
+			    strcmp(optarg, "rvps") != 0)
 				return measure_err(err, "--format: json, kbs or rvps");
 			o->format = optarg;
 			break;
@@ -763,8 +764,9 @@ int main(int argc, char **argv)
 			prediction_tpm(&r, &pred);
 		if (!replay) {
 			if (!strcmp(o.format, "rvps")) {
-				if (rvps_tpm(&r, ref.have ? (const uint8_t(*)[EVLOG_MAX_DIGEST])ref.pcr
-							  : NULL,
+				if (rvps_tpm(&r,
+					     ref.have ? (const uint8_t(*)[EVLOG_MAX_DIGEST])ref.pcr
+						      : NULL,
 					     err) < 0)
 					goto out;
 			} else if (!strcmp(o.format, "kbs"))

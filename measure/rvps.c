@@ -46,7 +46,8 @@ int rvps_tdx(const struct tdx_result *r, const uint8_t *mrtd, const uint8_t *rtm
 {
 	const uint8_t *params = NULL;
 	for (size_t i = 0; i < r->nevents; i++)
-		if (r->events[i].rtmr == 2 && !strcmp(r->events[i].what, "LOADED_IMAGE::LoadOptions"))
+		if (r->events[i].rtmr == 2 && !strcmp(r->events[i].what, "LOADED_IMAGE::"
+									 "LoadOptions"))
 			params = r->events[i].digest;
 	const struct rvps_value v[] = {
 		{ "mr_td", mrtd, SHA384_LEN },

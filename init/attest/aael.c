@@ -54,8 +54,9 @@ int sp_aael_check(const char *domain, const char *op, const char *content, struc
 	/* The AAEL rules: domain and operation printable without white space, content printable
 	 * (so no line feed); Trustee splits an entry at its first two spaces. */
 	if (!field_ok(domain, false) || !field_ok(op, false))
-		return sp_error(err, 0, "runtime event: domain and operation must be printable "
-					"ASCII without spaces");
+		return sp_error(err, 0,
+				"runtime event: domain and operation must be printable "
+				"ASCII without spaces");
 	if (!field_ok(content, true))
 		return sp_error(err, 0, "runtime event %s %s: content must be printable ASCII",
 				domain, op);
@@ -76,7 +77,8 @@ int sp_aael_entry(const char *domain, const char *op, const char *content, enum 
 
 	*out = NULL;
 	if (h != SP_HASH_SHA256 && h != SP_HASH_SHA384)
-		return sp_error(err, 0, "runtime event: %s is not a register's hash", sp_hash_name(h));
+		return sp_error(err, 0, "runtime event: %s is not a register's hash",
+				sp_hash_name(h));
 	if (sp_aael_check(domain, op, content, err) < 0)
 		return -1;
 	tl = strlen(domain) + strlen(op) + strlen(content) + 2;
@@ -155,7 +157,8 @@ int sp_aael_record(const char *domain, const char *op, const char *content, stru
 		return sp_error(err, 0, "runtime event %.64s: no runtime register on this machine",
 				op ? op : "");
 	if (sp_aael_entry(domain, op, content, tdx ? SP_HASH_SHA384 : SP_HASH_SHA256,
-			  tdx ? 4 : SP_AAEL_PCR, &e, &elen, d, &dlen, err) < 0)
+			  tdx ? 4 : SP_AAEL_PCR, &e, &elen, d, &dlen, err) < 0 ||
+	    !e)
 		return -1;
 	if (L.len + elen > SP_EVLOG_MAX - SP_EVLOG_HEADER_MAX) {
 		free(e);
@@ -226,15 +229,18 @@ int sp_attest_measure_policy(const struct ProtobufCMessage *form, struct sp_err 
 	char hx[65], content[96];
 	uint8_t d[64];
 	size_t n, dl = 0;
-	cleanup_free uint8_t *b = NULL;
+	uint8_t *b;
+	bool ok;
 
 	if (L.reg == SP_AAEL_NONE)
 		return 0;
 	n = protobuf_c_message_get_packed_size(form);
 	if (!(b = malloc(n ? n : 1)))
 		return sp_error(err, ENOMEM, "runtime event SetPolicy");
-	if (protobuf_c_message_pack(form, b) != n ||
-	    sp_hash_digest(SP_HASH_SHA256, b, n, d, &dl) < 0)
+	ok = protobuf_c_message_pack(form, b) == n &&
+	     sp_hash_digest(SP_HASH_SHA256, b, n, d, &dl) == 0;
+	free(b);
+	if (!ok)
 		return sp_error(err, 0, "runtime event SetPolicy: digest");
 	sp_hex(d, 32, hx);
 	(void)snprintf(content, sizeof(content), "{\"form_sha256\":\"%s\"}", hx);

@@ -209,8 +209,8 @@ struct sp_evlog_event {
 typedef int (*sp_evlog_cb)(const struct sp_evlog_event *ev, void *ctx, struct sp_err *err);
 /* Walks a TCG2 crypto-agile log (untrusted: every length checked), calling cb (may be NULL) per
  * event after the Spec ID header; stops at the end, or at an 8-byte 0xFF or zero run. */
-int sp_evlog_walk(const uint8_t *p, size_t len, sp_evlog_cb cb, void *ctx,
-		  struct sp_evlog_info *in, struct sp_err *err);
+int sp_evlog_walk(const uint8_t *p, size_t len, sp_evlog_cb cb, void *ctx, struct sp_evlog_info *in,
+		  struct sp_err *err);
 /* The log to send: the CCEL's events (ccel may be NULL: then a Spec ID header for alg alone),
  * then events (TCG2 entries, alg digests), then the 0xFF end flag. malloc'd *out. */
 int sp_evlog_compose(const uint8_t *ccel, size_t ccel_len, uint16_t alg, const uint8_t *events,
@@ -240,10 +240,15 @@ const uint8_t *sp_aael_bytes(size_t *len, size_t *nevents);
  * (MRCONFIGID, HOSTDATA) must match; a zero one makes the guest measure initdata itself, into
  * RTMR3 (TDX, when the kernel can extend it) or PCR8 (a TPM); otherwise the boot stops. Pure:
  * the caller detects, so a unit test stands in for any machine. */
-enum sp_initdata_bind { SP_BIND_NONE = 0, SP_BIND_LAUNCH, SP_BIND_RTMR3, SP_BIND_PCR8,
-			SP_BIND_REFUSE };
-enum sp_initdata_bind sp_initdata_bind_plan(enum sp_evidence_kind hw, bool launch_zero,
-					    bool rtmr3, bool tpm);
+enum sp_initdata_bind {
+	SP_BIND_NONE = 0,
+	SP_BIND_LAUNCH,
+	SP_BIND_RTMR3,
+	SP_BIND_PCR8,
+	SP_BIND_REFUSE
+};
+enum sp_initdata_bind sp_initdata_bind_plan(enum sp_evidence_kind hw, bool launch_zero, bool rtmr3,
+					    bool tpm);
 const char *sp_initdata_bind_name(enum sp_initdata_bind b);
 
 /* --- the attestation's settings ---------------------------------------------------------------- */

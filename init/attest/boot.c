@@ -68,8 +68,8 @@ const char *sp_initdata_bind_name(enum sp_initdata_bind b)
 	return b <= SP_BIND_REFUSE ? names[b] : "?";
 }
 
-enum sp_initdata_bind sp_initdata_bind_plan(enum sp_evidence_kind hw, bool launch_zero,
-					    bool rtmr3, bool tpm)
+enum sp_initdata_bind sp_initdata_bind_plan(enum sp_evidence_kind hw, bool launch_zero, bool rtmr3,
+					    bool tpm)
 {
 	/* A launch binding the host set is the strongest: the TEE measured it before the guest
 	 * ran. Where it is zero (a platform or VMM that cannot set it), the guest measures the
@@ -142,9 +142,9 @@ static void verify_binding(const struct sp_config *cfg, bool found)
 			return;
 		}
 		if (all_zero(binding, blen)) {
-			enum sp_initdata_bind b = sp_initdata_bind_plan(
-				hw, true, sp_aael_register() == SP_AAEL_RTMR3,
-				sp_path_exists(TPM_DEV));
+			enum sp_initdata_bind b =
+				sp_initdata_bind_plan(hw, true, sp_aael_register() == SP_AAEL_RTMR3,
+						      sp_path_exists(TPM_DEV));
 
 			if (b == SP_BIND_RTMR3)
 				bind_rtmr3();

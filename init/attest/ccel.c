@@ -46,8 +46,8 @@ static int spec_id(const uint8_t *p, size_t len, struct sp_evlog_info *in, struc
 	if (n == 0 || n > SP_EVLOG_MAX_ALGS || 28 + 4 * (size_t)n + 1 > size)
 		return sp_error(err, 0, "event log: Spec ID event lists %u algorithms", n);
 	for (uint32_t i = 0; i < n; i++) {
-		in->algs[i] = rd16(p + 28 + 4 * i);
-		in->sizes[i] = rd16(p + 30 + 4 * i);
+		in->algs[i] = rd16(p + 28 + 4 * (size_t)i);
+		in->sizes[i] = rd16(p + 30 + 4 * (size_t)i);
 		if (in->sizes[i] == 0 || in->sizes[i] > 64)
 			return sp_error(err, 0, "event log: algorithm 0x%x with a %u-byte digest",
 					in->algs[i], in->sizes[i]);
@@ -57,7 +57,7 @@ static int spec_id(const uint8_t *p, size_t len, struct sp_evlog_info *in, struc
 						in->algs[i]);
 	}
 	in->nalgs = n;
-	if (28 + 4 * (size_t)n + 1 + p[28 + 4 * n] != size)
+	if (28 + 4 * (size_t)n + 1 + p[28 + 4 * (size_t)n] != size)
 		return sp_error(err, 0, "event log: Spec ID event of %u bytes is inconsistent",
 				size);
 	in->header_len = 32 + (size_t)size;
@@ -126,8 +126,8 @@ static bool end_flag(const uint8_t *p, size_t avail)
 	return avail < 8 ? false : !memcmp(p, ff, 8) || !memcmp(p, zero, 8);
 }
 
-int sp_evlog_walk(const uint8_t *p, size_t len, sp_evlog_cb cb, void *ctx,
-		  struct sp_evlog_info *in, struct sp_err *err)
+int sp_evlog_walk(const uint8_t *p, size_t len, sp_evlog_cb cb, void *ctx, struct sp_evlog_info *in,
+		  struct sp_err *err)
 {
 	size_t off;
 

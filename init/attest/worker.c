@@ -35,7 +35,7 @@ struct wconf {
 	char *initdata, *ca; /* NUL-terminated copies, or NULL */
 	uint8_t *evlog;	     /* from A_GO */
 	size_t evlog_len;
-	bool confined;	     /* spawned confined: the root is entered at A_GO */
+	bool confined; /* spawned confined: the root is entered at A_GO */
 };
 
 static int fail(int fd, uint32_t ref, const char *stage, struct sp_err *err)

@@ -16,7 +16,7 @@
 #include "lib/worker.h"
 
 enum { A_CONF = 1, A_INITDATA, A_CA, A_GO, A_GET, A_EVLOG }; /* to the worker */
-enum { A_ATTESTED = 1, A_RESOURCE };		    /* from it */
+enum { A_ATTESTED = 1, A_RESOURCE };			     /* from it */
 
 #define SP_ATTEST_RESOURCE_MAX ((size_t)2 << 20)
 #define SP_ATTEST_CA_MAX       ((size_t)1 << 20)

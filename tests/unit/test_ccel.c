@@ -144,7 +144,8 @@ TEST(ccel_aael_walk_matches_trustee)
 TEST(ccel_compose_ccel_then_runtime_events)
 {
 	size_t len, elen, dlen, olen;
-	uint8_t *b = slurp("tests/measure/ccel_data_ovmf.bin", &len), *e, *out, d[64], r4[48] = { 0 };
+	uint8_t *b = slurp("tests/measure/ccel_data_ovmf.bin", &len), *e, *out, d[64],
+		r4[48] = { 0 };
 	struct seen s = { 0 };
 	struct sp_evlog_info in;
 	struct sp_err err;
@@ -162,8 +163,7 @@ TEST(ccel_compose_ccel_then_runtime_events)
 	/* a sha256 event cannot follow a sha384-only CCEL: the log would not replay */
 	uint8_t *e2, *o2;
 	size_t e2len, o2len;
-	REQUIRE(sp_aael_entry("d", "o", "c", SP_HASH_SHA256, 23, &e2, &e2len, d, &dlen, &err) ==
-		0);
+	REQUIRE(sp_aael_entry("d", "o", "c", SP_HASH_SHA256, 23, &e2, &e2len, d, &dlen, &err) == 0);
 	CHECK(sp_evlog_compose(b, len, SP_TPM_ALG_SHA256, e2, e2len, &o2, &o2len, &err) < 0);
 	CHECK(strstr(err.msg, "no 0xb digests") != NULL);
 	free(e2);
@@ -204,12 +204,11 @@ TEST(ccel_malformed_refused)
 	CHECK(sp_evlog_walk(m, len, NULL, NULL, &in, &err) < 0 && strstr(err.msg, "Spec ID"));
 	/* zero algorithms */
 	memcpy(m, b, len), memset(m + 32 + 24, 0, 4);
-	CHECK(sp_evlog_walk(m, len, NULL, NULL, &in, &err) < 0 &&
-	      strstr(err.msg, "0 algorithms"));
+	CHECK(sp_evlog_walk(m, len, NULL, NULL, &in, &err) < 0 && strstr(err.msg, "0 algorithms"));
 	/* the first event's digest algorithm is not the listed one */
 	memcpy(m, b, len), m[hl + 12] = 0x0b;
-	CHECK(sp_evlog_walk(m, len, NULL, NULL, &in, &err) < 0 &&
-	      strstr(err.msg, "digest algorithm 0xb"));
+	CHECK(sp_evlog_walk(m, len, NULL, NULL, &in, &err) < 0 && strstr(err.msg, "digest "
+										  "algorithm 0xb"));
 	/* an event's data size running past the buffer */
 	memcpy(m, b, len), memset(m + hl + 12 + 2 + 48, 0x7f, 4);
 	CHECK(sp_evlog_walk(m, len, NULL, NULL, &in, &err) < 0 && strstr(err.msg, "overruns"));
