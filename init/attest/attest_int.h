@@ -8,6 +8,7 @@
  *   evidence.c  evidence providers: sample, tpm, tdx/snp (configfs-tsm, /dev/sev-guest)
  *   ccel.c      the TCG2 event log walk, the firmware's CCEL and the log sent as evidence
  *   aael.c      the runtime event log (AAEL) and the register each event extends
+ *   azure_hcl.c the HCL report of an Azure vTPM (az-snp-vtpm, az-tdx-vtpm)
  *   secrets.c   the [sealpod.secrets.*] declarations of cdh.toml (secrets for containers)
  *   confine.c   the worker's confinement, as data for lib/confine.c
  *   snp.c       the SNP report and certificate table as trustee's JSON
@@ -235,6 +236,23 @@ enum sp_aael_register sp_aael_register(void);
  * were (except when the register itself fails half way, which the kernel reports). */
 int sp_aael_record(const char *domain, const char *op, const char *content, struct sp_err *err);
 const uint8_t *sp_aael_bytes(size_t *len, size_t *nevents);
+
+/* --- Azure vTPM: the HCL report (azure_hcl.c) ------------------------------------------------ */
+struct sp_hcl {
+	bool tdx;	   /* a TDREPORT, else an SNP report */
+	enum sp_hash hash; /* of the variable data, into report_data */
+	const uint8_t *hw; /* the hardware report (hw_len bytes) */
+	size_t hw_len;
+	const uint8_t *report_data; /* inside hw */
+	const uint8_t *var;	    /* the variable data: JSON (var_len bytes) */
+	size_t var_len;
+};
+/* Parses an HCL report (untrusted: every size checked); the pointers point into p. */
+int sp_hcl_parse(const uint8_t *p, size_t len, struct sp_hcl *out, struct sp_err *err);
+/* The hardware report's report_data starts with the variable data's digest. */
+int sp_hcl_check_binding(const struct sp_hcl *h, struct sp_err *err);
+/* The variable data's "user-data" (128 hex digits): what the guest wrote to NV 0x01400002. */
+int sp_hcl_user_data(const struct sp_hcl *h, uint8_t out[64], struct sp_err *err);
 
 /* How initdata is bound (boot.c), from what the machine offers: a nonzero launch binding
  * (MRCONFIGID, HOSTDATA) must match; a zero one makes the guest measure initdata itself, into
