@@ -86,7 +86,7 @@ int sp_hcl_user_data(const struct sp_hcl *h, uint8_t out[64], struct sp_err *err
 
 	if (!tok)
 		return sp_error(err, 0, "HCL report: out of memory");
-	if (h->var_len <= 64 * 1024)
+	if (h->var_len <= (size_t)64 << 10)
 		j = json_tokener_parse_ex(tok, (const char *)h->var, (int)h->var_len);
 	if (!j || json_tokener_get_error(tok) != json_tokener_success ||
 	    !json_object_object_get_ex(j, "user-data", &u) ||
@@ -99,7 +99,7 @@ int sp_hcl_user_data(const struct sp_hcl *h, uint8_t out[64], struct sp_err *err
 		sp_error(err, 0, "HCL report: user-data of %zu hex digits (not 128)", strlen(s));
 		goto out;
 	}
-	for (int i = 0; i < 64; i++) {
+	for (size_t i = 0; i < 64; i++) {
 		int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
 		if (hi < 0 || lo < 0) {
 			sp_error(err, 0, "HCL report: user-data is not hex");
