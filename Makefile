@@ -137,7 +137,7 @@ $(B)/sealpod-cpio: measure/cpio.c measure/cpio.h measure/cpio_main.c $(B)/packag
 # sealpod-measure: reference values (PCR4/5/8/9) and event-log replay, OpenSSL libcrypto from
 # Debian's libssl-dev. The command line (main() in measure_main.c, the replay subcommand in
 # replay_cli.c) stays out of MEASURE_LIB_SRCS so unit tests and fuzzers link the rest.
-MEASURE_CLI_SRCS := measure/measure_main.c measure/replay_cli.c
+MEASURE_CLI_SRCS := measure/measure_main.c measure/replay_cli.c measure/rvps.c
 MEASURE_LIB_SRCS := $(sort $(filter-out measure/measure_main.c,\
 	$(wildcard measure/measure*.c measure/pe*.c measure/eventlog*.c)))
 $(B)/sealpod-measure: $(MEASURE_LIB_SRCS) $(MEASURE_CLI_SRCS) $(wildcard measure/*.h) \

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "eventlog.h"
 #include "measure.h"
 #include "tee.h"
 
@@ -60,5 +61,18 @@ void json_str(const char *s, size_t n);
 /* replay (replay_cli.c): pred is NULL without --kernel. Exit status 0 when everything matches, 1
  * when something differs, 2 on errors. */
 int measure_replay_main(const struct opts *o, const struct prediction *pred, char *err);
+
+/* --format rvps (rvps.c): the reference values as a Trustee RVPS "sample" message on stdout.
+ * A value whose v is NULL is left out. */
+struct rvps_value {
+	const char *name;
+	const uint8_t *v;
+	size_t len;
+};
+int rvps_print(const struct rvps_value *v, size_t n, char *err);
+/* mrtd and rtmr0 may be NULL (no --firmware, no --reference-log). */
+int rvps_tdx(const struct tdx_result *r, const uint8_t *mrtd, const uint8_t *rtmr0, char *err);
+/* fw: the firmware PCRs replayed from --reference-log, or NULL. */
+int rvps_tpm(const struct measure_result *r, const uint8_t (*fw)[EVLOG_MAX_DIGEST], char *err);
 
 #endif

@@ -6,7 +6,7 @@
  *       [--no-qemu-patch | --qemu-patch] [--manifest FILE]... [--reference-log FILE]
  *       [--vcpus N] [--vcpu-type MODEL | --vcpu-sig N] [--guest-features N]
  *       [--vmm qemu|clh|ec2|gce] [--tdx-page-order single|two-pass] [--tdx-legacy-separator]
- *       [--format json|kbs]
+ *       [--format json|kbs|rvps]
  *   sealpod-measure replay --eventlog FILE [--bank sha256|sha384|...] [--reference-log FILE]
  *       [the inputs above]
  *
@@ -27,6 +27,7 @@
  *   accepted lowercase-hex values: {"pcr4":["…"],"pcr5":["…"],"pcr8":["…"],"pcr9":["…"]}
  *   (pcr8 only with --initdata; pcr0-3, 6, 7 only with --reference-log), {"mrtd":[…],
  *   "rtmr1":[…],"rtmr2":[…]} or {"snp_launch_digest":[…]}.
+ * --format rvps: the same values as a message Trustee's RVPS registers (rvps.c).
  * Strings are JSON-escaped with each byte >= 0x80 written as \u00XX (Latin-1), which is also
  * how OVMF widens cmdline bytes into LoadOptions.
  *
@@ -135,7 +136,7 @@ static void usage(void)
 		    "         [--initdata FILE] [--firmware FILE] [--loadopts suffix|prefix]\n"
 		    "         [--no-qemu-patch | --qemu-patch] [--manifest FILE]...\n"
 		    "         [--reference-log FILE]\n"
-		    "         [--format json|kbs]\n"
+		    "         [--format json|kbs|rvps]\n"
 		    "         [--tee tpm|tdx|snp] [--vmm qemu|clh|ec2|gce] [--vcpus N]\n"
 		    "         [--vcpu-type MODEL | --vcpu-sig N] [--guest-features N]\n"
 		    "         [--tdx-page-order single|two-pass] [--tdx-legacy-separator]\n"
@@ -228,8 +229,9 @@ static int parse_args(int argc, char **argv, struct opts *o, char *err)
 			o->qemu_patch = 1;
 			break;
 		case O_FORMAT:
-			if (strcmp(optarg, "json") != 0 && strcmp(optarg, "kbs") != 0)
-				return measure_err(err, "--format: json or kbs");
+			if (strcmp(optarg, "json") != 0 && strcmp(optarg, "kbs") != 0 &&
+			    strcmp(optarg, "rvps") != 0)
+				return measure_err(err, "--format: json, kbs or rvps");
 			o->format = optarg;
 			break;
 		case O_LOADOPTS:
@@ -483,6 +485,8 @@ static int run_tdx(const struct opts *o, const struct measure_input *in, const s
 	if (tdx_rtmrs(in, o->tdx_legacy_separator, &r, err) < 0 ||
 	    measure_sha256(in->kernel, in->kernel_len, kernel_sha256, err) < 0)
 		return -1;
+	if (!strcmp(o->format, "rvps"))
+		return rvps_tdx(&r, fw->p ? mrtd : NULL, ref->have ? ref->pcr[1] : NULL, err);
 	if (!strcmp(o->format, "kbs")) {
 		char hex[2 * SHA384_LEN + 1];
 		putchar('{');
@@ -598,6 +602,10 @@ static int run_snp(const struct opts *o, const struct measure_input *in, const s
 	    measure_sha256(in->kernel, in->kernel_len, kernel_sha256, err) < 0)
 		return -1;
 	char hex[2 * SHA384_LEN + 1];
+	if (!strcmp(o->format, "rvps")) {
+		const struct rvps_value v = { "snp_launch_measurement", digest, SHA384_LEN };
+		return rvps_print(&v, 1, err);
+	}
 	if (!strcmp(o->format, "kbs")) {
 		measure_hex(digest, SHA384_LEN, hex);
 		printf("{\"snp_launch_digest\": [\"%s\"]}\n", hex);
@@ -755,7 +763,13 @@ int main(int argc, char **argv)
 		if (!tdx)
 			prediction_tpm(&r, &pred);
 		if (!replay) {
-			if (!strcmp(o.format, "kbs"))
+			if (!strcmp(o.format, "rvps")) {
+				if (rvps_tpm(&r,
+					     ref.have ? (const uint8_t(*)[EVLOG_MAX_DIGEST])ref.pcr
+						      : NULL,
+					     err) < 0)
+					goto out;
+			} else if (!strcmp(o.format, "kbs"))
 				print_kbs(&r, &ref);
 			else if (print_json(&o, &in, &r, &firmware, manifests, &ref, err) < 0)
 				goto out;

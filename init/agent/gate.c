@@ -291,6 +291,14 @@ int sp_agent_set_policy(struct tt_call *call, const Sealpod__PolicyForm *form,
 		return tt_call_failf(call, SP_E_DENIED,
 				     "SetPolicyRequest is blocked by policy: no policy is loaded");
 	read_state(&env);
+	/* Measured before it is in force, as initdata is: the evidence then shows every policy
+	 * this guest may have enforced (RTMR3 or PCR23; nothing where there is no register).
+	 * PID 1 never sees the document, only its fixed form: that is what is measured. */
+	if (sp_attest_measure_policy(&form->base, &err) < 0) {
+		sp_warn("policy", "SetPolicy refused, the %s stays in force: %s",
+			sp_policy_describe(policy), err.msg);
+		return tt_call_failf(call, SP_E_INVALID, "SetPolicy: %s", err.msg);
+	}
 	/* On any failure the policy in force stays as it was. The document was parsed by the
 	 * front-end; PID 1 builds the policy from its fixed form (policy/policy_form.c). */
 	if (sp_policy_replace_form(&policy, &env.st, &form->base, &err) < 0) {

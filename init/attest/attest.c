@@ -60,6 +60,7 @@ struct sp_attest_waiter {
 static struct {
 	enum state st;
 	struct sp_err fail; /* why it failed: stage, reason and the KBS's words (detail) */
+	size_t evlog_sent;  /* runtime events in the log the worker holds */
 	struct sp_loop *loop;
 	struct sp_worker *worker; /* NULL when there is none */
 	struct sp_attest_waiter waiters[MAX_WAITERS];
@@ -314,9 +315,35 @@ static int start_worker(struct sp_err *err)
 	return 0;
 }
 
+/* The event log the evidence carries, as it stands now: on TDX the firmware's CCEL and the
+ * runtime events; on a vTPM the runtime events alone (the firmware's log is not sent: the PCRs
+ * are checked against reference values). NULL when there is nothing to send. */
+static uint8_t *event_log(size_t *len, struct sp_err *err)
+{
+	cleanup_free uint8_t *ccel = NULL;
+	uint8_t *out = NULL;
+	size_t clen = 0, elen = 0;
+	const uint8_t *ev = sp_aael_bytes(&elen, NULL);
+
+	*len = 0;
+	if (attest_conf.ev == SP_EV_TDX) {
+		if (sp_ccel_read(SP_CCEL_PATH, &ccel, &clen, err) < 0)
+			return NULL;
+		if (!clen && !elen)
+			return NULL;
+		(void)sp_evlog_compose(ccel, clen, SP_TPM_ALG_SHA384, ev, elen, &out, len, err);
+		return out;
+	}
+	if (attest_conf.ev == SP_EV_TPM && elen)
+		(void)sp_evlog_compose(NULL, 0, SP_TPM_ALG_SHA256, ev, elen, &out, len, err);
+	return out;
+}
+
 static void begin_attestation(void)
 {
 	struct sp_err err = { 0 };
+	cleanup_free uint8_t *evlog = NULL;
+	size_t evlog_len = 0;
 
 	if (A.st != ST_IDLE && !(A.st == ST_OK && !A.worker))
 		return;
@@ -324,8 +351,16 @@ static void begin_attestation(void)
 	sp_info("attest", "start: %s evidence to %s", sp_evidence_name(attest_conf.ev),
 		attest_conf.kbs_url[0] ? attest_conf.kbs_url : "(no KBS)");
 	A.st = ST_RUNNING;
+	(void)sp_aael_bytes(&evlog_len, &A.evlog_sent);
+	evlog = event_log(&evlog_len, &err);
+	if (!evlog && err.msg[0]) {
+		/* A log the KBS cannot replay would only be refused there: say why here. */
+		err.stage = SP_STAGE_ATTEST_EVIDENCE;
+		attest_failed(&err, NULL);
+		return;
+	}
 	if (A.loop && (A.worker || start_worker(&err) == 0) &&
-	    sp_worker_send(A.worker, A_GO, NULL, 0, &err) == 0)
+	    sp_worker_send(A.worker, A_GO, evlog, evlog_len, &err) == 0)
 		return;
 	if (!A.loop)
 		sp_error(&err, 0, "no event loop");
@@ -335,8 +370,34 @@ static void begin_attestation(void)
 	attest_failed(&err, NULL);
 }
 
+/* The event log again when runtime events were recorded since the worker last got it: a token
+ * that expired makes the worker attest again, and the registers have moved on since A_GO. */
+static int send_evlog(void)
+{
+	cleanup_free uint8_t *evlog = NULL;
+	size_t len = 0, nev = 0;
+	struct sp_err err = { 0 };
+
+	(void)sp_aael_bytes(&len, &nev);
+	if (nev == A.evlog_sent)
+		return 0;
+	evlog = event_log(&len, &err);
+	if (!evlog && err.msg[0]) {
+		sp_warn("attest", "event log: %s", err.msg);
+		return 0; /* the KBS judges what the worker sends; it stays the older log */
+	}
+	if (sp_worker_send(A.worker, A_EVLOG, evlog, len, &err) < 0)
+		return -1;
+	A.evlog_sent = nev;
+	return 0;
+}
+
 static void send_pending(void)
 {
+	if (A.worker && send_evlog() < 0) {
+		drop_worker();
+		return;
+	}
 	for (size_t i = 0; i < A.nreqs; i++) {
 		struct request *r = &A.reqs[i];
 

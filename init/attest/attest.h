@@ -107,5 +107,14 @@ int sp_attest_resource_get(const char *uri, sp_resource_fn cb, void *arg, uint32
 			   struct sp_err *err);
 /* The requester went away: cb will not run (the reply is still read and wiped). */
 void sp_attest_resource_cancel(uint32_t id);
+/* Records a pulled image in the runtime event log (the Confidential Containers PullImage event:
+ * reference and manifest digest), extending RTMR3 or PCR23. 0 without doing anything on a
+ * machine with no runtime register (the boot log says so once). */
+int sp_attest_measure_image(const char *ref, const char *digest, struct sp_err *err);
+/* The same for a policy the host sets (SetPolicy): the event "sealpod SetPolicy
+ * {"form_sha256":".."}", the sha256 of the policy's form (a PolicyForm, packed: protobuf-c packs
+ * fields in number order, so the same form gives the same bytes). */
+struct ProtobufCMessage;
+int sp_attest_measure_policy(const struct ProtobufCMessage *form, struct sp_err *err);
 
 #endif

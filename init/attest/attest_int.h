@@ -6,6 +6,9 @@
  *   kbs.c       the KBS protocol 0.4.0 messages (build and parse) and the HTTP exchange
  *   tpm.c       raw TPM 2.0 commands over /dev/tpmrm0 (PCR extend/read, a signing key, quote)
  *   evidence.c  evidence providers: sample, tpm, tdx/snp (configfs-tsm, /dev/sev-guest)
+ *   ccel.c      the TCG2 event log walk, the firmware's CCEL and the log sent as evidence
+ *   aael.c      the runtime event log (AAEL) and the register each event extends
+ *   azure_hcl.c the HCL report of an Azure vTPM (az-snp-vtpm, az-tdx-vtpm)
  *   secrets.c   the [sealpod.secrets.*] declarations of cdh.toml (secrets for containers)
  *   confine.c   the worker's confinement, as data for lib/confine.c
  *   snp.c       the SNP report and certificate table as trustee's JSON
@@ -164,9 +167,11 @@ enum sp_evidence_kind sp_evidence_detect(bool test_overlay);
 enum sp_evidence_kind sp_attest_choose_evidence(enum sp_evidence_kind detected, bool tpm_present,
 						const char *initdata, const char *cmdline,
 						bool test_overlay, char *note, size_t notelen);
-/* The primary_evidence JSON for report data rd (the runtime-data digest, rdlen bytes). */
-int sp_evidence_collect(enum sp_evidence_kind k, const uint8_t *rd, size_t rdlen, char **json,
-			struct sp_err *err);
+/* The primary_evidence JSON for report data rd (the runtime-data digest, rdlen bytes). evlog
+ * (evlog_len bytes, may be 0): the event log from sp_evlog_compose, sent as tdx's cc_eventlog
+ * (Trustee replays it against RTMR0-3) and as tpm's aa_eventlog (the runtime events, PCR 23). */
+int sp_evidence_collect(enum sp_evidence_kind k, const uint8_t *rd, size_t rdlen,
+			const uint8_t *evlog, size_t evlog_len, char **json, struct sp_err *err);
 /* The attestation worker's confinement (confine.c): what the spawn applies, and the whole of it
  * for evidence ev, entered by the worker once the network is up (sp_confine_enter_root). */
 struct sp_confine;
@@ -175,6 +180,95 @@ const struct sp_confine *sp_attest_confine(enum sp_evidence_kind ev);
 /* The launch binding of initdata: TDX MRCONFIGID (48), SNP HOSTDATA (32). 0 with *len 0 when this
  * machine has no such binding. */
 int sp_evidence_binding(enum sp_evidence_kind k, uint8_t *out, size_t *len, struct sp_err *err);
+
+/* --- event logs: the firmware's CCEL (ccel.c) and the runtime events (aael.c) ------------------- */
+#define SP_CCEL_PATH	       "/sys/firmware/acpi/tables/data/CCEL"
+#define SP_TDX_MEASUREMENTS    "/sys/devices/virtual/misc/tdx_guest/measurements"
+#define SP_EVLOG_MAX	       ((size_t)1 << 20)
+#define SP_EVLOG_MAX_ALGS      8
+#define SP_EVLOG_MAX_EVENTS    16384
+#define SP_EVLOG_HEADER_MAX    128
+#define SP_TPM_ALG_SHA256      0x000b
+#define SP_TPM_ALG_SHA384      0x000c
+#define SP_AAEL_PCR	       23
+#define SP_AAEL_TEXT_MAX       4096
+#define SP_AAEL_DOMAIN_COCO    "github.com/confidential-containers"
+#define SP_AAEL_DOMAIN_SEALPOD "sealpod"
+struct sp_evlog_info {
+	uint16_t algs[SP_EVLOG_MAX_ALGS], sizes[SP_EVLOG_MAX_ALGS];
+	unsigned nalgs;
+	size_t header_len; /* the Spec ID event */
+	size_t len;	   /* header and events: where the padding or the end flag starts */
+	size_t nevents;
+};
+struct sp_evlog_event {
+	uint32_t mr, type, ndigests;
+	uint16_t alg[SP_EVLOG_MAX_ALGS], dsize[SP_EVLOG_MAX_ALGS];
+	const uint8_t *digest[SP_EVLOG_MAX_ALGS];
+	const uint8_t *data;
+	uint32_t data_len;
+};
+typedef int (*sp_evlog_cb)(const struct sp_evlog_event *ev, void *ctx, struct sp_err *err);
+/* Walks a TCG2 crypto-agile log (untrusted: every length checked), calling cb (may be NULL) per
+ * event after the Spec ID header; stops at the end, or at an 8-byte 0xFF or zero run. */
+int sp_evlog_walk(const uint8_t *p, size_t len, sp_evlog_cb cb, void *ctx, struct sp_evlog_info *in,
+		  struct sp_err *err);
+/* The log to send: the CCEL's events (ccel may be NULL: then a Spec ID header for alg alone),
+ * then events (TCG2 entries, alg digests), then the 0xFF end flag. malloc'd *out. */
+int sp_evlog_compose(const uint8_t *ccel, size_t ccel_len, uint16_t alg, const uint8_t *events,
+		     size_t events_len, uint8_t **out, size_t *out_len, struct sp_err *err);
+/* The whole file at path (malloc'd; 0 with *out NULL when there is none). */
+int sp_ccel_read(const char *path, uint8_t **out, size_t *len, struct sp_err *err);
+
+enum sp_aael_register { SP_AAEL_NONE = 0, SP_AAEL_RTMR3, SP_AAEL_PCR23 };
+int sp_aael_check(const char *domain, const char *op, const char *content, struct sp_err *err);
+/* One event as a TCG2 EV_EVENT_TAG entry for MR index mr: *out (malloc'd, *len bytes), and
+ * the digest that extends the register (*dlen bytes: h's size). */
+int sp_aael_entry(const char *domain, const char *op, const char *content, enum sp_hash h,
+		  uint32_t mr, uint8_t **out, size_t *len, uint8_t digest[64], size_t *dlen,
+		  struct sp_err *err);
+/* RTMR extend through the kernel's measurement files under dir (SP_TDX_MEASUREMENTS). */
+int sp_rtmr_extend_tdx(const char *dir, unsigned rtmr, const uint8_t d[48], struct sp_err *err);
+/* Which register the runtime events go to (PID 1, at boot; tests point the paths elsewhere);
+ * the log starts empty. */
+void sp_aael_setup(enum sp_aael_register reg, const char *tdx_dir, const char *tpm_dev);
+enum sp_aael_register sp_aael_register(void);
+/* Extends the register with the event, then logs it. An error leaves register and log as they
+ * were (except when the register itself fails half way, which the kernel reports). */
+int sp_aael_record(const char *domain, const char *op, const char *content, struct sp_err *err);
+const uint8_t *sp_aael_bytes(size_t *len, size_t *nevents);
+
+/* --- Azure vTPM: the HCL report (azure_hcl.c) ------------------------------------------------ */
+struct sp_hcl {
+	bool tdx;	   /* a TDREPORT, else an SNP report */
+	enum sp_hash hash; /* of the variable data, into report_data */
+	const uint8_t *hw; /* the hardware report (hw_len bytes) */
+	size_t hw_len;
+	const uint8_t *report_data; /* inside hw */
+	const uint8_t *var;	    /* the variable data: JSON (var_len bytes) */
+	size_t var_len;
+};
+/* Parses an HCL report (untrusted: every size checked); the pointers point into p. */
+int sp_hcl_parse(const uint8_t *p, size_t len, struct sp_hcl *out, struct sp_err *err);
+/* The hardware report's report_data starts with the variable data's digest. */
+int sp_hcl_check_binding(const struct sp_hcl *h, struct sp_err *err);
+/* The variable data's "user-data" (128 hex digits): what the guest wrote to NV 0x01400002. */
+int sp_hcl_user_data(const struct sp_hcl *h, uint8_t out[64], struct sp_err *err);
+
+/* How initdata is bound (boot.c), from what the machine offers: a nonzero launch binding
+ * (MRCONFIGID, HOSTDATA) must match; a zero one makes the guest measure initdata itself, into
+ * RTMR3 (TDX, when the kernel can extend it) or PCR8 (a TPM); otherwise the boot stops. Pure:
+ * the caller detects, so a unit test stands in for any machine. */
+enum sp_initdata_bind {
+	SP_BIND_NONE = 0,
+	SP_BIND_LAUNCH,
+	SP_BIND_RTMR3,
+	SP_BIND_PCR8,
+	SP_BIND_REFUSE
+};
+enum sp_initdata_bind sp_initdata_bind_plan(enum sp_evidence_kind hw, bool launch_zero, bool rtmr3,
+					    bool tpm);
+const char *sp_initdata_bind_name(enum sp_initdata_bind b);
 
 /* --- the attestation's settings ---------------------------------------------------------------- */
 /* What the boot step settles (boot.c, from initdata and the kernel command line), read by PID 1's

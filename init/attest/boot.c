@@ -61,6 +61,65 @@ static void digest_mismatch(const char *where, const uint8_t *binding, size_t bl
 	sp_fatal("initdata.digest", "initdata does not match the launch binding (%s)", where);
 }
 
+const char *sp_initdata_bind_name(enum sp_initdata_bind b)
+{
+	static const char *const names[] = { "none", "launch", "rtmr3", "pcr8", "refuse" };
+
+	return b <= SP_BIND_REFUSE ? names[b] : "?";
+}
+
+enum sp_initdata_bind sp_initdata_bind_plan(enum sp_evidence_kind hw, bool launch_zero, bool rtmr3,
+					    bool tpm)
+{
+	/* A launch binding the host set is the strongest: the TEE measured it before the guest
+	 * ran. Where it is zero (a platform or VMM that cannot set it), the guest measures the
+	 * digest itself before using initdata, as Confidential Containers does: into RTMR3 on
+	 * TDX, into PCR8 through a vTPM. SNP has no runtime register of its own. */
+	if ((hw == SP_EV_TDX || hw == SP_EV_SNP) && !launch_zero)
+		return SP_BIND_LAUNCH;
+	if (hw == SP_EV_TDX && rtmr3)
+		return SP_BIND_RTMR3;
+	/* PCR8 binds only where the TPM's quote is the evidence: a TDX or SNP report does not
+	 * carry it, and Trustee would compare the zero register with the digest. */
+	if (hw == SP_EV_TPM && tpm)
+		return SP_BIND_PCR8;
+	return SP_BIND_REFUSE;
+}
+
+/* InitData into RTMR3, as the attestation agent records it (content: canonical JSON). */
+static void bind_rtmr3(void)
+{
+	char hx[129], content[160];
+	struct sp_err err;
+
+	sp_hex(attest_conf.id.digest, attest_conf.id.digest_len, hx);
+	(void)snprintf(content, sizeof(content), "{\"digest\":\"%s:%s\"}",
+		       sp_hash_name(attest_conf.id.alg), hx);
+	if (sp_aael_record(SP_AAEL_DOMAIN_COCO, "InitData", content, &err) < 0)
+		sp_fatal("initdata.digest", "binding initdata through RTMR3: %s", err.msg);
+	sp_info("initdata", "MRCONFIGID is zero: bound through RTMR3 (InitData event)");
+}
+
+static void extend_pcr8(void)
+{
+	struct sp_tpm *t;
+	struct sp_err err;
+	char hx[65];
+
+	if (attest_conf.id.alg != SP_HASH_SHA256)
+		sp_fatal("initdata.digest",
+			 "the vTPM binding (PCR8) needs algorithm = \"sha256\", initdata uses %s",
+			 sp_hash_name(attest_conf.id.alg));
+	if (sp_tpm_open(TPM_DEV, &t, &err) < 0 ||
+	    sp_tpm_extend_sha256(t, 8, attest_conf.id.digest, &err) < 0) {
+		sp_tpm_close(t);
+		sp_fatal("initdata.digest", "extending PCR8: %s", err.msg);
+	}
+	sp_tpm_close(t);
+	sp_hex(attest_conf.id.digest, 32, hx);
+	sp_info("initdata", "extended PCR8 with sha256 %s", hx);
+}
+
 /* Compares or extends: afterwards initdata is trusted (or the guest is off). */
 static void verify_binding(const struct sp_config *cfg, bool found)
 {
@@ -80,6 +139,24 @@ static void verify_binding(const struct sp_config *cfg, bool found)
 					 "%s is %s but there is no initdata disk",
 					 hw == SP_EV_TDX ? "MRCONFIGID" : "HOSTDATA", hx);
 			}
+			return;
+		}
+		if (all_zero(binding, blen)) {
+			enum sp_initdata_bind b =
+				sp_initdata_bind_plan(hw, true, sp_aael_register() == SP_AAEL_RTMR3,
+						      sp_path_exists(TPM_DEV));
+
+			if (b == SP_BIND_RTMR3)
+				bind_rtmr3();
+			else if (b == SP_BIND_PCR8)
+				extend_pcr8();
+			else
+				sp_fatal("initdata.digest",
+					 "%s is zero and this guest cannot measure initdata "
+					 "itself (%s)",
+					 hw == SP_EV_TDX ? "MRCONFIGID" : "HOSTDATA",
+					 hw == SP_EV_TDX ? "this kernel cannot extend RTMR3"
+							 : "SNP has no runtime register");
 			return;
 		}
 		if (!sp_initdata_matches(attest_conf.id.digest, attest_conf.id.digest_len, binding,
@@ -106,22 +183,7 @@ static void verify_binding(const struct sp_config *cfg, bool found)
 		}
 	}
 	if (hw == SP_EV_TPM) {
-		struct sp_tpm *t;
-		char hx[65];
-
-		if (attest_conf.id.alg != SP_HASH_SHA256)
-			sp_fatal("initdata.digest",
-				 "the vTPM binding (PCR8) needs algorithm = \"sha256\", initdata "
-				 "uses %s",
-				 sp_hash_name(attest_conf.id.alg));
-		if (sp_tpm_open(TPM_DEV, &t, &err) < 0 ||
-		    sp_tpm_extend_sha256(t, 8, attest_conf.id.digest, &err) < 0) {
-			sp_tpm_close(t);
-			sp_fatal("initdata.digest", "extending PCR8: %s", err.msg);
-		}
-		sp_tpm_close(t);
-		sp_hex(attest_conf.id.digest, 32, hx);
-		sp_info("initdata", "extended PCR8 with sha256 %s", hx);
+		extend_pcr8();
 		return;
 	}
 	if (!cfg->test_binding[0] || !attest_conf.test_overlay) {
@@ -132,6 +194,22 @@ static void verify_binding(const struct sp_config *cfg, bool found)
 		sp_warn("initdata", "not bound to the launch (no TEE, no TPM): accepted only "
 				    "because the test overlay is present");
 	}
+}
+
+/* The register the runtime events (aael.c) extend: RTMR3 where the kernel offers its extend
+ * (Linux 6.16's measurement files; 6.12 has none), else PCR23 when a TPM is the evidence. */
+static void setup_runtime_log(void)
+{
+	enum sp_evidence_kind hw = sp_evidence_detect(false);
+
+	if (hw == SP_EV_TDX && sp_path_exists(SP_TDX_MEASUREMENTS "/rtmr3:sha384"))
+		sp_aael_setup(SP_AAEL_RTMR3, SP_TDX_MEASUREMENTS, NULL);
+	else if (hw == SP_EV_TPM)
+		sp_aael_setup(SP_AAEL_PCR23, NULL, TPM_DEV);
+	else
+		sp_aael_setup(SP_AAEL_NONE, NULL, NULL);
+	if (hw == SP_EV_TDX && sp_aael_register() == SP_AAEL_NONE)
+		sp_info("attest", "runtime events not measured: this kernel cannot extend RTMR3");
 }
 
 static void choose_kbs(const struct sp_config *cfg)
@@ -293,6 +371,8 @@ void sp_attest_boot_initdata(const struct sp_config *cfg, bool test_overlay,
 	memset(&attest_conf.id, 0, sizeof(attest_conf.id));
 	attest_conf.test_overlay = test_overlay;
 	sp_attest_arm(false);
+	if (sp_is_pid1())
+		setup_runtime_log();
 	read_initdata(cfg);
 	if (attest_conf.have_initdata && attest_conf.id.policy &&
 	    sp_policy_load(attest_conf.id.policy, strlen(attest_conf.id.policy), &policy, &err) < 0)

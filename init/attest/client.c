@@ -241,7 +241,7 @@ static int evidence(struct sp_kbs_client *c, const struct sp_kbs_challenge *ch, 
 	if (sp_kbs_runtime_data(ch->nonce, c->jwk, &rdata, err) < 0 ||
 	    sp_hash_digest(ch->hash, rdata, strlen(rdata), digest, &dlen) < 0)
 		return -1;
-	if (sp_evidence_collect(c->ev, digest, dlen, &ev, err) < 0)
+	if (sp_evidence_collect(c->ev, digest, dlen, c->evlog, c->evlog_len, &ev, err) < 0)
 		return sp_error_wrap(err, "%s evidence", sp_evidence_name(c->ev));
 	return sp_kbs_attest_json(c->initdata, ch->nonce, c->jwk, ev, body, err);
 }

@@ -13,6 +13,8 @@ struct sp_kbs_client {
 	bool allow_http;    /* test overlay only */
 	enum sp_evidence_kind ev;
 	const char *initdata; /* the TOML sent as init-data, or NULL */
+	const uint8_t *evlog; /* the event log for the evidence (sp_evidence_collect) */
+	size_t evlog_len;
 	struct sp_tee_key *key;
 	const char *jwk;
 	long long deadline_ms; /* CLOCK_MONOTONIC */

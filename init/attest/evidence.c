@@ -302,13 +302,14 @@ static int ev_sample(const uint8_t *rd, size_t rdlen, char **json, struct sp_err
 	return 0;
 }
 
-static int ev_tpm(const uint8_t *rd, size_t rdlen, char **json, struct sp_err *err)
+static int ev_tpm(const uint8_t *rd, size_t rdlen, const uint8_t *evlog, size_t evlog_len,
+		  char **json, struct sp_err *err)
 {
 	struct sp_tpm *t = NULL;
 	uint8_t *spki = NULL, *att = NULL, *sig = NULL, fp[32];
 	size_t spki_len = 0, att_len = 0, sig_len = 0;
 	uint8_t pcrs[24][32];
-	char *a = NULL, *q = NULL, *s = NULL, hex[65], fphex[65];
+	char *a = NULL, *q = NULL, *s = NULL, *el = NULL, hex[65], fphex[65];
 	FILE *f;
 	size_t len;
 	unsigned fplen;
@@ -329,8 +330,9 @@ static int ev_tpm(const uint8_t *rd, size_t rdlen, char **json, struct sp_err *e
 	a = sp_b64_encode(spki, spki_len, false);
 	q = sp_b64_encode(att, att_len, false);
 	s = sp_b64_encode(sig, sig_len, false);
+	el = evlog_len ? sp_b64_encode(evlog, evlog_len, false) : NULL;
 	f = open_memstream(json, &len);
-	if (!a || !q || !s || !f) {
+	if (!a || !q || !s || !f || (evlog_len && !el)) {
 		if (f)
 			(void)fclose(f);
 		sp_error(err, ENOMEM, "tpm evidence");
@@ -345,7 +347,10 @@ static int ev_tpm(const uint8_t *rd, size_t rdlen, char **json, struct sp_err *e
 		sp_hex(pcrs[i], 32, hex);
 		(void)fprintf(f, i ? ",\"%s\"" : "\"%s\"", hex);
 	}
-	(void)fputs("]}}", f);
+	(void)fputs("]}", f);
+	if (el)
+		(void)fprintf(f, ",\"aa_eventlog\":\"%s\"", el);
+	(void)fputs("}", f);
 	if (fclose(f) != 0) {
 		sp_error(err, errno, "tpm evidence");
 		goto out;
@@ -356,27 +361,30 @@ out:
 		free(*json);
 		*json = NULL;
 	}
-	free(a), free(q), free(s), free(spki), free(att), free(sig);
+	free(a), free(q), free(s), free(el), free(spki), free(att), free(sig);
 	sp_tpm_close(t);
 	return ret;
 }
 
-static int ev_tdx(const uint8_t *rd, size_t rdlen, char **json, struct sp_err *err)
+static int ev_tdx(const uint8_t *rd, size_t rdlen, const uint8_t *evlog, size_t evlog_len,
+		  char **json, struct sp_err *err)
 {
 	uint8_t pad[64] = { 0 }, *quote = NULL;
 	size_t qlen = 0;
-	char *b;
+	cleanup_free char *b = NULL, *el = NULL;
 
 	memcpy(pad, rd, rdlen > 64 ? 64 : rdlen);
 	if (tsm_report("tdx_guest", pad, &quote, &qlen, NULL, NULL, err) < 0)
 		return -1;
 	b = sp_b64_encode(quote, qlen, false);
 	free(quote);
-	if (!b || asprintf(json, "{\"quote\":\"%s\"}", b) < 0) {
-		free(b);
+	el = evlog_len ? sp_b64_encode(evlog, evlog_len, false) : NULL;
+	if (!b || (evlog_len && !el))
 		return sp_error(err, ENOMEM, "tdx evidence");
-	}
-	free(b);
+	/* Trustee's field names: cc_eventlog (the CCEL and the runtime events, base64) */
+	if ((el ? asprintf(json, "{\"cc_eventlog\":\"%s\",\"quote\":\"%s\"}", el, b)
+		: asprintf(json, "{\"quote\":\"%s\"}", b)) < 0)
+		return sp_error(err, ENOMEM, "tdx evidence");
 	return 0;
 }
 
@@ -408,17 +416,17 @@ static int ev_snp(const uint8_t *rd, size_t rdlen, char **json, struct sp_err *e
 	return 0;
 }
 
-int sp_evidence_collect(enum sp_evidence_kind k, const uint8_t *rd, size_t rdlen, char **json,
-			struct sp_err *err)
+int sp_evidence_collect(enum sp_evidence_kind k, const uint8_t *rd, size_t rdlen,
+			const uint8_t *evlog, size_t evlog_len, char **json, struct sp_err *err)
 {
 	*json = NULL;
 	switch (k) {
 	case SP_EV_SAMPLE:
 		return ev_sample(rd, rdlen, json, err);
 	case SP_EV_TPM:
-		return ev_tpm(rd, rdlen, json, err);
+		return ev_tpm(rd, rdlen, evlog, evlog_len, json, err);
 	case SP_EV_TDX:
-		return ev_tdx(rd, rdlen, json, err);
+		return ev_tdx(rd, rdlen, evlog, evlog_len, json, err);
 	case SP_EV_SNP:
 		return ev_snp(rd, rdlen, json, err);
 	default:

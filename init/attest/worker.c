@@ -20,8 +20,9 @@ static const struct sp_frame_type in_types[] = {
 	{ A_CONF, sizeof(struct sp_attest_wire_conf), sizeof(struct sp_attest_wire_conf) },
 	{ A_INITDATA, 1, SP_INITDATA_MAX_TOML },
 	{ A_CA, 1, SP_ATTEST_CA_MAX },
-	{ A_GO, 0, 0 },
+	{ A_GO, 0, SP_EVLOG_MAX }, /* the event log for the evidence (aael.c) */
 	{ A_GET, sizeof(struct sp_attest_wire_get), sizeof(struct sp_attest_wire_get) },
+	{ A_EVLOG, 0, SP_EVLOG_MAX },
 };
 static const struct sp_frame_type out_types[] = {
 	{ A_ATTESTED, 0, 0 },
@@ -32,7 +33,9 @@ static const struct sp_frame_type out_types[] = {
 struct wconf {
 	struct sp_attest_wire_conf c;
 	char *initdata, *ca; /* NUL-terminated copies, or NULL */
-	bool confined;	     /* spawned confined: the root is entered at A_GO */
+	uint8_t *evlog;	     /* from A_GO */
+	size_t evlog_len;
+	bool confined; /* spawned confined: the root is entered at A_GO */
 };
 
 static int fail(int fd, uint32_t ref, const char *stage, struct sp_err *err)
@@ -80,8 +83,8 @@ static int read_conf(int fd, struct sp_frame_rx *rx, struct wconf *w, struct sp_
 	return r == 0 ? 1 : -1;
 }
 
-/* Waits for A_GO: 0, or 1 when PID 1 went away first. */
-static int wait_go(int fd, struct sp_frame_rx *rx, struct sp_err *err)
+/* Waits for A_GO and keeps its event log: 0, or 1 when PID 1 went away first. */
+static int wait_go(int fd, struct sp_frame_rx *rx, struct wconf *w, struct sp_err *err)
 {
 	const uint8_t *p;
 	uint32_t type, len;
@@ -89,10 +92,30 @@ static int wait_go(int fd, struct sp_frame_rx *rx, struct sp_err *err)
 
 	if (r == 1 && type != A_GO)
 		return sp_error(err, 0, "attest: frame %u before A_GO", type);
+	if (r == 1 && len) {
+		if (!(w->evlog = malloc(len)))
+			return sp_error(err, ENOMEM, "attest: event log");
+		memcpy(w->evlog, p, len);
+		w->evlog_len = len;
+	}
 	return r == 1 ? 0 : r == 0 ? 1 : -1;
 }
 
-static int serve(struct sp_kbs_client *c, int fd, struct sp_frame_rx *rx)
+/* A_EVLOG: the event log any later handshake sends, replacing the one before. */
+static int new_evlog(struct sp_kbs_client *c, struct wconf *w, const uint8_t *p, uint32_t len)
+{
+	uint8_t *n = malloc(len ? len : 1);
+
+	if (!n)
+		return -1;
+	memcpy(n, p, len);
+	free(w->evlog);
+	w->evlog = n, w->evlog_len = len;
+	c->evlog = n, c->evlog_len = len;
+	return 0;
+}
+
+static int serve(struct sp_kbs_client *c, struct wconf *w, int fd, struct sp_frame_rx *rx)
 {
 	for (;;) {
 		struct sp_attest_wire_get get;
@@ -106,6 +129,11 @@ static int serve(struct sp_kbs_client *c, int fd, struct sp_frame_rx *rx)
 
 		if (r <= 0)
 			return r == 0 ? 0 : 1; /* PID 1 closed its end, or broke the protocol */
+		if (type == A_EVLOG) {
+			if (new_evlog(c, w, p, len) < 0)
+				return 1;
+			continue;
+		}
 		if (type != A_GET)
 			return 1;
 		memcpy(&get, p, sizeof(get));
@@ -134,7 +162,7 @@ static int serve(struct sp_kbs_client *c, int fd, struct sp_frame_rx *rx)
 }
 
 /* Makes the key, waits for the network, confines itself, attests, serves. */
-static int run(const struct wconf *w, int fd, struct sp_frame_rx *rx)
+static int run(struct wconf *w, int fd, struct sp_frame_rx *rx)
 {
 	struct sp_kbs_client c = { 0 };
 	struct sp_tee_key *key = NULL;
@@ -147,7 +175,7 @@ static int run(const struct wconf *w, int fd, struct sp_frame_rx *rx)
 	if (sp_tee_key_new((enum sp_tee_key_kind)w->c.key_kind, &key, &err) < 0 ||
 	    !(jwk = sp_tee_key_jwk(key)))
 		return fail(fd, 0, "attest.auth", &err);
-	if ((r = wait_go(fd, rx, &err)) != 0)
+	if ((r = wait_go(fd, rx, w, &err)) != 0)
 		return r < 0 ? 1 : 0;
 	/* Now, not at the spawn: resolv.conf is complete only once the network is. */
 	if (w->confined &&
@@ -168,6 +196,8 @@ static int run(const struct wconf *w, int fd, struct sp_frame_rx *rx)
 	c.allow_http = w->c.test_overlay;
 	c.ev = (enum sp_evidence_kind)w->c.ev;
 	c.initdata = w->c.have_initdata ? w->initdata : NULL;
+	c.evlog = w->evlog;
+	c.evlog_len = w->evlog_len;
 	c.key = key;
 	c.jwk = jwk;
 	c.total_s = TOTAL_S;
@@ -176,7 +206,7 @@ static int run(const struct wconf *w, int fd, struct sp_frame_rx *rx)
 		return fail(fd, 0, c.stage, &err);
 	if (sp_frame_send(fd, A_ATTESTED, NULL, 0) < 0)
 		return 1;
-	return serve(&c, fd, rx);
+	return serve(&c, w, fd, rx);
 }
 
 static int attest_main(const struct sp_worker_ctx *ctx)
@@ -196,6 +226,7 @@ static int attest_main(const struct sp_worker_ctx *ctx)
 	sp_frame_rx_free(&rx);
 	free(w.initdata);
 	free(w.ca);
+	free(w.evlog);
 	return r;
 }
 

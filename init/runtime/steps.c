@@ -424,6 +424,9 @@ static int keep_pulled(struct sp_ctr *c, const struct sp_pulled *p, struct sp_er
 	c->mount = p->mount; /* released with the record from now on */
 	c->rootfs = p->rootfs;
 	(void)snprintf(c->digest, sizeof(c->digest), "%s", res->digest);
+	/* The evidence shows which images this guest runs (RTMR3 or PCR23, Trustee's PullImage). */
+	if (sp_attest_measure_image(c->req->storages[c->storage]->source, res->digest, err) < 0)
+		return -1;
 	free(c->img);
 	c->img = sp_rt_image_config_dup(&cfg);
 	if (!c->img)

@@ -11,7 +11,11 @@ Checks: exact protocol version; cookie session with a fresh 32-byte nonce; exact
 "nonce","tee-pubkey"}); sample evidence (test mode only); TPM evidence: quote signed by the
 registered AK (--ak, or trust on first use with --ak-tofu, test mode only), qualifying data =
 report data[:32], PCR digest over the 24 PCRs sent, PCR4/5/9 (and PCR8 = initdata) equal to the
-sealpod-measure reference values. "production" mode refuses sample and bare host-vTPM (tpm)
+sealpod-measure reference values, and PCR23 = the replay of aa_eventlog (the guest's runtime
+events, AAEL); TDX evidence (no DCAP here: the quote's signature is not checked, so production
+mode refuses it): REPORT_DATA, MRCONFIGID = initdata (or, when it is zero, an InitData event in
+RTMR3), cc_eventlog replayed against RTMR0-3 as Trustee does, MRTD/RTMR1/RTMR2 = reference values;
+--runtime-events lists the runtime events a guest may have recorded. "production" mode refuses sample and bare host-vTPM (tpm)
 evidence, as a deployment must (DESIGN.md, Trust rules). Resources are released only to an
 attested session or bearer token, as a flattened JWE to the TEE key.
 
@@ -34,6 +38,7 @@ import struct
 import sys
 import threading
 import time
+import tomllib
 import uuid
 
 from cryptography.hazmat.primitives import hashes, serialization
@@ -112,6 +117,93 @@ def parse_quote(msg):
     return extra, sels, digest
 
 
+# --- event logs: TCG2 crypto-agile (CCEL, runtime events), replayed independently of the guest --
+AAEL_TAG = 0x4141454C  # "AAEL" tagged event id (EV_EVENT_TAG)
+TCG_ALGS = {0x0B: ("sha256", 32), 0x0C: ("sha384", 48), 0x0D: ("sha512", 64)}
+
+
+def parse_evlog(b):
+    """A TCG2 log → [(mr, type, {alg: digest}, data)], ending at its end or an 8-byte run of
+    0xFF or zeros. Raises Refused on anything malformed."""
+    def bad(why):
+        raise Refused("AttestationFailed", f"event log: {why}")
+    if len(b) < 32 or struct.unpack_from("<I", b, 4)[0] != 3:
+        bad("no Spec ID event")
+    size = struct.unpack_from("<I", b, 28)[0]
+    spec = b[32:32 + size]
+    if len(spec) != size or size < 29 or spec[:16] != b"Spec ID Event03\0":
+        bad("no Spec ID event")
+    n = struct.unpack_from("<I", spec, 24)[0]
+    if not 0 < n <= 8 or 28 + 4 * n + 1 > size:
+        bad("Spec ID algorithms")
+    sizes = {}
+    for i in range(n):
+        alg, sz = struct.unpack_from("<HH", spec, 28 + 4 * i)
+        sizes[alg] = sz
+    off, out = 32 + size, []
+    while off < len(b) and b[off:off + 8] not in (b"\xff" * 8, b"\0" * 8):
+        if len(b) - off < 12:
+            bad(f"truncated event at {off}")
+        mr, typ, cnt = struct.unpack_from("<III", b, off)
+        off += 12
+        digests = {}
+        for _ in range(cnt):
+            if len(b) - off < 2:
+                bad("truncated digest")
+            alg = struct.unpack_from("<H", b, off)[0]
+            if alg not in sizes or alg in digests or len(b) - off - 2 < sizes[alg]:
+                bad(f"digest 0x{alg:x} at {off}")
+            digests[alg] = b[off + 2:off + 2 + sizes[alg]]
+            off += 2 + sizes[alg]
+        if len(b) - off < 4:
+            bad("truncated event size")
+        dl = struct.unpack_from("<I", b, off)[0]
+        off += 4
+        if dl > len(b) - off:
+            bad(f"event data overruns the log at {off}")
+        out.append((mr, typ, digests, b[off:off + dl]))
+        off += dl
+        if len(out) > 16384:
+            bad("too many events")
+    return out
+
+
+def replay(events, mr, alg):
+    name, size = TCG_ALGS[alg]
+    reg = bytes(size)
+    for m, typ, digests, _ in events:
+        if m != mr or typ == 3:
+            continue
+        if alg not in digests:
+            raise Refused("AttestationFailed", f"event log: an MR {mr} event has no {name}")
+        reg = hashlib.new(name, reg + digests[alg]).digest()
+    return reg
+
+
+def aael_entries(events, mr, alg):
+    """The runtime events at MR index mr: (domain, operation, content), each digest checked
+    against its data (a log whose entry text is not what was extended is refused)."""
+    out = []
+    for m, typ, digests, data in events:
+        if m != mr:
+            continue
+        if typ != 6 or len(data) < 8 or struct.unpack_from("<I", data)[0] != AAEL_TAG:
+            raise Refused("AttestationFailed", f"event log: MR {mr} holds a non-AAEL event")
+        if hashlib.new(TCG_ALGS[alg][0], data).digest() != digests.get(alg):
+            raise Refused("AttestationFailed", "event log: an AAEL entry is not what was "
+                          "extended")
+        n = struct.unpack_from("<I", data, 4)[0]
+        text = data[8:]
+        if n != len(text):
+            raise Refused("AttestationFailed", "event log: AAEL size")
+        try:
+            domain, op, content = text.decode("ascii").split(" ", 2)
+        except ValueError:
+            raise Refused("AttestationFailed", "event log: AAEL entry is not 'domain op content'")
+        out.append({"domain": domain, "operation": op, "content": content})
+    return out
+
+
 class State:
     def __init__(self, args):
         self.args = args
@@ -132,6 +224,13 @@ class State:
         if args.ak:
             with open(args.ak, "rb") as f:
                 self.ak = f.read()
+        self.rvps = {}
+        if args.rvps:
+            with open(args.rvps) as f:
+                msg = json.load(f)
+            if msg.get("version") != "0.1.0" or msg.get("type") != "sample":
+                raise SystemExit("--rvps: not an RVPS sample message")
+            self.rvps = json.loads(base64.b64decode(msg["payload"], validate=True))
 
     def log(self, **kv):
         kv["time"] = round(time.time(), 3)
@@ -204,6 +303,29 @@ class State:
             want8 = hashlib.sha256(bytes(32) + hashlib.sha256(initdata.encode()).digest()).digest()
         if pcrs[8] != want8:
             raise Refused("PolicyDeny", f"PCR8 {pcrs[8].hex()} != initdata {want8.hex()}")
+        # PCR23: the guest's runtime events; the log must replay to the quoted value exactly.
+        aael = []
+        if "aa_eventlog" in ev:
+            try:
+                log = base64.b64decode(ev["aa_eventlog"], validate=True)
+            except (TypeError, ValueError):
+                raise Refused("AttestationFailed", "aa_eventlog is not base64")
+            events = parse_evlog(log)
+            if any(m != 23 for m, *_ in events):
+                raise Refused("AttestationFailed", "aa_eventlog: events outside PCR23")
+            aael = aael_entries(events, 23, 0x0B)
+            if replay(events, 23, 0x0B) != pcrs[23]:
+                raise Refused("AttestationFailed",
+                              "aa_eventlog does not replay to the quoted PCR23")
+        elif pcrs[23] != bytes(32):
+            raise Refused("AttestationFailed", "PCR23 was extended but no aa_eventlog was sent")
+        self.check_runtime_events(aael)
+        # --rvps: the rules README gives for tpm evidence, every named PCR in its list
+        for name, want in self.rvps.items():
+            if name.startswith("pcr") and pcrs[int(name[3:])].hex() not in want:
+                raise Refused("PolicyDeny", f"{name} is not a reference value")
+            if name == "trusted_aks" and ev["ak_public"] not in want:
+                raise Refused("PolicyDeny", "the attestation key is not a trusted AK")
         for n in (4, 5, 9):
             ref = self.reference.get(f"pcr{n}")
             if ref is None:
@@ -211,7 +333,92 @@ class State:
             if pcrs[n].hex() != ref:
                 raise Refused("PolicyDeny",
                               f"PCR{n} {pcrs[n].hex()} is not the reference value {ref}")
-        return {"ak": fp, "pcr4": pcrs[4].hex(), "pcr9": pcrs[9].hex()}
+        return {"ak": fp, "pcr4": pcrs[4].hex(), "pcr9": pcrs[9].hex(), "aael": aael}
+
+    def check_runtime_events(self, aael):
+        """--runtime-events: the only (domain, operation) pairs a guest may have recorded."""
+        allowed = self.args.runtime_events
+        if allowed is None:
+            return
+        for e in aael:
+            if f"{e['domain']}/{e['operation']}" not in allowed:
+                raise Refused("PolicyDeny", f"runtime event {e['domain']} {e['operation']} "
+                              "is not allowed")
+
+    def tdx_rvps(self, f, events):
+        """--rvps: Trustee's default TDX rules (executables): rtmr_1 and rtmr_2 (and mr_td,
+        rtmr_0 when given) in the reference values, and an EV_EFI_BOOT_SERVICES_APPLICATION
+        event (the kernel) and a LOADED_IMAGE::LoadOptions event (the command line) in the
+        replayed cc_eventlog whose digests are the tdvfkernel and tdvfkernelparams values."""
+        rv = self.rvps
+        for name, field in (("mr_td", "mrtd"), ("rtmr_0", "rtmr0"), ("rtmr_1", "rtmr1"),
+                            ("rtmr_2", "rtmr2")):
+            if name in rv and f[field].hex() not in rv[name]:
+                raise Refused("PolicyDeny", f"{name} {f[field].hex()} is not a reference value")
+        tag = b"LOADED_IMAGE::LoadOptions"
+        for name, match in (("tdvfkernel", lambda t, d: t == 0x80000003),
+                            ("tdvfkernelparams", lambda t, d: t == 6 and tag in d[:64])):
+            if name in rv and not any(match(t, d) and g.get(0x0C, b"").hex() in rv[name]
+                                      for _, t, g, d in events):
+                raise Refused("PolicyDeny", f"no {name} event with a reference digest")
+
+    def verify_tdx(self, ev, digest, initdata):
+        """What the test KBS can check of TDX evidence without Intel's collateral: the quote's
+        body (v4, v5), REPORT_DATA, the initdata binding (MRCONFIGID, or an InitData event in
+        RTMR3 when it is zero), and the cc_eventlog replayed against RTMR0-3 as Trustee does.
+        The quote's signature is NOT checked here: refused in production mode."""
+        if self.args.mode == "production":
+            raise Refused("PolicyDeny", "the test KBS cannot verify a TDX quote's signature")
+        try:
+            q = base64.b64decode(ev["quote"], validate=True)
+            log = base64.b64decode(ev["cc_eventlog"], validate=True) if "cc_eventlog" in ev \
+                else None
+        except (KeyError, TypeError, ValueError) as e:
+            raise Refused("AttestationFailed", f"malformed tdx evidence: {e}")
+        if len(q) < 48 + 6 + 584:
+            raise Refused("AttestationFailed", "TDX quote too short")
+        ver = struct.unpack_from("<H", q)[0]
+        body = q[48:48 + 584] if ver == 4 else q[48 + 6:48 + 6 + 584] if ver == 5 else None
+        if body is None:
+            raise Refused("AttestationFailed", f"TDX quote version {ver}")
+        f = {"mrtd": body[136:184], "mrconfigid": body[184:232], "rtmr0": body[328:376],
+             "rtmr1": body[376:424], "rtmr2": body[424:472], "rtmr3": body[472:520],
+             "report_data": body[520:584]}
+        if f["report_data"] != digest.ljust(64, b"\0"):
+            raise Refused("AttestationFailed", "REPORT_DATA is not the runtime data digest")
+        aael = []
+        if log is not None:
+            events = parse_evlog(log)
+            for i in range(4):
+                if replay(events, i + 1, 0x0C) != f[f"rtmr{i}"]:
+                    raise Refused("AttestationFailed",
+                                  f"cc_eventlog does not replay to RTMR{i}")
+            aael = aael_entries(events, 4, 0x0C)
+        elif f["rtmr3"] != bytes(48):
+            raise Refused("AttestationFailed", "RTMR3 was extended but no cc_eventlog was sent")
+        if initdata is not None:
+            try:
+                alg = tomllib.loads(initdata)["algorithm"]
+                hashlib.new(alg)
+            except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError):
+                raise Refused("InvalidRequest", "initdata has no usable algorithm")
+            idd = hashlib.new(alg, initdata.encode()).digest()
+            if f["mrconfigid"] == bytes(48):
+                want = json.dumps({"digest": f"{alg}:{idd.hex()}"}, separators=(",", ":"))
+                ok = [e for e in aael if e["operation"] == "InitData"]
+                if len(ok) != 1 or ok[0]["content"] != want:
+                    raise Refused("PolicyDeny", "MRCONFIGID is zero and RTMR3 does not record "
+                                  "this initdata")
+            elif f["mrconfigid"] != idd[:48].ljust(48, b"\0"):
+                raise Refused("PolicyDeny", "MRCONFIGID is not the initdata digest")
+        self.check_runtime_events(aael)
+        self.tdx_rvps(f, events if log is not None else [])
+        for k in ("mrtd", "rtmr1", "rtmr2"):
+            ref = self.reference.get(k)
+            if ref is not None and f[k].hex() != ref:
+                raise Refused("PolicyDeny", f"{k} {f[k].hex()} is not the reference value")
+        return {k: f[k].hex() for k in ("mrtd", "rtmr0", "rtmr1", "rtmr2", "rtmr3")} | \
+            {"aael": aael, "eventlog": log is not None}
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -323,6 +530,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             claims = self.st.verify_sample(ev, digest)
         elif s["tee"] == "tpm":
             claims = self.st.verify_tpm(ev, digest, initdata)
+        elif s["tee"] == "tdx":
+            claims = self.st.verify_tdx(ev, digest, initdata)
         else:
             raise Refused("AttestationFailed", f"{s['tee']} verification is not in the test KBS")
         s.update(attested=True, key=key)
@@ -421,6 +630,11 @@ def main():
                     "is not base64")
     ap.add_argument("--refusal-detail", default="the resource policy of this KBS denies it",
                     help="the detail of fault/x/refuse and --refuse-attest refusals")
+    ap.add_argument("--rvps", help="reference values as the RVPS message sealpod-measure "
+                    "--format rvps writes, judged by README's Trustee rules")
+    ap.add_argument("--runtime-events", action="append", metavar="DOMAIN/OPERATION",
+                    help="a runtime event (AAEL) the guest may have recorded; given once or "
+                    "more, any other is refused")
     ap.add_argument("--refuse-attest", action="store_true",
                     help="refuse every attestation (PolicyDeny, --refusal-detail)")
     args = ap.parse_args()
