@@ -209,17 +209,27 @@ $(B)/host/unit-tests: tests/unit/run-modules $(addprefix $(B)/host/unit/,$(UNIT_
 # --- sealpod-policy ------------------------------------------------------------------------
 # sealpod-policy (measure/policy/, spp.h): a pod's policy, initdata, annotation and reference
 # values, and `explain`. It links the guest's own policy and initdata code compiled for the host
-# exactly as the unit tests are (HOST_CFLAGS objects, ASan/UBSan), from an archive so only what
-# it reaches comes in; libyaml for generate's reader.
+# (the same sources as the unit tests, but a release build: -O2, hardening, no sanitizers, since
+# operators run it), from an archive so only what it reaches comes in; libyaml for generate's
+# reader. The unit tests and fuzz targets exercise the same sources under ASan/UBSan.
+TOOL_CFLAGS := -std=gnu11 -O2 $(WARN) -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE \
+	-I$(B)/gen -Iinit -DSEALPOD_HOST_BUILD
+$(B)/tool/obj/%.o: %.c $(OBJ_STAMP) | $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(call say,TOOLCC,$<)$(HOST_CC) $(TOOL_CFLAGS) $(DEPFLAGS) -c $< -o $@
+$(B)/tool/obj/gen/%.o: $(B)/gen/%.c $(OBJ_STAMP) | $(PROTO_H)
+	@mkdir -p $(dir $@)
+	$(call say,TOOLCC,$<)$(HOST_CC) $(TOOL_CFLAGS) $(DEPFLAGS) -c $< -o $@
 SPP_SRCS := $(sort $(wildcard measure/policy/*.c))
-SPP_OBJS := $(patsubst %.c,$(B)/host/obj/%.o,$(SPP_SRCS)) $(B)/host/obj/init/agent/ctl/pbjson.o
-SPP_ARCHIVE := $(B)/host/policy/libinit.a
+SPP_OBJS := $(patsubst %.c,$(B)/tool/obj/%.o,$(SPP_SRCS)) $(B)/tool/obj/init/agent/ctl/pbjson.o
+SPP_ARCHIVE := $(B)/tool/libinit.a
 SPP_LIBS := $(HOST_LIBS) -lyaml
-$(SPP_ARCHIVE): $(HOST_LIB_OBJS)
+$(SPP_ARCHIVE): $(patsubst $(B)/host/obj/%,$(B)/tool/obj/%,$(HOST_LIB_OBJS))
 	@mkdir -p $(dir $@)
 	$(call say,AR,$@)rm -f $@ && ar rcs $@ $^
 $(B)/sealpod-policy: $(SPP_OBJS) $(SPP_ARCHIVE)
-	$(call say,LD,$@)$(HOST_CC) $(HOST_CFLAGS) $(SPP_OBJS) $(SPP_ARCHIVE) $(SPP_LIBS) -o $@
+	$(call say,LD,$@)$(HOST_CC) $(TOOL_CFLAGS) -pie -Wl,-z,relro,-z,now $(SPP_OBJS) $(SPP_ARCHIVE) \
+		$(SPP_LIBS) -o $@
 # Its unit tests (tests/unit/test_spp_*.c) link the parts they test (not main(), nor generate's
 # objects, which need libyaml, which the unit binaries do not link).
 SPP_UNIT_OBJS := $(patsubst %.c,$(B)/host/obj/%.o,$(wildcard measure/policy/explain*.c \
@@ -341,4 +351,5 @@ clean:
 # Header dependencies written by the compiler (DEPFLAGS).
 -include $(wildcard $(B)/guest/obj/*/*.d $(B)/guest/obj/*/*/*.d $(B)/guest/obj/*/*/*/*.d \
 	$(B)/host/obj/*/*.d $(B)/host/obj/*/*/*.d $(B)/host/obj/*/*/*/*.d $(B)/host/obj/*/*/*/*/*.d \
-	$(B)/fuzz/obj/*/*.d $(B)/fuzz/obj/*/*/*.d $(B)/fuzz/obj/*/*/*/*.d)
+	$(B)/fuzz/obj/*/*.d $(B)/fuzz/obj/*/*/*.d $(B)/fuzz/obj/*/*/*/*.d \
+	$(B)/tool/obj/*/*.d $(B)/tool/obj/*/*/*.d $(B)/tool/obj/*/*/*/*.d $(B)/tool/obj/*/*/*/*/*.d)
