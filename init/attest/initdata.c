@@ -248,7 +248,8 @@ static int parse_data(struct sp_initdata *d, struct sp_toml *docs, struct sp_err
 		    0 ||
 	    parse_sub(&docs[DOC_AA], "aa.toml", aa, err) < 0 ||
 	    parse_sub(&docs[DOC_CDH], "cdh.toml", cdh, err) < 0 ||
-	    refuse_literal_credentials(&docs[DOC_INITDATA], &docs[DOC_CDH], err) < 0)
+	    refuse_literal_credentials(&docs[DOC_INITDATA], &docs[DOC_CDH], err) < 0 ||
+	    sp_initdata_check_keys(&docs[DOC_AA], &docs[DOC_CDH], err) < 0)
 		return -1;
 	return 0;
 }
