@@ -26,6 +26,9 @@ struct sp_image_settings {
 	const char *extra_ca_pem;
 	/* Parallel layer downloads per image (cdh.toml [image] max_concurrent_layer_downloads_per_image). */
 	unsigned max_parallel_layers;
+	/* containers-policy.json every pull is judged by (cdh.toml [image] image_security_policy),
+	 * or NULL. */
+	const char *sig_policy;
 };
 
 /* Secrets for containers, from verified initdata (cdh.toml, one table per secret):

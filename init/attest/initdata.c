@@ -309,6 +309,9 @@ static int parse_cdh_image(struct sp_initdata *d, const struct sp_toml *cdh, str
 		return -1;
 	if (d->image.auth_uri && !*d->image.auth_uri)
 		d->image.auth_uri = NULL;
+	if (get_str(cdh, "cdh.toml", (const char *[]){ "image", "image_security_policy", NULL },
+		    &d->image.sig_policy, err) < 0)
+		return -1;
 	if (d->image.auth_uri) {
 		char path[512];
 		if (sp_kbs_parse_uri(d->image.auth_uri, path, sizeof(path), err) < 0)

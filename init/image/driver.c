@@ -433,6 +433,9 @@ static int send_request(struct sp_pull_job *j, const struct sp_pull_req *rq, str
 	if (ret == 0 && rq->extra_ca_pem && rq->extra_ca_pem[0])
 		ret = sp_worker_send(j->w, IMG_EXTRA_CA, rq->extra_ca_pem, strlen(rq->extra_ca_pem),
 				     err);
+	if (ret == 0 && rq->sig_policy && rq->sig_policy[0])
+		ret = sp_worker_send(j->w, IMG_SIGPOLICY, rq->sig_policy, strlen(rq->sig_policy),
+				     err);
 	return ret == 0 ? sp_worker_send(j->w, IMG_GO, NULL, 0, err) : -1;
 }
 

@@ -63,6 +63,9 @@ struct sp_pull_opts {
 	 * and the seconds it has left; NULL: none. Used until the registry refuses it. */
 	const char *token;
 	uint64_t token_ttl;
+	/* containers-policy.json (initdata's), or NULL: judged in the metadata worker right after
+	 * the manifest digest, before the config or any layer is fetched (sigpolicy.h). */
+	const char *sig_policy;
 };
 
 struct sp_pull_result {
@@ -159,8 +162,9 @@ struct sp_pull_req {
 	const char *extra_ca_pem;    /* trusted besides the built-in bundle, or NULL */
 	const char *const *insecure; /* plain-http registries: pass them only on a test image */
 	size_t n_insecure;
-	unsigned parallel; /* layer downloads at once (0: the default) */
-	bool test_overlay; /* a test image: its registry CA is trusted too */
+	unsigned parallel;	/* layer downloads at once (0: the default) */
+	bool test_overlay;	/* a test image: its registry CA is trusted too */
+	const char *sig_policy; /* containers-policy.json, or NULL (sp_pull_opts) */
 };
 
 /* The rootfs a pull made: where the overlay is mounted and which mount it is, so that what a

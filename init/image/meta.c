@@ -16,6 +16,7 @@
 
 #include "image/manifest.h"
 #include "image/registry.h"
+#include "image/sigpolicy.h"
 #include "image/wire.h"
 #include "lib/cleanup.h"
 
@@ -23,6 +24,7 @@ static const struct sp_frame_type in_types[] = {
 	{ IMG_REG, sizeof(struct sp_img_reg), sizeof(struct sp_img_reg) },
 	{ IMG_CA, 1, SP_IMG_CA_MAX },
 	{ IMG_PINNED, SP_DIGEST_LEN + 1, SP_DIGEST_LEN + 1 },
+	{ IMG_SIGPOLICY, 1, SP_SIGPOLICY_MAX },
 	{ IMG_GO, 0, 0 },
 };
 
@@ -34,6 +36,8 @@ struct meta_job {
 	char pinned[SP_IMG_MAX_PINNED][SP_DIGEST_LEN + 1];
 	const char *pins[SP_IMG_MAX_PINNED];
 	size_t npinned;
+	char *sig_policy; /* containers-policy.json, or NULL */
+	size_t sig_policy_len;
 };
 
 /* Fetches the manifest what names, checks it is want (when given) and parses it into m; got
@@ -157,7 +161,10 @@ static int resolve(int fd, struct sp_registry *r, const struct meta_job *j, stru
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return sp_pull_fail(err, SP_STAGE_PULL_MANIFEST, ENOMEM, "pull.manifest");
-	if (fetch_manifest(r, j, &ref, m, digest, err) == 0 && fetch_config(r, m, &cfg, err) == 0) {
+	if (fetch_manifest(r, j, &ref, m, digest, err) == 0 &&
+	    (!j->sig_policy ||
+	     sp_sigpolicy_enforce(r, j->sig_policy, j->sig_policy_len, &ref, digest, err) == 0) &&
+	    fetch_config(r, m, &cfg, err) == 0) {
 		ret = send_found(fd, digest, m, &cfg, r);
 		sp_config_free(&cfg);
 		if (ret < 0)
@@ -182,6 +189,10 @@ static int read_job(int fd, struct sp_frame_rx *rx, struct meta_job *j, struct s
 			memcpy(j->ca, p, len);
 			j->ca[len] = '\0';
 			j->ca_len = len;
+		} else if (type == IMG_SIGPOLICY && !j->sig_policy &&
+			   (j->sig_policy = malloc(len))) {
+			memcpy(j->sig_policy, p, len);
+			j->sig_policy_len = len;
 		} else if (type == IMG_PINNED && j->npinned < SP_IMG_MAX_PINNED) {
 			memcpy(j->pinned[j->npinned], p, len);
 			j->pinned[j->npinned][SP_DIGEST_LEN] = '\0';
@@ -233,6 +244,7 @@ static int meta_main(const struct sp_worker_ctx *ctx)
 	if (j) {
 		explicit_bzero(&j->reg, sizeof(j->reg));
 		free(j->ca);
+		free(j->sig_policy);
 	}
 	free(j);
 	free(r);

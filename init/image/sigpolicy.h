@@ -104,4 +104,12 @@ int sp_sigpolicy_judge(const struct sp_sigreqs *reqs, const struct sp_image_ref 
 		       const char *digest, const struct sp_cosign_sig *sigs, size_t nsigs,
 		       struct sp_err *err);
 
+/* --- in a pull (sigpolicy_pull.c) ---------------------------------------------------------- */
+struct sp_registry;
+/* Parses policy, selects ref's requirements and, when one needs signatures, fetches those under
+ * the .sig tag of digest (the manifest digest the guest computed) from r: 0 when every
+ * requirement holds, else -1 with err at stage policy.deny ("policy.signature: ..."). */
+int sp_sigpolicy_enforce(struct sp_registry *r, const char *policy, size_t len,
+			 const struct sp_image_ref *ref, const char *digest, struct sp_err *err);
+
 #endif

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "image/image_int.h"
+#include "image/sigpolicy.h"
 #include "image/wire.h"
 #include "lib/cleanup.h"
 #include "lib/fileio.h"
@@ -34,6 +35,7 @@ static const struct sp_frame_type pull_in[] = {
 	{ IMG_INSECURE, INSECURE_LEN, INSECURE_LEN },
 	{ IMG_AUTH, 1, SP_IMG_AUTH_MAX },
 	{ IMG_EXTRA_CA, 1, SP_IMG_AUTH_MAX },
+	{ IMG_SIGPOLICY, 1, SP_SIGPOLICY_MAX },
 	{ IMG_GO, 0, 0 },
 };
 
@@ -46,7 +48,7 @@ struct pull_job {
 	char insecure[SP_IMG_MAX_INSEC][INSECURE_LEN];
 	const char *insec[SP_IMG_MAX_INSEC];
 	size_t ninsecure;
-	char *auth, *extra_ca; /* NUL-terminated, or NULL */
+	char *auth, *extra_ca, *sig_policy; /* NUL-terminated, or NULL */
 	size_t auth_len;
 };
 
@@ -88,6 +90,8 @@ static int take_frame(struct pull_job *j, uint32_t type, const uint8_t *p, uint3
 		return j->auth || !(j->auth = dup_bytes(p, len)) ? -1 : 0;
 	case IMG_EXTRA_CA:
 		return j->extra_ca || !(j->extra_ca = dup_bytes(p, len)) ? -1 : 0;
+	case IMG_SIGPOLICY:
+		return j->sig_policy || !(j->sig_policy = dup_bytes(p, len)) ? -1 : 0;
 	default:
 		return -1;
 	}
@@ -163,6 +167,7 @@ static void pull_opts(const struct pull_job *j, const char *store, struct sp_pul
 	o->npinned = j->npinned;
 	o->token = j->req.token[0] ? j->req.token : NULL;
 	o->token_ttl = j->req.token_ttl;
+	o->sig_policy = j->sig_policy;
 }
 
 /* The overlay on the request's mount point, then the image's user looked up in it. */

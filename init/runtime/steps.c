@@ -305,6 +305,7 @@ static int pull_start(struct sp_ctr *c, const Grpc__Storage *s, struct sp_err *e
 	if (st) {
 		rq.extra_ca_pem = st->extra_ca_pem;
 		rq.parallel = st->max_parallel_layers;
+		rq.sig_policy = st->sig_policy;
 		if (rt.conf.test_overlay) { /* plain http registries: test images only */
 			rq.insecure = st->insecure_registries;
 			rq.n_insecure = st->n_insecure_registries;

@@ -4,6 +4,7 @@ signatures or a registry configuration boots believing they are in force.
 """
 import os
 import shutil
+import subprocess
 import tempfile
 
 import harness
@@ -53,3 +54,18 @@ def test_unknown_security_key_stops_the_boot():
                 assert f"sealpod: {later}" not in con, later
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def test_signature_policy_matrix_in_the_guest():
+    """tests/image/trusttest.py: one boot, a pull per case (cosign signatures accepted and
+    refused, reject and insecureAcceptAnything scopes), nothing of a refused image but its
+    manifest fetched."""
+    p = subprocess.run(["unshare", "-n", "/usr/bin/python3",
+                        os.path.join(TOP, "tests/image/trusttest.py")],
+                       cwd=TOP, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=1200)
+    out = p.stdout.decode(errors="replace")
+    lines = [ln for ln in out.splitlines() if ln.startswith(("ok ", "not ok "))]
+    if p.returncode != 0:
+        raise AssertionError("; ".join(ln for ln in lines if ln.startswith("not ok"))
+                             + "\n" + out[-5000:])
+    return "\n".join(lines)

@@ -66,6 +66,7 @@ TEST(attest_initdata_supported_keys_accepted)
 		  "[kbc]\nname = \"cc_kbc\"\nurl = \"https://kbs.test:8443\"\nkbs_cert = \"x\"\n"
 		  "[image]\nauthenticated_registry_credentials_uri = \"kbs:///d/c/t\"\n"
 		  "max_concurrent_layer_downloads_per_image = 2\n"
+		  "image_security_policy = '{\"default\": [{\"type\": \"reject\"}]}'\n"
 		  "anonymous_fallback_on_unauthorized = false\n"
 		  "[sealpod]\ninsecure_registries = [\"r.test\"]\nregistry_ca = \"x\"\n"
 		  "[sealpod.secrets.s]\nresource = \"kbs:///d/s/k\"\nimage = \"sha256:"
@@ -85,7 +86,6 @@ TEST(attest_initdata_unsupported_keys_stop_the_boot)
 		/* image trust and registry settings not implemented yet */
 		{ "[image]\nimage_security_policy_uri = \"kbs:///d/p/t\"\n", "image.image_security_"
 									     "policy_uri" },
-		{ "[image]\nimage_security_policy = \"{}\"\n", "image.image_security_policy" },
 		{ "[image]\nsigstore_config_uri = \"kbs:///d/s/t\"\n", "image.sigstore_config_"
 								       "uri" },
 		{ "[image]\nregistry_configuration_uri = \"kbs:///d/r/t\"\n", "image.registry_"
