@@ -44,6 +44,7 @@ static const struct key_rule cdh_keys[] = {
 	{ "image" S "authenticated_registry_credentials_uri", ANY, NULL },
 	{ "image" S "max_concurrent_layer_downloads_per_image", ANY, NULL },
 	{ "image" S "image_security_policy", ANY, NULL },
+	{ "image" S "image_security_policy_uri", ANY, NULL },
 	{ "image" S "anonymous_fallback_on_unauthorized", ONLY_FALSE,
 	  "only false: an image that needs credentials is never pulled without them" },
 	{ "sealpod", SECTION, NULL },

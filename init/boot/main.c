@@ -155,6 +155,9 @@ static void step_initdata(struct boot *b)
 
 	sp_attest_boot_initdata(&b->cfg, b->test_overlay, &b->initdata);
 	sig = b->initdata.image ? b->initdata.image->sig_policy : NULL;
+	if (b->initdata.image && b->initdata.image->sig_policy_uri)
+		sp_info("image", "signature policy: %s, fetched after attestation for each pull",
+			b->initdata.image->sig_policy_uri);
 	if (!sig)
 		return;
 	/* A signature policy this guest cannot enforce stops the boot here, not at a pull. */

@@ -6,8 +6,11 @@ another key, another digest, a tag moved after signing, the default's reject) wi
 the image but its manifest fetched (the registry's request log), and an insecureAcceptAnything
 scope.
 
+With `kbs`, a second shape: the policy is a KBS resource named by image_security_policy_uri
+(tests/kbs/kbs.py on loopback, sample evidence), fetched after attestation for each pull.
+
 Run inside a fresh network namespace:
-    unshare -n /usr/bin/python3 tests/image/trusttest.py
+    unshare -n /usr/bin/python3 tests/image/trusttest.py [kbs]
 Prints `ok NAME` / `not ok NAME: why` and `N passed, N failed`.
 """
 import base64
@@ -61,8 +64,9 @@ class TrustGuest(harness.Guest):
             subprocess.Popen = real
 
 
-def initdata_disk(cdh):
+def initdata_disk(cdh, aa=""):
     toml = ('version = "0.1.0"\nalgorithm = "sha384"\n[data]\n'
+            f'"aa.toml" = \'\'\'\n{aa}\'\'\'\n'
             f'"cdh.toml" = \'\'\'\n{cdh}\'\'\'\n"policy.rego" = \'\'\'\n{ALLOW_ALL}\'\'\'\n')
     gz = gzip.compress(toml.encode(), mtime=0)
     path = os.path.join(WORK, "initdata.img")
@@ -127,11 +131,33 @@ class Images:
         return [p for p, _ in self.ev.hits if any(p.endswith(d) for d in self.blobs[repo])]
 
 
-def main():
+def fresh_netns():
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
     links = subprocess.run(["ip", "-o", "link"], stdout=subprocess.PIPE).stdout.decode()
     if len(links.splitlines()) != 1:
         sys.exit("refusing to run outside a fresh network namespace (use unshare -n)")
+
+
+def guest_trusts_test_ca(g, pki):
+    pem = open(pki.ca).read().strip().splitlines()
+    g.sh_ok("printf '%s\\n' " + " ".join(f"'{ln}'" for ln in pem) +
+            " > /etc/sealpod/test-registry-ca.pem")
+
+
+def finish(g, stops):
+    if g.alive():
+        print("--- guest console (tail) ---\n" + g.console_tail(40), flush=True)
+    g.poweroff()
+    for s in stops:
+        s()
+    failed = sum(1 for _, e in results if e)
+    print(f"{len(results) - failed} passed, {failed} failed")
+    subprocess.run(["rm", "-rf", WORK])
+    sys.exit(1 if failed else 0)
+
+
+def main():
+    fresh_netns()
     pki = R.Pki(os.path.join(TOP, "build/image-test/pki"))
     ev = R.EvilRegistry(pki)
     im = Images(ev)
@@ -168,9 +194,7 @@ def main():
         g.start()
         assert "image: signature policy: 8 docker scopes" in g.console(), g.console_tail()
         g.sh_ok("ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0")
-        pem = open(pki.ca).read().strip().splitlines()
-        g.sh_ok("printf '%s\\n' " + " ".join(f"'{ln}'" for ln in pem) +
-                " > /etc/sealpod/test-registry-ca.pem")
+        guest_trusts_test_ca(g, pki)
         c = tt.Client(g.agent_connect(), timeout=300)
 
         def accepted(repo):
@@ -226,15 +250,67 @@ def main():
         print(f"not ok boot: {e}", flush=True)
         traceback.print_exc()
     finally:
-        if g.alive():
-            print("--- guest console (tail) ---\n" + g.console_tail(40), flush=True)
-        g.poweroff()
-        ev.stop()
-    failed = sum(1 for _, e in results if e)
-    print(f"{len(results) - failed} passed, {failed} failed")
-    subprocess.run(["rm", "-rf", WORK])
-    sys.exit(1 if failed else 0)
+        finish(g, [ev.stop])
+
+
+def kbs_main():
+    """The policy from the KBS: fetched after attestation, then judged like initdata's."""
+    fresh_netns()
+    pki = R.Pki(os.path.join(TOP, "build/image-test/pki"))
+    ev = R.EvilRegistry(pki)
+    im = Images(ev)
+    key = S.new_key("ecdsa")
+    d = {r: im.add(r) for r in ("signed", "unsigned")}
+    im.sign("signed", d["signed"], key)
+    policy = {"default": [{"type": "reject"}], "transports": {"docker": {
+        f"{HOST}/{r}": [{"type": "sigstoreSigned",
+                         "keyData": base64.b64encode(S.public_pem(key)).decode(),
+                         "signedIdentity": {"type": "matchRepository"}}]
+        for r in ("signed", "unsigned")}}}
+    pfile = os.path.join(WORK, "policy.json")
+    with open(pfile, "w") as f:
+        json.dump(policy, f)
+    kport = R.free_port()
+    klog = os.path.join(WORK, "kbs.log")
+    kbs = subprocess.Popen([sys.executable, os.path.join(TOP, "tests/kbs/kbs.py"), "--port",
+                            str(kport), "--log", klog, "--resource",
+                            f"default/security-policy/test={pfile}"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    aa = '[token_configs.kbs]\nurl = "http://10.0.2.100:8080"\n'
+    cdh = '[image]\nimage_security_policy_uri = "kbs:///default/security-policy/test"\n'
+    g = TrustGuest(["--forward", f"{GUEST_REG}:{ev.port}", "--forward", f"8080:{kport}",
+                    "--initdata", initdata_disk(cdh, aa)],
+                   test=True, mem=1024, name="trust-kbs",
+                   cmdline="sealpod.ip=10.0.2.15/24 sealpod.evidence=sample")
+    try:
+        g.start()
+        guest_trusts_test_ca(g, pki)
+        c = tt.Client(g.agent_connect(), timeout=300)
+
+        def policy_from_the_kbs_accepts_signed():
+            rep = create(c, "k1", f"{HOST}/signed:latest")
+            assert rep.ok, rep
+            assert im.fetched("signed"), ev.hits
+            fetched = [ln for ln in open(klog) if "security-policy" in ln]
+            assert fetched, open(klog).read()[-2000:]
+
+        def policy_from_the_kbs_refuses_unsigned():
+            ev.hits.clear()
+            rep = create(c, "k2", f"{HOST}/unsigned:latest")
+            assert not rep.ok and "policy.signature" in rep.message, rep
+            assert "no signature" in rep.message, rep.message
+            assert not im.fetched("unsigned"), ev.hits
+            return rep.message[:120]
+
+        for fn in (policy_from_the_kbs_accepts_signed, policy_from_the_kbs_refuses_unsigned):
+            case(fn)
+    except Exception as e:  # noqa: BLE001
+        results.append(("boot", e))
+        print(f"not ok boot: {e}", flush=True)
+        traceback.print_exc()
+    finally:
+        finish(g, [ev.stop, kbs.terminate])
 
 
 if __name__ == "__main__":
-    main()
+    kbs_main() if sys.argv[1:] == ["kbs"] else main()

@@ -56,12 +56,9 @@ def test_unknown_security_key_stops_the_boot():
         shutil.rmtree(work, ignore_errors=True)
 
 
-def test_signature_policy_matrix_in_the_guest():
-    """tests/image/trusttest.py: one boot, a pull per case (cosign signatures accepted and
-    refused, reject and insecureAcceptAnything scopes), nothing of a refused image but its
-    manifest fetched."""
+def run_trusttest(*args):
     p = subprocess.run(["unshare", "-n", "/usr/bin/python3",
-                        os.path.join(TOP, "tests/image/trusttest.py")],
+                        os.path.join(TOP, "tests/image/trusttest.py"), *args],
                        cwd=TOP, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=1200)
     out = p.stdout.decode(errors="replace")
     lines = [ln for ln in out.splitlines() if ln.startswith(("ok ", "not ok "))]
@@ -69,3 +66,17 @@ def test_signature_policy_matrix_in_the_guest():
         raise AssertionError("; ".join(ln for ln in lines if ln.startswith("not ok"))
                              + "\n" + out[-5000:])
     return "\n".join(lines)
+
+
+def test_signature_policy_matrix_in_the_guest():
+    """tests/image/trusttest.py: one boot, a pull per case (cosign signatures accepted and
+    refused, reject and insecureAcceptAnything scopes), nothing of a refused image but its
+    manifest fetched."""
+    return run_trusttest()
+
+
+def test_signature_policy_from_the_kbs():
+    """image_security_policy_uri: the policy is a KBS resource fetched after attestation (sample
+    evidence, tests/kbs/kbs.py); a signed image pulls, an unsigned one is refused before any of
+    its blobs."""
+    return run_trusttest("kbs")

@@ -84,8 +84,6 @@ TEST(attest_initdata_unsupported_keys_stop_the_boot)
 		const char *cdh, *key;
 	} cases[] = {
 		/* image trust and registry settings not implemented yet */
-		{ "[image]\nimage_security_policy_uri = \"kbs:///d/p/t\"\n", "image.image_security_"
-									     "policy_uri" },
 		{ "[image]\nsigstore_config_uri = \"kbs:///d/s/t\"\n", "image.sigstore_config_"
 								       "uri" },
 		{ "[image]\nregistry_configuration_uri = \"kbs:///d/r/t\"\n", "image.registry_"
@@ -154,4 +152,23 @@ TEST(attest_initdata_coco_example_shape_is_refused_by_name)
 			     "location = \"inner.test/bar\"\n"
 			     "[[image.registry_config.registry.mirror]]\nlocation = \"m.test\"\n",
 			     "image.sigstore_config_uri"));
+}
+
+TEST(attest_initdata_signature_policy_from_the_kbs)
+{
+	struct sp_err err;
+	const char *m;
+
+	m = parse(KBS_AA, "[image]\nimage_security_policy_uri = \"kbs:///default/policy/p\"\n",
+		  &err);
+	CHECK(m == NULL);
+	m = parse("", "[image]\nimage_security_policy_uri = \"kbs:///default/policy/p\"\n", &err);
+	CHECK(m && strstr(m, "no KBS"));
+	m = parse(KBS_AA, "[image]\nimage_security_policy_uri = \"kbs:///a/../p\"\n", &err);
+	CHECK(m && strstr(m, "image_security_policy_uri"));
+	m = parse(KBS_AA,
+		  "[image]\nimage_security_policy_uri = \"kbs:///default/policy/p\"\n"
+		  "image_security_policy = '{\"default\": [{\"type\": \"reject\"}]}'\n",
+		  &err);
+	CHECK(m && strstr(m, "both set"));
 }
