@@ -61,6 +61,24 @@ static int manifest_get(struct sp_registry *r, const char *what, const char *wan
 	return 0;
 }
 
+/* The guest's own platform, as OCI indexes name it: what /init was built for. */
+static const char *guest_arch(void)
+{
+#if defined(__x86_64__)
+	return "amd64";
+#elif defined(__aarch64__)
+	return "arm64";
+#elif defined(__s390x__)
+	return "s390x";
+#elif defined(__powerpc64__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return "ppc64le";
+#elif defined(__riscv) && __riscv_xlen == 64
+	return "riscv64";
+#else
+#error "no OCI architecture name for this target"
+#endif
+}
+
 /* The image manifest ref resolves to, through an index when it names one; digest gets what the
  * reference named (the index's, when it is one), checked against the pinned digests before
  * anything else is fetched. */
@@ -78,10 +96,10 @@ static int fetch_manifest(struct sp_registry *r, const struct meta_job *j,
 		return -1;
 	if (!m->is_index)
 		return 0;
-	i = sp_index_select(m, "linux", "amd64");
+	i = sp_index_select(m, "linux", guest_arch());
 	if (i < 0)
 		return sp_pull_fail(err, SP_STAGE_PULL_MANIFEST, 0,
-				    "pull.manifest: the index has no linux/amd64 image");
+				    "pull.manifest: the index has no linux/%s image", guest_arch());
 	(void)snprintf(want, sizeof(want), "%s", m->entries[i].digest);
 	if (manifest_get(r, want, want, m, got, err) < 0)
 		return -1;

@@ -126,6 +126,29 @@ class Images:
         for d, b in blobs.items():
             self.ev.routes[f"/v2/{repo}/blobs/{d}"] = (200, {}, b)
 
+    def add_index(self, repo):
+        """An index: an arm64 entry first, then the amd64 image; the amd64 image's blobs are
+        the repository's (the decoy's config is another blob)."""
+        tar = R.TarBuilder().add("which", "file", b"amd64\n").bytes()
+        man, mt, blobs = R.image_blobs([tar], "gzip")
+        decoy, _, dblobs = R.image_blobs([tar], "gzip", arch="arm64")
+        for m, bs in ((man, blobs), (decoy, dblobs)):
+            self.ev.routes[f"/v2/{repo}/manifests/{R.sha256(m)}"] = (
+                200, {"Content-Type": mt}, m)
+            for b in bs:
+                self.ev.routes[f"/v2/{repo}/blobs/{R.sha256(b)}"] = (200, {}, b)
+        idx = {"schemaVersion": 2, "mediaType": R.OCI_INDEX, "manifests": [
+            {"mediaType": mt, "digest": R.sha256(decoy), "size": len(decoy),
+             "platform": {"architecture": "arm64", "os": "linux"}},
+            {"mediaType": mt, "digest": R.sha256(man), "size": len(man),
+             "platform": {"architecture": "amd64", "os": "linux"}}]}
+        idxb = json.dumps(idx).encode()
+        self.ev.routes[f"/v2/{repo}/manifests/latest"] = (200, {"Content-Type": R.OCI_INDEX},
+                                                          idxb)
+        self.blobs[repo] = [R.sha256(b) for b in blobs]
+        self.decoy = R.sha256(dblobs[-1])
+        return R.sha256(idxb)
+
     def fetched(self, repo):
         """The image's own blobs (config, layers) the guest asked for."""
         return [p for p, _ in self.ev.hits if any(p.endswith(d) for d in self.blobs[repo])]
@@ -173,6 +196,10 @@ def main():
     d["moved"] = im.add("moved", marker=b" v2")
     im.sign("moved", d["moved"], key, payload_digest=old)
     im.sign("repo-identity", d["repo-identity"], key, identity=f"{HOST}/somewhere-else")
+    # a multi-platform index (an arm64 decoy first), signed as cosign signs one: the index's
+    # digest, the one the reference names
+    d["index"] = im.add_index("index")
+    im.sign("index", d["index"], key)
 
     def kd(k):
         return base64.b64encode(S.public_pem(k)).decode()
@@ -182,17 +209,17 @@ def main():
         r["signedIdentity"] = ident or {"type": "matchRepository"}
         return [r]
     scopes = {f"{HOST}/{r}": sig(key) for r in ("signed", "unsigned", "otherkey", "otherdigest",
-                                                "moved", "repo-identity")}
+                                                "moved", "repo-identity", "index")}
     scopes[f"{HOST}/signed-ed"] = sig(ed)
     scopes[f"{HOST}/open"] = [{"type": "insecureAcceptAnything"}]
     policy = json.dumps({"default": [{"type": "reject"}], "transports": {"docker": scopes}})
     cdh = f'[image]\nimage_security_policy = """{policy}"""\n'
 
     g = TrustGuest(["--forward", f"{GUEST_REG}:{ev.port}", "--initdata", initdata_disk(cdh)],
-                   test=True, mem=1024, name="trust")
+                   test=True, mem=1024, name="trust", ready_timeout=120)
     try:
         g.start()
-        assert "image: signature policy: 8 docker scopes" in g.console(), g.console_tail()
+        assert "image: signature policy: 9 docker scopes" in g.console(), g.console_tail()
         g.sh_ok("ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0")
         guest_trusts_test_ca(g, pki)
         c = tt.Client(g.agent_connect(), timeout=300)
@@ -222,6 +249,11 @@ def main():
         def insecure_accept_anything_scope():
             accepted("open")
 
+        def signed_index_the_guests_platform():
+            ev.hits.clear()
+            accepted("index")
+            assert not any(p.endswith(im.decoy) for p, _ in ev.hits), ev.hits
+
         def unsigned_refused_no_layer_fetched():
             return refused("unsigned", "no signature")
 
@@ -241,6 +273,7 @@ def main():
             return refused("notlisted", 'scope "default" requirement 0 (reject)')
 
         for fn in (signed_ecdsa_accepted, signed_ed25519_accepted, insecure_accept_anything_scope,
+                   signed_index_the_guests_platform,
                    unsigned_refused_no_layer_fetched, another_key_refused,
                    signature_for_another_digest_refused, tag_moved_after_signing_refused,
                    identity_mismatch_refused, default_reject_names_it):
@@ -280,7 +313,7 @@ def kbs_main():
     cdh = '[image]\nimage_security_policy_uri = "kbs:///default/security-policy/test"\n'
     g = TrustGuest(["--forward", f"{GUEST_REG}:{ev.port}", "--forward", f"8080:{kport}",
                     "--initdata", initdata_disk(cdh, aa)],
-                   test=True, mem=1024, name="trust-kbs",
+                   test=True, mem=1024, name="trust-kbs", ready_timeout=120,
                    cmdline="sealpod.ip=10.0.2.15/24 sealpod.evidence=sample")
     try:
         g.start()
