@@ -25,6 +25,7 @@ static const struct sp_frame_type in_types[] = {
 	{ IMG_CA, 1, SP_IMG_CA_MAX },
 	{ IMG_PINNED, SP_DIGEST_LEN + 1, SP_DIGEST_LEN + 1 },
 	{ IMG_SIGPOLICY, 1, SP_SIGPOLICY_MAX },
+	{ IMG_SIGKEY, sizeof(struct sp_sigkey), sizeof(struct sp_sigkey) },
 	{ IMG_GO, 0, 0 },
 };
 
@@ -38,6 +39,8 @@ struct meta_job {
 	size_t npinned;
 	char *sig_policy; /* containers-policy.json, or NULL */
 	size_t sig_policy_len;
+	struct sp_sigkey keys[SP_SIGPOLICY_KEYS];
+	size_t nkeys;
 };
 
 /* Fetches the manifest what names, checks it is want (when given) and parses it into m; got
@@ -180,8 +183,8 @@ static int resolve(int fd, struct sp_registry *r, const struct meta_job *j, stru
 	if (!m)
 		return sp_pull_fail(err, SP_STAGE_PULL_MANIFEST, ENOMEM, "pull.manifest");
 	if (fetch_manifest(r, j, &ref, m, digest, err) == 0 &&
-	    (!j->sig_policy ||
-	     sp_sigpolicy_enforce(r, j->sig_policy, j->sig_policy_len, &ref, digest, err) == 0) &&
+	    (!j->sig_policy || sp_sigpolicy_enforce(r, j->sig_policy, j->sig_policy_len, j->keys,
+						    j->nkeys, &ref, digest, err) == 0) &&
 	    fetch_config(r, m, &cfg, err) == 0) {
 		ret = send_found(fd, digest, m, &cfg, r);
 		sp_config_free(&cfg);
@@ -211,6 +214,11 @@ static int read_job(int fd, struct sp_frame_rx *rx, struct meta_job *j, struct s
 			   (j->sig_policy = malloc(len))) {
 			memcpy(j->sig_policy, p, len);
 			j->sig_policy_len = len;
+		} else if (type == IMG_SIGKEY && j->nkeys < SP_SIGPOLICY_KEYS) {
+			memcpy(&j->keys[j->nkeys], p, sizeof(j->keys[0]));
+			j->keys[j->nkeys].uri[SP_SIGKEY_URI_MAX - 1] = '\0';
+			j->keys[j->nkeys].pem[SP_SIGPOLICY_KEY_MAX - 1] = '\0';
+			j->nkeys++;
 		} else if (type == IMG_PINNED && j->npinned < SP_IMG_MAX_PINNED) {
 			memcpy(j->pinned[j->npinned], p, len);
 			j->pinned[j->npinned][SP_DIGEST_LEN] = '\0';

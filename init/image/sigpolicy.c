@@ -109,33 +109,67 @@ static int parse_key_data(const char *b64, const char *where, struct sp_sigreq *
 	return 0;
 }
 
-static int parse_sigstore(json_object *o, const char *where, struct sp_sigreq *rq,
-			  struct sp_err *err)
+/* The keys given to the parse (resolve false: list the keyPaths only). */
+struct keyset {
+	const struct sp_sigkey *keys;
+	size_t n;
+	bool resolve;
+};
+
+/* keyPath: a KBS resource (there are no key files in the guest), listed in p->key_uris and
+ * taken from the keys PID 1 fetched. */
+static int parse_key_path(const char *kp, const char *where, const struct keyset *ks,
+			  struct sp_sigpolicy *p, struct sp_sigreq *rq, struct sp_err *err)
+{
+	size_t i;
+
+	if (strncmp(kp, "kbs:///", 7) != 0 || strlen(kp) >= SP_SIGKEY_URI_MAX)
+		return bad(err, where, "keyPath must name a KBS resource, kbs:///...");
+	for (i = 0; i < p->nkey_uris && strcmp(p->key_uris[i], kp) != 0; i++)
+		;
+	if (i == p->nkey_uris) {
+		if (p->nkey_uris == SP_SIGPOLICY_KEYS)
+			return bad(err, where, "more than 8 keyPaths");
+		memcpy(p->key_uris[p->nkey_uris++], kp, strlen(kp) + 1);
+	}
+	for (i = 0; ks->resolve && i < ks->n; i++)
+		if (strcmp(ks->keys[i].uri, kp) == 0) {
+			(void)snprintf(rq->key_pem, sizeof(rq->key_pem), "%s", ks->keys[i].pem);
+			return 0;
+		}
+	return ks->resolve ? bad(err, where, "the keyPath's key was not fetched from the KBS") : 0;
+}
+
+static int parse_sigstore(json_object *o, const char *where, const struct keyset *ks,
+			  struct sp_sigpolicy *p, struct sp_sigreq *rq, struct sp_err *err)
 {
 	json_object *id;
-	const char *kd = member_str(o, "keyData");
+	const char *kd = member_str(o, "keyData"), *kp = member_str(o, "keyPath");
 
 	if (json_object_object_get_ex(o, "fulcio", NULL))
 		return bad(err, where, "sigstoreSigned keyless (fulcio) is not supported");
-	if (json_object_object_get_ex(o, "keyPath", NULL) ||
-	    json_object_object_get_ex(o, "keyPaths", NULL))
-		return bad(err, where, "sigstoreSigned keyPath is not supported (use keyData)");
+	if (json_object_object_get_ex(o, "keyPaths", NULL) ||
+	    json_object_object_get_ex(o, "keyDatas", NULL))
+		return bad(err, where, "sigstoreSigned keyPaths/keyDatas are not supported");
 	if (only_members(o, where,
-			 (const char *const[]){ "type", "keyData", "signedIdentity", NULL },
+			 (const char *const[]){ "type", "keyData", "keyPath", "signedIdentity",
+						NULL },
 			 err) < 0)
 		return -1;
-	if (!kd)
-		return bad(err, where, "sigstoreSigned needs keyData");
+	if (!kd == !kp)
+		return bad(err, where, "sigstoreSigned needs one of keyData and keyPath");
 	rq->type = SP_SIGREQ_SIGSTORE;
 	rq->id = SP_SIGID_MATCH_REPO_DIGEST_OR_EXACT;
-	if (parse_key_data(kd, where, rq, err) < 0)
+	if ((kd && parse_key_data(kd, where, rq, err) < 0) ||
+	    (kp && parse_key_path(kp, where, ks, p, rq, err) < 0))
 		return -1;
 	if (json_object_object_get_ex(o, "signedIdentity", &id))
 		return parse_identity(id, where, rq, err);
 	return 0;
 }
 
-static int parse_req(json_object *o, const char *where, struct sp_sigreq *rq, struct sp_err *err)
+static int parse_req(json_object *o, const char *where, const struct keyset *ks,
+		     struct sp_sigpolicy *p, struct sp_sigreq *rq, struct sp_err *err)
 {
 	const char *type = json_object_is_type(o, json_type_object) ? member_str(o, "type") : NULL;
 
@@ -147,13 +181,14 @@ static int parse_req(json_object *o, const char *where, struct sp_sigreq *rq, st
 		return only_members(o, where, (const char *const[]){ "type", NULL }, err);
 	}
 	if (strcmp(type, "sigstoreSigned") == 0)
-		return parse_sigstore(o, where, rq, err);
+		return parse_sigstore(o, where, ks, p, rq, err);
 	if (strcmp(type, "signedBy") == 0)
 		return bad(err, where, "signedBy (simple signing) is not supported");
 	return bad(err, where, "unknown requirement type");
 }
 
-static int parse_reqs(json_object *a, const char *scope, struct sp_sigreqs *out, struct sp_err *err)
+static int parse_reqs(json_object *a, const char *scope, const struct keyset *ks,
+		      struct sp_sigpolicy *p, struct sp_sigreqs *out, struct sp_err *err)
 {
 	size_t n;
 
@@ -166,13 +201,14 @@ static int parse_reqs(json_object *a, const char *scope, struct sp_sigreqs *out,
 	if (n == 0 || n > SP_SIGPOLICY_REQS)
 		return bad(err, scope, "needs 1 to 8 requirements");
 	for (size_t i = 0; i < n; i++)
-		if (parse_req(json_object_array_get_idx(a, i), scope, &out->req[i], err) < 0)
+		if (parse_req(json_object_array_get_idx(a, i), scope, ks, p, &out->req[i], err) < 0)
 			return -1;
 	out->n = n;
 	return 0;
 }
 
-static int parse_docker(json_object *d, struct sp_sigpolicy *p, struct sp_err *err)
+static int parse_docker(json_object *d, const struct keyset *ks, struct sp_sigpolicy *p,
+			struct sp_err *err)
 {
 	if (!json_object_is_type(d, json_type_object))
 		return bad(err, "transports.docker", "must be an object");
@@ -180,14 +216,33 @@ static int parse_docker(json_object *d, struct sp_sigpolicy *p, struct sp_err *e
 	{
 		if (p->nscopes == SP_SIGPOLICY_SCOPES)
 			return bad(err, "transports.docker", "more than 64 scopes");
-		if (parse_reqs(reqs, scope, &p->scopes[p->nscopes], err) < 0)
+		if (parse_reqs(reqs, scope, ks, p, &p->scopes[p->nscopes], err) < 0)
 			return -1;
 		p->nscopes++;
 	}
 	return 0;
 }
 
+static int parse_policy(const char *json, size_t len, const struct keyset *ks,
+			struct sp_sigpolicy *p, struct sp_err *err);
+
 int sp_sigpolicy_parse(const char *json, size_t len, struct sp_sigpolicy *p, struct sp_err *err)
+{
+	const struct keyset ks = { NULL, 0, false };
+
+	return parse_policy(json, len, &ks, p, err);
+}
+
+int sp_sigpolicy_parse_keys(const char *json, size_t len, const struct sp_sigkey *keys,
+			    size_t nkeys, struct sp_sigpolicy *p, struct sp_err *err)
+{
+	const struct keyset ks = { keys, keys ? nkeys : 0, true };
+
+	return parse_policy(json, len, &ks, p, err);
+}
+
+static int parse_policy(const char *json, size_t len, const struct keyset *ks,
+			struct sp_sigpolicy *p, struct sp_err *err)
 {
 	json_tokener *tok;
 	json_object *o, *v;
@@ -213,7 +268,7 @@ int sp_sigpolicy_parse(const char *json, size_t len, struct sp_sigpolicy *p, str
 		bad(err, "policy", "\"default\" is required");
 		goto out;
 	}
-	if (parse_reqs(v, "default", &p->def, err) < 0)
+	if (parse_reqs(v, "default", ks, p, &p->def, err) < 0)
 		goto out;
 	if (json_object_object_get_ex(o, "transports", &v)) {
 		json_object *d;
@@ -225,7 +280,7 @@ int sp_sigpolicy_parse(const char *json, size_t len, struct sp_sigpolicy *p, str
 				bad(err, "transports", "must be an object");
 			goto out;
 		}
-		if (json_object_object_get_ex(v, "docker", &d) && parse_docker(d, p, err) < 0)
+		if (json_object_object_get_ex(v, "docker", &d) && parse_docker(d, ks, p, err) < 0)
 			goto out;
 	}
 	r = 0;

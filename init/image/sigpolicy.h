@@ -23,6 +23,8 @@
 #define SP_SIGPOLICY_REQS     8 /* requirements of one scope (all must hold) */
 #define SP_SIGPOLICY_KEY_MAX  4096
 #define SP_COSIGN_MAX_SIGS    16 /* signature layers looked at per image */
+#define SP_SIGPOLICY_KEYS     8	 /* distinct kbs:/// keyPaths of one policy */
+#define SP_SIGKEY_URI_MAX     256
 #define SP_COSIGN_PAYLOAD_MAX ((size_t)64 << 10)
 
 enum sp_sigreq_type { SP_SIGREQ_REJECT, SP_SIGREQ_ACCEPT, SP_SIGREQ_SIGSTORE };
@@ -49,16 +51,31 @@ struct sp_sigreqs {
 	size_t n;
 };
 
+/* A key a policy names by keyPath kbs:///..., as fetched from the KBS (PEM). */
+struct sp_sigkey {
+	char uri[SP_SIGKEY_URI_MAX];
+	char pem[SP_SIGPOLICY_KEY_MAX];
+};
+
 struct sp_sigpolicy {
 	struct sp_sigreqs def;
 	struct sp_sigreqs scopes[SP_SIGPOLICY_SCOPES]; /* transports.docker, "" included */
 	size_t nscopes;
+	/* Every kbs:/// keyPath the policy names (fetched after attestation by PID 1). */
+	char key_uris[SP_SIGPOLICY_KEYS][SP_SIGKEY_URI_MAX];
+	size_t nkey_uris;
 };
 
 /* Parses a containers-policy.json strictly: unknown members, requirement types (signedBy,
  * keyless sigstoreSigned, keyPath, remapIdentity, ...) and transports other than docker are
  * refused naming them. p is caller memory (large: heap it). */
 int sp_sigpolicy_parse(const char *json, size_t len, struct sp_sigpolicy *p, struct sp_err *err);
+/* The same with the keys keyPath names (keys may be NULL when nkeys is 0): a keyPath missing
+ * from keys is refused. (
+ * sp_sigpolicy_parse instead lists the keyPaths in key_uris and leaves those keys empty: no
+ * signature verifies with an empty key.) */
+int sp_sigpolicy_parse_keys(const char *json, size_t len, const struct sp_sigkey *keys,
+			    size_t nkeys, struct sp_sigpolicy *p, struct sp_err *err);
 
 /* The requirements for ref: the most specific docker scope (name:tag or name@digest, the
  * repository, each enclosing namespace, the host, *.domain wildcards, then ""), else the
@@ -110,6 +127,7 @@ struct sp_registry;
  * the .sig tag of digest (the manifest digest the guest computed) from r: 0 when every
  * requirement holds, else -1 with err at stage policy.deny ("policy.signature: ..."). */
 int sp_sigpolicy_enforce(struct sp_registry *r, const char *policy, size_t len,
-			 const struct sp_image_ref *ref, const char *digest, struct sp_err *err);
+			 const struct sp_sigkey *keys, size_t nkeys, const struct sp_image_ref *ref,
+			 const char *digest, struct sp_err *err);
 
 #endif

@@ -69,7 +69,8 @@ static bool needs_signatures(const struct sp_sigreqs *q)
 }
 
 int sp_sigpolicy_enforce(struct sp_registry *r, const char *policy, size_t len,
-			 const struct sp_image_ref *ref, const char *digest, struct sp_err *err)
+			 const struct sp_sigkey *keys, size_t nkeys, const struct sp_image_ref *ref,
+			 const char *digest, struct sp_err *err)
 {
 	struct sp_sigpolicy *p = calloc(1, sizeof(*p));
 	struct found *f = calloc(1, sizeof(*f));
@@ -81,7 +82,8 @@ int sp_sigpolicy_enforce(struct sp_registry *r, const char *policy, size_t len,
 		sp_pull_fail(err, SP_STAGE_POLICY_DENY, 0, "policy.signature: out of memory");
 		goto out;
 	}
-	if (sp_sigpolicy_parse(policy, len, p, &e) < 0) {
+	/* Resolving: a keyPath whose key the pull was not given is refused. */
+	if (sp_sigpolicy_parse_keys(policy, len, keys, nkeys, p, &e) < 0) {
 		sp_pull_fail(err, SP_STAGE_POLICY_DENY, 0, "policy.signature: %s", e.msg);
 		goto out;
 	}

@@ -36,6 +36,7 @@ static const struct sp_frame_type pull_in[] = {
 	{ IMG_AUTH, 1, SP_IMG_AUTH_MAX },
 	{ IMG_EXTRA_CA, 1, SP_IMG_AUTH_MAX },
 	{ IMG_SIGPOLICY, 1, SP_SIGPOLICY_MAX },
+	{ IMG_SIGKEY, sizeof(struct sp_sigkey), sizeof(struct sp_sigkey) },
 	{ IMG_GO, 0, 0 },
 };
 
@@ -50,6 +51,8 @@ struct pull_job {
 	size_t ninsecure;
 	char *auth, *extra_ca, *sig_policy; /* NUL-terminated, or NULL */
 	size_t auth_len;
+	struct sp_sigkey keys[SP_SIGPOLICY_KEYS];
+	size_t nkeys;
 };
 
 static char *dup_bytes(const uint8_t *p, uint32_t len)
@@ -92,6 +95,14 @@ static int take_frame(struct pull_job *j, uint32_t type, const uint8_t *p, uint3
 		return j->extra_ca || !(j->extra_ca = dup_bytes(p, len)) ? -1 : 0;
 	case IMG_SIGPOLICY:
 		return j->sig_policy || !(j->sig_policy = dup_bytes(p, len)) ? -1 : 0;
+	case IMG_SIGKEY:
+		if (j->nkeys == SP_SIGPOLICY_KEYS)
+			return -1;
+		memcpy(&j->keys[j->nkeys], p, sizeof(j->keys[0]));
+		j->keys[j->nkeys].uri[SP_SIGKEY_URI_MAX - 1] = '\0';
+		j->keys[j->nkeys].pem[SP_SIGPOLICY_KEY_MAX - 1] = '\0';
+		j->nkeys++;
+		return 0;
 	default:
 		return -1;
 	}
@@ -168,6 +179,8 @@ static void pull_opts(const struct pull_job *j, const char *store, struct sp_pul
 	o->token = j->req.token[0] ? j->req.token : NULL;
 	o->token_ttl = j->req.token_ttl;
 	o->sig_policy = j->sig_policy;
+	o->sig_keys = j->keys;
+	o->nsig_keys = j->nkeys;
 }
 
 /* The overlay on the request's mount point, then the image's user looked up in it. */

@@ -32,7 +32,7 @@ struct sp_ctr {
 	} * made;
 	char *auth; /* registry credentials (secret): wiped after the pulls */
 	size_t auth_len;
-	char *sig_policy; /* the signature policy fetched from the KBS for these pulls, or NULL */
+	struct sp_sigfetch *sig; /* the signature policy and keys for these pulls, or NULL */
 	struct sp_secret_set *secrets;
 
 	/* The steps. */

@@ -20,6 +20,7 @@
 #include "lib/pathat.h"
 #include "runtime/ctr.h"
 #include "runtime/rt.h"
+#include "runtime/sigfetch.h"
 #include "storage/storage.h"
 
 static bool needs(const struct sp_ctr *c, unsigned need)
@@ -263,49 +264,30 @@ static void creds_undo(struct sp_ctr *c)
 	c->auth_len = 0;
 }
 
-/* --- sigpolicy: the signature policy initdata names in the KBS (image_security_policy_uri) ----- */
+/* --- sigpolicy: the signature policy (initdata's, or its KBS resource) and its KBS keys ------ */
 
 static bool sigpol_applies(const struct sp_ctr *c)
 {
-	return pulls(c) && rt.conf.image && rt.conf.image->sig_policy_uri;
+	return pulls(c) && rt.conf.image &&
+	       (rt.conf.image->sig_policy_uri || rt.conf.image->sig_policy);
 }
 
-static void on_sigpol(void *arg, int ret, const uint8_t *data, size_t len, const struct sp_err *err)
+static void on_sigpol(void *arg, int ret, const struct sp_err *err)
 {
-	struct sp_ctr *c = arg;
-	struct sp_err e;
-
-	c->pending = NULL;
-	/* Without the policy no image is pulled: the pulls would otherwise go unjudged. */
-	if (ret < 0 || !len || memchr(data, 0, len) || !(c->sig_policy = malloc(len + 1))) {
-		sp_fail(&e, SP_E_DENIED, 0, "policy.signature: the policy from the KBS: %s",
-			ret < 0 && err ? err->msg : "empty, holds a NUL byte, or out of memory");
-		e.stage = SP_STAGE_POLICY_DENY;
-		report(c, -1, &e);
-		return;
-	}
-	memcpy(c->sig_policy, data, len);
-	c->sig_policy[len] = '\0';
-	report(c, 0, NULL);
+	report(arg, ret, err);
 }
 
 static int sigpol_start(struct sp_ctr *c, sp_done_fn done, void *arg, struct sp_err *err)
 {
-	uint32_t id = 0;
-
 	arm(c, done, arg);
-	if (sp_attest_resource_get(rt.conf.image->sig_policy_uri, on_sigpol, c, &id, err) < 0) {
-		sp_fail_wrap(err, SP_E_DENIED, "policy.signature");
-		return sp_err_stage(err, SP_STAGE_POLICY_DENY);
-	}
-	c->pending = (void *)(uintptr_t)id;
-	return SP_PENDING;
+	return sp_sigfetch_start(rt.conf.image->sig_policy, rt.conf.image->sig_policy_uri,
+				 on_sigpol, c, &c->sig, err);
 }
 
 static void sigpol_undo(struct sp_ctr *c)
 {
-	free(c->sig_policy);
-	c->sig_policy = NULL;
+	sp_sigfetch_free(c->sig);
+	c->sig = NULL;
 }
 
 /* --- storages: every Storage of the request, by its driver ------------------------------------- */
@@ -350,7 +332,7 @@ static int pull_start(struct sp_ctr *c, const Grpc__Storage *s, struct sp_err *e
 	if (st) {
 		rq.extra_ca_pem = st->extra_ca_pem;
 		rq.parallel = st->max_parallel_layers;
-		rq.sig_policy = c->sig_policy ? c->sig_policy : st->sig_policy;
+		rq.sig_policy = sp_sigfetch_policy(c->sig, &rq.sig_keys, &rq.nsig_keys);
 		if (rt.conf.test_overlay) { /* plain http registries: test images only */
 			rq.insecure = st->insecure_registries;
 			rq.n_insecure = st->n_insecure_registries;
@@ -760,7 +742,7 @@ const struct sp_prep_step sp_create_steps[] = {
 	{ "trusted", trusted_applies, trusted_start, trusted_cancel, NULL },
 	{ "storage", storage_applies, storage_start, storage_cancel, NULL },
 	{ "creds", creds_applies, creds_start, creds_cancel, creds_undo },
-	{ "sigpolicy", sigpol_applies, sigpol_start, creds_cancel, sigpol_undo },
+	{ "sigpolicy", sigpol_applies, sigpol_start, sigpol_undo, sigpol_undo },
 	{ "storages", storages_applies, storages_start, storages_cancel, storages_undo },
 	{ "digest", digest_applies, digest_start, NULL, NULL },
 	{ "pin", pin_applies, pin_start, NULL, NULL },

@@ -7,7 +7,8 @@ the image but its manifest fetched (the registry's request log), and an insecure
 scope.
 
 With `kbs`, a second shape: the policy is a KBS resource named by image_security_policy_uri
-(tests/kbs/kbs.py on loopback, sample evidence), fetched after attestation for each pull.
+(tests/kbs/kbs.py on loopback, sample evidence), and one of its keys another (keyPath
+kbs:///...), both fetched after attestation for each pull.
 
 Run inside a fresh network namespace:
     unshare -n /usr/bin/python3 tests/image/trusttest.py [kbs]
@@ -295,19 +296,24 @@ def kbs_main():
     key = S.new_key("ecdsa")
     d = {r: im.add(r) for r in ("signed", "unsigned")}
     im.sign("signed", d["signed"], key)
+    # "signed" names its key by keyPath: a second KBS resource, fetched after attestation too
     policy = {"default": [{"type": "reject"}], "transports": {"docker": {
-        f"{HOST}/{r}": [{"type": "sigstoreSigned",
-                         "keyData": base64.b64encode(S.public_pem(key)).decode(),
-                         "signedIdentity": {"type": "matchRepository"}}]
-        for r in ("signed", "unsigned")}}}
-    pfile = os.path.join(WORK, "policy.json")
+        f"{HOST}/signed": [{"type": "sigstoreSigned", "keyPath": "kbs:///default/cosign-key/k1",
+                            "signedIdentity": {"type": "matchRepository"}}],
+        f"{HOST}/unsigned": [{"type": "sigstoreSigned",
+                              "keyData": base64.b64encode(S.public_pem(key)).decode(),
+                              "signedIdentity": {"type": "matchRepository"}}]}}}
+    pfile, kfile = os.path.join(WORK, "policy.json"), os.path.join(WORK, "cosign.pub")
     with open(pfile, "w") as f:
         json.dump(policy, f)
+    with open(kfile, "wb") as f:
+        f.write(S.public_pem(key))
     kport = R.free_port()
     klog = os.path.join(WORK, "kbs.log")
     kbs = subprocess.Popen([sys.executable, os.path.join(TOP, "tests/kbs/kbs.py"), "--port",
                             str(kport), "--log", klog, "--resource",
-                            f"default/security-policy/test={pfile}"],
+                            f"default/security-policy/test={pfile}", "--resource",
+                            f"default/cosign-key/k1={kfile}"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     aa = '[token_configs.kbs]\nurl = "http://10.0.2.100:8080"\n'
     cdh = '[image]\nimage_security_policy_uri = "kbs:///default/security-policy/test"\n'
@@ -320,12 +326,12 @@ def kbs_main():
         guest_trusts_test_ca(g, pki)
         c = tt.Client(g.agent_connect(), timeout=300)
 
-        def policy_from_the_kbs_accepts_signed():
+        def policy_and_key_from_the_kbs_accept_signed():
             rep = create(c, "k1", f"{HOST}/signed:latest")
             assert rep.ok, rep
             assert im.fetched("signed"), ev.hits
-            fetched = [ln for ln in open(klog) if "security-policy" in ln]
-            assert fetched, open(klog).read()[-2000:]
+            log = open(klog).read()
+            assert "security-policy/test" in log and "cosign-key/k1" in log, log[-2000:]
 
         def policy_from_the_kbs_refuses_unsigned():
             ev.hits.clear()
@@ -335,7 +341,8 @@ def kbs_main():
             assert not im.fetched("unsigned"), ev.hits
             return rep.message[:120]
 
-        for fn in (policy_from_the_kbs_accepts_signed, policy_from_the_kbs_refuses_unsigned):
+        for fn in (policy_and_key_from_the_kbs_accept_signed,
+                   policy_from_the_kbs_refuses_unsigned):
             case(fn)
     except Exception as e:  # noqa: BLE001
         results.append(("boot", e))

@@ -144,13 +144,15 @@ TEST(sigpolicy_refuses_what_it_does_not_implement)
 		{ "[{\"type\": \"signedBy\", \"keyType\": \"GPGKeys\", \"keyPath\": \"/k\"}]", "",
 		  "signedBy" },
 		{ "[{\"type\": \"sigstoreSigned\", \"fulcio\": {}}]", "", "keyless" },
-		{ "[{\"type\": \"sigstoreSigned\", \"keyPath\": \"kbs:///a/b/c\"}]", "",
-		  "keyPath" },
+		{ "[{\"type\": \"sigstoreSigned\", \"keyPath\": \"/etc/cosign.pub\"}]", "",
+		  "kbs:///" },
+		{ "[{\"type\": \"sigstoreSigned\", \"keyPaths\": [\"kbs:///a/b/c\"]}]", "",
+		  "keyPaths" },
 		{ "[{\"type\": \"reject\", \"extra\": 1}]", "", "\"extra\"" },
 		{ "[{\"type\": \"acceptSometimes\"}]", "", "unknown requirement" },
 		{ "[]", "", "1 to 8" },
 		{ "{}", "", "array" },
-		{ "[{\"type\": \"sigstoreSigned\"}]", "", "needs keyData" },
+		{ "[{\"type\": \"sigstoreSigned\"}]", "", "needs one of keyData" },
 		{ "[{\"type\": \"sigstoreSigned\", \"keyData\": \"bm90IGEga2V5\"}]", "", "PEM" },
 		{ "[{\"type\": \"sigstoreSigned\", \"keyData\": \"!!!!\"}]", "", "base64" },
 		{ "[{\"type\": \"reject\"}]", "\"x\": 1", "array" },
@@ -160,7 +162,7 @@ TEST(sigpolicy_refuses_what_it_does_not_implement)
 	REQUIRE(kd);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct sp_sigpolicy *p = policy(bad[i].def, bad[i].scopes, &err);
-		CHECK(!p);
+		CHECK(!p && strstr(err.msg, bad[i].why));
 		if (p || !strstr(err.msg, bad[i].why))
 			fprintf(stderr, "    %s -> %s\n", bad[i].def, p ? "accepted" : err.msg);
 		free(p);
@@ -373,4 +375,49 @@ TEST(cosign_registry_format)
 	}
 	free(man);
 	free(pl);
+}
+
+/* keyPath kbs:///: listed for PID 1 to fetch, then resolved from the keys it fetched. */
+TEST(sigpolicy_key_from_the_kbs)
+{
+	static const char doc[] =
+		"{\"default\": [{\"type\": \"reject\"}], \"transports\": {\"docker\": {"
+		"\"r.test/app\": [{\"type\": \"sigstoreSigned\", \"keyPath\": \"kbs:///d/k/a\","
+		" \"signedIdentity\": {\"type\": \"matchRepository\"}}],"
+		"\"r.test/b\": [{\"type\": \"sigstoreSigned\", \"keyPath\": \"kbs:///d/k/a\"}],"
+		"\"r.test/c\": [{\"type\": \"sigstoreSigned\", \"keyPath\": \"kbs:///d/k/c\"}]}}}";
+	struct sp_sigpolicy *p = calloc(1, sizeof(*p));
+	struct sp_sigkey *keys = calloc(2, sizeof(*keys));
+	struct sp_image_ref r = ref_of("r.test/app:v1");
+	size_t n, slen;
+	char *pem = slurp("ecdsa.pub", &n), *pl = slurp("payload-good", &n);
+	char *sg = slurp("sig-good.ecdsa", &slen), *dg = slurp("digest", &slen);
+	struct sp_err err;
+
+	REQUIRE(p && keys && pem && pl && sg && dg);
+	/* listing: both URIs once, the keys left empty (nothing verifies with them) */
+	REQUIRE(sp_sigpolicy_parse(doc, strlen(doc), p, &err) == 0);
+	CHECK(p->nkey_uris == 2);
+	CHECK_STR(p->key_uris[0], "kbs:///d/k/a");
+	CHECK_STR(p->key_uris[1], "kbs:///d/k/c");
+	CHECK(sp_sigpolicy_select(p, &r)->req[0].key_pem[0] == '\0');
+	/* resolving: every keyPath must have its key */
+	(void)snprintf(keys[0].uri, sizeof(keys[0].uri), "kbs:///d/k/a");
+	(void)snprintf(keys[0].pem, sizeof(keys[0].pem), "%s", pem);
+	CHECK(sp_sigpolicy_parse_keys(doc, strlen(doc), keys, 1, p, &err) < 0 &&
+	      strstr(err.msg, "not fetched"));
+	(void)snprintf(keys[1].uri, sizeof(keys[1].uri), "kbs:///d/k/c");
+	(void)snprintf(keys[1].pem, sizeof(keys[1].pem), "%s", pem);
+	REQUIRE(sp_sigpolicy_parse_keys(doc, strlen(doc), keys, 2, p, &err) == 0);
+	{
+		struct sp_cosign_sig s = { (const uint8_t *)pl, n, sg };
+		CHECK(sp_sigpolicy_judge(sp_sigpolicy_select(p, &r), &r, dg, &s, 1, &err) == 0);
+	}
+	CHECK(sp_sigpolicy_parse_keys(doc, strlen(doc), NULL, 0, p, &err) < 0);
+	free(p);
+	free(keys);
+	free(pem);
+	free(pl);
+	free(sg);
+	free(dg);
 }
