@@ -30,6 +30,12 @@ struct sp_image_settings {
 	 * fetched after attestation for a container that pulls, handed to its pull. */
 	const char *const *decryption_keys;
 	size_t n_decryption_keys;
+	/* containers-policy.json every pull is judged by (cdh.toml [image] image_security_policy),
+	 * or NULL. */
+	const char *sig_policy;
+	/* kbs:///... of that policy (cdh.toml [image] image_security_policy_uri), fetched after
+	 * attestation for each pull; NULL when none. At most one of the two is set. */
+	const char *sig_policy_uri;
 };
 
 /* Secrets for containers, from verified initdata (cdh.toml, one table per secret):

@@ -1,7 +1,8 @@
 /* The attestation module's insides, shared between its files and its unit tests and fuzzers.
  *
  *   initdata.c  the Kata initdata disk, its digest and the settings it carries (aa/cdh.toml)
- *   toml.c      the strict TOML reader those documents go through
+ *   toml.c      the strict TOML reader those documents go through (lexing in toml_lex.c)
+ *   initdata_keys.c  the cdh.toml and aa.toml settings implemented here; any other is fatal
  *   jose.c      base64, RFC 8785 canonical JSON, the TEE key (JWK) and JWE decryption
  *   kbs.c       the KBS protocol 0.4.0 messages (build and parse) and the HTTP exchange
  *   tpm.c       raw TPM 2.0 commands over /dev/tpmrm0 (PCR extend/read, a signing key, quote)
@@ -65,6 +66,9 @@ void sp_initdata_free(struct sp_initdata *d);
  * key, a missing or malformed value, a duplicate path or more than SP_SECRETS_MAX is an error.
  * cdh is a struct sp_toml; the strings stay borrowed from it. */
 int sp_initdata_parse_secrets(const void *cdh, struct sp_initdata *d, struct sp_err *err);
+/* Every key of cdh.toml and of aa.toml's security sections is one the guest implements
+ * (initdata_keys.c), else "initdata.unsupported: <key>". aa and cdh are struct sp_toml. */
+int sp_initdata_check_keys(const void *aa, const void *cdh, struct sp_err *err);
 /* Finds the initdata disk: the virtio-blk disk with serial SP_INITDATA_SERIAL, else any vd* disk
  * that starts with the magic. 0 and *found=false when there is none. */
 int sp_initdata_read_disk(const char *sysblock, const char *devdir, char **toml, size_t *toml_len,

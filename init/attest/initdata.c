@@ -248,7 +248,8 @@ static int parse_data(struct sp_initdata *d, struct sp_toml *docs, struct sp_err
 		    0 ||
 	    parse_sub(&docs[DOC_AA], "aa.toml", aa, err) < 0 ||
 	    parse_sub(&docs[DOC_CDH], "cdh.toml", cdh, err) < 0 ||
-	    refuse_literal_credentials(&docs[DOC_INITDATA], &docs[DOC_CDH], err) < 0)
+	    refuse_literal_credentials(&docs[DOC_INITDATA], &docs[DOC_CDH], err) < 0 ||
+	    sp_initdata_check_keys(&docs[DOC_AA], &docs[DOC_CDH], err) < 0)
 		return -1;
 	return 0;
 }
@@ -320,6 +321,27 @@ static int parse_dec_keys(struct sp_initdata *d, const struct sp_toml *cdh, stru
 	return 0;
 }
 
+/* image_security_policy_uri: a KBS resource, so a KBS to fetch it from, and not besides an
+ * inline policy (CoCo would silently prefer the URI). */
+static int check_sig_policy_uri(struct sp_initdata *d, struct sp_err *err)
+{
+	char path[512];
+
+	if (!d->image.sig_policy_uri)
+		return 0;
+	if (d->image.sig_policy)
+		return sp_error(err, 0,
+				"cdh.toml: image_security_policy and image_security_policy_uri are "
+				"both set (set one)");
+	if (sp_kbs_parse_uri(d->image.sig_policy_uri, path, sizeof(path), err) < 0)
+		return sp_error_wrap(err, "cdh.toml image_security_policy_uri");
+	if (!d->kbs_url)
+		return sp_error(err, 0,
+				"cdh.toml names image_security_policy_uri but no KBS to fetch it "
+				"from");
+	return 0;
+}
+
 /* cdh.toml [image] and our [sealpod] registry settings. */
 static int parse_cdh_image(struct sp_initdata *d, const struct sp_toml *cdh, struct sp_err *err)
 {
@@ -331,6 +353,12 @@ static int parse_cdh_image(struct sp_initdata *d, const struct sp_toml *cdh, str
 		return -1;
 	if (d->image.auth_uri && !*d->image.auth_uri)
 		d->image.auth_uri = NULL;
+	if (get_str(cdh, "cdh.toml", (const char *[]){ "image", "image_security_policy", NULL },
+		    &d->image.sig_policy, err) < 0 ||
+	    get_str(cdh, "cdh.toml", (const char *[]){ "image", "image_security_policy_uri", NULL },
+		    &d->image.sig_policy_uri, err) < 0 ||
+	    check_sig_policy_uri(d, err) < 0)
+		return -1;
 	if (d->image.auth_uri) {
 		char path[512];
 		if (sp_kbs_parse_uri(d->image.auth_uri, path, sizeof(path), err) < 0)

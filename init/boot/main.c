@@ -19,6 +19,7 @@
 #include "attest/attest.h"
 #include "boot/boot.h"
 #include "image/image.h"
+#include "image/sigpolicy.h"
 #include "lib/config.h"
 #include "lib/fileio.h"
 #include "lib/log.h"
@@ -148,7 +149,25 @@ static void step_cmdline(struct boot *b)
  * runtime. */
 static void step_initdata(struct boot *b)
 {
+	const char *sig;
+	struct sp_sigpolicy *p;
+	struct sp_err err;
+
 	sp_attest_boot_initdata(&b->cfg, b->test_overlay, &b->initdata);
+	sig = b->initdata.image ? b->initdata.image->sig_policy : NULL;
+	if (b->initdata.image && b->initdata.image->sig_policy_uri)
+		sp_info("image", "signature policy: %s, fetched after attestation for each pull",
+			b->initdata.image->sig_policy_uri);
+	if (!sig)
+		return;
+	/* A signature policy this guest cannot enforce stops the boot here, not at a pull. */
+	p = calloc(1, sizeof(*p));
+	if (!p || sp_sigpolicy_parse(sig, strlen(sig), p, &err) < 0)
+		sp_fatal("initdata.parse", "cdh.toml image_security_policy: %s",
+			 p ? err.msg : "out of memory");
+	sp_info("image", "signature policy: %zu docker scope%s besides the default", p->nscopes,
+		p->nscopes == 1 ? "" : "s");
+	free(p);
 }
 
 static void step_policy(struct boot *b)

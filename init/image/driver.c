@@ -37,6 +37,7 @@
 
 #include "image/image_int.h"
 #include "image/manifest.h"
+#include "image/sigpolicy.h"
 #include "image/wire.h"
 #include "lib/cleanup.h"
 #include "lib/fileio.h"
@@ -435,6 +436,12 @@ static int send_request(struct sp_pull_job *j, const struct sp_pull_req *rq, str
 		ret = sp_dec_key_send_worker(j->w, IMG_DEC_KEY, &rq->keys->k[i], err);
 	if (ret == 0 && rq->extra_ca_pem && rq->extra_ca_pem[0])
 		ret = sp_worker_send(j->w, IMG_EXTRA_CA, rq->extra_ca_pem, strlen(rq->extra_ca_pem),
+				     err);
+	if (ret == 0 && rq->sig_policy && rq->sig_policy[0])
+		ret = sp_worker_send(j->w, IMG_SIGPOLICY, rq->sig_policy, strlen(rq->sig_policy),
+				     err);
+	for (size_t i = 0; ret == 0 && i < rq->nsig_keys && i < SP_SIGPOLICY_KEYS; i++)
+		ret = sp_worker_send(j->w, IMG_SIGKEY, &rq->sig_keys[i], sizeof(rq->sig_keys[i]),
 				     err);
 	return ret == 0 ? sp_worker_send(j->w, IMG_GO, NULL, 0, err) : -1;
 }

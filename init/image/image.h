@@ -40,6 +40,7 @@
 #define SP_IMAGE_TMPFS_POD_DIR	  "/run/sealpod/pod" /* when no pod storage module is linked */
 
 struct sp_dec_keys;
+struct sp_sigkey;
 struct sp_pull_opts {
 	const char *ref;
 	const char *store;  /* the layer store directory: <store>/<hex of diff_id> */
@@ -69,6 +70,11 @@ struct sp_pull_opts {
 	const struct sp_dec_keys *keys;
 	/* Every layer must be encrypted (checked after the manifest, before any layer). */
 	bool require_encrypted;
+	/* containers-policy.json (initdata's), or NULL: judged in the metadata worker right after
+	 * the manifest digest, before the config or any layer is fetched (sigpolicy.h). */
+	const char *sig_policy;
+	const struct sp_sigkey *sig_keys; /* the keys it names by keyPath kbs:/// (sigpolicy.h) */
+	size_t nsig_keys;
 };
 
 struct sp_pull_result {
@@ -170,6 +176,11 @@ struct sp_pull_req {
 	/* keys for encrypted layers (decrypt.h), or NULL */
 	const struct sp_dec_keys *keys;
 	bool require_encrypted; /* the policy's require_encrypted_layers */
+	unsigned parallel;	/* layer downloads at once (0: the default) */
+	bool test_overlay;	/* a test image: its registry CA is trusted too */
+	const char *sig_policy; /* containers-policy.json, or NULL (sp_pull_opts) */
+	const struct sp_sigkey *sig_keys;
+	size_t nsig_keys;
 };
 
 /* The rootfs a pull made: where the overlay is mounted and which mount it is, so that what a

@@ -16,6 +16,7 @@
 
 #include "image/manifest.h"
 #include "image/registry.h"
+#include "image/sigpolicy.h"
 #include "image/wire.h"
 #include "lib/cleanup.h"
 
@@ -23,6 +24,8 @@ static const struct sp_frame_type in_types[] = {
 	{ IMG_REG, sizeof(struct sp_img_reg), sizeof(struct sp_img_reg) },
 	{ IMG_CA, 1, SP_IMG_CA_MAX },
 	{ IMG_PINNED, SP_DIGEST_LEN + 1, SP_DIGEST_LEN + 1 },
+	{ IMG_SIGPOLICY, 1, SP_SIGPOLICY_MAX },
+	{ IMG_SIGKEY, sizeof(struct sp_sigkey), sizeof(struct sp_sigkey) },
 	{ IMG_GO, 0, 0 },
 };
 
@@ -34,6 +37,10 @@ struct meta_job {
 	char pinned[SP_IMG_MAX_PINNED][SP_DIGEST_LEN + 1];
 	const char *pins[SP_IMG_MAX_PINNED];
 	size_t npinned;
+	char *sig_policy; /* containers-policy.json, or NULL */
+	size_t sig_policy_len;
+	struct sp_sigkey keys[SP_SIGPOLICY_KEYS];
+	size_t nkeys;
 };
 
 /* Fetches the manifest what names, checks it is want (when given) and parses it into m; got
@@ -57,6 +64,24 @@ static int manifest_get(struct sp_registry *r, const char *what, const char *wan
 	return 0;
 }
 
+/* The guest's own platform, as OCI indexes name it: what /init was built for. */
+static const char *guest_arch(void)
+{
+#if defined(__x86_64__)
+	return "amd64";
+#elif defined(__aarch64__)
+	return "arm64";
+#elif defined(__s390x__)
+	return "s390x";
+#elif defined(__powerpc64__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	return "ppc64le";
+#elif defined(__riscv) && __riscv_xlen == 64
+	return "riscv64";
+#else
+	return "unknown"; /* no index entry names it: an index is refused, never a guess */
+#endif
+}
+
 /* The image manifest ref resolves to, through an index when it names one; digest gets what the
  * reference named (the index's, when it is one), checked against the pinned digests before
  * anything else is fetched. */
@@ -74,10 +99,10 @@ static int fetch_manifest(struct sp_registry *r, const struct meta_job *j,
 		return -1;
 	if (!m->is_index)
 		return 0;
-	i = sp_index_select(m, "linux", "amd64");
+	i = sp_index_select(m, "linux", guest_arch());
 	if (i < 0)
 		return sp_pull_fail(err, SP_STAGE_PULL_MANIFEST, 0,
-				    "pull.manifest: the index has no linux/amd64 image");
+				    "pull.manifest: the index has no linux/%s image", guest_arch());
 	(void)snprintf(want, sizeof(want), "%s", m->entries[i].digest);
 	if (manifest_get(r, want, want, m, got, err) < 0)
 		return -1;
@@ -161,7 +186,10 @@ static int resolve(int fd, struct sp_registry *r, const struct meta_job *j, stru
 	m = calloc(1, sizeof(*m));
 	if (!m)
 		return sp_pull_fail(err, SP_STAGE_PULL_MANIFEST, ENOMEM, "pull.manifest");
-	if (fetch_manifest(r, j, &ref, m, digest, err) == 0 && fetch_config(r, m, &cfg, err) == 0) {
+	if (fetch_manifest(r, j, &ref, m, digest, err) == 0 &&
+	    (!j->sig_policy || sp_sigpolicy_enforce(r, j->sig_policy, j->sig_policy_len, j->keys,
+						    j->nkeys, &ref, digest, err) == 0) &&
+	    fetch_config(r, m, &cfg, err) == 0) {
 		ret = send_found(fd, digest, m, &cfg, r);
 		sp_config_free(&cfg);
 		if (ret < 0)
@@ -187,6 +215,15 @@ static int read_job(int fd, struct sp_frame_rx *rx, struct meta_job *j, struct s
 			memcpy(j->ca, p, len);
 			j->ca[len] = '\0';
 			j->ca_len = len;
+		} else if (type == IMG_SIGPOLICY && !j->sig_policy &&
+			   (j->sig_policy = malloc(len))) {
+			memcpy(j->sig_policy, p, len);
+			j->sig_policy_len = len;
+		} else if (type == IMG_SIGKEY && j->nkeys < SP_SIGPOLICY_KEYS) {
+			memcpy(&j->keys[j->nkeys], p, sizeof(j->keys[0]));
+			j->keys[j->nkeys].uri[SP_SIGKEY_URI_MAX - 1] = '\0';
+			j->keys[j->nkeys].pem[SP_SIGPOLICY_KEY_MAX - 1] = '\0';
+			j->nkeys++;
 		} else if (type == IMG_PINNED && j->npinned < SP_IMG_MAX_PINNED) {
 			memcpy(j->pinned[j->npinned], p, len);
 			j->pinned[j->npinned][SP_DIGEST_LEN] = '\0';
@@ -238,6 +275,7 @@ static int meta_main(const struct sp_worker_ctx *ctx)
 	if (j) {
 		explicit_bzero(&j->reg, sizeof(j->reg));
 		free(j->ca);
+		free(j->sig_policy);
 	}
 	free(j);
 	free(r);

@@ -21,6 +21,7 @@
 
 #include "image/image_int.h"
 #include "image/manifest.h"
+#include "image/sigpolicy.h"
 #include "image/wire.h"
 #include "lib/cleanup.h"
 #include "lib/fileio.h"
@@ -112,6 +113,14 @@ static void send_meta_job(int fd, const struct sp_pull_opts *o, const struct sp_
 			if (sp_frame_send(fd, IMG_PINNED, d, sizeof(d)) < 0)
 				break;
 		}
+		/* The signature policy goes to the metadata worker, which judges it before it
+		 * fetches the config or a layer (sigpolicy_pull.c). */
+		if (o->sig_policy && o->sig_policy[0])
+			(void)sp_frame_send(fd, IMG_SIGPOLICY, o->sig_policy,
+					    strlen(o->sig_policy));
+		for (size_t i = 0; i < o->nsig_keys; i++)
+			(void)sp_frame_send(fd, IMG_SIGKEY, &o->sig_keys[i],
+					    sizeof(o->sig_keys[i]));
 		(void)sp_frame_send(fd, IMG_GO, NULL, 0);
 	}
 	explicit_bzero(w, sizeof(*w));

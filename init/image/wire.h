@@ -1,8 +1,10 @@
 /* The frames a pull's processes send each other (lib/worker.h frames; wire.c):
  *
  *   PID 1 (driver.c) -> pull worker (worker.c): IMG_PULL_REQ, IMG_PINNED..., IMG_INSECURE...,
- *       IMG_AUTH, IMG_EXTRA_CA, then IMG_GO. Back: the result (below), or an error frame.
- *   pull worker (pull.c) -> metadata worker (meta.c): IMG_REG, IMG_CA, IMG_PINNED..., IMG_GO.
+ *       IMG_AUTH, IMG_EXTRA_CA, IMG_SIGPOLICY, IMG_SIGKEY..., then IMG_GO. Back: the result
+ *       (below), or an error frame.
+ *   pull worker (pull.c) -> metadata worker (meta.c): IMG_REG, IMG_CA, IMG_PINNED...,
+ *       IMG_SIGPOLICY, IMG_SIGKEY..., IMG_GO.
  *       Back: IMG_HEAD, an IMG_LAYER per layer, the configuration, IMG_TOKEN, IMG_END; or an
  *       error frame.
  *   pull worker -> layer worker (layer.c, the applier): IMG_REG, IMG_CA, IMG_LAYER_JOB. Back:
@@ -45,6 +47,8 @@ enum sp_img_frame {
 	IMG_LAYER_JOB,	  /* struct sp_img_layer_job */
 	IMG_PARSE,	  /* struct sp_img_parse */
 	IMG_RELEASE,	  /* char[700]: an upper dir to remove */
+	IMG_SIGPOLICY,	  /* containers-policy.json (initdata's image_security_policy) */
+	IMG_SIGKEY,	  /* struct sp_sigkey: a key the policy names by keyPath kbs:/// */
 	/* from a worker */
 	IMG_HEAD = 32, /* struct sp_img_head */
 	IMG_LAYER,     /* struct sp_img_layer */

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "image/image_int.h"
+#include "image/sigpolicy.h"
 #include "image/wire.h"
 #include "lib/cleanup.h"
 #include "lib/fileio.h"
@@ -34,6 +35,8 @@ static const struct sp_frame_type pull_in[] = {
 	{ IMG_INSECURE, INSECURE_LEN, INSECURE_LEN },
 	{ IMG_AUTH, 1, SP_IMG_AUTH_MAX },
 	{ IMG_EXTRA_CA, 1, SP_IMG_AUTH_MAX },
+	{ IMG_SIGPOLICY, 1, SP_SIGPOLICY_MAX },
+	{ IMG_SIGKEY, sizeof(struct sp_sigkey), sizeof(struct sp_sigkey) },
 	{ IMG_GO, 0, 0 },
 	{ IMG_DEC_KEY, SP_DEC_KEY_FRAME_MIN, SP_DEC_KEY_FRAME_MAX },
 };
@@ -47,9 +50,11 @@ struct pull_job {
 	char insecure[SP_IMG_MAX_INSEC][INSECURE_LEN];
 	const char *insec[SP_IMG_MAX_INSEC];
 	size_t ninsecure;
-	char *auth, *extra_ca; /* NUL-terminated, or NULL */
+	char *auth, *extra_ca, *sig_policy; /* NUL-terminated, or NULL */
 	size_t auth_len;
 	struct sp_dec_keys keys; /* for encrypted layers (secrets) */
+	struct sp_sigkey sigkeys[SP_SIGPOLICY_KEYS];
+	size_t nsigkeys;
 };
 
 static char *dup_bytes(const uint8_t *p, uint32_t len)
@@ -92,6 +97,16 @@ static int take_frame(struct pull_job *j, uint32_t type, const uint8_t *p, uint3
 		return j->extra_ca || !(j->extra_ca = dup_bytes(p, len)) ? -1 : 0;
 	case IMG_DEC_KEY:
 		return sp_dec_keys_take(&j->keys, p, len);
+	case IMG_SIGPOLICY:
+		return j->sig_policy || !(j->sig_policy = dup_bytes(p, len)) ? -1 : 0;
+	case IMG_SIGKEY:
+		if (j->nsigkeys == SP_SIGPOLICY_KEYS)
+			return -1;
+		memcpy(&j->sigkeys[j->nsigkeys], p, sizeof(j->sigkeys[0]));
+		j->sigkeys[j->nsigkeys].uri[SP_SIGKEY_URI_MAX - 1] = '\0';
+		j->sigkeys[j->nsigkeys].pem[SP_SIGPOLICY_KEY_MAX - 1] = '\0';
+		j->nsigkeys++;
+		return 0;
 	default:
 		return -1;
 	}
@@ -169,6 +184,9 @@ static void pull_opts(const struct pull_job *j, const char *store, struct sp_pul
 	o->token_ttl = j->req.token_ttl;
 	o->keys = &j->keys;
 	o->require_encrypted = j->req.require_encrypted;
+	o->sig_policy = j->sig_policy;
+	o->sig_keys = j->sigkeys;
+	o->nsig_keys = j->nsigkeys;
 }
 
 /* The overlay on the request's mount point, then the image's user looked up in it. */

@@ -34,6 +34,7 @@ struct sp_ctr {
 	size_t auth_len;
 	struct sp_dec_keys *deckeys; /* keys for encrypted layers (secrets): wiped after the pulls */
 	size_t deckey_next;
+	struct sp_sigfetch *sig; /* the signature policy and keys for these pulls, or NULL */
 	struct sp_secret_set *secrets;
 
 	/* The steps. */

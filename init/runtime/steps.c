@@ -20,6 +20,7 @@
 #include "lib/pathat.h"
 #include "runtime/ctr.h"
 #include "runtime/rt.h"
+#include "runtime/sigfetch.h"
 #include "storage/storage.h"
 
 static bool needs(const struct sp_ctr *c, unsigned need)
@@ -263,6 +264,32 @@ static void creds_undo(struct sp_ctr *c)
 	c->auth_len = 0;
 }
 
+/* --- sigpolicy: the signature policy (initdata's, or its KBS resource) and its KBS keys ------ */
+
+static bool sigpol_applies(const struct sp_ctr *c)
+{
+	return pulls(c) && rt.conf.image &&
+	       (rt.conf.image->sig_policy_uri || rt.conf.image->sig_policy);
+}
+
+static void on_sigpol(void *arg, int ret, const struct sp_err *err)
+{
+	report(arg, ret, err);
+}
+
+static int sigpol_start(struct sp_ctr *c, sp_done_fn done, void *arg, struct sp_err *err)
+{
+	arm(c, done, arg);
+	return sp_sigfetch_start(rt.conf.image->sig_policy, rt.conf.image->sig_policy_uri,
+				 on_sigpol, c, &c->sig, err);
+}
+
+static void sigpol_undo(struct sp_ctr *c)
+{
+	sp_sigfetch_free(c->sig);
+	c->sig = NULL;
+}
+
 /* --- storages: every Storage of the request, by its driver ------------------------------------- */
 
 static bool storages_applies(const struct sp_ctr *c)
@@ -307,6 +334,7 @@ static int pull_start(struct sp_ctr *c, const Grpc__Storage *s, struct sp_err *e
 	if (st) {
 		rq.extra_ca_pem = st->extra_ca_pem;
 		rq.parallel = st->max_parallel_layers;
+		rq.sig_policy = sp_sigfetch_policy(c->sig, &rq.sig_keys, &rq.nsig_keys);
 		if (rt.conf.test_overlay) { /* plain http registries: test images only */
 			rq.insecure = st->insecure_registries;
 			rq.n_insecure = st->n_insecure_registries;
@@ -364,6 +392,7 @@ static int storages_next(struct sp_ctr *c, struct sp_err *err)
 	}
 	creds_undo(c); /* the pulls have their copies */
 	sp_deckeys_undo(c);
+	sigpol_undo(c);
 	return 0;
 }
 
@@ -480,6 +509,7 @@ static void storages_undo(struct sp_ctr *c)
 	}
 	creds_undo(c);
 	sp_deckeys_undo(c);
+	sigpol_undo(c);
 }
 
 /* --- digest: an image the policy allows only at a pinned digest -------------------------------- */
@@ -720,6 +750,7 @@ const struct sp_prep_step sp_create_steps[] = {
 	{ "storage", storage_applies, storage_start, storage_cancel, NULL },
 	{ "creds", creds_applies, creds_start, creds_cancel, creds_undo },
 	{ "deckeys", sp_deckeys_applies, sp_deckeys_start, sp_deckeys_cancel, sp_deckeys_undo },
+	{ "sigpolicy", sigpol_applies, sigpol_start, sigpol_undo, sigpol_undo },
 	{ "storages", storages_applies, storages_start, storages_cancel, storages_undo },
 	{ "digest", digest_applies, digest_start, NULL, NULL },
 	{ "pin", pin_applies, pin_start, NULL, NULL },
