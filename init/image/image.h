@@ -176,8 +176,6 @@ struct sp_pull_req {
 	/* keys for encrypted layers (decrypt.h), or NULL */
 	const struct sp_dec_keys *keys;
 	bool require_encrypted; /* the policy's require_encrypted_layers */
-	unsigned parallel;	/* layer downloads at once (0: the default) */
-	bool test_overlay;	/* a test image: its registry CA is trusted too */
 	const char *sig_policy; /* containers-policy.json, or NULL (sp_pull_opts) */
 	const struct sp_sigkey *sig_keys;
 	size_t nsig_keys;
