@@ -13,7 +13,7 @@
 enum rule {
 	ANY,	     /* a value the parsers in initdata.c and secrets.c read and judge */
 	SECTION,     /* a table */
-	SUBTREE,     /* a table whose contents another parser judges whole (secrets.c) */
+	SUBTREE,     /* a key another parser judges whole, value and contents (secrets.c) */
 	CC_KBC,	     /* "cc_kbc", the only KBC there is here */
 	ONLY_FALSE,  /* a boolean whose true is not implemented */
 	EMPTY_ARRAY, /* an empty array (what CoCo's default initdata writes) */
@@ -113,8 +113,9 @@ static bool value_ok(const struct key_rule *r, const struct sp_toml_ent *e)
 {
 	switch (r->rule) {
 	case SECTION:
-	case SUBTREE:
 		return e->type == SP_TOML_TABLE || strcmp(r->path, e->path) != 0;
+	case SUBTREE: /* its parser judges the value too, with its own message */
+		return true;
 	case CC_KBC:
 		return e->type == SP_TOML_STRING && strcmp(e->str, "cc_kbc") == 0;
 	case ONLY_FALSE:
