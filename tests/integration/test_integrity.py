@@ -38,7 +38,9 @@ DISK = os.path.join(DIR, "int.img")
 with open(DISK, "wb") as f:
     f.truncate(128 << 20)
 
-BOOT = dict(test=True, mem=1024, extra=("--smp", "4", "--blk", DISK))
+# A round takes one to two minutes under TCG on a loaded 2-core host: the guest lives long enough.
+BOOT = dict(test=True, mem=1024, ready_timeout=120.0, lifetime=600 + 240 * ROUNDS,
+            extra=("--smp", "4", "--blk", DISK))
 
 # Four writers at once: each makes 48 directories (an empty file and a small one in each) and
 # 400 small files, reading its neighbour's files while they are being written, then deletes a
