@@ -345,6 +345,17 @@ $(B)/bench/spawn-bench: $(B)/guest/obj/tests/bench/spawn-bench.o $(GUEST_LIB_OBJ
 	@mkdir -p $(dir $@)
 	$(GUEST_CC) $(GUEST_LDFLAGS) $^ $(GUEST_LIBS) -o $@
 
+# --- issue 21: faults and load (the "faults" block) -------------------------------------------
+# The dm-integrity AEAD check (tests/integration/test_integrity.py) 20 times in a row, each round
+# on a freshly formatted disk, journal off and on in turn (one round runs in make test).
+# check-faults: the fault tests (tests/integration/test_faults*.py; today all of them also run in
+# make test).
+.PHONY: check-integrity check-faults
+check-integrity: all
+	SEALPOD_INTEGRITY_ROUNDS=20 /usr/bin/python3 tests/integration/run.py -k integrity.
+check-faults: all
+	/usr/bin/python3 tests/integration/run.py -k faults_
+
 clean:
 	rm -rf $(B)
 

@@ -19,6 +19,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "image/apply.h"
 #include "image/image_int.h"
 #include "image/manifest.h"
 #include "image/sigpolicy.h"
@@ -288,11 +289,29 @@ static int layer_report(struct layers *l, size_t k, struct sp_pull_result *res, 
 	return 1;
 }
 
+/* A worker stopped in the middle of a layer leaves its staging directory behind (layer.c names
+ * it after the layer and the worker's pid): removed here, so that a failed pull leaves nothing
+ * half-unpacked in the store. Another pull's staging of the same layer has another pid. */
+static void remove_staging(const struct layers *l, size_t idx, pid_t pid)
+{
+	cleanup_close int sfd = open(l->o->store, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	char name[128];
+
+	if (sfd < 0)
+		return;
+	(void)snprintf(name, sizeof(name), ".tmp-%s-%d", l->m->layers[idx].diff_id + 7, (int)pid);
+	(void)sp_remove_tree_at(sfd, name, NULL);
+}
+
 static void layer_end(struct layers *l, size_t k, bool kill)
 {
+	pid_t pid = l->run[k].c.pid;
+
 	if (kill)
 		sp_child_kill(&l->run[k].c);
 	(void)sp_child_reap(&l->run[k].c);
+	if (kill)
+		remove_staging(l, l->run[k].idx, pid);
 	sp_frame_rx_free(&l->run[k].rx);
 	l->run[k] = l->run[--l->nrun];
 }
