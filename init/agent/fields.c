@@ -121,9 +121,9 @@ const struct sp_field sp_fields[] = {
 	  "known names, soft <= hard: limits on the container itself" },
 	{ SPEC ".Process"
 	       ".NoNewPrivileges",
-	  H, "runtime/child.c sp_rt_child",
-	  "honoured: without it the image's own set-id programs may gain up to the capability "
-	  "sets, never more" },
+	  J, "policy/policy.c process_mismatch; runtime/child.c sp_rt_child",
+	  "allowed_images[].process.no_new_privileges (exactly); honoured: without it the image's "
+	  "own set-id programs may gain up to the capability sets, never more" },
 	{ SPEC ".Process"
 	       ".ApparmorProfile",
 	  F, "runtime/child.c sp_rt_child",
@@ -139,8 +139,10 @@ const struct sp_field sp_fields[] = {
 	{ SPEC ".Root.Path", R, "runtime/spec.c sp_rt_filter_spec; runtime/create.c check_root",
 	  "refused unless it is the rootfs the guest prepared for this container, on the very "
 	  "mount it made (mount id), reached without a symlink" },
-	{ SPEC ".Root.Readonly", H, "runtime/rootfs.c sp_rootfs_setup",
-	  "honoured; the pause's root is read-only whatever it says" },
+	{ SPEC ".Root.Readonly", J,
+	  "policy/policy.c process_mismatch; runtime/rootfs.c sp_rootfs_setup",
+	  "allowed_images[].read_only_root (exactly); honoured; the pause's root is read-only "
+	  "whatever it says" },
 	{ SPEC ".Hostname", H, "runtime/spec.c sp_rt_filter_spec",
 	  "a host name of at most 64 bytes, set in the pod's shared UTS namespace" },
 	{ SPEC ".Mounts.destination", J,
@@ -307,9 +309,9 @@ const struct sp_field sp_fields[] = {
 	  "known names, soft <= hard: limits on the container itself" },
 	{ "ExecProcessRequest.process"
 	  ".NoNewPrivileges",
-	  H, "runtime/child.c sp_rt_child",
-	  "honoured: without it the image's own set-id programs may gain up to the capability "
-	  "sets, never more" },
+	  F, "runtime/container.c sp_rt_exec; runtime/child.c sp_rt_child",
+	  "in a container created with no_new_privs, set whatever this says (an exec never widens "
+	  "its container; the Go shim never sends it); otherwise honoured" },
 	{ "ExecProcessRequest.process"
 	  ".ApparmorProfile",
 	  F, "runtime/child.c sp_rt_child",

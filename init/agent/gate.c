@@ -112,6 +112,7 @@ static int process_input(const Grpc__Process *proc, struct sp_policy_input *in)
 	in->envc = proc->n_env;
 	in->cwd = proc->cwd;
 	in->terminal = proc->terminal;
+	in->no_new_privs = proc->nonewprivileges;
 	if (proc->user) {
 		in->has_user = true;
 		in->uid = proc->user->uid;
@@ -187,6 +188,7 @@ static int create_input(const Grpc__CreateContainerRequest *r, struct sp_policy_
 	in->cid = r->container_id;
 	in->sandbox_id = env->sandbox_id;
 	in->sandbox_pidns = r->sandbox_pidns;
+	in->root_readonly = r->oci && r->oci->root && r->oci->root->readonly;
 	if (f.trusted_store)
 		env->st.encryption_coming = true;
 	if (mounts_input(r->oci, in) < 0 || sysctls_input(r->oci, in) < 0) {

@@ -430,43 +430,66 @@ static bool gids_equal(const struct sp_gidv *want, const uint32_t *v, size_t n)
 	return true;
 }
 
-/* Returns NULL when the process matches the pinned one, else which part differs. */
+/* What the request says against what the entry pins, when they differ: a bool pinned exactly. */
+static const char *flag_mismatch(bool pinned, bool want, bool got, const char *if_got_false,
+				 const char *if_got_true)
+{
+	if (!pinned || want == got)
+		return NULL;
+	return got ? if_got_true : if_got_false;
+}
+
+static bool env_mismatch(const struct sp_policy_image *im, const struct sp_policy_input *in)
+{
+	if (in->envc > MAX_INPUT_ITEMS || (in->envc && !in->env))
+		return true;
+	for (size_t i = 0; i < in->envc; i++) {
+		size_t j = 0;
+
+		if (!in->env[i])
+			return true;
+		while (j < im->env.n && !sp_env_match(im->env.v[j], in->env[i]))
+			j++;
+		if (j == im->env.n)
+			return true;
+	}
+	for (size_t j = 0; j < im->env.n; j++) {
+		size_t n = strlen(im->env.v[j]), i = 0;
+
+		if (n >= 2 && im->env.v[j][n - 1] == '*' && im->env.v[j][n - 2] == '=')
+			continue;
+		while (i < in->envc && strcmp(im->env.v[j], in->env[i]) != 0)
+			i++;
+		if (i == in->envc)
+			return true;
+	}
+	return false;
+}
+
+/* Returns NULL when the process and root match the pinned ones, else what differs. */
 static const char *process_mismatch(const struct sp_policy_image *im,
 				    const struct sp_policy_input *in)
 {
+	const char *m;
+
 	if (im->pin_args && !sp_strv_equal(&im->args, in->argv, in->argc))
-		return "args";
-	if (im->pin_env) {
-		if (in->envc > MAX_INPUT_ITEMS || (in->envc && !in->env))
-			return "env";
-		for (size_t i = 0; i < in->envc; i++) {
-			size_t j = 0;
-
-			if (!in->env[i])
-				return "env";
-			while (j < im->env.n && !sp_env_match(im->env.v[j], in->env[i]))
-				j++;
-			if (j == im->env.n)
-				return "env";
-		}
-		for (size_t j = 0; j < im->env.n; j++) {
-			size_t n = strlen(im->env.v[j]), i = 0;
-
-			if (n >= 2 && im->env.v[j][n - 1] == '*' && im->env.v[j][n - 2] == '=')
-				continue;
-			while (i < in->envc && strcmp(im->env.v[j], in->env[i]) != 0)
-				i++;
-			if (i == in->envc)
-				return "env";
-		}
-	}
+		return "the process args differ from the one pinned";
+	if (im->pin_env && env_mismatch(im, in))
+		return "the process env differ from the one pinned";
 	if (im->pin_user && (!in->has_user || in->uid != im->uid || in->gid != im->gid))
-		return "user";
+		return "the process user differ from the one pinned";
 	if (im->pin_gids && !gids_equal(&im->gids, in->gids, in->ngids))
-		return "additional gids";
+		return "the process additional gids differ from the one pinned";
 	if (im->cwd && strcmp(im->cwd, in->cwd ? in->cwd : "") != 0)
-		return "cwd";
-	return NULL;
+		return "the process cwd differ from the one pinned";
+	m = flag_mismatch(im->pin_nnp, im->nnp, in->no_new_privs,
+			  "no_new_privileges is false, the policy pins true",
+			  "no_new_privileges is true, the policy pins false");
+	if (m)
+		return m;
+	return flag_mismatch(im->pin_ro_root, im->ro_root, in->root_readonly,
+			     "read_only_root is false, the policy pins true",
+			     "read_only_root is true, the policy pins false");
 }
 
 /* The digest a reference of the form name@sha256:<hex> carries, or NULL. */
@@ -533,9 +556,8 @@ static enum decision check_image(const struct sp_policy *p, const struct sp_poli
 		return D_PENDING;
 	}
 	if (mismatch)
-		DENY("%s is blocked by policy: the process %s differ from the one pinned for image "
-		     "'%s'",
-		     R, mismatch, esc(b, in->image_ref));
+		DENY("%s is blocked by policy: %s for image '%s'", R, mismatch,
+		     esc(b, in->image_ref));
 	if (digest) {
 		char d[ESC_MAX];
 

@@ -101,6 +101,9 @@ struct sp_policy_input {
 	size_t ngids;
 	const char *cwd;
 	bool terminal;
+	/* CreateContainerRequest: the spec's Process.NoNewPrivileges and Root.Readonly. */
+	bool no_new_privs;
+	bool root_readonly;
 	/* CreateContainerRequest and ExecProcessRequest: every capability named in any of the
 	 * process's capability sets, "CAP_SYS_ADMIN" style. */
 	const char *const *caps;

@@ -37,6 +37,8 @@ struct sp_policy_image {
 	uint32_t uid, gid;
 	struct sp_gidv gids; /* user.additional_gids: the exact set */
 	char *cwd;	     /* NULL: not pinned */
+	/* process.no_new_privileges and read_only_root: each exactly, when pinned */
+	bool pin_nnp, nnp, pin_ro_root, ro_root;
 };
 
 /* allowed_exec: an argv, and optionally what else the exec may bring. */

@@ -155,13 +155,13 @@ static bool valid_digest(const char *d)
 static int parse_process(struct sp_policy *p, struct json_object *o, const char *where,
 			 struct sp_policy_image *im, struct sp_err *err)
 {
-	char w[96];
+	char w[112];
 
 	if (!json_object_is_type(o, json_type_object))
 		return sp_error(err, 0, DOC ": %s: expected an object", where);
 	json_object_object_foreach(o, key, val)
 	{
-		(void)snprintf(w, sizeof(w), "%.64s.%.16s", where, key);
+		(void)snprintf(w, sizeof(w), "%.64s.%.32s", where, key);
 		if (strcmp(key, "args") == 0) {
 			im->pin_args = true;
 			if (get_strv(p, val, w, &im->args, err) < 0)
@@ -211,6 +211,10 @@ static int parse_process(struct sp_policy *p, struct json_object *o, const char 
 				return -1;
 			if (im->cwd[0] != '/')
 				return sp_error(err, 0, DOC ": %s: must be an absolute path", w);
+		} else if (strcmp(key, "no_new_privileges") == 0) {
+			im->pin_nnp = true;
+			if (get_bool(val, w, &im->nnp, err) < 0)
+				return -1;
 		} else {
 			return unknown_key(where, key, err);
 		}
@@ -260,6 +264,10 @@ static int parse_images(struct sp_policy *p, struct json_object *o, struct sp_er
 							w);
 			} else if (strcmp(key, "process") == 0) {
 				if (parse_process(p, val, w, im, err) < 0)
+					return -1;
+			} else if (strcmp(key, "read_only_root") == 0) {
+				im->pin_ro_root = true;
+				if (get_bool(val, w, &im->ro_root, err) < 0)
 					return -1;
 			} else {
 				return unknown_key(where, key, err);

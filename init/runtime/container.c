@@ -437,6 +437,9 @@ int sp_rt_exec(const char *cid, const char *exec_id, const Grpc__Process *proc,
 		return -1;
 	if (!proc->capabilities)
 		pp->caps = c->caps;
+	/* An exec never widens its container: the Go shim never sends NoNewPrivileges, so a
+	 * refusal would refuse every probe of a pod that set allowPrivilegeEscalation: false. */
+	pp->no_new_privs = pp->no_new_privs || c->nnp;
 	if (pp->caps.net_raw_dropped)
 		sp_info("runtime",
 			"container %s, exec %s: CAP_NET_RAW dropped from its capabilities (the "

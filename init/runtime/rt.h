@@ -81,7 +81,7 @@ struct rt_ctr {
 	struct sp_watch wev; /* fd: memory.events, EPOLLPRI */
 	long oom_seen;
 	Grpc__LinuxSeccomp *seccomp; /* a copy, for execs */
-	bool nnp;
+	bool nnp; /* the init's no_new_privs, which every exec gets too (sp_rt_exec) */
 	/* The init's capability sets: an exec that names none gets these, as Kata does (neither
 	 * shim sends an exec's capabilities), never the default set. */
 	struct sp_rt_caps caps;

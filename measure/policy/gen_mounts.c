@@ -141,7 +141,8 @@ int spg_mounts(struct spg_ctx *g, const struct spy_node *c, const char *path, st
 	bool rofs = false, automount = true;
 	char p[192];
 
-	if (spk_bool(spy_get(spy_get(c, "securityContext"), "readOnlyRootFilesystem"), path, &rofs,
+	(void)snprintf(p, sizeof(p), "%s.securityContext.readOnlyRootFilesystem", path);
+	if (spk_bool(spy_get(spy_get(c, "securityContext"), "readOnlyRootFilesystem"), p, &rofs,
 		     err) < 0 ||
 	    spk_bool(spy_get(g->m.spec, "automountServiceAccountToken"), g->m.path, &automount,
 		     err) < 0)

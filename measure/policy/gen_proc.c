@@ -713,6 +713,27 @@ static int build_process(struct spg_ctx *g, const struct spy_node *c, json_objec
 	return ret;
 }
 
+/* The kubelet asks containerd for NoNewPrivileges only when allowPrivilegeEscalation is false
+ * (unset: off, whatever the other fields say), and for Root.Readonly only with
+ * readOnlyRootFilesystem. The request says one or the other, so both are pinned either way. */
+static int make_privs(const struct spy_node *c, const char *path, json_object *entry,
+		      json_object *proc, struct sp_err *err)
+{
+	const struct spy_node *sc = spy_get(c, "securityContext");
+	bool escalate = true, rofs = false;
+	char p[192];
+
+	(void)snprintf(p, sizeof(p), "%s.securityContext.allowPrivilegeEscalation", path);
+	if (spk_bool(spy_get(sc, "allowPrivilegeEscalation"), p, &escalate, err) < 0)
+		return -1;
+	(void)snprintf(p, sizeof(p), "%s.securityContext.readOnlyRootFilesystem", path);
+	if (spk_bool(spy_get(sc, "readOnlyRootFilesystem"), p, &rofs, err) < 0)
+		return -1;
+	json_object_object_add(proc, "no_new_privileges", json_object_new_boolean(!escalate));
+	json_object_object_add(entry, "read_only_root", json_object_new_boolean(rofs));
+	return 0;
+}
+
 int spg_container(struct spg_ctx *g, const struct spy_node *c, const char *path, struct sp_err *err)
 {
 	const char *img = spy_str(spy_get(c, "image"));
@@ -725,7 +746,8 @@ int spg_container(struct spg_ctx *g, const struct spy_node *c, const char *path,
 	json_object_object_add(entry, "digest",
 			       json_object_get(json_object_object_get(ent, "digest")));
 	json_object_object_add(entry, "process", proc);
-	if (build_process(g, c, ent, cfg, path, proc, err) < 0) {
+	if (build_process(g, c, ent, cfg, path, proc, err) < 0 ||
+	    make_privs(c, path, entry, proc, err) < 0) {
 		json_object_put(entry);
 		return -1;
 	}

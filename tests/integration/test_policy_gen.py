@@ -44,7 +44,7 @@ def policy_of(pod, d):
 # Our pods whose YAML is the pod of a Kata request fixture (tests/data/kata-requests).
 SAME_POD = (("plain", "resize"), ("service-account", "plain-pod"),
             ("nonroot-fsgroup", "emptydir-fsgroup"), ("exec-probe", "exec-probe"),
-            ("shared-shm", "shared-shm"))
+            ("shared-shm", "shared-shm"), ("nonroot-port80", "nonroot-port80"))
 
 
 def test_policy_gen_explain_admits_the_kata_fixtures():
@@ -76,6 +76,30 @@ def test_policy_gen_explain_refuses_another_exec():
     r = tool("explain", pol, fx, "--set", f"PROBE_ARGS={json.dumps(PROBE)}",
              "--set", 'APP_ARGS=["/bin/sh"]', expect=1)
     assert "the process args differ from the one pinned" in r.stdout, r.stdout
+
+
+def test_policy_gen_explain_refuses_privilege_changes():
+    """The nonroot-port80 pod (allowPrivilegeEscalation: false) pins no_new_privileges true and
+    read_only_root false: its Kata fixture with the app's NoNewPrivileges turned off, or its
+    root made read-only, is refused naming the field, through the guest's gate from the
+    protobuf request."""
+    d = tempfile.mkdtemp(prefix="sealpod-policygen-")
+    pol = policy_of("nonroot-port80", d)
+    src = os.path.join(TOP, "tests", "data", "kata-requests", "nonroot-port80.go.json")
+    for field, value, want in (
+            ("NoNewPrivileges", False, "no_new_privileges is false, the policy pins true"),
+            ("Readonly", True, "read_only_root is true, the policy pins false")):
+        with open(src) as f:
+            fx = json.load(f)
+        app = next(c["request"] for c in fx["calls"] if c["method"] == "CreateContainer" and
+                   c["request"]["containerId"] == "${CID}")
+        (app["OCI"]["Process"] if field == "NoNewPrivileges" else app["OCI"]["Root"])[field] = \
+            value
+        path = os.path.join(d, f"{field}.json")
+        with open(path, "w") as f:
+            json.dump(fx, f)
+        r = tool("explain", pol, path, expect=1)
+        assert "CreateContainerRequest is blocked by policy: " + want in r.stdout, r.stdout
 
 
 def test_policy_gen_initdata_never_holds_a_secret():

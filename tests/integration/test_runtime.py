@@ -358,6 +358,34 @@ def test_exec_signals_kill_all(g):
 
 
 @boots(**TEST)
+def test_exec_keeps_no_new_privs(g):
+    """An exec never widens its container: in a container with no_new_privs, an exec that does
+    not ask for it (the Go shim never sends NoNewPrivileges) runs with it all the same; in one
+    without, the exec's own NoNewPrivileges is honoured."""
+    script = "grep NoNewPrivs /proc/self/status"
+    with client(g) as c:
+        # run alone, this test sets the allow-all policy itself (the file's run did already)
+        with open(os.path.join(TOP, "tests", "data", "policy", "allow-all.rego")) as f:
+            c.agent("SetPolicy", pb.agent.SetPolicyRequest(policy=f.read()))
+        for cid, nnp, exec_nnp, want in (("n1", True, False, "1"), ("n2", False, False, "0"),
+                                         ("n3", False, True, "1")):
+            ok(create(c, cid, spec(["/bin/sleep", "1000"], nnp=nnp)), f"create {cid}")
+            ok(c.agent("StartContainer", pb.agent.StartContainerRequest(container_id=cid)))
+            proc = pb.oci.Process(Args=["/bin/sh", "-c", script], Env=["PATH=/bin"], Cwd="/",
+                                  NoNewPrivileges=exec_nnp)
+            ok(c.agent("ExecProcess", pb.agent.ExecProcessRequest(container_id=cid,
+                                                                  exec_id="e", process=proc)),
+               f"exec in {cid}")
+            out = read_all(c, cid, "e", "ReadStdout")
+            assert wait(c, cid, "e") == 0 and out.split() == ["NoNewPrivs:", want], \
+                (cid, nnp, exec_nnp, out)
+            ok(c.agent("SignalProcess", pb.agent.SignalProcessRequest(
+                container_id=cid, exec_id="", signal=SIGKILL)))
+            wait(c, cid)
+            remove(c, cid)
+
+
+@boots(**TEST)
 def test_stdin_tty_stats_seccomp_pidns(g):
     """WriteStdin/CloseStdin through cat; a terminal (pty) with TtyWinResize; StatsContainer
     from the cgroup files; a seccomp profile that denies mkdir; the sandbox's pid namespace."""

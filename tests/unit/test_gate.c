@@ -352,6 +352,35 @@ TEST(gate_json_policy_gates_sysctls)
 	sp_agent_gate_reset();
 }
 
+/* The spec's Process.NoNewPrivileges and Root.Readonly reach the policy's pins: a create that
+ * turns either off where the policy pins it on is refused naming the field. */
+TEST(gate_json_policy_pins_nnp_and_read_only_root)
+{
+	static char *args[] = { "/bin/sh" };
+	Grpc__Root root = GRPC__ROOT__INIT;
+	char msg[256], why[SP_POLICY_WHY_MAX];
+	struct cc c;
+
+	cc_init(&c, BUSYBOX, args, 1, NULL, 0);
+	c.spec.root = &root;
+	sp_agent_gate_reset();
+	CHECK(set_policy("{\"version\":1,\"default\":\"allow\",\"allowed_images\":[{"
+			 "\"reference\":\"" BUSYBOX "\",\"read_only_root\":true,"
+			 "\"process\":{\"no_new_privileges\":true}}]}",
+			 msg, sizeof(msg)) == TT_OK);
+	root.readonly = true;
+	CHECK(call_code("CreateContainer", &c.req.base, msg, sizeof(msg)) == TT_PERMISSION_DENIED);
+	CHECK(strstr(msg, "CreateContainerRequest is blocked by policy: no_new_privileges is "
+			  "false, the policy pins true") == msg);
+	c.proc.nonewprivileges = true;
+	root.readonly = false;
+	CHECK(gate("CreateContainerRequest", &c.req.base, why, sizeof(why)) < 0);
+	CHECK(strstr(why, "read_only_root is false, the policy pins true") != NULL);
+	root.readonly = true;
+	CHECK(gate("CreateContainerRequest", &c.req.base, why, sizeof(why)) == 0);
+	sp_agent_gate_reset();
+}
+
 /* A policy that came from verified initdata is never replaced, even one that allows SetPolicy and
  * before the (lazy) attestation: the KBS would attest an initdata that no longer describes the
  * running policy. */

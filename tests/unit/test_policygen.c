@@ -107,6 +107,7 @@ static void fill_process(struct req *r, json_object *p)
 	r->in.gids = r->gids;
 	r->in.cwd = json_object_get_string(get(p, "cwd"));
 	r->in.terminal = json_object_get_boolean(get(p, "terminal"));
+	r->in.no_new_privs = json_object_get_boolean(get(p, "no_new_privileges"));
 }
 
 static void fill_create(struct req *r, json_object *o)
@@ -121,6 +122,7 @@ static void fill_create(struct req *r, json_object *o)
 	r->in.cid = json_object_get_string(get(o, "cid"));
 	r->in.sandbox_id = json_object_get_string(get(o, "sandbox_id"));
 	r->in.sandbox_pidns = json_object_get_boolean(get(o, "sandbox_pidns"));
+	r->in.root_readonly = json_object_get_boolean(get(o, "root_readonly"));
 	for (size_t i = 0; i < json_object_array_length(m) && i < MAX_LIST; i++) {
 		json_object *x = json_object_array_get_idx(m, i);
 
@@ -279,15 +281,22 @@ static bool mutate(struct req *r, int which)
 	case 10: /* another argv */
 		r->argv[r->in.argc++] = "--extra";
 		return true;
+	case 11: /* no_new_privs flipped */
+		r->in.no_new_privs = !r->in.no_new_privs;
+		return true;
+	case 12: /* a read-only root flipped */
+		r->in.root_readonly = !r->in.root_readonly;
+		return true;
 	default:
 		return false;
 	}
 }
 
 static const char *const mutation_names[] = {
-	"another digest",      "an extra bind", "a changed bind option", "a changed mount point",
-	"an extra env var",    "another uid",	"another gid",		 "another additional gid",
-	"an extra capability", "sandbox_pidns", "another argv",
+	"another digest",	 "an extra bind", "a changed bind option", "a changed mount point",
+	"an extra env var",	 "another uid",	  "another gid",	   "another additional gid",
+	"an extra capability",	 "sandbox_pidns", "another argv",	   "no_new_privs flipped",
+	"Root.Readonly flipped",
 };
 
 /* Every request of the pod's fixture for shim is allowed; every mutation of each CreateContainer
@@ -326,7 +335,7 @@ static int check_pod_as(const char *pod, const char *fixture, const char *shim, 
 		if (!exec && (strcmp(reqs[i].name, "CreateContainerRequest") != 0 ||
 			      reqs[i].in.builtin_pause))
 			continue;
-		for (int m = 0; m < 11; m++) {
+		for (int m = 0; m < 13; m++) {
 			struct req *c = clone(&reqs[i]);
 
 			if (!c)
@@ -349,7 +358,7 @@ static int check_pod_as(const char *pod, const char *fixture, const char *shim, 
 	return failures;
 }
 
-/* min: mutations that must have been tried and refused for each shim (10 for each container
+/* min: mutations that must have been tried and refused for each shim (12 for each container
  * with a bind, 3 for each exec) */
 #define POD_TEST(id, name, min)                                                                    \
 	TEST(policygen_pod_##id)                                                                   \
@@ -361,22 +370,26 @@ static int check_pod_as(const char *pod, const char *fixture, const char *shim, 
 		CHECK(go >= (min) && rs >= (min));                                                 \
 	}
 
-POD_TEST(plain, "plain", 10)
-POD_TEST(service_account, "service-account", 10)
-POD_TEST(nonroot_fsgroup, "nonroot-fsgroup", 10)
-POD_TEST(configmap_secret, "configmap-secret", 10)
-POD_TEST(exec_probe, "exec-probe", 19)
-POD_TEST(shared_shm, "shared-shm", 20)
-POD_TEST(init_container, "init-container", 20)
-POD_TEST(deployment, "deployment", 10)
-POD_TEST(cronjob, "cronjob", 10)
+POD_TEST(plain, "plain", 12)
+POD_TEST(service_account, "service-account", 12)
+POD_TEST(nonroot_fsgroup, "nonroot-fsgroup", 12)
+POD_TEST(configmap_secret, "configmap-secret", 12)
+POD_TEST(exec_probe, "exec-probe", 21)
+POD_TEST(shared_shm, "shared-shm", 24)
+POD_TEST(init_container, "init-container", 24)
+POD_TEST(deployment, "deployment", 12)
+POD_TEST(cronjob, "cronjob", 12)
+POD_TEST(nonroot_port80, "nonroot-port80", 12)
+POD_TEST(readonly_root, "readonly-root", 15)
 
 /* A policy is this pod's, not any pod's: the plain pod's refuses the service-account token's
  * bind, the exec probes, the other pods' processes. */
 TEST(policygen_pod_cross)
 {
-	static const char *const others[] = { "service-account", "exec-probe", "nonroot-fsgroup",
-					      "configmap-secret", "init-container" };
+	static const char *const others[] = { "service-account", "exec-probe",
+					      "nonroot-fsgroup", "configmap-secret",
+					      "init-container",	 "nonroot-port80",
+					      "readonly-root" };
 	int refused = 0;
 
 	quiet = true;

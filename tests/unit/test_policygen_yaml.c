@@ -354,3 +354,38 @@ TEST(policygen_model_hostname_and_rofs)
 		       "[ \"rbind\", \"rprivate\", \"rw\" ]"));
 	free(doc);
 }
+
+/* The kubelet asks containerd for no_new_privs only when allowPrivilegeEscalation is false
+ * (unset: off), and for a read-only root only with readOnlyRootFilesystem; the request always
+ * says one or the other, so both are pinned either way. */
+TEST(policygen_model_no_new_privileges_and_read_only_root)
+{
+	static const struct {
+		const char *sc, *nnp, *ro;
+	} cases[] = {
+		{ "", "\"no_new_privileges\": false", "\"read_only_root\": false" },
+		{ "    securityContext: {allowPrivilegeEscalation: false}\n",
+		  "\"no_new_privileges\": true", "\"read_only_root\": false" },
+		{ "    securityContext: {allowPrivilegeEscalation: true, readOnlyRootFilesystem: "
+		  "true}\n",
+		  "\"no_new_privileges\": false", "\"read_only_root\": true" },
+		{ "    securityContext: {capabilities: {drop: [ALL]}}\n",
+		  "\"no_new_privileges\": false", "\"read_only_root\": false" },
+	};
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char yaml[512], *doc = NULL;
+		struct sp_err err;
+
+		(void)snprintf(yaml, sizeof(yaml), POD CTR "%s", cases[i].sc);
+		CHECK(gen(yaml, NULL, &doc, &err) == 0);
+		CHECK(has(doc, cases[i].nnp) && has(doc, cases[i].ro));
+		free(doc);
+	}
+	CHECK(gen_refuses(POD CTR "    securityContext: {allowPrivilegeEscalation: 'no'}\n",
+			  "spec.containers[0].securityContext.allowPrivilegeEscalation: not true "
+			  "or false"));
+	CHECK(gen_refuses(POD CTR "    securityContext: {readOnlyRootFilesystem: 1}\n",
+			  "spec.containers[0].securityContext.readOnlyRootFilesystem: not true or "
+			  "false"));
+}

@@ -34,7 +34,7 @@ def process(p):
             "gid": int(u.get("GID", 0)),
             "gids": [int(g) for g in u.get("AdditionalGids", [])],
             "cwd": p.get("Cwd", ""), "terminal": bool(p.get("Terminal", False)),
-            "caps": caps(p)}
+            "caps": caps(p), "no_new_privileges": bool(p.get("NoNewPrivileges", False))}
 
 
 def reduce(fx):
@@ -50,6 +50,7 @@ def reduce(fx):
                         "image": "pause" if pause else v["IMAGE"],
                         "digest": None if pause else DIGEST,
                         "sandbox_pidns": bool(r.get("sandboxPidns", False)),
+                        "root_readonly": bool(o.get("Root", {}).get("Readonly", False)),
                         "process": process(o["Process"]),
                         "mounts": [{"destination": m["destination"], "type": m["type"],
                                     "source": m["source"], "options": m.get("options", [])}
@@ -124,6 +125,31 @@ def init_container(shim):
     return reduce(fx)
 
 
+def nonroot_port80(shim):
+    return reduce(kr.load("nonroot-port80", shim))
+
+
+def readonly_root(shim):
+    """the nonroot-port80 pod (allowPrivilegeEscalation: false) with readOnlyRootFilesystem and
+    an exec liveness probe: containerd sets Root.Readonly and binds /etc/hostname and
+    /etc/resolv.conf read-only (the kubelet's /etc/hosts stays writable); the probe's
+    ExecProcess is the container's process with the probe's Args and no capabilities
+    (SHAPES.md, ExecProcess): runtime-rs keeps its NoNewPrivileges, the Go shim never sends
+    it"""
+    reqs = reduce(kr.load("nonroot-port80", shim))
+    app = next(r for r in reqs if r["request"] == "CreateContainerRequest" and not r["pause"])
+    app["root_readonly"] = True
+    for m in app["mounts"]:
+        if m["destination"] in ("/etc/hostname", "/etc/resolv.conf"):
+            m["options"] = ["ro" if o == "rw" else o for o in m["options"]]
+    probe = dict(app["process"], args=["/bin/cat", "/etc/hostname"], terminal=False, caps=[])
+    if shim == "go":
+        probe["no_new_privileges"] = False
+    reqs.insert(reqs.index(app) + 1, {"request": "ExecProcessRequest", "cid": app["cid"],
+                                      "process": probe})
+    return reqs
+
+
 def generated_name(name):
     def make(shim):
         reqs = reduce(kr.load("resize", shim, HOSTNAME=name))
@@ -142,6 +168,8 @@ SCENARIOS = {
     "init-container": init_container,
     "deployment": generated_name("web-5d4f8b7c9d-x2k4q"),
     "cronjob": generated_name("nightly-29123456-7xk2p"),
+    "nonroot-port80": nonroot_port80,
+    "readonly-root": readonly_root,
 }
 
 
