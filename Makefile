@@ -239,7 +239,7 @@ SPP_UNIT_OBJS := $(patsubst %.c,$(B)/host/obj/%.o,$(wildcard measure/policy/expl
 # from the generated headers (clang-tidy reads it too).
 $(B)/gen/spp-requests.h: $(B)/gen/agent.pb-c.h $(B)/gen/health.pb-c.h
 	$(call say,GEN,$@)sed -n 's/^extern const ProtobufCMessageDescriptor \(grpc__[a-z0-9_]*_request__descriptor\);$$/\&\1,/p' $^ >$@.tmp && mv $@.tmp $@
-$(B)/host/obj/measure/policy/explain.o: $(B)/gen/spp-requests.h
+$(B)/host/obj/measure/policy/explain.o $(B)/tool/obj/measure/policy/explain.o: $(B)/gen/spp-requests.h
 lint: $(B)/gen/spp-requests.h
 $(B)/host/unit/spp: $(SPP_UNIT_OBJS)
 
