@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "attest/attest_int.h"
+#include "lib/validate.h"
 
 #define HCL_HEADER   32
 #define HCL_HW_FIELD 1184
@@ -69,14 +70,6 @@ int sp_hcl_check_binding(const struct sp_hcl *h, struct sp_err *err)
 	return 0;
 }
 
-static int hexval(char c)
-{
-	return c >= '0' && c <= '9'   ? c - '0'
-	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
-	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
-				      : -1;
-}
-
 int sp_hcl_user_data(const struct sp_hcl *h, uint8_t out[64], struct sp_err *err)
 {
 	json_tokener *tok = json_tokener_new();
@@ -100,7 +93,7 @@ int sp_hcl_user_data(const struct sp_hcl *h, uint8_t out[64], struct sp_err *err
 		goto out;
 	}
 	for (size_t i = 0; i < 64; i++) {
-		int hi = hexval(s[2 * i]), lo = hexval(s[2 * i + 1]);
+		int hi = sp_hexval(s[2 * i]), lo = sp_hexval(s[2 * i + 1]);
 		if (hi < 0 || lo < 0) {
 			sp_error(err, 0, "HCL report: user-data is not hex");
 			goto out;

@@ -6,6 +6,7 @@
 
 #include "attest/toml.h"
 #include "attest/toml_int.h"
+#include "lib/validate.h"
 
 int tl_fail(struct parser *ps, const char *what)
 {
@@ -138,17 +139,6 @@ bool tl_bare_char(char c)
 	       c == '_' || c == '-';
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* A string of any of the four kinds at ps->p into out. Multi-line kinds only when allowed. */
 /* \u and \U: exactly 4 or 8 hex digits naming a Unicode scalar value other than NUL. */
 static int parse_unicode_escape(struct parser *ps, struct sbuf *out, unsigned nd)
@@ -158,7 +148,7 @@ static int parse_unicode_escape(struct parser *ps, struct sbuf *out, unsigned nd
 	if ((size_t)(ps->end - ps->p) < nd)
 		return tl_fail(ps, "short unicode escape");
 	for (unsigned k = 0; k < nd; k++) {
-		int h = hexval(ps->p[k]);
+		int h = sp_hexval(ps->p[k]);
 		if (h < 0)
 			return tl_fail(ps, "bad unicode escape");
 		cp = cp << 4 | (uint32_t)h;

@@ -225,3 +225,14 @@ bool sp_sysctl_value_ok(const char *value)
 
 	return n > 0 && strspn(value, "0123456789 \t,-") == n;
 }
+
+int sp_hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}

@@ -49,4 +49,7 @@ bool sp_sysctl_safe(const char *key);
 /* True when value is what a safe sysctl takes: a number, a range or a list of them. */
 bool sp_sysctl_value_ok(const char *value);
 
+/* The value of one hex digit (either case), or -1. */
+int sp_hexval(char c);
+
 #endif

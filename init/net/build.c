@@ -1,6 +1,7 @@
 /* Validation of host-sent network values and the netlink requests made from them. See net.h. */
 #define _GNU_SOURCE
 #include "net/net.h"
+#include "lib/validate.h"
 
 #include <arpa/inet.h>
 #include <linux/neighbour.h>
@@ -8,24 +9,13 @@
 #include <string.h>
 #include <sys/socket.h>
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int sp_net_parse_mac(const char *s, uint8_t mac[6])
 {
 	if (strlen(s) != 17)
 		return -1;
 	for (int i = 0; i < 6; i++) {
 		size_t at = (size_t)i * 3;
-		int hi = hexval(s[at]), lo = hexval(s[at + 1]);
+		int hi = sp_hexval(s[at]), lo = sp_hexval(s[at + 1]);
 
 		if (hi < 0 || lo < 0 || (i < 5 && s[at + 2] != ':'))
 			return -1;

@@ -7,17 +7,7 @@
 
 #include "lib/log.h"
 #include "storage/storage_int.h"
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
+#include "lib/validate.h"
 
 /* One hop "SS" or "SS.F" in s[0..len). */
 static int parse_hop(const char *s, size_t len, uint8_t *slot, uint8_t *fn)
@@ -28,7 +18,7 @@ static int parse_hop(const char *s, size_t len, uint8_t *slot, uint8_t *fn)
 	if (len == 0 || len > 4)
 		return -1;
 	for (; i < len && s[i] != '.'; i++) {
-		int h = hexval(s[i]);
+		int h = sp_hexval(s[i]);
 
 		if (h < 0 || i >= 2)
 			return -1;
